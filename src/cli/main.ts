@@ -1,0 +1,55 @@
+import { FatalError, UsageError } from './errors.js';
+
+/** A subcommand: takes its own argv (after the command name), returns the exit code. */
+export type Command = (argv: string[]) => Promise<number>;
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+// Each command lives in its own module, loaded only when used, so start-up stays fast.
+const commands: Record<string, CommandEntry> = {
+};
+
+function usage(): string {
+  const lines = ['usage: virtbalance <command> [options]', '', 'commands:'];
+  for (const [name, entry] of Object.entries(commands)) lines.push(`  ${name.padEnd(20)} ${entry.summary}`);
+  lines.push('', 'Run `virtbalance <command> --help` for its options.');
+  return lines.join('\n');
+}
+
+/** Maps any thrown value to one line on stderr and an exit code; never a stack trace unless VIRTBALANCE_DEBUG is set. */
+export function reportError(err: unknown, prog = 'virtbalance'): number {
+  if (process.env.VIRTBALANCE_DEBUG && err instanceof Error) console.error(err.stack);
+  if (err instanceof UsageError || err instanceof FatalError) {
+    console.error(`${prog}: ${err.message}`);
+    return err.exitCode;
+  }
+  // parseArgs reports unknown options and missing values with these codes.
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    console.error(`${prog}: ${(err as Error).message.split('\n')[0]}`);
+    return 2;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`${prog}: ${message.split('\n')[0]}`);
+  return 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    console.log('virtbalance 0.1.0');
+    return 0;
+  }
+  const entry = commands[name];
+  if (!entry) throw new UsageError(`unknown command '${name}' (try --help)`);
+  const command = await entry.load();
+  return command(rest);
+}
+

@@ -1,0 +1,83 @@
+// The one view of a host that the policies and the control loop see.
+// Two implementations: LibvirtHost (src/host/libvirt-host.ts) and SimulatedHost (src/host/sim/).
+// Units: memory in KiB (libvirt's unit), time in nanoseconds, pCPUs by index.
+
+/** Identifies a domain the way libvirt's wire protocol does (name + 16-byte UUID as text). */
+export interface DomainRef {
+  name: string;
+  uuid: string;
+}
+
+export type DomainState = 'running' | 'blocked' | 'paused' | 'shutdown' | 'shutoff' | 'crashed' | 'pmsuspended' | 'unknown';
+
+export interface VcpuObservation {
+  index: number;
+  /** Cumulative time this vCPU ran, ns (libvirt `vcpu.N.time`). */
+  timeNs: number;
+  /** Cumulative time it was runnable but waited for a pCPU, ns (libvirt `vcpu.N.delay`); undefined when not reported. */
+  delayNs?: number;
+  /** pCPU it was last seen running on, when known. */
+  pcpu?: number;
+  /** pCPUs it may run on (its pin); all pCPUs when unpinned. */
+  affinity: number[];
+}
+
+export interface BalloonObservation {
+  /** Balloon actual: memory the guest currently has, KiB. */
+  currentKiB: number;
+  /** The domain's maximum memory, KiB. */
+  maximumKiB: number;
+  /** Memory the guest leaves completely unused (MemFree), KiB; undefined without guest stats. */
+  unusedKiB?: number;
+  /** Memory the guest sees in total (MemTotal), KiB. */
+  availableKiB?: number;
+  /** Memory the guest could use without swapping (MemAvailable), KiB. */
+  usableKiB?: number;
+  /** Page cache the guest could drop, KiB. */
+  diskCachesKiB?: number;
+  /** Host resident set of the guest, KiB. */
+  rssKiB?: number;
+  /** Guest's timestamp of its last stats update, seconds; must advance for a reading to be fresh. */
+  lastUpdate?: number;
+}
+
+export interface DomainObservation extends DomainRef {
+  state: DomainState;
+  vcpus: VcpuObservation[];
+  /** undefined when the domain has no balloon device at all. */
+  balloon?: BalloonObservation;
+}
+
+export interface HostResources {
+  hostname: string;
+  pcpus: number;
+  memoryTotalKiB: number;
+  /** Memory the host kernel can still give (free + buffers + cached from node memory stats). */
+  memoryFreeKiB: number;
+}
+
+export interface HostObservation {
+  /** Monotonic time of the observation, ns; differences give the measured elapsed time. */
+  timeNs: number;
+  host: HostResources;
+  domains: DomainObservation[];
+}
+
+export interface Hypervisor {
+  /** Human-readable target, e.g. `qemu:///system` or `sim:scenarios/x.yaml`. */
+  readonly uri: string;
+  observe(): Promise<HostObservation>;
+  /** Pins one vCPU of a running domain to the given pCPUs (live). */
+  pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void>;
+  /** Sets the balloon target of a running domain (live), KiB. */
+  setMemory(domain: DomainRef, targetKiB: number): Promise<void>;
+  /** Sets how often the guest refreshes its balloon statistics, seconds. */
+  setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Time source of the control loop: real for libvirt, virtual for the simulator. */
+export interface Clock {
+  nowMs(): number;
+  sleep(ms: number): Promise<void>;
+}
