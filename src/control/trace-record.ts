@@ -1,0 +1,82 @@
+import type { Action, Notice } from './actions.js';
+
+// One line of a trace file (JSON lines): what one interval observed, decided and did.
+// The first line of a trace is a TraceHeader. `score`, `report`, the plots and the dashboard read these.
+
+export interface TraceHeader {
+  type: 'header';
+  version: 1;
+  /** `qemu:///system`, `sim:<scenario>`, ... */
+  target: string;
+  scenario?: string;
+  intervalSeconds: number;
+  controllers: { cpu: boolean; memory: boolean };
+  pcpus: number;
+  startedAt: string;
+  /** Options the controllers ran with, for the record. */
+  options: { cpu?: unknown; memory?: unknown };
+}
+
+export interface TraceVcpu {
+  domain: string;
+  vcpu: number;
+  /** pCPU it is pinned to (single) or running on. */
+  pcpu: number | undefined;
+  affinity: number[];
+  /** Fraction of one pCPU it ran, 0..1. */
+  usage: number;
+  /** Fraction of one pCPU it wanted (run + wait), 0..1. */
+  demand: number;
+}
+
+export interface TraceCpu {
+  elapsedNs: number;
+  /** Per pCPU, fraction 0..1 (sum of the usage of the vCPUs on it). */
+  pcpuUsage: number[];
+  pcpuDemand: number[];
+  vcpus: TraceVcpu[];
+  balanced: boolean;
+  spreadPoints: number;
+}
+
+export interface TraceGuestMemory {
+  domain: string;
+  actualKiB: number;
+  maximumKiB: number;
+  unusedKiB?: number;
+  usedKiB?: number;
+  floorKiB: number;
+  fresh: boolean;
+}
+
+export interface TraceMemory {
+  guests: TraceGuestMemory[];
+  hostFreeKiB: number;
+  reserveKiB: number;
+}
+
+/** Ground truth only a simulated host knows; absent on real hosts. */
+export interface TraceTruth {
+  /** Per vCPU: demanded and received fraction of a pCPU over the interval. */
+  vcpus: { domain: string; vcpu: number; demand: number; received: number }[];
+  /** Per domain: memory the workload wanted, KiB. */
+  memoryDemandKiB: Record<string, number>;
+  oomEvents: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[];
+}
+
+export interface TraceInterval {
+  type: 'interval';
+  interval: number;
+  /** Clock time at the observation, ms since the run started. */
+  timeMs: number;
+  domains: string[];
+  cpu?: TraceCpu;
+  memory?: TraceMemory;
+  actions: Action[];
+  /** Actions that failed when applied, with the error. */
+  failures: { action: Action; error: string }[];
+  notices: Notice[];
+  truth?: TraceTruth;
+}
+
+export type TraceLine = TraceHeader | TraceInterval;
