@@ -1,0 +1,90 @@
+// Byte streams to a libvirt daemon: a UNIX socket, a TCP socket, or ssh running a netcat helper remotely.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import { LibvirtConnectError } from './errors.js';
+import { describeTarget, sshArgs, type ConnectTarget } from './uri.js';
+
+export interface Transport {
+  stream: Duplex;
+  /** Extra words for an error when the stream dies early (ssh's stderr). */
+  diagnostics(): string;
+}
+
+function hintFor(t: ConnectTarget, code: string | undefined): string {
+  switch (code) {
+    case 'ENOENT':
+    case 'ECONNREFUSED':
+      return t.transport === 'tcp' ? 'is libvirtd running and listening on TCP (listen_tcp = 1, --listen)?' : 'is libvirtd running?';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied: run as root or as a member of the group that owns the socket';
+    case 'ETIMEDOUT':
+      return 'no answer; is the host reachable and libvirtd running?';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'unknown host';
+    default:
+      return 'is libvirtd running?';
+  }
+}
+
+function causeOf(err: NodeJS.ErrnoException): string {
+  const text = err.message.replace(/^connect /, '');
+  return err.code && !text.startsWith(err.code) ? `${err.code}: ${text}` : text;
+}
+
+export function connectError(t: ConnectTarget, err: NodeJS.ErrnoException | Error, extra = ''): LibvirtConnectError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const cause = causeOf(err as NodeJS.ErrnoException) + (extra ? `; ${extra}` : '');
+  return new LibvirtConnectError(t.uri, describeTarget(t), cause, hintFor(t, code));
+}
+
+function openSocket(t: ConnectTarget, timeoutMs: number): Promise<Transport> {
+  return new Promise((resolve, reject) => {
+    const socket = t.transport === 'unix' ? net.createConnection({ path: t.socketPath }) : net.createConnection({ host: t.host!, port: t.port! });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      const e = Object.assign(new Error(`no connection within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+      reject(connectError(t, e));
+    }, timeoutMs);
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(connectError(t, err));
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.setNoDelay(true);
+      resolve({ stream: socket, diagnostics: () => '' });
+    });
+  });
+}
+
+function openSsh(t: ConnectTarget): Promise<Transport> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(t.sshCommand, sshArgs(t), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => {
+      stderr = (stderr + s).slice(-2000);
+    });
+    const diagnostics = () => {
+      const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+      return lines.length ? `ssh said: ${lines[lines.length - 1]}` : '';
+    };
+    child.once('error', (err) => reject(connectError(t, err)));
+    child.once('spawn', () => {
+      const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
+      // Closing our side ends the ssh process too.
+      stream.once('close', () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      });
+      resolve({ stream, diagnostics });
+    });
+  });
+}
+
+export function openTransport(t: ConnectTarget, timeoutMs: number): Promise<Transport> {
+  return t.transport === 'ssh' ? openSsh(t) : openSocket(t, timeoutMs);
+}
