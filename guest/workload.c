@@ -1,0 +1,440 @@
+// vb-workload: the program the lab's guests run (static, no libraries beyond libc).
+//
+// CPU: one thread per online vCPU, pinned to it, busy for `duty` of every 100 ms period.
+// Memory: allocates, touches and frees 1 MiB chunks to move toward a target at a rate,
+// holds, then releases, following a schedule.
+// Control: reads one-line commands from the virtio-serial port named org.virtbalance.workload
+// and answers each with one line. The kernel command line sets the initial workload:
+//   vb.cpu=0.8            duty for every vCPU (or 0.8,0.2 per vCPU)
+//   vb.mem=rate=40,target=900,hold=10,release=0
+// Protocol (a request may start with `#<id> `; the reply then starts with the same id):
+//   cpu <duty>[,<duty>...]          -> ok cpu=...
+//   mem rate=<MiB/s> target=<MiB> [hold=<s>] [release=<MiB/s>]   -> ok mem ...
+//   mem release                     -> ok mem ...
+//   status                          -> ok <key=value ...>
+//   ping                            -> ok pong
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PORT_NAME "org.virtbalance.workload"
+#define MAX_CPUS 256
+#define PERIOD_NS 100000000LL
+#define CHUNK_BYTES (1024L * 1024L)
+#define MAX_CHUNKS (1024 * 1024)
+
+static int ncpus;
+// Duty per vCPU in millionths; read lock-free by the burner threads.
+static _Atomic long duty_ppm[MAX_CPUS];
+
+enum phase { PHASE_IDLE, PHASE_GROW, PHASE_HOLD, PHASE_RELEASE };
+static const char *phase_names[] = {"idle", "grow", "hold", "release"};
+
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  double rate;          // MiB/s toward target
+  long target;          // MiB
+  double hold;          // seconds to hold at target, <0 = until told
+  double release_rate;  // MiB/s when releasing, 0 = at once
+  enum phase phase;
+  double hold_until;    // monotonic seconds
+  double budget;        // MiB we may still move this tick (fractional carry)
+} mem = {0, 0, -1, 0, PHASE_IDLE, 0, 0};
+static void **chunks;
+static long nchunks;
+static long peak_chunks;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// Notes go to the console so the lab's console log tells what the guest did.
+static void note(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "vb-workload: %s\n", buf);
+}
+
+static void *burn(void *arg) {
+  long cpu = (long)arg;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof set, &set);
+  volatile unsigned long sink = 0;
+  for (;;) {
+    long long start = now_ns();
+    long long busy = atomic_load(&duty_ppm[cpu]) * PERIOD_NS / 1000000;
+    while (now_ns() - start < busy) {
+      for (int i = 0; i < 10000; i++) sink += i;
+    }
+    long long rest = PERIOD_NS - (now_ns() - start);
+    if (rest > 0) {
+      struct timespec ts = {rest / 1000000000LL, rest % 1000000000LL};
+      nanosleep(&ts, NULL);
+    }
+  }
+  return NULL;
+}
+
+static int grow_one(void) {
+  if (nchunks >= MAX_CHUNKS) return 0;
+  void *p = mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return 0;
+  // Touch every page so the memory is really used, with non-zero data so nothing can share it.
+  for (long off = 0; off < CHUNK_BYTES; off += 4096) ((volatile char *)p)[off] = (char)(off >> 12 | 1);
+  chunks[nchunks++] = p;
+  if (nchunks > peak_chunks) peak_chunks = nchunks;
+  return 1;
+}
+
+static void shrink_one(void) {
+  if (nchunks == 0) return;
+  munmap(chunks[--nchunks], CHUNK_BYTES);
+}
+
+static void *memory_loop(void *arg) {
+  (void)arg;
+  const double tick = 0.1;
+  for (;;) {
+    pthread_mutex_lock(&mem_lock);
+    double t = now_s();
+    switch (mem.phase) {
+      case PHASE_IDLE:
+        break;
+      case PHASE_GROW: {
+        mem.budget += mem.rate > 0 ? mem.rate * tick : 1e12;
+        while (mem.budget >= 1 && nchunks != mem.target) {
+          if (nchunks < mem.target) {
+            if (!grow_one()) break;
+          } else {
+            shrink_one();
+          }
+          mem.budget -= 1;
+        }
+        if (nchunks == mem.target) {
+          mem.budget = 0;
+          if (mem.hold < 0) {
+            mem.phase = PHASE_HOLD;
+            mem.hold_until = -1;
+          } else {
+            mem.phase = PHASE_HOLD;
+            mem.hold_until = t + mem.hold;
+          }
+          note("reached %ld MiB", nchunks);
+        }
+        break;
+      }
+      case PHASE_HOLD:
+        if (mem.hold_until >= 0 && t >= mem.hold_until) {
+          mem.phase = PHASE_RELEASE;
+          mem.budget = 0;
+          note("hold over, releasing %ld MiB", nchunks);
+        }
+        break;
+      case PHASE_RELEASE:
+        mem.budget += mem.release_rate > 0 ? mem.release_rate * tick : 1e12;
+        while (mem.budget >= 1 && nchunks > 0) {
+          shrink_one();
+          mem.budget -= 1;
+        }
+        if (nchunks == 0) {
+          mem.phase = PHASE_IDLE;
+          mem.budget = 0;
+          note("released");
+        }
+        break;
+    }
+    pthread_mutex_unlock(&mem_lock);
+    struct timespec ts = {0, (long)(tick * 1e9)};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
+
+// Sets duties from "0.8" (all vCPUs) or "0.8,0.2" (per vCPU; missing ones get the last value).
+static int set_cpu(const char *spec, char *err, size_t errlen) {
+  long values[MAX_CPUS];
+  int n = 0;
+  const char *p = spec;
+  while (*p && n < MAX_CPUS) {
+    char *end;
+    double d = strtod(p, &end);
+    if (end == p || d < 0 || d > 1) {
+      snprintf(err, errlen, "duty must be a number from 0 to 1, got '%s'", spec);
+      return -1;
+    }
+    values[n++] = (long)(d * 1000000 + 0.5);
+    p = end;
+    if (*p == ',') p++;
+    else if (*p && *p != ' ' && *p != '\n') {
+      snprintf(err, errlen, "bad duty list '%s'", spec);
+      return -1;
+    }
+    else break;
+  }
+  if (n == 0) {
+    snprintf(err, errlen, "cpu needs a duty");
+    return -1;
+  }
+  for (int i = 0; i < ncpus; i++) atomic_store(&duty_ppm[i], values[i < n ? i : n - 1]);
+  return 0;
+}
+
+static void format_cpu(char *out, size_t len) {
+  size_t used = 0;
+  for (int i = 0; i < ncpus && used < len; i++)
+    used += snprintf(out + used, len - used, "%s%.2f", i ? "," : "", atomic_load(&duty_ppm[i]) / 1e6);
+}
+
+// Parses "rate=40 target=900 hold=10 release=0" (space or comma separated) or "release".
+static int set_mem(char *spec, char *err, size_t errlen) {
+  while (*spec == ' ') spec++;
+  pthread_mutex_lock(&mem_lock);
+  if (strncmp(spec, "release", 7) == 0 && (spec[7] == 0 || spec[7] == ' ' || spec[7] == '\n')) {
+    char *rest = spec + 7;
+    double r = 0;
+    if (sscanf(rest, " rate=%lf", &r) == 1) mem.release_rate = r;
+    mem.phase = nchunks > 0 ? PHASE_RELEASE : PHASE_IDLE;
+    mem.budget = 0;
+    pthread_mutex_unlock(&mem_lock);
+    note("release requested");
+    return 0;
+  }
+  double rate = mem.rate, hold = -1, release = 0;
+  long target = -1;
+  char *save = NULL;
+  for (char *tok = strtok_r(spec, " ,\n", &save); tok; tok = strtok_r(NULL, " ,\n", &save)) {
+    char *eq = strchr(tok, '=');
+    if (!eq) goto bad;
+    *eq = 0;
+    char *end;
+    double v = strtod(eq + 1, &end);
+    if (end == eq + 1 || *end || v < 0) goto bad;
+    if (strcmp(tok, "rate") == 0) rate = v;
+    else if (strcmp(tok, "target") == 0) target = (long)v;
+    else if (strcmp(tok, "hold") == 0) hold = v;
+    else if (strcmp(tok, "release") == 0) release = v;
+    else goto bad;
+  }
+  if (target < 0) {
+    pthread_mutex_unlock(&mem_lock);
+    snprintf(err, errlen, "mem needs target=<MiB>");
+    return -1;
+  }
+  mem.rate = rate;
+  mem.target = target;
+  mem.hold = hold;
+  mem.release_rate = release;
+  mem.phase = PHASE_GROW;
+  mem.budget = 0;
+  pthread_mutex_unlock(&mem_lock);
+  note("mem rate=%.1f target=%ld hold=%.1f release=%.1f", rate, target, hold, release);
+  return 0;
+bad:
+  pthread_mutex_unlock(&mem_lock);
+  snprintf(err, errlen, "mem takes rate=<MiB/s> target=<MiB> [hold=<s>] [release=<MiB/s>] or 'release'");
+  return -1;
+}
+
+static long meminfo_kib(const char *key) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  long value = -1;
+  size_t klen = strlen(key);
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+      value = strtol(line + klen + 1, NULL, 10);
+      break;
+    }
+  }
+  fclose(f);
+  return value;
+}
+
+static void format_status(char *out, size_t len) {
+  char cpu[MAX_CPUS * 6];
+  format_cpu(cpu, sizeof cpu);
+  pthread_mutex_lock(&mem_lock);
+  long held = nchunks, target = mem.target, peak = peak_chunks;
+  enum phase ph = mem.phase;
+  pthread_mutex_unlock(&mem_lock);
+  struct timespec up;
+  clock_gettime(CLOCK_BOOTTIME, &up);
+  snprintf(out, len,
+           "vcpus=%d cpu=%s mem_mib=%ld mem_target_mib=%ld mem_peak_mib=%ld mem_phase=%s "
+           "memtotal_kib=%ld memfree_kib=%ld memavailable_kib=%ld uptime_s=%ld pid=%d",
+           ncpus, cpu, held, target, peak, phase_names[ph], meminfo_kib("MemTotal"),
+           meminfo_kib("MemFree"), meminfo_kib("MemAvailable"), (long)up.tv_sec, (int)getpid());
+}
+
+// Handles one request line; writes the reply (without newline) into out.
+static void handle(char *line, char *out, size_t len) {
+  char id[32] = "";
+  char *nl = strchr(line, '\n');
+  if (nl) *nl = 0;
+  while (*line == ' ') line++;
+  if (line[0] == '#') {
+    size_t n = strcspn(line, " ");
+    if (n >= sizeof id) n = sizeof id - 1;
+    memcpy(id, line, n);
+    id[n] = 0;
+    line += strcspn(line, " ");
+    while (*line == ' ') line++;
+  }
+  char err[200];
+  char body[2048];
+  size_t idlen = id[0] ? strlen(id) + 1 : 0;
+  if (idlen) snprintf(out, len, "%s ", id);
+  char *o = out + idlen;
+  size_t olen = len - idlen;
+  if (strncmp(line, "cpu ", 4) == 0) {
+    if (set_cpu(line + 4, err, sizeof err) < 0) { snprintf(o, olen, "err %s", err); return; }
+    format_cpu(body, sizeof body);
+    note("cpu=%s", body);
+    snprintf(o, olen, "ok cpu=%s", body);
+  } else if (strncmp(line, "mem ", 4) == 0) {
+    if (set_mem(line + 4, err, sizeof err) < 0) { snprintf(o, olen, "err %s", err); return; }
+    format_status(body, sizeof body);
+    snprintf(o, olen, "ok %s", body);
+  } else if (strcmp(line, "status") == 0) {
+    format_status(body, sizeof body);
+    snprintf(o, olen, "ok %s", body);
+  } else if (strcmp(line, "ping") == 0) {
+    snprintf(o, olen, "ok pong");
+  } else {
+    snprintf(o, olen, "err unknown command '%.60s' (cpu, mem, status, ping)", line);
+  }
+}
+
+// Finds /dev/vportNpM whose /sys/class/virtio-ports/<port>/name is PORT_NAME.
+static int find_port(char *path, size_t len) {
+  DIR *d = opendir("/sys/class/virtio-ports");
+  if (!d) return -1;
+  struct dirent *e;
+  int found = -1;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char p[512], name[128] = "";
+    snprintf(p, sizeof p, "/sys/class/virtio-ports/%s/name", e->d_name);
+    FILE *f = fopen(p, "r");
+    if (!f) continue;
+    if (fgets(name, sizeof name, f)) name[strcspn(name, "\n")] = 0;
+    fclose(f);
+    if (strcmp(name, PORT_NAME) == 0) {
+      snprintf(path, len, "/dev/%s", e->d_name);
+      found = 0;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+static void serve_port(void) {
+  char path[300];
+  for (int tries = 0; find_port(path, sizeof path) < 0; tries++) {
+    if (tries == 50) note("no virtio-serial port named %s yet; still looking", PORT_NAME);
+    usleep(100000);
+  }
+  int fd;
+  while ((fd = open(path, O_RDWR | O_NONBLOCK)) < 0) {
+    note("cannot open %s: %s", path, strerror(errno));
+    sleep(1);
+  }
+  note("ready on %s", path);
+  char buf[4096];
+  size_t have = 0;
+  for (;;) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int r = poll(&pfd, 1, 1000);
+    if (r <= 0) continue;
+    if (!(pfd.revents & POLLIN)) {
+      // No host side connected: the port reports a hang-up until one connects.
+      have = 0;
+      usleep(50000);
+      continue;
+    }
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n <= 0) {
+      usleep(50000);
+      continue;
+    }
+    have += n;
+    buf[have] = 0;
+    char *start = buf;
+    char *nl;
+    while ((nl = strchr(start, '\n'))) {
+      *nl = 0;
+      char reply[2200];
+      handle(start, reply, sizeof reply - 1);
+      size_t rl = strlen(reply);
+      reply[rl++] = '\n';
+      // Non-blocking: if the host went away, the reply is dropped rather than delivered to
+      // whoever connects next.
+      if (write(fd, reply, rl) < 0 && errno != EAGAIN) note("write: %s", strerror(errno));
+      start = nl + 1;
+    }
+    have = strlen(start);
+    memmove(buf, start, have);
+    if (have == sizeof buf - 1) have = 0;  // an over-long line: drop it
+  }
+}
+
+// Reads vb.cpu= and vb.mem= from /proc/cmdline.
+static void apply_cmdline(void) {
+  FILE *f = fopen("/proc/cmdline", "r");
+  if (!f) return;
+  char line[4096] = "";
+  if (!fgets(line, sizeof line, f)) line[0] = 0;
+  fclose(f);
+  char *save = NULL;
+  char err[200];
+  for (char *tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+    if (strncmp(tok, "vb.cpu=", 7) == 0) {
+      if (set_cpu(tok + 7, err, sizeof err) < 0) note("kernel command line: %s", err);
+      else note("initial cpu=%s", tok + 7);
+    } else if (strncmp(tok, "vb.mem=", 7) == 0) {
+      if (set_mem(tok + 7, err, sizeof err) < 0) note("kernel command line: %s", err);
+    }
+  }
+}
+
+int main(void) {
+  ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpus < 1) ncpus = 1;
+  if (ncpus > MAX_CPUS) ncpus = MAX_CPUS;
+  chunks = calloc(MAX_CHUNKS, sizeof *chunks);
+  if (!chunks) return 1;
+  apply_cmdline();
+  pthread_t t;
+  for (long i = 0; i < ncpus; i++) pthread_create(&t, NULL, burn, (void *)i);
+  pthread_create(&t, NULL, memory_loop, NULL);
+  note("started on %d vCPUs", ncpus);
+  serve_port();
+  return 0;
+}

@@ -1,0 +1,51 @@
+// Where the lab keeps things. Images: <root>/images/<key>/; downloaded kernel packages:
+// <root>/debs/; each guest's console log and workload socket: <root>/guests/<name>/.
+import { statfsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The lab's root directory: $VIRTBALANCE_LAB_DIR, else $XDG_CACHE_HOME/virtbalance/lab, else ~/.cache/virtbalance/lab. */
+export function labRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VIRTBALANCE_LAB_DIR) return path.resolve(env.VIRTBALANCE_LAB_DIR);
+  const cache = env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache');
+  return path.join(cache, 'virtbalance', 'lab');
+}
+
+export const imagesDir = (root: string) => path.join(root, 'images');
+export const debsDir = (root: string) => path.join(root, 'debs');
+export const guestsDir = (root: string) => path.join(root, 'guests');
+
+export interface GuestFiles {
+  dir: string;
+  consoleLog: string;
+  workloadSocket: string;
+}
+
+export function guestFiles(root: string, name: string): GuestFiles {
+  const dir = path.join(guestsDir(root), name);
+  return { dir, consoleLog: path.join(dir, 'console.log'), workloadSocket: path.join(dir, 'workload.sock') };
+}
+
+/** sun_path holds 108 bytes including the terminating NUL. */
+export const MAX_UNIX_SOCKET_PATH = 107;
+
+/** The repository's guest/ directory (sources of the in-guest program and init), seen from dist/src/lab/. */
+export function guestSourceDir(): string {
+  return fileURLToPath(new URL('../../../guest/', import.meta.url));
+}
+
+/** Free bytes for an unprivileged writer on the filesystem holding `dir` (or its nearest existing parent). */
+export function freeBytes(dir: string): number {
+  let probe = dir;
+  for (;;) {
+    try {
+      const s = statfsSync(probe);
+      return s.bavail * s.bsize;
+    } catch (err) {
+      const parent = path.dirname(probe);
+      if ((err as { code?: string }).code !== 'ENOENT' || parent === probe) throw err;
+      probe = parent;
+    }
+  }
+}
