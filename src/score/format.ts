@@ -1,0 +1,119 @@
+import type { CpuFairness, CpuScore } from './cpu.js';
+import type { EpisodeSummary, MemoryScore } from './memory.js';
+import type { Score } from './score.js';
+
+// The score as a person reads it: a summary block per resource, then a table per VM.
+
+const MiB = 1024;
+
+function fixed(v: number | undefined, digits = 1): string {
+  return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
+}
+function percent(v: number | undefined): string {
+  return v === undefined ? '-' : `${(v * 100).toFixed(1)} %`;
+}
+function mib(kib: number | undefined): string {
+  return kib === undefined ? '-' : `${Math.round(kib / MiB)} MiB`;
+}
+
+/** Lays out rows as aligned columns; the first row is the heading. Numbers are right-aligned. */
+export function table(rows: string[][], indent = '  '): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, k) => (widths[k] = Math.max(widths[k] ?? 0, cell.length)));
+  const numeric = (cell: string) => /^[-+]?[\d.]+( ?(%|MiB|s))?$|^-$/.test(cell);
+  return rows.map((row) =>
+    indent + row.map((cell, k) => (k > 0 && numeric(cell) ? cell.padStart(widths[k]!) : cell.padEnd(widths[k]!))).join('  ').trimEnd(),
+  );
+}
+
+function field(label: string, value: string): string {
+  return `  ${label.padEnd(28)} ${value}`;
+}
+
+function episodes(e: EpisodeSummary, unit: number | undefined): string {
+  if (e.count === 0) return 'none';
+  const open = e.open > 0 ? `, ${e.open} still open at the end` : '';
+  const seconds = e.meanSeconds !== undefined && unit !== undefined ? ` (mean ${fixed(e.meanSeconds)} s)` : '';
+  return `${e.count} episode${e.count === 1 ? '' : 's'}, mean ${fixed(e.meanIntervals)} / max ${e.maxIntervals ?? '-'} intervals${seconds}${open}`;
+}
+
+function formatFairness(f: CpuFairness, label: string): string[] {
+  const lines = [
+    field(`fairness ${label}`, `from interval ${f.fromInterval}, ${f.intervals} intervals, ${f.source === 'truth' ? 'simulator truth' : f.source === 'mixed' ? 'truth and measurement' : 'measured'}`),
+    field('  Jain (received/demand)', `all VMs ${fixed(f.jainAll, 3)}, equal-demand groups min ${fixed(f.jainWithinGroupsMin, 3)} (${f.groups.length} group${f.groups.length === 1 ? '' : 's'})`),
+    field('  share of fair share', `mean ${percent(f.meanFractionOfFairShare)}, worst ${percent(f.worstFractionOfFairShare?.fraction)}${f.worstFractionOfFairShare ? ` (${f.worstFractionOfFairShare.domain})` : ''}, Jain ${fixed(f.jainFairShare, 3)}`),
+  ];
+  return lines;
+}
+
+function formatCpu(cpu: CpuScore): string[] {
+  const lines = ['CPU'];
+  const s = cpu.spread;
+  lines.push(field('pCPU spread (points)', s ? `mean ${fixed(s.mean)}, max ${fixed(s.max)}, final ${fixed(s.final)} over ${cpu.intervals} intervals` : '-'));
+  lines.push(
+    field(
+      `balanced (spread <= ${cpu.thresholdPoints})`,
+      cpu.balancedAtInterval === undefined
+        ? 'never (spread above the threshold at the end)'
+        : `from interval ${cpu.balancedAtInterval}: ${cpu.intervalsUntilBalanced} intervals, ${fixed(cpu.secondsUntilBalanced)} s after the start`,
+    ),
+  );
+  const failed = cpu.pinChanges.failed > 0 ? `, ${cpu.pinChanges.failed} failed` : '';
+  lines.push(field('pin changes', `${cpu.pinChanges.total} total, ${cpu.pinChanges.afterBalance ?? '-'} after balance${failed}`));
+  if (cpu.fairness) {
+    lines.push(...formatFairness(cpu.fairness, '(settled)'));
+    if (cpu.fairnessWholeRun && cpu.fairnessWholeRun.intervals !== cpu.fairness.intervals) lines.push(...formatFairness(cpu.fairnessWholeRun, '(whole run)'));
+    lines.push('');
+    lines.push(
+      ...table([
+        ['VM', 'demand', 'received', 'fair share', 'recv/demand', 'of fair'],
+        ...cpu.fairness.vms.map((v) => [v.domain, percent(v.demand), percent(v.received), percent(v.fairShare), percent(v.receivedOverDemand), percent(v.fractionOfFairShare)]),
+      ]),
+    );
+  }
+  return lines;
+}
+
+function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): string[] {
+  const lines = ['Memory'];
+  const starvedBy = m.guests.filter((g) => g.starvedIntervals > 0).map((g) => `${g.domain} ${g.starvedIntervals}`);
+  lines.push(field(`starved (< ${mib(m.thresholdKiB)} spare)`, `${m.starvedIntervals} of ${m.intervals} intervals${starvedBy.length ? ` (${starvedBy.join(', ')})` : ''}`));
+  lines.push(field('OOM events', m.oom.known ? `${m.oom.total}${m.oom.total ? ` (${[...new Set(m.oom.events.map((e) => e.domain))].join(', ')})` : ''}` : 'unknown (no simulator truth)'));
+  if (m.host) {
+    const verdict = m.host.belowReserve ? `BELOW RESERVE in ${m.host.intervalsBelowReserve} interval${m.host.intervalsBelowReserve === 1 ? '' : 's'}` : 'never below reserve';
+    lines.push(field('host free, lowest', `${mib(m.host.minFreeKiB)} at interval ${m.host.atInterval} (reserve ${mib(m.host.reserveKiB)}): ${verdict}`));
+  }
+  lines.push(field('meeting a growing demand', episodes(m.growth, intervalSeconds)));
+  lines.push(field('reclaiming after a load stops', episodes(m.reclaim, intervalSeconds)));
+  lines.push('');
+  lines.push(
+    ...table([
+      ['VM', 'min actual', 'max actual', 'floor', 'maximum', 'starved', 'OOM', 'growth', 'reclaim'],
+      ...m.guests.map((g) => [
+        g.domain,
+        mib(g.minActualKiB),
+        mib(g.maxActualKiB),
+        mib(g.floorKiB),
+        mib(g.maximumKiB),
+        String(g.starvedIntervals),
+        m.oom.known ? String(g.oomEvents) : '-',
+        g.growth.map((e) => e.intervals ?? 'open').join(' ') || '-',
+        g.reclaim.map((e) => e.intervals ?? 'open').join(' ') || '-',
+      ]),
+    ]),
+  );
+  return lines;
+}
+
+export function formatScore(score: Score): string {
+  const t = score.trace;
+  const lines = [
+    `Trace   ${t.target}${t.scenario ? ` (${t.scenario})` : ''}`,
+    `        ${t.intervals} intervals${t.intervalSeconds ? ` of ${t.intervalSeconds} s` : ''}, ${fixed(t.durationSeconds)} s, ${t.pcpus ?? '?'} pCPUs, ${t.truth ? 'with simulator truth' : 'measured only (no truth)'}`,
+    '',
+  ];
+  if (score.cpu) lines.push(...formatCpu(score.cpu), '');
+  if (score.memory) lines.push(...formatMemory(score.memory, t.intervalSeconds), '');
+  if (!score.cpu && !score.memory) lines.push('No CPU or memory records in this trace.', '');
+  return lines.join('\n').trimEnd() + '\n';
+}

@@ -1,0 +1,244 @@
+import type { TraceGuestMemory, TraceInterval } from '../control/trace-record.js';
+
+// How well a run kept guests fed, the host safe, and gave back what idle guests did not use.
+//
+// Definitions (all per guest, per interval that carries a memory record for it):
+//
+// * want: what the guest needs. The simulator's truth (`truth.memoryDemandKiB`) when present;
+//   else the measured `usedKiB`; else `actualKiB - unusedKiB`. Readings that are not fresh are
+//   skipped when there is no truth, since they describe an earlier moment.
+// * spare = actual - want: what the guest could still hand out. With measurements this is its
+//   unused memory.
+// * starved: spare < starvationThreshold (the guest had less than the threshold beyond what it
+//   wanted, i.e. its demand plus the threshold exceeded what it had) while actual < maximum
+//   (within 1 %): more could have been given. A guest at its maximum that runs short is not
+//   counted, since no coordinator can give more than the maximum.
+// * growth episode ("time to meet a growing demand"): a maximal run of starved intervals; it
+//   lasts from the first starved interval to the first one that is not (open if the trace ends
+//   first). Intervals without a usable reading neither start nor end one.
+// * reclaim episode ("time to reclaim after a load stops"): starts when the measured used
+//   memory (usedKiB, else actual - unused, else the truth) falls more than reclaimDrop below the
+//   highest used seen since the last episode ended; it ends at the first interval from then on
+//   where actual <= (1 + reclaimTolerance) × (used + floor). Measured use, not truth, because the
+//   coordinator may not balloon below what it can see in use.
+
+export interface MemoryScoreOptions {
+  starvationThresholdKiB: number;
+  reclaimDropKiB: number;
+  /** Fraction above used + floor within which a guest counts as reclaimed. */
+  reclaimTolerance: number;
+}
+
+export const defaultMemoryScoreOptions: MemoryScoreOptions = {
+  starvationThresholdKiB: 100 * 1024,
+  reclaimDropKiB: 100 * 1024,
+  reclaimTolerance: 0.1,
+};
+
+export interface Episode {
+  domain: string;
+  startInterval: number;
+  /** First interval at which it was over; undefined when still open at the end of the trace. */
+  endInterval: number | undefined;
+  intervals: number | undefined;
+  seconds: number | undefined;
+}
+
+export interface EpisodeSummary {
+  count: number;
+  open: number;
+  meanIntervals: number | undefined;
+  maxIntervals: number | undefined;
+  meanSeconds: number | undefined;
+  maxSeconds: number | undefined;
+}
+
+export interface GuestMemoryScore {
+  domain: string;
+  minActualKiB: number;
+  maxActualKiB: number;
+  maximumKiB: number;
+  floorKiB: number;
+  starvedIntervals: number;
+  oomEvents: number;
+  growth: Episode[];
+  reclaim: Episode[];
+}
+
+export interface MemoryScore {
+  thresholdKiB: number;
+  /** Intervals that carry a memory record. */
+  intervals: number;
+  /** Intervals in which at least one guest starved. */
+  starvedIntervals: number;
+  oom: { known: boolean; total: number; events: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[] };
+  host: { minFreeKiB: number; atInterval: number; reserveKiB: number; belowReserve: boolean; intervalsBelowReserve: number } | undefined;
+  growth: EpisodeSummary;
+  reclaim: EpisodeSummary;
+  guests: GuestMemoryScore[];
+}
+
+interface Reading {
+  interval: number;
+  timeMs: number;
+  guest: TraceGuestMemory;
+  truthWantKiB: number | undefined;
+}
+
+function wantKiB(r: Reading): number | undefined {
+  if (r.truthWantKiB !== undefined) return r.truthWantKiB;
+  if (!r.guest.fresh) return undefined;
+  if (r.guest.usedKiB !== undefined) return r.guest.usedKiB;
+  if (r.guest.unusedKiB !== undefined) return r.guest.actualKiB - r.guest.unusedKiB;
+  return undefined;
+}
+
+function measuredUsedKiB(r: Reading): number | undefined {
+  if (r.guest.fresh && r.guest.usedKiB !== undefined) return r.guest.usedKiB;
+  if (r.guest.fresh && r.guest.unusedKiB !== undefined) return r.guest.actualKiB - r.guest.unusedKiB;
+  return r.truthWantKiB;
+}
+
+/** Starved (true/false), or undefined when the interval says nothing about it. */
+function isStarved(r: Reading, thresholdKiB: number): boolean | undefined {
+  const want = wantKiB(r);
+  if (want === undefined) return undefined;
+  const roomToGrow = r.guest.actualKiB < r.guest.maximumKiB * 0.99;
+  return roomToGrow && r.guest.actualKiB - want < thresholdKiB;
+}
+
+function readingsByGuest(intervals: TraceInterval[]): Map<string, Reading[]> {
+  const byGuest = new Map<string, Reading[]>();
+  for (const entry of intervals) {
+    for (const guest of entry.memory?.guests ?? []) {
+      const list = byGuest.get(guest.domain) ?? [];
+      list.push({ interval: entry.interval, timeMs: entry.timeMs, guest, truthWantKiB: entry.truth?.memoryDemandKiB[guest.domain] });
+      byGuest.set(guest.domain, list);
+    }
+  }
+  return byGuest;
+}
+
+function episode(domain: string, start: Reading, end: Reading | undefined): Episode {
+  return {
+    domain,
+    startInterval: start.interval,
+    endInterval: end?.interval,
+    intervals: end ? end.interval - start.interval : undefined,
+    seconds: end ? (end.timeMs - start.timeMs) / 1000 : undefined,
+  };
+}
+
+function growthEpisodes(domain: string, readings: Reading[], thresholdKiB: number): Episode[] {
+  const episodes: Episode[] = [];
+  let start: Reading | undefined;
+  for (const r of readings) {
+    const starved = isStarved(r, thresholdKiB);
+    if (starved === undefined) continue;
+    if (starved && !start) start = r;
+    if (!starved && start) {
+      episodes.push(episode(domain, start, r));
+      start = undefined;
+    }
+  }
+  if (start) episodes.push(episode(domain, start, undefined));
+  return episodes;
+}
+
+function reclaimEpisodes(domain: string, readings: Reading[], options: MemoryScoreOptions): Episode[] {
+  const episodes: Episode[] = [];
+  let peak: number | undefined;
+  let start: Reading | undefined;
+  for (const r of readings) {
+    const used = measuredUsedKiB(r);
+    if (used === undefined) continue;
+    if (!start) {
+      if (peak !== undefined && used < peak - options.reclaimDropKiB) start = r;
+      else peak = Math.max(peak ?? used, used);
+    }
+    if (start && r.guest.actualKiB <= (1 + options.reclaimTolerance) * (used + r.guest.floorKiB)) {
+      episodes.push(episode(domain, start, r));
+      start = undefined;
+      peak = used;
+    }
+  }
+  if (start) episodes.push(episode(domain, start, undefined));
+  return episodes;
+}
+
+export function summarize(episodes: Episode[]): EpisodeSummary {
+  const done = episodes.filter((e) => e.intervals !== undefined);
+  const intervals = done.map((e) => e.intervals!);
+  const seconds = done.map((e) => e.seconds!);
+  const mean = (xs: number[]) => (xs.length === 0 ? undefined : xs.reduce((a, b) => a + b, 0) / xs.length);
+  return {
+    count: episodes.length,
+    open: episodes.length - done.length,
+    meanIntervals: mean(intervals),
+    maxIntervals: intervals.length === 0 ? undefined : Math.max(...intervals),
+    meanSeconds: mean(seconds),
+    maxSeconds: seconds.length === 0 ? undefined : Math.max(...seconds),
+  };
+}
+
+export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOptions = defaultMemoryScoreOptions): MemoryScore {
+  const withMemory = intervals.filter((i) => i.memory !== undefined);
+  const byGuest = readingsByGuest(withMemory);
+
+  const starvedAt = new Set<number>();
+  const oomEvents = intervals.flatMap((i) => i.truth?.oomEvents ?? []);
+  const guests: GuestMemoryScore[] = [...byGuest.entries()]
+    .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
+    .map(([domain, readings]) => {
+      let starvedIntervals = 0;
+      for (const r of readings) {
+        if (isStarved(r, options.starvationThresholdKiB)) {
+          starvedIntervals++;
+          starvedAt.add(r.interval);
+        }
+      }
+      const actuals = readings.map((r) => r.guest.actualKiB);
+      const last = readings[readings.length - 1]!.guest;
+      return {
+        domain,
+        minActualKiB: Math.min(...actuals),
+        maxActualKiB: Math.max(...actuals),
+        maximumKiB: last.maximumKiB,
+        floorKiB: last.floorKiB,
+        starvedIntervals,
+        oomEvents: oomEvents.filter((e) => e.domain === domain).length,
+        growth: growthEpisodes(domain, readings, options.starvationThresholdKiB),
+        reclaim: reclaimEpisodes(domain, readings, options),
+      };
+    });
+
+  let host: MemoryScore['host'];
+  for (const entry of withMemory) {
+    const m = entry.memory!;
+    const below = m.hostFreeKiB < m.reserveKiB;
+    if (!host) {
+      host = { minFreeKiB: m.hostFreeKiB, atInterval: entry.interval, reserveKiB: m.reserveKiB, belowReserve: below, intervalsBelowReserve: below ? 1 : 0 };
+      continue;
+    }
+    if (below) {
+      host.belowReserve = true;
+      host.intervalsBelowReserve++;
+    }
+    if (m.hostFreeKiB < host.minFreeKiB) {
+      host.minFreeKiB = m.hostFreeKiB;
+      host.atInterval = entry.interval;
+      host.reserveKiB = m.reserveKiB;
+    }
+  }
+
+  return {
+    thresholdKiB: options.starvationThresholdKiB,
+    intervals: withMemory.length,
+    starvedIntervals: starvedAt.size,
+    oom: { known: intervals.some((i) => i.truth !== undefined), total: oomEvents.length, events: oomEvents },
+    host,
+    growth: summarize(guests.flatMap((g) => g.growth)),
+    reclaim: summarize(guests.flatMap((g) => g.reclaim)),
+    guests,
+  };
+}

@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scoreTrace } from '../../src/score/score.js';
+import { guest, header, memoryInterval, MiB } from './fixtures.js';
+
+test('a guest short of free memory below its maximum is starved; at its maximum or stale it is not', () => {
+  const lines = [
+    header(4, false, true),
+    memoryInterval(0, [guest('a', 512, 300), guest('b', 512, 300)]),
+    memoryInterval(1, [guest('a', 512, 50), guest('b', 2048, 20)]),
+    memoryInterval(2, [guest('a', 512, 40, { fresh: false }), guest('b', 2048, 20)]),
+    memoryInterval(3, [guest('a', 900, 350), guest('b', 2048, 500)]),
+  ];
+  const m = scoreTrace(lines).memory!;
+  assert.equal(m.starvedIntervals, 1);
+  const a = m.guests.find((g) => g.domain === 'a')!;
+  const b = m.guests.find((g) => g.domain === 'b')!;
+  assert.equal(a.starvedIntervals, 1);
+  assert.equal(b.starvedIntervals, 0);
+  // The stale reading neither ends nor extends the episode: starved at 1, fed again at 3.
+  assert.deepEqual(a.growth.map((e) => [e.startInterval, e.endInterval, e.intervals]), [[1, 3, 2]]);
+  assert.equal(m.growth.count, 1);
+  assert.equal(m.growth.maxIntervals, 2);
+  assert.equal(a.minActualKiB, 512 * MiB);
+  assert.equal(a.maxActualKiB, 900 * MiB);
+  assert.equal(m.oom.known, false);
+});
+
+test('with truth, starvation follows the true demand rather than the lagging unused', () => {
+  const truth = (demandMiB: number, oom = false) => ({
+    vcpus: [],
+    memoryDemandKiB: { a: demandMiB * MiB },
+    oomEvents: oom ? [{ domain: 'a', timeMs: 2500, demandKiB: demandMiB * MiB, actualKiB: 512 * MiB }] : [],
+  });
+  const lines = [
+    header(4, false, true),
+    memoryInterval(0, [guest('a', 512, 300)], 4096, truth(200)),
+    // unused still says 300 MiB (stats lag), but the workload now wants 480 of 512.
+    memoryInterval(1, [guest('a', 512, 300)], 4096, truth(480)),
+    memoryInterval(2, [guest('a', 512, 10)], 4096, truth(600, true)),
+    memoryInterval(3, [guest('a', 1024, 10)], 4096, truth(600)),
+  ];
+  const m = scoreTrace(lines).memory!;
+  assert.equal(m.starvedIntervals, 2);
+  assert.equal(m.oom.known, true);
+  assert.equal(m.oom.total, 1);
+  assert.equal(m.guests[0]!.oomEvents, 1);
+  assert.deepEqual(m.guests[0]!.growth.map((e) => [e.startInterval, e.intervals]), [[1, 2]]);
+});
+
+test('host free below reserve is detected at its lowest point', () => {
+  const g = [guest('a', 512, 300)];
+  const lines = [header(4, false, true), memoryInterval(0, g, 2000), memoryInterval(1, g, 600), memoryInterval(2, g, 400), memoryInterval(3, g, 450), memoryInterval(4, g, 900)];
+  const host = scoreTrace(lines).memory!.host!;
+  assert.equal(host.minFreeKiB, 400 * MiB);
+  assert.equal(host.atInterval, 2);
+  assert.equal(host.reserveKiB, 512 * MiB);
+  assert.equal(host.belowReserve, true);
+  assert.equal(host.intervalsBelowReserve, 2);
+
+  const safe = scoreTrace([header(4, false, true), memoryInterval(0, g, 2000), memoryInterval(1, g, 513)]).memory!.host!;
+  assert.equal(safe.belowReserve, false);
+});
+
+test('reclaim time: from the drop in use to actual within 10 % of used + floor', () => {
+  // used 1500 MiB until interval 2, then 300 MiB; target band is 1.1 × (300 + 200) = 550 MiB.
+  const actuals = [1700, 1700, 1700, 1700, 1200, 800, 545, 540];
+  const used = [1500, 1500, 1500, 300, 300, 300, 300, 300];
+  const lines = [header(4, false, true), ...actuals.map((a, n) => memoryInterval(n, [guest('a', a, a - used[n]!)]))];
+  const m = scoreTrace(lines).memory!;
+  assert.deepEqual(m.guests[0]!.reclaim.map((e) => [e.startInterval, e.endInterval, e.intervals, e.seconds]), [[3, 6, 3, 3]]);
+  assert.equal(m.reclaim.count, 1);
+  assert.equal(m.reclaim.open, 0);
+  assert.equal(m.starvedIntervals, 0);
+});
+
+test('a reclaim that never finishes is open; a slow drop in use still starts one', () => {
+  const used = [1500, 1440, 1380, 1320, 1300, 1300];
+  const lines = [header(4, false, true), ...used.map((u, n) => memoryInterval(n, [guest('a', 2000, 2000 - u)]))];
+  const m = scoreTrace(lines).memory!;
+  assert.deepEqual(m.guests[0]!.reclaim.map((e) => [e.startInterval, e.endInterval]), [[2, undefined]]);
+  assert.equal(m.reclaim.open, 1);
+  assert.equal(m.reclaim.meanIntervals, undefined);
+});
+
+test('a CPU-only trace has no memory score and a memory-only trace no CPU score', () => {
+  const memOnly = scoreTrace([header(4, false, true), memoryInterval(0, [guest('a', 512, 300)])]);
+  assert.equal(memOnly.cpu, undefined);
+  assert.ok(memOnly.memory);
+});

@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseTrace, readTrace, TraceFormatError } from '../../src/score/read-trace.js';
+import { UsageError } from '../../src/cli/errors.js';
+import { cpuTrace, guest, header, memoryInterval } from './fixtures.js';
+
+const good = () => cpuTrace(2, [{ name: 'a', demand: 0.5 }, { name: 'b', demand: 0.5 }], 3, () => [0, 1]);
+const text = (lines: unknown[]) => lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
+
+function rejects(source: string, line: number, pattern: RegExp): void {
+  assert.throws(() => parseTrace(source, 'run.jsonl'), (err: unknown) => {
+    assert.ok(err instanceof TraceFormatError, String(err));
+    assert.ok(err instanceof UsageError, 'bad input exits 2');
+    assert.equal(err.line, line);
+    assert.match(err.message, new RegExp(`^run\\.jsonl:${line}: `));
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+test('a well-formed trace round-trips', () => {
+  const lines = good();
+  assert.deepEqual(parseTrace(text(lines)), JSON.parse(JSON.stringify(lines)));
+  const mem = [header(1), memoryInterval(0, [guest('a', 512, 100)])];
+  assert.equal(parseTrace(text(mem)).length, 2);
+});
+
+test('broken JSON is reported with its line number, counting blank lines', () => {
+  const lines: unknown[] = good();
+  lines.splice(2, 0, '', '{"type":"interval",');
+  rejects(text(lines), 4, /not valid JSON/);
+});
+
+test('a missing or wrong field names the field', () => {
+  const lines = good() as unknown as Record<string, any>[];
+  delete lines[2]!.timeMs;
+  rejects(text(lines), 3, /timeMs must be a number, got nothing/);
+
+  const badCpu = good() as unknown as Record<string, any>[];
+  badCpu[1]!.cpu.vcpus[1].usage = 'high';
+  rejects(text(badCpu), 2, /cpu\.vcpus\[1\]\.usage must be a number/);
+
+  const badAction = good() as unknown as Record<string, any>[];
+  badAction[3]!.actions = [{ kind: 'migrate', domain: { name: 'a', uuid: 'u' } }];
+  rejects(text(badAction), 4, /actions\[0\]\.kind must be pin, set-memory or set-stats-period/);
+
+  const badMem = [header(1), memoryInterval(0, [guest('a', 512, 100)])] as unknown as Record<string, any>[];
+  badMem[1]!.memory.guests[0].actualKiB = null;
+  rejects(text(badMem), 2, /memory\.guests\[0\]\.actualKiB must be a number/);
+});
+
+test('the header must come first, once, with a known version', () => {
+  const lines = good();
+  rejects(text(lines.slice(1)), 1, /first line must be the trace header/);
+  rejects(text([lines[0], lines[1], lines[0]]), 3, /second header/);
+  rejects(text([{ ...lines[0], version: 2 }]), 1, /unsupported trace version 2/);
+  rejects('\n\n', 1, /empty trace/);
+});
+
+test('readTrace reads a file and names a missing one', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vb-score-'));
+  const path = join(dir, 'run.jsonl');
+  await writeFile(path, text(good()));
+  assert.equal((await readTrace(path)).length, 4);
+  await assert.rejects(readTrace(join(dir, 'nope.jsonl')), (err: unknown) => err instanceof UsageError && /cannot read trace .*nope\.jsonl: no such file/.test(err.message));
+  await writeFile(path, text(good()) + '{"type":"interval"}\n');
+  await assert.rejects(readTrace(path), (err: unknown) => err instanceof TraceFormatError && err.message.startsWith(`${path}:5: `));
+});
