@@ -1,0 +1,357 @@
+// The optimiser: given each vCPU's demand and where it sits now, find a one-pCPU-per-vCPU placement
+// whose demand loads are as even as achievable, reached with as few pin changes as possible.
+//
+// Three candidates are built and the cheapest good one wins:
+//   from-current  start from today's placement, move (or swap) vCPUs from the most to the least
+//                 loaded pCPU until the spread is within tolerance of the best found by the others;
+//   sticky-lpt    largest demand first, keep each vCPU where it is while its pCPU stays under the
+//                 ideal load, otherwise put it on the least loaded pCPU; then improve locally;
+//   lpt           classic longest-processing-time from scratch, its pCPUs relabelled to overlap the
+//                 current placement as much as possible; then improve locally to convergence.
+// Among the candidates whose spread is within `tolerance` of the best one, the one with the fewest
+// pin changes is chosen (ties: smaller spread).
+
+export interface PlacementItem {
+  demand: number;
+  /** pCPU the vCPU sits on now (its single pin, or where it was last seen running); undefined when unknown. */
+  home: number | undefined;
+  /** True when it is pinned to exactly `home`, so leaving it there costs no pin change. */
+  pinned: boolean;
+}
+
+export interface PlacementPlan {
+  strategy: 'from-current' | 'sticky-lpt' | 'lpt';
+  /** pCPU of each item, in item order. */
+  assignment: number[];
+  /** Sum of demands per pCPU. */
+  loads: number[];
+  /** max load − min load, in pCPUs (×100 for points). */
+  spread: number;
+  /** Items whose pin changes under this plan. */
+  changes: number;
+}
+
+const eps = 1e-9;
+
+export function loadsOf(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number): number[] {
+  const loads = new Array<number>(pcpus).fill(0);
+  items.forEach((item, i) => {
+    const p = assignment[i] ?? 0;
+    loads[p] = (loads[p] ?? 0) + item.demand;
+  });
+  return loads;
+}
+
+export function spreadOf(loads: readonly number[]): number {
+  if (loads.length === 0) return 0;
+  let max = -Infinity;
+  let min = Infinity;
+  for (const l of loads) {
+    if (l > max) max = l;
+    if (l < min) min = l;
+  }
+  return max - min;
+}
+
+/** No placement's busiest pCPU carries less than this: the largest single demand, or the average load. */
+export function makespanLowerBound(demands: readonly number[], pcpus: number): number {
+  let total = 0;
+  let largest = 0;
+  for (const d of demands) {
+    total += d;
+    if (d > largest) largest = d;
+  }
+  return Math.max(largest, pcpus > 0 ? total / pcpus : 0);
+}
+
+function isChange(item: PlacementItem, pcpu: number): boolean {
+  return !item.pinned || item.home !== pcpu;
+}
+
+export function pinChanges(items: readonly PlacementItem[], assignment: readonly number[]): number {
+  let changes = 0;
+  items.forEach((item, i) => {
+    if (isChange(item, assignment[i] ?? -1)) changes++;
+  });
+  return changes;
+}
+
+/** Binary min-heap of pCPUs by load, with lazy deletion of stale entries; ties go to the lower index. */
+class LeastLoaded {
+  private readonly heap: [number, number][] = [];
+  constructor(private readonly loads: number[]) {
+    loads.forEach((load, p) => this.push(load, p));
+  }
+  add(pcpu: number, demand: number): void {
+    this.loads[pcpu] = (this.loads[pcpu] ?? 0) + demand;
+    this.push(this.loads[pcpu] ?? 0, pcpu);
+  }
+  least(): number {
+    for (;;) {
+      const top = this.heap[0];
+      if (!top) throw new Error('LeastLoaded: empty heap');
+      if (top[0] === this.loads[top[1]]) return top[1];
+      this.pop();
+    }
+  }
+  private less(a: [number, number], b: [number, number]): boolean {
+    return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  }
+  private push(load: number, pcpu: number): void {
+    const h = this.heap;
+    h.push([load, pcpu]);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}
+
+function byDemandDescending(items: readonly PlacementItem[]): number[] {
+  return items.map((_, i) => i).sort((a, b) => items[b]!.demand - items[a]!.demand || a - b);
+}
+
+/** Longest processing time first: largest demand onto the least loaded pCPU. */
+export function lptAssignment(items: readonly PlacementItem[], pcpus: number): number[] {
+  const assignment = new Array<number>(items.length).fill(0);
+  const heap = new LeastLoaded(new Array<number>(pcpus).fill(0));
+  for (const i of byDemandDescending(items)) {
+    const p = heap.least();
+    assignment[i] = p;
+    heap.add(p, items[i]!.demand);
+  }
+  return assignment;
+}
+
+/** Renames the groups of an assignment (group k → pCPU π(k)) so that as many items as possible stay home. Greedy matching on overlap counts. */
+export function relabelForOverlap(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number): number[] {
+  const overlap = new Map<number, number>();
+  items.forEach((item, i) => {
+    if (item.home === undefined) return;
+    const key = (assignment[i] ?? 0) * pcpus + item.home;
+    overlap.set(key, (overlap.get(key) ?? 0) + 1);
+  });
+  const pairs = [...overlap.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const target = new Array<number>(pcpus).fill(-1);
+  const taken = new Array<boolean>(pcpus).fill(false);
+  for (const [key] of pairs) {
+    const group = Math.floor(key / pcpus);
+    const pcpu = key % pcpus;
+    if (target[group] !== -1 || taken[pcpu]) continue;
+    target[group] = pcpu;
+    taken[pcpu] = true;
+  }
+  let free = 0;
+  for (let group = 0; group < pcpus; group++) {
+    if (target[group] !== -1) continue;
+    while (taken[free]) free++;
+    target[group] = free;
+    taken[free] = true;
+  }
+  return assignment.map((group) => target[group] ?? group);
+}
+
+/** Items stay home; items without a known home go, largest first, to the least loaded pCPU. */
+export function currentAssignment(items: readonly PlacementItem[], pcpus: number): number[] {
+  const assignment = new Array<number>(items.length).fill(-1);
+  const loads = new Array<number>(pcpus).fill(0);
+  items.forEach((item, i) => {
+    if (item.home !== undefined && item.home >= 0 && item.home < pcpus) {
+      assignment[i] = item.home;
+      loads[item.home] = (loads[item.home] ?? 0) + item.demand;
+    }
+  });
+  const heap = new LeastLoaded(loads);
+  for (const i of byDemandDescending(items)) {
+    if (assignment[i] !== -1) continue;
+    const p = heap.least();
+    assignment[i] = p;
+    heap.add(p, items[i]!.demand);
+  }
+  return assignment;
+}
+
+/** LPT that keeps a vCPU home while home stays under the ideal load (+ tolerance). */
+export function stickyLptAssignment(items: readonly PlacementItem[], pcpus: number, tolerance: number): number[] {
+  const ideal = makespanLowerBound(items.map((i) => i.demand), pcpus) + tolerance;
+  const assignment = new Array<number>(items.length).fill(0);
+  const loads = new Array<number>(pcpus).fill(0);
+  const heap = new LeastLoaded(loads);
+  for (const i of byDemandDescending(items)) {
+    const item = items[i]!;
+    const home = item.home;
+    const p = home !== undefined && home >= 0 && home < pcpus && (loads[home] ?? 0) + item.demand <= ideal + eps ? home : heap.least();
+    assignment[i] = p;
+    heap.add(p, item.demand);
+  }
+  return assignment;
+}
+
+/**
+ * Local search: repeatedly shift load from a heavier to a lighter pCPU by moving one vCPU, or by
+ * swapping two when no single move helps, always toward equal loads of the pair. Moves are
+ * preferred over swaps unless a swap balances the pair better by more than `tolerance`. Every step
+ * lowers Σ load², so it terminates; it stops early once the spread is ≤ `stopAtSpread`.
+ */
+export function improveLocally(
+  items: readonly PlacementItem[],
+  start: readonly number[],
+  pcpus: number,
+  stopAtSpread: number,
+  tolerance: number,
+): number[] {
+  const assignment = start.slice();
+  const loads = loadsOf(items, assignment, pcpus);
+  const members: number[][] = Array.from({ length: pcpus }, () => []);
+  const position = new Array<number>(items.length).fill(0);
+  assignment.forEach((p, i) => {
+    position[i] = members[p]!.length;
+    members[p]!.push(i);
+  });
+  const demand = (i: number): number => items[i]!.demand;
+
+  const relocate = (i: number, to: number): void => {
+    const from = assignment[i]!;
+    const list = members[from]!;
+    const last = list.pop()!;
+    if (last !== i) {
+      list[position[i]!] = last;
+      position[last] = position[i]!;
+    }
+    position[i] = members[to]!.length;
+    members[to]!.push(i);
+    assignment[i] = to;
+    loads[from] = loads[from]! - demand(i);
+    loads[to] = loads[to]! + demand(i);
+  };
+  // Change in pin changes if item i ends up on `to` instead of where it is now.
+  const changeCost = (i: number, to: number): number => Number(isChange(items[i]!, to)) - Number(isChange(items[i]!, assignment[i]!));
+
+  const tryPair = (hi: number, lo: number): boolean => {
+    const gap = loads[hi]! - loads[lo]!;
+    if (gap <= 2 * eps) return false;
+    let move = -1;
+    let moveResidual = Infinity;
+    let moveCost = Infinity;
+    for (const i of members[hi]!) {
+      const d = demand(i);
+      if (d <= eps || d >= gap - eps) continue;
+      const residual = Math.abs(gap - 2 * d);
+      const cost = changeCost(i, lo);
+      if (residual < moveResidual - eps || (residual <= moveResidual + eps && cost < moveCost)) {
+        move = i;
+        moveResidual = residual;
+        moveCost = cost;
+      }
+    }
+    let swapHi = -1;
+    let swapLo = -1;
+    let swapResidual = Infinity;
+    if (move === -1 || moveResidual > tolerance) {
+      for (const i of members[hi]!) {
+        for (const j of members[lo]!) {
+          const delta = demand(i) - demand(j);
+          if (delta <= eps || delta >= gap - eps) continue;
+          const residual = Math.abs(gap - 2 * delta);
+          if (residual < swapResidual - eps) {
+            swapHi = i;
+            swapLo = j;
+            swapResidual = residual;
+          }
+        }
+      }
+    }
+    if (move !== -1 && moveResidual <= swapResidual + tolerance) {
+      relocate(move, lo);
+      return true;
+    }
+    if (swapHi !== -1) {
+      relocate(swapHi, lo);
+      relocate(swapLo, hi);
+      return true;
+    }
+    return false;
+  };
+
+  const maxSteps = 4 * items.length + 4 * pcpus + 100;
+  for (let step = 0; step < maxSteps; step++) {
+    let hi = 0;
+    let lo = 0;
+    for (let p = 1; p < pcpus; p++) {
+      if (loads[p]! > loads[hi]!) hi = p;
+      if (loads[p]! < loads[lo]!) lo = p;
+    }
+    if (loads[hi]! - loads[lo]! <= stopAtSpread + eps) break;
+    if (tryPair(hi, lo)) continue;
+    // The extreme pair is stuck: try the busiest against every lighter pCPU, then the idlest against every heavier one.
+    const ascending = loads.map((_, p) => p).sort((a, b) => loads[a]! - loads[b]! || a - b);
+    let improved = false;
+    for (const q of ascending) {
+      if (loads[q]! >= loads[hi]! - eps) break;
+      if (q !== lo && tryPair(hi, q)) {
+        improved = true;
+        break;
+      }
+    }
+    if (!improved) {
+      for (let k = ascending.length - 1; k >= 0; k--) {
+        const q = ascending[k]!;
+        if (loads[q]! <= loads[lo]! + eps) break;
+        if (q !== hi && tryPair(q, lo)) {
+          improved = true;
+          break;
+        }
+      }
+    }
+    if (!improved) break;
+  }
+  return assignment;
+}
+
+function plan(strategy: PlacementPlan['strategy'], items: readonly PlacementItem[], assignment: number[], pcpus: number): PlacementPlan {
+  const loads = loadsOf(items, assignment, pcpus);
+  return { strategy, assignment, loads, spread: spreadOf(loads), changes: pinChanges(items, assignment) };
+}
+
+/** Candidates best-first: within `tolerance` of the best spread, fewest pin changes; then smaller spread. */
+export function rankPlans(plans: readonly PlacementPlan[], tolerance: number): PlacementPlan[] {
+  const best = Math.min(...plans.map((p) => p.spread));
+  const near = (p: PlacementPlan): boolean => p.spread <= best + tolerance + eps;
+  return [...plans].sort((a, b) => Number(near(b)) - Number(near(a)) || (near(a) ? a.changes - b.changes : 0) || a.spread - b.spread);
+}
+
+export interface PlacementResult {
+  best: PlacementPlan;
+  candidates: PlacementPlan[];
+}
+
+/** `tolerance` in pCPUs (0.02 = 2 points). Requires pcpus ≥ 1. */
+export function planPlacement(items: readonly PlacementItem[], pcpus: number, tolerance: number): PlacementResult {
+  if (!(Number.isInteger(pcpus) && pcpus >= 1)) throw new RangeError(`planPlacement: pcpus must be an integer ≥ 1, got ${pcpus}`);
+  const lpt = plan('lpt', items, improveLocally(items, relabelForOverlap(items, lptAssignment(items, pcpus), pcpus), pcpus, 0, tolerance), pcpus);
+  const target = lpt.spread + tolerance;
+  const fromCurrent = plan('from-current', items, improveLocally(items, currentAssignment(items, pcpus), pcpus, target, tolerance), pcpus);
+  const sticky = plan('sticky-lpt', items, improveLocally(items, stickyLptAssignment(items, pcpus, tolerance), pcpus, target, tolerance), pcpus);
+  const candidates = rankPlans([fromCurrent, sticky, lpt], tolerance);
+  return { best: candidates[0]!, candidates };
+}

@@ -1,0 +1,216 @@
+import type { PinAction } from '../control/actions.js';
+import { UsageError } from '../cli/errors.js';
+import { judgeBalance } from './balance.js';
+import { placementFairness, predictShares, type ShareItem } from './fairness.js';
+import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
+import { allPcpus, normalizeAffinity, pcpuDemandOf, type CpuMeasurement, type VcpuLoad } from './usage.js';
+
+// The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
+// Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
+// balance.ts, the optimiser in placement.ts, predicted shares and fairness in fairness.ts.
+// Loads and spreads are in pCPUs inside the optimiser and in points (1 pCPU = 100 points) here.
+
+export interface CpuSchedulerOptions {
+  /** Act only when re-pinning would lower the demand spread (busiest − idlest pCPU) by more than this. */
+  marginPoints: number;
+  /** Intervals in a row the gain must exceed the margin before acting. */
+  persistIntervals: number;
+  /** A gain at least this large acts at once (no noise produces it). */
+  urgentGainPoints: number;
+  /** When acting, plans within this many points of the best spread count as equally good; the one with fewest pin changes wins. */
+  tolerancePoints: number;
+  /** When acting, hand the vCPUs back to the host's scheduler (pin each to all pCPUs) if no one-pCPU placement is as fair. */
+  releaseWhenPinningIsUnfair: boolean;
+  /** "As fair" = predicted Jain index of share/demand within this of the host scheduler's. */
+  releaseFairnessMargin: number;
+}
+
+export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
+  marginPoints: 15,
+  persistIntervals: 2,
+  urgentGainPoints: 50,
+  tolerancePoints: 2,
+  releaseWhenPinningIsUnfair: true,
+  releaseFairnessMargin: 0.02,
+};
+
+export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
+  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'releaseFairnessMargin'];
+  for (const key of nonNegative) {
+    const value = o[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new UsageError(`cpu scheduler: ${key} must be a number ≥ 0, got ${String(value)}`);
+  }
+  if (!Number.isInteger(o.persistIntervals) || o.persistIntervals < 1) throw new UsageError(`cpu scheduler: persistIntervals must be an integer ≥ 1, got ${o.persistIntervals}`);
+}
+
+export interface CpuSchedulerState {
+  /** Intervals decided so far. */
+  intervals: number;
+  /** Consecutive intervals the host has been out of balance (reset by acting). */
+  streak: number;
+  /** Interval number of the last re-pin, or null. */
+  lastActionInterval: number | null;
+  /** Pin actions issued so far. */
+  pinChanges: number;
+}
+
+export function initialCpuSchedulerState(): CpuSchedulerState {
+  return { intervals: 0, streak: 0, lastActionInterval: null, pinChanges: 0 };
+}
+
+/** A placement as predicted by the model (fairness.ts): demand per pCPU and what it means. */
+export interface PlacementSummary {
+  demandLoads: number[];
+  /** max − min of demandLoads, points. */
+  spreadPoints: number;
+  /** Spread of predicted usage (min(1, demand load)), points. */
+  usageSpreadPoints: number;
+  /** Predicted Jain index of share/demand over non-idle vCPUs (equal fractions = 1, even if all are starved). */
+  fairness: number;
+  /** Predicted total share / total demand: how much of the demand the host serves. */
+  served: number;
+}
+
+export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'release';
+
+export interface CpuDecision {
+  actions: PinAction[];
+  state: CpuSchedulerState;
+  /** True when no placement would lower the spread by more than the margin. */
+  balanced: boolean;
+  /** Predicted demand spread of the current placement, points. */
+  spreadPoints: number;
+  /** Spread of the measured pCPU usage, points. */
+  measuredUsageSpreadPoints: number;
+  /** Spread of the best placement found (the current one when not searched), points. */
+  bestSpreadPoints: number;
+  gainPoints: number;
+  before: PlacementSummary;
+  /** The placement after the actions (equal to `before` when there are none). */
+  after: PlacementSummary;
+  strategy: CpuStrategy;
+  /** One line for the log: why it acted or not. */
+  summary: string;
+}
+
+const points = (pcpus: number): number => Math.round(pcpus * 10000) / 100;
+const fmt = (x: number): string => x.toFixed(2);
+const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
+
+function summarize(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, loads: number[]): PlacementSummary {
+  const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
+  const totalDemand = demands.reduce((a, b) => a + b, 0);
+  const totalShare = predictShares(items, pcpus).reduce((a, b) => a + b, 0);
+  return {
+    demandLoads: loads,
+    spreadPoints: points(spreadOf(loads)),
+    usageSpreadPoints: points(spreadOf(loads.map((l) => Math.min(1, l)))),
+    fairness: placementFairness(items, pcpus),
+    served: totalDemand > 0 ? totalShare / totalDemand : 1,
+  };
+}
+
+/** "0-3,6" for [0,1,2,3,6]. */
+export function formatPcpuList(pcpus: readonly number[]): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < pcpus.length) {
+    let j = i;
+    while (j + 1 < pcpus.length && pcpus[j + 1] === pcpus[j]! + 1) j++;
+    parts.push(j > i ? `${pcpus[i]}-${pcpus[j]}` : `${pcpus[i]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+function describeWhere(v: VcpuLoad): string {
+  if (v.affinity.length === 1) return `pCPU${v.affinity[0]}`;
+  return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatPcpuList(v.affinity)}`;
+}
+
+export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
+  validateCpuSchedulerOptions(options);
+  const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
+  const vcpus = m.vcpus.map((v) => ({ ...v, affinity: normalizeAffinity(v.affinity, pcpus) }));
+  const demands = vcpus.map((v) => v.demand);
+  const beforeLoads = pcpuDemandOf(vcpus, pcpus);
+  const before = summarize(demands, vcpus.map((v) => v.affinity), pcpus, beforeLoads);
+  const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
+  const intervals = state.intervals + 1;
+  const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean): CpuDecision => ({
+    actions: [],
+    state: { ...state, intervals, streak },
+    balanced: !outOfBalance,
+    spreadPoints: before.spreadPoints,
+    measuredUsageSpreadPoints,
+    bestSpreadPoints,
+    gainPoints: before.spreadPoints - bestSpreadPoints,
+    before,
+    after: before,
+    strategy: 'none',
+    summary,
+  });
+
+  if (pcpus === 0 || vcpus.length === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
+  // The gain can never exceed the current spread; skip the search when even that is within the margin.
+  if (before.spreadPoints <= options.marginPoints) {
+    return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
+  }
+
+  const items: PlacementItem[] = vcpus.map((v) => ({
+    demand: v.demand,
+    home: v.affinity.length === 1 ? v.affinity[0] : v.pcpu,
+    pinned: v.affinity.length === 1,
+  }));
+  const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100);
+  const bestSpreadPoints = points(best.spread);
+  const verdict = judgeBalance(before.spreadPoints, bestSpreadPoints, state.streak, options);
+  const gainText = `demand spread ${fmtPoints(before.spreadPoints)} pts, best placement ${fmtPoints(bestSpreadPoints)} pts (gain ${fmtPoints(verdict.gainPoints)}, margin ${options.marginPoints})`;
+  if (!verdict.outOfBalance) return quiet(`balanced: ${gainText}`, bestSpreadPoints, 0, false);
+  if (!verdict.act) {
+    return quiet(`out of balance for ${verdict.streak} of ${options.persistIntervals} intervals, waiting: ${gainText}`, bestSpreadPoints, verdict.streak, true);
+  }
+
+  const pinned = summarize(demands, best.assignment.map((p) => [p]), pcpus, best.loads);
+  const everywhere = allPcpus(pcpus);
+  const released = summarize(demands, vcpus.map(() => everywhere), pcpus, pcpuDemandOf(vcpus.map((v) => ({ ...v, affinity: everywhere })), pcpus));
+  const release = options.releaseWhenPinningIsUnfair && released.fairness - pinned.fairness > options.releaseFairnessMargin;
+
+  const actions: PinAction[] = [];
+  const spreadText = (after: PlacementSummary): string => `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(after.spreadPoints)} pts`;
+  vcpus.forEach((v, i) => {
+    const target = release ? everywhere : [best.assignment[i]!];
+    if (v.affinity.length === target.length && v.affinity.every((p, k) => p === target[k])) return;
+    const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
+    let reason: string;
+    if (release) {
+      reason =
+        `${who}: ${describeWhere(v)} → all pCPUs ${formatPcpuList(everywhere)}; no one-pCPU placement shares fairly ` +
+        `(predicted Jain ${fmt(pinned.fairness)} vs ${fmt(released.fairness)} under the host scheduler), ${spreadText(released)}`;
+    } else {
+      const to = target[0]!;
+      const from = v.affinity.length === 1 ? v.affinity[0]! : v.pcpu;
+      const loadsText =
+        from !== undefined && from !== to
+          ? `pCPU${from} demand ${fmt(beforeLoads[from]!)} → ${fmt(best.loads[from]!)}, pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(best.loads[to]!)}`
+          : `pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(best.loads[to]!)}`;
+      reason = `${who}: ${describeWhere(v)} → pCPU${to}; ${loadsText}, ${spreadText(pinned)}`;
+    }
+    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: v.affinity, reason });
+  });
+
+  const after = release ? released : pinned;
+  return {
+    actions,
+    state: { intervals, streak: 0, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length },
+    balanced: false,
+    spreadPoints: before.spreadPoints,
+    measuredUsageSpreadPoints,
+    bestSpreadPoints: after.spreadPoints,
+    gainPoints: before.spreadPoints - after.spreadPoints,
+    before,
+    after,
+    strategy: release ? 'release' : best.strategy,
+    summary: `re-pinned ${actions.length} vCPU(s) by ${release ? 'release' : best.strategy}: ${gainText}; fairness ${fmt(before.fairness)} → ${fmt(after.fairness)}, demand served ${fmt(before.served)} → ${fmt(after.served)}`,
+  };
+}

@@ -1,0 +1,112 @@
+import type { DomainObservation, DomainRef, DomainState, HostObservation } from '../host/hypervisor.js';
+
+// Turns two cumulative observations into per-vCPU and per-pCPU rates for one interval.
+//
+// usage  = Δ vcpu.time / elapsed             — what the vCPU got.
+// demand = (Δ vcpu.time + Δ vcpu.delay) / elapsed — what it would have used on a pCPU of its own
+//          (it was running or runnable-but-waiting that much). Equals usage when delay is not reported.
+// elapsed is the difference of the observations' own timestamps, never the nominal interval.
+
+/** One vCPU's rates over the interval, as fractions of one pCPU in [0, 1]. */
+export interface VcpuLoad {
+  domain: DomainRef;
+  vcpu: number;
+  /** pCPUs it may run on, normalised: sorted, inside [0, pcpus), never empty. */
+  affinity: number[];
+  /** pCPU it was last seen on, when known and valid. */
+  pcpu: number | undefined;
+  usage: number;
+  demand: number;
+}
+
+export interface CpuMeasurement {
+  elapsedNs: number;
+  pcpus: number;
+  vcpus: VcpuLoad[];
+  /** Measured usage per pCPU: a vCPU pinned to one pCPU counts there; otherwise on its current `pcpu`
+   *  (spread over its affinity when that is unknown). */
+  pcpuUsage: number[];
+  /** Demand per pCPU: a vCPU's demand spread evenly over its affinity (the host's scheduler may run it anywhere there). */
+  pcpuDemand: number[];
+}
+
+/** Domains whose vCPUs run and can be pinned live. */
+const measurableStates: ReadonlySet<DomainState> = new Set<DomainState>(['running', 'blocked']);
+
+/** Identity of a domain across observations: its UUID, or its name when no UUID is known. */
+export function domainKey(domain: DomainRef): string {
+  return domain.uuid !== '' ? domain.uuid : `name:${domain.name}`;
+}
+
+export function vcpuKey(domain: DomainRef, vcpu: number): string {
+  return `${domainKey(domain)}/${vcpu}`;
+}
+
+/** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
+export function normalizeAffinity(affinity: readonly number[], pcpus: number): number[] {
+  const valid = [...new Set(affinity.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus))].sort((a, b) => a - b);
+  return valid.length > 0 ? valid : allPcpus(pcpus);
+}
+
+export function allPcpus(pcpus: number): number[] {
+  return Array.from({ length: Math.max(0, pcpus) }, (_, i) => i);
+}
+
+function clamp01(x: number): number {
+  return Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0;
+}
+
+export function measureCpu(prev: HostObservation, cur: HostObservation): CpuMeasurement {
+  const pcpus = Number.isInteger(cur.host.pcpus) && cur.host.pcpus > 0 ? cur.host.pcpus : 0;
+  const elapsedNs = cur.timeNs - prev.timeNs;
+  const vcpus: VcpuLoad[] = [];
+  if (elapsedNs > 0 && pcpus > 0) {
+    const before = new Map<string, DomainObservation>(prev.domains.map((d) => [domainKey(d), d]));
+    for (const domain of cur.domains) {
+      if (!measurableStates.has(domain.state)) continue;
+      // A domain that just appeared has no delta yet: it is measured from the next interval on.
+      const earlier = before.get(domainKey(domain));
+      if (!earlier) continue;
+      const earlierVcpus = new Map(earlier.vcpus.map((v) => [v.index, v]));
+      for (const v of domain.vcpus) {
+        const e = earlierVcpus.get(v.index);
+        if (!e) continue; // hot-plugged vCPU: no delta yet
+        const dTime = v.timeNs - e.timeNs;
+        const dDelay = v.delayNs !== undefined && e.delayNs !== undefined ? v.delayNs - e.delayNs : undefined;
+        // Counters that went backwards mean the domain restarted (same UUID): no valid delta this interval.
+        if (dTime < 0 || (dDelay !== undefined && dDelay < 0)) continue;
+        const usage = clamp01(dTime / elapsedNs);
+        const demand = dDelay === undefined ? usage : Math.max(usage, clamp01((dTime + dDelay) / elapsedNs));
+        const pcpu = v.pcpu !== undefined && Number.isInteger(v.pcpu) && v.pcpu >= 0 && v.pcpu < pcpus ? v.pcpu : undefined;
+        vcpus.push({
+          domain: { name: domain.name, uuid: domain.uuid },
+          vcpu: v.index,
+          affinity: normalizeAffinity(v.affinity, pcpus),
+          pcpu,
+          usage,
+          demand,
+        });
+      }
+    }
+  }
+  return { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+}
+
+export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+  const usage = new Array<number>(pcpus).fill(0);
+  for (const v of vcpus) {
+    const affinity = normalizeAffinity(v.affinity, pcpus);
+    const where = affinity.length === 1 ? affinity : v.pcpu !== undefined && v.pcpu < pcpus ? [v.pcpu] : affinity;
+    for (const p of where) usage[p] = (usage[p] ?? 0) + v.usage / where.length;
+  }
+  return usage;
+}
+
+export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+  const demand = new Array<number>(pcpus).fill(0);
+  for (const v of vcpus) {
+    const affinity = normalizeAffinity(v.affinity, pcpus);
+    for (const p of affinity) demand[p] = (demand[p] ?? 0) + v.demand / affinity.length;
+  }
+  return demand;
+}
