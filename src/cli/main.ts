@@ -10,6 +10,7 @@ interface CommandEntry {
 
 // Each command lives in its own module, loaded only when used, so start-up stays fast.
 const commands: Record<string, CommandEntry> = {
+  info: { summary: 'show the host and every domain as libvirt sees them', load: async () => (await import('./info.js')).infoCommand },
 };
 
 function usage(): string {

@@ -1,0 +1,171 @@
+// `virtbalance info`: what libvirt says about the host and every domain, read through our own client.
+import { parseArgs } from 'node:util';
+import { LibvirtClient, type VcpuInfo } from '../libvirt/client.js';
+import { LibvirtConnectError, LibvirtError, LibvirtErrorCode } from '../libvirt/errors.js';
+import type { Domain } from '../libvirt/protocol.js';
+import { UriError } from '../libvirt/uri.js';
+import { FatalError, UsageError } from './errors.js';
+
+const HELP = `usage: virtbalance info [--connect URI] [--json]
+
+Shows the host (hostname, pCPUs, memory total and free) and every domain: state,
+each vCPU's current pCPU, affinity and cumulative time, and the balloon
+(actual, unused, available).
+
+  -c, --connect URI   libvirt URI (default qemu:///system)
+      --json          print JSON instead of text`;
+
+export interface HostInfo {
+  hostname: string;
+  pcpus: number;
+  memoryTotalKiB: number;
+  memoryFreeKiB: number;
+  /** Where the free figure comes from. */
+  memoryFreeSource: 'node memory stats (free+buffers+cached)' | 'node free memory';
+}
+
+export interface DomainReport {
+  name: string;
+  uuid: string;
+  state: string;
+  vcpus: Array<{ index: number; pcpu: number; affinity: number[]; timeNs: number }>;
+  balloon?: { actualKiB?: number; unusedKiB?: number; availableKiB?: number; usableKiB?: number; maximumKiB: number };
+}
+
+export interface InfoReport {
+  uri: string;
+  host: HostInfo;
+  domains: DomainReport[];
+}
+
+function isUnsupported(err: unknown): boolean {
+  return err instanceof LibvirtError && (err.code === LibvirtErrorCode.NoSupport || err.code === LibvirtErrorCode.OperationInvalid);
+}
+
+async function hostInfo(c: LibvirtClient): Promise<HostInfo> {
+  const [hostname, node] = await Promise.all([c.hostname(), c.cachedNodeInfo()]);
+  try {
+    const m = await c.nodeMemoryStats();
+    return {
+      hostname,
+      pcpus: node.cpus,
+      memoryTotalKiB: m.total ?? node.memoryKiB,
+      memoryFreeKiB: (m.free ?? 0) + (m.buffers ?? 0) + (m.cached ?? 0),
+      memoryFreeSource: 'node memory stats (free+buffers+cached)',
+    };
+  } catch (err) {
+    if (!isUnsupported(err)) throw err;
+    // Some drivers (e.g. the test driver) lack node memory stats: fall back to the node's free memory.
+    const freeBytes = await c.nodeFreeMemory();
+    return { hostname, pcpus: node.cpus, memoryTotalKiB: node.memoryKiB, memoryFreeKiB: Math.floor(freeBytes / 1024), memoryFreeSource: 'node free memory' };
+  }
+}
+
+async function domainReport(c: LibvirtClient, d: Domain, pcpus: number): Promise<DomainReport> {
+  const info = await c.domainInfo(d);
+  const report: DomainReport = { name: d.name, uuid: d.uuid, state: info.state, vcpus: [] };
+  if (info.state !== 'running' && info.state !== 'paused' && info.state !== 'blocked') return report;
+  const [vcpus, mem] = await Promise.all([
+    c.getVcpus(d, { vcpus: info.vcpus, pcpus }).catch((err: unknown): VcpuInfo[] => {
+      if (isUnsupported(err)) return [];
+      throw err;
+    }),
+    c.memoryStats(d).catch((err: unknown): Record<string, number> => {
+      if (isUnsupported(err)) return {};
+      throw err;
+    }),
+  ]);
+  report.vcpus = vcpus.map((v) => ({ index: v.number, pcpu: v.cpu, affinity: v.affinity, timeNs: v.cpuTimeNs }));
+  report.balloon = {
+    ...(mem.actual !== undefined ? { actualKiB: mem.actual } : {}),
+    ...(mem.unused !== undefined ? { unusedKiB: mem.unused } : {}),
+    ...(mem.available !== undefined ? { availableKiB: mem.available } : {}),
+    ...(mem.usable !== undefined ? { usableKiB: mem.usable } : {}),
+    maximumKiB: info.maxMemKiB,
+  };
+  return report;
+}
+
+export async function collectInfo(c: LibvirtClient): Promise<InfoReport> {
+  const host = await hostInfo(c);
+  const domains = await c.listAllDomains();
+  const reports = await Promise.all(
+    domains.map((d) =>
+      domainReport(c, d, host.pcpus).catch((err: unknown): DomainReport => {
+        // A domain that vanished between the list and the look-up is simply gone.
+        if (err instanceof LibvirtError && err.code === LibvirtErrorCode.NoDomain) return { name: d.name, uuid: d.uuid, state: 'gone', vcpus: [] };
+        throw err;
+      }),
+    ),
+  );
+  reports.sort((a, b) => a.name.localeCompare(b.name));
+  return { uri: c.uri, host, domains: reports };
+}
+
+/** `0-3,6` for [0,1,2,3,6]. */
+export function formatCpuList(cpus: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; ) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j]! + 1) j++;
+    parts.push(j > i ? `${cpus[i]}-${cpus[j]}` : `${cpus[i]}`);
+    i = j + 1;
+  }
+  return parts.join(',') || '-';
+}
+
+function mib(kib: number | undefined): string {
+  return kib === undefined ? '?' : `${(kib / 1024).toFixed(0)} MiB`;
+}
+
+export function formatInfo(r: InfoReport): string {
+  const h = r.host;
+  const lines = [
+    `host ${h.hostname} (${r.uri}): ${h.pcpus} pCPUs, memory ${mib(h.memoryTotalKiB)} total, ${mib(h.memoryFreeKiB)} free (${h.memoryFreeSource})`,
+  ];
+  if (r.domains.length === 0) lines.push('no domains');
+  for (const d of r.domains) {
+    const b = d.balloon;
+    const balloon = b ? `; balloon actual ${mib(b.actualKiB)}, unused ${mib(b.unusedKiB)}, available ${mib(b.availableKiB)}, max ${mib(b.maximumKiB)}` : '';
+    lines.push(`domain ${d.name}: ${d.state}${d.vcpus.length ? `, ${d.vcpus.length} vCPUs` : ''}${balloon}`);
+    for (const v of d.vcpus) {
+      lines.push(`  vCPU ${v.index}: on pCPU ${v.pcpu}, affinity ${formatCpuList(v.affinity)}, time ${(v.timeNs / 1e9).toFixed(1)} s`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export async function infoCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      connect: { type: 'string', short: 'c', default: 'qemu:///system' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  let client: LibvirtClient;
+  try {
+    client = await LibvirtClient.connect(values.connect);
+  } catch (err) {
+    if (err instanceof UriError) throw new UsageError(err.message);
+    if (err instanceof LibvirtConnectError) throw new FatalError(err.message);
+    throw err;
+  }
+  try {
+    const report = await collectInfo(client);
+    console.log(values.json ? JSON.stringify(report, null, 2) : formatInfo(report));
+    return 0;
+  } catch (err) {
+    if (err instanceof LibvirtError) throw new FatalError(`${values.connect}: ${err.message}`);
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
