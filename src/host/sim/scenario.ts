@@ -1,0 +1,373 @@
+// Scenario files: a simulated host and its guests' workloads as YAML data.
+// The format is documented in docs/scenarios.md; this module is its only reader and validates it
+// strictly, so a typo fails loudly with the file, the field and the line instead of being ignored.
+
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { UsageError } from '../../cli/errors.js';
+import { uuidFromName } from './random.js';
+import type { Noise, Workload } from './workload.js';
+
+export type ControllerKind = 'cpu' | 'memory';
+
+export interface HostSpec {
+  hostname: string;
+  pcpus: number;
+  memoryMiB: number;
+  /** Memory the host itself keeps (kernel, QEMU processes); never given to guests. */
+  overheadMiB: number;
+  /** What a memory coordinator should keep free on the host; a hint, not enforced by the simulator. */
+  reserveMiB: number;
+  /** How fast a balloon's actual size follows its target, MiB per second. */
+  balloonRateMiBps: number;
+}
+
+export interface DomainSpec {
+  name: string;
+  uuid: string;
+  vcpus: number;
+  /** Balloon size at start, MiB. */
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  /** Lowest size a coordinator should give this guest; a hint, not enforced by the simulator. */
+  floorMiB?: number;
+  /** Per vCPU: the pCPUs it is pinned to, or null when unpinned. */
+  pin: Array<number[] | null>;
+  startSeconds: number;
+  stopSeconds: number | null;
+  /** Balloon stats period at start, seconds; 0 = the guest reports no stats until someone sets one. */
+  statsPeriod: number;
+  /** From this time on the guest no longer refreshes its stats (a hung balloon driver). */
+  statsStopSeconds: number | null;
+  /** false = no balloon device: no balloon stats and setMemory fails. */
+  balloon: boolean;
+  /** Relative CPU weight under contention (like cgroup cpu.weight / 100). */
+  weight: number;
+  /** Per vCPU demand, 0..1 of a pCPU. */
+  cpu: Workload[];
+  /** Memory the guest uses, MiB, including its kernel and base system. */
+  usedMiB: Workload;
+  /** Page cache the guest holds on top of what it uses, MiB. */
+  cachesMiB: Workload;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Where it was read from (a path or a name given for errors). */
+  source: string;
+  controllers: ControllerKind[];
+  intervalSeconds: number;
+  intervals: number;
+  seed: number;
+  /** Integration sub-step of the simulator, ms. */
+  stepMs: number;
+  host: HostSpec;
+  domains: DomainSpec[];
+}
+
+/** A scenario file that cannot be used; the message names file, line and field. Bad input → exit 2. */
+export class ScenarioError extends UsageError {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly field: string,
+  ) {
+    super(message);
+    this.name = 'ScenarioError';
+  }
+}
+
+type Path = Array<string | number>;
+type Obj = Record<string, unknown>;
+
+function pathText(path: Path): string {
+  let text = '';
+  for (const part of path) text += typeof part === 'number' ? `[${part}]` : text === '' ? part : `.${part}`;
+  return text === '' ? '(top level)' : text;
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return `"${value}"`;
+  return String(value);
+}
+
+class Reader {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    readonly file: string,
+  ) {}
+
+  /** Line of the deepest node along the path that exists in the document (aliases stop the walk). */
+  lineOf(path: Path): number | undefined {
+    for (let n = path.length; n >= 0; n--) {
+      const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line;
+    }
+    return undefined;
+  }
+
+  fail(path: Path, message: string): never {
+    const line = this.lineOf(path);
+    const where = line === undefined ? this.file : `${this.file}:${line}`;
+    throw new ScenarioError(`${where}: ${pathText(path)}: ${message}`, this.file, line, pathText(path));
+  }
+
+  object(value: unknown, path: Path, allowed: readonly string[], required: readonly string[] = []): Obj {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(path, `expected a mapping, got ${describe(value)}`);
+    const obj = value as Obj;
+    for (const key of Object.keys(obj)) {
+      if (!allowed.includes(key)) this.fail([...path, key], `unknown field '${key}' (allowed: ${allowed.join(', ')})`);
+    }
+    for (const key of required) if (obj[key] === undefined) this.fail(path, `missing required field '${key}'`);
+    return obj;
+  }
+
+  list(value: unknown, path: Path, minLength = 0): unknown[] {
+    if (!Array.isArray(value)) this.fail(path, `expected a list, got ${describe(value)}`);
+    if (value.length < minLength) this.fail(path, `expected at least ${minLength} entr${minLength === 1 ? 'y' : 'ies'}`);
+    return value;
+  }
+
+  string(value: unknown, path: Path, pattern?: RegExp, patternText?: string): string {
+    if (typeof value !== 'string' || value.trim() === '') this.fail(path, `expected a non-empty string, got ${describe(value)}`);
+    if (pattern && !pattern.test(value)) this.fail(path, `"${value}" is not ${patternText}`);
+    return value;
+  }
+
+  number(value: unknown, path: Path, min: number, max: number, opts: { integer?: boolean; exclusiveMin?: boolean } = {}): number {
+    const kind = opts.integer ? 'an integer' : 'a number';
+    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(path, `expected ${kind}, got ${describe(value)}`);
+    if (opts.integer && !Number.isInteger(value)) this.fail(path, `expected ${kind}, got ${value}`);
+    const low = opts.exclusiveMin ? value <= min : value < min;
+    if (low || value > max) {
+      const range = `${opts.exclusiveMin ? '>' : '≥'} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
+      this.fail(path, `${value} is out of range (must be ${range})`);
+    }
+    return value;
+  }
+
+  boolean(value: unknown, path: Path): boolean {
+    if (typeof value !== 'boolean') this.fail(path, `expected true or false, got ${describe(value)}`);
+    return value;
+  }
+}
+
+const TOP_KEYS = ['name', 'description', 'controllers', 'interval', 'intervals', 'seed', 'stepMs', 'host', 'domains'] as const;
+const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps'] as const;
+const DOMAIN_KEYS = [
+  'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
+  'statsPeriod', 'statsStopAt', 'balloon', 'weight', 'workload',
+] as const;
+const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB'] as const;
+const SHAPE_KEYS = ['constant', 'steps', 'ramp', 'onOff'] as const;
+
+const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Default memory a guest uses when its workload does not say (an idle small Linux guest). */
+export const DEFAULT_USED_MIB = 100;
+
+function readWorkload(r: Reader, value: unknown, path: Path, min: number, max: number, unit: string): Workload {
+  const range = (v: unknown, p: Path): number => r.number(v, p, min, max);
+  if (typeof value === 'number') return { kind: 'constant', value: range(value, path) };
+  const obj = r.object(value, path, [...SHAPE_KEYS, 'noise']);
+  const shapes = SHAPE_KEYS.filter((k) => obj[k] !== undefined);
+  if (shapes.length !== 1) {
+    r.fail(path, `expected a number or a mapping with exactly one of ${SHAPE_KEYS.join(', ')} (${unit})${shapes.length > 1 ? `, got ${shapes.join(' and ')}` : ''}`);
+  }
+  const kind = shapes[0]!;
+  const at = [...path, kind];
+  let noise: Noise | undefined;
+  if (obj.noise !== undefined) {
+    const n = r.object(obj.noise, [...path, 'noise'], ['sd', 'every'], ['sd']);
+    noise = {
+      sd: r.number(n.sd, [...path, 'noise', 'sd'], 0, max - min),
+      everySeconds: n.every === undefined ? 1 : r.number(n.every, [...path, 'noise', 'every'], 0, 86400, { exclusiveMin: true }),
+    };
+  }
+  const withNoise = (w: Workload): Workload => (noise ? { ...w, noise } : w);
+  switch (kind) {
+    case 'constant':
+      return withNoise({ kind, value: range(obj.constant, at) });
+    case 'steps':
+    case 'ramp': {
+      const raw = r.list(obj[kind], at, 1);
+      const points: Array<[number, number]> = raw.map((p, i) => {
+        const pair = r.list(p, [...at, i], 2);
+        if (pair.length !== 2) r.fail([...at, i], `expected a pair [seconds, value], got ${pair.length} entries`);
+        return [r.number(pair[0], [...at, i, 0], 0, Infinity), range(pair[1], [...at, i, 1])];
+      });
+      for (let i = 1; i < points.length; i++) {
+        const prev = points[i - 1]![0];
+        const cur = points[i]![0];
+        // A ramp may repeat a time to jump; steps must strictly advance.
+        if (kind === 'steps' ? cur <= prev : cur < prev) {
+          r.fail([...at, i, 0], `times must ${kind === 'steps' ? 'increase' : 'not decrease'} (${cur} after ${prev})`);
+        }
+      }
+      return withNoise({ kind, points });
+    }
+    case 'onOff': {
+      const o = r.object(obj.onOff, at, ['period', 'onFor', 'on', 'off', 'phase'], ['period', 'onFor', 'on', 'off']);
+      const periodSeconds = r.number(o.period, [...at, 'period'], 0, 86400, { exclusiveMin: true });
+      return withNoise({
+        kind,
+        periodSeconds,
+        onSeconds: r.number(o.onFor, [...at, 'onFor'], 0, periodSeconds),
+        on: range(o.on, [...at, 'on']),
+        off: range(o.off, [...at, 'off']),
+        phaseSeconds: o.phase === undefined ? 0 : r.number(o.phase, [...at, 'phase'], 0, Infinity),
+      });
+    }
+  }
+}
+
+/** Accepts `all`, a pCPU number, a list of numbers, or a cpuset string such as "0-3,6". */
+function readPcpuSet(r: Reader, value: unknown, path: Path, pcpus: number): number[] | null {
+  const check = (n: unknown, p: Path): number => {
+    if (typeof n === 'number' && Number.isInteger(n) && n >= pcpus) r.fail(p, `pCPU ${n} does not exist (host has ${pcpus}: 0-${pcpus - 1})`);
+    return r.number(n, p, 0, pcpus - 1, { integer: true });
+  };
+  if (value === 'all') return null;
+  if (typeof value === 'number') return [check(value, path)];
+  if (typeof value === 'string') {
+    const set = new Set<number>();
+    for (const part of value.split(',')) {
+      const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+      if (!m) r.fail(path, `"${value}" is not a pCPU set (use a number, a list, "all" or a range like "0-3,6")`);
+      const from = Number(m[1]);
+      const to = m[2] === undefined ? from : Number(m[2]);
+      if (to < from) r.fail(path, `range ${part.trim()} runs backwards`);
+      for (let n = from; n <= to; n++) set.add(check(n, path));
+    }
+    return [...set].sort((a, b) => a - b);
+  }
+  const list = r.list(value, path, 1).map((n, i) => check(n, [...path, i]));
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
+function readDomain(r: Reader, value: unknown, path: Path, host: HostSpec): DomainSpec {
+  const d = r.object(value, path, DOMAIN_KEYS, ['name', 'memoryMiB']);
+  const at = (key: string): Path => [...path, key];
+  const name = r.string(d.name, at('name'), DOMAIN_NAME, 'a domain name (letters, digits, . _ + -)');
+  const vcpus = d.vcpus === undefined ? 1 : r.number(d.vcpus, at('vcpus'), 1, 512, { integer: true });
+  const maxMemoryMiB = d.maxMemoryMiB === undefined ? undefined : r.number(d.maxMemoryMiB, at('maxMemoryMiB'), 1, 16 * 1024 * 1024);
+  const memoryMiB = r.number(d.memoryMiB, at('memoryMiB'), 1, maxMemoryMiB ?? 16 * 1024 * 1024);
+  const max = maxMemoryMiB ?? memoryMiB;
+
+  let pin: Array<number[] | null> = Array.from({ length: vcpus }, () => null);
+  if (d.pin !== undefined && d.pin !== 'none') {
+    const entries = r.list(d.pin, at('pin'));
+    if (entries.length !== vcpus) r.fail(at('pin'), `expected one entry per vCPU (${vcpus}), got ${entries.length}; use "none" to leave all unpinned`);
+    pin = entries.map((e, i) => readPcpuSet(r, e, [...path, 'pin', i], host.pcpus));
+  }
+
+  const startSeconds = d.start === undefined ? 0 : r.number(d.start, at('start'), 0, Infinity);
+  const stopSeconds = d.stop === undefined ? null : r.number(d.stop, at('stop'), startSeconds, Infinity, { exclusiveMin: true });
+
+  const w = d.workload === undefined ? {} : r.object(d.workload, at('workload'), WORKLOAD_KEYS);
+  const wAt = (key: string): Path => [...path, 'workload', key];
+  let cpu: Workload[];
+  if (w.cpu === undefined) cpu = Array.from({ length: vcpus }, () => ({ kind: 'constant', value: 0 }));
+  else if (Array.isArray(w.cpu)) {
+    if (w.cpu.length !== vcpus) r.fail(wAt('cpu'), `expected one workload per vCPU (${vcpus}), got ${w.cpu.length}; give a single workload to use it for every vCPU`);
+    cpu = w.cpu.map((x, i) => readWorkload(r, x, [...path, 'workload', 'cpu', i], 0, 1, 'demand 0..1 of a pCPU'));
+  } else {
+    const one = readWorkload(r, w.cpu, wAt('cpu'), 0, 1, 'demand 0..1 of a pCPU');
+    cpu = Array.from({ length: vcpus }, () => one);
+  }
+  const usedMiB: Workload = w.usedMiB === undefined ? { kind: 'constant', value: DEFAULT_USED_MIB } : readWorkload(r, w.usedMiB, wAt('usedMiB'), 0, 16 * 1024 * 1024, 'MiB');
+  const cachesMiB: Workload = w.cachesMiB === undefined ? { kind: 'constant', value: 0 } : readWorkload(r, w.cachesMiB, wAt('cachesMiB'), 0, 16 * 1024 * 1024, 'MiB');
+
+  const spec: DomainSpec = {
+    name,
+    uuid: d.uuid === undefined ? uuidFromName(name) : r.string(d.uuid, at('uuid'), UUID, 'a UUID').toLowerCase(),
+    vcpus,
+    memoryMiB,
+    maxMemoryMiB: max,
+    pin,
+    startSeconds,
+    stopSeconds,
+    statsPeriod: d.statsPeriod === undefined ? 0 : r.number(d.statsPeriod, at('statsPeriod'), 0, 86400, { integer: true }),
+    statsStopSeconds: d.statsStopAt === undefined ? null : r.number(d.statsStopAt, at('statsStopAt'), 0, Infinity),
+    balloon: d.balloon === undefined ? true : r.boolean(d.balloon, at('balloon')),
+    weight: d.weight === undefined ? 1 : r.number(d.weight, at('weight'), 0, 10000, { exclusiveMin: true }),
+    cpu,
+    usedMiB,
+    cachesMiB,
+  };
+  if (d.floorMiB !== undefined) spec.floorMiB = r.number(d.floorMiB, at('floorMiB'), 0, max);
+  return spec;
+}
+
+/** Parses and validates scenario text; `source` names it in error messages (usually the path). */
+export function parseScenario(text: string, source: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, merge: true, prettyErrors: false });
+  const r = new Reader(doc, lines, source);
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const line = syntax.linePos?.[0]?.line;
+    const first = syntax.message.split('\n')[0] ?? syntax.message;
+    throw new ScenarioError(`${line === undefined ? source : `${source}:${line}`}: YAML syntax: ${first}`, source, line, '(syntax)');
+  }
+  const top = r.object(doc.toJS({ maxAliasCount: 10000 }), [], TOP_KEYS, ['name', 'host', 'domains', 'interval', 'intervals']);
+
+  const name = r.string(top.name, ['name']);
+  const controllers = r.list(top.controllers ?? ['cpu', 'memory'], ['controllers'], 1).map((c, i): ControllerKind => {
+    if (c !== 'cpu' && c !== 'memory') r.fail(['controllers', i], `expected cpu or memory, got ${describe(c)}`);
+    return c as ControllerKind;
+  });
+  if (new Set(controllers).size !== controllers.length) r.fail(['controllers'], 'lists a controller twice');
+
+  const h = r.object(top.host, ['host'], HOST_KEYS, ['pcpus', 'memoryMiB']);
+  const memoryMiB = r.number(h.memoryMiB, ['host', 'memoryMiB'], 1, 1024 * 1024 * 1024);
+  const host: HostSpec = {
+    hostname: h.name === undefined ? 'sim' : r.string(h.name, ['host', 'name']),
+    pcpus: r.number(h.pcpus, ['host', 'pcpus'], 1, 4096, { integer: true }),
+    memoryMiB,
+    overheadMiB: h.overheadMiB === undefined ? 0 : r.number(h.overheadMiB, ['host', 'overheadMiB'], 0, memoryMiB),
+    reserveMiB: h.reserveMiB === undefined ? 0 : r.number(h.reserveMiB, ['host', 'reserveMiB'], 0, memoryMiB),
+    balloonRateMiBps: h.balloonRateMiBps === undefined ? 400 : r.number(h.balloonRateMiBps, ['host', 'balloonRateMiBps'], 0, 1e7, { exclusiveMin: true }),
+  };
+
+  const domains = r.list(top.domains, ['domains'], 1).map((d, i) => readDomain(r, d, ['domains', i], host));
+  const seen = new Map<string, number>();
+  domains.forEach((d, i) => {
+    const other = seen.get(d.name) ?? seen.get(d.uuid);
+    if (other !== undefined) r.fail(['domains', i, 'name'], `domain ${d.name} repeats the name or UUID of domains[${other}]`);
+    seen.set(d.name, i);
+    seen.set(d.uuid, i);
+  });
+
+  return {
+    name,
+    description: top.description === undefined ? '' : r.string(top.description, ['description']).trim(),
+    source,
+    controllers,
+    intervalSeconds: r.number(top.interval, ['interval'], 0, 86400, { exclusiveMin: true }),
+    intervals: r.number(top.intervals, ['intervals'], 1, 10_000_000, { integer: true }),
+    seed: top.seed === undefined ? 1 : r.number(top.seed, ['seed'], 0, 0xffffffff, { integer: true }),
+    stepMs: top.stepMs === undefined ? 100 : r.number(top.stepMs, ['stepMs'], 1, 60_000),
+    host,
+    domains,
+  };
+}
+
+/** Reads and validates a scenario file. */
+export function loadScenario(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new UsageError(`cannot read scenario ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  return parseScenario(text, path);
+}

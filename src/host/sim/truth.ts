@@ -1,0 +1,81 @@
+// Ground truth of a simulated run, for scoring: what the guests wanted and what they got.
+// Each report covers the time since the previous one.
+
+export interface VcpuTruth {
+  domain: string;
+  vcpu: number;
+  /** Mean demand over the interval, 0..1 of a pCPU. */
+  demand: number;
+  /** Mean pCPU time received over the interval, 0..1 of a pCPU. */
+  received: number;
+  demandNs: number;
+  receivedNs: number;
+  /** Runnable but waiting for a pCPU (what libvirt reports as delay), ns. */
+  waitNs: number;
+  /** Per pCPU, ns this vCPU ran there. */
+  pcpuNs: number[];
+}
+
+export interface DomainTruth {
+  name: string;
+  uuid: string;
+  /** Whether it runs at the end of the interval. */
+  running: boolean;
+  /** How long it ran during the interval, ns. */
+  runningNs: number;
+  /** What the guest wants to use at the end of the interval, MiB (its workload). */
+  usedDemandMiB: number;
+  peakUsedDemandMiB: number;
+  /** What it really uses at the end (demand capped by its balloon), MiB. */
+  usedMiB: number;
+  /** Balloon actual at the end, MiB. */
+  actualMiB: number;
+  minActualMiB: number;
+  /** Balloon target at the end, MiB. */
+  targetMiB: number;
+  maximumMiB: number;
+  /** Time the guest spent with demand above its balloon (out of memory), ns. */
+  oomNs: number;
+  statsPeriod: number;
+}
+
+export interface OomEvent {
+  domain: string;
+  /** Simulated time the guest ran out, ns. */
+  timeNs: number;
+  demandMiB: number;
+  actualMiB: number;
+}
+
+export interface LifecycleEvent {
+  domain: string;
+  kind: 'start' | 'stop';
+  timeNs: number;
+}
+
+export interface ActionCounts {
+  pinCalls: number;
+  /** Pins that changed where a vCPU may run. */
+  pinChanges: number;
+  setMemoryCalls: number;
+  setStatsPeriodCalls: number;
+  /** Calls that threw (bad arguments, vanished domain). */
+  rejectedCalls: number;
+}
+
+export interface TruthInterval {
+  fromNs: number;
+  toNs: number;
+  vcpus: VcpuTruth[];
+  /** Per pCPU, busy fraction over the interval. */
+  pcpuBusy: number[];
+  domains: DomainTruth[];
+  host: {
+    /** total − overhead − Σ balloon actual at the end, MiB; negative = the host is overcommitted. */
+    memoryFreeMiB: number;
+    minMemoryFreeMiB: number;
+  };
+  oomEvents: OomEvent[];
+  lifecycle: LifecycleEvent[];
+  actions: ActionCounts;
+}
