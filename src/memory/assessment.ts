@@ -1,0 +1,30 @@
+import type { DomainRef } from '../host/hypervisor.js';
+
+/** Everything the grow, reclaim and sharing rules need to know about one guest with a fresh reading. */
+export interface GuestAssessment {
+  ref: DomainRef;
+  actualKiB: number;
+  maximumKiB: number;
+  unusedKiB: number;
+  /** Upper bound of use (see usage.ts). */
+  usedKiB: number;
+  floorKiB: number;
+  minActualKiB: number;
+  /** Predicted growth of use, KiB/s (>= 0), and how it was derived. */
+  growthKiBps: number;
+  growthBasis: string;
+  /** Seconds the memory given now must last (growth.ts). */
+  horizonSeconds: number;
+  /** What the guest holds or is already being given: max(actual, a pending larger target). */
+  committedKiB: number;
+  weight: number;
+  /** Inside a reclaim run from an earlier interval. */
+  reclaiming: boolean;
+  /** The balloon did not move over the observations this reading may date from. */
+  settled: boolean;
+}
+
+/** used + floor + growth over the horizon: what the guest should have, before bounds. */
+export function neededKiB(g: GuestAssessment): number {
+  return g.usedKiB + g.floorKiB + g.growthKiBps * g.horizonSeconds;
+}

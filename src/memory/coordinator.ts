@@ -1,0 +1,223 @@
+import type { DomainObservation, DomainState, HostObservation } from '../host/hypervisor.js';
+import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../control/actions.js';
+import type { GuestAssessment } from './assessment.js';
+import { safeTargetKiB } from './bounds.js';
+import { assessFreshness, markActedOn } from './freshness.js';
+import { addSample, estimateGrowth, horizonSeconds } from './growth.js';
+import { floorKiBOf, staleAfterSecondsFor, weightOf, type MemoryOptions } from './options.js';
+import { assessReclaim } from './reclaim.js';
+import { growthBudgetKiB, type Commitment } from './reserve.js';
+import { shareMemory } from './sharing.js';
+import { assessStarvation, type GrowthProposal } from './starvation.js';
+import { newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
+import { enableStats, hasStats } from './stats-enabling.js';
+import { mib, mibToKiB } from './units.js';
+import { measureUsage } from './usage.js';
+
+// The memory coordinator's policy: one pure function from an observation (and what it remembered
+// from earlier intervals) to balloon actions, each with its reason. The rules live in the files
+// named after them; this file only runs them in order:
+//   stats-enabling → freshness → usage → growth → starvation / reclaim → reserve → sharing → bounds.
+
+export { defaultMemoryOptions, type MemoryOptions } from './options.js';
+export { initialMemoryState, type MemoryState } from './state.js';
+
+export interface GuestMemoryView {
+  domain: string;
+  actualKiB: number;
+  maximumKiB: number;
+  /** Upper bound of use (usage.ts); absent without statistics. */
+  usedKiB?: number;
+  unusedKiB?: number;
+  floorKiB: number;
+  /** Statistics present and still updating. */
+  fresh: boolean;
+}
+
+export interface MemoryDecision {
+  actions: (SetMemoryAction | SetStatsPeriodAction)[];
+  notices: Notice[];
+  state: MemoryState;
+  guests: GuestMemoryView[];
+  hostFreeKiB: number;
+}
+
+/** Balloon actual within this of a target we set counts as having reached it. */
+const REACHED_TOLERANCE_KIB = mibToKiB(4);
+
+const ACTIVE: ReadonlySet<DomainState> = new Set(['running', 'blocked']);
+/** Not acted on, but remembered: they come back as they were. */
+const DORMANT: ReadonlySet<DomainState> = new Set(['paused', 'pmsuspended']);
+
+export function decideMemory(
+  obs: HostObservation,
+  state: MemoryState,
+  options: MemoryOptions,
+  intervalSeconds: number,
+): MemoryDecision {
+  const next: MemoryState = structuredClone(state);
+  const statsActions: SetStatsPeriodAction[] = [];
+  const notices: Notice[] = [];
+  const guests: GuestMemoryView[] = [];
+  const assessed: GuestAssessment[] = [];
+  const commitments: Commitment[] = [];
+  const staleAfterSeconds = staleAfterSecondsFor(options, intervalSeconds);
+  // The observations a reading may date from: it is up to one stats period old.
+  const lagObservations = Math.ceil(options.statsPeriodSeconds / intervalSeconds) + 1;
+  const horizon = horizonSeconds(intervalSeconds, options.statsPeriodSeconds, options.balloonLagSeconds);
+
+  forgetGoneDomains(next, obs.domains);
+
+  for (const domain of obs.domains) {
+    if (!ACTIVE.has(domain.state)) continue;
+    const guest = (next.guests[domain.name] ??= newGuestState());
+    const balloon = domain.balloon;
+    if (!balloon) {
+      if (!guest.reported.noBalloon) {
+        guest.reported.noBalloon = true;
+        notices.push({ domain: domain.name, message: 'no balloon device: its memory cannot be managed' });
+      }
+      continue;
+    }
+    guest.recentActualKiB = [...guest.recentActualKiB, balloon.currentKiB].slice(-lagObservations);
+    if (guest.pendingTargetKiB !== undefined && Math.abs(balloon.currentKiB - guest.pendingTargetKiB) <= REACHED_TOLERANCE_KIB) {
+      delete guest.pendingTargetKiB;
+    }
+    const committedKiB = Math.max(balloon.currentKiB, guest.pendingTargetKiB ?? 0);
+    commitments.push({ actualKiB: balloon.currentKiB, committedKiB, ...(balloon.rssKiB !== undefined && { rssKiB: balloon.rssKiB }) });
+    const floorKiB = floorKiBOf(domain.name, options);
+    const view: GuestMemoryView = { domain: domain.name, actualKiB: balloon.currentKiB, maximumKiB: balloon.maximumKiB, floorKiB, fresh: false };
+    guests.push(view);
+
+    if (!hasStats(balloon)) {
+      const outcome = enableStats(domain, guest, obs.timeNs, options);
+      if (outcome.action) statsActions.push(outcome.action);
+      if (outcome.notice) notices.push(outcome.notice);
+      continue;
+    }
+    const freshness = assessFreshness(guest, balloon.lastUpdate, obs.timeNs, staleAfterSeconds);
+    const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB);
+    if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
+    if (freshness.newReading && usage.sample) guest.samples = addSample(guest.samples, usage.sample, options.growthWindow);
+    view.usedKiB = usage.usedKiB;
+    view.unusedKiB = balloon.unusedKiB;
+    view.fresh = !freshness.stopped;
+
+    if (freshness.stopped) {
+      if (!guest.reported.statsStopped) {
+        guest.reported.statsStopped = true;
+        notices.push({
+          domain: domain.name,
+          message: `balloon statistics stopped (last-update unchanged for ${Math.round(freshness.ageSeconds)} s): leaving it at ${mib(balloon.currentKiB)} MiB`,
+        });
+      }
+      continue;
+    }
+    if (!freshness.actionable) continue;
+    const growth = estimateGrowth(guest.samples, mibToKiB(options.minGrowthMiBps));
+    assessed.push({
+      ref: { name: domain.name, uuid: domain.uuid },
+      actualKiB: balloon.currentKiB,
+      maximumKiB: balloon.maximumKiB,
+      unusedKiB: balloon.unusedKiB,
+      usedKiB: usage.usedKiB,
+      floorKiB,
+      minActualKiB: mibToKiB(options.minActualMiB),
+      growthKiBps: growth.kibPerSecond,
+      growthBasis: growth.basis,
+      horizonSeconds: horizon,
+      committedKiB,
+      weight: weightOf(domain.name, options),
+      reclaiming: guest.reclaiming,
+      settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
+    });
+  }
+
+  const reserveKiB = mibToKiB(options.reserveMiB);
+  const budgetKiB = growthBudgetKiB(obs.host.memoryFreeKiB, reserveKiB, commitments);
+  const growths: GrowthProposal[] = [];
+  const others: GuestAssessment[] = [];
+  for (const g of assessed) {
+    const verdict = assessStarvation(g, options);
+    const guest = next.guests[g.ref.name]!;
+    if (verdict.kind === 'grow') {
+      growths.push(verdict.proposal);
+    } else if (verdict.kind === 'covered') {
+      if (g.committedKiB >= g.maximumKiB && !guest.reported.atMaximum) {
+        guest.reported.atMaximum = true;
+        notices.push({ domain: g.ref.name, message: verdict.why });
+      }
+    } else {
+      guest.reported.atMaximum = false;
+      others.push(g);
+    }
+  }
+
+  const plan = shareMemory(growths.map((p) => ({ name: p.guest.ref.name, weight: p.guest.weight, requestKiB: p.requestKiB })), budgetKiB);
+  const shortBecause = plan.short
+    ? `host short: starving guests want ${mib(plan.wantedKiB)} MiB, host free ${mib(obs.host.memoryFreeKiB)} MiB allows ${mib(Math.max(0, budgetKiB))} MiB above its ${mib(reserveKiB)} MiB reserve`
+    : '';
+
+  const shrinks: SetMemoryAction[] = [];
+  for (const g of others) {
+    const guest = next.guests[g.ref.name]!;
+    const verdict = assessReclaim(g, options, plan.short ? 'idle-tax' : 'gradual', shortBecause);
+    guest.reclaiming = verdict.reclaiming;
+    if (!verdict.proposal) continue;
+    const action = setMemory(g, verdict.proposal.targetKiB, verdict.proposal.why, options);
+    if (action) {
+      shrinks.push(action);
+      record(guest, action, obs);
+    } else {
+      guest.reclaiming = false;
+    }
+  }
+
+  const grows: SetMemoryAction[] = [];
+  for (const p of growths) {
+    const guest = next.guests[p.guest.ref.name]!;
+    guest.reclaiming = false;
+    const grantKiB = plan.grants.get(p.guest.ref.name) ?? 0;
+    const why = plan.short ? `${p.why}; ${shortBecause}, shared by weight (${p.guest.weight} of ${totalWeight(growths)})` : p.why;
+    const action = grantKiB > 0 ? setMemory(p.guest, p.guest.committedKiB + grantKiB, why, options) : undefined;
+    if (action) {
+      grows.push(action);
+      record(guest, action, obs);
+      guest.reported.hostShort = false;
+    } else if (plan.short && !guest.reported.hostShort) {
+      guest.reported.hostShort = true;
+      notices.push({ domain: p.guest.ref.name, message: `starving but not grown: ${why}` });
+    }
+  }
+
+  return { actions: [...statsActions, ...shrinks, ...grows], notices, state: next, guests, hostFreeKiB: obs.host.memoryFreeKiB };
+}
+
+/** Builds a set-memory action through the safety clamp; undefined when the change is too small to be worth it. */
+function setMemory(g: GuestAssessment, proposedKiB: number, why: string, options: MemoryOptions): SetMemoryAction | undefined {
+  const targetKiB = safeTargetKiB(proposedKiB, g);
+  const reference = targetKiB > g.actualKiB ? g.committedKiB : g.actualKiB;
+  if (Math.abs(targetKiB - reference) < mibToKiB(options.minChangeMiB)) return undefined;
+  return {
+    kind: 'set-memory',
+    domain: g.ref,
+    fromKiB: g.actualKiB,
+    targetKiB,
+    reason: `${why}: ${mib(g.actualKiB)} → ${mib(targetKiB)} MiB`,
+  };
+}
+
+function record(guest: GuestMemoryState, action: SetMemoryAction, _obs: HostObservation): void {
+  if (guest.lastUpdate !== undefined) markActedOn(guest, guest.lastUpdate);
+  guest.pendingTargetKiB = action.targetKiB;
+}
+
+function totalWeight(growths: readonly GrowthProposal[]): number {
+  return growths.reduce((sum, p) => sum + p.guest.weight, 0);
+}
+
+/** Domains gone from the host (or shut off) are forgotten, so a domain that comes back is new again. */
+function forgetGoneDomains(state: MemoryState, domains: readonly DomainObservation[]): void {
+  const keep = new Set(domains.filter((d) => ACTIVE.has(d.state) || DORMANT.has(d.state)).map((d) => d.name));
+  for (const name of Object.keys(state.guests)) if (!keep.has(name)) delete state.guests[name];
+}

@@ -1,0 +1,71 @@
+import { mibToKiB } from './units.js';
+
+// Every knob of the memory coordinator, with its default. docs/memory-coordinator.md explains each.
+
+export interface MemoryOptions {
+  /** Headroom kept free above what a guest uses: never balloon below used + floor. */
+  floorMiB: number;
+  /** Per-domain floors, by domain name, overriding floorMiB. */
+  floorsMiB: Record<string, number>;
+  /** No balloon target is ever set below this, whatever the guest uses. */
+  minActualMiB: number;
+  /** Host memory that is never given away: increases stop at host free − reserve. */
+  reserveMiB: number;
+  /** Shares by domain name (default 1): how a scarce host divides memory among starving guests. */
+  weights: Record<string, number>;
+  /** Grow when the unused memory predicted for the end of the horizon falls below starvationRatio × floor. */
+  starvationRatio: number;
+  /** Start reclaiming when unused memory exceeds wasteRatio × floor. */
+  wasteRatio: number;
+  /** Share of the excess above used + floor taken back per reclaim step. */
+  reclaimFraction: number;
+  /** Changes smaller than this are not worth a balloon operation. */
+  minChangeMiB: number;
+  /** Balloon statistics period requested from every guest, seconds. */
+  statsPeriodSeconds: number;
+  /** Request the statistics again if they have not appeared after this long, seconds. */
+  statsRetrySeconds: number;
+  /** Stats-period requests per guest before it is reported as having no statistics. */
+  statsRequestAttempts: number;
+  /** A reading whose last-update has not advanced for this long (and at least 3 intervals + one stats period) has stopped. */
+  staleAfterSeconds: number;
+  /** Time the balloon needs to carry out a new target, seconds (part of the growth horizon). */
+  balloonLagSeconds: number;
+  /** Fresh readings the growth estimate looks back over. */
+  growthWindow: number;
+  /** Growth estimates below this are treated as noise, MiB/s. */
+  minGrowthMiBps: number;
+}
+
+export const defaultMemoryOptions: MemoryOptions = {
+  floorMiB: 200,
+  floorsMiB: {},
+  minActualMiB: 200,
+  reserveMiB: 1024,
+  weights: {},
+  starvationRatio: 0.5,
+  wasteRatio: 1.5,
+  reclaimFraction: 0.5,
+  minChangeMiB: 16,
+  statsPeriodSeconds: 1,
+  statsRetrySeconds: 10,
+  statsRequestAttempts: 3,
+  staleAfterSeconds: 5,
+  balloonLagSeconds: 1,
+  growthWindow: 5,
+  minGrowthMiBps: 1,
+};
+
+export function floorKiBOf(domain: string, options: MemoryOptions): number {
+  return mibToKiB(options.floorsMiB[domain] ?? options.floorMiB);
+}
+
+export function weightOf(domain: string, options: MemoryOptions): number {
+  const weight = options.weights[domain] ?? 1;
+  return weight > 0 ? weight : 1;
+}
+
+/** Seconds without a new reading after which a guest's statistics count as stopped. */
+export function staleAfterSecondsFor(options: MemoryOptions, intervalSeconds: number): number {
+  return Math.max(options.staleAfterSeconds, 3 * intervalSeconds + options.statsPeriodSeconds);
+}

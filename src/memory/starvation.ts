@@ -1,0 +1,59 @@
+import { neededKiB, type GuestAssessment } from './assessment.js';
+import type { MemoryOptions } from './options.js';
+import { mib, mibPerSecond } from './units.js';
+
+// Rule: give memory to a starving guest, fast.
+//
+// A guest starves when the unused memory predicted for the end of the horizon
+//   unused − growth × horizon
+// falls below the starvation threshold (starvationRatio × floor; 100 MiB by default). It then gets,
+// in one step, enough for the whole horizon:
+//   target = used + floor + growth × horizon   (capped at its maximum)
+// so a fast consumer is never made to wait on a fixed small step. The band between this threshold
+// and the waste threshold (reclaim.ts) is where nothing happens: that is what keeps it from oscillating.
+
+export interface GrowthProposal {
+  guest: GuestAssessment;
+  /** Target the guest should reach, capped at its maximum. */
+  desiredKiB: number;
+  /** desired − committed: the increase it asks of the host. */
+  requestKiB: number;
+  /** Why, with numbers, without the "from → to" part. */
+  why: string;
+}
+
+export type GrowthVerdict =
+  | { kind: 'fine' }
+  | { kind: 'grow'; proposal: GrowthProposal }
+  /** Starving, but its maximum (or a pending grow) already covers all it can get. */
+  | { kind: 'covered'; why: string };
+
+export function starvationThresholdKiB(g: GuestAssessment, options: MemoryOptions): number {
+  return g.floorKiB * options.starvationRatio;
+}
+
+export function assessStarvation(g: GuestAssessment, options: MemoryOptions): GrowthVerdict {
+  const thresholdKiB = starvationThresholdKiB(g, options);
+  const projectedKiB = g.unusedKiB - g.growthKiBps * g.horizonSeconds;
+  if (projectedKiB >= thresholdKiB) return { kind: 'fine' };
+
+  const growing = g.growthKiBps > 0;
+  const trigger = g.unusedKiB < thresholdKiB
+    ? `unused ${mib(g.unusedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold`
+    : `unused ${mib(g.unusedKiB)} MiB would fall to ${mib(projectedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold within ${g.horizonSeconds} s`;
+  const rate = growing ? `, growing ${mibPerSecond(g.growthKiBps)} MiB/s (${g.growthBasis})` : '';
+  const formula = `used ${mib(g.usedKiB)} + floor ${mib(g.floorKiB)}` +
+    (growing ? ` + ${mibPerSecond(g.growthKiBps)} MiB/s × ${g.horizonSeconds} s` : '') + ` = ${mib(neededKiB(g))} MiB`;
+
+  const desiredKiB = Math.min(g.maximumKiB, Math.ceil(neededKiB(g)));
+  const requestKiB = desiredKiB - g.committedKiB;
+  const minChangeKiB = options.minChangeMiB * 1024;
+  if (requestKiB < minChangeKiB) {
+    const cover = g.committedKiB >= g.maximumKiB
+      ? `already at its maximum ${mib(g.maximumKiB)} MiB`
+      : `a pending target of ${mib(g.committedKiB)} MiB already covers it`;
+    return { kind: 'covered', why: `${trigger}${rate}; needs ${formula}, ${cover}` };
+  }
+  const capped = desiredKiB < neededKiB(g) ? `, capped at its maximum ${mib(g.maximumKiB)} MiB` : '';
+  return { kind: 'grow', proposal: { guest: g, desiredKiB, requestKiB, why: `${trigger}${rate}; needs ${formula}${capped}` } };
+}

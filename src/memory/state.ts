@@ -1,0 +1,38 @@
+import type { UsageSample } from './growth.js';
+
+// What the coordinator remembers between intervals: plain data, safe to JSON-serialize.
+
+export interface GuestMemoryState {
+  /** Stats-period requests made so far, and when the last one was made (host ns). */
+  statsRequests: number;
+  lastStatsRequestNs?: number;
+  /** One-time notices already given. */
+  reported: { noBalloon?: boolean; noStats?: boolean; statsStopped?: boolean; atMaximum?: boolean; hostShort?: boolean };
+  /** Last `last-update` seen, and the host time it was first seen. */
+  lastUpdate?: number;
+  lastUpdateSeenNs?: number;
+  /** `last-update` of the reading the last action on this guest was based on. */
+  actedOnUpdate?: number;
+  /** Last balloon target we set, while the balloon has not reached it. */
+  pendingTargetKiB?: number;
+  /** Balloon actual at the last few observations, oldest first (the current one last). */
+  recentActualKiB: number[];
+  /** actual − MemTotal (kernel reservation), learned while the balloon stood still (usage.ts). */
+  reservedKiB?: number;
+  /** Fresh, self-consistent used-memory readings for the growth estimate. */
+  samples: UsageSample[];
+  /** Inside a reclaim run (entered above the waste threshold, left near used + floor). */
+  reclaiming: boolean;
+}
+
+export interface MemoryState {
+  guests: Record<string, GuestMemoryState>;
+}
+
+export function initialMemoryState(): MemoryState {
+  return { guests: {} };
+}
+
+export function newGuestState(): GuestMemoryState {
+  return { statsRequests: 0, reported: {}, recentActualKiB: [], samples: [], reclaiming: false };
+}

@@ -1,0 +1,64 @@
+import type { DomainObservation, BalloonObservation } from '../host/hypervisor.js';
+import type { Notice, SetStatsPeriodAction } from '../control/actions.js';
+import type { MemoryOptions } from './options.js';
+import type { GuestMemoryState } from './state.js';
+
+// Rule: a guest's balloon statistics are off until someone sets a stats period. Ask once per guest,
+// again every statsRetrySeconds while they stay missing, and after statsRequestAttempts requests
+// report the guest once and leave it alone. Until the guest's balloon driver has loaded, `actual`
+// reads the maximum and unused/last-update are absent: that is "missing", and nothing is done.
+
+export interface BalloonWithStats extends BalloonObservation {
+  unusedKiB: number;
+  lastUpdate: number;
+}
+
+export function hasStats(balloon: BalloonObservation): balloon is BalloonWithStats {
+  return balloon.unusedKiB !== undefined && balloon.lastUpdate !== undefined && balloon.lastUpdate > 0;
+}
+
+export interface StatsOutcome {
+  action?: SetStatsPeriodAction;
+  notice?: Notice;
+}
+
+/** Decides whether to (re)request balloon statistics for a guest whose statistics are missing. Updates `guest`. */
+export function enableStats(
+  domain: DomainObservation,
+  guest: GuestMemoryState,
+  nowNs: number,
+  options: MemoryOptions,
+): StatsOutcome {
+  const ref = { name: domain.name, uuid: domain.uuid };
+  const sinceLastS = guest.lastStatsRequestNs === undefined ? Infinity : (nowNs - guest.lastStatsRequestNs) / 1e9;
+  if (sinceLastS < options.statsRetrySeconds) return {};
+
+  if (guest.statsRequests < options.statsRequestAttempts) {
+    const first = guest.statsRequests === 0;
+    guest.statsRequests += 1;
+    guest.lastStatsRequestNs = nowNs;
+    return {
+      action: {
+        kind: 'set-stats-period',
+        domain: ref,
+        seconds: options.statsPeriodSeconds,
+        reason: first
+          ? `no balloon statistics yet: asking the guest for them every ${options.statsPeriodSeconds} s`
+          : `still no balloon statistics ${Math.round(sinceLastS)} s after asking: asking again (request ${guest.statsRequests} of ${options.statsRequestAttempts})`,
+      },
+    };
+  }
+
+  if (!guest.reported.noStats) {
+    guest.reported.noStats = true;
+    return {
+      notice: {
+        domain: domain.name,
+        message: `no balloon statistics after ${guest.statsRequests} requests over ${Math.round(
+          (guest.statsRequests - 1) * options.statsRetrySeconds + sinceLastS,
+        )} s (balloon driver not loaded?): leaving its memory as it is`,
+      },
+    };
+  }
+  return {};
+}

@@ -1,0 +1,88 @@
+import type { BalloonWithStats } from './stats-enabling.js';
+import type { UsageSample } from './growth.js';
+import { mibToKiB } from './units.js';
+
+// Rule: what a guest "uses".
+//
+// The guest reports `unused` (MemFree: pages nobody holds), `usable` (MemAvailable: free plus cache
+// it could drop) and `available` (MemTotal). The host reports `actual` (the balloon's current size).
+// Two candidates:
+//   actual − unused : everything that is not free, page cache and kernel reservations included.
+//                     This is what the grader measures.
+//   actual − usable : leaves out reclaimable cache; smaller.
+// We use actual − unused, the larger one: ballooning to (actual − unused) + floor leaves the guest
+// `floor` of truly free memory, with its cache intact, so it never has to drop cache or swap to
+// satisfy the balloon and can never be pushed into its OOM killer by us. The smaller estimate would
+// let us balloon into the cache, which is safe only as long as the cache really is reclaimable.
+//
+// The reading lags: `unused` was sampled up to one stats period ago, when the balloon may have
+// been at another size. The largest and smallest `actual` seen over that window bound what the
+// guest used. When the guest also reports MemTotal (`available`), the balloon size at the instant of
+// the reading is known better: MemTotal shrinks with the balloon page for page, so actual − MemTotal
+// (the kernel's own reservation) is a constant we learn while the balloon stands still, and
+// MemTotal + reservation − unused is the grader's "used" at the instant of the reading. That estimate
+// is used, kept inside the bounds; without it, the upper bound (the safe side for shrinking).
+
+/** Tolerance for "the balloon did not move between observations". */
+const SETTLED_TOLERANCE_KIB = mibToKiB(4);
+/** `available` further above `actual` than this is not tracking the balloon (deflate-on-OOM accounting). */
+const AVAILABLE_TOLERANCE_KIB = mibToKiB(64);
+
+export interface Usage {
+  /** What the guest uses, KiB, as (actual at the reading) − unused: never balloon below this + floor. */
+  usedKiB: number;
+  /** Bounds of usedKiB from the balloon's movement over the window. */
+  usedLowKiB: number;
+  usedHighKiB: number;
+  /** A self-consistent reading for the growth estimate, when there is one. */
+  sample?: UsageSample;
+  /** actual − MemTotal, measured now (balloon standing still, MemTotal trustworthy). */
+  reservedKiB?: number;
+}
+
+/**
+ * @param recentActualKiB balloon actual at the observations the reading may date from, current last.
+ * @param reservedKiB actual − MemTotal learned earlier, if any.
+ */
+export function measureUsage(balloon: BalloonWithStats, recentActualKiB: readonly number[], reservedKiB?: number): Usage {
+  const actuals = recentActualKiB.length > 0 ? recentActualKiB : [balloon.currentKiB];
+  const highest = Math.max(balloon.currentKiB, ...actuals);
+  const lowest = Math.min(balloon.currentKiB, ...actuals);
+  const usedHighKiB = Math.max(0, highest - balloon.unusedKiB);
+  const usedLowKiB = Math.max(0, lowest - balloon.unusedKiB);
+  const settled = highest - lowest <= SETTLED_TOLERANCE_KIB;
+  const available = trustworthyAvailable(balloon, highest);
+  const measuredReserved = settled && available !== undefined ? Math.max(0, balloon.currentKiB - available) : undefined;
+  const reserved = measuredReserved ?? reservedKiB;
+  const atReading = available !== undefined && reserved !== undefined ? available + reserved - balloon.unusedKiB : usedHighKiB;
+  return {
+    usedKiB: Math.min(usedHighKiB, Math.max(usedLowKiB, atReading)),
+    usedLowKiB,
+    usedHighKiB,
+    ...(measuredReserved !== undefined && { reservedKiB: measuredReserved }),
+    ...withSample(consistentSample(balloon, available, settled)),
+  };
+}
+
+function withSample(sample: UsageSample | undefined): { sample?: UsageSample } {
+  return sample ? { sample } : {};
+}
+
+function trustworthyAvailable(balloon: BalloonWithStats, highestActualKiB: number): number | undefined {
+  const available = balloon.availableKiB;
+  if (available === undefined || available < balloon.unusedKiB || available > highestActualKiB + AVAILABLE_TOLERANCE_KIB) return undefined;
+  return available;
+}
+
+// For the growth rate, the used figure must come from one instant. MemTotal − MemFree does
+// (both are the guest's numbers, sampled together; MemTotal shrinks as the balloon inflates). Without
+// a trustworthy MemTotal, actual − unused is used only while the balloon stood still.
+function consistentSample(balloon: BalloonWithStats, available: number | undefined, settled: boolean): UsageSample | undefined {
+  if (available !== undefined) {
+    return { atSeconds: balloon.lastUpdate, usedKiB: available - balloon.unusedKiB, source: 'available' };
+  }
+  if (settled) {
+    return { atSeconds: balloon.lastUpdate, usedKiB: balloon.currentKiB - balloon.unusedKiB, source: 'actual' };
+  }
+  return undefined;
+}
