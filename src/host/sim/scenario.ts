@@ -176,6 +176,9 @@ export const DEFAULT_USED_MIB = 100;
 function readWorkload(r: Reader, value: unknown, path: Path, min: number, max: number, unit: string): Workload {
   const range = (v: unknown, p: Path): number => r.number(v, p, min, max);
   if (typeof value === 'number') return { kind: 'constant', value: range(value, path) };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    r.fail(path, `expected a number (${unit}) or a mapping with one of ${SHAPE_KEYS.join(', ')}, got ${describe(value)}`);
+  }
   const obj = r.object(value, path, [...SHAPE_KEYS, 'noise']);
   const shapes = SHAPE_KEYS.filter((k) => obj[k] !== undefined);
   if (shapes.length !== 1) {
@@ -313,9 +316,9 @@ export function parseScenario(text: string, source: string): Scenario {
   const r = new Reader(doc, lines, source);
   const syntax = doc.errors[0];
   if (syntax) {
-    const line = syntax.linePos?.[0]?.line;
+    const line = lines.linePos(syntax.pos[0]).line;
     const first = syntax.message.split('\n')[0] ?? syntax.message;
-    throw new ScenarioError(`${line === undefined ? source : `${source}:${line}`}: YAML syntax: ${first}`, source, line, '(syntax)');
+    throw new ScenarioError(`${source}:${line}: YAML syntax: ${first}`, source, line, '(syntax)');
   }
   const top = r.object(doc.toJS({ maxAliasCount: 10000 }), [], TOP_KEYS, ['name', 'host', 'domains', 'interval', 'intervals']);
 
