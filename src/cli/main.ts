@@ -10,7 +10,12 @@ interface CommandEntry {
 
 // Each command lives in its own module, loaded only when used, so start-up stays fast.
 const commands: Record<string, CommandEntry> = {
+  sim: { summary: 'run a scenario on the simulated host: monitor output, trace, plots, score', load: async () => (await import('./sim.js')).simCommand },
+  run: { summary: 'run the controllers on a libvirt host (or --sim SCENARIO)', load: async () => (await import('./run.js')).runCommand },
+  vcpu_scheduler: { summary: 'the assignment\'s vCPU scheduler: vcpu_scheduler <interval>', load: async () => (await import('./run.js')).assignmentCommand('cpu', 'vcpu_scheduler') },
+  memory_coordinator: { summary: 'the assignment\'s memory coordinator: memory_coordinator <interval>', load: async () => (await import('./run.js')).assignmentCommand('memory', 'memory_coordinator') },
   info: { summary: 'show the host and every domain as libvirt sees them', load: async () => (await import('./info.js')).infoCommand },
+  lab: { summary: 'real QEMU guests for trying the coordinators (up, status, down)', load: async () => (await import('../lab/command.js')).labCommand },
 };
 
 function usage(): string {

@@ -29,11 +29,15 @@ async function tool(cmd: string, args: string[], opts: { cwd?: string } = {}): P
   }
 }
 
-/** Picks the kernel image package out of `apt-cache depends <metapackage>` output. */
-export function parseKernelDependency(aptCacheDepends: string): string | undefined {
-  for (const line of aptCacheDepends.split('\n')) {
-    const m = /^\s*\|?Depends:\s*(linux-image-[^\s<>]+)/.exec(line);
-    if (m && m[1] !== KERNEL_METAPACKAGE) return m[1];
+/**
+ * Picks the kernel image package out of the metapackage's `Depends:` field (from `apt-cache show`),
+ * e.g. `linux-image-6.1.0-56-cloud-amd64 (= 6.1.192-2)`; the version is there when pinned.
+ */
+export function parseKernelDependency(aptCacheShow: string): { name: string; version?: string } | undefined {
+  const depends = /^Depends:\s*(.*)$/m.exec(aptCacheShow)?.[1] ?? '';
+  for (const alternative of depends.split(/[,|]/)) {
+    const m = /^\s*(linux-image-[^\s(]+)\s*(?:\(\s*=\s*([^)\s]+)\s*\))?/.exec(alternative);
+    if (m && m[1] !== KERNEL_METAPACKAGE) return { name: m[1]!, ...(m[2] ? { version: m[2] } : {}) };
   }
   return undefined;
 }
@@ -44,17 +48,17 @@ export function parseVersion(aptCacheShow: string): string | undefined {
 }
 
 export async function resolveKernelPackage(meta = KERNEL_METAPACKAGE): Promise<KernelPackage> {
-  let depends: string;
+  let show: string;
   try {
-    depends = await tool('apt-cache', ['depends', meta]);
+    show = await tool('apt-cache', ['show', '--no-all-versions', meta]);
   } catch (err) {
     throw new Error(`cannot resolve ${meta}: ${(err as Error).message} (run apt-get update?)`);
   }
-  const name = parseKernelDependency(depends);
-  if (!name) throw new Error(`${meta} names no linux-image dependency (run apt-get update?)`);
-  const version = parseVersion(await tool('apt-cache', ['show', '--no-all-versions', name]));
-  if (!version) throw new Error(`apt-cache show ${name} gives no version`);
-  return { name, version };
+  const dep = parseKernelDependency(show);
+  if (!dep) throw new Error(`${meta} names no linux-image dependency (run apt-get update?)`);
+  const version = dep.version ?? parseVersion(await tool('apt-cache', ['show', '--no-all-versions', dep.name]));
+  if (!version) throw new Error(`apt-cache show ${dep.name} gives no version`);
+  return { name: dep.name, version };
 }
 
 /** Downloads the package's .deb into `dir` (kept there as a cache) and returns its path. */

@@ -22,9 +22,15 @@ export interface GuestFiles {
   workloadSocket: string;
 }
 
+/** The files of the guest kept in `dir`. */
+export function guestFilesIn(dir: string): GuestFiles {
+  return { dir, consoleLog: path.join(dir, GUEST_FILE_NAMES.consoleLog), workloadSocket: path.join(dir, GUEST_FILE_NAMES.workloadSocket) };
+}
+
+export const GUEST_FILE_NAMES = { consoleLog: 'console.log', workloadSocket: 'workload.sock' } as const;
+
 export function guestFiles(root: string, name: string): GuestFiles {
-  const dir = path.join(guestsDir(root), name);
-  return { dir, consoleLog: path.join(dir, 'console.log'), workloadSocket: path.join(dir, 'workload.sock') };
+  return guestFilesIn(path.join(guestsDir(root), name));
 }
 
 /** sun_path holds 108 bytes including the terminating NUL. */

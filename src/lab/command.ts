@@ -1,0 +1,214 @@
+// `virtbalance lab`: the real-VM lab (up, status, down, image, workload).
+import { FatalError, UsageError } from '../cli/errors.js';
+import { nonNegativeNumber, parseCommandLine, positiveInteger, positiveNumber } from '../cli/options.js';
+import { LibvirtClient } from '../libvirt/client.js';
+import { LibvirtConnectError } from '../libvirt/errors.js';
+import { UriError } from '../libvirt/uri.js';
+import type { DomainType } from './domain-xml.js';
+import { buildImage } from './image.js';
+import { LabError, labDown, labStatus, labUp, type LabGuestStatus } from './lab.js';
+import { labRoot } from './paths.js';
+import { consoleProgress } from './progress.js';
+import { WorkloadController, WorkloadError } from './workload-channel.js';
+import { findLabGuests } from './guests.js';
+import { guestFilesIn } from './paths.js';
+
+const HELP = `usage: virtbalance lab <subcommand> [options]
+
+Real QEMU guests on libvirt for trying the coordinators: a Debian cloud kernel
+booted directly with a tiny initramfs running vb-workload, whose CPU and memory
+load can be changed while the guest runs.
+
+  lab up N [options]        define and start N guests <prefix>1..<prefix>N
+      --vcpus V             vCPUs per guest (default 1)
+      --memory MiB          balloon size at start (default 512)
+      --max-memory MiB      the most a guest can get (default 2048)
+      --prefix NAME         guest name prefix (default aos_vm)
+      --cpu DUTY            initial CPU duty of every vCPU, 0..1 (default 0)
+      --accel kvm|qemu      skip the KVM probe and use this domain type
+      --timeout S           seconds a guest may take to come up (default 120)
+  lab status [--json]       every lab guest: state, vCPU time, balloon, workload, OOM kills
+  lab down                  destroy and undefine every lab guest, remove its files
+  lab image [--rebuild]     build (or show) the cached guest image
+  lab workload NAME CMD...  send a command to a guest's workload program:
+                            cpu 0.8 | cpu 1,0.2 | mem rate=40 target=900 [hold=10]
+                            | mem release | status
+
+  -c, --connect URI         libvirt URI (default qemu:///system)
+
+Files live under $VIRTBALANCE_LAB_DIR (default ~/.cache/virtbalance/lab); QEMU
+must be able to read them (see docs/lab.md).`;
+
+const connectOption = { connect: { type: 'string', short: 'c', default: 'qemu:///system' } } as const;
+const helpOption = { help: { type: 'boolean', short: 'h' } } as const;
+
+async function connect(uri: string): Promise<LibvirtClient> {
+  try {
+    return await LibvirtClient.connect(uri);
+  } catch (err) {
+    if (err instanceof UriError) throw new UsageError(err.message);
+    if (err instanceof LibvirtConnectError) {
+      const cause = err.causeText;
+      if (/ENOENT|ECONNREFUSED/.test(cause)) throw new FatalError(`libvirtd is not running: nothing answers on ${err.target} (on a test machine: bash scripts/libvirt-test-host.sh up)`);
+      if (/EACCES|EPERM/.test(cause)) throw new FatalError(`no permission on libvirt's socket ${err.target}: run as root or as a member of the group that owns it`);
+      throw new FatalError(err.message);
+    }
+    throw err;
+  }
+}
+
+async function withClient<T>(uri: string, fn: (c: LibvirtClient) => Promise<T>): Promise<T> {
+  const client = await connect(uri);
+  try {
+    return await fn(client);
+  } catch (err) {
+    if (err instanceof LabError || err instanceof WorkloadError) throw new FatalError(err.message);
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+function duty(value: string | undefined, what: string): number {
+  const n = nonNegativeNumber(value, what);
+  if (n > 1) throw new UsageError(`${what} must be within 0..1, got '${value}'`);
+  return n;
+}
+
+async function up(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, {
+    ...connectOption, ...helpOption,
+    vcpus: { type: 'string', default: '1' },
+    memory: { type: 'string', default: '512' },
+    'max-memory': { type: 'string', default: '2048' },
+    prefix: { type: 'string', default: 'aos_vm' },
+    cpu: { type: 'string' },
+    accel: { type: 'string' },
+    timeout: { type: 'string', default: '120' },
+  }, 'lab up');
+  if (values.help) return help();
+  if (positionals.length !== 1) throw new UsageError('lab up: give the number of guests, e.g. `lab up 4`');
+  const count = positiveInteger(positionals[0], 'lab up: number of guests');
+  if (count > 64) throw new UsageError(`lab up: at most 64 guests, got ${count}`);
+  const memoryMiB = positiveInteger(values.memory, '--memory');
+  const maxMemoryMiB = positiveInteger(values['max-memory'], '--max-memory');
+  if (maxMemoryMiB < memoryMiB) throw new UsageError(`--max-memory ${maxMemoryMiB} is below --memory ${memoryMiB}`);
+  if (memoryMiB < 64) throw new UsageError(`--memory must be at least 64 MiB, got ${memoryMiB}`);
+  const accel = values.accel;
+  if (accel !== undefined && accel !== 'kvm' && accel !== 'qemu') throw new UsageError(`--accel must be kvm or qemu, got '${accel}'`);
+  const prefix = values.prefix;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$/.test(prefix)) throw new UsageError(`--prefix '${prefix}' must be letters, digits, '_', '.', '-' (at most 41)`);
+  const progress = consoleProgress('lab');
+  const result = await withClient(values.connect, (client) => labUp(client, {
+    count, vcpus: positiveInteger(values.vcpus, '--vcpus'), memoryMiB, maxMemoryMiB, prefix, uri: values.connect,
+    root: labRoot(), progress, accel: accel as DomainType | undefined,
+    cpuDuty: values.cpu !== undefined ? duty(values.cpu, '--cpu') : undefined,
+    bootTimeoutSeconds: positiveNumber(values.timeout, '--timeout'), balloonSettleSeconds: 60,
+  }));
+  console.log(`${result.guests.length} guest${result.guests.length === 1 ? '' : 's'} up in ${result.bootSeconds.toFixed(1)} s (domain type ${result.accel.domainType}, image ${result.image.key}):`);
+  for (const g of result.guests) console.log(`  ${g.name}  console ${g.consoleLog}  workload ${g.workloadSocket}`);
+  return 0;
+}
+
+const mib = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(0));
+
+function printStatus(rows: LabGuestStatus[]): void {
+  if (rows.length === 0) {
+    console.log('no lab guests');
+    return;
+  }
+  const header = ['name', 'state', 'vcpus', 'vcpu-s', 'balloon MiB', 'unused', 'usable', 'workload', 'oom'];
+  const lines = rows.map((r) => [
+    r.name, r.state, String(r.vcpus), r.vcpuSeconds.toFixed(1),
+    r.balloon ? `${mib(r.balloon.currentMiB)}/${mib(r.balloon.maximumMiB)}` : '-',
+    mib(r.balloon?.unusedMiB), mib(r.balloon?.usableMiB),
+    r.workload ? `cpu=${r.workload.cpu.join(',')} mem=${r.workload.memMiB}MiB(${r.workload.memPhase})` : (r.workloadError ? 'no answer' : '-'),
+    String(r.oomKills.length),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  for (const l of [header, ...lines]) console.log(l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const r of rows) for (const k of r.oomKills) console.log(`${r.name}: OOM killed ${k.process} (pid ${k.pid})`);
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, { ...connectOption, ...helpOption, json: { type: 'boolean' } }, 'lab status');
+  if (values.help) return help();
+  if (positionals.length > 0) throw new UsageError(`lab status: unexpected '${positionals[0]}'`);
+  const rows = await withClient(values.connect, (c) => labStatus(c));
+  if (values.json) console.log(JSON.stringify(rows, null, 2));
+  else printStatus(rows);
+  return 0;
+}
+
+async function down(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, { ...connectOption, ...helpOption }, 'lab down');
+  if (values.help) return help();
+  if (positionals.length > 0) throw new UsageError(`lab down: unexpected '${positionals[0]}'`);
+  const removed = await withClient(values.connect, (c) => labDown(c, consoleProgress('lab')));
+  console.log(removed.length > 0 ? `removed ${removed.join(', ')}` : 'no lab guests');
+  return 0;
+}
+
+async function image(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, { ...helpOption, rebuild: { type: 'boolean' } }, 'lab image');
+  if (values.help) return help();
+  if (positionals.length > 0) throw new UsageError(`lab image: unexpected '${positionals[0]}'`);
+  try {
+    const img = await buildImage({ root: labRoot(), progress: consoleProgress('lab'), force: values.rebuild });
+    console.log(`image ${img.key} (${img.cached ? 'cached' : 'built'})\n  kernel ${img.kernel} (${img.kernelPackage.name} ${img.kernelPackage.version})\n  initrd ${img.initrd}\n  modules ${img.modules.join(' ')}`);
+  } catch (err) {
+    throw new FatalError(`building the guest image failed: ${(err as Error).message}`);
+  }
+  return 0;
+}
+
+async function workload(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, { ...connectOption, ...helpOption }, 'lab workload');
+  if (values.help) return help();
+  const [name, ...words] = positionals;
+  if (!name || words.length === 0) throw new UsageError('lab workload: give a guest and a command, e.g. `lab workload aos_vm1 cpu 0.8`');
+  return withClient(values.connect, async (c) => {
+    const guest = (await findLabGuests(c)).find((g) => g.domain.name === name);
+    if (!guest) throw new FatalError(`${name} is not a lab guest (see virtbalance lab status)`);
+    const controller = new WorkloadController(() => guestFilesIn(guest.marker.dir).workloadSocket);
+    const [verb, ...rest] = words;
+    if (verb === 'cpu') {
+      const duties = rest.join(',').split(',').filter(Boolean).map((d) => duty(d, 'cpu duty'));
+      console.log(`cpu=${(await controller.setCpu(name, duties)).join(',')}`);
+    } else if (verb === 'mem' && rest.length === 1 && rest[0] === 'release') {
+      console.log(JSON.stringify(await controller.setMemory(name, 'release')));
+    } else if (verb === 'mem') {
+      const kv = new Map(rest.map((w) => w.split('=') as [string, string]));
+      for (const k of kv.keys()) if (!['rate', 'target', 'hold', 'release'].includes(k)) throw new UsageError(`lab workload mem: unknown '${k}' (rate=, target=, hold=, release=)`);
+      if (!kv.has('target')) throw new UsageError('lab workload mem: needs target=<MiB>');
+      const num = (k: string) => (kv.has(k) ? nonNegativeNumber(kv.get(k), `mem ${k}`) : undefined);
+      console.log(JSON.stringify(await controller.setMemory(name, {
+        rateMiBps: num('rate') ?? 0, targetMiB: num('target')!,
+        ...(kv.has('hold') ? { holdSeconds: num('hold')! } : {}), ...(kv.has('release') ? { releaseMiBps: num('release')! } : {}),
+      })));
+    } else if (verb === 'status' && rest.length === 0) {
+      console.log(JSON.stringify(await controller.status(name)));
+    } else {
+      throw new UsageError(`lab workload: unknown command '${words.join(' ')}' (cpu, mem, status)`);
+    }
+    return 0;
+  });
+}
+
+function help(): number {
+  console.log(HELP);
+  return 0;
+}
+
+const subcommands: Record<string, (argv: string[]) => Promise<number>> = { up, status, down, image, workload };
+
+export async function labCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    console.log(HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  const run = subcommands[sub];
+  if (!run) throw new UsageError(`lab: unknown subcommand '${sub}' (up, status, down, image, workload)`);
+  return run(rest);
+}

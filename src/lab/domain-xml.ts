@@ -1,0 +1,132 @@
+// Domain XML of a lab guest: direct kernel boot, serial console to a file, a balloon with stats
+// every second, the workload channel, no disks and no network. A metadata element marks it as a
+// lab guest so `lab down` never touches anything else.
+
+export const LAB_XMLNS = 'https://virtbalance.dev/xmlns/lab/1';
+export const WORKLOAD_CHANNEL = 'org.virtbalance.workload';
+
+export type DomainType = 'kvm' | 'qemu';
+
+export interface LabGuestSpec {
+  name: string;
+  domainType: DomainType;
+  vcpus: number;
+  /** Balloon size at start (`<currentMemory>`), MiB. */
+  memoryMiB: number;
+  /** `<memory>`: the most the guest can ever have, MiB. */
+  maxMemoryMiB: number;
+  kernel: string;
+  initrd: string;
+  /** Extra kernel command line words, e.g. `vb.cpu=0.5`. */
+  cmdline?: string;
+  consoleLog: string;
+  workloadSocket: string;
+  /** Image key, recorded in the metadata. */
+  imageKey: string;
+  /** The guest's files directory, recorded so `lab down` can remove it. */
+  dir: string;
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+/** Names libvirt accepts and that are safe in file paths. */
+export function checkGuestName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
+    throw new Error(`invalid guest name '${name}' (letters, digits, '_', '.', '-'; at most 64)`);
+  }
+}
+
+export function labDomainXml(spec: LabGuestSpec): string {
+  checkGuestName(spec.name);
+  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1) throw new Error(`vcpus must be a positive integer, got ${spec.vcpus}`);
+  if (!(spec.memoryMiB > 0)) throw new Error(`memory must be positive, got ${spec.memoryMiB} MiB`);
+  if (spec.maxMemoryMiB < spec.memoryMiB) throw new Error(`max memory ${spec.maxMemoryMiB} MiB is below memory ${spec.memoryMiB} MiB`);
+  const e = escapeXml;
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=5', `vb.name=${spec.name}`, spec.cmdline ?? ''].filter(Boolean).join(' ');
+  return `<domain type='${spec.domainType}'>
+  <name>${e(spec.name)}</name>
+  <metadata>
+    <vb:lab xmlns:vb='${LAB_XMLNS}'>
+      <vb:image>${e(spec.imageKey)}</vb:image>
+      <vb:dir>${e(spec.dir)}</vb:dir>
+    </vb:lab>
+  </metadata>
+  <memory unit='MiB'>${Math.round(spec.maxMemoryMiB)}</memory>
+  <currentMemory unit='MiB'>${Math.round(spec.memoryMiB)}</currentMemory>
+  <vcpu placement='static'>${spec.vcpus}</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>${e(spec.kernel)}</kernel>
+    <initrd>${e(spec.initrd)}</initrd>
+    <cmdline>${e(cmdline)}</cmdline>
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <controller type='usb' model='none'/>
+    <serial type='file'>
+      <source path='${e(spec.consoleLog)}'/>
+      <target port='0'/>
+    </serial>
+    <channel type='unix'>
+      <source mode='bind' path='${e(spec.workloadSocket)}'/>
+      <target type='virtio' name='${WORKLOAD_CHANNEL}'/>
+    </channel>
+    <memballoon model='virtio'>
+      <stats period='1'/>
+    </memballoon>
+  </devices>
+</domain>
+`;
+}
+
+export interface LabMarker {
+  imageKey: string;
+  dir: string;
+}
+
+function unescapeXml(s: string): string {
+  return s.replace(/&(amp|lt|gt|quot|apos);/g, (_, n: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" })[n]!);
+}
+
+/**
+ * Reads our metadata element back from a domain's XML (as libvirt returns it, which may rename the
+ * namespace prefix). Returns undefined for a domain that is not a lab guest.
+ */
+export function readLabMarker(domainXml: string): LabMarker | undefined {
+  const metadata = /<metadata>([\s\S]*?)<\/metadata>/.exec(domainXml)?.[1];
+  if (!metadata) return undefined;
+  const ns = escapeRegExp(LAB_XMLNS);
+  const open = new RegExp(`<(\\w+):lab\\s+xmlns:\\1=["']${ns}["']\\s*>([\\s\\S]*?)</\\1:lab>`).exec(metadata);
+  if (!open) return undefined;
+  const prefix = open[1]!;
+  const body = open[2]!;
+  const field = (tag: string) => new RegExp(`<${prefix}:${tag}>([^<]*)</${prefix}:${tag}>`).exec(body)?.[1];
+  const imageKey = field('image');
+  const dir = field('dir');
+  if (imageKey === undefined || dir === undefined) return undefined;
+  return { imageKey: unescapeXml(imageKey), dir: unescapeXml(dir) };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The source path of the workload channel in a domain's XML, if it has one. */
+export function readWorkloadSocket(domainXml: string): string | undefined {
+  for (const m of domainXml.matchAll(/<channel type=["']unix["']>([\s\S]*?)<\/channel>/g)) {
+    const body = m[1]!;
+    if (!new RegExp(`name=["']${escapeRegExp(WORKLOAD_CHANNEL)}["']`).test(body)) continue;
+    const p = /<source[^>]*\spath=["']([^"']+)["']/.exec(body)?.[1];
+    if (p) return unescapeXml(p);
+  }
+  return undefined;
+}

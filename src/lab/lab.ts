@@ -1,0 +1,266 @@
+// The real-VM lab: bring N small guests up on libvirt, report on them, take them all down.
+import { promises as fs } from 'node:fs';
+import type { LibvirtClient } from '../libvirt/client.js';
+import { paramNumber } from '../libvirt/client.js';
+import { DomainStatsGroup } from '../libvirt/protocol.js';
+import { chooseDomainType, type AccelChoice } from './accel.js';
+import { consoleTail, guestOomKills, readConsole, type OomKill } from './console-log.js';
+import { checkGuestName, labDomainXml, type DomainType } from './domain-xml.js';
+import { findLabGuests, removeGuest } from './guests.js';
+import { buildImage, type LabImage } from './image.js';
+import { MAX_UNIX_SOCKET_PATH, freeBytes, guestFiles, guestFilesIn, guestsDir, type GuestFiles } from './paths.js';
+import { seconds, type Progress } from './progress.js';
+import { WorkloadController, type WorkloadStatus } from './workload-channel.js';
+
+export interface LabUpOptions {
+  count: number;
+  vcpus: number;
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  prefix: string;
+  uri: string;
+  root: string;
+  progress: Progress;
+  /** Force a domain type instead of probing. */
+  accel?: DomainType;
+  /** Initial CPU duty of every vCPU (vb.cpu=). */
+  cpuDuty?: number;
+  /** Seconds each guest may take to answer on its workload channel. */
+  bootTimeoutSeconds: number;
+  /** Seconds to wait for the balloons to reach their start size (only a warning when exceeded). */
+  balloonSettleSeconds: number;
+}
+
+export interface LabGuest extends GuestFiles {
+  name: string;
+  uuid: string;
+}
+
+export interface LabUpResult {
+  image: LabImage;
+  accel: AccelChoice;
+  guests: LabGuest[];
+  /** Seconds from start until every guest answered. */
+  bootSeconds: number;
+}
+
+/** An error a person can act on; the command prints it as one line. */
+export class LabError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LabError';
+  }
+}
+
+/** Space for console logs of the guests; the image has its own check. */
+const GUEST_SPACE_BYTES = 20 * 1024 * 1024;
+
+export function guestNames(prefix: string, count: number): string[] {
+  const names = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+  for (const n of names) checkGuestName(n);
+  return names;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<LabUpResult> {
+  const names = guestNames(opts.prefix, opts.count);
+  for (const n of names) {
+    const sock = guestFiles(opts.root, n).workloadSocket;
+    if (sock.length > MAX_UNIX_SOCKET_PATH) throw new LabError(`socket path ${sock} is longer than ${MAX_UNIX_SOCKET_PATH} bytes; set VIRTBALANCE_LAB_DIR to a shorter directory`);
+  }
+
+  // Names already taken: our own guests are replaced, anything else is an error.
+  const existing = new Map((await client.listAllDomains()).map((d) => [d.name, d]));
+  const lab = new Map((await findLabGuests(client)).map((g) => [g.domain.name, g]));
+  const foreign = names.filter((n) => existing.has(n) && !lab.has(n));
+  if (foreign.length > 0) throw new LabError(`domain ${foreign.join(', ')} exists and is not a lab guest; choose another --prefix`);
+
+  let image: LabImage;
+  try {
+    image = await buildImage({ root: opts.root, progress: opts.progress });
+  } catch (err) {
+    throw new LabError(`building the guest image failed: ${(err as Error).message}`);
+  }
+  const accel = await chooseDomainType(client, image, { root: opts.root, uri: opts.uri, progress: opts.progress, forced: opts.accel });
+  opts.progress.say(`domain type ${accel.domainType}${accel.domainType === 'qemu' ? ' (software emulation)' : ''}: ${accel.reason}`);
+
+  await fs.mkdir(guestsDir(opts.root), { recursive: true });
+  const free = freeBytes(guestsDir(opts.root));
+  if (free < GUEST_SPACE_BYTES) throw new LabError(`no disk space: ${guestsDir(opts.root)} has ${(free / 1048576).toFixed(1)} MiB free, the guests need ${GUEST_SPACE_BYTES / 1048576} MiB`);
+
+  for (const n of names) {
+    const old = lab.get(n);
+    if (old) {
+      opts.progress.say(`replacing lab guest ${n}`);
+      await removeGuest(client, old.domain, old.marker.dir);
+    }
+  }
+
+  const guests: LabGuest[] = [];
+  const t0 = Date.now();
+  await opts.progress.step(`defining and starting ${names.length} guest${names.length === 1 ? '' : 's'} (${opts.vcpus} vCPU, ${opts.memoryMiB}/${opts.maxMemoryMiB} MiB)`, async () => {
+    for (const name of names) {
+      const files = guestFiles(opts.root, name);
+      await fs.mkdir(files.dir, { recursive: true });
+      await fs.rm(files.consoleLog, { force: true });
+      await fs.rm(files.workloadSocket, { force: true });
+      const xml = labDomainXml({
+        name, domainType: accel.domainType, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB,
+        kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
+        imageKey: image.key, dir: files.dir, cmdline: opts.cpuDuty !== undefined ? `vb.cpu=${opts.cpuDuty}` : undefined,
+      });
+      const dom = await client.defineXml(xml);
+      await client.createDomain(dom);
+      guests.push({ name, uuid: dom.uuid, ...files });
+    }
+  });
+
+  await waitForWorkloads(client, guests, opts);
+  const bootSeconds = (Date.now() - t0) / 1000;
+  await waitForBalloons(client, guests, opts);
+  return { image, accel, guests, bootSeconds };
+}
+
+/** Waits until every guest's workload program answers; on timeout shows the console tail of each late one. */
+async function waitForWorkloads(client: LibvirtClient, guests: LabGuest[], opts: LabUpOptions): Promise<void> {
+  const controller = new WorkloadController((name) => guests.find((g) => g.name === name)!.workloadSocket, 1_000);
+  const pending = new Set(guests.map((g) => g.name));
+  const t0 = Date.now();
+  let lastSay = t0;
+  opts.progress.say(`waiting for ${guests.length} guest${guests.length === 1 ? '' : 's'} to answer on the workload channel (up to ${opts.bootTimeoutSeconds} s)`);
+  while (pending.size > 0) {
+    await Promise.all([...pending].map(async (name) => {
+      if (await controller.ping(name)) {
+        pending.delete(name);
+        opts.progress.say(`${name} up after ${seconds(Date.now() - t0)}`);
+      }
+    }));
+    if (pending.size === 0) break;
+    for (const g of guests.filter((x) => pending.has(x.name))) {
+      const state = (await client.domainState({ name: g.name, uuid: g.uuid })).state;
+      if (state !== 'running' && state !== 'blocked') await failGuest(g, `${g.name} is ${state} instead of booting`, opts.progress);
+    }
+    if (Date.now() - t0 > opts.bootTimeoutSeconds * 1000) {
+      const late = guests.filter((g) => pending.has(g.name));
+      for (const g of late.slice(1)) await showTail(g, opts.progress);
+      await failGuest(late[0]!, `${late.map((g) => g.name).join(', ')} did not come up within ${opts.bootTimeoutSeconds} s (no answer on the workload channel)`, opts.progress);
+    }
+    if (Date.now() - lastSay >= 5_000) {
+      lastSay = Date.now();
+      opts.progress.say(`${guests.length - pending.size}/${guests.length} up, waiting for ${[...pending].join(', ')} (${seconds(Date.now() - t0)})`);
+    }
+    await sleep(500);
+  }
+}
+
+async function showTail(g: LabGuest, progress: Progress): Promise<void> {
+  const tail = consoleTail(await readConsole(g.consoleLog), 12);
+  progress.say(`${g.name} console (${g.consoleLog}), last ${tail.length} lines:`);
+  for (const line of tail.length > 0 ? tail : ['(empty: the kernel printed nothing)']) progress.say(`  | ${line}`);
+}
+
+async function failGuest(g: LabGuest, message: string, progress: Progress): Promise<never> {
+  await showTail(g, progress);
+  throw new LabError(`${message}; console above, guests left running for a look (virtbalance lab down removes them)`);
+}
+
+/** Waits until each balloon has reached the guest's start size and reports guest stats. */
+async function waitForBalloons(client: LibvirtClient, guests: LabGuest[], opts: LabUpOptions): Promise<void> {
+  const targetKiB = opts.memoryMiB * 1024;
+  await opts.progress.step(`waiting for balloons to reach ${opts.memoryMiB} MiB`, async () => {
+    const t0 = Date.now();
+    for (;;) {
+      const stats = await Promise.all(guests.map((g) => client.memoryStats({ name: g.name, uuid: g.uuid })));
+      const settled = stats.filter((s) => s.actual !== undefined && s.actual <= targetKiB * 1.01 && s.unused !== undefined).length;
+      if (settled === guests.length) return `${settled}/${guests.length} settled`;
+      if (Date.now() - t0 > opts.balloonSettleSeconds * 1000) {
+        opts.progress.say(`warning: only ${settled}/${guests.length} balloons reached ${opts.memoryMiB} MiB within ${opts.balloonSettleSeconds} s`);
+        return `${settled}/${guests.length} settled`;
+      }
+      await sleep(500);
+    }
+  }, (s) => s);
+}
+
+export interface LabGuestStatus {
+  name: string;
+  uuid: string;
+  state: string;
+  vcpus: number;
+  /** Total vCPU time, s. */
+  vcpuSeconds: number;
+  balloon?: { currentMiB: number; maximumMiB: number; unusedMiB?: number; usableMiB?: number; lastUpdate?: number };
+  workload?: WorkloadStatus;
+  workloadError?: string;
+  oomKills: OomKill[];
+  consoleLog: string;
+}
+
+export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]> {
+  const guests = await findLabGuests(client);
+  if (guests.length === 0) return [];
+  const active = guests.filter((g) => g.active).map((g) => g.domain);
+  const records = active.length > 0
+    ? await client.getAllDomainStats(DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon, 0, active)
+    : [];
+  return Promise.all(guests.map(async (g): Promise<LabGuestStatus> => {
+    const files = guestFilesIn(g.marker.dir);
+    const params = records.find((r) => r.domain.uuid === g.domain.uuid)?.params;
+    const num = (k: string) => (params ? paramNumber(params, k) : undefined);
+    const vcpus = num('vcpu.current') ?? 0;
+    let vcpuNs = 0;
+    for (let i = 0; i < vcpus; i++) vcpuNs += num(`vcpu.${i}.time`) ?? 0;
+    const current = num('balloon.current');
+    const maximum = num('balloon.maximum');
+    const unused = num('balloon.unused');
+    const usable = num('balloon.usable');
+    const lastUpdate = num('balloon.last-update');
+    const status: LabGuestStatus = {
+      name: g.domain.name,
+      uuid: g.domain.uuid,
+      state: g.active ? stateOf(num('state.state')) : 'shutoff',
+      vcpus,
+      vcpuSeconds: vcpuNs / 1e9,
+      oomKills: await guestOomKills(files.consoleLog),
+      consoleLog: files.consoleLog,
+    };
+    if (current !== undefined && maximum !== undefined) {
+      status.balloon = {
+        currentMiB: current / 1024, maximumMiB: maximum / 1024,
+        ...(unused !== undefined ? { unusedMiB: unused / 1024 } : {}),
+        ...(usable !== undefined ? { usableMiB: usable / 1024 } : {}),
+        ...(lastUpdate !== undefined ? { lastUpdate } : {}),
+      };
+    }
+    if (g.active) {
+      try {
+        status.workload = await new WorkloadController(() => files.workloadSocket, 2_000).status(g.domain);
+      } catch (err) {
+        status.workloadError = (err as Error).message;
+      }
+    }
+    return status;
+  }));
+}
+
+const STATES = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];
+function stateOf(code: number | undefined): string {
+  return code === undefined ? 'unknown' : STATES[code] ?? 'unknown';
+}
+
+/** Destroys and undefines every lab guest and removes its files; returns their names. */
+export async function labDown(client: LibvirtClient, progress: Progress): Promise<string[]> {
+  const guests = await findLabGuests(client);
+  if (guests.length === 0) {
+    progress.say('no lab guests');
+    return [];
+  }
+  return progress.step(`removing ${guests.length} lab guest${guests.length === 1 ? '' : 's'}`, async () => {
+    for (const g of guests) {
+      await removeGuest(client, g.domain, g.marker.dir);
+      progress.say(`removed ${g.domain.name}${g.active ? ' (was running)' : ''}`);
+    }
+    return guests.map((g) => g.domain.name);
+  });
+}
