@@ -60,6 +60,8 @@ export interface GuestMemoryScore {
   maximumKiB: number;
   floorKiB: number;
   starvedIntervals: number;
+  /** The interval numbers in which it starved. */
+  starvedAt: number[];
   oomEvents: number;
   growth: Episode[];
   reclaim: Episode[];
@@ -190,10 +192,10 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
   const guests: GuestMemoryScore[] = [...byGuest.entries()]
     .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
     .map(([domain, readings]) => {
-      let starvedIntervals = 0;
+      const starvedHere: number[] = [];
       for (const r of readings) {
         if (isStarved(r, options.starvationThresholdKiB)) {
-          starvedIntervals++;
+          starvedHere.push(r.interval);
           starvedAt.add(r.interval);
         }
       }
@@ -205,7 +207,8 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
         maxActualKiB: Math.max(...actuals),
         maximumKiB: last.maximumKiB,
         floorKiB: last.floorKiB,
-        starvedIntervals,
+        starvedIntervals: starvedHere.length,
+        starvedAt: starvedHere,
         oomEvents: oomEvents.filter((e) => e.domain === domain).length,
         growth: growthEpisodes(domain, readings, options.starvationThresholdKiB),
         reclaim: reclaimEpisodes(domain, readings, options),

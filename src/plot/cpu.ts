@@ -1,0 +1,121 @@
+import type { TraceInterval, TraceLine } from '../control/trace-record.js';
+import { pinChanges, scoreCpu, defaultCpuScoreOptions } from '../score/cpu.js';
+import { splitTrace } from '../score/read-trace.js';
+import { frame, INK, legendColumn, MUTED, PALETTE, panel, type LegendItem } from './frame.js';
+import { document, el, escapeXml, linePath, num, text } from './svg.js';
+
+// pCPU usage over time: one line per pCPU, the balance band around the mean, and the pin changes
+// as markers in a strip above the plot (with a faint line down to where they took effect).
+
+export interface CpuPlotOptions {
+  /** Width of the balance band in percentage points (the score's balance threshold). */
+  thresholdPoints?: number;
+  width?: number;
+  height?: number;
+}
+
+const BAND = '#59a14f';
+const BALANCED = '#2e7d32';
+const PIN = '#444444';
+
+export function hasCpuData(intervals: TraceInterval[]): boolean {
+  return intervals.some((i) => i.cpu !== undefined && i.cpu.elapsedNs > 0 && i.cpu.pcpuUsage.length > 0);
+}
+
+function pinMarker(size = 7): string {
+  return el('path', { d: `M${-size / 2} ${-size / 2}H${size / 2}L0 ${size / 2}Z`, fill: PIN });
+}
+
+export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): string {
+  const { header, intervals } = splitTrace(lines);
+  const threshold = options.thresholdPoints ?? defaultCpuScoreOptions.balanceThresholdPoints;
+  const width = options.width ?? 960;
+  const height = options.height ?? 500;
+  const heading = `pCPU usage: ${header?.target ?? 'trace'}${header?.scenario && !header.target.includes(header.scenario) ? ` (${header.scenario})` : ''}`;
+  const measured = intervals.filter((i) => i.cpu !== undefined && i.cpu.elapsedNs > 0 && i.cpu.pcpuUsage.length > 0);
+  if (measured.length === 0) {
+    return document(width, 120, heading, text(24, 40, heading, { 'font-size': 16, 'font-weight': 600, fill: INK }), text(24, 70, 'No CPU measurements in this trace.', { fill: MUTED }));
+  }
+
+  const score = scoreCpu(intervals, header?.pcpus, { ...defaultCpuScoreOptions, balanceThresholdPoints: threshold });
+  const pins = pinChanges(intervals).changes;
+  const pcpus = Math.max(...measured.map((i) => i.cpu!.pcpuUsage.length));
+  const times = [...measured.map((i) => i.timeMs / 1000), ...pins.map((p) => p.timeMs / 1000)];
+  const maxUsage = Math.max(100, ...measured.flatMap((i) => i.cpu!.pcpuUsage.map((u) => u * 100)));
+
+  const left = 72;
+  const right = 190;
+  const top = 92;
+  const p = panel({
+    id: 'cpu', left, top, width: width - left - right, height: height - top - 58,
+    xDomain: [Math.min(...times), Math.max(...times)], yDomain: [0, maxUsage], yTicks: 5,
+  });
+  const parts: string[] = [];
+  parts.push(text(left, 30, heading, { 'font-size': 16, 'font-weight': 600, fill: INK }));
+  const balancedText = score.balancedAtInterval === undefined
+    ? 'never balanced'
+    : `balanced from ${num(score.secondsUntilBalanced ?? 0)} s (interval ${score.balancedAtInterval})`;
+  parts.push(text(left, 50, `${pcpus} pCPUs · spread ≤ ${threshold} points counts as balanced · ${balancedText} · ${pins.length} pin change${pins.length === 1 ? '' : 's'}`, { fill: MUTED }));
+  parts.push(frame(p, { x: 'time (s)', y: 'pCPU usage (%)' }));
+
+  // Balance band: mean ± threshold/2, so every line inside it means spread ≤ threshold.
+  const upper = measured.map((i) => {
+    const u = i.cpu!.pcpuUsage;
+    const mean = (u.reduce((a, b) => a + b, 0) / u.length) * 100;
+    return { t: i.timeMs / 1000, lo: Math.max(0, mean - threshold / 2), hi: Math.min(maxUsage, mean + threshold / 2) };
+  });
+  const band = upper.map((b) => `${num(p.x(b.t))} ${num(p.y(b.hi))}`).concat([...upper].reverse().map((b) => `${num(p.x(b.t))} ${num(p.y(b.lo))}`));
+  const bandShape = upper.length === 1
+    ? el('rect', { x: p.x(upper[0]!.t) - 3, y: p.y(upper[0]!.hi), width: 6, height: p.y(upper[0]!.lo) - p.y(upper[0]!.hi) })
+    : el('path', { d: `M${band.join('L')}Z` });
+  parts.push(el('g', { class: 'balance-band', fill: BAND, 'fill-opacity': 0.18, stroke: 'none', 'clip-path': `url(#${p.clipId})` }, bandShape));
+
+  if (score.balancedAtInterval !== undefined) {
+    const at = intervals.find((i) => i.interval === score.balancedAtInterval)!;
+    const x = p.x(at.timeMs / 1000);
+    parts.push(el('g', { class: 'balanced-marker' },
+      el('line', { x1: x, x2: x, y1: p.top, y2: p.top + p.height, stroke: BALANCED, 'stroke-width': 1.5, 'stroke-dasharray': '6 4' }),
+      x > p.left + p.width - 70
+        ? text(x - 4, p.top + p.height - 8, 'balanced', { fill: BALANCED, 'font-size': 11, 'text-anchor': 'end' })
+        : text(x + 4, p.top + p.height - 8, 'balanced', { fill: BALANCED, 'font-size': 11 }),
+    ));
+  }
+
+  // Pin changes: one marker per interval that moved vCPUs, with the count when more than one.
+  const byInterval = new Map<number, { t: number; count: number; what: string[] }>();
+  for (const c of pins) {
+    const entry = byInterval.get(c.interval) ?? { t: c.timeMs / 1000, count: 0, what: [] };
+    entry.count++;
+    entry.what.push(`${c.domain}/${c.vcpu}: ${c.from.join(',')} → ${c.to.join(',')}`);
+    byInterval.set(c.interval, entry);
+  }
+  const stripY = p.top - 14;
+  const pinParts: string[] = [text(p.left - 8, stripY + 4, 'pins', { 'text-anchor': 'end', fill: MUTED, 'font-size': 11 })];
+  for (const [interval, m] of byInterval) {
+    const x = p.x(m.t);
+    pinParts.push(el('line', { x1: x, x2: x, y1: stripY + 4, y2: p.top + p.height, stroke: PIN, 'stroke-opacity': 0.35, 'stroke-dasharray': '2 3' }));
+    pinParts.push(el('g', { class: 'pin-marker', 'data-interval': interval, 'data-count': m.count, transform: `translate(${num(x)} ${stripY})` },
+      el('title', {}, escapeXml(`interval ${interval}: ${m.what.join('; ')}`)),
+      pinMarker(),
+      m.count > 1 ? text(6, 4, String(m.count), { fill: PIN, 'font-size': 10 }) : '',
+    ));
+  }
+  parts.push(el('g', { class: 'pins' }, ...pinParts));
+
+  const series: string[] = [];
+  const legend: LegendItem[] = [];
+  for (let c = 0; c < pcpus; c++) {
+    const color = PALETTE[c % PALETTE.length]!;
+    const dash = c >= PALETTE.length ? '6 3' : undefined;
+    const d = linePath(measured.map((i) => ({ x: p.x(i.timeMs / 1000), y: i.cpu!.pcpuUsage[c] === undefined ? undefined : p.y(i.cpu!.pcpuUsage[c]! * 100) })));
+    series.push(el('path', { class: 'series', 'data-series': `pCPU ${c}`, d, fill: 'none', stroke: color, 'stroke-width': 2, 'stroke-dasharray': dash, 'stroke-linejoin': 'round' }));
+    legend.push({ label: `pCPU ${c}`, kind: 'line', color, dash });
+  }
+  parts.push(el('g', { 'clip-path': `url(#${p.clipId})` }, ...series));
+
+  legend.push({ label: `balance band (±${num(threshold / 2)})`, kind: 'area', color: BAND, opacity: 0.25 });
+  if (score.balancedAtInterval !== undefined) legend.push({ label: 'balanced from here', kind: 'line', color: BALANCED, dash: '6 4', width: 1.5 });
+  legend.push({ label: 'pin change(s)', kind: 'marker', color: PIN, marker: pinMarker() });
+  parts.push(legendColumn(legend, p.left + p.width + 24, p.top + 8));
+  return document(width, height, heading, ...parts);
+}

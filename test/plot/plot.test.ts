@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { plotCpu } from '../../src/plot/cpu.js';
+import { plotMemory } from '../../src/plot/memory.js';
+import { writePlots } from '../../src/plot/write.js';
+import type { TraceLine } from '../../src/control/trace-record.js';
+import { cpuTrace, guest, header, memoryInterval } from '../score/fixtures.js';
+import { parseSvg, withClass } from './svg-check.js';
+
+const allOnPcpu0 = () =>
+  cpuTrace(4, Array.from({ length: 8 }, (_, i) => ({ name: `vm${i + 1}`, demand: 1 })), 10, (n) =>
+    n === 0 ? [0, 0, 0, 0, 0, 0, 0, 0] : n === 1 ? [0, 0, 1, 1, 2, 2, 0, 0] : [0, 0, 1, 1, 2, 2, 3, 3]);
+
+function memoryTrace(): TraceLine[] {
+  const truth = (n: number) => ({
+    vcpus: [],
+    memoryDemandKiB: { vm1: (n === 2 ? 480 : 300 + n * 10) * 1024, 'odd<&>"name': 150 * 1024 },
+    oomEvents: n === 3 ? [{ domain: 'vm1', timeMs: 3200, demandKiB: 600 * 1024, actualKiB: 512 * 1024 }] : [],
+  });
+  return [
+    header(4, false, true),
+    ...[0, 1, 2, 3, 4, 5].map((n) => memoryInterval(n, [guest('vm1', 512, n === 2 ? 40 : 200), guest('odd<&>"name', 512, 300)], n === 4 ? 300 : 3000, truth(n))),
+  ];
+}
+
+test('CPU plot: well-formed, one series per pCPU, band, balance and pin markers', () => {
+  const svg = plotCpu(allOnPcpu0());
+  const elements = parseSvg(svg);
+  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+  const series = withClass(elements, 'series');
+  assert.deepEqual(series.map((s) => s.attrs['data-series']), ['pCPU 0', 'pCPU 1', 'pCPU 2', 'pCPU 3']);
+  assert.equal(withClass(elements, 'balance-band').length, 1);
+  assert.equal(withClass(elements, 'balanced-marker').length, 1);
+  const pins = withClass(elements, 'pin-marker');
+  assert.deepEqual(pins.map((p) => [p.attrs['data-interval'], p.attrs['data-count']]), [['0', '4'], ['1', '2']]);
+  assert.match(svg, />time \(s\)</);
+  assert.match(svg, />pCPU usage \(%\)</);
+});
+
+test('CPU plot: each series has a point per measured interval', () => {
+  const svg = plotCpu(allOnPcpu0());
+  const d = withClass(parseSvg(svg), 'series')[0]!.attrs.d!;
+  assert.equal(d.match(/[ML]/g)!.length, 10);
+});
+
+test('memory plot: well-formed, series per guest and host, floor, maximum and reserve marked', () => {
+  const svg = plotMemory(memoryTrace());
+  const elements = parseSvg(svg);
+  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+  const series = withClass(elements, 'series').map((s) => s.attrs['data-series']);
+  // actual, used, unused and truth demand per guest, and the host's free memory.
+  assert.equal(series.length, 2 * 4 + 1);
+  assert.ok(series.includes('vm1 actual') && series.includes('host free'));
+  assert.ok(series.includes('odd<&>"name demand'), 'names are escaped, not dropped');
+  assert.equal(withClass(elements, 'floor').length, 2);
+  assert.equal(withClass(elements, 'maximum').length, 2);
+  assert.equal(withClass(elements, 'reserve').length, 1);
+  assert.match(svg, />floor 200</);
+  assert.match(svg, />max 2048</);
+  assert.match(svg, />reserve 512</);
+  assert.equal(withClass(elements, 'oom-marker').length, 1);
+  assert.equal(withClass(elements, 'starved').length, 1, 'vm1 starved at interval 2');
+});
+
+test('memory plot: the floor line sits at the floor on the y axis', () => {
+  const elements = parseSvg(plotMemory(memoryTrace()));
+  // Find the y of tick labels 0 and 500 in the first panel, then check the floor path's y.
+  const floorGroup = elements.findIndex((e) => e.attrs.class === 'floor');
+  const floorPath = elements[floorGroup + 1]!.attrs.d!;
+  const y = Number(/^M[\d.]+ ([\d.]+)/.exec(floorPath)![1]);
+  const maxGroup = elements.findIndex((e) => e.attrs.class === 'maximum');
+  const yMax = Number(/^M[\d.]+ ([\d.]+)/.exec(elements[maxGroup + 1]!.attrs.d!)![1]);
+  const frame = elements.find((e) => e.name === 'path' && /^M[\d.]+ [\d.]+V[\d.]+H/.test(e.attrs.d ?? ''))!;
+  const bottom = Number(/V([\d.]+)/.exec(frame.attrs.d!)![1]);
+  // floor 200 and max 2048 above the axis at 0: (bottom - y) is proportional to the value.
+  assert.ok(Math.abs((bottom - y) / (bottom - yMax) - 200 / 2048) < 0.01);
+});
+
+test('writePlots writes only the plots the trace has data for', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vb-plot-'));
+  const cpuOnly = await writePlots(allOnPcpu0(), dir, 'cpu-run');
+  assert.deepEqual(cpuOnly, [join(dir, 'cpu-run-cpu.svg')]);
+  const memOnly = await writePlots(memoryTrace(), join(dir, 'sub'), 'mem-run');
+  assert.deepEqual(memOnly, [join(dir, 'sub', 'mem-run-memory.svg')]);
+  assert.deepEqual((await readdir(dir)).sort(), ['cpu-run-cpu.svg', 'sub']);
+  parseSvg(await readFile(memOnly[0]!, 'utf8'));
+  assert.deepEqual(await writePlots([header(2)], join(dir, 'none'), 'x'), []);
+});
