@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+import { defaultCpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
+import { writePlots } from '../plot/index.js';
+import { formatScore, readTrace, scoreTrace } from '../score/index.js';
+import type { Scenario } from '../host/sim/index.js';
+import { UsageError } from './errors.js';
+import { parseCommandLine, positiveInteger } from './options.js';
+import { executeRun } from './run.js';
+import { openTarget } from './target.js';
+
+const simHelp = `usage: virtbalance sim SCENARIO [--intervals N] [--seed N] [--out DIR] [--json] [--quiet]
+
+Runs a scenario (a file, or a shipped name such as cpu-2-all-on-pcpu0) on the simulated host with
+the controllers the scenario names, prints the monitor output every interval, and writes
+DIR/<scenario>/trace.jsonl, its plots (SVG) and its score (default DIR: out).`;
+
+/** The memory coordinator's options for a scenario: its host reserve and per-guest floors. */
+export function memoryOptionsFor(scenario: Scenario): MemoryOptions {
+  const floorsMiB: Record<string, number> = {};
+  for (const d of scenario.domains) if (d.floorMiB !== undefined) floorsMiB[d.name] = d.floorMiB;
+  return { ...defaultMemoryOptions, reserveMiB: scenario.host.reserveMiB, floorsMiB };
+}
+
+export async function simCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(
+    argv,
+    {
+      intervals: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'sim',
+  );
+  if (values.help) {
+    console.log(simHelp);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('sim: give exactly one scenario (try --help)');
+  const seed = values.seed === undefined ? undefined : positiveInteger(values.seed, '--seed');
+  const target = await openTarget({ sim: positionals[0]!, seed });
+  const scenario = target.scenarioSpec!;
+  const dir = join(values.out ?? 'out', scenario.name);
+  const tracePath = join(dir, 'trace.jsonl');
+  const intervals = values.intervals === undefined ? scenario.intervals : positiveInteger(values.intervals, '--intervals');
+  await executeRun({
+    target,
+    intervalSeconds: scenario.intervalSeconds,
+    cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
+    memory: scenario.controllers.includes('memory') ? memoryOptionsFor(scenario) : undefined,
+    dryRun: false,
+    json: !!values.json,
+    quiet: !!values.quiet,
+    intervals,
+    tracePath,
+  });
+  const lines = await readTrace(tracePath);
+  const plots = await writePlots(lines, dir, scenario.name);
+  const score = scoreTrace(lines);
+  if (values.json) console.log(JSON.stringify({ type: 'score', score }));
+  else {
+    console.log(`\n=== score of ${scenario.name} (${intervals} intervals of ${scenario.intervalSeconds} s, simulated)`);
+    console.log(formatScore(score));
+    console.log(`trace: ${tracePath}`);
+    for (const p of plots) console.log(`plot:  ${p}`);
+  }
+  return 0;
+}

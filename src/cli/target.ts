@@ -1,0 +1,63 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Clock, Hypervisor } from '../host/hypervisor.js';
+import { LibvirtHost } from '../host/libvirt-host.js';
+import { realClock } from '../host/real-clock.js';
+import { createSimulatedHost, loadScenario, type Scenario, type TruthInterval } from '../host/sim/index.js';
+import type { TraceTruth } from '../control/trace-record.js';
+import { FatalError, UsageError } from './errors.js';
+
+/** Where the controllers run: a libvirt daemon or a simulated host, with the clock that paces them. */
+export interface Target {
+  label: string;
+  hypervisor: Hypervisor;
+  clock: Clock;
+  pcpus: number;
+  scenario?: string;
+  /** The scenario, on a simulated host. */
+  scenarioSpec?: Scenario;
+  truth?: () => TraceTruth | undefined;
+}
+
+export const shippedScenariosDir = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
+
+/** A scenario given as a path, or as the name of a shipped one (`cpu-2-all-on-pcpu0`). */
+export function resolveScenarioPath(nameOrPath: string): string {
+  if (existsSync(nameOrPath)) return nameOrPath;
+  for (const candidate of [`${shippedScenariosDir}${nameOrPath}`, `${shippedScenariosDir}${nameOrPath}.yaml`]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new UsageError(`no scenario '${nameOrPath}' (neither a file nor a shipped scenario in ${shippedScenariosDir})`);
+}
+
+export async function openTarget(spec: { sim: string; seed?: number } | { uri: string }): Promise<Target> {
+  if ('sim' in spec) {
+    const scenario = loadScenario(resolveScenarioPath(spec.sim));
+    const run = createSimulatedHost(scenario, { seed: spec.seed });
+    return {
+      label: `sim:${scenario.name}`,
+      hypervisor: run.hypervisor,
+      clock: run.clock,
+      pcpus: scenario.host.pcpus,
+      scenario: scenario.name,
+      scenarioSpec: scenario,
+      truth: () => traceTruth(run.truth()),
+    };
+  }
+  let host: LibvirtHost;
+  try {
+    host = await LibvirtHost.connect(spec.uri);
+  } catch (err) {
+    throw new FatalError((err as Error).message.split('\n')[0] ?? String(err));
+  }
+  const node = await host.client.cachedNodeInfo();
+  return { label: spec.uri, hypervisor: host, clock: realClock, pcpus: node.cpus };
+}
+
+export function traceTruth(t: TruthInterval): TraceTruth {
+  return {
+    vcpus: t.vcpus.map((v) => ({ domain: v.domain, vcpu: v.vcpu, demand: v.demand, received: v.received })),
+    memoryDemandKiB: Object.fromEntries(t.domains.map((d) => [d.name, d.usedDemandMiB * 1024])),
+    oomEvents: t.oomEvents.map((e) => ({ domain: e.domain, timeMs: e.timeNs / 1e6, demandKiB: e.demandMiB * 1024, actualKiB: e.actualMiB * 1024 })),
+  };
+}

@@ -1,0 +1,55 @@
+import type { Action } from './actions.js';
+import type { TraceInterval } from './trace-record.js';
+
+// The assignment's monitor output, so graders and students see what they expect:
+//   CPU:    `0 - usage: 48.7 | mapping ['aos_vm1', 'aos_vm5']`
+//   memory: `Memory (VM: aos_vm1)  Actual [512.0], Unused: [301.4]`
+
+const MiB = 1024;
+
+export function formatCpuMonitor(entry: TraceInterval): string[] {
+  if (!entry.cpu) return [];
+  const lines: string[] = [];
+  entry.cpu.pcpuUsage.forEach((usage, pcpu) => {
+    const names = entry.cpu!.vcpus.filter((v) => v.pcpu === pcpu).map((v) => `'${vcpuLabel(v.domain, v.vcpu, entry)}'`);
+    lines.push(`${pcpu} - usage: ${(usage * 100).toFixed(1)} | mapping [${names.join(', ')}]`);
+  });
+  return lines;
+}
+
+/** One-vCPU domains show as their name (as the grader's monitor does); others as name:vcpu. */
+function vcpuLabel(domain: string, vcpu: number, entry: TraceInterval): string {
+  const multi = entry.cpu!.vcpus.some((v) => v.domain === domain && v.vcpu > 0);
+  return multi ? `${domain}:${vcpu}` : domain;
+}
+
+export function formatMemoryMonitor(entry: TraceInterval): string[] {
+  if (!entry.memory) return [];
+  return entry.memory.guests.map((g) => {
+    const unused = g.unusedKiB === undefined ? 'n/a' : (g.unusedKiB / MiB).toFixed(1);
+    return `Memory (VM: ${g.domain})  Actual [${(g.actualKiB / MiB).toFixed(1)}], Unused: [${unused}]`;
+  });
+}
+
+export function formatAction(action: Action): string {
+  switch (action.kind) {
+    case 'pin':
+      return `pin ${action.domain.name} vCPU${action.vcpu} [${action.previous.join(',')}] -> [${action.pcpus.join(',')}]: ${action.reason}`;
+    case 'set-memory':
+      return `balloon ${action.domain.name} ${(action.fromKiB / MiB).toFixed(0)} -> ${(action.targetKiB / MiB).toFixed(0)} MiB: ${action.reason}`;
+    case 'set-stats-period':
+      return `stats period ${action.domain.name} = ${action.seconds} s: ${action.reason}`;
+  }
+}
+
+/** Everything a person watching the terminal should see for one interval. */
+export function formatInterval(entry: TraceInterval, dryRun = false): string[] {
+  const lines = [`--- interval ${entry.interval} (t=${(entry.timeMs / 1000).toFixed(1)} s)`];
+  lines.push(...formatCpuMonitor(entry), ...formatMemoryMonitor(entry));
+  const prefix = dryRun ? '  [dry-run] ' : '  > ';
+  for (const action of entry.actions) lines.push(prefix + formatAction(action));
+  for (const failure of entry.failures) lines.push(`  ! ${formatAction(failure.action)} failed: ${failure.error}`);
+  for (const notice of entry.notices) lines.push(`  ~ ${notice.domain ? notice.domain + ': ' : ''}${notice.message}`);
+  for (const oom of entry.truth?.oomEvents ?? []) lines.push(`  !! OOM in ${oom.domain}: wanted ${(oom.demandKiB / MiB).toFixed(0)} MiB, had ${(oom.actualKiB / MiB).toFixed(0)} MiB`);
+  return lines;
+}
