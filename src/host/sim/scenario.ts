@@ -202,8 +202,8 @@ function readWorkload(r: Reader, value: unknown, path: Path, min: number, max: n
     case 'ramp': {
       const raw = r.list(obj[kind], at, 1);
       const points: Array<[number, number]> = raw.map((p, i) => {
-        const pair = r.list(p, [...at, i], 2);
-        if (pair.length !== 2) r.fail([...at, i], `expected a pair [seconds, value], got ${pair.length} entries`);
+        const pair = r.list(p, [...at, i]);
+        if (pair.length !== 2) r.fail([...at, i], `expected a pair [seconds, value], got ${pair.length} entr${pair.length === 1 ? 'y' : 'ies'}`);
         return [r.number(pair[0], [...at, i, 0], 0, Infinity), range(pair[1], [...at, i, 1])];
       });
       for (let i = 1; i < points.length; i++) {

@@ -83,7 +83,10 @@ export class SimulatedHost implements Hypervisor {
   private readonly stepNs: number;
   private readonly allPcpus: number[];
   private readonly domains: DomainState[];
-  private shareCache: { key: string; result: ShareResult } | undefined;
+  /** Last sharing problem solved; reused while demands are unchanged and nothing was pinned, started or stopped. */
+  private shareCache: { layout: number; demands: number[]; result: ShareResult } | undefined;
+  /** Bumped whenever which vCPUs run, or where they may run, changes. */
+  private layout = 0;
   private truthFromNs = 0;
   private pcpuBusyNs: number[];
   private minFreeKiB = Infinity;
@@ -156,12 +159,14 @@ export class SimulatedHost implements Hypervisor {
         Object.assign(d, this.initialState(d.spec));
         d.running = true;
         d.everStarted = true;
+        this.layout++;
         d.nextRefreshNs = t;
         d.truth.seen = true;
         this.sampleMemory(d, t, 0);
         this.lifecycle.push({ domain: d.spec.name, kind: 'start', timeNs: t });
       } else if (!shouldRun && d.running) {
         d.running = false;
+        this.layout++;
         this.lifecycle.push({ domain: d.spec.name, kind: 'stop', timeNs: t });
       }
     }
@@ -224,11 +229,11 @@ export class SimulatedHost implements Hypervisor {
     }
     if (states.length === 0) return;
     // Piecewise-constant workloads repeat the same problem step after step.
-    const key = `${demands.join(',')}|${weights.join(',')}|${affinity.map((a) => a.join('.')).join(',')}`;
-    let share = this.shareCache?.key === key ? this.shareCache.result : undefined;
+    const cached = this.shareCache;
+    let share = cached && cached.layout === this.layout && cached.demands.every((x, k) => x === demands[k]) ? cached.result : undefined;
     if (!share) {
       share = fairShare({ demands, weights, affinity, pcpus: this.scenario.host.pcpus });
-      this.shareCache = { key, result: share };
+      this.shareCache = { layout: this.layout, demands, result: share };
     }
     states.forEach((v, k) => {
       const got = share.received[k]!;
@@ -382,6 +387,7 @@ export class SimulatedHost implements Hypervisor {
       this.actions.pinCalls++;
       if (!sameSet(next, state.affinity)) this.actions.pinChanges++;
       state.affinity = next;
+      this.layout++;
     });
   }
 
