@@ -119,11 +119,12 @@ function formatDuty(d: number): string {
 /** The command line for a memory schedule. */
 export function memoryCommand(schedule: MemorySchedule | 'release'): string {
   if (schedule === 'release') return 'mem release';
-  const words = [`rate=${schedule.rateMiBps}`, `target=${Math.round(schedule.targetMiB)}`];
-  if (schedule.holdSeconds !== undefined) words.push(`hold=${schedule.holdSeconds}`);
-  if (schedule.releaseMiBps !== undefined) words.push(`release=${schedule.releaseMiBps}`);
-  for (const [k, v] of [['rate', schedule.rateMiBps], ['target', schedule.targetMiB], ['hold', schedule.holdSeconds ?? 0], ['release', schedule.releaseMiBps ?? 0]] as const) {
-    if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`memory schedule ${k} must be a finite number >= 0, got ${v}`);
+  const fields = [['rate', schedule.rateMiBps], ['target', schedule.targetMiB], ['hold', schedule.holdSeconds], ['release', schedule.releaseMiBps]] as const;
+  const words: string[] = [];
+  for (const [k, v] of fields) {
+    if (v === undefined) continue;
+    if (!Number.isFinite(v) || v < 0) throw new RangeError(`memory schedule ${k} must be a finite number >= 0, got ${v}`);
+    words.push(`${k}=${k === 'target' ? Math.round(v) : v}`);
   }
   return `mem ${words.join(' ')}`;
 }

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { labDomainXml, readLabMarker, readWorkloadSocket, WORKLOAD_CHANNEL, type LabGuestSpec } from '../../src/lab/domain-xml.js';
+
+const spec: LabGuestSpec = {
+  name: 'aos_vm1',
+  domainType: 'qemu',
+  vcpus: 2,
+  memoryMiB: 512,
+  maxMemoryMiB: 2048,
+  kernel: '/lab/images/k/vmlinuz',
+  initrd: '/lab/images/k/initrd.img',
+  cmdline: 'vb.cpu=0.5',
+  consoleLog: '/lab/guests/aos_vm1/console.log',
+  workloadSocket: '/lab/guests/aos_vm1/workload.sock',
+  imageKey: '6.1.0-56-cloud-amd64-abc',
+  dir: '/lab/guests/aos_vm1',
+};
+
+const one = (xml: string, re: RegExp): string => {
+  const m = re.exec(xml);
+  assert.ok(m, `${re} not in\n${xml}`);
+  return m[1] ?? m[0];
+};
+
+test('lab guest XML: direct kernel boot, memory max and current, vcpus, acpi+apic, balloon stats, channel, console file', () => {
+  const xml = labDomainXml(spec);
+  assert.equal(one(xml, /<domain type='(\w+)'>/), 'qemu');
+  assert.equal(one(xml, /<memory unit='MiB'>(\d+)<\/memory>/), '2048');
+  assert.equal(one(xml, /<currentMemory unit='MiB'>(\d+)<\/currentMemory>/), '512');
+  assert.equal(one(xml, /<vcpu[^>]*>(\d+)<\/vcpu>/), '2');
+  assert.equal(one(xml, /<kernel>([^<]+)<\/kernel>/), spec.kernel);
+  assert.equal(one(xml, /<initrd>([^<]+)<\/initrd>/), spec.initrd);
+  const cmdline = one(xml, /<cmdline>([^<]+)<\/cmdline>/);
+  assert.match(cmdline, /console=ttyS0/);
+  assert.match(cmdline, /vb\.cpu=0\.5/);
+  assert.doesNotMatch(cmdline, /(^| )mem=/, 'mem= is the kernel’s own limit');
+  assert.match(one(xml, /<features>([\s\S]*?)<\/features>/), /<acpi\/>[\s\S]*<apic\/>/);
+  assert.match(one(xml, /<memballoon model='virtio'>([\s\S]*?)<\/memballoon>/), /<stats period='1'\/>/);
+  assert.equal(one(xml, /<serial type='file'>\s*<source path='([^']+)'/), spec.consoleLog);
+  assert.equal(readWorkloadSocket(xml), spec.workloadSocket);
+  assert.match(xml, new RegExp(`<target type='virtio' name='${WORKLOAD_CHANNEL}'/>`));
+  assert.doesNotMatch(xml, /<disk|<interface/, 'no disks, no network');
+  assert.equal(one(labDomainXml({ ...spec, domainType: 'kvm' }), /<domain type='(\w+)'>/), 'kvm');
+});
+
+test('paths and command lines with XML specials are escaped and read back intact', () => {
+  const odd = { ...spec, dir: "/tmp/a&b's <lab>", consoleLog: "/tmp/a&b's <lab>/console.log", imageKey: 'k&"1' };
+  const xml = labDomainXml(odd);
+  assert.doesNotMatch(xml.replace(/&(amp|lt|gt|quot|apos);/g, ''), /&|<lab>/);
+  assert.deepEqual(readLabMarker(xml), { imageKey: odd.imageKey, dir: odd.dir });
+});
+
+test('the lab marker survives libvirt rewriting the namespace prefix and quotes', () => {
+  // libvirt returns our element with double quotes and may choose its own prefix.
+  const fromLibvirt = `<domain type='qemu'><name>aos_vm1</name><metadata>
+    <other:thing xmlns:other="https://example.org/x"><other:dir>/no</other:dir></other:thing>
+    <lab0:lab xmlns:lab0="https://virtbalance.dev/xmlns/lab/1">
+      <lab0:image>key1</lab0:image>
+      <lab0:dir>/lab/guests/aos_vm1</lab0:dir>
+    </lab0:lab>
+  </metadata></domain>`;
+  assert.deepEqual(readLabMarker(fromLibvirt), { imageKey: 'key1', dir: '/lab/guests/aos_vm1' });
+});
+
+test('a domain without our marker is not a lab guest', () => {
+  assert.equal(readLabMarker(`<domain type='kvm'><name>prod</name></domain>`), undefined);
+  assert.equal(readLabMarker(`<domain><metadata><vb:lab xmlns:vb="https://virtbalance.dev/xmlns/lab/2"><vb:image>x</vb:image><vb:dir>/d</vb:dir></vb:lab></metadata></domain>`), undefined,
+    'another namespace version is not ours');
+  assert.equal(readLabMarker(`<domain><metadata><vb:lab xmlns:vb="https://virtbalance.dev/xmlns/lab/1"></vb:lab></metadata></domain>`), undefined,
+    'a marker without its fields is not trusted');
+});
+
+test('bad specs are refused with a reason', () => {
+  assert.throws(() => labDomainXml({ ...spec, name: '../evil' }), /invalid guest name/);
+  assert.throws(() => labDomainXml({ ...spec, vcpus: 0 }), /vcpus/);
+  assert.throws(() => labDomainXml({ ...spec, maxMemoryMiB: 256 }), /max memory 256 MiB is below memory 512 MiB/);
+});
