@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import { defaultCpuSchedulerOptions } from '../cpu/scheduler.js';
-import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace } from '../score/index.js';
-import type { Scenario } from '../host/sim/index.js';
+import { memoryOptionsFor } from '../control/simulate.js';
 import { UsageError } from './errors.js';
 import { parseCommandLine, positiveInteger } from './options.js';
 import { executeRun } from './run.js';
@@ -14,13 +13,6 @@ const simHelp = `usage: virtbalance sim SCENARIO [--intervals N] [--seed N] [--o
 Runs a scenario (a file, or a shipped name such as cpu-2-all-on-pcpu0) on the simulated host with
 the controllers the scenario names, prints the monitor output every interval, and writes
 DIR/<scenario>/trace.jsonl, its plots (SVG) and its score (default DIR: out).`;
-
-/** The memory coordinator's options for a scenario: its host reserve and per-guest floors. */
-export function memoryOptionsFor(scenario: Scenario): MemoryOptions {
-  const floorsMiB: Record<string, number> = {};
-  for (const d of scenario.domains) if (d.floorMiB !== undefined) floorsMiB[d.name] = d.floorMiB;
-  return { ...defaultMemoryOptions, reserveMiB: scenario.host.reserveMiB, floorsMiB };
-}
 
 export async function simCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(

@@ -3,8 +3,9 @@ import { fileURLToPath } from 'node:url';
 import type { Clock, Hypervisor } from '../host/hypervisor.js';
 import { LibvirtHost } from '../host/libvirt-host.js';
 import { realClock } from '../host/real-clock.js';
-import { createSimulatedHost, loadScenario, type Scenario, type TruthInterval } from '../host/sim/index.js';
+import { createSimulatedHost, loadScenario, type Scenario } from '../host/sim/index.js';
 import type { TraceTruth } from '../control/trace-record.js';
+import { traceTruth } from '../control/simulate.js';
 import { FatalError, UsageError } from './errors.js';
 
 /** Where the controllers run: a libvirt daemon or a simulated host, with the clock that paces them. */
@@ -52,12 +53,4 @@ export async function openTarget(spec: { sim: string; seed?: number } | { uri: s
   }
   const node = await host.client.cachedNodeInfo();
   return { label: spec.uri, hypervisor: host, clock: realClock, pcpus: node.cpus };
-}
-
-export function traceTruth(t: TruthInterval): TraceTruth {
-  return {
-    vcpus: t.vcpus.map((v) => ({ domain: v.domain, vcpu: v.vcpu, demand: v.demand, received: v.received })),
-    memoryDemandKiB: Object.fromEntries(t.domains.map((d) => [d.name, d.usedDemandMiB * 1024])),
-    oomEvents: t.oomEvents.map((e) => ({ domain: e.domain, timeMs: e.timeNs / 1e6, demandKiB: e.demandMiB * 1024, actualKiB: e.actualMiB * 1024 })),
-  };
 }

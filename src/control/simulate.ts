@@ -1,0 +1,55 @@
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
+import { createSimulatedHost, type Scenario, type TruthInterval } from '../host/sim/index.js';
+import { runControlLoop } from './loop.js';
+import type { TraceHeader, TraceLine, TraceTruth } from './trace-record.js';
+
+/** The memory coordinator's options for a scenario: its host reserve and per-guest floors. */
+export function memoryOptionsFor(scenario: Scenario, base: MemoryOptions = defaultMemoryOptions): MemoryOptions {
+  const floorsMiB: Record<string, number> = { ...base.floorsMiB };
+  for (const d of scenario.domains) if (d.floorMiB !== undefined) floorsMiB[d.name] = d.floorMiB;
+  return { ...base, reserveMiB: scenario.host.reserveMiB, floorsMiB };
+}
+
+export interface SimulateOptions {
+  seed?: number;
+  intervals?: number;
+  cpu?: CpuSchedulerOptions;
+  memory?: MemoryOptions;
+  noise?: { cpuSd?: number; usedSdMiB?: number };
+}
+
+/** Runs a scenario with the controllers it names, entirely in memory, and returns its trace. */
+export async function simulateScenario(scenario: Scenario, options: SimulateOptions = {}): Promise<TraceLine[]> {
+  const run = createSimulatedHost(scenario, { seed: options.seed, noise: options.noise });
+  const cpu = scenario.controllers.includes('cpu') ? (options.cpu ?? { ...defaultCpuSchedulerOptions }) : undefined;
+  const memory = scenario.controllers.includes('memory') ? memoryOptionsFor(scenario, options.memory) : undefined;
+  const header: TraceHeader = {
+    type: 'header',
+    version: 1,
+    target: `sim:${scenario.name}`,
+    scenario: scenario.name,
+    intervalSeconds: scenario.intervalSeconds,
+    controllers: { cpu: !!cpu, memory: !!memory },
+    pcpus: scenario.host.pcpus,
+    startedAt: new Date(0).toISOString(),
+    options: { cpu, memory },
+  };
+  const lines: TraceLine[] = [header];
+  await runControlLoop(
+    run.hypervisor,
+    run.clock,
+    { intervalSeconds: scenario.intervalSeconds, cpu, memory, intervals: options.intervals ?? scenario.intervals, truth: () => traceTruth(run.truth()) },
+    { record: (entry) => void lines.push(entry) },
+  );
+  return lines;
+}
+
+/** The simulator's ground truth in the trace's terms. */
+export function traceTruth(t: TruthInterval): TraceTruth {
+  return {
+    vcpus: t.vcpus.map((v) => ({ domain: v.domain, vcpu: v.vcpu, demand: v.demand, received: v.received })),
+    memoryDemandKiB: Object.fromEntries(t.domains.map((d) => [d.name, d.usedDemandMiB * 1024])),
+    oomEvents: t.oomEvents.map((e) => ({ domain: e.domain, timeMs: e.timeNs / 1e6, demandKiB: e.demandMiB * 1024, actualKiB: e.actualMiB * 1024 })),
+  };
+}

@@ -1,0 +1,158 @@
+// Every shipped scenario, run with its controllers on the simulated host and scored with asserted bounds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadScenario, type Scenario } from '../../src/host/sim/index.js';
+import { simulateScenario } from '../../src/control/simulate.js';
+import { scoreTrace, type Score } from '../../src/score/index.js';
+import type { TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import { shippedScenariosDir } from '../../src/cli/target.js';
+
+const MiB = 1024;
+
+async function scenarioScore(name: string): Promise<{ scenario: Scenario; lines: TraceLine[]; score: Score; intervals: TraceInterval[] }> {
+  const scenario = loadScenario(join(shippedScenariosDir, `${name}.yaml`));
+  const lines = await simulateScenario(scenario);
+  const intervals = lines.filter((l): l is TraceInterval => l.type === 'interval');
+  return { scenario, lines, score: scoreTrace(lines), intervals };
+}
+
+function pinChangesIn(intervals: TraceInterval[]): number {
+  return intervals.flatMap((i) => i.actions).filter((a) => a.kind === 'pin' && a.pcpus.join() !== a.previous.join()).length;
+}
+
+function assertCpuConverges(score: Score, name: string): void {
+  const cpu = score.cpu!;
+  assert.ok(cpu.balancedAtInterval !== undefined, `${name}: never balanced`);
+  // The first interval has no measurement yet; "within 3 intervals" counts measured intervals.
+  assert.ok(cpu.balancedAtInterval <= 3, `${name}: balanced only at interval ${cpu.balancedAtInterval}`);
+  assert.equal(cpu.pinChanges.afterBalance, 0, `${name}: pins changed after balance`);
+  const fairness = cpu.fairness!;
+  for (const group of fairness.groups) assert.ok(group.jain >= 0.98, `${name}: equal-demand group ${group.domains.join(',')} Jain ${group.jain}`);
+}
+
+test('cpu-1-balanced: an already balanced host gets zero pin changes', async () => {
+  const { score, intervals } = await scenarioScore('cpu-1-balanced');
+  assert.equal(pinChangesIn(intervals), 0);
+  assert.equal(score.cpu!.pinChanges.total, 0);
+  assert.ok(score.cpu!.spread!.max <= 10, `spread ${score.cpu!.spread!.max}`);
+});
+
+test('cpu-2-all-on-pcpu0: spread within 5 points in 3 intervals, then no change, fair', async () => {
+  const { score } = await scenarioScore('cpu-2-all-on-pcpu0');
+  assertCpuConverges(score, 'cpu-2');
+  assert.ok(score.cpu!.spread!.final <= 5);
+  // Everyone gets its fair share once settled: no VM is left a third of it.
+  assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.95);
+});
+
+test('cpu-3-heavy-light-random: balanced by demand, equal demands get equal shares', async () => {
+  const { score } = await scenarioScore('cpu-3-heavy-light-random');
+  assertCpuConverges(score, 'cpu-3');
+  // Total demand (4.6) exceeds the 4 pCPUs and one heavy must share with the 0.3 light: pinned to
+  // single pCPUs, the best placement leaves that heavy 0.7 of a pCPU where an ideal global share is 0.81.
+  assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.85);
+});
+
+for (const name of ['cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases']) {
+  test(`${name}: every VM gets close to its fair share, pins settle`, async () => {
+    const { score, intervals } = await scenarioScore(name);
+    const fairness = score.cpu!.fairnessWholeRun!;
+    assert.ok(fairness.meanFractionOfFairShare! >= 0.9, `${name}: mean fraction of fair share ${fairness.meanFractionOfFairShare}`);
+    // Pins change when loads change phase, never every interval.
+    const changing = intervals.filter((i) => i.actions.some((a) => a.kind === 'pin')).length;
+    assert.ok(changing <= Math.max(3, intervals.length / 5), `${name}: pins changed in ${changing} of ${intervals.length} intervals`);
+  });
+}
+
+test('cpu-7-noisy-margin: noise near the margin does not make the scheduler thrash', async () => {
+  const { intervals } = await scenarioScore('cpu-7-noisy-margin');
+  const changing = intervals.filter((i) => i.actions.some((a) => a.kind === 'pin')).length;
+  assert.ok(changing <= 3, `pins changed in ${changing} of ${intervals.length} intervals`);
+});
+
+function assertMemorySafe(score: Score, intervals: TraceInterval[], name: string): void {
+  const memory = score.memory!;
+  assert.equal(memory.oom.total, 0, `${name}: OOM events`);
+  assert.equal(memory.host!.belowReserve, false, `${name}: host went below its reserve`);
+  // Never ballooned below what the guest uses plus its floor (as measured when deciding).
+  for (const entry of intervals) {
+    for (const action of entry.actions) {
+      if (action.kind !== 'set-memory') continue;
+      const guest = entry.memory!.guests.find((g) => g.domain === action.domain.name)!;
+      assert.ok(action.targetKiB <= guest.maximumKiB, `${name}: ${action.domain.name} above maximum`);
+      if (guest.usedKiB !== undefined && action.targetKiB < action.fromKiB) {
+        assert.ok(action.targetKiB >= guest.usedKiB + guest.floorKiB - 1, `${name}: ${action.domain.name} shrunk below used + floor at ${entry.interval}`);
+      }
+      assert.ok(action.targetKiB >= 200 * MiB, `${name}: ${action.domain.name} below 200 MiB`);
+    }
+  }
+}
+
+test('memory-1-one-consumer: demand met fast, reaches its maximum, idle VMs shrink, reclaimed after', async () => {
+  const { score, intervals } = await scenarioScore('memory-1-one-consumer');
+  assertMemorySafe(score, intervals, 'memory-1');
+  const memory = score.memory!;
+  assert.ok((memory.growth.maxIntervals ?? 0) <= 2, `demand met only after ${memory.growth.maxIntervals} intervals`);
+  const consumer = memory.guests.find((g) => g.domain === 'vm1')!;
+  assert.ok(consumer.maxActualKiB >= consumer.maximumKiB * 0.99, `consumer reached ${consumer.maxActualKiB / MiB} MiB`);
+  for (const idle of memory.guests.filter((g) => g.domain !== 'vm1')) {
+    assert.ok(idle.minActualKiB <= 400 * MiB, `${idle.domain} stayed at ${idle.minActualKiB / MiB} MiB`);
+  }
+  assert.ok(memory.reclaim.count >= 1, 'no reclaim after the load stopped');
+  assert.ok((memory.reclaim.maxIntervals ?? Infinity) <= 10, `reclaim took ${memory.reclaim.maxIntervals} intervals`);
+});
+
+test('memory-2-all-consume: no OOM, no reserve breach, demands met within 2 intervals', async () => {
+  const { score, intervals } = await scenarioScore('memory-2-all-consume');
+  assertMemorySafe(score, intervals, 'memory-2');
+  assert.ok((score.memory!.growth.maxIntervals ?? 0) <= 2, `demand met only after ${score.memory!.growth.maxIntervals} intervals`);
+});
+
+test('memory-3-two-consume-one-stops: the stopped one is reclaimed, the other keeps growing', async () => {
+  const { score, intervals } = await scenarioScore('memory-3-two-consume-one-stops');
+  assertMemorySafe(score, intervals, 'memory-3');
+  const memory = score.memory!;
+  assert.ok((memory.growth.maxIntervals ?? 0) <= 2);
+  assert.ok(memory.reclaim.count >= 1);
+  assert.ok((memory.reclaim.maxIntervals ?? Infinity) <= 10);
+});
+
+test('memory-4-host-too-small: the host reserve holds and nobody is OOM-killed by the coordinator', async () => {
+  const { score, intervals } = await scenarioScore('memory-4-host-too-small');
+  assert.equal(score.memory!.host!.belowReserve, false);
+  for (const entry of intervals) {
+    for (const action of entry.actions) {
+      if (action.kind === 'set-memory' && action.targetKiB < action.fromKiB) {
+        const guest = entry.memory!.guests.find((g) => g.domain === action.domain.name)!;
+        assert.ok(guest.usedKiB === undefined || action.targetKiB >= guest.usedKiB + guest.floorKiB - 1);
+      }
+    }
+  }
+});
+
+test('memory-5-stale-stats: a guest whose stats stopped is never shrunk', async () => {
+  const { intervals } = await scenarioScore('memory-5-stale-stats');
+  for (const entry of intervals) {
+    for (const action of entry.actions) {
+      if (action.kind !== 'set-memory' || action.targetKiB >= action.fromKiB) continue;
+      const guest = entry.memory!.guests.find((g) => g.domain === action.domain.name)!;
+      assert.equal(guest.fresh, true, `shrunk ${action.domain.name} on a stale reading at interval ${entry.interval}`);
+    }
+  }
+});
+
+test('mixed-1-lifecycle: guests come and go without failures, memory of destroyed guests returns', async () => {
+  const { score, intervals } = await scenarioScore('mixed-1-lifecycle');
+  assert.equal(score.memory!.oom.total, 0);
+  assert.equal(score.memory!.host!.belowReserve, false);
+  const failures = intervals.flatMap((i) => i.failures);
+  assert.ok(failures.length <= 2, `failures: ${failures.map((f) => f.error).join('; ')}`);
+});
+
+test('every shipped scenario is covered by a test above', () => {
+  const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
+  const covered = new Set(['cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle']);
+  for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
+});
