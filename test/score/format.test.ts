@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatScore } from '../../src/score/format.js';
+import { scoreTrace } from '../../src/score/score.js';
+import { cpuTrace, guest, header, memoryInterval } from './fixtures.js';
+
+test('the text score names the balance point, pin changes and the worst-served VM', () => {
+  const vms = Array.from({ length: 4 }, (_, i) => ({ name: `vm${i + 1}`, demand: 0.4 }));
+  const text = formatScore(scoreTrace(cpuTrace(2, vms, 6, (n) => (n < 3 ? [0, 0, 0, 1] : [0, 0, 1, 1]))));
+  assert.match(text, /balanced \(spread <= 5\)\s+from interval 3: 3 intervals, 3\.0 s/);
+  assert.match(text, /pin changes\s+1 total, 0 after balance/);
+  // The whole run has vm1-vm3 sharing pCPU0 for three intervals.
+  assert.match(text, /fairness \(whole run\)/);
+  assert.match(text, /^\s+vm4\s+40\.0 %\s+40\.0 %/m);
+  assert.doesNotMatch(text, /NaN|undefined/);
+});
+
+test('the text score shows memory verdicts and says when OOM is unknown', () => {
+  const lines = [header(4, false, true), memoryInterval(0, [guest('a', 512, 50)], 3000), memoryInterval(1, [guest('a', 700, 250)], 400)];
+  const text = formatScore(scoreTrace(lines));
+  assert.match(text, /starved \(< 100 MiB spare\)\s+1 of 2 intervals \(a 1\)/);
+  assert.match(text, /OOM events\s+unknown \(no simulator truth\)/);
+  assert.match(text, /host free, lowest\s+400 MiB at interval 1 \(reserve 512 MiB\): BELOW RESERVE in 1 interval/);
+  assert.match(text, /meeting a growing demand\s+1 episode, mean 1\.0 \/ max 1 intervals/);
+  assert.doesNotMatch(text, /^CPU$/m);
+});
