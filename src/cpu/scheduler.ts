@@ -3,7 +3,7 @@ import { UsageError } from '../cli/errors.js';
 import { judgeBalance } from './balance.js';
 import { placementFairness, predictShares, type ShareItem } from './fairness.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
-import { allPcpus, normalizeAffinity, pcpuDemandOf, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { allPcpus, normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -17,6 +17,8 @@ export interface CpuSchedulerOptions {
   persistIntervals: number;
   /** A gain at least this large acts at once (no noise produces it). */
   urgentGainPoints: number;
+  /** Weight of the newest interval in each vCPU's smoothed demand (1 = no smoothing). */
+  demandSmoothing: number;
   /** When acting, plans within this many points of the best spread count as equally good; the one with fewest pin changes wins. */
   tolerancePoints: number;
   /** When acting, hand the vCPUs back to the host's scheduler (pin each to all pCPUs) if no one-pCPU placement is as fair. */
@@ -26,9 +28,10 @@ export interface CpuSchedulerOptions {
 }
 
 export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
-  marginPoints: 15,
+  marginPoints: 10,
   persistIntervals: 2,
-  urgentGainPoints: 50,
+  urgentGainPoints: 15,
+  demandSmoothing: 0.5,
   tolerancePoints: 2,
   releaseWhenPinningIsUnfair: true,
   releaseFairnessMargin: 0.02,
@@ -40,6 +43,7 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
     const value = o[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new UsageError(`cpu scheduler: ${key} must be a number ≥ 0, got ${String(value)}`);
   }
+  if (!(o.demandSmoothing > 0 && o.demandSmoothing <= 1)) throw new UsageError(`cpu scheduler: demandSmoothing must be in (0, 1], got ${o.demandSmoothing}`);
   if (!Number.isInteger(o.persistIntervals) || o.persistIntervals < 1) throw new UsageError(`cpu scheduler: persistIntervals must be an integer ≥ 1, got ${o.persistIntervals}`);
 }
 
@@ -52,10 +56,12 @@ export interface CpuSchedulerState {
   lastActionInterval: number | null;
   /** Pin actions issued so far. */
   pinChanges: number;
+  /** Smoothed demand per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
+  demand: Record<string, number>;
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
-  return { intervals: 0, streak: 0, lastActionInterval: null, pinChanges: 0 };
+  return { intervals: 0, streak: 0, lastActionInterval: null, pinChanges: 0, demand: {} };
 }
 
 /** A placement as predicted by the model (fairness.ts): demand per pCPU and what it means. */
@@ -128,10 +134,19 @@ function describeWhere(v: VcpuLoad): string {
   return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatPcpuList(v.affinity)}`;
 }
 
+/** Exponential smoothing of each vCPU's demand (weight `alpha` on the new value); a vCPU seen for the first time starts at its measurement. */
+export function smoothDemands(vcpus: readonly VcpuLoad[], previous: Readonly<Record<string, number>>, alpha: number): VcpuLoad[] {
+  return vcpus.map((v) => {
+    const before = previous[vcpuKey(v.domain, v.vcpu)];
+    return before === undefined ? v : { ...v, demand: alpha * v.demand + (1 - alpha) * before };
+  });
+}
+
 export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   validateCpuSchedulerOptions(options);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
-  const vcpus = m.vcpus.map((v) => ({ ...v, affinity: normalizeAffinity(v.affinity, pcpus) }));
+  const vcpus = smoothDemands(m.vcpus, state.demand, options.demandSmoothing).map((v) => ({ ...v, affinity: normalizeAffinity(v.affinity, pcpus) }));
+  const demand = Object.fromEntries(vcpus.map((v) => [vcpuKey(v.domain, v.vcpu), v.demand]));
   const demands = vcpus.map((v) => v.demand);
   const beforeLoads = pcpuDemandOf(vcpus, pcpus);
   const before = summarize(demands, vcpus.map((v) => v.affinity), pcpus, beforeLoads);
@@ -139,7 +154,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak },
+    state: { ...state, intervals, streak, demand },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -202,7 +217,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const after = release ? released : pinned;
   return {
     actions,
-    state: { intervals, streak: 0, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length },
+    state: { intervals, streak: 0, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length, demand },
     balanced: false,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,

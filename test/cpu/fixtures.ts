@@ -54,18 +54,21 @@ export interface Run {
   decisions: CpuDecision[];
   /** Placement after each interval's actions. */
   placements: Vm[][];
-  /** Predicted pCPU usage spread (points) measured in each interval, before its actions. */
+  /** pCPU usage spread (points) measured in each interval, before its actions (includes the noise). */
   usageSpread: number[];
+  /** The same without noise: what the placement itself achieves. */
+  trueUsageSpread: number[];
 }
 
 /** Runs the policy for `intervals` intervals against the model host. `noise(i)` gives the per-VM noise of interval i. */
 export function runIntervals(pcpus: number, start: readonly Vm[], intervals: number, options: CpuSchedulerOptions, noise?: (interval: number) => number[]): Run {
   let placement = start.slice();
   let state = initialCpuSchedulerState();
-  const run: Run = { decisions: [], placements: [], usageSpread: [] };
+  const run: Run = { decisions: [], placements: [], usageSpread: [], trueUsageSpread: [] };
   for (let i = 0; i < intervals; i++) {
     const m = measurementOf(pcpus, placement, noise?.(i));
     run.usageSpread.push(spreadPoints(m.pcpuUsage));
+    run.trueUsageSpread.push(spreadPoints(measurementOf(pcpus, placement).pcpuUsage));
     const decision = decideCpu(m, state, options);
     state = decision.state;
     placement = applyPins(placement, decision.actions);
