@@ -93,6 +93,8 @@ export class SimulatedHost implements Hypervisor {
   private oomEvents: OomEvent[] = [];
   private lifecycle: LifecycleEvent[] = [];
   private actions: ActionCounts = SimulatedHost.noActions();
+  /** Every boot and shutdown time, ns, ascending: sub-steps end exactly there. */
+  private readonly lifecycleTimesNs: number[];
 
   constructor(
     readonly scenario: Scenario,
@@ -104,6 +106,8 @@ export class SimulatedHost implements Hypervisor {
     this.allPcpus = Array.from({ length: scenario.host.pcpus }, (_, p) => p);
     this.pcpuBusyNs = new Array<number>(scenario.host.pcpus).fill(0);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
+    const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
+    this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
     this.applyLifecycle();
     this.minFreeKiB = this.hostFreeKiB();
   }
@@ -173,15 +177,8 @@ export class SimulatedHost implements Hypervisor {
   }
 
   private nextLifecycleNs(): number {
-    let next = Infinity;
-    for (const d of this.domains) {
-      for (const s of [d.spec.startSeconds, d.spec.stopSeconds]) {
-        if (s === null) continue;
-        const ns = Math.round(s * NS_PER_S);
-        if (ns > this.nowNs && ns < next) next = ns;
-      }
-    }
-    return next;
+    for (const ns of this.lifecycleTimesNs) if (ns > this.nowNs) return ns;
+    return Infinity;
   }
 
   // ---- time ----
