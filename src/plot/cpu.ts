@@ -41,7 +41,12 @@ export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): strin
   const pins = pinChanges(intervals).changes;
   const pcpus = Math.max(...measured.map((i) => i.cpu!.pcpuUsage.length));
   const times = [...measured.map((i) => i.timeMs / 1000), ...pins.map((p) => p.timeMs / 1000)];
-  const maxUsage = Math.max(100, ...measured.flatMap((i) => i.cpu!.pcpuUsage.map((u) => u * 100)));
+  // Rounding in the measurement can read a hair over 100 %: keep the axis at 100 then.
+  // Demand per pCPU (run + wait of its vCPUs) shows crowding that saturated usage hides; drawn
+  // only when it differs from usage somewhere.
+  const showDemand = measured.some((i) => i.cpu!.pcpuDemand?.some((d, c) => Math.abs(d - (i.cpu!.pcpuUsage[c] ?? d)) > 0.01));
+  const peak = Math.max(...measured.flatMap((i) => [...i.cpu!.pcpuUsage, ...(showDemand ? i.cpu!.pcpuDemand ?? [] : [])].map((u) => u * 100)));
+  const maxUsage = peak <= 102 ? 100 : peak;
 
   const left = 72;
   const right = 190;
@@ -56,7 +61,7 @@ export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): strin
     ? 'never balanced'
     : `balanced from ${num(score.secondsUntilBalanced ?? 0)} s (interval ${score.balancedAtInterval})`;
   parts.push(text(left, 50, `${pcpus} pCPUs · spread ≤ ${threshold} points counts as balanced · ${balancedText} · ${pins.length} pin change${pins.length === 1 ? '' : 's'}`, { fill: MUTED }));
-  parts.push(frame(p, { x: 'time (s)', y: 'pCPU usage (%)' }));
+  parts.push(frame(p, { x: 'time (s)', y: showDemand ? 'pCPU usage, demand (%)' : 'pCPU usage (%)' }));
 
   // Balance band: mean ± threshold/2, so every line inside it means spread ≤ threshold.
   const upper = measured.map((i) => {
@@ -110,9 +115,17 @@ export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): strin
     const d = linePath(measured.map((i) => ({ x: p.x(i.timeMs / 1000), y: i.cpu!.pcpuUsage[c] === undefined ? undefined : p.y(i.cpu!.pcpuUsage[c]! * 100) })));
     series.push(el('path', { class: 'series', 'data-series': `pCPU ${c}`, d, fill: 'none', stroke: color, 'stroke-width': 2, 'stroke-dasharray': dash, 'stroke-linejoin': 'round' }));
     legend.push({ label: `pCPU ${c}`, kind: 'line', color, dash });
+    if (showDemand) {
+      const dd = linePath(measured.map((i) => {
+        const v = i.cpu!.pcpuDemand?.[c];
+        return { x: p.x(i.timeMs / 1000), y: v === undefined ? undefined : p.y(v * 100) };
+      }));
+      series.unshift(el('path', { class: 'demand-series', 'data-series': `pCPU ${c} demand`, d: dd, fill: 'none', stroke: color, 'stroke-width': 1.2, 'stroke-dasharray': '4 3', 'stroke-opacity': 0.9 }));
+    }
   }
   parts.push(el('g', { 'clip-path': `url(#${p.clipId})` }, ...series));
 
+  if (showDemand) legend.push({ label: 'demand (dashed)', kind: 'line', color: '#777777', dash: '4 3', width: 1.2 });
   legend.push({ label: `balance band (±${num(threshold / 2)})`, kind: 'area', color: BAND, opacity: 0.25 });
   if (score.balancedAtInterval !== undefined) legend.push({ label: 'balanced from here', kind: 'line', color: BALANCED, dash: '6 4', width: 1.5 });
   legend.push({ label: 'pin change(s)', kind: 'marker', color: PIN, marker: pinMarker() });

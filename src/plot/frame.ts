@@ -114,7 +114,7 @@ export function legendRow(items: LegendItem[], left: number, top: number, width:
   let x = left;
   let y = top;
   for (const item of items) {
-    const w = 30 + item.label.length * 6.8 + 22;
+    const w = 30 + item.label.length * 7.2 + 26;
     if (x > left && x + w > left + width) {
       x = left;
       y += 20;

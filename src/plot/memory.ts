@@ -45,14 +45,17 @@ interface GuestPoint {
   demand: number | undefined;
 }
 
-function limitLine(p: Panel, points: { t: number; v: number }[], endT: number, cls: string, color: string, dash: string, label: string): string {
+/** A dashed limit line (floor, maximum, reserve) and its label; the label is drawn last so no series covers it. */
+function limitLine(p: Panel, points: { t: number; v: number }[], endT: number, cls: string, color: string, dash: string, label: string): { line: string; label: string } {
   const changes = points.filter((q, k) => k === 0 || q.v !== points[k - 1]!.v);
   const last = points[points.length - 1]!;
   const y = p.y(last.v);
-  return el('g', { class: cls },
-    el('path', { d: stepPath(changes.map((q) => ({ x: p.x(q.t), y: p.y(q.v) })), p.x(endT)), fill: 'none', stroke: color, 'stroke-width': 1.3, 'stroke-dasharray': dash }),
-    text(p.left + p.width - 4, y - 4, label, { 'text-anchor': 'end', fill: color, 'font-size': 10, stroke: '#ffffff', 'stroke-width': 3, 'paint-order': 'stroke' }),
-  );
+  return {
+    line: el('g', { class: cls },
+      el('path', { d: stepPath(changes.map((q) => ({ x: p.x(q.t), y: p.y(q.v) })), p.x(endT)), fill: 'none', stroke: color, 'stroke-width': 1.3, 'stroke-dasharray': dash }),
+    ),
+    label: text(p.left + p.width - 4, y - 4, label, { class: `${cls}-label`, 'text-anchor': 'end', fill: color, 'font-size': 10, stroke: '#ffffff', 'stroke-width': 3, 'stroke-linejoin': 'round', 'paint-order': 'stroke' }),
+  };
 }
 
 function series(p: Panel, name: string, points: { t: number; v: number | undefined }[], color: string, attrs: Record<string, string | number> = {}): string {
@@ -156,8 +159,9 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
       return el('rect', { x: x0, y: p.top, width: Math.max(2, x1 - x0), height: p.height });
     });
     if (starved.length) body.push(el('g', { class: 'starved', fill: COLORS.starved, 'fill-opacity': 0.13 }, ...starved));
-    body.push(limitLine(p, points.map((q) => ({ t: q.t, v: q.maximum })), endT, 'maximum', COLORS.maximum, '8 4', `max ${Math.round(points[points.length - 1]!.maximum)}`));
-    body.push(limitLine(p, points.map((q) => ({ t: q.t, v: q.floor })), endT, 'floor', COLORS.floor, '6 4', `floor ${Math.round(points[points.length - 1]!.floor)}`));
+    const maximum = limitLine(p, points.map((q) => ({ t: q.t, v: q.maximum })), endT, 'maximum', COLORS.maximum, '8 4', `max ${Math.round(points[points.length - 1]!.maximum)}`);
+    const floor = limitLine(p, points.map((q) => ({ t: q.t, v: q.floor })), endT, 'floor', COLORS.floor, '6 4', `floor ${Math.round(points[points.length - 1]!.floor)}`);
+    body.push(maximum.line, floor.line);
     body.push(el('g', { 'clip-path': `url(#${p.clipId})` },
       series(p, `${name} unused`, points.map((q) => ({ t: q.t, v: q.unused })), COLORS.unused, { 'stroke-dasharray': '5 3', 'stroke-width': 1.6 }),
       series(p, `${name} used`, points.map((q) => ({ t: q.t, v: q.used })), COLORS.used, { 'stroke-width': 1.8 }),
@@ -169,6 +173,7 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
         el('title', {}, escapeXml(`OOM kill in ${name} at ${num(e.timeMs / 1000)} s: wanted ${Math.round(e.demandKiB / MiB)} MiB, had ${Math.round(e.actualKiB / MiB)} MiB`)),
         oomMarker(),
       ));
+    body.push(maximum.label, floor.label);
     if (ooms.length) body.push(el('g', { class: 'ooms' }, ...ooms));
     parts.push(el('g', { class: 'guest-panel', 'data-domain': name }, ...body));
   });
@@ -183,8 +188,10 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
   }
   const zone = stepPath(host.map((h) => ({ x: p.x(h.t), y: p.y(h.reserve) })), p.x(endT));
   hostBody.push(el('path', { class: 'reserve-zone', d: `${zone}V${num(p.top + p.height)}H${num(p.left)}Z`, fill: COLORS.reserve, 'fill-opacity': 0.07, stroke: 'none' }));
-  hostBody.push(limitLine(p, host.map((h) => ({ t: h.t, v: h.reserve })), endT, 'reserve', COLORS.reserve, '4 3', `reserve ${Math.round(host[host.length - 1]!.reserve)}`));
+  const reserve = limitLine(p, host.map((h) => ({ t: h.t, v: h.reserve })), endT, 'reserve', COLORS.reserve, '4 3', `reserve ${Math.round(host[host.length - 1]!.reserve)}`);
+  hostBody.push(reserve.line);
   hostBody.push(el('g', { 'clip-path': `url(#${p.clipId})` }, series(p, 'host free', host.map((h) => ({ t: h.t, v: h.free })), COLORS.hostFree, { 'stroke-width': 2.2 })));
+  hostBody.push(reserve.label);
   parts.push(el('g', { class: 'host-panel' }, ...hostBody));
 
   const rows = Math.ceil(panelCount / cols);

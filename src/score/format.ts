@@ -27,7 +27,7 @@ export function table(rows: string[][], indent = '  '): string[] {
 }
 
 function field(label: string, value: string): string {
-  return `  ${label.padEnd(28)} ${value}`;
+  return `  ${label.padEnd(30)} ${value}`;
 }
 
 function episodes(e: EpisodeSummary, unit: number | undefined): string {

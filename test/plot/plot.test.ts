@@ -89,3 +89,12 @@ test('writePlots writes only the plots the trace has data for', async () => {
   parseSvg(await readFile(memOnly[0]!, 'utf8'));
   assert.deepEqual(await writePlots([header(2)], join(dir, 'none'), 'x'), []);
 });
+
+test('CPU plot: pCPU demand is drawn only when it differs from usage', () => {
+  const lines = allOnPcpu0();
+  assert.equal(withClass(parseSvg(plotCpu(lines)), 'demand-series').length, 0);
+  for (const l of lines) if (l.type === 'interval') l.cpu!.pcpuDemand = l.cpu!.pcpuUsage.map((u) => u * 1.5);
+  const elements = parseSvg(plotCpu(lines));
+  assert.equal(withClass(elements, 'demand-series').length, 4);
+  assert.equal(withClass(elements, 'series').length, 4);
+});
