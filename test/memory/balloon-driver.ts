@@ -1,5 +1,5 @@
 import type { DomainObservation, HostObservation } from '../../src/host/hypervisor.js';
-import type { Action } from '../../src/control/actions.js';
+import type { Action, SetMemoryAction } from '../../src/control/actions.js';
 import { decideMemory, defaultMemoryOptions, initialMemoryState, type MemoryDecision, type MemoryOptions, type MemoryState } from '../../src/memory/coordinator.js';
 
 // A tiny in-test model of guests with a virtio balloon, to test the coordinator's dynamics:
@@ -39,6 +39,8 @@ interface Guest {
   snapshot?: { unusedKiB: number; availableKiB: number; lastUpdate: number };
   nextSnapshotAt: number;
   oom: number;
+  /** Lowest true free memory (MemTotal − use) seen so far, KiB. */
+  minUnusedKiB: number;
 }
 
 export interface IntervalRecord {
@@ -53,6 +55,8 @@ export class BalloonWorld {
   t = 0;
   readonly guests: Guest[];
   state: MemoryState = initialMemoryState();
+  /** Lowest host free memory seen between decisions, KiB. */
+  minHostFreeKiB = Infinity;
   readonly history: IntervalRecord[] = [];
   private seed: number;
 
@@ -71,6 +75,7 @@ export class BalloonWorld {
       statsPeriod: 0,
       nextSnapshotAt: Infinity,
       oom: 0,
+      minUnusedKiB: Infinity,
     }));
   }
 
@@ -147,9 +152,12 @@ export class BalloonWorld {
 
   private advance(seconds: number): void {
     const dt = 0.05;
-    for (let elapsed = 0; elapsed < seconds - 1e-9; elapsed += dt) {
-      this.t += dt;
+    const start = this.t;
+    const ticks = Math.round(seconds / dt);
+    for (let i = 1; i <= ticks; i++) {
+      this.t = Math.round((start + i * dt) * 1000) / 1000;
       for (const g of this.guests) this.tick(g, dt);
+      this.minHostFreeKiB = Math.min(this.minHostFreeKiB, this.hostFreeKiB());
     }
   }
 
@@ -160,6 +168,7 @@ export class BalloonWorld {
     const reservedKiB = (g.spec.reservedMiB ?? 0) * MiB;
     const usedKiB = g.spec.used(this.t) * MiB;
     if (usedKiB > g.actualKiB - reservedKiB) g.oom += 1;
+    g.minUnusedKiB = Math.min(g.minUnusedKiB, g.actualKiB - reservedKiB - usedKiB);
     const stopped = g.spec.statsStopAt !== undefined && this.t >= g.spec.statsStopAt;
     if (this.t + 1e-9 >= g.nextSnapshotAt && !stopped) {
       const noise = (g.spec.noiseMiB ?? 0) * MiB * (2 * this.random() - 1);
@@ -182,6 +191,17 @@ export class BalloonWorld {
   }
 }
 
-export function setMemoryActions(decision: MemoryDecision) {
-  return decision.actions.filter((a) => a.kind === 'set-memory');
+export function setMemoryActions(decision: MemoryDecision): SetMemoryAction[] {
+  return decision.actions.filter((a): a is SetMemoryAction => a.kind === 'set-memory');
+}
+
+/** Resets the lowest-seen measures (e.g. after the start-up phase). */
+export function resetLows(world: BalloonWorld): void {
+  world.minHostFreeKiB = Infinity;
+  for (const g of world.guests) g.minUnusedKiB = Infinity;
+}
+
+/** A use curve: `base` MiB until `start`, then +rate MiB/s up to `peak`, back to `base` at `stop`. */
+export function consumer(base: number, start: number, rate: number, peak: number, stop = Infinity): (t: number) => number {
+  return (t) => (t < start || t >= stop ? base : Math.min(peak, base + rate * (t - start)));
 }
