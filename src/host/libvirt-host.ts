@@ -1,3 +1,4 @@
+import { LibvirtError } from '../libvirt/errors.js';
 import { LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from './hypervisor.js';
 
@@ -6,6 +7,9 @@ import type { BalloonObservation, DomainObservation, DomainRef, HostObservation,
 // vCPU placement (affinity is not in the stats) and the host's memory.
 
 const ACTIVE_DOMAINS = 1; // VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+const VIR_ERR_NO_SUPPORT = 3;
+// On a running domain "current" is its live state; unlike an explicit "live", every driver takes it.
+const AFFECT_CURRENT = 0;
 
 export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
@@ -16,27 +20,26 @@ export class LibvirtHost implements Hypervisor {
     return new LibvirtHost(await LibvirtClient.connect(uri), uri);
   }
 
+  static fromClient(client: LibvirtClient): LibvirtHost {
+    return new LibvirtHost(client, client.uri);
+  }
+
   async observe(): Promise<HostObservation> {
     const [node, stats, freeKiB, totalKiB] = await Promise.all([
       this.client.cachedNodeInfo(),
       this.client.getAllDomainStats(undefined, ACTIVE_DOMAINS),
-      this.client.hostAvailableMemoryKiB(),
+      this.hostFreeKiB(),
       this.hostMemoryTotalKiB(),
     ]);
     const timeNs = Number(process.hrtime.bigint());
     this.hostname ??= await this.client.hostname();
-    const placements = await Promise.all(
-      stats.map((record) => {
-        const vcpus = paramNumber(record.params, 'vcpu.current') ?? 0;
-        return this.client.getVcpus(record.domain, { vcpus, pcpus: node.cpus }).catch(() => undefined);
-      }),
-    );
+    const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
     const domains: DomainObservation[] = [];
     stats.forEach((record, i) => {
-      const placement = placements[i];
-      // A domain that vanished between the two calls is left out of this observation.
-      if (placement === undefined) return;
-      domains.push(domainObservation(record, placement, node.cpus));
+      const detail = details[i];
+      // A domain that vanished between the calls is left out of this observation.
+      if (detail === undefined) return;
+      domains.push(domainObservation(record, detail.vcpus, node.cpus, detail.balloon));
     });
     return {
       timeNs,
@@ -45,26 +48,74 @@ export class LibvirtHost implements Hypervisor {
     };
   }
 
+  /**
+   * What the stats do not carry: vCPU placement always, and the balloon from the per-domain
+   * memory-stats call for drivers without the balloon stats group (the test driver).
+   * All of it is in flight at once. undefined when the domain is gone.
+   */
+  private async domainDetails(record: DomainStatsRecord, pcpus: number): Promise<{ vcpus: VcpuInfo[]; balloon?: BalloonObservation } | undefined> {
+    // Drivers without the vcpu stats group leave the count to a domain-info call.
+    const vcpuCount = paramNumber(record.params, 'vcpu.current');
+    const vcpus = this.client.getVcpus(record.domain, { vcpus: vcpuCount, pcpus });
+    const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
+    try {
+      return { vcpus: await vcpus, balloon: await balloon };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async balloonFromMemoryStats(record: DomainStatsRecord): Promise<BalloonObservation | undefined> {
+    const [stats, maximumKiB] = await Promise.all([this.client.memoryStats(record.domain), this.client.maxMemory(record.domain)]);
+    if (stats.actual === undefined) return undefined;
+    return {
+      currentKiB: stats.actual,
+      maximumKiB,
+      unusedKiB: stats.unused,
+      availableKiB: stats.available,
+      usableKiB: stats.usable,
+      diskCachesKiB: stats.disk_caches,
+      rssKiB: stats.rss,
+      lastUpdate: stats.last_update,
+    };
+  }
+
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {
-    await this.client.pinVcpu(domain, vcpu, pcpus);
+    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: AFFECT_CURRENT });
   }
 
   async setMemory(domain: DomainRef, targetKiB: number): Promise<void> {
-    await this.client.setMemory(domain, Math.round(targetKiB));
+    await this.client.setMemory(domain, Math.round(targetKiB), AFFECT_CURRENT);
   }
 
   async setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
-    await this.client.setMemoryStatsPeriod(domain, seconds);
+    await this.client.setMemoryStatsPeriod(domain, seconds, AFFECT_CURRENT);
   }
 
   async close(): Promise<void> {
     if (!this.client.closed) await this.client.close();
   }
 
-  // Node info follows NUMA node 0 on some hosts; the node memory stats' total is what the kernel has.
+  // Host memory comes from node memory stats (free + buffers + cached: what the kernel can give).
+  // Node info and per-cell free memory follow NUMA node 0 on some hosts, so they are only the
+  // fallback for drivers without node memory stats (the test driver).
+  private memoryStatsSupported = true;
   private memoryTotal: number | undefined;
+
+  private async hostFreeKiB(): Promise<number> {
+    if (this.memoryStatsSupported) {
+      try {
+        return await this.client.hostAvailableMemoryKiB();
+      } catch (err) {
+        if (!(err instanceof LibvirtError && err.code === VIR_ERR_NO_SUPPORT)) throw err;
+        this.memoryStatsSupported = false;
+      }
+    }
+    return Math.floor((await this.client.nodeFreeMemory()) / 1024);
+  }
+
   private async hostMemoryTotalKiB(): Promise<number | undefined> {
-    if (this.memoryTotal === undefined) {
+    if (this.memoryTotal === undefined && this.memoryStatsSupported) {
       const stats = await this.client.nodeMemoryStats().catch(() => ({}) as Record<string, number>);
       this.memoryTotal = stats.total;
     }
@@ -72,7 +123,7 @@ export class LibvirtHost implements Hypervisor {
   }
 }
 
-export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo[], pcpus: number): DomainObservation {
+export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo[], pcpus: number, fallbackBalloon?: BalloonObservation): DomainObservation {
   const p = record.params;
   const vcpus: VcpuObservation[] = placement.map((v) => {
     const timeNs = paramNumber(p, `vcpu.${v.number}.time`) ?? v.cpuTimeNs;
@@ -86,7 +137,7 @@ export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo
     };
   });
   const state = stateName(paramNumber(p, 'state.state') ?? -1);
-  return { name: record.domain.name, uuid: record.domain.uuid, state, vcpus, balloon: balloonObservation(p) };
+  return { name: record.domain.name, uuid: record.domain.uuid, state, vcpus, balloon: balloonObservation(p) ?? fallbackBalloon };
 }
 
 function balloonObservation(p: DomainStatsRecord['params']): BalloonObservation | undefined {
