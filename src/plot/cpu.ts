@@ -96,10 +96,15 @@ export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): strin
   }
   const stripY = p.top - 14;
   const pinParts: string[] = [text(p.left - 8, stripY + 4, 'pins', { 'text-anchor': 'end', fill: MUTED, 'font-size': 11 })];
+  // Markers closer than a label's width go up a lane, so counts never overprint.
+  const laneEnds = [-Infinity, -Infinity];
   for (const [interval, m] of byInterval) {
     const x = p.x(m.t);
-    pinParts.push(el('line', { x1: x, x2: x, y1: stripY + 4, y2: p.top + p.height, stroke: PIN, 'stroke-opacity': 0.35, 'stroke-dasharray': '2 3' }));
-    pinParts.push(el('g', { class: 'pin-marker', 'data-interval': interval, 'data-count': m.count, transform: `translate(${num(x)} ${stripY})` },
+    const lane = Math.max(0, laneEnds.findIndex((end) => x - end >= 24));
+    laneEnds[lane] = x;
+    const y = stripY - lane * 13;
+    pinParts.push(el('line', { x1: x, x2: x, y1: y + 4, y2: p.top + p.height, stroke: PIN, 'stroke-opacity': 0.35, 'stroke-dasharray': '2 3' }));
+    pinParts.push(el('g', { class: 'pin-marker', 'data-interval': interval, 'data-count': m.count, transform: `translate(${num(x)} ${y})` },
       el('title', {}, escapeXml(`interval ${interval}: ${m.what.join('; ')}`)),
       pinMarker(),
       m.count > 1 ? text(6, 4, String(m.count), { fill: PIN, 'font-size': 10 }) : '',
