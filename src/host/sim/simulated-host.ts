@@ -167,6 +167,8 @@ export class SimulatedHost implements Hypervisor {
         d.nextRefreshNs = t;
         d.truth.seen = true;
         this.sampleMemory(d, t, 0);
+        // A guest booting with a stats period reports at once (at t = 0: it was running before).
+        this.refreshStats(d, t);
         this.lifecycle.push({ domain: d.spec.name, kind: 'start', timeNs: t });
       } else if (!shouldRun && d.running) {
         d.running = false;

@@ -340,3 +340,14 @@ test('speed: 100 intervals of the biggest shipped scenario', async (t) => {
   t.diagnostic(`${biggest.name}: ${size(biggest)} vCPUs on ${biggest.host.pcpus} pCPUs, 100 intervals (${steps} sub-steps) in ${ms.toFixed(1)} ms`);
   assert.ok(ms < 10_000, 'far from interactive speed; something is wrong');
 });
+
+test('a guest that boots with a stats period reports from the start', async () => {
+  const { hypervisor, clock } = sim(`  - { name: a, memoryMiB: 1024, statsPeriod: 2, workload: { usedMiB: 300 } }\n  - { name: b, memoryMiB: 1024, statsPeriod: 2, start: 3 }\n`);
+  const a = dom(await hypervisor.observe(), 'a').balloon!;
+  assert.equal(a.lastUpdate, SIM_EPOCH_SECONDS);
+  assert.equal(a.usableKiB, (1024 - 300) * MiB);
+  await clock.sleep(3000);
+  const obs = await hypervisor.observe();
+  assert.equal(dom(obs, 'b').balloon!.lastUpdate, SIM_EPOCH_SECONDS + 3);
+  assert.equal(dom(obs, 'a').balloon!.lastUpdate, SIM_EPOCH_SECONDS + 2, 'refreshed at 2 s, next at 4 s');
+});
