@@ -3,6 +3,16 @@ import type { TraceInterval } from '../control/trace-record.js';
 import { fairShares, groupByValue, jainIndex } from './fairness.js';
 
 // How well a run balanced the pCPUs and how fairly the VMs were served.
+//
+// * spread: max − min of the interval's pcpuUsage, in percentage points (recomputed, not read
+//   from the trace). Intervals without a CPU measurement (the first of a run) are skipped.
+// * balanced at: the first measured interval from which the spread stays ≤ threshold to the end.
+// * pin change: a pin action whose pcpus differ (as a set) from its `previous`, and that did not
+//   fail. One recorded in interval n was decided on interval n's observation, so "after balance"
+//   counts those with n ≥ the balanced interval: they disturbed a host already balanced.
+// * fairness: per VM, Σreceived / Σdemand (Jain over VMs, and within groups of equal demand) and
+//   Σreceived / Σfair share, where the fair share is what max-min fair sharing of all pCPUs among
+//   the vCPUs would give (see fairShares). Truth when the interval has it, else the measurement.
 
 export interface CpuScoreOptions {
   /** Spread (max − min pCPU usage, percentage points) at or below which the host counts as balanced. */
