@@ -234,7 +234,7 @@ export class XdrReader {
     this.need(padded, 'string');
     const start = this.pos;
     this.pos += padded;
-    return len < 48 ? asciiOrUtf8(this.buf, start, start + len) : this.buf.toString('utf8', start, start + len);
+    return len <= INTERN_MAX_LENGTH ? internedString(this.buf, start, start + len) : this.buf.toString('utf8', start, start + len);
   }
 
   /** Fixed-length opaque: a view into the message (no copy). */
@@ -262,13 +262,28 @@ export class XdrReader {
   }
 }
 
-// Short field names (typed-parameter keys) are ASCII; building them by hand beats the UTF-8 decoder's call overhead.
-function asciiOrUtf8(buf: Buffer, start: number, end: number): string {
-  let s = '';
+// Short strings repeat in every reply (typed-parameter names such as `vcpu.0.time`, domain names): returning the
+// string decoded last time saves building a new one and re-hashing it as a Map key. Bounded, ASCII only.
+const INTERN_MAX_LENGTH = 64;
+const INTERN_MAX_ENTRIES = 4096;
+const interned = new Map<number, string>();
+
+function internedString(buf: Buffer, start: number, end: number): string {
+  const len = end - start;
+  let h = len;
   for (let i = start; i < end; i++) {
     const c = buf[i]!;
     if (c >= 0x80) return buf.toString('utf8', start, end);
-    s += String.fromCharCode(c);
+    h = (Math.imul(h, 31) + c) | 0;
   }
+  const hit = interned.get(h);
+  if (hit !== undefined && hit.length === len) {
+    let i = 0;
+    while (i < len && hit.charCodeAt(i) === buf[start + i]) i++;
+    if (i === len) return hit;
+  }
+  const s = buf.toString('latin1', start, end);
+  if (interned.size >= INTERN_MAX_ENTRIES) interned.clear();
+  interned.set(h, s);
   return s;
 }
