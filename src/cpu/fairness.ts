@@ -55,6 +55,11 @@ export function predictShares(items: readonly ShareItem[], pcpus: number): numbe
   return shares;
 }
 
+/** Predicted shares when every vCPU may run on every pCPU: one water-filling of all demands over `pcpus` (each fragment model collapses to this). */
+export function predictSharesUnpinned(demands: readonly number[], pcpus: number): number[] {
+  return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
+}
+
 /** Demands below this are idle vCPUs: their share/demand ratio says nothing and is left out. */
 export const idleDemand = 0.01;
 

@@ -348,7 +348,8 @@ export interface PlacementResult {
 /** `tolerance` in pCPUs (0.02 = 2 points). Requires pcpus ≥ 1. */
 export function planPlacement(items: readonly PlacementItem[], pcpus: number, tolerance: number): PlacementResult {
   if (!(Number.isInteger(pcpus) && pcpus >= 1)) throw new RangeError(`planPlacement: pcpus must be an integer ≥ 1, got ${pcpus}`);
-  const lpt = plan('lpt', items, improveLocally(items, relabelForOverlap(items, lptAssignment(items, pcpus), pcpus), pcpus, 0, tolerance), pcpus);
+  // Improving far below the tolerance buys nothing the choice below can see.
+  const lpt = plan('lpt', items, improveLocally(items, relabelForOverlap(items, lptAssignment(items, pcpus), pcpus), pcpus, tolerance / 4, tolerance), pcpus);
   const target = lpt.spread + tolerance;
   const fromCurrent = plan('from-current', items, improveLocally(items, currentAssignment(items, pcpus), pcpus, target, tolerance), pcpus);
   const sticky = plan('sticky-lpt', items, improveLocally(items, stickyLptAssignment(items, pcpus, tolerance), pcpus, target, tolerance), pcpus);

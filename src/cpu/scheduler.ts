@@ -1,7 +1,7 @@
 import type { PinAction } from '../control/actions.js';
 import { UsageError } from '../cli/errors.js';
 import { judgeBalance } from './balance.js';
-import { placementFairness, predictShares, type ShareItem } from './fairness.js';
+import { predictShares, predictSharesUnpinned, shareFairness, type ShareItem } from './fairness.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { allPcpus, normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
@@ -103,17 +103,21 @@ const points = (pcpus: number): number => Math.round(pcpus * 10000) / 100;
 const fmt = (x: number): string => x.toFixed(2);
 const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
 
-function summarize(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, loads: number[]): PlacementSummary {
-  const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
+function summarize(demands: readonly number[], shares: readonly number[], loads: number[]): PlacementSummary {
   const totalDemand = demands.reduce((a, b) => a + b, 0);
-  const totalShare = predictShares(items, pcpus).reduce((a, b) => a + b, 0);
+  const totalShare = shares.reduce((a, b) => a + b, 0);
   return {
     demandLoads: loads,
     spreadPoints: points(spreadOf(loads)),
     usageSpreadPoints: points(spreadOf(loads.map((l) => Math.min(1, l)))),
-    fairness: placementFairness(items, pcpus),
+    fairness: shareFairness(demands, shares),
     served: totalDemand > 0 ? totalShare / totalDemand : 1,
   };
+}
+
+function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, loads: number[]): PlacementSummary {
+  const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
+  return summarize(demands, predictShares(items, pcpus), loads);
 }
 
 /** "0-3,6" for [0,1,2,3,6]. */
@@ -149,7 +153,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const demand = Object.fromEntries(vcpus.map((v) => [vcpuKey(v.domain, v.vcpu), v.demand]));
   const demands = vcpus.map((v) => v.demand);
   const beforeLoads = pcpuDemandOf(vcpus, pcpus);
-  const before = summarize(demands, vcpus.map((v) => v.affinity), pcpus, beforeLoads);
+  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), pcpus, beforeLoads);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean): CpuDecision => ({
@@ -186,9 +190,10 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     return quiet(`out of balance for ${verdict.streak} of ${options.persistIntervals} intervals, waiting: ${gainText}`, bestSpreadPoints, verdict.streak, true);
   }
 
-  const pinned = summarize(demands, best.assignment.map((p) => [p]), pcpus, best.loads);
+  const pinned = summarizePlacement(demands, best.assignment.map((p) => [p]), pcpus, best.loads);
   const everywhere = allPcpus(pcpus);
-  const released = summarize(demands, vcpus.map(() => everywhere), pcpus, pcpuDemandOf(vcpus.map((v) => ({ ...v, affinity: everywhere })), pcpus));
+  const totalDemand = demands.reduce((a, b) => a + b, 0);
+  const released = summarize(demands, predictSharesUnpinned(demands, pcpus), new Array<number>(pcpus).fill(totalDemand / pcpus));
   const release = options.releaseWhenPinningIsUnfair && released.fairness - pinned.fairness > options.releaseFairnessMargin;
 
   const actions: PinAction[] = [];

@@ -1,0 +1,167 @@
+// Placement benchmark: how long one scheduling decision takes on a big host, and how close the
+// chosen placement comes to the best one.
+//   speed    decideCpu on 1,000 domains × 4 vCPUs over 256 pCPUs, randomly pinned: median / p95 ms;
+//   small    exact optimum by exhaustive search (≤ 9 vCPUs, ≤ 4 pCPUs): spread excess and makespan ratio;
+//   large    1,000 × 4 on 256: makespan against the lower bound max(largest demand, total / pCPUs).
+// Run alone with `node dist/bench/placement.js`; VB_BENCH_ROUNDS scales the number of runs.
+import { pathToFileURL } from 'node:url';
+import { decideCpu, defaultCpuSchedulerOptions, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
+import { makespanLowerBound, planPlacement, spreadOf, type PlacementItem } from '../src/cpu/placement.js';
+import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';
+
+const ROUNDS = Math.max(1, Number(process.env.VB_BENCH_ROUNDS ?? 3));
+
+function log(s: string): void {
+  console.log(`[bench placement] ${s}`);
+}
+
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32), so runs are comparable. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A mixed population: a third nearly idle, a third medium, a third busy. */
+function randomDemand(random: () => number): number {
+  const kind = random();
+  if (kind < 0.3) return random() * 0.05;
+  if (kind < 0.7) return 0.1 + random() * 0.5;
+  return 0.8 + random() * 0.2;
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+function bigHost(seed: number, domains: number, vcpusEach: number, pcpus: number): CpuMeasurement {
+  const random = seeded(seed);
+  const vcpus: VcpuLoad[] = [];
+  for (let d = 0; d < domains; d++) {
+    for (let v = 0; v < vcpusEach; v++) {
+      const demand = randomDemand(random);
+      const pcpu = Math.floor(random() * pcpus);
+      vcpus.push({ domain: { name: `vm${d}`, uuid: `uuid-${d}` }, vcpu: v, affinity: [pcpu], pcpu, usage: demand / 2, demand });
+    }
+  }
+  return { elapsedNs: 1e9, pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+}
+
+async function benchSpeed(): Promise<void> {
+  const runs = 10 * ROUNDS;
+  log(`speed: decideCpu, 1,000 domains × 4 vCPUs on 256 pCPUs, randomly pinned, ${runs} runs (+2 warm-up)`);
+  const options = { ...defaultCpuSchedulerOptions, persistIntervals: 1 };
+  const times: number[] = [];
+  let actions = 0;
+  for (let r = 0; r < runs + 2; r++) {
+    const m = bigHost(1000 + r, 1000, 4, 256);
+    const t0 = performance.now();
+    const decision = decideCpu(m, initialCpuSchedulerState(), options);
+    const ms = performance.now() - t0;
+    if (r >= 2) {
+      times.push(ms);
+      actions += decision.actions.length;
+    }
+    if ((r + 1) % 5 === 0) log(`  ${r + 1}/${runs + 2} runs, last ${ms.toFixed(1)} ms, ${decision.actions.length} pin changes, spread ${decision.before.spreadPoints.toFixed(0)} → ${decision.after.spreadPoints.toFixed(1)} pts`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  times.sort((a, b) => a - b);
+  log(`speed: median ${quantile(times, 0.5).toFixed(1)} ms, p95 ${quantile(times, 0.95).toFixed(1)} ms per decision; ${(actions / runs).toFixed(0)} of 4,000 vCPUs re-pinned on average`);
+
+  // A balanced host takes the cheap path: no search at all.
+  const balanced = bigHost(7, 1000, 4, 256);
+  const flat = balanced.vcpus.map((v, i) => ({ ...v, demand: 0.5, affinity: [i % 256], pcpu: i % 256 }));
+  const m: CpuMeasurement = { ...balanced, vcpus: flat, pcpuUsage: pcpuUsageOf(flat, 256), pcpuDemand: pcpuDemandOf(flat, 256) };
+  const t0 = performance.now();
+  const d = decideCpu(m, initialCpuSchedulerState(), options);
+  log(`speed: balanced host of the same size: ${(performance.now() - t0).toFixed(1)} ms, ${d.actions.length} pin changes`);
+}
+
+/** Exact minimum spread and minimum makespan by exhaustive search (vCPU 0 fixed on pCPU 0 by symmetry). */
+function exact(demands: readonly number[], pcpus: number): { spread: number; makespan: number } {
+  const loads = new Array<number>(pcpus).fill(0);
+  let spread = Infinity;
+  let makespan = Infinity;
+  const visit = (i: number, used: number): void => {
+    if (i === demands.length) {
+      spread = Math.min(spread, spreadOf(loads));
+      makespan = Math.min(makespan, Math.max(...loads));
+      return;
+    }
+    // pCPUs beyond the first unused one are interchangeable: try only one of them.
+    const limit = Math.min(pcpus, used + 1);
+    for (let p = 0; p < limit; p++) {
+      loads[p]! += demands[i]!;
+      visit(i + 1, Math.max(used, p + 1));
+      loads[p]! -= demands[i]!;
+    }
+  };
+  visit(0, 0);
+  return { spread, makespan };
+}
+
+async function benchSmall(): Promise<void> {
+  const instances = 100 * ROUNDS;
+  log(`small: ${instances} random instances (4–9 vCPUs, 2–4 pCPUs), exact optimum by exhaustive search`);
+  const random = seeded(42);
+  let optimal = 0;
+  let excessSum = 0;
+  let excessMax = 0;
+  let ratioSum = 0;
+  let ratioMax = 1;
+  for (let k = 0; k < instances; k++) {
+    const pcpus = 2 + Math.floor(random() * 3);
+    const n = 4 + Math.floor(random() * 6);
+    const items: PlacementItem[] = Array.from({ length: n }, () => ({ demand: randomDemand(random), home: Math.floor(random() * pcpus), pinned: true }));
+    const best = exact(items.map((i) => i.demand), pcpus);
+    const plan = planPlacement(items, pcpus, defaultCpuSchedulerOptions.tolerancePoints / 100).best;
+    const excess = (plan.spread - best.spread) * 100;
+    const ratio = best.makespan > 0 ? Math.max(...plan.loads) / best.makespan : 1;
+    if (excess < 1e-6) optimal++;
+    excessSum += excess;
+    excessMax = Math.max(excessMax, excess);
+    ratioSum += ratio;
+    ratioMax = Math.max(ratioMax, ratio);
+    if ((k + 1) % 100 === 0) log(`  ${k + 1}/${instances} instances`);
+    if ((k + 1) % 25 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  log(`small: optimal spread in ${((100 * optimal) / instances).toFixed(0)} %; spread above optimum mean ${(excessSum / instances).toFixed(2)} pts, max ${excessMax.toFixed(2)} pts ` +
+    `(tolerance ${defaultCpuSchedulerOptions.tolerancePoints} pts trades spread for fewer moves)`);
+  log(`small: busiest pCPU / optimum: mean ${(ratioSum / instances).toFixed(4)}, max ${ratioMax.toFixed(4)}`);
+}
+
+async function benchLarge(): Promise<void> {
+  const runs = 3 * ROUNDS;
+  log(`large: ${runs} instances of 1,000 × 4 vCPUs on 256 pCPUs against the makespan lower bound`);
+  let ratioMax = 1;
+  let spreadMax = 0;
+  let changes = 0;
+  for (let r = 0; r < runs; r++) {
+    const m = bigHost(5000 + r, 1000, 4, 256);
+    const items: PlacementItem[] = m.vcpus.map((v) => ({ demand: v.demand, home: v.affinity[0], pinned: true }));
+    const plan = planPlacement(items, 256, defaultCpuSchedulerOptions.tolerancePoints / 100).best;
+    const bound = makespanLowerBound(items.map((i) => i.demand), 256);
+    const ratio = Math.max(...plan.loads) / bound;
+    ratioMax = Math.max(ratioMax, ratio);
+    spreadMax = Math.max(spreadMax, plan.spread * 100);
+    changes += plan.changes;
+    log(`  ${r + 1}/${runs}: busiest/bound ${ratio.toFixed(4)}, spread ${(spreadOf(m.pcpuDemand) * 100).toFixed(0)} → ${(plan.spread * 100).toFixed(2)} pts, ${plan.changes} pin changes by ${plan.strategy}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  log(`large: busiest pCPU / lower bound: max ${ratioMax.toFixed(4)}; spread max ${spreadMax.toFixed(2)} pts; ${(changes / runs).toFixed(0)} pin changes on average`);
+}
+
+export async function runPlacementBench(): Promise<void> {
+  log('start');
+  await benchSpeed();
+  await benchSmall();
+  await benchLarge();
+  log('done');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runPlacementBench();
