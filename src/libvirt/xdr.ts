@@ -200,8 +200,11 @@ export class XdrReader {
     const hi = this.buf.readInt32BE(this.pos);
     if (hi < 0x20_0000 && hi >= -0x20_0000) {
       const v = hi * TWO_32 + this.buf.readUInt32BE(this.pos + 4);
-      this.pos += 8;
-      return v;
+      // -2^53 itself is exact but not a safe integer: keep it a bigint like everything beyond.
+      if (v >= -Number.MAX_SAFE_INTEGER) {
+        this.pos += 8;
+        return v;
+      }
     }
     return this.hyper();
   }

@@ -88,6 +88,23 @@ describe('XDR primitives: fixed byte vectors (RFC 4506)', () => {
   });
 });
 
+describe('64-bit values as numbers when safe', () => {
+  test('exactly the safe integers come back as numbers, the rest as bigints', () => {
+    const r = (h: string) => new XdrReader(hex(h));
+    assert.equal(r('001fffffffffffff').uhyperCompact(), 2 ** 53 - 1);
+    assert.equal(r('0020000000000000').uhyperCompact(), 2n ** 53n);
+    assert.equal(r('ffe0000000000001').hyperCompact(), -(2 ** 53 - 1));
+    assert.equal(r('ffe0000000000000').hyperCompact(), -(2n ** 53n));
+    assert.equal(r('fffffffffffffffe').hyperCompact(), -2);
+    fc.assert(fc.property(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), (v) => {
+      const w = new XdrWriter();
+      w.hyper(v);
+      const got = new XdrReader(w.toBuffer()).hyperCompact();
+      return typeof got === 'number' ? Number.isSafeInteger(got) && BigInt(got) === v : got === v && !Number.isSafeInteger(Number(v));
+    }));
+  });
+});
+
 describe('XDR reader: bad input is an XdrError, never a crash or a huge allocation', () => {
   test('truncated data', () => {
     assert.throws(() => decode(xint, hex('000000')), /truncated/);
