@@ -28,7 +28,8 @@ load can be changed while the guest runs.
       --accel kvm|qemu      skip the KVM probe and use this domain type
       --timeout S           seconds a guest may take to come up (default 120)
   lab status [--json]       every lab guest: state, vCPU time, balloon, workload, OOM kills
-  lab down                  destroy and undefine every lab guest, remove its files
+  lab down [--prefix P]     destroy and undefine every lab guest (or those named
+                            P...), remove its files; other domains are never touched
   lab image [--rebuild]     build (or show) the cached guest image
   lab workload NAME CMD...  send a command to a guest's workload program:
                             cpu 0.8 | cpu 1,0.2 | mem rate=40 target=900 [hold=10]
@@ -141,10 +142,10 @@ async function status(argv: string[]): Promise<number> {
 }
 
 async function down(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, { ...connectOption, ...helpOption }, 'lab down');
+  const { values, positionals } = parseCommandLine(argv, { ...connectOption, ...helpOption, prefix: { type: 'string', default: '' } }, 'lab down');
   if (values.help) return help();
   if (positionals.length > 0) throw new UsageError(`lab down: unexpected '${positionals[0]}'`);
-  const removed = await withClient(values.connect, (c) => labDown(c, consoleProgress('lab')));
+  const removed = await withClient(values.connect, (c) => labDown(c, consoleProgress('lab'), values.prefix));
   console.log(removed.length > 0 ? `removed ${removed.join(', ')}` : 'no lab guests');
   return 0;
 }

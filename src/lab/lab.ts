@@ -249,9 +249,9 @@ function stateOf(code: number | undefined): string {
   return code === undefined ? 'unknown' : STATES[code] ?? 'unknown';
 }
 
-/** Destroys and undefines every lab guest and removes its files; returns their names. */
-export async function labDown(client: LibvirtClient, progress: Progress): Promise<string[]> {
-  const guests = await findLabGuests(client);
+/** Destroys and undefines every lab guest (or those whose name starts with `prefix`) and removes its files; returns their names. */
+export async function labDown(client: LibvirtClient, progress: Progress, prefix = ''): Promise<string[]> {
+  const guests = (await findLabGuests(client)).filter((g) => g.domain.name.startsWith(prefix));
   if (guests.length === 0) {
     progress.say('no lab guests');
     return [];
