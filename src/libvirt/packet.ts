@@ -128,14 +128,16 @@ export class FrameAssembler {
     }
     const frame = Buffer.allocUnsafe(length);
     let got = 0;
+    let used = 0;
     while (got < length) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[used]!;
       const n = Math.min(c.length, length - got);
       c.copy(frame, got, 0, n);
       got += n;
-      if (n === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(n);
+      if (n === c.length) used++;
+      else this.chunks[used] = c.subarray(n);
     }
+    this.chunks.splice(0, used);
     this.buffered -= length;
     return frame;
   }

@@ -70,8 +70,11 @@ describe('real libvirtd, test driver (test+unix:///default), one connection', ()
     try {
       const [dom] = await c.listAllDomains();
       assert.ok(dom);
-      const one = await c.getVcpus(dom, { vcpus: 2, pcpus: (await c.nodeInfo()).cpus });
-      const many = await Promise.all(Array.from({ length: 200 }, () => c.getVcpus(dom, { vcpus: 2, pcpus: 16 })));
+      const pcpus = (await c.nodeInfo()).cpus;
+      await c.pinVcpu(dom, 1, [0], { flags: DomainAffect.Current });
+      const one = await c.getVcpus(dom, { vcpus: 2, pcpus });
+      assert.deepEqual(one[1]!.affinity, [0]);
+      const many = await Promise.all(Array.from({ length: 200 }, () => c.getVcpus(dom, { vcpus: 2, pcpus })));
       for (const m of many) assert.deepEqual(m.map((v) => v.affinity), one.map((v) => v.affinity));
     } finally {
       await c.close();
