@@ -35,7 +35,7 @@ export class LibvirtConnectError extends Error {
     readonly causeText: string,
     hint: string,
   ) {
-    super(`cannot connect to ${uri} via ${target}: ${causeText}${hint ? ` (${hint})` : ''}`);
+    super(`cannot connect to ${uri} via ${target}: ${causeText}${hint ? `; ${hint}` : ''}`);
     this.name = 'LibvirtConnectError';
   }
 }

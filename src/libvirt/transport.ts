@@ -29,7 +29,19 @@ function hintFor(t: ConnectTarget, code: string | undefined): string {
   }
 }
 
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such socket',
+  ECONNREFUSED: 'connection refused',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EHOSTUNREACH: 'host unreachable',
+};
+
 function causeOf(err: NodeJS.ErrnoException): string {
+  const words = err.code ? ERRNO_WORDS[err.code] : undefined;
+  if (words) return `${words} (${err.code})`;
   const text = err.message.replace(/^connect /, '');
   return err.code && !text.startsWith(err.code) ? `${err.code}: ${text}` : text;
 }
