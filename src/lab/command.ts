@@ -51,7 +51,8 @@ async function connect(uri: string): Promise<LibvirtClient> {
     if (err instanceof LibvirtConnectError) {
       const cause = err.causeText;
       if (/ENOENT|ECONNREFUSED/.test(cause)) throw new FatalError(`libvirtd is not running: nothing answers on ${err.target} (on a test machine: bash scripts/libvirt-test-host.sh up)`);
-      if (/EACCES|EPERM/.test(cause)) throw new FatalError(`no permission on libvirt's socket ${err.target}: run as root or as a member of the group that owns it`);
+      if (/EACCES|EPERM/.test(cause)) throw new FatalError(`no permission on libvirt's ${err.target}: run as root or as a member of the group that owns it`);
+      if (/polkit|system bus|authenticat|access denied/i.test(cause)) throw new FatalError(`libvirtd refused this user (${cause}): run as root, or allow this user in libvirt's polkit rules`);
       throw new FatalError(err.message);
     }
     throw err;
