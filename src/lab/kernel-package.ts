@@ -73,7 +73,11 @@ export async function downloadKernelPackage(pkg: KernelPackage, dir: string): Pr
   }
   const tmp = await fs.mkdtemp(path.join(dir, 'download-'));
   try {
-    await tool('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], { cwd: tmp });
+    try {
+      await tool('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], { cwd: tmp });
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (stale package lists? run apt-get update)`);
+    }
     const debs = (await fs.readdir(tmp)).filter((f) => f.endsWith('.deb'));
     if (debs.length !== 1) throw new Error(`apt-get download ${pkg.name} left ${debs.length} .deb files`);
     await fs.rename(path.join(tmp, debs[0]!), file);
