@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadScenario } from '../../src/host/sim/scenario.js';
+import { WorkloadController } from '../../src/lab/workload-channel.js';
+import { demandAt, memoryStep, WorkloadPlayer } from '../../src/lab/workload-player.js';
+
+const SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
+
+test('demand follows the scenario: memory-1 vm1 ramps from 90 to 2000 MiB between 10 s and 58 s', () => {
+  const s = loadScenario(path.join(SCENARIOS, 'memory-1-one-consumer.yaml'));
+  const vm1 = s.domains.find((d) => d.name === 'vm1')!;
+  assert.equal(demandAt(vm1, 5, s.seed).usedMiB, 90);
+  assert.ok(Math.abs(demandAt(vm1, 34, s.seed).usedMiB - (90 + 1910 / 2)) < 1e-6);
+  assert.equal(demandAt(vm1, 65, s.seed).usedMiB, 2000);
+  assert.deepEqual(demandAt(vm1, 65, s.seed).cpu, [0.3]);
+});
+
+test('a memory step moves the held memory to the next target within one tick, above the idle baseline', () => {
+  const step = memoryStep({ cpu: [0], usedMiB: 500 }, { cpu: [0], usedMiB: 540 }, 2, 100);
+  assert.deepEqual(step, { rateMiBps: 20, targetMiB: 440 });
+  assert.equal(memoryStep({ cpu: [0], usedMiB: 60 }, { cpu: [0], usedMiB: 70 }, 1, 100).targetMiB, 0, 'never below zero');
+});
+
+test('the player sends a guest only what changed', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-player-'));
+  const socket = path.join(dir, 'g.sock');
+  const lines: string[] = [];
+  const server = net.createServer((conn) => conn.on('data', (d) => {
+    const [id, ...rest] = d.toString().trim().split(' ');
+    lines.push(rest.join(' '));
+    const body = rest[0] === 'cpu' ? 'cpu=0.90' : 'vcpus=1 cpu=0.90 mem_mib=0 mem_target_mib=0 mem_peak_mib=0 mem_phase=idle memtotal_kib=400000 memfree_kib=300000 memavailable_kib=297600 uptime_s=5 pid=9';
+    conn.write(`${id} ok ${body}\n`);
+  }));
+  await new Promise<void>((r) => server.listen(socket, r));
+  try {
+    const s = loadScenario(path.join(SCENARIOS, 'cpu-6-phases.yaml'));
+    const vm1 = s.domains.find((d) => d.name === 'vm1')!; // cpu steps 0.9 → 0.1 at 60 s, constant memory
+    const player = new WorkloadPlayer(new WorkloadController(() => socket), s, [{ spec: vm1, guest: 'g1' }]);
+    const baseline = (await player.measureBaselines()).get('g1')!;
+    assert.ok(Math.abs(baseline - (400000 - 297600) / 1024) < 1e-9);
+    lines.length = 0;
+    assert.equal(await player.tick(0), 2, 'first tick sends cpu and mem');
+    assert.equal(await player.tick(1), 0, 'nothing changed');
+    assert.equal(await player.tick(60), 1, 'the step to 0.1 is sent');
+    assert.deepEqual(lines.filter((l) => l.startsWith('cpu')), ['cpu 0.9', 'cpu 0.1']);
+  } finally {
+    await new Promise((r) => server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  }
+});
