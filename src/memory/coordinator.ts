@@ -10,7 +10,7 @@ import { growthBudgetKiB, type Commitment } from './reserve.js';
 import { shareMemory } from './sharing.js';
 import { assessStarvation, type GrowthProposal } from './starvation.js';
 import { newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
-import { enableStats, hasStats } from './stats-enabling.js';
+import { enableStats, hasStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from './units.js';
 import { measureUsage } from './usage.js';
 
@@ -45,6 +45,9 @@ export interface MemoryDecision {
 /** Balloon actual within this of a target we set counts as having reached it. */
 const REACHED_TOLERANCE_KIB = mibToKiB(4);
 
+/** At most this many observations of `actual` are kept for the lag bounds. */
+const ACTUAL_HISTORY = 8;
+
 const ACTIVE: ReadonlySet<DomainState> = new Set(['running', 'blocked']);
 /** Not acted on, but remembered: they come back as they were. */
 const DORMANT: ReadonlySet<DomainState> = new Set(['paused', 'pmsuspended']);
@@ -62,8 +65,6 @@ export function decideMemory(
   const assessed: GuestAssessment[] = [];
   const commitments: Commitment[] = [];
   const staleAfterSeconds = staleAfterSecondsFor(options, intervalSeconds);
-  // The observations a reading may date from: it is up to one stats period old.
-  const lagObservations = Math.ceil(options.statsPeriodSeconds / intervalSeconds) + 1;
   const horizon = horizonSeconds(intervalSeconds, options.statsPeriodSeconds, options.balloonLagSeconds);
 
   forgetGoneDomains(next, obs.domains);
@@ -79,6 +80,10 @@ export function decideMemory(
       }
       continue;
     }
+    // The observations a reading may date from: it is up to one stats period (as the guest really
+    // keeps it) old.
+    const periodSeconds = Math.max(options.statsPeriodSeconds, guest.readingSpacingSeconds ?? 0);
+    const lagObservations = Math.min(ACTUAL_HISTORY, Math.ceil(periodSeconds / intervalSeconds) + 1);
     guest.recentActualKiB = [...guest.recentActualKiB, balloon.currentKiB].slice(-lagObservations);
     if (guest.pendingTargetKiB !== undefined && Math.abs(balloon.currentKiB - guest.pendingTargetKiB) <= REACHED_TOLERANCE_KIB) {
       delete guest.pendingTargetKiB;
@@ -96,6 +101,8 @@ export function decideMemory(
       continue;
     }
     const freshness = assessFreshness(guest, balloon.lastUpdate, obs.timeNs, staleAfterSeconds);
+    const speedUp = speedUpStats(domain, guest, obs.timeNs, options, intervalSeconds);
+    if (speedUp) statsActions.push(speedUp);
     const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB);
     if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
     if (freshness.newReading && usage.sample) guest.samples = addSample(guest.samples, usage.sample, options.growthWindow);
@@ -153,7 +160,7 @@ export function decideMemory(
     }
   }
 
-  const plan = shareMemory(growths.map((p) => ({ name: p.guest.ref.name, weight: p.guest.weight, requestKiB: p.requestKiB })), budgetKiB);
+  const plan = shareMemory(growths.map((p) => ({ name: p.guest.ref.name, weight: p.guest.weight, currentKiB: p.guest.committedKiB, requestKiB: p.requestKiB })), budgetKiB);
   const shortBecause = plan.short
     ? `host short: starving guests want ${mib(plan.wantedKiB)} MiB, host free ${mib(obs.host.memoryFreeKiB)} MiB allows ${mib(Math.max(0, budgetKiB))} MiB above its ${mib(reserveKiB)} MiB reserve`
     : '';
@@ -178,7 +185,9 @@ export function decideMemory(
     const guest = next.guests[p.guest.ref.name]!;
     guest.reclaiming = false;
     const grantKiB = plan.grants.get(p.guest.ref.name) ?? 0;
-    const why = plan.short ? `${p.why}; ${shortBecause}, shared by weight (${p.guest.weight} of ${totalWeight(growths)})` : p.why;
+    const why = plan.short
+      ? `${p.why}; ${shortBecause}, shared by weight (${p.guest.weight} of ${totalWeight(growths)}: its share ${mib(p.guest.weight * (plan.levelKiB ?? 0))} MiB)`
+      : p.why;
     const action = grantKiB > 0 ? setMemory(p.guest, p.guest.committedKiB + grantKiB, why, options) : undefined;
     if (action) {
       grows.push(action);

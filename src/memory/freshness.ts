@@ -28,6 +28,7 @@ export function assessFreshness(
 ): Freshness {
   const newReading = guest.lastUpdate !== lastUpdate;
   if (newReading) {
+    if (guest.lastUpdate !== undefined && lastUpdate > guest.lastUpdate) guest.readingSpacingSeconds = lastUpdate - guest.lastUpdate;
     guest.lastUpdate = lastUpdate;
     guest.lastUpdateSeenNs = nowNs;
     guest.reported.statsStopped = false;

@@ -5,14 +5,19 @@
 //  1. idle memory is taken back first: every guest that is not starving is shrunk at once (not
 //     gradually) to used + floor — memory sitting unused is the cheapest to take (reclaim.ts, mode
 //     'idle-tax'). It reaches host free over the next seconds and is shared out next interval;
-//  2. what the host can give now is split among the starving guests in proportion to their weights
-//     (shares, default 1), each capped at what it asked for; what a capped guest leaves over is split
-//     again among the rest by weight (weighted max-min fairness, "water-filling").
+//  2. what the host can give now goes to the starving guests so that their memory, in total, is
+//     divided in proportion to their weights (shares, default 1): a common level L is found such
+//     that each guest is raised to weight × L — never above what it asked for, never below what it
+//     already holds — and the raises add up to what the host can give (weighted max-min fairness,
+//     "water-filling"). The guest furthest below its share is served first; one already above its
+//     share gets nothing more until the others catch up (memory in use is never taken from it).
 
 export interface GrowthRequest {
   name: string;
   weight: number;
-  /** Increase wanted over what the guest already holds or has been promised, KiB. */
+  /** What the guest already holds or has been promised, KiB. */
+  currentKiB: number;
+  /** Increase wanted over currentKiB, KiB. */
   requestKiB: number;
 }
 
@@ -23,6 +28,8 @@ export interface SharingPlan {
   wantedKiB: number;
   /** Granted increase per guest name, KiB (whole KiB). */
   grants: Map<string, number>;
+  /** When short: memory per unit of weight the starving guests are raised toward, KiB. */
+  levelKiB?: number;
 }
 
 export function shareMemory(requests: readonly GrowthRequest[], budgetKiB: number): SharingPlan {
@@ -31,25 +38,20 @@ export function shareMemory(requests: readonly GrowthRequest[], budgetKiB: numbe
   if (wantedKiB <= available) {
     return { short: false, budgetKiB, wantedKiB, grants: new Map(requests.map((r) => [r.name, Math.floor(r.requestKiB)])) };
   }
-  return { short: true, budgetKiB, wantedKiB, grants: waterFill(requests, available) };
+  const { grants, levelKiB } = waterFill(requests, available);
+  return { short: true, budgetKiB, wantedKiB, grants, levelKiB };
 }
 
-function waterFill(requests: readonly GrowthRequest[], available: number): Map<string, number> {
-  const grants = new Map<string, number>(requests.map((r) => [r.name, 0]));
-  let open = requests.filter((r) => r.requestKiB > 0);
-  let left = available;
-  while (open.length > 0 && left > 0) {
-    const totalWeight = open.reduce((sum, r) => sum + r.weight, 0);
-    const satisfied = open.filter((r) => r.requestKiB <= (left * r.weight) / totalWeight);
-    if (satisfied.length === 0) {
-      for (const r of open) grants.set(r.name, Math.floor((left * r.weight) / totalWeight));
-      break;
-    }
-    for (const r of satisfied) {
-      grants.set(r.name, Math.floor(r.requestKiB));
-      left -= Math.floor(r.requestKiB);
-    }
-    open = open.filter((r) => !satisfied.includes(r));
+function waterFill(requests: readonly GrowthRequest[], available: number): { grants: Map<string, number>; levelKiB: number } {
+  const raiseAt = (level: number, r: GrowthRequest): number =>
+    Math.min(r.requestKiB, Math.max(0, r.weight * level - r.currentKiB));
+  const total = (level: number): number => requests.reduce((sum, r) => sum + raiseAt(level, r), 0);
+  let low = 0;
+  let high = Math.max(...requests.map((r) => (r.currentKiB + r.requestKiB) / r.weight), 1);
+  for (let i = 0; i < 64 && high - low > 1e-6; i++) {
+    const mid = (low + high) / 2;
+    if (total(mid) <= available) low = mid;
+    else high = mid;
   }
-  return grants;
+  return { grants: new Map(requests.map((r) => [r.name, Math.floor(raiseAt(low, r))])), levelKiB: low };
 }

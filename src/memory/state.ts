@@ -11,6 +11,8 @@ export interface GuestMemoryState {
   /** Last `last-update` seen, and the host time it was first seen. */
   lastUpdate?: number;
   lastUpdateSeenNs?: number;
+  /** Seconds between the last two distinct `last-update` values: how often readings really arrive. */
+  readingSpacingSeconds?: number;
   /** `last-update` of the reading the last action on this guest was based on. */
   actedOnUpdate?: number;
   /** Last balloon target we set, while the balloon has not reached it. */

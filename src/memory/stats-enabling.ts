@@ -7,6 +7,9 @@ import type { GuestMemoryState } from './state.js';
 // again every statsRetrySeconds while they stay missing, and after statsRequestAttempts requests
 // report the guest once and leave it alone. Until the guest's balloon driver has loaded, `actual`
 // reads the maximum and unused/last-update are absent: that is "missing", and nothing is done.
+// A guest whose statistics were enabled by someone else with a long period (readings further apart
+// than one interval + two of our periods) is asked for our period too: old readings make demand
+// seen late and reclaim slow.
 
 export interface BalloonWithStats extends BalloonObservation {
   unusedKiB: number;
@@ -61,4 +64,27 @@ export function enableStats(
     };
   }
   return {};
+}
+
+/** Asks for our stats period when a guest's readings arrive much more slowly than it. Updates `guest`. */
+export function speedUpStats(
+  domain: DomainObservation,
+  guest: GuestMemoryState,
+  nowNs: number,
+  options: MemoryOptions,
+  intervalSeconds: number,
+): SetStatsPeriodAction | undefined {
+  const spacing = guest.readingSpacingSeconds;
+  if (spacing === undefined || spacing <= intervalSeconds + 2 * options.statsPeriodSeconds) return undefined;
+  if (guest.statsRequests >= options.statsRequestAttempts) return undefined;
+  const sinceLastS = guest.lastStatsRequestNs === undefined ? Infinity : (nowNs - guest.lastStatsRequestNs) / 1e9;
+  if (sinceLastS < options.statsRetrySeconds) return undefined;
+  guest.statsRequests += 1;
+  guest.lastStatsRequestNs = nowNs;
+  return {
+    kind: 'set-stats-period',
+    domain: { name: domain.name, uuid: domain.uuid },
+    seconds: options.statsPeriodSeconds,
+    reason: `balloon statistics arrive every ${spacing} s, too seldom to follow demand: asking for them every ${options.statsPeriodSeconds} s`,
+  };
 }

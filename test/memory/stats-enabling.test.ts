@@ -84,3 +84,42 @@ test('a domain that shuts off and starts again is asked again', () => {
   ]);
   assert.equal(decisions[2]!.actions.filter((a) => a.kind === 'set-stats-period').length, 1);
 });
+
+test('a guest whose readings arrive every 5 s is asked for the 1 s period; once it complies, no more', () => {
+  let askedAt: number | undefined;
+  const guest = (t: number): GuestInput => ({
+    name: 'slow',
+    actualMiB: 512,
+    unusedMiB: 250,
+    lastUpdate: askedAt === undefined ? 1000 + 5 * Math.floor(t / 5) : 1000 + Math.floor(t),
+  });
+  let state: MemoryState = initialMemoryState();
+  const requests = [];
+  for (let t = 0; t < 40; t += 2) {
+    const d = decideMemory(observation(t, 8192, [guest(t)]), state, options, 2);
+    state = d.state;
+    for (const a of d.actions) if (a.kind === 'set-stats-period') {
+      requests.push(a);
+      askedAt ??= t;
+    }
+  }
+  assert.equal(requests.length, 1);
+  assert.match(requests[0]!.reason, /arrive every 5 s/);
+});
+
+test('a guest that keeps its slow period is asked at most statsRequestAttempts times, statsRetrySeconds apart', () => {
+  const decisions = run(Array.from({ length: 40 }, (_, i) => ({ t: 2 * i, guests: [{ name: 'slow', actualMiB: 512, unusedMiB: 250, lastUpdate: 1000 + 5 * Math.floor((2 * i) / 5) }] })));
+  const at = decisions.flatMap((d, i) => d.actions.filter((a) => a.kind === 'set-stats-period').map(() => 2 * i));
+  assert.equal(at.length, options.statsRequestAttempts);
+  for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= options.statsRetrySeconds);
+});
+
+test('readings every period at a longer interval are not mistaken for a slow period', () => {
+  const steady = (t: number): GuestInput => ({ name: 'ok', actualMiB: 512, unusedMiB: 250, lastUpdate: 1000 + t });
+  let state: MemoryState = initialMemoryState();
+  for (let i = 0; i < 10; i++) {
+    const d = decideMemory(observation(5 * i, 8192, [steady(5 * i)]), state, options, 5);
+    assert.equal(d.actions.filter((a) => a.kind === 'set-stats-period').length, 0);
+    state = d.state;
+  }
+});

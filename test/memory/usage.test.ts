@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { measureUsage } from '../../src/memory/usage.js';
+
+const MiB = 1024;
+const reading = (actualMiB: number, unusedMiB: number, availableMiB?: number) => ({
+  currentKiB: actualMiB * MiB,
+  maximumKiB: 2048 * MiB,
+  unusedKiB: unusedMiB * MiB,
+  lastUpdate: 10,
+  ...(availableMiB !== undefined && { availableKiB: availableMiB * MiB }),
+});
+
+test('used is actual − unused (cache and kernel reservation count as used)', () => {
+  const u = measureUsage({ ...reading(1000, 600, 960), usableKiB: 800 * MiB }, [1000 * MiB, 1000 * MiB]);
+  assert.equal(u.usedKiB, 400 * MiB);
+  assert.equal(u.reservedKiB, 40 * MiB, 'actual − MemTotal learned while the balloon stands still');
+  assert.deepEqual(u.sample, { atSeconds: 10, usedKiB: 360 * MiB, source: 'available' });
+});
+
+test('while the balloon moves, used without MemTotal is the upper bound (safe for shrinking)', () => {
+  // The balloon went from 1000 to 700 MiB; the reading may date from either.
+  const u = measureUsage(reading(700, 500), [1000 * MiB, 700 * MiB]);
+  assert.equal(u.usedKiB, 500 * MiB);
+  assert.equal(u.usedLowKiB, 200 * MiB);
+  assert.equal(u.sample, undefined, 'no growth sample from an inconsistent reading');
+});
+
+test('while the balloon moves, MemTotal + learned reservation places the reading, inside the bounds', () => {
+  // Reading taken at 960 MiB actual (MemTotal 920 + 40 reserved), 660 free: used 300.
+  const u = measureUsage(reading(700, 660, 920), [1000 * MiB, 700 * MiB], 40 * MiB);
+  assert.equal(u.usedKiB, 300 * MiB);
+  assert.equal(u.reservedKiB, undefined, 'nothing learned while moving');
+  // A wrong reservation is still kept inside the bounds.
+  const wild = measureUsage(reading(700, 660, 920), [1000 * MiB, 700 * MiB], 900 * MiB);
+  assert.equal(wild.usedKiB, wild.usedHighKiB);
+});
+
+test('MemTotal far above actual (deflate-on-OOM accounting) is not trusted', () => {
+  const u = measureUsage(reading(600, 200, 2000), [600 * MiB, 600 * MiB]);
+  assert.equal(u.usedKiB, 400 * MiB);
+  assert.equal(u.sample?.source, 'actual');
+});
