@@ -2,23 +2,31 @@ import type { PinAction } from '../control/actions.js';
 import { UsageError } from '../cli/errors.js';
 import { judgeBalance } from './balance.js';
 import { predictShares, predictSharesUnpinned, shareFairness, type ShareItem } from './fairness.js';
+import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { allPcpus, normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
-// balance.ts, the optimiser in placement.ts, predicted shares and fairness in fairness.ts.
+// balance.ts, smoothing and noise in noise.ts, the optimiser in placement.ts, predicted shares and
+// fairness in fairness.ts.
 // Loads and spreads are in pCPUs inside the optimiser and in points (1 pCPU = 100 points) here.
 
 export interface CpuSchedulerOptions {
-  /** Act only when re-pinning would lower the demand spread (busiest − idlest pCPU) by more than this. */
+  /** Act only when re-pinning would lower the demand spread (busiest − idlest pCPU) by more than this (and more than noise could fake). */
   marginPoints: number;
-  /** Intervals in a row the gain must exceed the margin before acting. */
+  /** Intervals in a row the gain must exceed the requirement before acting. */
   persistIntervals: number;
-  /** A gain at least this large acts at once (no noise produces it). */
+  /** A gain at least this large (and at least twice the requirement) acts at once. */
   urgentGainPoints: number;
   /** Weight of the newest interval in each vCPU's smoothed demand (1 = no smoothing). */
   demandSmoothing: number;
+  /** A reading this far (fraction of a pCPU) from a vCPU's smoothed demand is a real change: smoothing restarts, acting waits one interval. */
+  changeThreshold: number;
+  /** The required gain is at least (rangeFactor(pCPUs) + noiseSigmas) × the σ of the pCPU loads' noise. */
+  noiseSigmas: number;
+  /** Noise σ (fraction of a pCPU) assumed for a vCPU's demand until its jitter has been seen. */
+  noisePrior: number;
   /** When acting, plans within this many points of the best spread count as equally good; the one with fewest pin changes wins. */
   tolerancePoints: number;
   /** When acting, hand the vCPUs back to the host's scheduler (pin each to all pCPUs) if no one-pCPU placement is as fair. */
@@ -32,18 +40,22 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   persistIntervals: 2,
   urgentGainPoints: 15,
   demandSmoothing: 0.5,
+  changeThreshold: 0.25,
+  noiseSigmas: 3,
+  noisePrior: 0.03,
   tolerancePoints: 2,
   releaseWhenPinningIsUnfair: true,
   releaseFairnessMargin: 0.02,
 };
 
 export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
-  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'releaseFairnessMargin'];
+  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'releaseFairnessMargin', 'noiseSigmas', 'noisePrior'];
   for (const key of nonNegative) {
     const value = o[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new UsageError(`cpu scheduler: ${key} must be a number ≥ 0, got ${String(value)}`);
   }
   if (!(o.demandSmoothing > 0 && o.demandSmoothing <= 1)) throw new UsageError(`cpu scheduler: demandSmoothing must be in (0, 1], got ${o.demandSmoothing}`);
+  if (!(o.changeThreshold > 0)) throw new UsageError(`cpu scheduler: changeThreshold must be > 0, got ${o.changeThreshold}`);
   if (!Number.isInteger(o.persistIntervals) || o.persistIntervals < 1) throw new UsageError(`cpu scheduler: persistIntervals must be an integer ≥ 1, got ${o.persistIntervals}`);
 }
 
@@ -52,16 +64,18 @@ export interface CpuSchedulerState {
   intervals: number;
   /** Consecutive intervals the host has been out of balance (reset by acting). */
   streak: number;
+  /** The last interval waited for a changed demand to settle. */
+  waited: boolean;
   /** Interval number of the last re-pin, or null. */
   lastActionInterval: number | null;
   /** Pin actions issued so far. */
   pinChanges: number;
-  /** Smoothed demand per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
-  demand: Record<string, number>;
+  /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
+  vcpus: Record<string, VcpuHistory>;
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
-  return { intervals: 0, streak: 0, lastActionInterval: null, pinChanges: 0, demand: {} };
+  return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpus: {} };
 }
 
 /** A placement as predicted by the model (fairness.ts): demand per pCPU and what it means. */
@@ -138,27 +152,26 @@ function describeWhere(v: VcpuLoad): string {
   return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatPcpuList(v.affinity)}`;
 }
 
-/** Exponential smoothing of each vCPU's demand (weight `alpha` on the new value); a vCPU seen for the first time starts at its measurement. */
-export function smoothDemands(vcpus: readonly VcpuLoad[], previous: Readonly<Record<string, number>>, alpha: number): VcpuLoad[] {
-  return vcpus.map((v) => {
-    const before = previous[vcpuKey(v.domain, v.vcpu)];
-    return before === undefined ? v : { ...v, demand: alpha * v.demand + (1 - alpha) * before };
-  });
-}
-
 export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   validateCpuSchedulerOptions(options);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
-  const vcpus = smoothDemands(m.vcpus, state.demand, options.demandSmoothing).map((v) => ({ ...v, affinity: normalizeAffinity(v.affinity, pcpus) }));
-  const demand = Object.fromEntries(vcpus.map((v) => [vcpuKey(v.domain, v.vcpu), v.demand]));
+  const histories: Record<string, VcpuHistory> = {};
+  const vcpus: VcpuLoad[] = m.vcpus.map((v) => {
+    const key = vcpuKey(v.domain, v.vcpu);
+    const history = updateHistory(state.vcpus[key], v.demand, options);
+    histories[key] = history;
+    return { ...v, demand: history.demand, affinity: normalizeAffinity(v.affinity, pcpus) };
+  });
+  const vcpuHistories = vcpus.map((v) => histories[vcpuKey(v.domain, v.vcpu)]!);
+  const demandChanged = vcpuHistories.some((h) => h.changed);
   const demands = vcpus.map((v) => v.demand);
   const beforeLoads = pcpuDemandOf(vcpus, pcpus);
   const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), pcpus, beforeLoads);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
-  const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean): CpuDecision => ({
+  const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, demand },
+    state: { ...state, intervals, streak, waited, vcpus: histories },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -183,9 +196,23 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   }));
   const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100);
   const bestSpreadPoints = points(best.spread);
-  const verdict = judgeBalance(before.spreadPoints, bestSpreadPoints, state.streak, options);
-  const gainText = `demand spread ${fmtPoints(before.spreadPoints)} pts, best placement ${fmtPoints(bestSpreadPoints)} pts (gain ${fmtPoints(verdict.gainPoints)}, margin ${options.marginPoints})`;
+  const sigmaRms = loadSigmaRms(vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing)), vcpus.map((v) => v.affinity), pcpus);
+  const verdict = judgeBalance(
+    {
+      beforeSpreadPoints: before.spreadPoints,
+      afterSpreadPoints: bestSpreadPoints,
+      noiseGainPoints: noiseGainPoints(sigmaRms, pcpus, options.noiseSigmas),
+      previousStreak: state.streak,
+      demandChanged,
+      waitedLastInterval: state.waited,
+    },
+    options,
+  );
+  const gainText =
+    `demand spread ${fmtPoints(before.spreadPoints)} pts, best placement ${fmtPoints(bestSpreadPoints)} pts ` +
+    `(gain ${fmtPoints(verdict.gainPoints)}, required ${fmtPoints(verdict.requiredGainPoints)})`;
   if (!verdict.outOfBalance) return quiet(`balanced: ${gainText}`, bestSpreadPoints, 0, false);
+  if (verdict.settling) return quiet(`demand changed, waiting one interval for it to settle: ${gainText}`, bestSpreadPoints, verdict.streak, true, true);
   if (!verdict.act) {
     return quiet(`out of balance for ${verdict.streak} of ${options.persistIntervals} intervals, waiting: ${gainText}`, bestSpreadPoints, verdict.streak, true);
   }
@@ -222,7 +249,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const after = release ? released : pinned;
   return {
     actions,
-    state: { intervals, streak: 0, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length, demand },
+    state: { intervals, streak: 0, waited: false, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length, vcpus: histories },
     balanced: false,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,

@@ -123,18 +123,45 @@ test('hysteresis: a gain between the margin and the urgent level must persist be
   assert.equal(second.state.pinChanges, 1);
 });
 
-test('smoothing: a one-interval burst of a light VM does not trigger a re-pin', () => {
+test('a one-interval burst of a light VM does not trigger a re-pin (smoothing and the noise estimate absorb it)', () => {
   // pCPU0 {0.5, 0.1, 0.1} and pCPU1 {0.5, 0.2}: 0.7 each.
   const calm = vms([0.5, 0.1, 0.1, 0.5, 0.2], [0, 0, 0, 1, 1]);
-  const burstNoise = [0, 0.2]; // one light VM reads 0.3 for one interval: raw gain 20 (urgent), smoothed 10 (within the margin)
+  const burstNoise = [0, 0.2]; // one light VM reads 0.3 for one interval: a raw gain of 20 points
   const settle = (o: CpuSchedulerOptions) => {
     let state = fresh();
     for (let i = 0; i < 4; i++) state = decideCpu(measurementOf(2, calm), state, o).state;
     return state;
   };
   assert.equal(decideCpu(measurementOf(2, calm, burstNoise), settle(options), options).actions.length, 0);
-  const raw = { ...options, demandSmoothing: 1 };
-  assert.ok(decideCpu(measurementOf(2, calm, burstNoise), settle(raw), raw).actions.length > 0, 'without smoothing the burst acts');
+  const naive = { ...options, demandSmoothing: 1, noiseSigmas: 0, noisePrior: 0 };
+  assert.ok(decideCpu(measurementOf(2, calm, burstNoise), settle(naive), naive).actions.length > 0, 'without smoothing or noise estimate the burst acts');
+});
+
+test('strong noise (σ 0.06 per VM per interval) on a balanced host: at most one re-pinning interval in 100', () => {
+  const random = seededRandom(99);
+  const gauss = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  for (const base of [0.45, 0.5]) {
+    const start = vms(new Array(8).fill(base), [0, 0, 1, 1, 2, 2, 3, 3]);
+    const run = runIntervals(4, start, 100, options, () => Array.from({ length: 8 }, () => 0.06 * gauss()));
+    const changing = run.decisions.filter((d) => d.actions.length > 0).length;
+    assert.ok(changing <= 1, `base ${base}: pins changed in ${changing} intervals`);
+  }
+});
+
+test('a guest changing phase is followed by one re-pin, not one per interval of smoothing lag', () => {
+  // Four VMs on two pCPUs; at interval 5 vm1 goes from 0.1 to 0.9, leaving pCPU0 with 1.5 against 0.7.
+  let placement = vms([0.5, 0.1, 0.4, 0.3], [0, 0, 1, 1]);
+  let state = fresh();
+  const acted: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    if (i === 5) placement = placement.map((v) => (v.name === 'vm1' ? { ...v, demand: 0.9 } : v));
+    const d = decideCpu(measurementOf(2, placement), state, options);
+    if (i === 5) assert.match(d.summary, /demand changed, waiting one interval/);
+    if (d.actions.length > 0) acted.push(i);
+    placement = applyPins(placement, d.actions);
+    state = d.state;
+  }
+  assert.deepEqual(acted, [6]);
 });
 
 test('no thrashing: a load just over the margin with noise is re-pinned at most once in 60 intervals', () => {
