@@ -5,8 +5,9 @@ import { mib } from './units.js';
 
 // Rule: take memory back from guests that waste it.
 //
-// Gradual mode (the host has enough): a guest whose unused memory exceeds the waste threshold
-// (wasteRatio × floor, 300 MiB by default) starts a reclaim run. Each interval with a fresh reading
+// Gradual mode (the host has enough): a guest whose unused memory, less the growth predicted over
+// the horizon, exceeds the waste threshold (wasteRatio × floor, 300 MiB by default) starts a
+// reclaim run. Each interval with a fresh reading
 // it gives back reclaimFraction (half) of its excess over what it needs
 //   need = used + floor + growth × horizon   (never below the absolute minimum)
 // and the run ends once the excess is below minChange. Halving the excess brings a 2 GiB guest with
@@ -54,11 +55,16 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   }
 
   const thresholdKiB = wasteThresholdKiB(g, options);
-  if (!g.reclaiming && g.unusedKiB <= thresholdKiB) return { reclaiming: false };
+  // A run starts only when the guest would still waste memory after the growth predicted over the
+  // horizon: one whose use is growing keeps its margin for now.
+  const projectedKiB = g.unusedKiB - g.growthKiBps * g.horizonSeconds;
+  if (!g.reclaiming && projectedKiB <= thresholdKiB) return { reclaiming: false };
   const stepKiB = options.reclaimFraction * excessKiB < minChangeKiB ? excessKiB : options.reclaimFraction * excessKiB;
   const start = g.reclaiming
     ? `reclaiming: unused ${mib(g.unusedKiB)} MiB`
-    : `unused ${mib(g.unusedKiB)} MiB > ${mib(thresholdKiB)} MiB waste threshold`;
+    : g.growthKiBps > 0
+      ? `unused ${mib(g.unusedKiB)} MiB, ${mib(projectedKiB)} MiB after the predicted growth, > ${mib(thresholdKiB)} MiB waste threshold`
+      : `unused ${mib(g.unusedKiB)} MiB > ${mib(thresholdKiB)} MiB waste threshold`;
   const share = stepKiB === excessKiB ? 'the last' : `${Math.round(options.reclaimFraction * 100)} % of the`;
   return {
     reclaiming: true,

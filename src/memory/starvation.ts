@@ -45,15 +45,17 @@ export function assessStarvation(g: GuestAssessment, options: MemoryOptions): Gr
   const formula = `used ${mib(g.usedKiB)} + floor ${mib(g.floorKiB)}` +
     (growing ? ` + ${mibPerSecond(g.growthKiBps)} MiB/s × ${g.horizonSeconds} s` : '') + ` = ${mib(neededKiB(g))} MiB`;
 
-  const desiredKiB = Math.min(g.maximumKiB, Math.ceil(neededKiB(g)));
-  const requestKiB = desiredKiB - g.committedKiB;
   const minChangeKiB = options.minChangeMiB * 1024;
+  // Within a minimum change of the maximum, go all the way: the rest would never be worth a step.
+  const uncapped = Math.ceil(neededKiB(g));
+  const desiredKiB = g.maximumKiB - uncapped < minChangeKiB ? g.maximumKiB : uncapped;
+  const requestKiB = desiredKiB - g.committedKiB;
   if (requestKiB < minChangeKiB) {
     const cover = g.committedKiB >= g.maximumKiB
       ? `already at its maximum ${mib(g.maximumKiB)} MiB`
       : `a pending target of ${mib(g.committedKiB)} MiB already covers it`;
     return { kind: 'covered', why: `${trigger}${rate}; needs ${formula}, ${cover}` };
   }
-  const capped = desiredKiB < neededKiB(g) ? `, capped at its maximum ${mib(g.maximumKiB)} MiB` : '';
+  const capped = desiredKiB === g.maximumKiB ? `, so its maximum ${mib(g.maximumKiB)} MiB` : '';
   return { kind: 'grow', proposal: { guest: g, desiredKiB, requestKiB, why: `${trigger}${rate}; needs ${formula}${capped}` } };
 }
