@@ -174,7 +174,7 @@ export function decideMemory(
     const action = setMemory(g, verdict.proposal.targetKiB, verdict.proposal.why, options);
     if (action) {
       shrinks.push(action);
-      record(guest, action, obs);
+      record(guest, action);
     } else {
       guest.reclaiming = false;
     }
@@ -191,7 +191,7 @@ export function decideMemory(
     const action = grantKiB > 0 ? setMemory(p.guest, p.guest.committedKiB + grantKiB, why, options) : undefined;
     if (action) {
       grows.push(action);
-      record(guest, action, obs);
+      record(guest, action);
       guest.reported.hostShort = false;
     } else if (plan.short && !guest.reported.hostShort) {
       guest.reported.hostShort = true;
@@ -216,7 +216,7 @@ function setMemory(g: GuestAssessment, proposedKiB: number, why: string, options
   };
 }
 
-function record(guest: GuestMemoryState, action: SetMemoryAction, _obs: HostObservation): void {
+function record(guest: GuestMemoryState, action: SetMemoryAction): void {
   if (guest.lastUpdate !== undefined) markActedOn(guest, guest.lastUpdate);
   guest.pendingTargetKiB = action.targetKiB;
 }
