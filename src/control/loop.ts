@@ -1,7 +1,8 @@
-import type { Clock, HostObservation, Hypervisor } from '../host/hypervisor.js';
+import type { Clock, DomainState, HostObservation, Hypervisor } from '../host/hypervisor.js';
+import { HostUnavailableError } from '../host/reconnecting-host.js';
 import type { Action, Notice } from './actions.js';
 import type { TraceCpu, TraceInterval, TraceMemory, TraceTruth } from './trace-record.js';
-import { measureCpu } from '../cpu/usage.js';
+import { domainKey, measureCpu } from '../cpu/usage.js';
 import { decideCpu, initialCpuSchedulerState, type CpuSchedulerOptions, type CpuSchedulerState } from '../cpu/scheduler.js';
 import { decideMemory, initialMemoryState, type MemoryOptions, type MemoryState } from '../memory/coordinator.js';
 
@@ -18,29 +19,55 @@ export interface LoopOptions {
   signal?: AbortSignal;
   /** Ground truth of the interval just ended (simulated hosts only). */
   truth?: () => TraceTruth | undefined;
+  /** After a stop is requested, how long the interval under way may still take before it is abandoned, ms (default 3000). */
+  abandonAfterMs?: number;
 }
 
 export interface LoopSinks {
   /** Called once per interval with everything that happened in it. */
   record(entry: TraceInterval): void | Promise<void>;
-  /** A one-line message for the operator (connection trouble, skipped interval). */
-  log?(message: string): void;
+  /**
+   * A one-line message for the operator (connection trouble, a failed action, a domain that came or went).
+   * `recorded` is true when the same text is also in the interval's record (its notices or failures).
+   */
+  log?(message: string, recorded: boolean): void;
+  /** Every successful observation, before anything is decided on it (e.g. to remember the state at start). */
+  observed?(observation: HostObservation): void;
+}
+
+interface KnownDomain {
+  name: string;
+  state: DomainState;
 }
 
 interface LoopState {
   previous?: HostObservation;
   cpu: CpuSchedulerState;
   memory: MemoryState;
+  /** Domains of the last successful observation, by domainKey (UUID). */
+  known?: Map<string, KnownDomain>;
+  /** Observations failed in a row, and whether the loop itself logged the first. */
+  failedObservations: number;
+  failureLogged: boolean;
 }
 
 export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, options: LoopOptions, sinks: LoopSinks): Promise<number> {
-  const state: LoopState = { cpu: initialCpuSchedulerState(), memory: initialMemoryState() };
+  const state: LoopState = { cpu: initialCpuSchedulerState(), memory: initialMemoryState(), failedObservations: 0, failureLogged: false };
   const startMs = clock.nowMs();
   const intervalMs = options.intervalSeconds * 1000;
   let interval = 0;
   while (!options.signal?.aborted && (options.intervals === undefined || interval < options.intervals)) {
     const tickStart = clock.nowMs();
-    const entry = await runOneInterval(hypervisor, options, state, interval, tickStart - startMs, sinks);
+    const running = runOneInterval(hypervisor, options, state, interval, tickStart - startMs, sinks);
+    const entry = await finishOrAbandon(running, options.signal, options.abandonAfterMs ?? 3000);
+    if (entry === undefined) {
+      // Stopped while the host did not answer: the interval is recorded as abandoned, nothing of it applied after this point.
+      const message = 'stop requested: interval abandoned (the host did not answer in time)';
+      sinks.log?.(message, true);
+      await sinks.record({ type: 'interval', interval, timeMs: tickStart - startMs, domains: [], actions: [], failures: [], notices: [{ message }] });
+      interval++;
+      break;
+    }
     await sinks.record(entry);
     interval++;
     if (options.intervals !== undefined && interval >= options.intervals) break;
@@ -64,16 +91,38 @@ async function runOneInterval(
     observation = await hypervisor.observe();
   } catch (err) {
     // Nothing is decided on a failed observation, and the next one starts a fresh measurement.
-    state.previous = undefined;
+    resynchronise(state);
     const message = `observe failed: ${errorText(err)}`;
     entry.notices.push({ message });
-    sinks.log?.(message);
+    state.failedObservations++;
+    // One line per outage: a lost connection was already reported by the host; later failures are in the trace.
+    if (state.failedObservations === 1 && !(err instanceof HostUnavailableError)) {
+      state.failureLogged = true;
+      sinks.log?.(message, true);
+    }
     return entry;
   }
+  const notices: Notice[] = [];
+  const note = (notice: Notice): void => {
+    notices.push(notice);
+    sinks.log?.(notice.domain ? `${notice.domain}: ${notice.message}` : notice.message, true);
+  };
+  if (state.failedObservations > 0) {
+    const message = `observing again after ${state.failedObservations} failed interval${state.failedObservations === 1 ? '' : 's'}; CPU measurement restarts`;
+    notices.push({ message });
+    if (state.failureLogged) sinks.log?.(message, true);
+    state.failedObservations = 0;
+    state.failureLogged = false;
+  }
+  if (state.previous && state.previous.connection !== observation.connection) {
+    resynchronise(state);
+    notices.push({ message: 'new connection to the host: resynchronised (fresh CPU measurement; memory history kept for domains with the same UUID)' });
+  }
+  for (const notice of trackDomains(state, observation)) note(notice);
+  sinks.observed?.(observation);
   entry.domains = observation.domains.map((d) => d.name);
 
   const actions: Action[] = [];
-  const notices: Notice[] = [];
   if (options.cpu && state.previous) {
     const measurement = measureCpu(state.previous, observation);
     const decision = decideCpu(measurement, state.cpu, options.cpu);
@@ -85,24 +134,114 @@ async function runOneInterval(
     const decision = decideMemory(observation, state.memory, options.memory, options.intervalSeconds);
     state.memory = decision.state;
     actions.push(...decision.actions);
-    notices.push(...decision.notices);
+    for (const notice of decision.notices) note(notice);
     entry.memory = traceMemory(decision.guests, decision.hostFreeKiB, options.memory.reserveMiB * 1024);
   }
   state.previous = observation;
 
   entry.actions = actions;
   entry.notices = notices;
-  if (!options.dryRun) {
-    for (const action of actions) {
-      try {
-        await applyAction(hypervisor, action);
-      } catch (err) {
-        entry.failures.push({ action, error: errorText(err) });
-      }
-    }
-  }
+  if (!options.dryRun) await applyActions(hypervisor, actions, entry, sinks);
   entry.truth = options.truth?.();
   return entry;
+}
+
+/** Forgets what was measured so far: the next interval only observes, then decisions resume on fresh data. */
+function resynchronise(state: LoopState): void {
+  state.previous = undefined;
+  // Demand history and out-of-balance streaks start over; only the counters carry on.
+  const { intervals, pinChanges, lastActionInterval } = state.cpu;
+  state.cpu = { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval };
+}
+
+/**
+ * Notices domains that appeared, went away, were renamed, replaced (same name, new UUID) or changed
+ * state since the last observation. Memory history follows a domain's UUID: a replaced domain
+ * starts afresh, a renamed one keeps its history under the new name.
+ */
+function trackDomains(state: LoopState, obs: HostObservation): Notice[] {
+  const notices: Notice[] = [];
+  const known = state.known;
+  const now = new Map<string, KnownDomain>();
+  for (const d of obs.domains) now.set(domainKey(d), { name: d.name, state: d.state });
+  state.known = now;
+  if (!known) return notices;
+  const previousKeyByName = new Map<string, string>();
+  for (const [key, d] of known) previousKeyByName.set(d.name, key);
+  const guests = state.memory.guests;
+  for (const d of obs.domains) {
+    const key = domainKey(d);
+    const before = known.get(key);
+    if (!before) {
+      const replacedKey = previousKeyByName.get(d.name);
+      if (replacedKey !== undefined && !now.has(replacedKey)) {
+        delete guests[d.name];
+        notices.push({ domain: d.name, message: `replaced by a new domain of the same name (UUID ${replacedKey} → ${key}): starts afresh` });
+      } else {
+        notices.push({ domain: d.name, message: `appeared (${d.state})` });
+      }
+      continue;
+    }
+    if (before.name !== d.name) {
+      const history = guests[before.name];
+      if (history && !guests[d.name] && !now.has(`name:${before.name}`)) {
+        guests[d.name] = history;
+        delete guests[before.name];
+      }
+      notices.push({ domain: d.name, message: `renamed from ${before.name}` });
+    }
+    if (before.state !== d.state) notices.push({ domain: d.name, message: stateChange(before.state, d.state) });
+  }
+  for (const [key, d] of known) {
+    if (!now.has(key)) notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
+  }
+  return notices;
+}
+
+function stateChange(from: DomainState, to: DomainState): string {
+  const active = (s: DomainState) => s === 'running' || s === 'blocked';
+  if (active(to)) return `${to} again (was ${from})`;
+  return `${to} (was ${from}): left as it is until it runs again`;
+}
+
+/**
+ * Applies the actions in order. A failure is recorded and logged once per domain; the domain's
+ * remaining actions this interval are skipped (it likely vanished), the other domains go on. A lost
+ * connection stops the rest of the interval.
+ */
+async function applyActions(hypervisor: Hypervisor, actions: readonly Action[], entry: TraceInterval, sinks: LoopSinks): Promise<void> {
+  const failedDomains = new Set<string>();
+  let unavailable = false;
+  for (const action of actions) {
+    const key = domainKey(action.domain);
+    if (unavailable || failedDomains.has(key)) {
+      entry.failures.push({ action, error: unavailable ? 'not attempted: no connection to the host' : `not attempted: an earlier action on ${action.domain.name} failed` });
+      continue;
+    }
+    try {
+      await applyAction(hypervisor, action);
+    } catch (err) {
+      const error = errorText(err);
+      entry.failures.push({ action, error });
+      if (err instanceof HostUnavailableError) {
+        unavailable = true;
+        continue;
+      }
+      failedDomains.add(key);
+      sinks.log?.(`${describeAction(action)} failed: ${error}; skipping ${action.domain.name} this interval, the other domains go on`, true);
+    }
+  }
+}
+
+function describeAction(action: Action): string {
+  switch (action.kind) {
+    case 'pin':
+      return `pin ${action.domain.name} vCPU${action.vcpu} to pCPU ${action.pcpus.join(',')}`;
+    case 'set-memory':
+      return `balloon ${action.domain.name} to ${Math.round(action.targetKiB / 1024)} MiB`;
+    case 'set-stats-period':
+      return `stats period of ${action.domain.name} to ${action.seconds} s`;
+  }
 }
 
 export async function applyAction(hypervisor: Hypervisor, action: Action): Promise<void> {
@@ -129,6 +268,30 @@ function traceCpu(m: ReturnType<typeof measureCpu>, balanced: boolean, spreadPoi
 
 function traceMemory(guests: TraceMemory['guests'], hostFreeKiB: number, reserveKiB: number): TraceMemory {
   return { guests, hostFreeKiB, reserveKiB };
+}
+
+/** The interval's entry, or undefined when a stop was requested and it did not finish within `graceMs`. */
+async function finishOrAbandon(running: Promise<TraceInterval>, signal: AbortSignal | undefined, graceMs: number): Promise<TraceInterval | undefined> {
+  if (!signal) return running;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const abandoned = new Promise<undefined>((resolve) => {
+    const arm = () => {
+      timer = setTimeout(() => resolve(undefined), graceMs);
+      timer.unref();
+    };
+    if (signal.aborted) arm();
+    else {
+      onAbort = arm;
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  try {
+    return await Promise.race([running, abandoned]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -59,6 +59,9 @@ export interface HostResources {
 export interface HostObservation {
   /** Monotonic time of the observation, ns; differences give the measured elapsed time. */
   timeNs: number;
+  /** Which connection it was read over, when the hypervisor reconnects (ReconnectingHost): counters
+   *  from two different connections are never compared. */
+  connection?: number;
   host: HostResources;
   domains: DomainObservation[];
 }

@@ -1,0 +1,145 @@
+import type { DomainRef, HostObservation, Hypervisor } from '../host/hypervisor.js';
+import { domainKey } from '../cpu/usage.js';
+import type { Action, PinAction, SetMemoryAction } from './actions.js';
+import { applyAction, errorText } from './loop.js';
+
+// `--restore`: on the way out, put back the vCPU pins and balloon sizes found at start.
+// What was found is taken from the first observation; what is put back is decided against a final
+// observation, for the domains that still run with the same UUID. The memory safety rules hold here
+// too: a balloon is never shrunk back below what the guest now uses plus its floor (that would
+// start its OOM killer), nor shrunk without statistics saying what it uses, and balloons are grown
+// back only as far as the host stays above its reserve. Shrinks go first so their memory is free
+// before anything grows.
+
+export interface DomainAtStart {
+  ref: DomainRef;
+  /** Affinity per vCPU index. */
+  pins: Map<number, number[]>;
+  balloonKiB?: number;
+}
+
+export interface StartState {
+  domains: Map<string, DomainAtStart>;
+}
+
+export function captureStartState(obs: HostObservation): StartState {
+  const domains = new Map<string, DomainAtStart>();
+  for (const d of obs.domains) {
+    domains.set(domainKey(d), {
+      ref: { name: d.name, uuid: d.uuid },
+      pins: new Map(d.vcpus.map((v) => [v.index, [...v.affinity].sort((a, b) => a - b)])),
+      ...(d.balloon ? { balloonKiB: d.balloon.currentKiB } : {}),
+    });
+  }
+  return { domains };
+}
+
+export interface RestoreOptions {
+  pins: boolean;
+  balloons: boolean;
+  /** Free memory a guest keeps above what it uses, KiB (per domain name). */
+  floorKiB: (domain: string) => number;
+  /** Host memory never given to guests, KiB. */
+  reserveKiB: number;
+}
+
+export interface RestorePlan {
+  actions: Action[];
+  /** What is not put back, and why (one line each). */
+  notes: string[];
+}
+
+const mib = (kib: number): number => Math.round(kib / 1024);
+const sameSet = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** What to do to return from `now` to `start` (pure). */
+export function planRestore(start: StartState, now: HostObservation, options: RestoreOptions): RestorePlan {
+  const notes: string[] = [];
+  const shrinks: SetMemoryAction[] = [];
+  const grows: SetMemoryAction[] = [];
+  const pins: PinAction[] = [];
+  let budgetKiB = now.host.memoryFreeKiB - options.reserveKiB;
+  const seen = new Set<string>();
+  for (const d of now.domains) {
+    const key = domainKey(d);
+    const was = start.domains.get(key);
+    if (!was) continue;
+    seen.add(key);
+    const ref = { name: d.name, uuid: d.uuid };
+    if (d.state !== 'running' && d.state !== 'blocked') {
+      notes.push(`${d.name}: ${d.state}, left as it is`);
+      continue;
+    }
+    if (options.pins) {
+      for (const v of d.vcpus) {
+        const target = was.pins.get(v.index);
+        const current = [...v.affinity].sort((a, b) => a - b);
+        if (target && !sameSet(target, current)) {
+          pins.push({ kind: 'pin', domain: ref, vcpu: v.index, pcpus: target, previous: current, reason: 'restore: the pin found at start' });
+        }
+      }
+    }
+    if (!options.balloons || was.balloonKiB === undefined || !d.balloon) continue;
+    const b = d.balloon;
+    const wanted = Math.min(was.balloonKiB, b.maximumKiB);
+    if (Math.abs(wanted - b.currentKiB) < 1024) continue;
+    if (wanted < b.currentKiB) {
+      if (b.unusedKiB === undefined) {
+        notes.push(`${d.name}: not shrunk back to ${mib(wanted)} MiB: no balloon statistics say what it uses`);
+        continue;
+      }
+      const lowest = b.currentKiB - b.unusedKiB + options.floorKiB(d.name);
+      const target = Math.min(b.currentKiB, Math.max(wanted, lowest));
+      if (target > wanted) notes.push(`${d.name}: shrunk back to ${mib(target)} MiB, not ${mib(wanted)} MiB: it uses ${mib(b.currentKiB - b.unusedKiB)} MiB plus its floor`);
+      if (b.currentKiB - target >= 1024) {
+        shrinks.push({ kind: 'set-memory', domain: ref, fromKiB: b.currentKiB, targetKiB: Math.round(target), reason: 'restore: the balloon size found at start' });
+        budgetKiB += b.currentKiB - target;
+      }
+    } else {
+      grows.push({ kind: 'set-memory', domain: ref, fromKiB: b.currentKiB, targetKiB: Math.round(wanted), reason: 'restore: the balloon size found at start' });
+    }
+  }
+  const grants: SetMemoryAction[] = [];
+  for (const g of grows) {
+    const want = g.targetKiB - g.fromKiB;
+    const give = Math.max(0, Math.min(want, budgetKiB));
+    if (give < want) notes.push(`${g.domain.name}: grown back to ${mib(g.fromKiB + give)} MiB, not ${mib(g.targetKiB)} MiB: the host keeps its ${mib(options.reserveKiB)} MiB reserve`);
+    if (give >= 1024) {
+      grants.push({ ...g, targetKiB: Math.round(g.fromKiB + give) });
+      budgetKiB -= give;
+    }
+  }
+  for (const [key, was] of start.domains) if (!seen.has(key)) notes.push(`${was.ref.name}: no longer runs here, nothing to restore`);
+  return { actions: [...shrinks, ...pins, ...grants], notes };
+}
+
+export interface RestoreOutcome {
+  applied: number;
+  failed: number;
+}
+
+/** Observes once more and puts back what `start` recorded; every note and failure is one line to `log`. */
+export async function restoreStartState(hypervisor: Hypervisor, start: StartState, options: RestoreOptions, log: (line: string) => void): Promise<RestoreOutcome> {
+  let now: HostObservation;
+  try {
+    now = await hypervisor.observe();
+  } catch (err) {
+    log(`restore: cannot observe the host: ${errorText(err)}; nothing restored`);
+    return { applied: 0, failed: 1 };
+  }
+  const plan = planRestore(start, now, options);
+  for (const note of plan.notes) log(`restore: ${note}`);
+  let applied = 0;
+  let failed = 0;
+  for (const action of plan.actions) {
+    try {
+      await applyAction(hypervisor, action);
+      applied++;
+    } catch (err) {
+      failed++;
+      log(`restore: ${action.domain.name}: ${action.kind === 'pin' ? `pin of vCPU${action.vcpu}` : 'balloon'} not restored: ${errorText(err)}`);
+    }
+  }
+  log(`restore: ${applied} change${applied === 1 ? '' : 's'} put back${failed ? `, ${failed} failed` : ''}`);
+  return { applied, failed };
+}
