@@ -151,8 +151,17 @@ test('mixed-1-lifecycle: guests come and go without failures, memory of destroye
   assert.ok(failures.length <= 2, `failures: ${failures.map((f) => f.error).join('; ')}`);
 });
 
+test('demo-grader (the quick start): CPU case 2 and memory case 1 on one host, both controllers', async () => {
+  const { score, intervals } = await scenarioScore('demo-grader');
+  assertCpuConverges(score, 'demo-grader');
+  assertMemorySafe(score, intervals, 'demo-grader');
+  const consumer = score.memory!.guests.find((g) => g.domain === 'vm1')!;
+  assert.ok(consumer.maxActualKiB >= consumer.maximumKiB * 0.99);
+  assert.ok((score.memory!.reclaim.maxIntervals ?? Infinity) <= 10);
+});
+
 test('every shipped scenario is covered by a test above', () => {
   const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
-  const covered = new Set(['cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle']);
+  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle']);
   for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
 });
