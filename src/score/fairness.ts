@@ -1,16 +1,10 @@
 // Fairness measures used by the CPU score.
 
-/** Jain's fairness index: (Σx)² / (n·Σx²). 1 when all equal, 1/n when one takes everything. */
+import { jainIndex as jain, predictSharesUnpinned } from '../cpu/fairness.js';
+
+/** Jain's fairness index of the values (the scheduler's own definition); undefined for none. */
 export function jainIndex(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  let sum = 0;
-  let sumSquares = 0;
-  for (const v of values) {
-    sum += v;
-    sumSquares += v * v;
-  }
-  if (sumSquares === 0) return 1;
-  return (sum * sum) / (values.length * sumSquares);
+  return values.length === 0 ? undefined : jain(values);
 }
 
 /**
@@ -38,23 +32,9 @@ export function groupByValue<T>(items: T[], value: (item: T) => number, toleranc
 }
 
 /**
- * Max-min fair share of `capacity` pCPUs among vCPUs with the given demands (fractions of one
- * pCPU, so each is capped at 1): every vCPU gets min(demand, level), with the level chosen so the
- * shares add up to min(capacity, Σdemand). This is what a perfect placement could give each.
+ * Max-min fair share of `capacity` pCPUs among vCPUs with the given demands (each capped at one
+ * pCPU): what a perfect placement could give each; the scheduler's own unpinned prediction.
  */
 export function fairShares(demands: number[], capacity: number): number[] {
-  const capped = demands.map((d) => Math.max(0, Math.min(1, d)));
-  const total = capped.reduce((a, b) => a + b, 0);
-  if (total <= capacity) return capped;
-  const order = capped.map((d, i) => ({ d, i })).sort((a, b) => a.d - b.d);
-  const shares = new Array<number>(capped.length).fill(0);
-  let remaining = capacity;
-  for (let k = 0; k < order.length; k++) {
-    const entry = order[k]!;
-    const level = remaining / (order.length - k);
-    const share = Math.min(entry.d, level);
-    shares[entry.i] = share;
-    remaining -= share;
-  }
-  return shares;
+  return predictSharesUnpinned(demands.map((d) => Math.max(0, d)), capacity);
 }
