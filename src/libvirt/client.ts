@@ -130,7 +130,11 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
     const target = parseUri(uri);
     const timeoutMs = options.timeoutMs ?? 10_000;
     const transport = await openTransport(target, timeoutMs);
-    const rpc = new RpcConnection(transport.stream, { label: uri, diagnostics: transport.diagnostics });
+    const rpc = new RpcConnection(transport.stream, {
+      label: uri,
+      diagnostics: transport.diagnostics,
+      ...(transport.setReceiver ? { setReceiver: transport.setReceiver } : {}),
+    });
     const client = new LibvirtClient(uri, target, rpc);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -55,27 +55,20 @@ export class FrameAssembler {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
-  constructor(private readonly maxPacket = MAX_PACKET_BYTES) {}
+  /**
+   * @param volatile chunks live in a buffer the reader reuses: whatever must wait for more bytes is copied
+   * (each byte at most once), and frames handed to `onFrame` are valid only during the call.
+   */
+  constructor(private readonly maxPacket = MAX_PACKET_BYTES, private readonly volatile = false) {}
 
   /** Feeds bytes; calls `onFrame` with each complete packet (length word included). Throws on an invalid length. */
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
     if (chunk.length === 0) return;
-    // Fast path: nothing pending, so whole packets can be sliced straight out of this chunk.
     if (this.buffered === 0) {
-      let off = 0;
-      while (chunk.length - off >= LENGTH_BYTES) {
-        const length = this.checkLength(chunk.readUInt32BE(off));
-        if (chunk.length - off < length) break;
-        onFrame(chunk.subarray(off, off + length));
-        off += length;
-      }
-      if (off < chunk.length) {
-        this.chunks.push(off === 0 ? chunk : chunk.subarray(off));
-        this.buffered = chunk.length - off;
-      }
+      this.sliceWhole(chunk, onFrame, !this.volatile);
       return;
     }
-    this.chunks.push(chunk);
+    this.chunks.push(this.volatile ? Buffer.from(chunk) : chunk);
     this.buffered += chunk.length;
     while (this.buffered >= LENGTH_BYTES) {
       const length = this.checkLength(this.peekLength());
@@ -87,9 +80,25 @@ export class FrameAssembler {
         const only = this.chunks[0]!;
         this.chunks = [];
         this.buffered = 0;
-        this.push(only, onFrame);
+        this.sliceWhole(only, onFrame, true);
         return;
       }
+    }
+  }
+
+  /** Nothing pending: whole packets are sliced straight out of `chunk`; the tail waits (copied unless `owned`). */
+  private sliceWhole(chunk: Buffer, onFrame: (frame: Buffer) => void, owned: boolean): void {
+    let off = 0;
+    while (chunk.length - off >= LENGTH_BYTES) {
+      const length = this.checkLength(chunk.readUInt32BE(off));
+      if (chunk.length - off < length) break;
+      onFrame(chunk.subarray(off, off + length));
+      off += length;
+    }
+    if (off < chunk.length) {
+      const rest = off === 0 ? chunk : chunk.subarray(off);
+      this.chunks.push(owned ? rest : Buffer.from(rest));
+      this.buffered = chunk.length - off;
     }
   }
 

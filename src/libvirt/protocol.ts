@@ -2,7 +2,7 @@
 // Numbers and layouts follow libvirt's remote_protocol.x / virnetprotocol.x (written out here, not copied).
 // Note on XDR: `char`, `unsigned char` and `unsigned short` fields travel as full 4-byte words.
 import {
-  xarray, xfixedArray, xfixedOpaque, xhyper, xint, xmap, xoptional, xstring, xstruct, xuhyper, xuhyperNum, xuint, xunion,
+  xarray, xfixedArray, xhyper, xint, xoptional, xstring, xstruct, xuhyper, xuhyperNum, xuint, xunion,
   xvarOpaque, xvoid, xdouble, type Codec, type TypeOf,
 } from './codec.js';
 import { XdrError, type XdrReader, type XdrWriter } from './xdr.js';
@@ -81,7 +81,11 @@ export function uuidFromText(s: string): Uint8Array {
   return Buffer.from(hex, 'hex');
 }
 
-export const uuid: Codec<string> = xmap(xfixedOpaque(16), uuidToText, uuidFromText);
+export const uuid: Codec<string> = {
+  enc: (w, v) => w.fixedOpaque(uuidFromText(v), 16),
+  dec: (r) => uuidToText(r.fixedOpaqueView(16)),
+  minBytes: 16,
+};
 
 /** remote_nonnull_domain: how the wire names a domain. `id` is -1 for an inactive domain. */
 export interface Domain {
@@ -103,7 +107,7 @@ function encDomain(w: XdrWriter, v: DomainHandle): void {
 }
 function decDomain(r: XdrReader): Domain {
   const name = r.string(STRING_MAX);
-  const id16 = uuidToText(r.fixedOpaque(16));
+  const id16 = uuidToText(r.fixedOpaqueView(16));
   return { name, uuid: id16, id: r.int() };
 }
 /** Domains in replies. */

@@ -40,6 +40,8 @@ export interface RpcOptions {
   maxPacketBytes?: number;
   /** Extra words to add when the stream dies (e.g. ssh's stderr). */
   diagnostics?: () => string;
+  /** Delivers incoming bytes as views into a reused buffer instead of the stream's 'data' events. */
+  setReceiver?: (receive: (chunk: Buffer) => void) => void;
 }
 
 export class RpcConnection extends EventEmitter<RpcEvents> {
@@ -56,8 +58,9 @@ export class RpcConnection extends EventEmitter<RpcEvents> {
 
   constructor(private readonly stream: Duplex, private readonly options: RpcOptions) {
     super();
-    this.assembler = new FrameAssembler(options.maxPacketBytes ?? MAX_PACKET_BYTES);
-    stream.on('data', this.onData);
+    this.assembler = new FrameAssembler(options.maxPacketBytes ?? MAX_PACKET_BYTES, options.setReceiver !== undefined);
+    if (options.setReceiver) options.setReceiver(this.onData);
+    else stream.on('data', this.onData);
     stream.on('end', () => this.fail('eof', new LibvirtClosedError(`${this.describe()}: the daemon closed the connection${this.extra()}`)));
     stream.on('error', (err: Error) => this.fail('error', new LibvirtClosedError(`${this.describe()}: connection lost: ${err.message}${this.extra()}`, err)));
     stream.on('close', () => this.fail('eof', new LibvirtClosedError(`${this.describe()}: the connection closed${this.extra()}`)));

@@ -9,7 +9,14 @@ export interface Transport {
   stream: Duplex;
   /** Extra words for an error when the stream dies early (ssh's stderr). */
   diagnostics(): string;
+  /**
+   * Sockets read into one reused buffer instead of emitting 'data' (no allocation per read): the receiver
+   * gets views that are valid only during its call. Absent for ssh, whose stream emits 'data'.
+   */
+  setReceiver?: (receive: (chunk: Buffer) => void) => void;
 }
+
+const READ_BUFFER_BYTES = 256 * 1024;
 
 function hintFor(t: ConnectTarget, code: string | undefined): string {
   switch (code) {
@@ -54,7 +61,18 @@ export function connectError(t: ConnectTarget, err: NodeJS.ErrnoException | Erro
 
 function openSocket(t: ConnectTarget, timeoutMs: number): Promise<Transport> {
   return new Promise((resolve, reject) => {
-    const socket = t.transport === 'unix' ? net.createConnection({ path: t.socketPath }) : net.createConnection({ host: t.host!, port: t.port! });
+    let receive: (chunk: Buffer) => void = () => {};
+    const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const onread = {
+      buffer: readBuffer,
+      callback: (n: number, buf: Uint8Array): boolean => {
+        receive((buf as Buffer).subarray(0, n));
+        return true;
+      },
+    };
+    const socket = t.transport === 'unix'
+      ? net.createConnection({ path: t.socketPath, onread })
+      : net.createConnection({ host: t.host!, port: t.port!, onread });
     const timer = setTimeout(() => {
       socket.destroy();
       const e = Object.assign(new Error(`no connection within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
@@ -68,7 +86,7 @@ function openSocket(t: ConnectTarget, timeoutMs: number): Promise<Transport> {
       clearTimeout(timer);
       socket.removeAllListeners('error');
       socket.setNoDelay(true);
-      resolve({ stream: socket, diagnostics: () => '' });
+      resolve({ stream: socket, diagnostics: () => '', setReceiver: (r) => { receive = r; } });
     });
   });
 }

@@ -240,8 +240,11 @@ export class XdrReader {
     return len <= INTERN_MAX_LENGTH ? internedString(this.buf, start, start + len) : this.buf.toString('utf8', start, start + len);
   }
 
-  /** Fixed-length opaque: a view into the message (no copy). */
-  fixedOpaque(length: number): Buffer {
+  /**
+   * Fixed-length opaque as a view into the message: valid only until the message buffer is reused
+   * (the connection reads into one buffer), so use it at once, e.g. to format a UUID.
+   */
+  fixedOpaqueView(length: number): Buffer {
     const padded = length + pad4(length);
     this.need(padded, 'fixed opaque');
     const v = this.buf.subarray(this.pos, this.pos + length);
@@ -249,7 +252,12 @@ export class XdrReader {
     return v;
   }
 
-  /** Variable-length opaque: a view into the message (no copy). */
+  /** Fixed-length opaque: a copy, safe to keep. */
+  fixedOpaque(length: number): Buffer {
+    return Buffer.from(this.fixedOpaqueView(length));
+  }
+
+  /** Variable-length opaque: a copy, safe to keep. */
   varOpaque(max = 0xffff_ffff): Buffer {
     const len = this.uint();
     if (len > max) throw new XdrError(`opaque length ${len} exceeds its limit of ${max}`);
