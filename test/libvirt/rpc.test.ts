@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { LibvirtClient, type LifecycleEvent } from '../../src/libvirt/client.js';
 import { LibvirtClosedError, LibvirtConnectError, LibvirtError, LibvirtProtocolError } from '../../src/libvirt/errors.js';
 import type { CloseInfo } from '../../src/libvirt/rpc.js';
-import { cat, dom, i32, str, u32 } from './bytes.js';
+import { cat, dom, i32, opaque, str, u32 } from './bytes.js';
 import { FakeDaemon, handshake, KEEPALIVE, Peer, REMOTE, type Call } from './fake-daemon.js';
 
 const T = { timeout: 5_000 };
@@ -67,6 +67,27 @@ for (const kind of ['unix', 'tcp'] as const) {
       for (const h of held) serials.push(h.serial);
       assert.equal(new Set(serials).size, 100, 'distinct serials');
       assert.deepEqual(results, [...serials].sort((a, b) => a - b).map((s) => `host-${s}`));
+    });
+
+    test('replies split across reads, and opaque results kept while later replies reuse the read buffer', T, async () => {
+      d.handler = (call, peer) => {
+        if (handshake(call, peer)) return;
+        if (call.proc === 20) {
+          const body = cat(u32(2), u32(0), i32(1), u32(0), u32(5), i32(1), u32(1), i32(1), u32(0), u32(6), i32(0), opaque([0x02, 0x01]));
+          const f = Peer.frame(REMOTE, 20, 1, call.serial, 0, body);
+          // Three writes, far enough apart to arrive as separate reads.
+          peer.send(f.subarray(0, 3));
+          setTimeout(() => peer.send(f.subarray(3, 40)), 15);
+          setTimeout(() => peer.send(f.subarray(40)), 30);
+        } else {
+          peer.reply(call, str('x'.repeat(5000)));
+        }
+      };
+      const c = await connect();
+      const r = await c.rpc.call('domainGetVcpus', { dom: { name: 'test', uuid: '6695eb01-f6a4-8304-79aa-97f2502e193f' }, maxinfo: 2, maplen: 1 });
+      for (let i = 0; i < 20; i++) assert.equal((await c.hostname()).length, 5000);
+      assert.deepEqual([...r.cpumaps], [0x02, 0x01]);
+      assert.deepEqual(r.info.map((v) => [v.number, v.cpu, v.cpuTime]), [[0, 1, 5], [1, 0, 6]]);
     });
 
     test('a remote_error reply rejects that call with a typed LibvirtError; the connection stays open', T, async () => {
