@@ -170,9 +170,10 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
   }
 
   // The daemon pings an idle client every few seconds once keepalive is agreed; long silence means it is gone.
+  // Armed only after a first PING, since a daemon configured without keepalive never sends one.
   private startWatchdog(deadAfterMs: number): void {
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.rpc.lastInboundMs > deadAfterMs) this.rpc.destroy(new LibvirtClosedError(`connection to ${this.uri}: no data from the daemon for ${Math.round(deadAfterMs / 1000)} s (keepalive)`));
+      if (this.rpc.pingsAnswered > 0 && Date.now() - this.rpc.lastInboundMs > deadAfterMs) this.rpc.destroy(new LibvirtClosedError(`connection to ${this.uri}: no data from the daemon for ${Math.round(deadAfterMs / 1000)} s (keepalive)`));
     }, Math.min(5_000, deadAfterMs));
     this.watchdog.unref();
   }

@@ -229,6 +229,24 @@ for (const kind of ['unix', 'tcp'] as const) {
   });
 }
 
+describe('keepalive watchdog', () => {
+  test('a daemon that pinged once and then went silent is declared gone; one that never pings is not', T, async () => {
+    const d = await FakeDaemon.start('unix');
+    d.handler = (call, peer) => void handshake(call, peer, true);
+    const silent = await LibvirtClient.connect(d.uri, { deadAfterMs: 300 });
+    const pinging = await LibvirtClient.connect(d.uri, { deadAfterMs: 300 });
+    const closed = closeEvent(pinging);
+    d.peers[1]!.send(Peer.frame(KEEPALIVE, 1, 2, 0, 0));
+    const pending = pinging.hostname(); // never answered
+    const info = await closed;
+    assert.match(info.error?.message ?? '', /no data from the daemon .*keepalive/);
+    await assert.rejects(pending, LibvirtClosedError);
+    assert.equal(silent.closed, false, 'no PING seen: keepalive not proven, so silence is not death');
+    await silent.close();
+    await d.stop();
+  });
+});
+
 describe('connecting', () => {
   test('missing socket: one line naming the URI, the socket path and the cause', T, async () => {
     const uri = 'qemu+unix:///system?socket=/nonexistent/libvirt-sock';
