@@ -160,8 +160,33 @@ test('demo-grader (the quick start): CPU case 2 and memory case 1 on one host, b
   assert.ok((score.memory!.reclaim.maxIntervals ?? Infinity) <= 10);
 });
 
+test('lab-cpu-4-on-pcpu0: four busy guests on pCPU0 of two end 2 and 2, equal shares, no change after', async () => {
+  const { score, intervals } = await scenarioScore('lab-cpu-4-on-pcpu0');
+  assertCpuConverges(score, 'lab-cpu-4');
+  assert.ok(score.cpu!.spread!.final <= 5, `final spread ${score.cpu!.spread!.final}`);
+  const last = intervals[intervals.length - 1]!.cpu!;
+  const perPcpu = [0, 1].map((p) => last.vcpus.filter((v) => v.affinity.length === 1 && v.affinity[0] === p).length);
+  assert.deepEqual(perPcpu, [2, 2], `placement at the end: ${JSON.stringify(last.vcpus.map((v) => [v.domain, v.affinity]))}`);
+  assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.95);
+});
+
+test('lab-memory-3-guests: the consumer is fed as it grows, idle guests shrink, reclaimed after the release', async () => {
+  const { score, intervals } = await scenarioScore('lab-memory-3-guests');
+  assertMemorySafe(score, intervals, 'lab-memory-3');
+  const memory = score.memory!;
+  assert.equal(memory.starvedIntervals, 0, `starved in ${memory.starvedIntervals} intervals`);
+  const consumer = memory.guests.find((g) => g.domain === 'vm1')!;
+  assert.ok(consumer.maxActualKiB >= (1020 + 200) * MiB - 16 * MiB, `consumer peaked at ${consumer.maxActualKiB / MiB} MiB`);
+  for (const idle of memory.guests.filter((g) => g.domain !== 'vm1')) {
+    assert.ok(idle.minActualKiB <= 1.1 * (115 + 200) * MiB, `${idle.domain} stayed at ${idle.minActualKiB / MiB} MiB`);
+  }
+  assert.equal(memory.reclaim.open, 0, 'a reclaim still open at the end');
+  assert.ok(memory.reclaim.count >= 1, 'no reclaim after the release');
+  assert.ok((memory.reclaim.maxIntervals ?? Infinity) <= 10, `reclaim took ${memory.reclaim.maxIntervals} intervals`);
+});
+
 test('every shipped scenario is covered by a test above', () => {
   const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
-  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle']);
+  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests']);
   for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
 });
