@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# FOR TEST MACHINES ONLY. Installs libvirt + QEMU from Debian's packages and starts virtlogd and
-# libvirtd without systemd, configured to run guests as root with no security driver.
+# FOR TEST MACHINES ONLY. Installs libvirt + QEMU (and what the tests and benchmarks use: gcc for
+# the lab guest program, Chromium for the dashboard test, python3-libvirt as the benchmark baseline)
+# from Debian's packages and starts virtlogd and libvirtd without systemd, configured to run
+# guests as root with no security driver.
 # That configuration is unsafe on a real host; virtbalance itself never changes libvirt's config.
 #
 #   scripts/libvirt-test-host.sh up      install if missing, configure, start (idempotent)
@@ -10,7 +12,7 @@ set -euo pipefail
 
 SOCK=/var/run/libvirt/libvirt-sock
 STATE_DIR=/var/run/virtbalance-test-host
-APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev)
+APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev chromium python3-libvirt)
 
 say() { printf '[test-host] %s\n' "$*"; }
 die() { printf '[test-host] error: %s\n' "$*" >&2; exit 1; }
@@ -101,9 +103,9 @@ stop_daemons() {
 
 case "${1:-}" in
   up)
-    if daemon_answers; then say "libvirtd already answers on $SOCK"; exit 0; fi
     need_root
     install_packages
+    if daemon_answers; then say "libvirtd already answers on $SOCK"; exit 0; fi
     ensure_accounts
     write_qemu_conf
     start_daemons
