@@ -124,7 +124,7 @@ export function acquireControllerLock(uri: string, controller: ControllerName, d
       const holder = readOwner(path);
       if (holder && ownerAlive(holder)) {
         throw new LockHeldError(
-          `${CONTROLLER_TEXT[controller]} already runs on ${uri} as PID ${holder.pid} (since ${holder.since}; lock ${path}); stop it first`,
+          `${CONTROLLER_TEXT[controller]} already runs on ${holder.uri} as PID ${holder.pid} (since ${holder.since}; lock ${path}); stop it first`,
           holder,
           path,
         );

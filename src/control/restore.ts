@@ -103,7 +103,10 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
   for (const g of grows) {
     const want = g.targetKiB - g.fromKiB;
     const give = Math.max(0, Math.min(want, budgetKiB));
-    if (give < want) notes.push(`${g.domain.name}: grown back to ${mib(g.fromKiB + give)} MiB, not ${mib(g.targetKiB)} MiB: the host keeps its ${mib(options.reserveKiB)} MiB reserve`);
+    if (give < want) {
+      const done = give >= 1024 ? `grown back to ${mib(g.fromKiB + give)} MiB, not ${mib(g.targetKiB)} MiB` : `not grown back to ${mib(g.targetKiB)} MiB`;
+      notes.push(`${g.domain.name}: ${done}: the host keeps its ${mib(options.reserveKiB)} MiB reserve (${mib(now.host.memoryFreeKiB)} MiB free)`);
+    }
     if (give >= 1024) {
       grants.push({ ...g, targetKiB: Math.round(g.fromKiB + give) });
       budgetKiB -= give;

@@ -203,8 +203,18 @@ export function libvirtLink(host: LibvirtHost): HostLink {
   };
 }
 
-/** Connects to `uri` and keeps reconnecting when the daemon goes away. The first connection must succeed. */
-export async function connectReconnecting(uri: string, options: ReconnectOptions & { connectTimeoutMs?: number } = {}): Promise<ReconnectingHost> {
-  const connector: HostConnector = async () => libvirtLink(LibvirtHost.fromClient(await LibvirtClient.connect(uri, { timeoutMs: options.connectTimeoutMs })));
-  return new ReconnectingHost(uri, connector, await connector(), options);
+export function libvirtConnector(uri: string, connectTimeoutMs?: number): HostConnector {
+  return async () => libvirtLink(LibvirtHost.fromClient(await LibvirtClient.connect(uri, { timeoutMs: connectTimeoutMs })));
+}
+
+/** Connects to `uri` (this first connection must succeed) and keeps reconnecting whenever the daemon goes away. */
+export async function openReconnectingHost(uri: string, options: ReconnectOptions & { connectTimeoutMs?: number } = {}): Promise<{ host: ReconnectingHost; pcpus: number }> {
+  const first = LibvirtHost.fromClient(await LibvirtClient.connect(uri, { timeoutMs: options.connectTimeoutMs }));
+  try {
+    const node = await first.client.cachedNodeInfo();
+    return { host: new ReconnectingHost(uri, libvirtConnector(uri, options.connectTimeoutMs), libvirtLink(first), options), pcpus: node.cpus };
+  } catch (err) {
+    await first.close().catch(() => {});
+    throw err;
+  }
 }

@@ -1,0 +1,200 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { UsageError } from '../cli/errors.js';
+import { parseUri } from '../libvirt/uri.js';
+
+// The host service's configuration file (default /etc/virtbalance/config.yaml), documented in
+// docs/config.md. Validated strictly at start: an unknown field, a wrong type or a value out of
+// range stops virtbalance with one line naming the file, the line and the field.
+// Command-line flags override what the file says (src/cli/run.ts merges them).
+
+export const DEFAULT_CONFIG_PATH = '/etc/virtbalance/config.yaml';
+
+export interface VmConfig {
+  /** Share of host memory when it is short (memory coordinator weight). */
+  weight?: number;
+  /** Free memory this guest always keeps above what it uses, MiB. */
+  floorMiB?: number;
+}
+
+export interface RunConfig {
+  source: string;
+  connect?: string;
+  intervalSeconds?: number;
+  controllers?: { cpu: boolean; memory: boolean };
+  dryRun?: boolean;
+  restore?: boolean;
+  trace?: string;
+  cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number };
+  memory: { floorMiB?: number; reserveMiB?: number; minActualMiB?: number; statsPeriodSeconds?: number; minChangeMiB?: number };
+  vms: Record<string, VmConfig>;
+}
+
+/** A configuration that cannot be used; the message names file, line and field. Exit 2. */
+export class ConfigError extends UsageError {
+  constructor(message: string, readonly file: string, readonly line: number | undefined, readonly field: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Path = Array<string | number>;
+type Obj = Record<string, unknown>;
+
+const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'cpu', 'memory', 'vms'] as const;
+const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
+const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB'] as const;
+const VM_KEYS = ['weight', 'floorMiB'] as const;
+const DOMAIN_NAME = /^[^\s/][^/]*$/;
+const MAX_MIB = 16 * 1024 * 1024;
+
+function pathText(path: Path): string {
+  let text = '';
+  for (const part of path) text += typeof part === 'number' ? `[${part}]` : text === '' ? part : `.${part}`;
+  return text === '' ? '(top level)' : text;
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return `"${value}"`;
+  return String(value);
+}
+
+class Reader {
+  constructor(private readonly doc: Document, private readonly lines: LineCounter, readonly file: string) {}
+
+  private lineOf(path: Path): number | undefined {
+    for (let n = path.length; n >= 0; n--) {
+      const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line;
+    }
+    return undefined;
+  }
+
+  fail(path: Path, message: string): never {
+    const line = this.lineOf(path);
+    throw new ConfigError(`${line === undefined ? this.file : `${this.file}:${line}`}: ${pathText(path)}: ${message}`, this.file, line, pathText(path));
+  }
+
+  object(value: unknown, path: Path, allowed: readonly string[]): Obj {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(path, `expected a mapping, got ${describe(value)}`);
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.fail([...path, key], `unknown field '${key}' (allowed: ${allowed.join(', ')})`);
+    }
+    return value as Obj;
+  }
+
+  number(value: unknown, path: Path, min: number, max: number, opts: { integer?: boolean; exclusiveMin?: boolean } = {}): number {
+    const kind = opts.integer ? 'a whole number' : 'a number';
+    if (typeof value !== 'number' || !Number.isFinite(value) || (opts.integer && !Number.isInteger(value))) this.fail(path, `expected ${kind}, got ${describe(value)}`);
+    if ((opts.exclusiveMin ? value <= min : value < min) || value > max) {
+      this.fail(path, `${value} is out of range (must be ${opts.exclusiveMin ? '>' : '≥'} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ''})`);
+    }
+    return value;
+  }
+
+  boolean(value: unknown, path: Path): boolean {
+    if (typeof value !== 'boolean') this.fail(path, `expected true or false, got ${describe(value)}`);
+    return value;
+  }
+
+  string(value: unknown, path: Path): string {
+    if (typeof value !== 'string' || value.trim() === '') this.fail(path, `expected a non-empty string, got ${describe(value)}`);
+    return value;
+  }
+}
+
+function optional<T>(value: unknown, read: (v: unknown) => T): T | undefined {
+  return value === undefined ? undefined : read(value);
+}
+
+/** Drops the keys whose value is undefined, so a spread never overrides a default with nothing. */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Parses and validates configuration text; `source` names it in messages. */
+export function parseConfig(text: string, source: string): RunConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const line = lines.linePos(syntax.pos[0]).line;
+    throw new ConfigError(`${source}:${line}: YAML syntax: ${syntax.message.split('\n')[0]}`, source, line, '(syntax)');
+  }
+  const r = new Reader(doc, lines, source);
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  // An empty file (or only comments) is a valid configuration: everything at its default.
+  const top = raw === null || raw === undefined ? {} : r.object(raw, [], TOP_KEYS);
+
+  const connect = optional(top.connect, (v) => {
+    const uri = r.string(v, ['connect']);
+    try {
+      parseUri(uri);
+    } catch (err) {
+      r.fail(['connect'], (err as Error).message);
+    }
+    return uri;
+  });
+  const controllers = optional(top.controllers, (v) => {
+    if (!Array.isArray(v) || v.length === 0) r.fail(['controllers'], `expected a list of cpu and/or memory, got ${describe(v)}`);
+    const set = { cpu: false, memory: false };
+    (v as unknown[]).forEach((c, i) => {
+      if (c !== 'cpu' && c !== 'memory') r.fail(['controllers', i], `expected cpu or memory, got ${describe(c)}`);
+      const which = c as 'cpu' | 'memory';
+      if (set[which]) r.fail(['controllers', i], `lists ${which} twice`);
+      set[which] = true;
+    });
+    return set;
+  });
+  const cpuRaw = top.cpu === undefined ? {} : r.object(top.cpu, ['cpu'], CPU_KEYS);
+  const memRaw = top.memory === undefined ? {} : r.object(top.memory, ['memory'], MEMORY_KEYS);
+  const vmsRaw = top.vms === undefined ? {} : r.object(top.vms, ['vms'], Object.keys(top.vms as object));
+  const vms: Record<string, VmConfig> = {};
+  for (const [name, value] of Object.entries(vmsRaw)) {
+    if (!DOMAIN_NAME.test(name)) r.fail(['vms', name], `"${name}" is not a domain name`);
+    const vm = r.object(value, ['vms', name], VM_KEYS);
+    vms[name] = defined({
+      weight: optional(vm.weight, (v) => r.number(v, ['vms', name, 'weight'], 0, 10_000, { exclusiveMin: true })),
+      floorMiB: optional(vm.floorMiB, (v) => r.number(v, ['vms', name, 'floorMiB'], 0, MAX_MIB)),
+    });
+  }
+
+  return defined({
+    source,
+    connect,
+    intervalSeconds: optional(top.interval, (v) => r.number(v, ['interval'], 0, 86_400, { exclusiveMin: true })),
+    controllers,
+    dryRun: optional(top.dryRun, (v) => r.boolean(v, ['dryRun'])),
+    restore: optional(top.restore, (v) => r.boolean(v, ['restore'])),
+    trace: optional(top.trace, (v) => r.string(v, ['trace'])),
+    cpu: defined({
+      marginPoints: optional(cpuRaw.margin, (v) => r.number(v, ['cpu', 'margin'], 0, 100)),
+      persistIntervals: optional(cpuRaw.persistIntervals, (v) => r.number(v, ['cpu', 'persistIntervals'], 1, 1000, { integer: true })),
+      urgentGainPoints: optional(cpuRaw.urgentGain, (v) => r.number(v, ['cpu', 'urgentGain'], 0, 100)),
+    }),
+    memory: defined({
+      floorMiB: optional(memRaw.floorMiB, (v) => r.number(v, ['memory', 'floorMiB'], 0, MAX_MIB)),
+      reserveMiB: optional(memRaw.reserveMiB, (v) => r.number(v, ['memory', 'reserveMiB'], 0, MAX_MIB)),
+      minActualMiB: optional(memRaw.minActualMiB, (v) => r.number(v, ['memory', 'minActualMiB'], 0, MAX_MIB)),
+      statsPeriodSeconds: optional(memRaw.statsPeriod, (v) => r.number(v, ['memory', 'statsPeriod'], 1, 3600, { integer: true })),
+      minChangeMiB: optional(memRaw.minChangeMiB, (v) => r.number(v, ['memory', 'minChangeMiB'], 0, MAX_MIB)),
+    }),
+    vms,
+  });
+}
+
+/** Reads and validates a configuration file. */
+export function loadConfig(path: string): RunConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    throw new UsageError(`cannot read config ${path}: ${why}`);
+  }
+  return parseConfig(text, path);
+}

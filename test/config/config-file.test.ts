@@ -1,0 +1,145 @@
+// The service configuration file: every field read, every mistake named with file, line and field;
+// flags override the file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/config-file.js';
+import { resolveRunOptions } from '../../src/config/run-options.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
+import { UsageError } from '../../src/cli/errors.js';
+
+const FULL = `# all fields
+connect: qemu+ssh://root@kvm1/system
+interval: 5
+controllers: [cpu, memory]
+dryRun: false
+restore: true
+trace: /var/lib/virtbalance/trace.jsonl
+cpu:
+  margin: 12
+  persistIntervals: 3
+  urgentGain: 20
+memory:
+  floorMiB: 256
+  reserveMiB: 2048
+  minActualMiB: 300
+  statsPeriod: 2
+  minChangeMiB: 32
+vms:
+  web1: { weight: 2, floorMiB: 400 }
+  db.prod:
+    floorMiB: 1024
+`;
+
+test('a full configuration is read field by field', () => {
+  const c = parseConfig(FULL, 'config.yaml');
+  assert.deepEqual(c, {
+    source: 'config.yaml',
+    connect: 'qemu+ssh://root@kvm1/system',
+    intervalSeconds: 5,
+    controllers: { cpu: true, memory: true },
+    dryRun: false,
+    restore: true,
+    trace: '/var/lib/virtbalance/trace.jsonl',
+    cpu: { marginPoints: 12, persistIntervals: 3, urgentGainPoints: 20 },
+    memory: { floorMiB: 256, reserveMiB: 2048, minActualMiB: 300, statsPeriodSeconds: 2, minChangeMiB: 32 },
+    vms: { web1: { weight: 2, floorMiB: 400 }, 'db.prod': { floorMiB: 1024 } },
+  });
+});
+
+test('an empty file is everything at its default', () => {
+  assert.deepEqual(parseConfig('# nothing set\n', 'c.yaml'), { source: 'c.yaml', cpu: {}, memory: {}, vms: {} });
+  const o = resolveRunOptions({}, parseConfig('', 'c.yaml'));
+  assert.equal(o.connect, 'qemu:///system');
+  assert.equal(o.intervalSeconds, 2);
+  assert.deepEqual(o.cpu, defaultCpuSchedulerOptions);
+  assert.deepEqual(o.memory, defaultMemoryOptions);
+});
+
+const BAD: Array<[string, string, RegExp]> = [
+  ['interval: 0\n', 'interval', /^c\.yaml:1: interval: 0 is out of range/],
+  ['interval: fast\n', 'interval', /^c\.yaml:1: interval: expected a number, got "fast"/],
+  ['connect: qemu:///system\nintervall: 2\n', 'intervall', /^c\.yaml:2: intervall: unknown field 'intervall'/],
+  ['connect: "qemu://remote/system"\n', 'connect', /^c\.yaml:1: connect: URI .* names a host but no transport/],
+  ['connect: not a uri\n', 'connect', /^c\.yaml:1: connect: invalid libvirt URI/],
+  ['controllers: [cpu, disk]\n', 'controllers[1]', /^c\.yaml:1: controllers\[1\]: expected cpu or memory, got "disk"/],
+  ['controllers: [cpu, cpu]\n', 'controllers[1]', /lists cpu twice/],
+  ['controllers: []\n', 'controllers', /expected a list of cpu and\/or memory/],
+  ['cpu:\n  margin: -1\n', 'cpu.margin', /^c\.yaml:2: cpu\.margin: -1 is out of range/],
+  ['cpu:\n  persistIntervals: 1.5\n', 'cpu.persistIntervals', /expected a whole number, got 1\.5/],
+  ['memory:\n  reserveMiB: lots\n', 'memory.reserveMiB', /^c\.yaml:2: memory\.reserveMiB: expected a number/],
+  ['memory:\n  floor: 200\n', 'memory.floor', /^c\.yaml:2: memory\.floor: unknown field 'floor' \(allowed: floorMiB/],
+  ['vms:\n  web1:\n    weight: 0\n', 'vms.web1.weight', /^c\.yaml:3: vms\.web1\.weight: 0 is out of range \(must be > 0/],
+  ['vms:\n  web1: 3\n', 'vms.web1', /^c\.yaml:2: vms\.web1: expected a mapping, got 3/],
+  ['dryRun: yes please\n', 'dryRun', /expected true or false/],
+  ['- just\n- a list\n', '(top level)', /^c\.yaml:1: \(top level\): expected a mapping, got a list/],
+  ['interval: [1\n', '(syntax)', /^c\.yaml:\d+: YAML syntax:/],
+];
+
+for (const [text, field, message] of BAD) {
+  test(`bad config (${field}): one line naming file, line and field`, () => {
+    assert.throws(
+      () => parseConfig(text, 'c.yaml'),
+      (e: unknown) => e instanceof ConfigError && e.exitCode === 2 && e.field === field && message.test(e.message) && !e.message.includes('\n'),
+    );
+  });
+}
+
+test('loadConfig: a missing or unreadable file is one clear line', () => {
+  assert.throws(() => loadConfig('/nonexistent/virtbalance.yaml'), (e: unknown) => e instanceof UsageError && e.message === 'cannot read config /nonexistent/virtbalance.yaml: no such file');
+  const dir = mkdtempSync(join(tmpdir(), 'vb-config-'));
+  try {
+    assert.throws(() => loadConfig(dir), (e: unknown) => e instanceof UsageError && /is a directory/.test(e.message));
+    writeFileSync(join(dir, 'c.yaml'), 'interval: 3\n');
+    assert.equal(loadConfig(join(dir, 'c.yaml')).intervalSeconds, 3);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('flags override the file; the file overrides the defaults', () => {
+  const c = parseConfig(FULL, 'c.yaml');
+  const fromFile = resolveRunOptions({}, c);
+  assert.equal(fromFile.connect, 'qemu+ssh://root@kvm1/system');
+  assert.equal(fromFile.intervalSeconds, 5);
+  assert.equal(fromFile.restore, true);
+  assert.equal(fromFile.cpu!.marginPoints, 12);
+  assert.equal(fromFile.cpu!.persistIntervals, 3);
+  assert.equal(fromFile.memory!.floorMiB, 256);
+  assert.equal(fromFile.memory!.reserveMiB, 2048);
+  assert.deepEqual(fromFile.memory!.floorsMiB, { web1: 400, 'db.prod': 1024 });
+  assert.deepEqual(fromFile.memory!.weights, { web1: 2 });
+  assert.equal(fromFile.tracePath, '/var/lib/virtbalance/trace.jsonl');
+
+  const flagged = resolveRunOptions({ connect: 'test:///default', interval: '1', 'cpu-margin': '5', 'memory-reserve': '512', trace: '/tmp/t.jsonl' }, c);
+  assert.equal(flagged.connect, 'test:///default');
+  assert.equal(flagged.intervalSeconds, 1);
+  assert.equal(flagged.cpu!.marginPoints, 5);
+  assert.equal(flagged.cpu!.persistIntervals, 3, 'a flag overrides one field, the file keeps the rest');
+  assert.equal(flagged.memory!.reserveMiB, 512);
+  assert.equal(flagged.tracePath, '/tmp/t.jsonl');
+
+  // --cpu alone runs only the vCPU scheduler, whatever the file lists.
+  const onlyCpu = resolveRunOptions({ cpu: true }, c);
+  assert.ok(onlyCpu.cpu && !onlyCpu.memory);
+  assert.throws(() => resolveRunOptions({ cpu: true, 'memory-floor': '100' }, c), /--memory-floor needs the memory coordinator/);
+  // The file's controller list applies when no flag names one.
+  const memOnly = resolveRunOptions({}, parseConfig('controllers: [memory]\n', 'c.yaml'));
+  assert.ok(!memOnly.cpu && memOnly.memory);
+  // Defaults are never mutated by a run's settings.
+  assert.equal(defaultMemoryOptions.floorsMiB.web1, undefined);
+});
+
+test('the shipped example configuration (docs/config.md and systemd/config.yaml) is valid', () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const example = loadConfig(join(root, 'systemd/config.yaml'));
+  assert.equal(example.connect, 'qemu:///system');
+  const doc = readFileSync(join(root, 'docs/config.md'), 'utf8');
+  const block = /```yaml\n([\s\S]*?)```/.exec(doc);
+  assert.ok(block, 'docs/config.md has a yaml example');
+  parseConfig(block[1]!, 'docs/config.md');
+});
