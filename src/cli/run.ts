@@ -5,8 +5,14 @@ import { formatInterval } from '../control/monitor.js';
 import { TraceWriter } from '../control/trace-writer.js';
 import type { TraceHeader, TraceInterval } from '../control/trace-record.js';
 import { UsageError } from './errors.js';
-import { nonNegativeNumber, parseCommandLine, positiveInteger, positiveNumber } from './options.js';
+import { parseCommandLine, positiveInteger, positiveNumber } from './options.js';
 import { openTarget, type Target } from './target.js';
+import { loadConfig } from '../config/config-file.js';
+import { resolveRunOptions } from '../config/run-options.js';
+import { captureStartState, restoreStartState, type StartState } from '../control/restore.js';
+import { floorKiBOf } from '../memory/options.js';
+import { openServiceTarget } from './service.js';
+import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
 
 export interface RunSettings {
   target: Target;
@@ -18,7 +24,10 @@ export interface RunSettings {
   quiet: boolean;
   intervals?: number;
   tracePath?: string;
-  /** Extra consumers of each interval (dashboard, tests). */
+  /** Put back the pins and balloon sizes found at start when the run ends. */
+  restore?: boolean;
+  /** Extra consumers of the header and of each interval (dashboard, tests). */
+  onHeader?: (header: TraceHeader) => void;
   onInterval?: (entry: TraceInterval) => void;
 }
 
@@ -42,10 +51,13 @@ export async function executeRun(settings: RunSettings): Promise<number> {
     options: { cpu: settings.cpu, memory: settings.memory },
   };
   trace?.write(header);
+  settings.onHeader?.(header);
   if (!settings.quiet && !settings.json) {
     const which = [settings.cpu ? 'vCPU scheduler' : '', settings.memory ? 'memory coordinator' : ''].filter(Boolean).join(' + ');
     console.log(`virtbalance: ${which} on ${target.label}, every ${settings.intervalSeconds} s${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
   }
+  let start: StartState | undefined;
+  let exitCode = 0;
   try {
     await runControlLoop(
       target.hypervisor,
@@ -66,18 +78,33 @@ export async function executeRun(settings: RunSettings): Promise<number> {
           if (settings.json) console.log(JSON.stringify(entry));
           else if (!settings.quiet) console.log(formatInterval(entry, settings.dryRun).join('\n'));
         },
-        log(message) {
-          if (!settings.quiet) console.error(`virtbalance: ${message}`);
+        log(message, recorded) {
+          // The monitor output already shows what the interval recorded; otherwise each line goes to stderr, even with --quiet.
+          if (recorded && !settings.quiet && !settings.json) return;
+          console.error(`virtbalance: ${message}`);
+        },
+        observed(observation) {
+          if (settings.restore) start ??= captureStartState(observation);
         },
       },
     );
+    if (settings.restore && start) {
+      const memory = settings.memory ?? defaultMemoryOptions;
+      const outcome = await restoreStartState(
+        target.hypervisor,
+        start,
+        { pins: !!settings.cpu, balloons: !!settings.memory, floorKiB: (name) => floorKiBOf(name, memory), reserveKiB: memory.reserveMiB * 1024 },
+        (line) => console.error(`virtbalance: ${line}`),
+      );
+      if (outcome.failed > 0) exitCode = 1;
+    }
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
     await trace?.close();
     await target.hypervisor.close();
   }
-  return 0;
+  return exitCode;
 }
 
 const runFlags = {
@@ -95,6 +122,9 @@ const runFlags = {
   'cpu-margin': { type: 'string' },
   'memory-floor': { type: 'string' },
   'memory-reserve': { type: 'string' },
+  config: { type: 'string' },
+  restore: { type: 'boolean' },
+  ...dashboardFlags,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -112,7 +142,10 @@ const runHelp = `usage: virtbalance run [--cpu] [--memory] [--interval S] (--con
   --trace FILE          write the trace (JSON lines) to FILE
   --cpu-margin P        imbalance margin of the vCPU scheduler, percentage points
   --memory-floor MiB    headroom above a guest's used memory it always keeps
-  --memory-reserve MiB  host memory never given to guests`;
+  --memory-reserve MiB  host memory never given to guests
+  --config FILE         read settings from FILE (e.g. /etc/virtbalance/config.yaml); flags override it
+  --restore             on exit, put back the vCPU pins and balloon sizes found at start
+${dashboardHelp}`;
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, runFlags, 'run');
@@ -122,36 +155,38 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`run: unexpected argument '${positionals[0]}' (try --help)`);
   if (values.sim !== undefined && values.connect !== undefined) throw new UsageError('run: give either --connect or --sim, not both');
-  const bothDefault = !values.cpu && !values.memory;
-  const cpu = values.cpu || bothDefault ? { ...defaultCpuSchedulerOptions } : undefined;
-  const memory = values.memory || bothDefault ? { ...defaultMemoryOptions } : undefined;
-  if (values['cpu-margin'] !== undefined) {
-    if (!cpu) throw new UsageError('run: --cpu-margin needs the vCPU scheduler');
-    cpu.marginPoints = nonNegativeNumber(values['cpu-margin'], '--cpu-margin');
-  }
-  if (values['memory-floor'] !== undefined) {
-    if (!memory) throw new UsageError('run: --memory-floor needs the memory coordinator');
-    memory.floorMiB = nonNegativeNumber(values['memory-floor'], '--memory-floor');
-  }
-  if (values['memory-reserve'] !== undefined) {
-    if (!memory) throw new UsageError('run: --memory-reserve needs the memory coordinator');
-    memory.reserveMiB = nonNegativeNumber(values['memory-reserve'], '--memory-reserve');
-  }
-  const intervalSeconds = values.interval === undefined ? 2 : positiveNumber(values.interval, '--interval');
+  const config = values.config !== undefined ? loadConfig(values.config) : undefined;
+  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath } = resolveRunOptions(values, config);
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
-  const target = await openTarget(values.sim !== undefined ? { sim: values.sim, seed } : { uri: values.connect ?? 'qemu:///system' });
   const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : values.sim !== undefined ? 60 : undefined;
-  return executeRun({
-    target,
-    intervalSeconds,
-    cpu,
-    memory,
-    dryRun: !!values['dry-run'],
-    json: !!values.json,
-    quiet: !!values.quiet,
-    intervals,
-    tracePath: values.trace,
-  });
+  const dashboard = await dashboardRequest(values, values.sim !== undefined, 'run');
+  // A real host is locked per controller and reconnected to when libvirtd restarts; a simulated one needs neither.
+  const service = values.sim === undefined ? await openServiceTarget(connect, controllersOf(cpu, memory), logLine) : undefined;
+  const target = service?.target ?? (await openTarget({ sim: values.sim!, seed }));
+  return withLiveRun(dashboard, target, { intervalSeconds, dryRun, plannedIntervals: intervals }, (live) =>
+    executeRun({
+      target: live.target,
+      intervalSeconds,
+      cpu,
+      memory,
+      dryRun,
+      json: !!values.json,
+      quiet: !!values.quiet,
+      intervals,
+      tracePath,
+      restore,
+      onHeader: live.onHeader,
+      onInterval: live.onInterval,
+    }),
+  ).finally(() => service?.release());
+}
+
+function logLine(message: string): void {
+  console.error(`virtbalance: ${message}`);
+}
+
+function controllersOf(cpu: unknown, memory: unknown): ('cpu' | 'memory')[] {
+  return [...(cpu ? (['cpu'] as const) : []), ...(memory ? (['memory'] as const) : [])];
 }
 
 /** The assignment's programs: `vcpu_scheduler <interval>` and `memory_coordinator <interval>` on qemu:///system. */
@@ -164,9 +199,9 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
     }
     if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds>`);
     const intervalSeconds = positiveNumber(positionals[0], 'interval');
-    const target = await openTarget({ uri: values.connect ?? 'qemu:///system' });
+    const service = await openServiceTarget(values.connect ?? 'qemu:///system', [which], logLine);
     return executeRun({
-      target,
+      target: service.target,
       intervalSeconds,
       cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions } : undefined,
       memory: which === 'memory' ? { ...defaultMemoryOptions } : undefined,
@@ -174,6 +209,6 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
       json: false,
       quiet: false,
       tracePath: values.trace,
-    });
+    }).finally(() => service.release());
   };
 }

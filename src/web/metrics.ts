@@ -1,0 +1,145 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Action } from '../control/actions.js';
+import type { TraceInterval } from '../control/trace-record.js';
+
+// The run as Prometheus metrics, on a private registry (never prom-client's global one, so two
+// runs in one process, or a test, never share series). Ratios are 0..1, memory in bytes.
+
+const KiB = 1024;
+
+export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'close';
+
+export class RunMetrics {
+  readonly registry = new Registry();
+  private readonly pcpuUsage: Gauge<'pcpu'>;
+  private readonly pcpuDemand: Gauge<'pcpu'>;
+  private readonly vcpuUsage: Gauge<'domain' | 'vcpu'>;
+  private readonly vcpuDemand: Gauge<'domain' | 'vcpu'>;
+  private readonly vcpuPcpu: Gauge<'domain' | 'vcpu'>;
+  private readonly spread: Gauge;
+  private readonly balanced: Gauge;
+  private readonly balloonActual: Gauge<'domain'>;
+  private readonly balloonUnused: Gauge<'domain'>;
+  private readonly balloonUsed: Gauge<'domain'>;
+  private readonly balloonMaximum: Gauge<'domain'>;
+  private readonly balloonFloor: Gauge<'domain'>;
+  private readonly hostFree: Gauge;
+  private readonly hostReserve: Gauge;
+  private readonly domains: Gauge;
+  private readonly intervals: Counter;
+  private readonly decisions: Counter<'kind'>;
+  private readonly pinsChanged: Counter;
+  private readonly balloonChanges: Counter;
+  private readonly actionFailures: Counter<'kind'>;
+  private readonly tickDuration: Histogram;
+  private readonly callDuration: Histogram<'call'>;
+  private readonly callErrors: Counter<'call'>;
+  private readonly connected: Gauge;
+  readonly dashboardClients: Gauge;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Counter<L>({ name, help, labelNames, registers });
+    this.pcpuUsage = gauge('virtbalance_pcpu_usage_ratio', 'Share of the last interval each pCPU ran guest vCPUs (0..1).', ['pcpu']);
+    this.pcpuDemand = gauge('virtbalance_pcpu_demand_ratio', 'Run + wait time of the vCPUs on each pCPU over the last interval, in pCPUs (can exceed 1 when crowded).', ['pcpu']);
+    this.vcpuUsage = gauge('virtbalance_vcpu_usage_ratio', 'Share of one pCPU each vCPU ran in the last interval (0..1).', ['domain', 'vcpu']);
+    this.vcpuDemand = gauge('virtbalance_vcpu_demand_ratio', 'Share of one pCPU each vCPU wanted (run + wait) in the last interval.', ['domain', 'vcpu']);
+    this.vcpuPcpu = gauge('virtbalance_vcpu_pcpu', 'The pCPU each vCPU is pinned to or last ran on.', ['domain', 'vcpu']);
+    this.spread = gauge('virtbalance_cpu_spread_points', 'Demand spread between the busiest and idlest pCPU, percentage points.');
+    this.balanced = gauge('virtbalance_cpu_balanced', '1 when the vCPU scheduler judged the host balanced in the last interval.');
+    this.balloonActual = gauge('virtbalance_balloon_actual_bytes', 'Balloon actual: memory each guest has now.', ['domain']);
+    this.balloonUnused = gauge('virtbalance_balloon_unused_bytes', 'Memory each guest leaves unused (from its balloon stats).', ['domain']);
+    this.balloonUsed = gauge('virtbalance_balloon_used_bytes', 'Memory each guest uses, as the memory coordinator reckons it.', ['domain']);
+    this.balloonMaximum = gauge('virtbalance_balloon_maximum_bytes', 'Maximum memory of each guest.', ['domain']);
+    this.balloonFloor = gauge('virtbalance_balloon_floor_bytes', 'Floor of each guest: headroom the coordinator always leaves it.', ['domain']);
+    this.hostFree = gauge('virtbalance_host_free_bytes', 'Memory the host can still give.');
+    this.hostReserve = gauge('virtbalance_host_reserve_bytes', 'Host memory never given to guests.');
+    this.domains = gauge('virtbalance_domains', 'Running domains seen in the last interval.');
+    this.intervals = counter('virtbalance_intervals_total', 'Control intervals run.');
+    this.decisions = counter('virtbalance_decisions_total', 'Actions the controllers decided, by kind (pin, set-memory, set-stats-period).', ['kind']);
+    this.pinsChanged = counter('virtbalance_pins_changed_total', 'vCPU pins changed on the host (applied, not dry run).');
+    this.balloonChanges = counter('virtbalance_balloon_changes_total', 'Balloon targets changed on the host (applied, not dry run).');
+    this.actionFailures = counter('virtbalance_action_failures_total', 'Actions that failed when applied, by kind.', ['kind']);
+    this.tickDuration = new Histogram({
+      name: 'virtbalance_tick_duration_seconds',
+      help: 'Wall time of one control interval: observe, decide, act, record.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.callDuration = new Histogram({
+      name: 'virtbalance_libvirt_call_duration_seconds',
+      help: 'Wall time of each hypervisor (libvirt) call, by call.',
+      labelNames: ['call'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers,
+    });
+    this.callErrors = counter('virtbalance_libvirt_call_errors_total', 'Hypervisor (libvirt) calls that failed, by call.', ['call']);
+    this.connected = gauge('virtbalance_host_connected', '1 while the last observation of the host succeeded.');
+    this.dashboardClients = gauge('virtbalance_dashboard_clients', 'Dashboard pages connected to the live stream.');
+    // Zero series exist from the start, so a rate() over the first scrape works.
+    for (const kind of ['pin', 'set-memory', 'set-stats-period'] as const) {
+      this.decisions.inc({ kind }, 0);
+      this.actionFailures.inc({ kind }, 0);
+    }
+    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period'] as const) this.callErrors.inc({ call }, 0);
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'virtbalance_' });
+  }
+
+  recordCall(call: HypervisorCall, seconds: number, failed: boolean): void {
+    this.callDuration.observe({ call }, seconds);
+    if (failed) this.callErrors.inc({ call });
+    if (call === 'observe') this.connected.set(failed ? 0 : 1);
+  }
+
+  recordInterval(entry: TraceInterval, options: { dryRun: boolean; tickSeconds?: number }): void {
+    this.intervals.inc();
+    this.domains.set(entry.domains.length);
+    if (options.tickSeconds !== undefined) this.tickDuration.observe(options.tickSeconds);
+    const failed = new Set<Action>(entry.failures.map((f) => f.action));
+    for (const action of entry.actions) {
+      this.decisions.inc({ kind: action.kind });
+      if (options.dryRun || failed.has(action)) continue;
+      if (action.kind === 'pin') this.pinsChanged.inc();
+      if (action.kind === 'set-memory') this.balloonChanges.inc();
+    }
+    for (const failure of entry.failures) this.actionFailures.inc({ kind: failure.action.kind });
+
+    // Per-pCPU, per-vCPU and per-domain gauges are rebuilt every interval, so a vanished domain's
+    // series disappear instead of freezing at their last value.
+    if (entry.cpu && entry.cpu.elapsedNs > 0) {
+      for (const g of [this.pcpuUsage, this.pcpuDemand, this.vcpuUsage, this.vcpuDemand, this.vcpuPcpu]) g.reset();
+      entry.cpu.pcpuUsage.forEach((u, pcpu) => this.pcpuUsage.set({ pcpu: String(pcpu) }, u));
+      entry.cpu.pcpuDemand.forEach((d, pcpu) => this.pcpuDemand.set({ pcpu: String(pcpu) }, d));
+      for (const v of entry.cpu.vcpus) {
+        const labels = { domain: v.domain, vcpu: String(v.vcpu) };
+        this.vcpuUsage.set(labels, v.usage);
+        this.vcpuDemand.set(labels, v.demand);
+        if (v.pcpu !== undefined) this.vcpuPcpu.set(labels, v.pcpu);
+      }
+      this.spread.set(entry.cpu.spreadPoints);
+      this.balanced.set(entry.cpu.balanced ? 1 : 0);
+    }
+    if (entry.memory) {
+      for (const g of [this.balloonActual, this.balloonUnused, this.balloonUsed, this.balloonMaximum, this.balloonFloor]) g.reset();
+      for (const g of entry.memory.guests) {
+        const labels = { domain: g.domain };
+        this.balloonActual.set(labels, g.actualKiB * KiB);
+        this.balloonMaximum.set(labels, g.maximumKiB * KiB);
+        this.balloonFloor.set(labels, g.floorKiB * KiB);
+        if (g.unusedKiB !== undefined) this.balloonUnused.set(labels, g.unusedKiB * KiB);
+        if (g.usedKiB !== undefined) this.balloonUsed.set(labels, g.usedKiB * KiB);
+      }
+      this.hostFree.set(entry.memory.hostFreeKiB * KiB);
+      this.hostReserve.set(entry.memory.reserveKiB * KiB);
+    }
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
