@@ -381,6 +381,7 @@
       if (failed.has(a)) items.push({ kind: 'failure', attrs: { 'data-domain': a.domain.name }, badge: 'FAILED', what: [vm(a.domain.name), ` ${a.kind}`], why: failed.get(a) });
     }
     for (const n of entry.notices) items.push({ kind: 'notice', attrs: { 'data-domain': n.domain }, badge: 'NOTE', what: n.domain ? [vm(n.domain)] : ['host'], why: n.message });
+    for (const k of entry.oomKills ?? []) items.push({ kind: 'failure', attrs: { 'data-domain': k.domain }, badge: 'OOM', what: [vm(k.domain), ' OOM kill'], why: `killed ${k.process} (pid ${k.pid}), seen on the guest's console` });
     for (const o of entry.truth?.oomEvents ?? []) items.push({ kind: 'failure', attrs: { 'data-domain': o.domain }, badge: 'OOM', what: [vm(o.domain), ' OOM kill'], why: `wanted ${mib(o.demandKiB)}, had ${mib(o.actualKiB)}` });
     // Newest first within the interval too, so the whole list reads top-down from now.
     return items.reverse().map((it) => h('li', { 'data-kind': it.kind, 'data-interval': entry.interval, ...it.attrs, hidden: !logFilters[it.kind] },
