@@ -15,6 +15,7 @@ const commands: Record<string, CommandEntry> = {
   vcpu_scheduler: { summary: 'the assignment\'s vCPU scheduler: vcpu_scheduler <interval>', load: async () => (await import('./run.js')).assignmentCommand('cpu', 'vcpu_scheduler') },
   memory_coordinator: { summary: 'the assignment\'s memory coordinator: memory_coordinator <interval>', load: async () => (await import('./run.js')).assignmentCommand('memory', 'memory_coordinator') },
   score: { summary: 'score a trace file: balance, fairness, starvation, reclaim (--plots DIR for SVGs)', load: async () => (await import('./score.js')).scoreCommand },
+  report: { summary: 'one self-contained HTML report of a trace: plots, score, decision log', load: async () => (await import('./report.js')).reportCommand },
   info: { summary: 'show the host and every domain as libvirt sees them', load: async () => (await import('./info.js')).infoCommand },
   lab: { summary: 'real QEMU guests for trying the coordinators (up, status, down)', load: async () => (await import('../lab/command.js')).labCommand },
 };
