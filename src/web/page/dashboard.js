@@ -228,10 +228,15 @@
     $('cpu-hint').textContent = `band: mean ± ${marginPoints() / 2} pts (the scheduler's margin of ${marginPoints()}) · ▼ pin change`;
   }
 
-  /** MiB ticks, in GiB once the axis reaches 2 GiB, so one axis never mixes the two. */
+  /** Tick steps in MiB that read well in GiB too (0.25, 0.5, 1, 2 …). */
+  const MEM_STEPS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288];
+
+  /** MiB ticks, in GiB once the axis reaches 1 GiB, so one axis never mixes the two. */
   function memTicks(u, splits) {
     const max = u.scales.y.max ?? 0;
-    return splits.map((s) => (max >= 2048 ? `${(s / 1024).toFixed(Number.isInteger(s / 1024) ? 0 : 1)} GiB` : `${s} MiB`));
+    if (max < 1024) return splits.map((s) => `${s} MiB`);
+    const digits = splits.every((s) => Number.isInteger(s / 1024)) ? 0 : splits.every((s) => Number.isInteger((s / 1024) * 10)) ? 1 : 2;
+    return splits.map((s) => (s === 0 ? '0' : `${(s / 1024).toFixed(digits)} GiB`));
   }
 
   function memChart(key, title, seriesSpec, height) {
@@ -248,7 +253,7 @@
       height,
       series: [{}, ...seriesSpec.map((s) => ({ label: s.label, stroke: s.stroke, width: s.width ?? 1.6, dash: s.dash, points: { show: false } }))],
       scales: { x: { time: false }, y: { range: key === '#host' ? (u, min, max) => [0, Math.max(1, max ?? 1) * 1.08] : () => [0, charts.memYMax || 1] } },
-      axes: [timeAxis(), { ...axisStyle(), size: 50, values: (u, splits) => memTicks(u, splits) }],
+      axes: [timeAxis(), { ...axisStyle(), size: 58, incrs: MEM_STEPS, values: (u, splits) => memTicks(u, splits) }],
       legend: { show: false },
       cursor: { points: { size: 5 } },
     }, [[], ...seriesSpec.map(() => [])], chartEl);
@@ -297,7 +302,7 @@
       const g = lastMem?.guests.find((q) => q.domain === d);
       m.vals.replaceChildren();
       if (g) {
-        m.vals.append(h('em', { title: 'balloon actual' }, mib(g.actualKiB)), ` · used ${mib(g.usedKiB)} · unused ${mib(g.unusedKiB)}`, g.fresh ? '' : h('span', { class: 'warn', title: 'balloon stats did not advance: the coordinator leaves this guest alone' }, ' · stale'));
+        m.vals.append(h('em', { title: 'balloon actual' }, mib(g.actualKiB)), h('span', { title: 'used · unused' }, ` · ${mib(g.usedKiB)} used · ${mib(g.unusedKiB)} free`), g.fresh ? '' : h('span', { class: 'warn', title: 'balloon stats did not advance: the coordinator leaves this guest alone' }, ' · stale'));
       } else m.vals.append('gone');
     }
   }
@@ -350,8 +355,9 @@
       const demand = entry.cpu.pcpuDemand?.[p] ?? usage;
       vs.sort((a, b) => b.usage - a.usage);
       return h('div', { class: `pcpu${vs.length === 0 ? ' free' : ''}`, 'data-pcpu': p },
-        h('div', { class: 'pcpu-head' }, h('b', {}, `pCPU${p}`), h('span', { class: 'pct', title: `demand ${pct(demand, 1)}` }, `${pct(usage)}${demand > usage + 0.05 ? ` · wants ${pct(demand)}` : ''}`)),
+        h('div', { class: 'pcpu-head' }, h('b', {}, `pCPU${p}`), h('span', { class: 'pct', title: `ran ${pct(usage, 1)}, its vCPUs wanted ${pct(demand, 1)}` }, pct(usage))),
         h('div', { class: `meter${demand > 1.02 ? ' over' : ''}`, style: { '--c': PCPU_COLORS[p % PCPU_COLORS.length] } }, h('span', { style: { width: `${Math.min(100, usage * 100)}%` } })),
+        demand > usage + 0.05 ? h('div', { class: 'wants' }, `crowded: its vCPUs want ${pct(demand)}`) : '',
         h('div', { class: 'chips' }, vs.map(chip)));
     });
     if (floating.length) cols.push(h('div', { class: 'pcpu', 'data-pcpu': 'none' }, h('div', { class: 'pcpu-head' }, h('b', {}, 'not placed')), h('div', { class: 'chips' }, floating.map(chip))));

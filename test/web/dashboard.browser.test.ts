@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { dashboardUrlOf, fixture, get, openEventStream, parsePrometheus, repoRoot, sampleValue, startCli } from './helpers.js';
+
+// The dashboard in a real headless Chromium (Debian's `chromium` package; playwright-core never
+// downloads a browser here) against a paced simulated run in which four guests boot at t=50 s,
+// all on pCPU0, so the scheduler pins while the page watches.
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const artifact = join(repoRoot, 'artifacts', 'dashboard.png');
+
+interface PinSeen {
+  interval: number;
+  domain: string;
+  vcpu: string;
+  to: string;
+  /** The page's newest interval when the row first showed. */
+  shownAt: number;
+}
+
+test('live dashboard in headless Chromium: charts, a pin in the log and the map, /metrics, clean SIGINT', { timeout: 60_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    // CI installs chromium; there a missing browser is a broken setup, not a reason to skip.
+    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
+    t.skip(`${CHROMIUM} not installed`);
+    return;
+  }
+  const profile = await mkdtemp(join(tmpdir(), 'vb-chromium-'));
+  t.after(() => rm(profile, { recursive: true, force: true }));
+  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1440, height: 1000 },
+  });
+  t.after(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  const requested: string[] = [];
+  page.on('request', (r) => requested.push(r.url()));
+
+  const run = startCli(['run', '--sim', fixture('late-pileup.yaml'), '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '60', '--quiet']);
+  t.after(() => {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  const url = await dashboardUrlOf(run);
+  await page.goto(url);
+
+  // Charts render: a canvas with a real size for the pCPUs and for every memory panel.
+  await page.waitForFunction(() => Number(document.body.dataset.lastInterval) >= 2 && document.querySelectorAll('.mem-chart canvas').length >= 5, undefined, { timeout: 10_000 });
+  const startInterval = Number(await page.evaluate(() => document.body.dataset.lastInterval));
+  const cpuCanvas = await page.locator('#cpu-chart canvas').first().boundingBox();
+  assert.ok(cpuCanvas && cpuCanvas.width > 300 && cpuCanvas.height > 150, `pCPU chart canvas ${JSON.stringify(cpuCanvas)}`);
+  for (const box of await Promise.all((await page.locator('.mem-chart canvas').all()).map((c) => c.boundingBox()))) {
+    assert.ok(box && box.width > 100 && box.height > 60, `memory chart canvas ${JSON.stringify(box)}`);
+  }
+  assert.equal(await page.locator('#host-pill').getAttribute('data-state'), 'connected');
+  assert.equal(await page.locator('#stream-pill').getAttribute('data-state'), 'live');
+  const before = parsePrometheus((await get(`${url}metrics`)).body).samples;
+
+  // A client that leaves mid-stream must not hurt the server or the page.
+  const leaving = await openEventStream(`${url}events`);
+  await leaving.next('interval', 5000);
+  leaving.res.destroy();
+
+  // The scheduler's first pin after the page loaded shows up in the log as it happens...
+  const pin = await (
+    await page.waitForFunction(
+      (after) => {
+        const li = [...document.querySelectorAll<HTMLElement>('#decision-log li[data-kind="pin"]')].find((e) => Number(e.dataset.interval) > after);
+        if (!li) return false;
+        const seen: PinSeen = { interval: Number(li.dataset.interval), domain: li.dataset.domain!, vcpu: li.dataset.vcpu!, to: li.dataset.to!, shownAt: Number(document.body.dataset.lastInterval) };
+        return seen;
+      },
+      startInterval,
+      { timeout: 20_000, polling: 'raf' },
+    )
+  ).jsonValue() as PinSeen;
+  assert.ok(pin.shownAt <= pin.interval + 2, `pin of interval ${pin.interval} reached the log at interval ${pin.shownAt}`);
+  assert.ok(pin.interval > startInterval, 'the pin happened while the page was watching');
+  // ...and the map puts that vCPU on its new pCPU within two intervals.
+  const mappedAt = await (
+    await page.waitForFunction(
+      (p: PinSeen) => {
+        const chip = document.querySelector(`.pcpu[data-pcpu="${p.to}"] .chip[data-vcpu="${p.domain}:${p.vcpu}"]`);
+        return chip ? Number(document.body.dataset.lastInterval) : false;
+      },
+      pin,
+      { timeout: 10_000, polling: 'raf' },
+    )
+  ).jsonValue() as number;
+  assert.ok(mappedAt <= pin.interval + 2, `the map showed ${pin.domain}:${pin.vcpu} on pCPU${pin.to} at interval ${mappedAt}, pinned at ${pin.interval}`);
+  assert.match(await page.locator('#decision-log li[data-kind="pin"]').first().locator('.why').innerText(), /pCPU/);
+
+  await mkdir(join(repoRoot, 'artifacts'), { recursive: true });
+  await page.screenshot({ path: artifact, fullPage: true });
+
+  // /metrics moved with the run.
+  const after = parsePrometheus((await get(`${url}metrics`)).body);
+  for (const name of [
+    'virtbalance_pcpu_usage_ratio', 'virtbalance_vcpu_usage_ratio', 'virtbalance_pins_changed_total', 'virtbalance_balloon_actual_bytes',
+    'virtbalance_balloon_unused_bytes', 'virtbalance_host_free_bytes', 'virtbalance_decisions_total', 'virtbalance_tick_duration_seconds',
+    'virtbalance_libvirt_call_errors_total',
+  ]) {
+    assert.ok(after.types.has(name), `/metrics has no ${name}`);
+  }
+  const pinsBefore = sampleValue(before, 'virtbalance_pins_changed_total')!;
+  const pinsAfter = sampleValue(after.samples, 'virtbalance_pins_changed_total')!;
+  assert.ok(pinsAfter > pinsBefore, `pins changed ${pinsBefore} → ${pinsAfter}`);
+  assert.ok(sampleValue(after.samples, 'virtbalance_intervals_total')! > sampleValue(before, 'virtbalance_intervals_total')!);
+  assert.ok(sampleValue(after.samples, 'virtbalance_vcpu_usage_ratio', { domain: pin.domain, vcpu: pin.vcpu }) !== undefined);
+  assert.equal(sampleValue(after.samples, 'virtbalance_host_connected'), 1);
+  assert.equal((await get(`${url}healthz`)).body, 'ok\n');
+
+  // Nothing came from anywhere but the dashboard itself.
+  const foreign = requested.filter((r) => !r.startsWith(url) && !r.startsWith('data:'));
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(problems, []);
+
+  // Ctrl-C stops the run and the server; the page notices the stream is gone.
+  const stopped = performance.now();
+  run.child.kill('SIGINT');
+  const exit = await run.exited;
+  assert.equal(exit.code, 0, run.stderr());
+  assert.ok(performance.now() - stopped < 5000, 'exited promptly');
+  assert.doesNotMatch(run.stderr(), /^\s+at /m, 'no stack trace');
+  await page.waitForFunction(() => document.getElementById('stream-pill')?.dataset.state !== 'live', undefined, { timeout: 10_000 });
+});

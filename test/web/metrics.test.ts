@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import { simulateScenario } from '../../src/control/simulate.js';
+import { loadScenario } from '../../src/host/sim/index.js';
+import { resolveScenarioPath } from '../../src/cli/target.js';
+import { RunMetrics } from '../../src/web/metrics.js';
+import { parsePrometheus, sampleValue, type Sample } from './helpers.js';
+
+async function intervalsOf(name: string, intervals?: number): Promise<TraceInterval[]> {
+  const lines: TraceLine[] = await simulateScenario(loadScenario(resolveScenarioPath(name)), { intervals });
+  return lines.filter((l): l is TraceInterval => l.type === 'interval');
+}
+
+async function scrape(m: RunMetrics): Promise<Sample[]> {
+  return parsePrometheus(await m.text()).samples;
+}
+
+test('gauges follow the last interval; counters add up the decisions', async () => {
+  const intervals = await intervalsOf('mixed-1-lifecycle');
+  const m = new RunMetrics({ processMetrics: false });
+  let ticks = 0;
+  for (const entry of intervals) m.recordInterval(entry, { dryRun: false, tickSeconds: 0.002 * ++ticks });
+  const s = await scrape(m);
+  const last = intervals.at(-1)!;
+  const lastCpu = intervals.filter((i) => i.cpu && i.cpu.elapsedNs > 0).at(-1)!.cpu!;
+  lastCpu.pcpuUsage.forEach((u, p) => assert.equal(sampleValue(s, 'virtbalance_pcpu_usage_ratio', { pcpu: String(p) }), u));
+  for (const v of lastCpu.vcpus) {
+    assert.equal(sampleValue(s, 'virtbalance_vcpu_usage_ratio', { domain: v.domain, vcpu: String(v.vcpu) }), v.usage);
+    assert.equal(sampleValue(s, 'virtbalance_vcpu_pcpu', { domain: v.domain, vcpu: String(v.vcpu) }), v.pcpu);
+  }
+  for (const g of last.memory!.guests) {
+    assert.equal(sampleValue(s, 'virtbalance_balloon_actual_bytes', { domain: g.domain }), g.actualKiB * 1024);
+    if (g.unusedKiB !== undefined) assert.equal(sampleValue(s, 'virtbalance_balloon_unused_bytes', { domain: g.domain }), g.unusedKiB * 1024);
+  }
+  assert.equal(sampleValue(s, 'virtbalance_host_free_bytes'), last.memory!.hostFreeKiB * 1024);
+  // vm1 and vm3 are destroyed during the run: their series go with them.
+  const gone = ['vm1', 'vm3'].filter((d) => !last.domains.includes(d));
+  assert.deepEqual(gone, ['vm1', 'vm3']);
+  for (const d of gone) {
+    assert.equal(s.some((x) => x.labels.domain === d), false, `${d} still has series`);
+  }
+  const actions = intervals.flatMap((i) => i.actions);
+  for (const kind of ['pin', 'set-memory', 'set-stats-period']) {
+    assert.equal(sampleValue(s, 'virtbalance_decisions_total', { kind }), actions.filter((a) => a.kind === kind).length, kind);
+  }
+  assert.equal(sampleValue(s, 'virtbalance_balloon_changes_total'), actions.filter((a) => a.kind === 'set-memory').length);
+  assert.equal(sampleValue(s, 'virtbalance_intervals_total'), intervals.length);
+  assert.equal(sampleValue(s, 'virtbalance_tick_duration_seconds_count'), intervals.length);
+  assert.ok(Math.abs(sampleValue(s, 'virtbalance_tick_duration_seconds_sum')! - (0.002 * ticks * (ticks + 1)) / 2) < 1e-9);
+});
+
+test('dry run and failed actions are decisions, not changes; failures count by kind', async () => {
+  const [, second] = await intervalsOf('cpu-2-all-on-pcpu0', 2);
+  const pins = second!.actions.filter((a) => a.kind === 'pin');
+  assert.ok(pins.length >= 2);
+  const failing: TraceInterval = { ...second!, failures: [{ action: pins[0]!, error: 'Requested operation is not valid: domain is not running' }] };
+  const m = new RunMetrics({ processMetrics: false });
+  m.recordInterval(failing, { dryRun: false });
+  let s = await scrape(m);
+  assert.equal(sampleValue(s, 'virtbalance_pins_changed_total'), pins.length - 1);
+  assert.equal(sampleValue(s, 'virtbalance_action_failures_total', { kind: 'pin' }), 1);
+  const dry = new RunMetrics({ processMetrics: false });
+  dry.recordInterval(second!, { dryRun: true });
+  s = await scrape(dry);
+  assert.equal(sampleValue(s, 'virtbalance_pins_changed_total'), 0);
+  assert.equal(sampleValue(s, 'virtbalance_decisions_total', { kind: 'pin' }), pins.length);
+});
+
+test('hypervisor calls: durations by call, errors counted, connection gauge follows observe', async () => {
+  const m = new RunMetrics({ processMetrics: false });
+  m.recordCall('observe', 0.01, false);
+  m.recordCall('pin', 0.002, true);
+  m.recordCall('observe', 0.5, true);
+  const s = await scrape(m);
+  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_errors_total', { call: 'pin' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_errors_total', { call: 'observe' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_errors_total', { call: 'set-memory' }), 0);
+  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_duration_seconds_count', { call: 'observe' }), 2);
+  assert.equal(sampleValue(s, 'virtbalance_host_connected'), 0);
+});
+
+test('two runs in one process keep separate registries', async () => {
+  const a = new RunMetrics();
+  const b = new RunMetrics();
+  const [first] = await intervalsOf('cpu-1-balanced', 1);
+  a.recordInterval(first!, { dryRun: false });
+  assert.equal(sampleValue(await scrape(a), 'virtbalance_intervals_total'), 1);
+  assert.equal(sampleValue(await scrape(b), 'virtbalance_intervals_total'), 0);
+  assert.ok((await scrape(a)).some((x) => x.name === 'virtbalance_process_cpu_seconds_total'));
+});

@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TraceHeader, TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import { simulateScenario } from '../../src/control/simulate.js';
+import { loadScenario } from '../../src/host/sim/index.js';
+import { resolveScenarioPath } from '../../src/cli/target.js';
+import { decisionLog, renderReport } from '../../src/web/report.js';
+import { runCli } from './helpers.js';
+
+async function traceOf(name: string): Promise<TraceLine[]> {
+  return simulateScenario(loadScenario(resolveScenarioPath(name)));
+}
+
+function assertSelfContained(html: string): void {
+  assert.doesNotMatch(html, /<script/i, 'no scripts');
+  assert.doesNotMatch(html, /<link\b/i, 'no linked stylesheets');
+  assert.doesNotMatch(html, /<(img|iframe|object|embed)\b/i, 'no embedded files');
+  assert.doesNotMatch(html, /\b(src|href)\s*=\s*["'](?!#)/i, 'no references outside the file');
+  assert.doesNotMatch(html, /url\(\s*["']?(?!#|data:)/i, 'no CSS url() outside the file');
+}
+
+test('report: plots, score and every decision in one file that needs nothing else', async () => {
+  const lines = await traceOf('mixed-1-lifecycle');
+  const intervals = lines.slice(1) as TraceInterval[];
+  const html = renderReport(lines, { source: 'mixed.jsonl' });
+  assertSelfContained(html);
+  assert.match(html, /^<!doctype html>/);
+  assert.equal((html.match(/<svg\b/g) ?? []).length, 2, 'the CPU and the memory plot');
+  assert.match(html, /pCPU usage: sim:mixed-1-lifecycle/);
+  assert.match(html, /<h2>CPU<\/h2>/);
+  assert.match(html, /<h2>Memory<\/h2>/);
+  const actions = intervals.flatMap((i) => i.actions);
+  const notices = intervals.flatMap((i) => i.notices);
+  const rows = html.match(/<tr class="k-/g) ?? [];
+  assert.equal(rows.length, actions.length + notices.length);
+  assert.equal(decisionLog(intervals).filter((r) => r.kind === 'pin').length, actions.filter((a) => a.kind === 'pin').length);
+  // Every reason is in the log, as text.
+  for (const a of actions.slice(0, 20)) assert.ok(html.includes(a.reason.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')), a.reason);
+});
+
+test('report: names and reasons from the host are text, never markup', async () => {
+  const lines = await traceOf('cpu-2-all-on-pcpu0');
+  const hostile = '<img src=x onerror=alert(1)>';
+  const poisoned = lines.map((l) => (l.type === 'header' ? { ...l, target: `qemu+ssh://${hostile}/system` } : { ...l, notices: [{ domain: hostile, message: `</td><script>alert(2)</script>` }] })) as TraceLine[];
+  const html = renderReport(poisoned);
+  assertSelfContained(html);
+  assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;'));
+});
+
+test('report: a CPU-only trace has no memory section; a trace without decisions says so', async () => {
+  const lines = await traceOf('cpu-1-balanced');
+  const html = renderReport(lines);
+  assert.equal((html.match(/<svg\b/g) ?? []).length, 1);
+  assert.doesNotMatch(html, /<h2>Memory<\/h2>/);
+  const header = lines[0] as TraceHeader;
+  const quiet = renderReport([header, { type: 'interval', interval: 0, timeMs: 0, domains: [], actions: [], failures: [], notices: [] }]);
+  assert.match(quiet, /No decisions in this trace/);
+  assert.match(quiet, /No CPU or memory records/);
+});
+
+test('CLI: report TRACE writes TRACE.html by default, -o elsewhere; bad input is one line, exit 2', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vb-report-'));
+  const trace = join(dir, 'run1.jsonl');
+  await writeFile(trace, (await traceOf('memory-1-one-consumer')).map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const byDefault = await runCli(['report', trace]);
+  assert.equal(byDefault.code, 0, byDefault.stderr);
+  assert.match(byDefault.stdout, /^report: .*run1\.html \(\d+ KiB\)\n$/);
+  const html = await readFile(join(dir, 'run1.html'), 'utf8');
+  assertSelfContained(html);
+  assert.match(html, /memory-1-one-consumer/);
+  const out = join(dir, 'sub', 'r.html');
+  assert.equal((await runCli(['report', trace, '-o', out])).code, 0);
+  assert.ok(existsSync(out));
+
+  await writeFile(join(dir, 'bad.jsonl'), '{"type":"header"}\n');
+  const bad = await runCli(['report', join(dir, 'bad.jsonl')]);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+  assert.match(bad.stderr, /bad\.jsonl:1:/);
+  const missing = await runCli(['report']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /expected one trace file/);
+});
