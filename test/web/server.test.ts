@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import type { TraceHeader, TraceInterval, TraceLine } from '../../src/control/trace-record.js';
 import { simulateScenario } from '../../src/control/simulate.js';
-import { loadScenario } from '../../src/host/sim/index.js';
+import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
 import { resolveScenarioPath } from '../../src/cli/target.js';
 import { Dashboard } from '../../src/web/dashboard-server.js';
-import type { StateSnapshot } from '../../src/web/run-state.js';
+import type { RunStatus, StateSnapshot } from '../../src/web/run-state.js';
 import { get, openEventStream, parsePrometheus, sampleValue } from './helpers.js';
 
 async function trace(name: string, intervals?: number): Promise<{ header: TraceHeader; intervals: TraceInterval[] }> {
@@ -156,4 +156,29 @@ test('close() ends open streams and returns promptly', async () => {
   await d.close();
   await ended;
   assert.ok(performance.now() - started < 1000, `close took ${performance.now() - started} ms`);
+});
+
+test('connection state and call errors come from the hypervisor calls themselves', async (t) => {
+  const sim = createSimulatedHost(loadScenario(resolveScenarioPath('cpu-1-balanced')));
+  const d = await startDashboard({ uri: sim.hypervisor.uri });
+  t.after(() => d.close());
+  const sse = await openEventStream(`${d.url}events`);
+  t.after(() => sse.res.destroy());
+  assert.equal((JSON.parse((await sse.next('hello')).data) as { status: RunStatus }).status.connection, 'connecting');
+  const host = d.instrument(sim.hypervisor);
+  await host.observe();
+  assert.equal((JSON.parse((await sse.next('status')).data) as RunStatus).connection, 'connected');
+  // The daemon goes away under the run: the next observation fails.
+  await sim.hypervisor.close();
+  await assert.rejects(host.observe(), /closed/);
+  const lost = JSON.parse((await sse.next('status')).data) as RunStatus;
+  assert.equal(lost.connection, 'reconnecting');
+  assert.equal(lost.failedObservations, 1);
+  assert.match(lost.connectionError ?? '', /closed/);
+  const { samples } = parsePrometheus((await get(`${d.url}metrics`)).body);
+  assert.equal(sampleValue(samples, 'virtbalance_libvirt_call_errors_total', { call: 'observe' }), 1);
+  assert.equal(sampleValue(samples, 'virtbalance_libvirt_call_duration_seconds_count', { call: 'observe' }), 2);
+  assert.equal(sampleValue(samples, 'virtbalance_host_connected'), 0);
+  await host.close();
+  assert.equal((JSON.parse((await sse.next('status')).data) as RunStatus).connection, 'closed');
 });

@@ -143,7 +143,9 @@
   // ---- charts ----------------------------------------------------------------------------------
 
   const axisStyle = () => ({ stroke: color('--muted'), grid: { stroke: color('--grid'), width: 1 }, ticks: { stroke: color('--grid'), width: 1, size: 4 }, font: '11px system-ui, sans-serif' });
-  const timeAxis = () => ({ ...axisStyle(), values: (u, splits) => splits.map((s) => clock(s)) });
+  // Whole-second steps, so short intervals never label two ticks with the same m:ss.
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
+  const timeAxis = () => ({ ...axisStyle(), incrs: TIME_STEPS, values: (u, splits) => splits.map((s) => clock(s)) });
 
   const charts = {
     cpu: undefined,
@@ -361,6 +363,7 @@
         h('div', { class: 'chips' }, vs.map(chip)));
     });
     if (floating.length) cols.push(h('div', { class: 'pcpu', 'data-pcpu': 'none' }, h('div', { class: 'pcpu-head' }, h('b', {}, 'not placed')), h('div', { class: 'chips' }, floating.map(chip))));
+    mapEl.classList.toggle('compact', pcpus > 8);
     mapEl.replaceChildren(...cols);
     $('map-hint').textContent = `measured in interval ${entry.interval} · ${entry.cpu.vcpus.length} vCPUs`;
   }
@@ -375,7 +378,7 @@
     const vm = (name) => h('span', { class: 'vm', style: { '--vm': vmColor(name) } }, name);
     for (const a of entry.actions) {
       if (a.kind === 'pin') {
-        items.push({ kind: 'pin', attrs: { 'data-domain': a.domain.name, 'data-vcpu': a.vcpu, 'data-to': a.pcpus.join(',') }, badge: dry ? 'WOULD PIN' : 'PIN',
+        items.push({ kind: 'pin', attrs: { 'data-domain': a.domain.name, 'data-vcpu': a.vcpu, 'data-to': a.pcpus.join(',') }, badge: 'PIN',
           what: [vm(a.domain.name), ` vCPU${a.vcpu} `, h('span', { class: 'arrow' }, `[${a.previous.join(',')}] → `), `pCPU${a.pcpus.length === 1 ? a.pcpus[0] : `[${a.pcpus.join(',')}]`}`], why: a.reason });
       } else if (a.kind === 'set-memory') {
         const delta = (a.targetKiB - a.fromKiB) / 1024;
@@ -416,6 +419,7 @@
     const counts = [];
     if (store.header?.controllers?.cpu) counts.push(`${pins} pin change${pins === 1 ? '' : 's'}`);
     if (store.header?.controllers?.memory) counts.push(`${balloons} balloon change${balloons === 1 ? '' : 's'}`);
+    if (store.status?.dryRun) counts.push('dry run: decided, not applied');
     if (total >= LOG_LIMIT) counts.push(`newest ${LOG_LIMIT} shown`);
     $('log-count').textContent = total ? counts.join(' · ') : '';
     $('log-empty').hidden = total > 0;
