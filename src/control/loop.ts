@@ -169,12 +169,14 @@ function trackDomains(state: LoopState, obs: HostObservation): Notice[] {
   const previousKeyByName = new Map<string, string>();
   for (const [key, d] of known) previousKeyByName.set(d.name, key);
   const guests = state.memory.guests;
+  const replaced = new Set<string>();
   for (const d of obs.domains) {
     const key = domainKey(d);
     const before = known.get(key);
     if (!before) {
       const replacedKey = previousKeyByName.get(d.name);
       if (replacedKey !== undefined && !now.has(replacedKey)) {
+        replaced.add(replacedKey);
         delete guests[d.name];
         notices.push({ domain: d.name, message: `replaced by a new domain of the same name (UUID ${replacedKey} → ${key}): starts afresh` });
       } else {
@@ -193,7 +195,7 @@ function trackDomains(state: LoopState, obs: HostObservation): Notice[] {
     if (before.state !== d.state) notices.push({ domain: d.name, message: stateChange(before.state, d.state) });
   }
   for (const [key, d] of known) {
-    if (!now.has(key)) notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
+    if (!now.has(key) && !replaced.has(key)) notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
   }
   return notices;
 }
