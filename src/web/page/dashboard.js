@@ -9,6 +9,7 @@
   const CSS = getComputedStyle(document.documentElement);
   const color = (name) => CSS.getPropertyValue(name).trim();
   const LOG_LIMIT = 600;
+  const HISTORY_LIMIT = 3600; // intervals kept for the charts (2 h at 2 s)
   const STALE_MS = 20000;
 
   const store = {
@@ -90,6 +91,9 @@
       logNeedsRebuild = true;
     }
     for (const d of entry.domains) vmColor(d);
+    if (store.intervals.length > HISTORY_LIMIT) {
+      for (const old of store.intervals.splice(0, store.intervals.length - HISTORY_LIMIT)) store.numbers.delete(old.interval);
+    }
   }
 
   async function refill(missing) {
