@@ -77,6 +77,12 @@ export interface TraceInterval {
   failures: { action: Action; error: string }[];
   notices: Notice[];
   truth?: TraceTruth;
+  /**
+   * OOM kills inside guests first seen in this interval, on real hosts: the lab reads them from each
+   * guest's console (src/lab/oom-watch.ts). Present on every interval of a run that looked, so an
+   * empty list means "looked, none".
+   */
+  oomKills?: { domain: string; process: string; pid: number }[];
 }
 
 export type TraceLine = TraceHeader | TraceInterval;

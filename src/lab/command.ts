@@ -12,6 +12,11 @@ import { consoleProgress } from './progress.js';
 import { WorkloadController, WorkloadError } from './workload-channel.js';
 import { findLabGuests } from './guests.js';
 import { guestFilesIn } from './paths.js';
+import { loadScenario } from '../host/sim/index.js';
+import { resolveScenarioPath, shippedScenariosDir } from '../cli/target.js';
+import { checkGuestName } from './domain-xml.js';
+import { DEFAULT_LAB_RUN_PREFIX, shippedScenarioByNumber } from './plan.js';
+import { labRun } from './run.js';
 
 const HELP = `usage: virtbalance lab <subcommand> [options]
 
@@ -27,6 +32,18 @@ load can be changed while the guest runs.
       --cpu DUTY            initial CPU duty of every vCPU, 0..1 (default 0)
       --accel kvm|qemu      skip the KVM probe and use this domain type
       --timeout S           seconds a guest may take to come up (default 120)
+  lab run SCENARIO [options]   play a scenario on real guests with its controllers:
+  lab run cpu|memory N      bring up <prefix><domain> for each scenario domain, pin and load
+                            them as it says, run the controllers (monitor output), then
+                            trace, plots, score and OOM kills in DIR/lab-<scenario>/;
+                            the guests are removed afterwards
+      --intervals N         stop after N intervals (default: the scenario's)
+      --prefix NAME         guest name prefix (default aos_: vm1 -> aos_vm1)
+      --out DIR             results directory (default out)
+      --keep                leave the guests running afterwards
+      --json                JSON lines per interval and the score as JSON
+      --quiet               no monitor output per interval
+      --accel, --timeout    as for lab up
   lab status [--json]       every lab guest: state, vCPU time, balloon, workload, OOM kills
   lab down [--prefix P]     destroy and undefine every lab guest (or those named
                             P...), remove its files; other domains are never touched
@@ -202,7 +219,58 @@ function help(): number {
   return 0;
 }
 
-const subcommands: Record<string, (argv: string[]) => Promise<number>> = { up, status, down, image, workload };
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, {
+    ...connectOption, ...helpOption,
+    intervals: { type: 'string' },
+    prefix: { type: 'string', default: DEFAULT_LAB_RUN_PREFIX },
+    out: { type: 'string', default: 'out' },
+    keep: { type: 'boolean' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    accel: { type: 'string' },
+    timeout: { type: 'string', default: '120' },
+  }, 'lab run');
+  if (values.help) return help();
+  const scenarioPath = labRunScenario(positionals);
+  const accel = values.accel;
+  if (accel !== undefined && accel !== 'kvm' && accel !== 'qemu') throw new UsageError(`--accel must be kvm or qemu, got '${accel}'`);
+  const prefix = values.prefix;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$/.test(prefix)) throw new UsageError(`--prefix '${prefix}' must be letters, digits, '_', '.', '-' (at most 41)`);
+  const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : undefined;
+  const bootTimeoutSeconds = positiveNumber(values.timeout, '--timeout');
+  // A bad scenario file is bad input: say so before any guest is started.
+  const plannedScenario = loadScenario(scenarioPath);
+  for (const d of plannedScenario.domains) checkGuestNameOrUsage(`${prefix}${d.name}`);
+  await withClient(values.connect, (client) => labRun(client, {
+    scenarioPath, uri: values.connect, prefix, keep: !!values.keep, outDir: values.out, intervals,
+    json: !!values.json, quiet: !!values.quiet, root: labRoot(), accel: accel as DomainType | undefined,
+    bootTimeoutSeconds, progress: consoleProgress('lab'),
+  }));
+  return 0;
+}
+
+function checkGuestNameOrUsage(name: string): void {
+  try {
+    checkGuestName(name);
+  } catch (err) {
+    throw new UsageError(`lab run: ${(err as Error).message}`);
+  }
+}
+
+/** `lab run SCENARIO` or `lab run cpu 2` / `lab run memory 1` (the shipped grader cases). */
+export function labRunScenario(positionals: readonly string[]): string {
+  if (positionals.length === 1) return resolveScenarioPath(positionals[0]!);
+  if (positionals.length === 2) {
+    const [kind, number] = positionals as [string, string];
+    const found = shippedScenarioByNumber(shippedScenariosDir, kind, number);
+    if (found) return found;
+    throw new UsageError(`lab run: no shipped scenario '${kind} ${number}' (try cpu 1|2|3, memory 1|2|3, or a scenario file)`);
+  }
+  throw new UsageError('lab run: give a scenario (a file or shipped name), or cpu|memory and a case number, e.g. `lab run cpu 2`');
+}
+
+const subcommands: Record<string, (argv: string[]) => Promise<number>> = { up, run, status, down, image, workload };
 
 export async function labCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -211,6 +279,6 @@ export async function labCommand(argv: string[]): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   const run = subcommands[sub];
-  if (!run) throw new UsageError(`lab: unknown subcommand '${sub}' (up, status, down, image, workload)`);
+  if (!run) throw new UsageError(`lab: unknown subcommand '${sub}' (up, run, status, down, image, workload)`);
   return run(rest);
 }

@@ -25,6 +25,14 @@ export interface LabGuestSpec {
   imageKey: string;
   /** The guest's files directory, recorded so `lab down` can remove it. */
   dir: string;
+  /** false: no balloon device at all (default true). */
+  balloon?: boolean;
+  /**
+   * Balloon statistics period at boot, s (default 1). 0: none, like a guest defined without one —
+   * no guest statistics at all until someone sets a period (not the frozen last readings a period
+   * set to 0 later leaves behind).
+   */
+  statsPeriod?: number;
 }
 
 export function escapeXml(s: string): string {
@@ -80,12 +88,20 @@ export function labDomainXml(spec: LabGuestSpec): string {
       <source mode='bind' path='${e(spec.workloadSocket)}'/>
       <target type='virtio' name='${WORKLOAD_CHANNEL}'/>
     </channel>
-    <memballoon model='virtio'>
-      <stats period='1'/>
-    </memballoon>
+${balloonXml(spec)}
   </devices>
 </domain>
 `;
+}
+
+function balloonXml(spec: LabGuestSpec): string {
+  if (spec.balloon === false) return "    <memballoon model='none'/>";
+  const period = spec.statsPeriod ?? 1;
+  if (!(Number.isInteger(period) && period >= 0)) throw new Error(`stats period must be a whole number of seconds >= 0, got ${period}`);
+  if (period === 0) return "    <memballoon model='virtio'/>";
+  return `    <memballoon model='virtio'>
+      <stats period='${period}'/>
+    </memballoon>`;
 }
 
 export interface LabMarker {

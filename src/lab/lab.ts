@@ -12,12 +12,23 @@ import { MAX_UNIX_SOCKET_PATH, freeBytes, guestFiles, guestFilesIn, guestsDir, t
 import { seconds, type Progress } from './progress.js';
 import { WorkloadController, type WorkloadStatus } from './workload-channel.js';
 
-export interface LabUpOptions {
+/** N alike guests <prefix>1..<prefix>N. */
+export interface LabGuestsAlike {
   count: number;
   vcpus: number;
   memoryMiB: number;
   maxMemoryMiB: number;
   prefix: string;
+}
+
+/** Guests of different shapes (a scenario's), by name. */
+export interface LabGuestList {
+  guests: LabGuestRequest[];
+}
+
+export type LabUpOptions = LabUpCommon & (LabGuestsAlike | LabGuestList);
+
+export interface LabUpCommon {
   uri: string;
   root: string;
   progress: Progress;
@@ -29,11 +40,32 @@ export interface LabUpOptions {
   bootTimeoutSeconds: number;
   /** Seconds to wait for the balloons to reach their start size (only a warning when exceeded). */
   balloonSettleSeconds: number;
+  /** What the error says happened to the guests when one does not come up (default: left running for a look). */
+  failureNote?: string;
+}
+
+export interface LabGuestRequest {
+  name: string;
+  vcpus: number;
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  /** false: no balloon device (default true). */
+  balloon?: boolean;
+  /** false: defined but not started; `startLabGuest` boots it later (default true). */
+  start?: boolean;
+  /** Balloon statistics period at boot, s (default 1; 0 = no statistics until someone sets a period). */
+  statsPeriod?: number;
 }
 
 export interface LabGuest extends GuestFiles {
   name: string;
   uuid: string;
+  /** Whether labUp started it (false: defined only). */
+  started: boolean;
+  /** Balloon size at start, MiB; undefined without a balloon. */
+  memoryMiB?: number;
+  /** Whether the guest reports balloon statistics from boot. */
+  statsFromBoot: boolean;
 }
 
 export interface LabUpResult {
@@ -63,8 +95,20 @@ export function guestNames(prefix: string, count: number): string[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The guests labUp brings up: the explicit list, else `count` alike. */
+export function guestRequests(opts: LabGuestsAlike | LabGuestList): LabGuestRequest[] {
+  if ('guests' in opts) {
+    for (const g of opts.guests) checkGuestName(g.name);
+    const dup = opts.guests.find((g, i) => opts.guests.findIndex((h) => h.name === g.name) !== i);
+    if (dup) throw new LabError(`guest ${dup.name} is listed twice`);
+    return opts.guests;
+  }
+  return guestNames(opts.prefix, opts.count).map((name) => ({ name, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB }));
+}
+
 export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<LabUpResult> {
-  const names = guestNames(opts.prefix, opts.count);
+  const requests = guestRequests(opts);
+  const names = requests.map((r) => r.name);
   for (const n of names) {
     const sock = guestFiles(opts.root, n).workloadSocket;
     if (sock.length > MAX_UNIX_SOCKET_PATH) throw new LabError(`socket path ${sock} is longer than ${MAX_UNIX_SOCKET_PATH} bytes; set VIRTBALANCE_LAB_DIR to a shorter directory`);
@@ -99,31 +143,45 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
 
   const guests: LabGuest[] = [];
   const t0 = Date.now();
-  await opts.progress.step(`defining and starting ${names.length} guest${names.length === 1 ? '' : 's'} (${opts.vcpus} vCPU, ${opts.memoryMiB}/${opts.maxMemoryMiB} MiB)`, async () => {
-    for (const name of names) {
-      const files = guestFiles(opts.root, name);
+  const starting = requests.filter((r) => r.start !== false);
+  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : ''}`))].join('; ');
+  const later = requests.length - starting.length;
+  await opts.progress.step(`defining and starting ${starting.length} guest${starting.length === 1 ? '' : 's'}${later > 0 ? ` (and defining ${later} to start later)` : ''} (${shapes})`, async () => {
+    for (const r of requests) {
+      const files = guestFiles(opts.root, r.name);
       await fs.mkdir(files.dir, { recursive: true });
       await fs.rm(files.consoleLog, { force: true });
       await fs.rm(files.workloadSocket, { force: true });
       const xml = labDomainXml({
-        name, domainType: accel.domainType, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB,
+        name: r.name, domainType: accel.domainType, vcpus: r.vcpus, memoryMiB: r.memoryMiB, maxMemoryMiB: r.maxMemoryMiB,
         kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
         imageKey: image.key, dir: files.dir, cmdline: opts.cpuDuty !== undefined ? `vb.cpu=${opts.cpuDuty}` : undefined,
+        balloon: r.balloon, statsPeriod: r.statsPeriod,
       });
       const dom = await client.defineXml(xml);
-      await client.createDomain(dom);
-      guests.push({ name, uuid: dom.uuid, ...files });
+      const start = r.start !== false;
+      if (start) await client.createDomain(dom);
+      guests.push({ name: r.name, uuid: dom.uuid, started: start, ...(r.balloon === false ? {} : { memoryMiB: r.memoryMiB }), statsFromBoot: r.balloon !== false && r.statsPeriod !== 0, ...files });
     }
   });
 
-  await waitForWorkloads(client, guests, opts);
+  const running = guests.filter((g) => g.started);
+  await waitForWorkloads(client, running, opts);
   const bootSeconds = (Date.now() - t0) / 1000;
-  await waitForBalloons(client, guests, opts);
+  await waitForBalloons(client, running, opts);
   return { image, accel, guests, bootSeconds };
+}
+
+/** Boots a guest labUp defined with `start: false`; does not wait for it. */
+export async function startLabGuest(client: LibvirtClient, guest: LabGuest): Promise<void> {
+  await fs.rm(guest.consoleLog, { force: true });
+  await client.createDomain({ name: guest.name, uuid: guest.uuid });
+  guest.started = true;
 }
 
 /** Waits until every guest's workload program answers; on timeout shows the console tail of each late one. */
 async function waitForWorkloads(client: LibvirtClient, guests: LabGuest[], opts: LabUpOptions): Promise<void> {
+  if (guests.length === 0) return;
   const controller = new WorkloadController((name) => guests.find((g) => g.name === name)!.workloadSocket, 1_000);
   const pending = new Set(guests.map((g) => g.name));
   const t0 = Date.now();
@@ -139,12 +197,12 @@ async function waitForWorkloads(client: LibvirtClient, guests: LabGuest[], opts:
     if (pending.size === 0) break;
     for (const g of guests.filter((x) => pending.has(x.name))) {
       const state = (await client.domainState({ name: g.name, uuid: g.uuid })).state;
-      if (state !== 'running' && state !== 'blocked') await failGuest(g, `${g.name} is ${state} instead of booting`, opts.progress);
+      if (state !== 'running' && state !== 'blocked') await failGuest(g, `${g.name} is ${state} instead of booting`, opts);
     }
     if (Date.now() - t0 > opts.bootTimeoutSeconds * 1000) {
       const late = guests.filter((g) => pending.has(g.name));
       for (const g of late.slice(1)) await showTail(g, opts.progress);
-      await failGuest(late[0]!, `${late.map((g) => g.name).join(', ')} did not come up within ${opts.bootTimeoutSeconds} s (no answer on the workload channel)`, opts.progress);
+      await failGuest(late[0]!, `${late.map((g) => g.name).join(', ')} did not come up within ${opts.bootTimeoutSeconds} s (no answer on the workload channel)`, opts);
     }
     if (Date.now() - lastSay >= 5_000) {
       lastSay = Date.now();
@@ -160,23 +218,37 @@ async function showTail(g: LabGuest, progress: Progress): Promise<void> {
   for (const line of tail.length > 0 ? tail : ['(empty: the kernel printed nothing)']) progress.say(`  | ${line}`);
 }
 
-async function failGuest(g: LabGuest, message: string, progress: Progress): Promise<never> {
-  await showTail(g, progress);
-  throw new LabError(`${message}; console above, guests left running for a look (virtbalance lab down removes them)`);
+async function failGuest(g: LabGuest, message: string, opts: LabUpOptions): Promise<never> {
+  await showTail(g, opts.progress);
+  throw new LabError(`${message}; console above, ${opts.failureNote ?? 'guests left running for a look (virtbalance lab down removes them)'}`);
 }
 
 /** Waits until each balloon has reached the guest's start size and reports guest stats. */
 async function waitForBalloons(client: LibvirtClient, guests: LabGuest[], opts: LabUpOptions): Promise<void> {
-  const targetKiB = opts.memoryMiB * 1024;
-  await opts.progress.step(`waiting for balloons to reach ${opts.memoryMiB} MiB`, async () => {
+  const ballooned = guests.filter((g) => g.memoryMiB !== undefined);
+  if (ballooned.length === 0) return;
+  const sizes = [...new Set(ballooned.map((g) => g.memoryMiB))].join('/');
+  await opts.progress.step(`waiting for balloons to reach ${sizes} MiB`, async () => {
     const t0 = Date.now();
     for (;;) {
-      const stats = await Promise.all(guests.map((g) => client.memoryStats({ name: g.name, uuid: g.uuid })));
-      const settled = stats.filter((s) => s.actual !== undefined && s.actual <= targetKiB * 1.01 && s.unused !== undefined).length;
-      if (settled === guests.length) return `${settled}/${guests.length} settled`;
+      // What the controllers read (all-domain stats): balloon.current follows QEMU's throttled
+      // BALLOON_CHANGE events, up to a second behind the per-domain call's `actual`; wait for both.
+      const [records, stats] = await Promise.all([
+        client.getAllDomainStats(DomainStatsGroup.Balloon, 0, ballooned.map((g) => ({ name: g.name, uuid: g.uuid, id: -1 }))),
+        Promise.all(ballooned.map((g) => client.memoryStats({ name: g.name, uuid: g.uuid }))),
+      ]);
+      const settled = ballooned.filter((g, i) => {
+        const limitKiB = g.memoryMiB! * 1024 * 1.01;
+        const params = records.find((r) => r.domain.uuid === g.uuid)?.params;
+        const current = params ? paramNumber(params, 'balloon.current') : undefined;
+        const s = stats[i]!;
+        // Without a stats period from boot there is no fresh `unused` to wait for.
+        return s.actual !== undefined && s.actual <= limitKiB && current !== undefined && current <= limitKiB && (s.unused !== undefined || !g.statsFromBoot);
+      }).length;
+      if (settled === ballooned.length) return `${settled}/${ballooned.length} settled`;
       if (Date.now() - t0 > opts.balloonSettleSeconds * 1000) {
-        opts.progress.say(`warning: only ${settled}/${guests.length} balloons reached ${opts.memoryMiB} MiB within ${opts.balloonSettleSeconds} s`);
-        return `${settled}/${guests.length} settled`;
+        opts.progress.say(`warning: only ${settled}/${ballooned.length} balloons reached ${sizes} MiB within ${opts.balloonSettleSeconds} s`);
+        return `${settled}/${ballooned.length} settled`;
       }
       await sleep(500);
     }
@@ -247,6 +319,17 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
 const STATES = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];
 function stateOf(code: number | undefined): string {
   return code === undefined ? 'unknown' : STATES[code] ?? 'unknown';
+}
+
+/** Destroys and undefines the lab guests with these exact names (others are never touched); returns the names removed. */
+export async function labRemove(client: LibvirtClient, names: readonly string[], progress: Progress): Promise<string[]> {
+  const wanted = new Set(names);
+  const guests = (await findLabGuests(client)).filter((g) => wanted.has(g.domain.name));
+  if (guests.length === 0) return [];
+  return progress.step(`removing ${guests.length} lab guest${guests.length === 1 ? '' : 's'}`, async () => {
+    for (const g of guests) await removeGuest(client, g.domain, g.marker.dir);
+    return guests.map((g) => g.domain.name);
+  }, (removed) => removed.join(', '));
 }
 
 /** Destroys and undefines every lab guest (or those whose name starts with `prefix`) and removes its files; returns their names. */

@@ -131,6 +131,36 @@ export function memoryCommand(schedule: MemorySchedule | 'release'): string {
 
 export type DomainName = DomainRef | string;
 
+/** How long one attempt waits for its reply before the request is sent again, ms. */
+export const ATTEMPT_TIMEOUT_MS = 1_500;
+
+/**
+ * Sends a request and, when no reply comes within `attemptMs`, sends it again, until `timeoutMs`
+ * has passed. Needed because a reply can be lost: each request is a new connection to QEMU's
+ * socket, and the guest may still believe the previous client gone (the "host connected" control
+ * message races the data), so its non-blocking write of the reply fails with EAGAIN and the
+ * reply is dropped. Seen here on ~1 in 20-30 requests while the guest was busy allocating memory.
+ * Every command is idempotent (setting the same duty or memory schedule twice is harmless), and
+ * the `#<id>` of each attempt keeps a late reply from being taken for a later one.
+ */
+export async function workloadRequestWithRetry(socketPath: string, command: string, timeoutMs = 5_000, attemptMs = ATTEMPT_TIMEOUT_MS): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let attempts = 0;
+  for (;;) {
+    const left = deadline - Date.now();
+    attempts++;
+    try {
+      return await workloadRequest(socketPath, command, Math.max(1, Math.min(attemptMs, left)));
+    } catch (err) {
+      const noAnswer = err instanceof WorkloadError && /^no answer/.test(err.message);
+      if (!noAnswer) throw err;
+      if (deadline - Date.now() <= 0) {
+        throw new WorkloadError(`no answer from the guest's workload program within ${timeoutMs} ms (${attempts} attempt${attempts === 1 ? '' : 's'}, ${socketPath})`, socketPath);
+      }
+    }
+  }
+}
+
 /** Drives the workload of lab guests: what the scenario runner uses on real VMs. */
 export class WorkloadController {
   // One request at a time per guest: QEMU serves one client per channel socket.
@@ -145,7 +175,7 @@ export class WorkloadController {
     const name = typeof domain === 'string' ? domain : domain.name;
     const socketPath = this.socketOf(name);
     const previous = this.queues.get(socketPath) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => workloadRequest(socketPath, command, this.timeoutMs));
+    const next = previous.catch(() => undefined).then(() => workloadRequestWithRetry(socketPath, command, this.timeoutMs));
     this.queues.set(socketPath, next);
     void next.finally(() => {
       if (this.queues.get(socketPath) === next) this.queues.delete(socketPath);

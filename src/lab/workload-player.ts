@@ -39,6 +39,13 @@ export interface PlayerGuest {
   guest: string;
 }
 
+export interface TickResult {
+  /** Commands sent. */
+  sent: number;
+  /** Guests that could not be reached this tick (e.g. still booting), with the reason. */
+  failed: { guest: string; error: string }[];
+}
+
 export class WorkloadPlayer {
   private readonly sentCpu = new Map<string, string>();
   private readonly sentMem = new Map<string, number>();
@@ -51,35 +58,51 @@ export class WorkloadPlayer {
     private readonly tickSeconds = 1,
   ) {}
 
-  /** Reads each guest's idle memory use (MemTotal - MemAvailable while vb-workload holds nothing). */
-  async measureBaselines(): Promise<Map<string, number>> {
-    for (const g of this.guests) {
-      const s = await this.controller.status(g.guest);
-      this.baseline.set(g.guest, Math.max(0, (s.memTotalKiB - s.memAvailableKiB) / 1024 - s.memMiB));
-    }
+  /** Reads a guest's idle memory use (MemTotal - MemAvailable less what vb-workload holds). */
+  private async measureBaseline(guest: string): Promise<number> {
+    const s = await this.controller.status(guest);
+    const mib = Math.max(0, (s.memTotalKiB - s.memAvailableKiB) / 1024 - s.memMiB);
+    this.baseline.set(guest, mib);
+    return mib;
+  }
+
+  /** Measures every guest's idle memory now (guests not measured here are measured at their first tick). */
+  async measureBaselines(guests: readonly string[] = this.guests.map((g) => g.guest)): Promise<Map<string, number>> {
+    for (const g of guests) await this.measureBaseline(g);
     return new Map(this.baseline);
   }
 
-  /** Sends what changed for scenario time t; returns the number of commands sent. */
-  async tick(t: number): Promise<number> {
+  /** The idle memory measured for each guest so far, MiB. */
+  baselines(): Map<string, number> {
+    return new Map(this.baseline);
+  }
+
+  /** Sends what changed for scenario time t to every guest that runs at t. */
+  async tick(t: number): Promise<TickResult> {
     let sent = 0;
+    const failed: TickResult['failed'] = [];
     await Promise.all(this.guests.map(async (g) => {
       if (t < g.spec.startSeconds || (g.spec.stopSeconds !== null && t >= g.spec.stopSeconds)) return;
-      const now = demandAt(g.spec, t, this.scenario.seed);
-      const next = demandAt(g.spec, t + this.tickSeconds, this.scenario.seed);
-      const cpuKey = now.cpu.map((d) => d.toFixed(2)).join(',');
-      if (this.sentCpu.get(g.guest) !== cpuKey) {
-        await this.controller.setCpu(g.guest, now.cpu.map((d) => Number(d.toFixed(2))));
-        this.sentCpu.set(g.guest, cpuKey);
-        sent++;
-      }
-      const step = memoryStep(now, next, this.tickSeconds, this.baseline.get(g.guest) ?? 0);
-      if (this.sentMem.get(g.guest) !== step.targetMiB) {
-        await this.controller.setMemory(g.guest, step);
-        this.sentMem.set(g.guest, step.targetMiB);
-        sent++;
+      try {
+        const baseline = this.baseline.get(g.guest) ?? (await this.measureBaseline(g.guest));
+        const now = demandAt(g.spec, t, this.scenario.seed);
+        const next = demandAt(g.spec, t + this.tickSeconds, this.scenario.seed);
+        const cpuKey = now.cpu.map((d) => d.toFixed(2)).join(',');
+        if (this.sentCpu.get(g.guest) !== cpuKey) {
+          await this.controller.setCpu(g.guest, now.cpu.map((d) => Number(d.toFixed(2))));
+          this.sentCpu.set(g.guest, cpuKey);
+          sent++;
+        }
+        const step = memoryStep(now, next, this.tickSeconds, baseline);
+        if (this.sentMem.get(g.guest) !== step.targetMiB) {
+          await this.controller.setMemory(g.guest, step);
+          this.sentMem.set(g.guest, step.targetMiB);
+          sent++;
+        }
+      } catch (err) {
+        failed.push({ guest: g.guest, error: (err as Error).message });
       }
     }));
-    return sent;
+    return { sent, failed };
   }
 }

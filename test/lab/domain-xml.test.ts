@@ -76,3 +76,12 @@ test('bad specs are refused with a reason', () => {
   assert.throws(() => labDomainXml({ ...spec, vcpus: 0 }), /vcpus/);
   assert.throws(() => labDomainXml({ ...spec, maxMemoryMiB: 256 }), /max memory 256 MiB is below memory 512 MiB/);
 });
+
+test('balloon variants: a stats period from boot, none (a fresh guest without one), or no balloon device', () => {
+  assert.match(one(labDomainXml({ ...spec, statsPeriod: 5 }), /<memballoon model='virtio'>([\s\S]*?)<\/memballoon>/), /<stats period='5'\/>/);
+  const none = labDomainXml({ ...spec, statsPeriod: 0 });
+  assert.match(none, /<memballoon model='virtio'\/>/);
+  assert.doesNotMatch(none, /<stats /);
+  assert.match(labDomainXml({ ...spec, balloon: false }), /<memballoon model='none'\/>/);
+  assert.throws(() => labDomainXml({ ...spec, statsPeriod: 1.5 }), /whole number/);
+});

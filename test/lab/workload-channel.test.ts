@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { memoryCommand, parseStatus, WorkloadController, WorkloadError, workloadRequest } from '../../src/lab/workload-channel.js';
+import { memoryCommand, parseStatus, WorkloadController, WorkloadError, workloadRequest, workloadRequestWithRetry } from '../../src/lab/workload-channel.js';
 
 /** Stands in for QEMU's channel socket with a guest that answers as vb-workload does. */
 async function fakeGuest(answer: (id: string, command: string) => string[] | undefined): Promise<{ socket: string; received: string[]; close: () => Promise<void> }> {
@@ -107,4 +107,33 @@ test('memory schedules are validated before anything is sent', () => {
 test('a status line missing a field is an error, not a zero', () => {
   assert.throws(() => parseStatus(STATUS.replace(' mem_mib=120', '')), /mem_mib/);
   assert.throws(() => parseStatus(STATUS.replace('mem_phase=grow', 'mem_phase=dance')), /mem_phase/);
+});
+
+test('a request whose reply is lost is sent again (with a new id) until the overall timeout', async () => {
+  let n = 0;
+  // Drops the first two requests, as a guest does when its reply write fails with EAGAIN.
+  const guest = await fakeGuest((id) => (++n <= 2 ? undefined : [`${id} ok pong`]));
+  try {
+    const t0 = Date.now();
+    assert.equal(await workloadRequestWithRetry(guest.socket, 'ping', 2_000, 100), 'pong');
+    assert.equal(guest.received.length, 3);
+    assert.equal(new Set(guest.received.map((l) => l.split(' ')[0])).size, 3, 'each attempt has its own id');
+    assert.ok(Date.now() - t0 < 1_000);
+  } finally {
+    await guest.close();
+  }
+  const silent = await fakeGuest(() => undefined);
+  try {
+    await assert.rejects(workloadRequestWithRetry(silent.socket, 'ping', 350, 100), /within 350 ms \([3-4] attempts/);
+  } finally {
+    await silent.close();
+  }
+  // A refusal is an answer: never repeated.
+  const refusing = await fakeGuest((id) => [`${id} err no`]);
+  try {
+    await assert.rejects(workloadRequestWithRetry(refusing.socket, 'dance', 1_000, 100), /refused/);
+    assert.equal(refusing.received.length, 1);
+  } finally {
+    await refusing.close();
+  }
 });

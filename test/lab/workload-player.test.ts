@@ -44,9 +44,9 @@ test('the player sends a guest only what changed', async () => {
     const baseline = (await player.measureBaselines()).get('g1')!;
     assert.ok(Math.abs(baseline - (400000 - 297600) / 1024) < 1e-9);
     lines.length = 0;
-    assert.equal(await player.tick(0), 2, 'first tick sends cpu and mem');
-    assert.equal(await player.tick(1), 0, 'nothing changed');
-    assert.equal(await player.tick(60), 1, 'the step to 0.1 is sent');
+    assert.equal((await player.tick(0)).sent, 2, 'first tick sends cpu and mem');
+    assert.equal((await player.tick(1)).sent, 0, 'nothing changed');
+    assert.equal((await player.tick(60)).sent, 1, 'the step to 0.1 is sent');
     assert.deepEqual(lines.filter((l) => l.startsWith('cpu')), ['cpu 0.9', 'cpu 0.1']);
   } finally {
     await new Promise((r) => server.close(r));

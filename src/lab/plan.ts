@@ -1,0 +1,112 @@
+// How a scenario is played on lab guests: which guests, their sizes and initial pins on this host,
+// and, in words, every way the real run differs from the simulated one. Nothing is scaled silently:
+// what cannot be reproduced is said, and the one mapping made (pCPUs) is said too.
+import { readdirSync } from 'node:fs';
+import type { DomainSpec, Scenario } from '../host/sim/index.js';
+import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
+import { memoryOptionsFor } from '../control/simulate.js';
+import { checkGuestName } from './domain-xml.js';
+
+export const DEFAULT_LAB_RUN_PREFIX = 'aos_';
+
+export interface LabGuestPlan {
+  /** The scenario domain this guest plays. */
+  spec: DomainSpec;
+  /** The lab guest's name: prefix + the scenario's domain name. */
+  name: string;
+  vcpus: number;
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  balloon: boolean;
+  /** Initial pin of each vCPU on this host (null: unpinned, every host pCPU). */
+  pins: Array<number[] | null>;
+}
+
+export interface LabPlan {
+  scenario: Scenario;
+  hostPcpus: number;
+  guests: LabGuestPlan[];
+  /** One line each: the pCPU mapping and everything the lab does not reproduce. */
+  notes: string[];
+}
+
+/** A scenario pCPU set on a host with `hostPcpus`: pCPU p becomes p mod hostPcpus. */
+export function mapPcpus(set: readonly number[], hostPcpus: number): number[] {
+  return [...new Set(set.map((p) => p % hostPcpus))].sort((a, b) => a - b);
+}
+
+export function labGuestName(prefix: string, domain: string): string {
+  return `${prefix}${domain}`;
+}
+
+export function planLabRun(scenario: Scenario, options: { prefix: string; hostPcpus: number; hostMemoryMiB?: number }): LabPlan {
+  const { prefix, hostPcpus } = options;
+  if (!(Number.isInteger(hostPcpus) && hostPcpus > 0)) throw new RangeError(`host pCPUs must be a positive integer, got ${hostPcpus}`);
+  const guests = scenario.domains.map((spec): LabGuestPlan => {
+    const name = labGuestName(prefix, spec.name);
+    checkGuestName(name);
+    return {
+      spec,
+      name,
+      vcpus: spec.vcpus,
+      memoryMiB: spec.memoryMiB,
+      maxMemoryMiB: spec.maxMemoryMiB,
+      balloon: spec.balloon,
+      pins: spec.pin.map((set) => (set === null ? null : mapPcpus(set, hostPcpus))),
+    };
+  });
+  return { scenario, hostPcpus, guests, notes: planNotes(scenario, guests, options) };
+}
+
+function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPcpus: number; hostMemoryMiB?: number }): string[] {
+  const notes: string[] = [];
+  const { hostPcpus } = options;
+  const scenarioPcpus = scenario.host.pcpus;
+  const pinned = scenario.domains.some((d) => d.pin.some((p) => p !== null));
+  const vcpus = scenario.domains.reduce((n, d) => n + d.vcpus, 0);
+  if (scenarioPcpus > hostPcpus) {
+    const table = Array.from({ length: scenarioPcpus }, (_, p) => `${p}→${p % hostPcpus}`).join(' ');
+    notes.push(`pCPUs: the scenario assumes ${scenarioPcpus} pCPUs, this host has ${hostPcpus}: scenario pCPU p runs on host pCPU p mod ${hostPcpus} (${table})${pinned ? '' : ' (no initial pins in this scenario)'}`);
+    notes.push(`load is not scaled: ${vcpus} vCPU${vcpus === 1 ? '' : 's'} on ${hostPcpus} pCPUs here, where the scenario had ${scenarioPcpus} pCPUs for them`);
+  } else if (scenarioPcpus < hostPcpus) {
+    notes.push(`pCPUs: the scenario assumes ${scenarioPcpus} pCPUs, this host has ${hostPcpus}: pins are kept, unpinned vCPUs and the scheduler may use all ${hostPcpus}`);
+  } else {
+    notes.push(`pCPUs: ${hostPcpus} on the host, as the scenario assumes`);
+  }
+  if (options.hostMemoryMiB !== undefined && scenario.controllers.includes('memory')) {
+    notes.push(`host memory is this host's (${Math.round(options.hostMemoryMiB)} MiB available to guests now), not the scenario's ${scenario.host.memoryMiB} MiB (overhead ${scenario.host.overheadMiB} MiB); reserve ${scenario.host.reserveMiB} MiB as the scenario says`);
+  }
+  if (scenario.controllers.includes('memory')) {
+    notes.push(`memory use is played by vb-workload on top of what each guest uses idle; the balloon moves at the real guest's speed, not the scenario's ${scenario.host.balloonRateMiBps} MiB/s`);
+  }
+  const cached = scenario.domains.filter((d) => !(d.cachesMiB.kind === 'constant' && d.cachesMiB.value === 0)).map((d) => d.name);
+  if (cached.length > 0) notes.push(`page cache (cachesMiB of ${cached.join(', ')}) is not reproduced: the guests have no disk`);
+  const weighted = scenario.domains.filter((d) => d.weight !== 1).map((d) => d.name);
+  if (weighted.length > 0) notes.push(`CPU weights are not reproduced (${weighted.join(', ')}): every guest has the host's default share`);
+  const stale = scenario.domains.filter((d) => d.statsStopSeconds !== null).map((d) => `${d.name} at ${d.statsStopSeconds} s`);
+  if (stale.length > 0) notes.push(`stats stopping (${stale.join(', ')}) is played by setting the guest's stats period to 0 then; a coordinator that sets it again revives them, which a hung driver would not`);
+  const late = guests.filter((g) => g.spec.startSeconds > 0).map((g) => `${g.name} at ${g.spec.startSeconds} s`);
+  if (late.length > 0) notes.push(`guests starting later (${late.join(', ')}) are booted then and need a few seconds before their workload runs`);
+  const noStats = scenario.domains.filter((d) => d.statsPeriod === 0 && d.balloon).map((d) => d.name);
+  if (noStats.length > 0 && scenario.controllers.includes('memory')) {
+    notes.push(`${noStats.join(', ')} boot without a balloon stats period (statsPeriod 0): no guest statistics until a coordinator sets one`);
+  }
+  return notes;
+}
+
+/** The memory coordinator's options for a scenario on lab guests: the scenario's floors and weights under the lab names. */
+export function labMemoryOptions(scenario: Scenario, prefix: string, base: MemoryOptions = defaultMemoryOptions): MemoryOptions {
+  const o = memoryOptionsFor(scenario, base);
+  const rename = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [scenario.domains.some((d) => d.name === k) ? labGuestName(prefix, k) : k, v]));
+  return { ...o, floorsMiB: rename(o.floorsMiB), weights: rename(o.weights) };
+}
+
+/**
+ * `lab run cpu 2` → the shipped scenario whose file starts with `cpu-2-`. Undefined when `kind` is
+ * not cpu/memory/mixed or there is no such file.
+ */
+export function shippedScenarioByNumber(dir: string, kind: string, number: string): string | undefined {
+  if (!/^(cpu|memory|mixed)$/.test(kind) || !/^\d+$/.test(number)) return undefined;
+  const match = readdirSync(dir).filter((f) => f.startsWith(`${kind}-${Number(number)}-`) && f.endsWith('.yaml')).sort();
+  return match[0] === undefined ? undefined : `${dir}${dir.endsWith('/') ? '' : '/'}${match[0]}`;
+}

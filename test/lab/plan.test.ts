@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadScenario, parseScenario } from '../../src/host/sim/index.js';
+import { labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
+import { labRunScenario } from '../../src/lab/command.js';
+import { UsageError } from '../../src/cli/errors.js';
+
+const SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
+
+test('scenario pCPU p runs on host pCPU p mod host pCPUs, sets deduplicated', () => {
+  assert.deepEqual(mapPcpus([0], 2), [0]);
+  assert.deepEqual(mapPcpus([3], 2), [1]);
+  assert.deepEqual(mapPcpus([2], 2), [0]);
+  assert.deepEqual(mapPcpus([1, 3], 2), [1]);
+  assert.deepEqual(mapPcpus([0, 1, 2, 3], 2), [0, 1]);
+  assert.deepEqual(mapPcpus([5, 2], 8), [2, 5]);
+});
+
+test('cpu-3 on a 2-pCPU host: names with the prefix, pins mapped, and the mapping said in words', () => {
+  const s = loadScenario(path.join(SCENARIOS, 'cpu-3-heavy-light-random.yaml'));
+  const plan = planLabRun(s, { prefix: 'aos_', hostPcpus: 2 });
+  assert.deepEqual(plan.guests.map((g) => g.name), ['aos_vm1', 'aos_vm2', 'aos_vm3', 'aos_vm4', 'aos_vm5', 'aos_vm6', 'aos_vm7', 'aos_vm8']);
+  // Scenario pins 2,2,0,2,1,0,3,1 → 0,0,0,0,1,0,1,1 on two pCPUs.
+  assert.deepEqual(plan.guests.map((g) => g.pins[0]), [[0], [0], [0], [0], [1], [0], [1], [1]]);
+  const mapping = plan.notes.find((n) => n.startsWith('pCPUs:'))!;
+  assert.match(mapping, /assumes 4 pCPUs, this host has 2: scenario pCPU p runs on host pCPU p mod 2 \(0→0 1→1 2→0 3→1\)/);
+  assert.ok(plan.notes.some((n) => /load is not scaled: 8 vCPUs on 2 pCPUs/.test(n)));
+  // Memory sizes come from the scenario unchanged.
+  assert.ok(plan.guests.every((g) => g.memoryMiB === 1024 && g.maxMemoryMiB === 1024 && g.vcpus === 1));
+});
+
+test('a host with as many pCPUs keeps the pins and says so; one with more says the scheduler may use them all', () => {
+  const s = loadScenario(path.join(SCENARIOS, 'lab-cpu-4-on-pcpu0.yaml'));
+  const same = planLabRun(s, { prefix: 'x_', hostPcpus: 2 });
+  assert.deepEqual(same.guests.map((g) => g.pins), [[[0]], [[0]], [[0]], [[0]]]);
+  assert.match(same.notes[0]!, /2 on the host, as the scenario assumes/);
+  const bigger = planLabRun(s, { prefix: 'x_', hostPcpus: 8 });
+  assert.match(bigger.notes[0]!, /pins are kept, unpinned vCPUs and the scheduler may use all 8/);
+});
+
+test('what the lab does not reproduce is listed: weights, page cache, late starts, stats stopping, no stats period', () => {
+  const s = parseScenario(`
+name: t
+controllers: [cpu, memory]
+interval: 2
+intervals: 5
+host: { pcpus: 4, memoryMiB: 8192, overheadMiB: 512 }
+domains:
+  - { name: a, memoryMiB: 512, weight: 2, workload: { cachesMiB: 40 } }
+  - { name: b, memoryMiB: 512, start: 10, statsPeriod: 1, statsStopAt: 20 }
+`, 't.yaml');
+  const notes = planLabRun(s, { prefix: 'p', hostPcpus: 2, hostMemoryMiB: 20000 }).notes.join('\n');
+  assert.match(notes, /CPU weights are not reproduced \(a\)/);
+  assert.match(notes, /page cache \(cachesMiB of a\) is not reproduced/);
+  assert.match(notes, /pb at 10 s/);
+  assert.match(notes, /stats stopping \(b at 20 s\)/);
+  assert.match(notes, /a boot without a balloon stats period/);
+  assert.match(notes, /host memory is this host's \(20000 MiB/);
+});
+
+test('memory options carry the scenario floors under the lab names', () => {
+  const s = loadScenario(path.join(SCENARIOS, 'memory-1-one-consumer.yaml'));
+  const o = labMemoryOptions(s, 'aos_');
+  assert.equal(o.floorsMiB.aos_vm1, 200);
+  assert.equal(o.floorsMiB.vm1, undefined);
+  assert.equal(o.reserveMiB, 512);
+});
+
+test('lab run cpu 2 / memory 1 find the shipped grader cases; anything else is a usage error', () => {
+  assert.match(shippedScenarioByNumber(SCENARIOS, 'cpu', '2')!, /cpu-2-all-on-pcpu0\.yaml$/);
+  assert.match(labRunScenario(['memory', '1']), /memory-1-one-consumer\.yaml$/);
+  assert.match(labRunScenario(['lab-cpu-4-on-pcpu0']), /lab-cpu-4-on-pcpu0\.yaml$/);
+  assert.equal(shippedScenarioByNumber(SCENARIOS, 'cpu', '9'), undefined);
+  assert.equal(shippedScenarioByNumber(SCENARIOS, 'disk', '1'), undefined);
+  assert.throws(() => labRunScenario(['cpu', '9']), (e: unknown) => e instanceof UsageError && /no shipped scenario 'cpu 9'/.test(e.message));
+  assert.throws(() => labRunScenario([]), UsageError);
+  assert.throws(() => labRunScenario(['no-such-scenario']), UsageError);
+});
