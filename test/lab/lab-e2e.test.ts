@@ -16,6 +16,7 @@ import { labDown, labStatus, labUp, type LabGuest, type LabUpResult } from '../.
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
+import { labTestLock } from './e2e-support.js';
 
 const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 // Per process, so two test runs on one daemon (people do run the suite side by side) never take
@@ -30,6 +31,7 @@ const run = promisify(execFile);
 let client: LibvirtClient | undefined;
 let skipReason: string | undefined;
 let up: LabUpResult | undefined;
+let unlock: (() => Promise<void>) | undefined;
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const t0 = Date.now();
@@ -75,6 +77,8 @@ describe('lab on real guests', { timeout: 240_000 }, () => {
       skipReason = why;
       return;
     }
+    // One lab test file at a time on this daemon (the controller tests manage every domain).
+    unlock = await labTestLock(labRoot(), 'lab-test');
     for (const g of await findLabGuests(client)) {
       const pid = Number(STALE.exec(g.domain.name)?.[1]);
       if (pid && !alive(pid)) {
@@ -95,6 +99,7 @@ describe('lab on real guests', { timeout: 240_000 }, () => {
     try {
       await labDown(client, consoleProgress('lab-test'), PREFIX);
     } finally {
+      await unlock?.();
       await client.close();
     }
   });

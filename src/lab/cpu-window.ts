@@ -1,0 +1,61 @@
+// What lab guests got from the CPU over a window, measured through our libvirt client: each guest's
+// vCPU time (share of one pCPU), and each host pCPU's busy time from the node's CPU statistics,
+// which also shows how much of the host went to work other than the guests (on a shared machine
+// that work competes with them and no vCPU placement can help it).
+import type { LibvirtClient } from '../libvirt/client.js';
+import { paramNumber } from '../libvirt/client.js';
+import type { DomainHandle } from '../libvirt/protocol.js';
+import { DomainStatsGroup } from '../libvirt/protocol.js';
+
+export interface CpuSample {
+  atNs: number;
+  /** Cumulative vCPU time per guest (all its vCPUs), ns. */
+  vcpuNs: Map<string, number>;
+  /** Per host pCPU: cumulative busy (user + kernel) and total (busy + idle + iowait), ns. */
+  pcpus: { busyNs: number; totalNs: number }[];
+}
+
+export interface CpuWindow {
+  seconds: number;
+  /** Per guest: fraction of one pCPU its vCPUs ran. */
+  guestShare: Map<string, number>;
+  /** Per host pCPU: fraction of the window it was busy (anything, guests or not). */
+  pcpuBusy: number[];
+  /** Host pCPUs' busy time not spent running these guests' vCPUs, in pCPUs (0..pcpus). */
+  otherWork: number;
+}
+
+export async function sampleCpu(client: LibvirtClient, guests: readonly DomainHandle[], hostPcpus: number): Promise<CpuSample> {
+  const [records, ...node] = await Promise.all([
+    client.getAllDomainStats(DomainStatsGroup.Vcpu, 0, [...guests]),
+    ...Array.from({ length: hostPcpus }, (_, cpu) => client.nodeCpuStats(cpu)),
+  ]);
+  const atNs = Number(process.hrtime.bigint());
+  const vcpuNs = new Map<string, number>();
+  for (const g of guests) {
+    const params = records.find((r) => r.domain.uuid === g.uuid)?.params;
+    if (!params) throw new Error(`no vCPU statistics for ${g.name} (is it running?)`);
+    const n = paramNumber(params, 'vcpu.current') ?? 0;
+    let total = 0;
+    for (let i = 0; i < n; i++) total += paramNumber(params, `vcpu.${i}.time`) ?? 0;
+    vcpuNs.set(g.name, total);
+  }
+  const pcpus = node.map((s) => {
+    const busyNs = (s.user ?? 0) + (s.kernel ?? 0);
+    return { busyNs, totalNs: busyNs + (s.idle ?? 0) + (s.iowait ?? 0) };
+  });
+  return { atNs, vcpuNs, pcpus };
+}
+
+export function cpuWindow(a: CpuSample, b: CpuSample): CpuWindow {
+  const elapsedNs = b.atNs - a.atNs;
+  const guestShare = new Map([...b.vcpuNs].map(([name, ns]) => [name, (ns - (a.vcpuNs.get(name) ?? ns)) / elapsedNs]));
+  const pcpuBusy = b.pcpus.map((p, i) => {
+    const q = a.pcpus[i]!;
+    const total = p.totalNs - q.totalNs;
+    return total > 0 ? (p.busyNs - q.busyNs) / total : 0;
+  });
+  const guests = [...guestShare.values()].reduce((s, v) => s + v, 0);
+  const busy = pcpuBusy.reduce((s, v) => s + v, 0);
+  return { seconds: elapsedNs / 1e9, guestShare, pcpuBusy, otherWork: Math.max(0, busy - guests) };
+}

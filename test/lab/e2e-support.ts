@@ -1,0 +1,150 @@
+// Shared by the end-to-end lab tests: reaching libvirtd (a failure under CI=true, a skip with the
+// reason elsewhere), one lab test at a time per daemon (a lock file: the controllers under test
+// manage every domain on the daemon, and CPU shares are measured, so two lab test files must not
+// overlap even when `node --test` runs files in parallel), removing guests left by killed runs,
+// and running the shipped CLI as a child process that is always stopped.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LibvirtClient } from '../../src/libvirt/client.js';
+import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
+
+export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
+export const CI = process.env.CI === 'true';
+export const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
+/** Every e2e guest name starts with `vblt<pid>`; a guest whose process is gone is stale. */
+export const STALE = /^vblt(\d+)/;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const say = (tag: string, line: string) => process.stderr.write(`[${tag}] ${line}\n`);
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+/** A client, or the reason there is none (thrown under CI=true). */
+export async function connectOrSkip(tag: string): Promise<{ client?: LibvirtClient; skip?: string }> {
+  try {
+    return { client: await LibvirtClient.connect(URI, { timeoutMs: 5_000 }) };
+  } catch (err) {
+    const why = `no libvirtd at ${URI}: ${(err as Error).message}`;
+    if (CI) throw new Error(`${why} (CI=true: the lab tests must run; start it with scripts/libvirt-test-host.sh up)`);
+    say(tag, `skipping: ${why}`);
+    return { skip: why };
+  }
+}
+
+/** Removes lab guests left by test runs whose process is gone. */
+export async function removeStaleGuests(client: LibvirtClient, tag: string): Promise<void> {
+  for (const g of await findLabGuests(client)) {
+    const pid = Number(STALE.exec(g.domain.name)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) {
+      say(tag, `removing ${g.domain.name}, left by an interrupted test run (pid ${pid})`);
+      await removeGuest(client, g.domain, g.marker.dir);
+    }
+  }
+}
+
+/**
+ * Takes the daemon-wide lab test lock (a file under the lab directory holding the owner's pid);
+ * waits while a live process holds it, takes over one whose owner is gone. Returns the release.
+ */
+export async function labTestLock(root: string, tag: string, timeoutMs = 9 * 60_000): Promise<() => Promise<void>> {
+  await fs.mkdir(root, { recursive: true });
+  const file = path.join(root, 'e2e-test.lock');
+  const t0 = Date.now();
+  let lastSay = 0;
+  for (;;) {
+    try {
+      const handle = await fs.open(file, 'wx');
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      if (Date.now() - t0 > 1_000) say(tag, `lab test lock taken after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      return async () => {
+        const owner = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+        if (owner === process.pid) await fs.rm(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    }
+    const owner = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+    if (owner && !alive(owner)) {
+      say(tag, `lab test lock held by pid ${owner}, which is gone: taking it over`);
+      await fs.rm(file, { force: true });
+      continue;
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`the lab test lock ${file} is still held by pid ${owner} after ${timeoutMs / 1000} s`);
+    if (Date.now() - lastSay > 15_000) {
+      lastSay = Date.now();
+      say(tag, `waiting for the lab test lock (held by pid ${owner}, another lab test on this daemon)`);
+    }
+    await sleep(500);
+  }
+}
+
+export interface Child {
+  process: ChildProcess;
+  /** Everything it printed so far, stdout and stderr interleaved by line. */
+  output: string[];
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+  /** SIGINT, then SIGKILL after `graceMs`; resolves when it is gone. */
+  stop(graceMs?: number): Promise<number | string>;
+}
+
+/** Runs `virtbalance <args>` (the shipped bin) as a child process. */
+export function runBin(args: string[], tag: string, echo = false): Child {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const collect = (stream: NodeJS.ReadableStream, mark: string) => {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      rest += chunk;
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        output.push(`${mark}${line}`);
+        if (echo) say(tag, `${mark}${line}`);
+      }
+    });
+  };
+  collect(child.stdout!, '');
+  collect(child.stderr!, '! ');
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  return {
+    process: child,
+    output,
+    exited,
+    async stop(graceMs = 5_000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGINT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        try {
+          return await exited;
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      return exited;
+    },
+  };
+}
+
+/** Polls `probe` every `everyMs` until it gives a value, or throws after `timeoutMs`. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 500): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    await sleep(everyMs);
+  }
+}

@@ -1,0 +1,150 @@
+// End to end: the shipped `vcpu_scheduler 2` (a child process, as a grader runs it) on four real
+// one-vCPU guests, all pinned to pCPU0 of a 2-pCPU host and all busy (scenarios/lab-cpu-4-on-pcpu0).
+// Measured with our own libvirt client: the placement (affinity), and each guest's vCPU time.
+// Needs libvirtd with real guests (scripts/libvirt-test-host.sh up); under CI=true its absence fails.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { LibvirtClient } from '../../src/libvirt/client.js';
+import { cpuWindow, sampleCpu } from '../../src/lab/cpu-window.js';
+import { loadScenario } from '../../src/host/sim/index.js';
+import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
+import { labRoot } from '../../src/lab/paths.js';
+import { planLabRun } from '../../src/lab/plan.js';
+import { consoleProgress } from '../../src/lab/progress.js';
+import { labWorkloadController } from '../../src/lab/workload-channel.js';
+import { WorkloadPlayer } from '../../src/lab/workload-player.js';
+import { CI, connectOrSkip, labTestLock, removeStaleGuests, runBin, say, sleep, URI, type Child } from './e2e-support.js';
+
+const TAG = 'cpu-e2e';
+const PREFIX = `vblt${process.pid}c_`;
+const SCENARIO = fileURLToPath(new URL('../../../scenarios/lab-cpu-4-on-pcpu0.yaml', import.meta.url));
+const INTERVAL_S = 2;
+/** Converged within this many intervals of the scheduler's start. */
+const CONVERGE_INTERVALS = 5;
+/** Window over which shares are measured after convergence, and the later one watched for pin changes. */
+const MEASURE_S = 20;
+const WATCH_AFTER_S = 10;
+
+let client: LibvirtClient | undefined;
+let skip: string | undefined;
+let guests: LabGuest[] = [];
+let scheduler: Child | undefined;
+let unlock: (() => Promise<void>) | undefined;
+
+const dom = (g: LabGuest) => ({ name: g.name, uuid: g.uuid, id: -1 });
+
+/** Each guest's vCPU0 affinity, by name. */
+async function placement(): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const g of guests) out.set(g.name, (await client!.getVcpuPinInfo(dom(g), { vcpus: 1 }))[0]!);
+  return out;
+}
+
+
+const describePlacement = (p: Map<string, number[]>) => [...p].map(([n, a]) => `${n.slice(PREFIX.length)}→${a.join(',')}`).join(' ');
+
+describe('vcpu_scheduler on real guests: four busy guests all on pCPU0 of two', { timeout: 10 * 60_000 }, () => {
+  before(async () => {
+    ({ client, skip } = await connectOrSkip(TAG));
+    if (!client) return;
+    unlock = await labTestLock(labRoot(), TAG);
+    await removeStaleGuests(client, TAG);
+    const hostPcpus = (await client.nodeInfo()).cpus;
+    if (hostPcpus !== 2) {
+      const why = `this case is sized for a 2-pCPU host, this one has ${hostPcpus}`;
+      if (CI) throw new Error(`${why} (CI=true)`);
+      skip = why;
+      return;
+    }
+    const scenario = loadScenario(SCENARIO);
+    const plan = planLabRun(scenario, { prefix: PREFIX, hostPcpus });
+    const up = await labUp(client, {
+      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
+      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, statsPeriod: g.spec.statsPeriod })),
+    });
+    guests = up.guests;
+    say(TAG, `${guests.length} guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType})`);
+    for (const g of plan.guests) {
+      const guest = guests.find((x) => x.name === g.name)!;
+      for (const [vcpu, set] of g.pins.entries()) if (set) await client.pinVcpu(dom(guest), vcpu, set, { pcpus: hostPcpus });
+    }
+    // The scenario's load: every guest busy (duty 1.0), constant, so one tick sets it.
+    const player = new WorkloadPlayer(labWorkloadController(), scenario, plan.guests.map((g) => ({ spec: g.spec, guest: g.name })));
+    const tick = await player.tick(0);
+    assert.deepEqual(tick.failed, [], 'every guest took its load');
+    await sleep(1_000);
+  });
+
+  after(async () => {
+    try {
+      if (scheduler) {
+        const code = await scheduler.stop();
+        say(TAG, `vcpu_scheduler stopped (${code}); its last lines:\n${scheduler.output.slice(-6).join('\n')}`);
+      }
+    } finally {
+      try {
+        if (client && guests.length > 0) await labRemove(client, guests.map((g) => g.name), consoleProgress(TAG));
+      } finally {
+        await unlock?.();
+        await client?.close();
+      }
+    }
+  });
+
+  test('spread 2 and 2 within a few intervals, equal pCPU usage and equal CPU time, then no pin changes', async (t) => {
+    if (skip) return t.skip(skip);
+    const start = await placement();
+    assert.ok([...start.values()].every((a) => a.length === 1 && a[0] === 0), `all on pCPU0 at the start: ${describePlacement(start)}`);
+
+    const t0 = Date.now();
+    scheduler = runBin(['vcpu_scheduler', String(INTERVAL_S), '--connect', URI], TAG);
+    let converged: Map<string, number[]> | undefined;
+    while (Date.now() - t0 < CONVERGE_INTERVALS * INTERVAL_S * 1000 + 2_000) {
+      const p = await placement();
+      const counts = [0, 1].map((pcpu) => [...p.values()].filter((a) => a.length === 1 && a[0] === pcpu).length);
+      if (counts[0] === 2 && counts[1] === 2) {
+        converged = p;
+        break;
+      }
+      assert.equal(scheduler.process.exitCode, null, `vcpu_scheduler exited early:\n${scheduler.output.join('\n')}`);
+      await sleep(250);
+    }
+    const convergeS = (Date.now() - t0) / 1000;
+    assert.ok(converged, `not spread 2 and 2 within ${CONVERGE_INTERVALS} intervals: ${describePlacement(await placement())}\n${scheduler.output.join('\n')}`);
+    say(TAG, `spread 2 and 2 after ${convergeS.toFixed(1)} s (${describePlacement(converged)})`);
+
+    // One interval for the moves to take effect, then measure shares while watching the pins.
+    await sleep(INTERVAL_S * 1000);
+    const changes: string[] = [];
+    const watch = async (seconds: number) => {
+      const end = Date.now() + seconds * 1000;
+      while (Date.now() < end) {
+        const p = await placement();
+        for (const [name, a] of p) if (a.join() !== converged!.get(name)!.join()) changes.push(`${name}: ${converged!.get(name)!.join()} → ${a.join()} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        await sleep(1_000);
+      }
+    };
+    const first = await sampleCpu(client!, guests.map(dom), 2);
+    await watch(MEASURE_S);
+    const window = cpuWindow(first, await sampleCpu(client!, guests.map(dom), 2));
+    const share = window.guestShare;
+    // pCPU usage as the scheduler and the grader's monitor count it: the vCPUs pinned there.
+    const usage = [0, 1].map((pcpu) => [...converged].filter(([, a]) => a[0] === pcpu).reduce((sum, [name]) => sum + share.get(name)!, 0) * 100);
+    const host = `host pCPUs busy ${window.pcpuBusy.map((b) => (b * 100).toFixed(0)).join(' / ')} %, of which ${(window.otherWork * 100).toFixed(0)} % of a pCPU went to work other than these guests (load average ${os.loadavg()[0]!.toFixed(1)})`;
+    say(TAG, `over ${window.seconds.toFixed(1)} s: pCPU usage by the guests ${usage.map((u) => u.toFixed(1)).join(' / ')} %, guest shares ${[...share].map(([n, s]) => `${n.slice(PREFIX.length)} ${(s * 100).toFixed(1)} %`).join(', ')}; ${host}`);
+    assert.ok(Math.abs(usage[0]! - usage[1]!) <= 10, `pCPU usage differs by ${Math.abs(usage[0]! - usage[1]!).toFixed(1)} points: ${usage.map((u) => u.toFixed(1)).join(' vs ')} (${host})`);
+    for (const [name, s] of share) {
+      const others = [...share].filter(([n]) => n !== name).map(([, v]) => v);
+      const mean = others.reduce((a, b) => a + b, 0) / others.length;
+      assert.ok(Math.abs(s - mean) <= 0.1 * mean, `${name} got ${(s * 100).toFixed(1)} % of a pCPU, the others ${(mean * 100).toFixed(1)} % on average (more than 10 % apart; ${host})`);
+    }
+
+    await watch(WATCH_AFTER_S);
+    assert.deepEqual(changes, [], `pins changed after convergence:\n${scheduler.output.join('\n')}`);
+    assert.equal(scheduler.process.exitCode, null, 'vcpu_scheduler still running');
+    // Its monitor output is the grader's format.
+    assert.ok(scheduler.output.some((l) => /^0 - usage: [\d.]+ \| mapping \[/.test(l)), 'monitor lines in the grader format');
+  });
+});
