@@ -8,7 +8,7 @@ import { UsageError } from './errors.js';
 import { parseCommandLine, positiveInteger, positiveNumber } from './options.js';
 import { openTarget, type Target } from './target.js';
 import { loadConfig } from '../config/config-file.js';
-import { resolveRunOptions } from '../config/run-options.js';
+import { prepareTracePath, resolveRunOptions } from '../config/run-options.js';
 import { captureStartState, restoreStartState, type StartState } from '../control/restore.js';
 import { floorKiBOf } from '../memory/options.js';
 import { openServiceTarget } from './service.js';
@@ -159,6 +159,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath } = resolveRunOptions(values, config);
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
   const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : values.sim !== undefined ? 60 : undefined;
+  if (tracePath !== undefined) prepareTracePath(tracePath);
   const dashboard = await dashboardRequest(values, values.sim !== undefined, 'run');
   // A real host is locked per controller and reconnected to when libvirtd restarts; a simulated one needs neither.
   const service = values.sim === undefined ? await openServiceTarget(connect, controllersOf(cpu, memory), logLine) : undefined;
@@ -199,6 +200,7 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
     }
     if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds>`);
     const intervalSeconds = positiveNumber(positionals[0], 'interval');
+    if (values.trace !== undefined) prepareTracePath(values.trace);
     const service = await openServiceTarget(values.connect ?? 'qemu:///system', [which], logLine);
     return executeRun({
       target: service.target,

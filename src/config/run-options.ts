@@ -1,3 +1,5 @@
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/scheduler.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { UsageError } from '../cli/errors.js';
@@ -66,4 +68,39 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
     restore: !!flags.restore || !!config?.restore,
     ...(tracePath !== undefined ? { tracePath } : {}),
   };
+}
+
+/**
+ * Checks a trace path before anything starts, and creates its missing directories one level at a
+ * time (a recursive mkdir under /proc never returns on Node 20). Bad paths are one line, exit 2.
+ */
+export function prepareTracePath(path: string): void {
+  const target = resolve(path);
+  try {
+    if (statSync(target).isDirectory()) throw new UsageError(`--trace ${path}: is a directory`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`--trace ${path}: ${(err as Error).message}`);
+  }
+  const missing: string[] = [];
+  let dir = dirname(target);
+  while (!existsSync(dir)) {
+    missing.unshift(dir);
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      throw new UsageError(`--trace ${path}: cannot create directory ${d}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  try {
+    accessSync(dirname(target), constants.W_OK);
+    if (existsSync(target)) accessSync(target, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`--trace ${path}: not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
