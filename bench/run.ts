@@ -1,6 +1,8 @@
 // `npm run bench`: runs every benchmark in turn.
+import { runLabBench } from './lab.js';
 import { runPlacementBench } from './placement.js';
 import { runRpcBench } from './rpc.js';
 
 await runRpcBench();
 await runPlacementBench();
+await runLabBench();

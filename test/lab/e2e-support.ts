@@ -4,11 +4,10 @@
 // overlap even when `node --test` runs files in parallel), removing guests left by killed runs,
 // and running the shipped CLI as a child process that is always stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
+import { labLock } from '../../src/lab/lock.js';
 
 export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 export const CI = process.env.CI === 'true';
@@ -51,41 +50,9 @@ export async function removeStaleGuests(client: LibvirtClient, tag: string): Pro
   }
 }
 
-/**
- * Takes the daemon-wide lab test lock (a file under the lab directory holding the owner's pid);
- * waits while a live process holds it, takes over one whose owner is gone. Returns the release.
- */
-export async function labTestLock(root: string, tag: string, timeoutMs = 9 * 60_000): Promise<() => Promise<void>> {
-  await fs.mkdir(root, { recursive: true });
-  const file = path.join(root, 'e2e-test.lock');
-  const t0 = Date.now();
-  let lastSay = 0;
-  for (;;) {
-    try {
-      const handle = await fs.open(file, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      if (Date.now() - t0 > 1_000) say(tag, `lab test lock taken after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-      return async () => {
-        const owner = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-        if (owner === process.pid) await fs.rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-    }
-    const owner = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-    if (owner && !alive(owner)) {
-      say(tag, `lab test lock held by pid ${owner}, which is gone: taking it over`);
-      await fs.rm(file, { force: true });
-      continue;
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`the lab test lock ${file} is still held by pid ${owner} after ${timeoutMs / 1000} s`);
-    if (Date.now() - lastSay > 15_000) {
-      lastSay = Date.now();
-      say(tag, `waiting for the lab test lock (held by pid ${owner}, another lab test on this daemon)`);
-    }
-    await sleep(500);
-  }
+/** The daemon-wide lab lock (src/lab/lock.ts), with this test's progress lines. */
+export function labTestLock(root: string, tag: string): Promise<() => Promise<void>> {
+  return labLock(root, { say: (m) => say(tag, m), step: (_l, fn) => fn() });
 }
 
 export interface Child {
