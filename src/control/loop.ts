@@ -280,7 +280,6 @@ async function finishOrAbandon(running: Promise<TraceInterval>, signal: AbortSig
   const abandoned = new Promise<undefined>((resolve) => {
     const arm = () => {
       timer = setTimeout(() => resolve(undefined), graceMs);
-      timer.unref();
     };
     if (signal.aborted) arm();
     else {
