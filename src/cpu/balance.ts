@@ -6,6 +6,10 @@
 // see noise.ts). Comparing with the best ACHIEVABLE spread, not with zero, means an indivisible
 // load (one busy vCPU among idle ones) never looks out of balance just because it cannot be split.
 //
+// Also out of balance when the caller says the placement is unfair: some vCPU is predicted well short
+// of its fair share and the best plan serves it much better. Such a fairness imbalance is never
+// urgent by itself: it must persist like a small spread gain.
+//
 // Hysteresis: the gain must exceed the requirement in `persistIntervals` consecutive intervals
 // before acting — unless it is at least the urgent level (`urgentGainPoints`, and at least twice
 // the requirement), as when everything is piled on one pCPU; then the scheduler acts at once.
@@ -25,6 +29,8 @@ export interface BalanceInputs {
   afterSpreadPoints: number;
   /** Gain noise could fake (noise.ts), points. */
   noiseGainPoints: number;
+  /** The best plan serves the worst-served vCPU much better (a fairness imbalance, see scheduler.ts). */
+  unfair?: boolean;
   /** Out-of-balance intervals in a row before this one. */
   previousStreak: number;
   /** Some vCPU's demand changed for real this interval. */
@@ -52,7 +58,7 @@ export function judgeBalance(input: BalanceInputs, t: BalanceThresholds): Balanc
   const gainPoints = input.beforeSpreadPoints - input.afterSpreadPoints;
   const requiredGainPoints = Math.max(t.marginPoints, input.noiseGainPoints);
   const urgentGainPoints = Math.max(t.urgentGainPoints, 2 * requiredGainPoints);
-  const outOfBalance = gainPoints > requiredGainPoints;
+  const outOfBalance = gainPoints > requiredGainPoints || input.unfair === true;
   const streak = outOfBalance ? input.previousStreak + 1 : 0;
   const due = outOfBalance && (streak >= t.persistIntervals || gainPoints >= urgentGainPoints);
   const settling = due && input.demandChanged && !input.waitedLastInterval;

@@ -1,10 +1,11 @@
 import type { PinAction } from '../control/actions.js';
 import { UsageError } from '../cli/errors.js';
 import { judgeBalance } from './balance.js';
-import { predictShares, predictSharesUnpinned, shareFairness, type ShareItem } from './fairness.js';
+import { predictShares, shareFairness, type ShareItem } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
-import { allPcpus, normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
+import { normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -29,10 +30,14 @@ export interface CpuSchedulerOptions {
   noisePrior: number;
   /** When acting, plans within this many points of the best spread count as equally good; the one with fewest pin changes wins. */
   tolerancePoints: number;
-  /** When acting, hand the vCPUs back to the host's scheduler (pin each to all pCPUs) if no one-pCPU placement is as fair. */
-  releaseWhenPinningIsUnfair: boolean;
-  /** "As fair" = predicted Jain index of share/demand within this of the host scheduler's. */
-  releaseFairnessMargin: number;
+  /** When one-pCPU pins leave some vCPU well short of its fair share, pin groups of vCPUs to shared pCPU sets (sharing.ts); all pCPUs = release. */
+  sharePcpusWhenUnfair: boolean;
+  /** Out of balance also when some vCPU is predicted to get less than this fraction of its fair share (global max-min share). */
+  fairShareFloor: number;
+  /** Merging pCPUs into shared sets stops once every vCPU is predicted this fraction of its fair share. */
+  fairShareTarget: number;
+  /** A fairness move (or a shared plan instead of one-pCPU pins) must raise the worst fraction of fair share by at least this. */
+  fairShareGain: number;
 }
 
 export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
@@ -44,18 +49,23 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   noiseSigmas: 3,
   noisePrior: 0.03,
   tolerancePoints: 2,
-  releaseWhenPinningIsUnfair: true,
-  releaseFairnessMargin: 0.02,
+  sharePcpusWhenUnfair: true,
+  fairShareFloor: 0.9,
+  fairShareTarget: 0.95,
+  fairShareGain: 0.05,
 };
 
 export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
-  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'releaseFairnessMargin', 'noiseSigmas', 'noisePrior'];
+  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'fairShareGain', 'noiseSigmas', 'noisePrior'];
   for (const key of nonNegative) {
     const value = o[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new UsageError(`cpu scheduler: ${key} must be a number ≥ 0, got ${String(value)}`);
   }
   if (!(o.demandSmoothing > 0 && o.demandSmoothing <= 1)) throw new UsageError(`cpu scheduler: demandSmoothing must be in (0, 1], got ${o.demandSmoothing}`);
   if (!(o.changeThreshold > 0)) throw new UsageError(`cpu scheduler: changeThreshold must be > 0, got ${o.changeThreshold}`);
+  for (const key of ['fairShareFloor', 'fairShareTarget'] as const) {
+    if (!(o[key] >= 0 && o[key] <= 1)) throw new UsageError(`cpu scheduler: ${key} must be in [0, 1], got ${o[key]}`);
+  }
   if (!Number.isInteger(o.persistIntervals) || o.persistIntervals < 1) throw new UsageError(`cpu scheduler: persistIntervals must be an integer ≥ 1, got ${o.persistIntervals}`);
 }
 
@@ -89,14 +99,17 @@ export interface PlacementSummary {
   fairness: number;
   /** Predicted total share / total demand: how much of the demand the host serves. */
   served: number;
+  /** Smallest predicted share / fair share (global max-min share of all pCPUs) over non-idle vCPUs. */
+  worstFractionOfFairShare: number;
 }
 
-export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'release';
+/** from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets; release: every vCPU on all pCPUs. */
+export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release';
 
 export interface CpuDecision {
   actions: PinAction[];
   state: CpuSchedulerState;
-  /** True when no placement would lower the spread by more than the margin. */
+  /** True when no placement would lower the spread by more than the margin (nor serve the worst-served vCPU much better). */
   balanced: boolean;
   /** Predicted demand spread of the current placement, points. */
   spreadPoints: number;
@@ -116,8 +129,9 @@ export interface CpuDecision {
 const points = (pcpus: number): number => Math.round(pcpus * 10000) / 100;
 const fmt = (x: number): string => x.toFixed(2);
 const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
+const percent = (x: number): string => `${Math.round(x * 100)} %`;
 
-function summarize(demands: readonly number[], shares: readonly number[], loads: number[]): PlacementSummary {
+function summarize(demands: readonly number[], shares: readonly number[], fair: readonly number[], loads: number[]): PlacementSummary {
   const totalDemand = demands.reduce((a, b) => a + b, 0);
   const totalShare = shares.reduce((a, b) => a + b, 0);
   return {
@@ -126,12 +140,18 @@ function summarize(demands: readonly number[], shares: readonly number[], loads:
     usageSpreadPoints: points(spreadOf(loads.map((l) => Math.min(1, l)))),
     fairness: shareFairness(demands, shares),
     served: totalDemand > 0 ? totalShare / totalDemand : 1,
+    worstFractionOfFairShare: worstFractionOfFairShare(demands, shares, fair),
   };
 }
 
-function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, loads: number[]): PlacementSummary {
+/** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them. */
+function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, fair: readonly number[]): PlacementSummary {
   const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
-  return summarize(demands, predictShares(items, pcpus), loads);
+  const loads = new Array<number>(pcpus).fill(0);
+  items.forEach((item) => {
+    for (const p of item.pcpus) loads[p] = (loads[p] ?? 0) + item.demand / item.pcpus.length;
+  });
+  return summarize(demands, predictShares(items, pcpus), fair, loads);
 }
 
 /** "0-3,6" for [0,1,2,3,6]. */
@@ -152,6 +172,58 @@ function describeWhere(v: VcpuLoad): string {
   return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatPcpuList(v.affinity)}`;
 }
 
+/** Shared plans whose worst fraction of fair share is within this of the best one count as equally fair; fewest pin changes wins. */
+const fairShareTolerance = 0.02;
+
+/**
+ * The shared alternatives to one-pCPU pins (sharing.ts): pCPUs merged where one-pCPU pins are unfair,
+ * or every vCPU on every pCPU. Among those that raise the worst fraction of fair share by at least
+ * `fairShareGain`, and are within `fairShareTolerance` of the fairest, the one with the fewest pin
+ * changes wins. Release is exactly global max-min sharing, so once released an overcommitted host
+ * needs no re-pin when its loads change phase.
+ */
+function chooseSharedPlan(
+  vcpus: readonly VcpuLoad[],
+  demands: readonly number[],
+  assignment: readonly number[],
+  pcpus: number,
+  fair: readonly number[],
+  pinnedWorst: number,
+  options: CpuSchedulerOptions,
+): { where: number[][]; planned: PlacementSummary; strategy: CpuStrategy } | undefined {
+  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget);
+  const everywhere = Array.from({ length: pcpus }, (_, p) => p);
+  const plans: number[][][] = [vcpus.map(() => everywhere)];
+  if (shared.sets.length > 1) plans.push(shared.setOf.map((s) => shared.sets[s]!));
+  const candidates = plans
+    .map((where) => ({
+      where,
+      planned: summarizePlacement(demands, where, pcpus, fair),
+      changes: where.filter((w, i) => !samePcpus(w, vcpus[i]!.affinity)).length,
+      strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
+    }))
+    .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
+  if (candidates.length === 0) return undefined;
+  const fairest = Math.max(...candidates.map((c) => c.planned.worstFractionOfFairShare));
+  const near = candidates.filter((c) => c.planned.worstFractionOfFairShare >= fairest - fairShareTolerance);
+  near.sort((a, b) => a.changes - b.changes || b.planned.worstFractionOfFairShare - a.planned.worstFractionOfFairShare);
+  return near[0];
+}
+
+/** Each vCPU's demand is lowered by this many σ of its noise before judging whether a placement is unfair. */
+const fairnessNoiseSigmas = 2;
+
+/** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
+function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], pcpus: number): number {
+  const demands = vcpus.map((v, i) => Math.max(0, v.demand - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
+  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity })), pcpus);
+  return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, pcpus));
+}
+
+function samePcpus(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((p, k) => p === b[k]);
+}
+
 export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   validateCpuSchedulerOptions(options);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
@@ -165,8 +237,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const vcpuHistories = vcpus.map((v) => histories[vcpuKey(v.domain, v.vcpu)]!);
   const demandChanged = vcpuHistories.some((h) => h.changed);
   const demands = vcpus.map((v) => v.demand);
+  const fair = fairSharesOf(demands, pcpus);
   const beforeLoads = pcpuDemandOf(vcpus, pcpus);
-  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), pcpus, beforeLoads);
+  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), pcpus, fair);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
@@ -184,8 +257,12 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   });
 
   if (pcpus === 0 || vcpus.length === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
-  // The gain can never exceed the current spread; skip the search when even that is within the margin.
-  if (before.spreadPoints <= options.marginPoints) {
+  // Judged on optimistic demands (each less its noise): noise alone must not make a placement look unfair.
+  const sigmas = vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing));
+  const fairEnough = !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, pcpus) >= options.fairShareFloor;
+  // The gain can never exceed the current spread; skip the search when even that is within the margin
+  // and every vCPU gets close to its fair share.
+  if (before.spreadPoints <= options.marginPoints && fairEnough) {
     return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
   }
 
@@ -195,13 +272,27 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     pinned: v.affinity.length === 1,
   }));
   const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100);
-  const bestSpreadPoints = points(best.spread);
-  const sigmaRms = loadSigmaRms(vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing)), vcpus.map((v) => v.affinity), pcpus);
+  const pinnedWhere = best.assignment.map((p) => [p]);
+  const pinned = summarizePlacement(demands, pinnedWhere, pcpus, fair);
+  // One-pCPU pins that leave someone well short of its fair share: share pCPUs where that helps enough.
+  let where: number[][] = pinnedWhere;
+  let planned = pinned;
+  let strategy: CpuStrategy = best.strategy;
+  if (options.sharePcpusWhenUnfair && pinned.worstFractionOfFairShare < options.fairShareTarget) {
+    const choice = chooseSharedPlan(vcpus, demands, best.assignment, pcpus, fair, pinned.worstFractionOfFairShare, options);
+    if (choice) ({ where, planned, strategy } = choice);
+  }
+  const bestSpreadPoints = planned.spreadPoints;
+  const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
+  // A fairness move may not widen the demand spread (its merged sets only average pCPU loads).
+  const unfair = !fairEnough && fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints;
+  const sigmaRms = loadSigmaRms(sigmas, vcpus.map((v) => v.affinity), pcpus);
   const verdict = judgeBalance(
     {
       beforeSpreadPoints: before.spreadPoints,
       afterSpreadPoints: bestSpreadPoints,
       noiseGainPoints: noiseGainPoints(sigmaRms, pcpus, options.noiseSigmas),
+      unfair,
       previousStreak: state.streak,
       demandChanged,
       waitedLastInterval: state.waited,
@@ -210,43 +301,41 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   );
   const gainText =
     `demand spread ${fmtPoints(before.spreadPoints)} pts, best placement ${fmtPoints(bestSpreadPoints)} pts ` +
-    `(gain ${fmtPoints(verdict.gainPoints)}, required ${fmtPoints(verdict.requiredGainPoints)})`;
+    `(gain ${fmtPoints(verdict.gainPoints)}, required ${fmtPoints(verdict.requiredGainPoints)})` +
+    (unfair ? `; worst-served vCPU at ${percent(before.worstFractionOfFairShare)} of its fair share, ${percent(planned.worstFractionOfFairShare)} after` : '');
   if (!verdict.outOfBalance) return quiet(`balanced: ${gainText}`, bestSpreadPoints, 0, false);
   if (verdict.settling) return quiet(`demand changed, waiting one interval for it to settle: ${gainText}`, bestSpreadPoints, verdict.streak, true, true);
   if (!verdict.act) {
     return quiet(`out of balance for ${verdict.streak} of ${options.persistIntervals} intervals, waiting: ${gainText}`, bestSpreadPoints, verdict.streak, true);
   }
 
-  const pinned = summarizePlacement(demands, best.assignment.map((p) => [p]), pcpus, best.loads);
-  const everywhere = allPcpus(pcpus);
-  const totalDemand = demands.reduce((a, b) => a + b, 0);
-  const released = summarize(demands, predictSharesUnpinned(demands, pcpus), new Array<number>(pcpus).fill(totalDemand / pcpus));
-  const release = options.releaseWhenPinningIsUnfair && released.fairness - pinned.fairness > options.releaseFairnessMargin;
-
+  const afterLoads = planned.demandLoads;
   const actions: PinAction[] = [];
-  const spreadText = (after: PlacementSummary): string => `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(after.spreadPoints)} pts`;
+  const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
   vcpus.forEach((v, i) => {
-    const target = release ? everywhere : [best.assignment[i]!];
-    if (v.affinity.length === target.length && v.affinity.every((p, k) => p === target[k])) return;
+    const target = where[i]!;
+    if (samePcpus(v.affinity, target)) return;
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
     let reason: string;
-    if (release) {
+    if (target.length > 1) {
+      const sharing = where.filter((w) => samePcpus(w, target)).length;
       reason =
-        `${who}: ${describeWhere(v)} → all pCPUs ${formatPcpuList(everywhere)}; no one-pCPU placement shares fairly ` +
-        `(predicted Jain ${fmt(pinned.fairness)} vs ${fmt(released.fairness)} under the host scheduler), ${spreadText(released)}`;
+        `${who}: ${describeWhere(v)} → pCPUs ${formatPcpuList(target)}, shared by ${sharing} vCPUs; ` +
+        `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
+        `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
     } else {
       const to = target[0]!;
       const from = v.affinity.length === 1 ? v.affinity[0]! : v.pcpu;
       const loadsText =
         from !== undefined && from !== to
-          ? `pCPU${from} demand ${fmt(beforeLoads[from]!)} → ${fmt(best.loads[from]!)}, pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(best.loads[to]!)}`
-          : `pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(best.loads[to]!)}`;
-      reason = `${who}: ${describeWhere(v)} → pCPU${to}; ${loadsText}, ${spreadText(pinned)}`;
+          ? `pCPU${from} demand ${fmt(beforeLoads[from]!)} → ${fmt(afterLoads[from]!)}, pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`
+          : `pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
+      reason = `${who}: ${describeWhere(v)} → pCPU${to}; ${loadsText}, ${spreadText}`;
     }
     actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: v.affinity, reason });
   });
 
-  const after = release ? released : pinned;
+  const after = planned;
   return {
     actions,
     state: { intervals, streak: 0, waited: false, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length, vcpus: histories },
@@ -257,7 +346,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     gainPoints: before.spreadPoints - after.spreadPoints,
     before,
     after,
-    strategy: release ? 'release' : best.strategy,
-    summary: `re-pinned ${actions.length} vCPU(s) by ${release ? 'release' : best.strategy}: ${gainText}; fairness ${fmt(before.fairness)} → ${fmt(after.fairness)}, demand served ${fmt(before.served)} → ${fmt(after.served)}`,
+    strategy,
+    summary:
+      `re-pinned ${actions.length} vCPU(s) by ${strategy}: ${gainText}; fairness ${fmt(before.fairness)} → ${fmt(after.fairness)}, ` +
+      `demand served ${fmt(before.served)} → ${fmt(after.served)}, worst fraction of fair share ${percent(before.worstFractionOfFairShare)} → ${percent(after.worstFractionOfFairShare)}`,
   };
 }

@@ -92,14 +92,42 @@ export function measureCpu(prev: HostObservation, cur: HostObservation): CpuMeas
   return { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
 }
 
+/**
+ * Measured usage per pCPU. A vCPU pinned to one pCPU counts there. libvirt does not say how a vCPU
+ * allowed on several pCPUs split its time among them (only where it was at the moment of the
+ * observation), and the host's load balancer keeps moving it to the least busy of them; so its
+ * usage is poured over its allowed pCPUs onto the least loaded first (water-filling), the most
+ * constrained vCPUs first. That never reports one pCPU at 140 % while a pCPU it could use idles.
+ */
 export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
   const usage = new Array<number>(pcpus).fill(0);
+  const flexible: { affinity: number[]; usage: number }[] = [];
   for (const v of vcpus) {
     const affinity = normalizeAffinity(v.affinity, pcpus);
-    const where = affinity.length === 1 ? affinity : v.pcpu !== undefined && v.pcpu < pcpus ? [v.pcpu] : affinity;
-    for (const p of where) usage[p] = (usage[p] ?? 0) + v.usage / where.length;
+    if (affinity.length === 1) usage[affinity[0]!] = (usage[affinity[0]!] ?? 0) + v.usage;
+    else flexible.push({ affinity, usage: v.usage });
   }
+  flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
+  for (const f of flexible) pourLevel(usage, f.affinity, f.usage);
   return usage;
+}
+
+/** Adds `amount` to `levels` over the pCPUs in `where`, raising the lowest of them to a common level. */
+function pourLevel(levels: number[], where: readonly number[], amount: number): void {
+  if (amount <= 0) return;
+  const order = [...where].sort((a, b) => (levels[a] ?? 0) - (levels[b] ?? 0));
+  // Find how many of the lowest pCPUs get filled and the level they reach.
+  let sum = 0;
+  let count = 0;
+  let level = 0;
+  for (let k = 0; k < order.length; k++) {
+    sum += levels[order[k]!] ?? 0;
+    count = k + 1;
+    level = (sum + amount) / count;
+    const next = order[k + 1];
+    if (next === undefined || level <= (levels[next] ?? 0)) break;
+  }
+  for (let k = 0; k < count; k++) levels[order[k]!] = level;
 }
 
 export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {

@@ -53,6 +53,24 @@ test('cpu-3-heavy-light-random: balanced by demand, equal demands get equal shar
   // Total demand (4.6) exceeds the 4 pCPUs and one heavy must share with the 0.3 light: pinned to
   // single pCPUs, the best placement leaves that heavy 0.7 of a pCPU where an ideal global share is 0.81.
   assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.85);
+  // Pinning the unfairly treated vCPUs to shared pCPU sets lets the host share them max-min fairly.
+  assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.95, `worst ${score.cpu!.fairness!.worstFractionOfFairShare!.fraction}`);
+});
+
+test('cpu-5-overcommit and cpu-6-phases: no VM far below its fair share, few pin changes per phase change', async () => {
+  for (const [name, maxChanges] of [['cpu-5-overcommit', 30], ['cpu-6-phases', 30]] as const) {
+    const { score } = await scenarioScore(name);
+    const worst = score.cpu!.fairness!.worstFractionOfFairShare!.fraction;
+    assert.ok(worst >= 0.95, `${name}: worst fraction of fair share ${worst}`);
+    assert.ok(score.cpu!.pinChanges.total <= maxChanges, `${name}: ${score.cpu!.pinChanges.total} pin changes`);
+  }
+});
+
+test('measured pCPU usage never reads above 100 % in any CPU scenario', async () => {
+  for (const name of ['cpu-4-multi-vcpu', 'cpu-5-overcommit', 'mixed-1-lifecycle']) {
+    const { intervals } = await scenarioScore(name);
+    for (const entry of intervals) for (const u of entry.cpu?.pcpuUsage ?? []) assert.ok(u <= 1 + 1e-6, `${name} interval ${entry.interval}: ${u}`);
+  }
 });
 
 for (const name of ['cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases']) {

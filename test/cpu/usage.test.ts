@@ -90,7 +90,7 @@ test('no time elapsed: nothing is measured, nothing divides by zero', () => {
   assert.equal(backwards.elapsedNs, 0);
 });
 
-test('pCPU usage follows where a vCPU runs; pCPU demand spreads an unpinned vCPU over its affinity', () => {
+test('pCPU usage: a pinned vCPU counts on its pCPU, a vCPU allowed on several fills the least busy of them; demand spreads over the affinity', () => {
   const prev = host(0, [domain('pinned', [vcpu(0, 0, { affinity: [2] })]), domain('free', [vcpu(0, 0, { affinity: [0, 1, 2, 3], pcpu: 3 })]), domain('two', [vcpu(0, 0, { affinity: [0, 1] })])]);
   const cur = host(1 * s, [
     domain('pinned', [vcpu(0, 0.4 * s, { affinity: [2], pcpu: 2 })]),
@@ -98,10 +98,20 @@ test('pCPU usage follows where a vCPU runs; pCPU demand spreads an unpinned vCPU
     domain('two', [vcpu(0, 0.2 * s, { affinity: [0, 1] })]),
   ]);
   const m = measureCpu(prev, cur);
-  // usage: pinned → pCPU2; free → its current pCPU3; two (current pCPU unknown) → split over 0 and 1.
-  [0.1, 0.1, 0.4, 0.8].forEach((u, p) => close(m.pcpuUsage[p], u, `usage pCPU${p}`));
+  // usage: pinned → pCPU2; two (the more constrained) levels 0 and 1 at 0.1; free's 0.8 then raises
+  // pCPUs 3, 0, 1 to a common 1/3 (below pCPU2's 0.4), wherever it was seen last.
+  [1 / 3, 1 / 3, 0.4, 1 / 3].forEach((u, p) => close(m.pcpuUsage[p], u, `usage pCPU${p}`));
+  assert.ok(Math.abs(m.pcpuUsage.reduce((a, b) => a + b, 0) - 1.4) < 1e-9, 'usage is conserved');
   // demand: free's 0.8 spread over 4 pCPUs, two's 0.2 over 2.
   [0.3, 0.3, 0.6, 0.2].forEach((d, p) => close(m.pcpuDemand[p], d, `demand pCPU${p}`));
+});
+
+test('two busy unpinned vCPUs last seen on the same pCPU do not make it read 200 %', () => {
+  const prev = host(0, [domain('a', [vcpu(0, 0, { pcpu: 1 })]), domain('b', [vcpu(0, 0, { pcpu: 1 })])]);
+  const cur = host(1 * s, [domain('a', [vcpu(0, 1 * s, { pcpu: 1 })]), domain('b', [vcpu(0, 1 * s, { pcpu: 1 })])]);
+  const m = measureCpu(prev, cur);
+  assert.ok(Math.max(...m.pcpuUsage) <= 1 + 1e-9, `usage ${m.pcpuUsage.join(', ')}`);
+  close(m.pcpuUsage.reduce((a, b) => a + b, 0), 2, 'total usage');
 });
 
 test('affinity and current pCPU outside the host are ignored', () => {

@@ -1,0 +1,116 @@
+// Sharing pCPUs: when no one-vCPU-per-pCPU placement can be fair, pin groups of vCPUs to SETS of pCPUs.
+//
+// Pinned to single pCPUs, whole vCPUs split each pCPU among whoever happens to sit there: with four
+// heavy and four light guests on four pCPUs the heavy guest paired with the biggest light one gets
+// 0.70 of a pCPU while global max-min sharing would give every heavy one 0.81. Pinning the vCPUs
+// of two pCPUs to both of them lets the host's scheduler share those two max-min fairly, which
+// brings that guest to 0.80. Pinning everything to every pCPU ("release") is the extreme case.
+//
+// The fair share of a vCPU is what max-min sharing of ALL pCPUs among all vCPUs would give it
+// (predictSharesUnpinned). Greedy merging: take the set whose worst-served vCPU gets the smallest
+// fraction of its fair share; merge it with the other set (among the richest few: spare capacity
+// first, then highest water level) that raises that fraction most; repeat until every set reaches
+// `target` or no merge helps. Each merge only joins pCPUs whose occupants are treated unequally,
+// so a host that is fair except on two pCPUs shares just those two.
+
+import { idleDemand, predictSharesUnpinned, waterFill } from './fairness.js';
+
+export interface SharedPlacement {
+  /** pCPU sets, each sorted; together they cover every pCPU once. */
+  sets: number[][];
+  /** Index into `sets` of each vCPU, in input order. */
+  setOf: number[];
+  /** Predicted share of each vCPU (fraction of one pCPU). */
+  shares: number[];
+  /** Smallest predicted share / fair share over vCPUs that want CPU (1 when nobody does). */
+  worstFractionOfFairShare: number;
+}
+
+/** Candidate partners tried per merge: enough for small hosts to try them all, bounded on large ones. */
+const partnersTried = 8;
+const eps = 1e-9;
+
+/** Global max-min fair share of each vCPU over all pCPUs. */
+export function fairSharesOf(demands: readonly number[], pcpus: number): number[] {
+  return predictSharesUnpinned(demands, pcpus);
+}
+
+/** Smallest share / fair share over the vCPUs that want CPU. */
+export function worstFractionOfFairShare(demands: readonly number[], shares: readonly number[], fair: readonly number[]): number {
+  let worst = 1;
+  demands.forEach((d, i) => {
+    const f = fair[i] ?? 0;
+    if (d >= idleDemand && f > eps) worst = Math.min(worst, (shares[i] ?? 0) / f);
+  });
+  return worst;
+}
+
+interface Group {
+  pcpus: number[];
+  members: number[];
+  shares: number[];
+  worst: number;
+  /** Spare capacity + 1 when not saturated, else the water level (largest share): higher is richer. */
+  richness: number;
+}
+
+function groupOf(pcpus: number[], members: number[], demands: readonly number[], fair: readonly number[]): Group {
+  const wanted = members.map((i) => Math.min(1, demands[i] ?? 0));
+  const shares = waterFill(wanted, pcpus.length);
+  let worst = Infinity;
+  let used = 0;
+  let level = 0;
+  members.forEach((i, k) => {
+    const share = shares[k] ?? 0;
+    used += share;
+    level = Math.max(level, share);
+    const f = fair[i] ?? 0;
+    if ((demands[i] ?? 0) >= idleDemand && f > eps) worst = Math.min(worst, share / f);
+  });
+  const spare = pcpus.length - used;
+  return { pcpus, members, shares, worst, richness: spare > eps ? 1 + spare : level };
+}
+
+/**
+ * Starting from one pCPU per vCPU (`assignment`), merges pCPUs into shared sets until every vCPU is
+ * predicted at least `target` of its fair share, or no merge helps.
+ */
+export function sharePcpus(demands: readonly number[], assignment: readonly number[], pcpus: number, target: number): SharedPlacement {
+  const fair = fairSharesOf(demands, pcpus);
+  const membersOf: number[][] = Array.from({ length: pcpus }, () => []);
+  assignment.forEach((p, i) => membersOf[p]?.push(i));
+  let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair));
+
+  for (;;) {
+    let low = 0;
+    groups.forEach((g, k) => {
+      if (g.worst < groups[low]!.worst) low = k;
+    });
+    const poor = groups[low]!;
+    if (groups.length < 2 || poor.worst >= target - eps) break;
+    const partners = groups
+      .map((g, k) => ({ g, k }))
+      .filter(({ k }) => k !== low)
+      .sort((a, b) => b.g.richness - a.g.richness || a.k - b.k)
+      .slice(0, partnersTried);
+    let best: { k: number; merged: Group } | undefined;
+    for (const { g, k } of partners) {
+      const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair);
+      if (!best || merged.worst > best.merged.worst + eps) best = { k, merged };
+    }
+    if (!best || best.merged.worst <= poor.worst + eps) break;
+    const partner = best.k;
+    groups = [...groups.filter((_, k) => k !== low && k !== partner), best.merged];
+  }
+
+  groups.sort((a, b) => (a.pcpus[0] ?? 0) - (b.pcpus[0] ?? 0));
+  const setOf = new Array<number>(demands.length).fill(0);
+  const shares = new Array<number>(demands.length).fill(0);
+  groups.forEach((g, s) =>
+    g.members.forEach((i, k) => {
+      setOf[i] = s;
+      shares[i] = g.shares[k] ?? 0;
+    }),
+  );
+  return { sets: groups.map((g) => g.pcpus), setOf, shares, worstFractionOfFairShare: worstFractionOfFairShare(demands, shares, fair) };
+}
