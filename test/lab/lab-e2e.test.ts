@@ -67,7 +67,7 @@ async function vcpuTimeNs(g: LabGuest): Promise<number> {
   return t;
 }
 
-describe('lab on real guests', { timeout: 240_000 }, () => {
+describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
   before(async () => {
     try {
       client = await LibvirtClient.connect(URI, { timeoutMs: 5_000 });

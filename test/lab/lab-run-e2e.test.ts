@@ -43,7 +43,7 @@ async function ourGuests(): Promise<string[]> {
   return (await findLabGuests(client!)).map((g) => g.domain.name).filter((n) => n.startsWith(PREFIX));
 }
 
-describe('lab run on real guests', { timeout: 6 * 60_000 }, () => {
+describe('lab run on real guests', { timeout: 10 * 60_000 }, () => {
   before(async () => {
     ({ client, skip } = await connectOrSkip(TAG));
     if (!client) return;

@@ -154,6 +154,9 @@ describe('memory_coordinator on real guests: one steady consumer, two idle, one 
         const c = readings.get(name('vm1'))!.at(-1);
         say(TAG, `t=${t.toFixed(0)} s: vm1 holds ${consumer.at(-1)?.status.memMiB ?? '?'} MiB, ${c ? fmt(c) : ''}`);
       }
+      // Reclaimed (vm1 back near used + floor for two readings after its release): nothing more to see.
+      const recent = readings.get(name('vm1'))!.slice(-2);
+      if (releasedAt !== undefined && recent.length === 2 && recent.every((x) => x.t > releasedAt! && x.unusedMiB !== undefined && x.actualMiB <= 1.1 * (x.actualMiB - x.unusedMiB + FLOOR_MIB))) break;
       const next = t0 + (tick + 1) * 1000;
       if (next > Date.now()) await sleep(next - Date.now());
     }
