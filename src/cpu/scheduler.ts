@@ -144,6 +144,15 @@ function summarize(demands: readonly number[], shares: readonly number[], fair: 
   };
 }
 
+/** Demand per pCPU when each vCPU's demand is spread evenly over its set (sets are disjoint: the host levels each). */
+function setLoads(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number): number[] {
+  const bySet = new Map<readonly number[], number>();
+  demands.forEach((d, i) => bySet.set(where[i]!, (bySet.get(where[i]!) ?? 0) + d));
+  const loads = new Array<number>(pcpus).fill(0);
+  for (const [set, total] of bySet) for (const p of set) loads[p] = (loads[p] ?? 0) + total / set.length;
+  return loads;
+}
+
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, fair: readonly number[]): PlacementSummary {
   const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
@@ -193,12 +202,13 @@ function chooseSharedPlan(
 ): { where: number[][]; planned: PlacementSummary; strategy: CpuStrategy } | undefined {
   const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget);
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
-  const plans: number[][][] = [vcpus.map(() => everywhere)];
-  if (shared.sets.length > 1) plans.push(shared.setOf.map((s) => shared.sets[s]!));
+  // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
+  const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: vcpus.map(() => everywhere), shares: fair }];
+  if (shared.sets.length > 1) plans.push({ where: shared.setOf.map((s) => shared.sets[s]!), shares: shared.shares });
   const candidates = plans
-    .map((where) => ({
+    .map(({ where, shares }) => ({
       where,
-      planned: summarizePlacement(demands, where, pcpus, fair),
+      planned: summarize(demands, shares, fair, setLoads(demands, where, pcpus)),
       changes: where.filter((w, i) => !samePcpus(w, vcpus[i]!.affinity)).length,
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
@@ -310,6 +320,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   }
 
   const afterLoads = planned.demandLoads;
+  // Plans share one array per pCPU set, so vCPUs per set can be counted by reference.
+  const setSizes = new Map<readonly number[], number>();
+  for (const w of where) setSizes.set(w, (setSizes.get(w) ?? 0) + 1);
   const actions: PinAction[] = [];
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
   vcpus.forEach((v, i) => {
@@ -318,7 +331,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
     let reason: string;
     if (target.length > 1) {
-      const sharing = where.filter((w) => samePcpus(w, target)).length;
+      const sharing = setSizes.get(target) ?? 0;
       reason =
         `${who}: ${describeWhere(v)} → pCPUs ${formatPcpuList(target)}, shared by ${sharing} vCPUs; ` +
         `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +

@@ -10,7 +10,7 @@
 // (predictSharesUnpinned). Greedy merging: take the set whose worst-served vCPU gets the smallest
 // fraction of its fair share; merge it with the other set (among the richest few: spare capacity
 // first, then highest water level) that raises that fraction most; repeat until every set reaches
-// `target` or no merge helps. Each merge only joins pCPUs whose occupants are treated unequally,
+// `target`, no merge helps, or `maxMerges` merges were made (large overcommitted hosts: release). Each merge only joins pCPUs whose occupants are treated unequally,
 // so a host that is fair except on two pCPUs shares just those two.
 
 import { idleDemand, predictSharesUnpinned, waterFill } from './fairness.js';
@@ -28,6 +28,8 @@ export interface SharedPlacement {
 
 /** Candidate partners tried per merge: enough for small hosts to try them all, bounded on large ones. */
 const partnersTried = 8;
+/** Merges tried at most; a host that needs more is better served by releasing everything (the caller's other candidate). */
+const maxMerges = 16;
 const eps = 1e-9;
 
 /** Global max-min fair share of each vCPU over all pCPUs. */
@@ -81,7 +83,7 @@ export function sharePcpus(demands: readonly number[], assignment: readonly numb
   assignment.forEach((p, i) => membersOf[p]?.push(i));
   let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair));
 
-  for (;;) {
+  for (let merge = 0; merge < maxMerges; merge++) {
     let low = 0;
     groups.forEach((g, k) => {
       if (g.worst < groups[low]!.worst) low = k;
