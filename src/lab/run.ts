@@ -91,11 +91,15 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     for (const g of started) await prepareGuest(client, g, lab(g), plan, progress);
     interrupt.check();
 
+    // The loads of scenario time 0 are in place before the controllers' first measurement.
+    const initial = await progress.step('setting the workloads of t=0', () => player.tick(0), (r) => `${r.sent} command${r.sent === 1 ? '' : 's'}${r.failed.length > 0 ? `, not reached: ${r.failed.map((f) => f.guest).join(', ')}` : ''}`);
+    for (const f of initial.failed) progress.say(`${f.guest}: ${f.error}`);
     const oom = new OomWatcher(up.guests);
     const dir = join(opts.outDir, `lab-${scenario.name}`);
     const tracePath = join(dir, 'trace.jsonl');
     const t0 = Date.now();
-    const scenarioClock = playScenario({ client, plan, lab, player, progress, t0, isStopped: () => finished });
+    const scenarioClock = playScenario({ client, plan, lab, player, progress, t0, isStopped: () => finished })
+      .catch((err: unknown) => progress.say(`the scenario clock stopped: ${(err as Error).message.split('\n')[0]} (workloads no longer follow the scenario)`));
     let scans = Promise.resolve();
     const base = await openTarget({ uri: opts.uri });
     try {
@@ -112,7 +116,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
         onInterval: (entry) => {
           scans = scans.then(async () => {
             for (const k of await oom.scan(entry.interval)) progress.say(`${k.domain}: ${oomNotice(k)}`);
-          });
+          }).catch((err: unknown) => progress.say(`reading the guest consoles failed: ${(err as Error).message.split('\n')[0]}`));
         },
       });
     } finally {
@@ -161,7 +165,8 @@ async function prepareGuest(client: LibvirtClient, g: LabGuestPlan, guest: LabGu
     const from = g.spec.pin[vcpu]!;
     pins.push(`vCPU${vcpu}→${set.join(',')}${from.join(',') !== set.join(',') ? ` (scenario ${from.join(',')})` : ''}`);
   }
-  const stats = g.balloon ? `, balloon stats ${g.spec.statsPeriod === 0 ? 'off until a coordinator sets a period' : `every ${g.spec.statsPeriod} s`}` : ', no balloon';
+  const memory = plan.scenario.controllers.includes('memory');
+  const stats = !g.balloon ? ', no balloon' : memory ? `, balloon stats ${g.spec.statsPeriod === 0 ? 'off until a coordinator sets a period' : `every ${g.spec.statsPeriod} s`}` : '';
   progress.say(`${guest.name}: ${pins.length > 0 ? `pinned ${pins.join(' ')}` : 'unpinned'}${stats}`);
 }
 
