@@ -35,7 +35,7 @@ export interface DomainSpec {
   pin: Array<number[] | null>;
   startSeconds: number;
   stopSeconds: number | null;
-  /** Balloon stats period at start, seconds; 0 = the guest reports no stats until someone sets one. */
+  /** Balloon stats period at start, seconds; 0 = only the balloon driver's boot-time report, frozen, until someone sets one. */
   statsPeriod: number;
   /** From this time on the guest no longer refreshes its stats (a hung balloon driver). */
   statsStopSeconds: number | null;

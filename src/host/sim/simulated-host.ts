@@ -27,6 +27,8 @@ const NS_PER_S = 1e9;
 const KIB_PER_MIB = 1024;
 /** Guests report `last-update` as wall-clock seconds; the simulated wall clock starts here. */
 export const SIM_EPOCH_SECONDS = 1_700_000_000;
+/** A guest that boots during the scenario loads its balloon driver this long after start. */
+export const BALLOON_DRIVER_LOAD_SECONDS = 2;
 
 interface StatsSnapshot {
   unusedKiB: number;
@@ -57,9 +59,13 @@ interface DomainState {
   usedDemandKiB: number;
   usedKiB: number;
   cachesKiB: number;
+  /** Page cache the workload wants, before the balloon caps it. */
+  cachesDemandKiB: number;
   rssKiB: number;
   statsPeriod: number;
   nextRefreshNs: number;
+  /** When the balloon driver loads and sends its one boot-time report. */
+  driverLoadNs: number;
   snapshot?: StatsSnapshot;
   inOom: boolean;
   usedStream: number;
@@ -136,9 +142,11 @@ export class SimulatedHost implements Hypervisor {
       usedDemandKiB: 0,
       usedKiB: 0,
       cachesKiB: 0,
+      cachesDemandKiB: 0,
       rssKiB: 0,
       statsPeriod: spec.statsPeriod,
       nextRefreshNs: 0,
+      driverLoadNs: 0,
       inOom: false,
       usedStream: hashString(`${spec.name}/used`),
       cachesStream: hashString(`${spec.name}/caches`),
@@ -165,6 +173,8 @@ export class SimulatedHost implements Hypervisor {
         d.everStarted = true;
         this.layout++;
         d.nextRefreshNs = t;
+        // A guest running at t = 0 booted before the scenario: its driver has already loaded.
+        d.driverLoadNs = t === 0 ? 0 : t + BALLOON_DRIVER_LOAD_SECONDS * NS_PER_S;
         d.truth.seen = true;
         this.sampleMemory(d, t, 0);
         // A guest booting with a stats period reports at once (at t = 0: it was running before).
@@ -265,7 +275,8 @@ export class SimulatedHost implements Hypervisor {
     const cachesMiB = Math.max(0, workloadValue(d.spec.cachesMiB, t, this.seed, d.cachesStream));
     d.usedDemandKiB = demandMiB * KIB_PER_MIB;
     d.usedKiB = Math.min(d.usedDemandKiB, d.actualKiB);
-    d.cachesKiB = Math.min(cachesMiB * KIB_PER_MIB, d.actualKiB - d.usedKiB);
+    d.cachesDemandKiB = cachesMiB * KIB_PER_MIB;
+    d.cachesKiB = Math.min(d.cachesDemandKiB, d.actualKiB - d.usedKiB);
     // Pages the guest touched stay resident on the host until the balloon takes them back.
     d.rssKiB = Math.min(d.actualKiB, Math.max(d.rssKiB, d.usedKiB + d.cachesKiB));
     d.truth.peakDemandKiB = Math.max(d.truth.peakDemandKiB, d.usedDemandKiB);
@@ -281,21 +292,34 @@ export class SimulatedHost implements Hypervisor {
   }
 
   private refreshStats(d: DomainState, tNs: number): void {
-    if (d.statsPeriod <= 0 || !d.spec.balloon) return;
+    if (!d.spec.balloon) return;
     if (d.spec.statsStopSeconds !== null && tNs >= d.spec.statsStopSeconds * NS_PER_S) return;
-    if (tNs < d.nextRefreshNs) return;
-    const actual = Math.round(d.actualKiB);
-    const used = Math.round(d.usedKiB);
-    const caches = Math.round(d.cachesKiB);
-    d.snapshot = {
+    if (d.statsPeriod > 0) {
+      if (tNs < d.nextRefreshNs) return;
+      d.snapshot = this.statsAt(tNs, d.actualKiB, d.usedKiB, d.cachesKiB);
+      const periodNs = d.statsPeriod * NS_PER_S;
+      while (d.nextRefreshNs <= tNs) d.nextRefreshNs += periodNs;
+      return;
+    }
+    // Without a period QEMU still keeps the one report the balloon driver sends when it loads,
+    // before the balloon inflates: the guest then still sees its whole maximum.
+    if (d.snapshot || tNs < d.driverLoadNs) return;
+    const maxKiB = d.spec.maxMemoryMiB * KIB_PER_MIB;
+    const used = Math.min(d.usedDemandKiB, maxKiB);
+    d.snapshot = this.statsAt(tNs, maxKiB, used, Math.min(d.cachesDemandKiB, maxKiB - used));
+  }
+
+  private statsAt(tNs: number, actualKiB: number, usedKiB: number, cachesKiB: number): StatsSnapshot {
+    const actual = Math.round(actualKiB);
+    const used = Math.round(usedKiB);
+    const caches = Math.round(cachesKiB);
+    return {
       availableKiB: actual,
       usableKiB: actual - used,
       unusedKiB: actual - used - caches,
       diskCachesKiB: caches,
       lastUpdate: SIM_EPOCH_SECONDS + Math.floor(tNs / NS_PER_S),
     };
-    const periodNs = d.statsPeriod * NS_PER_S;
-    while (d.nextRefreshNs <= tNs) d.nextRefreshNs += periodNs;
   }
 
   private hostFreeKiB(): number {

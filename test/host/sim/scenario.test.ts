@@ -61,7 +61,7 @@ test('memory grader cases: 4 guests of 512 MiB, max 2048, floor 200, stats off, 
       assert.equal(d.memoryMiB, 512);
       assert.equal(d.maxMemoryMiB, 2048);
       assert.equal(d.floorMiB, 200);
-      assert.equal(d.statsPeriod, 0, `${name} ${d.name} starts without stats`);
+      assert.equal(d.statsPeriod, 0, `${name} ${d.name} starts without a stats period`);
     }
     const consumers = s.domains.filter((d) => d.usedMiB.kind === 'ramp');
     const guestRoom = s.host.memoryMiB - s.host.overheadMiB - s.host.reserveMiB;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSimulatedHost, SIM_EPOCH_SECONDS, type SimOptions, type SimulatedRun } from '../../../src/host/sim/simulated-host.js';
+import { BALLOON_DRIVER_LOAD_SECONDS, createSimulatedHost, SIM_EPOCH_SECONDS, type SimOptions, type SimulatedRun } from '../../../src/host/sim/simulated-host.js';
 import { loadScenario, parseScenario } from '../../../src/host/sim/scenario.js';
 import type { DomainObservation, HostObservation } from '../../../src/host/hypervisor.js';
 
@@ -170,18 +170,37 @@ test('host free memory is total − overhead − Σ balloon actual', async () =>
   assert.equal(obs.host.memoryFreeKiB, (4096 - 512 - 1424 - 512) * MiB);
 });
 
-test('guest stats appear only once a period is set, refresh every period, and lag in between', async () => {
+test('without a period the guest keeps its boot-time report, measured against its maximum, until a period is set', async () => {
+  const { hypervisor, clock } = sim(
+    `  - { name: a, memoryMiB: 1024, maxMemoryMiB: 2048, workload: { usedMiB: { steps: [[0, 100], [2.5, 300]] }, cachesMiB: 50 } }\n`,
+  );
+  const boot = dom(await hypervisor.observe(), 'a').balloon!;
+  assert.equal(boot.currentKiB, 1024 * MiB, 'current is the balloon');
+  assert.equal(boot.lastUpdate, SIM_EPOCH_SECONDS, 'reported when the driver loaded');
+  assert.equal(boot.availableKiB, 2048 * MiB, 'before the balloon inflated, the guest saw its maximum');
+  assert.equal(boot.unusedKiB, (2048 - 100 - 50) * MiB, 'unused is far above the balloon');
+  assert.equal(boot.usableKiB, (2048 - 100) * MiB);
+  await clock.sleep(3000);
+  const { rssKiB: _rss, ...bootStats } = boot;
+  const { rssKiB, ...laterStats } = dom(await hypervisor.observe(), 'a').balloon!;
+  assert.equal(rssKiB, (300 + 50) * MiB, 'the guest did grow at 2.5 s');
+  assert.deepEqual(laterStats, bootStats, 'yet its stats stayed frozen');
+
+  await hypervisor.setMemoryStatsPeriod({ name: 'a', uuid: '' }, 2);
+  await clock.sleep(100);
+  const first = dom(await hypervisor.observe(), 'a').balloon!;
+  assert.equal(first.lastUpdate, SIM_EPOCH_SECONDS + 3, 'enabling polls the guest at once');
+  assert.equal(first.usableKiB, (1024 - 300) * MiB, 'now measured against the balloon');
+  assert.equal(first.unusedKiB, (1024 - 300 - 50) * MiB);
+  assert.equal(first.availableKiB, 1024 * MiB);
+  assert.equal(first.diskCachesKiB, 50 * MiB);
+});
+
+test('stats refresh every period and lag in between', async () => {
   const { hypervisor, clock } = sim(
     `  - { name: a, memoryMiB: 1024, workload: { usedMiB: { steps: [[0, 100], [2.5, 300]] }, cachesMiB: 50 } }\n`,
   );
-  const before = dom(await hypervisor.observe(), 'a').balloon!;
-  assert.equal(before.unusedKiB, undefined);
-  assert.equal(before.usableKiB, undefined);
-  assert.equal(before.lastUpdate, undefined);
-  assert.equal(before.currentKiB, 1024 * MiB, 'current is always there');
   await clock.sleep(1000);
-  assert.equal(dom(await hypervisor.observe(), 'a').balloon!.lastUpdate, undefined, 'still nothing without a period');
-
   await hypervisor.setMemoryStatsPeriod({ name: 'a', uuid: '' }, 2);
   await clock.sleep(100);
   const first = dom(await hypervisor.observe(), 'a').balloon!;
@@ -339,6 +358,30 @@ test('speed: 100 intervals of the biggest shipped scenario', async (t) => {
   const steps = (100 * biggest.intervalSeconds * 1000) / biggest.stepMs;
   t.diagnostic(`${biggest.name}: ${size(biggest)} vCPUs on ${biggest.host.pcpus} pCPUs, 100 intervals (${steps} sub-steps) in ${ms.toFixed(1)} ms`);
   assert.ok(ms < 10_000, 'far from interactive speed; something is wrong');
+});
+
+test('a guest booting mid-run without a period reports once when its balloon driver loads, then never again', async () => {
+  const { hypervisor, clock } = sim(`  - { name: b, memoryMiB: 512, maxMemoryMiB: 2048, start: 3, workload: { usedMiB: { steps: [[0, 108], [10, 900]] } } }\n`);
+  await clock.sleep(3000);
+  const booted = dom(await hypervisor.observe(), 'b').balloon!;
+  assert.equal(booted.lastUpdate, undefined, 'no report before the driver loads');
+  await clock.sleep(BALLOON_DRIVER_LOAD_SECONDS * 1000);
+  const loaded = dom(await hypervisor.observe(), 'b').balloon!;
+  assert.equal(loaded.lastUpdate, SIM_EPOCH_SECONDS + 3 + BALLOON_DRIVER_LOAD_SECONDS);
+  assert.equal(loaded.currentKiB, 512 * MiB);
+  assert.equal(loaded.unusedKiB, (2048 - 108) * MiB, 'like the lab: ~1940 MiB unused on a 512 MiB balloon');
+  await clock.sleep(10_000);
+  const later = dom(await hypervisor.observe(), 'b').balloon!;
+  assert.equal(later.lastUpdate, loaded.lastUpdate, 'last-update frozen');
+  assert.equal(later.unusedKiB, loaded.unusedKiB, 'though the guest now wants more than its balloon');
+});
+
+test('a guest without balloon or whose stats stop before its driver loads reports nothing', async () => {
+  const { hypervisor, clock } = sim(`  - { name: a, memoryMiB: 512, balloon: false }\n  - { name: b, memoryMiB: 512, start: 1, statsStopAt: 2 }\n`);
+  await clock.sleep(5000);
+  const obs = await hypervisor.observe();
+  assert.equal(dom(obs, 'a').balloon, undefined);
+  assert.equal(dom(obs, 'b').balloon!.lastUpdate, undefined);
 });
 
 test('a guest that boots with a stats period reports from the start', async () => {
