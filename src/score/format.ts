@@ -74,11 +74,22 @@ function formatCpu(cpu: CpuScore): string[] {
   return lines;
 }
 
+function oomLine(m: MemoryScore): string {
+  if (!m.oom.known) return 'unknown (no simulator truth, no guest OOM watch)';
+  const domains = m.oom.source === 'guest-kills' ? m.oom.kills.map((k) => k.domain) : m.oom.events.map((e) => e.domain);
+  let text = `${m.oom.total}${m.oom.total ? ` (${[...new Set(domains)].join(', ')})` : ''}`;
+  if (m.oom.source === 'guest-kills') {
+    text += ', OOM kills seen in the guests';
+    if (m.oom.watchedIntervals < m.intervals) text += ` (watched ${m.oom.watchedIntervals} of ${m.intervals} intervals)`;
+  }
+  return text;
+}
+
 function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): string[] {
   const lines = ['Memory'];
   const starvedBy = m.guests.filter((g) => g.starvedIntervals > 0).map((g) => `${g.domain} ${g.starvedIntervals}`);
   lines.push(field(`starved (< ${mib(m.thresholdKiB)} spare)`, `${m.starvedIntervals} of ${m.intervals} intervals${starvedBy.length ? ` (${starvedBy.join(', ')})` : ''}`));
-  lines.push(field('OOM events', m.oom.known ? `${m.oom.total}${m.oom.total ? ` (${[...new Set(m.oom.events.map((e) => e.domain))].join(', ')})` : ''}` : 'unknown (no simulator truth)'));
+  lines.push(field('OOM events', oomLine(m)));
   if (m.host) {
     const verdict = m.host.belowReserve ? `BELOW RESERVE in ${m.host.intervalsBelowReserve} interval${m.host.intervalsBelowReserve === 1 ? '' : 's'}` : 'never below reserve';
     lines.push(field('host free, lowest', `${mib(m.host.minFreeKiB)} at interval ${m.host.atInterval} (reserve ${mib(m.host.reserveKiB)}): ${verdict}`));

@@ -21,6 +21,9 @@ import type { TraceGuestMemory, TraceInterval } from '../control/trace-record.js
 //   highest used seen since the last episode ended; it ends at the first interval from then on
 //   where actual <= (1 + reclaimTolerance) × (used + floor). Measured use, not truth, because the
 //   coordinator may not balloon below what it can see in use.
+// * OOM events: the simulator's truth (`truth.oomEvents`) when the trace has any; else, on a real
+//   host, the guest OOM kills the run watched for (`oomKills`, one event per killed process). A
+//   trace with neither says nothing about OOM: unknown, not zero.
 
 export interface MemoryScoreOptions {
   starvationThresholdKiB: number;
@@ -73,11 +76,29 @@ export interface MemoryScore {
   intervals: number;
   /** Intervals in which at least one guest starved. */
   starvedIntervals: number;
-  oom: { known: boolean; total: number; events: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[] };
+  oom: {
+    known: boolean;
+    /** Where the count comes from: the simulator's truth, or OOM kills seen in the guests (real hosts). */
+    source: 'truth' | 'guest-kills' | undefined;
+    total: number;
+    /** Simulator truth events; empty when the count comes from guest kills. */
+    events: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[];
+    /** Guest OOM kills with the time of the interval that first saw them; empty under truth. */
+    kills: OomKill[];
+    /** Intervals that looked for guest kills, of all intervals (for a partial watch). */
+    watchedIntervals: number;
+  };
   host: { minFreeKiB: number; atInterval: number; reserveKiB: number; belowReserve: boolean; intervalsBelowReserve: number } | undefined;
   growth: EpisodeSummary;
   reclaim: EpisodeSummary;
   guests: GuestMemoryScore[];
+}
+
+export interface OomKill {
+  domain: string;
+  process: string;
+  pid: number;
+  timeMs: number;
 }
 
 interface Reading {
@@ -188,7 +209,12 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
   const byGuest = readingsByGuest(withMemory);
 
   const starvedAt = new Set<number>();
+  const fromTruth = intervals.some((i) => i.truth !== undefined);
+  const watched = intervals.filter((i) => i.oomKills !== undefined);
+  const fromKills = !fromTruth && watched.length > 0;
   const oomEvents = intervals.flatMap((i) => i.truth?.oomEvents ?? []);
+  const kills: OomKill[] = fromKills ? watched.flatMap((i) => i.oomKills!.map((k) => ({ domain: k.domain, process: k.process, pid: k.pid, timeMs: i.timeMs }))) : [];
+  const oomDomains = fromKills ? kills.map((k) => k.domain) : oomEvents.map((e) => e.domain);
   const guests: GuestMemoryScore[] = [...byGuest.entries()]
     .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
     .map(([domain, readings]) => {
@@ -209,7 +235,7 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
         floorKiB: last.floorKiB,
         starvedIntervals: starvedHere.length,
         starvedAt: starvedHere,
-        oomEvents: oomEvents.filter((e) => e.domain === domain).length,
+        oomEvents: oomDomains.filter((d) => d === domain).length,
         growth: growthEpisodes(domain, readings, options.starvationThresholdKiB),
         reclaim: reclaimEpisodes(domain, readings, options),
       };
@@ -238,7 +264,14 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
     thresholdKiB: options.starvationThresholdKiB,
     intervals: withMemory.length,
     starvedIntervals: starvedAt.size,
-    oom: { known: intervals.some((i) => i.truth !== undefined), total: oomEvents.length, events: oomEvents },
+    oom: {
+      known: fromTruth || fromKills,
+      source: fromTruth ? 'truth' : fromKills ? 'guest-kills' : undefined,
+      total: oomDomains.length,
+      events: oomEvents,
+      kills,
+      watchedIntervals: watched.length,
+    },
     host,
     growth: summarize(guests.flatMap((g) => g.growth)),
     reclaim: summarize(guests.flatMap((g) => g.reclaim)),

@@ -111,6 +111,12 @@ function checkInterval(v: unknown): Check {
     () => (v.cpu === undefined ? undefined : checkCpu(v.cpu)),
     () => (v.memory === undefined ? undefined : checkMemory(v.memory)),
     () => (v.truth === undefined ? undefined : checkTruth(v.truth)),
+    () =>
+      v.oomKills === undefined
+        ? undefined
+        : eachOf(v.oomKills, 'oomKills', (k, at) =>
+            isObject(k) ? need(k, 'domain', (d) => typeof d === 'string', 'a string', at) : `${at.slice(0, -1)} must be an object`,
+          ),
   );
 }
 

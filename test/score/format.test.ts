@@ -15,11 +15,21 @@ test('the text score names the balance point, pin changes and the worst-served V
   assert.doesNotMatch(text, /NaN|undefined/);
 });
 
+test('a real trace that watched for guest OOM kills shows their count, and a partial watch says so', () => {
+  const kills = [{ domain: 'b', process: 'consume', pid: 7 }];
+  const watched = [header(4, false, true), { ...memoryInterval(0, [guest('a', 512, 300), guest('b', 512, 300)]), oomKills: [] }, { ...memoryInterval(1, [guest('a', 512, 300), guest('b', 512, 300)]), oomKills: kills }];
+  const text = formatScore(scoreTrace(watched));
+  assert.match(text, /OOM events\s+1 \(b\), OOM kills seen in the guests$/m);
+  assert.doesNotMatch(text, /unknown/);
+  const partial = formatScore(scoreTrace([watched[0]!, memoryInterval(0, [guest('a', 512, 300)]), watched[2]!]));
+  assert.match(partial, /OOM events\s+1 \(b\), OOM kills seen in the guests \(watched 1 of 2 intervals\)/);
+});
+
 test('the text score shows memory verdicts and says when OOM is unknown', () => {
   const lines = [header(4, false, true), memoryInterval(0, [guest('a', 512, 50)], 3000), memoryInterval(1, [guest('a', 700, 250)], 400)];
   const text = formatScore(scoreTrace(lines));
   assert.match(text, /starved \(< 100 MiB spare\)\s+1 of 2 intervals \(a 1\)/);
-  assert.match(text, /OOM events\s+unknown \(no simulator truth\)/);
+  assert.match(text, /OOM events\s+unknown \(no simulator truth, no guest OOM watch\)/);
   assert.match(text, /host free, lowest\s+400 MiB at interval 1 \(reserve 512 MiB\): BELOW RESERVE in 1 interval/);
   assert.match(text, /meeting a growing demand\s+1 episode, mean 1\.0 \/ max 1 intervals/);
   assert.doesNotMatch(text, /^CPU$/m);

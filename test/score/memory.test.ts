@@ -48,6 +48,46 @@ test('with truth, starvation follows the true demand rather than the lagging unu
   assert.deepEqual(m.guests[0]!.growth.map((e) => [e.startInterval, e.intervals]), [[1, 2]]);
 });
 
+test('on a real host, guest OOM kills are the OOM events: counted per guest, an empty list means none', () => {
+  const kill = (domain: string, pid: number) => ({ domain, process: 'consume', pid });
+  const g = () => [guest('a', 512, 300), guest('b', 512, 300)];
+  const watched = (n: number, kills: ReturnType<typeof kill>[]) => ({ ...memoryInterval(n, g()), oomKills: kills });
+  const lines = [header(4, false, true), watched(0, []), watched(1, [kill('a', 97), kill('a', 98)]), watched(2, []), watched(3, [kill('b', 201)])];
+  const m = scoreTrace(lines).memory!;
+  assert.equal(m.oom.known, true);
+  assert.equal(m.oom.source, 'guest-kills');
+  assert.equal(m.oom.total, 3);
+  assert.deepEqual(m.guests.map((x) => [x.domain, x.oomEvents]), [['a', 2], ['b', 1]]);
+  assert.deepEqual(m.oom.kills.map((k) => [k.domain, k.pid, k.timeMs]), [['a', 97, 1000], ['a', 98, 1000], ['b', 201, 3000]]);
+  assert.equal(m.oom.watchedIntervals, 4);
+
+  const none = scoreTrace([header(4, false, true), watched(0, []), watched(1, [])]).memory!;
+  assert.equal(none.oom.known, true, 'looked and found none');
+  assert.equal(none.oom.total, 0);
+
+  const unwatched = scoreTrace([header(4, false, true), memoryInterval(0, g()), memoryInterval(1, g())]).memory!;
+  assert.equal(unwatched.oom.known, false, 'no field: unknown, not zero');
+  assert.equal(unwatched.oom.source, undefined);
+});
+
+test('simulator truth stays the source of OOM events when a trace also carries guest kills', () => {
+  const truth = (oom: boolean) => ({
+    vcpus: [],
+    memoryDemandKiB: { a: 200 * MiB },
+    oomEvents: oom ? [{ domain: 'a', timeMs: 500, demandKiB: 600 * MiB, actualKiB: 512 * MiB }] : [],
+  });
+  const lines = [
+    header(4, false, true),
+    { ...memoryInterval(0, [guest('a', 512, 300)], 4096, truth(true)), oomKills: [] },
+    { ...memoryInterval(1, [guest('a', 512, 300)], 4096, truth(false)), oomKills: [{ domain: 'a', process: 'x', pid: 1 }, { domain: 'a', process: 'y', pid: 2 }] },
+  ];
+  const m = scoreTrace(lines).memory!;
+  assert.equal(m.oom.source, 'truth');
+  assert.equal(m.oom.total, 1);
+  assert.equal(m.guests[0]!.oomEvents, 1);
+  assert.deepEqual(m.oom.kills, []);
+});
+
 test('host free below reserve is detected at its lowest point', () => {
   const g = [guest('a', 512, 300)];
   const lines = [header(4, false, true), memoryInterval(0, g, 2000), memoryInterval(1, g, 600), memoryInterval(2, g, 400), memoryInterval(3, g, 450), memoryInterval(4, g, 900)];

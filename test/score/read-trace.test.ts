@@ -47,6 +47,10 @@ test('a missing or wrong field names the field', () => {
   badAction[3]!.actions = [{ kind: 'migrate', domain: { name: 'a', uuid: 'u' } }];
   rejects(text(badAction), 4, /actions\[0\]\.kind must be pin, set-memory or set-stats-period/);
 
+  const badKills = [header(1), { ...memoryInterval(0, [guest('a', 512, 100)]), oomKills: [{ process: 'x', pid: 1 }] }];
+  rejects(text(badKills), 2, /oomKills\[0\]\.domain must be a string/);
+  assert.equal(parseTrace(text([header(1), { ...memoryInterval(0, [guest('a', 512, 100)]), oomKills: [{ domain: 'a', process: 'x', pid: 1 }] }])).length, 2);
+
   const badMem = [header(1), memoryInterval(0, [guest('a', 512, 100)])] as unknown as Record<string, any>[];
   badMem[1]!.memory.guests[0].actualKiB = null;
   rejects(text(badMem), 2, /memory\.guests\[0\]\.actualKiB must be a number/);
