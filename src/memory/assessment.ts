@@ -10,6 +10,10 @@ export interface GuestAssessment {
   usedKiB: number;
   floorKiB: number;
   minActualKiB: number;
+  /** Extra use the guest is sized for because of its noise: level + headroom − reading, >= 0 (noise.ts). */
+  noiseAllowanceKiB: number;
+  /** σ of one used reading, KiB (noise.ts); 0 when unknown or quiet. */
+  noiseSigmaKiB: number;
   /** Predicted growth of use, KiB/s (>= 0), and how it was derived. */
   growthKiBps: number;
   growthBasis: string;
@@ -20,11 +24,13 @@ export interface GuestAssessment {
   weight: number;
   /** Inside a reclaim run from an earlier interval. */
   reclaiming: boolean;
+  /** The previous fresh reading showed waste within the noise, awaiting confirmation (reclaim.ts). */
+  wasteSeen: boolean;
   /** The balloon did not move over the observations this reading may date from. */
   settled: boolean;
 }
 
-/** used + floor + growth over the horizon: what the guest should have, before bounds. */
+/** used + noise allowance + floor + growth over the horizon: what the guest should have, before bounds. */
 export function neededKiB(g: GuestAssessment): number {
-  return g.usedKiB + g.floorKiB + g.growthKiBps * g.horizonSeconds;
+  return g.usedKiB + g.noiseAllowanceKiB + g.floorKiB + g.growthKiBps * g.horizonSeconds;
 }

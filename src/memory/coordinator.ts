@@ -3,7 +3,7 @@ import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../control/a
 import type { GuestAssessment } from './assessment.js';
 import { safeTargetKiB } from './bounds.js';
 import { assessFreshness, markActedOn } from './freshness.js';
-import { addSample, estimateGrowth, horizonSeconds } from './growth.js';
+import { addSample, estimateGrowth, horizonSeconds, type UsageSample } from './growth.js';
 import { floorKiBOf, staleAfterSecondsFor, weightOf, type MemoryOptions } from './options.js';
 import { assessReclaim } from './reclaim.js';
 import { growthBudgetKiB, type Commitment } from './reserve.js';
@@ -13,11 +13,12 @@ import { newGuestState, type GuestMemoryState, type MemoryState } from './state.
 import { enableStats, hasStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from './units.js';
 import { measureUsage } from './usage.js';
+import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 
 // The memory coordinator's policy: one pure function from an observation (and what it remembered
 // from earlier intervals) to balloon actions, each with its reason. The rules live in the files
 // named after them; this file only runs them in order:
-//   stats-enabling → freshness → usage → growth → starvation / reclaim → reserve → sharing → bounds.
+//   stats-enabling → freshness → usage → noise → growth → starvation / reclaim → reserve → sharing → bounds.
 
 export { defaultMemoryOptions, type MemoryOptions } from './options.js';
 export { initialMemoryState, type MemoryState } from './state.js';
@@ -105,7 +106,7 @@ export function decideMemory(
     if (speedUp) statsActions.push(speedUp);
     const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB);
     if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
-    if (freshness.newReading && usage.sample) guest.samples = addSample(guest.samples, usage.sample, options.growthWindow);
+    if (freshness.newReading) recordReading(guest, usage.usedKiB, usage.sample, options);
     view.usedKiB = usage.usedKiB;
     view.unusedKiB = balloon.unusedKiB;
     view.fresh = !freshness.stopped;
@@ -121,13 +122,16 @@ export function decideMemory(
       continue;
     }
     if (!freshness.actionable) continue;
-    const growth = estimateGrowth(guest.samples, mibToKiB(options.minGrowthMiBps));
+    const sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
+    const growth = estimateGrowth(guest.samples, mibToKiB(options.minGrowthMiBps), { sigmaKiB, sigmas: options.noiseSigmas });
     assessed.push({
       ref: { name: domain.name, uuid: domain.uuid },
       actualKiB: balloon.currentKiB,
       maximumKiB: balloon.maximumKiB,
       unusedKiB: balloon.unusedKiB,
       usedKiB: usage.usedKiB,
+      noiseAllowanceKiB: noiseAllowanceKiB(usage.usedKiB, guest.levelKiB, sigmaKiB, options.noiseHeadroomSigmas),
+      noiseSigmaKiB: sigmaKiB,
       floorKiB,
       minActualKiB: mibToKiB(options.minActualMiB),
       growthKiBps: growth.kibPerSecond,
@@ -136,6 +140,7 @@ export function decideMemory(
       committedKiB,
       weight: weightOf(domain.name, options),
       reclaiming: guest.reclaiming,
+      wasteSeen: guest.wasteSeen,
       settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
     });
   }
@@ -170,6 +175,7 @@ export function decideMemory(
     const guest = next.guests[g.ref.name]!;
     const verdict = assessReclaim(g, options, plan.short ? 'idle-tax' : 'gradual', shortBecause);
     guest.reclaiming = verdict.reclaiming;
+    guest.wasteSeen = verdict.wasteSeen;
     if (!verdict.proposal) continue;
     const action = setMemory(g, verdict.proposal.targetKiB, verdict.proposal.why, options);
     if (action) {
@@ -184,6 +190,7 @@ export function decideMemory(
   for (const p of growths) {
     const guest = next.guests[p.guest.ref.name]!;
     guest.reclaiming = false;
+    guest.wasteSeen = false;
     const grantKiB = plan.grants.get(p.guest.ref.name) ?? 0;
     const why = plan.short
       ? `${p.why}; ${shortBecause}, shared by weight (${p.guest.weight} of ${totalWeight(growths)}: its share ${mib(p.guest.weight * (plan.levelKiB ?? 0))} MiB)`
@@ -214,6 +221,16 @@ function setMemory(g: GuestAssessment, proposedKiB: number, why: string, options
     targetKiB,
     reason: `${why}: ${mib(g.actualKiB)} → ${mib(targetKiB)} MiB`,
   };
+}
+
+/** A fresh reading feeds the growth window, the noise estimate and the level of use. */
+function recordReading(guest: GuestMemoryState, usedKiB: number, sample: UsageSample | undefined, options: MemoryOptions): void {
+  if (sample) {
+    guest.samples = addSample(guest.samples, sample, options.growthWindow);
+    const residual = noiseResidualKiB(guest.samples);
+    if (residual !== undefined) guest.noiseResiduals = addResidual(guest.noiseResiduals, residual, options.noiseWindow);
+  }
+  guest.levelKiB = nextLevelKiB(guest.levelKiB, usedKiB, noiseSigmaKiB(guest.noiseResiduals), options.levelSmoothing);
 }
 
 function record(guest: GuestMemoryState, action: SetMemoryAction): void {

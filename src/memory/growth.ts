@@ -11,12 +11,12 @@ export interface UsageSample {
   source: 'available' | 'actual';
 }
 
-/** Appends a fresh sample, keeping the last `window` samples of the same source. */
+/** Appends a fresh sample, keeping the last `window` (at least 3, for the noise estimate) samples of the same source. */
 export function addSample(samples: readonly UsageSample[], sample: UsageSample, window: number): UsageSample[] {
   const last = samples[samples.length - 1];
   const kept = last && last.source === sample.source && last.atSeconds < sample.atSeconds ? [...samples] : [];
   kept.push(sample);
-  return kept.slice(-Math.max(2, window));
+  return kept.slice(-Math.max(3, window));
 }
 
 export interface GrowthEstimate {
@@ -24,6 +24,13 @@ export interface GrowthEstimate {
   kibPerSecond: number;
   /** How it was derived, for the reason text. */
   basis: string;
+}
+
+export interface GrowthNoise {
+  /** σ of one used reading, KiB (noise.ts); 0 when unknown. */
+  sigmaKiB: number;
+  /** How many standard deviations of the noise a rate must clear (see estimateGrowth). */
+  sigmas: number;
 }
 
 /**
@@ -34,24 +41,38 @@ export interface GrowthEstimate {
  *    than three standard deviations and above three times the largest of them (a consumer that started
  *    one reading ago, on a quiet guest).
  * One noisy reading on a jittery guest cannot fake growth; a real jump on a quiet one is seen at once.
+ * With the guest's measured noise σ (noise.ts), noise must not pass for growth:
+ *  - the slope counts only if it exceeds `sigmas` times the standard deviation noise alone gives
+ *    it, σ / √Σ(t − t̄)² (σ/6.3 over 5 readings 2 s apart). A real consumer's slope clears that by
+ *    far and then counts in full, so it is provisioned for at its real rate;
+ *  - the step rates, each resting on two readings (standard deviation σ·√2 / Δt, 4.5 times the
+ *    slope's over 5 readings), are lowered by `sigmas` times that: what is left is growth those
+ *    two readings show beyond doubt (a lower confidence bound), nothing for a wiggle.
+ * Without noise (σ = 0) the rates are as read.
  * Below `minKiBps` the estimate is noise and counts as zero.
  */
-export function estimateGrowth(samples: readonly UsageSample[], minKiBps: number): GrowthEstimate {
+export function estimateGrowth(samples: readonly UsageSample[], minKiBps: number, noise: GrowthNoise = { sigmaKiB: 0, sigmas: 0 }): GrowthEstimate {
   if (samples.length < 2) return { kibPerSecond: 0, basis: 'not enough readings' };
   const rates: number[] = [];
+  const sure: number[] = [];
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1]!;
     const b = samples[i]!;
-    rates.push((b.usedKiB - a.usedKiB) / (b.atSeconds - a.atSeconds));
+    const rate = (b.usedKiB - a.usedKiB) / (b.atSeconds - a.atSeconds);
+    rates.push(rate);
+    sure.push(rate - (noise.sigmas * noise.sigmaKiB * Math.SQRT2) / (b.atSeconds - a.atSeconds));
   }
-  const last = rates[rates.length - 1]!;
-  const recent = rates.length >= 2 ? Math.min(last, rates[rates.length - 2]!) : last;
-  const slope = leastSquaresSlope(samples);
-  const jump = standsOut(last, rates.slice(0, -1)) ? last : -Infinity;
-  const rate = Math.max(slope, recent, jump);
-  if (rate < minKiBps) return { kibPerSecond: 0, basis: `${samples.length} readings, no growth` };
-  const basis = rate === slope ? `slope over ${samples.length} readings` : rate === recent ? 'last two readings' : 'jump in the last reading';
-  return { kibPerSecond: rate, basis };
+  const n = rates.length;
+  const last = sure[n - 1]!;
+  const recent = n >= 2 ? Math.min(last, sure[n - 2]!) : last;
+  const { slope, slopeNoise } = leastSquaresSlope(samples, noise);
+  const slopeRate = slope > slopeNoise ? slope : -Infinity;
+  const jump = standsOut(rates[n - 1]!, rates.slice(0, -1)) ? last : -Infinity;
+  const rate = Math.max(slopeRate, recent, jump);
+  if (rate < minKiBps) return { kibPerSecond: 0, basis: `${samples.length} readings, no growth${noise.sigmaKiB > 0 ? ' beyond the noise' : ''}` };
+  const basis = rate === slopeRate ? `slope over ${samples.length} readings` : rate === recent ? 'last two readings' : 'jump in the last reading';
+  const beyond = noise.sigmaKiB > 0 ? `, less ${noise.sigmas} σ of noise (σ ${Math.round(noise.sigmaKiB / 1024)} MiB)` : '';
+  return { kibPerSecond: rate, basis: basis + beyond };
 }
 
 function standsOut(value: number, earlier: readonly number[]): boolean {
@@ -62,7 +83,7 @@ function standsOut(value: number, earlier: readonly number[]): boolean {
   return value > mean + 3 * sd && value > 3 * largest;
 }
 
-function leastSquaresSlope(samples: readonly UsageSample[]): number {
+function leastSquaresSlope(samples: readonly UsageSample[], noise: GrowthNoise): { slope: number; slopeNoise: number } {
   const n = samples.length;
   const meanT = samples.reduce((s, p) => s + p.atSeconds, 0) / n;
   const meanU = samples.reduce((s, p) => s + p.usedKiB, 0) / n;
@@ -72,7 +93,8 @@ function leastSquaresSlope(samples: readonly UsageSample[]): number {
     num += (p.atSeconds - meanT) * (p.usedKiB - meanU);
     den += (p.atSeconds - meanT) ** 2;
   }
-  return den > 0 ? num / den : 0;
+  if (den <= 0) return { slope: 0, slopeNoise: 0 };
+  return { slope: num / den, slopeNoise: (noise.sigmas * noise.sigmaKiB) / Math.sqrt(den) };
 }
 
 /** Seconds until memory given now could next be corrected: next reading, its lag, and the balloon's lag. */

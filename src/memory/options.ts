@@ -35,6 +35,14 @@ export interface MemoryOptions {
   growthWindow: number;
   /** Growth estimates below this are treated as noise, MiB/s. */
   minGrowthMiBps: number;
+  /** Readings the noise estimate looks back over. */
+  noiseWindow: number;
+  /** A growth rate, or a waste seen in one reading, counts only beyond this many σ of the guest's noise. */
+  noiseSigmas: number;
+  /** A guest is sized for its level of use plus this many σ of its noise (its usual peaks). */
+  noiseHeadroomSigmas: number;
+  /** Weight of the newest reading in the level of use (noise.ts). */
+  levelSmoothing: number;
 }
 
 export const defaultMemoryOptions: MemoryOptions = {
@@ -54,6 +62,10 @@ export const defaultMemoryOptions: MemoryOptions = {
   balloonLagSeconds: 1,
   growthWindow: 5,
   minGrowthMiBps: 1,
+  noiseWindow: 60,
+  noiseSigmas: 3,
+  noiseHeadroomSigmas: 2,
+  levelSmoothing: 0.25,
 };
 
 export function floorKiBOf(domain: string, options: MemoryOptions): number {

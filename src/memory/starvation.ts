@@ -8,7 +8,8 @@ import { mib, mibPerSecond } from './units.js';
 //   unused − growth × horizon
 // falls below the starvation threshold (starvationRatio × floor; 100 MiB by default). It then gets,
 // in one step, enough for the whole horizon:
-//   target = used + floor + growth × horizon   (capped at its maximum)
+//   target = used + noise allowance + floor + growth × horizon   (capped at its maximum)
+// (the noise allowance and the noise test on growth are in noise.ts and growth.ts)
 // so a fast consumer is never made to wait on a fixed small step. The band between this threshold
 // and the waste threshold (reclaim.ts) is where nothing happens: that is what keeps it from oscillating.
 
@@ -42,7 +43,7 @@ export function assessStarvation(g: GuestAssessment, options: MemoryOptions): Gr
     ? `unused ${mib(g.unusedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold`
     : `unused ${mib(g.unusedKiB)} MiB would fall to ${mib(projectedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold within ${g.horizonSeconds} s`;
   const rate = growing ? `, growing ${mibPerSecond(g.growthKiBps)} MiB/s (${g.growthBasis})` : '';
-  const formula = `used ${mib(g.usedKiB)} + floor ${mib(g.floorKiB)}` +
+  const formula = `used ${mib(g.usedKiB)}` + (g.noiseAllowanceKiB > 0 ? ` + noise ${mib(g.noiseAllowanceKiB)}` : '') + ` + floor ${mib(g.floorKiB)}` +
     (growing ? ` + ${mibPerSecond(g.growthKiBps)} MiB/s × ${g.horizonSeconds} s` : '') + ` = ${mib(neededKiB(g))} MiB`;
 
   const minChangeKiB = options.minChangeMiB * 1024;

@@ -25,6 +25,12 @@ export interface GuestMemoryState {
   samples: UsageSample[];
   /** Inside a reclaim run (entered above the waste threshold, left near used + floor). */
   reclaiming: boolean;
+  /** Second differences of successive self-consistent used readings, KiB, for the noise estimate (noise.ts). */
+  noiseResiduals: number[];
+  /** Smoothed used memory, KiB (noise.ts). */
+  levelKiB?: number;
+  /** The last fresh reading showed waste, not yet confirmed by a second one (reclaim.ts). */
+  wasteSeen: boolean;
 }
 
 export interface MemoryState {
@@ -36,5 +42,5 @@ export function initialMemoryState(): MemoryState {
 }
 
 export function newGuestState(): GuestMemoryState {
-  return { statsRequests: 0, reported: {}, recentActualKiB: [], samples: [], reclaiming: false };
+  return { statsRequests: 0, reported: {}, recentActualKiB: [], samples: [], reclaiming: false, noiseResiduals: [], wasteSeen: false };
 }

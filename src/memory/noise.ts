@@ -1,0 +1,77 @@
+// Rule: tell a guest's noise from a change in its use.
+//
+// A guest's used memory jitters from reading to reading (allocators, page cache, the statistics
+// themselves). Acting on each wiggle makes the balloon chase noise: a high reading looks like
+// growth and is grown for, the next low one looks like waste and is taken back. So each guest
+// carries two numbers learned from its own readings:
+//
+//  - σ, the noise of one reading, from the second differences of its self-consistent used readings,
+//    u₃ − u₂ − r·(u₂ − u₁) with r the ratio of the spacings: zero for use that grows at any steady
+//    rate, and for independent noise of σ·√(1 + (1 + r)² + r²) (σ·√6 at even spacing), so each is
+//    divided by that factor. The median absolute deviation of normal values is 0.6745 of their σ,
+//    so σ ≈ MAD / 0.6745. The median makes it robust: a consumer starting or stopping is one or two
+//    outlying values, and a steady ramp, however long, adds nothing at all.
+//  - the level, an exponential average of used, which restarts at a reading more than
+//    LEVEL_RESTART_SIGMAS·σ away: a load that stops or starts is followed at once, not dragged.
+//
+// The policies then use them three ways: a growth rate counts only when it exceeds what the noise
+// can fake (growth.ts); the memory a guest is sized for is its level plus noiseHeadroomSigmas·σ,
+// the height of its usual peaks (never less than the reading itself); and reclaim ignores excess
+// within the noise band and wants a waste condition that is not far beyond the noise confirmed
+// by a second reading (reclaim.ts). With no noise (σ = 0) all of this reduces to the plain rules.
+
+import type { UsageSample } from './growth.js';
+
+/** MAD of normal values / their σ. */
+const MAD_PER_SIGMA = 0.6745;
+/** Fewer residuals than this give no estimate (σ = 0: the plain rules apply). */
+const MIN_RESIDUALS = 8;
+/** A reading this many σ from the level is a change in use, not noise: the level restarts there. */
+const LEVEL_RESTART_SIGMAS = 4;
+
+/**
+ * The noise residual of the newest of three successive readings (KiB, scaled to one reading's σ),
+ * or undefined without three readings in time order.
+ */
+export function noiseResidualKiB(samples: readonly Pick<UsageSample, 'atSeconds' | 'usedKiB'>[]): number | undefined {
+  if (samples.length < 3) return undefined;
+  const [a, b, c] = samples.slice(-3) as [UsageSample, UsageSample, UsageSample];
+  const before = b.atSeconds - a.atSeconds;
+  const after = c.atSeconds - b.atSeconds;
+  if (before <= 0 || after <= 0) return undefined;
+  const r = after / before;
+  return (c.usedKiB - b.usedKiB - r * (b.usedKiB - a.usedKiB)) / Math.sqrt(1 + (1 + r) ** 2 + r ** 2);
+}
+
+/** Appends one residual, keeping the last `window`. */
+export function addResidual(residuals: readonly number[], residualKiB: number, window: number): number[] {
+  return [...residuals, residualKiB].slice(-Math.max(MIN_RESIDUALS, window));
+}
+
+/** σ of one used reading, KiB, from the residuals; 0 until there are enough. */
+export function noiseSigmaKiB(residuals: readonly number[]): number {
+  if (residuals.length < MIN_RESIDUALS) return 0;
+  const center = median(residuals);
+  return median(residuals.map((s) => Math.abs(s - center))) / MAD_PER_SIGMA;
+}
+
+/** The next level of use after a fresh reading: averaged while the reading is within the noise, restarted beyond it. */
+export function nextLevelKiB(levelKiB: number | undefined, usedKiB: number, sigmaKiB: number, smoothing: number): number {
+  if (levelKiB === undefined || Math.abs(usedKiB - levelKiB) > LEVEL_RESTART_SIGMAS * sigmaKiB) return usedKiB;
+  return levelKiB + smoothing * (usedKiB - levelKiB);
+}
+
+/**
+ * What a guest is sized for beyond its reading: its level plus the headroom for its noise, less
+ * the reading itself (never negative: a reading above that is used as it is).
+ */
+export function noiseAllowanceKiB(usedKiB: number, levelKiB: number | undefined, sigmaKiB: number, headroomSigmas: number): number {
+  if (levelKiB === undefined || sigmaKiB <= 0) return 0;
+  return Math.max(0, levelKiB + headroomSigmas * sigmaKiB - usedKiB);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
