@@ -58,6 +58,9 @@ export async function soak(intervals: number, domains: number, progress: (line: 
   let lastInterval = -1;
   const started = performance.now();
   let lap = started;
+  // 40 heap samples whatever the length; progress every tenth of the run.
+  const sampleEvery = Math.max(1, Math.floor(intervals / 40));
+  const progressEvery = Math.max(1, Math.floor(intervals / 10));
   await runControlLoop(
     host,
     sim.clock,
@@ -80,13 +83,13 @@ export async function soak(intervals: number, domains: number, progress: (line: 
           pinChanges.set(key, (pinChanges.get(key) ?? 0) + 1);
         }
         const n = entry.interval + 1;
-        if (n % 100 === 0) {
+        if (n % sampleEvery === 0) {
           gc?.();
           heap.push(process.memoryUsage().heapUsed / 1e6);
         }
-        if (n % 1000 === 0) {
+        if (n % progressEvery === 0) {
           const now = performance.now();
-          progress(`soak: ${n}/${intervals} intervals, ${((now - lap) / 1000).toFixed(1)} ms/interval over the last 1000, heap ${heap.at(-1)?.toFixed(0)} MB, ${failures} failed actions so far`);
+          progress(`soak: ${n}/${intervals} intervals, ${((now - lap) / progressEvery).toFixed(1)} ms/interval over the last ${progressEvery}, heap ${heap.at(-1)?.toFixed(0)} MB, ${failures} failed actions so far`);
           lap = now;
         }
       },
