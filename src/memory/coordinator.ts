@@ -10,7 +10,7 @@ import { growthBudgetKiB, type Commitment } from './reserve.js';
 import { shareMemory } from './sharing.js';
 import { assessStarvation, type GrowthProposal } from './starvation.js';
 import { newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
-import { enableStats, hasStats, speedUpStats } from './stats-enabling.js';
+import { enableStats, hasStats, isBootSnapshot, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from './units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
@@ -95,7 +95,7 @@ export function decideMemory(
     const view: GuestMemoryView = { domain: domain.name, actualKiB: balloon.currentKiB, maximumKiB: balloon.maximumKiB, floorKiB, fresh: false };
     guests.push(view);
 
-    if (!hasStats(balloon)) {
+    if (!hasStats(balloon) || isBootSnapshot(balloon, guest)) {
       const outcome = enableStats(domain, guest, obs.timeNs, options);
       if (outcome.action) statsActions.push(outcome.action);
       if (outcome.notice) notices.push(outcome.notice);

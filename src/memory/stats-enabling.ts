@@ -9,7 +9,7 @@ import type { GuestMemoryState } from './state.js';
 // reads the maximum and unused/last-update are absent: that is "missing", and nothing is done.
 // A guest whose statistics were enabled by someone else with a long period (readings further apart
 // than one interval + two of our periods) is asked for our period too: old readings make demand
-// seen late and reclaim slow.
+// seen late and reclaim slow. A frozen boot-time report (isBootSnapshot) counts as missing.
 
 export interface BalloonWithStats extends BalloonObservation {
   unusedKiB: number;
@@ -18,6 +18,16 @@ export interface BalloonWithStats extends BalloonObservation {
 
 export function hasStats(balloon: BalloonObservation): balloon is BalloonWithStats {
   return balloon.unusedKiB !== undefined && balloon.lastUpdate !== undefined && balloon.lastUpdate > 0;
+}
+
+/**
+ * The one report a balloon driver sends when it loads, which QEMU keeps when no stats period is
+ * set: taken before the balloon inflated, it shows more free memory than the guest now has. As the
+ * first reading of a guest (none accepted yet) that is not statistics but their absence. Later the
+ * same sign is only the stats lag after a shrink, which the freshness and usage rules handle.
+ */
+export function isBootSnapshot(balloon: BalloonWithStats, guest: GuestMemoryState): boolean {
+  return guest.lastUpdate === undefined && balloon.unusedKiB > balloon.currentKiB;
 }
 
 export interface StatsOutcome {

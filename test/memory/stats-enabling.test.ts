@@ -123,3 +123,18 @@ test('readings every period at a longer interval are not mistaken for a slow per
     state = d.state;
   }
 });
+
+test('a frozen boot-time report (more free memory than the guest has) counts as no statistics: asked for them, nothing done on its numbers', () => {
+  // QEMU keeps the report the balloon driver sent at load time, before the balloon inflated to 512 MiB.
+  const bootReport: GuestInput = { name: 'vm1', actualMiB: 512, maximumMiB: 2048, unusedMiB: 1900, availableMiB: 2048, lastUpdate: 1000 };
+  const decisions = run([0, 1, 2].map((t) => ({ t, guests: [bootReport] })));
+  assert.deepEqual(decisions[0]!.actions.map((a) => a.kind), ['set-stats-period']);
+  assert.match(decisions[0]!.actions[0]!.reason, /no balloon statistics/);
+  for (const d of decisions) assert.equal(d.actions.filter((a) => a.kind === 'set-memory').length, 0);
+  // Once live readings arrive, the guest is managed as usual.
+  const live = run([
+    { t: 0, guests: [bootReport] },
+    { t: 1, guests: [{ ...bootReport, unusedMiB: 20, availableMiB: 512, lastUpdate: 1001 }] },
+  ]);
+  assert.ok(live[1]!.actions.some((a) => a.kind === 'set-memory' && a.targetKiB > a.fromKiB), 'a live reading of a starving guest grows it');
+});
