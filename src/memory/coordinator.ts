@@ -10,7 +10,7 @@ import { growthBudgetKiB, type Commitment } from './reserve.js';
 import { shareMemory } from './sharing.js';
 import { assessStarvation, type GrowthProposal } from './starvation.js';
 import { newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
-import { enableStats, hasStats, isBootSnapshot, speedUpStats } from './stats-enabling.js';
+import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from './units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
@@ -112,6 +112,8 @@ export function decideMemory(
     view.fresh = !freshness.stopped;
 
     if (freshness.stopped) {
+      const revive = reviveStats(domain, guest, obs.timeNs, options);
+      if (revive) statsActions.push(revive);
       if (!guest.reported.statsStopped) {
         guest.reported.statsStopped = true;
         notices.push({

@@ -76,6 +76,25 @@ export function enableStats(
   return {};
 }
 
+/**
+ * Asks again for statistics that stopped: a guest left with a frozen boot-time report, or whose
+ * period someone set to 0, looks exactly like one whose driver hung. Asking is harmless (it changes
+ * no memory) and brings the first two back; the shared request budget bounds it. Updates `guest`.
+ */
+export function reviveStats(domain: DomainObservation, guest: GuestMemoryState, nowNs: number, options: MemoryOptions): SetStatsPeriodAction | undefined {
+  if (guest.statsRequests >= options.statsRequestAttempts) return undefined;
+  const sinceLastS = guest.lastStatsRequestNs === undefined ? Infinity : (nowNs - guest.lastStatsRequestNs) / 1e9;
+  if (sinceLastS < options.statsRetrySeconds) return undefined;
+  guest.statsRequests += 1;
+  guest.lastStatsRequestNs = nowNs;
+  return {
+    kind: 'set-stats-period',
+    domain: { name: domain.name, uuid: domain.uuid },
+    seconds: options.statsPeriodSeconds,
+    reason: `balloon statistics stopped: asking the guest for them every ${options.statsPeriodSeconds} s (request ${guest.statsRequests} of ${options.statsRequestAttempts}); its memory is left as it is meanwhile`,
+  };
+}
+
 /** Asks for our stats period when a guest's readings arrive much more slowly than it. Updates `guest`. */
 export function speedUpStats(
   domain: DomainObservation,
