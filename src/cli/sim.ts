@@ -6,6 +6,7 @@ import { memoryOptionsFor } from '../control/simulate.js';
 import { UsageError } from './errors.js';
 import { parseCommandLine, positiveInteger } from './options.js';
 import { executeRun } from './run.js';
+import { prepareTracePath } from '../config/run-options.js';
 import { openTarget } from './target.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
 
@@ -42,6 +43,7 @@ export async function simCommand(argv: string[]): Promise<number> {
   const scenario = target.scenarioSpec!;
   const dir = join(values.out ?? 'out', scenario.name);
   const tracePath = join(dir, 'trace.jsonl');
+  prepareTracePath(tracePath);
   const intervals = values.intervals === undefined ? scenario.intervals : positiveInteger(values.intervals, '--intervals');
   return withLiveRun(dashboard, target, { intervalSeconds: scenario.intervalSeconds, dryRun: false, plannedIntervals: intervals }, async (live) => {
     await executeRun({
