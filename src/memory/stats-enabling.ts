@@ -76,17 +76,23 @@ export function enableStats(
   return {};
 }
 
+/** Spends one request of the guest's budget, when any is left and the last one is old enough. Updates `guest`. */
+function takeStatsRequest(guest: GuestMemoryState, nowNs: number, options: MemoryOptions): boolean {
+  if (guest.statsRequests >= options.statsRequestAttempts) return false;
+  const sinceLastS = guest.lastStatsRequestNs === undefined ? Infinity : (nowNs - guest.lastStatsRequestNs) / 1e9;
+  if (sinceLastS < options.statsRetrySeconds) return false;
+  guest.statsRequests += 1;
+  guest.lastStatsRequestNs = nowNs;
+  return true;
+}
+
 /**
  * Asks again for statistics that stopped: a guest left with a frozen boot-time report, or whose
  * period someone set to 0, looks exactly like one whose driver hung. Asking is harmless (it changes
  * no memory) and brings the first two back; the shared request budget bounds it. Updates `guest`.
  */
 export function reviveStats(domain: DomainObservation, guest: GuestMemoryState, nowNs: number, options: MemoryOptions): SetStatsPeriodAction | undefined {
-  if (guest.statsRequests >= options.statsRequestAttempts) return undefined;
-  const sinceLastS = guest.lastStatsRequestNs === undefined ? Infinity : (nowNs - guest.lastStatsRequestNs) / 1e9;
-  if (sinceLastS < options.statsRetrySeconds) return undefined;
-  guest.statsRequests += 1;
-  guest.lastStatsRequestNs = nowNs;
+  if (!takeStatsRequest(guest, nowNs, options)) return undefined;
   return {
     kind: 'set-stats-period',
     domain: { name: domain.name, uuid: domain.uuid },
@@ -105,11 +111,7 @@ export function speedUpStats(
 ): SetStatsPeriodAction | undefined {
   const spacing = guest.readingSpacingSeconds;
   if (spacing === undefined || spacing <= intervalSeconds + 2 * options.statsPeriodSeconds) return undefined;
-  if (guest.statsRequests >= options.statsRequestAttempts) return undefined;
-  const sinceLastS = guest.lastStatsRequestNs === undefined ? Infinity : (nowNs - guest.lastStatsRequestNs) / 1e9;
-  if (sinceLastS < options.statsRetrySeconds) return undefined;
-  guest.statsRequests += 1;
-  guest.lastStatsRequestNs = nowNs;
+  if (!takeStatsRequest(guest, nowNs, options)) return undefined;
   return {
     kind: 'set-stats-period',
     domain: { name: domain.name, uuid: domain.uuid },
