@@ -355,6 +355,46 @@ static int find_port(char *path, size_t len) {
   return found;
 }
 
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// Writes a whole reply to the non-blocking port. The port's buffers fill while the guest is busy
+// (allocating memory, say) and write() then fails with EAGAIN: wait for room rather than lose the
+// reply, but only for a while, and never once the host side hung up, so a reply is dropped rather
+// than delivered to whoever connects next.
+#define REPLY_TIMEOUT_MS 3000
+static void write_reply(int fd, const char *data, size_t len) {
+  long deadline = now_ms() + REPLY_TIMEOUT_MS;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = write(fd, data + done, len - done);
+    if (n > 0) {
+      done += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      note("write: %s (reply dropped after %zu of %zu bytes)", strerror(errno), done, len);
+      return;
+    }
+    long left = deadline - now_ms();
+    if (left <= 0) {
+      note("reply dropped after %zu of %zu bytes: port not writable for %d ms", done, len, REPLY_TIMEOUT_MS);
+      return;
+    }
+    struct pollfd pfd = {fd, POLLOUT, 0};
+    int r = poll(&pfd, 1, (int)left);
+    if (r < 0 && errno != EINTR) {
+      note("poll: %s (reply dropped)", strerror(errno));
+      return;
+    }
+    if (r > 0 && (pfd.revents & (POLLHUP | POLLERR)) && !(pfd.revents & POLLOUT)) return;  // host gone
+  }
+}
+
 static void serve_port(void) {
   char path[300];
   for (int tries = 0; find_port(path, sizeof path) < 0; tries++) {
@@ -394,9 +434,7 @@ static void serve_port(void) {
       handle(start, reply, sizeof reply - 1);
       size_t rl = strlen(reply);
       reply[rl++] = '\n';
-      // Non-blocking: if the host went away, the reply is dropped rather than delivered to
-      // whoever connects next.
-      if (write(fd, reply, rl) < 0 && errno != EAGAIN) note("write: %s", strerror(errno));
+      write_reply(fd, reply, rl);
       start = nl + 1;
     }
     have = strlen(start);
