@@ -8,15 +8,22 @@
 
 /** Max-min fair split of `capacity` among `demands` (each ≥ 0); returns the share of each, in input order. */
 export function waterFill(demands: readonly number[], capacity = 1): number[] {
-  const order = demands.map((_, i) => i).sort((a, b) => (demands[a] ?? 0) - (demands[b] ?? 0));
-  const shares = new Array<number>(demands.length).fill(0);
+  const n = demands.length;
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) values[i] = demands[i] ?? 0;
+  // Ascending demand, ties in input order (what a stable sort by demand gives).
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => values[a]! - values[b]! || a - b);
+  const shares = new Array<number>(n).fill(0);
   let remaining = Math.max(0, capacity);
-  order.forEach((i, rank) => {
-    const equalSplit = remaining / (order.length - rank);
-    const share = Math.min(Math.max(0, demands[i] ?? 0), equalSplit);
+  for (let rank = 0; rank < n; rank++) {
+    const i = order[rank]!;
+    const equalSplit = remaining / (n - rank);
+    const share = Math.min(Math.max(0, values[i]!), equalSplit);
     shares[i] = share;
     remaining -= share;
-  });
+  }
   return shares;
 }
 
@@ -40,19 +47,45 @@ export interface ShareItem {
 
 /** Predicted CPU share of each item (fraction of one pCPU) under the water-filling model. */
 export function predictShares(items: readonly ShareItem[], pcpus: number): number[] {
-  const fragments: { item: number; demand: number }[][] = Array.from({ length: pcpus }, () => []);
+  // Per pCPU, the items placed there (in item order) and their fragment of demand.
+  const onItems: number[][] = Array.from({ length: pcpus }, () => []);
+  const onDemands: number[][] = Array.from({ length: pcpus }, () => []);
   items.forEach((item, i) => {
-    const where = item.pcpus.filter((p) => p >= 0 && p < pcpus);
-    for (const p of where) fragments[p]?.push({ item: i, demand: item.demand / where.length });
+    let count = 0;
+    for (const p of item.pcpus) if (p >= 0 && p < pcpus) count++;
+    if (count === 0) return;
+    const fragment = item.demand / count;
+    for (const p of item.pcpus) {
+      if (p >= 0 && p < pcpus) {
+        onItems[p]?.push(i);
+        onDemands[p]?.push(fragment);
+      }
+    }
   });
   const shares = new Array<number>(items.length).fill(0);
-  for (const onPcpu of fragments) {
-    const split = waterFill(onPcpu.map((f) => f.demand));
-    onPcpu.forEach((f, k) => {
-      shares[f.item] = (shares[f.item] ?? 0) + (split[k] ?? 0);
-    });
+  // pCPUs carrying exactly the same fragments (every vCPU allowed on all of them) split them the
+  // same way: water-fill once and reuse.
+  let previousItems: number[] | undefined;
+  let previousDemands: number[] | undefined;
+  let split: number[] = [];
+  for (let p = 0; p < pcpus; p++) {
+    const who = onItems[p]!;
+    const demands = onDemands[p]!;
+    if (!(previousItems && previousDemands && sameFragments(who, demands, previousItems, previousDemands))) split = waterFill(demands);
+    previousItems = who;
+    previousDemands = demands;
+    for (let k = 0; k < who.length; k++) {
+      const i = who[k]!;
+      shares[i] = (shares[i] ?? 0) + (split[k] ?? 0);
+    }
   }
   return shares;
+}
+
+function sameFragments(items: readonly number[], demands: readonly number[], otherItems: readonly number[], otherDemands: readonly number[]): boolean {
+  if (items.length !== otherItems.length) return false;
+  for (let k = 0; k < items.length; k++) if (items[k] !== otherItems[k] || !Object.is(demands[k], otherDemands[k])) return false;
+  return true;
 }
 
 /** Predicted shares when every vCPU may run on every pCPU: one water-filling of all demands over `pcpus` (each fragment model collapses to this). */
