@@ -44,8 +44,21 @@ export function vcpuKey(domain: DomainRef, vcpu: number): string {
 
 /** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
 export function normalizeAffinity(affinity: readonly number[], pcpus: number): number[] {
+  // Affinities read back from the host are almost always normalised already: copy without sorting.
+  if (isNormalizedAffinity(affinity, pcpus)) return affinity.slice();
   const valid = [...new Set(affinity.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus))].sort((a, b) => a - b);
   return valid.length > 0 ? valid : allPcpus(pcpus);
+}
+
+/** Non-empty, strictly increasing, every entry a valid pCPU index: what normalizeAffinity would return unchanged. */
+function isNormalizedAffinity(affinity: readonly number[], pcpus: number): boolean {
+  if (affinity.length === 0) return false;
+  let previous = -1;
+  for (const p of affinity) {
+    if (!Number.isInteger(p) || p <= previous || p >= pcpus || Object.is(p, -0)) return false;
+    previous = p;
+  }
+  return true;
 }
 
 export function allPcpus(pcpus: number): number[] {
@@ -103,7 +116,7 @@ export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[]
   const usage = new Array<number>(pcpus).fill(0);
   const flexible: { affinity: number[]; usage: number }[] = [];
   for (const v of vcpus) {
-    const affinity = normalizeAffinity(v.affinity, pcpus);
+    const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
     if (affinity.length === 1) usage[affinity[0]!] = (usage[affinity[0]!] ?? 0) + v.usage;
     else flexible.push({ affinity, usage: v.usage });
   }
@@ -133,7 +146,7 @@ function pourLevel(levels: number[], where: readonly number[], amount: number): 
 export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
   const demand = new Array<number>(pcpus).fill(0);
   for (const v of vcpus) {
-    const affinity = normalizeAffinity(v.affinity, pcpus);
+    const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
     for (const p of affinity) demand[p] = (demand[p] ?? 0) + v.demand / affinity.length;
   }
   return demand;
