@@ -51,8 +51,10 @@ export function addResidual(residuals: readonly number[], residualKiB: number, w
 /** σ of one used reading, KiB, from the residuals; 0 until there are enough. */
 export function noiseSigmaKiB(residuals: readonly number[]): number {
   if (residuals.length < MIN_RESIDUALS) return 0;
-  const center = median(residuals);
-  return median(residuals.map((s) => Math.abs(s - center))) / MAD_PER_SIGMA;
+  const center = sortedMedian(Float64Array.from(residuals).sort());
+  const deviations = new Float64Array(residuals.length);
+  for (let k = 0; k < residuals.length; k++) deviations[k] = Math.abs(residuals[k]! - center);
+  return sortedMedian(deviations.sort()) / MAD_PER_SIGMA;
 }
 
 /** The next level of use after a fresh reading: averaged while the reading is within the noise, restarted beyond it. */
@@ -70,8 +72,8 @@ export function noiseAllowanceKiB(usedKiB: number, levelKiB: number | undefined,
   return Math.max(0, levelKiB + headroomSigmas * sigmaKiB - usedKiB);
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
+/** Median of values sorted ascending (typed arrays sort numerically and natively, with no comparator calls). */
+function sortedMedian(sorted: Float64Array): number {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
