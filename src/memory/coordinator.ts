@@ -9,7 +9,7 @@ import { assessReclaim } from './reclaim.js';
 import { growthBudgetKiB, type Commitment } from './reserve.js';
 import { shareMemory } from './sharing.js';
 import { assessStarvation, type GrowthProposal } from './starvation.js';
-import { newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
+import { cloneMemoryState, newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from './units.js';
 import { measureUsage } from './usage.js';
@@ -59,7 +59,7 @@ export function decideMemory(
   options: MemoryOptions,
   intervalSeconds: number,
 ): MemoryDecision {
-  const next: MemoryState = structuredClone(state);
+  const next: MemoryState = cloneMemoryState(state);
   const statsActions: SetStatsPeriodAction[] = [];
   const notices: Notice[] = [];
   const guests: GuestMemoryView[] = [];

@@ -44,3 +44,24 @@ export function initialMemoryState(): MemoryState {
 export function newGuestState(): GuestMemoryState {
   return { statsRequests: 0, reported: {}, recentActualKiB: [], samples: [], reclaiming: false, noiseResiduals: [], wasteSeen: false };
 }
+
+/**
+ * A deep copy of the remembered state (what structuredClone gives for this plain data, without its
+ * serialisation cost: the coordinator copies the state of every guest every interval).
+ */
+export function cloneMemoryState(state: MemoryState): MemoryState {
+  return { ...state, guests: Object.fromEntries(Object.entries(state.guests).map(([name, guest]) => [name, cloneGuestState(guest)])) };
+}
+
+function cloneGuestState(guest: GuestMemoryState): GuestMemoryState {
+  const copy: GuestMemoryState = { ...guest };
+  if (isPlainObject(guest.reported)) copy.reported = { ...guest.reported };
+  if (Array.isArray(guest.recentActualKiB)) copy.recentActualKiB = guest.recentActualKiB.slice();
+  if (Array.isArray(guest.samples)) copy.samples = guest.samples.map((s) => (isPlainObject(s) ? { ...s } : s));
+  if (Array.isArray(guest.noiseResiduals)) copy.noiseResiduals = guest.noiseResiduals.slice();
+  return copy;
+}
+
+function isPlainObject(x: unknown): x is object {
+  return typeof x === 'object' && x !== null;
+}
