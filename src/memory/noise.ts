@@ -51,7 +51,7 @@ export function addResidual(residuals: readonly number[], residualKiB: number, w
 /** σ of one used reading, KiB, from the residuals; 0 until there are enough. */
 export function noiseSigmaKiB(residuals: readonly number[]): number {
   if (residuals.length < MIN_RESIDUALS) return 0;
-  const center = sortedMedian(Float64Array.from(residuals).sort());
+  const center = sortedMedian(new Float64Array(residuals).sort());
   const deviations = new Float64Array(residuals.length);
   for (let k = 0; k < residuals.length; k++) deviations[k] = Math.abs(residuals[k]! - center);
   return sortedMedian(deviations.sort()) / MAD_PER_SIGMA;
