@@ -102,12 +102,19 @@ class Network {
   readonly n: number;
   readonly source = 0;
   readonly sink: number;
-  private readonly head: number[];
-  private readonly to: number[] = [];
-  private readonly cap: number[] = [];
-  private readonly next: number[] = [];
+  // Edges in typed arrays (edge e and its reverse e ^ 1): the solver runs many max flows per step.
+  private readonly head: Int32Array;
+  private readonly to: Int32Array;
+  private readonly cap: Float64Array;
+  private readonly next: Int32Array;
+  private edges = 0;
   private readonly sourceEdge: number[] = [];
   private readonly pcpuEdges: Array<Array<[number, number]>> = [];
+  /** Capacities as built, restored before each run. */
+  private readonly original: Float64Array;
+  private readonly level: Int32Array;
+  private readonly iter: Int32Array;
+  private readonly queue: Int32Array;
 
   constructor(
     private readonly vcpus: number,
@@ -116,66 +123,79 @@ class Network {
   ) {
     this.n = vcpus + pcpus + 2;
     this.sink = this.n - 1;
-    this.head = new Array<number>(this.n).fill(-1);
+    let edgeCount = vcpus + pcpus;
+    for (let v = 0; v < vcpus; v++) edgeCount += affinity[v]!.length;
+    this.head = new Int32Array(this.n).fill(-1);
+    this.to = new Int32Array(2 * edgeCount);
+    this.cap = new Float64Array(2 * edgeCount);
+    this.next = new Int32Array(2 * edgeCount);
     for (let v = 0; v < vcpus; v++) this.sourceEdge.push(this.addEdge(this.source, 1 + v, 0));
     for (let v = 0; v < vcpus; v++) this.pcpuEdges.push(affinity[v]!.map((p) => [p, this.addEdge(1 + v, 1 + vcpus + p, Infinity)]));
     for (let p = 0; p < pcpus; p++) this.addEdge(1 + vcpus + p, this.sink, 1);
+    this.original = this.cap.slice();
+    this.level = new Int32Array(this.n);
+    this.iter = new Int32Array(this.n);
+    this.queue = new Int32Array(this.n);
   }
 
   private addEdge(from: number, to: number, cap: number): number {
-    const id = this.to.length;
-    this.to.push(to, from);
-    this.cap.push(cap, 0);
-    this.next.push(this.head[from]!, this.head[to]!);
+    const id = this.edges;
+    this.edges += 2;
+    this.to[id] = to;
+    this.to[id + 1] = from;
+    this.cap[id] = cap;
+    this.cap[id + 1] = 0;
+    this.next[id] = this.head[from]!;
+    this.next[id + 1] = this.head[to]!;
     this.head[from] = id;
     this.head[to] = id + 1;
     return id;
   }
 
-  private original: number[] = [];
-
   /** Dinic's max flow for the given source capacities; returns the total flow. */
   run(rates: number[]): number {
-    if (this.original.length === 0) this.original = [...this.cap];
-    for (let e = 0; e < this.cap.length; e++) this.cap[e] = this.original[e]!;
+    this.cap.set(this.original);
     for (let v = 0; v < this.vcpus; v++) this.cap[this.sourceEdge[v]!] = rates[v]!;
     let total = 0;
-    const level = new Array<number>(this.n);
-    const iter = new Array<number>(this.n);
+    const { level, iter, queue, head, next, to, cap } = this;
     for (;;) {
       level.fill(-1);
       level[this.source] = 0;
-      const queue = [this.source];
-      for (let qi = 0; qi < queue.length; qi++) {
+      let tail = 0;
+      queue[tail++] = this.source;
+      for (let qi = 0; qi < tail; qi++) {
         const u = queue[qi]!;
-        for (let e = this.head[u]!; e !== -1; e = this.next[e]!) {
-          const w = this.to[e]!;
-          if (this.cap[e]! > EPS && level[w] === -1) {
+        for (let e = head[u]!; e !== -1; e = next[e]!) {
+          const w = to[e]!;
+          if (cap[e]! > EPS && level[w] === -1) {
             level[w] = level[u]! + 1;
-            queue.push(w);
+            queue[tail++] = w;
           }
         }
       }
       if (level[this.sink] === -1) return total;
-      for (let i = 0; i < this.n; i++) iter[i] = this.head[i]!;
-      const push = (u: number, limit: number): number => {
-        if (u === this.sink) return limit;
-        for (; iter[u] !== -1; iter[u] = this.next[iter[u]!]!) {
-          const e = iter[u]!;
-          const w = this.to[e]!;
-          if (this.cap[e]! > EPS && level[w] === level[u]! + 1) {
-            const got = push(w, Math.min(limit, this.cap[e]!));
-            if (got > EPS) {
-              this.cap[e] = this.cap[e]! - got;
-              this.cap[e ^ 1] = this.cap[e ^ 1]! + got;
-              return got;
-            }
-          }
-        }
-        return 0;
-      };
-      for (let f = push(this.source, Infinity); f > EPS; f = push(this.source, Infinity)) total += f;
+      iter.set(head);
+      for (let f = this.push(this.source, Infinity); f > EPS; f = this.push(this.source, Infinity)) total += f;
     }
+  }
+
+  /** One augmenting path from u in the level graph, at most `limit`; returns what it carried. */
+  private push(u: number, limit: number): number {
+    if (u === this.sink) return limit;
+    const { level, iter, next, to, cap } = this;
+    for (; iter[u] !== -1; iter[u] = next[iter[u]!]!) {
+      const e = iter[u]!;
+      const w = to[e]!;
+      if (cap[e]! > EPS && level[w] === level[u]! + 1) {
+        const got = this.push(w, Math.min(limit, cap[e]!));
+        if (got > EPS) {
+          cap[e] = cap[e]! - got;
+          cap[e ^ 1] = cap[e ^ 1]! + got;
+          return got;
+        }
+      }
+    }
+    return 0;
   }
 
   /** vCPUs reachable from the source in the residual network (the source side of a min cut). */
