@@ -51,10 +51,12 @@ export function addResidual(residuals: readonly number[], residualKiB: number, w
 /** σ of one used reading, KiB, from the residuals; 0 until there are enough. */
 export function noiseSigmaKiB(residuals: readonly number[]): number {
   if (residuals.length < MIN_RESIDUALS) return 0;
-  const center = sortedMedian(new Float64Array(residuals).sort());
-  const deviations = new Float64Array(residuals.length);
-  for (let k = 0; k < residuals.length; k++) deviations[k] = Math.abs(residuals[k]! - center);
-  return sortedMedian(deviations.sort()) / MAD_PER_SIGMA;
+  const n = residuals.length;
+  const values = scratchOf(n);
+  for (let k = 0; k < n; k++) values[k] = residuals[k]!;
+  const center = medianInPlace(values, n);
+  for (let k = 0; k < n; k++) values[k] = Math.abs(residuals[k]! - center);
+  return medianInPlace(values, n) / MAD_PER_SIGMA;
 }
 
 /** The next level of use after a fresh reading: averaged while the reading is within the noise, restarted beyond it. */
@@ -72,8 +74,47 @@ export function noiseAllowanceKiB(usedKiB: number, levelKiB: number | undefined,
   return Math.max(0, levelKiB + headroomSigmas * sigmaKiB - usedKiB);
 }
 
-/** Median of values sorted ascending (typed arrays sort numerically and natively, with no comparator calls). */
-function sortedMedian(sorted: Float64Array): number {
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+// Medians are taken for every guest at every reading: one reused buffer and a selection (no sort, no allocation).
+let scratch = new Float64Array(64);
+
+function scratchOf(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
+  return scratch;
+}
+
+/** Median of the first `n` values (reordered in place). */
+function medianInPlace(values: Float64Array, n: number): number {
+  const mid = n >> 1;
+  const upper = selectInPlace(values, n, mid);
+  if (n % 2 === 1) return upper;
+  // After selection everything before `mid` is ≤ the upper middle value: the lower one is their largest.
+  let lower = values[0]!;
+  for (let k = 1; k < mid; k++) if (values[k]! > lower) lower = values[k]!;
+  return (lower + upper) / 2;
+}
+
+/** The k-th smallest (0-based) of the first `n` values; leaves smaller ones before index k, larger after (Hoare selection). */
+function selectInPlace(values: Float64Array, n: number, k: number): number {
+  let left = 0;
+  let right = n - 1;
+  while (left < right) {
+    const pivot = values[(left + right) >> 1]!;
+    let i = left;
+    let j = right;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const t = values[i]!;
+        values[i] = values[j]!;
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else break;
+  }
+  return values[k]!;
 }
