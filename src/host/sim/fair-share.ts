@@ -68,8 +68,14 @@ function wrapAround(members: number[], received: number[], pcpuList: number[], p
 function partitionGroups(affinity: number[][]): Map<string, number[]> | null {
   const groups = new Map<string, number[]>();
   const owner = new Map<number, string>();
+  let previous: readonly number[] | undefined;
+  let previousKey = '';
   for (let v = 0; v < affinity.length; v++) {
-    const key = affinity[v]!.join(',');
+    // Neighbouring vCPUs mostly share an affinity: reuse its key instead of joining it again.
+    const set = affinity[v]!;
+    const key = previous !== undefined && sameList(set, previous) ? previousKey : set.join(',');
+    previous = set;
+    previousKey = key;
     let members = groups.get(key);
     if (!members) {
       for (const p of affinity[v]!) {
@@ -82,6 +88,13 @@ function partitionGroups(affinity: number[][]): Map<string, number[]> | null {
     members.push(v);
   }
   return groups;
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 function solvePartition(problem: ShareProblem, groups: Map<string, number[]>): ShareResult {
