@@ -122,7 +122,8 @@ class Network {
   private readonly next: Int32Array;
   private edges = 0;
   private readonly sourceEdge: number[] = [];
-  private readonly pcpuEdges: Array<Array<[number, number]>> = [];
+  /** Per vCPU, the id of its edge to its first allowed pCPU (the others follow, two ids apart). */
+  private readonly firstPcpuEdge: Int32Array;
   /** Capacities as built, restored before each run. */
   private readonly original: Float64Array;
   private readonly level: Int32Array;
@@ -132,7 +133,7 @@ class Network {
   constructor(
     private readonly vcpus: number,
     pcpus: number,
-    affinity: number[][],
+    private readonly affinity: number[][],
   ) {
     this.n = vcpus + pcpus + 2;
     this.sink = this.n - 1;
@@ -143,7 +144,11 @@ class Network {
     this.cap = new Float64Array(2 * edgeCount);
     this.next = new Int32Array(2 * edgeCount);
     for (let v = 0; v < vcpus; v++) this.sourceEdge.push(this.addEdge(this.source, 1 + v, 0));
-    for (let v = 0; v < vcpus; v++) this.pcpuEdges.push(affinity[v]!.map((p) => [p, this.addEdge(1 + v, 1 + vcpus + p, Infinity)]));
+    this.firstPcpuEdge = new Int32Array(vcpus);
+    for (let v = 0; v < vcpus; v++) {
+      this.firstPcpuEdge[v] = this.edges;
+      for (const p of affinity[v]!) this.addEdge(1 + v, 1 + vcpus + p, Infinity);
+    }
     for (let p = 0; p < pcpus; p++) this.addEdge(1 + vcpus + p, this.sink, 1);
     this.original = this.cap.slice();
     this.level = new Int32Array(this.n);
@@ -252,11 +257,17 @@ class Network {
   }
 
   placement(pcpus: number): number[][] {
-    return this.pcpuEdges.map((edges) => {
+    const rows: number[][] = [];
+    for (let v = 0; v < this.vcpus; v++) {
       const row = new Array<number>(pcpus).fill(0);
-      for (const [p, e] of edges) row[p] = this.cap[e ^ 1]!;
-      return row;
-    });
+      let e = this.firstPcpuEdge[v]!;
+      for (const p of this.affinity[v]!) {
+        row[p] = this.cap[e ^ 1]!;
+        e += 2;
+      }
+      rows.push(row);
+    }
+    return rows;
   }
 }
 
