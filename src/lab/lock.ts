@@ -7,7 +7,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Progress } from './progress.js';
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists (EPERM: it does, but is not ours). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -36,7 +37,7 @@ export async function labLock(root: string, progress: Progress, timeoutMs = 9 * 
       if ((err as { code?: string }).code !== 'EEXIST') throw err;
     }
     const owner = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-    if (owner && !alive(owner)) {
+    if (owner && !processAlive(owner)) {
       progress.say(`lab lock held by pid ${owner}, which is gone: taking it over`);
       await fs.rm(file, { force: true });
       continue;

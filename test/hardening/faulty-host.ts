@@ -4,17 +4,7 @@
 // take (virtual) time.
 import type { DomainObservation, DomainRef, HostObservation, Hypervisor } from '../../src/host/hypervisor.js';
 
-/** mulberry32: small, fast, seeded. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../src/host/sim/random.js';
 
 export interface FaultRates {
   /** Per observe: the call fails. */

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
-import { labLock } from '../../src/lab/lock.js';
+import { labLock, processAlive } from '../../src/lab/lock.js';
 
 export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 export const CI = process.env.CI === 'true';
@@ -18,14 +18,7 @@ export const STALE = /^vblt(\d+)/;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const say = (tag: string, line: string) => process.stderr.write(`[${tag}] ${line}\n`);
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
-}
+export { processAlive as alive };
 
 /** A client, or the reason there is none (thrown under CI=true). */
 export async function connectOrSkip(tag: string): Promise<{ client?: LibvirtClient; skip?: string }> {
@@ -43,7 +36,7 @@ export async function connectOrSkip(tag: string): Promise<{ client?: LibvirtClie
 export async function removeStaleGuests(client: LibvirtClient, tag: string): Promise<void> {
   for (const g of await findLabGuests(client)) {
     const pid = Number(STALE.exec(g.domain.name)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid)) {
+    if (pid && pid !== process.pid && !processAlive(pid)) {
       say(tag, `removing ${g.domain.name}, left by an interrupted test run (pid ${pid})`);
       await removeGuest(client, g.domain, g.marker.dir);
     }

@@ -16,7 +16,7 @@ import { labDown, labStatus, labUp, type LabGuest, type LabUpResult } from '../.
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
-import { labTestLock } from './e2e-support.js';
+import { alive, labTestLock } from './e2e-support.js';
 
 const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 // Per process, so two test runs on one daemon (people do run the suite side by side) never take
@@ -40,15 +40,6 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     if (v !== undefined) return v;
     if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
     await sleep(500);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
   }
 }
 
