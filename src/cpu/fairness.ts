@@ -47,44 +47,76 @@ export interface ShareItem {
 
 /** Predicted CPU share of each item (fraction of one pCPU) under the water-filling model. */
 export function predictShares(items: readonly ShareItem[], pcpus: number): number[] {
-  // Per pCPU, the items placed there (in item order) and their fragment of demand.
-  const onItems: number[][] = Array.from({ length: pcpus }, () => []);
-  const onDemands: number[][] = Array.from({ length: pcpus }, () => []);
-  items.forEach((item, i) => {
+  // Per pCPU, the items placed there (in item order) and their fragment of demand, laid out one
+  // pCPU after another: pCPU p's fragments are at [start[p], start[p + 1]).
+  const start = new Int32Array(pcpus + 1);
+  const fragments = new Float64Array(items.length);
+  for (let i = 0; i < items.length; i++) {
     let count = 0;
-    for (const p of item.pcpus) if (p >= 0 && p < pcpus) count++;
-    if (count === 0) return;
-    const fragment = item.demand / count;
-    for (const p of item.pcpus) {
+    for (const p of items[i]!.pcpus) {
       if (p >= 0 && p < pcpus) {
-        onItems[p]?.push(i);
-        onDemands[p]?.push(fragment);
+        count++;
+        if (Number.isInteger(p)) start[p + 1]!++;
       }
     }
-  });
+    fragments[i] = items[i]!.demand / count;
+  }
+  for (let p = 0; p < pcpus; p++) start[p + 1] = start[p + 1]! + start[p]!;
+  const total = start[pcpus]!;
+  const who = new Int32Array(total);
+  const demands = new Float64Array(total);
+  const fill = start.slice(0, pcpus);
+  for (let i = 0; i < items.length; i++) {
+    for (const p of items[i]!.pcpus) {
+      if (p >= 0 && p < pcpus && Number.isInteger(p)) {
+        const at = fill[p]!++;
+        who[at] = i;
+        demands[at] = fragments[i]!;
+      }
+    }
+  }
   const shares = new Array<number>(items.length).fill(0);
+  // A pCPU can carry more fragments than there are items (an affinity listing a pCPU twice).
+  let longest = 0;
+  for (let p = 0; p < pcpus; p++) longest = Math.max(longest, start[p + 1]! - start[p]!);
+  const split = new Float64Array(longest);
+  const order = new Uint32Array(longest);
   // pCPUs carrying exactly the same fragments (every vCPU allowed on all of them) split them the
   // same way: water-fill once and reuse.
-  let previousItems: number[] | undefined;
-  let previousDemands: number[] | undefined;
-  let split: number[] = [];
+  let previous = -1;
   for (let p = 0; p < pcpus; p++) {
-    const who = onItems[p]!;
-    const demands = onDemands[p]!;
-    if (!(previousItems && previousDemands && sameFragments(who, demands, previousItems, previousDemands))) split = waterFill(demands);
-    previousItems = who;
-    previousDemands = demands;
-    for (let k = 0; k < who.length; k++) {
-      const i = who[k]!;
-      shares[i] = (shares[i] ?? 0) + (split[k] ?? 0);
+    const from = start[p]!;
+    const n = start[p + 1]! - from;
+    if (!(previous >= 0 && sameFragments(who, demands, from, start[previous]!, n, start[previous + 1]! - start[previous]!))) {
+      waterFillSegment(demands, from, n, split, order);
+    }
+    previous = p;
+    for (let k = 0; k < n; k++) {
+      const i = who[from + k]!;
+      shares[i] = shares[i]! + split[k]!;
     }
   }
   return shares;
 }
 
-function sameFragments(items: readonly number[], demands: readonly number[], otherItems: readonly number[], otherDemands: readonly number[]): boolean {
-  if (items.length !== otherItems.length) return false;
-  for (let k = 0; k < items.length; k++) if (items[k] !== otherItems[k] || !Object.is(demands[k], otherDemands[k])) return false;
+/** waterFill(demands[from .. from + n), 1) into split[0 .. n), with `order` as scratch. */
+function waterFillSegment(demands: Float64Array, from: number, n: number, split: Float64Array, order: Uint32Array): void {
+  const head = order.subarray(0, n);
+  for (let k = 0; k < n; k++) head[k] = k;
+  // Ascending demand, ties in input order (what a stable sort by demand gives).
+  head.sort((a, b) => demands[from + a]! - demands[from + b]! || a - b);
+  let remaining = 1;
+  for (let rank = 0; rank < n; rank++) {
+    const k = head[rank]!;
+    const share = Math.min(Math.max(0, demands[from + k]!), remaining / (n - rank));
+    split[k] = share;
+    remaining -= share;
+  }
+}
+
+function sameFragments(who: Int32Array, demands: Float64Array, from: number, otherFrom: number, n: number, otherN: number): boolean {
+  if (n !== otherN) return false;
+  for (let k = 0; k < n; k++) if (who[from + k] !== who[otherFrom + k] || !Object.is(demands[from + k], demands[otherFrom + k])) return false;
   return true;
 }
 
