@@ -47,6 +47,7 @@ export interface ShareItem {
 
 /** Predicted CPU share of each item (fraction of one pCPU) under the water-filling model. */
 export function predictShares(items: readonly ShareItem[], pcpus: number): number[] {
+  if (pcpus > 0 && items.every((item) => isEveryPcpu(item.pcpus, pcpus))) return predictSharesEverywhere(items, pcpus);
   // Per pCPU, the items placed there (in item order) and their fragment of demand, laid out one
   // pCPU after another: pCPU p's fragments are at [start[p], start[p + 1]).
   const start = new Int32Array(pcpus + 1);
@@ -95,6 +96,25 @@ export function predictShares(items: readonly ShareItem[], pcpus: number): numbe
       const i = who[from + k]!;
       shares[i] = shares[i]! + split[k]!;
     }
+  }
+  return shares;
+}
+
+/** Exactly [0, 1, …, pcpus − 1]. */
+function isEveryPcpu(list: readonly number[], pcpus: number): boolean {
+  if (list.length !== pcpus) return false;
+  for (let p = 0; p < pcpus; p++) if (list[p] !== p) return false;
+  return true;
+}
+
+/** predictShares when every item may run on every pCPU: every pCPU carries the same fragments, so one split, added once per pCPU. */
+function predictSharesEverywhere(items: readonly ShareItem[], pcpus: number): number[] {
+  const split = waterFill(items.map((item) => item.demand / pcpus));
+  const shares = new Array<number>(items.length).fill(0);
+  for (let i = 0; i < items.length; i++) {
+    let share = 0;
+    for (let p = 0; p < pcpus; p++) share += split[i]!;
+    shares[i] = share;
   }
   return shares;
 }
