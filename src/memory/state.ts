@@ -47,7 +47,8 @@ export function newGuestState(): GuestMemoryState {
 
 /**
  * A deep copy of the remembered state (what structuredClone gives for this plain data, without its
- * serialisation cost: the coordinator copies the state of every guest every interval).
+ * serialisation cost: the coordinator copies the state of every guest every interval). A new nested
+ * object or array in GuestMemoryState must be copied in cloneGuestState too.
  */
 export function cloneMemoryState(state: MemoryState): MemoryState {
   return { ...state, guests: Object.fromEntries(Object.entries(state.guests).map(([name, guest]) => [name, cloneGuestState(guest)])) };
