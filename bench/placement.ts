@@ -8,23 +8,12 @@ import { pathToFileURL } from 'node:url';
 import { decideCpu, defaultCpuSchedulerOptions, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
 import { makespanLowerBound, planPlacement, spreadOf, type PlacementItem } from '../src/cpu/placement.js';
 import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';
+import { seededRandom as seeded } from '../src/host/sim/random.js';
 
 const ROUNDS = Math.max(1, Number(process.env.VB_BENCH_ROUNDS ?? 3));
 
 function log(s: string): void {
   console.log(`[bench placement] ${s}`);
-}
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32), so runs are comparable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A mixed population: a third nearly idle, a third medium, a third busy. */
