@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../cli/errors.js';
+import { FieldReader, describeValue as describe, type FieldPath } from '../yaml/field-reader.js';
 import { parseUri } from '../libvirt/uri.js';
 
 // The host service's configuration file (default /etc/virtbalance/config.yaml), documented in
@@ -38,8 +39,7 @@ export class ConfigError extends UsageError {
   }
 }
 
-type Path = Array<string | number>;
-type Obj = Record<string, unknown>;
+type Path = FieldPath;
 
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
@@ -47,64 +47,6 @@ const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'm
 const VM_KEYS = ['weight', 'floorMiB'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
-
-function pathText(path: Path): string {
-  let text = '';
-  for (const part of path) text += typeof part === 'number' ? `[${part}]` : text === '' ? part : `.${part}`;
-  return text === '' ? '(top level)' : text;
-}
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return `"${value}"`;
-  return String(value);
-}
-
-class Reader {
-  constructor(private readonly doc: Document, private readonly lines: LineCounter, readonly file: string) {}
-
-  private lineOf(path: Path): number | undefined {
-    for (let n = path.length; n >= 0; n--) {
-      const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line;
-    }
-    return undefined;
-  }
-
-  fail(path: Path, message: string): never {
-    const line = this.lineOf(path);
-    throw new ConfigError(`${line === undefined ? this.file : `${this.file}:${line}`}: ${pathText(path)}: ${message}`, this.file, line, pathText(path));
-  }
-
-  object(value: unknown, path: Path, allowed: readonly string[]): Obj {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(path, `expected a mapping, got ${describe(value)}`);
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) this.fail([...path, key], `unknown field '${key}' (allowed: ${allowed.join(', ')})`);
-    }
-    return value as Obj;
-  }
-
-  number(value: unknown, path: Path, min: number, max: number, opts: { integer?: boolean; exclusiveMin?: boolean } = {}): number {
-    const kind = opts.integer ? 'a whole number' : 'a number';
-    if (typeof value !== 'number' || !Number.isFinite(value) || (opts.integer && !Number.isInteger(value))) this.fail(path, `expected ${kind}, got ${describe(value)}`);
-    if ((opts.exclusiveMin ? value <= min : value < min) || value > max) {
-      this.fail(path, `${value} is out of range (must be ${opts.exclusiveMin ? '>' : '≥'} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ''})`);
-    }
-    return value;
-  }
-
-  boolean(value: unknown, path: Path): boolean {
-    if (typeof value !== 'boolean') this.fail(path, `expected true or false, got ${describe(value)}`);
-    return value;
-  }
-
-  string(value: unknown, path: Path): string {
-    if (typeof value !== 'string' || value.trim() === '') this.fail(path, `expected a non-empty string, got ${describe(value)}`);
-    return value;
-  }
-}
 
 function optional<T>(value: unknown, read: (v: unknown) => T): T | undefined {
   return value === undefined ? undefined : read(value);
@@ -124,7 +66,7 @@ export function parseConfig(text: string, source: string): RunConfig {
     const line = lines.linePos(syntax.pos[0]).line;
     throw new ConfigError(`${source}:${line}: YAML syntax: ${syntax.message.split('\n')[0]}`, source, line, '(syntax)');
   }
-  const r = new Reader(doc, lines, source);
+  const r = new FieldReader(doc, lines, source, (message, file, line, field) => new ConfigError(message, file, line, field), 'a whole number');
   const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
   // An empty file (or only comments) is a valid configuration: everything at its default.
   const top = raw === null || raw === undefined ? {} : r.object(raw, [], TOP_KEYS);

@@ -3,8 +3,9 @@
 // strictly, so a typo fails loudly with the file, the field and the line instead of being ignored.
 
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../../cli/errors.js';
+import { FieldReader, describeValue as describe, type FieldPath } from '../../yaml/field-reader.js';
 import { uuidFromName } from './random.js';
 import type { Noise, Workload } from './workload.js';
 
@@ -79,84 +80,7 @@ export class ScenarioError extends UsageError {
   }
 }
 
-type Path = Array<string | number>;
-type Obj = Record<string, unknown>;
-
-function pathText(path: Path): string {
-  let text = '';
-  for (const part of path) text += typeof part === 'number' ? `[${part}]` : text === '' ? part : `.${part}`;
-  return text === '' ? '(top level)' : text;
-}
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return `"${value}"`;
-  return String(value);
-}
-
-class Reader {
-  constructor(
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
-    readonly file: string,
-  ) {}
-
-  /** Line of the deepest node along the path that exists in the document (aliases stop the walk). */
-  lineOf(path: Path): number | undefined {
-    for (let n = path.length; n >= 0; n--) {
-      const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line;
-    }
-    return undefined;
-  }
-
-  fail(path: Path, message: string): never {
-    const line = this.lineOf(path);
-    const where = line === undefined ? this.file : `${this.file}:${line}`;
-    throw new ScenarioError(`${where}: ${pathText(path)}: ${message}`, this.file, line, pathText(path));
-  }
-
-  object(value: unknown, path: Path, allowed: readonly string[], required: readonly string[] = []): Obj {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(path, `expected a mapping, got ${describe(value)}`);
-    const obj = value as Obj;
-    for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) this.fail([...path, key], `unknown field '${key}' (allowed: ${allowed.join(', ')})`);
-    }
-    for (const key of required) if (obj[key] === undefined) this.fail(path, `missing required field '${key}'`);
-    return obj;
-  }
-
-  list(value: unknown, path: Path, minLength = 0): unknown[] {
-    if (!Array.isArray(value)) this.fail(path, `expected a list, got ${describe(value)}`);
-    if (value.length < minLength) this.fail(path, `expected at least ${minLength} entr${minLength === 1 ? 'y' : 'ies'}`);
-    return value;
-  }
-
-  string(value: unknown, path: Path, pattern?: RegExp, patternText?: string): string {
-    if (typeof value !== 'string' || value.trim() === '') this.fail(path, `expected a non-empty string, got ${describe(value)}`);
-    if (pattern && !pattern.test(value)) this.fail(path, `"${value}" is not ${patternText}`);
-    return value;
-  }
-
-  number(value: unknown, path: Path, min: number, max: number, opts: { integer?: boolean; exclusiveMin?: boolean } = {}): number {
-    const kind = opts.integer ? 'an integer' : 'a number';
-    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(path, `expected ${kind}, got ${describe(value)}`);
-    if (opts.integer && !Number.isInteger(value)) this.fail(path, `expected ${kind}, got ${value}`);
-    const low = opts.exclusiveMin ? value <= min : value < min;
-    if (low || value > max) {
-      const range = `${opts.exclusiveMin ? '>' : '≥'} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
-      this.fail(path, `${value} is out of range (must be ${range})`);
-    }
-    return value;
-  }
-
-  boolean(value: unknown, path: Path): boolean {
-    if (typeof value !== 'boolean') this.fail(path, `expected true or false, got ${describe(value)}`);
-    return value;
-  }
-}
+type Path = FieldPath;
 
 const TOP_KEYS = ['name', 'description', 'controllers', 'interval', 'intervals', 'seed', 'stepMs', 'host', 'domains'] as const;
 const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps'] as const;
@@ -173,7 +97,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Default memory a guest uses when its workload does not say (an idle small Linux guest). */
 export const DEFAULT_USED_MIB = 100;
 
-function readWorkload(r: Reader, value: unknown, path: Path, min: number, max: number, unit: string): Workload {
+function readWorkload(r: FieldReader, value: unknown, path: Path, min: number, max: number, unit: string): Workload {
   const range = (v: unknown, p: Path): number => r.number(v, p, min, max);
   if (typeof value === 'number') return { kind: 'constant', value: range(value, path) };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -232,7 +156,7 @@ function readWorkload(r: Reader, value: unknown, path: Path, min: number, max: n
 }
 
 /** Accepts `all`, a pCPU number, a list of numbers, or a cpuset string such as "0-3,6". */
-function readPcpuSet(r: Reader, value: unknown, path: Path, pcpus: number): number[] | null {
+function readPcpuSet(r: FieldReader, value: unknown, path: Path, pcpus: number): number[] | null {
   const check = (n: unknown, p: Path): number => {
     if (typeof n === 'number' && Number.isInteger(n) && n >= pcpus) r.fail(p, `pCPU ${n} does not exist (host has ${pcpus}: 0-${pcpus - 1})`);
     return r.number(n, p, 0, pcpus - 1, { integer: true });
@@ -255,7 +179,7 @@ function readPcpuSet(r: Reader, value: unknown, path: Path, pcpus: number): numb
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
-function readDomain(r: Reader, value: unknown, path: Path, host: HostSpec): DomainSpec {
+function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec): DomainSpec {
   const d = r.object(value, path, DOMAIN_KEYS, ['name', 'memoryMiB']);
   const at = (key: string): Path => [...path, key];
   const name = r.string(d.name, at('name'), DOMAIN_NAME, 'a domain name (letters, digits, . _ + -)');
@@ -313,7 +237,7 @@ function readDomain(r: Reader, value: unknown, path: Path, host: HostSpec): Doma
 export function parseScenario(text: string, source: string): Scenario {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, merge: true, prettyErrors: false });
-  const r = new Reader(doc, lines, source);
+  const r = new FieldReader(doc, lines, source, (message, file, line, field) => new ScenarioError(message, file, line, field));
   const syntax = doc.errors[0];
   if (syntax) {
     const line = lines.linePos(syntax.pos[0]).line;
