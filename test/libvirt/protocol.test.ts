@@ -7,21 +7,10 @@ import {
   domain, domainArg, domainStatsRecord, lifecycleMsg, procedures, remoteError, typedParam, typedParamMap, uuidFromText, uuidToText,
   vcpuInfo, type ProcedureName, type TypedParamValue,
 } from '../../src/libvirt/protocol.js';
-import { XdrReader, XdrWriter } from '../../src/libvirt/xdr.js';
+import { XdrWriter } from '../../src/libvirt/xdr.js';
 import { cat, dom, hex, i32, opaque, str, u32, u64, u64hex, UUID_BYTES, UUID_TEXT } from './bytes.js';
+import { decode, encode } from './round-trip.js';
 
-function encode<T>(c: Codec<T>, v: T): Buffer {
-  const w = new XdrWriter(8);
-  c.enc(w, v);
-  return w.toBuffer();
-}
-
-function decode<T>(c: Codec<T>, b: Buffer): T {
-  const r = new XdrReader(b);
-  const v = c.dec(r);
-  assert.equal(r.remaining, 0, 'decoder left bytes unread');
-  return v;
-}
 
 /** Decoded opaque fields are Buffers (views); compare as Buffers. */
 function normalize(v: unknown): unknown {

@@ -6,19 +6,8 @@ import {
 } from '../../src/libvirt/codec.js';
 import { XdrError, XdrReader, XdrWriter } from '../../src/libvirt/xdr.js';
 import { cat, hex, i32, str, u32 } from './bytes.js';
+import { decode, encode } from './round-trip.js';
 
-function encode<T>(c: Codec<T>, v: T): Buffer {
-  const w = new XdrWriter(8);
-  c.enc(w, v);
-  return w.toBuffer();
-}
-
-function decode<T>(c: Codec<T>, b: Buffer): T {
-  const r = new XdrReader(b);
-  const v = c.dec(r);
-  assert.equal(r.remaining, 0, 'decoder left bytes unread');
-  return v;
-}
 
 function vector<T>(c: Codec<T>, v: T, bytes: Buffer): void {
   assert.deepEqual(encode(c, v), bytes);
