@@ -95,6 +95,8 @@ export class SimulatedHost implements Hypervisor {
   private layout = 0;
   private truthFromNs = 0;
   private pcpuBusyNs: number[];
+  /** Busy time per pCPU since the scenario began, ns (what node CPU stats report). */
+  private readonly pcpuBusyTotalNs: number[];
   private minFreeKiB = Infinity;
   private oomEvents: OomEvent[] = [];
   private lifecycle: LifecycleEvent[] = [];
@@ -111,6 +113,7 @@ export class SimulatedHost implements Hypervisor {
     this.stepNs = Math.max(1, Math.round(scenario.stepMs * 1e6));
     this.allPcpus = Array.from({ length: scenario.host.pcpus }, (_, p) => p);
     this.pcpuBusyNs = new Array<number>(scenario.host.pcpus).fill(0);
+    this.pcpuBusyTotalNs = new Array<number>(scenario.host.pcpus).fill(0);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
     const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
@@ -157,6 +160,11 @@ export class SimulatedHost implements Hypervisor {
   /** Simulated time since the scenario began, ns. */
   get timeNs(): number {
     return this.nowNs;
+  }
+
+  /** Busy time of each pCPU since the scenario began, ns (cumulative, like a host's CPU counters). */
+  pcpuBusyTimesNs(): number[] {
+    return this.pcpuBusyTotalNs.map(Math.round);
   }
 
   // ---- lifecycle ----
@@ -258,6 +266,7 @@ export class SimulatedHost implements Hypervisor {
         v.seenNs[p] = v.seenNs[p]! + ns;
         v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
         this.pcpuBusyNs[p] = this.pcpuBusyNs[p]! + ns;
+        this.pcpuBusyTotalNs[p] = this.pcpuBusyTotalNs[p]! + ns;
       }
     });
   }
