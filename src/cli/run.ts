@@ -4,6 +4,7 @@ import { runControlLoop } from '../control/loop.js';
 import { formatInterval } from '../control/monitor.js';
 import { TraceWriter } from '../control/trace-writer.js';
 import type { TraceHeader, TraceInterval } from '../control/trace-record.js';
+import type { Action } from '../control/actions.js';
 import { UsageError } from './errors.js';
 import { parseCommandLine, positiveInteger, positiveNumber } from './options.js';
 import { openTarget, type Target } from './target.js';
@@ -26,6 +27,11 @@ export interface RunSettings {
   tracePath?: string;
   /** Put back the pins and balloon sizes found at start when the run ends. */
   restore?: boolean;
+  /**
+   * Judging another program (virtbalance judge): the controllers only measure and change nothing, and
+   * each interval records the changes the judged program made instead of their decisions.
+   */
+  judged?: { description: string; takeActions: () => Action[] };
   /** Extra consumers of the header and of each interval (dashboard, tests). */
   onHeader?: (header: TraceHeader) => void;
   onInterval?: (entry: TraceInterval) => void;
@@ -53,7 +59,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   trace?.write(header);
   settings.onHeader?.(header);
   if (!settings.quiet && !settings.json) {
-    const which = [settings.cpu ? 'vCPU scheduler' : '', settings.memory ? 'memory coordinator' : ''].filter(Boolean).join(' + ');
+    const which = settings.judged?.description ?? [settings.cpu ? 'vCPU scheduler' : '', settings.memory ? 'memory coordinator' : ''].filter(Boolean).join(' + ');
     console.log(`virtbalance: ${which} on ${target.label}, every ${settings.intervalSeconds} s${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
   }
   let start: StartState | undefined;
@@ -66,13 +72,17 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         intervalSeconds: settings.intervalSeconds,
         cpu: settings.cpu,
         memory: settings.memory,
-        dryRun: settings.dryRun,
+        dryRun: settings.dryRun || settings.judged !== undefined,
         intervals: settings.intervals,
         signal: abort.signal,
         truth: target.truth,
       },
       {
         record(entry) {
+          if (settings.judged) {
+            entry.actions = settings.judged.takeActions();
+            entry.failures = [];
+          }
           trace?.write(entry);
           settings.onInterval?.(entry);
           if (settings.json) console.log(JSON.stringify(entry));
