@@ -1,4 +1,4 @@
-import { FatalError, UsageError } from './errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
 
 /** A subcommand: takes its own argv (after the command name), returns the exit code. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -19,7 +19,7 @@ const commands: Record<string, CommandEntry> = {
   serve: { summary: 'serve a scenario\'s simulated host over libvirt\'s remote protocol (virsh, C, Python clients)', load: async () => (await import('./serve.js')).serveCommand },
   judge: { summary: 'score any controller program on a scenario: judge SCENARIO -- CMD ARGS...', load: async () => (await import('./judge.js')).judgeCommand },
   info: { summary: 'show the host and every domain as libvirt sees them', load: async () => (await import('./info.js')).infoCommand },
-  lab: { summary: 'real QEMU guests for trying the coordinators (up, run SCENARIO, status, down)', load: async () => (await import('../lab/command.js')).labCommand },
+  lab: { summary: 'real QEMU guests for trying the coordinators (up, run SCENARIO, status, down)', load: async () => (await import('./lab.js')).labCommand },
 };
 
 function usage(): string {

@@ -1,8 +1,9 @@
 import { loadScenario } from '../host/sim/index.js';
 import { startSimServer } from '../serve/sim-server.js';
-import { FatalError, UsageError } from './errors.js';
-import { parseCommandLine, positiveNumber } from './options.js';
-import { resolveScenarioPath } from './target.js';
+import { FatalError, UsageError } from '../ground/errors.js';
+import { parseCommandLine } from './options.js';
+import { positiveNumber } from '../ground/numbers.js';
+import { resolveScenarioPath } from '../app/target.js';
 
 const serveHelp = `usage: virtbalance serve SCENARIO --socket PATH [--tcp HOST:PORT] [--speed X] [--seed N]
 

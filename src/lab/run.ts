@@ -3,12 +3,12 @@
 // executeRun as `run` (monitor output, trace), then the same plots and score as `sim`, OOM kills
 // from the guest consoles, and takes the guests down unless asked to keep them.
 import { join } from 'node:path';
-import { defaultCpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { DomainAffect } from '../libvirt/protocol.js';
 import { loadScenario } from '../host/sim/index.js';
-import { executeRun } from '../cli/run.js';
-import { openTarget } from '../cli/target.js';
+import { executeRun } from '../app/run.js';
+import { openTarget } from '../app/target.js';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.js';
 import type { DomainType } from './domain-xml.js';

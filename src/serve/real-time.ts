@@ -1,7 +1,7 @@
 // Drives a simulated host in real time: every tick, simulated time moves by the real time elapsed
 // times `speed`. Foreign clients then see vCPU times and balloons move as on a real host, and the
 // judge's own observer sleeps on the same time line (the clock below).
-import type { Clock } from '../host/hypervisor.js';
+import type { Clock } from '../ground/hypervisor.js';
 import type { SimulatedHost } from '../host/sim/index.js';
 
 const TICK_MS = 20;

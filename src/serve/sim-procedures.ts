@@ -2,8 +2,8 @@
 // (virsh list/dominfo/vcpuinfo/vcpupin/dommemstat/setmem/domstats/nodeinfo/nodecpustats/nodememstats/
 // freecell and a typical vCPU scheduler or memory coordinator), answered from the simulator's state.
 // Every change a client makes is recorded as an Action, so a judged program's decisions reach the trace.
-import type { Action } from '../control/actions.js';
-import type { DomainObservation, HostObservation } from '../host/hypervisor.js';
+import type { Action } from '../ground/actions.js';
+import type { DomainObservation, HostObservation } from '../ground/hypervisor.js';
 import type { SimulatedHost } from '../host/sim/index.js';
 import {
   allDomainStatsTypedRet, DomainStatsGroup, DriverFeature, ErrorCode, ErrorDomain, GetAllDomainStatsFlags, ListDomainsFlags,

@@ -1,6 +1,6 @@
 // A simulated host served over libvirt's remote protocol: the scenario runs in real time (or `speed`
 // times faster) and any libvirt client on the socket sees it as a QEMU host.
-import type { Action } from '../control/actions.js';
+import type { Action } from '../ground/actions.js';
 import { createSimulatedHost, type Scenario, type SimulatedRun } from '../host/sim/index.js';
 import { LibvirtServer } from '../libvirt/server.js';
 import { RealTimeDriver } from './real-time.js';
