@@ -82,6 +82,8 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         log(message, recorded) {
           // The monitor output already shows what the interval recorded; otherwise each line goes to stderr, even with --quiet.
           if (recorded && !settings.quiet && !settings.json) return;
+          // When judging, the controllers' own thoughts are about decisions they do not make.
+          if (recorded && settings.judged) return;
           console.error(`virtbalance: ${message}`);
         },
         observed(observation) {
