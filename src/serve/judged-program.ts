@@ -32,7 +32,8 @@ export function namespaceAvailable(): boolean {
 
 export function startJudgedProgram(command: string[], socketDir: string, options: { namespace: boolean; log: (line: string) => void }): JudgedProgram {
   const socket = join(socketDir, 'libvirt-sock');
-  const env = { ...process.env, LIBVIRT_DEFAULT_URI: `qemu+unix:///system?socket=${socket}` };
+  // Our own drop-ins lock per libvirt URI; the judged one must not contend with a controller of the real host.
+  const env = { ...process.env, LIBVIRT_DEFAULT_URI: `qemu+unix:///system?socket=${socket}`, VIRTBALANCE_LOCK_DIR: join(socketDir, 'locks') };
   let argv = command;
   let how = `LIBVIRT_DEFAULT_URI=${env.LIBVIRT_DEFAULT_URI}`;
   if (options.namespace) {
