@@ -2,7 +2,7 @@
 // physics (physics.ts). It checks every call as libvirt would, counts the calls for scoring and
 // hands out the ground-truth record (truth-record.ts); a virtual clock moves its time.
 
-import type { BalloonObservation, Clock, DomainObservation, DomainRef, HostObservation, Hypervisor } from '../hypervisor.js';
+import type { BalloonObservation, Clock, DomainObservation, DomainRef, HostObservation, Hypervisor } from '../../ground/hypervisor.js';
 import { KIB_PER_MIB, SimPhysics, type DomainState, type SimOptions } from './physics.js';
 import type { Scenario } from './scenario.js';
 import type { ActionCounts, TruthInterval } from './truth.js';
