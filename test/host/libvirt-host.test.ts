@@ -81,9 +81,9 @@ test('LibvirtHost on qemu:///system: a guest\'s disk reads arrive as blockReadBy
   <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
   <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk>
   <memballoon model='virtio'/></devices></domain>`;
-  const dom = await client.defineXml(xml);
+  const { dom } = await client.call('domainDefineXml', { xml });
   try {
-    await client.createDomain(dom);
+    await client.call('domainCreate', { dom });
     let reads: number | undefined;
     const deadline = Date.now() + 40_000;
     while (Date.now() < deadline) {
@@ -102,8 +102,8 @@ test('LibvirtHost on qemu:///system: a guest\'s disk reads arrive as blockReadBy
     const direct = Number(record!.params.get('block.0.rd.bytes'));
     assert.ok(direct >= reads && again >= direct, `monotonic: ${reads} ≤ ${direct} ≤ ${again}`);
   } finally {
-    await client.destroyDomain(dom).catch(() => undefined);
-    await client.undefineDomain(dom).catch(() => undefined);
+    await client.call('domainDestroy', { dom }).catch(() => undefined);
+    await client.call('domainUndefine', { dom }).catch(() => undefined);
     await host.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,16 +7,13 @@ import { KIB_PER_MIB, SimPhysics, type DomainState, type SimOptions } from './ph
 import type { Scenario } from './scenario.js';
 import type { ActionCounts, TruthInterval } from './truth.js';
 import { takeTruth } from './truth-record.js';
+import { sameCpuSet } from '../../ground/cpu-list.js';
 
 export { BALLOON_DRIVER_LOAD_SECONDS, SIM_EPOCH_SECONDS } from './physics.js';
 export type { SimOptions } from './physics.js';
 
 function notFound(name: string): Error {
   return new Error(`Domain not found: no domain with matching name '${name}'`);
-}
-
-function sameSet(a: number[], b: number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function noActions(): ActionCounts {
@@ -124,7 +121,7 @@ export class SimulatedHost implements Hypervisor {
       }
       const next = [...new Set(pcpus)].sort((a, b) => a - b);
       this.actions.pinCalls++;
-      if (!sameSet(next, d.vcpus[vcpu]!.affinity)) this.actions.pinChanges++;
+      if (!sameCpuSet(next, d.vcpus[vcpu]!.affinity)) this.actions.pinChanges++;
       this.world.setAffinity(d, vcpu, next);
     });
   }
