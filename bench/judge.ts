@@ -2,8 +2,8 @@
 // foreign programs through `virtbalance judge` (the simulated host served over libvirt's protocol, in
 // real time × VB_BENCH_JUDGE_SPEED) on every shipped grader scenario, scored, and set beside the score
 // `sim` gives the same controllers on the virtual clock. The two should agree within the noise of
-// real-time pacing (the drop-ins run with the default memory options, sim with the scenario's floors
-// and reserve). Needs root (the drop-ins open qemu:///system; judge reaches it in a mount namespace).
+// real-time pacing (both with the drop-ins' default memory options). The trace's memory record, and so
+// the judged score, still uses the scenario's floors and reserve. Needs root (the drop-ins open qemu:///system; judge reaches it in a mount namespace).
 // Run alone with `node dist/bench/judge.js`.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { shippedScenariosDir } from '../src/app/target.js';
 import { simulateScenario } from '../src/control/simulate.js';
+import { defaultMemoryOptions } from '../src/memory/options.js';
 import { loadScenario, type Scenario } from '../src/host/sim/index.js';
 import { scoreTrace, type Score } from '../src/score/index.js';
 import { namespaceAvailable } from '../src/serve/judged-program.js';
@@ -32,6 +33,19 @@ function graderScenarios(): Scenario[] {
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => loadScenario(join(shippedScenariosDir, f)))
     .filter((s) => /Grader case/.test(s.description ?? ''));
+}
+
+/**
+ * The drop-ins know nothing of a scenario's per-guest floors and host reserve: they run with the default
+ * memory options. The sim side of the comparison runs with the same options, so the two differ only in
+ * the door (virtual clock in process, or real time over the protocol).
+ */
+function withDropInOptions(scenario: Scenario): Scenario {
+  return {
+    ...scenario,
+    host: { ...scenario.host, reserveMiB: defaultMemoryOptions.reserveMiB },
+    domains: scenario.domains.map((d) => ({ ...d, floorMiB: undefined })),
+  };
 }
 
 function summary(s: Score): string {
@@ -66,7 +80,7 @@ export async function runJudgeBench(): Promise<void> {
     // Only the controllers the drop-ins are: one per scenario. All at once: each is mostly waiting.
     const scenarios = graderScenarios().filter((s) => s.controllers.length === 1);
     const t0 = performance.now();
-    const results = await Promise.all(scenarios.map(async (scenario) => ({ scenario, viaJudge: await judged(scenario, out), sim: scoreTrace(await simulateScenario(scenario)) })));
+    const results = await Promise.all(scenarios.map(async (scenario) => ({ scenario, viaJudge: await judged(scenario, out), sim: scoreTrace(await simulateScenario(withDropInOptions(scenario))) })));
     log(`${scenarios.length} grader scenarios judged side by side at ${SPEED}× real time in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     for (const { scenario, viaJudge, sim } of results) {
       log(`${scenario.name}: judge: ${summary(viaJudge)}`);
