@@ -2,7 +2,8 @@
 // invisible (left out of lists and stats) and untouchable (any call naming it answers "Domain not
 // found", as for a domain that does not exist). Node figures are forwarded as they are. Only what a
 // controller needs is served: no defining, starting, destroying or undefining.
-import type { LibvirtClient } from '../libvirt/client.js';
+import type { Action } from '../ground/actions.js';
+import { cpusFromCpumap, type LibvirtClient } from '../libvirt/client.js';
 import type { Codec } from '../libvirt/codec.js';
 import { LibvirtError } from '../libvirt/errors.js';
 import {
@@ -28,7 +29,14 @@ const HOST_CALLS = [
 /** Listing filters that only make sense on the daemon's whole list, passed on when stats name their domains. */
 const STATS_FLAGS_WITH_DOMAINS = GetAllDomainStatsFlags.NoWait | GetAllDomainStatsFlags.Backing | GetAllDomainStatsFlags.EnforceStats;
 
-export function upstreamProcedures(upstream: LibvirtClient, only: readonly string[], options: { uri?: string } = {}): Handlers {
+export interface UpstreamProceduresOptions {
+  /** The URI clients are told they opened (connectGetUri). */
+  uri?: string;
+  /** Called with every change a client made to one of the domains, after the daemon accepted it. */
+  onAction?: (action: Action) => void;
+}
+
+export function upstreamProcedures(upstream: LibvirtClient, only: readonly string[], options: UpstreamProceduresOptions = {}): Handlers {
   const allowed = new Set(only);
   const hidden = (what: string) => serverError(ErrorCode.NoDomain, `Domain not found: ${what}`, ErrorDomain.Qemu);
   const forward = (name: ProcedureName, args: unknown) => {
@@ -97,5 +105,36 @@ export function upstreamProcedures(upstream: LibvirtClient, only: readonly strin
       return forward(name, args);
     };
   }
+  if (options.onAction) recordChanges(upstream, handlers, options.onAction);
   return handlers;
+}
+
+/** Wraps the changing calls so that each accepted change is also reported as an Action (for a trace). */
+function recordChanges(upstream: LibvirtClient, handlers: Handlers, onAction: (action: Action) => void): void {
+  const reason = 'by the judged program';
+  const ref = (d: DomainHandle) => ({ name: d.name, uuid: d.uuid });
+  const pin = handlers.domainPinVcpuFlags!;
+  const pinOld = handlers.domainPinVcpu!;
+  async function pinned(dom: DomainHandle, vcpu: number, cpumap: Uint8Array, apply: () => Promise<unknown>): Promise<void> {
+    const pcpus = (await upstream.cachedNodeInfo()).cpus;
+    const previous = (await upstream.getVcpuPinInfo(dom, { pcpus }).catch(() => []))[vcpu] ?? [];
+    await apply();
+    onAction({ kind: 'pin', domain: ref(dom), vcpu, pcpus: cpusFromCpumap(cpumap, 0, cpumap.length, pcpus), previous, reason });
+  }
+  handlers.domainPinVcpuFlags = (args, session) => pinned(args.dom, args.vcpu, args.cpumap, async () => pin(args, session));
+  handlers.domainPinVcpu = (args, session) => pinned(args.dom, args.vcpu, args.cpumap, async () => pinOld(args, session));
+  const setFlags = handlers.domainSetMemoryFlags!;
+  const setOld = handlers.domainSetMemory!;
+  async function ballooned(dom: DomainHandle, targetKiB: number, apply: () => Promise<unknown>): Promise<void> {
+    const fromKiB = (await upstream.domainInfo(dom).catch(() => undefined))?.memoryKiB ?? 0;
+    await apply();
+    onAction({ kind: 'set-memory', domain: ref(dom), fromKiB, targetKiB, reason });
+  }
+  handlers.domainSetMemoryFlags = (args, session) => ballooned(args.dom, args.memory, async () => setFlags(args, session));
+  handlers.domainSetMemory = (args, session) => ballooned(args.dom, args.memory, async () => setOld(args, session));
+  const period = handlers.domainSetMemoryStatsPeriod!;
+  handlers.domainSetMemoryStatsPeriod = async (args, session) => {
+    await period(args, session);
+    onAction({ kind: 'set-stats-period', domain: ref(args.dom), seconds: args.period, reason });
+  };
 }

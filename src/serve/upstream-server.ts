@@ -1,4 +1,5 @@
 // A real libvirt daemon served through a filter: only the named domains can be seen or changed.
+import type { Action } from '../ground/actions.js';
 import { LibvirtClient } from '../libvirt/client.js';
 import { LibvirtServer } from '../libvirt/server.js';
 import { upstreamProcedures } from './upstream-procedures.js';
@@ -9,6 +10,8 @@ export interface UpstreamServerOptions {
   socket?: string;
   tcp?: { host: string; port: number };
   onWarning?: (message: string) => void;
+  /** Every change a client made to one of the domains (pins, balloon targets, stats periods). */
+  onAction?: (action: Action) => void;
 }
 
 export interface UpstreamServer {
@@ -20,7 +23,7 @@ export interface UpstreamServer {
 
 export async function startUpstreamServer(options: UpstreamServerOptions): Promise<UpstreamServer> {
   const upstream = await LibvirtClient.connect(options.upstream);
-  const server = new LibvirtServer({ handlers: upstreamProcedures(upstream, options.only), maxClients: 256 });
+  const server = new LibvirtServer({ handlers: upstreamProcedures(upstream, options.only, { onAction: options.onAction }), maxClients: 256 });
   server.on('warning', (m) => options.onWarning?.(m));
   upstream.on('close', (info) => {
     options.onWarning?.(`the upstream connection to ${options.upstream} closed${info.error ? `: ${info.error.message}` : ''}; clients are closed too`);

@@ -9,6 +9,7 @@ import { LibvirtClient, paramNumber } from '../../src/libvirt/client.js';
 import { LibvirtError, LibvirtErrorCode } from '../../src/libvirt/errors.js';
 import { DomainAffect, DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { startUpstreamServer } from '../../src/serve/upstream-server.js';
+import type { Action } from '../../src/ground/actions.js';
 import { connectOrSkip } from '../libvirt/daemon.js';
 import { need, run } from './tools.js';
 
@@ -32,7 +33,8 @@ test('filtered upstream: only the named domain is seen and changed; the foreign 
     const foreignPinsBefore = await direct.getVcpuPinInfo(foreign);
     const foreignInfoBefore = await direct.domainInfo(foreign);
 
-    served = await startUpstreamServer({ upstream: TEST_URI, only: [OURS], socket: join(dir, 'sock') });
+    const actions: Action[] = [];
+    served = await startUpstreamServer({ upstream: TEST_URI, only: [OURS], socket: join(dir, 'sock'), onAction: (a) => actions.push(a) });
     const uri = `qemu+unix:///system?socket=${join(dir, 'sock')}`;
     c = await LibvirtClient.connect(uri, { timeoutMs: 5_000 });
 
@@ -47,6 +49,8 @@ test('filtered upstream: only the named domain is seen and changed; the foreign 
     assert.deepEqual((await direct.getVcpuPinInfo(ours))[1], [2]);
     await c.call('domainSetMemoryFlags', { dom: ours, memory: 262144, flags: DomainAffect.Current });
     assert.equal((await direct.domainInfo(ours)).memoryKiB, 262144);
+    assert.deepEqual(actions.map((a) => a.kind === 'pin' ? [a.kind, a.vcpu, a.pcpus, a.previous.length > 0] : a.kind === 'set-memory' ? [a.kind, a.fromKiB, a.targetKiB] : [a.kind]),
+      [['pin', 1, [2], true], ['set-memory', 524288, 262144]], 'accepted changes are recorded for the trace');
 
     // The foreign one: not found by name, UUID or id, nor by its true handle, nor under our name with its UUID.
     await assert.rejects(c.call('domainLookupByName', { name: 'test' }), noDomain);
@@ -60,6 +64,7 @@ test('filtered upstream: only the named domain is seen and changed; the foreign 
     // Nor can anything be destroyed or defined through it.
     await assert.rejects(c.call('domainDestroyFlags', { dom: ours, flags: 0 }), (e: unknown) => e instanceof LibvirtError && e.code === LibvirtErrorCode.NoSupport);
     assert.deepEqual(await direct.getVcpuPinInfo(foreign), foreignPinsBefore, 'the foreign domain\'s pins are untouched');
+    assert.equal(actions.length, 2, 'refused calls are not recorded');
     assert.equal((await direct.domainInfo(foreign)).memoryKiB, foreignInfoBefore.memoryKiB, 'and its memory');
 
     if (need(t, 'virsh')) {
