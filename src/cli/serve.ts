@@ -3,7 +3,7 @@ import { startSimServer } from '../serve/sim-server.js';
 import { startUpstreamServer } from '../serve/upstream-server.js';
 import { FatalError, UsageError } from '../ground/errors.js';
 import { parseCommandLine } from './options.js';
-import { positiveNumber } from '../ground/numbers.js';
+import { positiveInteger, positiveNumber } from '../ground/numbers.js';
 import { resolveScenarioPath } from '../app/target.js';
 
 const serveHelp = `usage: virtbalance serve SCENARIO --socket PATH [--tcp HOST:PORT] [--speed X] [--seed N]
@@ -48,7 +48,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('serve: give exactly one scenario (try --help)');
   const scenario = loadScenario(resolveScenarioPath(positionals[0]!));
   const speed = values.speed === undefined ? 1 : positiveNumber(values.speed, '--speed');
-  const seed = values.seed === undefined ? undefined : positiveNumber(values.seed, '--seed');
+  const seed = values.seed === undefined ? undefined : positiveInteger(values.seed, '--seed');
   const tcp = values.tcp === undefined ? undefined : parseTcp(values.tcp);
   let served;
   try {
