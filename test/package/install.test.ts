@@ -50,7 +50,7 @@ test('npm pack builds and ships only what users run; the installed commands work
   for (const bin of Object.values(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).bin as Record<string, string>)) {
     assert.ok(paths.includes(bin), `bin ${bin} is packed`);
   }
-  for (const needed of ['README.md', 'package.json', 'src/web/page/index.html', 'guest/workload.c', 'scenarios/demo-grader.yaml', 'systemd/virtbalance.service', 'docs/config.md']) {
+  for (const needed of ['README.md', 'package.json', 'src/web/page/index.html', 'guest/workload.c', 'scenarios/demo-grader.yaml', 'systemd/virtbalance.service', 'systemd/virtbalance.sysusers', 'docs/config.md', 'docs/service.md']) {
     assert.ok(paths.includes(needed), `${needed} is packed`);
   }
   // ...and nothing users don't: no tests, benches, TypeScript sources, maps, CI or dev scripts.
