@@ -44,7 +44,7 @@ function isUnsupported(err: unknown): boolean {
 }
 
 async function hostInfo(c: LibvirtClient): Promise<HostInfo> {
-  const [hostname, node] = await Promise.all([c.hostname(), c.cachedNodeInfo()]);
+  const [hostname, node] = await Promise.all([c.call('connectGetHostname').then((r) => r.hostname), c.cachedNodeInfo()]);
   try {
     const m = await c.nodeMemoryStats();
     return {
@@ -57,7 +57,7 @@ async function hostInfo(c: LibvirtClient): Promise<HostInfo> {
   } catch (err) {
     if (!isUnsupported(err)) throw err;
     // Some drivers (e.g. the test driver) lack node memory stats: fall back to the node's free memory.
-    const freeBytes = await c.nodeFreeMemory();
+    const freeBytes = await c.call('nodeGetFreeMemory').then((r) => r.freeMem);
     return { hostname, pcpus: node.cpus, memoryTotalKiB: node.memoryKiB, memoryFreeKiB: Math.floor(freeBytes / 1024), memoryFreeSource: 'node free memory' };
   }
 }

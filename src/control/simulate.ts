@@ -1,4 +1,4 @@
-import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/options.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { createSimulatedHost, type Scenario, type TruthInterval } from '../host/sim/index.js';
 import { runControlLoop } from './loop.js';

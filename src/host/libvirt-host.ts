@@ -1,15 +1,14 @@
 import { LibvirtError } from '../libvirt/errors.js';
 import { LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
+import { DomainAffect, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
 // (vCPU times and delays, balloon, state) plus, in flight at the same time, each running domain's
 // vCPU placement (affinity is not in the stats) and the host's memory.
 
-const ACTIVE_DOMAINS = 1; // VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
-const VIR_ERR_NO_SUPPORT = 3;
-// On a running domain "current" is its live state; unlike an explicit "live", every driver takes it.
-const AFFECT_CURRENT = 0;
+// Changes use DomainAffect.Current: on a running domain that is its live state, and unlike an
+// explicit "live" every driver takes it.
 
 export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
@@ -27,12 +26,12 @@ export class LibvirtHost implements Hypervisor {
   async observe(): Promise<HostObservation> {
     const [node, stats, freeKiB, totalKiB] = await Promise.all([
       this.client.cachedNodeInfo(),
-      this.client.getAllDomainStats(undefined, ACTIVE_DOMAINS),
+      this.client.getAllDomainStats(undefined, GetAllDomainStatsFlags.Active),
       this.hostFreeKiB(),
       this.hostMemoryTotalKiB(),
     ]);
     const timeNs = Number(process.hrtime.bigint());
-    this.hostname ??= await this.client.hostname();
+    this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
     const domains: DomainObservation[] = [];
     stats.forEach((record, i) => {
@@ -66,7 +65,7 @@ export class LibvirtHost implements Hypervisor {
   }
 
   private async balloonFromMemoryStats(record: DomainStatsRecord): Promise<BalloonObservation | undefined> {
-    const [stats, maximumKiB] = await Promise.all([this.client.memoryStats(record.domain), this.client.maxMemory(record.domain)]);
+    const [stats, maximumKiB] = await Promise.all([this.client.memoryStats(record.domain), this.client.call('domainGetMaxMemory', { dom: record.domain }).then((r) => r.memory)]);
     if (stats.actual === undefined) return undefined;
     return {
       currentKiB: stats.actual,
@@ -81,15 +80,15 @@ export class LibvirtHost implements Hypervisor {
   }
 
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {
-    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: AFFECT_CURRENT });
+    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: DomainAffect.Current });
   }
 
   async setMemory(domain: DomainRef, targetKiB: number): Promise<void> {
-    await this.client.setMemory(domain, Math.round(targetKiB), AFFECT_CURRENT);
+    await this.client.call('domainSetMemoryFlags', { dom: domain, memory: Math.round(targetKiB), flags: DomainAffect.Current });
   }
 
   async setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
-    await this.client.setMemoryStatsPeriod(domain, seconds, AFFECT_CURRENT);
+    await this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags: DomainAffect.Current });
   }
 
   async close(): Promise<void> {
@@ -107,11 +106,11 @@ export class LibvirtHost implements Hypervisor {
       try {
         return await this.client.hostAvailableMemoryKiB();
       } catch (err) {
-        if (!(err instanceof LibvirtError && err.code === VIR_ERR_NO_SUPPORT)) throw err;
+        if (!(err instanceof LibvirtError && err.code === ErrorCode.NoSupport)) throw err;
         this.memoryStatsSupported = false;
       }
     }
-    return Math.floor((await this.client.nodeFreeMemory()) / 1024);
+    return Math.floor((await this.client.call('nodeGetFreeMemory')).freeMem / 1024);
   }
 
   private async hostMemoryTotalKiB(): Promise<number | undefined> {
