@@ -124,6 +124,7 @@ export class Dashboard {
 
   publishHeader(header: TraceHeader): void {
     this.state.setHeader(header);
+    this.metrics.recordHeader(header);
     this.stream.broadcast('header', header);
     this.stream.broadcast('status', this.state.status());
   }

@@ -47,10 +47,11 @@ test('npm pack builds and ships only what users run; the installed commands work
   t.diagnostic(`${paths.length} files in ${info!.filename}`);
 
   // What users run is there...
-  for (const bin of Object.values(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).bin as Record<string, string>)) {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+  for (const bin of Object.values(pkg.bin)) {
     assert.ok(paths.includes(bin), `bin ${bin} is packed`);
   }
-  for (const needed of ['README.md', 'package.json', 'src/web/page/index.html', 'guest/workload.c', 'scenarios/demo-grader.yaml', 'systemd/virtbalance.service', 'systemd/virtbalance.sysusers', 'docs/config.md', 'docs/service.md']) {
+  for (const needed of ['README.md', 'package.json', 'src/web/page/index.html', 'guest/workload.c', 'scenarios/demo-grader.yaml', 'systemd/virtbalance.service', 'systemd/virtbalance.sysusers', 'docs/config.md', 'docs/service.md', 'deploy/prometheus/virtbalance.rules.yml', 'deploy/grafana/virtbalance-fleet.json']) {
     assert.ok(paths.includes(needed), `${needed} is packed`);
   }
   // ...and nothing users don't: no tests, benches, TypeScript sources, maps, CI or dev scripts.
@@ -91,7 +92,7 @@ test('npm pack builds and ships only what users run; the installed commands work
     const url = await dashboardUrlOf(live);
     assert.match((await get(url)).body, /<html/i);
     assert.equal((await get(`${url}assets/uplot.js`)).status, 200);
-    assert.match((await get(`${url}metrics`)).body, /virtbalance_intervals_total/);
+    assert.ok((await get(`${url}metrics`)).body.includes(`virtbalance_build_info{version="${pkg.version}"`), 'build info names the installed version');
   } finally {
     live.child.kill('SIGTERM');
     await live.exited;
