@@ -63,6 +63,9 @@ test('npm pack builds and ships only what users run; the installed commands work
   await run(npm, ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(work, info!.filename)], { cwd: work, maxBuffer: 16 << 20 });
   const bin = (name: string) => join(prefix, 'bin', name);
   for (const name of ['virtbalance', 'vcpu_scheduler', 'memory_coordinator']) assert.ok(statSync(bin(name)).mode & 0o111, `${name} is executable`);
+  // systemd/virtbalance.service runs the CLI by this path under npm's default prefix /usr/local.
+  const unitScript = /\/usr\/local\/lib\/node_modules\/virtbalance\/(\S+)/.exec(readFileSync(join(repoRoot, 'systemd/virtbalance.service'), 'utf8').split('\n').find((l) => l.startsWith('ExecStart='))!)![1]!;
+  assert.ok(statSync(join(prefix, 'lib/node_modules/virtbalance', unitScript)).isFile(), `the unit's ${unitScript} is installed`);
 
   // Elsewhere: a directory with no repository above it, so nothing can come from our tree.
   const elsewhere = join(work, 'elsewhere');
