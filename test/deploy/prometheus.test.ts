@@ -151,6 +151,14 @@ describe('Prometheus scraping two agents', { skip: missing, timeout: 180_000 }, 
     await run(PROMTOOL, ['check', 'config', join(repoRoot, 'deploy/prometheus/prometheus.example.yml')]);
   });
 
+  it('promtool unit tests: each rule fires for exactly the host that breaks it, after its for:', async () => {
+    const fixture = join(repoRoot, 'test/deploy/fixtures/virtbalance.rules.test.yml');
+    const tested = (parseYaml(readFileSync(fixture, 'utf8')) as { tests: { alert_rule_test: { alertname: string }[] }[] }).tests.flatMap((t) => t.alert_rule_test.map((a) => a.alertname));
+    assert.deepEqual([...new Set(tested)].sort(), rules.map((r) => r.alert).sort(), 'every rule has a promtool test');
+    const result = await run(PROMTOOL, ['test', 'rules', fixture]);
+    assert.match(result.stdout, /SUCCESS/);
+  });
+
   it("both hosts' series arrive", async () => {
     const instances = agents.map((a) => a.instance).sort();
     await until('both agents scraped and up', 30_000, async () => {
