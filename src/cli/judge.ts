@@ -6,7 +6,7 @@ import { executeRun } from '../app/run.js';
 import { prepareTracePath } from '../config/run-options.js';
 import { memoryOptionsFor, traceTruth } from '../control/simulate.js';
 import { defaultCpuSchedulerOptions } from '../cpu/options.js';
-import { FatalError, UsageError } from '../ground/errors.js';
+import { UsageError } from '../ground/errors.js';
 import { positiveInteger, positiveNumber } from '../ground/numbers.js';
 import { loadScenario } from '../host/sim/index.js';
 import { namespaceAvailable, prepareSocketDir, startJudgedProgram, SYSTEM_SOCKET_DIR } from '../serve/judged-program.js';
@@ -64,13 +64,24 @@ export async function judgeCommand(argv: string[]): Promise<number> {
   try {
     const socket = prepareSocketDir(socketDir);
     const served = await startSimServer({ scenario, seed, socket, speed, onWarning: (m) => log(`virtbalance judge: server: ${m}`) });
-    const program = startJudgedProgram(command, socketDir, { namespace: !values['no-namespace'] && namespaceAvailable(), log });
+    // The program's first lines wait until it is known to have started, so a failure to start is one line.
+    let held: string[] | undefined = [];
+    const programLog = (line: string) => (held ? held.push(line) : log(line));
+    const program = startJudgedProgram(command, socketDir, { namespace: !values['no-namespace'] && namespaceAvailable(), log: programLog });
     let stopping = false;
-    const early = program.exited.then((r) => {
-      if (r.error) log(`virtbalance judge: cannot run ${command[0]}: ${r.error.message}`);
-      else if (!stopping) log(`virtbalance judge: ${command[0]} exited (${r.signal ?? `code ${r.code}`}) at t=${(served.run.hypervisor.timeNs / 1e9).toFixed(1)} s; the scenario runs on without it`);
-      return r;
-    });
+    const exitLine = (r: { code: number | null; signal: NodeJS.Signals | null }) =>
+      `virtbalance judge: ${command[0]} exited (${r.signal ?? `code ${r.code}`}) at t=${(served.run.hypervisor.timeNs / 1e9).toFixed(1)} s; the scenario runs on without it`;
+    // A program that cannot be started at all (not found, not executable) is bad input, said at once.
+    const startup = await Promise.race([program.exited, new Promise<undefined>((r) => setTimeout(r, 300))]);
+    if (startup && (startup.error || startup.code === 126 || startup.code === 127)) {
+      await served.close();
+      const said = held.at(-1)?.replace(/^\[[^\]]*\] (.*?: \d+: )?/, '');
+      throw new UsageError(`judge: cannot run ${command[0]}: ${startup.error?.message ?? said ?? `exit ${startup.code}`}`);
+    }
+    for (const line of held) log(line);
+    held = undefined;
+    if (startup) log(exitLine(startup));
+    else void program.exited.then((r) => { if (!stopping) log(exitLine(r)); });
     const run = served.run;
     const target: Target = {
       label: `judge:${scenario.name}`,
@@ -100,8 +111,6 @@ export async function judgeCommand(argv: string[]): Promise<number> {
       await program.stop();
       await served.close();
     }
-    const outcome = await early;
-    if (outcome.error) throw new FatalError(`judge: cannot run ${command[0]}: ${outcome.error.message}`);
     await reportScenarioRun({ tracePath, dir, scenarioName: scenario.name, json: !!values.json, what: `${scenario.intervals} intervals of ${scenario.intervalSeconds} s, judging ${command.join(' ')} at ${speed}× real time` });
     const failed = [...served.calls].filter(([, c]) => c.failed > 0).map(([n, c]) => `${n} ${c.failed}×`);
     if (!values.json && failed.length > 0) log(`virtbalance judge: calls that failed: ${failed.join(', ')}`);

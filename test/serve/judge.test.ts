@@ -71,7 +71,7 @@ describe('virtbalance judge', { timeout: 180_000 }, () => {
   });
 
   test('bad input (judge: no program, unknown scenario; serve: no socket, a public TCP address): one line, exit 2', async () => {
-    for (const args of [['judge', 'cpu-2-all-on-pcpu0'], ['judge', 'no-such-scenario', '--', 'true'], ['serve', 'cpu-1-balanced'], ['serve', 'cpu-1-balanced', '--tcp', '0.0.0.0:16599'], ['serve', 'cpu-1-balanced', '--socket', '/tmp/x', '--speed', '-1']]) {
+    for (const args of [['judge', 'cpu-2-all-on-pcpu0'], ['judge', 'no-such-scenario', '--', 'true'], ['judge', 'cpu-1-balanced', '--', '/nonexistent/controller', '2'], ['serve', 'cpu-1-balanced'], ['serve', 'cpu-1-balanced', '--tcp', '0.0.0.0:16599'], ['serve', 'cpu-1-balanced', '--socket', '/tmp/x', '--speed', '-1']]) {
       const r = await run(process.execPath, [BIN, ...args]).then(() => undefined, (e: { code: number; stderr: string }) => e);
       assert.ok(r, `${args.join(' ')} fails`);
       assert.equal(r.code, 2);
