@@ -207,9 +207,7 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     nodeGetSecurityModel: () => ({ model: [], doi: [] }),
 
     connectListAllDomains: async ({ needResults, flags }) => {
-      // Every served domain is running: the inactive-only filter and friends select none.
-      const excluded = flags !== 0 && !(flags & (ListDomainsFlags.Active | ListDomainsFlags.Transient | ListDomainsFlags.Running)) && !(flags & ~(ListDomainsFlags.Inactive | ListDomainsFlags.Persistent | ListDomainsFlags.Paused | ListDomainsFlags.Shutoff | ListDomainsFlags.Other));
-      const domains = excluded ? [] : (await observe()).domains.map(wire);
+      const domains = servedDomainsMatch(flags) ? (await observe()).domains.map(wire) : [];
       return { domains: needResults ? domains : [], ret: domains.length };
     },
     connectNumOfDomains: async () => ({ num: (await observe()).domains.length }),
@@ -278,4 +276,16 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     },
   };
   return handlers;
+}
+
+/**
+ * Whether the list filter of connectListAllDomains selects the served domains, which are all active,
+ * transient and running. Within each group of filter flags, none set means no filter.
+ */
+function servedDomainsMatch(flags: number): boolean {
+  const F = ListDomainsFlags;
+  const passes = (group: number, ours: number) => (flags & group) === 0 || (flags & ours) !== 0;
+  return passes(F.Active | F.Inactive, F.Active)
+    && passes(F.Persistent | F.Transient, F.Transient)
+    && passes(F.Running | F.Paused | F.Shutoff | F.Other, F.Running);
 }

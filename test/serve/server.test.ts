@@ -12,7 +12,7 @@ import { loadScenario } from '../../src/host/sim/index.js';
 import { LibvirtClient, paramNumber } from '../../src/libvirt/client.js';
 import { xstruct, xvoid, xstring } from '../../src/libvirt/codec.js';
 import { LibvirtError, LibvirtErrorCode } from '../../src/libvirt/errors.js';
-import { DomainAffect, DomainStatsGroup } from '../../src/libvirt/protocol.js';
+import { DomainAffect, DomainStatsGroup, ListDomainsFlags } from '../../src/libvirt/protocol.js';
 import { startSimServer, type SimServer } from '../../src/serve/sim-server.js';
 import { resolveScenarioPath } from '../../src/app/target.js';
 import { cat, i32, str, u32 } from '../libvirt/bytes.js';
@@ -87,6 +87,10 @@ describe('the simulated host served over the remote protocol', () => {
         const truth = await served.run.hypervisor.observe();
         const doms = await c.listAllDomains();
         assert.deepEqual(doms.map((d) => [d.name, d.uuid]), truth.domains.map((d) => [d.name, d.uuid]));
+        // Served domains are running and transient: list filters select them or not accordingly.
+        assert.equal((await c.listAllDomains(ListDomainsFlags.Active | ListDomainsFlags.Running)).length, 8);
+        assert.equal((await c.listAllDomains(ListDomainsFlags.Inactive)).length, 0);
+        assert.equal((await c.listAllDomains(ListDomainsFlags.Persistent)).length, 0);
         const node = await c.nodeInfo();
         assert.equal(node.cpus, 4);
         assert.equal(node.memoryKiB, 16384 * 1024);
