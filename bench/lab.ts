@@ -11,7 +11,7 @@ import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaultCpuSchedulerOptions } from '../src/cpu/scheduler.js';
 import { runControlLoop } from '../src/control/loop.js';
-import type { Action } from '../src/control/actions.js';
+import type { Action } from '../src/ground/actions.js';
 import { LibvirtHost } from '../src/host/libvirt-host.js';
 import { realClock } from '../src/host/real-clock.js';
 import { loadScenario } from '../src/host/sim/index.js';

@@ -4,7 +4,8 @@ import { LibvirtClient, type VcpuInfo } from '../libvirt/client.js';
 import { LibvirtConnectError, LibvirtError, LibvirtErrorCode } from '../libvirt/errors.js';
 import type { Domain } from '../libvirt/protocol.js';
 import { UriError } from '../libvirt/uri.js';
-import { FatalError, UsageError } from './errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
+import { formatCpuList } from '../ground/cpu-list.js';
 
 const HELP = `usage: virtbalance info [--connect URI] [--json]
 
@@ -102,18 +103,6 @@ export async function collectInfo(c: LibvirtClient): Promise<InfoReport> {
   return { uri: c.uri, host, domains: reports };
 }
 
-/** `0-3,6` for [0,1,2,3,6]. */
-export function formatCpuList(cpus: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < cpus.length; ) {
-    let j = i;
-    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j]! + 1) j++;
-    parts.push(j > i ? `${cpus[i]}-${cpus[j]}` : `${cpus[i]}`);
-    i = j + 1;
-  }
-  return parts.join(',') || '-';
-}
-
 function mib(kib: number | undefined): string {
   return kib === undefined ? '?' : `${(kib / 1024).toFixed(0)} MiB`;
 }
@@ -129,7 +118,7 @@ export function formatInfo(r: InfoReport): string {
     const balloon = b ? `; balloon actual ${mib(b.actualKiB)}, unused ${mib(b.unusedKiB)}, available ${mib(b.availableKiB)}, max ${mib(b.maximumKiB)}` : '';
     lines.push(`domain ${d.name}: ${d.state}${d.vcpus.length ? `, ${d.vcpus.length} vCPUs` : ''}${balloon}`);
     for (const v of d.vcpus) {
-      lines.push(`  vCPU ${v.index}: on pCPU ${v.pcpu}, affinity ${formatCpuList(v.affinity)}, time ${(v.timeNs / 1e9).toFixed(1)} s`);
+      lines.push(`  vCPU ${v.index}: on pCPU ${v.pcpu}, affinity ${formatCpuList(v.affinity) || '-'}, time ${(v.timeNs / 1e9).toFixed(1)} s`);
     }
   }
   return lines.join('\n');

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readTrace, type ScoreOptions } from '../score/index.js';
 import { renderReport } from '../web/report.js';
-import { FatalError, UsageError } from './errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
 import { nonNegativeNumber, parseCommandLine } from './options.js';
 
 const HELP = `usage: virtbalance report TRACE [-o FILE] [--threshold POINTS] [--starvation MIB]

@@ -3,8 +3,8 @@ import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.
 import { runControlLoop } from '../control/loop.js';
 import { formatInterval } from '../control/monitor.js';
 import { TraceWriter } from '../control/trace-writer.js';
-import type { TraceHeader, TraceInterval } from '../control/trace-record.js';
-import { UsageError } from './errors.js';
+import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import { UsageError } from '../ground/errors.js';
 import { parseCommandLine, positiveInteger, positiveNumber } from './options.js';
 import { openTarget, type Target } from './target.js';
 import { loadConfig } from '../config/config-file.js';

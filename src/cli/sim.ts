@@ -3,7 +3,7 @@ import { defaultCpuSchedulerOptions } from '../cpu/scheduler.js';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace } from '../score/index.js';
 import { memoryOptionsFor } from '../control/simulate.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../ground/errors.js';
 import { parseCommandLine, positiveInteger } from './options.js';
 import { executeRun } from './run.js';
 import { prepareTracePath } from '../config/run-options.js';

@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path';
 import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/scheduler.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../ground/errors.js';
 import { nonNegativeNumber, positiveNumber } from '../cli/options.js';
 import type { RunConfig } from './config-file.js';
 

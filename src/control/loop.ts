@@ -1,10 +1,12 @@
-import type { Clock, DomainState, HostObservation, Hypervisor } from '../host/hypervisor.js';
-import { HostUnavailableError } from '../host/reconnecting-host.js';
-import type { Action, Notice } from './actions.js';
-import type { TraceCpu, TraceInterval, TraceMemory, TraceTruth } from './trace-record.js';
-import { domainKey, measureCpu } from '../cpu/usage.js';
+import type { Clock, DomainState, HostObservation, Hypervisor } from '../ground/hypervisor.js';
+import { errorText, HostUnavailableError } from '../ground/errors.js';
+import type { Action, Notice } from '../ground/actions.js';
+import type { TraceCpu, TraceInterval, TraceMemory, TraceTruth } from '../ground/trace-record.js';
+import { domainKey } from '../ground/domain-identity.js';
+import { measureCpu } from '../cpu/usage.js';
 import { decideCpu, initialCpuSchedulerState, type CpuSchedulerOptions, type CpuSchedulerState } from '../cpu/scheduler.js';
 import { decideMemory, initialMemoryState, type MemoryOptions, type MemoryState } from '../memory/coordinator.js';
+import { mib } from '../ground/units.js';
 
 // The one control loop both hosts run: observe → decide → act → record, every interval.
 
@@ -240,7 +242,7 @@ function describeAction(action: Action): string {
     case 'pin':
       return `pin ${action.domain.name} vCPU${action.vcpu} to pCPU ${action.pcpus.join(',')}`;
     case 'set-memory':
-      return `balloon ${action.domain.name} to ${Math.round(action.targetKiB / 1024)} MiB`;
+      return `balloon ${action.domain.name} to ${mib(action.targetKiB)} MiB`;
     case 'set-stats-period':
       return `stats period of ${action.domain.name} to ${action.seconds} s`;
   }
@@ -306,8 +308,4 @@ function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal | unde
       resolve();
     });
   });
-}
-
-export function errorText(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }

@@ -1,7 +1,10 @@
-import type { DomainRef, HostObservation, Hypervisor } from '../host/hypervisor.js';
-import { domainKey } from '../cpu/usage.js';
-import type { Action, PinAction, SetMemoryAction } from './actions.js';
-import { applyAction, errorText } from './loop.js';
+import type { DomainRef, HostObservation, Hypervisor } from '../ground/hypervisor.js';
+import { domainKey } from '../ground/domain-identity.js';
+import type { Action, PinAction, SetMemoryAction } from '../ground/actions.js';
+import { errorText } from '../ground/errors.js';
+import { applyAction } from './loop.js';
+import { sameCpuSet } from '../ground/cpu-list.js';
+import { mib } from '../ground/units.js';
 
 // `--restore`: on the way out, put back the vCPU pins and balloon sizes found at start.
 // What was found is taken from the first observation; what is put back is decided against a final
@@ -49,8 +52,6 @@ export interface RestorePlan {
   notes: string[];
 }
 
-const mib = (kib: number): number => Math.round(kib / 1024);
-const sameSet = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** What to do to return from `now` to `start` (pure). */
 export function planRestore(start: StartState, now: HostObservation, options: RestoreOptions): RestorePlan {
@@ -74,7 +75,7 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
       for (const v of d.vcpus) {
         const target = was.pins.get(v.index);
         const current = [...v.affinity].sort((a, b) => a - b);
-        if (target && !sameSet(target, current)) {
+        if (target && !sameCpuSet(target, current)) {
           pins.push({ kind: 'pin', domain: ref, vcpu: v.index, pcpus: target, previous: current, reason: 'restore: the pin found at start' });
         }
       }

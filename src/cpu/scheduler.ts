@@ -1,11 +1,12 @@
-import type { PinAction } from '../control/actions.js';
-import { UsageError } from '../cli/errors.js';
+import type { PinAction } from '../ground/actions.js';
+import { UsageError } from '../ground/errors.js';
 import { judgeBalance } from './balance.js';
 import { predictShares, shareFairness, type ShareItem } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
 import { normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -163,22 +164,9 @@ function summarizePlacement(demands: readonly number[], where: readonly (readonl
   return summarize(demands, predictShares(items, pcpus), fair, loads);
 }
 
-/** "0-3,6" for [0,1,2,3,6]. */
-export function formatPcpuList(pcpus: readonly number[]): string {
-  const parts: string[] = [];
-  let i = 0;
-  while (i < pcpus.length) {
-    let j = i;
-    while (j + 1 < pcpus.length && pcpus[j + 1] === pcpus[j]! + 1) j++;
-    parts.push(j > i ? `${pcpus[i]}-${pcpus[j]}` : `${pcpus[i]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
-
 function describeWhere(v: VcpuLoad): string {
   if (v.affinity.length === 1) return `pCPU${v.affinity[0]}`;
-  return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatPcpuList(v.affinity)}`;
+  return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatCpuList(v.affinity)}`;
 }
 
 /** Shared plans whose worst fraction of fair share is within this of the best one count as equally fair; fewest pin changes wins. */
@@ -209,7 +197,7 @@ function chooseSharedPlan(
     .map(({ where, shares }) => ({
       where,
       planned: summarize(demands, shares, fair, setLoads(demands, where, pcpus)),
-      changes: where.filter((w, i) => !samePcpus(w, vcpus[i]!.affinity)).length,
+      changes: where.filter((w, i) => !sameCpuSet(w, vcpus[i]!.affinity)).length,
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
     .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
@@ -230,9 +218,6 @@ function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly nu
   return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, pcpus));
 }
 
-function samePcpus(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((p, k) => p === b[k]);
-}
 
 export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   validateCpuSchedulerOptions(options);
@@ -327,13 +312,13 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
   vcpus.forEach((v, i) => {
     const target = where[i]!;
-    if (samePcpus(v.affinity, target)) return;
+    if (sameCpuSet(v.affinity, target)) return;
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
     let reason: string;
     if (target.length > 1) {
       const sharing = setSizes.get(target) ?? 0;
       reason =
-        `${who}: ${describeWhere(v)} → pCPUs ${formatPcpuList(target)}, shared by ${sharing} vCPUs; ` +
+        `${who}: ${describeWhere(v)} → pCPUs ${formatCpuList(target)}, shared by ${sharing} vCPUs; ` +
         `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
         `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
     } else {

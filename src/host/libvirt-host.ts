@@ -1,6 +1,6 @@
 import { LibvirtError } from '../libvirt/errors.js';
 import { LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
-import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from './hypervisor.js';
+import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
 // (vCPU times and delays, balloon, state) plus, in flight at the same time, each running domain's

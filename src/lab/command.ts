@@ -1,5 +1,5 @@
 // `virtbalance lab`: the real-VM lab (up, status, down, image, workload).
-import { FatalError, UsageError } from '../cli/errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
 import { nonNegativeNumber, parseCommandLine, positiveInteger, positiveNumber } from '../cli/options.js';
 import { LibvirtClient } from '../libvirt/client.js';
 import { LibvirtConnectError } from '../libvirt/errors.js';

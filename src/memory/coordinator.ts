@@ -1,5 +1,5 @@
-import type { DomainObservation, DomainState, HostObservation } from '../host/hypervisor.js';
-import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../control/actions.js';
+import type { DomainObservation, DomainState, HostObservation } from '../ground/hypervisor.js';
+import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../ground/actions.js';
 import type { GuestAssessment } from './assessment.js';
 import { safeTargetKiB } from './bounds.js';
 import { assessFreshness, markActedOn } from './freshness.js';
@@ -11,7 +11,7 @@ import { shareMemory } from './sharing.js';
 import { assessStarvation, type GrowthProposal } from './starvation.js';
 import { cloneMemoryState, newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
-import { mib, mibToKiB } from './units.js';
+import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 

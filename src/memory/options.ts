@@ -1,4 +1,4 @@
-import { mibToKiB } from './units.js';
+import { mibToKiB } from '../ground/units.js';
 
 // Every knob of the memory coordinator, with its default. docs/memory-coordinator.md explains each.
 

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig, parseConfig } from '../../src/config/config-fi
 import { resolveRunOptions } from '../../src/config/run-options.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/ground/errors.js';
 
 const FULL = `# all fields
 connect: qemu+ssh://root@kvm1/system

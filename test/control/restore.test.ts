@@ -7,8 +7,8 @@ import { runControlLoop } from '../../src/control/loop.js';
 import { memoryOptionsFor } from '../../src/control/simulate.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
 import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
-import type { DomainObservation, HostObservation } from '../../src/host/hypervisor.js';
-import type { SetMemoryAction } from '../../src/control/actions.js';
+import type { DomainObservation, HostObservation } from '../../src/ground/hypervisor.js';
+import type { SetMemoryAction } from '../../src/ground/actions.js';
 import { shippedScenariosDir } from '../../src/cli/target.js';
 
 const MiB = 1024;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadScenario, parseScenario } from '../../src/host/sim/index.js';
 import { labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
 import { labRunScenario } from '../../src/lab/command.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/ground/errors.js';
 
 const SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
 

@@ -9,7 +9,7 @@ import type {
   DomainRef,
   HostObservation,
   Hypervisor,
-} from '../hypervisor.js';
+} from '../../ground/hypervisor.js';
 import { fairShare, type ShareResult } from './fair-share.js';
 import { hashString } from './random.js';
 import type { DomainSpec, Scenario } from './scenario.js';
