@@ -53,7 +53,7 @@ domains:
 `, 't.yaml');
   const notes = planLabRun(s, { prefix: 'p', hostPcpus: 2, hostMemoryMiB: 20000 }).notes.join('\n');
   assert.match(notes, /CPU weights are not reproduced \(a\)/);
-  assert.match(notes, /page cache \(cachesMiB of a\) is not reproduced/);
+  assert.match(notes, /page cache given directly \(cachesMiB of a\) is not reproduced/);
   assert.match(notes, /pb at 10 s/);
   assert.match(notes, /stats stopping \(b at 20 s\)/);
   assert.match(notes, /a boot without a balloon stats period/);
