@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario, parseScenario } from '../../src/host/sim/index.js';
 import { labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
-import { labRunScenario } from '../../src/lab/command.js';
+import { labRunScenario, parseHot, parseScan } from '../../src/lab/command.js';
 import { UsageError } from '../../src/ground/errors.js';
 
 const SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
@@ -77,4 +77,17 @@ test('lab run cpu 2 / memory 1 find the shipped grader cases; anything else is a
   assert.throws(() => labRunScenario(['cpu', '9']), (e: unknown) => e instanceof UsageError && /no shipped scenario 'cpu 9'/.test(e.message));
   assert.throws(() => labRunScenario([]), UsageError);
   assert.throws(() => labRunScenario(['no-such-scenario']), UsageError);
+});
+
+test('lab workload scan/hot arguments: sizes, rates, periods, and one clear error for anything else', () => {
+  assert.deepEqual(parseScan(['1536', 'rate=50']), { mib: 1536, rateMiBps: 50 });
+  assert.deepEqual(parseScan(['200']), { mib: 200 });
+  assert.equal(parseScan(['stop']), 'stop');
+  assert.deepEqual(parseHot(['600', 'every=10']), { mib: 600, everySeconds: 10 });
+  assert.deepEqual(parseHot(['64', 'every=3', 'rate=100']), { mib: 64, everySeconds: 3, rateMiBps: 100 });
+  assert.equal(parseHot(['off']), 'off');
+  assert.throws(() => parseScan(['lots']), UsageError);
+  assert.throws(() => parseScan(['100', 'speed=3']), /unknown 'speed=3' \(rate=\)/);
+  assert.throws(() => parseHot(['600']), /needs every=<seconds>/);
+  assert.throws(() => parseHot(['600', 'every=0']), UsageError);
 });
