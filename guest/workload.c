@@ -207,8 +207,9 @@ static struct {
   long done;             // MiB read of this scan
   enum scan_phase phase;
   long long cursor;      // next never-read byte of the scan area
-  double budget;
-} scan = {0, 0, 0, SCAN_IDLE, 0, 0};
+  double budget;         // MiB we may read now at the rate
+  double refilled_at;    // when the budget was last topped up, monotonic seconds
+} scan = {0, 0, 0, SCAN_IDLE, 0, 0, 0};
 static struct {
   long size;             // MiB, 0 = off
   double every;          // s between the starts of two passes
@@ -312,7 +313,10 @@ static void *scan_loop(void *arg) {
     }
     pthread_mutex_lock(&disk_lock);
     if (scan.phase == SCAN_RUN && scan.rate > 0) {
-      scan.budget += scan.rate * tick;
+      // By the time that really passed, so a guest slowed down by a busy host keeps its rate.
+      double t = now_s();
+      scan.budget += scan.rate * (t - scan.refilled_at);
+      scan.refilled_at = t;
       if (scan.budget > scan.rate + 1) scan.budget = scan.rate + 1;  // no burst after a stall beyond 1 s
     }
     int running = scan.phase == SCAN_RUN && scan.rate <= 0;
@@ -414,6 +418,7 @@ static int set_scan(char *spec, char *err, size_t errlen) {
   scan.rate = rate;
   scan.done = 0;
   scan.budget = 0;
+  scan.refilled_at = now_s();
   scan.phase = SCAN_RUN;
   pthread_mutex_unlock(&disk_lock);
   note("scan %ld MiB at %s", (long)mib, rate > 0 ? "a rate" : "full speed");
