@@ -5,7 +5,8 @@
 //   large    1,000 × 4 on 256: makespan against the lower bound max(largest demand, total / pCPUs).
 // Run alone with `node dist/bench/placement.js`; VB_BENCH_ROUNDS scales the number of runs.
 import { pathToFileURL } from 'node:url';
-import { decideCpu, defaultCpuSchedulerOptions, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
+import { decideCpu, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
 import { makespanLowerBound, planPlacement, spreadOf, type PlacementItem } from '../src/cpu/placement.js';
 import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';
 import { seededRandom as seeded } from '../src/host/sim/random.js';

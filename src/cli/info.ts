@@ -6,6 +6,7 @@ import type { Domain } from '../libvirt/protocol.js';
 import { UriError } from '../libvirt/uri.js';
 import { FatalError, UsageError } from '../ground/errors.js';
 import { formatCpuList } from '../ground/cpu-list.js';
+import { formatMiB } from '../ground/units.js';
 
 const HELP = `usage: virtbalance info [--connect URI] [--json]
 
@@ -44,7 +45,7 @@ function isUnsupported(err: unknown): boolean {
 }
 
 async function hostInfo(c: LibvirtClient): Promise<HostInfo> {
-  const [hostname, node] = await Promise.all([c.hostname(), c.cachedNodeInfo()]);
+  const [hostname, node] = await Promise.all([c.call('connectGetHostname').then((r) => r.hostname), c.cachedNodeInfo()]);
   try {
     const m = await c.nodeMemoryStats();
     return {
@@ -57,7 +58,7 @@ async function hostInfo(c: LibvirtClient): Promise<HostInfo> {
   } catch (err) {
     if (!isUnsupported(err)) throw err;
     // Some drivers (e.g. the test driver) lack node memory stats: fall back to the node's free memory.
-    const freeBytes = await c.nodeFreeMemory();
+    const freeBytes = await c.call('nodeGetFreeMemory').then((r) => r.freeMem);
     return { hostname, pcpus: node.cpus, memoryTotalKiB: node.memoryKiB, memoryFreeKiB: Math.floor(freeBytes / 1024), memoryFreeSource: 'node free memory' };
   }
 }
@@ -103,9 +104,7 @@ export async function collectInfo(c: LibvirtClient): Promise<InfoReport> {
   return { uri: c.uri, host, domains: reports };
 }
 
-function mib(kib: number | undefined): string {
-  return kib === undefined ? '?' : `${(kib / 1024).toFixed(0)} MiB`;
-}
+const mib = (kib: number | undefined): string => formatMiB(kib, '?');
 
 export function formatInfo(r: InfoReport): string {
   const h = r.host;

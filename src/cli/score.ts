@@ -2,7 +2,8 @@
 import { basename } from 'node:path';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace, type ScoreOptions } from '../score/index.js';
-import { nonNegativeNumber, parseCommandLine } from './options.js';
+import { parseCommandLine } from './options.js';
+import { nonNegativeNumber } from '../ground/numbers.js';
 import { UsageError } from '../ground/errors.js';
 
 const HELP = `usage: virtbalance score TRACE [--json] [--plots DIR] [--threshold POINTS] [--starvation MIB]

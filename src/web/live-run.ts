@@ -1,5 +1,5 @@
 import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
-import type { Target } from '../cli/target.js';
+import type { Target } from '../app/target.js';
 import { UsageError } from '../ground/errors.js';
 import { Dashboard } from './dashboard-server.js';
 import { checkListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/config-file.js';
 import { resolveRunOptions } from '../../src/config/run-options.js';
-import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 import { UsageError } from '../../src/ground/errors.js';
 

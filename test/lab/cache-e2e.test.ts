@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { paramNumber } from '../../src/libvirt/client.js';
-import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
+import { DomainAffect, DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
 import { blockReadBytesOf, labRemove, labStatus, labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
@@ -167,7 +167,7 @@ describe('page cache on a real guest reading its disk', { timeout: 10 * 60_000 }
     const used = full.actualMiB - full.unusedMiB - full.cachesMiB;
     const targetMiB = Math.round(Math.max(used + 96, full.actualMiB - full.cachesMiB * 0.75));
     say(TAG, `before the shrink: ${fmt(full)} (used without cache ${used.toFixed(0)} MiB); balloon to ${targetMiB} MiB`);
-    await client!.setMemory({ name: guest!.name, uuid: guest!.uuid }, targetMiB * 1024);
+    await client!.call('domainSetMemoryFlags', { dom: { name: guest!.name, uuid: guest!.uuid, id: -1 }, memory: targetMiB * 1024, flags: DomainAffect.Live });
     const shrunk = await until('the balloon to reach its target', 60_000, async () => {
       const s = await sample();
       return s.actualMiB <= targetMiB + 4 ? s : undefined;
