@@ -106,7 +106,7 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
   if (cached.length > 0) notes.push(`page cache given directly (cachesMiB of ${cached.join(', ')}) is not reproduced; only reads fill a lab guest's cache`);
   const readers = scenario.domains.filter((d) => readsOf(d).length > 0);
   if (readers.length > 0) {
-    notes.push(`file reads (${readers.map((d) => d.name).join(', ')}) are played by vb-workload reading the guest's virtio disk (a sparse file) at the scenario's rates, at most as fast as the emulated disk reads (30-60 MiB/s under software emulation); the simulated disk's speed${hostDiskRate(scenario) !== undefined ? ` (${hostDiskRate(scenario)} MiB/s)` : ''} is not reproduced`);
+    notes.push(`file reads (${readers.map((d) => d.name).join(', ')}) are played by vb-workload reading the guest's virtio disk (a sparse file) at the scenario's rates, at most as fast as the emulated disk reads (25-85 MiB/s under software emulation); the simulated disk's speed${hostDiskRate(scenario) !== undefined ? ` (${hostDiskRate(scenario)} MiB/s)` : ''} is not reproduced`);
   }
   for (const d of readers) {
     const reads = readsOf(d);
