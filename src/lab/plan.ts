@@ -7,7 +7,7 @@ import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.
 import { memoryOptionsFor } from '../control/simulate.js';
 import { checkGuestName } from './domain-xml.js';
 import { DEFAULT_DISK_MIB } from './lab.js';
-import { readsOf, type ScenarioRead } from './workload-player.js';
+import type { ScenarioRead } from './workload-player.js';
 
 export const DEFAULT_LAB_RUN_PREFIX = 'aos_';
 
@@ -57,7 +57,7 @@ export function planLabRun(scenario: Scenario, options: { prefix: string; hostPc
       maxMemoryMiB: spec.maxMemoryMiB,
       balloon: spec.balloon,
       pins: spec.pin.map((set) => (set === null ? null : mapPcpus(set, hostPcpus))),
-      diskMiB: diskMiBFor(readsOf(spec)),
+      diskMiB: diskMiBFor(spec.reads),
     };
   });
   return { scenario, hostPcpus, guests, notes: planNotes(scenario, guests, options) };
@@ -72,13 +72,6 @@ export function diskMiBFor(reads: readonly ScenarioRead[]): number {
   const hot = Math.max(0, ...reads.map((r) => (r.kind === 'hot' ? r.sizeMiB : 0)));
   const needed = Math.max(scans + hot, 2 * hot) + 64;
   return Math.max(DEFAULT_DISK_MIB, Math.ceil(needed / 1024) * 1024);
-}
-
-/** Page cache a domain has at boot, MiB, whichever way the scenario format states it (a number, or a constant workload). */
-function bootCacheMiB(caches: unknown): number {
-  if (typeof caches === 'number') return caches;
-  const w = caches as { kind?: string; value?: number } | undefined;
-  return w?.kind === 'constant' ? (w.value ?? 0) : Number.POSITIVE_INFINITY;
 }
 
 function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPcpus: number; hostMemoryMiB?: number }): string[] {
@@ -102,14 +95,14 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
   if (scenario.controllers.includes('memory')) {
     notes.push(`memory use is played by vb-workload on top of what each guest uses idle; the balloon moves at the real guest's speed, not the scenario's ${scenario.host.balloonRateMiBps} MiB/s`);
   }
-  const cached = scenario.domains.filter((d) => bootCacheMiB(d.cachesMiB) !== 0).map((d) => d.name);
+  const cached = scenario.domains.filter((d) => d.cachesMiB !== 0).map((d) => d.name);
   if (cached.length > 0) notes.push(`page cache given directly (cachesMiB of ${cached.join(', ')}) is not reproduced; only reads fill a lab guest's cache`);
-  const readers = scenario.domains.filter((d) => readsOf(d).length > 0);
+  const readers = scenario.domains.filter((d) => d.reads.length > 0);
   if (readers.length > 0) {
-    notes.push(`file reads (${readers.map((d) => d.name).join(', ')}) are played by vb-workload reading the guest's virtio disk (a sparse file) at the scenario's rates, at most as fast as the emulated disk reads (25-85 MiB/s under software emulation); the simulated disk's speed${hostDiskRate(scenario) !== undefined ? ` (${hostDiskRate(scenario)} MiB/s)` : ''} is not reproduced`);
+    notes.push(`file reads (${readers.map((d) => d.name).join(', ')}) are played by vb-workload reading the guest's virtio disk (a sparse file) at the scenario's rates, at most as fast as the emulated disk reads (25-85 MiB/s under software emulation); the simulated disk's speed (${scenario.host.diskReadMiBps} MiB/s) is not reproduced`);
   }
   for (const d of readers) {
-    const reads = readsOf(d);
+    const reads = d.reads;
     const overlaps = (kind: 'scan' | 'hot') => {
       const rs = reads.filter((r) => r.kind === kind).sort((a, b) => a.atSeconds - b.atSeconds);
       return rs.some((r, i) => i > 0 && r.atSeconds < readEnd(rs[i - 1]!));
@@ -128,10 +121,6 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
     notes.push(`${noStats.join(', ')} boot without a balloon stats period (statsPeriod 0): no guest statistics until a coordinator sets one`);
   }
   return notes;
-}
-
-function hostDiskRate(scenario: Scenario): number | undefined {
-  return (scenario.host as Scenario['host'] & { diskReadMiBps?: number }).diskReadMiBps;
 }
 
 /** When a read is over, scenario seconds (a scan at its rate; a hot set at its end, or never). */

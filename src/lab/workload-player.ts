@@ -3,23 +3,13 @@
 // host uses, so a real run follows the simulated demand. Sent over the workload channel only when
 // they change. File reads (a scan, a hot set) are played by vb-workload reading the guest's disk,
 // each start and end sent once when due. Page cache present at boot (`cachesMiB`) is not reproduced.
-import type { DomainSpec, Scenario } from '../host/sim/scenario.js';
+import type { DomainSpec, ReadSpec, Scenario } from '../host/sim/scenario.js';
 import { hashString } from '../host/sim/random.js';
 import { workloadValue } from '../host/sim/workload.js';
 import type { HotSchedule, MemorySchedule, ScanSchedule, WorkloadController } from './workload-channel.js';
 
-/**
- * A scenario's file read, as the scenario format describes it (src/host/sim/scenario.ts `ReadSpec`):
- * a one-time scan, or a hot set re-read every `everySeconds` from `atSeconds` until `untilSeconds`.
- */
-export type ScenarioRead =
-  | { kind: 'scan'; sizeMiB: number; rateMiBps: number; atSeconds: number }
-  | { kind: 'hot'; sizeMiB: number; rateMiBps: number; atSeconds: number; everySeconds: number; untilSeconds: number | null };
-
-/** A domain's reads (none for a scenario format without them). */
-export function readsOf(spec: DomainSpec): ScenarioRead[] {
-  return (spec as DomainSpec & { reads?: ScenarioRead[] }).reads ?? [];
-}
+/** A scenario's file read: a one-time scan, or a hot set re-read every `everySeconds` from `atSeconds` until `untilSeconds`. */
+export type ScenarioRead = ReadSpec;
 
 /** One channel command a read asks for at a given time. */
 export type ReadAction =
@@ -122,7 +112,7 @@ export class WorkloadPlayer {
     const done = this.sentReads.get(g.guest) ?? new Set<string>();
     this.sentReads.set(g.guest, done);
     let sent = 0;
-    for (const a of readActions(readsOf(g.spec))) {
+    for (const a of readActions(g.spec.reads)) {
       if (a.at > t || done.has(a.key)) continue;
       if (a.kind === 'scan') await this.controller.setScan(g.guest, a.scan);
       else await this.controller.setHot(g.guest, a.hot);

@@ -91,3 +91,13 @@ test('lab workload scan/hot arguments: sizes, rates, periods, and one clear erro
   assert.throws(() => parseHot(['600']), /needs every=<seconds>/);
   assert.throws(() => parseHot(['600', 'every=0']), UsageError);
 });
+
+test('the shipped cache scenarios: reads are played on the guests\' disks, boot-time cache is said not to be', () => {
+  const s = loadScenario(path.join(SCENARIOS, 'cache-2-hot.yaml'));
+  const plan = planLabRun(s, { prefix: 'aos_', hostPcpus: 2 });
+  assert.deepEqual(plan.guests.map((g) => g.diskMiB), [8192, 8192, 8192]);
+  const notes = plan.notes.join('\n');
+  assert.match(notes, /file reads \(vm1, vm2\) are played by vb-workload reading the guest's virtio disk .* the simulated disk's speed \(200 MiB\/s\) is not reproduced/);
+  assert.match(notes, /page cache given directly \(cachesMiB of vm2, vm3\) is not reproduced/);
+  assert.doesNotMatch(notes, /overlap/);
+});
