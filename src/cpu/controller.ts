@@ -16,17 +16,18 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
   decide(m, state, options) {
     const decision = decideCpu(m, state, options);
-    return { state: decision.state, actions: decision.actions, notices: [], trace: traceCpu(m, decision.balanced, decision.spreadPoints) };
+    return { state: decision.state, actions: decision.actions, notices: decision.notices ?? [], trace: traceCpu(m, decision.balanced, decision.spreadPoints) };
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
     const vcpus = Object.fromEntries(Object.entries(state.vcpus).filter(([key]) => !key.startsWith(prefix)));
-    return { ...state, vcpus };
+    const dedicated = state.dedicated && Object.fromEntries(Object.entries(state.dedicated).filter(([key]) => key !== domainKey));
+    return { ...state, vcpus, ...(dedicated ? { dedicated } : {}) };
   },
   resynchronise(state) {
-    // Demand history and out-of-balance streaks start over; only the counters carry on.
-    const { intervals, pinChanges, lastActionInterval } = state;
-    return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval };
+    // Demand history and out-of-balance streaks start over; the counters and dedicated pCPUs (still pinned on the host) carry on.
+    const { intervals, pinChanges, lastActionInterval, dedicated } = state;
+    return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}) };
   },
 };
 

@@ -27,6 +27,14 @@ export interface CpuSchedulerOptions {
   fairShareTarget: number;
   /** A fairness move (or a shared plan instead of one-pCPU pins) must raise the worst fraction of fair share by at least this. */
   fairShareGain: number;
+  /** Domains (by name) that get pCPUs nobody else may use while they are busy (dedicated.ts). */
+  dedicated?: string[];
+  /** A dedicated domain is busy while its vCPUs' total demand is at least this (fraction of a pCPU). */
+  dedicatedBusyDemand: number;
+  /** Busy this many intervals in a row before its pCPUs are dedicated. */
+  dedicatedBusyIntervals: number;
+  /** Idle (below dedicatedBusyDemand) this many intervals in a row before its pCPUs are given back. */
+  dedicatedIdleIntervals: number;
 }
 
 export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
@@ -42,6 +50,10 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   fairShareFloor: 0.9,
   fairShareTarget: 0.95,
   fairShareGain: 0.05,
+  dedicated: [],
+  dedicatedBusyDemand: 0.3,
+  dedicatedBusyIntervals: 2,
+  dedicatedIdleIntervals: 5,
 };
 
 export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
@@ -55,5 +67,11 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
   for (const key of ['fairShareFloor', 'fairShareTarget'] as const) {
     if (!(o[key] >= 0 && o[key] <= 1)) throw new UsageError(`cpu scheduler: ${key} must be in [0, 1], got ${o[key]}`);
   }
-  if (!Number.isInteger(o.persistIntervals) || o.persistIntervals < 1) throw new UsageError(`cpu scheduler: persistIntervals must be an integer ≥ 1, got ${o.persistIntervals}`);
+  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals'] as const) {
+    if (!Number.isInteger(o[key]) || o[key] < 1) throw new UsageError(`cpu scheduler: ${key} must be an integer ≥ 1, got ${o[key]}`);
+  }
+  if (!(o.dedicatedBusyDemand > 0)) throw new UsageError(`cpu scheduler: dedicatedBusyDemand must be > 0, got ${o.dedicatedBusyDemand}`);
+  if (o.dedicated !== undefined && (!Array.isArray(o.dedicated) || o.dedicated.some((n) => typeof n !== 'string' || n === ''))) {
+    throw new UsageError('cpu scheduler: dedicated must be a list of domain names');
+  }
 }

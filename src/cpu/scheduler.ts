@@ -1,5 +1,6 @@
-import type { PinAction } from '../ground/actions.js';
+import type { Notice, PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
+import { decideWithDedicated, dedicatedInPlay, type DedicatedState } from './dedicated.js';
 import { validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
 import { predictShares, shareFairness, type ShareItem } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
@@ -27,6 +28,8 @@ export interface CpuSchedulerState {
   pinChanges: number;
   /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
   vcpus: Record<string, VcpuHistory>;
+  /** Domains that get dedicated pCPUs while busy, by domainKey (dedicated.ts); absent when none is named. */
+  dedicated?: DedicatedState;
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
@@ -69,6 +72,8 @@ export interface CpuDecision {
   strategy: CpuStrategy;
   /** One line for the log: why it acted or not. */
   summary: string;
+  /** What it noticed without acting on it (e.g. dedicated pCPUs that cannot be given). */
+  notices?: Notice[];
 }
 
 const points = (pcpus: number): number => Math.round(pcpus * 10000) / 100;
@@ -165,6 +170,7 @@ function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly nu
 
 export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   validateCpuSchedulerOptions(options);
+  if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, decideCpu);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
   const histories: Record<string, VcpuHistory> = {};
   const vcpus: VcpuLoad[] = m.vcpus.map((v) => {

@@ -1,0 +1,262 @@
+import type { Notice, PinAction } from '../ground/actions.js';
+import { domainKey } from '../ground/domain-identity.js';
+import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
+import type { CpuSchedulerOptions } from './options.js';
+import type { CpuDecision, CpuSchedulerState, PlacementSummary } from './scheduler.js';
+import type { CpuMeasurement, VcpuLoad } from './usage.js';
+
+// Dedicated pCPUs on demand. A domain named in `options.dedicated` that has been busy (its vCPUs'
+// total demand ≥ dedicatedBusyDemand) for dedicatedBusyIntervals intervals gets one pCPU per vCPU
+// that no other vCPU may use; once it has been idle for dedicatedIdleIntervals the pCPUs are given
+// back. At most pcpus − 1 pCPUs are ever dedicated, so everyone else keeps at least one.
+//
+// Everything else is placed by the ordinary scheduler on the remaining (shared) pCPUs: the
+// measurement is cut down to the shared pCPUs, renumbered 0..k−1, decided as if that were the whole
+// host, and the answer numbered back. A vCPU allowed on a dedicated pCPU is moved off it whatever
+// the balance verdict says.
+
+/** What is remembered of one dedicated domain between intervals (keyed by domainKey). */
+export interface DedicatedGuestState {
+  name: string;
+  /** Busy intervals in a row (reset by an idle one). */
+  busy: number;
+  /** Idle intervals in a row (reset by a busy one). */
+  idle: number;
+  /** Its pCPUs, one per vCPU in vCPU order, while they are dedicated; null otherwise. */
+  pcpus: number[] | null;
+  /** The last request could not be met (said once, until it can). */
+  refused?: boolean;
+}
+
+export type DedicatedState = Record<string, DedicatedGuestState>;
+
+type Decide = (m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions) => CpuDecision;
+
+/** True when the dedicated rule has anything to do: a domain is named, or pCPUs are still dedicated. */
+export function dedicatedInPlay(state: CpuSchedulerState, options: CpuSchedulerOptions): boolean {
+  return (options.dedicated?.length ?? 0) > 0 || Object.keys(state.dedicated ?? {}).length > 0;
+}
+
+const fmt = (x: number): string => x.toFixed(2);
+
+/** Numbers the shared scheduler's pCPU names in a reason back to the host's ("pCPU1", "pCPUs 0-2"). */
+export function renumberPcpuText(text: string, shared: readonly number[]): string {
+  const real = (i: number): number => shared[i] ?? i;
+  return text.replace(/pCPUs (\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)|pCPU(\d+)/g, (_all, list: string | undefined, one: string | undefined) => {
+    if (one !== undefined) return `pCPU${real(Number(one))}`;
+    const cpus: number[] = [];
+    for (const part of list!.split(',')) {
+      const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+      for (let i = a; i <= (b ?? a); i++) cpus.push(real(i));
+    }
+    return `pCPUs ${formatCpuList(cpus.sort((x, y) => x - y))}`;
+  });
+}
+
+/** Busy/idle streaks and which domains hold, want or give back dedicated pCPUs this interval. */
+function updateGuests(
+  m: CpuMeasurement,
+  previous: DedicatedState,
+  options: CpuSchedulerOptions,
+  notices: Notice[],
+): { guests: DedicatedState; vcpusOf: Map<string, VcpuLoad[]> } {
+  const named = new Set(options.dedicated ?? []);
+  const vcpusOf = new Map<string, VcpuLoad[]>();
+  for (const v of m.vcpus) {
+    if (!named.has(v.domain.name)) continue;
+    const key = domainKey(v.domain);
+    const list = vcpusOf.get(key) ?? [];
+    list.push(v);
+    vcpusOf.set(key, list);
+  }
+  const guests: DedicatedState = {};
+  for (const [key, g] of Object.entries(previous)) {
+    if (vcpusOf.has(key)) continue;
+    // No longer named, or not measured this interval (stopped, gone): its pCPUs are free again.
+    if (g.pcpus) notices.push({ domain: g.name, message: `${g.name}: pCPU${g.pcpus.length > 1 ? 's' : ''} ${formatCpuList(g.pcpus)} no longer dedicated (${named.has(g.name) ? 'not running' : 'not configured as dedicated'})` });
+  }
+  for (const [key, list] of vcpusOf) {
+    list.sort((a, b) => a.vcpu - b.vcpu);
+    const before = previous[key];
+    const demand = list.reduce((sum, v) => sum + v.demand, 0);
+    const busyNow = demand >= options.dedicatedBusyDemand;
+    const g: DedicatedGuestState = {
+      name: list[0]!.domain.name,
+      busy: busyNow ? (before?.busy ?? 0) + 1 : 0,
+      idle: busyNow ? 0 : (before?.idle ?? 0) + 1,
+      pcpus: before?.pcpus && before.pcpus.length === list.length && before.pcpus.every((p) => p < m.pcpus) ? before.pcpus : null,
+      ...(before?.refused ? { refused: true } : {}),
+    };
+    if (g.pcpus && g.idle >= options.dedicatedIdleIntervals) {
+      notices.push({
+        domain: g.name,
+        message: `${g.name}: idle for ${g.idle} intervals (demand ${fmt(demand)} < ${fmt(options.dedicatedBusyDemand)}), pCPU${g.pcpus.length > 1 ? 's' : ''} ${formatCpuList(g.pcpus)} given back`,
+      });
+      g.pcpus = null;
+    }
+    if (!busyNow) delete g.refused;
+    guests[key] = g;
+  }
+  return { guests, vcpusOf };
+}
+
+/** Grants pCPUs to the domains busy long enough; existing grants first, then the busiest. Never more than pcpus − 1 in all. */
+function allocate(m: CpuMeasurement, guests: DedicatedState, vcpusOf: Map<string, VcpuLoad[]>, options: CpuSchedulerOptions, notices: Notice[]): void {
+  const taken = new Set<number>();
+  for (const g of Object.values(guests)) for (const p of g.pcpus ?? []) taken.add(p);
+  const limit = m.pcpus - 1;
+  const wanting = Object.entries(guests)
+    .filter(([, g]) => !g.pcpus && g.busy >= options.dedicatedBusyIntervals)
+    .map(([key, g]) => ({ key, g, list: vcpusOf.get(key)! }))
+    .sort((a, b) => b.list.reduce((s, v) => s + v.demand, 0) - a.list.reduce((s, v) => s + v.demand, 0) || a.g.name.localeCompare(b.g.name));
+  for (const { g, list } of wanting) {
+    if (taken.size + list.length > limit) {
+      if (!g.refused) {
+        const holders = Object.values(guests).filter((o) => o.pcpus).map((o) => `${o.name} (${formatCpuList(o.pcpus!)})`);
+        notices.push({
+          domain: g.name,
+          message:
+            `${g.name}: busy, but cannot dedicate ${list.length} pCPU${list.length > 1 ? 's' : ''} to it: at most ${limit} of ${m.pcpus} pCPUs may be dedicated ` +
+            `(one stays for everyone else)${holders.length > 0 ? `, already dedicated: ${holders.join(', ')}` : ''}; it shares pCPUs like everyone else`,
+        });
+      }
+      g.refused = true;
+      continue;
+    }
+    // Where its vCPUs are now first (fewest moves), then the pCPUs carrying the least demand.
+    const free = Array.from({ length: m.pcpus }, (_, p) => p).filter((p) => !taken.has(p));
+    const order = free.sort((a, b) => (m.pcpuDemand[a] ?? 0) - (m.pcpuDemand[b] ?? 0) || a - b);
+    const pcpus: number[] = [];
+    for (const v of list) {
+      const here = v.affinity.length === 1 ? v.affinity[0] : v.pcpu;
+      if (here !== undefined && !taken.has(here) && !pcpus.includes(here)) pcpus.push(here);
+      else pcpus.push(-1);
+    }
+    for (let i = 0; i < pcpus.length; i++) {
+      if (pcpus[i] !== -1) continue;
+      pcpus[i] = order.find((p) => !pcpus.includes(p))!;
+    }
+    for (const p of pcpus) taken.add(p);
+    g.pcpus = pcpus;
+    delete g.refused;
+    notices.push({
+      domain: g.name,
+      message: `${g.name}: busy for ${g.busy} intervals, pCPU${pcpus.length > 1 ? 's' : ''} ${formatCpuList([...pcpus].sort((a, b) => a - b))} dedicated to it (no other vCPU runs there until it idles)`,
+    });
+  }
+}
+
+function expandSummary(s: PlacementSummary, shared: readonly number[], pcpus: number, dedicatedLoad: ReadonlyMap<number, number>): PlacementSummary {
+  const loads = new Array<number>(pcpus).fill(0);
+  shared.forEach((p, i) => (loads[p] = s.demandLoads[i] ?? 0));
+  for (const [p, load] of dedicatedLoad) loads[p] = load;
+  return { ...s, demandLoads: loads };
+}
+
+/**
+ * The scheduler's decision with dedicated pCPUs: grants and give-backs, the ordinary decision on the
+ * shared pCPUs (through `decide`, called without dedicated domains), and the moves that keep every
+ * other vCPU off the dedicated pCPUs.
+ */
+export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions, decide: Decide): CpuDecision {
+  const notices: Notice[] = [];
+  const { guests, vcpusOf } = updateGuests(m, state.dedicated ?? {}, options, notices);
+  if (m.pcpus > 0) allocate(m, guests, vcpusOf, options, notices);
+
+  const owner = new Map<number, string>();
+  const dedicatedTo = new Map<string, number>();
+  for (const [key, g] of Object.entries(guests)) {
+    if (!g.pcpus) continue;
+    for (const p of g.pcpus) owner.set(p, g.name);
+    vcpusOf.get(key)!.forEach((v, i) => dedicatedTo.set(`${key}/${v.vcpu}`, g.pcpus![i]!));
+  }
+  const shared = Array.from({ length: m.pcpus }, (_, p) => p).filter((p) => !owner.has(p));
+  const compact = new Map(shared.map((p, i) => [p, i]));
+
+  // The shared part of the host, renumbered: the others' vCPUs, allowed only on shared pCPUs.
+  const rest: VcpuLoad[] = [];
+  const forced = new Map<string, { v: VcpuLoad; target: number[] }>();
+  for (const v of m.vcpus) {
+    const key = `${domainKey(v.domain)}/${v.vcpu}`;
+    if (dedicatedTo.has(key)) continue;
+    const allowed = v.affinity.filter((p) => compact.has(p));
+    const target = allowed.length > 0 ? allowed : shared;
+    if (allowed.length !== v.affinity.length) forced.set(key, { v, target });
+    const pcpu = v.pcpu !== undefined ? compact.get(v.pcpu) : undefined;
+    rest.push({ ...v, affinity: target.map((p) => compact.get(p)!), pcpu });
+  }
+  const restMeasurement: CpuMeasurement = {
+    ...m,
+    pcpus: shared.length,
+    vcpus: rest,
+    pcpuUsage: shared.map((p) => m.pcpuUsage[p] ?? 0),
+    pcpuDemand: shared.map((p) => m.pcpuDemand[p] ?? 0),
+  };
+  const { dedicated: _previous, ...restState } = state;
+  const inner = decide(restMeasurement, restState, { ...options, dedicated: [] });
+
+  const actions: PinAction[] = [];
+  const decided = new Set<string>();
+  for (const a of inner.actions) {
+    const key = `${domainKey(a.domain)}/${a.vcpu}`;
+    decided.add(key);
+    const original = m.vcpus.find((v) => v.vcpu === a.vcpu && domainKey(v.domain) === domainKey(a.domain));
+    const moved = forced.get(key);
+    const reason = renumberPcpuText(a.reason, shared) + (moved ? `; off ${offText(moved.v.affinity, owner)}` : '');
+    actions.push({ ...a, pcpus: a.pcpus.map((p) => shared[p]!), previous: original?.affinity ?? a.previous, reason });
+  }
+  for (const [key, { v, target }] of forced) {
+    if (decided.has(key)) continue;
+    actions.push({
+      kind: 'pin',
+      domain: v.domain,
+      vcpu: v.vcpu,
+      pcpus: target,
+      previous: v.affinity,
+      reason: `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): pCPUs ${formatCpuList(v.affinity)} → ${target.length === 1 ? `pCPU${target[0]}` : `pCPUs ${formatCpuList(target)}`}; off ${offText(v.affinity, owner)}`,
+    });
+  }
+  const dedicatedLoad = new Map<number, number>();
+  for (const [key, g] of Object.entries(guests)) {
+    if (!g.pcpus) continue;
+    vcpusOf.get(key)!.forEach((v, i) => {
+      const p = g.pcpus![i]!;
+      dedicatedLoad.set(p, v.demand);
+      if (sameCpuSet(v.affinity, [p])) return;
+      const from = v.affinity.length === 1 ? `pCPU${v.affinity[0]}` : `pCPUs ${formatCpuList(v.affinity)}`;
+      actions.push({
+        kind: 'pin',
+        domain: v.domain,
+        vcpu: v.vcpu,
+        pcpus: [p],
+        previous: v.affinity,
+        reason: `${g.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): ${from} → pCPU${p}, dedicated: busy for ${g.busy} intervals; no other vCPU may run there until it idles`,
+      });
+    });
+  }
+
+  const holders = Object.values(guests).filter((g) => g.pcpus).map((g) => `${g.name} on ${formatCpuList([...g.pcpus!].sort((a, b) => a - b))}`);
+  const extra = actions.length - inner.actions.length;
+  const dedicatedState = Object.keys(guests).length > 0 ? { dedicated: guests } : {};
+  return {
+    ...inner,
+    actions,
+    notices: [...notices, ...(inner.notices ?? [])],
+    state: {
+      ...inner.state,
+      ...dedicatedState,
+      pinChanges: inner.state.pinChanges + extra,
+      lastActionInterval: extra > 0 ? inner.state.intervals : inner.state.lastActionInterval,
+    },
+    balanced: inner.balanced && extra === 0,
+    before: expandSummary(inner.before, shared, m.pcpus, dedicatedLoad),
+    after: expandSummary(inner.after, shared, m.pcpus, dedicatedLoad),
+    measuredUsageSpreadPoints: inner.measuredUsageSpreadPoints,
+    summary: (holders.length > 0 ? `dedicated: ${holders.join('; ')}; shared pCPUs ${formatCpuList(shared)}: ` : '') + renumberPcpuText(inner.summary, shared),
+  };
+}
+
+function offText(affinity: readonly number[], owner: ReadonlyMap<number, string>): string {
+  const taken = affinity.filter((p) => owner.has(p));
+  return taken.map((p) => `pCPU${p} (dedicated to ${owner.get(p)})`).join(', ');
+}
