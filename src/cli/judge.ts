@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { resolveScenarioPath, type Target } from '../app/target.js';
 import { executeRun } from '../app/run.js';
 import { prepareTracePath } from '../config/run-options.js';
-import { memoryOptionsFor, traceTruth } from '../control/simulate.js';
+import { cpuOptionsFor, memoryOptionsFor, traceTruth } from '../control/simulate.js';
 import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { UsageError } from '../ground/errors.js';
 import { positiveInteger, positiveNumber } from '../ground/numbers.js';
@@ -97,7 +97,7 @@ export async function judgeCommand(argv: string[]): Promise<number> {
       await executeRun({
         target,
         intervalSeconds: scenario.intervalSeconds,
-        cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
+        cpu: scenario.controllers.includes('cpu') ? cpuOptionsFor(scenario, defaultCpuSchedulerOptions) : undefined,
         memory: scenario.controllers.includes('memory') ? memoryOptionsFor(scenario) : undefined,
         dryRun: false,
         json: !!values.json,

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.js';
-import { memoryOptionsFor } from '../control/simulate.js';
+import { cpuOptionsFor, memoryOptionsFor } from '../control/simulate.js';
 import { UsageError } from '../ground/errors.js';
 import { parseCommandLine } from './options.js';
 import { positiveInteger } from '../ground/numbers.js';
@@ -50,7 +50,7 @@ export async function simCommand(argv: string[]): Promise<number> {
     await executeRun({
       target: live.target,
       intervalSeconds: scenario.intervalSeconds,
-      cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
+      cpu: scenario.controllers.includes('cpu') ? cpuOptionsFor(scenario, defaultCpuSchedulerOptions) : undefined,
       memory: scenario.controllers.includes('memory') ? memoryOptionsFor(scenario) : undefined,
       dryRun: false,
       json: !!values.json,

@@ -37,7 +37,8 @@ export const DEFAULT_INTERVAL_SECONDS = 2;
 
 export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptions {
   const chosen = flags.cpu || flags.memory ? { cpu: !!flags.cpu, memory: !!flags.memory } : (config?.controllers ?? { cpu: true, memory: true });
-  const cpu = chosen.cpu ? { ...defaultCpuSchedulerOptions, ...config?.cpu } : undefined;
+  const dedicated = Object.entries(config?.vms ?? {}).filter(([, vm]) => vm.dedicated).map(([name]) => name);
+  const cpu = chosen.cpu ? { ...defaultCpuSchedulerOptions, ...config?.cpu, dedicated } : undefined;
   let memory: MemoryOptions | undefined;
   if (chosen.memory) {
     memory = { ...defaultMemoryOptions, ...config?.memory, floorsMiB: { ...defaultMemoryOptions.floorsMiB }, weights: { ...defaultMemoryOptions.weights } };

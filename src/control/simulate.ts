@@ -12,6 +12,12 @@ export function memoryOptionsFor(scenario: Scenario, base: MemoryOptions = defau
   return { ...base, reserveMiB: scenario.host.reserveMiB, floorsMiB };
 }
 
+/** The vCPU scheduler's options for a scenario: its dedicated guests (by name, or as `rename` calls them). */
+export function cpuOptionsFor(scenario: Scenario, base: CpuSchedulerOptions = defaultCpuSchedulerOptions, rename: (name: string) => string = (n) => n): CpuSchedulerOptions {
+  const dedicated = scenario.domains.filter((d) => d.dedicated).map((d) => rename(d.name));
+  return { ...base, dedicated: [...(base.dedicated ?? []), ...dedicated] };
+}
+
 export interface SimulateOptions {
   seed?: number;
   intervals?: number;
@@ -23,7 +29,7 @@ export interface SimulateOptions {
 /** Runs a scenario with the controllers it names, entirely in memory, and returns its trace. */
 export async function simulateScenario(scenario: Scenario, options: SimulateOptions = {}): Promise<TraceLine[]> {
   const run = createSimulatedHost(scenario, { seed: options.seed, noise: options.noise });
-  const cpu = scenario.controllers.includes('cpu') ? (options.cpu ?? { ...defaultCpuSchedulerOptions }) : undefined;
+  const cpu = scenario.controllers.includes('cpu') ? cpuOptionsFor(scenario, options.cpu) : undefined;
   const memory = scenario.controllers.includes('memory') ? memoryOptionsFor(scenario, options.memory) : undefined;
   const ran = controllersForTrace({ cpu, memory });
   const header: TraceHeader = {

@@ -4,7 +4,8 @@
 import { readdirSync } from 'node:fs';
 import type { DomainSpec, Scenario } from '../host/sim/index.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
-import { memoryOptionsFor } from '../control/simulate.js';
+import { cpuOptionsFor, memoryOptionsFor } from '../control/simulate.js';
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/options.js';
 import { checkGuestName } from './domain-xml.js';
 import { DEFAULT_DISK_MIB } from './lab.js';
 import type { ScenarioRead } from './workload-player.js';
@@ -127,6 +128,11 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
 function readEnd(r: ScenarioRead): number {
   if (r.kind === 'scan') return r.atSeconds + r.sizeMiB / r.rateMiBps;
   return r.untilSeconds ?? Number.POSITIVE_INFINITY;
+}
+
+/** The vCPU scheduler's options for a scenario on lab guests: its dedicated guests under the lab names. */
+export function labCpuOptions(scenario: Scenario, prefix: string, base: CpuSchedulerOptions = defaultCpuSchedulerOptions): CpuSchedulerOptions {
+  return cpuOptionsFor(scenario, base, (name) => labGuestName(prefix, name));
 }
 
 /** The memory coordinator's options for a scenario on lab guests: the scenario's floors and weights under the lab names. */

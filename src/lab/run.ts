@@ -3,7 +3,6 @@
 // executeRun as `run` (monitor output, trace), then the same plots and score as `sim`, OOM kills
 // from the guest consoles, and takes the guests down unless asked to keep them.
 import { join } from 'node:path';
-import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { DomainAffect } from '../libvirt/protocol.js';
 import { loadScenario } from '../host/sim/index.js';
@@ -19,7 +18,7 @@ import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.j
 import type { DomainType } from './domain-xml.js';
 import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.js';
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
-import { labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
+import { labCpuOptions, labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
 import { ScopedHypervisor } from './scoped-host.js';
 import { labWorkloadController } from './workload-channel.js';
@@ -119,7 +118,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
         judged: foreign?.judged,
         target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names), scenario: scenario.name },
         intervalSeconds: scenario.intervalSeconds,
-        cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
+        cpu: scenario.controllers.includes('cpu') ? labCpuOptions(scenario, opts.prefix) : undefined,
         memory: scenario.controllers.includes('memory') ? labMemoryOptions(scenario, opts.prefix) : undefined,
         dryRun: false,
         json: opts.json,

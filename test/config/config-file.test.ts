@@ -79,6 +79,7 @@ const BAD: Array<[string, string, RegExp]> = [
   ['vms:\n  web1:\n    weight: 0\n', 'vms.web1.weight', /^c\.yaml:3: vms\.web1\.weight: 0 is out of range \(must be > 0/],
   ['vms:\n  web1: 3\n', 'vms.web1', /^c\.yaml:2: vms\.web1: expected a mapping, got 3/],
   ['dryRun: yes please\n', 'dryRun', /expected true or false/],
+  ['vms:\n  db1:\n    dedicated: always\n', 'vms.db1.dedicated', /^c\.yaml:3: vms\.db1\.dedicated: expected true or false/],
   ['- just\n- a list\n', '(top level)', /^c\.yaml:1: \(top level\): expected a mapping, got a list/],
   ['interval: [1\n', '(syntax)', /^c\.yaml:\d+: YAML syntax:/],
   ['http: 127.0.0.1:99999\n', 'http', /^c\.yaml:1: http: '127\.0\.0\.1:99999': port 99999 is above 65535/],
@@ -95,6 +96,13 @@ for (const [text, field, message] of BAD) {
     );
   });
 }
+
+test('vms.NAME.dedicated reaches the vCPU scheduler as its list of dedicated domains', () => {
+  const config = parseConfig('vms:\n  db1: { dedicated: true }\n  db2: { dedicated: false, floorMiB: 300 }\n  web: { weight: 2 }\n', 'c.yaml');
+  assert.equal(config.vms.db1!.dedicated, true);
+  assert.deepEqual(resolveRunOptions({}, config).cpu!.dedicated, ['db1']);
+  assert.equal(resolveRunOptions({ memory: true }, config).cpu, undefined);
+});
 
 test('http: a port alone, HOST:PORT or [IPv6]:PORT; httpPublic allows beyond loopback', () => {
   assert.deepEqual(parseConfig('http: 9464\n', 'c.yaml').http, { host: '127.0.0.1', port: 9464 });

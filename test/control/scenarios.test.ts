@@ -8,6 +8,7 @@ import { simulateScenario } from '../../src/control/simulate.js';
 import { scoreTrace, type Score } from '../../src/score/index.js';
 import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { shippedScenariosDir } from '../../src/app/target.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 
 const MiB = 1024;
 
@@ -239,8 +240,48 @@ test('cache-3-host-short: the host keeps its reserve, nobody shrunk below used +
   assert.equal(score.memory!.cache!.coordinatorRefaultMiB, 0);
 });
 
+test('cpu-8-dedicated: the busy dedicated guest gets a pCPU nobody shares, the others share the rest evenly, it is given back after idling', async () => {
+  const { intervals } = await scenarioScore('cpu-8-dedicated');
+  const demandOf = (i: TraceInterval) => i.truth!.vcpus.find((v) => v.domain === 'db')?.demand ?? 0;
+  const busyStart = intervals.findIndex((i) => demandOf(i) >= 0.5);
+  const busyEnd = intervals.length - 1 - [...intervals].reverse().findIndex((i) => demandOf(i) >= 0.5);
+  assert.ok(busyStart > 0 && busyEnd > busyStart + 10, `busy from ${busyStart} to ${busyEnd}`);
+  const exclusive = (i: TraceInterval): number | undefined => {
+    const db = i.cpu!.vcpus.find((v) => v.domain === 'db')!;
+    if (db.affinity.length !== 1) return undefined;
+    const p = db.affinity[0]!;
+    return i.cpu!.vcpus.some((v) => v.domain !== 'db' && v.affinity.includes(p)) ? undefined : p;
+  };
+  // Before it is busy, nothing is dedicated.
+  for (const i of intervals.slice(1, busyStart)) assert.equal(exclusive(i), undefined, `interval ${i.interval}: dedicated while idle`);
+  // Busy for 2 intervals, then the pins: from the third busy interval on it holds one pCPU alone and gets all of it.
+  const held = new Set<number>();
+  for (const i of intervals.slice(busyStart + 2, busyEnd + 1)) {
+    const p = exclusive(i);
+    assert.ok(p !== undefined, `interval ${i.interval}: db shares its pCPU: ${JSON.stringify(i.cpu!.vcpus.map((v) => [v.domain, v.affinity]))}`);
+    held.add(p);
+    const got = i.truth!.vcpus.find((v) => v.domain === 'db')!.received;
+    assert.ok(got >= 0.98, `interval ${i.interval}: db received ${got}`);
+    // The seven others share the three other pCPUs: 3/7 each, evenly.
+    for (const v of i.truth!.vcpus.filter((x) => x.domain !== 'db')) assert.ok(Math.abs(v.received - 3 / 7) <= 0.03, `interval ${i.interval}: ${v.domain} received ${v.received}`);
+  }
+  assert.equal(held.size, 1, 'the same pCPU all along');
+  const notices = intervals.flatMap((i) => i.notices.map((n) => ({ interval: i.interval, message: n.message })));
+  assert.equal(notices.filter((n) => /dedicated to it/.test(n.message)).length, 1, JSON.stringify(notices));
+  // Given back after 5 idle intervals: from then on another vCPU may run there again.
+  const givenBack = notices.find((n) => /given back/.test(n.message));
+  assert.ok(givenBack, 'a give-back notice');
+  const backAt = intervals.findIndex((i) => i.interval === givenBack.interval);
+  assert.ok(backAt > busyEnd && backAt <= busyEnd + defaultCpuSchedulerOptions.dedicatedIdleIntervals + 1, `given back at ${backAt}, idle from ${busyEnd + 1}`);
+  const [pcpu] = [...held];
+  for (const i of intervals.slice(backAt + 1)) {
+    assert.equal(exclusive(i), undefined, `interval ${i.interval}: still dedicated`);
+    assert.ok(i.cpu!.vcpus.some((v) => v.domain !== 'db' && v.affinity.includes(pcpu!)), `interval ${i.interval}: pCPU${pcpu} unused by the others`);
+  }
+});
+
 test('every shipped scenario is covered by a test above', () => {
   const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
-  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short']);
+  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-dedicated', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short']);
   for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
 });

@@ -51,6 +51,8 @@ export interface DomainSpec {
   balloon: boolean;
   /** Relative CPU weight under contention (like cgroup cpu.weight / 100). */
   weight: number;
+  /** Asks the vCPU scheduler for pCPUs of its own while it is busy (src/cpu/dedicated.ts); the simulator itself ignores it. */
+  dedicated?: boolean;
   /** Per vCPU demand, 0..1 of a pCPU. */
   cpu: Workload[];
   /** Memory the guest uses, MiB, including its kernel and base system. */
@@ -95,7 +97,7 @@ const TOP_KEYS = ['name', 'description', 'controllers', 'interval', 'intervals',
 const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'diskReadMiBps'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
-  'statsPeriod', 'statsStopAt', 'balloon', 'weight', 'workload',
+  'statsPeriod', 'statsStopAt', 'balloon', 'weight', 'dedicated', 'workload',
 ] as const;
 const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB', 'reads'] as const;
 const READ_KEYS = ['scan', 'hot', 'rate', 'at', 'every', 'until'] as const;
@@ -267,6 +269,7 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
     statsStopSeconds: d.statsStopAt === undefined ? null : r.number(d.statsStopAt, at('statsStopAt'), 0, Infinity),
     balloon: d.balloon === undefined ? true : r.boolean(d.balloon, at('balloon')),
     weight: d.weight === undefined ? 1 : r.number(d.weight, at('weight'), 0, 10000, { exclusiveMin: true }),
+    dedicated: d.dedicated === undefined ? false : r.boolean(d.dedicated, at('dedicated')),
     cpu,
     usedMiB,
     cachesMiB,

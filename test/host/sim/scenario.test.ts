@@ -123,6 +123,8 @@ test('the minimal scenario parses with documented defaults', () => {
   assert.deepEqual(d.pin, [null]);
   assert.equal(d.statsPeriod, 0);
   assert.equal(d.balloon, true);
+  assert.equal(d.dedicated, false);
+  assert.equal(parseScenario(BASE + '    dedicated: true\n', 'ok.yaml').domains[0]!.dedicated, true);
   assert.match(d.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
@@ -136,6 +138,7 @@ test('wrong types are rejected', () => {
   rejects(BASE + '    workload: { cpu: [0.5, high] }\n', 'domains[0].workload.cpu', 'workload', /one workload per vCPU/);
   rejects(BASE + '    vcpus: 2\n    workload: { cpu: [0.5, high] }\n', 'domains[0].workload.cpu[1]', 'workload', /expected a number/);
   rejects(BASE + '    balloon: yes please\n', 'domains[0].balloon', 'balloon', /true or false/);
+  rejects(BASE + '    dedicated: 1\n', 'domains[0].dedicated', 'dedicated', /true or false/);
 });
 
 test('out-of-range values are rejected', () => {
