@@ -20,6 +20,10 @@
 //   hot <MiB> every=<s> [rate=<MiB/s>] -> ok <status>  re-read the hot set every s seconds
 //   hot off                         -> ok <status>
 //   drop                            -> ok <status>   drop the guest's clean page cache (drop_caches)
+//   probe on | probe off            -> ok <status>   latency probe: wake every 10 ms (clock_nanosleep,
+//                                                    absolute deadlines, SCHED_FIFO when allowed) and
+//                                                    record how late each wake-up is; `on` starts afresh;
+//                                                    status reports p50/p99/max lateness since then
 //   status                          -> ok <key=value ...>
 //   ping                            -> ok pong
 #define _GNU_SOURCE
@@ -90,6 +94,84 @@ static void note(const char *fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   fprintf(stderr, "vb-workload: %s\n", buf);
+}
+
+// Latency probe: wake-up lateness in µs since the last `probe on` (the newest PROBE_MAX if more).
+#define PROBE_PERIOD_NS 10000000LL
+#define PROBE_MAX 120000
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t probe_cond = PTHREAD_COND_INITIALIZER;
+static int probe_on;
+static unsigned probe_generation;
+static int *probe_samples;
+static long probe_count;  // samples taken since `probe on` (the ring keeps the newest PROBE_MAX)
+
+static void *probe_loop(void *arg) {
+  (void)arg;
+  struct sched_param sp = {.sched_priority = 50};
+  if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) != 0) note("probe: SCHED_FIFO not allowed, runs at normal priority");
+  for (;;) {
+    pthread_mutex_lock(&probe_lock);
+    while (!probe_on) pthread_cond_wait(&probe_cond, &probe_lock);
+    unsigned generation = probe_generation;
+    pthread_mutex_unlock(&probe_lock);
+    long long next = now_ns() + PROBE_PERIOD_NS;
+    for (;;) {
+      struct timespec ts = {next / 1000000000LL, next % 1000000000LL};
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+      long long late = now_ns() - next;
+      pthread_mutex_lock(&probe_lock);
+      int still = probe_on && probe_generation == generation;
+      if (still) probe_samples[probe_count++ % PROBE_MAX] = (int)(late / 1000 > 2000000000LL ? 2000000000LL : late / 1000);
+      pthread_mutex_unlock(&probe_lock);
+      if (!still) break;
+      // A wake-up later than a whole period skips the deadlines it missed (each is counted once, as its lateness).
+      next += PROBE_PERIOD_NS;
+      long long now = now_ns();
+      if (next <= now) next += ((now - next) / PROBE_PERIOD_NS + 1) * PROBE_PERIOD_NS;
+    }
+  }
+  return NULL;
+}
+
+static int set_probe(const char *spec, char *err, size_t errlen) {
+  int on = strcmp(spec, "on") == 0;
+  if (!on && strcmp(spec, "off") != 0) {
+    snprintf(err, errlen, "probe takes on or off");
+    return -1;
+  }
+  pthread_mutex_lock(&probe_lock);
+  if (on) {
+    probe_count = 0;
+    probe_generation++;
+  }
+  probe_on = on;
+  pthread_cond_broadcast(&probe_cond);
+  pthread_mutex_unlock(&probe_lock);
+  note("probe %s", on ? "on" : "off");
+  return 0;
+}
+
+static int compare_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+// p50, p99 and max lateness (µs) of the samples kept; -1 when there are none.
+static void probe_figures(long *count, int *on, long *p50, long *p99, long *max) {
+  static int sorted[PROBE_MAX];
+  pthread_mutex_lock(&probe_lock);
+  *count = probe_count;
+  *on = probe_on;
+  long n = probe_count < PROBE_MAX ? probe_count : PROBE_MAX;
+  memcpy(sorted, probe_samples, n * sizeof *sorted);
+  pthread_mutex_unlock(&probe_lock);
+  *p50 = *p99 = *max = -1;
+  if (n == 0) return;
+  qsort(sorted, n, sizeof *sorted, compare_int);
+  *p50 = sorted[(n - 1) / 2];
+  *p99 = sorted[(long)((n - 1) * 0.99)];
+  *max = sorted[n - 1];
 }
 
 static void *burn(void *arg) {
@@ -598,6 +680,9 @@ static void format_status(char *out, size_t len) {
   enum scan_phase sp = scan.phase;
   pthread_mutex_unlock(&disk_lock);
   long long sectors = disk_sectors_read();
+  long probe_n, p50, p99, pmax;
+  int pon;
+  probe_figures(&probe_n, &pon, &p50, &p99, &pmax);
   struct timespec up;
   clock_gettime(CLOCK_BOOTTIME, &up);
   snprintf(out, len,
@@ -605,12 +690,14 @@ static void format_status(char *out, size_t len) {
            "memtotal_kib=%ld memfree_kib=%ld memavailable_kib=%ld cached_kib=%ld buffers_kib=%ld "
            "disk_mib=%lld scan_mib=%ld scan_target_mib=%ld scan_phase=%s hot_mib=%ld hot_every_s=%.1f "
            "hot_passes=%ld hot_pass_s=%.2f read_mib=%.1f read_mibps=%.1f disk_read_mib=%.1f disk_read_mibps=%.1f "
+           "probe=%s probe_samples=%ld probe_p50_us=%ld probe_p99_us=%ld probe_max_us=%ld "
            "uptime_s=%ld pid=%d",
            ncpus, cpu, held, target, peak, phase_names[ph], meminfo_kib("MemTotal"),
            meminfo_kib("MemFree"), meminfo_kib("MemAvailable"), meminfo_kib("Cached"), meminfo_kib("Buffers"),
            disk_fd >= 0 ? disk_bytes / MIB : 0, scan_done, scan_target, scan_names[sp], hot_size, hot_every,
            hot_passes, hot_last, atomic_load(&read_total) / (double)MIB, read_rate_mibps,
-           sectors >= 0 ? sectors * 512.0 / MIB : 0.0, disk_rate_mibps, (long)up.tv_sec, (int)getpid());
+           sectors >= 0 ? sectors * 512.0 / MIB : 0.0, disk_rate_mibps, pon ? "on" : "off", probe_n, p50, p99, pmax,
+           (long)up.tv_sec, (int)getpid());
 }
 
 // Handles one request line; writes the reply (without newline) into out.
@@ -647,13 +734,17 @@ static void handle(char *line, char *out, size_t len) {
     if (r < 0) { snprintf(o, olen, "err %s", err); return; }
     format_status(body, sizeof body);
     snprintf(o, olen, "ok %s", body);
+  } else if (strncmp(line, "probe ", 6) == 0) {
+    if (set_probe(line + 6, err, sizeof err) < 0) { snprintf(o, olen, "err %s", err); return; }
+    format_status(body, sizeof body);
+    snprintf(o, olen, "ok %s", body);
   } else if (strcmp(line, "status") == 0) {
     format_status(body, sizeof body);
     snprintf(o, olen, "ok %s", body);
   } else if (strcmp(line, "ping") == 0) {
     snprintf(o, olen, "ok pong");
   } else {
-    snprintf(o, olen, "err unknown command '%.60s' (cpu, mem, scan, hot, drop, status, ping)", line);
+    snprintf(o, olen, "err unknown command '%.60s' (cpu, mem, scan, hot, drop, probe, status, ping)", line);
   }
 }
 
@@ -797,7 +888,8 @@ int main(void) {
   if (ncpus < 1) ncpus = 1;
   if (ncpus > MAX_CPUS) ncpus = MAX_CPUS;
   chunks = calloc(MAX_CHUNKS, sizeof *chunks);
-  if (!chunks) return 1;
+  probe_samples = calloc(PROBE_MAX, sizeof *probe_samples);
+  if (!chunks || !probe_samples) return 1;
   open_disk();
   apply_cmdline();
   pthread_t t;
@@ -807,6 +899,7 @@ int main(void) {
   }
   for (long i = 0; i < ncpus; i++) pthread_create(&t, NULL, burn, (void *)i);
   pthread_create(&t, NULL, memory_loop, NULL);
+  pthread_create(&t, NULL, probe_loop, NULL);
   note("started on %d vCPUs", ncpus);
   serve_port();
   return 0;

@@ -60,7 +60,8 @@ load can be changed while the guest runs.
   lab workload NAME CMD...  send a command to a guest's workload program:
                             cpu 0.8 | cpu 1,0.2 | mem rate=40 target=900 [hold=10]
                             | mem release | scan 1536 [rate=50] | scan stop
-                            | hot 600 every=10 [rate=R] | hot off | drop | status
+                            | hot 600 every=10 [rate=R] | hot off | drop
+                            | probe on | probe off | status
 
   -c, --connect URI         libvirt URI (default qemu:///system)
 
@@ -241,10 +242,12 @@ async function workload(argv: string[]): Promise<number> {
       console.log(JSON.stringify(await controller.setHot(name, parseHot(rest))));
     } else if (verb === 'drop' && rest.length === 0) {
       console.log(JSON.stringify(await controller.dropCaches(name)));
+    } else if (verb === 'probe' && rest.length === 1 && (rest[0] === 'on' || rest[0] === 'off')) {
+      console.log(JSON.stringify((await controller.setProbe(name, rest[0] === 'on')).probe));
     } else if (verb === 'status' && rest.length === 0) {
       console.log(JSON.stringify(await controller.status(name)));
     } else {
-      throw new UsageError(`lab workload: unknown command '${words.join(' ')}' (cpu, mem, scan, hot, drop, status)`);
+      throw new UsageError(`lab workload: unknown command '${words.join(' ')}' (cpu, mem, scan, hot, drop, probe on|off, status)`);
     }
     return 0;
   });

@@ -57,6 +57,16 @@ export interface DiskStatus {
   diskReadMiBps: number;
 }
 
+/** The latency probe (`probe on|off`): how late its 10 ms wake-ups were since it was last turned on, µs. */
+export interface ProbeStatus {
+  on: boolean;
+  samples: number;
+  /** Undefined while there are no samples. */
+  p50Us?: number;
+  p99Us?: number;
+  maxUs?: number;
+}
+
 export interface WorkloadStatus {
   vcpus: number;
   /** Duty per vCPU, 0..1. */
@@ -72,6 +82,8 @@ export interface WorkloadStatus {
   /** Pid of vb-workload; it changes when the OOM killer took the program and init restarted it. */
   pid: number;
   disk?: DiskStatus;
+  /** Absent from workload programs older than the probe. */
+  probe?: ProbeStatus;
 }
 
 export class WorkloadError extends Error {
@@ -149,8 +161,20 @@ export function parseStatus(body: string): WorkloadStatus {
       readMiB: num('read_mib'), readMiBps: num('read_mibps'), diskReadMiB: num('disk_read_mib'), diskReadMiBps: num('disk_read_mibps'),
     };
   }
+  let probe: ProbeStatus | undefined;
+  if (kv.has('probe')) {
+    const on = kv.get('probe');
+    if (on !== 'on' && on !== 'off') throw new Error(`workload status has probe '${on}'`);
+    const samples = num('probe_samples');
+    const figure = (k: string): number | undefined => (num(k) < 0 ? undefined : num(k));
+    probe = { on: on === 'on', samples };
+    const [p50Us, p99Us, maxUs] = [figure('probe_p50_us'), figure('probe_p99_us'), figure('probe_max_us')];
+    if (samples > 0 && (p50Us === undefined || p99Us === undefined || maxUs === undefined)) throw new Error(`workload status has ${samples} probe samples but no figures: '${body}'`);
+    if (p50Us !== undefined) Object.assign(probe, { p50Us, p99Us, maxUs });
+  }
   return {
     ...(disk ? { disk } : {}),
+    ...(probe ? { probe } : {}),
     vcpus: num('vcpus'),
     cpu: (kv.get('cpu') ?? '').split(',').filter(Boolean).map(Number),
     memMiB: num('mem_mib'),
@@ -287,6 +311,11 @@ export class WorkloadController {
   /** Drops the guest's clean page cache (its kernel's drop_caches): the next reads go to the disk. */
   async dropCaches(domain: DomainName): Promise<WorkloadStatus> {
     return parseStatus(await this.request(domain, 'drop'));
+  }
+
+  /** Starts the latency probe afresh (`on`) or stops it; returns the status right after. */
+  async setProbe(domain: DomainName, on: boolean): Promise<WorkloadStatus> {
+    return parseStatus(await this.request(domain, on ? 'probe on' : 'probe off'));
   }
 
   async status(domain: DomainName): Promise<WorkloadStatus> {

@@ -178,3 +178,13 @@ test('setScan, setHot and dropCaches send those lines and return the status', as
     await guest.close();
   }
 });
+
+test('a status with probe fields parses them; no samples means no figures; a broken probe line is an error', () => {
+  const s = parseStatus(`${STATUS} probe=on probe_samples=812 probe_p50_us=95 probe_p99_us=4210 probe_max_us=9870`);
+  assert.deepEqual(s.probe, { on: true, samples: 812, p50Us: 95, p99Us: 4210, maxUs: 9870 });
+  assert.deepEqual(parseStatus(`${STATUS} probe=off probe_samples=0 probe_p50_us=-1 probe_p99_us=-1 probe_max_us=-1`).probe, { on: false, samples: 0 });
+  assert.equal(parseStatus(STATUS).probe, undefined);
+  assert.throws(() => parseStatus(`${STATUS} probe=maybe probe_samples=0 probe_p50_us=-1 probe_p99_us=-1 probe_max_us=-1`), /probe 'maybe'/);
+  assert.throws(() => parseStatus(`${STATUS} probe=on probe_samples=5 probe_p50_us=-1 probe_p99_us=-1 probe_max_us=-1`), /5 probe samples but no figures/);
+  assert.throws(() => parseStatus(`${STATUS} probe=on probe_p50_us=1 probe_p99_us=1 probe_max_us=1`), /lacks probe_samples/);
+});
