@@ -16,6 +16,8 @@ export interface VmConfig {
   weight?: number;
   /** Free memory this guest always keeps above what it uses, MiB. */
   floorMiB?: number;
+  /** false: virtbalance never observes or touches this domain. */
+  manage?: boolean;
 }
 
 export interface RunConfig {
@@ -26,6 +28,10 @@ export interface RunConfig {
   dryRun?: boolean;
   restore?: boolean;
   trace?: string;
+  /** Domains to manage (names, globs, UUIDs); none: every domain. */
+  only?: string[];
+  /** Domains never to manage (names, globs, UUIDs). */
+  exclude?: string[];
   cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number };
   memory: { floorMiB?: number; reserveMiB?: number; minActualMiB?: number; statsPeriodSeconds?: number; minChangeMiB?: number };
   vms: Record<string, VmConfig>;
@@ -41,10 +47,10 @@ export class ConfigError extends UsageError {
 
 type Path = FieldPath;
 
-const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'cpu', 'memory', 'vms'] as const;
+const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB'] as const;
-const VM_KEYS = ['weight', 'floorMiB'] as const;
+const VM_KEYS = ['weight', 'floorMiB', 'manage'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
 
@@ -101,6 +107,7 @@ export function parseConfig(text: string, source: string): RunConfig {
     vms[name] = defined({
       weight: optional(vm.weight, (v) => r.number(v, ['vms', name, 'weight'], 0, 10_000, { exclusiveMin: true })),
       floorMiB: optional(vm.floorMiB, (v) => r.number(v, ['vms', name, 'floorMiB'], 0, MAX_MIB)),
+      manage: optional(vm.manage, (v) => r.boolean(v, ['vms', name, 'manage'])),
     });
   }
 
@@ -112,6 +119,8 @@ export function parseConfig(text: string, source: string): RunConfig {
     dryRun: optional(top.dryRun, (v) => r.boolean(v, ['dryRun'])),
     restore: optional(top.restore, (v) => r.boolean(v, ['restore'])),
     trace: optional(top.trace, (v) => r.string(v, ['trace'])),
+    only: optional(top.only, (v) => patterns(r, v, 'only')),
+    exclude: optional(top.exclude, (v) => patterns(r, v, 'exclude')),
     cpu: defined({
       marginPoints: optional(cpuRaw.margin, (v) => r.number(v, ['cpu', 'margin'], 0, 100)),
       persistIntervals: optional(cpuRaw.persistIntervals, (v) => r.number(v, ['cpu', 'persistIntervals'], 1, 1000, { integer: true })),
@@ -126,6 +135,13 @@ export function parseConfig(text: string, source: string): RunConfig {
     }),
     vms,
   });
+}
+
+/** A domain pattern or a list of them (names, globs, UUIDs), as `only` and `exclude` take. */
+function patterns(r: FieldReader, value: unknown, key: string): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) r.fail([key], 'expected a domain name, glob or UUID, or a list of them, got an empty list');
+  return list.map((p, i) => r.string(p, Array.isArray(value) ? [key, i] : [key]).trim());
 }
 
 /** Reads and validates a configuration file. */

@@ -16,7 +16,7 @@ import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
 import { labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
-import { ScopedHypervisor } from './scoped-host.js';
+import { ScopedHypervisor } from '../host/scoped-host.js';
 import { labWorkloadController } from './workload-channel.js';
 import { WorkloadPlayer } from './workload-player.js';
 

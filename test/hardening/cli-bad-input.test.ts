@@ -82,7 +82,7 @@ const CASES: Array<[string[], number, RegExp]> = [
   [['run', '--config', join(dir, 'range.yaml')], 2, /range\.yaml:1: interval: -2 is out of range/],
   [['run', '--sim', 'cpu-1-balanced', '--trace', dir], 2, /--trace .*: is a directory$/],
   [['run', '--sim', 'cpu-1-balanced', '--trace', '/proc/virtbalance-nope/t.jsonl'], 2, /cannot create directory \/proc\/virtbalance-nope/],
-  [['vcpu_scheduler'], 2, /^virtbalance: usage: vcpu_scheduler <interval seconds>$/],
+  [['vcpu_scheduler'], 2, /^virtbalance: usage: vcpu_scheduler <interval seconds> \(try --help\)$/],
   [['vcpu_scheduler', '2', '3'], 2, /usage: vcpu_scheduler/],
   [['vcpu_scheduler', '0'], 2, /interval must be a positive number of seconds, got '0'/],
   [['memory_coordinator', 'abc'], 2, /interval must be a positive number of seconds, got 'abc'/],
