@@ -85,6 +85,17 @@ function oomLine(m: MemoryScore): string {
   return text;
 }
 
+/**
+ * A growth episode is a run of intervals in which a guest was starved (its demand grew faster than
+ * it was given memory). None means every growing guest was given memory in time, not that none
+ * grew: say which guests grew, and by how much, so the two cannot be confused.
+ */
+export function growthLine(m: MemoryScore, intervalSeconds: number | undefined): string {
+  const grew = m.guests.filter((g) => g.maxActualKiB - g.minActualKiB >= 64 * MiB).map((g) => `${g.domain} ${mib(g.minActualKiB)} → ${mib(g.maxActualKiB)}`);
+  if (m.growth.count === 0) return grew.length > 0 ? `never: ${grew.join(', ')} grew and got memory before running short` : 'never (no balloon grew)';
+  return `${episodes(m.growth, intervalSeconds)}${grew.length > 0 ? ` (grew: ${grew.join(', ')})` : ''}`;
+}
+
 function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): string[] {
   const lines = ['Memory'];
   const starvedBy = m.guests.filter((g) => g.starvedIntervals > 0).map((g) => `${g.domain} ${g.starvedIntervals}`);
@@ -94,7 +105,7 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
     const verdict = m.host.belowReserve ? `BELOW RESERVE in ${m.host.intervalsBelowReserve} interval${m.host.intervalsBelowReserve === 1 ? '' : 's'}` : 'never below reserve';
     lines.push(field('host free, lowest', `${mib(m.host.minFreeKiB)} at interval ${m.host.atInterval} (reserve ${mib(m.host.reserveKiB)}): ${verdict}`));
   }
-  lines.push(field('meeting a growing demand', episodes(m.growth, intervalSeconds)));
+  lines.push(field('short while demand grew', growthLine(m, intervalSeconds)));
   lines.push(field('reclaiming after a load stops', episodes(m.reclaim, intervalSeconds)));
   lines.push('');
   lines.push(

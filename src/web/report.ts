@@ -2,6 +2,7 @@ import type { Action } from '../ground/actions.js';
 import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { hasCpuData, hasMemoryData, plotCpu, plotMemory } from '../plot/index.js';
 import { formatScore, scoreTrace, splitTrace, type Score, type ScoreOptions } from '../score/index.js';
+import { growthLine } from '../score/format.js';
 import type { EpisodeSummary } from '../score/index.js';
 
 // A run as one self-contained HTML file: the SVG plots inlined, the score as tables, and the
@@ -68,7 +69,7 @@ function memorySection(score: Score): string {
     ['OOM kills', m.oom.known ? String(m.oom.total) : 'unknown (no simulator truth)', m.oom.known ? (m.oom.total ? 'bad' : 'good') : undefined],
   ];
   if (m.host) rows.push(['host free, lowest', `${mib(m.host.minFreeKiB)} at interval ${m.host.atInterval} (reserve ${mib(m.host.reserveKiB)})${m.host.belowReserve ? `: below reserve in ${m.host.intervalsBelowReserve}` : ''}`, m.host.belowReserve ? 'bad' : 'good']);
-  rows.push(['meeting a growing demand', episodes(m.growth)], ['reclaiming after a load stops', episodes(m.reclaim)]);
+  rows.push(['short while demand grew', growthLine(m, score.trace.intervalSeconds)], ['reclaiming after a load stops', episodes(m.reclaim)]);
   const guests = table(
     ['VM', 'min actual', 'max actual', 'floor', 'maximum', 'starved', 'OOM', 'growth (intervals)', 'reclaim (intervals)'],
     m.guests.map((g) => [
