@@ -1,7 +1,7 @@
 import type { CpuFairness, CpuScore } from './cpu.js';
 import type { EpisodeSummary, MemoryScore } from './memory.js';
 import type { Score } from './score.js';
-import { formatMiB } from '../ground/units.js';
+import { formatMiB, mibToKiB } from '../ground/units.js';
 
 // The score as a person reads it: a summary block per resource, then a table per VM.
 
@@ -89,7 +89,7 @@ function oomLine(m: MemoryScore): string {
  * grew: say which guests grew, and by how much, so the two cannot be confused.
  */
 export function growthLine(m: MemoryScore, intervalSeconds: number | undefined): string {
-  const grew = m.guests.filter((g) => g.maxActualKiB - g.minActualKiB >= 64 * MiB).map((g) => `${g.domain} ${mib(g.minActualKiB)} → ${mib(g.maxActualKiB)}`);
+  const grew = m.guests.filter((g) => g.maxActualKiB - g.minActualKiB >= mibToKiB(64)).map((g) => `${g.domain} ${mib(g.minActualKiB)} → ${mib(g.maxActualKiB)}`);
   if (m.growth.count === 0) return grew.length > 0 ? `never: ${grew.join(', ')} grew and got memory before running short` : 'never (no balloon grew)';
   return `${episodes(m.growth, intervalSeconds)}${grew.length > 0 ? ` (grew: ${grew.join(', ')})` : ''}`;
 }
