@@ -18,7 +18,10 @@ export function parseCommandLine<T extends Options>(argv: string[], options: T, 
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${command}: ${(err as Error).message.split('\n')[0]!.split(NEGATIVE_MARK).join('')}`);
+    let message = (err as Error).message.split('\n')[0]!.split(NEGATIVE_MARK).join('');
+    // parseArgs adds advice about '--' that ends in an unclosed quote; the option's name is what matters.
+    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') message = `${message.split('. ')[0]} (try --help)`;
+    throw new UsageError(`${command}: ${message}`);
   }
   const unmark = (v: unknown): unknown => (typeof v === 'string' && v.startsWith(NEGATIVE_MARK) ? v.slice(NEGATIVE_MARK.length) : Array.isArray(v) ? v.map(unmark) : v);
   for (const key of Object.keys(parsed.values)) (parsed.values as Record<string, unknown>)[key] = unmark((parsed.values as Record<string, unknown>)[key]);

@@ -1,3 +1,4 @@
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { writePlots } from '../plot/index.js';
@@ -13,11 +14,23 @@ import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '..
 
 const simHelp = `usage: virtbalance sim SCENARIO [--intervals N] [--seed N] [--out DIR] [--json] [--quiet] [--http [HOST:]PORT]
 
-Runs a scenario (a file, or a shipped name such as cpu-2-all-on-pcpu0) on the simulated host with
-the controllers the scenario names, prints the monitor output every interval, and writes
-DIR/<scenario>/trace.jsonl, its plots (SVG) and its score (default DIR: out).
+Runs a scenario (a file, or a shipped name such as cpu-2-all-on-pcpu0; see scenarios/) on the
+simulated host with the controllers the scenario names. It prints the scenario's description, the
+monitor output of every interval and the score, and writes into DIR/<scenario>/ (replacing what an
+earlier run left there): trace.jsonl, score.txt and the plots (SVG). Simulated time does not wait:
+a whole scenario takes about a second unless --pace or --http slows it to watch.
 
-${dashboardHelp}`;
+  SCENARIO              a scenario file, or the name of a shipped one
+  --intervals N         run N intervals instead of the scenario's own count
+  --seed N              seed of the simulated host's noise (default: the scenario's, else 1)
+  --out DIR             where DIR/<scenario>/ is written (default: out)
+  --json                one JSON line per interval on stdout, then the score as JSON
+  --quiet               print no monitor output, only the score and the files written
+${dashboardHelp}
+  -h, --help            this text
+
+Afterwards: \`virtbalance report DIR/<scenario>/trace.jsonl\` writes one HTML page (score, summary,
+plots, decision log); \`virtbalance score FILE\` prints the score again.`;
 
 export async function simCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
@@ -44,7 +57,13 @@ export async function simCommand(argv: string[]): Promise<number> {
   const scenario = target.scenarioSpec!;
   const dir = join(values.out ?? 'out', scenario.name);
   const tracePath = join(dir, 'trace.jsonl');
-  prepareTracePath(tracePath);
+  prepareTracePath(tracePath, `--out ${values.out ?? 'out'}`);
+  const replacing = existsSync(tracePath);
+  const talk = !values.quiet && !values.json;
+  if (talk) {
+    console.log(wrap(`scenario ${scenario.name}: ${scenario.description.replace(/\s+/g, ' ') || '(no description)'}`, 100));
+    if (replacing) console.log(`replacing the earlier run in ${dir}/`);
+  }
   const intervals = values.intervals === undefined ? scenario.intervals : positiveInteger(values.intervals, '--intervals');
   return withLiveRun(dashboard, target, { intervalSeconds: scenario.intervalSeconds, dryRun: false, plannedIntervals: intervals }, async (live) => {
     await executeRun({
@@ -63,13 +82,34 @@ export async function simCommand(argv: string[]): Promise<number> {
     const lines = await readTrace(tracePath);
     const plots = await writePlots(lines, dir, scenario.name);
     const score = scoreTrace(lines);
+    const scorePath = join(dir, 'score.txt');
+    const scoreText = formatScore(score);
+    writeFileSync(scorePath, scoreText + '\n');
     if (values.json) console.log(JSON.stringify({ type: 'score', score }));
     else {
-      console.log(`\n=== score of ${scenario.name} (${intervals} intervals of ${scenario.intervalSeconds} s, simulated)`);
-      console.log(formatScore(score));
+      const ran = lines.length - 1;
+      console.log(`\n=== score of ${scenario.name} (${ran} intervals of ${scenario.intervalSeconds} s, simulated)`);
+      console.log(scoreText);
       console.log(`trace: ${tracePath}`);
+      console.log(`score: ${scorePath}`);
       for (const p of plots) console.log(`plot:  ${p}`);
+      console.log(`next:  virtbalance report ${tracePath}   (one HTML page: score, plots, decisions)`);
+      if (!dashboard.listen) console.log(`       virtbalance sim ${positionals[0]} --http 8080   (watch it live in a browser)`);
     }
     return 0;
   });
+}
+
+/** Words wrapped into lines of at most `width` characters. */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.join('\n');
 }

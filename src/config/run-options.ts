@@ -91,13 +91,13 @@ export function resolveScope(flags: Pick<RunFlags, 'only' | 'exclude'>, config?:
  * Checks a trace path before anything starts, and creates its missing directories one level at a
  * time (a recursive mkdir under /proc never returns on Node 20). Bad paths are one line, exit 2.
  */
-export function prepareTracePath(path: string): void {
+export function prepareTracePath(path: string, flag = `--trace ${path}`): void {
   const target = resolve(path);
   try {
-    if (statSync(target).isDirectory()) throw new UsageError(`--trace ${path}: is a directory`);
+    if (statSync(target).isDirectory()) throw new UsageError(`${flag}: is a directory`);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`--trace ${path}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`${flag}: ${(err as Error).message}`);
   }
   const missing: string[] = [];
   let dir = dirname(target);
@@ -111,13 +111,13 @@ export function prepareTracePath(path: string): void {
     try {
       mkdirSync(d);
     } catch (err) {
-      throw new UsageError(`--trace ${path}: cannot create directory ${d}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UsageError(`${flag}: cannot create directory ${d}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
   try {
     accessSync(dirname(target), constants.W_OK);
     if (existsSync(target)) accessSync(target, constants.W_OK);
   } catch (err) {
-    throw new UsageError(`--trace ${path}: not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(`${flag}: not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
