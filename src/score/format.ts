@@ -89,7 +89,7 @@ function oomLine(m: MemoryScore): string {
  * grew: say which guests grew, and by how much, so the two cannot be confused.
  */
 export function growthLine(m: MemoryScore, intervalSeconds: number | undefined): string {
-  const grew = m.guests.filter((g) => g.maxActualKiB - g.minActualKiB >= mibToKiB(64)).map((g) => `${g.domain} ${mib(g.minActualKiB)} → ${mib(g.maxActualKiB)}`);
+  const grew = m.guests.flatMap((g) => (g.largestRise && g.largestRise.toKiB - g.largestRise.fromKiB >= mibToKiB(64) ? [`${g.domain} ${mib(g.largestRise.fromKiB)} → ${mib(g.largestRise.toKiB)}`] : []));
   if (m.growth.count === 0) return grew.length > 0 ? `never: ${grew.join(', ')} grew and got memory before running short` : 'never (no balloon grew)';
   return `${episodes(m.growth, intervalSeconds)}${grew.length > 0 ? ` (grew: ${grew.join(', ')})` : ''}`;
 }
