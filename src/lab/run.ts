@@ -105,7 +105,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     const base = await openTarget({ uri: opts.uri });
     try {
       await executeRun({
-        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names), scenario: scenario.name },
+        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names, { onLeftAlone: (others) => { if (others.length > 0) progress.say(`left alone (not this run's guests): ${others.join(', ')}`); } }), scenario: scenario.name },
         intervalSeconds: scenario.intervalSeconds,
         cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
         memory: scenario.controllers.includes('memory') ? labMemoryOptions(scenario, opts.prefix) : undefined,
