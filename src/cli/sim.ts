@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { writePlots } from '../plot/index.js';
-import { formatScore, readTrace, scoreTrace } from '../score/index.js';
+import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.js';
 import { memoryOptionsFor } from '../control/simulate.js';
 import { UsageError } from '../ground/errors.js';
 import { parseCommandLine } from './options.js';
@@ -79,25 +79,35 @@ export async function simCommand(argv: string[]): Promise<number> {
       onHeader: live.onHeader,
       onInterval: live.onInterval,
     });
-    const lines = await readTrace(tracePath);
-    const plots = await writePlots(lines, dir, scenario.name);
-    const score = scoreTrace(lines);
-    const scorePath = join(dir, 'score.txt');
-    const scoreText = formatScore(score);
-    writeFileSync(scorePath, scoreText + '\n');
-    if (values.json) console.log(JSON.stringify({ type: 'score', score }));
-    else {
-      const ran = lines.length - 1;
-      console.log(`\n=== score of ${scenario.name} (${ran} intervals of ${scenario.intervalSeconds} s, simulated)`);
-      console.log(scoreText);
-      console.log(`trace: ${tracePath}`);
-      console.log(`score: ${scorePath}`);
-      for (const p of plots) console.log(`plot:  ${p}`);
-      console.log(`next:  virtbalance report ${tracePath}   (one HTML page: score, plots, decisions)`);
-      if (!dashboard.listen) console.log(`       virtbalance sim ${positionals[0]} --http 8080   (watch it live in a browser)`);
-    }
+    await reportScenarioRun({
+      tracePath, dir, scenarioName: scenario.name, json: !!values.json,
+      what: (ran) => `${ran} intervals of ${scenario.intervalSeconds} s, simulated`,
+      rerun: dashboard.listen ? undefined : `virtbalance sim ${positionals[0]} --http 8080`,
+    });
     return 0;
   });
+}
+
+/** After a scenario run: plots next to the trace, the score printed (a JSON line with --json) and
+ *  written to score.txt, and where to look next. Returns the score. */
+export async function reportScenarioRun(run: { tracePath: string; dir: string; scenarioName: string; json: boolean; what: (intervalsRan: number) => string; rerun?: string }): Promise<Score> {
+  const lines = await readTrace(run.tracePath);
+  const plots = await writePlots(lines, run.dir, run.scenarioName);
+  const score = scoreTrace(lines);
+  const scorePath = join(run.dir, 'score.txt');
+  const scoreText = formatScore(score);
+  writeFileSync(scorePath, scoreText + '\n');
+  if (run.json) console.log(JSON.stringify({ type: 'score', score }));
+  else {
+    console.log(`\n=== score of ${run.scenarioName} (${run.what(lines.length - 1)})`);
+    console.log(scoreText);
+    console.log(`trace: ${run.tracePath}`);
+    console.log(`score: ${scorePath}`);
+    for (const p of plots) console.log(`plot:  ${p}`);
+    console.log(`next:  virtbalance report ${run.tracePath}   (one HTML page: score, plots, decisions)`);
+    if (run.rerun) console.log(`       ${run.rerun}   (watch it live in a browser)`);
+  }
+  return score;
 }
 
 /** Words wrapped into lines of at most `width` characters. */
