@@ -21,7 +21,7 @@ import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
 import { labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
-import { ScopedHypervisor } from './scoped-host.js';
+import { ScopedHypervisor } from '../host/scoped-host.js';
 import { labWorkloadController } from './workload-channel.js';
 import { WorkloadPlayer } from './workload-player.js';
 
@@ -118,7 +118,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     try {
       await executeRun({
         judged: foreign?.judged,
-        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names), scenario: scenario.name },
+        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names, { onLeftAlone: (others) => { if (others.length > 0) progress.say(`left alone (not this run's guests): ${others.join(', ')}`); } }), scenario: scenario.name },
         intervalSeconds: scenario.intervalSeconds,
         cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
         memory: scenario.controllers.includes('memory') ? labMemoryOptions(scenario, opts.prefix) : undefined,
