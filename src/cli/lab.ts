@@ -35,10 +35,13 @@ load can be changed while the guest runs.
       --accel kvm|qemu      skip the KVM probe and use this domain type
       --timeout S           seconds a guest may take to come up (default 120)
   lab run SCENARIO [options]   play a scenario on real guests with its controllers:
-  lab run cpu|memory N      bring up <prefix><domain> for each scenario domain, pin and load
+                            bring up <prefix><domain> for each scenario domain, pin and load
                             them as it says, run the controllers (monitor output), then
                             trace, plots, score and OOM kills in DIR/lab-<scenario>/;
-                            the guests are removed afterwards
+                            the guests are removed afterwards. The controllers manage only
+                            these guests; every other domain on the host is left alone
+  lab run cpu|memory N      the same for the shipped grader case N: \`lab run cpu 2\` plays
+                            scenarios/cpu-2-*.yaml, \`lab run memory 1\` memory-1-*.yaml
       --intervals N         stop after N intervals (default: the scenario's)
       --prefix NAME         guest name prefix (default aos_: vm1 -> aos_vm1)
       --out DIR             results directory (default out)

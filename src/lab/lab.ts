@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { paramNumber } from '../libvirt/client.js';
 import { DomainStatsGroup } from '../libvirt/protocol.js';
+import { blockReadBytes } from '../host/libvirt-host.js';
 import { chooseDomainType, type AccelChoice } from './accel.js';
 import { consoleTail, guestOomKills, readConsole, type OomKill } from './console-log.js';
 import { checkGuestName, labDomainXml, type DomainType } from './domain-xml.js';
@@ -320,7 +321,7 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
     const usable = num('balloon.usable');
     const lastUpdate = num('balloon.last-update');
     const diskCaches = num('balloon.disk_caches');
-    const blockReadBytes = params ? blockReadBytesOf(params) : undefined;
+    const readBytes = params ? blockReadBytes(params) : undefined;
     const status: LabGuestStatus = {
       name: g.domain.name,
       uuid: g.domain.uuid,
@@ -339,7 +340,7 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
         ...(lastUpdate !== undefined ? { lastUpdate } : {}),
       };
     }
-    if (blockReadBytes !== undefined) status.blockReadMiB = blockReadBytes / 1048576;
+    if (readBytes !== undefined) status.blockReadMiB = readBytes / 1048576;
     if (g.active) {
       try {
         status.workload = await new WorkloadController(() => files.workloadSocket, 2_000).status(g.domain);
@@ -349,15 +350,6 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
     }
     return status;
   }));
-}
-
-/** Bytes read from all of a domain's disks, from an all-domain-stats record (undefined without disks). */
-export function blockReadBytesOf(params: Parameters<typeof paramNumber>[0]): number | undefined {
-  const count = paramNumber(params, 'block.count');
-  if (count === undefined || count === 0) return undefined;
-  let sum = 0;
-  for (let i = 0; i < count; i++) sum += paramNumber(params, `block.${i}.rd.bytes`) ?? 0;
-  return sum;
 }
 
 const STATES = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];

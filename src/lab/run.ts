@@ -20,7 +20,7 @@ import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
 import { labCpuOptions, labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
-import { ScopedHypervisor } from './scoped-host.js';
+import { ScopedHypervisor } from '../host/scoped-host.js';
 import { labWorkloadController } from './workload-channel.js';
 import { WorkloadPlayer } from './workload-player.js';
 
@@ -104,6 +104,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     // The loads of scenario time 0 are in place before the controllers' first measurement.
     const initial = await progress.step('setting the workloads of t=0', () => player.tick(0), (r) => `${r.sent} command${r.sent === 1 ? '' : 's'}${r.failed.length > 0 ? `, not reached: ${r.failed.map((f) => f.guest).join(', ')}` : ''}`);
     for (const f of initial.failed) progress.say(`${f.guest}: ${f.error}`);
+    for (const r of initial.reads) progress.say(`t=0 s: ${r.guest}: ${r.command}`);
     const oom = new OomWatcher(up.guests);
     const dir = join(opts.outDir, `lab-${scenario.name}`);
     const tracePath = join(dir, 'trace.jsonl');
@@ -116,7 +117,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     try {
       await executeRun({
         judged: foreign?.judged,
-        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names), scenario: scenario.name },
+        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names, { onLeftAlone: (others) => { if (others.length > 0) progress.say(`left alone (not this run's guests): ${others.join(', ')}`); } }), scenario: scenario.name },
         intervalSeconds: scenario.intervalSeconds,
         cpu: scenario.controllers.includes('cpu') ? labCpuOptions(scenario, opts.prefix) : undefined,
         memory: scenario.controllers.includes('memory') ? labMemoryOptions(scenario, opts.prefix) : undefined,
@@ -231,6 +232,7 @@ async function playScenario(p: ScenarioPlay): Promise<void> {
       });
     }
     const result = await p.player.tick(t);
+    for (const r of result.reads) progress.say(`t=${t.toFixed(0)} s: ${r.guest}: ${r.command}`);
     const failedNow = new Map(result.failed.map((f) => [f.guest, f.error]));
     for (const [guest, error] of failedNow) {
       if (!unreachable.has(guest)) progress.say(`t=${t.toFixed(0)} s: cannot set ${guest}'s workload: ${error}`);

@@ -6,7 +6,7 @@
 import type { DomainSpec, ReadSpec, Scenario } from '../host/sim/scenario.js';
 import { hashString } from '../host/sim/random.js';
 import { workloadValue } from '../host/sim/workload.js';
-import type { HotSchedule, MemorySchedule, ScanSchedule, WorkloadController } from './workload-channel.js';
+import { hotCommand, scanCommand, type HotSchedule, type MemorySchedule, type ScanSchedule, type WorkloadController } from './workload-channel.js';
 
 /** A scenario's file read: a one-time scan, or a hot set re-read every `everySeconds` from `atSeconds` until `untilSeconds`. */
 export type ScenarioRead = ReadSpec;
@@ -73,6 +73,8 @@ export interface TickResult {
   sent: number;
   /** Guests that could not be reached this tick (e.g. still booting), with the reason. */
   failed: { guest: string; error: string }[];
+  /** Read commands sent this tick (scans, hot sets), for the run's log. */
+  reads: { guest: string; command: string }[];
 }
 
 export class WorkloadPlayer {
@@ -108,7 +110,7 @@ export class WorkloadPlayer {
   }
 
   /** Sends the read commands that are due at t and were not sent yet (each once, in time order). */
-  private async playReads(g: PlayerGuest, t: number): Promise<number> {
+  private async playReads(g: PlayerGuest, t: number, log: TickResult['reads']): Promise<number> {
     const done = this.sentReads.get(g.guest) ?? new Set<string>();
     this.sentReads.set(g.guest, done);
     let sent = 0;
@@ -117,6 +119,7 @@ export class WorkloadPlayer {
       if (a.kind === 'scan') await this.controller.setScan(g.guest, a.scan);
       else await this.controller.setHot(g.guest, a.hot);
       done.add(a.key);
+      log.push({ guest: g.guest, command: a.kind === 'scan' ? scanCommand(a.scan) : hotCommand(a.hot) });
       sent++;
     }
     return sent;
@@ -126,6 +129,7 @@ export class WorkloadPlayer {
   async tick(t: number): Promise<TickResult> {
     let sent = 0;
     const failed: TickResult['failed'] = [];
+    const reads: TickResult['reads'] = [];
     await Promise.all(this.guests.map(async (g) => {
       if (t < g.spec.startSeconds || (g.spec.stopSeconds !== null && t >= g.spec.stopSeconds)) return;
       try {
@@ -144,11 +148,11 @@ export class WorkloadPlayer {
           this.sentMem.set(g.guest, step.targetMiB);
           sent++;
         }
-        sent += await this.playReads(g, t);
+        sent += await this.playReads(g, t, reads);
       } catch (err) {
         failed.push({ guest: g.guest, error: (err as Error).message });
       }
     }));
-    return { sent, failed };
+    return { sent, failed, reads };
   }
 }

@@ -12,7 +12,8 @@ import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { paramNumber } from '../../src/libvirt/client.js';
 import { DomainAffect, DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
-import { blockReadBytesOf, labRemove, labStatus, labUp, type LabGuest } from '../../src/lab/lab.js';
+import { blockReadBytes } from '../../src/host/libvirt-host.js';
+import { labRemove, labStatus, labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
@@ -48,7 +49,7 @@ async function sample(): Promise<Sample> {
     assert.ok(v !== undefined, `${NAME} reports ${k}`);
     return v;
   };
-  const rd = blockReadBytesOf(rec.params);
+  const rd = blockReadBytes(rec.params);
   assert.ok(rd !== undefined, `${NAME} reports block read bytes`);
   return {
     actualMiB: kib('balloon.current') / 1024, unusedMiB: kib('balloon.unused') / 1024, cachesMiB: kib('balloon.disk_caches') / 1024,

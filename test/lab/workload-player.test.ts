@@ -98,7 +98,7 @@ test('the player sends each read once when due, and the plan sizes the disk and 
     await player.tick(0);
     await player.tick(1);
     assert.deepEqual(lines.filter((l) => /^(scan|hot)/.test(l)), ['hot 600 every=10 rate=200']);
-    await player.tick(25);
+    assert.deepEqual((await player.tick(25)).reads, [{ guest: 'g1', command: 'scan 1536 rate=50' }, { guest: 'g1', command: 'scan 100 rate=50' }]);
     await player.tick(26);
     await player.tick(95);
     assert.deepEqual(lines.filter((l) => /^(scan|hot)/.test(l)), ['hot 600 every=10 rate=200', 'scan 1536 rate=50', 'scan 100 rate=50', 'hot off'],
