@@ -1,10 +1,12 @@
 // `npm run bench`: runs every benchmark in turn.
 import { runJudgeBench } from './judge.js';
 import { runLabBench } from './lab.js';
+import { runLatencyBench } from './latency.js';
 import { runPlacementBench } from './placement.js';
 import { runRpcBench } from './rpc.js';
 
 await runRpcBench();
 await runPlacementBench();
 await runLabBench();
+await runLatencyBench();
 await runJudgeBench();
