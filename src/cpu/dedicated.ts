@@ -213,7 +213,7 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
       vcpu: v.vcpu,
       pcpus: target,
       previous: v.affinity,
-      reason: `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): pCPUs ${formatCpuList(v.affinity)} → ${target.length === 1 ? `pCPU${target[0]}` : `pCPUs ${formatCpuList(target)}`}; off ${offText(v.affinity, owner)}`,
+      reason: `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): ${pcpuText(v.affinity)} → ${pcpuText(target)}; off ${offText(v.affinity, owner)}`,
     });
   }
   const dedicatedLoad = new Map<number, number>();
@@ -223,14 +223,13 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
       const p = g.pcpus![i]!;
       dedicatedLoad.set(p, v.demand);
       if (sameCpuSet(v.affinity, [p])) return;
-      const from = v.affinity.length === 1 ? `pCPU${v.affinity[0]}` : `pCPUs ${formatCpuList(v.affinity)}`;
       actions.push({
         kind: 'pin',
         domain: v.domain,
         vcpu: v.vcpu,
         pcpus: [p],
         previous: v.affinity,
-        reason: `${g.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): ${from} → pCPU${p}, dedicated: busy for ${g.busy} intervals; no other vCPU may run there until it idles`,
+        reason: `${g.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): ${pcpuText(v.affinity)} → pCPU${p}, dedicated: busy for ${g.busy} intervals; no other vCPU may run there until it idles`,
       });
     });
   }
@@ -254,6 +253,10 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     measuredUsageSpreadPoints: inner.measuredUsageSpreadPoints,
     summary: (holders.length > 0 ? `dedicated: ${holders.join('; ')}; shared pCPUs ${formatCpuList(shared)}: ` : '') + renumberPcpuText(inner.summary, shared),
   };
+}
+
+function pcpuText(pcpus: readonly number[]): string {
+  return pcpus.length === 1 ? `pCPU${pcpus[0]}` : `pCPUs ${formatCpuList(pcpus)}`;
 }
 
 function offText(affinity: readonly number[], owner: ReadonlyMap<number, string>): string {
