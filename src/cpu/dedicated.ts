@@ -185,13 +185,12 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     const pcpu = v.pcpu !== undefined ? compact.get(v.pcpu) : undefined;
     rest.push({ ...v, affinity: target.map((p) => compact.get(p)!), pcpu });
   }
-  const restMeasurement: CpuMeasurement = {
-    ...m,
-    pcpus: shared.length,
-    vcpus: rest,
-    pcpuUsage: shared.map((p) => m.pcpuUsage[p] ?? 0),
-    pcpuDemand: shared.map((p) => m.pcpuDemand[p] ?? 0),
-  };
+  // Every per-pCPU array of the measurement (usage, demand, and any other per-pCPU reading) is cut to the shared pCPUs.
+  const restMeasurement: CpuMeasurement = { ...m, pcpus: shared.length, vcpus: rest };
+  for (const [key, value] of Object.entries(m)) {
+    if (key === 'vcpus' || !Array.isArray(value) || value.length !== m.pcpus) continue;
+    (restMeasurement as unknown as Record<string, unknown>)[key] = shared.map((p) => (value as number[])[p] ?? 0);
+  }
   const { dedicated: _previous, ...restState } = state;
   const inner = decide(restMeasurement, restState, { ...options, dedicated: [] });
 
