@@ -134,6 +134,28 @@ describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
     await wl.setCpu(g2.name, 0);
   });
 
+  test('the latency probe counts 10 ms wake-ups and their lateness while on, restarts afresh, and stops when off', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const wl = labWorkloadController();
+    const g = guest(0);
+    const started = (await wl.setProbe(g.name, true)).probe!;
+    assert.equal(started.on, true);
+    assert.ok(started.samples <= 5, `afresh: ${started.samples} samples right after probe on`);
+    await sleep(3_000);
+    const on = (await wl.status(g.name)).probe!;
+    process.stderr.write(`[lab-test] probe over 3 s: ${on.samples} wake-ups, p50 ${on.p50Us} µs, p99 ${on.p99Us} µs, max ${on.maxUs} µs\n`);
+    // 300 at most in 3 s; a starved guest skips deadlines it missed, so fewer on a loaded machine.
+    assert.ok(on.samples >= 20 && on.samples <= 310, `${on.samples} wake-ups in 3 s`);
+    assert.ok(on.p50Us! >= 0 && on.p50Us! <= on.p99Us! && on.p99Us! <= on.maxUs!, JSON.stringify(on));
+    const off = (await wl.setProbe(g.name, false)).probe!;
+    await sleep(1_000);
+    const later = (await wl.status(g.name)).probe!;
+    assert.equal(later.on, false);
+    assert.equal(later.samples, off.samples, 'no wake-ups counted while off');
+    assert.ok((await wl.setProbe(g.name, true)).probe!.samples <= 5, 'probe on starts afresh');
+    await wl.setProbe(g.name, false);
+  });
+
   test('set memory shrinks the balloon and actual follows, then grows back', async (t) => {
     if (skipReason) return t.skip(skipReason);
     const g = guest(1);
