@@ -138,14 +138,16 @@ describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
     if (skipReason) return t.skip(skipReason);
     const wl = labWorkloadController();
     const g = guest(0);
+    const t0 = Date.now();
     const started = (await wl.setProbe(g.name, true)).probe!;
     assert.equal(started.on, true);
     assert.ok(started.samples <= 5, `afresh: ${started.samples} samples right after probe on`);
     await sleep(3_000);
     const on = (await wl.status(g.name)).probe!;
+    const elapsedMs = Date.now() - t0;
     process.stderr.write(`[lab-test] probe over 3 s: ${on.samples} wake-ups, p50 ${on.p50Us} µs, p99 ${on.p99Us} µs, max ${on.maxUs} µs\n`);
-    // 300 at most in 3 s; a starved guest skips deadlines it missed, so fewer on a loaded machine.
-    assert.ok(on.samples >= 20 && on.samples <= 310, `${on.samples} wake-ups in 3 s`);
+    // One per 10 ms at most; a starved guest skips deadlines it missed, so fewer on a loaded machine.
+    assert.ok(on.samples >= 20 && on.samples <= elapsedMs / 10 + 2, `${on.samples} wake-ups in ${elapsedMs} ms`);
     assert.ok(on.p50Us! >= 0 && on.p50Us! <= on.p99Us! && on.p99Us! <= on.maxUs!, JSON.stringify(on));
     const off = (await wl.setProbe(g.name, false)).probe!;
     await sleep(1_000);
