@@ -196,10 +196,11 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
 
   const actions: PinAction[] = [];
   const decided = new Set<string>();
+  const byKey = new Map(m.vcpus.map((v) => [`${domainKey(v.domain)}/${v.vcpu}`, v]));
   for (const a of inner.actions) {
     const key = `${domainKey(a.domain)}/${a.vcpu}`;
     decided.add(key);
-    const original = m.vcpus.find((v) => v.vcpu === a.vcpu && domainKey(v.domain) === domainKey(a.domain));
+    const original = byKey.get(key);
     const moved = forced.get(key);
     const reason = renumberPcpuText(a.reason, shared) + (moved ? `; off ${offText(moved.v.affinity, owner)}` : '');
     actions.push({ ...a, pcpus: a.pcpus.map((p) => shared[p]!), previous: original?.affinity ?? a.previous, reason });

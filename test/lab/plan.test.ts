@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario, parseScenario } from '../../src/host/sim/index.js';
-import { labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
+import { labCpuOptions, labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
 import { labRunScenario, parseHot, parseScan } from '../../src/cli/lab.js';
 import { UsageError } from '../../src/ground/errors.js';
 
@@ -66,6 +66,12 @@ test('memory options carry the scenario floors under the lab names', () => {
   assert.equal(o.floorsMiB.aos_vm1, 200);
   assert.equal(o.floorsMiB.vm1, undefined);
   assert.equal(o.reserveMiB, 512);
+});
+
+test('cpu options name the scenario\'s dedicated guests under the lab names', () => {
+  const s = loadScenario(path.join(SCENARIOS, 'cpu-8-dedicated.yaml'));
+  assert.deepEqual(labCpuOptions(s, 'aos_').dedicated, ['aos_db']);
+  assert.deepEqual(labCpuOptions(loadScenario(path.join(SCENARIOS, 'cpu-2-all-on-pcpu0.yaml')), 'aos_').dedicated, []);
 });
 
 test('lab run cpu 2 / memory 1 find the shipped grader cases; anything else is a usage error', () => {
