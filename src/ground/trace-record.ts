@@ -63,6 +63,20 @@ export interface TraceTruth {
   /** Per domain: memory the workload wanted, KiB. */
   memoryDemandKiB: Record<string, number>;
   oomEvents: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[];
+  /** Per domain with page cache or disk reads: what its cache held and cost (absent: none anywhere). */
+  cache?: Record<string, TraceCacheTruth>;
+}
+
+/** A guest's page cache over one interval (definitions in src/host/sim/truth.ts, CacheTruth). */
+export interface TraceCacheTruth {
+  hotMiB: number;
+  coldMiB: number;
+  /** ∫ cold cache dt over the interval, MiB·s. */
+  coldMiBSeconds: number;
+  refaultMiB: number;
+  /** Refaults of data the balloon's inflation dropped, MiB. */
+  coordinatorRefaultMiB: number;
+  readStallSeconds: number;
 }
 
 export interface TraceInterval {
