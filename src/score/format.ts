@@ -96,6 +96,11 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
   }
   lines.push(field('meeting a growing demand', episodes(m.growth, intervalSeconds)));
   lines.push(field('reclaiming after a load stops', episodes(m.reclaim, intervalSeconds)));
+  if (m.cache) {
+    lines.push(field('cold cache held', `${fixed(m.cache.coldMiBSeconds, 0)} MiB·s`));
+    lines.push(field('refaults', `${fixed(m.cache.refaultMiB, 0)} MiB, ${fixed(m.cache.coordinatorRefaultMiB, 0)} MiB of them caused by the coordinator`));
+    lines.push(field('read stall', `${fixed(m.cache.readStallSeconds)} s`));
+  }
   lines.push('');
   lines.push(
     ...table([
@@ -113,6 +118,23 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
       ]),
     ]),
   );
+  if (m.cache && m.cache.guests.length > 0) {
+    lines.push('');
+    lines.push(
+      ...table([
+        ['VM', 'cold MiB·s', 'peak cold', 'peak hot', 'refaults', 'by coordinator', 'read stall'],
+        ...m.cache.guests.map((g) => [
+          g.domain,
+          fixed(g.coldMiBSeconds, 0),
+          `${fixed(g.peakColdMiB, 0)} MiB`,
+          `${fixed(g.peakHotMiB, 0)} MiB`,
+          `${fixed(g.refaultMiB, 0)} MiB`,
+          `${fixed(g.coordinatorRefaultMiB, 0)} MiB`,
+          `${fixed(g.readStallSeconds)} s`,
+        ]),
+      ]),
+    );
+  }
   return lines;
 }
 
