@@ -81,7 +81,7 @@ export interface TraceCacheTruth {
   /** ∫ cold cache dt over the interval, MiB·s. */
   coldMiBSeconds: number;
   refaultMiB: number;
-  /** Refaults of data the balloon's inflation dropped, MiB. */
+  /** Refaults that would not have happened had the coordinator not shrunk the guest, MiB. */
   coordinatorRefaultMiB: number;
   readStallSeconds: number;
 }

@@ -9,11 +9,12 @@ import type { TraceInterval } from '../ground/trace-record.js';
 //   whose balloon leaves it room keeps such data (Linux drops clean cache only when it needs the
 //   memory), so this is memory a coordinator could have taken back for others.
 // * refaults (MiB): data read from disk again after it had been dropped from the cache.
-// * refaults caused by the coordinator (MiB): the part of those refaults whose drop the balloon
-//   forced. When the cache must shrink in a simulator step, the balloon's inflation in that step
-//   (up to the amount dropped) is the coordinator's part; each dropped chunk of data carries its
-//   share, and re-reading it counts the chunk's size × that share. Drops the guest causes itself
-//   (its anonymous use growing, newer reads pushing out older ones) count as refaults only.
+// * refaults caused by the coordinator (MiB): refaults of data that a shadow of the guest's cache
+//   still held — the same reads and anonymous use, but with the largest balloon the guest has had
+//   so far (src/host/sim/page-cache.ts). They would not have happened had the coordinator not
+//   shrunk the guest below that size; a squeezed hot set counts on every pass it is read back.
+//   Refaults the guest causes itself (its anonymous use growing, newer reads pushing out older
+//   ones, a set that never fitted the size it booted with) count as refaults only.
 // * read stall (s): time the guest's readers waited for the disk to read back refaulted data,
 //   beyond the time the same read takes from cache.
 // * peak hot and cold cache (MiB): the largest at the end of an interval.

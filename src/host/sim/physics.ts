@@ -141,7 +141,7 @@ export class SimPhysics {
       usedDemandKiB: 0,
       usedKiB: 0,
       // Filled at boot (applyLifecycle), when the guest's anonymous use is known.
-      cache: new PageCache([], 0, 0, this.scenario.host.diskReadMiBps),
+      cache: new PageCache([], 0, 0, 0, this.scenario.host.diskReadMiBps),
       minorFaults: 0,
       rssKiB: 0,
       statsPeriod: spec.statsPeriod,
@@ -193,9 +193,9 @@ export class SimPhysics {
         // A guest running at t = 0 booted before the scenario: its driver has already loaded.
         d.driverLoadNs = t === 0 ? 0 : t + BALLOON_DRIVER_LOAD_SECONDS * NS_PER_S;
         d.truth.seen = true;
-        this.sampleMemory(d, t, 0, 0);
+        this.sampleMemory(d, t, 0);
         const initialKiB = d.spec.cachesMiB * KIB_PER_MIB;
-        d.cache = new PageCache(d.spec.reads, initialKiB, d.actualKiB - d.usedKiB, this.scenario.host.diskReadMiBps);
+        d.cache = new PageCache(d.spec.reads, initialKiB, d.actualKiB, d.usedKiB, this.scenario.host.diskReadMiBps);
         this.touchResident(d);
         // A guest booting with a stats period reports at once (at t = 0: it was running before).
         this.refreshStats(d, t);
@@ -234,10 +234,10 @@ export class SimPhysics {
     this.stepCpu(running, (startNs + dtNs / 2) / NS_PER_S, dtNs);
     for (const d of running) {
       d.truth.runningNs += dtNs;
-      const shrinkKiB = this.stepBalloon(d, dtNs);
-      this.sampleMemory(d, endNs, dtNs, shrinkKiB);
+      this.stepBalloon(d, dtNs);
+      this.sampleMemory(d, endNs, dtNs);
       if (d.cache.reading) {
-        d.cache.read(startNs / NS_PER_S, dtNs / NS_PER_S, () => d.actualKiB - d.usedKiB - d.cache.cachedKiB);
+        d.cache.read(startNs / NS_PER_S, dtNs / NS_PER_S);
         this.touchResident(d);
       }
       d.cache.accountCold(endNs / NS_PER_S, dtNs / NS_PER_S);
@@ -288,13 +288,10 @@ export class SimPhysics {
     });
   }
 
-  /** Moves the balloon toward its target; returns how much it took from the guest, KiB. */
-  private stepBalloon(d: DomainState, dtNs: number): number {
+  private stepBalloon(d: DomainState, dtNs: number): void {
     const maxMove = this.scenario.host.balloonRateMiBps * KIB_PER_MIB * (dtNs / NS_PER_S);
     const gap = d.targetKiB - d.actualKiB;
-    const before = d.actualKiB;
     d.actualKiB = Math.abs(gap) <= maxMove ? d.targetKiB : d.actualKiB + Math.sign(gap) * maxMove;
-    return Math.max(0, before - d.actualKiB);
   }
 
   /** Pages the guest touched stay resident on the host until the balloon takes them back. */
@@ -304,19 +301,16 @@ export class SimPhysics {
 
   /**
    * What the guest uses at time t given its workload and balloon; records running out of memory.
-   * Clean page cache yields first: anonymous use and the balloon take from it before anything
-   * else, and `shrinkKiB` (what the balloon took in this step) is the balloon's part of the drop.
+   * Clean page cache yields first: anonymous use and the balloon take from it before anything else.
    */
-  private sampleMemory(d: DomainState, tNs: number, dtNs: number, shrinkKiB: number): void {
+  private sampleMemory(d: DomainState, tNs: number, dtNs: number): void {
     const t = tNs / NS_PER_S;
     const demandMiB = Math.max(0, workloadValue(d.spec.usedMiB, t, this.seed, d.usedStream, this.options.noise?.usedSdMiB ?? 0));
     d.usedDemandKiB = demandMiB * KIB_PER_MIB;
     const usedBefore = d.usedKiB;
     d.usedKiB = Math.min(d.usedDemandKiB, d.actualKiB);
     if (d.usedKiB > usedBefore) d.minorFaults += (d.usedKiB - usedBefore) / 4;
-    const room = d.actualKiB - d.usedKiB;
-    const overflow = d.cache.cachedKiB - room;
-    if (overflow > 0) d.cache.shrinkTo(room, Math.min(overflow, shrinkKiB));
+    d.cache.fit(d.actualKiB, d.usedKiB);
     this.touchResident(d);
     d.truth.peakDemandKiB = Math.max(d.truth.peakDemandKiB, d.usedDemandKiB);
     d.truth.minActualKiB = Math.min(d.truth.minActualKiB, d.actualKiB);

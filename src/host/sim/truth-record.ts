@@ -77,7 +77,6 @@ function cacheTruth(d: DomainState, toNs: number): CacheTruth {
     coordinatorRefaultMiB: t.coordinatorRefaultKiB / KIB_PER_MIB,
     readStallSeconds: t.readStallSeconds,
     droppedMiB: t.droppedKiB / KIB_PER_MIB,
-    droppedByBalloonMiB: t.droppedByBalloonKiB / KIB_PER_MIB,
     diskReadMiB: d.cache.diskReadBytes / (KIB_PER_MIB * 1024),
   };
 }

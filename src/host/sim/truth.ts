@@ -52,15 +52,15 @@ export interface CacheTruth {
   /** Data read again from disk after it had been dropped, MiB. */
   refaultMiB: number;
   /**
-   * The part of refaultMiB whose drop the balloon forced: a chunk dropped while the balloon was
-   * inflating carries the share of the drop the inflation caused; re-reading it counts that share.
+   * The part of refaultMiB the coordinator caused: refaults of data that a shadow of the guest's
+   * cache — the same reads and anonymous use, with the largest balloon the guest has had so far —
+   * still held. They would not have happened had the balloon not been inflated below that size.
    */
   coordinatorRefaultMiB: number;
   /** Time readers waited for the disk to read back refaulted data beyond their own pace, s. */
   readStallSeconds: number;
-  /** Cache dropped during the interval, MiB, and the part the balloon forced. */
+  /** Cache dropped during the interval, MiB. */
   droppedMiB: number;
-  droppedByBalloonMiB: number;
   /** Read from the disk since boot, MiB (the host's block rd.bytes). */
   diskReadMiB: number;
 }
