@@ -2,6 +2,7 @@ import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/opt
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { createSimulatedHost, type Scenario, type TruthInterval } from '../host/sim/index.js';
 import { runControlLoop } from './loop.js';
+import { controllersForTrace } from './controllers.js';
 import type { TraceCacheTruth, TraceHeader, TraceLine, TraceTruth } from '../ground/trace-record.js';
 
 /** The memory coordinator's options for a scenario: its host reserve and per-guest floors. */
@@ -24,16 +25,17 @@ export async function simulateScenario(scenario: Scenario, options: SimulateOpti
   const run = createSimulatedHost(scenario, { seed: options.seed, noise: options.noise });
   const cpu = scenario.controllers.includes('cpu') ? (options.cpu ?? { ...defaultCpuSchedulerOptions }) : undefined;
   const memory = scenario.controllers.includes('memory') ? memoryOptionsFor(scenario, options.memory) : undefined;
+  const ran = controllersForTrace({ cpu, memory });
   const header: TraceHeader = {
     type: 'header',
     version: 1,
     target: `sim:${scenario.name}`,
     scenario: scenario.name,
     intervalSeconds: scenario.intervalSeconds,
-    controllers: { cpu: !!cpu, memory: !!memory },
+    controllers: ran.controllers,
     pcpus: scenario.host.pcpus,
     startedAt: new Date(0).toISOString(),
-    options: { cpu, memory },
+    options: ran.options,
   };
   const lines: TraceLine[] = [header];
   await runControlLoop(

@@ -1,10 +1,10 @@
 import type { CpuFairness, CpuScore } from './cpu.js';
 import type { EpisodeSummary, MemoryScore } from './memory.js';
 import type { Score } from './score.js';
+import { formatMiB } from '../ground/units.js';
 
 // The score as a person reads it: a summary block per resource, then a table per VM.
 
-const MiB = 1024;
 
 function fixed(v: number | undefined, digits = 1): string {
   return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
@@ -12,9 +12,7 @@ function fixed(v: number | undefined, digits = 1): string {
 function percent(v: number | undefined): string {
   return v === undefined ? '-' : `${(v * 100).toFixed(1)} %`;
 }
-function mib(kib: number | undefined): string {
-  return kib === undefined ? '-' : `${Math.round(kib / MiB)} MiB`;
-}
+const mib = (kib: number | undefined): string => formatMiB(kib);
 
 /** Lays out rows as aligned columns; the first row is the heading. Numbers are right-aligned. */
 export function table(rows: string[][], indent = '  '): string[] {
