@@ -16,7 +16,7 @@ import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 import { cacheFigures, cacheView } from './cache.js';
-import { detectRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
+import { detectRefault, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
 
 // The memory coordinator's policy: one pure function from an observation (and what it remembered
 // from earlier intervals) to balloon actions, each with its reason. The rules live in the files
@@ -120,6 +120,7 @@ export function decideMemory(
     const anonKiB = usage.anonKiB ?? usage.usedKiB;
     if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
     const readKiBps = readRateKiBps(guest);
+    if (usage.cacheKiB !== undefined && freshness.newReading) learnHotAfterRefault(guest, usage.cacheKiB, obs.timeNs, options.refaultWatchSeconds);
     const hotKiB = rememberedHotKiB(guest, obs.timeNs, options.hotMemorySeconds);
     const cache = usage.cacheKiB === undefined
       ? undefined

@@ -87,7 +87,7 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
     if (!clear) confirmed = ' on two readings';
   }
   const halfKiB = options.reclaimFraction * excessKiB < bandKiB ? excessKiB : options.reclaimFraction * excessKiB;
-  const stepKiB = g.cache ? Math.min(halfKiB, freeAboveNeedKiB(g) + g.cache.coldStepKiB) : halfKiB;
+  const stepKiB = g.cache ? Math.min(halfKiB, freeAboveNeedKiB(g, options) + g.cache.coldStepKiB) : halfKiB;
   if (stepKiB < options.minChangeMiB * 1024) return { reclaiming: true, wasteSeen: false };
   const beyond = [
     g.noiseAllowanceKiB > 0 ? `its ${mib(g.noiseAllowanceKiB)} MiB noise allowance` : '',
@@ -109,7 +109,12 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   };
 }
 
-/** Free memory beyond what the guest's floor, noise allowance and growth need: costs nothing to take. */
-function freeAboveNeedKiB(g: GuestAssessment): number {
+/**
+ * Free memory beyond what the guest's floor, noise allowance and growth need: costs nothing to take.
+ * Except while the guest is reading from disk: its reads are filling that memory with cache that may
+ * turn out hot, so it is taken at the cold-cache pace too.
+ */
+function freeAboveNeedKiB(g: GuestAssessment, options: MemoryOptions): number {
+  if ((g.cache?.readKiBps ?? 0) > options.refaultMiBps * 1024) return 0;
   return Math.max(0, (g.cache?.freeKiB ?? g.unusedKiB) - g.floorKiB - g.noiseAllowanceKiB - g.growthKiBps * g.horizonSeconds);
 }

@@ -13,7 +13,8 @@ import type { GuestMemoryState } from './state.js';
 // quietest rate seen since the first of those shrinks by more than refaultMiBps, the shrinks made
 // the guest read back data it still wanted: a refault. The guest gets back at once what those
 // shrinks took (the balloon before the first of them), and the cache it held then is remembered as
-// its hot cache, part of its need for hotMemorySeconds, so the same mistake is not made again.
+// its hot cache, part of its need for hotMemorySeconds, so the same mistake is not made again; the
+// cache it reaches while reading its set back over the next refaultWatchSeconds counts as hot too.
 //
 // Comparing with the quietest rate since the shrink, not with the rate just before it, is what
 // tells a scan from a refault: a guest scanning files reads steadily before and after a shrink
@@ -97,6 +98,16 @@ export function detectRefault(guest: GuestMemoryState, nowNs: number, refaultMiB
     why: `refault: disk reads rose to ${mibPerSecond(current.kibps)} MiB/s from ${mibPerSecond(quietKiBps)} MiB/s within ` +
       `${Math.round((nowNs - first.atNs) / 1e9)} s of shrinking into its page cache (${mib(first.cacheKiB)} MiB then): giving it back, its hot cache is ${mib(hotKiB)} MiB`,
   };
+}
+
+/**
+ * For refaultWatchSeconds after a refault the guest reads its hot set back into the memory it was
+ * given: the cache it reaches then is hot too (the cache before the shrink may have been caught
+ * halfway through a pass).
+ */
+export function learnHotAfterRefault(guest: GuestMemoryState, cacheKiB: number, nowNs: number, watchSeconds: number): void {
+  if (guest.hotKiB === undefined || guest.hotLearnedNs === undefined) return;
+  if (nowNs - guest.hotLearnedNs <= watchSeconds * 1e9) guest.hotKiB = Math.max(guest.hotKiB, cacheKiB);
 }
 
 /** The hot cache still remembered, KiB (forgotten after hotMemorySeconds, to be learned afresh). */
