@@ -1,8 +1,10 @@
 // `npm run bench`: runs every benchmark in turn.
 import { runLabBench } from './lab.js';
+import { runMemoryBench } from './memory.js';
 import { runPlacementBench } from './placement.js';
 import { runRpcBench } from './rpc.js';
 
 await runRpcBench();
 await runPlacementBench();
+await runMemoryBench();
 await runLabBench();
