@@ -10,7 +10,7 @@ import type { BaselineOptions } from './options.js';
 //  - the host is under pressure when its free memory is below 20 % of its total;
 //  - under pressure, every guest with more than 20 % of its memory free is shrunk, never below
 //    keeping 20 % free; without pressure, every guest with less than 20 % free is grown;
-//  - one step moves at most 5 % of the guest's current memory; grows stop at the maximum.
+//  - one step moves at most 5 % of the guest's total (maximum) memory; grows stop at the maximum.
 // Guest free memory is the balloon's `unused` (MemFree).
 
 const POLICY_SECONDS = 15;
@@ -35,7 +35,7 @@ export const momController: Controller<BaselineOptions & { intervalSeconds: numb
         const b = d.balloon!;
         if (b.unusedKiB === undefined) continue;
         const freeShare = b.unusedKiB / b.currentKiB;
-        const stepKiB = STEP * b.currentKiB;
+        const stepKiB = STEP * b.maximumKiB;
         const min = options.minKiB[d.name] ?? 0;
         if (pressure && freeShare > GUEST_FREE) {
           // Shrink by up to 5 %, keeping 20 % free: used / 0.8 is the size at which 20 % is free.
