@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadScenario } from '../dist/src/host/sim/index.js';
 import { simulateScenario } from '../dist/src/control/simulate.js';
 import { scoreTrace } from '../dist/src/score/index.js';
-import { shippedScenariosDir } from '../dist/src/cli/target.js';
+import { shippedScenariosDir } from '../dist/src/app/target.js';
 
 const fmt = (v, digits = 1) => (v === undefined || v === null ? '–' : typeof v === 'number' ? v.toFixed(digits) : String(v));
 const cpuRows = [];
