@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSimulatedHost, type SimulatedRun } from '../../../src/host/sim/simulated-host.js';
-import { parseScenario } from '../../../src/host/sim/scenario.js';
+import { fileURLToPath } from 'node:url';
+import { loadScenario, parseScenario } from '../../../src/host/sim/scenario.js';
 import type { BalloonObservation, DomainObservation } from '../../../src/ground/hypervisor.js';
 import type { CacheTruth, TruthInterval } from '../../../src/host/sim/truth.js';
 
@@ -177,4 +178,24 @@ test('a hot set stops being hot after until; boot-time cache is cold', async () 
   c = cacheOf(run.truth());
   assert.equal(c.hotMiB, 0);
   assert.equal(c.coldMiB, 230);
+});
+
+test('cache-2-hot tells coordinators apart: squeezing the hot guest to anonymous + floor refaults its set on every pass', async () => {
+  const file = fileURLToPath(new URL('../../../../scenarios/cache-2-hot.yaml', import.meta.url));
+  const perMinute = async (targetMiB: number | undefined): Promise<number> => {
+    const run = createSimulatedHost(loadScenario(file));
+    let coordinator = 0;
+    for (let i = 0; i < 90; i++) {
+      const obs = await run.hypervisor.observe();
+      if (i === 15 && targetMiB !== undefined) await run.hypervisor.setMemory(obs.domains.find((d) => d.name === 'vm1')!, targetMiB * MiB);
+      await run.clock.sleep(2000);
+      const c = run.truth().domains.find((d) => d.name === 'vm1')!.cache;
+      if (i >= 20) coordinator += c.coordinatorRefaultMiB;
+    }
+    return coordinator / ((70 * 2) / 60);
+  };
+  assert.equal(await perMinute(undefined), 0);
+  assert.equal(await perMinute(150 + 600 + 200), 0, 'anonymous + hot + floor keeps the set');
+  const squeezed = await perMinute(150 + 200);
+  assert.ok(squeezed >= 0.9 * 6 * 600, `anonymous + floor: the whole set every 10 s, ${squeezed.toFixed(0)} MiB/min`);
 });
