@@ -16,7 +16,7 @@ import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 import { cacheFigures, cacheView } from './cache.js';
-import { detectRefault, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
+import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
 
 // The memory coordinator's policy: one pure function from an observation (and what it remembered
 // from earlier intervals) to balloon actions, each with its reason. The rules live in the files
@@ -228,7 +228,7 @@ export function decideMemory(
       shrinks.push(action);
       record(guest, action);
       // The guest must drop page cache to meet it: watch its reads for refaults.
-      if (g.cache && action.targetKiB < g.anonKiB + g.cache.cacheKiB) recordCacheShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB);
+      if (g.cache && dropsCache(action.targetKiB, g.anonKiB, g.cache.cacheKiB)) recordCacheShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB);
     } else {
       guest.reclaiming = false;
     }

@@ -8,7 +8,7 @@ import type { GuestMemoryState } from './state.js';
 // host the signs of a mistake are its disk reads: block read bytes (libvirt `block.N.rd.bytes`),
 // else the balloon's major-fault counter (a page read from disk per fault). Every observation the
 // read rate over the interval is kept. Every shrink that reaches into the page cache (its target is
-// below anonymous use + cache, so the guest must drop some) is remembered for refaultWatchSeconds
+// below anonymous use + cache + a watermark allowance, so the guest drops some) is remembered for refaultWatchSeconds
 // with the balloon and the cache before it. If, within that time, the read rate rises above the
 // quietest rate seen since the first of those shrinks by more than refaultMiBps, the shrinks made
 // the guest read back data it still wanted: a refault. The guest gets back at once what those
@@ -22,6 +22,17 @@ import type { GuestMemoryState } from './state.js';
 // and everything after a shrink cut into it.
 
 const PAGE_BYTES = 4096;
+/**
+ * Linux starts dropping cache before its free memory runs out: kswapd keeps free memory above its
+ * watermarks (tens of MiB on guests of a few GiB). A shrink that leaves less free than this beside
+ * anon + cache may make the guest drop cache.
+ */
+export const WATERMARK_KIB = 64 * 1024;
+
+/** Whether a balloon target makes the guest drop page cache (so its reads must be watched). */
+export function dropsCache(targetKiB: number, anonKiB: number, cacheKiB: number): boolean {
+  return cacheKiB > 0 && targetKiB < anonKiB + cacheKiB + WATERMARK_KIB;
+}
 
 /** Cumulative bytes read from disk: block statistics, else major faults × one page. */
 export function readBytesOf(domain: DomainObservation): number | undefined {
