@@ -1,4 +1,5 @@
 // `npm run bench`: runs every benchmark in turn.
+import { runJudgeBench } from './judge.js';
 import { runLabBench } from './lab.js';
 import { runMemoryBench } from './memory.js';
 import { runPlacementBench } from './placement.js';
@@ -8,3 +9,4 @@ await runRpcBench();
 await runPlacementBench();
 await runMemoryBench();
 await runLabBench();
+await runJudgeBench();

@@ -3,6 +3,7 @@ import { runControlLoop } from '../control/loop.js';
 import { formatInterval } from '../control/monitor.js';
 import { TraceWriter } from '../control/trace-writer.js';
 import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import type { Action } from '../ground/actions.js';
 import type { Target } from './target.js';
 import { captureStartState, restoreStartState, type StartState } from '../control/restore.js';
 
@@ -17,6 +18,11 @@ export interface RunSettings extends ControllerOptions {
   tracePath?: string;
   /** Put back the pins and balloon sizes found at start when the run ends. */
   restore?: boolean;
+  /**
+   * Judging another program (virtbalance judge): the controllers only measure and change nothing, and
+   * each interval records the changes the judged program made instead of their decisions.
+   */
+  judged?: { description: string; takeActions: () => Action[] };
   /** Extra consumers of the header and of each interval (dashboard, tests). */
   onHeader?: (header: TraceHeader) => void;
   onInterval?: (entry: TraceInterval) => void;
@@ -46,7 +52,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   trace?.write(header);
   settings.onHeader?.(header);
   if (!settings.quiet && !settings.json) {
-    const which = kinds.map((kind) => controllers[kind].title).join(' + ');
+    const which = settings.judged?.description ?? kinds.map((kind) => controllers[kind].title).join(' + ');
     console.log(`virtbalance: ${which} on ${target.label}, every ${settings.intervalSeconds} s${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
   }
   let start: StartState | undefined;
@@ -58,13 +64,17 @@ export async function executeRun(settings: RunSettings): Promise<number> {
       {
         intervalSeconds: settings.intervalSeconds,
         ...Object.fromEntries(kinds.map((kind) => [kind, settings[kind]])),
-        dryRun: settings.dryRun,
+        dryRun: settings.dryRun || settings.judged !== undefined,
         intervals: settings.intervals,
         signal: abort.signal,
         truth: target.truth,
       },
       {
         record(entry) {
+          if (settings.judged) {
+            entry.actions = settings.judged.takeActions();
+            entry.failures = [];
+          }
           trace?.write(entry);
           settings.onInterval?.(entry);
           if (settings.json) console.log(JSON.stringify(entry));
@@ -73,6 +83,8 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         log(message, recorded) {
           // The monitor output already shows what the interval recorded; otherwise each line goes to stderr, even with --quiet.
           if (recorded && !settings.quiet && !settings.json) return;
+          // When judging, the controllers' own thoughts are about decisions they do not make.
+          if (recorded && settings.judged) return;
           console.error(`virtbalance: ${message}`);
         },
         observed(observation) {

@@ -105,6 +105,8 @@ export class SimPhysics {
   private layout = 0;
   /** Every boot and shutdown time, ns, ascending: sub-steps end exactly there. */
   private readonly lifecycleTimesNs: number[];
+  /** Busy time per pCPU since the scenario began, ns (what node CPU stats report). */
+  readonly pcpuBusyTotalNs: number[];
 
   constructor(
     readonly scenario: Scenario,
@@ -114,6 +116,7 @@ export class SimPhysics {
     this.stepNs = Math.max(1, Math.round(scenario.stepMs * 1e6));
     this.allPcpus = Array.from({ length: scenario.host.pcpus }, (_, p) => p);
     this.tally = { fromNs: 0, pcpuBusyNs: new Array<number>(scenario.host.pcpus).fill(0), minFreeKiB: Infinity, oomEvents: [], lifecycle: [] };
+    this.pcpuBusyTotalNs = new Array<number>(scenario.host.pcpus).fill(0);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
     const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
@@ -270,6 +273,7 @@ export class SimPhysics {
       this.shareCache = { layout: this.layout, demands, result: share };
     }
     const busy = this.tally.pcpuBusyNs;
+    const busyTotal = this.pcpuBusyTotalNs;
     states.forEach((v, k) => {
       const got = share.received[k]!;
       const wanted = Math.max(demands[k]!, got);
@@ -284,6 +288,7 @@ export class SimPhysics {
         v.seenNs[p] = v.seenNs[p]! + ns;
         v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
         busy[p] = busy[p]! + ns;
+        busyTotal[p] = busyTotal[p]! + ns;
       }
     });
   }

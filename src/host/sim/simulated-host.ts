@@ -41,6 +41,11 @@ export class SimulatedHost implements Hypervisor {
     return this.world.timeNs;
   }
 
+  /** Busy time of each pCPU since the scenario began, ns (cumulative, like a host's CPU counters). */
+  pcpuBusyTimesNs(): number[] {
+    return this.world.pcpuBusyTotalNs.map(Math.round);
+  }
+
   /** Runs the simulation forward by `ms` of simulated time. */
   advance(ms: number): void {
     this.world.advance(ms);
