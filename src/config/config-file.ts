@@ -17,6 +17,8 @@ export interface VmConfig {
   weight?: number;
   /** Free memory this guest always keeps above what it uses, MiB. */
   floorMiB?: number;
+  /** false: virtbalance never observes or touches this domain. */
+  manage?: boolean;
 }
 
 export interface RunConfig {
@@ -27,6 +29,10 @@ export interface RunConfig {
   dryRun?: boolean;
   restore?: boolean;
   trace?: string;
+  /** Domains to manage (names, globs, UUIDs); none: every domain. */
+  only?: string[];
+  /** Domains never to manage (names, globs, UUIDs). */
+  exclude?: string[];
   /** Where the dashboard and /metrics listen. */
   http?: ListenAddress;
   /** Allow an `http` address beyond loopback. */
@@ -46,10 +52,10 @@ export class ConfigError extends UsageError {
 
 type Path = FieldPath;
 
-const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
+const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB'] as const;
-const VM_KEYS = ['weight', 'floorMiB'] as const;
+const VM_KEYS = ['weight', 'floorMiB', 'manage'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
 
@@ -117,6 +123,7 @@ export function parseConfig(text: string, source: string): RunConfig {
     vms[name] = defined({
       weight: optional(vm.weight, (v) => r.number(v, ['vms', name, 'weight'], 0, 10_000, { exclusiveMin: true })),
       floorMiB: optional(vm.floorMiB, (v) => r.number(v, ['vms', name, 'floorMiB'], 0, MAX_MIB)),
+      manage: optional(vm.manage, (v) => r.boolean(v, ['vms', name, 'manage'])),
     });
   }
 
@@ -128,6 +135,8 @@ export function parseConfig(text: string, source: string): RunConfig {
     dryRun: optional(top.dryRun, (v) => r.boolean(v, ['dryRun'])),
     restore: optional(top.restore, (v) => r.boolean(v, ['restore'])),
     trace: optional(top.trace, (v) => r.string(v, ['trace'])),
+    only: optional(top.only, (v) => patterns(r, v, 'only')),
+    exclude: optional(top.exclude, (v) => patterns(r, v, 'exclude')),
     http,
     httpPublic,
     cpu: defined({
@@ -144,6 +153,13 @@ export function parseConfig(text: string, source: string): RunConfig {
     }),
     vms,
   });
+}
+
+/** A domain pattern or a list of them (names, globs, UUIDs), as `only` and `exclude` take. */
+function patterns(r: FieldReader, value: unknown, key: string): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) r.fail([key], 'expected a domain name, glob or UUID, or a list of them, got an empty list');
+  return list.map((p, i) => r.string(p, Array.isArray(value) ? [key, i] : [key]).trim());
 }
 
 /** Reads and validates a configuration file. */
