@@ -2,11 +2,13 @@
 import { runJudgeBench } from './judge.js';
 import { runLabBench } from './lab.js';
 import { runLatencyBench } from './latency.js';
+import { runMemoryBench } from './memory.js';
 import { runPlacementBench } from './placement.js';
 import { runRpcBench } from './rpc.js';
 
 await runRpcBench();
 await runPlacementBench();
+await runMemoryBench();
 await runLabBench();
 await runLatencyBench();
 await runJudgeBench();
