@@ -157,6 +157,14 @@ export async function runLatencyBench(): Promise<void> {
     log(`p99 lateness (mean over ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}): ours ${ms(oursP99)}, nothing ${ms(nothingP99)}: nothing / ours = ${ratio.toFixed(2)}` +
       (ratio > 1.2 ? ' (dedicated is better)' : ratio < 1 / 1.2 ? ' (dedicated is WORSE than doing nothing)' : ' (a tie within 20 %)'));
     log(`p50 lateness: ours ${ms(oursP50)}, nothing ${ms(nothingP50)}: nothing / ours = ${(nothingP50 / oursP50).toFixed(2)}`);
+    // Round by round (each ours beside the nothing that followed it): a mean can be one bad round.
+    const pairs = outcomes.filter((o) => o.mode === 'ours').map((o, i) => [o, outcomes.filter((x) => x.mode === 'nothing')[i]!] as const);
+    const perRound = (f: (o: Outcome) => number | undefined) => pairs.map(([a, b]) => (f(b) ?? Number.NaN) / (f(a) ?? Number.NaN));
+    const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+    const p99Ratios = perRound((o) => o.probe.p99Us);
+    const p50Ratios = perRound((o) => o.probe.p50Us);
+    log(`per round nothing / ours: p99 ${p99Ratios.map((r) => r.toFixed(2)).join(', ')} (ours lower in ${p99Ratios.filter((r) => r > 1).length} of ${pairs.length}, geometric mean ${geo(p99Ratios).toFixed(2)}); ` +
+      `p50 ${p50Ratios.map((r) => r.toFixed(2)).join(', ')} (ours lower in ${p50Ratios.filter((r) => r > 1).length} of ${pairs.length}, geometric mean ${geo(p50Ratios).toFixed(2)})`);
     const otherWork = outcomes.reduce((a, o) => a + o.window.otherWork, 0) / outcomes.length;
     if (otherWork > 0.25) {
       log(`warning: ${otherWork.toFixed(2)} pCPU on average went to work other than these guests (other processes on this machine): they also run on the dedicated pCPU, which only keeps our other vCPUs off it`);
