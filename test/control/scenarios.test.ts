@@ -275,8 +275,8 @@ test('cache-3-host-short: the consumer is fed from cold cache first, no OOM, res
   assert.ok(hotTaken >= 1, 'the host was short enough to reach a hot set: the case tests the order');
 });
 
-test('cpu-8-dedicated: the busy dedicated guest gets a pCPU nobody shares, the others share the rest evenly, it is given back after idling', async () => {
-  const { intervals } = await scenarioScore('cpu-8-dedicated');
+test('cpu-11-dedicated: the busy dedicated guest gets a pCPU nobody shares, the others share the rest evenly, it is given back after idling', async () => {
+  const { intervals } = await scenarioScore('cpu-11-dedicated');
   const demandOf = (i: TraceInterval) => i.truth!.vcpus.find((v) => v.domain === 'db')?.demand ?? 0;
   const busyStart = intervals.findIndex((i) => demandOf(i) >= 0.5);
   const busyEnd = intervals.length - 1 - [...intervals].reverse().findIndex((i) => demandOf(i) >= 0.5);
@@ -317,6 +317,6 @@ test('cpu-8-dedicated: the busy dedicated guest gets a pCPU nobody shares, the o
 
 test('every shipped scenario is covered by a test above', () => {
   const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
-  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-dedicated', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short']);
+  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-11-dedicated', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short']);
   for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
 });

@@ -69,7 +69,7 @@ test('memory options carry the scenario floors under the lab names', () => {
 });
 
 test('cpu options name the scenario\'s dedicated guests under the lab names', () => {
-  const s = loadScenario(path.join(SCENARIOS, 'cpu-8-dedicated.yaml'));
+  const s = loadScenario(path.join(SCENARIOS, 'cpu-11-dedicated.yaml'));
   assert.deepEqual(labCpuOptions(s, 'aos_').dedicated, ['aos_db']);
   assert.deepEqual(labCpuOptions(loadScenario(path.join(SCENARIOS, 'cpu-2-all-on-pcpu0.yaml')), 'aos_').dedicated, []);
 });
