@@ -41,7 +41,7 @@ function bigHost(seed: number, domains: number, vcpusEach: number, pcpus: number
   return { elapsedNs: 1e9, pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
 }
 
-async function benchSpeed(): Promise<void> {
+export async function benchSpeed(): Promise<void> {
   const runs = 10 * ROUNDS;
   log(`speed: decideCpu, 1,000 domains × 4 vCPUs on 256 pCPUs, randomly pinned, ${runs} runs (+2 warm-up)`);
   const options = { ...defaultCpuSchedulerOptions, persistIntervals: 1 };

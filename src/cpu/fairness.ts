@@ -6,15 +6,15 @@
 // fragment of its demand on each (the host's scheduler moves it around among them).
 // Fairness is Jain's index of share/demand: 1 when every vCPU gets the same fraction of what it wants.
 
+import { ascendingOrder } from './stable-order.js';
+
 /** Max-min fair split of `capacity` among `demands` (each ≥ 0); returns the share of each, in input order. */
 export function waterFill(demands: readonly number[], capacity = 1): number[] {
   const n = demands.length;
   const values = new Float64Array(n);
   for (let i = 0; i < n; i++) values[i] = demands[i] ?? 0;
   // Ascending demand, ties in input order (what a stable sort by demand gives).
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => values[a]! - values[b]! || a - b);
+  const order = ascendingOrder(values);
   const shares = new Array<number>(n).fill(0);
   let remaining = Math.max(0, capacity);
   for (let rank = 0; rank < n; rank++) {

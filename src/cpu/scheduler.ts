@@ -200,7 +200,7 @@ function chooseSharedPlan(
   pinnedWorst: number,
   options: CpuSchedulerOptions,
 ): { where: number[][]; planned: PlacementSummary; strategy: CpuStrategy } | undefined {
-  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget);
+  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair);
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
   // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
   const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: vcpus.map(() => everywhere), shares: fair }];
@@ -238,15 +238,22 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   validateCpuSchedulerOptions(options);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
   const histories: Record<string, VcpuHistory> = {};
-  const vcpus: VcpuLoad[] = m.vcpus.map((v) => {
+  const n = m.vcpus.length;
+  const keys = new Array<string>(n);
+  const vcpus = new Array<VcpuLoad>(n);
+  const demands = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const v = m.vcpus[i]!;
     const key = vcpuKey(v.domain, v.vcpu);
     const history = updateHistory(state.vcpus[key], v.demand, options);
     histories[key] = history;
-    return { ...v, demand: history.demand, affinity: normalizeAffinity(v.affinity, pcpus) };
-  });
-  const vcpuHistories = vcpus.map((v) => histories[vcpuKey(v.domain, v.vcpu)]!);
+    keys[i] = key;
+    demands[i] = history.demand;
+    vcpus[i] = { domain: v.domain, vcpu: v.vcpu, affinity: normalizeAffinity(v.affinity, pcpus), pcpu: v.pcpu, usage: v.usage, demand: history.demand };
+  }
+  // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
+  const vcpuHistories = keys.map((key) => histories[key]!);
   const demandChanged = vcpuHistories.some((h) => h.changed);
-  const demands = vcpus.map((v) => v.demand);
   const fair = fairSharesOf(demands, pcpus);
   const beforeLoads = pcpuDemandOf(vcpus, pcpus);
   const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), pcpus, fair);
@@ -269,10 +276,13 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   if (pcpus === 0 || vcpus.length === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
   // Judged on optimistic demands (each less its noise): noise alone must not make a placement look unfair.
   const sigmas = vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing));
-  const fairEnough = !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, pcpus) >= options.fairShareFloor;
+  // Computed when first needed (it costs two share predictions on a large host).
+  let fairEnoughMemo: boolean | undefined;
+  const fairEnough = (): boolean =>
+    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, pcpus) >= options.fairShareFloor);
   // The gain can never exceed the current spread; skip the search when even that is within the margin
   // and every vCPU gets close to its fair share.
-  if (before.spreadPoints <= options.marginPoints && fairEnough) {
+  if (before.spreadPoints <= options.marginPoints && fairEnough()) {
     return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
   }
 
@@ -283,7 +293,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   }));
   const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100);
   const pinnedWhere = best.assignment.map((p) => [p]);
-  const pinned = summarizePlacement(demands, pinnedWhere, pcpus, fair);
+  // Keeping every vCPU on its single pCPU predicts exactly what `before` does.
+  const unchanged = vcpus.every((v, i) => v.affinity.length === 1 && v.affinity[0] === best.assignment[i]);
+  const pinned = unchanged ? before : summarizePlacement(demands, pinnedWhere, pcpus, fair);
   // One-pCPU pins that leave someone well short of its fair share: share pCPUs where that helps enough.
   let where: number[][] = pinnedWhere;
   let planned = pinned;
@@ -295,7 +307,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const bestSpreadPoints = planned.spreadPoints;
   const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
   // A fairness move may not widen the demand spread (its merged sets only average pCPU loads).
-  const unfair = !fairEnough && fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints;
+  const unfair = fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints && !fairEnough();
   const sigmaRms = loadSigmaRms(sigmas, vcpus.map((v) => v.affinity), pcpus);
   const verdict = judgeBalance(
     {
@@ -325,6 +337,8 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   for (const w of where) setSizes.set(w, (setSizes.get(w) ?? 0) + 1);
   const actions: PinAction[] = [];
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
+  // Plans share one array per pCPU set: format each set once.
+  const setTexts = new Map<readonly number[], string>();
   vcpus.forEach((v, i) => {
     const target = where[i]!;
     if (samePcpus(v.affinity, target)) return;
@@ -332,8 +346,10 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     let reason: string;
     if (target.length > 1) {
       const sharing = setSizes.get(target) ?? 0;
+      let targetText = setTexts.get(target);
+      if (targetText === undefined) setTexts.set(target, (targetText = formatPcpuList(target)));
       reason =
-        `${who}: ${describeWhere(v)} → pCPUs ${formatPcpuList(target)}, shared by ${sharing} vCPUs; ` +
+        `${who}: ${describeWhere(v)} → pCPUs ${targetText}, shared by ${sharing} vCPUs; ` +
         `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
         `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
     } else {

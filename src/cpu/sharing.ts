@@ -73,12 +73,31 @@ function groupOf(pcpus: number[], members: number[], demands: readonly number[],
   return { pcpus, members, shares, worst, richness: spare > eps ? 1 + spare : level };
 }
 
+/** The `count` richest groups other than `except`, richest first (ties: lower index), as a sort would rank them. */
+function richest(groups: readonly Group[], except: number, count: number): { g: Group; k: number }[] {
+  const top: { g: Group; k: number }[] = [];
+  groups.forEach((g, k) => {
+    if (k === except) return;
+    let at = top.length;
+    while (at > 0 && top[at - 1]!.g.richness < g.richness) at--;
+    if (at >= count) return;
+    top.splice(at, 0, { g, k });
+    if (top.length > count) top.pop();
+  });
+  return top;
+}
+
 /**
  * Starting from one pCPU per vCPU (`assignment`), merges pCPUs into shared sets until every vCPU is
  * predicted at least `target` of its fair share, or no merge helps.
  */
-export function sharePcpus(demands: readonly number[], assignment: readonly number[], pcpus: number, target: number): SharedPlacement {
-  const fair = fairSharesOf(demands, pcpus);
+export function sharePcpus(
+  demands: readonly number[],
+  assignment: readonly number[],
+  pcpus: number,
+  target: number,
+  fair: readonly number[] = fairSharesOf(demands, pcpus),
+): SharedPlacement {
   const membersOf: number[][] = Array.from({ length: pcpus }, () => []);
   assignment.forEach((p, i) => membersOf[p]?.push(i));
   let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair));
@@ -90,11 +109,7 @@ export function sharePcpus(demands: readonly number[], assignment: readonly numb
     });
     const poor = groups[low]!;
     if (groups.length < 2 || poor.worst >= target - eps) break;
-    const partners = groups
-      .map((g, k) => ({ g, k }))
-      .filter(({ k }) => k !== low)
-      .sort((a, b) => b.g.richness - a.g.richness || a.k - b.k)
-      .slice(0, partnersTried);
+    const partners = richest(groups, low, partnersTried);
     let best: { k: number; merged: Group } | undefined;
     for (const { g, k } of partners) {
       const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair);
