@@ -122,9 +122,21 @@ function predictSharesEverywhere(items: readonly ShareItem[], pcpus: number): nu
 /** waterFill(demands[from .. from + n), 1) into split[0 .. n), with `order` as scratch. */
 function waterFillSegment(demands: Float64Array, from: number, n: number, split: Float64Array, order: Uint32Array): void {
   const head = order.subarray(0, n);
-  for (let k = 0; k < n; k++) head[k] = k;
-  // Ascending demand, ties in input order (what a stable sort by demand gives).
-  head.sort((a, b) => demands[from + a]! - demands[from + b]! || a - b);
+  // Ascending demand, ties in input order (what a stable sort by demand gives); a pCPU carries few
+  // fragments, so insertion sort (stable: only strictly larger ones move) beats a comparator sort.
+  if (n > 32) {
+    head.set(ascendingOrder(demands.subarray(from, from + n)));
+  } else {
+    for (let k = 0; k < n; k++) {
+      const d = demands[from + k]!;
+      let at = k;
+      while (at > 0 && demands[from + head[at - 1]!]! > d) {
+        head[at] = head[at - 1]!;
+        at--;
+      }
+      head[at] = k;
+    }
+  }
   let remaining = 1;
   for (let rank = 0; rank < n; rank++) {
     const k = head[rank]!;
