@@ -3,6 +3,7 @@ import { UsageError } from '../cli/errors.js';
 import { judgeBalance } from './balance.js';
 import { predictShares, shareFairness, type ShareItem } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
+import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
 import { normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
@@ -156,11 +157,9 @@ function setLoads(demands: readonly number[], where: readonly (readonly number[]
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, fair: readonly number[]): PlacementSummary {
   const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
-  const loads = new Array<number>(pcpus).fill(0);
-  items.forEach((item) => {
-    for (const p of item.pcpus) loads[p] = (loads[p] ?? 0) + item.demand / item.pcpus.length;
-  });
-  return summarize(demands, predictShares(items, pcpus), fair, loads);
+  const loads = new PcpuSums(pcpus);
+  for (const item of items) loads.add(item.pcpus, item.demand / item.pcpus.length);
+  return summarize(demands, predictShares(items, pcpus), fair, loads.values());
 }
 
 /** "0-3,6" for [0,1,2,3,6]. */

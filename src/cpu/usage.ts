@@ -1,3 +1,4 @@
+import { PcpuSums } from './pcpu-sums.js';
 import type { DomainObservation, DomainRef, DomainState, HostObservation } from '../host/hypervisor.js';
 
 // Turns two cumulative observations into per-vCPU and per-pCPU rates for one interval.
@@ -43,9 +44,10 @@ export function vcpuKey(domain: DomainRef, vcpu: number): string {
 }
 
 /** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
-export function normalizeAffinity(affinity: readonly number[], pcpus: number): number[] {
-  // Affinities read back from the host are almost always normalised already: copy without sorting.
-  if (isNormalizedAffinity(affinity, pcpus)) return affinity.slice();
+export function normalizeAffinity(affinity: number[], pcpus: number): number[] {
+  // Affinities read back from the host are almost always normalised already: shared, not copied
+  // (4,000 released vCPUs on 256 pCPUs would copy a million entries per interval). Nothing mutates them.
+  if (isNormalizedAffinity(affinity, pcpus)) return affinity;
   const valid = [...new Set(affinity.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus))].sort((a, b) => a - b);
   return valid.length > 0 ? valid : allPcpus(pcpus);
 }
@@ -121,8 +123,24 @@ export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[]
     else flexible.push({ affinity, usage: v.usage });
   }
   flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
-  for (const f of flexible) pourLevel(usage, f.affinity, f.usage);
+  // Pouring onto the same pCPUs twice in a row is one pour of the sum (released vCPUs: one pour, not 4,000).
+  let k = 0;
+  while (k < flexible.length) {
+    const affinity = flexible[k]!.affinity;
+    let amount = flexible[k]!.usage;
+    let next = k + 1;
+    while (next < flexible.length && samePcpuList(flexible[next]!.affinity, affinity)) amount += flexible[next++]!.usage;
+    pourLevel(usage, affinity, amount);
+    k = next;
+  }
   return usage;
+}
+
+function samePcpuList(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let k = a.length - 1; k >= 0; k--) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** Adds `amount` to `levels` over the pCPUs in `where`, raising the lowest of them to a common level. */
@@ -144,10 +162,10 @@ function pourLevel(levels: number[], where: readonly number[], amount: number): 
 }
 
 export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
-  const demand = new Array<number>(pcpus).fill(0);
+  const demand = new PcpuSums(Math.max(0, pcpus));
   for (const v of vcpus) {
     const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
-    for (const p of affinity) demand[p] = (demand[p] ?? 0) + v.demand / affinity.length;
+    demand.add(affinity, v.demand / affinity.length);
   }
-  return demand;
+  return demand.values();
 }
