@@ -9,9 +9,9 @@
 // Run alone with `node dist/bench/lab.js`; VB_LAB_BENCH_ROUNDS (2) and VB_LAB_BENCH_WINDOW_S (12).
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { defaultCpuSchedulerOptions } from '../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
 import { runControlLoop } from '../src/control/loop.js';
-import type { Action } from '../src/control/actions.js';
+import type { Action } from '../src/ground/actions.js';
 import { LibvirtHost } from '../src/host/libvirt-host.js';
 import { realClock } from '../src/host/real-clock.js';
 import { loadScenario } from '../src/host/sim/index.js';

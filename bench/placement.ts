@@ -7,13 +7,14 @@
 //   large    1,000 × 4 on 256: makespan against the lower bound max(largest demand, total / pCPUs).
 // Run alone with `node dist/bench/placement.js`; VB_BENCH_ROUNDS scales the number of runs.
 import { pathToFileURL } from 'node:url';
-import { decideCpu, defaultCpuSchedulerOptions, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
+import { decideCpu, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
 import { makespanLowerBound, planPlacement, spreadOf, type PlacementItem } from '../src/cpu/placement.js';
 import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';
 import { seededRandom as seeded, uuidFromName } from '../src/host/sim/random.js';
 import { createSimulatedHost } from '../src/host/sim/index.js';
 import type { DomainSpec, Scenario } from '../src/host/sim/scenario.js';
-import type { Clock } from '../src/host/hypervisor.js';
+import type { Clock } from '../src/ground/hypervisor.js';
 import { runControlLoop } from '../src/control/loop.js';
 
 const ROUNDS = Math.max(1, Number(process.env.VB_BENCH_ROUNDS ?? 3));

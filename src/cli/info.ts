@@ -4,7 +4,8 @@ import { LibvirtClient, type VcpuInfo } from '../libvirt/client.js';
 import { LibvirtConnectError, LibvirtError, LibvirtErrorCode } from '../libvirt/errors.js';
 import type { Domain } from '../libvirt/protocol.js';
 import { UriError } from '../libvirt/uri.js';
-import { FatalError, UsageError } from './errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
+import { formatCpuList } from '../ground/cpu-list.js';
 
 const HELP = `usage: virtbalance info [--connect URI] [--json]
 
@@ -43,7 +44,7 @@ function isUnsupported(err: unknown): boolean {
 }
 
 async function hostInfo(c: LibvirtClient): Promise<HostInfo> {
-  const [hostname, node] = await Promise.all([c.hostname(), c.cachedNodeInfo()]);
+  const [hostname, node] = await Promise.all([c.call('connectGetHostname').then((r) => r.hostname), c.cachedNodeInfo()]);
   try {
     const m = await c.nodeMemoryStats();
     return {
@@ -56,7 +57,7 @@ async function hostInfo(c: LibvirtClient): Promise<HostInfo> {
   } catch (err) {
     if (!isUnsupported(err)) throw err;
     // Some drivers (e.g. the test driver) lack node memory stats: fall back to the node's free memory.
-    const freeBytes = await c.nodeFreeMemory();
+    const freeBytes = await c.call('nodeGetFreeMemory').then((r) => r.freeMem);
     return { hostname, pcpus: node.cpus, memoryTotalKiB: node.memoryKiB, memoryFreeKiB: Math.floor(freeBytes / 1024), memoryFreeSource: 'node free memory' };
   }
 }
@@ -102,18 +103,6 @@ export async function collectInfo(c: LibvirtClient): Promise<InfoReport> {
   return { uri: c.uri, host, domains: reports };
 }
 
-/** `0-3,6` for [0,1,2,3,6]. */
-export function formatCpuList(cpus: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < cpus.length; ) {
-    let j = i;
-    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j]! + 1) j++;
-    parts.push(j > i ? `${cpus[i]}-${cpus[j]}` : `${cpus[i]}`);
-    i = j + 1;
-  }
-  return parts.join(',') || '-';
-}
-
 function mib(kib: number | undefined): string {
   return kib === undefined ? '?' : `${(kib / 1024).toFixed(0)} MiB`;
 }
@@ -129,7 +118,7 @@ export function formatInfo(r: InfoReport): string {
     const balloon = b ? `; balloon actual ${mib(b.actualKiB)}, unused ${mib(b.unusedKiB)}, available ${mib(b.availableKiB)}, max ${mib(b.maximumKiB)}` : '';
     lines.push(`domain ${d.name}: ${d.state}${d.vcpus.length ? `, ${d.vcpus.length} vCPUs` : ''}${balloon}`);
     for (const v of d.vcpus) {
-      lines.push(`  vCPU ${v.index}: on pCPU ${v.pcpu}, affinity ${formatCpuList(v.affinity)}, time ${(v.timeNs / 1e9).toFixed(1)} s`);
+      lines.push(`  vCPU ${v.index}: on pCPU ${v.pcpu}, affinity ${formatCpuList(v.affinity) || '-'}, time ${(v.timeNs / 1e9).toFixed(1)} s`);
     }
   }
   return lines.join('\n');

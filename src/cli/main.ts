@@ -1,4 +1,4 @@
-import { FatalError, UsageError } from './errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
 
 /** A subcommand: takes its own argv (after the command name), returns the exit code. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -17,7 +17,7 @@ const commands: Record<string, CommandEntry> = {
   score: { summary: 'score a trace file: balance, fairness, starvation, reclaim (--plots DIR for SVGs)', load: async () => (await import('./score.js')).scoreCommand },
   report: { summary: 'one self-contained HTML report of a trace: plots, score, decision log', load: async () => (await import('./report.js')).reportCommand },
   info: { summary: 'show the host and every domain as libvirt sees them', load: async () => (await import('./info.js')).infoCommand },
-  lab: { summary: 'real QEMU guests for trying the coordinators (up, run SCENARIO, status, down)', load: async () => (await import('../lab/command.js')).labCommand },
+  lab: { summary: 'real QEMU guests for trying the coordinators (up, run SCENARIO, status, down)', load: async () => (await import('./lab.js')).labCommand },
 };
 
 function usage(): string {

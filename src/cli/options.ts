@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './errors.js';
+import { UsageError } from '../ground/errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -10,24 +10,4 @@ export function parseCommandLine<T extends Options>(argv: string[], options: T, 
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message.split('\n')[0]}`);
   }
-}
-
-export function positiveNumber(value: string | undefined, what: string): number {
-  const n = value === undefined ? NaN : Number(value);
-  if (value === undefined || value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new UsageError(`${what} must be a positive number of seconds, got '${value ?? ''}'`);
-  }
-  return n;
-}
-
-export function positiveInteger(value: string | undefined, what: string): number {
-  const n = value === undefined ? NaN : Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${what} must be a positive whole number, got '${value ?? ''}'`);
-  return n;
-}
-
-export function nonNegativeNumber(value: string | undefined, what: string): number {
-  const n = value === undefined ? NaN : Number(value);
-  if (value === undefined || value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${what} must be a number ≥ 0, got '${value ?? ''}'`);
-  return n;
 }

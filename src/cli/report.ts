@@ -3,8 +3,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readTrace, type ScoreOptions } from '../score/index.js';
 import { renderReport } from '../web/report.js';
-import { FatalError, UsageError } from './errors.js';
-import { nonNegativeNumber, parseCommandLine } from './options.js';
+import { FatalError, UsageError } from '../ground/errors.js';
+import { parseCommandLine } from './options.js';
+import { nonNegativeNumber } from '../ground/numbers.js';
 
 const HELP = `usage: virtbalance report TRACE [-o FILE] [--threshold POINTS] [--starvation MIB]
 

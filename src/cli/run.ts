@@ -1,111 +1,16 @@
-import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/scheduler.js';
-import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
-import { runControlLoop } from '../control/loop.js';
-import { formatInterval } from '../control/monitor.js';
-import { TraceWriter } from '../control/trace-writer.js';
-import type { TraceHeader, TraceInterval } from '../control/trace-record.js';
-import { UsageError } from './errors.js';
-import { parseCommandLine, positiveInteger, positiveNumber } from './options.js';
-import { openTarget, type Target } from './target.js';
+import { defaultCpuSchedulerOptions } from '../cpu/options.js';
+import { defaultMemoryOptions } from '../memory/options.js';
+import { UsageError } from '../ground/errors.js';
+import { parseCommandLine } from './options.js';
+import { positiveInteger, positiveNumber } from '../ground/numbers.js';
+import { openTarget } from '../app/target.js';
+import { executeRun } from '../app/run.js';
+import { openServiceTarget } from '../app/service.js';
 import { loadConfig } from '../config/config-file.js';
 import { prepareTracePath, resolveRunOptions } from '../config/run-options.js';
-import { captureStartState, restoreStartState, type StartState } from '../control/restore.js';
-import { floorKiBOf } from '../memory/options.js';
-import { openServiceTarget } from './service.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
 
-export interface RunSettings {
-  target: Target;
-  intervalSeconds: number;
-  cpu?: CpuSchedulerOptions;
-  memory?: MemoryOptions;
-  dryRun: boolean;
-  json: boolean;
-  quiet: boolean;
-  intervals?: number;
-  tracePath?: string;
-  /** Put back the pins and balloon sizes found at start when the run ends. */
-  restore?: boolean;
-  /** Extra consumers of the header and of each interval (dashboard, tests). */
-  onHeader?: (header: TraceHeader) => void;
-  onInterval?: (entry: TraceInterval) => void;
-}
-
-/** Runs the control loop until the interval count is reached or SIGINT/SIGTERM; flushes the trace. */
-export async function executeRun(settings: RunSettings): Promise<number> {
-  const { target } = settings;
-  const abort = new AbortController();
-  const stop = () => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const trace = settings.tracePath ? new TraceWriter(settings.tracePath) : undefined;
-  const header: TraceHeader = {
-    type: 'header',
-    version: 1,
-    target: target.label,
-    scenario: target.scenario,
-    intervalSeconds: settings.intervalSeconds,
-    controllers: { cpu: !!settings.cpu, memory: !!settings.memory },
-    pcpus: target.pcpus,
-    startedAt: new Date().toISOString(),
-    options: { cpu: settings.cpu, memory: settings.memory },
-  };
-  trace?.write(header);
-  settings.onHeader?.(header);
-  if (!settings.quiet && !settings.json) {
-    const which = [settings.cpu ? 'vCPU scheduler' : '', settings.memory ? 'memory coordinator' : ''].filter(Boolean).join(' + ');
-    console.log(`virtbalance: ${which} on ${target.label}, every ${settings.intervalSeconds} s${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
-  }
-  let start: StartState | undefined;
-  let exitCode = 0;
-  try {
-    await runControlLoop(
-      target.hypervisor,
-      target.clock,
-      {
-        intervalSeconds: settings.intervalSeconds,
-        cpu: settings.cpu,
-        memory: settings.memory,
-        dryRun: settings.dryRun,
-        intervals: settings.intervals,
-        signal: abort.signal,
-        truth: target.truth,
-      },
-      {
-        record(entry) {
-          trace?.write(entry);
-          settings.onInterval?.(entry);
-          if (settings.json) console.log(JSON.stringify(entry));
-          else if (!settings.quiet) console.log(formatInterval(entry, settings.dryRun).join('\n'));
-        },
-        log(message, recorded) {
-          // The monitor output already shows what the interval recorded; otherwise each line goes to stderr, even with --quiet.
-          if (recorded && !settings.quiet && !settings.json) return;
-          console.error(`virtbalance: ${message}`);
-        },
-        observed(observation) {
-          if (settings.restore) start ??= captureStartState(observation);
-        },
-      },
-    );
-    if (settings.restore && start) {
-      const memory = settings.memory ?? defaultMemoryOptions;
-      const outcome = await restoreStartState(
-        target.hypervisor,
-        start,
-        { pins: !!settings.cpu, balloons: !!settings.memory, floorKiB: (name) => floorKiBOf(name, memory), reserveKiB: memory.reserveMiB * 1024 },
-        (line) => console.error(`virtbalance: ${line}`),
-      );
-      if (outcome.failed > 0) exitCode = 1;
-    }
-  } finally {
-    process.removeListener('SIGINT', stop);
-    process.removeListener('SIGTERM', stop);
-    await trace?.close();
-    await target.hypervisor.close();
-  }
-  return exitCode;
-}
+// `virtbalance run` and the assignment's drop-ins `vcpu_scheduler` / `memory_coordinator`.
 
 const runFlags = {
   cpu: { type: 'boolean' },

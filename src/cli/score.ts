@@ -2,8 +2,9 @@
 import { basename } from 'node:path';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace, type ScoreOptions } from '../score/index.js';
-import { nonNegativeNumber, parseCommandLine } from './options.js';
-import { UsageError } from './errors.js';
+import { parseCommandLine } from './options.js';
+import { nonNegativeNumber } from '../ground/numbers.js';
+import { UsageError } from '../ground/errors.js';
 
 const HELP = `usage: virtbalance score TRACE [--json] [--plots DIR] [--threshold POINTS] [--starvation MIB]
 

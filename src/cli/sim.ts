@@ -1,13 +1,14 @@
 import { join } from 'node:path';
-import { defaultCpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace } from '../score/index.js';
 import { memoryOptionsFor } from '../control/simulate.js';
-import { UsageError } from './errors.js';
-import { parseCommandLine, positiveInteger } from './options.js';
-import { executeRun } from './run.js';
+import { UsageError } from '../ground/errors.js';
+import { parseCommandLine } from './options.js';
+import { positiveInteger } from '../ground/numbers.js';
+import { executeRun } from '../app/run.js';
 import { prepareTracePath } from '../config/run-options.js';
-import { openTarget } from './target.js';
+import { openTarget } from '../app/target.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
 
 const simHelp = `usage: virtbalance sim SCENARIO [--intervals N] [--seed N] [--out DIR] [--json] [--quiet] [--http [HOST:]PORT]

@@ -1,9 +1,9 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/options.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
-import { UsageError } from '../cli/errors.js';
-import { nonNegativeNumber, positiveNumber } from '../cli/options.js';
+import { UsageError } from '../ground/errors.js';
+import { nonNegativeNumber, positiveNumber } from '../ground/numbers.js';
 import type { RunConfig } from './config-file.js';
 
 // What `virtbalance run` runs with: built-in defaults, then the configuration file, then the

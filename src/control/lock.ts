@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FatalError } from '../cli/errors.js';
+import { FatalError } from '../ground/errors.js';
 import { parseUri } from '../libvirt/uri.js';
 
 // One controller of a kind per libvirt host: two vCPU schedulers re-pinning the same guests, or two

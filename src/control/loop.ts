@@ -1,17 +1,17 @@
-import type { Clock, DomainState, HostObservation, Hypervisor } from '../host/hypervisor.js';
-import { HostUnavailableError } from '../host/reconnecting-host.js';
-import type { Action, Notice } from './actions.js';
-import type { TraceCpu, TraceInterval, TraceMemory, TraceTruth } from './trace-record.js';
-import { domainKey, measureCpu } from '../cpu/usage.js';
-import { decideCpu, initialCpuSchedulerState, type CpuSchedulerOptions, type CpuSchedulerState } from '../cpu/scheduler.js';
-import { decideMemory, initialMemoryState, type MemoryOptions, type MemoryState } from '../memory/coordinator.js';
+import type { Clock, DomainState, HostObservation, Hypervisor } from '../ground/hypervisor.js';
+import { errorText, HostUnavailableError } from '../ground/errors.js';
+import type { Action, Notice } from '../ground/actions.js';
+import type { TraceInterval, TraceTruth } from '../ground/trace-record.js';
+import type { AnyController } from '../ground/controller.js';
+import { domainKey } from '../ground/domain-identity.js';
+import { controllers, enabledKinds, type ControllerKind, type ControllerOptions } from './controllers.js';
+import { mib } from '../ground/units.js';
 
 // The one control loop both hosts run: observe → decide → act → record, every interval.
 
-export interface LoopOptions {
+/** The controllers that run are those given options (`cpu`, `memory`: see controllers.ts). */
+export interface LoopOptions extends ControllerOptions {
   intervalSeconds: number;
-  cpu?: CpuSchedulerOptions;
-  memory?: MemoryOptions;
   /** Decide and record, change nothing. */
   dryRun?: boolean;
   /** Stop after this many intervals (undefined: until aborted). */
@@ -40,10 +40,16 @@ interface KnownDomain {
   state: DomainState;
 }
 
+interface RunningController {
+  kind: ControllerKind;
+  controller: AnyController;
+  options: unknown;
+  state: unknown;
+}
+
 interface LoopState {
   previous?: HostObservation;
-  cpu: CpuSchedulerState;
-  memory: MemoryState;
+  running: RunningController[];
   /** Domains of the last successful observation, by domainKey (UUID). */
   known?: Map<string, KnownDomain>;
   /** Observations failed in a row, and whether the loop itself logged the first. */
@@ -52,7 +58,12 @@ interface LoopState {
 }
 
 export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, options: LoopOptions, sinks: LoopSinks): Promise<number> {
-  const state: LoopState = { cpu: initialCpuSchedulerState(), memory: initialMemoryState(), failedObservations: 0, failureLogged: false };
+  const running = enabledKinds(options).map((kind): RunningController => {
+    const controller: AnyController = controllers[kind];
+    controller.validateOptions(options[kind]);
+    return { kind, controller, options: options[kind], state: controller.initialState() };
+  });
+  const state: LoopState = { running, failedObservations: 0, failureLogged: false };
   const startMs = clock.nowMs();
   const intervalMs = options.intervalSeconds * 1000;
   let interval = 0;
@@ -123,19 +134,15 @@ async function runOneInterval(
   entry.domains = observation.domains.map((d) => d.name);
 
   const actions: Action[] = [];
-  if (options.cpu && state.previous) {
-    const measurement = measureCpu(state.previous, observation);
-    const decision = decideCpu(measurement, state.cpu, options.cpu);
-    state.cpu = decision.state;
-    actions.push(...decision.actions);
-    entry.cpu = traceCpu(measurement, decision.balanced, decision.spreadPoints);
-  }
-  if (options.memory) {
-    const decision = decideMemory(observation, state.memory, options.memory, options.intervalSeconds);
-    state.memory = decision.state;
+  const input = { previous: state.previous, current: observation, intervalSeconds: options.intervalSeconds };
+  for (const c of state.running) {
+    const measurement = c.controller.measure(input, c.state);
+    if (measurement === undefined) continue;
+    const decision = c.controller.decide(measurement, c.state, c.options, input);
+    c.state = decision.state;
     actions.push(...decision.actions);
     for (const notice of decision.notices) note(notice);
-    entry.memory = traceMemory(decision.guests, decision.hostFreeKiB, options.memory.reserveMiB * 1024);
+    if (decision.trace !== undefined) (entry as unknown as Record<string, unknown>)[c.kind] = decision.trace;
   }
   state.previous = observation;
 
@@ -149,15 +156,17 @@ async function runOneInterval(
 /** Forgets what was measured so far: the next interval only observes, then decisions resume on fresh data. */
 function resynchronise(state: LoopState): void {
   state.previous = undefined;
-  // Demand history and out-of-balance streaks start over; only the counters carry on.
-  const { intervals, pinChanges, lastActionInterval } = state.cpu;
-  state.cpu = { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval };
+  for (const c of state.running) c.state = c.controller.resynchronise(c.state);
+}
+
+function forget(state: LoopState, key: string): void {
+  for (const c of state.running) c.state = c.controller.forget(c.state, key);
 }
 
 /**
  * Notices domains that appeared, went away, were renamed, replaced (same name, new UUID) or changed
- * state since the last observation. Memory history follows a domain's UUID: a replaced domain
- * starts afresh, a renamed one keeps its history under the new name.
+ * state since the last observation. Controllers key what they remember by UUID: a renamed domain
+ * keeps its history, a replaced or gone one is forgotten.
  */
 function trackDomains(state: LoopState, obs: HostObservation): Notice[] {
   const notices: Notice[] = [];
@@ -168,7 +177,6 @@ function trackDomains(state: LoopState, obs: HostObservation): Notice[] {
   if (!known) return notices;
   const previousKeyByName = new Map<string, string>();
   for (const [key, d] of known) previousKeyByName.set(d.name, key);
-  const guests = state.memory.guests;
   const replaced = new Set<string>();
   for (const d of obs.domains) {
     const key = domainKey(d);
@@ -177,25 +185,19 @@ function trackDomains(state: LoopState, obs: HostObservation): Notice[] {
       const replacedKey = previousKeyByName.get(d.name);
       if (replacedKey !== undefined && !now.has(replacedKey)) {
         replaced.add(replacedKey);
-        delete guests[d.name];
         notices.push({ domain: d.name, message: `replaced by a new domain of the same name (UUID ${replacedKey} → ${key}): starts afresh` });
       } else {
         notices.push({ domain: d.name, message: `appeared (${d.state})` });
       }
       continue;
     }
-    if (before.name !== d.name) {
-      const history = guests[before.name];
-      if (history && !guests[d.name] && !now.has(`name:${before.name}`)) {
-        guests[d.name] = history;
-        delete guests[before.name];
-      }
-      notices.push({ domain: d.name, message: `renamed from ${before.name}` });
-    }
+    if (before.name !== d.name) notices.push({ domain: d.name, message: `renamed from ${before.name}` });
     if (before.state !== d.state) notices.push({ domain: d.name, message: stateChange(before.state, d.state) });
   }
   for (const [key, d] of known) {
-    if (!now.has(key) && !replaced.has(key)) notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
+    if (now.has(key)) continue;
+    forget(state, key);
+    if (!replaced.has(key)) notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
   }
   return notices;
 }
@@ -240,7 +242,7 @@ function describeAction(action: Action): string {
     case 'pin':
       return `pin ${action.domain.name} vCPU${action.vcpu} to pCPU ${action.pcpus.join(',')}`;
     case 'set-memory':
-      return `balloon ${action.domain.name} to ${Math.round(action.targetKiB / 1024)} MiB`;
+      return `balloon ${action.domain.name} to ${mib(action.targetKiB)} MiB`;
     case 'set-stats-period':
       return `stats period of ${action.domain.name} to ${action.seconds} s`;
   }
@@ -255,21 +257,6 @@ export async function applyAction(hypervisor: Hypervisor, action: Action): Promi
     case 'set-stats-period':
       return hypervisor.setMemoryStatsPeriod(action.domain, action.seconds);
   }
-}
-
-function traceCpu(m: ReturnType<typeof measureCpu>, balanced: boolean, spreadPoints: number): TraceCpu {
-  return {
-    elapsedNs: m.elapsedNs,
-    pcpuUsage: m.pcpuUsage,
-    pcpuDemand: m.pcpuDemand,
-    vcpus: m.vcpus.map((v) => ({ domain: v.domain.name, vcpu: v.vcpu, pcpu: v.pcpu, affinity: v.affinity, usage: v.usage, demand: v.demand })),
-    balanced,
-    spreadPoints,
-  };
-}
-
-function traceMemory(guests: TraceMemory['guests'], hostFreeKiB: number, reserveKiB: number): TraceMemory {
-  return { guests, hostFreeKiB, reserveKiB };
 }
 
 /** The interval's entry, or undefined when a stop was requested and it did not finish within `graceMs`. */
@@ -306,8 +293,4 @@ function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal | unde
       resolve();
     });
   });
-}
-
-export function errorText(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }

@@ -1,5 +1,5 @@
-import type { Action } from './actions.js';
-import type { TraceInterval } from './trace-record.js';
+import type { Action } from '../ground/actions.js';
+import type { TraceInterval } from '../ground/trace-record.js';
 
 // The assignment's monitor output, so graders and students see what they expect:
 //   CPU:    `0 - usage: 48.7 | mapping ['aos_vm1', 'aos_vm5']`

@@ -1,14 +1,22 @@
-import type { DomainRef, HostObservation, Hypervisor } from '../host/hypervisor.js';
-import { domainKey } from '../cpu/usage.js';
-import type { Action, PinAction, SetMemoryAction } from './actions.js';
-import { applyAction, errorText } from './loop.js';
+import type { DomainRef, HostObservation, Hypervisor } from '../ground/hypervisor.js';
+import { domainKey } from '../ground/domain-identity.js';
+import type { Action, PinAction, SetMemoryAction } from '../ground/actions.js';
+import { errorText } from '../ground/errors.js';
+import { applyAction } from './loop.js';
+import { sameCpuSet } from '../ground/cpu-list.js';
+import { mib, mibToKiB } from '../ground/units.js';
+import { safeTargetKiB } from '../memory/bounds.js';
+import { floorKiBOf, type MemoryOptions } from '../memory/options.js';
+import { growthBudgetKiB } from '../memory/reserve.js';
+import { measureUsage } from '../memory/usage.js';
 
 // `--restore`: on the way out, put back the vCPU pins and balloon sizes found at start.
 // What was found is taken from the first observation; what is put back is decided against a final
 // observation, for the domains that still run with the same UUID. The memory safety rules hold here
-// too: a balloon is never shrunk back below what the guest now uses plus its floor (that would
-// start its OOM killer), nor shrunk without statistics saying what it uses, and balloons are grown
-// back only as far as the host stays above its reserve. Shrinks go first so their memory is free
+// too, through the coordinator's own rules (memory/bounds.ts, memory/reserve.ts): a balloon is never
+// shrunk back below what the guest now uses plus its floor (that would start its OOM killer), nor
+// shrunk without statistics saying what it uses, and balloons are grown back only as far as the
+// host stays above its reserve. Shrinks go first so their memory is free
 // before anything grows.
 
 export interface DomainAtStart {
@@ -37,10 +45,8 @@ export function captureStartState(obs: HostObservation): StartState {
 export interface RestoreOptions {
   pins: boolean;
   balloons: boolean;
-  /** Free memory a guest keeps above what it uses, KiB (per domain name). */
-  floorKiB: (domain: string) => number;
-  /** Host memory never given to guests, KiB. */
-  reserveKiB: number;
+  /** The memory coordinator's options: its floors, minimum and reserve bound what is put back. */
+  memory: MemoryOptions;
 }
 
 export interface RestorePlan {
@@ -49,8 +55,6 @@ export interface RestorePlan {
   notes: string[];
 }
 
-const mib = (kib: number): number => Math.round(kib / 1024);
-const sameSet = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** What to do to return from `now` to `start` (pure). */
 export function planRestore(start: StartState, now: HostObservation, options: RestoreOptions): RestorePlan {
@@ -58,7 +62,8 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
   const shrinks: SetMemoryAction[] = [];
   const grows: SetMemoryAction[] = [];
   const pins: PinAction[] = [];
-  let budgetKiB = now.host.memoryFreeKiB - options.reserveKiB;
+  const reserveKiB = mibToKiB(options.memory.reserveMiB);
+  let budgetKiB = growthBudgetKiB(now.host.memoryFreeKiB, reserveKiB, []);
   const seen = new Set<string>();
   for (const d of now.domains) {
     const key = domainKey(d);
@@ -74,7 +79,7 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
       for (const v of d.vcpus) {
         const target = was.pins.get(v.index);
         const current = [...v.affinity].sort((a, b) => a - b);
-        if (target && !sameSet(target, current)) {
+        if (target && !sameCpuSet(target, current)) {
           pins.push({ kind: 'pin', domain: ref, vcpu: v.index, pcpus: target, previous: current, reason: 'restore: the pin found at start' });
         }
       }
@@ -88,9 +93,10 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
         notes.push(`${d.name}: not shrunk back to ${mib(wanted)} MiB: no balloon statistics say what it uses`);
         continue;
       }
-      const lowest = b.currentKiB - b.unusedKiB + options.floorKiB(d.name);
-      const target = Math.min(b.currentKiB, Math.max(wanted, lowest));
-      if (target > wanted) notes.push(`${d.name}: shrunk back to ${mib(target)} MiB, not ${mib(wanted)} MiB: it uses ${mib(b.currentKiB - b.unusedKiB)} MiB plus its floor`);
+      const { usedKiB } = measureUsage({ ...b, unusedKiB: b.unusedKiB, lastUpdate: b.lastUpdate ?? 0 }, [b.currentKiB]);
+      const floorKiB = floorKiBOf(d.name, options.memory);
+      const target = safeTargetKiB(wanted, { actualKiB: b.currentKiB, usedKiB, floorKiB, minActualKiB: mibToKiB(options.memory.minActualMiB), maximumKiB: b.maximumKiB });
+      if (target > wanted) notes.push(`${d.name}: shrunk back to ${mib(target)} MiB, not ${mib(wanted)} MiB: it uses ${mib(usedKiB)} MiB plus its floor`);
       if (b.currentKiB - target >= 1024) {
         shrinks.push({ kind: 'set-memory', domain: ref, fromKiB: b.currentKiB, targetKiB: Math.round(target), reason: 'restore: the balloon size found at start' });
         budgetKiB += b.currentKiB - target;
@@ -105,7 +111,7 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
     const give = Math.max(0, Math.min(want, budgetKiB));
     if (give < want) {
       const done = give >= 1024 ? `grown back to ${mib(g.fromKiB + give)} MiB, not ${mib(g.targetKiB)} MiB` : `not grown back to ${mib(g.targetKiB)} MiB`;
-      notes.push(`${g.domain.name}: ${done}: the host keeps its ${mib(options.reserveKiB)} MiB reserve (${mib(now.host.memoryFreeKiB)} MiB free)`);
+      notes.push(`${g.domain.name}: ${done}: the host keeps its ${mib(reserveKiB)} MiB reserve (${mib(now.host.memoryFreeKiB)} MiB free)`);
     }
     if (give >= 1024) {
       grants.push({ ...g, targetKiB: Math.round(g.fromKiB + give) });

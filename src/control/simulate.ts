@@ -1,8 +1,8 @@
-import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/options.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { createSimulatedHost, type Scenario, type TruthInterval } from '../host/sim/index.js';
 import { runControlLoop } from './loop.js';
-import type { TraceHeader, TraceLine, TraceTruth } from './trace-record.js';
+import type { TraceHeader, TraceLine, TraceTruth } from '../ground/trace-record.js';
 
 /** The memory coordinator's options for a scenario: its host reserve and per-guest floors. */
 export function memoryOptionsFor(scenario: Scenario, base: MemoryOptions = defaultMemoryOptions): MemoryOptions {

@@ -1,6 +1,6 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import type { TraceLine } from './trace-record.js';
+import type { TraceLine } from '../ground/trace-record.js';
 
 /** Appends trace lines (JSON lines) to a file; `close()` flushes everything written so far. */
 export class TraceWriter {

@@ -1,74 +1,19 @@
-import type { PinAction } from '../control/actions.js';
-import { UsageError } from '../cli/errors.js';
+import type { PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
+import { validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
 import { predictShares, shareFairness, type ShareItem } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
 import { normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
 // balance.ts, smoothing and noise in noise.ts, the optimiser in placement.ts, predicted shares and
 // fairness in fairness.ts.
 // Loads and spreads are in pCPUs inside the optimiser and in points (1 pCPU = 100 points) here.
-
-export interface CpuSchedulerOptions {
-  /** Act only when re-pinning would lower the demand spread (busiest − idlest pCPU) by more than this (and more than noise could fake). */
-  marginPoints: number;
-  /** Intervals in a row the gain must exceed the requirement before acting. */
-  persistIntervals: number;
-  /** A gain at least this large (and at least twice the requirement) acts at once. */
-  urgentGainPoints: number;
-  /** Weight of the newest interval in each vCPU's smoothed demand (1 = no smoothing). */
-  demandSmoothing: number;
-  /** A reading this far (fraction of a pCPU) from a vCPU's smoothed demand is a real change: smoothing restarts, acting waits one interval. */
-  changeThreshold: number;
-  /** The required gain is at least (rangeFactor(pCPUs) + noiseSigmas) × the σ of the pCPU loads' noise. */
-  noiseSigmas: number;
-  /** Noise σ (fraction of a pCPU) assumed for a vCPU's demand until its jitter has been seen. */
-  noisePrior: number;
-  /** When acting, plans within this many points of the best spread count as equally good; the one with fewest pin changes wins. */
-  tolerancePoints: number;
-  /** When one-pCPU pins leave some vCPU well short of its fair share, pin groups of vCPUs to shared pCPU sets (sharing.ts); all pCPUs = release. */
-  sharePcpusWhenUnfair: boolean;
-  /** Out of balance also when some vCPU is predicted to get less than this fraction of its fair share (global max-min share). */
-  fairShareFloor: number;
-  /** Merging pCPUs into shared sets stops once every vCPU is predicted this fraction of its fair share. */
-  fairShareTarget: number;
-  /** A fairness move (or a shared plan instead of one-pCPU pins) must raise the worst fraction of fair share by at least this. */
-  fairShareGain: number;
-}
-
-export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
-  marginPoints: 10,
-  persistIntervals: 2,
-  urgentGainPoints: 15,
-  demandSmoothing: 0.5,
-  changeThreshold: 0.25,
-  noiseSigmas: 3,
-  noisePrior: 0.03,
-  tolerancePoints: 2,
-  sharePcpusWhenUnfair: true,
-  fairShareFloor: 0.9,
-  fairShareTarget: 0.95,
-  fairShareGain: 0.05,
-};
-
-export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
-  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'fairShareGain', 'noiseSigmas', 'noisePrior'];
-  for (const key of nonNegative) {
-    const value = o[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new UsageError(`cpu scheduler: ${key} must be a number ≥ 0, got ${String(value)}`);
-  }
-  if (!(o.demandSmoothing > 0 && o.demandSmoothing <= 1)) throw new UsageError(`cpu scheduler: demandSmoothing must be in (0, 1], got ${o.demandSmoothing}`);
-  if (!(o.changeThreshold > 0)) throw new UsageError(`cpu scheduler: changeThreshold must be > 0, got ${o.changeThreshold}`);
-  for (const key of ['fairShareFloor', 'fairShareTarget'] as const) {
-    if (!(o[key] >= 0 && o[key] <= 1)) throw new UsageError(`cpu scheduler: ${key} must be in [0, 1], got ${o[key]}`);
-  }
-  if (!Number.isInteger(o.persistIntervals) || o.persistIntervals < 1) throw new UsageError(`cpu scheduler: persistIntervals must be an integer ≥ 1, got ${o.persistIntervals}`);
-}
 
 export interface CpuSchedulerState {
   /** Intervals decided so far. */
@@ -162,22 +107,9 @@ function summarizePlacement(demands: readonly number[], where: readonly (readonl
   return summarize(demands, predictShares(items, pcpus), fair, loads.values());
 }
 
-/** "0-3,6" for [0,1,2,3,6]. */
-export function formatPcpuList(pcpus: readonly number[]): string {
-  const parts: string[] = [];
-  let i = 0;
-  while (i < pcpus.length) {
-    let j = i;
-    while (j + 1 < pcpus.length && pcpus[j + 1] === pcpus[j]! + 1) j++;
-    parts.push(j > i ? `${pcpus[i]}-${pcpus[j]}` : `${pcpus[i]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
-
 function describeWhere(v: VcpuLoad): string {
   if (v.affinity.length === 1) return `pCPU${v.affinity[0]}`;
-  return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatPcpuList(v.affinity)}`;
+  return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatCpuList(v.affinity)}`;
 }
 
 /** Shared plans whose worst fraction of fair share is within this of the best one count as equally fair; fewest pin changes wins. */
@@ -208,7 +140,7 @@ function chooseSharedPlan(
     .map(({ where, shares }) => ({
       where,
       planned: summarize(demands, shares, fair, setLoads(demands, where, pcpus)),
-      changes: where.filter((w, i) => !samePcpus(w, vcpus[i]!.affinity)).length,
+      changes: where.filter((w, i) => !sameCpuSet(w, vcpus[i]!.affinity)).length,
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
     .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
@@ -229,9 +161,6 @@ function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly nu
   return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, pcpus));
 }
 
-function samePcpus(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((p, k) => p === b[k]);
-}
 
 export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   validateCpuSchedulerOptions(options);
@@ -340,13 +269,13 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const setTexts = new Map<readonly number[], string>();
   vcpus.forEach((v, i) => {
     const target = where[i]!;
-    if (samePcpus(v.affinity, target)) return;
+    if (sameCpuSet(v.affinity, target)) return;
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
     let reason: string;
     if (target.length > 1) {
       const sharing = setSizes.get(target) ?? 0;
       let targetText = setTexts.get(target);
-      if (targetText === undefined) setTexts.set(target, (targetText = formatPcpuList(target)));
+      if (targetText === undefined) setTexts.set(target, (targetText = formatCpuList(target)));
       reason =
         `${who}: ${describeWhere(v)} → pCPUs ${targetText}, shared by ${sharing} vCPUs; ` +
         `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +

@@ -1,5 +1,6 @@
 import { PcpuSums } from './pcpu-sums.js';
-import type { DomainObservation, DomainRef, DomainState, HostObservation } from '../host/hypervisor.js';
+import type { DomainObservation, DomainRef, DomainState, HostObservation } from '../ground/hypervisor.js';
+import { domainKey } from '../ground/domain-identity.js';
 
 // Turns two cumulative observations into per-vCPU and per-pCPU rates for one interval.
 //
@@ -33,11 +34,6 @@ export interface CpuMeasurement {
 
 /** Domains whose vCPUs run and can be pinned live. */
 const measurableStates: ReadonlySet<DomainState> = new Set<DomainState>(['running', 'blocked']);
-
-/** Identity of a domain across observations: its UUID, or its name when no UUID is known. */
-export function domainKey(domain: DomainRef): string {
-  return domain.uuid !== '' ? domain.uuid : `name:${domain.name}`;
-}
 
 export function vcpuKey(domain: DomainRef, vcpu: number): string {
   return `${domainKey(domain)}/${vcpu}`;

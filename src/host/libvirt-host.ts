@@ -1,15 +1,16 @@
 import { LibvirtError } from '../libvirt/errors.js';
 import { LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
-import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from './hypervisor.js';
+import { DomainAffect, DomainStatsGroup, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
+import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
-// (vCPU times and delays, balloon, state) plus, in flight at the same time, each running domain's
+// (vCPU times and delays, balloon, block reads, state) plus, in flight at the same time, each running domain's
 // vCPU placement (affinity is not in the stats) and the host's memory.
 
-const ACTIVE_DOMAINS = 1; // VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
-const VIR_ERR_NO_SUPPORT = 3;
-// On a running domain "current" is its live state; unlike an explicit "live", every driver takes it.
-const AFFECT_CURRENT = 0;
+// Changes use DomainAffect.Current: on a running domain that is its live state, and unlike an
+// explicit "live" every driver takes it.
+// Groups a driver does not support are left out of its answer, not an error (no ENFORCE flag).
+const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
 
 export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
@@ -27,12 +28,12 @@ export class LibvirtHost implements Hypervisor {
   async observe(): Promise<HostObservation> {
     const [node, stats, freeKiB, totalKiB] = await Promise.all([
       this.client.cachedNodeInfo(),
-      this.client.getAllDomainStats(undefined, ACTIVE_DOMAINS),
+      this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active),
       this.hostFreeKiB(),
       this.hostMemoryTotalKiB(),
     ]);
     const timeNs = Number(process.hrtime.bigint());
-    this.hostname ??= await this.client.hostname();
+    this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
     const domains: DomainObservation[] = [];
     stats.forEach((record, i) => {
@@ -66,7 +67,7 @@ export class LibvirtHost implements Hypervisor {
   }
 
   private async balloonFromMemoryStats(record: DomainStatsRecord): Promise<BalloonObservation | undefined> {
-    const [stats, maximumKiB] = await Promise.all([this.client.memoryStats(record.domain), this.client.maxMemory(record.domain)]);
+    const [stats, maximumKiB] = await Promise.all([this.client.memoryStats(record.domain), this.client.call('domainGetMaxMemory', { dom: record.domain }).then((r) => r.memory)]);
     if (stats.actual === undefined) return undefined;
     return {
       currentKiB: stats.actual,
@@ -75,21 +76,23 @@ export class LibvirtHost implements Hypervisor {
       availableKiB: stats.available,
       usableKiB: stats.usable,
       diskCachesKiB: stats.disk_caches,
+      majorFaults: stats.major_fault,
+      minorFaults: stats.minor_fault,
       rssKiB: stats.rss,
       lastUpdate: stats.last_update,
     };
   }
 
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {
-    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: AFFECT_CURRENT });
+    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: DomainAffect.Current });
   }
 
   async setMemory(domain: DomainRef, targetKiB: number): Promise<void> {
-    await this.client.setMemory(domain, Math.round(targetKiB), AFFECT_CURRENT);
+    await this.client.call('domainSetMemoryFlags', { dom: domain, memory: Math.round(targetKiB), flags: DomainAffect.Current });
   }
 
   async setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
-    await this.client.setMemoryStatsPeriod(domain, seconds, AFFECT_CURRENT);
+    await this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags: DomainAffect.Current });
   }
 
   async close(): Promise<void> {
@@ -107,11 +110,11 @@ export class LibvirtHost implements Hypervisor {
       try {
         return await this.client.hostAvailableMemoryKiB();
       } catch (err) {
-        if (!(err instanceof LibvirtError && err.code === VIR_ERR_NO_SUPPORT)) throw err;
+        if (!(err instanceof LibvirtError && err.code === ErrorCode.NoSupport)) throw err;
         this.memoryStatsSupported = false;
       }
     }
-    return Math.floor((await this.client.nodeFreeMemory()) / 1024);
+    return Math.floor((await this.client.call('nodeGetFreeMemory')).freeMem / 1024);
   }
 
   private async hostMemoryTotalKiB(): Promise<number | undefined> {
@@ -137,7 +140,19 @@ export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo
     };
   });
   const state = stateName(paramNumber(p, 'state.state') ?? -1);
-  return { name: record.domain.name, uuid: record.domain.uuid, state, vcpus, balloon: balloonObservation(p) ?? fallbackBalloon };
+  const observation: DomainObservation = { name: record.domain.name, uuid: record.domain.uuid, state, vcpus, balloon: balloonObservation(p) ?? fallbackBalloon };
+  const readBytes = blockReadBytes(p);
+  if (readBytes !== undefined) observation.blockReadBytes = readBytes;
+  return observation;
+}
+
+/** Σ `block.N.rd.bytes` over the domain's disks; undefined without the block group. */
+function blockReadBytes(p: DomainStatsRecord['params']): number | undefined {
+  const count = paramNumber(p, 'block.count');
+  if (count === undefined) return undefined;
+  let total = 0;
+  for (let i = 0; i < count; i++) total += paramNumber(p, `block.${i}.rd.bytes`) ?? 0;
+  return total;
 }
 
 function balloonObservation(p: DomainStatsRecord['params']): BalloonObservation | undefined {
@@ -151,6 +166,8 @@ function balloonObservation(p: DomainStatsRecord['params']): BalloonObservation 
     availableKiB: paramNumber(p, 'balloon.available'),
     usableKiB: paramNumber(p, 'balloon.usable'),
     diskCachesKiB: paramNumber(p, 'balloon.disk_caches'),
+    majorFaults: paramNumber(p, 'balloon.major_fault'),
+    minorFaults: paramNumber(p, 'balloon.minor_fault'),
     rssKiB: paramNumber(p, 'balloon.rss'),
     lastUpdate: paramNumber(p, 'balloon.last-update'),
   };

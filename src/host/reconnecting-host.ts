@@ -1,7 +1,8 @@
 import { LibvirtClient } from '../libvirt/client.js';
 import { LibvirtClosedError } from '../libvirt/errors.js';
-import type { DomainRef, HostObservation, Hypervisor } from './hypervisor.js';
+import type { DomainRef, HostObservation, Hypervisor } from '../ground/hypervisor.js';
 import { LibvirtHost } from './libvirt-host.js';
+import { HostUnavailableError } from '../ground/errors.js';
 
 // A Hypervisor that survives its daemon: when the connection drops (libvirtd restarted or killed)
 // it says so in one line, reconnects in the background with exponential backoff and jitter, and
@@ -39,13 +40,6 @@ export interface ReconnectOptions {
 }
 
 /** The host cannot be reached right now; the loss was already reported. */
-export class HostUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HostUnavailableError';
-  }
-}
-
 /** Delay before retry number `attempt` (1 = first retry), ms. */
 export function backoffDelayMs(attempt: number, backoff: BackoffOptions, random: () => number): number {
   const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.max(0, attempt - 1));

@@ -78,10 +78,10 @@ async function probeKvm(client: LibvirtClient, image: LabImage, root: string): P
     consoleLog: files.consoleLog, workloadSocket: files.workloadSocket, imageKey: image.key, dir: files.dir,
   });
   const t0 = Date.now();
-  const dom = await client.defineXml(xml);
+  const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);
   try {
     try {
-      await client.createDomain(dom);
+      await client.call('domainCreateWithFlags', { dom, flags: 0 });
     } catch (err) {
       return { domainType: 'qemu', reason: `libvirt would not start a KVM guest: ${(err as Error).message.split('\n')[0]}` };
     }

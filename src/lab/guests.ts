@@ -20,7 +20,7 @@ export async function findLabGuests(client: LibvirtClient): Promise<LabGuestReco
   for (const domain of await client.listAllDomains()) {
     let xml: string;
     try {
-      xml = await client.xmlDesc(domain);
+      xml = await client.call('domainGetXmlDesc', { dom: domain, flags: 0 }).then((r) => r.xml);
     } catch (err) {
       if (isNoDomain(err)) continue; // vanished meanwhile
       throw err;
@@ -43,12 +43,12 @@ function isNotRunning(err: unknown): boolean {
 /** Destroys (if running) and undefines a lab guest, then removes its console log and socket. */
 export async function removeGuest(client: LibvirtClient, dom: DomainHandle, dir: string): Promise<void> {
   try {
-    await client.destroyDomain(dom);
+    await client.call('domainDestroyFlags', { dom, flags: 0 });
   } catch (err) {
     if (!isNotRunning(err) && !isNoDomain(err)) throw err;
   }
   try {
-    await client.undefineDomain(dom);
+    await client.call('domainUndefineFlags', { dom, flags: 0 });
   } catch (err) {
     if (!isNoDomain(err)) throw err;
   }

@@ -158,9 +158,9 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
         imageKey: image.key, dir: files.dir, cmdline: opts.cpuDuty !== undefined ? `vb.cpu=${opts.cpuDuty}` : undefined,
         balloon: r.balloon, statsPeriod: r.statsPeriod,
       });
-      const dom = await client.defineXml(xml);
+      const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);
       const start = r.start !== false;
-      if (start) await client.createDomain(dom);
+      if (start) await client.call('domainCreateWithFlags', { dom, flags: 0 });
       guests.push({ name: r.name, uuid: dom.uuid, started: start, ...(r.balloon === false ? {} : { memoryMiB: r.memoryMiB }), statsFromBoot: r.balloon !== false && r.statsPeriod !== 0, ...files });
     }
   });
@@ -175,7 +175,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
 /** Boots a guest labUp defined with `start: false`; does not wait for it. */
 export async function startLabGuest(client: LibvirtClient, guest: LabGuest): Promise<void> {
   await fs.rm(guest.consoleLog, { force: true });
-  await client.createDomain({ name: guest.name, uuid: guest.uuid });
+  await client.call('domainCreateWithFlags', { dom: { name: guest.name, uuid: guest.uuid }, flags: 0 });
   guest.started = true;
 }
 

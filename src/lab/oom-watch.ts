@@ -3,7 +3,7 @@
 // trace then carries them per interval (`oomKills`, and a notice a person reads), since a real host
 // has no simulator truth to report them.
 import { readFile, writeFile } from 'node:fs/promises';
-import type { TraceInterval, TraceLine } from '../control/trace-record.js';
+import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { findOomKills, readConsole, type OomKill } from './console-log.js';
 
 export interface SeenOomKill extends OomKill {

@@ -3,11 +3,12 @@
 // executeRun as `run` (monitor output, trace), then the same plots and score as `sim`, OOM kills
 // from the guest consoles, and takes the guests down unless asked to keep them.
 import { join } from 'node:path';
-import { defaultCpuSchedulerOptions } from '../cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import type { LibvirtClient } from '../libvirt/client.js';
+import { DomainAffect } from '../libvirt/protocol.js';
 import { loadScenario } from '../host/sim/index.js';
-import { executeRun } from '../cli/run.js';
-import { openTarget } from '../cli/target.js';
+import { executeRun } from '../app/run.js';
+import { openTarget } from '../app/target.js';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.js';
 import type { DomainType } from './domain-xml.js';
@@ -209,11 +210,11 @@ async function playScenario(p: ScenarioPlay): Promise<void> {
         return `t=${t.toFixed(0)} s: started ${g.name} (the scenario starts it at ${g.spec.startSeconds} s)`;
       });
       await once(`stop ${g.name}`, g.spec.stopSeconds !== null && t >= g.spec.stopSeconds, async () => {
-        await client.destroyDomain(dom);
+        await client.call('domainDestroyFlags', { dom, flags: 0 });
         return `t=${t.toFixed(0)} s: destroyed ${g.name} (the scenario stops it at ${g.spec.stopSeconds} s)`;
       });
       await once(`stats-stop ${g.name}`, g.spec.statsStopSeconds !== null && t >= g.spec.statsStopSeconds && g.balloon, async () => {
-        await client.setMemoryStatsPeriod(dom, 0);
+        await client.call('domainSetMemoryStatsPeriod', { dom, period: 0, flags: DomainAffect.Live });
         return `t=${t.toFixed(0)} s: ${g.name}'s balloon stats stopped (stats period 0; the scenario stops them at ${g.spec.statsStopSeconds} s)`;
       });
     }

@@ -1,7 +1,7 @@
 // A Hypervisor that shows the controllers only some domains of a real host: a lab run manages its
 // own guests and never pins or balloons anything else running on the same daemon. Everything else
 // (host resources, the observation itself, the actions) is the wrapped host's, unchanged.
-import type { DomainRef, HostObservation, Hypervisor } from '../host/hypervisor.js';
+import type { DomainRef, HostObservation, Hypervisor } from '../ground/hypervisor.js';
 
 export class ScopedHypervisor implements Hypervisor {
   private readonly names: ReadonlySet<string>;

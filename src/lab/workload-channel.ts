@@ -2,7 +2,7 @@
 // is a UNIX socket that QEMU listens on; one request per connection, one line each way, matched by
 // a `#<id>` prefix so a late reply to an abandoned request can never be taken for the next one.
 import net from 'node:net';
-import type { DomainRef } from '../host/hypervisor.js';
+import type { DomainRef } from '../ground/hypervisor.js';
 import { guestFiles, labRoot } from './paths.js';
 
 export interface MemorySchedule {

@@ -1,4 +1,5 @@
 // The errors a libvirt connection can raise. Each message is one line a person can act on.
+import { ErrorCode } from './protocol.js';
 
 /** A call the daemon refused: libvirt's own error (virErrorNumber `code`, virErrorDomain `domain`). */
 export class LibvirtError extends Error {
@@ -15,16 +16,8 @@ export class LibvirtError extends Error {
   }
 }
 
-/** libvirt error codes virtbalance reacts to (virErrorNumber). */
-export const LibvirtErrorCode = {
-  NoSupport: 3,
-  InvalidArg: 8,
-  OperationInvalid: 55,
-  NoDomain: 42,
-  OperationFailed: 9,
-  AuthFailed: 45,
-  Rpc: 39,
-} as const;
+/** libvirt error codes virtbalance reacts to (virErrorNumber), from the protocol module. */
+export const LibvirtErrorCode = ErrorCode;
 
 /** The daemon could not be reached (socket missing, refused, ssh failed). */
 export class LibvirtConnectError extends Error {

@@ -47,8 +47,26 @@ const TYPED_PARAMS_MAX = 262_144;
 export const AuthType = { None: 0, Sasl: 1, Polkit: 2 } as const;
 /** VIR_DRV_FEATURE_PROGRAM_KEEPALIVE: asking it makes the daemon ping us, so a dead peer is noticed. */
 export const FEATURE_PROGRAM_KEEPALIVE = 10;
+/** virDomainModificationImpact. On a running domain "current" is its live state; unlike an explicit "live", every driver takes it. */
 export const DomainAffect = { Current: 0, Live: 1, Config: 2 } as const;
 export const DomainStatsGroup = { State: 1, CpuTotal: 2, Balloon: 4, Vcpu: 8, Interface: 16, Block: 32 } as const;
+/** VIR_CONNECT_GET_ALL_DOMAINS_STATS_*: which domains an all-domain-stats call reports. */
+export const GetAllDomainStatsFlags = { Active: 1, Inactive: 2, Persistent: 4, Transient: 8, Running: 16, Paused: 32, Shutoff: 64, Other: 128, NoWait: 1 << 29, Backing: 1 << 30, EnforceStats: 2 ** 31 } as const;
+/** virErrorNumber: the error codes virtbalance raises or reacts to. */
+export const ErrorCode = {
+  InternalError: 1,
+  NoSupport: 3,
+  InvalidArg: 8,
+  OperationFailed: 9,
+  Rpc: 39,
+  NoDomain: 42,
+  AuthFailed: 45,
+  OperationInvalid: 55,
+} as const;
+/** virErrorDomain: where an error comes from. */
+export const ErrorDomain = { None: 0, Dom: 6, Rpc: 7, Qemu: 10, Test: 12, Remote: 13, Domain: 20 } as const;
+/** virErrorLevel. */
+export const ErrorLevel = { None: 0, Warning: 1, Error: 2 } as const;
 export const ListDomainsFlags = { Active: 1, Inactive: 2, Persistent: 4, Transient: 8, Running: 16, Paused: 32, Shutoff: 64, Other: 128 } as const;
 export const DomainEventId = { Lifecycle: 0 } as const;
 export const NODE_CPU_STATS_ALL_CPUS = -1;

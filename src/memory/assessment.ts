@@ -1,4 +1,4 @@
-import type { DomainRef } from '../host/hypervisor.js';
+import type { DomainRef } from '../ground/hypervisor.js';
 
 /** Everything the grow, reclaim and sharing rules need to know about one guest with a fresh reading. */
 export interface GuestAssessment {

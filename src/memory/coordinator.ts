@@ -1,5 +1,6 @@
-import type { DomainObservation, DomainState, HostObservation } from '../host/hypervisor.js';
-import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../control/actions.js';
+import type { DomainObservation, DomainState, HostObservation } from '../ground/hypervisor.js';
+import { domainKey } from '../ground/domain-identity.js';
+import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../ground/actions.js';
 import type { GuestAssessment } from './assessment.js';
 import { safeTargetKiB } from './bounds.js';
 import { assessFreshness, markActedOn } from './freshness.js';
@@ -11,7 +12,7 @@ import { shareMemory } from './sharing.js';
 import { assessStarvation, type GrowthProposal } from './starvation.js';
 import { cloneMemoryState, newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
-import { mib, mibToKiB } from './units.js';
+import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 
@@ -72,7 +73,7 @@ export function decideMemory(
 
   for (const domain of obs.domains) {
     if (!ACTIVE.has(domain.state)) continue;
-    const guest = (next.guests[domain.name] ??= newGuestState());
+    const guest = (next.guests[domainKey(domain)] ??= newGuestState());
     const balloon = domain.balloon;
     if (!balloon) {
       if (!guest.reported.noBalloon) {
@@ -153,7 +154,7 @@ export function decideMemory(
   const others: GuestAssessment[] = [];
   for (const g of assessed) {
     const verdict = assessStarvation(g, options);
-    const guest = next.guests[g.ref.name]!;
+    const guest = next.guests[domainKey(g.ref)]!;
     if (verdict.kind === 'grow') {
       growths.push(verdict.proposal);
     } else if (verdict.kind === 'covered') {
@@ -174,7 +175,7 @@ export function decideMemory(
 
   const shrinks: SetMemoryAction[] = [];
   for (const g of others) {
-    const guest = next.guests[g.ref.name]!;
+    const guest = next.guests[domainKey(g.ref)]!;
     const verdict = assessReclaim(g, options, plan.short ? 'idle-tax' : 'gradual', shortBecause);
     guest.reclaiming = verdict.reclaiming;
     guest.wasteSeen = verdict.wasteSeen;
@@ -190,7 +191,7 @@ export function decideMemory(
 
   const grows: SetMemoryAction[] = [];
   for (const p of growths) {
-    const guest = next.guests[p.guest.ref.name]!;
+    const guest = next.guests[domainKey(p.guest.ref)]!;
     guest.reclaiming = false;
     guest.wasteSeen = false;
     const grantKiB = plan.grants.get(p.guest.ref.name) ?? 0;
@@ -246,6 +247,6 @@ function totalWeight(growths: readonly GrowthProposal[]): number {
 
 /** Domains gone from the host (or shut off) are forgotten, so a domain that comes back is new again. */
 function forgetGoneDomains(state: MemoryState, domains: readonly DomainObservation[]): void {
-  const keep = new Set(domains.filter((d) => ACTIVE.has(d.state) || DORMANT.has(d.state)).map((d) => d.name));
-  for (const name of Object.keys(state.guests)) if (!keep.has(name)) delete state.guests[name];
+  const keep = new Set(domains.filter((d) => ACTIVE.has(d.state) || DORMANT.has(d.state)).map(domainKey));
+  for (const key of Object.keys(state.guests)) if (!keep.has(key)) delete state.guests[key];
 }

@@ -1,4 +1,5 @@
-import { mibToKiB } from './units.js';
+import { mibToKiB } from '../ground/units.js';
+import { UsageError } from '../ground/errors.js';
 
 // Every knob of the memory coordinator, with its default. docs/memory-coordinator.md explains each.
 
@@ -80,4 +81,23 @@ export function weightOf(domain: string, options: MemoryOptions): number {
 /** Seconds without a new reading after which a guest's statistics count as stopped. */
 export function staleAfterSecondsFor(options: MemoryOptions, intervalSeconds: number): number {
   return Math.max(options.staleAfterSeconds, 3 * intervalSeconds + options.statsPeriodSeconds);
+}
+
+const FRACTIONS: readonly (keyof MemoryOptions)[] = ['starvationRatio', 'reclaimFraction', 'levelSmoothing'];
+const POSITIVE_INTEGERS: readonly (keyof MemoryOptions)[] = ['statsRequestAttempts', 'growthWindow', 'noiseWindow'];
+
+/** Throws UsageError naming the first option that cannot work (negative sizes, fractions outside (0, 1], ...). */
+export function validateMemoryOptions(o: MemoryOptions): void {
+  for (const [key, value] of Object.entries(o) as [keyof MemoryOptions, unknown][]) {
+    if (key === 'floorsMiB' || key === 'weights') {
+      for (const [domain, v] of Object.entries(value as Record<string, number>)) {
+        if (!(Number.isFinite(v) && v >= 0)) throw new UsageError(`memory coordinator: ${key}.${domain} must be a number ≥ 0, got ${String(v)}`);
+      }
+      continue;
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new UsageError(`memory coordinator: ${key} must be a number ≥ 0, got ${String(value)}`);
+    if (FRACTIONS.includes(key) && !(value > 0 && value <= 1)) throw new UsageError(`memory coordinator: ${key} must be in (0, 1], got ${value}`);
+    if (POSITIVE_INTEGERS.includes(key) && !(Number.isInteger(value) && value >= 1)) throw new UsageError(`memory coordinator: ${key} must be an integer ≥ 1, got ${value}`);
+  }
+  if (!(o.wasteRatio >= 1)) throw new UsageError(`memory coordinator: wasteRatio must be ≥ 1, got ${o.wasteRatio}`);
 }

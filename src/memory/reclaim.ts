@@ -1,7 +1,7 @@
 import { neededKiB, type GuestAssessment } from './assessment.js';
 import { lowestSafeKiB } from './bounds.js';
 import type { MemoryOptions } from './options.js';
-import { mib } from './units.js';
+import { mib } from '../ground/units.js';
 
 // Rule: take memory back from guests that waste it.
 //

@@ -1,6 +1,6 @@
 import { neededKiB, type GuestAssessment } from './assessment.js';
 import type { MemoryOptions } from './options.js';
-import { mib, mibPerSecond } from './units.js';
+import { mib, mibPerSecond } from '../ground/units.js';
 
 // Rule: give memory to a starving guest, fast.
 //

@@ -34,6 +34,7 @@ export interface GuestMemoryState {
 }
 
 export interface MemoryState {
+  /** By domainKey (UUID): a renamed domain keeps its history, a replaced one starts afresh. */
   guests: Record<string, GuestMemoryState>;
 }
 

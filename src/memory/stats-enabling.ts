@@ -1,5 +1,5 @@
-import type { DomainObservation, BalloonObservation } from '../host/hypervisor.js';
-import type { Notice, SetStatsPeriodAction } from '../control/actions.js';
+import type { DomainObservation, BalloonObservation } from '../ground/hypervisor.js';
+import type { Notice, SetStatsPeriodAction } from '../ground/actions.js';
 import type { MemoryOptions } from './options.js';
 import type { GuestMemoryState } from './state.js';
 

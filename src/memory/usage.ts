@@ -1,6 +1,6 @@
 import type { BalloonWithStats } from './stats-enabling.js';
 import type { UsageSample } from './growth.js';
-import { mibToKiB } from './units.js';
+import { mibToKiB } from '../ground/units.js';
 
 // Rule: what a guest "uses".
 //

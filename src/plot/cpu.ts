@@ -1,4 +1,4 @@
-import type { TraceInterval, TraceLine } from '../control/trace-record.js';
+import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { pinChanges, scoreCpu, defaultCpuScoreOptions } from '../score/cpu.js';
 import { splitTrace } from '../score/read-trace.js';
 import { frame, INK, legendColumn, MUTED, PALETTE, panel, type LegendItem } from './frame.js';

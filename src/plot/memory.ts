@@ -1,4 +1,4 @@
-import type { TraceInterval, TraceLine } from '../control/trace-record.js';
+import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { defaultMemoryScoreOptions, scoreMemory } from '../score/memory.js';
 import { splitTrace } from '../score/read-trace.js';
 import { frame, INK, legendRow, MUTED, panel, type LegendItem, type Panel } from './frame.js';

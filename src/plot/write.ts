@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TraceLine } from '../control/trace-record.js';
+import type { TraceLine } from '../ground/trace-record.js';
 import { splitTrace } from '../score/read-trace.js';
 import { hasCpuData, plotCpu, type CpuPlotOptions } from './cpu.js';
 import { hasMemoryData, plotMemory, type MemoryPlotOptions } from './memory.js';

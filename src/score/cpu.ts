@@ -1,6 +1,7 @@
-import type { PinAction } from '../control/actions.js';
-import type { TraceInterval } from '../control/trace-record.js';
+import type { PinAction } from '../ground/actions.js';
+import type { TraceInterval } from '../ground/trace-record.js';
 import { fairShares, groupByValue, jainIndex } from './fairness.js';
+import { sameCpuSet } from '../ground/cpu-list.js';
 
 // How well a run balanced the pCPUs and how fairly the VMs were served.
 //
@@ -87,14 +88,9 @@ function hasCpu(i: TraceInterval): boolean {
   return i.cpu !== undefined && i.cpu.elapsedNs > 0 && i.cpu.pcpuUsage.length > 0;
 }
 
-function sameSet(a: number[], b: number[]): boolean {
-  const sa = [...new Set(a)].sort((x, y) => x - y);
-  const sb = [...new Set(b)].sort((x, y) => x - y);
-  return sa.length === sb.length && sa.every((v, k) => v === sb[k]);
-}
 
 function samePin(a: PinAction, b: PinAction): boolean {
-  return a.domain.name === b.domain.name && a.vcpu === b.vcpu && sameSet(a.pcpus, b.pcpus);
+  return a.domain.name === b.domain.name && a.vcpu === b.vcpu && sameCpuSet(a.pcpus, b.pcpus);
 }
 
 /** Pin actions that moved a vCPU (pcpus differ from where it was allowed before) and did not fail. */
@@ -104,7 +100,7 @@ export function pinChanges(intervals: TraceInterval[]): { changes: PinChange[]; 
   for (const entry of intervals) {
     const failedPins = entry.failures.map((f) => f.action).filter((a): a is PinAction => a.kind === 'pin');
     for (const action of entry.actions) {
-      if (action.kind !== 'pin' || sameSet(action.pcpus, action.previous)) continue;
+      if (action.kind !== 'pin' || sameCpuSet(action.pcpus, action.previous)) continue;
       if (failedPins.some((f) => samePin(f, action))) {
         failed++;
         continue;

@@ -1,4 +1,4 @@
-import type { TraceGuestMemory, TraceInterval } from '../control/trace-record.js';
+import type { TraceGuestMemory, TraceInterval } from '../ground/trace-record.js';
 
 // How well a run kept guests fed, the host safe, and gave back what idle guests did not use.
 //

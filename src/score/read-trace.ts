@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { UsageError } from '../cli/errors.js';
-import type { TraceHeader, TraceInterval, TraceLine } from '../control/trace-record.js';
+import { UsageError } from '../ground/errors.js';
+import type { TraceHeader, TraceInterval, TraceLine } from '../ground/trace-record.js';
 
 // Reads a trace file (JSON lines) and checks every line's shape before anything scores it,
 // so a truncated or hand-edited trace fails with the file and line instead of a NaN deep inside.

@@ -1,4 +1,4 @@
-import type { TraceLine } from '../control/trace-record.js';
+import type { TraceLine } from '../ground/trace-record.js';
 import { defaultCpuScoreOptions, scoreCpu, type CpuScore, type CpuScoreOptions } from './cpu.js';
 import { defaultMemoryScoreOptions, scoreMemory, type MemoryScore, type MemoryScoreOptions } from './memory.js';
 import { splitTrace } from './read-trace.js';

@@ -1,4 +1,4 @@
-import type { DomainRef, HostObservation, Hypervisor } from '../host/hypervisor.js';
+import type { DomainRef, HostObservation, Hypervisor } from '../ground/hypervisor.js';
 import type { HypervisorCall } from './metrics.js';
 
 // A Hypervisor that times every call and reports its outcome, so the dashboard can show the

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../ground/errors.js';
 
 // Where the dashboard listens: `[HOST:]PORT`, loopback only unless the operator asks for more.
 // The dashboard has no authentication and shows every guest's name and load, so serving it

@@ -1,6 +1,6 @@
-import type { TraceHeader, TraceInterval } from '../control/trace-record.js';
-import type { Target } from '../cli/target.js';
-import { UsageError } from '../cli/errors.js';
+import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import type { Target } from '../app/target.js';
+import { UsageError } from '../ground/errors.js';
 import { Dashboard } from './dashboard-server.js';
 import { checkListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
 import { pacedClock } from './paced-clock.js';

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Action } from '../control/actions.js';
-import type { TraceInterval } from '../control/trace-record.js';
+import type { Action } from '../ground/actions.js';
+import type { TraceInterval } from '../ground/trace-record.js';
 
 // The run as Prometheus metrics, on a private registry (never prom-client's global one, so two
 // runs in one process, or a test, never share series). Ratios are 0..1, memory in bytes.

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Clock } from '../host/hypervisor.js';
+import type { Clock } from '../ground/hypervisor.js';
 
 // A simulated host runs on a virtual clock: a whole scenario takes well under a second. To watch
 // it live, pacing stretches virtual time to real time: `pace` intervals per real second. Sleeps

@@ -1,5 +1,5 @@
-import type { Action } from '../control/actions.js';
-import type { TraceInterval, TraceLine } from '../control/trace-record.js';
+import type { Action } from '../ground/actions.js';
+import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { hasCpuData, hasMemoryData, plotCpu, plotMemory } from '../plot/index.js';
 import { formatScore, scoreTrace, splitTrace, type Score, type ScoreOptions } from '../score/index.js';
 import type { EpisodeSummary } from '../score/index.js';

@@ -1,4 +1,4 @@
-import type { TraceHeader, TraceInterval } from '../control/trace-record.js';
+import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
 
 // What the dashboard knows about the run: its header, the last intervals (a bounded history so a
 // page that joins late can draw what it missed), and the run's status.

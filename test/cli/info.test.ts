@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { collectInfo, formatCpuList, formatInfo } from '../../src/cli/info.js';
+import { collectInfo, formatInfo } from '../../src/cli/info.js';
+import { formatCpuList } from '../../src/ground/cpu-list.js';
 import { connectOrSkip } from '../libvirt/daemon.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/bin.js');
@@ -12,7 +13,7 @@ describe('virtbalance info', () => {
   test('cpu lists are compressed into ranges', () => {
     assert.equal(formatCpuList([0, 1, 2, 3, 6, 8, 9]), '0-3,6,8-9');
     assert.equal(formatCpuList([5]), '5');
-    assert.equal(formatCpuList([]), '-');
+    assert.equal(formatCpuList([]), '');
   });
 
   test('unreachable daemon: one line naming URI, socket and cause; exit 1', { timeout: 10_000 }, () => {

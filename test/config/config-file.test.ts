@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/config-file.js';
 import { resolveRunOptions } from '../../src/config/run-options.js';
-import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/ground/errors.js';
 
 const FULL = `# all fields
 connect: qemu+ssh://root@kvm1/system

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { captureStartState, planRestore, restoreStartState, type RestoreOptions } from '../../src/control/restore.js';
 import { runControlLoop } from '../../src/control/loop.js';
 import { memoryOptionsFor } from '../../src/control/simulate.js';
-import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
+import { defaultMemoryOptions } from '../../src/memory/options.js';
 import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
-import type { DomainObservation, HostObservation } from '../../src/host/hypervisor.js';
-import type { SetMemoryAction } from '../../src/control/actions.js';
-import { shippedScenariosDir } from '../../src/cli/target.js';
+import type { DomainObservation, HostObservation } from '../../src/ground/hypervisor.js';
+import type { SetMemoryAction } from '../../src/ground/actions.js';
+import { shippedScenariosDir } from '../../src/app/target.js';
 
 const MiB = 1024;
 
@@ -27,7 +28,7 @@ function host(freeMiB: number, domains: DomainObservation[]): HostObservation {
   return { timeNs: 0, host: { hostname: 'h', pcpus: 4, memoryTotalKiB: 16384 * MiB, memoryFreeKiB: freeMiB * MiB }, domains };
 }
 
-const both: RestoreOptions = { pins: true, balloons: true, floorKiB: () => 200 * MiB, reserveKiB: 1024 * MiB };
+const both: RestoreOptions = { pins: true, balloons: true, memory: { ...defaultMemoryOptions, floorMiB: 200, reserveMiB: 1024 } };
 
 test('plan: changed pins go back, unchanged ones are left; shrinks first, grows after', () => {
   const start = captureStartState(host(8000, [domain('a', [[0], [0, 1, 2, 3]], { current: 1024 }), domain('b', [[1]], { current: 512 })]));
@@ -101,7 +102,7 @@ test('on the simulated host: balloons go back to their start sizes except where 
     observed: (o) => void (start ??= captureStartState(o)),
   });
   const lines: string[] = [];
-  const options: RestoreOptions = { pins: false, balloons: true, floorKiB: () => 200 * MiB, reserveKiB: memory.reserveMiB * MiB };
+  const options: RestoreOptions = { pins: false, balloons: true, memory };
   const outcome = await restoreStartState(run.hypervisor, start!, options, (l) => lines.push(l));
   assert.equal(outcome.failed, 0, lines.join('\n'));
   run.clock.sleep(10_000);

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { loadScenario, type Scenario } from '../../src/host/sim/index.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { scoreTrace, type Score } from '../../src/score/index.js';
-import type { TraceInterval, TraceLine } from '../../src/control/trace-record.js';
-import { shippedScenariosDir } from '../../src/cli/target.js';
+import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
+import { shippedScenariosDir } from '../../src/app/target.js';
 
 const MiB = 1024;
 

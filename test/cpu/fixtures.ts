@@ -1,9 +1,10 @@
 // Hand-built measurements and a tiny host model for the scheduler tests.
 // The model: each pCPU splits 1.0 max-min fairly among the vCPUs on it (the same water-filling the
 // policy predicts with); a vCPU's measured demand is its true demand plus optional noise.
-import type { PinAction } from '../../src/control/actions.js';
+import type { PinAction } from '../../src/ground/actions.js';
 import { predictShares, jainIndex } from '../../src/cpu/fairness.js';
-import { decideCpu, initialCpuSchedulerState, type CpuDecision, type CpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import { decideCpu, initialCpuSchedulerState, type CpuDecision } from '../../src/cpu/scheduler.js';
+import { type CpuSchedulerOptions } from '../../src/cpu/options.js';
 import { pcpuDemandOf, pcpuUsageOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from '../../src/cpu/usage.js';
 
 export interface Vm {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { UsageError } from '../../src/cli/errors.js';
-import { decideCpu, defaultCpuSchedulerOptions, initialCpuSchedulerState, type CpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import { UsageError } from '../../src/ground/errors.js';
+import { decideCpu, initialCpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../../src/cpu/options.js';
 import { pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from '../../src/cpu/usage.js';
 import { applyPins, measurementOf, runIntervals, seededRandom, spreadPoints, vms, worstGroupFairness, type Vm } from './fixtures.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DomainObservation, HostObservation, VcpuObservation } from '../../src/host/hypervisor.js';
+import type { DomainObservation, HostObservation, VcpuObservation } from '../../src/ground/hypervisor.js';
 import { measureCpu, normalizeAffinity } from '../../src/cpu/usage.js';
 
 const s = 1e9;

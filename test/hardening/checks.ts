@@ -1,6 +1,6 @@
 // Invariant checks shared by the hardening tests and the soak run.
-import type { SetMemoryAction } from '../../src/control/actions.js';
-import type { TraceInterval } from '../../src/control/trace-record.js';
+import type { SetMemoryAction } from '../../src/ground/actions.js';
+import type { TraceInterval } from '../../src/ground/trace-record.js';
 import type { TruthInterval } from '../../src/host/sim/truth.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 

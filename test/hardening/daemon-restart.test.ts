@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LibvirtClient } from '../../src/libvirt/client.js';
-import type { TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { IN_CI } from '../libvirt/daemon.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));

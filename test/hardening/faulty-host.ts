@@ -2,7 +2,7 @@
 // one) and, from a seeded random stream, makes domains vanish between observe and act, calls fail,
 // statistics come back partial or without a balloon, domains show paused or renamed, and calls
 // take (virtual) time.
-import type { DomainObservation, DomainRef, HostObservation, Hypervisor } from '../../src/host/hypervisor.js';
+import type { DomainObservation, DomainRef, HostObservation, Hypervisor } from '../../src/ground/hypervisor.js';
 
 export { seededRandom } from '../../src/host/sim/random.js';
 

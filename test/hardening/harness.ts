@@ -3,14 +3,14 @@
 import { join } from 'node:path';
 import { runControlLoop, type LoopOptions } from '../../src/control/loop.js';
 import { memoryOptionsFor } from '../../src/control/simulate.js';
-import type { TraceInterval } from '../../src/control/trace-record.js';
-import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import type { TraceInterval } from '../../src/ground/trace-record.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { createSimulatedHost, loadScenario, type Scenario, type SimOptions, type SimulatedRun } from '../../src/host/sim/index.js';
 import type { DomainSpec } from '../../src/host/sim/scenario.js';
 import { uuidFromName } from '../../src/host/sim/random.js';
-import type { Hypervisor } from '../../src/host/hypervisor.js';
+import type { Hypervisor } from '../../src/ground/hypervisor.js';
 import type { TruthInterval } from '../../src/host/sim/truth.js';
-import { shippedScenariosDir } from '../../src/cli/target.js';
+import { shippedScenariosDir } from '../../src/app/target.js';
 import { FaultyHost, seededRandom, type FaultRates } from './faulty-host.js';
 
 export function shipped(name: string): Scenario {

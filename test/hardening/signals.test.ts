@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runControlLoop } from '../../src/control/loop.js';
 import { realClock } from '../../src/host/real-clock.js';
-import type { HostObservation, Hypervisor } from '../../src/host/hypervisor.js';
-import type { TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import type { HostObservation, Hypervisor } from '../../src/ground/hypervisor.js';
+import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));

@@ -7,7 +7,7 @@
 // Progress goes to stderr; the result is one JSON line on stdout.
 import { runControlLoop } from '../../src/control/loop.js';
 import { memoryOptionsFor } from '../../src/control/simulate.js';
-import { defaultCpuSchedulerOptions } from '../../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { createSimulatedHost } from '../../src/host/sim/index.js';
 import { FaultyHost, seededRandom, type FaultCounts } from './faulty-host.js';
 import { largeScenario } from './harness.js';

@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelayMs, defaultBackoff, HostUnavailableError, libvirtConnector, ReconnectingHost, type HostLink } from '../../src/host/reconnecting-host.js';
-import type { HostObservation, Hypervisor } from '../../src/host/hypervisor.js';
+import { backoffDelayMs, defaultBackoff, libvirtConnector, ReconnectingHost, type HostLink } from '../../src/host/reconnecting-host.js';
+import { HostUnavailableError } from '../../src/ground/errors.js';
+import type { HostObservation, Hypervisor } from '../../src/ground/hypervisor.js';
 import { FakeDaemon, handshake } from '../libvirt/fake-daemon.js';
 
 const VM = { name: 'vm1', uuid: '00000000-0000-0000-0000-000000000001' };

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { LibvirtClient, paramNumber } from '../../src/libvirt/client.js';
-import type { Domain } from '../../src/libvirt/protocol.js';
+import { DomainAffect, type Domain } from '../../src/libvirt/protocol.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
 import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
 import { labDown, labStatus, labUp, type LabGuest, type LabUpResult } from '../../src/lab/lab.js';
@@ -146,7 +146,7 @@ describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
     const wl = labWorkloadController();
     const before = await wl.status(g.name);
     const targetKiB = 224 * 1024;
-    await client!.setMemory(dom(g), targetKiB);
+    await client!.call('domainSetMemoryFlags', { dom: dom(g), memory: targetKiB, flags: DomainAffect.Live });
     const actual = await until(`${g.name} balloon actual to reach 224 MiB`, 30_000, async () => {
       const s = await client!.memoryStats(dom(g));
       return s.actual !== undefined && s.actual <= targetKiB + 1024 ? s.actual : undefined;
@@ -154,7 +154,7 @@ describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
     assert.ok(actual >= targetKiB - 1024, `actual ${actual} KiB stays near the target`);
     const inside = await wl.status(g.name);
     assert.ok(before.memTotalKiB - inside.memTotalKiB >= 80 * 1024, `guest MemTotal fell from ${before.memTotalKiB} to ${inside.memTotalKiB} KiB`);
-    await client!.setMemory(dom(g), MEMORY_MIB * 1024);
+    await client!.call('domainSetMemoryFlags', { dom: dom(g), memory: MEMORY_MIB * 1024, flags: DomainAffect.Live });
     await until(`${g.name} balloon back to ${MEMORY_MIB} MiB`, 30_000, async () => {
       const s = await client!.memoryStats(dom(g));
       return s.actual !== undefined && s.actual >= MEMORY_MIB * 1024 - 1024 ? true : undefined;
@@ -209,7 +209,7 @@ describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
   test('lab down removes exactly the lab guests and their files, never an unmarked domain', async (t) => {
     if (skipReason) return t.skip(skipReason);
     // Same prefix, no lab marker: must survive.
-    const sentinel = await client!.defineXml(`<domain type='qemu'><name>${PREFIX}-sentinel</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>`);
+    const sentinel = await client!.call('domainDefineXmlFlags', { xml: `<domain type='qemu'><name>${PREFIX}-sentinel</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>`, flags: 0 }).then((r) => r.dom);
     try {
       const removed = await labDown(client!, consoleProgress('lab-test'), PREFIX);
       assert.deepEqual(removed.sort(), [`${PREFIX}1`, `${PREFIX}2`]);
@@ -217,7 +217,7 @@ describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
       assert.deepEqual(left, [`${PREFIX}-sentinel`]);
       for (const g of up!.guests) assert.ok(!existsSync(g.dir), `${g.dir} removed`);
     } finally {
-      await client!.undefineDomain(sentinel);
+      await client!.call('domainUndefineFlags', { dom: sentinel, flags: 0 });
     }
   });
 });

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
-import type { TraceInterval } from '../../src/control/trace-record.js';
+import type { TraceInterval } from '../../src/ground/trace-record.js';
 import { findLabGuests } from '../../src/lab/guests.js';
 import { labRemove } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { annotateOomKills, OomWatcher } from '../../src/lab/oom-watch.js';
 import { parseTrace } from '../../src/score/index.js';
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario, parseScenario } from '../../src/host/sim/index.js';
 import { labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
-import { labRunScenario } from '../../src/lab/command.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { labRunScenario } from '../../src/cli/lab.js';
+import { UsageError } from '../../src/ground/errors.js';
 
 const SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
 

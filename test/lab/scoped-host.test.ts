@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
-import { shippedScenariosDir } from '../../src/cli/target.js';
+import { shippedScenariosDir } from '../../src/app/target.js';
 import { ScopedHypervisor } from '../../src/lab/scoped-host.js';
 
 test('a scoped host shows and lets act on only the named domains', async () => {

@@ -1,5 +1,5 @@
-import type { DomainObservation, HostObservation } from '../../src/host/hypervisor.js';
-import type { Action, SetMemoryAction } from '../../src/control/actions.js';
+import type { DomainObservation, HostObservation } from '../../src/ground/hypervisor.js';
+import type { Action, SetMemoryAction } from '../../src/ground/actions.js';
 import { decideMemory, defaultMemoryOptions, initialMemoryState, type MemoryDecision, type MemoryOptions, type MemoryState } from '../../src/memory/coordinator.js';
 
 // A tiny in-test model of guests with a virtio balloon, to test the coordinator's dynamics:

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decideMemory, defaultMemoryOptions, initialMemoryState, type MemoryOptions } from '../../src/memory/coordinator.js';
 import { safeTargetKiB } from '../../src/memory/bounds.js';
-import type { HostObservation } from '../../src/host/hypervisor.js';
+import type { HostObservation } from '../../src/ground/hypervisor.js';
 
 const MiB = 1024;
 

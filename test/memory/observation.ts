@@ -1,4 +1,4 @@
-import type { BalloonObservation, DomainObservation, DomainState, HostObservation } from '../../src/host/hypervisor.js';
+import type { BalloonObservation, DomainObservation, DomainState, HostObservation } from '../../src/ground/hypervisor.js';
 
 // Hand-built observations for single-decision tests.
 

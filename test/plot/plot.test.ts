@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { plotCpu } from '../../src/plot/cpu.js';
 import { plotMemory } from '../../src/plot/memory.js';
 import { writePlots } from '../../src/plot/write.js';
-import type { TraceLine } from '../../src/control/trace-record.js';
+import type { TraceLine } from '../../src/ground/trace-record.js';
 import { cpuTrace, guest, header, memoryInterval } from '../score/fixtures.js';
 import { parseSvg, withClass } from './svg-check.js';
 

@@ -1,5 +1,5 @@
-import type { PinAction } from '../../src/control/actions.js';
-import type { TraceGuestMemory, TraceHeader, TraceInterval, TraceLine, TraceTruth } from '../../src/control/trace-record.js';
+import type { PinAction } from '../../src/ground/actions.js';
+import type { TraceGuestMemory, TraceHeader, TraceInterval, TraceLine, TraceTruth } from '../../src/ground/trace-record.js';
 
 // Small hand-built traces for the score and plot tests. CPU traces come from a toy host: each
 // pCPU serves its vCPUs like a fair scheduler (small demands are met in full, the rest split

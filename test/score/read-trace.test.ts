@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrace, readTrace, TraceFormatError } from '../../src/score/read-trace.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/ground/errors.js';
 import { cpuTrace, guest, header, memoryInterval } from './fixtures.js';
 
 const good = () => cpuTrace(2, [{ name: 'a', demand: 0.5 }, { name: 'b', demand: 0.5 }], 3, () => [0, 1]);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkListenAddress, dashboardUrl, isLoopbackAddress, parseListenAddress } from '../../src/web/listen-address.js';
-import { UsageError } from '../../src/cli/errors.js';
+import { UsageError } from '../../src/ground/errors.js';
 import { fixture, runCli } from './helpers.js';
 
 test('parses [HOST:]PORT with the loopback default', () => {

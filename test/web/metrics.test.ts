@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { loadScenario } from '../../src/host/sim/index.js';
-import { resolveScenarioPath } from '../../src/cli/target.js';
+import { resolveScenarioPath } from '../../src/app/target.js';
 import { RunMetrics } from '../../src/web/metrics.js';
 import { parsePrometheus, sampleValue, type Sample } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock } from '../../src/host/hypervisor.js';
+import type { Clock } from '../../src/ground/hypervisor.js';
 import { pacedClock } from '../../src/web/paced-clock.js';
 
 function virtualClock(): Clock {

@@ -4,10 +4,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TraceHeader, TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import type { TraceHeader, TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { loadScenario } from '../../src/host/sim/index.js';
-import { resolveScenarioPath } from '../../src/cli/target.js';
+import { resolveScenarioPath } from '../../src/app/target.js';
 import { decisionLog, renderReport } from '../../src/web/report.js';
 import { runCli } from './helpers.js';
 

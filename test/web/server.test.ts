@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import type { TraceHeader, TraceInterval, TraceLine } from '../../src/control/trace-record.js';
+import type { TraceHeader, TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
-import { resolveScenarioPath } from '../../src/cli/target.js';
+import { resolveScenarioPath } from '../../src/app/target.js';
 import { Dashboard } from '../../src/web/dashboard-server.js';
 import type { RunStatus, StateSnapshot } from '../../src/web/run-state.js';
 import { get, openEventStream, parsePrometheus, sampleValue } from './helpers.js';

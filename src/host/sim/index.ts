@@ -1,6 +1,8 @@
 // The simulated host: scenarios as data, a deterministic Hypervisor and its virtual clock.
-export { createSimulatedHost, SimulatedHost, VirtualClock, SIM_EPOCH_SECONDS } from './simulated-host.js';
-export type { SimOptions, SimulatedRun } from './simulated-host.js';
+export { createSimulatedHost, SimulatedHost, VirtualClock } from './simulated-host.js';
+export { SIM_EPOCH_SECONDS } from './physics.js';
+export type { SimulatedRun } from './simulated-host.js';
+export type { SimOptions } from './physics.js';
 export { loadScenario, parseScenario, ScenarioError, DEFAULT_USED_MIB } from './scenario.js';
 export type { Scenario, DomainSpec, HostSpec, ControllerKind } from './scenario.js';
 export type { Workload, WorkloadShape, Noise } from './workload.js';

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
-import { UsageError } from '../../cli/errors.js';
+import { UsageError } from '../../ground/errors.js';
 import { FieldReader, describeValue as describe, type FieldPath } from '../../yaml/field-reader.js';
 import { uuidFromName } from './random.js';
 import type { Noise, Workload } from './workload.js';

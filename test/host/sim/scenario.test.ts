@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario, parseScenario, ScenarioError, type Scenario } from '../../../src/host/sim/scenario.js';
 import { shapeValue } from '../../../src/host/sim/workload.js';
-import { UsageError } from '../../../src/cli/errors.js';
+import { UsageError } from '../../../src/ground/errors.js';
 
 // Compiled to dist/test/host/sim/: the repository root is four levels up.
 const SCENARIOS = fileURLToPath(new URL('../../../../scenarios/', import.meta.url));

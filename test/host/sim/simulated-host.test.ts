@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BALLOON_DRIVER_LOAD_SECONDS, createSimulatedHost, SIM_EPOCH_SECONDS, type SimOptions, type SimulatedRun } from '../../../src/host/sim/simulated-host.js';
 import { loadScenario, parseScenario } from '../../../src/host/sim/scenario.js';
-import type { DomainObservation, HostObservation } from '../../../src/host/hypervisor.js';
+import type { DomainObservation, HostObservation } from '../../../src/ground/hypervisor.js';
 
 const SCENARIOS = fileURLToPath(new URL('../../../../scenarios/', import.meta.url));
 const MiB = 1024;

@@ -1,4 +1,4 @@
-import type { DomainRef } from '../host/hypervisor.js';
+import type { DomainRef } from './hypervisor.js';
 
 // What the policies decide. Each action carries the reason a person reads in the log.
 

@@ -10,11 +10,12 @@ export interface TraceHeader {
   target: string;
   scenario?: string;
   intervalSeconds: number;
-  controllers: { cpu: boolean; memory: boolean };
+  /** Which controllers ran, by kind (`cpu`, `memory`). */
+  controllers: Record<string, boolean>;
   pcpus: number;
   startedAt: string;
   /** Options the controllers ran with, for the record. */
-  options: { cpu?: unknown; memory?: unknown };
+  options: Record<string, unknown>;
 }
 
 export interface TraceVcpu {

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Clock, Hypervisor } from '../host/hypervisor.js';
+import type { Clock, Hypervisor } from '../ground/hypervisor.js';
 import { LibvirtHost } from '../host/libvirt-host.js';
 import { realClock } from '../host/real-clock.js';
 import { createSimulatedHost, loadScenario, type Scenario } from '../host/sim/index.js';
-import type { TraceTruth } from '../control/trace-record.js';
+import type { TraceTruth } from '../ground/trace-record.js';
 import { traceTruth } from '../control/simulate.js';
-import { FatalError, UsageError } from './errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
 
 /** Where the controllers run: a libvirt daemon or a simulated host, with the clock that paces them. */
 export interface Target {

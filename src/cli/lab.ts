@@ -1,22 +1,23 @@
 // `virtbalance lab`: the real-VM lab (up, status, down, image, workload).
-import { FatalError, UsageError } from '../cli/errors.js';
-import { nonNegativeNumber, parseCommandLine, positiveInteger, positiveNumber } from '../cli/options.js';
+import { FatalError, UsageError } from '../ground/errors.js';
+import { parseCommandLine } from './options.js';
+import { nonNegativeNumber, positiveInteger, positiveNumber } from '../ground/numbers.js';
 import { LibvirtClient } from '../libvirt/client.js';
 import { LibvirtConnectError } from '../libvirt/errors.js';
 import { UriError } from '../libvirt/uri.js';
-import type { DomainType } from './domain-xml.js';
-import { buildImage } from './image.js';
-import { LabError, labDown, labStatus, labUp, type LabGuestStatus } from './lab.js';
-import { labRoot } from './paths.js';
-import { consoleProgress } from './progress.js';
-import { WorkloadController, WorkloadError } from './workload-channel.js';
-import { findLabGuests } from './guests.js';
-import { guestFilesIn } from './paths.js';
+import type { DomainType } from '../lab/domain-xml.js';
+import { buildImage } from '../lab/image.js';
+import { LabError, labDown, labStatus, labUp, type LabGuestStatus } from '../lab/lab.js';
+import { labRoot } from '../lab/paths.js';
+import { consoleProgress } from '../lab/progress.js';
+import { WorkloadController, WorkloadError } from '../lab/workload-channel.js';
+import { findLabGuests } from '../lab/guests.js';
+import { guestFilesIn } from '../lab/paths.js';
 import { loadScenario } from '../host/sim/index.js';
-import { resolveScenarioPath, shippedScenariosDir } from '../cli/target.js';
-import { checkGuestName } from './domain-xml.js';
-import { DEFAULT_LAB_RUN_PREFIX, shippedScenarioByNumber } from './plan.js';
-import { labRun } from './run.js';
+import { resolveScenarioPath, shippedScenariosDir } from '../app/target.js';
+import { checkGuestName } from '../lab/domain-xml.js';
+import { DEFAULT_LAB_RUN_PREFIX, shippedScenarioByNumber } from '../lab/plan.js';
+import { labRun } from '../lab/run.js';
 
 const HELP = `usage: virtbalance lab <subcommand> [options]
 

@@ -35,6 +35,10 @@ export interface BalloonObservation {
   usableKiB?: number;
   /** Page cache the guest could drop, KiB. */
   diskCachesKiB?: number;
+  /** Major page faults since the guest booted (pages read from disk), cumulative. */
+  majorFaults?: number;
+  /** Minor page faults since the guest booted (pages mapped without I/O), cumulative. */
+  minorFaults?: number;
   /** Host resident set of the guest, KiB. */
   rssKiB?: number;
   /** Guest's timestamp of its last stats update, seconds; must advance for a reading to be fresh. */
@@ -46,6 +50,9 @@ export interface DomainObservation extends DomainRef {
   vcpus: VcpuObservation[];
   /** undefined when the domain has no balloon device at all. */
   balloon?: BalloonObservation;
+  /** Bytes read from all its disks since it started (Σ libvirt `block.N.rd.bytes`), cumulative;
+   *  undefined when the driver reports no block statistics. Rises when a guest re-reads dropped cache. */
+  blockReadBytes?: number;
 }
 
 export interface HostResources {

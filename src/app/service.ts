@@ -2,7 +2,7 @@ import { acquireControllerLocks, type ControllerLock, type ControllerName } from
 import { openReconnectingHost } from '../host/reconnecting-host.js';
 import { realClock } from '../host/real-clock.js';
 import { UriError } from '../libvirt/uri.js';
-import { FatalError, UsageError } from './errors.js';
+import { FatalError, UsageError } from '../ground/errors.js';
 import type { Target } from './target.js';
 
 // A libvirt host as the long-running controllers need it: locked against a second controller of

@@ -13,3 +13,16 @@ export class FatalError extends Error {
     this.name = 'FatalError';
   }
 }
+
+/** The host cannot be reached right now (connection lost, reconnecting): the interval is skipped, not a domain's fault. */
+export class HostUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HostUnavailableError';
+  }
+}
+
+/** The first line of an error's message, for logs and traces. */
+export function errorText(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}

@@ -1,0 +1,98 @@
+import { controllers, enabledKinds, type ControllerOptions } from '../control/controllers.js';
+import { runControlLoop } from '../control/loop.js';
+import { formatInterval } from '../control/monitor.js';
+import { TraceWriter } from '../control/trace-writer.js';
+import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import type { Target } from './target.js';
+import { captureStartState, restoreStartState, type StartState } from '../control/restore.js';
+
+/** A control run: where, how often, and the options of each controller that runs (see src/control/controllers.ts). */
+export interface RunSettings extends ControllerOptions {
+  target: Target;
+  intervalSeconds: number;
+  dryRun: boolean;
+  json: boolean;
+  quiet: boolean;
+  intervals?: number;
+  tracePath?: string;
+  /** Put back the pins and balloon sizes found at start when the run ends. */
+  restore?: boolean;
+  /** Extra consumers of the header and of each interval (dashboard, tests). */
+  onHeader?: (header: TraceHeader) => void;
+  onInterval?: (entry: TraceInterval) => void;
+}
+
+/** Runs the control loop until the interval count is reached or SIGINT/SIGTERM; flushes the trace. */
+export async function executeRun(settings: RunSettings): Promise<number> {
+  const { target } = settings;
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const kinds = enabledKinds(settings);
+  const trace = settings.tracePath ? new TraceWriter(settings.tracePath) : undefined;
+  const header: TraceHeader = {
+    type: 'header',
+    version: 1,
+    target: target.label,
+    scenario: target.scenario,
+    intervalSeconds: settings.intervalSeconds,
+    controllers: Object.fromEntries(Object.keys(controllers).map((kind) => [kind, kinds.includes(kind as never)])),
+    pcpus: target.pcpus,
+    startedAt: new Date().toISOString(),
+    options: Object.fromEntries(kinds.map((kind) => [kind, settings[kind]])),
+  };
+  trace?.write(header);
+  settings.onHeader?.(header);
+  if (!settings.quiet && !settings.json) {
+    const which = kinds.map((kind) => controllers[kind].title).join(' + ');
+    console.log(`virtbalance: ${which} on ${target.label}, every ${settings.intervalSeconds} s${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
+  }
+  let start: StartState | undefined;
+  let exitCode = 0;
+  try {
+    await runControlLoop(
+      target.hypervisor,
+      target.clock,
+      {
+        intervalSeconds: settings.intervalSeconds,
+        ...Object.fromEntries(kinds.map((kind) => [kind, settings[kind]])),
+        dryRun: settings.dryRun,
+        intervals: settings.intervals,
+        signal: abort.signal,
+        truth: target.truth,
+      },
+      {
+        record(entry) {
+          trace?.write(entry);
+          settings.onInterval?.(entry);
+          if (settings.json) console.log(JSON.stringify(entry));
+          else if (!settings.quiet) console.log(formatInterval(entry, settings.dryRun).join('\n'));
+        },
+        log(message, recorded) {
+          // The monitor output already shows what the interval recorded; otherwise each line goes to stderr, even with --quiet.
+          if (recorded && !settings.quiet && !settings.json) return;
+          console.error(`virtbalance: ${message}`);
+        },
+        observed(observation) {
+          if (settings.restore) start ??= captureStartState(observation);
+        },
+      },
+    );
+    if (settings.restore && start) {
+      const outcome = await restoreStartState(
+        target.hypervisor,
+        start,
+        { pins: !!settings.cpu, balloons: !!settings.memory, memory: settings.memory ?? controllers.memory.defaultOptions() },
+        (line) => console.error(`virtbalance: ${line}`),
+      );
+      if (outcome.failed > 0) exitCode = 1;
+    }
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+    await trace?.close();
+    await target.hypervisor.close();
+  }
+  return exitCode;
+}

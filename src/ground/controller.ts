@@ -1,0 +1,46 @@
+import type { Action, Notice } from './actions.js';
+import type { HostObservation } from './hypervisor.js';
+
+// The one contract every policy implements. The control loop runs a list of controllers
+// (src/control/controllers.ts) and knows none by name: each measures what it needs from the
+// observations, decides, forgets domains that went away, starts its measurement afresh on a new
+// connection, and names its part of the trace. Policies stay pure: no I/O anywhere below.
+
+export interface ControllerInput {
+  /** The previous observation over the same connection, if any (counters are only compared within one). */
+  previous?: HostObservation;
+  current: HostObservation;
+  intervalSeconds: number;
+}
+
+export interface ControllerDecision<State, TracePart> {
+  state: State;
+  actions: Action[];
+  notices: Notice[];
+  /** This controller's part of the interval's trace record (stored under the controller's kind). */
+  trace?: TracePart;
+}
+
+export interface Controller<Options, State, Measurement, TracePart> {
+  /** Short name: the key of its options, of its part of the trace and of its lock (`cpu`, `memory`). */
+  readonly kind: string;
+  /** What a person calls it (`vCPU scheduler`). */
+  readonly title: string;
+  defaultOptions(): Options;
+  /** Throws UsageError naming the first bad option. */
+  validateOptions(options: Options): void;
+  initialState(): State;
+  /** What it decides on, or undefined while it cannot measure yet (e.g. no earlier observation to compare). */
+  measure(input: ControllerInput, state: State): Measurement | undefined;
+  decide(measurement: Measurement, state: State, options: Options, input: ControllerInput): ControllerDecision<State, TracePart>;
+  /** Drops what it remembers of a domain that is gone (key: domainKey). */
+  forget(state: State, domainKey: string): State;
+  /** A new connection (or failed observations): measurement starts over, lasting counters may be kept. */
+  resynchronise(state: State): State;
+}
+
+// eslint-style escape hatch for heterogeneous lists of controllers.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyController = Controller<any, any, any, any>;
+
+export type OptionsOf<C> = C extends Controller<infer O, unknown, unknown, unknown> ? O : never;

@@ -1,0 +1,346 @@
+// The physics of the simulated host: what the guests do and get as simulated time moves.
+// Time only moves through advance(); the world integrates the workloads in small sub-steps,
+// shares pCPUs as a fair scheduler would (fair-share.ts), moves balloons at a finite rate and
+// keeps the tallies the ground-truth record reads (truth-record.ts). The Hypervisor face
+// (simulated-host.ts) reads this state and sets pins, balloon targets and stats periods.
+
+import { fairShare, type ShareResult } from './fair-share.js';
+import { hashString } from './random.js';
+import type { DomainSpec, Scenario } from './scenario.js';
+import type { LifecycleEvent, OomEvent } from './truth.js';
+import { workloadValue } from './workload.js';
+
+export interface SimOptions {
+  /** Seeds every noise stream; defaults to the scenario's seed. */
+  seed?: number;
+  /** Extra Gaussian noise on every demand, on top of what the scenario says (hardening tests). */
+  noise?: { cpuSd?: number; usedSdMiB?: number };
+}
+
+export const NS_PER_S = 1e9;
+export const KIB_PER_MIB = 1024;
+/** Guests report `last-update` as wall-clock seconds; the simulated wall clock starts here. */
+export const SIM_EPOCH_SECONDS = 1_700_000_000;
+/** A guest that boots during the scenario loads its balloon driver this long after start. */
+export const BALLOON_DRIVER_LOAD_SECONDS = 2;
+
+/** The guest's last balloon statistics report, as QEMU keeps it. */
+export interface StatsSnapshot {
+  unusedKiB: number;
+  usableKiB: number;
+  availableKiB: number;
+  diskCachesKiB: number;
+  lastUpdate: number;
+}
+
+export interface VcpuState {
+  affinity: number[];
+  timeNs: number;
+  delayNs: number;
+  /** ns per pCPU since the last observe, to report where it mostly ran. */
+  seenNs: number[];
+  lastPcpu: number;
+  stream: number;
+  /** Tallies since the last ground-truth report. */
+  truth: { demandNs: number; receivedNs: number; pcpuNs: number[] };
+}
+
+export interface DomainState {
+  spec: DomainSpec;
+  running: boolean;
+  everStarted: boolean;
+  vcpus: VcpuState[];
+  actualKiB: number;
+  targetKiB: number;
+  usedDemandKiB: number;
+  usedKiB: number;
+  cachesKiB: number;
+  /** Page cache the workload wants, before the balloon caps it. */
+  cachesDemandKiB: number;
+  rssKiB: number;
+  statsPeriod: number;
+  nextRefreshNs: number;
+  /** When the balloon driver loads and sends its one boot-time report. */
+  driverLoadNs: number;
+  snapshot?: StatsSnapshot;
+  inOom: boolean;
+  usedStream: number;
+  cachesStream: number;
+  /** Tallies since the last ground-truth report. */
+  truth: DomainTally;
+}
+
+export interface DomainTally {
+  runningNs: number;
+  peakDemandKiB: number;
+  minActualKiB: number;
+  oomNs: number;
+  /** Whether the next report includes the domain (it ran during the interval). */
+  seen: boolean;
+}
+
+/** Host-wide tallies since the last ground-truth report. */
+export interface HostTally {
+  fromNs: number;
+  pcpuBusyNs: number[];
+  minFreeKiB: number;
+  oomEvents: OomEvent[];
+  lifecycle: LifecycleEvent[];
+}
+
+export class SimPhysics {
+  readonly seed: number;
+  readonly domains: DomainState[];
+  readonly tally: HostTally;
+  private nowNs = 0;
+  private readonly stepNs: number;
+  private readonly allPcpus: number[];
+  /** Last sharing problem solved; reused while demands are unchanged and nothing was pinned, started or stopped. */
+  private shareCache: { layout: number; demands: number[]; result: ShareResult } | undefined;
+  /** Bumped whenever which vCPUs run, or where they may run, changes. */
+  private layout = 0;
+  /** Every boot and shutdown time, ns, ascending: sub-steps end exactly there. */
+  private readonly lifecycleTimesNs: number[];
+
+  constructor(
+    readonly scenario: Scenario,
+    private readonly options: SimOptions = {},
+  ) {
+    this.seed = options.seed ?? scenario.seed;
+    this.stepNs = Math.max(1, Math.round(scenario.stepMs * 1e6));
+    this.allPcpus = Array.from({ length: scenario.host.pcpus }, (_, p) => p);
+    this.tally = { fromNs: 0, pcpuBusyNs: new Array<number>(scenario.host.pcpus).fill(0), minFreeKiB: Infinity, oomEvents: [], lifecycle: [] };
+    this.domains = scenario.domains.map((spec) => this.initialState(spec));
+    const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
+    this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
+    this.applyLifecycle();
+    this.tally.minFreeKiB = this.hostFreeKiB();
+  }
+
+  private initialState(spec: DomainSpec): DomainState {
+    const memoryKiB = spec.memoryMiB * KIB_PER_MIB;
+    return {
+      spec,
+      running: false,
+      everStarted: false,
+      vcpus: spec.pin.map((pin, i) => ({
+        affinity: pin ? [...pin] : [...this.allPcpus],
+        timeNs: 0,
+        delayNs: 0,
+        seenNs: new Array<number>(this.scenario.host.pcpus).fill(0),
+        lastPcpu: (pin ?? this.allPcpus)[i % (pin ?? this.allPcpus).length]!,
+        stream: hashString(`${spec.name}/cpu/${i}`),
+        truth: { demandNs: 0, receivedNs: 0, pcpuNs: new Array<number>(this.scenario.host.pcpus).fill(0) },
+      })),
+      actualKiB: memoryKiB,
+      targetKiB: memoryKiB,
+      usedDemandKiB: 0,
+      usedKiB: 0,
+      cachesKiB: 0,
+      cachesDemandKiB: 0,
+      rssKiB: 0,
+      statsPeriod: spec.statsPeriod,
+      nextRefreshNs: 0,
+      driverLoadNs: 0,
+      inOom: false,
+      usedStream: hashString(`${spec.name}/used`),
+      cachesStream: hashString(`${spec.name}/caches`),
+      truth: { runningNs: 0, peakDemandKiB: 0, minActualKiB: memoryKiB, oomNs: 0, seen: false },
+    };
+  }
+
+  /** Simulated time since the scenario began, ns. */
+  get timeNs(): number {
+    return this.nowNs;
+  }
+
+  // ---- what the Hypervisor face may change ----
+
+  /** Pins a vCPU; `pcpus` must be sorted, distinct and exist. */
+  setAffinity(d: DomainState, vcpu: number, pcpus: number[]): void {
+    d.vcpus[vcpu]!.affinity = pcpus;
+    this.layout++;
+  }
+
+  setBalloonTarget(d: DomainState, targetKiB: number): void {
+    d.targetKiB = targetKiB;
+  }
+
+  setStatsPeriod(d: DomainState, seconds: number): void {
+    // Like QEMU: turning stats on polls the guest at once; changing the period re-arms the timer.
+    if (seconds > 0) d.nextRefreshNs = d.statsPeriod > 0 ? this.nowNs + seconds * NS_PER_S : this.nowNs;
+    d.statsPeriod = seconds;
+  }
+
+  // ---- lifecycle ----
+
+  private applyLifecycle(): void {
+    const t = this.nowNs;
+    for (const d of this.domains) {
+      const startNs = Math.round(d.spec.startSeconds * NS_PER_S);
+      const stopNs = d.spec.stopSeconds === null ? Infinity : Math.round(d.spec.stopSeconds * NS_PER_S);
+      const shouldRun = t >= startNs && t < stopNs;
+      if (shouldRun && !d.running && !d.everStarted) {
+        Object.assign(d, this.initialState(d.spec));
+        d.running = true;
+        d.everStarted = true;
+        this.layout++;
+        d.nextRefreshNs = t;
+        // A guest running at t = 0 booted before the scenario: its driver has already loaded.
+        d.driverLoadNs = t === 0 ? 0 : t + BALLOON_DRIVER_LOAD_SECONDS * NS_PER_S;
+        d.truth.seen = true;
+        this.sampleMemory(d, t, 0);
+        // A guest booting with a stats period reports at once (at t = 0: it was running before).
+        this.refreshStats(d, t);
+        this.tally.lifecycle.push({ domain: d.spec.name, kind: 'start', timeNs: t });
+      } else if (!shouldRun && d.running) {
+        d.running = false;
+        this.layout++;
+        this.tally.lifecycle.push({ domain: d.spec.name, kind: 'stop', timeNs: t });
+      }
+    }
+  }
+
+  private nextLifecycleNs(): number {
+    for (const ns of this.lifecycleTimesNs) if (ns > this.nowNs) return ns;
+    return Infinity;
+  }
+
+  // ---- time ----
+
+  /** Runs the simulation forward by `ms` of simulated time. */
+  advance(ms: number): void {
+    if (!(ms > 0)) return;
+    const endNs = this.nowNs + Math.round(ms * 1e6);
+    while (this.nowNs < endNs) {
+      const stepEnd = Math.min(this.nowNs + this.stepNs, endNs, this.nextLifecycleNs());
+      this.step(stepEnd - this.nowNs);
+      this.nowNs = stepEnd;
+      this.applyLifecycle();
+    }
+  }
+
+  private step(dtNs: number): void {
+    const startNs = this.nowNs;
+    const endNs = startNs + dtNs;
+    const running = this.domains.filter((d) => d.running);
+    this.stepCpu(running, (startNs + dtNs / 2) / NS_PER_S, dtNs);
+    for (const d of running) {
+      d.truth.runningNs += dtNs;
+      this.stepBalloon(d, dtNs);
+      this.sampleMemory(d, endNs, dtNs);
+      this.refreshStats(d, endNs);
+    }
+    this.tally.minFreeKiB = Math.min(this.tally.minFreeKiB, this.hostFreeKiB());
+  }
+
+  private stepCpu(running: DomainState[], tMid: number, dtNs: number): void {
+    const demands: number[] = [];
+    const weights: number[] = [];
+    const affinity: number[][] = [];
+    const states: VcpuState[] = [];
+    const extra = this.options.noise?.cpuSd ?? 0;
+    for (const d of running) {
+      d.vcpus.forEach((v, i) => {
+        const raw = workloadValue(d.spec.cpu[i]!, tMid, this.seed, v.stream, extra);
+        demands.push(Math.min(1, Math.max(0, raw)));
+        weights.push(d.spec.weight);
+        affinity.push(v.affinity);
+        states.push(v);
+      });
+    }
+    if (states.length === 0) return;
+    // Piecewise-constant workloads repeat the same problem step after step.
+    const cached = this.shareCache;
+    let share = cached && cached.layout === this.layout && cached.demands.every((x, k) => x === demands[k]) ? cached.result : undefined;
+    if (!share) {
+      share = fairShare({ demands, weights, affinity, pcpus: this.scenario.host.pcpus });
+      this.shareCache = { layout: this.layout, demands, result: share };
+    }
+    const busy = this.tally.pcpuBusyNs;
+    states.forEach((v, k) => {
+      const got = share.received[k]!;
+      const wanted = Math.max(demands[k]!, got);
+      v.timeNs += got * dtNs;
+      v.delayNs += (wanted - got) * dtNs;
+      v.truth.demandNs += wanted * dtNs;
+      v.truth.receivedNs += got * dtNs;
+      const row = share.placement[k]!;
+      for (let p = 0; p < row.length; p++) {
+        const ns = row[p]! * dtNs;
+        if (ns === 0) continue;
+        v.seenNs[p] = v.seenNs[p]! + ns;
+        v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
+        busy[p] = busy[p]! + ns;
+      }
+    });
+  }
+
+  private stepBalloon(d: DomainState, dtNs: number): void {
+    const maxMove = this.scenario.host.balloonRateMiBps * KIB_PER_MIB * (dtNs / NS_PER_S);
+    const gap = d.targetKiB - d.actualKiB;
+    d.actualKiB = Math.abs(gap) <= maxMove ? d.targetKiB : d.actualKiB + Math.sign(gap) * maxMove;
+  }
+
+  /** What the guest uses at time t given its workload and balloon; records running out of memory. */
+  private sampleMemory(d: DomainState, tNs: number, dtNs: number): void {
+    const t = tNs / NS_PER_S;
+    const demandMiB = Math.max(0, workloadValue(d.spec.usedMiB, t, this.seed, d.usedStream, this.options.noise?.usedSdMiB ?? 0));
+    const cachesMiB = Math.max(0, workloadValue(d.spec.cachesMiB, t, this.seed, d.cachesStream));
+    d.usedDemandKiB = demandMiB * KIB_PER_MIB;
+    d.usedKiB = Math.min(d.usedDemandKiB, d.actualKiB);
+    d.cachesDemandKiB = cachesMiB * KIB_PER_MIB;
+    d.cachesKiB = Math.min(d.cachesDemandKiB, d.actualKiB - d.usedKiB);
+    // Pages the guest touched stay resident on the host until the balloon takes them back.
+    d.rssKiB = Math.min(d.actualKiB, Math.max(d.rssKiB, d.usedKiB + d.cachesKiB));
+    d.truth.peakDemandKiB = Math.max(d.truth.peakDemandKiB, d.usedDemandKiB);
+    d.truth.minActualKiB = Math.min(d.truth.minActualKiB, d.actualKiB);
+    const short = d.usedDemandKiB > d.actualKiB + 0.5;
+    if (short) {
+      d.truth.oomNs += dtNs;
+      if (!d.inOom) {
+        this.tally.oomEvents.push({ domain: d.spec.name, timeNs: tNs, demandMiB: demandMiB, actualMiB: d.actualKiB / KIB_PER_MIB });
+      }
+    }
+    d.inOom = short;
+  }
+
+  private refreshStats(d: DomainState, tNs: number): void {
+    if (!d.spec.balloon) return;
+    if (d.spec.statsStopSeconds !== null && tNs >= d.spec.statsStopSeconds * NS_PER_S) return;
+    if (d.statsPeriod > 0) {
+      if (tNs < d.nextRefreshNs) return;
+      d.snapshot = statsAt(tNs, d.actualKiB, d.usedKiB, d.cachesKiB);
+      const periodNs = d.statsPeriod * NS_PER_S;
+      while (d.nextRefreshNs <= tNs) d.nextRefreshNs += periodNs;
+      return;
+    }
+    // Without a period QEMU still keeps the one report the balloon driver sends when it loads,
+    // before the balloon inflates: the guest then still sees its whole maximum.
+    if (d.snapshot || tNs < d.driverLoadNs) return;
+    const maxKiB = d.spec.maxMemoryMiB * KIB_PER_MIB;
+    const used = Math.min(d.usedDemandKiB, maxKiB);
+    d.snapshot = statsAt(tNs, maxKiB, used, Math.min(d.cachesDemandKiB, maxKiB - used));
+  }
+
+  /** total − overhead − Σ balloon actual of the running guests, KiB. */
+  hostFreeKiB(): number {
+    const { memoryMiB, overheadMiB } = this.scenario.host;
+    let free = (memoryMiB - overheadMiB) * KIB_PER_MIB;
+    for (const d of this.domains) if (d.running) free -= d.actualKiB;
+    return free;
+  }
+}
+
+function statsAt(tNs: number, actualKiB: number, usedKiB: number, cachesKiB: number): StatsSnapshot {
+  const actual = Math.round(actualKiB);
+  const used = Math.round(usedKiB);
+  const caches = Math.round(cachesKiB);
+  return {
+    availableKiB: actual,
+    usableKiB: actual - used,
+    unusedKiB: actual - used - caches,
+    diskCachesKiB: caches,
+    lastUpdate: SIM_EPOCH_SECONDS + Math.floor(tNs / NS_PER_S),
+  };
+}

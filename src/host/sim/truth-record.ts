@@ -1,0 +1,66 @@
+// The ground-truth record of a simulated run: turns the physics' tallies into one report per
+// interval (truth.ts) and starts the next interval's tallies afresh.
+
+import { KIB_PER_MIB, type SimPhysics } from './physics.js';
+import type { ActionCounts, DomainTruth, TruthInterval, VcpuTruth } from './truth.js';
+
+/** Ground truth since the previous call (or the start); `actions` are the calls made meanwhile. */
+export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterval {
+  const tally = world.tally;
+  const pcpus = world.scenario.host.pcpus;
+  const fromNs = tally.fromNs;
+  const toNs = world.timeNs;
+  const span = Math.max(1, toNs - fromNs);
+  const vcpus: VcpuTruth[] = [];
+  const domains: DomainTruth[] = [];
+  for (const d of world.domains) {
+    if (!d.running && !d.truth.seen) continue;
+    d.vcpus.forEach((v, vcpu) => {
+      vcpus.push({
+        domain: d.spec.name,
+        vcpu,
+        demand: v.truth.demandNs / span,
+        received: v.truth.receivedNs / span,
+        demandNs: Math.round(v.truth.demandNs),
+        receivedNs: Math.round(v.truth.receivedNs),
+        waitNs: Math.round(v.truth.demandNs - v.truth.receivedNs),
+        pcpuNs: v.truth.pcpuNs.map(Math.round),
+      });
+      v.truth = { demandNs: 0, receivedNs: 0, pcpuNs: new Array<number>(pcpus).fill(0) };
+    });
+    domains.push({
+      name: d.spec.name,
+      uuid: d.spec.uuid,
+      running: d.running,
+      runningNs: d.truth.runningNs,
+      usedDemandMiB: d.usedDemandKiB / KIB_PER_MIB,
+      peakUsedDemandMiB: d.truth.peakDemandKiB / KIB_PER_MIB,
+      usedMiB: d.usedKiB / KIB_PER_MIB,
+      actualMiB: d.actualKiB / KIB_PER_MIB,
+      minActualMiB: d.truth.minActualKiB / KIB_PER_MIB,
+      targetMiB: d.targetKiB / KIB_PER_MIB,
+      maximumMiB: d.spec.maxMemoryMiB,
+      oomNs: d.truth.oomNs,
+      statsPeriod: d.statsPeriod,
+    });
+    d.truth = { runningNs: 0, peakDemandKiB: d.usedDemandKiB, minActualKiB: d.actualKiB, oomNs: 0, seen: d.running };
+  }
+  const free = world.hostFreeKiB();
+  const report: TruthInterval = {
+    fromNs,
+    toNs,
+    vcpus,
+    pcpuBusy: tally.pcpuBusyNs.map((ns) => ns / span),
+    domains,
+    host: { memoryFreeMiB: free / KIB_PER_MIB, minMemoryFreeMiB: Math.min(tally.minFreeKiB, free) / KIB_PER_MIB },
+    oomEvents: tally.oomEvents,
+    lifecycle: tally.lifecycle,
+    actions,
+  };
+  tally.fromNs = toNs;
+  tally.pcpuBusyNs = new Array<number>(pcpus).fill(0);
+  tally.minFreeKiB = free;
+  tally.oomEvents = [];
+  tally.lifecycle = [];
+  return report;
+}
