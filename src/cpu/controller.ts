@@ -35,6 +35,7 @@ function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number): T
     elapsedNs: m.elapsedNs,
     pcpuUsage: m.pcpuUsage,
     pcpuDemand: m.pcpuDemand,
+    ...(m.pcpuOther ? { pcpuOther: m.pcpuOther } : {}),
     vcpus: m.vcpus.map((v) => ({ domain: v.domain.name, vcpu: v.vcpu, pcpu: v.pcpu, affinity: v.affinity, usage: v.usage, demand: v.demand })),
     balanced,
     spreadPoints,

@@ -45,9 +45,13 @@ export interface ShareItem {
   pcpus: readonly number[];
 }
 
-/** Predicted CPU share of each item (fraction of one pCPU) under the water-filling model. */
-export function predictShares(items: readonly ShareItem[], pcpus: number): number[] {
-  if (pcpus > 0 && items.every((item) => isEveryPcpu(item.pcpus, pcpus))) return predictSharesEverywhere(items, pcpus);
+/**
+ * Predicted CPU share of each item (fraction of one pCPU) under the water-filling model. `capacity`
+ * is what each pCPU has for these items (1 less its other load, see usage.ts); all 1 when omitted.
+ */
+export function predictShares(items: readonly ShareItem[], pcpus: number, capacity?: readonly number[]): number[] {
+  const whole = capacity === undefined || isWhole(capacity, pcpus);
+  if (whole && pcpus > 0 && items.every((item) => isEveryPcpu(item.pcpus, pcpus))) return predictSharesEverywhere(items, pcpus);
   // Per pCPU, the items placed there (in item order) and their fragment of demand, laid out one
   // pCPU after another: pCPU p's fragments are at [start[p], start[p + 1]).
   const start = new Int32Array(pcpus + 1);
@@ -88,8 +92,8 @@ export function predictShares(items: readonly ShareItem[], pcpus: number): numbe
   for (let p = 0; p < pcpus; p++) {
     const from = start[p]!;
     const n = start[p + 1]! - from;
-    if (!(previous >= 0 && sameFragments(who, demands, from, start[previous]!, n, start[previous + 1]! - start[previous]!))) {
-      waterFillSegment(demands, from, n, split, order);
+    if (!(previous >= 0 && (whole || capacity?.[p] === capacity?.[previous]) && sameFragments(who, demands, from, start[previous]!, n, start[previous + 1]! - start[previous]!))) {
+      waterFillSegment(demands, from, n, split, order, whole ? 1 : Math.max(0, capacity?.[p] ?? 1));
     }
     previous = p;
     for (let k = 0; k < n; k++) {
@@ -98,6 +102,28 @@ export function predictShares(items: readonly ShareItem[], pcpus: number): numbe
     }
   }
   return shares;
+}
+
+/** Every pCPU's capacity is 1 (no other load). */
+export function isWhole(capacity: readonly number[], pcpus: number): boolean {
+  for (let p = 0; p < pcpus; p++) if ((capacity[p] ?? 1) !== 1) return false;
+  return true;
+}
+
+/** Σ capacity over `pcpus` pCPUs (each pCPU 1 when no capacity is given). */
+export function totalCapacity(pcpus: number, capacity?: readonly number[]): number {
+  if (capacity === undefined) return pcpus;
+  let total = 0;
+  for (let p = 0; p < pcpus; p++) total += Math.max(0, capacity[p] ?? 1);
+  return total;
+}
+
+/** The largest capacity of one pCPU: no vCPU (one thread) can get more. */
+export function largestCapacity(pcpus: number, capacity?: readonly number[]): number {
+  if (capacity === undefined) return pcpus > 0 ? 1 : 0;
+  let largest = 0;
+  for (let p = 0; p < pcpus; p++) largest = Math.max(largest, capacity[p] ?? 1);
+  return largest;
 }
 
 /** Exactly [0, 1, …, pcpus − 1]. */
@@ -120,7 +146,7 @@ function predictSharesEverywhere(items: readonly ShareItem[], pcpus: number): nu
 }
 
 /** waterFill(demands[from .. from + n), 1) into split[0 .. n), with `order` as scratch. */
-function waterFillSegment(demands: Float64Array, from: number, n: number, split: Float64Array, order: Uint32Array): void {
+function waterFillSegment(demands: Float64Array, from: number, n: number, split: Float64Array, order: Uint32Array, capacity: number): void {
   const head = order.subarray(0, n);
   // Ascending demand, ties in input order (what a stable sort by demand gives); a pCPU carries few
   // fragments, so insertion sort (stable: only strictly larger ones move) beats a comparator sort.
@@ -137,7 +163,7 @@ function waterFillSegment(demands: Float64Array, from: number, n: number, split:
       head[at] = k;
     }
   }
-  let remaining = 1;
+  let remaining = capacity;
   for (let rank = 0; rank < n; rank++) {
     const k = head[rank]!;
     const share = Math.min(Math.max(0, demands[from + k]!), remaining / (n - rank));
@@ -152,9 +178,14 @@ function sameFragments(who: Int32Array, demands: Float64Array, from: number, oth
   return true;
 }
 
-/** Predicted shares when every vCPU may run on every pCPU: one water-filling of all demands over `pcpus` (each fragment model collapses to this). */
-export function predictSharesUnpinned(demands: readonly number[], pcpus: number): number[] {
-  return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
+/**
+ * Predicted shares when every vCPU may run on every pCPU: one water-filling of all demands over the
+ * pCPUs' total capacity (each fragment model collapses to this), no vCPU above one pCPU's capacity.
+ */
+export function predictSharesUnpinned(demands: readonly number[], pcpus: number, capacity?: readonly number[]): number[] {
+  if (capacity === undefined || isWhole(capacity, pcpus)) return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
+  const largest = largestCapacity(pcpus, capacity);
+  return waterFill(demands.map((d) => Math.min(1, largest, d)), totalCapacity(pcpus, capacity));
 }
 
 /** Demands below this are idle vCPUs: their share/demand ratio says nothing and is left out. */

@@ -35,8 +35,15 @@ export interface PlacementPlan {
 
 const eps = 1e-9;
 
-export function loadsOf(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number): number[] {
+/** Load each pCPU carries before any item is placed: its other load (usage.ts), or nothing. */
+function startLoads(pcpus: number, base?: readonly number[]): number[] {
   const loads = new Array<number>(pcpus).fill(0);
+  if (base) for (let p = 0; p < pcpus; p++) loads[p] = base[p] ?? 0;
+  return loads;
+}
+
+export function loadsOf(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number, base?: readonly number[]): number[] {
+  const loads = startLoads(pcpus, base);
   items.forEach((item, i) => {
     const p = assignment[i] ?? 0;
     loads[p] = (loads[p] ?? 0) + item.demand;
@@ -147,9 +154,9 @@ export function byDemandDescending(items: readonly PlacementItem[]): Uint32Array
 }
 
 /** Longest processing time first: largest demand onto the least loaded pCPU. */
-export function lptAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items)): number[] {
+export function lptAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items), base?: readonly number[]): number[] {
   const assignment = new Array<number>(items.length).fill(0);
-  const heap = new LeastLoaded(new Array<number>(pcpus).fill(0));
+  const heap = new LeastLoaded(startLoads(pcpus, base));
   for (const i of order) {
     const p = heap.least();
     assignment[i] = p;
@@ -187,9 +194,9 @@ export function relabelForOverlap(items: readonly PlacementItem[], assignment: r
 }
 
 /** Items stay home; items without a known home go, largest first, to the least loaded pCPU. */
-export function currentAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items)): number[] {
+export function currentAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items), base?: readonly number[]): number[] {
   const assignment = new Array<number>(items.length).fill(-1);
-  const loads = new Array<number>(pcpus).fill(0);
+  const loads = startLoads(pcpus, base);
   items.forEach((item, i) => {
     if (item.home !== undefined && item.home >= 0 && item.home < pcpus) {
       assignment[i] = item.home;
@@ -207,10 +214,18 @@ export function currentAssignment(items: readonly PlacementItem[], pcpus: number
 }
 
 /** LPT that keeps a vCPU home while home stays under the ideal load (+ tolerance). */
-export function stickyLptAssignment(items: readonly PlacementItem[], pcpus: number, tolerance: number, order = byDemandDescending(items)): number[] {
-  const ideal = makespanLowerBound(items.map((i) => i.demand), pcpus) + tolerance;
+export function stickyLptAssignment(
+  items: readonly PlacementItem[],
+  pcpus: number,
+  tolerance: number,
+  order = byDemandDescending(items),
+  base?: readonly number[],
+): number[] {
+  const loads = startLoads(pcpus, base);
+  const baseTotal = loads.reduce((a, b) => a + b, 0);
+  const demands = items.map((i) => i.demand);
+  const ideal = (baseTotal > 0 ? Math.max(makespanLowerBound(demands, pcpus), (demands.reduce((a, b) => a + b, 0) + baseTotal) / pcpus) : makespanLowerBound(demands, pcpus)) + tolerance;
   const assignment = new Array<number>(items.length).fill(0);
-  const loads = new Array<number>(pcpus).fill(0);
   const heap = new LeastLoaded(loads);
   for (const i of order) {
     const item = items[i]!;
@@ -234,9 +249,10 @@ export function improveLocally(
   pcpus: number,
   stopAtSpread: number,
   tolerance: number,
+  base?: readonly number[],
 ): number[] {
   const assignment = start.slice();
-  const loads = loadsOf(items, assignment, pcpus);
+  const loads = loadsOf(items, assignment, pcpus, base);
   const members: number[][] = Array.from({ length: pcpus }, () => []);
   const position = new Array<number>(items.length).fill(0);
   assignment.forEach((p, i) => {
@@ -365,8 +381,8 @@ export function improveLocally(
   return assignment;
 }
 
-function plan(strategy: PlacementPlan['strategy'], items: readonly PlacementItem[], assignment: number[], pcpus: number): PlacementPlan {
-  const loads = loadsOf(items, assignment, pcpus);
+function plan(strategy: PlacementPlan['strategy'], items: readonly PlacementItem[], assignment: number[], pcpus: number, base?: readonly number[]): PlacementPlan {
+  const loads = loadsOf(items, assignment, pcpus, base);
   return { strategy, assignment, loads, spread: spreadOf(loads), changes: pinChanges(items, assignment) };
 }
 
@@ -382,15 +398,21 @@ export interface PlacementResult {
   candidates: PlacementPlan[];
 }
 
-/** `tolerance` in pCPUs (0.02 = 2 points). Requires pcpus ≥ 1. */
-export function planPlacement(items: readonly PlacementItem[], pcpus: number, tolerance: number): PlacementResult {
+/**
+ * `tolerance` in pCPUs (0.02 = 2 points). Requires pcpus ≥ 1. `base`: load each pCPU carries that
+ * no pin moves (its other load); the loads balanced are base + demands.
+ */
+export function planPlacement(items: readonly PlacementItem[], pcpus: number, tolerance: number, base?: readonly number[]): PlacementResult {
   if (!(Number.isInteger(pcpus) && pcpus >= 1)) throw new RangeError(`planPlacement: pcpus must be an integer ≥ 1, got ${pcpus}`);
+  const based = base !== undefined && base.some((b) => b !== 0) ? base : undefined;
   // Improving far below the tolerance buys nothing the choice below can see.
   const order = byDemandDescending(items);
-  const lpt = plan('lpt', items, improveLocally(items, relabelForOverlap(items, lptAssignment(items, pcpus, order), pcpus), pcpus, tolerance / 4, tolerance), pcpus);
+  // With other load, LPT's groups belong to their pCPUs: they cannot be renamed to overlap today's placement.
+  const lptStart = based ? lptAssignment(items, pcpus, order, based) : relabelForOverlap(items, lptAssignment(items, pcpus, order), pcpus);
+  const lpt = plan('lpt', items, improveLocally(items, lptStart, pcpus, tolerance / 4, tolerance, based), pcpus, based);
   const target = lpt.spread + tolerance;
-  const fromCurrent = plan('from-current', items, improveLocally(items, currentAssignment(items, pcpus, order), pcpus, target, tolerance), pcpus);
-  const sticky = plan('sticky-lpt', items, improveLocally(items, stickyLptAssignment(items, pcpus, tolerance, order), pcpus, target, tolerance), pcpus);
+  const fromCurrent = plan('from-current', items, improveLocally(items, currentAssignment(items, pcpus, order, based), pcpus, target, tolerance, based), pcpus, based);
+  const sticky = plan('sticky-lpt', items, improveLocally(items, stickyLptAssignment(items, pcpus, tolerance, order, based), pcpus, target, tolerance, based), pcpus, based);
   const candidates = rankPlans([fromCurrent, sticky, lpt], tolerance);
   return { best: candidates[0]!, candidates };
 }

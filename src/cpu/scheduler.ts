@@ -28,6 +28,29 @@ export interface CpuSchedulerState {
   pinChanges: number;
   /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
   vcpus: Record<string, VcpuHistory>;
+  /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
+  otherLoad?: VcpuHistory[];
+}
+
+/** What the host gives our vCPUs: per pCPU the other load it carries and the capacity left (1 − other); both undefined when there is none. */
+interface HostRoom {
+  pcpus: number;
+  other: number[] | undefined;
+  capacity: number[] | undefined;
+}
+
+/** Other load below this (fraction of a pCPU) is ignored: a pCPU with 1 % of host noise is a free pCPU. */
+const otherLoadFloor = 0.02;
+
+function hostRoom(pcpus: number, other: readonly number[] | undefined): HostRoom {
+  if (!other || other.length !== pcpus || other.every((o) => o < otherLoadFloor)) return { pcpus, other: undefined, capacity: undefined };
+  const clipped = other.map((o) => (o < otherLoadFloor ? 0 : Math.min(1, o)));
+  return { pcpus, other: clipped, capacity: clipped.map((o) => 1 - o) };
+}
+
+function withOther(loads: number[], room: HostRoom): number[] {
+  if (room.other) for (let p = 0; p < loads.length; p++) loads[p] = loads[p]! + (room.other[p] ?? 0);
+  return loads;
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
@@ -90,21 +113,21 @@ function summarize(demands: readonly number[], shares: readonly number[], fair: 
   };
 }
 
-/** Demand per pCPU when each vCPU's demand is spread evenly over its set (sets are disjoint: the host levels each). */
-function setLoads(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number): number[] {
+/** Demand per pCPU (other load included) when each vCPU's demand is spread evenly over its set (sets are disjoint: the host levels each). */
+function setLoads(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom): number[] {
   const bySet = new Map<readonly number[], number>();
   demands.forEach((d, i) => bySet.set(where[i]!, (bySet.get(where[i]!) ?? 0) + d));
-  const loads = new Array<number>(pcpus).fill(0);
+  const loads = new Array<number>(room.pcpus).fill(0);
   for (const [set, total] of bySet) for (const p of set) loads[p] = (loads[p] ?? 0) + total / set.length;
-  return loads;
+  return withOther(loads, room);
 }
 
-/** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them. */
-function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, fair: readonly number[]): PlacementSummary {
+/** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
+function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
   const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
-  const loads = new PcpuSums(pcpus);
+  const loads = new PcpuSums(room.pcpus);
   for (const item of items) loads.add(item.pcpus, item.demand / item.pcpus.length);
-  return summarize(demands, predictShares(items, pcpus), fair, loads.values());
+  return summarize(demands, predictShares(items, room.pcpus, room.capacity), fair, withOther(loads.values(), room));
 }
 
 function describeWhere(v: VcpuLoad): string {
@@ -126,12 +149,13 @@ function chooseSharedPlan(
   vcpus: readonly VcpuLoad[],
   demands: readonly number[],
   assignment: readonly number[],
-  pcpus: number,
+  room: HostRoom,
   fair: readonly number[],
   pinnedWorst: number,
   options: CpuSchedulerOptions,
 ): { where: number[][]; planned: PlacementSummary; strategy: CpuStrategy } | undefined {
-  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair);
+  const pcpus = room.pcpus;
+  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair, room.capacity);
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
   // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
   const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: vcpus.map(() => everywhere), shares: fair }];
@@ -139,7 +163,7 @@ function chooseSharedPlan(
   const candidates = plans
     .map(({ where, shares }) => ({
       where,
-      planned: summarize(demands, shares, fair, setLoads(demands, where, pcpus)),
+      planned: summarize(demands, shares, fair, setLoads(demands, where, room)),
       changes: where.filter((w, i) => !sameCpuSet(w, vcpus[i]!.affinity)).length,
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
@@ -155,10 +179,16 @@ function chooseSharedPlan(
 const fairnessNoiseSigmas = 2;
 
 /** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
-function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], pcpus: number): number {
+function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], room: HostRoom): number {
   const demands = vcpus.map((v, i) => Math.max(0, v.demand - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
-  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity })), pcpus);
-  return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, pcpus));
+  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity })), room.pcpus, room.capacity);
+  return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity));
+}
+
+/** Smooths each pCPU's measured other load like a vCPU's demand (noise.ts): noise averaged out, real changes taken at once. */
+function updateOtherLoad(previous: readonly VcpuHistory[] | undefined, measured: readonly number[] | undefined, options: CpuSchedulerOptions): VcpuHistory[] | undefined {
+  if (!measured) return undefined;
+  return measured.map((o, p) => updateHistory(previous?.length === measured.length ? previous[p] : undefined, o, options));
 }
 
 
@@ -181,15 +211,17 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   }
   // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
   const vcpuHistories = keys.map((key) => histories[key]!);
-  const demandChanged = vcpuHistories.some((h) => h.changed);
-  const fair = fairSharesOf(demands, pcpus);
-  const beforeLoads = pcpuDemandOf(vcpus, pcpus);
-  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), pcpus, fair);
+  const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
+  const room = hostRoom(pcpus, otherLoad?.map((h) => h.demand));
+  const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
+  const fair = fairSharesOf(demands, pcpus, room.capacity);
+  const beforeLoads = withOther(pcpuDemandOf(vcpus, pcpus), room);
+  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), room, fair);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpus: histories },
+    state: { ...state, intervals, streak, waited, vcpus: histories, ...(otherLoad ? { otherLoad } : {}) },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -207,7 +239,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   // Computed when first needed (it costs two share predictions on a large host).
   let fairEnoughMemo: boolean | undefined;
   const fairEnough = (): boolean =>
-    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, pcpus) >= options.fairShareFloor);
+    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, room) >= options.fairShareFloor);
   // The gain can never exceed the current spread; skip the search when even that is within the margin
   // and every vCPU gets close to its fair share.
   if (before.spreadPoints <= options.marginPoints && fairEnough()) {
@@ -219,24 +251,26 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     home: v.affinity.length === 1 ? v.affinity[0] : v.pcpu,
     pinned: v.affinity.length === 1,
   }));
-  const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100);
+  const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100, room.other);
   const pinnedWhere = best.assignment.map((p) => [p]);
   // Keeping every vCPU on its single pCPU predicts exactly what `before` does.
   const unchanged = vcpus.every((v, i) => v.affinity.length === 1 && v.affinity[0] === best.assignment[i]);
-  const pinned = unchanged ? before : summarizePlacement(demands, pinnedWhere, pcpus, fair);
+  const pinned = unchanged ? before : summarizePlacement(demands, pinnedWhere, room, fair);
   // One-pCPU pins that leave someone well short of its fair share: share pCPUs where that helps enough.
   let where: number[][] = pinnedWhere;
   let planned = pinned;
   let strategy: CpuStrategy = best.strategy;
   if (options.sharePcpusWhenUnfair && pinned.worstFractionOfFairShare < options.fairShareTarget) {
-    const choice = chooseSharedPlan(vcpus, demands, best.assignment, pcpus, fair, pinned.worstFractionOfFairShare, options);
+    const choice = chooseSharedPlan(vcpus, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
     if (choice) ({ where, planned, strategy } = choice);
   }
   const bestSpreadPoints = planned.spreadPoints;
   const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
   // A fairness move may not widen the demand spread (its merged sets only average pCPU loads).
   const unfair = fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints && !fairEnough();
-  const sigmaRms = loadSigmaRms(sigmas, vcpus.map((v) => v.affinity), pcpus);
+  // Other load is noisy too: each pCPU's adds its own σ there.
+  const otherSigmas = room.other ? otherLoad!.map((h) => demandSigma(h, options.demandSmoothing)) : [];
+  const sigmaRms = loadSigmaRms([...sigmas, ...otherSigmas], [...vcpus.map((v) => v.affinity), ...otherSigmas.map((_, p) => [p])], pcpus);
   const verdict = judgeBalance(
     {
       beforeSpreadPoints: before.spreadPoints,
@@ -295,7 +329,15 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const after = planned;
   return {
     actions,
-    state: { intervals, streak: 0, waited: false, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length, vcpus: histories },
+    state: {
+      intervals,
+      streak: 0,
+      waited: false,
+      lastActionInterval: intervals,
+      pinChanges: state.pinChanges + actions.length,
+      vcpus: histories,
+      ...(otherLoad ? { otherLoad } : {}),
+    },
     balanced: false,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,

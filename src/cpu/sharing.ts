@@ -32,9 +32,9 @@ const partnersTried = 8;
 const maxMerges = 16;
 const eps = 1e-9;
 
-/** Global max-min fair share of each vCPU over all pCPUs. */
-export function fairSharesOf(demands: readonly number[], pcpus: number): number[] {
-  return predictSharesUnpinned(demands, pcpus);
+/** Global max-min fair share of each vCPU over all pCPUs (over what their other load leaves, when `capacity` is given). */
+export function fairSharesOf(demands: readonly number[], pcpus: number, capacity?: readonly number[]): number[] {
+  return predictSharesUnpinned(demands, pcpus, capacity);
 }
 
 /** Smallest share / fair share over the vCPUs that want CPU. */
@@ -56,9 +56,20 @@ interface Group {
   richness: number;
 }
 
-function groupOf(pcpus: number[], members: number[], demands: readonly number[], fair: readonly number[]): Group {
-  const wanted = members.map((i) => Math.min(1, demands[i] ?? 0));
-  const shares = waterFill(wanted, pcpus.length);
+function groupOf(pcpus: number[], members: number[], demands: readonly number[], fair: readonly number[], capacity?: readonly number[]): Group {
+  let room = pcpus.length;
+  let largest = 1;
+  if (capacity !== undefined) {
+    room = 0;
+    largest = 0;
+    for (const p of pcpus) {
+      const c = Math.max(0, capacity[p] ?? 1);
+      room += c;
+      largest = Math.max(largest, c);
+    }
+  }
+  const wanted = members.map((i) => Math.min(1, largest, demands[i] ?? 0));
+  const shares = waterFill(wanted, room);
   let worst = Infinity;
   let used = 0;
   let level = 0;
@@ -69,7 +80,7 @@ function groupOf(pcpus: number[], members: number[], demands: readonly number[],
     const f = fair[i] ?? 0;
     if ((demands[i] ?? 0) >= idleDemand && f > eps) worst = Math.min(worst, share / f);
   });
-  const spare = pcpus.length - used;
+  const spare = room - used;
   return { pcpus, members, shares, worst, richness: spare > eps ? 1 + spare : level };
 }
 
@@ -97,10 +108,11 @@ export function sharePcpus(
   pcpus: number,
   target: number,
   fair: readonly number[] = fairSharesOf(demands, pcpus),
+  capacity?: readonly number[],
 ): SharedPlacement {
   const membersOf: number[][] = Array.from({ length: pcpus }, () => []);
   assignment.forEach((p, i) => membersOf[p]?.push(i));
-  let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair));
+  let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair, capacity));
 
   for (let merge = 0; merge < maxMerges; merge++) {
     let low = 0;
@@ -112,7 +124,7 @@ export function sharePcpus(
     const partners = richest(groups, low, partnersTried);
     let best: { k: number; merged: Group } | undefined;
     for (const { g, k } of partners) {
-      const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair);
+      const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair, capacity);
       if (!best || merged.worst > best.merged.worst + eps) best = { k, merged };
     }
     if (!best || best.merged.worst <= poor.worst + eps) break;

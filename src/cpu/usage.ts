@@ -30,6 +30,8 @@ export interface CpuMeasurement {
   pcpuUsage: number[];
   /** Demand per pCPU: a vCPU's demand spread evenly over its affinity (the host's scheduler may run it anywhere there). */
   pcpuDemand: number[];
+  /** Per pCPU, the fraction busy with anything but these vCPUs (otherLoadOf); undefined when the host does not report pCPU busy time. */
+  pcpuOther?: number[];
 }
 
 /** Domains whose vCPUs run and can be pinned live. */
@@ -100,7 +102,47 @@ export function measureCpu(prev: HostObservation, cur: HostObservation): CpuMeas
       }
     }
   }
-  return { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+  const measurement: CpuMeasurement = { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+  const busyBefore = prev.host.pcpuBusyNs;
+  const busyNow = cur.host.pcpuBusyNs;
+  if (elapsedNs > 0 && busyBefore?.length === pcpus && busyNow?.length === pcpus) {
+    const busy = busyNow.map((ns, p) => clamp01((ns - busyBefore[p]!) / elapsedNs));
+    measurement.pcpuOther = otherLoadOf(busy, vcpus, pcpus);
+  }
+  return measurement;
+}
+
+/**
+ * Per pCPU, the busy fraction our guests' vCPUs do not account for: host daemons, QEMU's emulator
+ * and I/O threads, other tenants. A vCPU pinned to one pCPU is subtracted there. One allowed on
+ * several is subtracted first where libvirt last saw it running (the host keeps a busy thread
+ * where it is), the rest from its other pCPUs in order, never below zero; so other load is never
+ * invented out of a guest the host merely moved, and the total always equals Σ busy − Σ usage
+ * (up to what clamping at zero hides).
+ */
+export function otherLoadOf(busy: readonly number[], vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+  const residual = busy.slice(0, pcpus);
+  const flexible: VcpuLoad[] = [];
+  for (const v of vcpus) {
+    if (v.affinity.length === 1) residual[v.affinity[0]!] = residual[v.affinity[0]!]! - v.usage;
+    else flexible.push(v);
+  }
+  flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
+  for (const v of flexible) {
+    let left = v.usage;
+    if (v.pcpu !== undefined) {
+      const taken = Math.min(left, Math.max(0, residual[v.pcpu]!));
+      residual[v.pcpu] = residual[v.pcpu]! - taken;
+      left -= taken;
+    }
+    for (let k = 0; k < v.affinity.length && left > 0; k++) {
+      const p = v.affinity[k]!;
+      const taken = Math.min(left, Math.max(0, residual[p]!));
+      residual[p] = residual[p]! - taken;
+      left -= taken;
+    }
+  }
+  return residual.map(clamp01);
 }
 
 /**

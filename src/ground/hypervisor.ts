@@ -61,6 +61,9 @@ export interface HostResources {
   memoryTotalKiB: number;
   /** Memory the host kernel can still give (free + buffers + cached from node memory stats). */
   memoryFreeKiB: number;
+  /** Per pCPU, cumulative time it was busy (user + kernel, guests' vCPUs included), ns, from libvirt's
+   *  node CPU stats per CPU; undefined when the host does not report it. */
+  pcpuBusyNs?: number[];
 }
 
 export interface HostObservation {

@@ -35,6 +35,8 @@ export interface TraceCpu {
   /** Per pCPU, fraction 0..1 (sum of the usage of the vCPUs on it). */
   pcpuUsage: number[];
   pcpuDemand: number[];
+  /** Per pCPU, fraction 0..1 busy with anything but our guests' vCPUs (host processes, QEMU's own threads, other tenants); absent when not observed. */
+  pcpuOther?: number[];
   vcpus: TraceVcpu[];
   balanced: boolean;
   spreadPoints: number;
