@@ -6,7 +6,7 @@ import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHis
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { normalizeAffinity, pcpuDemandOf, pourLevel, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
@@ -46,6 +46,24 @@ function hostRoom(pcpus: number, other: readonly number[] | undefined): HostRoom
   if (!other || other.length !== pcpus || other.every((o) => o < otherLoadFloor)) return { pcpus, other: undefined, capacity: undefined };
   const clipped = other.map((o) => (o < otherLoadFloor ? 0 : Math.min(1, o)));
   return { pcpus, other: clipped, capacity: clipped.map((o) => 1 - o) };
+}
+
+/**
+ * Demand per pCPU on top of other load: a vCPU pinned to one pCPU adds there; one allowed on several
+ * is poured onto the least loaded of them (the host's scheduler moves a runnable thread off a pCPU a
+ * host process keeps busy), the most constrained first.
+ */
+function loadsBesideOther(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom): number[] {
+  const levels = room.other!.slice();
+  const flexible = new Map<readonly number[], number>();
+  demands.forEach((d, i) => {
+    const set = where[i]!;
+    if (set.length === 1) levels[set[0]!] = levels[set[0]!]! + d;
+    else flexible.set(set, (flexible.get(set) ?? 0) + d);
+  });
+  const sets = [...flexible.entries()].sort((a, b) => a[0].length - b[0].length || b[1] - a[1]);
+  for (const [set, total] of sets) pourLevel(levels, set, total);
+  return levels;
 }
 
 function withOther(loads: number[], room: HostRoom): number[] {
@@ -115,6 +133,7 @@ function summarize(demands: readonly number[], shares: readonly number[], fair: 
 
 /** Demand per pCPU (other load included) when each vCPU's demand is spread evenly over its set (sets are disjoint: the host levels each). */
 function setLoads(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom): number[] {
+  if (room.other) return loadsBesideOther(demands, where, room);
   const bySet = new Map<readonly number[], number>();
   demands.forEach((d, i) => bySet.set(where[i]!, (bySet.get(where[i]!) ?? 0) + d));
   const loads = new Array<number>(room.pcpus).fill(0);
@@ -125,9 +144,11 @@ function setLoads(demands: readonly number[], where: readonly (readonly number[]
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
   const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
+  const shares = predictShares(items, room.pcpus, room.capacity);
+  if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
   const loads = new PcpuSums(room.pcpus);
   for (const item of items) loads.add(item.pcpus, item.demand / item.pcpus.length);
-  return summarize(demands, predictShares(items, room.pcpus, room.capacity), fair, withOther(loads.values(), room));
+  return summarize(demands, shares, fair, loads.values());
 }
 
 function describeWhere(v: VcpuLoad): string {

@@ -182,7 +182,7 @@ function samePcpuList(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** Adds `amount` to `levels` over the pCPUs in `where`, raising the lowest of them to a common level. */
-function pourLevel(levels: number[], where: readonly number[], amount: number): void {
+export function pourLevel(levels: number[], where: readonly number[], amount: number): void {
   if (amount <= 0) return;
   const order = [...where].sort((a, b) => (levels[a] ?? 0) - (levels[b] ?? 0));
   // Find how many of the lowest pCPUs get filled and the level they reach.

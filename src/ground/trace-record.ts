@@ -65,6 +65,8 @@ export interface TraceTruth {
   /** Per domain: memory the workload wanted, KiB. */
   memoryDemandKiB: Record<string, number>;
   oomEvents: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[];
+  /** Per pCPU, what the host's other load (not guests) wanted and received, 0..1; absent without other load. */
+  otherLoad?: { demand: number[]; received: number[] };
 }
 
 export interface TraceInterval {

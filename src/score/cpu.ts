@@ -1,6 +1,6 @@
 import type { PinAction } from '../ground/actions.js';
 import type { TraceInterval } from '../ground/trace-record.js';
-import { fairShares, groupByValue, jainIndex } from './fairness.js';
+import { fairShares, groupByValue, guestCapacity, jainIndex } from './fairness.js';
 import { sameCpuSet } from '../ground/cpu-list.js';
 
 // How well a run balanced the pCPUs and how fairly the VMs were served.
@@ -176,7 +176,8 @@ function fairnessOver(intervals: TraceInterval[], capacity: number, options: Cpu
     counted++;
     fromInterval ??= entry.interval;
     sources.add(got.source);
-    const shares = fairShares(got.samples.map((s) => s.demand), capacity);
+    // Beside other load (host processes), the fair share is of what it leaves.
+    const shares = fairShares(got.samples.map((s) => s.demand), capacity, guestCapacity(entry));
     got.samples.forEach((s, k) => {
       const t = totals.get(s.domain) ?? { demand: 0, received: 0, fair: 0 };
       t.demand += s.demand;

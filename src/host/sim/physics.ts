@@ -9,6 +9,7 @@ import { hashString } from './random.js';
 import type { DomainSpec, Scenario } from './scenario.js';
 import type { LifecycleEvent, OomEvent } from './truth.js';
 import { workloadValue } from './workload.js';
+import { emptyOtherTally, otherLoadDemands, type OtherLoadTally } from './other-load.js';
 
 export interface SimOptions {
   /** Seeds every noise stream; defaults to the scenario's seed. */
@@ -101,6 +102,10 @@ export class SimPhysics {
   private layout = 0;
   /** Every boot and shutdown time, ns, ascending: sub-steps end exactly there. */
   private readonly lifecycleTimesNs: number[];
+  /** Per pCPU, busy time since the start (guests and other load): what the host's CPU stats report. */
+  readonly busyTotalNs: number[];
+  /** Other load wanted and received since the last ground-truth report. */
+  otherTally: OtherLoadTally;
 
   constructor(
     readonly scenario: Scenario,
@@ -110,6 +115,8 @@ export class SimPhysics {
     this.stepNs = Math.max(1, Math.round(scenario.stepMs * 1e6));
     this.allPcpus = Array.from({ length: scenario.host.pcpus }, (_, p) => p);
     this.tally = { fromNs: 0, pcpuBusyNs: new Array<number>(scenario.host.pcpus).fill(0), minFreeKiB: Infinity, oomEvents: [], lifecycle: [] };
+    this.busyTotalNs = new Array<number>(scenario.host.pcpus).fill(0);
+    this.otherTally = emptyOtherTally(scenario.host.pcpus);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
     const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
@@ -249,7 +256,8 @@ export class SimPhysics {
         states.push(v);
       });
     }
-    if (states.length === 0) return;
+    const others = this.addOtherLoad(tMid, demands, weights, affinity);
+    if (states.length === 0 && others === 0) return;
     // Piecewise-constant workloads repeat the same problem step after step.
     const cached = this.shareCache;
     let share = cached && cached.layout === this.layout && cached.demands.every((x, k) => x === demands[k]) ? cached.result : undefined;
@@ -272,7 +280,33 @@ export class SimPhysics {
         v.seenNs[p] = v.seenNs[p]! + ns;
         v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
         busy[p] = busy[p]! + ns;
+        this.busyTotalNs[p] = this.busyTotalNs[p]! + ns;
       }
+    });
+    if (others > 0) this.tallyOtherLoad(share, demands, states.length, dtNs);
+  }
+
+  /** Appends each other-load thread to the sharing problem (pinned to its pCPU); returns how many. */
+  private addOtherLoad(tMid: number, demands: number[], weights: number[], affinity: number[][]): number {
+    const specs = this.scenario.host.otherLoad ?? [];
+    const wanted = otherLoadDemands(specs, tMid, this.seed);
+    specs.forEach((s, j) => {
+      demands.push(wanted[j]!);
+      weights.push(s.weight);
+      affinity.push([s.pcpu]);
+    });
+    return specs.length;
+  }
+
+  /** Other-load threads sit after the guests' vCPUs (from `first`) in the solved problem. */
+  private tallyOtherLoad(share: ShareResult, demands: readonly number[], first: number, dtNs: number): void {
+    const specs = this.scenario.host.otherLoad ?? [];
+    specs.forEach((s, j) => {
+      const got = share.received[first + j]! * dtNs;
+      this.otherTally.demandNs[s.pcpu] = this.otherTally.demandNs[s.pcpu]! + Math.max(demands[first + j]!, share.received[first + j]!) * dtNs;
+      this.otherTally.receivedNs[s.pcpu] = this.otherTally.receivedNs[s.pcpu]! + got;
+      this.tally.pcpuBusyNs[s.pcpu] = this.tally.pcpuBusyNs[s.pcpu]! + got;
+      this.busyTotalNs[s.pcpu] = this.busyTotalNs[s.pcpu]! + got;
     });
   }
 

@@ -101,6 +101,7 @@ export class SimulatedHost implements Hypervisor {
         pcpus,
         memoryTotalKiB: memoryMiB * KIB_PER_MIB,
         memoryFreeKiB: Math.max(0, Math.round(this.world.hostFreeKiB())),
+        pcpuBusyNs: this.world.busyTotalNs.map(Math.round),
       },
       domains,
     };

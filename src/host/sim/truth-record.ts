@@ -2,6 +2,7 @@
 // interval (truth.ts) and starts the next interval's tallies afresh.
 
 import { KIB_PER_MIB, type SimPhysics } from './physics.js';
+import { emptyOtherTally } from './other-load.js';
 import type { ActionCounts, DomainTruth, TruthInterval, VcpuTruth } from './truth.js';
 
 /** Ground truth since the previous call (or the start); `actions` are the calls made meanwhile. */
@@ -51,6 +52,9 @@ export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterv
     toNs,
     vcpus,
     pcpuBusy: tally.pcpuBusyNs.map((ns) => ns / span),
+    ...((world.scenario.host.otherLoad ?? []).length > 0
+      ? { otherLoad: { demand: world.otherTally.demandNs.map((ns) => ns / span), received: world.otherTally.receivedNs.map((ns) => ns / span) } }
+      : {}),
     domains,
     host: { memoryFreeMiB: free / KIB_PER_MIB, minMemoryFreeMiB: Math.min(tally.minFreeKiB, free) / KIB_PER_MIB },
     oomEvents: tally.oomEvents,
@@ -59,6 +63,7 @@ export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterv
   };
   tally.fromNs = toNs;
   tally.pcpuBusyNs = new Array<number>(pcpus).fill(0);
+  world.otherTally = emptyOtherTally(pcpus);
   tally.minFreeKiB = free;
   tally.oomEvents = [];
   tally.lifecycle = [];
