@@ -14,6 +14,8 @@ const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStat
 
 export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
+  /** The driver did not answer per-pCPU CPU stats: other load is not observed on this connection. */
+  private noCpuStats = false;
 
   private constructor(readonly client: LibvirtClient, readonly uri: string) {}
 
@@ -26,11 +28,12 @@ export class LibvirtHost implements Hypervisor {
   }
 
   async observe(): Promise<HostObservation> {
-    const [node, stats, freeKiB, totalKiB] = await Promise.all([
-      this.client.cachedNodeInfo(),
+    const node = await this.client.cachedNodeInfo();
+    const [stats, freeKiB, totalKiB, pcpuBusyNs] = await Promise.all([
       this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active),
       this.hostFreeKiB(),
       this.hostMemoryTotalKiB(),
+      this.pcpuBusyNs(node.cpus),
     ]);
     const timeNs = Number(process.hrtime.bigint());
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
@@ -44,9 +47,27 @@ export class LibvirtHost implements Hypervisor {
     });
     return {
       timeNs,
-      host: { hostname: this.hostname, pcpus: node.cpus, memoryTotalKiB: totalKiB ?? node.memoryKiB, memoryFreeKiB: freeKiB },
+      host: { hostname: this.hostname, pcpus: node.cpus, memoryTotalKiB: totalKiB ?? node.memoryKiB, memoryFreeKiB: freeKiB, ...(pcpuBusyNs ? { pcpuBusyNs } : {}) },
       domains,
     };
+  }
+
+  /**
+   * Each pCPU's cumulative busy time (kernel + user; a guest's vCPU time is counted in user), from
+   * the node CPU stats of every pCPU, asked together. undefined when the driver does not report
+   * them; then they are not asked again on this connection.
+   */
+  private async pcpuBusyNs(pcpus: number): Promise<number[] | undefined> {
+    if (this.noCpuStats) return undefined;
+    try {
+      const perCpu = await this.client.nodeCpuStatsEach(pcpus);
+      const busy = perCpu.map((s) => (s.kernel !== undefined && s.user !== undefined ? s.kernel + s.user : NaN));
+      if (busy.some((b) => !Number.isFinite(b))) throw new Error('no kernel and user times');
+      return busy;
+    } catch {
+      this.noCpuStats = true;
+      return undefined;
+    }
   }
 
   /**

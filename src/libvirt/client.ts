@@ -49,6 +49,7 @@ export interface DomainStatsRecord {
 
 export class LibvirtClient extends LibvirtConnection {
   private nodeInfoCache: Promise<NodeInfo> | undefined;
+  private cpuStatsParams: Promise<number> | undefined;
 
   static override async connect(uri: string, options: ConnectOptions = {}): Promise<LibvirtClient> {
     return LibvirtConnection.establish(uri, options, (u, t, r) => new LibvirtClient(u, t, r));
@@ -76,6 +77,24 @@ export class LibvirtClient extends LibvirtConnection {
     const { nparams } = await this.call('nodeGetCpuStats', { cpuNum: cpu, nparams: 0, flags: 0 });
     const r = await this.call('nodeGetCpuStats', { cpuNum: cpu, nparams, flags: 0 });
     return Object.fromEntries(r.params.map((p) => [p.field, p.value]));
+  }
+
+  /**
+   * Cumulative CPU times (ns) by name for each of pCPUs 0..count−1, every call in flight at once.
+   * The number of fields is asked once per connection (it does not change).
+   */
+  async nodeCpuStatsEach(count: number): Promise<Record<string, number>[]> {
+    this.cpuStatsParams ??= this.call('nodeGetCpuStats', { cpuNum: 0, nparams: 0, flags: 0 }).then((r) => r.nparams);
+    const nparams = await this.cpuStatsParams.catch((e: unknown) => {
+      this.cpuStatsParams = undefined;
+      throw e;
+    });
+    return Promise.all(
+      Array.from({ length: count }, async (_, cpu) => {
+        const r = await this.call('nodeGetCpuStats', { cpuNum: cpu, nparams, flags: 0 });
+        return Object.fromEntries(r.params.map((p) => [p.field, p.value]));
+      }),
+    );
   }
 
   /** Host memory in KiB by name (`total`, `free`, `buffers`, `cached`), for one NUMA cell or all (-1). */

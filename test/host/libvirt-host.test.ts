@@ -44,6 +44,29 @@ test('LibvirtHost on test+unix:///default: observe, pin, set memory, observe aga
   }
 });
 
+test('LibvirtHost reads every pCPU\'s busy time (node CPU stats per CPU) with each observation: test driver and this host', { timeout: 30_000 }, async (t) => {
+  for (const uri of ['test+unix:///default', 'qemu:///system']) {
+    const client = await connectOrSkip(t, uri);
+    if (!client) return;
+    const host = LibvirtHost.fromClient(client);
+    try {
+      const first = await host.observe();
+      const busy = first.host.pcpuBusyNs;
+      assert.ok(busy && busy.length === first.host.pcpus, `${uri}: one busy counter per pCPU, got ${JSON.stringify(busy)}`);
+      assert.ok(busy.every((ns) => Number.isFinite(ns) && ns >= 0), `${uri}: ${busy}`);
+      // The same numbers the per-CPU call gives, and they never run backwards.
+      const direct = await client.nodeCpuStats(0);
+      assert.ok(direct.kernel! + direct.user! >= busy[0]!, `${uri}: pCPU0 ${direct.kernel! + direct.user!} vs ${busy[0]}`);
+      const second = await host.observe();
+      second.host.pcpuBusyNs!.forEach((ns, p) => assert.ok(ns >= busy[p]!, `${uri}: pCPU${p} went backwards`));
+      const m = measureCpu(first, second);
+      assert.equal(m.pcpuOther?.length, first.host.pcpus, `${uri}: other load measured`);
+    } finally {
+      await host.close();
+    }
+  }
+});
+
 test('LibvirtHost on the test driver: the balloon\'s fault counters come through (memory-stats fallback)', { timeout: 20_000 }, async (t) => {
   const client = await connectOrSkip(t, 'test+unix:///default');
   if (!client) return;
