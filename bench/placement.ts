@@ -116,7 +116,8 @@ function bigScenario(seed: number, domains: number, vcpusEach: number, pcpus: nu
       weight: 1,
       cpu: Array.from({ length: vcpusEach }, () => ({ kind: 'constant' as const, value: randomDemand(random), noise: { sd: 0.02, everySeconds: 1 } })),
       usedMiB: { kind: 'constant' as const, value: 200 },
-      cachesMiB: { kind: 'constant' as const, value: 0 },
+      cachesMiB: 0,
+      reads: [],
     };
   });
   return {
@@ -128,7 +129,7 @@ function bigScenario(seed: number, domains: number, vcpusEach: number, pcpus: nu
     intervals: 20,
     seed,
     stepMs: 1000,
-    host: { hostname: 'bench', pcpus, memoryMiB: domains * 1024, overheadMiB: 0, reserveMiB: 0, balloonRateMiBps: 400 },
+    host: { hostname: 'bench', pcpus, memoryMiB: domains * 1024, overheadMiB: 0, reserveMiB: 0, balloonRateMiBps: 400, diskReadMiBps: 200 },
     domains: specs,
   };
 }

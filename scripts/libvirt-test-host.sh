@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # FOR TEST MACHINES ONLY. Installs libvirt + QEMU (and what the tests and benchmarks use: gcc for
-# the lab guest program, Chromium for the dashboard test, python3-libvirt as the benchmark baseline)
+# the lab guest program, Chromium for the dashboard test, python3-libvirt as the benchmark baseline,
+# prometheus (server and promtool) for the fleet test, systemd for systemd-analyze and systemd-sysusers)
 # from Debian's packages and starts virtlogd and libvirtd without systemd, configured to run
 # guests as root with no security driver.
 # That configuration is unsafe on a real host; virtbalance itself never changes libvirt's config.
@@ -12,7 +13,7 @@ set -euo pipefail
 
 SOCK=/var/run/libvirt/libvirt-sock
 STATE_DIR=/var/run/virtbalance-test-host
-APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev chromium python3-libvirt)
+APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev chromium python3-libvirt prometheus systemd)
 
 say() { printf '[test-host] %s\n' "$*"; }
 die() { printf '[test-host] error: %s\n' "$*" >&2; exit 1; }

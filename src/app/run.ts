@@ -1,4 +1,4 @@
-import { controllers, enabledKinds, type ControllerOptions } from '../control/controllers.js';
+import { controllers, controllersForTrace, enabledKinds, type ControllerOptions } from '../control/controllers.js';
 import { runControlLoop } from '../control/loop.js';
 import { formatInterval } from '../control/monitor.js';
 import { TraceWriter } from '../control/trace-writer.js';
@@ -31,16 +31,17 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   process.once('SIGTERM', stop);
   const kinds = enabledKinds(settings);
   const trace = settings.tracePath ? new TraceWriter(settings.tracePath) : undefined;
+  const ran = controllersForTrace(settings);
   const header: TraceHeader = {
     type: 'header',
     version: 1,
     target: target.label,
     scenario: target.scenario,
     intervalSeconds: settings.intervalSeconds,
-    controllers: Object.fromEntries(Object.keys(controllers).map((kind) => [kind, kinds.includes(kind as never)])),
+    controllers: ran.controllers,
     pcpus: target.pcpus,
     startedAt: new Date().toISOString(),
-    options: Object.fromEntries(kinds.map((kind) => [kind, settings[kind]])),
+    options: ran.options,
   };
   trace?.write(header);
   settings.onHeader?.(header);

@@ -6,6 +6,7 @@ import type { Domain } from '../libvirt/protocol.js';
 import { UriError } from '../libvirt/uri.js';
 import { FatalError, UsageError } from '../ground/errors.js';
 import { formatCpuList } from '../ground/cpu-list.js';
+import { formatMiB } from '../ground/units.js';
 
 const HELP = `usage: virtbalance info [--connect URI] [--json]
 
@@ -103,9 +104,7 @@ export async function collectInfo(c: LibvirtClient): Promise<InfoReport> {
   return { uri: c.uri, host, domains: reports };
 }
 
-function mib(kib: number | undefined): string {
-  return kib === undefined ? '?' : `${(kib / 1024).toFixed(0)} MiB`;
-}
+const mib = (kib: number | undefined): string => formatMiB(kib, '?');
 
 export function formatInfo(r: InfoReport): string {
   const h = r.host;

@@ -65,7 +65,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
   const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : values.sim !== undefined ? 60 : undefined;
   if (tracePath !== undefined) prepareTracePath(tracePath);
-  const dashboard = await dashboardRequest(values, values.sim !== undefined, 'run');
+  const dashboard = await dashboardRequest(values, values.sim !== undefined, 'run', config);
   // A real host is locked per controller and reconnected to when libvirtd restarts; a simulated one needs neither.
   const service = values.sim === undefined ? await openServiceTarget(connect, controllersOf(cpu, memory), logLine) : undefined;
   const target = service?.target ?? (await openTarget({ sim: values.sim!, seed }));

@@ -3,6 +3,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../ground/errors.js';
 import { FieldReader, describeValue as describe, type FieldPath } from '../yaml/field-reader.js';
 import { parseUri } from '../libvirt/uri.js';
+import { parseListenAddress, type ListenAddress } from './listen-address.js';
 
 // The host service's configuration file (default /etc/virtbalance/config.yaml), documented in
 // docs/config.md. Validated strictly at start: an unknown field, a wrong type or a value out of
@@ -26,6 +27,10 @@ export interface RunConfig {
   dryRun?: boolean;
   restore?: boolean;
   trace?: string;
+  /** Where the dashboard and /metrics listen. */
+  http?: ListenAddress;
+  /** Allow an `http` address beyond loopback. */
+  httpPublic?: boolean;
   cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number };
   memory: { floorMiB?: number; reserveMiB?: number; minActualMiB?: number; statsPeriodSeconds?: number; minChangeMiB?: number };
   vms: Record<string, VmConfig>;
@@ -41,7 +46,7 @@ export class ConfigError extends UsageError {
 
 type Path = FieldPath;
 
-const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'cpu', 'memory', 'vms'] as const;
+const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB'] as const;
 const VM_KEYS = ['weight', 'floorMiB'] as const;
@@ -80,6 +85,17 @@ export function parseConfig(text: string, source: string): RunConfig {
     }
     return uri;
   });
+  const http = optional(top.http, (v) => {
+    // A bare port reads as a number in YAML.
+    const text = typeof v === 'number' && Number.isInteger(v) ? String(v) : r.string(v, ['http']);
+    try {
+      return parseListenAddress(text, 'http');
+    } catch (err) {
+      return r.fail(['http'], (err as Error).message.replace(/^http /, ''));
+    }
+  });
+  const httpPublic = optional(top.httpPublic, (v) => r.boolean(v, ['httpPublic']));
+  if (httpPublic && !http) r.fail(['httpPublic'], 'needs http (the address to serve on)');
   const controllers = optional(top.controllers, (v) => {
     if (!Array.isArray(v) || v.length === 0) r.fail(['controllers'], `expected a list of cpu and/or memory, got ${describe(v)}`);
     const set = { cpu: false, memory: false };
@@ -112,6 +128,8 @@ export function parseConfig(text: string, source: string): RunConfig {
     dryRun: optional(top.dryRun, (v) => r.boolean(v, ['dryRun'])),
     restore: optional(top.restore, (v) => r.boolean(v, ['restore'])),
     trace: optional(top.trace, (v) => r.string(v, ['trace'])),
+    http,
+    httpPublic,
     cpu: defined({
       marginPoints: optional(cpuRaw.margin, (v) => r.number(v, ['cpu', 'margin'], 0, 100)),
       persistIntervals: optional(cpuRaw.persistIntervals, (v) => r.number(v, ['cpu', 'persistIntervals'], 1, 1000, { integer: true })),

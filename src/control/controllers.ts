@@ -21,3 +21,12 @@ export const controllerKinds = Object.keys(controllers) as ControllerKind[];
 export function enabledKinds(options: ControllerOptions): ControllerKind[] {
   return controllerKinds.filter((kind) => options[kind] !== undefined);
 }
+
+/** The trace header's record of which controllers ran and with what options. */
+export function controllersForTrace(options: ControllerOptions): { controllers: Record<string, boolean>; options: Record<string, unknown> } {
+  const kinds = enabledKinds(options);
+  return {
+    controllers: Object.fromEntries(controllerKinds.map((kind) => [kind, kinds.includes(kind)])),
+    options: Object.fromEntries(kinds.map((kind) => [kind, options[kind]])),
+  };
+}

@@ -2,7 +2,8 @@ import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/opt
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { createSimulatedHost, type Scenario, type TruthInterval } from '../host/sim/index.js';
 import { runControlLoop } from './loop.js';
-import type { TraceHeader, TraceLine, TraceTruth } from '../ground/trace-record.js';
+import { controllersForTrace } from './controllers.js';
+import type { TraceCacheTruth, TraceHeader, TraceLine, TraceTruth } from '../ground/trace-record.js';
 
 /** The memory coordinator's options for a scenario: its host reserve and per-guest floors. */
 export function memoryOptionsFor(scenario: Scenario, base: MemoryOptions = defaultMemoryOptions): MemoryOptions {
@@ -24,16 +25,17 @@ export async function simulateScenario(scenario: Scenario, options: SimulateOpti
   const run = createSimulatedHost(scenario, { seed: options.seed, noise: options.noise });
   const cpu = scenario.controllers.includes('cpu') ? (options.cpu ?? { ...defaultCpuSchedulerOptions }) : undefined;
   const memory = scenario.controllers.includes('memory') ? memoryOptionsFor(scenario, options.memory) : undefined;
+  const ran = controllersForTrace({ cpu, memory });
   const header: TraceHeader = {
     type: 'header',
     version: 1,
     target: `sim:${scenario.name}`,
     scenario: scenario.name,
     intervalSeconds: scenario.intervalSeconds,
-    controllers: { cpu: !!cpu, memory: !!memory },
+    controllers: ran.controllers,
     pcpus: scenario.host.pcpus,
     startedAt: new Date(0).toISOString(),
-    options: { cpu, memory },
+    options: ran.options,
   };
   const lines: TraceLine[] = [header];
   await runControlLoop(
@@ -47,10 +49,25 @@ export async function simulateScenario(scenario: Scenario, options: SimulateOpti
 
 /** The simulator's ground truth in the trace's terms. */
 export function traceTruth(t: TruthInterval): TraceTruth {
-  return {
+  const truth: TraceTruth = {
     vcpus: t.vcpus.map((v) => ({ domain: v.domain, vcpu: v.vcpu, demand: v.demand, received: v.received })),
     memoryDemandKiB: Object.fromEntries(t.domains.map((d) => [d.name, d.usedDemandMiB * 1024])),
     oomEvents: t.oomEvents.map((e) => ({ domain: e.domain, timeMs: e.timeNs / 1e6, demandKiB: e.demandMiB * 1024, actualKiB: e.actualMiB * 1024 })),
     ...(t.otherLoad ? { otherLoad: t.otherLoad } : {}),
   };
+  const cache: Record<string, TraceCacheTruth> = {};
+  for (const d of t.domains) {
+    const c = d.cache;
+    if (c.hotMiB + c.coldMiB + c.coldMiBSeconds + c.droppedMiB + c.diskReadMiB === 0) continue;
+    cache[d.name] = {
+      hotMiB: c.hotMiB,
+      coldMiB: c.coldMiB,
+      coldMiBSeconds: c.coldMiBSeconds,
+      refaultMiB: c.refaultMiB,
+      coordinatorRefaultMiB: c.coordinatorRefaultMiB,
+      readStallSeconds: c.readStallSeconds,
+    };
+  }
+  if (Object.keys(cache).length > 0) truth.cache = cache;
+  return truth;
 }

@@ -67,6 +67,20 @@ export interface TraceTruth {
   oomEvents: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[];
   /** Per pCPU, what the host's other load (not guests) wanted and received, 0..1; absent without other load. */
   otherLoad?: { demand: number[]; received: number[] };
+  /** Per domain with page cache or disk reads: what its cache held and cost (absent: none anywhere). */
+  cache?: Record<string, TraceCacheTruth>;
+}
+
+/** A guest's page cache over one interval (definitions in src/host/sim/truth.ts, CacheTruth). */
+export interface TraceCacheTruth {
+  hotMiB: number;
+  coldMiB: number;
+  /** ∫ cold cache dt over the interval, MiB·s. */
+  coldMiBSeconds: number;
+  refaultMiB: number;
+  /** Refaults that would not have happened had the coordinator not shrunk the guest, MiB. */
+  coordinatorRefaultMiB: number;
+  readStallSeconds: number;
 }
 
 export interface TraceInterval {

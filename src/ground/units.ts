@@ -16,3 +16,8 @@ export function mibPerSecond(kibPerSecond: number): string {
   const value = kibPerSecond / KIB_PER_MIB;
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
+
+/** `512 MiB` for people; `missing` when there is no figure. */
+export function formatMiB(kib: number | undefined, missing = '-'): string {
+  return kib === undefined ? missing : `${mib(kib)} MiB`;
+}

@@ -79,7 +79,7 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
   if (scenario.controllers.includes('memory')) {
     notes.push(`memory use is played by vb-workload on top of what each guest uses idle; the balloon moves at the real guest's speed, not the scenario's ${scenario.host.balloonRateMiBps} MiB/s`);
   }
-  const cached = scenario.domains.filter((d) => !(d.cachesMiB.kind === 'constant' && d.cachesMiB.value === 0)).map((d) => d.name);
+  const cached = scenario.domains.filter((d) => !(d.cachesMiB === 0 && d.reads.length === 0)).map((d) => d.name);
   if (cached.length > 0) notes.push(`page cache (cachesMiB of ${cached.join(', ')}) is not reproduced: the guests have no disk`);
   const weighted = scenario.domains.filter((d) => d.weight !== 1).map((d) => d.name);
   if (weighted.length > 0) notes.push(`CPU weights are not reproduced (${weighted.join(', ')}): every guest has the host's default share`);

@@ -4,8 +4,9 @@ import { splitTrace } from '../score/read-trace.js';
 import { frame, INK, legendRow, MUTED, panel, type LegendItem, type Panel } from './frame.js';
 import { document, el, escapeXml, linePath, num, stepPath, text } from './svg.js';
 
-// Memory over time: one panel per guest (actual, used, unused and the simulator's demand, with
-// its floor and maximum, OOM kills and starved intervals), then one for the host's free memory
+// Memory over time: one panel per guest (actual, used, unused and the simulator's demand — with
+// its page cache on top, hot and then cold, when the simulator models one — with its floor and
+// maximum, OOM kills and starved intervals), then one for the host's free memory
 // against its reserve. All guest panels share one y axis so sizes compare at a glance.
 
 export interface MemoryPlotOptions {
@@ -19,6 +20,8 @@ const COLORS = {
   used: '#f28e2b',
   unused: '#59a14f',
   demand: '#b07aa1',
+  hot: '#76b7b2',
+  cold: '#9c755f',
   floor: '#e15759',
   maximum: '#555555',
   oom: '#d62728',
@@ -43,6 +46,9 @@ interface GuestPoint {
   unused: number | undefined;
   used: number | undefined;
   demand: number | undefined;
+  /** Demand + hot cache, and + all cache (simulator truth), MiB. */
+  withHot: number | undefined;
+  withCache: number | undefined;
 }
 
 /** A dashed limit line (floor, maximum, reserve) and its label; the label is drawn last so no series covers it. */
@@ -80,6 +86,8 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
     for (const g of entry.memory!.guests) {
       const list = guests.get(g.domain) ?? [];
       const demand = entry.truth?.memoryDemandKiB[g.domain];
+      const cache = entry.truth?.cache?.[g.domain];
+      const demandMiB = demand === undefined ? undefined : demand / MiB;
       list.push({
         t: entry.timeMs / 1000,
         actual: g.actualKiB / MiB,
@@ -87,7 +95,9 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
         floor: g.floorKiB / MiB,
         unused: g.unusedKiB === undefined ? undefined : g.unusedKiB / MiB,
         used: g.usedKiB === undefined ? undefined : g.usedKiB / MiB,
-        demand: demand === undefined ? undefined : demand / MiB,
+        demand: demandMiB,
+        withHot: cache && demandMiB !== undefined ? demandMiB + cache.hotMiB : undefined,
+        withCache: cache && demandMiB !== undefined ? demandMiB + cache.hotMiB + cache.coldMiB : undefined,
       });
       guests.set(g.domain, list);
     }
@@ -97,15 +107,20 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
   const xDomain: [number, number] = [Math.min(...times), Math.max(...times)];
   const endT = xDomain[1];
   const all = [...guests.values()].flat();
-  const guestMax = Math.max(1, ...all.flatMap((q) => [q.actual, q.maximum, q.used ?? 0, q.demand ?? 0, q.unused ?? 0]));
+  const guestMax = Math.max(1, ...all.flatMap((q) => [q.actual, q.maximum, q.used ?? 0, q.demand ?? 0, q.unused ?? 0, q.withCache ?? 0]));
   const anyUsed = all.some((q) => q.used !== undefined);
   const anyUnused = all.some((q) => q.unused !== undefined);
   const anyDemand = all.some((q) => q.demand !== undefined);
+  const anyCache = all.some((q) => q.withCache !== undefined);
 
   const legend: LegendItem[] = [{ label: 'actual (balloon)', kind: 'line', color: COLORS.actual, width: 2.5 }];
   if (anyUsed) legend.push({ label: 'used', kind: 'line', color: COLORS.used });
   if (anyUnused) legend.push({ label: 'unused', kind: 'line', color: COLORS.unused, dash: '5 3' });
   if (anyDemand) legend.push({ label: 'demand (sim truth)', kind: 'line', color: COLORS.demand, dash: '2 3' });
+  if (anyCache) {
+    legend.push({ label: '+ hot cache', kind: 'line', color: COLORS.hot, dash: '2 3' });
+    legend.push({ label: '+ cold cache', kind: 'line', color: COLORS.cold, dash: '2 3' });
+  }
   legend.push({ label: 'floor', kind: 'line', color: COLORS.floor, dash: '6 4', width: 1.3 });
   legend.push({ label: 'maximum', kind: 'line', color: COLORS.maximum, dash: '8 4', width: 1.3 });
   if (score.starvedIntervals > 0) legend.push({ label: 'starved', kind: 'area', color: COLORS.starved, opacity: 0.15 });
@@ -166,6 +181,8 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
       series(p, `${name} unused`, points.map((q) => ({ t: q.t, v: q.unused })), COLORS.unused, { 'stroke-dasharray': '5 3', 'stroke-width': 1.6 }),
       series(p, `${name} used`, points.map((q) => ({ t: q.t, v: q.used })), COLORS.used, { 'stroke-width': 1.8 }),
       series(p, `${name} demand`, points.map((q) => ({ t: q.t, v: q.demand })), COLORS.demand, { 'stroke-dasharray': '2 3', 'stroke-width': 1.8 }),
+      series(p, `${name} + hot cache`, points.map((q) => ({ t: q.t, v: q.withHot })), COLORS.hot, { 'stroke-dasharray': '2 3', 'stroke-width': 1.6 }),
+      series(p, `${name} + cold cache`, points.map((q) => ({ t: q.t, v: q.withCache })), COLORS.cold, { 'stroke-dasharray': '2 3', 'stroke-width': 1.6 }),
       series(p, `${name} actual`, points.map((q) => ({ t: q.t, v: q.actual })), COLORS.actual, { 'stroke-width': 2.5 }),
     ));
     const ooms = score.oom.events.filter((e) => e.domain === name).map((e) =>

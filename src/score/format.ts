@@ -1,10 +1,10 @@
 import type { CpuFairness, CpuScore } from './cpu.js';
 import type { EpisodeSummary, MemoryScore } from './memory.js';
 import type { Score } from './score.js';
+import { formatMiB } from '../ground/units.js';
 
 // The score as a person reads it: a summary block per resource, then a table per VM.
 
-const MiB = 1024;
 
 function fixed(v: number | undefined, digits = 1): string {
   return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
@@ -12,9 +12,7 @@ function fixed(v: number | undefined, digits = 1): string {
 function percent(v: number | undefined): string {
   return v === undefined ? '-' : `${(v * 100).toFixed(1)} %`;
 }
-function mib(kib: number | undefined): string {
-  return kib === undefined ? '-' : `${Math.round(kib / MiB)} MiB`;
-}
+const mib = (kib: number | undefined): string => formatMiB(kib);
 
 /** Lays out rows as aligned columns; the first row is the heading. Numbers are right-aligned. */
 export function table(rows: string[][], indent = '  '): string[] {
@@ -96,6 +94,11 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
   }
   lines.push(field('meeting a growing demand', episodes(m.growth, intervalSeconds)));
   lines.push(field('reclaiming after a load stops', episodes(m.reclaim, intervalSeconds)));
+  if (m.cache) {
+    lines.push(field('cold cache held', `${fixed(m.cache.coldMiBSeconds, 0)} MiB·s`));
+    lines.push(field('refaults', `${fixed(m.cache.refaultMiB, 0)} MiB, ${fixed(m.cache.coordinatorRefaultMiB, 0)} MiB of them caused by the coordinator`));
+    lines.push(field('read stall', `${fixed(m.cache.readStallSeconds)} s`));
+  }
   lines.push('');
   lines.push(
     ...table([
@@ -113,6 +116,23 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
       ]),
     ]),
   );
+  if (m.cache && m.cache.guests.length > 0) {
+    lines.push('');
+    lines.push(
+      ...table([
+        ['VM', 'cold MiB·s', 'peak cold', 'peak hot', 'refaults', 'by coordinator', 'read stall'],
+        ...m.cache.guests.map((g) => [
+          g.domain,
+          fixed(g.coldMiBSeconds, 0),
+          `${fixed(g.peakColdMiB, 0)} MiB`,
+          `${fixed(g.peakHotMiB, 0)} MiB`,
+          `${fixed(g.refaultMiB, 0)} MiB`,
+          `${fixed(g.coordinatorRefaultMiB, 0)} MiB`,
+          `${fixed(g.readStallSeconds)} s`,
+        ]),
+      ]),
+    );
+  }
   return lines;
 }
 

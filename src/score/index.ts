@@ -3,3 +3,4 @@ export { readTrace, parseTrace, splitTrace, TraceFormatError } from './read-trac
 export { formatScore } from './format.js';
 export type { CpuScore, CpuFairness, PinChange } from './cpu.js';
 export type { MemoryScore, Episode, EpisodeSummary } from './memory.js';
+export type { CacheScore, GuestCacheScore } from './cache.js';

@@ -1,4 +1,5 @@
 import type { TraceGuestMemory, TraceInterval } from '../ground/trace-record.js';
+import { scoreCache, type CacheScore } from './cache.js';
 
 // How well a run kept guests fed, the host safe, and gave back what idle guests did not use.
 //
@@ -92,6 +93,8 @@ export interface MemoryScore {
   growth: EpisodeSummary;
   reclaim: EpisodeSummary;
   guests: GuestMemoryScore[];
+  /** Page cache held and refaulted (cache.ts); undefined without the simulator's cache truth. */
+  cache: CacheScore | undefined;
 }
 
 export interface OomKill {
@@ -276,5 +279,6 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
     growth: summarize(guests.flatMap((g) => g.growth)),
     reclaim: summarize(guests.flatMap((g) => g.reclaim)),
     guests,
+    cache: scoreCache(intervals),
   };
 }

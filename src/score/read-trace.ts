@@ -198,7 +198,23 @@ function checkTruth(t: unknown): Check {
     () => eachOf(t.oomEvents, 'truth.oomEvents', (o, at) =>
       isObject(o) ? need(o, 'domain', (d) => typeof d === 'string', 'a string', at) : `${at.slice(0, -1)} must be an object`,
     ),
+    () => (t.cache === undefined ? undefined : checkCacheTruth(t.cache)),
   );
+}
+
+const CACHE_TRUTH_KEYS = ['hotMiB', 'coldMiB', 'coldMiBSeconds', 'refaultMiB', 'coordinatorRefaultMiB', 'readStallSeconds'] as const;
+
+function checkCacheTruth(c: unknown): Check {
+  if (!isObject(c)) return `truth.cache must map domain to an object, got ${describe(c)}`;
+  for (const [domain, g] of Object.entries(c)) {
+    const at = `truth.cache.${domain}.`;
+    if (!isObject(g)) return `${at.slice(0, -1)} must be an object, got ${describe(g)}`;
+    for (const key of CACHE_TRUTH_KEYS) {
+      const problem = need(g, key, isNumber, 'a number', at);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
 }
 
 /** Splits a parsed trace into its header and interval lines. */

@@ -9,7 +9,7 @@ import { errorText } from '../ground/errors.js';
 import { FatalError } from '../ground/errors.js';
 import { EventStream } from './event-stream.js';
 import { InstrumentedHypervisor, type CallReport } from './instrumented-hypervisor.js';
-import { dashboardUrl, isLoopbackAddress, type ListenAddress } from './listen-address.js';
+import { dashboardUrl, isLoopbackAddress, type ListenAddress } from '../config/listen-address.js';
 import { RunMetrics } from './metrics.js';
 import { RunState, type RunPhase } from './run-state.js';
 
@@ -124,6 +124,7 @@ export class Dashboard {
 
   publishHeader(header: TraceHeader): void {
     this.state.setHeader(header);
+    this.metrics.recordHeader(header);
     this.stream.broadcast('header', header);
     this.stream.broadcast('status', this.state.status());
   }

@@ -2,7 +2,7 @@ import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
 import type { Target } from '../app/target.js';
 import { UsageError } from '../ground/errors.js';
 import { Dashboard } from './dashboard-server.js';
-import { checkListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
+import { checkListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
 import { pacedClock } from './paced-clock.js';
 
 // The dashboard options of `run` and `sim`, and the life of a run that is watched: pacing on a
@@ -28,16 +28,31 @@ export interface DashboardRequest {
   pace?: number;
 }
 
+/** The dashboard settings of a configuration file (`http:`, `httpPublic:`); --http overrides them. */
+export interface DashboardConfig {
+  source: string;
+  http?: ListenAddress;
+  httpPublic?: boolean;
+}
+
 /** Checks the dashboard options before anything is opened; bad ones are a UsageError. */
 export async function dashboardRequest(
   values: { http?: string; 'http-public'?: boolean; pace?: string },
   onSimulatedHost: boolean,
   command: string,
+  config?: DashboardConfig,
 ): Promise<DashboardRequest> {
-  const allowPublic = !!values['http-public'];
-  if (allowPublic && values.http === undefined) throw new UsageError(`${command}: --http-public needs --http`);
-  const listen = values.http === undefined ? undefined : parseListenAddress(values.http);
-  if (listen) await checkListenAddress(listen, allowPublic);
+  if (values['http-public'] && values.http === undefined && config?.http === undefined) throw new UsageError(`${command}: --http-public needs --http`);
+  let listen: ListenAddress | undefined;
+  let allowPublic = !!values['http-public'];
+  if (values.http !== undefined) {
+    listen = parseListenAddress(values.http);
+    await checkListenAddress(listen, allowPublic);
+  } else if (config?.http) {
+    listen = config.http;
+    allowPublic ||= !!config.httpPublic;
+    await checkListenAddress(listen, allowPublic, `${config.source}: http`, 'set httpPublic: true (or give --http-public) to allow it');
+  }
   let pace: number | undefined;
   if (values.pace !== undefined) {
     if (!onSimulatedHost) throw new UsageError(`${command}: --pace only applies to a simulated host (--sim); a real host runs in real time`);

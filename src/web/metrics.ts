@@ -1,9 +1,16 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Action } from '../ground/actions.js';
-import type { TraceInterval } from '../ground/trace-record.js';
+import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import { packageVersion } from '../app/version.js';
 
 // The run as Prometheus metrics, on a private registry (never prom-client's global one, so two
-// runs in one process, or a test, never share series). Ratios are 0..1, memory in bytes.
+// runs in one process, or a test, never share series). Ratios are 0..1 (a demand can exceed 1),
+// memory in bytes, times in seconds. Node's process_* and nodejs_* series keep their standard
+// names. One agent runs per host; Prometheus' `instance` label tells the hosts apart
+// (deploy/prometheus/, deploy/grafana/, docs/dashboard.md).
+
+/** prom-client's gauges whose names end in _total, against Prometheus' naming rules; each is the sum of a per-type gauge it also exports. */
+const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 const KiB = 1024;
 
@@ -17,6 +24,13 @@ export class RunMetrics {
   private readonly vcpuDemand: Gauge<'domain' | 'vcpu'>;
   private readonly vcpuPcpu: Gauge<'domain' | 'vcpu'>;
   private readonly spread: Gauge;
+  private readonly margin: Gauge;
+  private readonly targetInfo: Gauge<'target' | 'hypervisor'>;
+  private readonly controllerEnabled: Gauge<'controller'>;
+  private readonly intervalSeconds: Gauge;
+  private readonly lastInterval: Gauge;
+  private readonly oomKills: Counter<'domain'>;
+  private readonly oomDomains = new Set<string>();
   private readonly balanced: Gauge;
   private readonly balloonActual: Gauge<'domain'>;
   private readonly balloonUnused: Gauge<'domain'>;
@@ -36,8 +50,10 @@ export class RunMetrics {
   private readonly callErrors: Counter<'call'>;
   private readonly connected: Gauge;
   readonly dashboardClients: Gauge;
+  private readonly now: () => number;
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  constructor(options: { processMetrics?: boolean; now?: () => number } = {}) {
+    this.now = options.now ?? Date.now;
     const registers = [this.registry];
     const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Counter<L>({ name, help, labelNames, registers });
@@ -46,7 +62,8 @@ export class RunMetrics {
     this.vcpuUsage = gauge('virtbalance_vcpu_usage_ratio', 'Share of one pCPU each vCPU ran in the last interval (0..1).', ['domain', 'vcpu']);
     this.vcpuDemand = gauge('virtbalance_vcpu_demand_ratio', 'Share of one pCPU each vCPU wanted (run + wait) in the last interval.', ['domain', 'vcpu']);
     this.vcpuPcpu = gauge('virtbalance_vcpu_pcpu', 'The pCPU each vCPU is pinned to or last ran on.', ['domain', 'vcpu']);
-    this.spread = gauge('virtbalance_cpu_spread_points', 'Demand spread between the busiest and idlest pCPU, percentage points.');
+    this.spread = gauge('virtbalance_cpu_demand_spread_ratio', 'Demand of the busiest pCPU minus that of the idlest, in pCPUs (0.1 = 10 points; above 1 when a pCPU is crowded).');
+    this.margin = gauge('virtbalance_cpu_margin_ratio', 'The vCPU scheduler re-pins only when that lowers the demand spread by more than this, in pCPUs.');
     this.balanced = gauge('virtbalance_cpu_balanced', '1 when the vCPU scheduler judged the host balanced in the last interval.');
     this.balloonActual = gauge('virtbalance_balloon_actual_bytes', 'Balloon actual: memory each guest has now.', ['domain']);
     this.balloonUnused = gauge('virtbalance_balloon_unused_bytes', 'Memory each guest leaves unused (from its balloon stats).', ['domain']);
@@ -57,6 +74,12 @@ export class RunMetrics {
     this.hostReserve = gauge('virtbalance_host_reserve_bytes', 'Host memory never given to guests.');
     this.domains = gauge('virtbalance_domains', 'Running domains seen in the last interval.');
     this.intervals = counter('virtbalance_intervals_total', 'Control intervals run.');
+    this.intervalSeconds = gauge('virtbalance_interval_seconds', 'Configured time between control intervals (virtual seconds on a simulated host).');
+    this.lastInterval = gauge('virtbalance_last_interval_timestamp_seconds', 'Unix time at which the last control interval was recorded.');
+    this.targetInfo = gauge('virtbalance_target_info', 'The host this agent balances: its libvirt URI (or sim:SCENARIO) and whether it is libvirt or the simulator.', ['target', 'hypervisor']);
+    this.controllerEnabled = gauge('virtbalance_controller_enabled', '1 for each controller this agent runs (cpu: vCPU scheduler, memory: memory coordinator).', ['controller']);
+    this.oomKills = counter('virtbalance_guest_oom_kills_total', 'OOM kills seen inside guests (the lab reads guest consoles; the simulator reports its own).', ['domain']);
+    gauge('virtbalance_build_info', 'Always 1; the labels say which virtbalance and Node.js run.', ['version', 'nodejs_version']).set({ version: packageVersion(), nodejs_version: process.versions.node }, 1);
     this.decisions = counter('virtbalance_decisions_total', 'Actions the controllers decided, by kind (pin, set-memory, set-stats-period).', ['kind']);
     this.pinsChanged = counter('virtbalance_pins_changed_total', 'vCPU pins changed on the host (applied, not dry run).');
     this.balloonChanges = counter('virtbalance_balloon_changes_total', 'Balloon targets changed on the host (applied, not dry run).');
@@ -67,14 +90,15 @@ export class RunMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
+    // Calls to libvirt or, on a simulated host, to the simulator: virtbalance_target_info says which.
     this.callDuration = new Histogram({
-      name: 'virtbalance_libvirt_call_duration_seconds',
-      help: 'Wall time of each hypervisor (libvirt) call, by call.',
+      name: 'virtbalance_hypervisor_call_duration_seconds',
+      help: 'Wall time of each call to the hypervisor (libvirt, or the simulator: see virtbalance_target_info), by call.',
       labelNames: ['call'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
     });
-    this.callErrors = counter('virtbalance_libvirt_call_errors_total', 'Hypervisor (libvirt) calls that failed, by call.', ['call']);
+    this.callErrors = counter('virtbalance_hypervisor_call_errors_total', 'Calls to the hypervisor that failed, by call.', ['call']);
     this.connected = gauge('virtbalance_host_connected', '1 while the last observation of the host succeeded.');
     this.dashboardClients = gauge('virtbalance_dashboard_clients', 'Dashboard pages connected to the live stream.');
     // Zero series exist from the start, so a rate() over the first scrape works.
@@ -83,7 +107,21 @@ export class RunMetrics {
       this.actionFailures.inc({ kind }, 0);
     }
     for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period'] as const) this.callErrors.inc({ call }, 0);
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'virtbalance_' });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** What the run is: target, controllers, interval and the vCPU scheduler's margin. */
+  recordHeader(header: TraceHeader): void {
+    this.targetInfo.reset();
+    this.targetInfo.set({ target: header.target, hypervisor: header.target.startsWith('sim:') ? 'simulated' : 'libvirt' }, 1);
+    this.controllerEnabled.reset();
+    for (const [controller, on] of Object.entries(header.controllers)) this.controllerEnabled.set({ controller }, on ? 1 : 0);
+    this.intervalSeconds.set(header.intervalSeconds);
+    const marginPoints = (header.options as { cpu?: { marginPoints?: unknown } } | undefined)?.cpu?.marginPoints;
+    if (typeof marginPoints === 'number') this.margin.set(marginPoints / 100);
   }
 
   recordCall(call: HypervisorCall, seconds: number, failed: boolean): void {
@@ -94,6 +132,10 @@ export class RunMetrics {
 
   recordInterval(entry: TraceInterval, options: { dryRun: boolean; tickSeconds?: number }): void {
     this.intervals.inc();
+    this.lastInterval.set(this.now() / 1000);
+    for (const kill of entry.oomKills ?? []) this.oomKills.inc({ domain: kill.domain });
+    for (const event of entry.truth?.oomEvents ?? []) this.oomKills.inc({ domain: event.domain });
+    this.forgetGoneDomains(entry.domains);
     this.domains.set(entry.domains.length);
     if (options.tickSeconds !== undefined) this.tickDuration.observe(options.tickSeconds);
     const failed = new Set<Action>(entry.failures.map((f) => f.action));
@@ -117,13 +159,15 @@ export class RunMetrics {
         this.vcpuDemand.set(labels, v.demand);
         if (v.pcpu !== undefined) this.vcpuPcpu.set(labels, v.pcpu);
       }
-      this.spread.set(entry.cpu.spreadPoints);
+      this.spread.set(entry.cpu.spreadPoints / 100);
       this.balanced.set(entry.cpu.balanced ? 1 : 0);
     }
     if (entry.memory) {
       for (const g of [this.balloonActual, this.balloonUnused, this.balloonUsed, this.balloonMaximum, this.balloonFloor]) g.reset();
       for (const g of entry.memory.guests) {
         const labels = { domain: g.domain };
+        // A guest's OOM counter exists from its first interval, so increase() sees its first kill.
+        this.oomKills.inc(labels, 0);
         this.balloonActual.set(labels, g.actualKiB * KiB);
         this.balloonMaximum.set(labels, g.maximumKiB * KiB);
         this.balloonFloor.set(labels, g.floorKiB * KiB);
@@ -133,6 +177,18 @@ export class RunMetrics {
       this.hostFree.set(entry.memory.hostFreeKiB * KiB);
       this.hostReserve.set(entry.memory.reserveKiB * KiB);
     }
+  }
+
+  /** Like the gauges, a vanished domain's OOM counter goes with it (Prometheus marks it stale). */
+  private forgetGoneDomains(domains: readonly string[]): void {
+    const present = new Set(domains);
+    for (const domain of this.oomDomains) {
+      if (!present.has(domain)) {
+        this.oomKills.remove({ domain });
+        this.oomDomains.delete(domain);
+      }
+    }
+    for (const domain of present) this.oomDomains.add(domain);
   }
 
   async text(): Promise<string> {

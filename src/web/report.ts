@@ -78,7 +78,18 @@ function memorySection(score: Score): string {
       g.reclaim.map((e) => e.intervals ?? 'open').join(' ') || '–',
     ]),
   );
-  return `<section><h2>Memory</h2>${facts(rows)}\n${guests}</section>`;
+  const c = m.cache;
+  if (!c) return `<section><h2>Memory</h2>${facts(rows)}\n${guests}</section>`;
+  rows.push(
+    ['cold cache held', `${fixed(c.coldMiBSeconds, 0)} MiB·s`],
+    ['refaults', `${fixed(c.refaultMiB, 0)} MiB, ${fixed(c.coordinatorRefaultMiB, 0)} MiB caused by the coordinator`, c.coordinatorRefaultMiB > 0 ? 'bad' : 'good'],
+    ['read stall', `${fixed(c.readStallSeconds)} s`],
+  );
+  const cache = table(
+    ['VM', 'cold cache (MiB·s)', 'peak cold', 'peak hot', 'refaults', 'by the coordinator', 'read stall'],
+    c.guests.map((g) => [g.domain, fixed(g.coldMiBSeconds, 0), `${fixed(g.peakColdMiB, 0)} MiB`, `${fixed(g.peakHotMiB, 0)} MiB`, `${fixed(g.refaultMiB, 0)} MiB`, `${fixed(g.coordinatorRefaultMiB, 0)} MiB`, `${fixed(g.readStallSeconds)} s`]),
+  );
+  return `<section><h2>Memory</h2>${facts(rows)}\n${guests}\n<h3>Page cache (simulator truth)</h3>\n${cache}</section>`;
 }
 
 interface LogRow {

@@ -11,6 +11,7 @@ import { resolveRunOptions } from '../../src/config/run-options.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 import { UsageError } from '../../src/ground/errors.js';
+import { dashboardUrlOf, get, runCli, startCli } from '../web/helpers.js';
 
 const FULL = `# all fields
 connect: qemu+ssh://root@kvm1/system
@@ -19,6 +20,7 @@ controllers: [cpu, memory]
 dryRun: false
 restore: true
 trace: /var/lib/virtbalance/trace.jsonl
+http: 127.0.0.1:9464
 cpu:
   margin: 12
   persistIntervals: 3
@@ -45,6 +47,7 @@ test('a full configuration is read field by field', () => {
     dryRun: false,
     restore: true,
     trace: '/var/lib/virtbalance/trace.jsonl',
+    http: { host: '127.0.0.1', port: 9464 },
     cpu: { marginPoints: 12, persistIntervals: 3, urgentGainPoints: 20 },
     memory: { floorMiB: 256, reserveMiB: 2048, minActualMiB: 300, statsPeriodSeconds: 2, minChangeMiB: 32 },
     vms: { web1: { weight: 2, floorMiB: 400 }, 'db.prod': { floorMiB: 1024 } },
@@ -78,6 +81,10 @@ const BAD: Array<[string, string, RegExp]> = [
   ['dryRun: yes please\n', 'dryRun', /expected true or false/],
   ['- just\n- a list\n', '(top level)', /^c\.yaml:1: \(top level\): expected a mapping, got a list/],
   ['interval: [1\n', '(syntax)', /^c\.yaml:\d+: YAML syntax:/],
+  ['http: 127.0.0.1:99999\n', 'http', /^c\.yaml:1: http: '127\.0\.0\.1:99999': port 99999 is above 65535/],
+  ['http: localhost:web\n', 'http', /^c\.yaml:1: http: 'localhost:web': 'web' is not a port number/],
+  ['http: [8080]\n', 'http', /^c\.yaml:1: http: expected a non-empty string, got a list/],
+  ['httpPublic: true\n', 'httpPublic', /^c\.yaml:1: httpPublic: needs http/],
 ];
 
 for (const [text, field, message] of BAD) {
@@ -88,6 +95,13 @@ for (const [text, field, message] of BAD) {
     );
   });
 }
+
+test('http: a port alone, HOST:PORT or [IPv6]:PORT; httpPublic allows beyond loopback', () => {
+  assert.deepEqual(parseConfig('http: 9464\n', 'c.yaml').http, { host: '127.0.0.1', port: 9464 });
+  assert.deepEqual(parseConfig('http: "[::1]:0"\n', 'c.yaml').http, { host: '::1', port: 0 });
+  const pub = parseConfig('http: 0.0.0.0:9464\nhttpPublic: true\n', 'c.yaml');
+  assert.deepEqual([pub.http, pub.httpPublic], [{ host: '0.0.0.0', port: 9464 }, true]);
+});
 
 test('loadConfig: a missing or unreadable file is one clear line', () => {
   assert.throws(() => loadConfig('/nonexistent/virtbalance.yaml'), (e: unknown) => e instanceof UsageError && e.message === 'cannot read config /nonexistent/virtbalance.yaml: no such file');
@@ -142,4 +156,27 @@ test('the shipped example configuration (docs/config.md and systemd/config.yaml)
   const block = /```yaml\n([\s\S]*?)```/.exec(doc);
   assert.ok(block, 'docs/config.md has a yaml example');
   parseConfig(block[1]!, 'docs/config.md');
+});
+
+test('run --config: http: serves the dashboard and /metrics; a public address needs httpPublic', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vb-config-http-'));
+  try {
+    writeFileSync(join(dir, 'served.yaml'), 'http: 127.0.0.1:0\n');
+    const live = startCli(['run', '--config', join(dir, 'served.yaml'), '--sim', 'cpu-1-balanced', '--quiet', '--pace', '20']);
+    try {
+      const url = await dashboardUrlOf(live);
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      assert.match((await get(`${url}metrics`)).body, /virtbalance_intervals_total/);
+    } finally {
+      live.child.kill('SIGTERM');
+      await live.exited;
+    }
+    writeFileSync(join(dir, 'public.yaml'), 'http: 0.0.0.0:0\n');
+    const refused = await runCli(['run', '--config', join(dir, 'public.yaml'), '--sim', 'cpu-1-balanced', '--quiet']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /public\.yaml: http 0\.0\.0\.0:0 would serve the dashboard beyond this machine .*set httpPublic: true/);
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

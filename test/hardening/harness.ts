@@ -105,7 +105,8 @@ export function largeScenario(domains: number, pcpus: number, seed = 7): Scenari
       weight: 1,
       cpu: Array.from({ length: vcpus }, () => cpu),
       usedMiB,
-      cachesMiB: { kind: 'constant', value: 30 },
+      cachesMiB: 30,
+      reads: [],
     });
   }
   return {
@@ -117,7 +118,7 @@ export function largeScenario(domains: number, pcpus: number, seed = 7): Scenari
     intervals: 10_000,
     seed,
     stepMs: 2000,
-    host: { hostname: 'soak', pcpus, memoryMiB: memoryMiB + 100 * 1024, overheadMiB: 4096, reserveMiB: 2048, balloonRateMiBps: 400 },
+    host: { hostname: 'soak', pcpus, memoryMiB: memoryMiB + 100 * 1024, overheadMiB: 4096, reserveMiB: 2048, balloonRateMiBps: 400, diskReadMiBps: 200 },
     domains: specs,
   };
 }

@@ -65,6 +65,27 @@ test('memory plot: well-formed, series per guest and host, floor, maximum and re
   assert.equal(withClass(elements, 'starved').length, 1, 'vm1 starved at interval 2');
 });
 
+test('memory plot: with the simulator\'s page cache, hot and cold cache stack on the demand', () => {
+  const lines = memoryTrace().map((l) =>
+    l.type === 'interval' && l.truth
+      ? { ...l, truth: { ...l.truth, cache: { vm1: { hotMiB: 100, coldMiB: 1000, coldMiBSeconds: 0, refaultMiB: 0, coordinatorRefaultMiB: 0, readStallSeconds: 0 } } } }
+      : l,
+  );
+  const svg = plotMemory(lines);
+  const elements = parseSvg(svg);
+  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+  const series = withClass(elements, 'series');
+  const names = series.map((s) => s.attrs['data-series']);
+  assert.ok(names.includes('vm1 + hot cache') && names.includes('vm1 + cold cache'));
+  assert.ok(!names.includes('odd<&>"name + hot cache'), 'only guests with cache truth get the lines');
+  const ys = (name: string) => [...series.find((s) => s.attrs['data-series'] === name)!.attrs.d!.matchAll(/[ML][\d.]+ ([\d.]+)/g)].map((m) => Number(m[1]));
+  // Higher on the chart is a smaller y: demand < demand + hot < demand + hot + cold.
+  ys('vm1 demand').forEach((y, i) => {
+    assert.ok(ys('vm1 + hot cache')[i]! < y && ys('vm1 + cold cache')[i]! < ys('vm1 + hot cache')[i]!);
+  });
+  assert.match(svg, /\+ cold cache/);
+});
+
 test('memory plot: the floor line sits at the floor on the y axis', () => {
   const elements = parseSvg(plotMemory(memoryTrace()));
   // Find the y of tick labels 0 and 500 in the first panel, then check the floor path's y.

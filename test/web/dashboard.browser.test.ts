@@ -110,7 +110,7 @@ test('live dashboard in headless Chromium: charts, a pin in the log and the map,
   for (const name of [
     'virtbalance_pcpu_usage_ratio', 'virtbalance_vcpu_usage_ratio', 'virtbalance_pins_changed_total', 'virtbalance_balloon_actual_bytes',
     'virtbalance_balloon_unused_bytes', 'virtbalance_host_free_bytes', 'virtbalance_decisions_total', 'virtbalance_tick_duration_seconds',
-    'virtbalance_libvirt_call_errors_total',
+    'virtbalance_hypervisor_call_errors_total',
   ]) {
     assert.ok(after.types.has(name), `/metrics has no ${name}`);
   }

@@ -14,7 +14,12 @@ export interface CliRun {
 }
 
 export function startCli(args: string[]): CliRun {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, VIRTBALANCE_DEBUG: '' } });
+  return startProgram(process.execPath, [cliPath, ...args], repoRoot);
+}
+
+/** Any program (e.g. an installed `virtbalance`), its output collected as startCli's. */
+export function startProgram(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): CliRun {
+  const child = spawn(command, args, { cwd, env: { ...process.env, VIRTBALANCE_DEBUG: '', ...env } });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
+import type { TraceHeader, TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { loadScenario } from '../../src/host/sim/index.js';
 import { resolveScenarioPath } from '../../src/app/target.js';
@@ -73,10 +74,10 @@ test('hypervisor calls: durations by call, errors counted, connection gauge foll
   m.recordCall('pin', 0.002, true);
   m.recordCall('observe', 0.5, true);
   const s = await scrape(m);
-  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_errors_total', { call: 'pin' }), 1);
-  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_errors_total', { call: 'observe' }), 1);
-  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_errors_total', { call: 'set-memory' }), 0);
-  assert.equal(sampleValue(s, 'virtbalance_libvirt_call_duration_seconds_count', { call: 'observe' }), 2);
+  assert.equal(sampleValue(s, 'virtbalance_hypervisor_call_errors_total', { call: 'pin' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_hypervisor_call_errors_total', { call: 'observe' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_hypervisor_call_errors_total', { call: 'set-memory' }), 0);
+  assert.equal(sampleValue(s, 'virtbalance_hypervisor_call_duration_seconds_count', { call: 'observe' }), 2);
   assert.equal(sampleValue(s, 'virtbalance_host_connected'), 0);
 });
 
@@ -87,5 +88,56 @@ test('two runs in one process keep separate registries', async () => {
   a.recordInterval(first!, { dryRun: false });
   assert.equal(sampleValue(await scrape(a), 'virtbalance_intervals_total'), 1);
   assert.equal(sampleValue(await scrape(b), 'virtbalance_intervals_total'), 0);
-  assert.ok((await scrape(a)).some((x) => x.name === 'virtbalance_process_cpu_seconds_total'));
+  assert.ok((await scrape(a)).some((x) => x.name === 'process_cpu_seconds_total'));
+});
+
+test('names as Prometheus users expect: standard process_*/nodejs_*, no gauge named _total, build info', async () => {
+  const m = new RunMetrics();
+  const { samples, types } = parsePrometheus(await m.text());
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+    assert.ok(types.has(name), `${name} is exported`);
+  }
+  assert.deepEqual([...types.keys()].filter((n) => /^virtbalance_(process|nodejs)_/.test(n)), []);
+  const gaugesNamedTotal = [...types].filter(([name, type]) => type === 'gauge' && name.endsWith('_total'));
+  assert.deepEqual(gaugesNamedTotal, []);
+  for (const [name, type] of types) if (type === 'counter') assert.match(name, /_total$/, `counter ${name}`);
+  const version = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version as string;
+  assert.equal(sampleValue(samples, 'virtbalance_build_info', { version, nodejs_version: process.versions.node }), 1);
+  assert.equal([...types.keys()].some((n) => n.includes('libvirt')), false, 'nothing is called libvirt before the target is known');
+});
+
+test('the header says what runs: target and hypervisor kind, controllers, interval, margin as a ratio', async () => {
+  const lines: TraceLine[] = await simulateScenario(loadScenario(resolveScenarioPath('cpu-2-all-on-pcpu0')), { intervals: 3 });
+  const header = lines[0] as TraceHeader;
+  const m = new RunMetrics({ processMetrics: false, now: () => 1_700_000_000_000 });
+  m.recordHeader(header);
+  for (const l of lines) if (l.type === 'interval') m.recordInterval(l, { dryRun: false });
+  let s = await scrape(m);
+  assert.equal(sampleValue(s, 'virtbalance_target_info', { target: 'sim:cpu-2-all-on-pcpu0', hypervisor: 'simulated' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_controller_enabled', { controller: 'cpu' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_controller_enabled', { controller: 'memory' }), 0);
+  assert.equal(sampleValue(s, 'virtbalance_interval_seconds'), header.intervalSeconds);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_margin_ratio'), 0.1);
+  assert.equal(sampleValue(s, 'virtbalance_last_interval_timestamp_seconds'), 1_700_000_000);
+  const lastCpu = (lines.filter((l) => l.type === 'interval' && l.cpu && l.cpu.elapsedNs > 0).at(-1) as TraceInterval).cpu!;
+  assert.ok(lastCpu.spreadPoints > 1);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_demand_spread_ratio'), lastCpu.spreadPoints / 100);
+  m.recordHeader({ ...header, target: 'qemu:///system' });
+  s = await scrape(m);
+  assert.equal(sampleValue(s, 'virtbalance_target_info', { target: 'qemu:///system', hypervisor: 'libvirt' }), 1);
+  assert.equal(s.filter((x) => x.name === 'virtbalance_target_info').length, 1);
+});
+
+test('OOM kills count per guest, from a real guest console or the simulator', async () => {
+  const intervals = await intervalsOf('memory-4-host-too-small');
+  const m = new RunMetrics({ processMetrics: false });
+  for (const entry of intervals) m.recordInterval(entry, { dryRun: false });
+  const s = await scrape(m);
+  const expected = new Map<string, number>();
+  for (const e of intervals.flatMap((i) => i.truth?.oomEvents ?? [])) expected.set(e.domain, (expected.get(e.domain) ?? 0) + 1);
+  assert.ok(expected.size > 0, 'the scenario has OOM kills');
+  for (const g of intervals[0]!.memory?.guests ?? []) assert.equal(sampleValue(s, 'virtbalance_guest_oom_kills_total', { domain: g.domain }), expected.get(g.domain) ?? 0, g.domain);
+  const lab = new RunMetrics({ processMetrics: false });
+  lab.recordInterval({ ...intervals[0]!, truth: undefined, oomKills: [{ domain: 'vm2', process: 'vb-workload', pid: 77 }] }, { dryRun: false });
+  assert.equal(sampleValue(await scrape(lab), 'virtbalance_guest_oom_kills_total', { domain: 'vm2' }), 1);
 });

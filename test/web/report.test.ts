@@ -42,6 +42,15 @@ test('report: plots, score and every decision in one file that needs nothing els
   for (const a of actions.slice(0, 20)) assert.ok(html.includes(a.reason.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')), a.reason);
 });
 
+test('report: a run with the simulator\'s page cache shows what cache was held and refaulted', async () => {
+  const html = renderReport(await traceOf('cache-1-scan'));
+  assertSelfContained(html);
+  assert.match(html, /<dt>cold cache held<\/dt><dd>\d+ MiB·s<\/dd>/);
+  assert.match(html, /<h3>Page cache \(simulator truth\)<\/h3>/);
+  assert.match(html, /<td>vm1<\/td><td class="num">\d+<\/td><td class="num">\d+ MiB<\/td>/);
+  assert.doesNotMatch(renderReport(await traceOf('memory-2-all-consume')), /Page cache/, 'no cache, no cache section');
+});
+
 test('report: names and reasons from the host are text, never markup', async () => {
   const lines = await traceOf('cpu-2-all-on-pcpu0');
   const hostile = '<img src=x onerror=alert(1)>';

@@ -176,8 +176,8 @@ test('connection state and call errors come from the hypervisor calls themselves
   assert.equal(lost.failedObservations, 1);
   assert.match(lost.connectionError ?? '', /closed/);
   const { samples } = parsePrometheus((await get(`${d.url}metrics`)).body);
-  assert.equal(sampleValue(samples, 'virtbalance_libvirt_call_errors_total', { call: 'observe' }), 1);
-  assert.equal(sampleValue(samples, 'virtbalance_libvirt_call_duration_seconds_count', { call: 'observe' }), 2);
+  assert.equal(sampleValue(samples, 'virtbalance_hypervisor_call_errors_total', { call: 'observe' }), 1);
+  assert.equal(sampleValue(samples, 'virtbalance_hypervisor_call_duration_seconds_count', { call: 'observe' }), 2);
   assert.equal(sampleValue(samples, 'virtbalance_host_connected'), 0);
   await host.close();
   assert.equal((JSON.parse((await sse.next('status')).data) as RunStatus).connection, 'closed');

@@ -5,6 +5,7 @@
 // (simulated-host.ts) reads this state and sets pins, balloon targets and stats periods.
 
 import { fairShare, type ShareResult } from './fair-share.js';
+import { PageCache } from './page-cache.js';
 import { hashString } from './random.js';
 import type { DomainSpec, Scenario } from './scenario.js';
 import type { LifecycleEvent, OomEvent } from './truth.js';
@@ -31,6 +32,8 @@ export interface StatsSnapshot {
   usableKiB: number;
   availableKiB: number;
   diskCachesKiB: number;
+  majorFaults: number;
+  minorFaults: number;
   lastUpdate: number;
 }
 
@@ -54,10 +57,12 @@ export interface DomainState {
   actualKiB: number;
   targetKiB: number;
   usedDemandKiB: number;
+  /** Anonymous memory in use (demand capped by the balloon), KiB. */
   usedKiB: number;
-  cachesKiB: number;
-  /** Page cache the workload wants, before the balloon caps it. */
-  cachesDemandKiB: number;
+  /** File data the guest keeps in its page cache, and its readers. */
+  cache: PageCache;
+  /** Pages first touched by anonymous use since boot. */
+  minorFaults: number;
   rssKiB: number;
   statsPeriod: number;
   nextRefreshNs: number;
@@ -66,7 +71,6 @@ export interface DomainState {
   snapshot?: StatsSnapshot;
   inOom: boolean;
   usedStream: number;
-  cachesStream: number;
   /** Tallies since the last ground-truth report. */
   truth: DomainTally;
 }
@@ -143,15 +147,15 @@ export class SimPhysics {
       targetKiB: memoryKiB,
       usedDemandKiB: 0,
       usedKiB: 0,
-      cachesKiB: 0,
-      cachesDemandKiB: 0,
+      // Filled at boot (applyLifecycle), when the guest's anonymous use is known.
+      cache: new PageCache([], 0, 0, 0, this.scenario.host.diskReadMiBps),
+      minorFaults: 0,
       rssKiB: 0,
       statsPeriod: spec.statsPeriod,
       nextRefreshNs: 0,
       driverLoadNs: 0,
       inOom: false,
       usedStream: hashString(`${spec.name}/used`),
-      cachesStream: hashString(`${spec.name}/caches`),
       truth: { runningNs: 0, peakDemandKiB: 0, minActualKiB: memoryKiB, oomNs: 0, seen: false },
     };
   }
@@ -197,6 +201,9 @@ export class SimPhysics {
         d.driverLoadNs = t === 0 ? 0 : t + BALLOON_DRIVER_LOAD_SECONDS * NS_PER_S;
         d.truth.seen = true;
         this.sampleMemory(d, t, 0);
+        const initialKiB = d.spec.cachesMiB * KIB_PER_MIB;
+        d.cache = new PageCache(d.spec.reads, initialKiB, d.actualKiB, d.usedKiB, this.scenario.host.diskReadMiBps);
+        this.touchResident(d);
         // A guest booting with a stats period reports at once (at t = 0: it was running before).
         this.refreshStats(d, t);
         this.tally.lifecycle.push({ domain: d.spec.name, kind: 'start', timeNs: t });
@@ -236,6 +243,11 @@ export class SimPhysics {
       d.truth.runningNs += dtNs;
       this.stepBalloon(d, dtNs);
       this.sampleMemory(d, endNs, dtNs);
+      if (d.cache.reading) {
+        d.cache.read(startNs / NS_PER_S, dtNs / NS_PER_S);
+        this.touchResident(d);
+      }
+      d.cache.accountCold(endNs / NS_PER_S, dtNs / NS_PER_S);
       this.refreshStats(d, endNs);
     }
     this.tally.minFreeKiB = Math.min(this.tally.minFreeKiB, this.hostFreeKiB());
@@ -316,17 +328,24 @@ export class SimPhysics {
     d.actualKiB = Math.abs(gap) <= maxMove ? d.targetKiB : d.actualKiB + Math.sign(gap) * maxMove;
   }
 
-  /** What the guest uses at time t given its workload and balloon; records running out of memory. */
+  /** Pages the guest touched stay resident on the host until the balloon takes them back. */
+  private touchResident(d: DomainState): void {
+    d.rssKiB = Math.min(d.actualKiB, Math.max(d.rssKiB, d.usedKiB + d.cache.cachedKiB));
+  }
+
+  /**
+   * What the guest uses at time t given its workload and balloon; records running out of memory.
+   * Clean page cache yields first: anonymous use and the balloon take from it before anything else.
+   */
   private sampleMemory(d: DomainState, tNs: number, dtNs: number): void {
     const t = tNs / NS_PER_S;
     const demandMiB = Math.max(0, workloadValue(d.spec.usedMiB, t, this.seed, d.usedStream, this.options.noise?.usedSdMiB ?? 0));
-    const cachesMiB = Math.max(0, workloadValue(d.spec.cachesMiB, t, this.seed, d.cachesStream));
     d.usedDemandKiB = demandMiB * KIB_PER_MIB;
+    const usedBefore = d.usedKiB;
     d.usedKiB = Math.min(d.usedDemandKiB, d.actualKiB);
-    d.cachesDemandKiB = cachesMiB * KIB_PER_MIB;
-    d.cachesKiB = Math.min(d.cachesDemandKiB, d.actualKiB - d.usedKiB);
-    // Pages the guest touched stay resident on the host until the balloon takes them back.
-    d.rssKiB = Math.min(d.actualKiB, Math.max(d.rssKiB, d.usedKiB + d.cachesKiB));
+    if (d.usedKiB > usedBefore) d.minorFaults += (d.usedKiB - usedBefore) / 4;
+    d.cache.fit(d.actualKiB, d.usedKiB);
+    this.touchResident(d);
     d.truth.peakDemandKiB = Math.max(d.truth.peakDemandKiB, d.usedDemandKiB);
     d.truth.minActualKiB = Math.min(d.truth.minActualKiB, d.actualKiB);
     const short = d.usedDemandKiB > d.actualKiB + 0.5;
@@ -344,7 +363,7 @@ export class SimPhysics {
     if (d.spec.statsStopSeconds !== null && tNs >= d.spec.statsStopSeconds * NS_PER_S) return;
     if (d.statsPeriod > 0) {
       if (tNs < d.nextRefreshNs) return;
-      d.snapshot = statsAt(tNs, d.actualKiB, d.usedKiB, d.cachesKiB);
+      d.snapshot = statsAt(tNs, d, d.actualKiB, d.usedKiB, d.cache.cachedKiB);
       const periodNs = d.statsPeriod * NS_PER_S;
       while (d.nextRefreshNs <= tNs) d.nextRefreshNs += periodNs;
       return;
@@ -354,7 +373,7 @@ export class SimPhysics {
     if (d.snapshot || tNs < d.driverLoadNs) return;
     const maxKiB = d.spec.maxMemoryMiB * KIB_PER_MIB;
     const used = Math.min(d.usedDemandKiB, maxKiB);
-    d.snapshot = statsAt(tNs, maxKiB, used, Math.min(d.cachesDemandKiB, maxKiB - used));
+    d.snapshot = statsAt(tNs, d, maxKiB, used, Math.min(d.cache.cachedKiB, maxKiB - used));
   }
 
   /** total − overhead − Σ balloon actual of the running guests, KiB. */
@@ -366,7 +385,8 @@ export class SimPhysics {
   }
 }
 
-function statsAt(tNs: number, actualKiB: number, usedKiB: number, cachesKiB: number): StatsSnapshot {
+/** The guest's report as the balloon driver makes it: MemFree, MemAvailable (free + clean cache), MemTotal. */
+function statsAt(tNs: number, d: DomainState, actualKiB: number, usedKiB: number, cachesKiB: number): StatsSnapshot {
   const actual = Math.round(actualKiB);
   const used = Math.round(usedKiB);
   const caches = Math.round(cachesKiB);
@@ -375,6 +395,8 @@ function statsAt(tNs: number, actualKiB: number, usedKiB: number, cachesKiB: num
     usableKiB: actual - used,
     unusedKiB: actual - used - caches,
     diskCachesKiB: caches,
+    majorFaults: Math.round(d.cache.majorFaults),
+    minorFaults: Math.round(d.minorFaults),
     lastUpdate: SIM_EPOCH_SECONDS + Math.floor(tNs / NS_PER_S),
   };
 }

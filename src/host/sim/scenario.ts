@@ -21,6 +21,8 @@ export interface HostSpec {
   reserveMiB: number;
   /** How fast a balloon's actual size follows its target, MiB per second. */
   balloonRateMiBps: number;
+  /** How fast each guest's disk reads (page cache misses), MiB per second. */
+  diskReadMiBps: number;
   /** CPU burnt by things that are not guests (host processes), one thread per entry; empty when none. */
   otherLoad?: OtherLoadSpec[];
 }
@@ -33,6 +35,11 @@ export interface OtherLoadSpec {
   /** Weight against a guest vCPU of weight 1 when they share the pCPU. */
   weight: number;
 }
+
+/** A guest reading file data: once (a scan, cold afterwards) or again and again (a hot set). */
+export type ReadSpec =
+  | { kind: 'scan'; sizeMiB: number; rateMiBps: number; atSeconds: number }
+  | { kind: 'hot'; sizeMiB: number; rateMiBps: number; atSeconds: number; everySeconds: number; untilSeconds: number | null };
 
 export interface DomainSpec {
   name: string;
@@ -59,8 +66,10 @@ export interface DomainSpec {
   cpu: Workload[];
   /** Memory the guest uses, MiB, including its kernel and base system. */
   usedMiB: Workload;
-  /** Page cache the guest holds on top of what it uses, MiB. */
-  cachesMiB: Workload;
+  /** Page cache the guest holds at boot (data read before, never read again), MiB. */
+  cachesMiB: number;
+  /** File reads that fill the page cache. */
+  reads: ReadSpec[];
 }
 
 export interface Scenario {
@@ -94,17 +103,23 @@ export class ScenarioError extends UsageError {
 type Path = FieldPath;
 
 const TOP_KEYS = ['name', 'description', 'controllers', 'interval', 'intervals', 'seed', 'stepMs', 'host', 'domains'] as const;
-const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'otherLoad'] as const;
+const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'diskReadMiBps', 'otherLoad'] as const;
 const OTHER_LOAD_KEYS = ['pcpu', 'load', 'weight'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
   'statsPeriod', 'statsStopAt', 'balloon', 'weight', 'workload',
 ] as const;
-const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB'] as const;
+const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB', 'reads'] as const;
+const READ_KEYS = ['scan', 'hot', 'rate', 'at', 'every', 'until'] as const;
+/** Largest file a read may cover (the simulator keeps it in 1 MiB chunks). */
+const MAX_READ_MIB = 64 * 1024;
 const SHAPE_KEYS = ['constant', 'steps', 'ramp', 'onOff'] as const;
 
 const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Default read rate of a guest's disk, MiB/s (a virtio disk on a host SSD). */
+export const DEFAULT_DISK_READ_MIBPS = 200;
 
 /** Default memory a guest uses when its workload does not say (an idle small Linux guest). */
 export const DEFAULT_USED_MIB = 100;
@@ -165,6 +180,29 @@ function readWorkload(r: FieldReader, value: unknown, path: Path, min: number, m
       });
     }
   }
+}
+
+function readRead(r: FieldReader, value: unknown, path: Path): ReadSpec {
+  const o = r.object(value, path, READ_KEYS, ['rate']);
+  const kinds = (['scan', 'hot'] as const).filter((k) => o[k] !== undefined);
+  if (kinds.length !== 1) r.fail(path, `expected exactly one of scan, hot (MiB to read)${kinds.length > 1 ? ', got both' : ''}`);
+  const kind = kinds[0]!;
+  const sizeMiB = r.number(o[kind], [...path, kind], 0, MAX_READ_MIB, { exclusiveMin: true });
+  const rateMiBps = r.number(o.rate, [...path, 'rate'], 0, 1e6, { exclusiveMin: true });
+  const atSeconds = o.at === undefined ? 0 : r.number(o.at, [...path, 'at'], 0, Infinity);
+  if (kind === 'scan') {
+    for (const key of ['every', 'until'] as const) if (o[key] !== undefined) r.fail([...path, key], `only a hot read repeats; a scan reads once`);
+    return { kind, sizeMiB, rateMiBps, atSeconds };
+  }
+  if (o.every === undefined) r.fail(path, 'a hot read needs every (seconds between the starts of its passes)');
+  return {
+    kind,
+    sizeMiB,
+    rateMiBps,
+    atSeconds,
+    everySeconds: r.number(o.every, [...path, 'every'], 0, 86400, { exclusiveMin: true }),
+    untilSeconds: o.until === undefined ? null : r.number(o.until, [...path, 'until'], atSeconds, Infinity, { exclusiveMin: true }),
+  };
 }
 
 /** Accepts `all`, a pCPU number, a list of numbers, or a cpuset string such as "0-3,6". */
@@ -239,7 +277,11 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
     cpu = Array.from({ length: vcpus }, () => one);
   }
   const usedMiB: Workload = w.usedMiB === undefined ? { kind: 'constant', value: DEFAULT_USED_MIB } : readWorkload(r, w.usedMiB, wAt('usedMiB'), 0, 16 * 1024 * 1024, 'MiB');
-  const cachesMiB: Workload = w.cachesMiB === undefined ? { kind: 'constant', value: 0 } : readWorkload(r, w.cachesMiB, wAt('cachesMiB'), 0, 16 * 1024 * 1024, 'MiB');
+  if (w.cachesMiB !== undefined && typeof w.cachesMiB !== 'number') {
+    r.fail(wAt('cachesMiB'), `expected a number (page cache at boot, MiB), got ${describe(w.cachesMiB)}; cache that grows comes from reads`);
+  }
+  const cachesMiB = w.cachesMiB === undefined ? 0 : r.number(w.cachesMiB, wAt('cachesMiB'), 0, max);
+  const reads = w.reads === undefined ? [] : r.list(w.reads, wAt('reads')).map((x, i) => readRead(r, x, [...path, 'workload', 'reads', i]));
 
   const spec: DomainSpec = {
     name,
@@ -257,6 +299,7 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
     cpu,
     usedMiB,
     cachesMiB,
+    reads,
   };
   if (d.floorMiB !== undefined) spec.floorMiB = r.number(d.floorMiB, at('floorMiB'), 0, max);
   return spec;
@@ -291,6 +334,7 @@ export function parseScenario(text: string, source: string): Scenario {
     overheadMiB: h.overheadMiB === undefined ? 0 : r.number(h.overheadMiB, ['host', 'overheadMiB'], 0, memoryMiB),
     reserveMiB: h.reserveMiB === undefined ? 0 : r.number(h.reserveMiB, ['host', 'reserveMiB'], 0, memoryMiB),
     balloonRateMiBps: h.balloonRateMiBps === undefined ? 400 : r.number(h.balloonRateMiBps, ['host', 'balloonRateMiBps'], 0, 1e7, { exclusiveMin: true }),
+    diskReadMiBps: h.diskReadMiBps === undefined ? DEFAULT_DISK_READ_MIBPS : r.number(h.diskReadMiBps, ['host', 'diskReadMiBps'], 0, 1e7, { exclusiveMin: true }),
     otherLoad: [],
   };
   if (h.otherLoad !== undefined) host.otherLoad = readOtherLoad(r, h.otherLoad, host.pcpus);

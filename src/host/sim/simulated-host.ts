@@ -90,7 +90,7 @@ export class SimulatedHost implements Hypervisor {
         v.seenNs.fill(0);
         return { index, timeNs: Math.round(v.timeNs), delayNs: Math.round(v.delayNs), pcpu: v.lastPcpu, affinity: [...v.affinity] };
       });
-      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus };
+      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
       if (d.spec.balloon) obs.balloon = balloonOf(d);
       domains.push(obs);
     }

@@ -1,9 +1,9 @@
 // The ground-truth record of a simulated run: turns the physics' tallies into one report per
 // interval (truth.ts) and starts the next interval's tallies afresh.
 
-import { KIB_PER_MIB, type SimPhysics } from './physics.js';
+import { KIB_PER_MIB, type DomainState, type SimPhysics } from './physics.js';
+import type { ActionCounts, CacheTruth, DomainTruth, TruthInterval, VcpuTruth } from './truth.js';
 import { emptyOtherTally } from './other-load.js';
-import type { ActionCounts, DomainTruth, TruthInterval, VcpuTruth } from './truth.js';
 
 /** Ground truth since the previous call (or the start); `actions` are the calls made meanwhile. */
 export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterval {
@@ -43,6 +43,7 @@ export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterv
       maximumMiB: d.spec.maxMemoryMiB,
       oomNs: d.truth.oomNs,
       statsPeriod: d.statsPeriod,
+      cache: cacheTruth(d, toNs),
     });
     d.truth = { runningNs: 0, peakDemandKiB: d.usedDemandKiB, minActualKiB: d.actualKiB, oomNs: 0, seen: d.running };
   }
@@ -68,4 +69,19 @@ export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterv
   tally.oomEvents = [];
   tally.lifecycle = [];
   return report;
+}
+
+function cacheTruth(d: DomainState, toNs: number): CacheTruth {
+  const t = d.cache.take();
+  const hotKiB = d.cache.hotKiB(toNs / 1e9);
+  return {
+    hotMiB: hotKiB / KIB_PER_MIB,
+    coldMiB: (d.cache.cachedKiB - hotKiB) / KIB_PER_MIB,
+    coldMiBSeconds: t.coldKiBSeconds / KIB_PER_MIB,
+    refaultMiB: t.refaultKiB / KIB_PER_MIB,
+    coordinatorRefaultMiB: t.coordinatorRefaultKiB / KIB_PER_MIB,
+    readStallSeconds: t.readStallSeconds,
+    droppedMiB: t.droppedKiB / KIB_PER_MIB,
+    diskReadMiB: d.cache.diskReadBytes / (KIB_PER_MIB * 1024),
+  };
 }

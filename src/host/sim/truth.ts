@@ -37,6 +37,32 @@ export interface DomainTruth {
   /** Time the guest spent with demand above its balloon (out of memory), ns. */
   oomNs: number;
   statsPeriod: number;
+  /** Its page cache (usedMiB above is the anonymous use, which cannot be dropped). */
+  cache: CacheTruth;
+}
+
+/** A guest's page cache: at the end of the interval, and what happened during it. */
+export interface CacheTruth {
+  /** Cache of hot sets the guest is still re-reading, MiB. */
+  hotMiB: number;
+  /** All other cache (data read once, boot-time cache, finished hot sets), MiB. */
+  coldMiB: number;
+  /** ∫ cold cache dt over the interval, MiB·s. */
+  coldMiBSeconds: number;
+  /** Data read again from disk after it had been dropped, MiB. */
+  refaultMiB: number;
+  /**
+   * The part of refaultMiB the coordinator caused: refaults of data that a shadow of the guest's
+   * cache — the same reads and anonymous use, with the largest balloon the guest has had so far —
+   * still held. They would not have happened had the balloon not been inflated below that size.
+   */
+  coordinatorRefaultMiB: number;
+  /** Time readers waited for the disk to read back refaulted data beyond their own pace, s. */
+  readStallSeconds: number;
+  /** Cache dropped during the interval, MiB. */
+  droppedMiB: number;
+  /** Read from the disk since boot, MiB (the host's block rd.bytes). */
+  diskReadMiB: number;
 }
 
 export interface OomEvent {

@@ -198,3 +198,36 @@ test('host.otherLoad: one host thread per entry, its pCPU checked, its load any 
   rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  otherLoad:\n    - { pcpu: 0, load: 1.2 }'), 'host.otherLoad[0].load', 'load: 1.2', /out of range/);
   rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  otherLoad:\n    - { pcpu: 0 }'), 'host.otherLoad[0]', 'pcpu: 0 }', /load/);
 });
+
+test('file reads parse with their defaults; cachesMiB is the boot-time cache', () => {
+  const s = parseScenario(
+    BASE.replace('    memoryMiB: 512\n', '    memoryMiB: 512\n    maxMemoryMiB: 2048\n') +
+      '    workload:\n      cachesMiB: 40\n      reads:\n        - { scan: 1536, rate: 100, at: 10 }\n        - { hot: 600, every: 10, rate: 300, until: 120 }\n',
+    'ok.yaml',
+  );
+  const d = s.domains[0]!;
+  assert.equal(s.host.diskReadMiBps, 200, 'documented default disk rate');
+  assert.equal(d.cachesMiB, 40);
+  assert.deepEqual(d.reads, [
+    { kind: 'scan', sizeMiB: 1536, rateMiBps: 100, atSeconds: 10 },
+    { kind: 'hot', sizeMiB: 600, rateMiBps: 300, atSeconds: 0, everySeconds: 10, untilSeconds: 120 },
+  ]);
+  assert.deepEqual(parseScenario(BASE, 'ok.yaml').domains[0]!.reads, []);
+});
+
+test('file reads are checked field by field', () => {
+  const reads = (line: string): string => `${BASE}    workload:\n      reads:\n        - ${line}\n`;
+  rejects(reads('{ scan: 100 }'), 'domains[0].workload.reads[0]', 'scan: 100', /missing required field 'rate'/);
+  rejects(reads('{ scan: 100, hot: 50, rate: 10 }'), 'domains[0].workload.reads[0]', 'scan: 100', /exactly one of scan, hot/);
+  rejects(reads('{ rate: 10 }'), 'domains[0].workload.reads[0]', 'rate: 10', /exactly one of scan, hot/);
+  rejects(reads('{ scan: 0, rate: 10 }'), 'domains[0].workload.reads[0].scan', 'scan: 0', /out of range/);
+  rejects(reads('{ scan: 100, rate: -1 }'), 'domains[0].workload.reads[0].rate', 'rate: -1', /out of range/);
+  rejects(reads('{ scan: 100, rate: 10, every: 5 }'), 'domains[0].workload.reads[0].every', 'every: 5', /scan reads once/);
+  rejects(reads('{ hot: 100, rate: 10 }'), 'domains[0].workload.reads[0]', 'hot: 100', /needs every/);
+  rejects(reads('{ hot: 100, rate: 10, every: 5, at: 20, until: 10 }'), 'domains[0].workload.reads[0].until', 'until: 10', /out of range/);
+  rejects(reads('{ hot: 100, rate: 10, every: 5, size: 3 }'), 'domains[0].workload.reads[0].size', 'size: 3', /unknown field 'size'/);
+  rejects(`${BASE}    workload:\n      reads: { scan: 100, rate: 10 }\n`, 'domains[0].workload.reads', 'reads:', /expected a list/);
+  rejects(`${BASE}    workload:\n      cachesMiB: { ramp: [[0, 20], [10, 900]] }\n`, 'domains[0].workload.cachesMiB', 'cachesMiB', /page cache at boot.*comes from reads/);
+  rejects(`${BASE}    workload:\n      cachesMiB: 600\n`, 'domains[0].workload.cachesMiB', 'cachesMiB', /out of range/);
+  rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  diskReadMiBps: 0'), 'host.diskReadMiBps', 'diskReadMiBps', /out of range/);
+});

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkListenAddress, dashboardUrl, isLoopbackAddress, parseListenAddress } from '../../src/web/listen-address.js';
+import { checkListenAddress, dashboardUrl, isLoopbackAddress, parseListenAddress } from '../../src/config/listen-address.js';
 import { UsageError } from '../../src/ground/errors.js';
-import { fixture, runCli } from './helpers.js';
+import { fixture, runCli } from '../web/helpers.js';
 
 test('parses [HOST:]PORT with the loopback default', () => {
   assert.deepEqual(parseListenAddress('8080'), { host: '127.0.0.1', port: 8080 });

@@ -2,9 +2,10 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { UsageError } from '../ground/errors.js';
 
-// Where the dashboard listens: `[HOST:]PORT`, loopback only unless the operator asks for more.
-// The dashboard has no authentication and shows every guest's name and load, so serving it
-// beyond this machine must be a deliberate choice (--http-public).
+// Where the dashboard and /metrics listen (`--http`, or `http:` in the config file): `[HOST:]PORT`,
+// loopback only unless the operator asks for more. The dashboard has no authentication and shows
+// every guest's name and load, so serving it beyond this machine must be a deliberate choice
+// (--http-public, or `httpPublic: true`).
 
 export interface ListenAddress {
   host: string;
@@ -48,7 +49,7 @@ export function isLoopbackAddress(address: string): boolean {
  * Refuses a host that reaches beyond loopback unless allowPublic. Names are resolved: a name
  * is loopback only when every address it resolves to is.
  */
-export async function checkListenAddress(address: ListenAddress, allowPublic: boolean, option = '--http'): Promise<void> {
+export async function checkListenAddress(address: ListenAddress, allowPublic: boolean, option = '--http', howToAllow = 'add --http-public to allow it'): Promise<void> {
   if (allowPublic) return;
   let addresses: string[];
   if (isIP(address.host)) addresses = [address.host];
@@ -62,7 +63,7 @@ export async function checkListenAddress(address: ListenAddress, allowPublic: bo
   const outside = addresses.find((a) => !isLoopbackAddress(a));
   if (outside !== undefined) {
     const which = outside === address.host ? `${outside} is not a loopback address` : `'${address.host}' resolves to ${outside}, not a loopback address`;
-    throw new UsageError(`${option} ${address.host}:${address.port} would serve the dashboard beyond this machine (${which}); add --http-public to allow it`);
+    throw new UsageError(`${option} ${address.host}:${address.port} would serve the dashboard beyond this machine (${which}); ${howToAllow}`);
   }
 }
 
