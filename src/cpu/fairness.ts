@@ -27,6 +27,37 @@ export function waterFill(demands: readonly number[], capacity = 1): number[] {
   return shares;
 }
 
+/**
+ * Weighted max-min split of `capacity`: each gets min(demand, weight·λ) for the highest level λ the
+ * capacity allows (what CFS gives threads of these weights, cgroup cpu.weight / libvirt cpu_shares).
+ * Equal weights give exactly waterFill's split.
+ */
+export function weightedWaterFill(demands: readonly number[], weights: readonly number[], capacity = 1): number[] {
+  const n = demands.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = Math.max(0, demands[i] ?? 0) / Math.max(1e-9, weights[i] ?? 1);
+  // Ascending demand per weight: the ones asking least for their weight are satisfied first.
+  const order = ascendingOrder(keys);
+  let weightLeft = 0;
+  for (let i = 0; i < n; i++) weightLeft += Math.max(1e-9, weights[i] ?? 1);
+  const shares = new Array<number>(n).fill(0);
+  let remaining = Math.max(0, capacity);
+  for (let rank = 0; rank < n; rank++) {
+    const i = order[rank]!;
+    const w = Math.max(1e-9, weights[i] ?? 1);
+    const share = Math.min(Math.max(0, demands[i] ?? 0), (remaining * w) / weightLeft);
+    shares[i] = share;
+    remaining -= share;
+    weightLeft -= w;
+  }
+  return shares;
+}
+
+/** True when some weight differs from 1 (the unweighted paths are exact and faster). */
+export function isWeighted(weights: readonly number[] | undefined): weights is readonly number[] {
+  return weights !== undefined && weights.some((w) => w !== 1);
+}
+
 /** Jain's fairness index (Σx)² / (n·Σx²): 1 when all equal, 1/n when one value takes everything; 1 for no values. */
 export function jainIndex(values: readonly number[]): number {
   if (values.length === 0) return 1;
@@ -43,6 +74,8 @@ export function jainIndex(values: readonly number[]): number {
 export interface ShareItem {
   demand: number;
   pcpus: readonly number[];
+  /** CPU weight against the others (libvirt cpu_shares relative to the default); 1 when omitted. */
+  weight?: number;
 }
 
 /**
@@ -50,6 +83,7 @@ export interface ShareItem {
  * is what each pCPU has for these items (1 less its other load, see usage.ts); all 1 when omitted.
  */
 export function predictShares(items: readonly ShareItem[], pcpus: number, capacity?: readonly number[]): number[] {
+  if (items.some((item) => item.weight !== undefined && item.weight !== 1)) return predictSharesWeighted(items, pcpus, capacity);
   const whole = capacity === undefined || isWhole(capacity, pcpus);
   if (whole && pcpus > 0 && items.every((item) => isEveryPcpu(item.pcpus, pcpus))) return predictSharesEverywhere(items, pcpus);
   // Per pCPU, the items placed there (in item order) and their fragment of demand, laid out one
@@ -101,6 +135,21 @@ export function predictShares(items: readonly ShareItem[], pcpus: number, capaci
       shares[i] = shares[i]! + split[k]!;
     }
   }
+  return shares;
+}
+
+/** predictShares with weights: per pCPU, a weighted water-filling of the fragments there (each carrying its vCPU's weight). */
+function predictSharesWeighted(items: readonly ShareItem[], pcpus: number, capacity?: readonly number[]): number[] {
+  const onPcpu: { item: number; demand: number; weight: number }[][] = Array.from({ length: Math.max(0, pcpus) }, () => []);
+  items.forEach((item, i) => {
+    const valid = item.pcpus.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus);
+    for (const p of valid) onPcpu[p]!.push({ item: i, demand: item.demand / valid.length, weight: item.weight ?? 1 });
+  });
+  const shares = new Array<number>(items.length).fill(0);
+  onPcpu.forEach((fragments, p) => {
+    const split = weightedWaterFill(fragments.map((f) => f.demand), fragments.map((f) => f.weight), Math.max(0, capacity?.[p] ?? 1));
+    fragments.forEach((f, k) => (shares[f.item] = shares[f.item]! + split[k]!));
+  });
   return shares;
 }
 
@@ -182,10 +231,13 @@ function sameFragments(who: Int32Array, demands: Float64Array, from: number, oth
  * Predicted shares when every vCPU may run on every pCPU: one water-filling of all demands over the
  * pCPUs' total capacity (each fragment model collapses to this), no vCPU above one pCPU's capacity.
  */
-export function predictSharesUnpinned(demands: readonly number[], pcpus: number, capacity?: readonly number[]): number[] {
-  if (capacity === undefined || isWhole(capacity, pcpus)) return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
-  const largest = largestCapacity(pcpus, capacity);
-  return waterFill(demands.map((d) => Math.min(1, largest, d)), totalCapacity(pcpus, capacity));
+export function predictSharesUnpinned(demands: readonly number[], pcpus: number, capacity?: readonly number[], weights?: readonly number[]): number[] {
+  const whole = capacity === undefined || isWhole(capacity, pcpus);
+  const largest = whole ? 1 : largestCapacity(pcpus, capacity);
+  const room = whole ? pcpus : totalCapacity(pcpus, capacity);
+  if (isWeighted(weights)) return weightedWaterFill(demands.map((d) => Math.min(1, largest, d)), weights, room);
+  if (whole) return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
+  return waterFill(demands.map((d) => Math.min(1, largest, d)), room);
 }
 
 /** Demands below this are idle vCPUs: their share/demand ratio says nothing and is left out. */

@@ -37,6 +37,8 @@ interface HostRoom {
   pcpus: number;
   other: number[] | undefined;
   capacity: number[] | undefined;
+  /** Per vCPU, its CPU weight; undefined when all are 1. */
+  weights?: number[] | undefined;
 }
 
 /** Other load below this (fraction of a pCPU) is ignored: a pCPU with 1 % of host noise is a free pCPU. */
@@ -143,7 +145,7 @@ function setLoads(demands: readonly number[], where: readonly (readonly number[]
 
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
-  const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
+  const items: ShareItem[] = demands.map((demand, i) => (room.weights ? { demand, pcpus: where[i] ?? [], weight: room.weights[i]! } : { demand, pcpus: where[i] ?? [] }));
   const shares = predictShares(items, room.pcpus, room.capacity);
   if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
   const loads = new PcpuSums(room.pcpus);
@@ -176,7 +178,7 @@ function chooseSharedPlan(
   options: CpuSchedulerOptions,
 ): { where: number[][]; planned: PlacementSummary; strategy: CpuStrategy } | undefined {
   const pcpus = room.pcpus;
-  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair, room.capacity);
+  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair, room.capacity, room.weights);
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
   // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
   const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: vcpus.map(() => everywhere), shares: fair }];
@@ -202,8 +204,8 @@ const fairnessNoiseSigmas = 2;
 /** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
 function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], room: HostRoom): number {
   const demands = vcpus.map((v, i) => Math.max(0, v.demand - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
-  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity })), room.pcpus, room.capacity);
-  return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity));
+  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity, weight: room.weights?.[i] ?? 1 })), room.pcpus, room.capacity);
+  return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity, room.weights));
 }
 
 /** Smooths each pCPU's measured other load like a vCPU's demand (noise.ts): noise averaged out, real changes taken at once. */
@@ -229,13 +231,15 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     keys[i] = key;
     demands[i] = history.demand;
     vcpus[i] = { domain: v.domain, vcpu: v.vcpu, affinity: normalizeAffinity(v.affinity, pcpus), pcpu: v.pcpu, usage: v.usage, demand: history.demand };
+    if (v.weight !== undefined && v.weight !== 1) vcpus[i]!.weight = v.weight;
   }
   // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
   const vcpuHistories = keys.map((key) => histories[key]!);
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
   const room = hostRoom(pcpus, otherLoad?.map((h) => h.demand));
+  if (vcpus.some((v) => v.weight !== undefined)) room.weights = vcpus.map((v) => v.weight ?? 1);
   const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
-  const fair = fairSharesOf(demands, pcpus, room.capacity);
+  const fair = fairSharesOf(demands, pcpus, room.capacity, room.weights);
   const beforeLoads = withOther(pcpuDemandOf(vcpus, pcpus), room);
   const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), room, fair);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));

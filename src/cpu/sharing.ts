@@ -13,7 +13,7 @@
 // `target`, no merge helps, or `maxMerges` merges were made (large overcommitted hosts: release). Each merge only joins pCPUs whose occupants are treated unequally,
 // so a host that is fair except on two pCPUs shares just those two.
 
-import { idleDemand, predictSharesUnpinned, waterFill } from './fairness.js';
+import { idleDemand, isWeighted, predictSharesUnpinned, waterFill, weightedWaterFill } from './fairness.js';
 
 export interface SharedPlacement {
   /** pCPU sets, each sorted; together they cover every pCPU once. */
@@ -33,8 +33,8 @@ const maxMerges = 16;
 const eps = 1e-9;
 
 /** Global max-min fair share of each vCPU over all pCPUs (over what their other load leaves, when `capacity` is given). */
-export function fairSharesOf(demands: readonly number[], pcpus: number, capacity?: readonly number[]): number[] {
-  return predictSharesUnpinned(demands, pcpus, capacity);
+export function fairSharesOf(demands: readonly number[], pcpus: number, capacity?: readonly number[], weights?: readonly number[]): number[] {
+  return predictSharesUnpinned(demands, pcpus, capacity, weights);
 }
 
 /** Smallest share / fair share over the vCPUs that want CPU. */
@@ -56,7 +56,14 @@ interface Group {
   richness: number;
 }
 
-function groupOf(pcpus: number[], members: number[], demands: readonly number[], fair: readonly number[], capacity?: readonly number[]): Group {
+function groupOf(
+  pcpus: number[],
+  members: number[],
+  demands: readonly number[],
+  fair: readonly number[],
+  capacity?: readonly number[],
+  weights?: readonly number[],
+): Group {
   let room = pcpus.length;
   let largest = 1;
   if (capacity !== undefined) {
@@ -69,7 +76,7 @@ function groupOf(pcpus: number[], members: number[], demands: readonly number[],
     }
   }
   const wanted = members.map((i) => Math.min(1, largest, demands[i] ?? 0));
-  const shares = waterFill(wanted, room);
+  const shares = isWeighted(weights) ? weightedWaterFill(wanted, members.map((i) => weights[i] ?? 1), room) : waterFill(wanted, room);
   let worst = Infinity;
   let used = 0;
   let level = 0;
@@ -109,10 +116,11 @@ export function sharePcpus(
   target: number,
   fair: readonly number[] = fairSharesOf(demands, pcpus),
   capacity?: readonly number[],
+  weights?: readonly number[],
 ): SharedPlacement {
   const membersOf: number[][] = Array.from({ length: pcpus }, () => []);
   assignment.forEach((p, i) => membersOf[p]?.push(i));
-  let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair, capacity));
+  let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair, capacity, weights));
 
   for (let merge = 0; merge < maxMerges; merge++) {
     let low = 0;
@@ -124,7 +132,7 @@ export function sharePcpus(
     const partners = richest(groups, low, partnersTried);
     let best: { k: number; merged: Group } | undefined;
     for (const { g, k } of partners) {
-      const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair, capacity);
+      const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair, capacity, weights);
       if (!best || merged.worst > best.merged.worst + eps) best = { k, merged };
     }
     if (!best || best.merged.worst <= poor.worst + eps) break;

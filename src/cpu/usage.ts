@@ -19,6 +19,8 @@ export interface VcpuLoad {
   pcpu: number | undefined;
   usage: number;
   demand: number;
+  /** CPU weight of its domain relative to a default guest (1 when omitted). */
+  weight?: number;
 }
 
 export interface CpuMeasurement {
@@ -98,6 +100,7 @@ export function measureCpu(prev: HostObservation, cur: HostObservation): CpuMeas
           pcpu,
           usage,
           demand,
+          ...(domain.cpuWeight !== undefined && domain.cpuWeight !== 1 ? { weight: domain.cpuWeight } : {}),
         });
       }
     }

@@ -50,6 +50,8 @@ export interface DomainObservation extends DomainRef {
   vcpus: VcpuObservation[];
   /** undefined when the domain has no balloon device at all. */
   balloon?: BalloonObservation;
+  /** CPU weight relative to a default guest (libvirt cpu_shares / the host's default shares); undefined when not observed. */
+  cpuWeight?: number;
   /** Bytes read from all its disks since it started (Σ libvirt `block.N.rd.bytes`), cumulative;
    *  undefined when the driver reports no block statistics. Rises when a guest re-reads dropped cache. */
   blockReadBytes?: number;

@@ -13,7 +13,7 @@ import { fairShare } from '../../src/host/sim/fair-share.js';
 import { runControlLoop } from '../../src/control/loop.js';
 import { traceTruth } from '../../src/control/simulate.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
-import type { Hypervisor } from '../../src/ground/hypervisor.js';
+import type { HostObservation, Hypervisor } from '../../src/ground/hypervisor.js';
 
 const MiB = 1024;
 
@@ -247,7 +247,7 @@ test('cache-3-host-short: the host keeps its reserve, nobody shrunk below used +
 
 test('every shipped scenario is covered by a test above', () => {
   const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
-  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-host-process', 'cpu-9-moving-host-load', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short']);
+  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-host-process', 'cpu-9-moving-host-load', 'cpu-10-weights', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short']);
   for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
 });
 
@@ -263,10 +263,11 @@ function fractionsOfFairShare(scenario: Scenario, intervals: TraceInterval[]): n
     const truth = i.truth;
     if (!truth || i.interval === 0) return [];
     const demands = truth.vcpus.map((v) => v.demand);
+    const guestWeights = truth.vcpus.map((v) => scenario.domains.find((d) => d.name === v.domain)!.weight);
     const otherDemands = other.map((o) => truth.otherLoad!.demand[o.pcpu]!);
     const fair = fairShare({
       demands: [...demands, ...otherDemands],
-      weights: [...demands.map(() => 1), ...other.map((o) => o.weight)],
+      weights: [...guestWeights, ...other.map((o) => o.weight)],
       affinity: [...demands.map(() => all), ...other.map((o) => [o.pcpu])],
       pcpus: scenario.host.pcpus,
     }).received;
@@ -276,13 +277,21 @@ function fractionsOfFairShare(scenario: Scenario, intervals: TraceInterval[]): n
 
 /** The same host without its busy counters: the scheduler cannot see other load. */
 function blind(host: Hypervisor): Hypervisor {
+  return hiding(host, (o) => {
+    const { pcpuBusyNs: _hidden, ...rest } = o.host;
+    return { ...o, host: rest };
+  });
+}
+
+/** The same host without the guests' CPU weights: the scheduler cannot see priorities. */
+function weightBlind(host: Hypervisor): Hypervisor {
+  return hiding(host, (o) => ({ ...o, domains: o.domains.map(({ cpuWeight: _hidden, ...d }) => d) }));
+}
+
+function hiding(host: Hypervisor, hide: (o: HostObservation) => HostObservation): Hypervisor {
   return {
     uri: host.uri,
-    observe: async () => {
-      const o = await host.observe();
-      const { pcpuBusyNs: _hidden, ...rest } = o.host;
-      return { ...o, host: rest };
-    },
+    observe: async () => hide(await host.observe()),
     pinVcpu: (d, v, p) => host.pinVcpu(d, v, p),
     setMemory: (d, k) => host.setMemory(d, k),
     setMemoryStatsPeriod: (d, s) => host.setMemoryStatsPeriod(d, s),
@@ -324,4 +333,14 @@ test('cpu-9-moving-host-load: other load that comes, goes and ramps; every guest
   assert.ok(short.length <= 3, `intervals short of 98 %: ${JSON.stringify(short)}`);
   // Over the run every guest gets at least 98 % of its fair share on average.
   for (const vm of score.cpu!.fairness!.vms) assert.ok(vm.fractionOfFairShare! >= 0.98, `${vm.domain}: ${vm.fractionOfFairShare}`);
+});
+
+test('cpu-10-weights: a guest of weight 3 gets its weighted fair share (a whole pCPU), the others a third; blind to weights it gets 75 %', async () => {
+  const scenario = loadScenario(join(shippedScenariosDir, 'cpu-10-weights.yaml'));
+  const { intervals } = await scenarioScore('cpu-10-weights');
+  const fractions = fractionsOfFairShare(scenario, intervals);
+  fractions.slice(1).forEach((f, k) => assert.ok(Math.min(...f) >= 0.98, `interval ${k + 2}: worst ${Math.min(...f).toFixed(3)} of weighted fair share`));
+  const blindFractions = fractionsOfFairShare(scenario, await traceOn(scenario, weightBlind));
+  const worstBlind = Math.min(...blindFractions.slice(-5).flat());
+  assert.ok(worstBlind < 0.9, `a scheduler blind to weights should fall short here, worst ${worstBlind}`);
 });

@@ -91,6 +91,8 @@ export class SimulatedHost implements Hypervisor {
         return { index, timeNs: Math.round(v.timeNs), delayNs: Math.round(v.delayNs), pcpu: v.lastPcpu, affinity: [...v.affinity] };
       });
       const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
+      // Like libvirt's cpu_shares read back: only a guest whose weight was set says so.
+      if (d.spec.weight !== 1) obs.cpuWeight = d.spec.weight;
       if (d.spec.balloon) obs.balloon = balloonOf(d);
       domains.push(obs);
     }
