@@ -61,7 +61,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`run: unexpected argument '${positionals[0]}' (try --help)`);
   if (values.sim !== undefined && values.connect !== undefined) throw new UsageError('run: give either --connect or --sim, not both');
   const config = values.config !== undefined ? loadConfig(values.config) : undefined;
-  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath } = resolveRunOptions(values, config);
+  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, cpuWeights } = resolveRunOptions(values, config);
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
   const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : values.sim !== undefined ? 60 : undefined;
   if (tracePath !== undefined) prepareTracePath(tracePath);
@@ -75,6 +75,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       intervalSeconds,
       cpu,
       memory,
+      cpuWeights,
       dryRun,
       json: !!values.json,
       quiet: !!values.quiet,

@@ -27,6 +27,8 @@ export interface RunOptions {
   intervalSeconds: number;
   cpu?: CpuSchedulerOptions;
   memory?: MemoryOptions;
+  /** CPU weights to set when the run starts (`vms.NAME.cpuWeight`), by domain name. */
+  cpuWeights?: Record<string, number>;
   dryRun: boolean;
   restore: boolean;
   tracePath?: string;
@@ -59,6 +61,7 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
     memory.reserveMiB = nonNegativeNumber(flags['memory-reserve'], '--memory-reserve');
   }
   const tracePath = flags.trace ?? config?.trace;
+  const cpuWeights = Object.fromEntries(Object.entries(config?.vms ?? {}).flatMap(([name, vm]) => (vm.cpuWeight !== undefined ? [[name, vm.cpuWeight]] : [])));
   return {
     connect: flags.connect ?? config?.connect ?? DEFAULT_URI,
     intervalSeconds: flags.interval !== undefined ? positiveNumber(flags.interval, '--interval') : (config?.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS),
@@ -67,6 +70,7 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
     dryRun: !!flags['dry-run'] || !!config?.dryRun,
     restore: !!flags.restore || !!config?.restore,
     ...(tracePath !== undefined ? { tracePath } : {}),
+    ...(Object.keys(cpuWeights).length > 0 ? { cpuWeights } : {}),
   };
 }
 

@@ -88,6 +88,8 @@ export interface Hypervisor {
   setMemory(domain: DomainRef, targetKiB: number): Promise<void>;
   /** Sets how often the guest refreshes its balloon statistics, seconds. */
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void>;
+  /** Sets a running domain's CPU weight relative to a default guest (libvirt cpu_shares), live; absent where weights cannot be set. */
+  setCpuWeight?(domain: DomainRef, weight: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -33,6 +33,12 @@ export class ScopedHypervisor implements Hypervisor {
     return this.inner.setMemory(domain, targetKiB);
   }
 
+  async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
+    this.check(domain);
+    if (!this.inner.setCpuWeight) throw new Error('this host cannot set CPU weights');
+    return this.inner.setCpuWeight(domain, weight);
+  }
+
   async setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
     this.check(domain);
     return this.inner.setMemoryStatsPeriod(domain, seconds);

@@ -42,3 +42,24 @@ test('the scheduler counts weights: levelled two per pCPU is fair unweighted, un
   assert.ok(decision.actions.length > 0, decision.summary);
   assert.ok(decision.after.worstFractionOfFairShare >= 0.95, `after ${decision.after.worstFractionOfFairShare}`);
 });
+
+test('applyCpuWeights sets a configured weight on the simulated host: observed back, and the host shares by it', async () => {
+  const { parseScenario } = await import('../../src/host/sim/scenario.js');
+  const { createSimulatedHost } = await import('../../src/host/sim/simulated-host.js');
+  const { applyCpuWeights } = await import('../../src/app/run.js');
+  const run = createSimulatedHost(
+    parseScenario(
+      `name: w\ninterval: 1\nintervals: 5\nhost: { pcpus: 1, memoryMiB: 4096 }\ndomains:\n  - { name: db, memoryMiB: 256, workload: { cpu: 1.0 } }\n  - { name: web, memoryMiB: 256, workload: { cpu: 1.0 } }\n`,
+      'w.yaml',
+    ),
+  );
+  const before = await run.hypervisor.observe();
+  assert.equal(before.domains.find((d) => d.name === 'db')!.cpuWeight, undefined);
+  await applyCpuWeights(run.hypervisor, { db: 3, missing: 2 });
+  const start = await run.hypervisor.observe();
+  assert.equal(start.domains.find((d) => d.name === 'db')!.cpuWeight, 3);
+  await run.clock.sleep(1000);
+  const after = await run.hypervisor.observe();
+  const ran = (name: string): number => (after.domains.find((d) => d.name === name)!.vcpus[0]!.timeNs - start.domains.find((d) => d.name === name)!.vcpus[0]!.timeNs) / 1e9;
+  assert.ok(Math.abs(ran('db') - 0.75) < 1e-6 && Math.abs(ran('web') - 0.25) < 1e-6, `db ${ran('db')}, web ${ran('web')}`);
+});

@@ -139,3 +139,28 @@ test('LibvirtHost.connect on an unreachable socket fails with one line naming th
     return true;
   });
 });
+
+test('LibvirtHost on qemu:///system: a CPU weight set on our own guest becomes cpu_shares = weight × 1024 and is observed back', { timeout: 60_000 }, async (t) => {
+  const client = await connectOrSkip(t, 'qemu:///system');
+  if (!client) return;
+  const host = LibvirtHost.fromClient(client);
+  // Our own throw-away domain: no OS, it only sits in its firmware.
+  const name = `vb-cpuweight-${process.pid}`;
+  const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os><devices><memballoon model='none'/></devices></domain>`;
+  const { dom } = await client.call('domainDefineXml', { xml });
+  try {
+    await client.call('domainCreate', { dom });
+    const before = (await host.observe()).domains.find((d) => d.name === name);
+    assert.ok(before, 'our domain is observed');
+    assert.equal(before.cpuWeight, undefined, 'a default guest has weight 1 and says nothing');
+    await host.setCpuWeight(before, 3);
+    assert.equal(Number((await client.schedulerParameters(dom)).cpu_shares), 3072);
+    const after = (await host.observe()).domains.find((d) => d.name === name)!;
+    assert.equal(after.cpuWeight, 3);
+  } finally {
+    await client.call('domainDestroy', { dom }).catch(() => undefined);
+    await client.call('domainUndefine', { dom }).catch(() => undefined);
+    await host.close();
+  }
+});

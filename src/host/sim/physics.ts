@@ -173,6 +173,12 @@ export class SimPhysics {
     this.layout++;
   }
 
+  /** A new CPU weight for every vCPU of the domain (libvirt cpu_shares relative to the default). */
+  setWeight(d: DomainState, weight: number): void {
+    d.spec = { ...d.spec, weight };
+    this.layout++;
+  }
+
   setBalloonTarget(d: DomainState, targetKiB: number): void {
     d.targetKiB = targetKiB;
   }

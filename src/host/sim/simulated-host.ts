@@ -129,6 +129,14 @@ export class SimulatedHost implements Hypervisor {
     });
   }
 
+  async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
+    this.guard(() => {
+      const d = this.find(domain);
+      if (!(Number.isFinite(weight) && weight > 0 && weight <= 10_000)) throw new Error(`invalid argument: CPU weight ${weight} must be in (0, 10000]`);
+      this.world.setWeight(d, weight);
+    });
+  }
+
   async setMemory(domain: DomainRef, targetKiB: number): Promise<void> {
     this.guard(() => {
       const d = this.find(domain);
