@@ -7,7 +7,7 @@ import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
 import { normalizeAffinity, pcpuDemandOf, pourLevel, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
-import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
+import { formatCpuList } from '../ground/cpu-list.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -187,7 +187,7 @@ function chooseSharedPlan(
     .map(({ where, shares }) => ({
       where,
       planned: summarize(demands, shares, fair, setLoads(demands, where, room)),
-      changes: where.filter((w, i) => !sameCpuSet(w, vcpus[i]!.affinity)).length,
+      changes: where.filter((w, i) => !sameNormalized(w, vcpus[i]!.affinity)).length,
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
     .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
@@ -196,6 +196,14 @@ function chooseSharedPlan(
   const near = candidates.filter((c) => c.planned.worstFractionOfFairShare >= fairest - fairShareTolerance);
   near.sort((a, b) => a.changes - b.changes || b.planned.worstFractionOfFairShare - a.planned.worstFractionOfFairShare);
   return near[0];
+}
+
+/** Two normalised pCPU lists (sorted, unique: affinities and plans) name the same pCPUs; O(1) when their lengths differ. */
+function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** Each vCPU's demand is lowered by this many σ of its noise before judging whether a placement is unfair. */
@@ -328,7 +336,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const setTexts = new Map<readonly number[], string>();
   vcpus.forEach((v, i) => {
     const target = where[i]!;
-    if (sameCpuSet(v.affinity, target)) return;
+    if (sameNormalized(v.affinity, target)) return;
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
     let reason: string;
     if (target.length > 1) {
