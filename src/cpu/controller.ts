@@ -36,7 +36,15 @@ function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number): T
     pcpuUsage: m.pcpuUsage,
     pcpuDemand: m.pcpuDemand,
     ...(m.pcpuOther ? { pcpuOther: m.pcpuOther } : {}),
-    vcpus: m.vcpus.map((v) => ({ domain: v.domain.name, vcpu: v.vcpu, pcpu: v.pcpu, affinity: v.affinity, usage: v.usage, demand: v.demand })),
+    vcpus: m.vcpus.map((v) => ({
+      domain: v.domain.name,
+      vcpu: v.vcpu,
+      pcpu: v.pcpu,
+      affinity: v.affinity,
+      usage: v.usage,
+      demand: v.demand,
+      ...(v.weight !== undefined ? { weight: v.weight } : {}),
+    })),
     balanced,
     spreadPoints,
   };

@@ -19,6 +19,8 @@ export interface TraceHeader {
 }
 
 export interface TraceVcpu {
+  /** CPU weight of its domain when not 1 (libvirt cpu_shares / 1024). */
+  weight?: number;
   domain: string;
   vcpu: number;
   /** pCPU it is pinned to (single) or running on. */

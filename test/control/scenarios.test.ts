@@ -337,7 +337,10 @@ test('cpu-9-moving-host-load: other load that comes, goes and ramps; every guest
 
 test('cpu-10-weights: a guest of weight 3 gets its weighted fair share (a whole pCPU), the others a third; blind to weights it gets 75 %', async () => {
   const scenario = loadScenario(join(shippedScenariosDir, 'cpu-10-weights.yaml'));
-  const { intervals } = await scenarioScore('cpu-10-weights');
+  const { intervals, score } = await scenarioScore('cpu-10-weights');
+  // The score knows the weights from the trace: weighted fair shares, Jain within equal demand and weight.
+  assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.98, `score: worst ${score.cpu!.fairness!.worstFractionOfFairShare!.fraction}`);
+  assert.ok(score.cpu!.fairness!.groups.every((g) => g.jain >= 0.98 && !g.domains.includes('db')));
   const fractions = fractionsOfFairShare(scenario, intervals);
   fractions.slice(1).forEach((f, k) => assert.ok(Math.min(...f) >= 0.98, `interval ${k + 2}: worst ${Math.min(...f).toFixed(3)} of weighted fair share`));
   const blindFractions = fractionsOfFairShare(scenario, await traceOn(scenario, weightBlind));
