@@ -1,4 +1,5 @@
 // `npm run bench`: runs every benchmark in turn.
+import { runJudgeBench } from './judge.js';
 import { runLabBench } from './lab.js';
 import { runPlacementBench } from './placement.js';
 import { runRpcBench } from './rpc.js';
@@ -6,3 +7,4 @@ import { runRpcBench } from './rpc.js';
 await runRpcBench();
 await runPlacementBench();
 await runLabBench();
+await runJudgeBench();

@@ -15,7 +15,7 @@ export const LAYERS = [
   ['host'],
   ['cpu', 'memory'],
   ['control', 'score', 'plot'],
-  ['app', 'config'],
+  ['app', 'config', 'serve'],
   ['cli', 'web', 'lab', 'bench'],
 ];
 /** Pure policies: they see the ground floor and their own folder only. */

@@ -13,7 +13,7 @@ set -euo pipefail
 
 SOCK=/var/run/libvirt/libvirt-sock
 STATE_DIR=/var/run/virtbalance-test-host
-APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev chromium python3-libvirt prometheus systemd)
+APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev chromium python3-libvirt prometheus systemd libvirt-dev pkg-config)
 
 say() { printf '[test-host] %s\n' "$*"; }
 die() { printf '[test-host] error: %s\n' "$*" >&2; exit 1; }

@@ -3,6 +3,7 @@ import { runControlLoop } from '../control/loop.js';
 import { formatInterval } from '../control/monitor.js';
 import { TraceWriter } from '../control/trace-writer.js';
 import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import type { Action } from '../ground/actions.js';
 import type { Target } from './target.js';
 import type { Hypervisor } from '../ground/hypervisor.js';
 import { errorText } from '../ground/errors.js';
@@ -21,6 +22,11 @@ export interface RunSettings extends ControllerOptions {
   restore?: boolean;
   /** CPU weights to set when the run starts, by domain name (libvirt cpu_shares = weight × 1024). */
   cpuWeights?: Record<string, number>;
+  /**
+   * Judging another program (virtbalance judge): the controllers only measure and change nothing, and
+   * each interval records the changes the judged program made instead of their decisions.
+   */
+  judged?: { description: string; takeActions: () => Action[] };
   /** Extra consumers of the header and of each interval (dashboard, tests). */
   onHeader?: (header: TraceHeader) => void;
   onInterval?: (entry: TraceInterval) => void;
@@ -50,7 +56,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   trace?.write(header);
   settings.onHeader?.(header);
   if (!settings.quiet && !settings.json) {
-    const which = kinds.map((kind) => controllers[kind].title).join(' + ');
+    const which = settings.judged?.description ?? kinds.map((kind) => controllers[kind].title).join(' + ');
     console.log(`virtbalance: ${which} on ${target.label}, every ${settings.intervalSeconds} s${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
   }
   let start: StartState | undefined;
@@ -63,13 +69,17 @@ export async function executeRun(settings: RunSettings): Promise<number> {
       {
         intervalSeconds: settings.intervalSeconds,
         ...Object.fromEntries(kinds.map((kind) => [kind, settings[kind]])),
-        dryRun: settings.dryRun,
+        dryRun: settings.dryRun || settings.judged !== undefined,
         intervals: settings.intervals,
         signal: abort.signal,
         truth: target.truth,
       },
       {
         record(entry) {
+          if (settings.judged) {
+            entry.actions = settings.judged.takeActions();
+            entry.failures = [];
+          }
           trace?.write(entry);
           settings.onInterval?.(entry);
           if (settings.json) console.log(JSON.stringify(entry));
@@ -78,6 +88,8 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         log(message, recorded) {
           // The monitor output already shows what the interval recorded; otherwise each line goes to stderr, even with --quiet.
           if (recorded && !settings.quiet && !settings.json) return;
+          // When judging, the controllers' own thoughts are about decisions they do not make.
+          if (recorded && settings.judged) return;
           console.error(`virtbalance: ${message}`);
         },
         observed(observation) {

@@ -45,6 +45,12 @@ load can be changed while the guest runs.
       --json                JSON lines per interval and the score as JSON
       --quiet               no monitor output per interval
       --accel, --timeout    as for lab up
+  lab run SCENARIO [options] [--no-namespace] -- CMD ARGS...
+                            the same, judging the program CMD instead of our controllers:
+                            it runs against the daemon filtered to the lab's guests (other
+                            domains are invisible and untouchable), reached as for
+                            \`virtbalance judge\` (LIBVIRT_DEFAULT_URI; as root, qemu:///system
+                            in a private mount namespace); its changes are scored
   lab status [--json]       every lab guest: state, vCPU time, balloon, workload, OOM kills
   lab down [--prefix P]     destroy and undefine every lab guest (or those named
                             P...), remove its files; other domains are never touched
@@ -220,7 +226,11 @@ function help(): number {
   return 0;
 }
 
-async function run(argv: string[]): Promise<number> {
+async function run(argvAll: string[]): Promise<number> {
+  const dash = argvAll.indexOf('--');
+  const argv = dash < 0 ? argvAll : argvAll.slice(0, dash);
+  const command = dash < 0 ? undefined : argvAll.slice(dash + 1);
+  if (command !== undefined && command.length === 0) throw new UsageError('lab run: give the program to judge after --');
   const { values, positionals } = parseCommandLine(argv, {
     ...connectOption, ...helpOption,
     intervals: { type: 'string' },
@@ -231,6 +241,7 @@ async function run(argv: string[]): Promise<number> {
     quiet: { type: 'boolean' },
     accel: { type: 'string' },
     timeout: { type: 'string', default: '120' },
+    'no-namespace': { type: 'boolean' },
   }, 'lab run');
   if (values.help) return help();
   const scenarioPath = labRunScenario(positionals);
@@ -247,6 +258,7 @@ async function run(argv: string[]): Promise<number> {
     scenarioPath, uri: values.connect, prefix, keep: !!values.keep, outDir: values.out, intervals,
     json: !!values.json, quiet: !!values.quiet, root: labRoot(), accel: accel as DomainType | undefined,
     bootTimeoutSeconds, progress: consoleProgress('lab'),
+    ...(command ? { judged: { command, namespace: !values['no-namespace'] } } : {}),
   }));
   return 0;
 }

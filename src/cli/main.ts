@@ -16,6 +16,8 @@ const commands: Record<string, CommandEntry> = {
   memory_coordinator: { summary: 'the assignment\'s memory coordinator: memory_coordinator <interval>', load: async () => (await import('./run.js')).assignmentCommand('memory', 'memory_coordinator') },
   score: { summary: 'score a trace file: balance, fairness, starvation, reclaim (--plots DIR for SVGs)', load: async () => (await import('./score.js')).scoreCommand },
   report: { summary: 'one self-contained HTML report of a trace: plots, score, decision log', load: async () => (await import('./report.js')).reportCommand },
+  serve: { summary: 'serve a scenario\'s simulated host over libvirt\'s remote protocol (virsh, C, Python clients)', load: async () => (await import('./serve.js')).serveCommand },
+  judge: { summary: 'score any controller program on a scenario: judge SCENARIO -- CMD ARGS...', load: async () => (await import('./judge.js')).judgeCommand },
   info: { summary: 'show the host and every domain as libvirt sees them', load: async () => (await import('./info.js')).infoCommand },
   lab: { summary: 'real QEMU guests for trying the coordinators (up, run SCENARIO, status, down)', load: async () => (await import('./lab.js')).labCommand },
 };

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { writePlots } from '../plot/index.js';
-import { formatScore, readTrace, scoreTrace } from '../score/index.js';
+import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.js';
 import { memoryOptionsFor } from '../control/simulate.js';
 import { UsageError } from '../ground/errors.js';
 import { parseCommandLine } from './options.js';
@@ -60,16 +60,22 @@ export async function simCommand(argv: string[]): Promise<number> {
       onHeader: live.onHeader,
       onInterval: live.onInterval,
     });
-    const lines = await readTrace(tracePath);
-    const plots = await writePlots(lines, dir, scenario.name);
-    const score = scoreTrace(lines);
-    if (values.json) console.log(JSON.stringify({ type: 'score', score }));
-    else {
-      console.log(`\n=== score of ${scenario.name} (${intervals} intervals of ${scenario.intervalSeconds} s, simulated)`);
-      console.log(formatScore(score));
-      console.log(`trace: ${tracePath}`);
-      for (const p of plots) console.log(`plot:  ${p}`);
-    }
+    await reportScenarioRun({ tracePath, dir, scenarioName: scenario.name, json: !!values.json, what: `${intervals} intervals of ${scenario.intervalSeconds} s, simulated` });
     return 0;
   });
+}
+
+/** After a scenario run: plots next to the trace, then the score (a JSON line with --json). Returns the score. */
+export async function reportScenarioRun(run: { tracePath: string; dir: string; scenarioName: string; json: boolean; what: string }): Promise<Score> {
+  const lines = await readTrace(run.tracePath);
+  const plots = await writePlots(lines, run.dir, run.scenarioName);
+  const score = scoreTrace(lines);
+  if (run.json) console.log(JSON.stringify({ type: 'score', score }));
+  else {
+    console.log(`\n=== score of ${run.scenarioName} (${run.what})`);
+    console.log(formatScore(score));
+    console.log(`trace: ${run.tracePath}`);
+    for (const p of plots) console.log(`plot:  ${p}`);
+  }
+  return score;
 }

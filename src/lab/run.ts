@@ -8,6 +8,11 @@ import type { LibvirtClient } from '../libvirt/client.js';
 import { DomainAffect } from '../libvirt/protocol.js';
 import { loadScenario } from '../host/sim/index.js';
 import { executeRun } from '../app/run.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { Action } from '../ground/actions.js';
+import { namespaceAvailable, prepareSocketDir, startJudgedProgram } from '../serve/judged-program.js';
+import { startUpstreamServer } from '../serve/upstream-server.js';
 import { openTarget } from '../app/target.js';
 import { writePlots } from '../plot/index.js';
 import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.js';
@@ -39,6 +44,11 @@ export interface LabRunOptions {
   progress: Progress;
   /** Result lines (stdout); the monitor output goes there too, through executeRun. */
   print?: (line: string) => void;
+  /**
+   * Judge a foreign controller instead of running ours: the program runs against a filtered view of
+   * the daemon (only the lab's guests exist for it) and its changes are the trace's actions.
+   */
+  judged?: { command: string[]; namespace: boolean };
 }
 
 export interface LabRunResult {
@@ -103,8 +113,10 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
       .catch((err: unknown) => progress.say(`the scenario clock stopped: ${(err as Error).message.split('\n')[0]} (workloads no longer follow the scenario)`));
     let scans = Promise.resolve();
     const base = await openTarget({ uri: opts.uri });
+    const foreign = opts.judged ? await startForeignController(opts.uri, names, opts.judged, progress) : undefined;
     try {
       await executeRun({
+        judged: foreign?.judged,
         target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names), scenario: scenario.name },
         intervalSeconds: scenario.intervalSeconds,
         cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
@@ -122,6 +134,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
       });
     } finally {
       finished = true;
+      await foreign?.stop();
       await scenarioClock;
       await scans;
     }
@@ -265,6 +278,33 @@ function interruptHandler(progress: Progress): { check(): void; release(): void 
     release() {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** The judged program, started against the daemon filtered to the lab's guests (see src/serve/). */
+async function startForeignController(uri: string, names: string[], judged: { command: string[]; namespace: boolean }, progress: Progress) {
+  const socketDir = mkdtempSync(join(tmpdir(), 'virtbalance-lab-judge-'));
+  let actions: Action[] = [];
+  const served = await startUpstreamServer({
+    upstream: uri, only: names, socket: prepareSocketDir(socketDir),
+    onWarning: (m) => progress.say(`filter: ${m}`), onAction: (a) => actions.push(a),
+  });
+  const program = startJudgedProgram(judged.command, socketDir, { namespace: judged.namespace && namespaceAvailable(), log: (line) => progress.say(line) });
+  progress.say(`${judged.command.join(' ')} sees only ${names.join(', ')}, through ${program.how}`);
+  return {
+    judged: {
+      description: `judging ${judged.command.join(' ')}`,
+      takeActions: () => {
+        const out = actions;
+        actions = [];
+        return out;
+      },
+    },
+    async stop() {
+      await program.stop();
+      await served.close();
+      rmSync(socketDir, { recursive: true, force: true });
     },
   };
 }

@@ -42,6 +42,9 @@ const NODE_STATS_MAX = 16;
 const SCHEDULER_PARAMETERS_MAX = 16;
 const MEMORY_STATS_MAX = 1_024;
 const AUTH_TYPE_LIST_MAX = 20;
+const NODE_MAX_CELLS = 1_024;
+const SECURITY_MODEL_MAX = 257;
+const DOMAIN_ID_LIST_MAX = 16_384;
 const TYPED_PARAMS_MAX = 262_144;
 
 // ---- Constants of libvirt's public API that virtbalance passes or reads ----
@@ -49,6 +52,10 @@ const TYPED_PARAMS_MAX = 262_144;
 export const AuthType = { None: 0, Sasl: 1, Polkit: 2 } as const;
 /** VIR_DRV_FEATURE_PROGRAM_KEEPALIVE: asking it makes the daemon ping us, so a dead peer is noticed. */
 export const FEATURE_PROGRAM_KEEPALIVE = 10;
+/** VIR_DRV_FEATURE_*: what a daemon says it supports when asked (connectSupportsFeature). */
+export const DriverFeature = { TypedParamString: 9, ProgramKeepalive: 10, RemoteEventCallback: 14, RemoteCloseCallback: 15 } as const;
+/** VIR_TYPED_PARAM_STRING_OKAY: a flag the C library adds to calls returning typed parameters. */
+export const TYPED_PARAM_STRING_OKAY = 1 << 2;
 /** virDomainModificationImpact. On a running domain "current" is its live state; unlike an explicit "live", every driver takes it. */
 export const DomainAffect = { Current: 0, Live: 1, Config: 2 } as const;
 export const DomainStatsGroup = { State: 1, CpuTotal: 2, Balloon: 4, Vcpu: 8, Interface: 16, Block: 32 } as const;
@@ -220,6 +227,9 @@ export const typedParamMap: Codec<Map<string, TypedParamValue>> = {
 const nodeStat = xstruct({ field: nonnullString, value: xuhyperNum });
 const memoryStat = xstruct({ tag: xint, val: xuhyperNum });
 export const domainStatsRecord = xstruct({ dom: domain, params: typedParamMap });
+/** The same record with each parameter's wire type chosen by the sender (the server: `state.state` is an int, `balloon.*` ullong, ...). */
+export const domainStatsRecordTyped = xstruct({ dom: domain, params: xarray(typedParam, TYPED_PARAMS_MAX) });
+export const allDomainStatsTypedRet = xstruct({ retStats: xarray(domainStatsRecordTyped, DOMAIN_LIST_MAX) });
 export const lifecycleMsg = xstruct({ callbackID: xint, msg: xstruct({ dom: domain, event: xint, detail: xint }) });
 export type LifecycleMsg = TypeOf<typeof lifecycleMsg>;
 
@@ -236,10 +246,15 @@ export interface Procedure<A, R> {
   ret: Codec<R>;
 }
 
-/** Every remote procedure virtbalance calls: number, argument type, result type. Nothing else knows a number. */
+/**
+ * Every remote procedure virtbalance calls (the client) or answers (the server, src/libvirt/server.ts):
+ * number, argument type, result type. Nothing else knows a number.
+ */
 export const procedures = {
   connectOpen: proc(1, xstruct({ name: optString, flags: xuint }), xvoid),
   connectClose: proc(2, xvoid, xvoid),
+  connectGetType: proc(3, xvoid, xstruct({ type: nonnullString })),
+  connectGetVersion: proc(4, xvoid, xstruct({ hvVer: xuhyperNum })),
   nodeGetInfo: proc(6, xvoid, xstruct({
     model: xfixedArray(xint, 32),
     memory: xuhyperNum,
@@ -255,7 +270,10 @@ export const procedures = {
   domainDestroy: proc(12, domArgs, xvoid),
   domainGetXmlDesc: proc(14, domFlagsArgs, xstruct({ xml: nonnullString })),
   domainGetInfo: proc(16, domArgs, xstruct({ state: xuint, maxMem: xuhyperNum, memory: xuhyperNum, nrVirtCpu: xuint, cpuTime: xuhyperNum })),
+  domainGetAutostart: proc(15, domArgs, xstruct({ autostart: xint })),
   domainGetMaxMemory: proc(17, domArgs, xstruct({ memory: xuhyperNum })),
+  domainGetMaxVcpus: proc(18, domArgs, xstruct({ num: xint })),
+  domainGetOsType: proc(19, domArgs, xstruct({ type: nonnullString })),
   domainGetVcpus: proc(20, xstruct({ dom: domainArg, maxinfo: xint, maplen: xint }),
     xstruct({ info: xarray(vcpuInfo, VCPUINFO_MAX), cpumaps: xvarOpaque(CPUMAPS_MAX) })),
   domainLookupById: proc(22, xstruct({ id: xint }), domRet),
@@ -264,14 +282,25 @@ export const procedures = {
   domainPinVcpu: proc(26, xstruct({ dom: domainArg, vcpu: xuint, cpumap: xvarOpaque(CPUMAP_MAX) }), xvoid),
   domainSetMemory: proc(31, xstruct({ dom: domainArg, memory: xuhyperNum }), xvoid),
   domainUndefine: proc(35, domArgs, xvoid),
+  connectListDomains: proc(37, xstruct({ maxids: xint }), xstruct({ ids: xarray(xint, DOMAIN_ID_LIST_MAX) })),
+  connectNumOfDomains: proc(51, xvoid, xstruct({ num: xint })),
   connectGetHostname: proc(59, xvoid, xstruct({ hostname: nonnullString })),
   connectSupportsFeature: proc(60, xstruct({ feature: xint }), xstruct({ supported: xint })),
   authList: proc(66, xvoid, xstruct({ types: xarray(xint, AUTH_TYPE_LIST_MAX) })),
   authPolkit: proc(70, xvoid, xstruct({ complete: xint })),
+  nodeGetCellsFreeMemory: proc(101, xstruct({ startCell: xint, maxcells: xint }), xstruct({ cells: xarray(xuhyperNum, NODE_MAX_CELLS) })),
   nodeGetFreeMemory: proc(102, xvoid, xstruct({ freeMem: xuhyperNum })),
+  connectGetUri: proc(110, xvoid, xstruct({ uri: nonnullString })),
+  /** `char model<>` and `char doi<>`: arrays of chars, each char a 4-byte word. */
+  nodeGetSecurityModel: proc(122, xvoid, xstruct({ model: xarray(xint, SECURITY_MODEL_MAX), doi: xarray(xint, SECURITY_MODEL_MAX) })),
+  connectIsSecure: proc(149, xvoid, xstruct({ secure: xint })),
+  domainIsActive: proc(150, domArgs, xstruct({ active: xint })),
+  domainIsPersistent: proc(151, domArgs, xstruct({ persistent: xint })),
   connectGetLibVersion: proc(157, xvoid, xstruct({ libVer: xuhyperNum })),
   domainMemoryStats: proc(159, xstruct({ dom: domainArg, maxStats: xuint, flags: xuint }), xstruct({ stats: xarray(memoryStat, MEMORY_STATS_MAX) })),
+  domainHasManagedSaveImage: proc(183, domFlagsArgs, xstruct({ result: xint })),
   domainCreateWithFlags: proc(196, domFlagsArgs, domRet),
+  domainGetVcpusFlags: proc(200, domFlagsArgs, xstruct({ num: xint })),
   domainSetMemoryFlags: proc(204, xstruct({ dom: domainArg, memory: xuhyperNum, flags: xuint }), xvoid),
   domainGetState: proc(212, domFlagsArgs, xstruct({ state: xint, reason: xint })),
   domainPinVcpuFlags: proc(225, xstruct({ dom: domainArg, vcpu: xuint, cpumap: xvarOpaque(CPUMAP_MAX), flags: xuint }), xvoid),
@@ -287,12 +316,15 @@ export const procedures = {
   domainUndefineFlags: proc(231, domFlagsArgs, xvoid),
   domainDestroyFlags: proc(234, domFlagsArgs, xvoid),
   connectListAllDomains: proc(273, xstruct({ needResults: xint, flags: xuint }), xstruct({ domains: xarray(domain, DOMAIN_LIST_MAX), ret: xuint })),
+  nodeGetCpuMap: proc(293, xstruct({ needMap: xint, needOnline: xint, flags: xuint }), xstruct({ cpumap: xvarOpaque(CPUMAP_MAX), online: xuint, ret: xint })),
   domainSetMemoryStatsPeriod: proc(308, xstruct({ dom: domainArg, period: xint, flags: xuint }), xvoid),
   connectDomainEventCallbackRegisterAny: proc(316, xstruct({ eventID: xint, dom: xoptional(domainArg) }), xstruct({ callbackID: xint })),
   connectDomainEventCallbackDeregisterAny: proc(317, xstruct({ callbackID: xint }), xvoid),
   connectGetAllDomainStats: proc(344, xstruct({ doms: xarray(domainArg, DOMAIN_LIST_MAX), stats: xuint, flags: xuint }),
     xstruct({ retStats: xarray(domainStatsRecord, DOMAIN_LIST_MAX) })),
   domainDefineXmlFlags: proc(350, xstruct({ xml: nonnullString, flags: xuint }), domRet),
+  connectRegisterCloseCallback: proc(360, xvoid, xvoid),
+  connectUnregisterCloseCallback: proc(361, xvoid, xvoid),
 } as const;
 
 export type ProcedureName = keyof typeof procedures;

@@ -106,8 +106,8 @@ export class SimPhysics {
   private layout = 0;
   /** Every boot and shutdown time, ns, ascending: sub-steps end exactly there. */
   private readonly lifecycleTimesNs: number[];
-  /** Per pCPU, busy time since the start (guests and other load): what the host's CPU stats report. */
-  readonly busyTotalNs: number[];
+  /** Busy time per pCPU since the scenario began, guests and other load, ns (what node CPU stats report). */
+  readonly pcpuBusyTotalNs: number[];
   /** Other load wanted and received since the last ground-truth report. */
   otherTally: OtherLoadTally;
 
@@ -119,7 +119,7 @@ export class SimPhysics {
     this.stepNs = Math.max(1, Math.round(scenario.stepMs * 1e6));
     this.allPcpus = Array.from({ length: scenario.host.pcpus }, (_, p) => p);
     this.tally = { fromNs: 0, pcpuBusyNs: new Array<number>(scenario.host.pcpus).fill(0), minFreeKiB: Infinity, oomEvents: [], lifecycle: [] };
-    this.busyTotalNs = new Array<number>(scenario.host.pcpus).fill(0);
+    this.pcpuBusyTotalNs = new Array<number>(scenario.host.pcpus).fill(0);
     this.otherTally = emptyOtherTally(scenario.host.pcpus);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
     const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
@@ -284,6 +284,7 @@ export class SimPhysics {
       this.shareCache = { layout: this.layout, demands, result: share };
     }
     const busy = this.tally.pcpuBusyNs;
+    const busyTotal = this.pcpuBusyTotalNs;
     states.forEach((v, k) => {
       const got = share.received[k]!;
       const wanted = Math.max(demands[k]!, got);
@@ -298,7 +299,7 @@ export class SimPhysics {
         v.seenNs[p] = v.seenNs[p]! + ns;
         v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
         busy[p] = busy[p]! + ns;
-        this.busyTotalNs[p] = this.busyTotalNs[p]! + ns;
+        busyTotal[p] = busyTotal[p]! + ns;
       }
     });
     if (others > 0) this.tallyOtherLoad(share, demands, states.length, dtNs);
@@ -324,7 +325,7 @@ export class SimPhysics {
       this.otherTally.demandNs[s.pcpu] = this.otherTally.demandNs[s.pcpu]! + Math.max(demands[first + j]!, share.received[first + j]!) * dtNs;
       this.otherTally.receivedNs[s.pcpu] = this.otherTally.receivedNs[s.pcpu]! + got;
       this.tally.pcpuBusyNs[s.pcpu] = this.tally.pcpuBusyNs[s.pcpu]! + got;
-      this.busyTotalNs[s.pcpu] = this.busyTotalNs[s.pcpu]! + got;
+      this.pcpuBusyTotalNs[s.pcpu] = this.pcpuBusyTotalNs[s.pcpu]! + got;
     });
   }
 

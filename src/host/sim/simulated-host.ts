@@ -41,6 +41,11 @@ export class SimulatedHost implements Hypervisor {
     return this.world.timeNs;
   }
 
+  /** Busy time of each pCPU since the scenario began, ns (cumulative, like a host's CPU counters). */
+  pcpuBusyTimesNs(): number[] {
+    return this.world.pcpuBusyTotalNs.map(Math.round);
+  }
+
   /** Runs the simulation forward by `ms` of simulated time. */
   advance(ms: number): void {
     this.world.advance(ms);
@@ -103,7 +108,7 @@ export class SimulatedHost implements Hypervisor {
         pcpus,
         memoryTotalKiB: memoryMiB * KIB_PER_MIB,
         memoryFreeKiB: Math.max(0, Math.round(this.world.hostFreeKiB())),
-        pcpuBusyNs: this.world.busyTotalNs.map(Math.round),
+        pcpuBusyNs: this.world.pcpuBusyTotalNs.map(Math.round),
       },
       domains,
     };
