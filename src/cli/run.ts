@@ -99,9 +99,15 @@ function controllersOf(cpu: unknown, memory: unknown): ('cpu' | 'memory')[] {
 /** The assignment's programs: `vcpu_scheduler <interval>` and `memory_coordinator <interval>` on qemu:///system. */
 export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
   return async (argv: string[]): Promise<number> => {
-    const { values, positionals } = parseCommandLine(argv, { connect: { type: 'string' }, 'dry-run': { type: 'boolean' }, trace: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, prog);
+    const options = { connect: { type: 'string' }, 'dry-run': { type: 'boolean' }, trace: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+    const { values, positionals } = parseCommandLine(argv, which === 'cpu' ? { ...options, 'other-load': { type: 'boolean' } } : options, prog);
     if (values.help) {
-      console.log(`usage: ${prog} <interval seconds> [--connect URI] [--dry-run] [--trace FILE]`);
+      const extra = which === 'cpu' ? ' [--other-load]' : '';
+      console.log(`usage: ${prog} <interval seconds> [--connect URI] [--dry-run] [--trace FILE]${extra}`);
+      if (which === 'cpu') {
+        console.log('  Balances the guests\' pCPU usage (the assignment\'s objective). --other-load also counts what');
+        console.log('  else keeps the pCPUs busy (host processes), as `virtbalance run` does (docs/cpu-scheduler.md).');
+      }
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds>`);
@@ -111,7 +117,8 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
     return executeRun({
       target: service.target,
       intervalSeconds,
-      cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions } : undefined,
+      // The assignment's objective: the guests' usage balanced; other load only when asked.
+      cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions, countOtherLoad: !!(values as { 'other-load'?: boolean })['other-load'] } : undefined,
       memory: which === 'memory' ? { ...defaultMemoryOptions } : undefined,
       dryRun: !!values['dry-run'],
       json: false,

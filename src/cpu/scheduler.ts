@@ -244,7 +244,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
   const vcpuHistories = keys.map((key) => histories[key]!);
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
-  const room = hostRoom(pcpus, otherLoad?.map((h) => h.demand));
+  const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
   if (vcpus.some((v) => v.weight !== undefined)) room.weights = vcpus.map((v) => v.weight ?? 1);
   const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
   const fair = fairSharesOf(demands, pcpus, room.capacity, room.weights);

@@ -82,3 +82,14 @@ test('measureCpu reads other load from the pCPUs busy time between two observati
   assert.deepEqual(m.pcpuOther?.map((x) => Math.round(x * 1e9) / 1e9), [0.1, 0.9]);
   assert.equal(measureCpu(obs(0, undefined, 0), obs(1e9, [1, 1], 0.4e9)).pcpuOther, undefined);
 });
+
+test('countOtherLoad false (the drop-in vcpu_scheduler): other load is measured but placement is what the guests alone call for', () => {
+  const start = vms([1, 1, 1], [0, 0, 0]);
+  const blindOptions = { ...options, countOtherLoad: false, persistIntervals: 1 };
+  const withOther = decideCpu(measured(4, start, [0, 0, 0, 1]), initialCpuSchedulerState(), blindOptions);
+  const without = decideCpu(measurementOf(4, start), initialCpuSchedulerState(), blindOptions);
+  assert.deepEqual(withOther.actions.map((a) => a.pcpus), without.actions.map((a) => a.pcpus));
+  // Counting it, the same host never puts a guest on pCPU3.
+  const counted = decideCpu(measured(4, start, [0, 0, 0, 1]), initialCpuSchedulerState(), { ...options, persistIntervals: 1 });
+  assert.ok(counted.actions.every((a) => a.pcpus.join() !== '3'));
+});
