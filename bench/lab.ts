@@ -22,7 +22,7 @@ import { labLock } from '../src/lab/lock.js';
 import { labRoot } from '../src/lab/paths.js';
 import { planLabRun } from '../src/lab/plan.js';
 import { consoleProgress } from '../src/lab/progress.js';
-import { ScopedHypervisor } from '../src/lab/scoped-host.js';
+import { ScopedHypervisor } from '../src/host/scoped-host.js';
 import { labWorkloadController } from '../src/lab/workload-channel.js';
 import { WorkloadPlayer } from '../src/lab/workload-player.js';
 

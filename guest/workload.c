@@ -3,6 +3,10 @@
 // CPU: one thread per online vCPU, pinned to it, busy for `duty` of every 100 ms period.
 // Memory: allocates, touches and frees 1 MiB chunks to move toward a target at a rate,
 // holds, then releases, following a schedule.
+// Disk: reads the guest's virtio disk (/dev/vda, opened once at start and kept open: Linux drops a
+// block device's page cache when its last opener closes it) with buffered pread, so what is read
+// lands in the page cache as file data does: a one-time scan of data never read before (cold), and
+// a hot set re-read every few seconds. The hot set is the last MiB of the disk, scans walk the rest.
 // Control: reads one-line commands from the virtio-serial port named org.virtbalance.workload
 // and answers each with one line. The kernel command line sets the initial workload:
 //   vb.cpu=0.8            duty for every vCPU (or 0.8,0.2 per vCPU)
@@ -11,6 +15,11 @@
 //   cpu <duty>[,<duty>...]          -> ok cpu=...
 //   mem rate=<MiB/s> target=<MiB> [hold=<s>] [release=<MiB/s>]   -> ok mem ...
 //   mem release                     -> ok mem ...
+//   scan <MiB> [rate=<MiB/s>]       -> ok <status>   read MiB of fresh data once (rate 0/absent = flat out)
+//   scan stop                       -> ok <status>
+//   hot <MiB> every=<s> [rate=<MiB/s>] -> ok <status>  re-read the hot set every s seconds
+//   hot off                         -> ok <status>
+//   drop                            -> ok <status>   drop the guest's clean page cache (drop_caches)
 //   status                          -> ok <key=value ...>
 //   ping                            -> ok pong
 #define _GNU_SOURCE
@@ -25,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +45,9 @@
 #define PERIOD_NS 100000000LL
 #define CHUNK_BYTES (1024L * 1024L)
 #define MAX_CHUNKS (1024 * 1024)
+#define DISK_PATH "/dev/vda"
+#define READ_BYTES (1024L * 1024L)
+#define MIB (1024L * 1024L)
 
 static int ncpus;
 // Duty per vCPU in millionths; read lock-free by the burner threads.
@@ -116,6 +130,8 @@ static void shrink_one(void) {
   munmap(chunks[--nchunks], CHUNK_BYTES);
 }
 
+static void sample_rates(void);
+
 static void *memory_loop(void *arg) {
   (void)arg;
   const double tick = 0.1;
@@ -169,10 +185,303 @@ static void *memory_loop(void *arg) {
         break;
     }
     pthread_mutex_unlock(&mem_lock);
+    sample_rates();
     struct timespec ts = {0, (long)(tick * 1e9)};
     nanosleep(&ts, NULL);
   }
   return NULL;
+}
+
+
+// ---- disk reads ----
+static int disk_fd = -1;
+static long long disk_bytes;
+static _Atomic long long read_total;     // bytes this program read (from cache or disk)
+
+enum scan_phase { SCAN_IDLE, SCAN_RUN, SCAN_DONE };
+static const char *scan_names[] = {"idle", "run", "done"};
+static pthread_mutex_t disk_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  long target;           // MiB of this scan
+  double rate;           // MiB/s, 0 = flat out
+  long done;             // MiB read of this scan
+  enum scan_phase phase;
+  long long cursor;      // next never-read byte of the scan area
+  double budget;         // MiB we may read now at the rate
+  double refilled_at;    // when the budget was last topped up, monotonic seconds
+} scan = {0, 0, 0, SCAN_IDLE, 0, 0, 0};
+static struct {
+  long size;             // MiB, 0 = off
+  double every;          // s between the starts of two passes
+  double rate;           // MiB/s, 0 = flat out
+  long passes;           // completed passes
+  double last_pass_s;    // duration of the last pass
+} hot = {0, 0, 0, 0, 0};
+// Rates over the last second, updated by the sampler in memory_loop.
+static double read_rate_mibps, disk_rate_mibps;
+static long long disk_read_sectors_seen;
+
+static void open_disk(void) {
+  disk_fd = open(DISK_PATH, O_RDONLY | O_CLOEXEC);
+  if (disk_fd < 0) {
+    note("no disk (%s: %s): scan and hot are unavailable", DISK_PATH, strerror(errno));
+    return;
+  }
+  unsigned long long size = 0;
+  if (ioctl(disk_fd, BLKGETSIZE64, &size) < 0 || size < (unsigned long long)MIB) {
+    note("%s: cannot read its size", DISK_PATH);
+    close(disk_fd);
+    disk_fd = -1;
+    return;
+  }
+  disk_bytes = (long long)size;
+  note("disk %s: %lld MiB, kept open", DISK_PATH, disk_bytes / MIB);
+}
+
+// Sectors the guest kernel read from vda (its own block statistics), -1 if unknown.
+static long long disk_sectors_read(void) {
+  FILE *f = fopen("/sys/block/vda/stat", "r");
+  if (!f) return -1;
+  long long ios, merges, sectors;
+  int n = fscanf(f, "%lld %lld %lld", &ios, &merges, &sectors);
+  fclose(f);
+  return n == 3 ? sectors : -1;
+}
+
+static char *read_buffer(void) {
+  static __thread char *buf;
+  if (!buf) buf = malloc(READ_BYTES);
+  return buf;
+}
+
+// Reads one MiB at `offset`; returns 0 on success.
+static int read_mib(long long offset) {
+  char *buf = read_buffer();
+  if (!buf) return -1;
+  long done = 0;
+  while (done < READ_BYTES) {
+    ssize_t n = pread(disk_fd, buf + done, READ_BYTES - done, offset + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      note("read at %lld MiB: %s", (offset + done) / MIB, n < 0 ? strerror(errno) : "end of disk");
+      return -1;
+    }
+    done += n;
+    atomic_fetch_add(&read_total, n);
+  }
+  return 0;
+}
+
+static long long hot_bytes_locked(void) { return (long long)hot.size * MIB; }
+
+static void *scan_loop(void *arg) {
+  (void)arg;
+  const double tick = 0.1;
+  for (;;) {
+    double t0 = now_s();
+    for (;;) {
+      pthread_mutex_lock(&disk_lock);
+      if (scan.phase != SCAN_RUN) {
+        pthread_mutex_unlock(&disk_lock);
+        break;
+      }
+      if (scan.done >= scan.target) {
+        scan.phase = SCAN_DONE;
+        pthread_mutex_unlock(&disk_lock);
+        note("scan done: %ld MiB", scan.done);
+        break;
+      }
+      if (scan.rate > 0 && scan.budget < 1) {
+        pthread_mutex_unlock(&disk_lock);
+        break;
+      }
+      long long area = disk_bytes - hot_bytes_locked();
+      if (scan.cursor + READ_BYTES > area) {
+        note("scan wrapped at %lld MiB (the disk's scan area is used up): data from here on was read before", scan.cursor / MIB);
+        scan.cursor = 0;
+      }
+      long long offset = scan.cursor;
+      scan.cursor += READ_BYTES;
+      if (scan.rate > 0) scan.budget -= 1;
+      pthread_mutex_unlock(&disk_lock);
+      int bad = read_mib(offset);
+      pthread_mutex_lock(&disk_lock);
+      if (bad) scan.phase = SCAN_DONE;
+      else scan.done++;
+      pthread_mutex_unlock(&disk_lock);
+      if (scan.rate <= 0 && now_s() - t0 >= tick) break;
+    }
+    pthread_mutex_lock(&disk_lock);
+    if (scan.phase == SCAN_RUN && scan.rate > 0) {
+      // By the time that really passed, so a guest slowed down by a busy host keeps its rate.
+      double t = now_s();
+      scan.budget += scan.rate * (t - scan.refilled_at);
+      scan.refilled_at = t;
+      if (scan.budget > scan.rate + 1) scan.budget = scan.rate + 1;  // no burst after a stall beyond 1 s
+    }
+    int running = scan.phase == SCAN_RUN && scan.rate <= 0;
+    pthread_mutex_unlock(&disk_lock);
+    if (!running) {
+      struct timespec ts = {0, (long)(tick * 1e9)};
+      nanosleep(&ts, NULL);
+    }
+  }
+  return NULL;
+}
+
+static void *hot_loop(void *arg) {
+  (void)arg;
+  double next = 0;
+  for (;;) {
+    pthread_mutex_lock(&disk_lock);
+    long size = hot.size;
+    double every = hot.every, rate = hot.rate;
+    pthread_mutex_unlock(&disk_lock);
+    double t = now_s();
+    if (size <= 0 || t < next) {
+      usleep(50000);
+      continue;
+    }
+    next = t + every;
+    long long base = disk_bytes - (long long)size * MIB;
+    for (long i = 0; i < size; i++) {
+      pthread_mutex_lock(&disk_lock);
+      int still = hot.size == size;
+      pthread_mutex_unlock(&disk_lock);
+      if (!still) break;
+      if (read_mib(base + (long long)i * MIB)) break;
+      if (rate > 0) {
+        double due = t + (i + 1) / rate;
+        double wait = due - now_s();
+        if (wait > 0) usleep((useconds_t)(wait * 1e6));
+      }
+    }
+    pthread_mutex_lock(&disk_lock);
+    if (hot.size == size) {
+      hot.passes++;
+      hot.last_pass_s = now_s() - t;
+    }
+    pthread_mutex_unlock(&disk_lock);
+  }
+  return NULL;
+}
+
+// Once a second: read rates over the last second.
+static void sample_rates(void) {
+  static double last_t;
+  static long long last_read;
+  double t = now_s();
+  if (last_t > 0 && t - last_t < 1) return;
+  long long r = atomic_load(&read_total);
+  long long s = disk_sectors_read();
+  if (last_t > 0) {
+    double dt = t - last_t;
+    read_rate_mibps = (r - last_read) / dt / MIB;
+    disk_rate_mibps = s >= 0 && disk_read_sectors_seen >= 0 ? (s - disk_read_sectors_seen) * 512.0 / dt / MIB : 0;
+  }
+  last_t = t;
+  last_read = r;
+  disk_read_sectors_seen = s;
+}
+
+static int no_disk(char *err, size_t errlen) {
+  if (disk_fd >= 0) return 0;
+  snprintf(err, errlen, "this guest has no disk (%s)", DISK_PATH);
+  return -1;
+}
+
+// "1536 rate=50" or "stop".
+static int set_scan(char *spec, char *err, size_t errlen) {
+  while (*spec == ' ') spec++;
+  if (no_disk(err, errlen)) return -1;
+  if (strncmp(spec, "stop", 4) == 0 && (spec[4] == 0 || spec[4] == ' ' || spec[4] == '\n')) {
+    pthread_mutex_lock(&disk_lock);
+    if (scan.phase == SCAN_RUN) scan.phase = SCAN_DONE;
+    pthread_mutex_unlock(&disk_lock);
+    note("scan stopped");
+    return 0;
+  }
+  char *end;
+  double mib = strtod(spec, &end);
+  double rate = 0;
+  if (end == spec || mib < 1) goto bad;
+  for (char *p = end; *p;) {
+    while (*p == ' ' || *p == ',' || *p == '\n') p++;
+    if (!*p) break;
+    if (strncmp(p, "rate=", 5) != 0) goto bad;
+    rate = strtod(p + 5, &end);
+    if (end == p + 5 || rate < 0) goto bad;
+    p = end;
+  }
+  pthread_mutex_lock(&disk_lock);
+  scan.target = (long)mib;
+  scan.rate = rate;
+  scan.done = 0;
+  scan.budget = 0;
+  scan.refilled_at = now_s();
+  scan.phase = SCAN_RUN;
+  pthread_mutex_unlock(&disk_lock);
+  note("scan %ld MiB at %s", (long)mib, rate > 0 ? "a rate" : "full speed");
+  return 0;
+bad:
+  snprintf(err, errlen, "scan takes <MiB> [rate=<MiB/s>] or 'stop'");
+  return -1;
+}
+
+// "600 every=10 rate=0" or "off".
+static int set_hot(char *spec, char *err, size_t errlen) {
+  while (*spec == ' ') spec++;
+  if (no_disk(err, errlen)) return -1;
+  if (strncmp(spec, "off", 3) == 0 && (spec[3] == 0 || spec[3] == ' ' || spec[3] == '\n')) {
+    pthread_mutex_lock(&disk_lock);
+    hot.size = 0;
+    pthread_mutex_unlock(&disk_lock);
+    note("hot set off");
+    return 0;
+  }
+  char *end;
+  double mib = strtod(spec, &end);
+  double every = -1, rate = 0;
+  if (end == spec || mib < 0) goto bad;
+  for (char *p = end; *p;) {
+    while (*p == ' ' || *p == ',' || *p == '\n') p++;
+    if (!*p) break;
+    double *field = strncmp(p, "every=", 6) == 0 ? &every : strncmp(p, "rate=", 5) == 0 ? &rate : NULL;
+    if (!field) goto bad;
+    p = strchr(p, '=') + 1;
+    *field = strtod(p, &end);
+    if (end == p || *field < 0) goto bad;
+    p = end;
+  }
+  if (mib > 0 && !(every > 0)) goto bad;
+  if ((long long)mib * MIB > disk_bytes / 2) {
+    snprintf(err, errlen, "hot set of %ld MiB is more than half the %lld MiB disk", (long)mib, disk_bytes / MIB);
+    return -1;
+  }
+  pthread_mutex_lock(&disk_lock);
+  hot.size = (long)mib;
+  hot.every = every;
+  hot.rate = rate;
+  hot.passes = 0;
+  pthread_mutex_unlock(&disk_lock);
+  note("hot set %ld MiB every %.1f s", (long)mib, every);
+  return 0;
+bad:
+  snprintf(err, errlen, "hot takes <MiB> every=<s> [rate=<MiB/s>] or 'off'");
+  return -1;
+}
+
+static int drop_caches(char *err, size_t errlen) {
+  sync();
+  int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+  if (fd < 0 || write(fd, "3\n", 2) != 2) {
+    snprintf(err, errlen, "drop_caches: %s", strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  close(fd);
+  note("page cache dropped");
+  return 0;
 }
 
 // Sets duties from "0.8" (all vCPUs) or "0.8,0.2" (per vCPU; missing ones get the last value).
@@ -283,13 +592,25 @@ static void format_status(char *out, size_t len) {
   long held = nchunks, target = mem.target, peak = peak_chunks;
   enum phase ph = mem.phase;
   pthread_mutex_unlock(&mem_lock);
+  pthread_mutex_lock(&disk_lock);
+  long scan_done = scan.done, scan_target = scan.target, hot_size = hot.size, hot_passes = hot.passes;
+  double hot_every = hot.every, hot_last = hot.last_pass_s;
+  enum scan_phase sp = scan.phase;
+  pthread_mutex_unlock(&disk_lock);
+  long long sectors = disk_sectors_read();
   struct timespec up;
   clock_gettime(CLOCK_BOOTTIME, &up);
   snprintf(out, len,
            "vcpus=%d cpu=%s mem_mib=%ld mem_target_mib=%ld mem_peak_mib=%ld mem_phase=%s "
-           "memtotal_kib=%ld memfree_kib=%ld memavailable_kib=%ld uptime_s=%ld pid=%d",
+           "memtotal_kib=%ld memfree_kib=%ld memavailable_kib=%ld cached_kib=%ld buffers_kib=%ld "
+           "disk_mib=%lld scan_mib=%ld scan_target_mib=%ld scan_phase=%s hot_mib=%ld hot_every_s=%.1f "
+           "hot_passes=%ld hot_pass_s=%.2f read_mib=%.1f read_mibps=%.1f disk_read_mib=%.1f disk_read_mibps=%.1f "
+           "uptime_s=%ld pid=%d",
            ncpus, cpu, held, target, peak, phase_names[ph], meminfo_kib("MemTotal"),
-           meminfo_kib("MemFree"), meminfo_kib("MemAvailable"), (long)up.tv_sec, (int)getpid());
+           meminfo_kib("MemFree"), meminfo_kib("MemAvailable"), meminfo_kib("Cached"), meminfo_kib("Buffers"),
+           disk_fd >= 0 ? disk_bytes / MIB : 0, scan_done, scan_target, scan_names[sp], hot_size, hot_every,
+           hot_passes, hot_last, atomic_load(&read_total) / (double)MIB, read_rate_mibps,
+           sectors >= 0 ? sectors * 512.0 / MIB : 0.0, disk_rate_mibps, (long)up.tv_sec, (int)getpid());
 }
 
 // Handles one request line; writes the reply (without newline) into out.
@@ -321,13 +642,18 @@ static void handle(char *line, char *out, size_t len) {
     if (set_mem(line + 4, err, sizeof err) < 0) { snprintf(o, olen, "err %s", err); return; }
     format_status(body, sizeof body);
     snprintf(o, olen, "ok %s", body);
+  } else if (strncmp(line, "scan ", 5) == 0 || strncmp(line, "hot ", 4) == 0 || strcmp(line, "drop") == 0) {
+    int r = line[0] == 's' ? set_scan(line + 5, err, sizeof err) : line[0] == 'h' ? set_hot(line + 4, err, sizeof err) : drop_caches(err, sizeof err);
+    if (r < 0) { snprintf(o, olen, "err %s", err); return; }
+    format_status(body, sizeof body);
+    snprintf(o, olen, "ok %s", body);
   } else if (strcmp(line, "status") == 0) {
     format_status(body, sizeof body);
     snprintf(o, olen, "ok %s", body);
   } else if (strcmp(line, "ping") == 0) {
     snprintf(o, olen, "ok pong");
   } else {
-    snprintf(o, olen, "err unknown command '%.60s' (cpu, mem, status, ping)", line);
+    snprintf(o, olen, "err unknown command '%.60s' (cpu, mem, scan, hot, drop, status, ping)", line);
   }
 }
 
@@ -458,6 +784,10 @@ static void apply_cmdline(void) {
       else note("initial cpu=%s", tok + 7);
     } else if (strncmp(tok, "vb.mem=", 7) == 0) {
       if (set_mem(tok + 7, err, sizeof err) < 0) note("kernel command line: %s", err);
+    } else if (strncmp(tok, "vb.scan=", 8) == 0) {
+      if (set_scan(tok + 8, err, sizeof err) < 0) note("kernel command line: %s", err);
+    } else if (strncmp(tok, "vb.hot=", 7) == 0) {
+      if (set_hot(tok + 7, err, sizeof err) < 0) note("kernel command line: %s", err);
     }
   }
 }
@@ -468,8 +798,13 @@ int main(void) {
   if (ncpus > MAX_CPUS) ncpus = MAX_CPUS;
   chunks = calloc(MAX_CHUNKS, sizeof *chunks);
   if (!chunks) return 1;
+  open_disk();
   apply_cmdline();
   pthread_t t;
+  if (disk_fd >= 0) {
+    pthread_create(&t, NULL, scan_loop, NULL);
+    pthread_create(&t, NULL, hot_loop, NULL);
+  }
   for (long i = 0; i < ncpus; i++) pthread_create(&t, NULL, burn, (void *)i);
   pthread_create(&t, NULL, memory_loop, NULL);
   note("started on %d vCPUs", ncpus);

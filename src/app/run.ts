@@ -1,3 +1,4 @@
+import { stopRequests, stopWasRequested } from './stop-requests.js';
 import { controllers, controllersForTrace, enabledKinds, type ControllerOptions } from '../control/controllers.js';
 import { runControlLoop } from '../control/loop.js';
 import { formatInterval } from '../control/monitor.js';
@@ -32,6 +33,13 @@ export interface RunSettings extends ControllerOptions {
   onInterval?: (entry: TraceInterval) => void;
 }
 
+/** How often the controllers run: real seconds on a real host, simulated ones on a simulated host. */
+function pacing(target: Target, intervalSeconds: number): string {
+  if (!target.scenarioSpec) return `every ${intervalSeconds} s`;
+  if (target.pace === undefined) return `interval ${intervalSeconds} s simulated (no waiting: as fast as it computes)`;
+  return `interval ${intervalSeconds} s simulated, ${target.pace} interval${target.pace === 1 ? '' : 's'} per real second`;
+}
+
 /** Runs the control loop until the interval count is reached or SIGINT/SIGTERM; flushes the trace. */
 export async function executeRun(settings: RunSettings): Promise<number> {
   const { target } = settings;
@@ -39,6 +47,8 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  stopRequests.once('stop', stop);
+  if (stopWasRequested()) stop();
   const kinds = enabledKinds(settings);
   const trace = settings.tracePath ? new TraceWriter(settings.tracePath) : undefined;
   const ran = controllersForTrace(settings);
@@ -57,9 +67,11 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   settings.onHeader?.(header);
   if (!settings.quiet && !settings.json) {
     const which = settings.judged?.description ?? kinds.map((kind) => controllers[kind].title).join(' + ');
-    console.log(`virtbalance: ${which} on ${target.label}, every ${settings.intervalSeconds} s${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
+    console.log(`virtbalance: ${which} on ${target.label}, ${pacing(target, settings.intervalSeconds)}${settings.dryRun ? ' (dry run: nothing is changed)' : ''}`);
   }
   let start: StartState | undefined;
+  /** Whether the last interval saw no domain: the line saying so is printed once per such stretch. */
+  let sawNoDomains = false;
   let exitCode = 0;
   if (settings.cpuWeights && !settings.dryRun) await applyCpuWeights(target.hypervisor, settings.cpuWeights);
   try {
@@ -81,6 +93,9 @@ export async function executeRun(settings: RunSettings): Promise<number> {
             entry.failures = [];
           }
           trace?.write(entry);
+          const empty = entry.domains.length === 0 && !entry.notices.some((n) => n.message.startsWith('observe failed') || n.message.startsWith('stop requested'));
+          if (empty && !sawNoDomains) console.error(`virtbalance: no running domains to manage on ${target.label}; waiting for one to start`);
+          sawNoDomains = empty;
           settings.onInterval?.(entry);
           if (settings.json) console.log(JSON.stringify(entry));
           else if (!settings.quiet) console.log(formatInterval(entry, settings.dryRun).join('\n'));
@@ -109,6 +124,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+    stopRequests.removeListener('stop', stop);
     await trace?.close();
     await target.hypervisor.close();
   }

@@ -18,6 +18,8 @@ export interface Target {
   /** The scenario, on a simulated host. */
   scenarioSpec?: Scenario;
   truth?: () => TraceTruth | undefined;
+  /** On a simulated host: intervals per real second when paced; undefined: as fast as it computes. */
+  pace?: number;
 }
 
 export const shippedScenariosDir = fileURLToPath(new URL('../../../scenarios/', import.meta.url));

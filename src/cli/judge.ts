@@ -91,6 +91,7 @@ export async function judgeCommand(argv: string[]): Promise<number> {
       scenario: scenario.name,
       scenarioSpec: scenario,
       truth: () => traceTruth(run.truth()),
+      pace: speed / scenario.intervalSeconds,
     };
     if (!values.quiet && !values.json) log(`virtbalance judge: ${command.join(' ')} reaches the simulated host through ${program.how}`);
     try {
@@ -111,7 +112,7 @@ export async function judgeCommand(argv: string[]): Promise<number> {
       await program.stop();
       await served.close();
     }
-    await reportScenarioRun({ tracePath, dir, scenarioName: scenario.name, json: !!values.json, what: `${scenario.intervals} intervals of ${scenario.intervalSeconds} s, judging ${command.join(' ')} at ${speed}× real time` });
+    await reportScenarioRun({ tracePath, dir, scenarioName: scenario.name, json: !!values.json, what: (ran) => `${ran} intervals of ${scenario.intervalSeconds} s, judging ${command.join(' ')} at ${speed}× real time` });
     const failed = [...served.calls].filter(([, c]) => c.failed > 0).map(([n, c]) => `${n} ${c.failed}×`);
     if (!values.json && failed.length > 0) log(`virtbalance judge: calls that failed: ${failed.join(', ')}`);
     return 0;

@@ -7,10 +7,10 @@ import { LibvirtConnectError } from '../libvirt/errors.js';
 import { UriError } from '../libvirt/uri.js';
 import type { DomainType } from '../lab/domain-xml.js';
 import { buildImage } from '../lab/image.js';
-import { LabError, labDown, labStatus, labUp, type LabGuestStatus } from '../lab/lab.js';
+import { DEFAULT_DISK_MIB, LabError, labDown, labStatus, labUp, type LabGuestStatus } from '../lab/lab.js';
 import { labRoot } from '../lab/paths.js';
 import { consoleProgress } from '../lab/progress.js';
-import { WorkloadController, WorkloadError } from '../lab/workload-channel.js';
+import { WorkloadController, WorkloadError, type HotSchedule, type ScanSchedule, type WorkloadStatus } from '../lab/workload-channel.js';
 import { findLabGuests } from '../lab/guests.js';
 import { guestFilesIn } from '../lab/paths.js';
 import { loadScenario } from '../host/sim/index.js';
@@ -31,13 +31,17 @@ load can be changed while the guest runs.
       --max-memory MiB      the most a guest can get (default 2048)
       --prefix NAME         guest name prefix (default aos_vm)
       --cpu DUTY            initial CPU duty of every vCPU, 0..1 (default 0)
+      --disk MiB            each guest's disk, a sparse raw file (default 8192; 0 = none)
       --accel kvm|qemu      skip the KVM probe and use this domain type
       --timeout S           seconds a guest may take to come up (default 120)
   lab run SCENARIO [options]   play a scenario on real guests with its controllers:
-  lab run cpu|memory N      bring up <prefix><domain> for each scenario domain, pin and load
+                            bring up <prefix><domain> for each scenario domain, pin and load
                             them as it says, run the controllers (monitor output), then
                             trace, plots, score and OOM kills in DIR/lab-<scenario>/;
-                            the guests are removed afterwards
+                            the guests are removed afterwards. The controllers manage only
+                            these guests; every other domain on the host is left alone
+  lab run cpu|memory N      the same for the shipped grader case N: \`lab run cpu 2\` plays
+                            scenarios/cpu-2-*.yaml, \`lab run memory 1\` memory-1-*.yaml
       --intervals N         stop after N intervals (default: the scenario's)
       --prefix NAME         guest name prefix (default aos_: vm1 -> aos_vm1)
       --out DIR             results directory (default out)
@@ -51,13 +55,15 @@ load can be changed while the guest runs.
                             domains are invisible and untouchable), reached as for
                             \`virtbalance judge\` (LIBVIRT_DEFAULT_URI; as root, qemu:///system
                             in a private mount namespace); its changes are scored
-  lab status [--json]       every lab guest: state, vCPU time, balloon, workload, OOM kills
+  lab status [--json]       every lab guest: state, vCPU time, balloon, page cache,
+                            read rate, workload, OOM kills
   lab down [--prefix P]     destroy and undefine every lab guest (or those named
                             P...), remove its files; other domains are never touched
   lab image [--rebuild]     build (or show) the cached guest image
   lab workload NAME CMD...  send a command to a guest's workload program:
                             cpu 0.8 | cpu 1,0.2 | mem rate=40 target=900 [hold=10]
-                            | mem release | status
+                            | mem release | scan 1536 [rate=50] | scan stop
+                            | hot 600 every=10 [rate=R] | hot off | drop | status
 
   -c, --connect URI         libvirt URI (default qemu:///system)
 
@@ -95,6 +101,12 @@ async function withClient<T>(uri: string, fn: (c: LibvirtClient) => Promise<T>):
   }
 }
 
+function wholeMiB(value: string | undefined, what: string): number {
+  const n = nonNegativeNumber(value, what);
+  if (!Number.isInteger(n)) throw new UsageError(`${what} must be a whole number of MiB, got '${value}'`);
+  return n;
+}
+
 function duty(value: string | undefined, what: string): number {
   const n = nonNegativeNumber(value, what);
   if (n > 1) throw new UsageError(`${what} must be within 0..1, got '${value}'`);
@@ -109,6 +121,7 @@ async function up(argv: string[]): Promise<number> {
     'max-memory': { type: 'string', default: '2048' },
     prefix: { type: 'string', default: 'aos_vm' },
     cpu: { type: 'string' },
+    disk: { type: 'string', default: String(DEFAULT_DISK_MIB) },
     accel: { type: 'string' },
     timeout: { type: 'string', default: '120' },
   }, 'lab up');
@@ -126,7 +139,7 @@ async function up(argv: string[]): Promise<number> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$/.test(prefix)) throw new UsageError(`--prefix '${prefix}' must be letters, digits, '_', '.', '-' (at most 41)`);
   const progress = consoleProgress('lab');
   const result = await withClient(values.connect, (client) => labUp(client, {
-    count, vcpus: positiveInteger(values.vcpus, '--vcpus'), memoryMiB, maxMemoryMiB, prefix, uri: values.connect,
+    count, vcpus: positiveInteger(values.vcpus, '--vcpus'), memoryMiB, maxMemoryMiB, prefix, uri: values.connect, diskMiB: wholeMiB(values.disk, '--disk'),
     root: labRoot(), progress, accel: accel as DomainType | undefined,
     cpuDuty: values.cpu !== undefined ? duty(values.cpu, '--cpu') : undefined,
     bootTimeoutSeconds: positiveNumber(values.timeout, '--timeout'), balloonSettleSeconds: 60,
@@ -138,19 +151,32 @@ async function up(argv: string[]): Promise<number> {
 
 const mib = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(0));
 
+function workloadSummary(w: WorkloadStatus): string {
+  const parts = [`cpu=${w.cpu.join(',')}`, `mem=${w.memMiB}MiB(${w.memPhase})`];
+  const d = w.disk;
+  if (d && d.scanPhase !== 'idle') parts.push(`scan=${d.scanMiB}/${d.scanTargetMiB}MiB(${d.scanPhase})`);
+  if (d && d.hotMiB > 0) parts.push(`hot=${d.hotMiB}MiB/${d.hotEverySeconds}s(${d.hotPasses} passes)`);
+  return parts.join(' ');
+}
+
 function printStatus(rows: LabGuestStatus[]): void {
   if (rows.length === 0) {
     console.log('no lab guests');
     return;
   }
-  const header = ['name', 'state', 'vcpus', 'vcpu-s', 'balloon MiB', 'unused', 'usable', 'workload', 'oom'];
-  const lines = rows.map((r) => [
-    r.name, r.state, String(r.vcpus), r.vcpuSeconds.toFixed(1),
-    r.balloon ? `${mib(r.balloon.currentMiB)}/${mib(r.balloon.maximumMiB)}` : '-',
-    mib(r.balloon?.unusedMiB), mib(r.balloon?.usableMiB),
-    r.workload ? `cpu=${r.workload.cpu.join(',')} mem=${r.workload.memMiB}MiB(${r.workload.memPhase})` : (r.workloadError ? 'no answer' : '-'),
-    String(r.oomKills.length),
-  ]);
+  const header = ['name', 'state', 'vcpus', 'vcpu-s', 'balloon MiB', 'unused', 'usable', 'cache', 'read MiB/s', 'disk read', 'workload', 'oom'];
+  const lines = rows.map((r) => {
+    const d = r.workload?.disk;
+    return [
+      r.name, r.state, String(r.vcpus), r.vcpuSeconds.toFixed(1),
+      r.balloon ? `${mib(r.balloon.currentMiB)}/${mib(r.balloon.maximumMiB)}` : '-',
+      mib(r.balloon?.unusedMiB), mib(r.balloon?.usableMiB), mib(r.balloon?.diskCachesMiB),
+      d ? `${d.readMiBps.toFixed(1)} (disk ${d.diskReadMiBps.toFixed(1)})` : '-',
+      r.blockReadMiB !== undefined ? `${r.blockReadMiB.toFixed(0)} MiB` : '-',
+      r.workload ? workloadSummary(r.workload) : (r.workloadError ? 'no answer' : '-'),
+      String(r.oomKills.length),
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   for (const l of [header, ...lines]) console.log(l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const r of rows) for (const k of r.oomKills) console.log(`${r.name}: OOM killed ${k.process} (pid ${k.pid})`);
@@ -212,13 +238,49 @@ async function workload(argv: string[]): Promise<number> {
         rateMiBps: num('rate') ?? 0, targetMiB: num('target')!,
         ...(kv.has('hold') ? { holdSeconds: num('hold')! } : {}), ...(kv.has('release') ? { releaseMiBps: num('release')! } : {}),
       })));
+    } else if (verb === 'scan') {
+      console.log(JSON.stringify(await controller.setScan(name, parseScan(rest))));
+    } else if (verb === 'hot') {
+      console.log(JSON.stringify(await controller.setHot(name, parseHot(rest))));
+    } else if (verb === 'drop' && rest.length === 0) {
+      console.log(JSON.stringify(await controller.dropCaches(name)));
     } else if (verb === 'status' && rest.length === 0) {
       console.log(JSON.stringify(await controller.status(name)));
     } else {
-      throw new UsageError(`lab workload: unknown command '${words.join(' ')}' (cpu, mem, status)`);
+      throw new UsageError(`lab workload: unknown command '${words.join(' ')}' (cpu, mem, scan, hot, drop, status)`);
     }
     return 0;
   });
+}
+
+/** `scan 1536 [rate=50]` or `scan stop`. */
+export function parseScan(words: string[]): ScanSchedule | 'stop' {
+  if (words.length === 1 && words[0] === 'stop') return 'stop';
+  const [size, ...opts] = words;
+  const mib = positiveNumber(size, 'scan MiB');
+  const kv = keyValues(opts, ['rate'], 'scan');
+  return { mib, ...(kv.has('rate') ? { rateMiBps: nonNegativeNumber(kv.get('rate'), 'scan rate') } : {}) };
+}
+
+/** `hot 600 every=10 [rate=R]` or `hot off`. */
+export function parseHot(words: string[]): HotSchedule | 'off' {
+  if (words.length === 1 && words[0] === 'off') return 'off';
+  const [size, ...opts] = words;
+  const mib = positiveNumber(size, 'hot MiB');
+  const kv = keyValues(opts, ['every', 'rate'], 'hot');
+  if (!kv.has('every')) throw new UsageError('lab workload hot: needs every=<seconds>');
+  return { mib, everySeconds: positiveNumber(kv.get('every'), 'hot every'), ...(kv.has('rate') ? { rateMiBps: nonNegativeNumber(kv.get('rate'), 'hot rate') } : {}) };
+}
+
+function keyValues(words: string[], allowed: string[], verb: string): Map<string, string> {
+  const kv = new Map<string, string>();
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    const k = eq > 0 ? w.slice(0, eq) : w;
+    if (eq <= 0 || !allowed.includes(k)) throw new UsageError(`lab workload ${verb}: unknown '${w}' (${allowed.map((a) => `${a}=`).join(', ')})`);
+    kv.set(k, w.slice(eq + 1));
+  }
+  return kv;
 }
 
 function help(): number {

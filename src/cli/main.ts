@@ -1,4 +1,5 @@
 import { FatalError, UsageError } from '../ground/errors.js';
+import { stopRequests } from '../app/stop-requests.js';
 
 /** A subcommand: takes its own argv (after the command name), returns the exit code. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -47,7 +48,22 @@ export function reportError(err: unknown, prog = 'virtbalance'): number {
   return 1;
 }
 
+/**
+ * When whoever reads our output goes away (EPIPE), printing stops and a running control loop is
+ * asked to stop as on SIGTERM, so the trace still ends with the last finished interval, instead of
+ * the process dying on an unhandled write error halfway through the trace.
+ */
+function surviveClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      stopRequests.emit('stop');
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  surviveClosedOutput();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());

@@ -6,8 +6,9 @@ import { positiveInteger, positiveNumber } from '../ground/numbers.js';
 import { openTarget } from '../app/target.js';
 import { executeRun } from '../app/run.js';
 import { openServiceTarget } from '../app/service.js';
+import { scopeTarget } from '../app/scope.js';
 import { loadConfig } from '../config/config-file.js';
-import { prepareTracePath, resolveRunOptions } from '../config/run-options.js';
+import { prepareTracePath, resolveRunOptions, resolveScope } from '../config/run-options.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
 
 // `virtbalance run` and the assignment's drop-ins `vcpu_scheduler` / `memory_coordinator`.
@@ -29,9 +30,15 @@ const runFlags = {
   'memory-reserve': { type: 'string' },
   config: { type: 'string' },
   restore: { type: 'boolean' },
+  only: { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
   ...dashboardFlags,
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+const scopeHelp = `  --only PATTERN        manage only these domains: a name, a glob (web*, vm?) or a UUID; repeat
+                        it or give a comma list. Every other domain is neither observed nor touched
+  --exclude PATTERN     never observe or touch these domains (same forms; wins over --only)`;
 
 const runHelp = `usage: virtbalance run [--cpu] [--memory] [--interval S] (--connect URI | --sim SCENARIO) [options]
 
@@ -50,6 +57,7 @@ const runHelp = `usage: virtbalance run [--cpu] [--memory] [--interval S] (--con
   --memory-reserve MiB  host memory never given to guests
   --config FILE         read settings from FILE (e.g. /etc/virtbalance/config.yaml); flags override it
   --restore             on exit, put back the vCPU pins and balloon sizes found at start
+${scopeHelp}
 ${dashboardHelp}`;
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -61,14 +69,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`run: unexpected argument '${positionals[0]}' (try --help)`);
   if (values.sim !== undefined && values.connect !== undefined) throw new UsageError('run: give either --connect or --sim, not both');
   const config = values.config !== undefined ? loadConfig(values.config) : undefined;
-  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, cpuWeights } = resolveRunOptions(values, config);
+  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, scope, cpuWeights } = resolveRunOptions(values, config);
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
   const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : values.sim !== undefined ? 60 : undefined;
   if (tracePath !== undefined) prepareTracePath(tracePath);
   const dashboard = await dashboardRequest(values, values.sim !== undefined, 'run', config);
   // A real host is locked per controller and reconnected to when libvirtd restarts; a simulated one needs neither.
   const service = values.sim === undefined ? await openServiceTarget(connect, controllersOf(cpu, memory), logLine) : undefined;
-  const target = service?.target ?? (await openTarget({ sim: values.sim!, seed }));
+  const target = scopeTarget(service?.target ?? (await openTarget({ sim: values.sim!, seed })), scope, logLine);
   return withLiveRun(dashboard, target, { intervalSeconds, dryRun, plannedIntervals: intervals }, (live) =>
     executeRun({
       target: live.target,
@@ -88,6 +96,26 @@ export async function runCommand(argv: string[]): Promise<number> {
   ).finally(() => service?.release());
 }
 
+function assignmentHelp(which: 'cpu' | 'memory', prog: string): string {
+  const what = which === 'cpu'
+    ? 'Every interval, re-pins the vCPUs of the running domains so the pCPUs carry equal demand.'
+    : 'Every interval, moves memory between the running domains with the virtio balloon: a guest short of\nfree memory gets more, an idle one gives back, never below used + floor, host reserve kept.';
+  return `usage: ${prog} <interval seconds> [--connect URI] [--only PATTERN] [--exclude PATTERN] [--dry-run] [--trace FILE]${which === 'cpu' ? ' [--other-load]' : ''}
+
+${what}
+Runs until Ctrl-C (SIGINT) or SIGTERM.
+
+  <interval seconds>    time between decisions (a positive number)
+  --connect URI         libvirt URI (default qemu:///system)
+${scopeHelp}
+  --dry-run             decide and log, change nothing
+  --trace FILE          write the trace (JSON lines) to FILE${which === 'cpu' ? `
+  --other-load          also count what else keeps the pCPUs busy (host processes), as
+                        \`virtbalance run\` does; by default the guests' usage is balanced (the
+                        assignment's objective; docs/cpu-scheduler.md)` : ''}
+  -h, --help            this text`;
+}
+
 function logLine(message: string): void {
   console.error(`virtbalance: ${message}`);
 }
@@ -99,23 +127,26 @@ function controllersOf(cpu: unknown, memory: unknown): ('cpu' | 'memory')[] {
 /** The assignment's programs: `vcpu_scheduler <interval>` and `memory_coordinator <interval>` on qemu:///system. */
 export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
   return async (argv: string[]): Promise<number> => {
-    const options = { connect: { type: 'string' }, 'dry-run': { type: 'boolean' }, trace: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
-    const { values, positionals } = parseCommandLine(argv, which === 'cpu' ? { ...options, 'other-load': { type: 'boolean' } } : options, prog);
+    const flags = {
+      connect: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      trace: { type: 'string' },
+      only: { type: 'string', multiple: true },
+      exclude: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    } as const;
+    const { values, positionals } = parseCommandLine(argv, which === 'cpu' ? { ...flags, 'other-load': { type: 'boolean' } } : flags, prog);
     if (values.help) {
-      const extra = which === 'cpu' ? ' [--other-load]' : '';
-      console.log(`usage: ${prog} <interval seconds> [--connect URI] [--dry-run] [--trace FILE]${extra}`);
-      if (which === 'cpu') {
-        console.log('  Balances the guests\' pCPU usage (the assignment\'s objective). --other-load also counts what');
-        console.log('  else keeps the pCPUs busy (host processes), as `virtbalance run` does (docs/cpu-scheduler.md).');
-      }
+      console.log(assignmentHelp(which, prog));
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds>`);
+    if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds> (try --help)`);
     const intervalSeconds = positiveNumber(positionals[0], 'interval');
+    const scope = resolveScope(values);
     if (values.trace !== undefined) prepareTracePath(values.trace);
     const service = await openServiceTarget(values.connect ?? 'qemu:///system', [which], logLine);
     return executeRun({
-      target: service.target,
+      target: scopeTarget(service.target, scope, logLine),
       intervalSeconds,
       // The assignment's objective: the guests' usage balanced; other load only when asked.
       cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions, countOtherLoad: !!(values as { 'other-load'?: boolean })['other-load'] } : undefined,

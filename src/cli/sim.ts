@@ -1,3 +1,4 @@
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { writePlots } from '../plot/index.js';
@@ -13,11 +14,23 @@ import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '..
 
 const simHelp = `usage: virtbalance sim SCENARIO [--intervals N] [--seed N] [--out DIR] [--json] [--quiet] [--http [HOST:]PORT]
 
-Runs a scenario (a file, or a shipped name such as cpu-2-all-on-pcpu0) on the simulated host with
-the controllers the scenario names, prints the monitor output every interval, and writes
-DIR/<scenario>/trace.jsonl, its plots (SVG) and its score (default DIR: out).
+Runs a scenario (a file, or a shipped name such as cpu-2-all-on-pcpu0; see scenarios/) on the
+simulated host with the controllers the scenario names. It prints the scenario's description, the
+monitor output of every interval and the score, and writes into DIR/<scenario>/ (replacing what an
+earlier run left there): trace.jsonl, score.txt and the plots (SVG). Simulated time does not wait:
+a whole scenario takes about a second unless --pace or --http slows it to watch.
 
-${dashboardHelp}`;
+  SCENARIO              a scenario file, or the name of a shipped one
+  --intervals N         run N intervals instead of the scenario's own count
+  --seed N              seed of the simulated host's noise (default: the scenario's, else 1)
+  --out DIR             where DIR/<scenario>/ is written (default: out)
+  --json                one JSON line per interval on stdout, then the score as JSON
+  --quiet               print no monitor output, only the score and the files written
+${dashboardHelp}
+  -h, --help            this text
+
+Afterwards: \`virtbalance report DIR/<scenario>/trace.jsonl\` writes one HTML page (score, summary,
+plots, decision log); \`virtbalance score FILE\` prints the score again.`;
 
 export async function simCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
@@ -44,7 +57,13 @@ export async function simCommand(argv: string[]): Promise<number> {
   const scenario = target.scenarioSpec!;
   const dir = join(values.out ?? 'out', scenario.name);
   const tracePath = join(dir, 'trace.jsonl');
-  prepareTracePath(tracePath);
+  prepareTracePath(tracePath, `--out ${values.out ?? 'out'}`);
+  const replacing = existsSync(tracePath);
+  const talk = !values.quiet && !values.json;
+  if (talk) {
+    console.log(wrap(`scenario ${scenario.name}: ${scenario.description.replace(/\s+/g, ' ') || '(no description)'}`, 100));
+    if (replacing) console.log(`replacing the earlier run in ${dir}/`);
+  }
   const intervals = values.intervals === undefined ? scenario.intervals : positiveInteger(values.intervals, '--intervals');
   return withLiveRun(dashboard, target, { intervalSeconds: scenario.intervalSeconds, dryRun: false, plannedIntervals: intervals }, async (live) => {
     await executeRun({
@@ -60,22 +79,47 @@ export async function simCommand(argv: string[]): Promise<number> {
       onHeader: live.onHeader,
       onInterval: live.onInterval,
     });
-    await reportScenarioRun({ tracePath, dir, scenarioName: scenario.name, json: !!values.json, what: `${intervals} intervals of ${scenario.intervalSeconds} s, simulated` });
+    await reportScenarioRun({
+      tracePath, dir, scenarioName: scenario.name, json: !!values.json,
+      what: (ran) => `${ran} intervals of ${scenario.intervalSeconds} s, simulated`,
+      rerun: dashboard.listen ? undefined : `virtbalance sim ${positionals[0]} --http 8080`,
+    });
     return 0;
   });
 }
 
-/** After a scenario run: plots next to the trace, then the score (a JSON line with --json). Returns the score. */
-export async function reportScenarioRun(run: { tracePath: string; dir: string; scenarioName: string; json: boolean; what: string }): Promise<Score> {
+/** After a scenario run: plots next to the trace, the score printed (a JSON line with --json) and
+ *  written to score.txt, and where to look next. Returns the score. */
+export async function reportScenarioRun(run: { tracePath: string; dir: string; scenarioName: string; json: boolean; what: (intervalsRan: number) => string; rerun?: string }): Promise<Score> {
   const lines = await readTrace(run.tracePath);
   const plots = await writePlots(lines, run.dir, run.scenarioName);
   const score = scoreTrace(lines);
+  const scorePath = join(run.dir, 'score.txt');
+  const scoreText = formatScore(score);
+  writeFileSync(scorePath, scoreText + '\n');
   if (run.json) console.log(JSON.stringify({ type: 'score', score }));
   else {
-    console.log(`\n=== score of ${run.scenarioName} (${run.what})`);
-    console.log(formatScore(score));
+    console.log(`\n=== score of ${run.scenarioName} (${run.what(lines.length - 1)})`);
+    console.log(scoreText);
     console.log(`trace: ${run.tracePath}`);
+    console.log(`score: ${scorePath}`);
     for (const p of plots) console.log(`plot:  ${p}`);
+    console.log(`next:  virtbalance report ${run.tracePath}   (one HTML page: score, plots, decisions)`);
+    if (run.rerun) console.log(`       ${run.rerun}   (watch it live in a browser)`);
   }
   return score;
+}
+
+/** Words wrapped into lines of at most `width` characters. */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.join('\n');
 }

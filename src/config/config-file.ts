@@ -19,6 +19,8 @@ export interface VmConfig {
   floorMiB?: number;
   /** CPU weight against a default guest (libvirt cpu_shares = weight × 1024), set when the run starts. */
   cpuWeight?: number;
+  /** false: virtbalance never observes or touches this domain. */
+  manage?: boolean;
 }
 
 export interface RunConfig {
@@ -29,6 +31,10 @@ export interface RunConfig {
   dryRun?: boolean;
   restore?: boolean;
   trace?: string;
+  /** Domains to manage (names, globs, UUIDs); none: every domain. */
+  only?: string[];
+  /** Domains never to manage (names, globs, UUIDs). */
+  exclude?: string[];
   /** Where the dashboard and /metrics listen. */
   http?: ListenAddress;
   /** Allow an `http` address beyond loopback. */
@@ -48,10 +54,10 @@ export class ConfigError extends UsageError {
 
 type Path = FieldPath;
 
-const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
+const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB'] as const;
-const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight'] as const;
+const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
 
@@ -121,6 +127,7 @@ export function parseConfig(text: string, source: string): RunConfig {
       floorMiB: optional(vm.floorMiB, (v) => r.number(v, ['vms', name, 'floorMiB'], 0, MAX_MIB)),
       // cpu_shares = weight × 1024 must stay within the kernel's range (2 … 262144).
       cpuWeight: optional(vm.cpuWeight, (v) => r.number(v, ['vms', name, 'cpuWeight'], 0.01, 256)),
+      manage: optional(vm.manage, (v) => r.boolean(v, ['vms', name, 'manage'])),
     });
   }
 
@@ -132,6 +139,8 @@ export function parseConfig(text: string, source: string): RunConfig {
     dryRun: optional(top.dryRun, (v) => r.boolean(v, ['dryRun'])),
     restore: optional(top.restore, (v) => r.boolean(v, ['restore'])),
     trace: optional(top.trace, (v) => r.string(v, ['trace'])),
+    only: optional(top.only, (v) => patterns(r, v, 'only')),
+    exclude: optional(top.exclude, (v) => patterns(r, v, 'exclude')),
     http,
     httpPublic,
     cpu: defined({
@@ -148,6 +157,13 @@ export function parseConfig(text: string, source: string): RunConfig {
     }),
     vms,
   });
+}
+
+/** A domain pattern or a list of them (names, globs, UUIDs), as `only` and `exclude` take. */
+function patterns(r: FieldReader, value: unknown, key: string): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) r.fail([key], 'expected a domain name, glob or UUID, or a list of them, got an empty list');
+  return list.map((p, i) => r.string(p, Array.isArray(value) ? [key, i] : [key]).trim());
 }
 
 /** Reads and validates a configuration file. */

@@ -5,6 +5,7 @@ import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.
 import { UsageError } from '../ground/errors.js';
 import { nonNegativeNumber, positiveNumber } from '../ground/numbers.js';
 import type { RunConfig } from './config-file.js';
+import { splitPatterns, type DomainScope } from '../ground/domain-scope.js';
 
 // What `virtbalance run` runs with: built-in defaults, then the configuration file, then the
 // command-line flags (each later one wins).
@@ -20,6 +21,8 @@ export interface RunFlags {
   'cpu-margin'?: string;
   'memory-floor'?: string;
   'memory-reserve'?: string;
+  only?: string[];
+  exclude?: string[];
 }
 
 export interface RunOptions {
@@ -32,6 +35,8 @@ export interface RunOptions {
   dryRun: boolean;
   restore: boolean;
   tracePath?: string;
+  /** The domains this run may see and act on. */
+  scope: DomainScope;
 }
 
 export const DEFAULT_URI = 'qemu:///system';
@@ -62,6 +67,7 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
   }
   const tracePath = flags.trace ?? config?.trace;
   const cpuWeights = Object.fromEntries(Object.entries(config?.vms ?? {}).flatMap(([name, vm]) => (vm.cpuWeight !== undefined ? [[name, vm.cpuWeight]] : [])));
+  const scope = resolveScope(flags, config);
   return {
     connect: flags.connect ?? config?.connect ?? DEFAULT_URI,
     intervalSeconds: flags.interval !== undefined ? positiveNumber(flags.interval, '--interval') : (config?.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS),
@@ -71,20 +77,31 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
     restore: !!flags.restore || !!config?.restore,
     ...(tracePath !== undefined ? { tracePath } : {}),
     ...(Object.keys(cpuWeights).length > 0 ? { cpuWeights } : {}),
+    scope,
   };
+}
+
+/** `--only`/`--exclude` replace the file's `only`/`exclude`; `vms.NAME.manage: false` always holds. */
+export function resolveScope(flags: Pick<RunFlags, 'only' | 'exclude'>, config?: RunConfig): DomainScope {
+  const only = flags.only !== undefined ? splitPatterns(flags.only) : (config?.only ?? []);
+  const exclude = flags.exclude !== undefined ? splitPatterns(flags.exclude) : (config?.exclude ?? []);
+  if (flags.only !== undefined && only.length === 0) throw new UsageError('--only: give a domain name, glob or UUID');
+  if (flags.exclude !== undefined && exclude.length === 0) throw new UsageError('--exclude: give a domain name, glob or UUID');
+  const unmanaged = Object.entries(config?.vms ?? {}).filter(([, vm]) => vm.manage === false).map(([name]) => name);
+  return { only, exclude, unmanaged };
 }
 
 /**
  * Checks a trace path before anything starts, and creates its missing directories one level at a
  * time (a recursive mkdir under /proc never returns on Node 20). Bad paths are one line, exit 2.
  */
-export function prepareTracePath(path: string): void {
+export function prepareTracePath(path: string, flag = `--trace ${path}`): void {
   const target = resolve(path);
   try {
-    if (statSync(target).isDirectory()) throw new UsageError(`--trace ${path}: is a directory`);
+    if (statSync(target).isDirectory()) throw new UsageError(`${flag}: is a directory`);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`--trace ${path}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`${flag}: ${(err as Error).message}`);
   }
   const missing: string[] = [];
   let dir = dirname(target);
@@ -98,13 +115,13 @@ export function prepareTracePath(path: string): void {
     try {
       mkdirSync(d);
     } catch (err) {
-      throw new UsageError(`--trace ${path}: cannot create directory ${d}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UsageError(`${flag}: cannot create directory ${d}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
   try {
     accessSync(dirname(target), constants.W_OK);
     if (existsSync(target)) accessSync(target, constants.W_OK);
   } catch (err) {
-    throw new UsageError(`--trace ${path}: not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(`${flag}: not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }

@@ -204,7 +204,7 @@ export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo
 }
 
 /** Σ `block.N.rd.bytes` over the domain's disks; undefined without the block group. */
-function blockReadBytes(p: DomainStatsRecord['params']): number | undefined {
+export function blockReadBytes(p: DomainStatsRecord['params']): number | undefined {
   const count = paramNumber(p, 'block.count');
   if (count === undefined) return undefined;
   let total = 0;

@@ -1,5 +1,6 @@
 // Domain XML of a lab guest: direct kernel boot, serial console to a file, a balloon with stats
-// every second, the workload channel, no disks and no network. A metadata element marks it as a
+// every second, the workload channel, a read-only virtio disk (a sparse raw file the workload
+// program reads to fill the page cache) and no network. A metadata element marks it as a
 // lab guest so `lab down` never touches anything else.
 
 export const LAB_XMLNS = 'https://virtbalance.dev/xmlns/lab/1';
@@ -21,6 +22,8 @@ export interface LabGuestSpec {
   cmdline?: string;
   consoleLog: string;
   workloadSocket: string;
+  /** A raw disk image attached read-only as virtio disk vda (the guest's /dev/vda); none when absent. */
+  disk?: string;
   /** Image key, recorded in the metadata. */
   imageKey: string;
   /** The guest's files directory, recorded so `lab down` can remove it. */
@@ -88,9 +91,20 @@ export function labDomainXml(spec: LabGuestSpec): string {
       <source mode='bind' path='${e(spec.workloadSocket)}'/>
       <target type='virtio' name='${WORKLOAD_CHANNEL}'/>
     </channel>
-${balloonXml(spec)}
+${diskXml(spec)}${balloonXml(spec)}
   </devices>
 </domain>
+`;
+}
+
+function diskXml(spec: LabGuestSpec): string {
+  if (spec.disk === undefined) return '';
+  return `    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='${escapeXml(spec.disk)}'/>
+      <target dev='vda' bus='virtio'/>
+      <readonly/>
+    </disk>
 `;
 }
 

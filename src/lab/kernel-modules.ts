@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 
 const run = promisify(execFile);
 
-/** The modules a lab guest needs: PCI transport, balloon, and the console driver for the workload channel. */
+/** The modules a lab guest needs: PCI transport, balloon, the console driver for the workload channel, and the disk. */
 export const LAB_MODULES = [
   'virtio_ring',
   'virtio',
@@ -18,6 +18,7 @@ export const LAB_MODULES = [
   'virtio_pci',
   'virtio_balloon',
   'virtio_console',
+  'virtio_blk',
 ] as const;
 
 /** Kernel module names treat `-` and `_` alike (virtio-rng.ko is module virtio_rng). */

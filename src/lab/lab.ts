@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { paramNumber } from '../libvirt/client.js';
 import { DomainStatsGroup } from '../libvirt/protocol.js';
+import { blockReadBytes } from '../host/libvirt-host.js';
 import { chooseDomainType, type AccelChoice } from './accel.js';
 import { consoleTail, guestOomKills, readConsole, type OomKill } from './console-log.js';
 import { checkGuestName, labDomainXml, type DomainType } from './domain-xml.js';
@@ -19,6 +20,8 @@ export interface LabGuestsAlike {
   memoryMiB: number;
   maxMemoryMiB: number;
   prefix: string;
+  /** Size of each guest's disk, MiB (default DEFAULT_DISK_MIB; 0 = none). */
+  diskMiB?: number;
 }
 
 /** Guests of different shapes (a scenario's), by name. */
@@ -55,7 +58,15 @@ export interface LabGuestRequest {
   start?: boolean;
   /** Balloon statistics period at boot, s (default 1; 0 = no statistics until someone sets a period). */
   statsPeriod?: number;
+  /** Size of the guest's disk (a sparse raw file), MiB (default DEFAULT_DISK_MIB; 0 = no disk). */
+  diskMiB?: number;
 }
+
+/**
+ * A lab guest's disk unless told otherwise, MiB. Sparse: it costs no host disk space (the guest
+ * only reads it, and holes read as zeros), so it can hold a scan of a few GiB beside a hot set.
+ */
+export const DEFAULT_DISK_MIB = 8192;
 
 export interface LabGuest extends GuestFiles {
   name: string;
@@ -66,6 +77,8 @@ export interface LabGuest extends GuestFiles {
   memoryMiB?: number;
   /** Whether the guest reports balloon statistics from boot. */
   statsFromBoot: boolean;
+  /** Size of its disk, MiB; 0 = none. */
+  diskMiB: number;
 }
 
 export interface LabUpResult {
@@ -103,12 +116,15 @@ export function guestRequests(opts: LabGuestsAlike | LabGuestList): LabGuestRequ
     if (dup) throw new LabError(`guest ${dup.name} is listed twice`);
     return opts.guests;
   }
-  return guestNames(opts.prefix, opts.count).map((name) => ({ name, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB }));
+  return guestNames(opts.prefix, opts.count).map((name) => ({ name, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB, diskMiB: opts.diskMiB }));
 }
 
 export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<LabUpResult> {
   const requests = guestRequests(opts);
   const names = requests.map((r) => r.name);
+  for (const r of requests) {
+    if (r.diskMiB !== undefined && !(Number.isInteger(r.diskMiB) && r.diskMiB >= 0)) throw new LabError(`${r.name}: disk size must be a whole number of MiB >= 0, got ${r.diskMiB}`);
+  }
   for (const n of names) {
     const sock = guestFiles(opts.root, n).workloadSocket;
     if (sock.length > MAX_UNIX_SOCKET_PATH) throw new LabError(`socket path ${sock} is longer than ${MAX_UNIX_SOCKET_PATH} bytes; set VIRTBALANCE_LAB_DIR to a shorter directory`);
@@ -144,7 +160,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
   const guests: LabGuest[] = [];
   const t0 = Date.now();
   const starting = requests.filter((r) => r.start !== false);
-  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : ''}`))].join('; ');
+  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : ''}${(r.diskMiB ?? DEFAULT_DISK_MIB) > 0 ? `, ${r.diskMiB ?? DEFAULT_DISK_MIB} MiB sparse disk` : ', no disk'}`))].join('; ');
   const later = requests.length - starting.length;
   await opts.progress.step(`defining and starting ${starting.length} guest${starting.length === 1 ? '' : 's'}${later > 0 ? ` (and defining ${later} to start later)` : ''} (${shapes})`, async () => {
     for (const r of requests) {
@@ -152,16 +168,18 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
       await fs.mkdir(files.dir, { recursive: true });
       await fs.rm(files.consoleLog, { force: true });
       await fs.rm(files.workloadSocket, { force: true });
+      const diskMiB = r.diskMiB ?? DEFAULT_DISK_MIB;
+      await createSparseDisk(files.disk, diskMiB);
       const xml = labDomainXml({
         name: r.name, domainType: accel.domainType, vcpus: r.vcpus, memoryMiB: r.memoryMiB, maxMemoryMiB: r.maxMemoryMiB,
         kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
         imageKey: image.key, dir: files.dir, cmdline: opts.cpuDuty !== undefined ? `vb.cpu=${opts.cpuDuty}` : undefined,
-        balloon: r.balloon, statsPeriod: r.statsPeriod,
+        balloon: r.balloon, statsPeriod: r.statsPeriod, ...(diskMiB > 0 ? { disk: files.disk } : {}),
       });
       const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);
       const start = r.start !== false;
       if (start) await client.call('domainCreateWithFlags', { dom, flags: 0 });
-      guests.push({ name: r.name, uuid: dom.uuid, started: start, ...(r.balloon === false ? {} : { memoryMiB: r.memoryMiB }), statsFromBoot: r.balloon !== false && r.statsPeriod !== 0, ...files });
+      guests.push({ name: r.name, uuid: dom.uuid, started: start, ...(r.balloon === false ? {} : { memoryMiB: r.memoryMiB }), statsFromBoot: r.balloon !== false && r.statsPeriod !== 0, diskMiB, ...files });
     }
   });
 
@@ -170,6 +188,18 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
   const bootSeconds = (Date.now() - t0) / 1000;
   await waitForBalloons(client, running, opts);
   return { image, accel, guests, bootSeconds };
+}
+
+/** A fresh sparse file of `mib` MiB (removed when 0): it reads as zeros and takes no space until written. */
+async function createSparseDisk(file: string, mib: number): Promise<void> {
+  await fs.rm(file, { force: true });
+  if (mib === 0) return;
+  const handle = await fs.open(file, 'w', 0o644);
+  try {
+    await handle.truncate(mib * 1024 * 1024);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Boots a guest labUp defined with `start: false`; does not wait for it. */
@@ -262,7 +292,9 @@ export interface LabGuestStatus {
   vcpus: number;
   /** Total vCPU time, s. */
   vcpuSeconds: number;
-  balloon?: { currentMiB: number; maximumMiB: number; unusedMiB?: number; usableMiB?: number; lastUpdate?: number };
+  balloon?: { currentMiB: number; maximumMiB: number; unusedMiB?: number; usableMiB?: number; diskCachesMiB?: number; lastUpdate?: number };
+  /** What the host saw the guest read from its disks (libvirt's block.N.rd.bytes, summed), MiB. */
+  blockReadMiB?: number;
   workload?: WorkloadStatus;
   workloadError?: string;
   oomKills: OomKill[];
@@ -274,7 +306,7 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
   if (guests.length === 0) return [];
   const active = guests.filter((g) => g.active).map((g) => g.domain);
   const records = active.length > 0
-    ? await client.getAllDomainStats(DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon, 0, active)
+    ? await client.getAllDomainStats(DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block, 0, active)
     : [];
   return Promise.all(guests.map(async (g): Promise<LabGuestStatus> => {
     const files = guestFilesIn(g.marker.dir);
@@ -288,6 +320,8 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
     const unused = num('balloon.unused');
     const usable = num('balloon.usable');
     const lastUpdate = num('balloon.last-update');
+    const diskCaches = num('balloon.disk_caches');
+    const readBytes = params ? blockReadBytes(params) : undefined;
     const status: LabGuestStatus = {
       name: g.domain.name,
       uuid: g.domain.uuid,
@@ -302,9 +336,11 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
         currentMiB: current / 1024, maximumMiB: maximum / 1024,
         ...(unused !== undefined ? { unusedMiB: unused / 1024 } : {}),
         ...(usable !== undefined ? { usableMiB: usable / 1024 } : {}),
+        ...(diskCaches !== undefined ? { diskCachesMiB: diskCaches / 1024 } : {}),
         ...(lastUpdate !== undefined ? { lastUpdate } : {}),
       };
     }
+    if (readBytes !== undefined) status.blockReadMiB = readBytes / 1048576;
     if (g.active) {
       try {
         status.workload = await new WorkloadController(() => files.workloadSocket, 2_000).status(g.domain);

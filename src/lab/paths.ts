@@ -1,5 +1,5 @@
 // Where the lab keeps things. Images: <root>/images/<key>/; downloaded kernel packages:
-// <root>/debs/; each guest's console log and workload socket: <root>/guests/<name>/.
+// <root>/debs/; each guest's console log, workload socket and disk: <root>/guests/<name>/.
 import { statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,14 +20,21 @@ export interface GuestFiles {
   dir: string;
   consoleLog: string;
   workloadSocket: string;
+  /** The guest's disk: a sparse raw file (absent for a guest without one). */
+  disk: string;
 }
 
 /** The files of the guest kept in `dir`. */
 export function guestFilesIn(dir: string): GuestFiles {
-  return { dir, consoleLog: path.join(dir, GUEST_FILE_NAMES.consoleLog), workloadSocket: path.join(dir, GUEST_FILE_NAMES.workloadSocket) };
+  return {
+    dir,
+    consoleLog: path.join(dir, GUEST_FILE_NAMES.consoleLog),
+    workloadSocket: path.join(dir, GUEST_FILE_NAMES.workloadSocket),
+    disk: path.join(dir, GUEST_FILE_NAMES.disk),
+  };
 }
 
-export const GUEST_FILE_NAMES = { consoleLog: 'console.log', workloadSocket: 'workload.sock' } as const;
+export const GUEST_FILE_NAMES = { consoleLog: 'console.log', workloadSocket: 'workload.sock', disk: 'disk.img' } as const;
 
 export function guestFiles(root: string, name: string): GuestFiles {
   return guestFilesIn(path.join(guestsDir(root), name));

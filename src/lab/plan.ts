@@ -6,6 +6,8 @@ import type { DomainSpec, Scenario } from '../host/sim/index.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { memoryOptionsFor } from '../control/simulate.js';
 import { checkGuestName } from './domain-xml.js';
+import { DEFAULT_DISK_MIB } from './lab.js';
+import type { ScenarioRead } from './workload-player.js';
 
 export const DEFAULT_LAB_RUN_PREFIX = 'aos_';
 
@@ -20,6 +22,8 @@ export interface LabGuestPlan {
   balloon: boolean;
   /** Initial pin of each vCPU on this host (null: unpinned, every host pCPU). */
   pins: Array<number[] | null>;
+  /** Size of its disk, MiB: room for every scan of fresh data and the hot sets. */
+  diskMiB: number;
 }
 
 export interface LabPlan {
@@ -53,9 +57,21 @@ export function planLabRun(scenario: Scenario, options: { prefix: string; hostPc
       maxMemoryMiB: spec.maxMemoryMiB,
       balloon: spec.balloon,
       pins: spec.pin.map((set) => (set === null ? null : mapPcpus(set, hostPcpus))),
+      diskMiB: diskMiBFor(spec.reads),
     };
   });
   return { scenario, hostPcpus, guests, notes: planNotes(scenario, guests, options) };
+}
+
+/**
+ * A disk big enough that every scan reads data never read before and the hot set (the disk's last
+ * MiB, at most half of it) never overlaps a scan: vb-workload's layout. Sparse, so size is free.
+ */
+export function diskMiBFor(reads: readonly ScenarioRead[]): number {
+  const scans = reads.reduce((sum, r) => sum + (r.kind === 'scan' ? r.sizeMiB : 0), 0);
+  const hot = Math.max(0, ...reads.map((r) => (r.kind === 'hot' ? r.sizeMiB : 0)));
+  const needed = Math.max(scans + hot, 2 * hot) + 64;
+  return Math.max(DEFAULT_DISK_MIB, Math.ceil(needed / 1024) * 1024);
 }
 
 function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPcpus: number; hostMemoryMiB?: number }): string[] {
@@ -79,8 +95,21 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
   if (scenario.controllers.includes('memory')) {
     notes.push(`memory use is played by vb-workload on top of what each guest uses idle; the balloon moves at the real guest's speed, not the scenario's ${scenario.host.balloonRateMiBps} MiB/s`);
   }
-  const cached = scenario.domains.filter((d) => !(d.cachesMiB === 0 && d.reads.length === 0)).map((d) => d.name);
-  if (cached.length > 0) notes.push(`page cache (cachesMiB of ${cached.join(', ')}) is not reproduced: the guests have no disk`);
+  const cached = scenario.domains.filter((d) => d.cachesMiB !== 0).map((d) => d.name);
+  if (cached.length > 0) notes.push(`page cache given directly (cachesMiB of ${cached.join(', ')}) is not reproduced; only reads fill a lab guest's cache`);
+  const readers = scenario.domains.filter((d) => d.reads.length > 0);
+  if (readers.length > 0) {
+    notes.push(`file reads (${readers.map((d) => d.name).join(', ')}) are played by vb-workload reading the guest's virtio disk (a sparse file) at the scenario's rates, at most as fast as the emulated disk reads (25-85 MiB/s under software emulation); the simulated disk's speed (${scenario.host.diskReadMiBps} MiB/s) is not reproduced`);
+  }
+  for (const d of readers) {
+    const reads = d.reads;
+    const overlaps = (kind: 'scan' | 'hot') => {
+      const rs = reads.filter((r) => r.kind === kind).sort((a, b) => a.atSeconds - b.atSeconds);
+      return rs.some((r, i) => i > 0 && r.atSeconds < readEnd(rs[i - 1]!));
+    };
+    if (overlaps('scan')) notes.push(`${d.name}: scans overlap; a lab guest runs one at a time, a new scan replaces the one still reading`);
+    if (overlaps('hot')) notes.push(`${d.name}: hot sets overlap; a lab guest re-reads one at a time, the latest started`);
+  }
   const weighted = scenario.domains.filter((d) => d.weight !== 1).map((d) => d.name);
   if (weighted.length > 0) notes.push(`CPU weights are not reproduced (${weighted.join(', ')}): every guest has the host's default share`);
   const stale = scenario.domains.filter((d) => d.statsStopSeconds !== null).map((d) => `${d.name} at ${d.statsStopSeconds} s`);
@@ -92,6 +121,12 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
     notes.push(`${noStats.join(', ')} boot without a balloon stats period (statsPeriod 0): no guest statistics until a coordinator sets one`);
   }
   return notes;
+}
+
+/** When a read is over, scenario seconds (a scan at its rate; a hot set at its end, or never). */
+function readEnd(r: ScenarioRead): number {
+  if (r.kind === 'scan') return r.atSeconds + r.sizeMiB / r.rateMiBps;
+  return r.untilSeconds ?? Number.POSITIVE_INFINITY;
 }
 
 /** The memory coordinator's options for a scenario on lab guests: the scenario's floors and weights under the lab names. */

@@ -21,7 +21,7 @@ import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
 import { labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
-import { ScopedHypervisor } from './scoped-host.js';
+import { ScopedHypervisor } from '../host/scoped-host.js';
 import { labWorkloadController } from './workload-channel.js';
 import { WorkloadPlayer } from './workload-player.js';
 
@@ -87,7 +87,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     const up = await labUp(client, {
       uri: opts.uri, root: opts.root, progress,
       accel: opts.accel, bootTimeoutSeconds: opts.bootTimeoutSeconds, balloonSettleSeconds: 60,
-      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod })),
+      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod, diskMiB: g.diskMiB })),
       failureNote: opts.keep ? 'guests left running (--keep) for a look; virtbalance lab down removes them' : 'guests removed (--keep leaves them for a look)',
     });
     interrupt.check();
@@ -105,6 +105,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     // The loads of scenario time 0 are in place before the controllers' first measurement.
     const initial = await progress.step('setting the workloads of t=0', () => player.tick(0), (r) => `${r.sent} command${r.sent === 1 ? '' : 's'}${r.failed.length > 0 ? `, not reached: ${r.failed.map((f) => f.guest).join(', ')}` : ''}`);
     for (const f of initial.failed) progress.say(`${f.guest}: ${f.error}`);
+    for (const r of initial.reads) progress.say(`t=0 s: ${r.guest}: ${r.command}`);
     const oom = new OomWatcher(up.guests);
     const dir = join(opts.outDir, `lab-${scenario.name}`);
     const tracePath = join(dir, 'trace.jsonl');
@@ -117,7 +118,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     try {
       await executeRun({
         judged: foreign?.judged,
-        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names), scenario: scenario.name },
+        target: { ...base, label: `lab:${opts.uri}`, hypervisor: new ScopedHypervisor(base.hypervisor, names, { onLeftAlone: (others) => { if (others.length > 0) progress.say(`left alone (not this run's guests): ${others.join(', ')}`); } }), scenario: scenario.name },
         intervalSeconds: scenario.intervalSeconds,
         cpu: scenario.controllers.includes('cpu') ? { ...defaultCpuSchedulerOptions } : undefined,
         memory: scenario.controllers.includes('memory') ? labMemoryOptions(scenario, opts.prefix) : undefined,
@@ -232,6 +233,7 @@ async function playScenario(p: ScenarioPlay): Promise<void> {
       });
     }
     const result = await p.player.tick(t);
+    for (const r of result.reads) progress.say(`t=${t.toFixed(0)} s: ${r.guest}: ${r.command}`);
     const failedNow = new Map(result.failed.map((f) => [f.guest, f.error]));
     for (const [guest, error] of failedNow) {
       if (!unreachable.has(guest)) progress.say(`t=${t.toFixed(0)} s: cannot set ${guest}'s workload: ${error}`);

@@ -16,6 +16,47 @@ export interface MemorySchedule {
   releaseMiBps?: number;
 }
 
+/** A one-time read of data the guest never read before (cold data). */
+export interface ScanSchedule {
+  /** How much to read, MiB. */
+  mib: number;
+  /** Read speed, MiB/s; 0 or undefined = as fast as the guest can. */
+  rateMiBps?: number;
+}
+
+/** A set the guest re-reads periodically (hot data): the last `mib` MiB of its disk. */
+export interface HotSchedule {
+  mib: number;
+  /** Seconds between the starts of two passes. */
+  everySeconds: number;
+  /** Read speed of a pass, MiB/s; 0 or undefined = as fast as the guest can. */
+  rateMiBps?: number;
+}
+
+/** What vb-workload reports about its disk reads (absent from a guest image without disks). */
+export interface DiskStatus {
+  /** Size of /dev/vda, MiB; 0 = the guest has no disk. */
+  diskMiB: number;
+  /** Page cache as the guest's /proc/meminfo says: Cached and Buffers (a raw disk's cache is in Buffers), KiB. */
+  cachedKiB: number;
+  buffersKiB: number;
+  /** MiB read so far by the current (or last) scan, and its size. */
+  scanMiB: number;
+  scanTargetMiB: number;
+  scanPhase: 'idle' | 'run' | 'done';
+  /** The hot set (0 = off), its period, completed passes and the last pass's duration. */
+  hotMiB: number;
+  hotEverySeconds: number;
+  hotPasses: number;
+  hotPassSeconds: number;
+  /** MiB the program read (from the cache or the disk) since it started, and over the last second, MiB/s. */
+  readMiB: number;
+  readMiBps: number;
+  /** MiB the guest kernel read from the disk (its block statistics), and over the last second. */
+  diskReadMiB: number;
+  diskReadMiBps: number;
+}
+
 export interface WorkloadStatus {
   vcpus: number;
   /** Duty per vCPU, 0..1. */
@@ -30,6 +71,7 @@ export interface WorkloadStatus {
   uptimeSeconds: number;
   /** Pid of vb-workload; it changes when the OOM killer took the program and init restarted it. */
   pid: number;
+  disk?: DiskStatus;
 }
 
 export class WorkloadError extends Error {
@@ -96,7 +138,19 @@ export function parseStatus(body: string): WorkloadStatus {
   };
   const phase = kv.get('mem_phase');
   if (phase !== 'idle' && phase !== 'grow' && phase !== 'hold' && phase !== 'release') throw new Error(`workload status has mem_phase '${phase}'`);
+  let disk: DiskStatus | undefined;
+  if (kv.has('disk_mib')) {
+    const scanPhase = kv.get('scan_phase');
+    if (scanPhase !== 'idle' && scanPhase !== 'run' && scanPhase !== 'done') throw new Error(`workload status has scan_phase '${scanPhase}'`);
+    disk = {
+      diskMiB: num('disk_mib'), cachedKiB: num('cached_kib'), buffersKiB: num('buffers_kib'),
+      scanMiB: num('scan_mib'), scanTargetMiB: num('scan_target_mib'), scanPhase,
+      hotMiB: num('hot_mib'), hotEverySeconds: num('hot_every_s'), hotPasses: num('hot_passes'), hotPassSeconds: num('hot_pass_s'),
+      readMiB: num('read_mib'), readMiBps: num('read_mibps'), diskReadMiB: num('disk_read_mib'), diskReadMiBps: num('disk_read_mibps'),
+    };
+  }
   return {
+    ...(disk ? { disk } : {}),
     vcpus: num('vcpus'),
     cpu: (kv.get('cpu') ?? '').split(',').filter(Boolean).map(Number),
     memMiB: num('mem_mib'),
@@ -127,6 +181,30 @@ export function memoryCommand(schedule: MemorySchedule | 'release'): string {
     words.push(`${k}=${k === 'target' ? Math.round(v) : v}`);
   }
   return `mem ${words.join(' ')}`;
+}
+
+function rateWord(rate: number | undefined): string {
+  if (rate === undefined || rate === 0) return '';
+  if (!Number.isFinite(rate) || rate < 0) throw new RangeError(`read rate must be a finite number >= 0 MiB/s, got ${rate}`);
+  return ` rate=${rate}`;
+}
+
+/** The command line for a scan (or stopping it). */
+export function scanCommand(schedule: ScanSchedule | 'stop'): string {
+  if (schedule === 'stop') return 'scan stop';
+  const mib = Math.round(schedule.mib);
+  if (!(mib >= 1)) throw new RangeError(`a scan reads at least 1 MiB, got ${schedule.mib}`);
+  return `scan ${mib}${rateWord(schedule.rateMiBps)}`;
+}
+
+/** The command line for a hot set (or turning it off). */
+export function hotCommand(schedule: HotSchedule | 'off'): string {
+  if (schedule === 'off') return 'hot off';
+  const mib = Math.round(schedule.mib);
+  if (mib === 0) return 'hot off';
+  if (!(mib >= 1)) throw new RangeError(`a hot set is at least 1 MiB, got ${schedule.mib}`);
+  if (!(Number.isFinite(schedule.everySeconds) && schedule.everySeconds > 0)) throw new RangeError(`a hot set is re-read every S > 0 seconds, got ${schedule.everySeconds}`);
+  return `hot ${mib} every=${schedule.everySeconds}${rateWord(schedule.rateMiBps)}`;
 }
 
 export type DomainName = DomainRef | string;
@@ -194,6 +272,21 @@ export class WorkloadController {
   /** Starts a memory schedule (or a release); returns the status right after. */
   async setMemory(domain: DomainName, schedule: MemorySchedule | 'release'): Promise<WorkloadStatus> {
     return parseStatus(await this.request(domain, memoryCommand(schedule)));
+  }
+
+  /** Starts a one-time read of `mib` MiB the guest has not read before (or stops the current one); returns the status right after. */
+  async setScan(domain: DomainName, schedule: ScanSchedule | 'stop'): Promise<WorkloadStatus> {
+    return parseStatus(await this.request(domain, scanCommand(schedule)));
+  }
+
+  /** Sets the hot set the guest re-reads every few seconds (or turns it off). */
+  async setHot(domain: DomainName, schedule: HotSchedule | 'off'): Promise<WorkloadStatus> {
+    return parseStatus(await this.request(domain, hotCommand(schedule)));
+  }
+
+  /** Drops the guest's clean page cache (its kernel's drop_caches): the next reads go to the disk. */
+  async dropCaches(domain: DomainName): Promise<WorkloadStatus> {
+    return parseStatus(await this.request(domain, 'drop'));
   }
 
   async status(domain: DomainName): Promise<WorkloadStatus> {

@@ -1,11 +1,40 @@
 // Plays a scenario's guest workloads on lab guests: every tick, each guest's vCPU duties and the
 // memory it should use, taken from the same workload functions and noise streams the simulated
 // host uses, so a real run follows the simulated demand. Sent over the workload channel only when
-// they change. Page cache (`cachesMiB`) is not reproduced: the guests have no disk.
-import type { DomainSpec, Scenario } from '../host/sim/scenario.js';
+// they change. File reads (a scan, a hot set) are played by vb-workload reading the guest's disk,
+// each start and end sent once when due. Page cache present at boot (`cachesMiB`) is not reproduced.
+import type { DomainSpec, ReadSpec, Scenario } from '../host/sim/scenario.js';
 import { hashString } from '../host/sim/random.js';
 import { workloadValue } from '../host/sim/workload.js';
-import type { MemorySchedule, WorkloadController } from './workload-channel.js';
+import { hotCommand, scanCommand, type HotSchedule, type MemorySchedule, type ScanSchedule, type WorkloadController } from './workload-channel.js';
+
+/** A scenario's file read: a one-time scan, or a hot set re-read every `everySeconds` from `atSeconds` until `untilSeconds`. */
+export type ScenarioRead = ReadSpec;
+
+/** One channel command a read asks for at a given time. */
+export type ReadAction =
+  | { key: string; at: number; kind: 'scan'; scan: ScanSchedule }
+  | { key: string; at: number; kind: 'hot'; hot: HotSchedule | 'off' };
+
+/**
+ * The commands a domain's reads need, in time order: each scan's start, each hot set's start and
+ * (when it has one) its end. vb-workload runs one scan and one hot set at a time: a scan started
+ * while another runs replaces it, and so does a hot set; the plan says so when a scenario overlaps them.
+ */
+export function readActions(reads: readonly ScenarioRead[]): ReadAction[] {
+  const actions: ReadAction[] = [];
+  reads.forEach((r, i) => {
+    if (r.kind === 'scan') {
+      actions.push({ key: `read${i}`, at: r.atSeconds, kind: 'scan', scan: { mib: r.sizeMiB, rateMiBps: r.rateMiBps } });
+    } else {
+      actions.push({ key: `read${i}`, at: r.atSeconds, kind: 'hot', hot: { mib: r.sizeMiB, everySeconds: r.everySeconds, rateMiBps: r.rateMiBps } });
+      // A later hot set that started meanwhile has replaced this one: its end is not this one's to stop.
+      const replaced = reads.some((o, j) => j !== i && o.kind === 'hot' && o.atSeconds >= r.atSeconds && (o.atSeconds > r.atSeconds || j > i) && o.atSeconds <= (r.untilSeconds ?? Infinity));
+      if (r.untilSeconds !== null && !replaced) actions.push({ key: `read${i}-end`, at: r.untilSeconds, kind: 'hot', hot: 'off' });
+    }
+  });
+  return actions.sort((a, b) => a.at - b.at);
+}
 
 export interface GuestDemand {
   /** Duty per vCPU, clamped to 0..1. */
@@ -44,12 +73,15 @@ export interface TickResult {
   sent: number;
   /** Guests that could not be reached this tick (e.g. still booting), with the reason. */
   failed: { guest: string; error: string }[];
+  /** Read commands sent this tick (scans, hot sets), for the run's log. */
+  reads: { guest: string; command: string }[];
 }
 
 export class WorkloadPlayer {
   private readonly sentCpu = new Map<string, string>();
   private readonly sentMem = new Map<string, number>();
   private readonly baseline = new Map<string, number>();
+  private readonly sentReads = new Map<string, Set<string>>();
 
   constructor(
     private readonly controller: WorkloadController,
@@ -77,10 +109,27 @@ export class WorkloadPlayer {
     return new Map(this.baseline);
   }
 
+  /** Sends the read commands that are due at t and were not sent yet (each once, in time order). */
+  private async playReads(g: PlayerGuest, t: number, log: TickResult['reads']): Promise<number> {
+    const done = this.sentReads.get(g.guest) ?? new Set<string>();
+    this.sentReads.set(g.guest, done);
+    let sent = 0;
+    for (const a of readActions(g.spec.reads)) {
+      if (a.at > t || done.has(a.key)) continue;
+      if (a.kind === 'scan') await this.controller.setScan(g.guest, a.scan);
+      else await this.controller.setHot(g.guest, a.hot);
+      done.add(a.key);
+      log.push({ guest: g.guest, command: a.kind === 'scan' ? scanCommand(a.scan) : hotCommand(a.hot) });
+      sent++;
+    }
+    return sent;
+  }
+
   /** Sends what changed for scenario time t to every guest that runs at t. */
   async tick(t: number): Promise<TickResult> {
     let sent = 0;
     const failed: TickResult['failed'] = [];
+    const reads: TickResult['reads'] = [];
     await Promise.all(this.guests.map(async (g) => {
       if (t < g.spec.startSeconds || (g.spec.stopSeconds !== null && t >= g.spec.stopSeconds)) return;
       try {
@@ -99,10 +148,11 @@ export class WorkloadPlayer {
           this.sentMem.set(g.guest, step.targetMiB);
           sent++;
         }
+        sent += await this.playReads(g, t, reads);
       } catch (err) {
         failed.push({ guest: g.guest, error: (err as Error).message });
       }
     }));
-    return { sent, failed };
+    return { sent, failed, reads };
   }
 }

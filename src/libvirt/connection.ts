@@ -81,6 +81,14 @@ export class LibvirtConnection extends EventEmitter<ClientEvents> {
     } catch (err) {
       rpc.destroy(err as Error);
       if (err instanceof LibvirtConnectError) throw err;
+      if (err instanceof LibvirtClosedError && transport.exited) {
+        // Over ssh, a closed stream usually means ssh itself failed (unknown host, refused key):
+        // wait for what it said and report that once, not a guess about libvirtd.
+        await transport.exited(2_000);
+        const said = transport.sshSaid?.() ?? '';
+        if (said) throw new LibvirtConnectError(uri, describeTarget(target), `ssh failed: ${said}`, 'check that plain `ssh` to that host works (host name, keys, known_hosts)');
+        throw new LibvirtConnectError(uri, describeTarget(target), 'the remote end closed the connection', 'is libvirtd running there, and is the socket path right?');
+      }
       if (err instanceof LibvirtClosedError) throw connectError(target, err, transport.diagnostics());
       if (err instanceof LibvirtError) throw new LibvirtConnectError(uri, describeTarget(target), err.message, '');
       throw err;

@@ -14,6 +14,10 @@ export interface Transport {
    * gets views that are valid only during its call. Absent for ssh, whose stream emits 'data'.
    */
   setReceiver?: (receive: (chunk: Buffer) => void) => void;
+  /** ssh: resolves once the ssh process has exited (so all it said is in), or after `ms`. */
+  exited?: (ms: number) => Promise<void>;
+  /** ssh: what ssh said last on stderr, bare; '' when nothing. */
+  sshSaid?: () => string;
 }
 
 const READ_BUFFER_BYTES = 256 * 1024;
@@ -99,10 +103,21 @@ function openSsh(t: ConnectTarget): Promise<Transport> {
     child.stderr.on('data', (s: string) => {
       stderr = (stderr + s).slice(-2000);
     });
-    const diagnostics = () => {
+    const sshSaid = () => {
       const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
-      return lines.length ? `ssh said: ${lines[lines.length - 1]}` : '';
+      return lines[lines.length - 1] ?? '';
     };
+    const diagnostics = () => (sshSaid() ? `ssh said: ${sshSaid()}` : '');
+    const gone = new Promise<void>((done) => child.once('exit', () => done()));
+    const exited = (ms: number) => new Promise<void>((done) => {
+      const timer = setTimeout(done, ms);
+      void gone.then(() => {
+        clearTimeout(timer);
+        // stderr may still hold its last bytes after 'exit'; its 'close' comes right after.
+        if (child.stderr.readableEnded) done();
+        else child.stderr.once('close', () => done());
+      });
+    });
     child.once('error', (err) => reject(connectError(t, err)));
     child.once('spawn', () => {
       const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
@@ -110,7 +125,7 @@ function openSsh(t: ConnectTarget): Promise<Transport> {
       stream.once('close', () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       });
-      resolve({ stream, diagnostics });
+      resolve({ stream, diagnostics, exited, sshSaid });
     });
   });
 }

@@ -45,8 +45,15 @@ export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): strin
   // Demand per pCPU (run + wait of its vCPUs) shows crowding that saturated usage hides; drawn
   // only when it differs from usage somewhere.
   const showDemand = measured.some((i) => i.cpu!.pcpuDemand?.some((d, c) => Math.abs(d - (i.cpu!.pcpuUsage[c] ?? d)) > 0.01));
-  const peak = Math.max(...measured.flatMap((i) => [...i.cpu!.pcpuUsage, ...(showDemand ? i.cpu!.pcpuDemand ?? [] : [])].map((u) => u * 100)));
-  const maxUsage = peak <= 102 ? 100 : peak;
+  // The first measured interval often shows the crowding the run starts from (eight busy vCPUs on
+  // one pCPU: demand 800 %); scaled to it, the rest of the run is a flat line. The axis follows the
+  // rest of the run, the first interval's excess is clipped and said in a note.
+  const peakOf = (list: TraceInterval[]) => Math.max(0, ...list.flatMap((i) => [...i.cpu!.pcpuUsage, ...(showDemand ? i.cpu!.pcpuDemand ?? [] : [])].map((u) => u * 100)));
+  const rest = measured.length > 2 ? measured.slice(1) : measured;
+  const peak = peakOf(rest);
+  const maxUsage = peak <= 102 ? 100 : Math.ceil(peak / 10) * 10;
+  const firstPeak = peakOf(measured.slice(0, 1));
+  const offScale = firstPeak > maxUsage + 0.5 ? firstPeak : undefined;
 
   const left = 72;
   const right = 190;
@@ -62,6 +69,9 @@ export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): strin
     : `balanced from ${num(score.secondsUntilBalanced ?? 0)} s (interval ${score.balancedAtInterval})`;
   parts.push(text(left, 50, `${pcpus} pCPUs · spread ≤ ${threshold} points counts as balanced · ${balancedText} · ${pins.length} pin change${pins.length === 1 ? '' : 's'}`, { fill: MUTED }));
   parts.push(frame(p, { x: 'time (s)', y: showDemand ? 'pCPU usage, demand (%)' : 'pCPU usage (%)' }));
+  if (offScale !== undefined) {
+    parts.push(text(p.left + 6, p.top + 14, `↑ first interval off the scale: ${showDemand ? 'demand' : 'usage'} up to ${Math.round(offScale)} %`, { class: 'off-scale', fill: MUTED, 'font-size': 11 }));
+  }
 
   // Balance band: mean ± threshold/2, so every line inside it means spread ≤ threshold.
   const upper = measured.map((i) => {

@@ -1,7 +1,7 @@
 import type { CpuFairness, CpuScore } from './cpu.js';
 import type { EpisodeSummary, MemoryScore } from './memory.js';
 import type { Score } from './score.js';
-import { formatMiB } from '../ground/units.js';
+import { formatMiB, mibToKiB } from '../ground/units.js';
 
 // The score as a person reads it: a summary block per resource, then a table per VM.
 
@@ -83,6 +83,17 @@ function oomLine(m: MemoryScore): string {
   return text;
 }
 
+/**
+ * A growth episode is a run of intervals in which a guest was starved (its demand grew faster than
+ * it was given memory). None means every growing guest was given memory in time, not that none
+ * grew: say which guests grew, and by how much, so the two cannot be confused.
+ */
+export function growthLine(m: MemoryScore, intervalSeconds: number | undefined): string {
+  const grew = m.guests.flatMap((g) => (g.largestRise && g.largestRise.toKiB - g.largestRise.fromKiB >= mibToKiB(64) ? [`${g.domain} ${mib(g.largestRise.fromKiB)} → ${mib(g.largestRise.toKiB)}`] : []));
+  if (m.growth.count === 0) return grew.length > 0 ? `never: ${grew.join(', ')} grew and got memory before running short` : 'never (no balloon grew)';
+  return `${episodes(m.growth, intervalSeconds)}${grew.length > 0 ? ` (grew: ${grew.join(', ')})` : ''}`;
+}
+
 function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): string[] {
   const lines = ['Memory'];
   const starvedBy = m.guests.filter((g) => g.starvedIntervals > 0).map((g) => `${g.domain} ${g.starvedIntervals}`);
@@ -92,7 +103,7 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
     const verdict = m.host.belowReserve ? `BELOW RESERVE in ${m.host.intervalsBelowReserve} interval${m.host.intervalsBelowReserve === 1 ? '' : 's'}` : 'never below reserve';
     lines.push(field('host free, lowest', `${mib(m.host.minFreeKiB)} at interval ${m.host.atInterval} (reserve ${mib(m.host.reserveKiB)}): ${verdict}`));
   }
-  lines.push(field('meeting a growing demand', episodes(m.growth, intervalSeconds)));
+  lines.push(field('short while demand grew', growthLine(m, intervalSeconds)));
   lines.push(field('reclaiming after a load stops', episodes(m.reclaim, intervalSeconds)));
   if (m.cache) {
     lines.push(field('cold cache held', `${fixed(m.cache.coldMiBSeconds, 0)} MiB·s`));

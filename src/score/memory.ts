@@ -61,6 +61,8 @@ export interface GuestMemoryScore {
   domain: string;
   minActualKiB: number;
   maxActualKiB: number;
+  /** The largest growth of its balloon: from a low point to a later high one (none if it only shrank). */
+  largestRise?: { fromKiB: number; toKiB: number };
   maximumKiB: number;
   floorKiB: number;
   starvedIntervals: number;
@@ -234,6 +236,7 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
         domain,
         minActualKiB: Math.min(...actuals),
         maxActualKiB: Math.max(...actuals),
+        ...largestRise(actuals),
         maximumKiB: last.maximumKiB,
         floorKiB: last.floorKiB,
         starvedIntervals: starvedHere.length,
@@ -281,4 +284,14 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
     guests,
     cache: scoreCache(intervals),
   };
+}
+
+function largestRise(actuals: number[]): { largestRise?: { fromKiB: number; toKiB: number } } {
+  let low = Infinity;
+  let best: { fromKiB: number; toKiB: number } | undefined;
+  for (const a of actuals) {
+    low = Math.min(low, a);
+    if (a > low && (!best || a - low > best.toKiB - best.fromKiB)) best = { fromKiB: low, toKiB: a };
+  }
+  return best ? { largestRise: best } : {};
 }

@@ -43,6 +43,7 @@ const require = createRequire(import.meta.url);
 async function loadAssets(): Promise<Map<string, Asset>> {
   const files: [string, string, string][] = [
     ['/', `${pageDir}index.html`, 'text/html; charset=utf-8'],
+    ['/assets/cpu-rules.js', `${pageDir}cpu-rules.js`, 'text/javascript; charset=utf-8'],
     ['/assets/dashboard.js', `${pageDir}dashboard.js`, 'text/javascript; charset=utf-8'],
     ['/assets/dashboard.css', `${pageDir}dashboard.css`, 'text/css; charset=utf-8'],
     ['/assets/uplot.js', require.resolve('uplot/dist/uPlot.iife.min.js'), 'text/javascript; charset=utf-8'],

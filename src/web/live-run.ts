@@ -82,7 +82,7 @@ export interface LiveRunInfo {
  * keeps serving until SIGINT/SIGTERM; when it was interrupted, or failed, it closes at once.
  */
 export async function withLiveRun<T>(request: DashboardRequest, target: Target, info: LiveRunInfo, body: (live: LiveRun) => Promise<T>): Promise<T> {
-  const paced: Target = request.pace === undefined ? target : { ...target, clock: pacedClock(target.clock, info.intervalSeconds, request.pace) };
+  const paced: Target = request.pace === undefined ? target : { ...target, clock: pacedClock(target.clock, info.intervalSeconds, request.pace), pace: request.pace };
   if (!request.listen) return body({ target: paced, onHeader: () => {}, onInterval: () => {}, dashboard: undefined });
 
   let interrupted = false;

@@ -2,6 +2,7 @@ import type { Action } from '../ground/actions.js';
 import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { hasCpuData, hasMemoryData, plotCpu, plotMemory } from '../plot/index.js';
 import { formatScore, scoreTrace, splitTrace, type Score, type ScoreOptions } from '../score/index.js';
+import { growthLine } from '../score/format.js';
 import type { EpisodeSummary } from '../score/index.js';
 
 // A run as one self-contained HTML file: the SVG plots inlined, the score as tables, and the
@@ -37,6 +38,32 @@ function episodes(e: EpisodeSummary): string {
   return `${e.count}, mean ${fixed(e.meanIntervals)} / max ${e.maxIntervals ?? '–'} intervals${e.meanSeconds !== undefined ? ` (mean ${fixed(e.meanSeconds)} s)` : ''}${e.open ? `, ${e.open} open at the end` : ''}`;
 }
 
+/** The verdicts on one screen, before any detail: is it balanced, fair, fed, safe, and how busy. */
+function summarySection(score: Score, intervals: TraceInterval[]): string {
+  const rows: [string, string, ('good' | 'bad')?][] = [];
+  const cpu = score.cpu;
+  if (cpu) {
+    rows.push([
+      'CPU balance',
+      cpu.balancedAtInterval === undefined ? `never balanced (final spread ${fixed(cpu.spread?.final)} points)` : `balanced from interval ${cpu.balancedAtInterval} (${fixed(cpu.secondsUntilBalanced)} s), final spread ${fixed(cpu.spread?.final)} points`,
+      cpu.balancedAtInterval === undefined ? 'bad' : 'good',
+    ]);
+    rows.push(['pin changes', `${cpu.pinChanges.total} (${cpu.pinChanges.afterBalance ?? '–'} after balance)`, cpu.pinChanges.failed ? 'bad' : undefined]);
+    if (cpu.fairness) rows.push(['fairness (Jain)', `${fixed(cpu.fairness.jainAll, 3)} over all VMs; worst VM got ${percent(cpu.fairness.worstFractionOfFairShare?.fraction)} of its fair share`]);
+  }
+  const m = score.memory;
+  if (m) {
+    rows.push(['starved guests', m.starvedIntervals === 0 ? 'never' : `in ${m.starvedIntervals} of ${m.intervals} intervals`, m.starvedIntervals ? 'bad' : 'good']);
+    rows.push(['OOM kills', m.oom.known ? String(m.oom.total) : 'unknown', m.oom.known ? (m.oom.total ? 'bad' : 'good') : undefined]);
+    if (m.host) rows.push(['host reserve', m.host.belowReserve ? `breached in ${m.host.intervalsBelowReserve} intervals` : `kept (lowest free ${mib(m.host.minFreeKiB)})`, m.host.belowReserve ? 'bad' : 'good']);
+    rows.push(['short while demand grew', growthLine(m, score.trace.intervalSeconds)]);
+  }
+  const decisions = decisionLog(intervals);
+  const failed = decisions.filter((d) => d.kind === 'failed').length;
+  rows.push(['decisions', `${decisions.filter((d) => d.kind !== 'note' && d.kind !== 'failed' && d.kind !== 'oom').length} actions, ${failed} failed (log at the end)`, failed ? 'bad' : undefined]);
+  return `<section class="summary"><h2>Summary</h2>${facts(rows)}</section>`;
+}
+
 function cpuSection(score: Score): string {
   const cpu = score.cpu;
   if (!cpu) return '';
@@ -68,7 +95,7 @@ function memorySection(score: Score): string {
     ['OOM kills', m.oom.known ? String(m.oom.total) : 'unknown (no simulator truth)', m.oom.known ? (m.oom.total ? 'bad' : 'good') : undefined],
   ];
   if (m.host) rows.push(['host free, lowest', `${mib(m.host.minFreeKiB)} at interval ${m.host.atInterval} (reserve ${mib(m.host.reserveKiB)})${m.host.belowReserve ? `: below reserve in ${m.host.intervalsBelowReserve}` : ''}`, m.host.belowReserve ? 'bad' : 'good']);
-  rows.push(['meeting a growing demand', episodes(m.growth)], ['reclaiming after a load stops', episodes(m.reclaim)]);
+  rows.push(['short while demand grew', growthLine(m, score.trace.intervalSeconds)], ['reclaiming after a load stops', episodes(m.reclaim)]);
   const guests = table(
     ['VM', 'min actual', 'max actual', 'floor', 'maximum', 'starved', 'OOM', 'growth (intervals)', 'reclaim (intervals)'],
     m.guests.map((g) => [
@@ -208,10 +235,11 @@ export function renderReport(lines: TraceLine[], options: ReportOptions = {}): s
 <body>
 <header><h1>${esc(title)}</h1><div class="meta">${meta.map((m) => `<span>${esc(m)}</span>`).join('')}</div></header>
 <main>
-${plots.map((svg) => `<section class="plot">${svg.replace(/^<\?xml[^>]*>\s*/, '')}</section>`).join('\n')}
+${summarySection(score, intervals)}
 ${cpuSection(score)}
 ${memorySection(score)}
 ${!score.cpu && !score.memory ? '<section><p class="muted">No CPU or memory records in this trace.</p></section>' : ''}
+${plots.map((svg) => `<section class="plot">${svg.replace(/^<\?xml[^>]*>\s*/, '')}</section>`).join('\n')}
 <section><details><summary>Score as text (as <code>virtbalance score</code> prints it)</summary><pre>${esc(formatScore(score))}</pre></details></section>
 ${logSection(intervals)}
 </main>

@@ -160,6 +160,20 @@ test('the shipped example configuration (docs/config.md and systemd/config.yaml)
   parseConfig(block[1]!, 'docs/config.md');
 });
 
+test('scope: only/exclude in the file, vms.NAME.manage: false, flags replace the lists', () => {
+  const c = parseConfig('only: [web*, 6695eb01-f6a4-8304-79aa-97f2502e193f]\nexclude: web-test\nvms:\n  db1: { manage: false }\n  web2: { manage: true, weight: 2 }\n', 'c.yaml');
+  assert.deepEqual(c.only, ['web*', '6695eb01-f6a4-8304-79aa-97f2502e193f']);
+  assert.deepEqual(c.exclude, ['web-test']);
+  assert.deepEqual(c.vms, { db1: { manage: false }, web2: { manage: true, weight: 2 } });
+  assert.deepEqual(resolveRunOptions({}, c).scope, { only: ['web*', '6695eb01-f6a4-8304-79aa-97f2502e193f'], exclude: ['web-test'], unmanaged: ['db1'] });
+  assert.deepEqual(resolveRunOptions({ only: ['a,b', 'c'], exclude: ['x'] }, c).scope, { only: ['a', 'b', 'c'], exclude: ['x'], unmanaged: ['db1'] });
+  assert.deepEqual(resolveRunOptions({}).scope, { only: [], exclude: [], unmanaged: [] });
+  assert.throws(() => resolveRunOptions({ only: [','] }), /--only: give a domain name, glob or UUID/);
+  assert.throws(() => parseConfig('vms:\n  db1: { manage: no }\n', 'c.yaml'), /c\.yaml:2: vms\.db1\.manage: /);
+  assert.throws(() => parseConfig('only: []\n', 'c.yaml'), /c\.yaml:1: only: expected a domain name, glob or UUID, or a list of them/);
+  assert.throws(() => parseConfig('exclude: [web1, 3]\n', 'c.yaml'), /c\.yaml:1: exclude\[1\]: expected a non-empty string, got 3/);
+});
+
 test('run --config: http: serves the dashboard and /metrics; a public address needs httpPublic', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vb-config-http-'));
   try {

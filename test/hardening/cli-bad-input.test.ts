@@ -53,6 +53,11 @@ writeFileSync(join(dir, 'syntax.yaml'), 'interval: 2\ncpu:\n  margin: [1\n');
 writeFileSync(join(dir, 'unknown.yaml'), 'connect: qemu:///system\nmemory:\n  floor: 200\n');
 writeFileSync(join(dir, 'range.yaml'), 'interval: -2\n');
 writeFileSync(join(dir, 'not-a-trace.jsonl'), 'hello\n');
+writeFileSync(join(dir, 'manage.yaml'), 'vms:\n  db1: { manage: 1 }\n');
+// An ssh that fails the way a real one does for an unknown host (a fresh machine may have no ssh client).
+const failingSsh = join(dir, 'ssh-unknown-host');
+writeFileSync(failingSsh, '#!/bin/sh\necho "ssh: Could not resolve hostname nosuchhost.invalid: Name or service not known" >&2\nexit 255\n');
+chmodSync(failingSsh, 0o755);
 writeFileSync(join(dir, 'bad-scenario.yaml'), 'name: x\ninterval: 2\nintervals: 5\nhost: { pcpus: 0, memoryMiB: 1024 }\ndomains: [{ name: a, memoryMiB: 100 }]\n');
 
 const CASES: Array<[string[], number, RegExp]> = [
@@ -82,7 +87,7 @@ const CASES: Array<[string[], number, RegExp]> = [
   [['run', '--config', join(dir, 'range.yaml')], 2, /range\.yaml:1: interval: -2 is out of range/],
   [['run', '--sim', 'cpu-1-balanced', '--trace', dir], 2, /--trace .*: is a directory$/],
   [['run', '--sim', 'cpu-1-balanced', '--trace', '/proc/virtbalance-nope/t.jsonl'], 2, /cannot create directory \/proc\/virtbalance-nope/],
-  [['vcpu_scheduler'], 2, /^virtbalance: usage: vcpu_scheduler <interval seconds>$/],
+  [['vcpu_scheduler'], 2, /^virtbalance: usage: vcpu_scheduler <interval seconds> \(try --help\)$/],
   [['vcpu_scheduler', '2', '3'], 2, /usage: vcpu_scheduler/],
   [['vcpu_scheduler', '0'], 2, /interval must be a positive number of seconds, got '0'/],
   [['memory_coordinator', 'abc'], 2, /interval must be a positive number of seconds, got 'abc'/],
@@ -92,13 +97,28 @@ const CASES: Array<[string[], number, RegExp]> = [
   [['score', join(dir, 'not-a-trace.jsonl')], 2, /not-a-trace\.jsonl:1: not valid JSON/],
   [['sim', 'no-such-scenario'], 2, /no scenario 'no-such-scenario'/],
   [['info', '--connect', 'bad'], 2, /invalid libvirt URI 'bad'/],
+  // Negative numbers are values, checked as such (parseArgs would call them ambiguous options).
+  [['run', '--interval', '-1'], 2, /^virtbalance: --interval must be a positive number of seconds, got '-1'$/],
+  [['run', '--sim', 'cpu-1-balanced', '--intervals', '-3'], 2, /^virtbalance: --intervals must be a positive whole number, got '-3'$/],
+  [['vcpu_scheduler', '-1'], 2, /^virtbalance: interval must be a positive number of seconds, got '-1'$/],
+  [['memory_coordinator', '-.5'], 2, /^virtbalance: interval must be a positive number of seconds, got '-\.5'$/],
+  [['sim', 'demo-grader', '--out', '/proc/nope'], 2, /^virtbalance: --out \/proc\/nope: cannot create directory \/proc\/nope: ENOENT$/],
+  [['run', '--sim', 'cpu-1-balanced', '--only', ','], 2, /^virtbalance: --only: give a domain name, glob or UUID$/],
+  [['vcpu_scheduler', '1', '--exclude', ''], 2, /^virtbalance: --exclude: give a domain name, glob or UUID$/],
+  [['run', '--config', join(dir, 'manage.yaml')], 2, /manage\.yaml:2: vms\.db1\.manage: expected true or false/],
+  [['info', '--connect', `qemu+ssh://nosuchhost.invalid/system?command=${failingSsh}`], 1, /ssh failed: ssh: Could not resolve hostname nosuchhost\.invalid: Name or service not known; check that plain `ssh` to that host works/],
 ];
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 for (const [args, code, message] of CASES) {
   test(`bad input: virtbalance ${args.join(' ')} → exit ${code}, one line`, async () => {
-    assertOneLine(await runCli(args, { env }), code, message, args.join(' '));
+    const o = await runCli(args, { env });
+    assertOneLine(o, code, message, args.join(' '));
+    assert.equal((o.stderr.match(/'/g) ?? []).length % 2, 0, `quotes left open: ${o.stderr}`);
+    assert.ok((o.stderr.match(/ssh said/g) ?? []).length <= 1, `ssh quoted twice: ${o.stderr}`);
+    if (/ssh failed/.test(o.stderr)) assert.doesNotMatch(o.stderr, /is libvirtd running/, 'an ssh failure is not blamed on libvirtd');
+    if (args[0] === 'sim') assert.doesNotMatch(o.stderr, /--trace/, 'sim has no --trace flag to blame');
   });
 }
 

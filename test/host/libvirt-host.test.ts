@@ -99,7 +99,7 @@ test('LibvirtHost on qemu:///system: a guest\'s disk reads arrive as blockReadBy
   sector[0] = 0xeb; // jmp $ — a boot sector that spins, so the firmware stops after reading it
   sector[1] = 0xfe;
   writeFileSync(disk, sector);
-  const name = `vb-blockstats-${process.pid}`;
+  const name = `vblt${process.pid}-blockstats`; // vblt<pid>: a test's own domain (test/lab/e2e-support.ts)
   const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
   <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
   <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk>

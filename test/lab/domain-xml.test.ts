@@ -40,7 +40,7 @@ test('lab guest XML: direct kernel boot, memory max and current, vcpus, acpi+api
   assert.equal(one(xml, /<serial type='file'>\s*<source path='([^']+)'/), spec.consoleLog);
   assert.equal(readWorkloadSocket(xml), spec.workloadSocket);
   assert.match(xml, new RegExp(`<target type='virtio' name='${WORKLOAD_CHANNEL}'/>`));
-  assert.doesNotMatch(xml, /<disk|<interface/, 'no disks, no network');
+  assert.doesNotMatch(xml, /<disk|<interface/, 'no disk unless given one, no network');
   assert.equal(one(labDomainXml({ ...spec, domainType: 'kvm' }), /<domain type='(\w+)'>/), 'kvm');
 });
 
@@ -84,4 +84,14 @@ test('balloon variants: a stats period from boot, none (a fresh guest without on
   assert.doesNotMatch(none, /<stats /);
   assert.match(labDomainXml({ ...spec, balloon: false }), /<memballoon model='none'\/>/);
   assert.throws(() => labDomainXml({ ...spec, statsPeriod: 1.5 }), /whole number/);
+});
+
+test('a disk is a read-only virtio disk vda from the raw file given', () => {
+  const xml = labDomainXml({ ...spec, disk: "/lab/guests/aos_vm1/disk&1.img" });
+  const disk = one(xml, /<disk type='file' device='disk'>([\s\S]*?)<\/disk>/);
+  assert.match(disk, /<driver name='qemu' type='raw'\/>/);
+  assert.equal(one(disk, /<source file='([^']+)'\/>/), '/lab/guests/aos_vm1/disk&amp;1.img');
+  assert.match(disk, /<target dev='vda' bus='virtio'\/>/);
+  assert.match(disk, /<readonly\/>/, 'the guest only reads it');
+  assert.equal(xml.match(/<disk /g)?.length, 1);
 });

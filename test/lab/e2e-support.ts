@@ -1,41 +1,64 @@
 // Shared by the end-to-end lab tests: reaching libvirtd (a failure under CI=true, a skip with the
-// reason elsewhere), one lab test at a time per daemon (a lock file: the controllers under test
-// manage every domain on the daemon, and CPU shares are measured, so two lab test files must not
-// overlap even when `node --test` runs files in parallel), removing guests left by killed runs,
-// and running the shipped CLI as a child process that is always stopped.
+// reason elsewhere), refusing a daemon that runs domains not started by a test (someone's VMs:
+// the controllers under test are scoped to the test's own guests, but a test run does not start
+// beside them unless VIRTBALANCE_ALLOW_FOREIGN_DOMAINS=1 says so), one lab test at a time per
+// daemon (a lock file: CPU shares are measured, so two lab test files must not overlap even when
+// `node --test` runs files in parallel), removing guests left by killed runs, and running the
+// shipped CLI as a child process that is always stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
 import { labLock, processAlive } from '../../src/lab/lock.js';
+import { ListDomainsFlags } from '../../src/libvirt/protocol.js';
 
 export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 export const CI = process.env.CI === 'true';
 export const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
 /** Every e2e guest name starts with `vblt<pid>`; a guest whose process is gone is stale. */
 export const STALE = /^vblt(\d+)/;
+/** A foreign guest a test starts on purpose (test/lab/foreign-domain-e2e.test.ts); stale when its process is gone. */
+export const FOREIGN_STALE = /^vbforeign(\d+)/;
+/** Set to 1 to run the lab tests on a daemon that also runs domains no test started. */
+export const ALLOW_FOREIGN = 'VIRTBALANCE_ALLOW_FOREIGN_DOMAINS';
+/** The glob that scopes a controller under test to the guests of this test run. */
+export const OUR_GUESTS = `vblt${process.pid}*`;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const say = (tag: string, line: string) => process.stderr.write(`[${tag}] ${line}\n`);
 
 export { processAlive as alive };
 
-/** A client, or the reason there is none (thrown under CI=true). */
+/** A client, or the reason there is none (thrown under CI=true): no daemon, or someone else's domains running on it. */
 export async function connectOrSkip(tag: string): Promise<{ client?: LibvirtClient; skip?: string }> {
+  let client: LibvirtClient;
   try {
-    return { client: await LibvirtClient.connect(URI, { timeoutMs: 5_000 }) };
+    client = await LibvirtClient.connect(URI, { timeoutMs: 5_000 });
   } catch (err) {
     const why = `no libvirtd at ${URI}: ${(err as Error).message}`;
     if (CI) throw new Error(`${why} (CI=true: the lab tests must run; start it with scripts/libvirt-test-host.sh up)`);
     say(tag, `skipping: ${why}`);
     return { skip: why };
   }
+  const foreign = await foreignDomains(client);
+  if (foreign.length === 0 || process.env[ALLOW_FOREIGN] === '1') return { client };
+  await client.close();
+  const why = `${URI} runs domains no test started (${foreign.join(', ')}); the lab tests do not start beside them. Their controllers only ever touch the test's own guests: set ${ALLOW_FOREIGN}=1 to run them anyway`;
+  if (CI) throw new Error(why);
+  say(tag, `skipping: ${why}`);
+  return { skip: why };
+}
+
+/** Running domains that no test run started (test guests are named vblt<pid>...). */
+export async function foreignDomains(client: LibvirtClient): Promise<string[]> {
+  const stale = (n: string) => { const pid = Number(FOREIGN_STALE.exec(n)?.[1]); return pid > 0 && !processAlive(pid); };
+  return (await client.listAllDomains(ListDomainsFlags.Active)).map((d) => d.name).filter((n) => !STALE.test(n) && !stale(n)).sort();
 }
 
 /** Removes lab guests left by test runs whose process is gone. */
 export async function removeStaleGuests(client: LibvirtClient, tag: string): Promise<void> {
   for (const g of await findLabGuests(client)) {
-    const pid = Number(STALE.exec(g.domain.name)?.[1]);
+    const pid = Number((STALE.exec(g.domain.name) ?? FOREIGN_STALE.exec(g.domain.name))?.[1]);
     if (pid && pid !== process.pid && !processAlive(pid)) {
       say(tag, `removing ${g.domain.name}, left by an interrupted test run (pid ${pid})`);
       await removeGuest(client, g.domain, g.marker.dir);

@@ -64,6 +64,7 @@ const debian12: Record<string, string[]> = {
   virtio_pci: ['virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio'],
   virtio_balloon: ['virtio', 'virtio_ring'],
   virtio_console: ['virtio', 'virtio_ring'],
+  virtio_blk: ['virtio', 'virtio_ring'],
 };
 
 function assertDependenciesFirst(order: string[], deps: Record<string, string[]>): void {
@@ -76,7 +77,7 @@ function assertDependenciesFirst(order: string[], deps: Record<string, string[]>
 test('ordering puts every module after its dependencies, even when asked in reverse', () => {
   const order = orderModules(['virtio_console', 'virtio_balloon', 'virtio_pci'], (n) => debian12[n]);
   assertDependenciesFirst(order, debian12);
-  assert.deepEqual(new Set(order), new Set(Object.keys(debian12)), 'pulls in transitive dependencies');
+  assert.deepEqual(new Set(order), new Set(Object.keys(debian12).filter((m) => m !== 'virtio_blk')), 'pulls in transitive dependencies');
   assert.deepEqual(orderModules(LAB_MODULES, (n) => debian12[n]), [...LAB_MODULES], 'an already good order is kept');
 });
 

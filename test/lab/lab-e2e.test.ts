@@ -16,7 +16,7 @@ import { labDown, labStatus, labUp, type LabGuest, type LabUpResult } from '../.
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
-import { alive, labTestLock } from './e2e-support.js';
+import { alive, connectOrSkip, labTestLock } from './e2e-support.js';
 
 const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 // Per process, so two test runs on one daemon (people do run the suite side by side) never take
@@ -60,15 +60,9 @@ async function vcpuTimeNs(g: LabGuest): Promise<number> {
 
 describe('lab on real guests', { timeout: 10 * 60_000 }, () => {
   before(async () => {
-    try {
-      client = await LibvirtClient.connect(URI, { timeoutMs: 5_000 });
-    } catch (err) {
-      const why = `no libvirtd at ${URI}: ${(err as Error).message}`;
-      if (CI) throw new Error(`${why} (CI=true: the lab test must run; start it with scripts/libvirt-test-host.sh up)`);
-      skipReason = why;
-      return;
-    }
-    // One lab test file at a time on this daemon (the controller tests manage every domain).
+    ({ client, skip: skipReason } = await connectOrSkip('lab-test'));
+    if (!client) return;
+    // One lab test file at a time on this daemon (CPU shares are measured).
     unlock = await labTestLock(labRoot(), 'lab-test');
     for (const g of await findLabGuests(client)) {
       const pid = Number(STALE.exec(g.domain.name)?.[1]);

@@ -19,7 +19,7 @@ import { planLabRun, type LabPlan } from '../../src/lab/plan.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
 import { demandAt, WorkloadPlayer } from '../../src/lab/workload-player.js';
-import { connectOrSkip, labTestLock, removeStaleGuests, runBin, say, sleep, URI, type Child } from './e2e-support.js';
+import { connectOrSkip, labTestLock, removeStaleGuests, OUR_GUESTS, runBin, say, sleep, URI, type Child } from './e2e-support.js';
 
 const TAG = 'memory-e2e';
 const PREFIX = `vblt${process.pid}m_`;
@@ -127,7 +127,7 @@ describe('memory_coordinator on real guests: one steady consumer, two idle, one 
     const endAt = releaseAt + RECLAIM_INTERVALS * INTERVAL_S + 4;
     say(TAG, `idle use ${[...baselines].map(([n, b]) => `${n.slice(PREFIX.length)} ${b.toFixed(0)} MiB`).join(', ')}; vm1 will hold ${targetMiB} MiB; release at t=${releaseAt} s, run until t=${endAt} s`);
 
-    coordinator = runBin(['memory_coordinator', String(INTERVAL_S), '--connect', URI], TAG);
+    coordinator = runBin(['memory_coordinator', String(INTERVAL_S), '--connect', URI, '--only', OUR_GUESTS], TAG);
     const t0 = Date.now();
     const readings = new Map<string, Reading[]>(guests.map((g) => [g.name, []]));
     const consumer: { t: number; status: WorkloadStatus }[] = [];

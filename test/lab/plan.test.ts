@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario, parseScenario } from '../../src/host/sim/index.js';
 import { labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
-import { labRunScenario } from '../../src/cli/lab.js';
+import { labRunScenario, parseHot, parseScan } from '../../src/cli/lab.js';
 import { UsageError } from '../../src/ground/errors.js';
 
 const SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
@@ -53,7 +53,7 @@ domains:
 `, 't.yaml');
   const notes = planLabRun(s, { prefix: 'p', hostPcpus: 2, hostMemoryMiB: 20000 }).notes.join('\n');
   assert.match(notes, /CPU weights are not reproduced \(a\)/);
-  assert.match(notes, /page cache \(cachesMiB of a\) is not reproduced/);
+  assert.match(notes, /page cache given directly \(cachesMiB of a\) is not reproduced/);
   assert.match(notes, /pb at 10 s/);
   assert.match(notes, /stats stopping \(b at 20 s\)/);
   assert.match(notes, /a boot without a balloon stats period/);
@@ -77,4 +77,27 @@ test('lab run cpu 2 / memory 1 find the shipped grader cases; anything else is a
   assert.throws(() => labRunScenario(['cpu', '9']), (e: unknown) => e instanceof UsageError && /no shipped scenario 'cpu 9'/.test(e.message));
   assert.throws(() => labRunScenario([]), UsageError);
   assert.throws(() => labRunScenario(['no-such-scenario']), UsageError);
+});
+
+test('lab workload scan/hot arguments: sizes, rates, periods, and one clear error for anything else', () => {
+  assert.deepEqual(parseScan(['1536', 'rate=50']), { mib: 1536, rateMiBps: 50 });
+  assert.deepEqual(parseScan(['200']), { mib: 200 });
+  assert.equal(parseScan(['stop']), 'stop');
+  assert.deepEqual(parseHot(['600', 'every=10']), { mib: 600, everySeconds: 10 });
+  assert.deepEqual(parseHot(['64', 'every=3', 'rate=100']), { mib: 64, everySeconds: 3, rateMiBps: 100 });
+  assert.equal(parseHot(['off']), 'off');
+  assert.throws(() => parseScan(['lots']), UsageError);
+  assert.throws(() => parseScan(['100', 'speed=3']), /unknown 'speed=3' \(rate=\)/);
+  assert.throws(() => parseHot(['600']), /needs every=<seconds>/);
+  assert.throws(() => parseHot(['600', 'every=0']), UsageError);
+});
+
+test('the shipped cache scenarios: reads are played on the guests\' disks, boot-time cache is said not to be', () => {
+  const s = loadScenario(path.join(SCENARIOS, 'cache-2-hot.yaml'));
+  const plan = planLabRun(s, { prefix: 'aos_', hostPcpus: 2 });
+  assert.deepEqual(plan.guests.map((g) => g.diskMiB), [8192, 8192, 8192]);
+  const notes = plan.notes.join('\n');
+  assert.match(notes, /file reads \(vm1, vm2\) are played by vb-workload reading the guest's virtio disk .* the simulated disk's speed \(200 MiB\/s\) is not reproduced/);
+  assert.match(notes, /page cache given directly \(cachesMiB of vm2, vm3\) is not reproduced/);
+  assert.doesNotMatch(notes, /overlap/);
 });

@@ -15,7 +15,7 @@ import { planLabRun } from '../../src/lab/plan.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
 import { WorkloadPlayer } from '../../src/lab/workload-player.js';
-import { CI, connectOrSkip, labTestLock, removeStaleGuests, runBin, say, sleep, URI, type Child } from './e2e-support.js';
+import { CI, connectOrSkip, labTestLock, removeStaleGuests, OUR_GUESTS, runBin, say, sleep, URI, type Child } from './e2e-support.js';
 
 const TAG = 'cpu-e2e';
 const PREFIX = `vblt${process.pid}c_`;
@@ -99,7 +99,7 @@ describe('vcpu_scheduler on real guests: four busy guests all on pCPU0 of two', 
     assert.ok([...start.values()].every((a) => a.length === 1 && a[0] === 0), `all on pCPU0 at the start: ${describePlacement(start)}`);
 
     const t0 = Date.now();
-    scheduler = runBin(['vcpu_scheduler', String(INTERVAL_S), '--connect', URI], TAG);
+    scheduler = runBin(['vcpu_scheduler', String(INTERVAL_S), '--connect', URI, '--only', OUR_GUESTS], TAG);
     let converged: Map<string, number[]> | undefined;
     while (Date.now() - t0 < CONVERGE_INTERVALS * INTERVAL_S * 1000 + 2_000) {
       const p = await placement();

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { memoryCommand, parseStatus, WorkloadController, WorkloadError, workloadRequest, workloadRequestWithRetry } from '../../src/lab/workload-channel.js';
+import { hotCommand, memoryCommand, parseStatus, scanCommand, WorkloadController, WorkloadError, workloadRequest, workloadRequestWithRetry } from '../../src/lab/workload-channel.js';
 
 /** Stands in for QEMU's channel socket with a guest that answers as vb-workload does. */
 async function fakeGuest(answer: (id: string, command: string) => string[] | undefined): Promise<{ socket: string; received: string[]; close: () => Promise<void> }> {
@@ -135,5 +135,46 @@ test('a request whose reply is lost is sent again (with a new id) until the over
     assert.equal(refusing.received.length, 1);
   } finally {
     await refusing.close();
+  }
+});
+
+const DISK = 'cached_kib=3320 buffers_kib=314000 disk_mib=8192 scan_mib=300 scan_target_mib=1536 scan_phase=run hot_mib=64 hot_every_s=3.0 hot_passes=4 hot_pass_s=0.12 read_mib=556.0 read_mibps=48.7 disk_read_mib=365.0 disk_read_mibps=35.7';
+
+test('a status with disk fields parses them; one without has no disk', () => {
+  const s = parseStatus(`${STATUS} ${DISK}`);
+  assert.deepEqual(s.disk, {
+    diskMiB: 8192, cachedKiB: 3320, buffersKiB: 314000, scanMiB: 300, scanTargetMiB: 1536, scanPhase: 'run',
+    hotMiB: 64, hotEverySeconds: 3, hotPasses: 4, hotPassSeconds: 0.12, readMiB: 556, readMiBps: 48.7, diskReadMiB: 365, diskReadMiBps: 35.7,
+  });
+  assert.equal(parseStatus(STATUS).disk, undefined);
+  assert.throws(() => parseStatus(`${STATUS} ${DISK.replace('scan_phase=run', 'scan_phase=later')}`), /scan_phase 'later'/);
+  assert.throws(() => parseStatus(`${STATUS} ${DISK.replace(/hot_passes=\d+ /, '')}`), /lacks hot_passes/);
+});
+
+test('scan and hot commands: the protocol lines, validated before anything is sent', () => {
+  assert.equal(scanCommand({ mib: 1536 }), 'scan 1536');
+  assert.equal(scanCommand({ mib: 1536, rateMiBps: 50 }), 'scan 1536 rate=50');
+  assert.equal(scanCommand({ mib: 100, rateMiBps: 0 }), 'scan 100');
+  assert.equal(scanCommand('stop'), 'scan stop');
+  assert.throws(() => scanCommand({ mib: 0 }), /at least 1 MiB/);
+  assert.throws(() => scanCommand({ mib: 10, rateMiBps: -1 }), /rate/);
+  assert.equal(hotCommand({ mib: 600, everySeconds: 10 }), 'hot 600 every=10');
+  assert.equal(hotCommand({ mib: 600, everySeconds: 10, rateMiBps: 100 }), 'hot 600 every=10 rate=100');
+  assert.equal(hotCommand({ mib: 0, everySeconds: 10 }), 'hot off');
+  assert.equal(hotCommand('off'), 'hot off');
+  assert.throws(() => hotCommand({ mib: 600, everySeconds: 0 }), /every S > 0/);
+});
+
+test('setScan, setHot and dropCaches send those lines and return the status', async () => {
+  const guest = await fakeGuest((id) => [`${id} ok ${STATUS} ${DISK}`]);
+  try {
+    const c = new WorkloadController(() => guest.socket);
+    assert.equal((await c.setScan('aos_vm1', { mib: 1536, rateMiBps: 50 })).disk?.scanTargetMiB, 1536);
+    await c.setHot('aos_vm1', { mib: 64, everySeconds: 3 });
+    await c.setHot('aos_vm1', 'off');
+    await c.dropCaches('aos_vm1');
+    assert.deepEqual(guest.received.map((l) => l.replace(/^#\S+ /, '')), ['scan 1536 rate=50', 'hot 64 every=3', 'hot off', 'drop']);
+  } finally {
+    await guest.close();
   }
 });

@@ -119,3 +119,20 @@ test('CPU plot: pCPU demand is drawn only when it differs from usage', () => {
   assert.equal(withClass(elements, 'demand-series').length, 4);
   assert.equal(withClass(elements, 'series').length, 4);
 });
+
+test('CPU plot: a first-interval spike (eight busy vCPUs on one pCPU) does not flatten the rest: its excess is clipped and said', () => {
+  const lines = allOnPcpu0();
+  const measured = lines.filter((l) => l.type === 'interval' && l.cpu && l.cpu.elapsedNs > 0);
+  measured.forEach((l, k) => {
+    if (l.type !== 'interval') return;
+    l.cpu!.pcpuDemand = k === 0 ? [7.92, 0, 0, 0] : l.cpu!.pcpuUsage.map((u) => Math.min(1.5, u * 1.5));
+  });
+  const svg = plotCpu(lines);
+  parseSvg(svg);
+  const labels = [...svg.matchAll(/>([^<>]*)<\/text>/g)].map((m) => m[1]!);
+  assert.ok(!labels.includes('800') && !labels.includes('700'), `the axis follows the rest of the run: ${labels.join(' | ')}`);
+  assert.ok(labels.includes('140') && !labels.includes('200'), `the rest of the run (up to 150 %) decides the top: ${labels.join(' | ')}`);
+  assert.match(svg, /first interval off the scale: demand up to 792 %/);
+  // Without the spike, no note.
+  assert.doesNotMatch(plotCpu(allOnPcpu0()), /off the scale/);
+});

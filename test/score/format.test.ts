@@ -31,6 +31,11 @@ test('the text score shows memory verdicts and says when OOM is unknown', () => 
   assert.match(text, /starved \(< 100 MiB spare\)\s+1 of 2 intervals \(a 1\)/);
   assert.match(text, /OOM events\s+unknown \(no simulator truth, no guest OOM watch\)/);
   assert.match(text, /host free, lowest\s+400 MiB at interval 1 \(reserve 512 MiB\): BELOW RESERVE in 1 interval/);
-  assert.match(text, /meeting a growing demand\s+1 episode, mean 1\.0 \/ max 1 intervals/);
+  assert.match(text, /short while demand grew\s+1 episode, mean 1\.0 \/ max 1 intervals \(mean 1\.0 s\) \(grew: a 512 MiB → 700 MiB\)/);
+  // No starved run is not "nothing grew": the guest that grew is named.
+  const met = formatScore(scoreTrace([header(4, false, true), memoryInterval(0, [guest('a', 310, 200)], 3000), memoryInterval(1, [guest('a', 2048, 1500)], 3000)]));
+  assert.match(met, /short while demand grew\s+never: a 310 MiB → 2048 MiB grew and got memory before running short/);
+  const flat = formatScore(scoreTrace([header(4, false, true), memoryInterval(0, [guest('a', 512, 300)], 3000), memoryInterval(1, [guest('a', 512, 300)], 3000)]));
+  assert.match(flat, /short while demand grew\s+never \(no balloon grew\)/);
   assert.doesNotMatch(text, /^CPU$/m);
 });

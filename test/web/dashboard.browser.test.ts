@@ -64,6 +64,11 @@ test('live dashboard in headless Chromium: charts, a pin in the log and the map,
   for (const box of await Promise.all((await page.locator('.mem-chart canvas').all()).map((c) => c.boundingBox()))) {
     assert.ok(box && box.width > 100 && box.height > 60, `memory chart canvas ${JSON.stringify(box)}`);
   }
+  // At 1400 px no card subtitle is cut off.
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  const cut = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('.tile .sub')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent));
+  assert.deepEqual(cut, [], 'subtitles cut at 1400 px');
+  await page.setViewportSize({ width: 1440, height: 1000 });
   assert.equal(await page.locator('#host-pill').getAttribute('data-state'), 'connected');
   assert.equal(await page.locator('#stream-pill').getAttribute('data-state'), 'live');
   const before = parsePrometheus((await get(`${url}metrics`)).body).samples;

@@ -33,6 +33,13 @@ test('report: plots, score and every decision in one file that needs nothing els
   assert.match(html, /pCPU usage: sim:mixed-1-lifecycle/);
   assert.match(html, /<h2>CPU<\/h2>/);
   assert.match(html, /<h2>Memory<\/h2>/);
+  // The verdicts first, then the score's detail, then the plots, then the log.
+  const at = (re: RegExp) => html.search(re);
+  assert.ok(at(/<h2>Summary<\/h2>/) > 0 && at(/<h2>Summary<\/h2>/) < at(/<h2>CPU<\/h2>/), 'summary before the score');
+  assert.ok(at(/<h2>Memory<\/h2>/) < at(/<svg\b/), 'score before the plots');
+  assert.ok(at(/<svg\b/) < at(/<h2>Decision log<\/h2>/), 'plots before the log');
+  assert.match(html, /<dt>CPU balance<\/dt><dd class="(good|bad)">/);
+  assert.match(html, /<dt>OOM kills<\/dt><dd class="good">0<\/dd>/);
   const actions = intervals.flatMap((i) => i.actions);
   const notices = intervals.flatMap((i) => i.notices);
   const rows = html.match(/<tr class="k-/g) ?? [];

@@ -59,6 +59,7 @@
   }
   const latest = () => store.intervals[store.intervals.length - 1];
   const marginPoints = () => store.header?.options?.cpu?.marginPoints ?? 10;
+  const { BALANCE_BAND_POINTS, crowdedPcpus } = globalThis.virtbalanceRules;
 
   // ---- data in -------------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@
     const x = rows.map((e) => e.timeMs / 1000);
     const lines = [];
     for (let p = 0; p < pcpus; p++) lines.push(rows.map((e) => (e.cpu.pcpuUsage[p] === undefined ? null : e.cpu.pcpuUsage[p] * 100)));
-    const half = marginPoints() / 2;
+    const half = BALANCE_BAND_POINTS / 2;
     const mean = rows.map((e) => (e.cpu.pcpuUsage.reduce((a, b) => a + b, 0) / Math.max(1, e.cpu.pcpuUsage.length)) * 100);
     return { pcpus, data: [x, ...lines, mean.map((m) => m + half), mean.map((m) => Math.max(0, m - half))] };
   }
@@ -216,7 +217,7 @@
         series.push({ label: `pCPU${p}`, stroke: PCPU_COLORS[p % PCPU_COLORS.length], width: 2, value: (u, v) => (v === null ? '–' : `${v.toFixed(1)} %`), points: { show: false } });
       }
       const band = color('--good');
-      series.push({ label: `margin ±${marginPoints() / 2}`, stroke: band + '88', width: 1, dash: [4, 4], value: (u, v) => (v === null ? '–' : `${v.toFixed(1)}`), points: { show: false } });
+      series.push({ label: `band ±${BALANCE_BAND_POINTS / 2}`, stroke: band + '88', width: 1, dash: [4, 4], value: (u, v) => (v === null ? '–' : `${v.toFixed(1)}`), points: { show: false } });
       series.push({ label: '', stroke: band + '88', width: 1, dash: [4, 4], points: { show: false }, value: () => '' });
       charts.cpu = new uPlot({
         width,
@@ -231,7 +232,7 @@
         plugins: [pinMarkers(() => pinTimes)],
       }, data, el);
     } else charts.cpu.setData(data);
-    $('cpu-hint').textContent = `band: mean ± ${marginPoints() / 2} pts (the scheduler's margin of ${marginPoints()}) · ▼ pin change`;
+    $('cpu-hint').textContent = `band: mean ± ${BALANCE_BAND_POINTS / 2} pts (spread ≤ ${BALANCE_BAND_POINTS} counts as balanced, as in the score and report) · ▼ pin change`;
   }
 
   /** Tick steps in MiB that read well in GiB too (0.25, 0.5, 1, 2 …). */
@@ -356,14 +357,16 @@
         v.demand > v.usage + 0.05 ? h('i', { title: `wants ${pct(v.demand)}`, style: { left: `${Math.min(99, v.demand * 100)}%` } }) : ''),
       movingAway ? h('span', { class: 'move', 'data-to': to }, `${dry ? 'would go' : '→'} pCPU${to}`) : '');
     };
+    const crowding = crowdedPcpus(entry.cpu.pcpuUsage, entry.cpu.pcpuDemand ?? entry.cpu.pcpuUsage);
     const cols = columns.map((vs, p) => {
       const usage = entry.cpu.pcpuUsage[p] ?? 0;
       const demand = entry.cpu.pcpuDemand?.[p] ?? usage;
+      const crowd = crowding[p];
       vs.sort((a, b) => b.usage - a.usage);
       return h('div', { class: `pcpu${vs.length === 0 ? ' free' : ''}`, 'data-pcpu': p },
         h('div', { class: 'pcpu-head' }, h('b', {}, `pCPU${p}`), h('span', { class: 'pct', title: `ran ${pct(usage, 1)}, its vCPUs wanted ${pct(demand, 1)}` }, pct(usage))),
         h('div', { class: `meter${demand > 1.02 ? ' over' : ''}`, style: { '--c': PCPU_COLORS[p % PCPU_COLORS.length] } }, h('span', { style: { width: `${Math.min(100, usage * 100)}%` } })),
-        demand > usage + 0.05 ? h('div', { class: 'wants' }, `crowded: its vCPUs want ${pct(demand)}`) : '',
+        crowd?.crowded ? h('div', { class: 'wants' }, `crowded: its vCPUs want ${pct(demand)}, its fair part is ${pct(crowd.fair)}`) : '',
         h('div', { class: 'chips' }, vs.map(chip)));
     });
     if (floating.length) cols.push(h('div', { class: 'pcpu', 'data-pcpu': 'none' }, h('div', { class: 'pcpu-head' }, h('b', {}, 'not placed')), h('div', { class: 'chips' }, floating.map(chip))));

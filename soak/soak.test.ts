@@ -3,7 +3,8 @@
 // guests, slow calls). Every interval must be recorded, no safety invariant broken, and the heap
 // flat. Runs in a child process with --expose-gc so heap samples follow a full collection.
 // Length: VIRTBALANCE_SOAK_INTERVALS (default the full 10,000 intervals, about 5 minutes on 2 cores
-// at ~31 ms per 1,000-guest interval; set it lower for a quick run).
+// at ~31 ms per 1,000-guest interval; set it lower for a quick run). Not part of `npm test`: run it
+// with `npm run soak` (CI runs it from .ci/run after the suite); a progress line every 1,000 intervals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

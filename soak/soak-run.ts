@@ -1,17 +1,17 @@
 // The soak run itself, in a child process started by soak.test.ts with --expose-gc so that heap
 // samples are taken after a full collection. It does nothing unless started with --soak (the test
-// runner also loads every file under test/).
+// runner also loads every file under soak/).
 //
-//   node --expose-gc dist/test/hardening/soak-run.js --soak [intervals] [domains]
+//   node --expose-gc dist/soak/soak-run.js --soak [intervals] [domains]
 //
 // Progress goes to stderr; the result is one JSON line on stdout.
-import { runControlLoop } from '../../src/control/loop.js';
-import { memoryOptionsFor } from '../../src/control/simulate.js';
-import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
-import { createSimulatedHost } from '../../src/host/sim/index.js';
-import { FaultyHost, seededRandom, type FaultCounts } from './faulty-host.js';
-import { largeScenario } from './harness.js';
-import { memoryViolation } from './checks.js';
+import { runControlLoop } from '../src/control/loop.js';
+import { memoryOptionsFor } from '../src/control/simulate.js';
+import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
+import { createSimulatedHost } from '../src/host/sim/index.js';
+import { FaultyHost, seededRandom, type FaultCounts } from '../test/hardening/faulty-host.js';
+import { largeScenario } from '../test/hardening/harness.js';
+import { memoryViolation } from '../test/hardening/checks.js';
 
 export interface SoakResult {
   intervals: number;
@@ -36,6 +36,11 @@ function median(xs: number[]): number {
   return s.length === 0 ? 0 : s[Math.floor(s.length / 2)]!;
 }
 
+/** A progress line every 1,000 intervals on a full soak, every tenth of a shorter one. */
+export function progressInterval(intervals: number): number {
+  return intervals >= 10_000 ? 1_000 : Math.max(1, Math.floor(intervals / 10));
+}
+
 export async function soak(intervals: number, domains: number, progress: (line: string) => void): Promise<SoakResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const scenario = largeScenario(domains, 64);
@@ -58,9 +63,9 @@ export async function soak(intervals: number, domains: number, progress: (line: 
   let lastInterval = -1;
   const started = performance.now();
   let lap = started;
-  // 40 heap samples whatever the length; progress every tenth of the run.
+  // 40 heap samples whatever the length; a progress line every 1,000 intervals (every tenth of a shorter run).
   const sampleEvery = Math.max(1, Math.floor(intervals / 40));
-  const progressEvery = Math.max(1, Math.floor(intervals / 10));
+  const progressEvery = progressInterval(intervals);
   await runControlLoop(
     host,
     sim.clock,
