@@ -28,6 +28,12 @@ export interface CpuSchedulerState {
   pinChanges: number;
   /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
   vcpus: Record<string, VcpuHistory>;
+  /**
+   * Per vCPU (key from vcpuKey), the share the model predicts it gets in the next interval under the
+   * placement in force after this decision: checked against what it then received (the trace's
+   * prediction error).
+   */
+  predicted?: Record<string, number>;
   /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
   otherLoad?: VcpuHistory[];
 }
@@ -90,6 +96,8 @@ export interface PlacementSummary {
   served: number;
   /** Smallest predicted share / fair share (global max-min share of all pCPUs) over non-idle vCPUs. */
   worstFractionOfFairShare: number;
+  /** Predicted share of each vCPU (fraction of a pCPU), in measurement order. */
+  shares: readonly number[];
 }
 
 /** from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets; release: every vCPU on all pCPUs. */
@@ -130,6 +138,7 @@ function summarize(demands: readonly number[], shares: readonly number[], fair: 
     fairness: shareFairness(demands, shares),
     served: totalDemand > 0 ? totalShare / totalDemand : 1,
     worstFractionOfFairShare: worstFractionOfFairShare(demands, shares, fair),
+    shares,
   };
 }
 
@@ -206,6 +215,13 @@ function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
+/** vCPU key → predicted share (keys and shares in measurement order). */
+function predictionsOf(keys: readonly string[], shares: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  keys.forEach((key, i) => (out[key] = shares[i] ?? 0));
+  return out;
+}
+
 /** Each vCPU's demand is lowered by this many σ of its noise before judging whether a placement is unfair. */
 const fairnessNoiseSigmas = 2;
 
@@ -254,7 +270,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpus: histories, ...(otherLoad ? { otherLoad } : {}) },
+    state: { ...state, intervals, streak, waited, vcpus: histories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(keys, before.shares) },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -370,6 +386,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
       pinChanges: state.pinChanges + actions.length,
       vcpus: histories,
       ...(otherLoad ? { otherLoad } : {}),
+      predicted: predictionsOf(keys, planned.shares),
     },
     balanced: false,
     spreadPoints: before.spreadPoints,

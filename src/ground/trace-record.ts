@@ -21,6 +21,8 @@ export interface TraceHeader {
 export interface TraceVcpu {
   /** CPU weight of its domain when not 1 (libvirt cpu_shares / 1024). */
   weight?: number;
+  /** Share the scheduler's model predicted for it over this interval (decided last interval); compare with `usage`. */
+  predicted?: number;
   domain: string;
   vcpu: number;
   /** pCPU it is pinned to (single) or running on. */
@@ -40,6 +42,8 @@ export interface TraceCpu {
   /** Per pCPU, fraction 0..1 busy with anything but our guests' vCPUs (host processes, QEMU's own threads, other tenants); absent when not observed. */
   pcpuOther?: number[];
   vcpus: TraceVcpu[];
+  /** Mean |usage − predicted| over the vCPUs that had a prediction, fraction of a pCPU. */
+  predictionError?: number;
   balanced: boolean;
   spreadPoints: number;
 }

@@ -319,9 +319,19 @@ test('cpu-8-host-process: beside a host process every guest gets its fair share 
   fractions.slice(1).forEach((f, k) => assert.ok(Math.min(...f) >= 0.98, `interval ${k + 2}: worst ${Math.min(...f).toFixed(3)} of fair share`));
   // No guest is ever pinned alone beside the process.
   assert.ok(intervals.flatMap((i) => i.actions).every((a) => a.kind !== 'pin' || a.pcpus.join() !== '1'));
-  const blindFractions = fractionsOfFairShare(scenario, await traceOn(scenario, blind));
+  const blindIntervals = await traceOn(scenario, blind);
+  const blindFractions = fractionsOfFairShare(scenario, blindIntervals);
   const worstBlind = Math.min(...blindFractions.slice(-5).flat());
   assert.ok(worstBlind < 0.9, `a scheduler blind to other load should fall short here, worst ${worstBlind}`);
+  // Predictions checked: the trace puts each vCPU's predicted share beside what it received. Counting
+  // the host process the model is right; blind to it, it predicts half a pCPU where a guest gets a fifth.
+  const meanError = (list: TraceInterval[]): number => {
+    const errors = list.slice(-10).map((i) => i.cpu?.predictionError).filter((e): e is number => e !== undefined);
+    assert.ok(errors.length >= 5, 'the trace records the prediction error');
+    return errors.reduce((a, b) => a + b, 0) / errors.length;
+  };
+  assert.ok(meanError(intervals) <= 0.01, `prediction error ${meanError(intervals)}`);
+  assert.ok(meanError(blindIntervals) >= 0.1, `blind prediction error ${meanError(blindIntervals)}`);
 });
 
 test('cpu-9-moving-host-load: other load that comes, goes and ramps; every guest within 2 % of its fair share after each change settles', async () => {
