@@ -53,7 +53,14 @@ export interface TraceGuestMemory {
   actualKiB: number;
   maximumKiB: number;
   unusedKiB?: number;
+  /** actual − unused at the reading, page cache included. */
   usedKiB?: number;
+  /** Guests that report MemAvailable: what they cannot drop (the lowest a shrink may go is this + floor),
+   *  the page cache they could drop, its hot part, and their disk read rate (KiB/s). */
+  anonKiB?: number;
+  cacheKiB?: number;
+  hotKiB?: number;
+  readKiBps?: number;
   floorKiB: number;
   fresh: boolean;
 }

@@ -1,4 +1,6 @@
 import type { DomainRef } from '../ground/hypervisor.js';
+import type { CacheView } from './cache.js';
+import type { Refault } from './refaults.js';
 
 /** Everything the grow, reclaim and sharing rules need to know about one guest with a fresh reading. */
 export interface GuestAssessment {
@@ -6,8 +8,17 @@ export interface GuestAssessment {
   actualKiB: number;
   maximumKiB: number;
   unusedKiB: number;
-  /** Upper bound of use (see usage.ts). */
+  /**
+   * What the guest is sized on: the upper bound of use (usage.ts), or, when it reports MemAvailable,
+   * its anonymous use + hot cache (cache.ts). unusedKiB is then MemAvailable − hot.
+   */
   usedKiB: number;
+  /** What it cannot drop: never balloon below this + floor. Equals usedKiB without MemAvailable. */
+  anonKiB: number;
+  /** Its page cache, when it reports MemAvailable. */
+  cache?: CacheView;
+  /** Its reads show that recent shrinks cut into cache it re-reads (refaults.ts). */
+  refault?: Refault;
   floorKiB: number;
   minActualKiB: number;
   /** Extra use the guest is sized for because of its noise: level + headroom − reading, >= 0 (noise.ts). */
@@ -33,4 +44,9 @@ export interface GuestAssessment {
 /** used + noise allowance + floor + growth over the horizon: what the guest should have, before bounds. */
 export function neededKiB(g: GuestAssessment): number {
   return g.usedKiB + g.noiseAllowanceKiB + g.floorKiB + g.growthKiBps * g.horizonSeconds;
+}
+
+/** What unusedKiB means for this guest, for reasons. */
+export function unusedLabel(g: Pick<GuestAssessment, 'cache'>): string {
+  return g.cache ? 'free + cold cache' : 'unused';
 }

@@ -1,25 +1,28 @@
 import type { DomainObservation, DomainState, HostObservation } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
 import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../ground/actions.js';
-import type { GuestAssessment } from './assessment.js';
-import { safeTargetKiB } from './bounds.js';
+import { neededKiB, type GuestAssessment } from './assessment.js';
+import { lowestSafeKiB, safeTargetKiB } from './bounds.js';
 import { assessFreshness, markActedOn } from './freshness.js';
 import { addSample, estimateGrowth, horizonSeconds, type UsageSample } from './growth.js';
 import { floorKiBOf, staleAfterSecondsFor, weightOf, type MemoryOptions } from './options.js';
 import { assessReclaim } from './reclaim.js';
 import { growthBudgetKiB, type Commitment } from './reserve.js';
 import { shareMemory } from './sharing.js';
-import { assessStarvation, type GrowthProposal } from './starvation.js';
+import { assessStarvation, type GrowthProposal, type GrowthVerdict } from './starvation.js';
 import { cloneMemoryState, newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
+import { cacheFigures, cacheView } from './cache.js';
+import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
 
 // The memory coordinator's policy: one pure function from an observation (and what it remembered
 // from earlier intervals) to balloon actions, each with its reason. The rules live in the files
 // named after them; this file only runs them in order:
-//   stats-enabling → freshness → usage → noise → growth → starvation / reclaim → reserve → sharing → bounds.
+//   stats-enabling → freshness → usage → cache (anon, hot, cold) → refaults → noise → growth →
+//   starvation / reclaim → reserve → sharing → bounds.
 
 export { defaultMemoryOptions, type MemoryOptions } from './options.js';
 export { initialMemoryState, type MemoryState } from './state.js';
@@ -28,9 +31,15 @@ export interface GuestMemoryView {
   domain: string;
   actualKiB: number;
   maximumKiB: number;
-  /** Upper bound of use (usage.ts); absent without statistics. */
+  /** Upper bound of use, cache included (usage.ts); absent without statistics. */
   usedKiB?: number;
   unusedKiB?: number;
+  /** For a guest that reports MemAvailable: what it cannot drop (cache.ts), never ballooned below this + floor. */
+  anonKiB?: number;
+  /** Page cache it could drop, the hot part of it (remembered from refaults), and its disk read rate. */
+  cacheKiB?: number;
+  hotKiB?: number;
+  readKiBps?: number;
   floorKiB: number;
   /** Statistics present and still updating. */
   fresh: boolean;
@@ -74,6 +83,7 @@ export function decideMemory(
   for (const domain of obs.domains) {
     if (!ACTIVE.has(domain.state)) continue;
     const guest = (next.guests[domainKey(domain)] ??= newGuestState());
+    trackReads(guest, readBytesOf(domain), obs.timeNs, options.refaultWatchSeconds);
     const balloon = domain.balloon;
     if (!balloon) {
       if (!guest.reported.noBalloon) {
@@ -107,10 +117,18 @@ export function decideMemory(
     if (speedUp) statsActions.push(speedUp);
     const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB);
     if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
-    if (freshness.newReading) recordReading(guest, usage.usedKiB, usage.sample, options);
+    const anonKiB = usage.anonKiB ?? usage.usedKiB;
+    if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
+    const readKiBps = readRateKiBps(guest);
+    if (usage.cacheKiB !== undefined && freshness.newReading) learnHotAfterRefault(guest, usage.cacheKiB, obs.timeNs, options.refaultWatchSeconds);
+    const hotKiB = rememberedHotKiB(guest, obs.timeNs, options.hotMemorySeconds);
+    const cache = usage.cacheKiB === undefined
+      ? undefined
+      : cacheView(usage.cacheKiB, hotKiB, balloon.unusedKiB, mibToKiB(options.coldReclaimMiBps) * intervalSeconds, readKiBps);
     view.usedKiB = usage.usedKiB;
     view.unusedKiB = balloon.unusedKiB;
     view.fresh = !freshness.stopped;
+    if (cache) Object.assign(view, { anonKiB, cacheKiB: cache.cacheKiB, hotKiB: cache.hotKiB, ...(readKiBps !== undefined && { readKiBps }) });
 
     if (freshness.stopped) {
       const revive = reviveStats(domain, guest, obs.timeNs, options);
@@ -125,15 +143,25 @@ export function decideMemory(
       continue;
     }
     if (!freshness.actionable) continue;
+    const refault = cache ? detectRefault(guest, obs.timeNs, options.refaultMiBps) : undefined;
+    if (refault && cache) {
+      cache.hotKiB = refault.hotKiB;
+      cache.coldKiB = Math.max(0, cache.cacheKiB - refault.hotKiB);
+      view.hotKiB = refault.hotKiB;
+    }
     const sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
     const growth = estimateGrowth(guest.samples, mibToKiB(options.minGrowthMiBps), { sigmaKiB, sigmas: options.noiseSigmas });
     assessed.push({
       ref: { name: domain.name, uuid: domain.uuid },
       actualKiB: balloon.currentKiB,
       maximumKiB: balloon.maximumKiB,
-      unusedKiB: balloon.unusedKiB,
-      usedKiB: usage.usedKiB,
-      noiseAllowanceKiB: noiseAllowanceKiB(usage.usedKiB, guest.levelKiB, sigmaKiB, options.noiseHeadroomSigmas),
+      // With MemAvailable: sized on anon + hot, and what it could still use is MemAvailable − hot.
+      unusedKiB: cache ? cache.freeKiB + cache.cacheKiB - cache.hotKiB : balloon.unusedKiB,
+      usedKiB: cache ? anonKiB + cache.hotKiB : usage.usedKiB,
+      anonKiB,
+      ...(cache && { cache }),
+      ...(refault && { refault }),
+      noiseAllowanceKiB: noiseAllowanceKiB(anonKiB, guest.levelKiB, sigmaKiB, options.noiseHeadroomSigmas),
       noiseSigmaKiB: sigmaKiB,
       floorKiB,
       minActualKiB: mibToKiB(options.minActualMiB),
@@ -153,7 +181,7 @@ export function decideMemory(
   const growths: GrowthProposal[] = [];
   const others: GuestAssessment[] = [];
   for (const g of assessed) {
-    const verdict = assessStarvation(g, options);
+    const verdict = withRefault(assessStarvation(g, options), g, options);
     const guest = next.guests[domainKey(g.ref)]!;
     if (verdict.kind === 'grow') {
       growths.push(verdict.proposal);
@@ -168,15 +196,30 @@ export function decideMemory(
     }
   }
 
-  const plan = shareMemory(growths.map((p) => ({ name: p.guest.ref.name, weight: p.guest.weight, currentKiB: p.guest.committedKiB, requestKiB: p.requestKiB })), budgetKiB);
+  // Guests whose anonymous memory is running out are served first; guests short of their hot cache
+  // from what is left (when the host is short, the hot cache of others waits: sharing.ts).
+  const request = (p: GrowthProposal) => ({ name: p.guest.ref.name, weight: p.guest.weight, currentKiB: p.guest.committedKiB, requestKiB: p.requestKiB });
+  const anonPlan = shareMemory(growths.filter((p) => p.priority === 'anon').map(request), budgetKiB);
+  const grantedKiB = [...anonPlan.grants.values()].reduce((a, b) => a + b, 0);
+  if (anonPlan.short) next.anonShortAtNs = obs.timeNs;
+  // Hot cache taken to feed a starving guest is not handed back while guests still starve (or did
+  // within the refault watch): it would be taken again next interval, a refault each time.
+  const holdHot = next.anonShortAtNs !== undefined && obs.timeNs - next.anonShortAtNs < options.refaultWatchSeconds * 1e9;
+  const hotPlan = shareMemory(growths.filter((p) => p.priority === 'hot').map(request), holdHot ? 0 : Math.max(0, budgetKiB) - grantedKiB);
+  const plan = {
+    short: anonPlan.short || hotPlan.short,
+    wantedKiB: anonPlan.wantedKiB + hotPlan.wantedKiB,
+    grants: new Map([...anonPlan.grants, ...hotPlan.grants]),
+  };
   const shortBecause = plan.short
-    ? `host short: starving guests want ${mib(plan.wantedKiB)} MiB, host free ${mib(obs.host.memoryFreeKiB)} MiB allows ${mib(Math.max(0, budgetKiB))} MiB above its ${mib(reserveKiB)} MiB reserve`
+    ? `host short: ${anonPlan.short ? 'starving guests' : 'guests short of their hot cache'} want ${mib(plan.wantedKiB)} MiB, host free ${mib(obs.host.memoryFreeKiB)} MiB allows ${mib(Math.max(0, budgetKiB))} MiB above its ${mib(reserveKiB)} MiB reserve`
     : '';
 
+  const takeHot = anonPlan.short ? guestsGivingHotCache(others, anonPlan.wantedKiB - Math.max(0, budgetKiB)) : new Map<GuestAssessment, number>();
   const shrinks: SetMemoryAction[] = [];
   for (const g of others) {
     const guest = next.guests[domainKey(g.ref)]!;
-    const verdict = assessReclaim(g, options, plan.short ? 'idle-tax' : 'gradual', shortBecause);
+    const verdict = assessReclaim(g, options, plan.short ? 'idle-tax' : 'gradual', shortBecause, takeHot.get(g) ?? 0);
     guest.reclaiming = verdict.reclaiming;
     guest.wasteSeen = verdict.wasteSeen;
     if (!verdict.proposal) continue;
@@ -184,6 +227,8 @@ export function decideMemory(
     if (action) {
       shrinks.push(action);
       record(guest, action);
+      // The guest must drop page cache to meet it: watch its reads for refaults.
+      if (g.cache && dropsCache(action.targetKiB, g.anonKiB, g.cache.cacheKiB)) recordCacheShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB);
     } else {
       guest.reclaiming = false;
     }
@@ -195,15 +240,18 @@ export function decideMemory(
     guest.reclaiming = false;
     guest.wasteSeen = false;
     const grantKiB = plan.grants.get(p.guest.ref.name) ?? 0;
-    const why = plan.short
-      ? `${p.why}; ${shortBecause}, shared by weight (${p.guest.weight} of ${totalWeight(growths)}: its share ${mib(p.guest.weight * (plan.levelKiB ?? 0))} MiB)`
-      : p.why;
+    const tier = p.priority === 'anon' ? anonPlan : hotPlan;
+    const why = p.priority === 'hot' && holdHot
+      ? `${p.why}; held back: guests starved within the last ${options.refaultWatchSeconds} s`
+      : tier.short
+        ? `${p.why}; ${shortBecause}, shared by weight (${p.guest.weight} of ${totalWeight(growths.filter((q) => q.priority === p.priority))}: its share ${mib(p.guest.weight * (tier.levelKiB ?? 0))} MiB)`
+        : p.why;
     const action = grantKiB > 0 ? setMemory(p.guest, p.guest.committedKiB + grantKiB, why, options) : undefined;
     if (action) {
       grows.push(action);
       record(guest, action);
       guest.reported.hostShort = false;
-    } else if (plan.short && !guest.reported.hostShort) {
+    } else if (tier.short && !guest.reported.hostShort) {
       guest.reported.hostShort = true;
       notices.push({ domain: p.guest.ref.name, message: `starving but not grown: ${why}` });
     }
@@ -239,6 +287,47 @@ function recordReading(guest: GuestMemoryState, usedKiB: number, sample: UsageSa
 function record(guest: GuestMemoryState, action: SetMemoryAction): void {
   if (guest.lastUpdate !== undefined) markActedOn(guest, guest.lastUpdate);
   guest.pendingTargetKiB = action.targetKiB;
+}
+
+/**
+ * A refault is answered at once: the guest gets back what the shrinks that caused it took (and at
+ * least its need, now with the hot cache learned), through the same host budget as every grow.
+ */
+function withRefault(verdict: GrowthVerdict, g: GuestAssessment, options: MemoryOptions): GrowthVerdict {
+  const refault = g.refault;
+  if (!refault || !g.cache) return verdict;
+  const desiredKiB = Math.min(g.maximumKiB, Math.ceil(Math.max(refault.giveBackToKiB, neededKiB(g))));
+  if (verdict.kind === 'grow' && verdict.proposal.desiredKiB >= desiredKiB) {
+    return { kind: 'grow', proposal: { ...verdict.proposal, why: `${refault.why}; ${verdict.proposal.why}` } };
+  }
+  const requestKiB = desiredKiB - g.committedKiB;
+  if (requestKiB < mibToKiB(options.minChangeMiB)) return verdict;
+  const why = `${refault.why} [${cacheFigures(g.anonKiB, g.cache)}]`;
+  return { kind: 'grow', proposal: { guest: g, desiredKiB, requestKiB, why, priority: verdict.kind === 'grow' ? verdict.proposal.priority : 'hot' } };
+}
+
+/**
+ * When the host is still short after every other guest's idle memory and cold cache, the hot cache
+ * of the guests with the lowest weight goes next, lowest first, as much as the shortfall needs.
+ * Returns the hot cache each gives, KiB.
+ */
+function guestsGivingHotCache(others: readonly GuestAssessment[], shortfallKiB: number): Map<GuestAssessment, number> {
+  const idleKiB = others.reduce((sum, g) => sum + Math.max(0, g.actualKiB - Math.max(lowestSafeKiB(g), neededKiB(g))), 0);
+  let missingKiB = shortfallKiB - idleKiB;
+  const taken = new Map<GuestAssessment, number>();
+  const withHot = others.filter((g) => g.cache && g.cache.hotKiB > 0).sort((a, b) => a.weight - b.weight);
+  for (const weight of [...new Set(withHot.map((g) => g.weight))]) {
+    if (missingKiB <= 0) break;
+    // Guests of equal weight give their hot cache together, each the same share of what is missing.
+    const group = withHot.filter((g) => g.weight === weight);
+    const share = missingKiB / group.length;
+    for (const g of group) {
+      const takeKiB = Math.min(g.cache!.hotKiB, share);
+      taken.set(g, takeKiB);
+      missingKiB -= takeKiB;
+    }
+  }
+  return taken;
 }
 
 function totalWeight(growths: readonly GrowthProposal[]): number {

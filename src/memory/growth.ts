@@ -7,8 +7,9 @@ export interface UsageSample {
   /** The reading's `last-update`, seconds. */
   atSeconds: number;
   usedKiB: number;
-  /** Which formula produced usedKiB; a window never mixes the two (they differ by kernel reservations). */
-  source: 'available' | 'actual';
+  /** Which formula produced usedKiB; a window never mixes them (they differ by kernel reservations,
+   *  and the anon- ones leave out the page cache the guest could drop). */
+  source: 'available' | 'actual' | 'anon-available' | 'anon-actual';
 }
 
 /** Appends a fresh sample, keeping the last `window` (at least 3, for the noise estimate) samples of the same source. */

@@ -44,6 +44,14 @@ export interface MemoryOptions {
   noiseHeadroomSigmas: number;
   /** Weight of the newest reading in the level of use (noise.ts). */
   levelSmoothing: number;
+  /** Cold page cache taken back per second at most, MiB/s, beside free memory (cache.ts). */
+  coldReclaimMiBps: number;
+  /** How long after a shrink into a guest's page cache its reads are watched for refaults, seconds (refaults.ts). */
+  refaultWatchSeconds: number;
+  /** A rise of the guest's disk reads above their quietest rate since the shrink by more than this is a refault, MiB/s. */
+  refaultMiBps: number;
+  /** A hot-cache size learned from a refault is kept this long, then tested again, seconds. */
+  hotMemorySeconds: number;
 }
 
 export const defaultMemoryOptions: MemoryOptions = {
@@ -67,6 +75,10 @@ export const defaultMemoryOptions: MemoryOptions = {
   noiseSigmas: 3,
   noiseHeadroomSigmas: 2,
   levelSmoothing: 0.25,
+  coldReclaimMiBps: 16,
+  refaultWatchSeconds: 30,
+  refaultMiBps: 2,
+  hotMemorySeconds: 1800,
 };
 
 export function floorKiBOf(domain: string, options: MemoryOptions): number {

@@ -1,7 +1,8 @@
-import { neededKiB, type GuestAssessment } from './assessment.js';
+import { neededKiB, unusedLabel, type GuestAssessment } from './assessment.js';
 import { lowestSafeKiB } from './bounds.js';
 import type { MemoryOptions } from './options.js';
 import { mib } from '../ground/units.js';
+import { cacheFigures } from './cache.js';
 
 // Rule: take memory back from guests that waste it.
 //
@@ -18,8 +19,13 @@ import { mib } from '../ground/units.js';
 // stopping at the waste threshold. On a noisy guest, waste that exceeds the threshold by less than
 // noiseSigmas·σ must show on two successive fresh readings before a run starts.
 //
+// A guest with page cache (cache.ts) is sized on anon + hot, so its cold cache counts as waste like
+// free memory; but one step takes at most its free memory above the need plus coldStepKiB of cache
+// (coldReclaimMiBps): cache is taken back gradually, watched for refaults (refaults.ts).
+//
 // Idle-tax mode (the host is short, sharing.ts): every guest that is not starving is brought to its
-// need at once.
+// need at once, cold cache included; with `takeHotKiB` (the host is still short after that, lowest
+// weights first) its need leaves out that much of its hot cache too — never its anonymous use.
 
 export type ReclaimMode = 'gradual' | 'idle-tax';
 
@@ -40,7 +46,9 @@ export function wasteThresholdKiB(g: GuestAssessment, options: MemoryOptions): n
   return g.floorKiB * options.wasteRatio;
 }
 
-export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: ReclaimMode, shortBecause = ''): ReclaimVerdict {
+export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: ReclaimMode, shortBecause = '', takeHotKiB = 0): ReclaimVerdict {
+  const takeHot = takeHotKiB > 0 && g.cache !== undefined;
+  if (takeHot) g = { ...g, usedKiB: g.usedKiB - takeHotKiB, unusedKiB: g.unusedKiB + takeHotKiB };
   const plainNeedKiB = neededKiB(g);
   const needKiB = Math.max(lowestSafeKiB(g), Math.min(g.maximumKiB, plainNeedKiB));
   const excessKiB = g.actualKiB - needKiB;
@@ -49,17 +57,19 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   // While the balloon is still moving, `used` is an upper bound that hides the excess: a run ends
   // only on a reading taken with the balloon standing still.
   if (excessKiB < bandKiB) return { reclaiming: g.reclaiming && !g.settled, wasteSeen: false };
-  const need = `used ${mib(g.usedKiB)}` +
+  const need = (g.cache ? `anon ${mib(g.anonKiB)} + hot ${mib(g.cache.hotKiB - takeHotKiB)}` : `used ${mib(g.usedKiB)}`) +
     (g.noiseAllowanceKiB > 0 ? ` + noise ${mib(g.noiseAllowanceKiB)}` : '') +
     ` + floor ${mib(g.floorKiB)}` +
     (g.growthKiBps > 0 ? ` + growth ${mib(g.growthKiBps * g.horizonSeconds)}` : '') +
     (needKiB > plainNeedKiB ? `, at least ${mib(needKiB)}` : '');
 
+  const figures = g.cache ? ` [${cacheFigures(g.anonKiB, g.cache)}]` : '';
   if (mode === 'idle-tax') {
+    const what = !g.cache ? 'its idle memory' : takeHot ? `its idle memory, cold cache and ${mib(takeHotKiB)} MiB of its hot cache (lowest weight)` : 'its idle memory and cold cache';
     return {
       reclaiming: false,
       wasteSeen: false,
-      proposal: { targetKiB: needKiB, why: `${shortBecause}: taking back its idle memory (unused ${mib(g.unusedKiB)} MiB) down to ${need} MiB` },
+      proposal: { targetKiB: needKiB, why: `${shortBecause}: taking back ${what} (unused ${mib(g.unusedKiB)} MiB) down to ${need} MiB${figures}` },
     };
   }
 
@@ -76,23 +86,35 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
     if (!clear && !g.wasteSeen) return { reclaiming: false, wasteSeen: true };
     if (!clear) confirmed = ' on two readings';
   }
-  const stepKiB = options.reclaimFraction * excessKiB < bandKiB ? excessKiB : options.reclaimFraction * excessKiB;
+  const halfKiB = options.reclaimFraction * excessKiB < bandKiB ? excessKiB : options.reclaimFraction * excessKiB;
+  const stepKiB = g.cache ? Math.min(halfKiB, freeAboveNeedKiB(g, options) + g.cache.coldStepKiB) : halfKiB;
+  if (stepKiB < options.minChangeMiB * 1024) return { reclaiming: true, wasteSeen: false };
   const beyond = [
     g.noiseAllowanceKiB > 0 ? `its ${mib(g.noiseAllowanceKiB)} MiB noise allowance` : '',
     g.growthKiBps > 0 ? 'the predicted growth' : '',
   ].filter(Boolean).join(' and ');
   const start = g.reclaiming
-    ? `reclaiming: unused ${mib(g.unusedKiB)} MiB`
+    ? `reclaiming: ${unusedLabel(g)} ${mib(g.unusedKiB)} MiB`
     : beyond
-      ? `unused ${mib(g.unusedKiB)} MiB, ${mib(projectedKiB)} MiB after ${beyond}, > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`
-      : `unused ${mib(g.unusedKiB)} MiB > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`;
-  const share = stepKiB === excessKiB ? 'the last' : `${Math.round(options.reclaimFraction * 100)} % of the`;
+      ? `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB, ${mib(projectedKiB)} MiB after ${beyond}, > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`
+      : `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`;
+  const share = stepKiB === excessKiB ? 'the last' : stepKiB < halfKiB ? `${mib(stepKiB)} MiB (free memory + cold cache at ${options.coldReclaimMiBps} MiB/s) of the` : `${Math.round(options.reclaimFraction * 100)} % of the`;
   return {
     reclaiming: true,
     wasteSeen: false,
     proposal: {
       targetKiB: g.actualKiB - stepKiB,
-      why: `${start}, taking back ${share} ${mib(excessKiB)} MiB above its need (${need} MiB)`,
+      why: `${start}, taking back ${share} ${mib(excessKiB)} MiB above its need (${need} MiB)${figures}`,
     },
   };
+}
+
+/**
+ * Free memory beyond what the guest's floor, noise allowance and growth need: costs nothing to take.
+ * Except while the guest is reading from disk: its reads are filling that memory with cache that may
+ * turn out hot, so it is taken at the cold-cache pace too.
+ */
+function freeAboveNeedKiB(g: GuestAssessment, options: MemoryOptions): number {
+  if ((g.cache?.readKiBps ?? 0) > options.refaultMiBps * 1024) return 0;
+  return Math.max(0, (g.cache?.freeKiB ?? g.unusedKiB) - g.floorKiB - g.noiseAllowanceKiB - g.growthKiBps * g.horizonSeconds);
 }

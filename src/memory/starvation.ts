@@ -1,6 +1,7 @@
-import { neededKiB, type GuestAssessment } from './assessment.js';
+import { neededKiB, unusedLabel, type GuestAssessment } from './assessment.js';
 import type { MemoryOptions } from './options.js';
 import { mib, mibPerSecond } from '../ground/units.js';
+import { cacheFigures } from './cache.js';
 
 // Rule: give memory to a starving guest, fast.
 //
@@ -12,6 +13,8 @@ import { mib, mibPerSecond } from '../ground/units.js';
 // (the noise allowance and the noise test on growth are in noise.ts and growth.ts)
 // so a fast consumer is never made to wait on a fixed small step. The band between this threshold
 // and the waste threshold (reclaim.ts) is where nothing happens: that is what keeps it from oscillating.
+// For a guest with page cache (cache.ts) `unused` is MemAvailable − hot: it is grown before its hot
+// cache is dropped, but that grow has priority 'hot' while MemAvailable itself is above the threshold.
 
 export interface GrowthProposal {
   guest: GuestAssessment;
@@ -21,6 +24,11 @@ export interface GrowthProposal {
   requestKiB: number;
   /** Why, with numbers, without the "from → to" part. */
   why: string;
+  /**
+   * 'anon': what it cannot drop is running out (served first); 'hot': it still has memory it could
+   * free by dropping cache, but not without dropping cache it re-reads (served from what is left).
+   */
+  priority: 'anon' | 'hot';
 }
 
 export type GrowthVerdict =
@@ -37,13 +45,16 @@ export function assessStarvation(g: GuestAssessment, options: MemoryOptions): Gr
   const thresholdKiB = starvationThresholdKiB(g, options);
   const projectedKiB = g.unusedKiB - g.growthKiBps * g.horizonSeconds;
   if (projectedKiB >= thresholdKiB) return { kind: 'fine' };
+  // A guest with page cache starves (in the anonymous sense) only when MemAvailable itself runs low;
+  // short of its hot cache alone, it is grown from what the host has left after those.
+  const priority = g.cache && projectedKiB + g.cache.hotKiB >= thresholdKiB ? 'hot' : 'anon';
 
   const growing = g.growthKiBps > 0;
   const trigger = g.unusedKiB < thresholdKiB
-    ? `unused ${mib(g.unusedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold`
-    : `unused ${mib(g.unusedKiB)} MiB would fall to ${mib(projectedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold within ${g.horizonSeconds} s`;
+    ? `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold`
+    : `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB would fall to ${mib(projectedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold within ${g.horizonSeconds} s`;
   const rate = growing ? `, growing ${mibPerSecond(g.growthKiBps)} MiB/s (${g.growthBasis})` : '';
-  const formula = `used ${mib(g.usedKiB)}` + (g.noiseAllowanceKiB > 0 ? ` + noise ${mib(g.noiseAllowanceKiB)}` : '') + ` + floor ${mib(g.floorKiB)}` +
+  const formula = (g.cache ? `anon ${mib(g.anonKiB)} + hot ${mib(g.cache.hotKiB)}` : `used ${mib(g.usedKiB)}`) + (g.noiseAllowanceKiB > 0 ? ` + noise ${mib(g.noiseAllowanceKiB)}` : '') + ` + floor ${mib(g.floorKiB)}` +
     (growing ? ` + ${mibPerSecond(g.growthKiBps)} MiB/s × ${g.horizonSeconds} s` : '') + ` = ${mib(neededKiB(g))} MiB`;
 
   const minChangeKiB = options.minChangeMiB * 1024;
@@ -58,5 +69,6 @@ export function assessStarvation(g: GuestAssessment, options: MemoryOptions): Gr
     return { kind: 'covered', why: `${trigger}${rate}; needs ${formula}, ${cover}` };
   }
   const capped = desiredKiB === g.maximumKiB ? `, so its maximum ${mib(g.maximumKiB)} MiB` : '';
-  return { kind: 'grow', proposal: { guest: g, desiredKiB, requestKiB, why: `${trigger}${rate}; needs ${formula}${capped}` } };
+  const figures = g.cache ? ` [${cacheFigures(g.anonKiB, g.cache)}]` : '';
+  return { kind: 'grow', proposal: { guest: g, desiredKiB, requestKiB, priority, why: `${trigger}${rate}; needs ${formula}${capped}${figures}` } };
 }

@@ -31,11 +31,22 @@ export interface GuestMemoryState {
   levelKiB?: number;
   /** The last fresh reading showed waste, not yet confirmed by a second one (reclaim.ts). */
   wasteSeen: boolean;
+  /** Cumulative bytes the guest read from disk at the last observation, and when (refaults.ts). */
+  readCounter?: { bytes: number; atNs: number };
+  /** Disk read rate over each recent observation interval, KiB/s, oldest first (refaults.ts). */
+  readRates?: { atNs: number; kibps: number }[];
+  /** Recent shrinks that dropped page cache: the balloon and the cache before each (refaults.ts). */
+  cacheShrinks?: { atNs: number; fromKiB: number; cacheKiB: number }[];
+  /** Hot page cache learned from a refault, KiB, and when (refaults.ts). */
+  hotKiB?: number;
+  hotLearnedNs?: number;
 }
 
 export interface MemoryState {
   /** By domainKey (UUID): a renamed domain keeps its history, a replaced one starts afresh. */
   guests: Record<string, GuestMemoryState>;
+  /** Host time the starving guests last wanted more than the host could give (coordinator.ts). */
+  anonShortAtNs?: number;
 }
 
 export function initialMemoryState(): MemoryState {
@@ -61,6 +72,9 @@ function cloneGuestState(guest: GuestMemoryState): GuestMemoryState {
   if (Array.isArray(guest.recentActualKiB)) copy.recentActualKiB = guest.recentActualKiB.slice();
   if (Array.isArray(guest.samples)) copy.samples = guest.samples.map((s) => (isPlainObject(s) ? { ...s } : s));
   if (Array.isArray(guest.noiseResiduals)) copy.noiseResiduals = guest.noiseResiduals.slice();
+  if (isPlainObject(guest.readCounter)) copy.readCounter = { ...guest.readCounter };
+  if (Array.isArray(guest.readRates)) copy.readRates = guest.readRates.map((r) => ({ ...r }));
+  if (Array.isArray(guest.cacheShrinks)) copy.cacheShrinks = guest.cacheShrinks.map((r) => ({ ...r }));
   return copy;
 }
 

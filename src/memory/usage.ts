@@ -38,6 +38,12 @@ export interface Usage {
   sample?: UsageSample;
   /** actual − MemTotal, measured now (balloon standing still, MemTotal trustworthy). */
   reservedKiB?: number;
+  /**
+   * When the guest reports MemAvailable (`usable`): the page cache it could drop, usable − unused,
+   * and what it cannot drop, used − that cache (anonymous memory, kernel, unreclaimable slab).
+   */
+  cacheKiB?: number;
+  anonKiB?: number;
 }
 
 /**
@@ -55,13 +61,25 @@ export function measureUsage(balloon: BalloonWithStats, recentActualKiB: readonl
   const measuredReserved = settled && available !== undefined ? Math.max(0, balloon.currentKiB - available) : undefined;
   const reserved = measuredReserved ?? reservedKiB;
   const atReading = available !== undefined && reserved !== undefined ? available + reserved - balloon.unusedKiB : usedHighKiB;
+  const usedKiB = Math.min(usedHighKiB, Math.max(usedLowKiB, atReading));
+  const cacheKiB = reclaimableCacheKiB(balloon, available ?? highest);
   return {
-    usedKiB: Math.min(usedHighKiB, Math.max(usedLowKiB, atReading)),
+    usedKiB,
     usedLowKiB,
     usedHighKiB,
     ...(measuredReserved !== undefined && { reservedKiB: measuredReserved }),
-    ...withSample(consistentSample(balloon, available, settled)),
+    ...(cacheKiB !== undefined && { cacheKiB, anonKiB: Math.max(0, usedKiB - cacheKiB) }),
+    ...withSample(consistentSample(balloon, available, settled, cacheKiB ?? 0, cacheKiB !== undefined)),
   };
+}
+
+// MemAvailable counts free memory plus the page cache (and reclaimable slab) the guest can drop.
+// A figure below MemFree or above what the guest has is not a MemAvailable reading: ignored, and the
+// guest is treated as one that does not report it.
+function reclaimableCacheKiB(balloon: BalloonWithStats, totalKiB: number): number | undefined {
+  const usable = balloon.usableKiB;
+  if (usable === undefined || !Number.isFinite(usable) || usable < balloon.unusedKiB || usable > totalKiB + AVAILABLE_TOLERANCE_KIB) return undefined;
+  return usable - balloon.unusedKiB;
 }
 
 function withSample(sample: UsageSample | undefined): { sample?: UsageSample } {
@@ -77,12 +95,14 @@ function trustworthyAvailable(balloon: BalloonWithStats, highestActualKiB: numbe
 // For the growth rate, the used figure must come from one instant. MemTotal − MemFree does
 // (both are the guest's numbers, sampled together; MemTotal shrinks as the balloon inflates). Without
 // a trustworthy MemTotal, actual − unused is used only while the balloon stood still.
-function consistentSample(balloon: BalloonWithStats, available: number | undefined, settled: boolean): UsageSample | undefined {
+// With MemAvailable the sample is what cannot be dropped (MemTotal − MemAvailable): a guest filling
+// its page cache is reading files, not growing, and must not be provisioned as a consumer.
+function consistentSample(balloon: BalloonWithStats, available: number | undefined, settled: boolean, cacheKiB: number, anon: boolean): UsageSample | undefined {
   if (available !== undefined) {
-    return { atSeconds: balloon.lastUpdate, usedKiB: available - balloon.unusedKiB, source: 'available' };
+    return { atSeconds: balloon.lastUpdate, usedKiB: available - balloon.unusedKiB - cacheKiB, source: anon ? 'anon-available' : 'available' };
   }
   if (settled) {
-    return { atSeconds: balloon.lastUpdate, usedKiB: balloon.currentKiB - balloon.unusedKiB, source: 'actual' };
+    return { atSeconds: balloon.lastUpdate, usedKiB: balloon.currentKiB - balloon.unusedKiB - cacheKiB, source: anon ? 'anon-actual' : 'actual' };
   }
   return undefined;
 }

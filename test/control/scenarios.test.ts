@@ -106,8 +106,10 @@ function assertMemorySafe(score: Score, intervals: TraceInterval[], name: string
       if (action.kind !== 'set-memory') continue;
       const guest = entry.memory!.guests.find((g) => g.domain === action.domain.name)!;
       assert.ok(action.targetKiB <= guest.maximumKiB, `${name}: ${action.domain.name} above maximum`);
-      if (guest.usedKiB !== undefined && action.targetKiB < action.fromKiB) {
-        assert.ok(action.targetKiB >= guest.usedKiB + guest.floorKiB - 1, `${name}: ${action.domain.name} shrunk below used + floor at ${entry.interval}`);
+      // What the guest cannot drop: its anonymous use when it reports MemAvailable (page cache can be dropped).
+      const used = guest.anonKiB ?? guest.usedKiB;
+      if (used !== undefined && action.targetKiB < action.fromKiB) {
+        assert.ok(action.targetKiB >= used + guest.floorKiB - 1, `${name}: ${action.domain.name} shrunk below used + floor at ${entry.interval}`);
       }
       assert.ok(action.targetKiB >= 200 * MiB, `${name}: ${action.domain.name} below 200 MiB`);
     }
@@ -150,7 +152,8 @@ test('memory-4-host-too-small: the host reserve holds and nobody is OOM-killed b
     for (const action of entry.actions) {
       if (action.kind === 'set-memory' && action.targetKiB < action.fromKiB) {
         const guest = entry.memory!.guests.find((g) => g.domain === action.domain.name)!;
-        assert.ok(guest.usedKiB === undefined || action.targetKiB >= guest.usedKiB + guest.floorKiB - 1);
+        const used = guest.anonKiB ?? guest.usedKiB;
+        assert.ok(used === undefined || action.targetKiB >= used + guest.floorKiB - 1);
       }
     }
   }
@@ -209,40 +212,72 @@ test('lab-memory-3-guests: the consumer is fed as it grows, idle guests shrink, 
   assert.ok((memory.reclaim.maxIntervals ?? Infinity) <= 10, `reclaim took ${memory.reclaim.maxIntervals} intervals`);
 });
 
-// The page-cache cases. Today's coordinator counts cache as need, so they hold what it does meet;
-// the issue's targets (cold cache back within 20 intervals, few refaults) are for the cache policy.
-test('cache-1-scan: the scanner reads its 1.5 GiB without starving or OOM; the host keeps its reserve', async () => {
-  const { score, intervals } = await scenarioScore('cache-1-scan');
+// The page-cache cases, held to the issue's targets (#10): cold cache back within 20 intervals of
+// a scan's end, a hot set kept (few refaults once settled), cold cache taken before hot when the
+// host is short. Truth gives each guest's anonymous use (its demand) and its hot cache.
+const anonKiBAt = (entry: TraceInterval, domain: string): number => entry.truth!.memoryDemandKiB[domain]!;
+const actualKiBAt = (entry: TraceInterval, domain: string): number => entry.memory!.guests.find((g) => g.domain === domain)!.actualKiB;
+
+test('cache-1-scan: within 20 intervals of the scan\'s end the scanner is at most anon + floor + 10 %, no OOM, never starved', async () => {
+  const { scenario, score, intervals } = await scenarioScore('cache-1-scan');
   assertMemorySafe(score, intervals, 'cache-1');
   assert.equal(score.memory!.starvedIntervals, 0);
-  const cache = score.memory!.cache!;
-  const scanner = cache.guests.find((g) => g.domain === 'vm1')!;
-  assert.ok(scanner.peakColdMiB >= 1024, `the scan became cold cache: ${scanner.peakColdMiB} MiB`);
-  assert.equal(cache.refaultMiB, 0, 'nothing here is read twice');
+  assert.equal(score.memory!.cache!.refaultMiB, 0, 'nothing here is read twice');
+  const vm1 = scenario.domains.find((d) => d.name === 'vm1')!;
+  const scan = vm1.reads[0]!;
+  const scanEndInterval = Math.ceil((scan.atSeconds + scan.sizeMiB / scan.rateMiBps) / scenario.intervalSeconds);
+  const floorKiB = (vm1.floorMiB ?? 200) * MiB;
+  const late = intervals.filter((e) => e.interval >= scanEndInterval + 20);
+  assert.ok(late.length >= 10, 'the scenario runs long enough after the scan');
+  for (const entry of late) {
+    const limit = 1.1 * (anonKiBAt(entry, 'vm1') + floorKiB);
+    assert.ok(actualKiBAt(entry, 'vm1') <= limit, `interval ${entry.interval}: vm1 at ${actualKiBAt(entry, 'vm1') / MiB} MiB > ${limit / MiB} MiB`);
+  }
 });
 
-test('cache-2-hot: no OOM, and the coordinator never squeezes the hot set into refaults', async () => {
-  const { score, intervals } = await scenarioScore('cache-2-hot');
+test('cache-2-hot: once settled, coordinator refaults ≤ 5 % of the hot set per minute and the hot guest stays ≥ anon + hot + floor', async () => {
+  const { scenario, score, intervals } = await scenarioScore('cache-2-hot');
   assertMemorySafe(score, intervals, 'cache-2');
-  const cache = score.memory!.cache!;
-  const hot = cache.guests.find((g) => g.domain === 'vm1')!;
-  assert.equal(hot.peakHotMiB, 600);
-  assert.equal(hot.coordinatorRefaultMiB, 0, `refaults the coordinator caused: ${hot.coordinatorRefaultMiB} MiB`);
-  assert.equal(hot.readStallSeconds, 0);
-  assert.ok(cache.guests.find((g) => g.domain === 'vm2')!.peakColdMiB >= 1024, 'the scanner held its scan as cold cache');
+  assert.equal(score.memory!.starvedIntervals, 0);
+  const vm1 = scenario.domains.find((d) => d.name === 'vm1')!;
+  const hotMiB = vm1.reads[0]!.sizeMiB;
+  const floorKiB = (vm1.floorMiB ?? 200) * MiB;
+  // Settled: after the first minute (the coordinator may learn the hot set by one mistake).
+  const perMinute = 60 / scenario.intervalSeconds;
+  const settled = intervals.filter((e) => e.interval >= perMinute);
+  assert.ok(settled.length >= perMinute, 'at least a minute after settling');
+  for (let i = 0; i + perMinute <= settled.length; i++) {
+    const refaultMiB = settled.slice(i, i + perMinute).reduce((sum, e) => sum + (e.truth!.cache?.vm1?.coordinatorRefaultMiB ?? 0), 0);
+    assert.ok(refaultMiB <= 0.05 * hotMiB, `coordinator refaults ${refaultMiB.toFixed(0)} MiB in the minute from interval ${settled[i]!.interval}`);
+  }
+  for (const entry of settled) {
+    const needKiB = anonKiBAt(entry, 'vm1') + hotMiB * MiB + floorKiB;
+    assert.ok(actualKiBAt(entry, 'vm1') >= needKiB, `interval ${entry.interval}: vm1 at ${actualKiBAt(entry, 'vm1') / MiB} MiB < anon + hot + floor ${needKiB / MiB} MiB`);
+  }
+  // The scanner's cold cache is taken back: it ends near anon + floor.
+  const last = intervals[intervals.length - 1]!;
+  assert.ok(actualKiBAt(last, 'vm2') <= 1.1 * (anonKiBAt(last, 'vm2') + 200 * MiB), `vm2 ends at ${actualKiBAt(last, 'vm2') / MiB} MiB`);
 });
 
-test('cache-3-host-short: the host keeps its reserve, nobody shrunk below used + floor, the hot set kept', async () => {
+test('cache-3-host-short: the consumer is fed from cold cache first, no OOM, reserve kept, nobody below anon + floor', async () => {
   const { score, intervals } = await scenarioScore('cache-3-host-short');
-  assert.equal(score.memory!.host!.belowReserve, false);
+  assertMemorySafe(score, intervals, 'cache-3');
+  assert.equal(score.memory!.starvedIntervals, 0, 'vm4 is never starved');
+  // Whenever the host is short and vm3 is shrunk below anon + hot + floor (its hot cache taken), the
+  // scanners' cold cache has already been taken: they are within 10 % of anon + floor.
+  let hotTaken = 0;
   for (const entry of intervals) {
     for (const action of entry.actions) {
-      if (action.kind !== 'set-memory' || action.targetKiB >= action.fromKiB) continue;
-      const guest = entry.memory!.guests.find((g) => g.domain === action.domain.name)!;
-      assert.ok(guest.usedKiB === undefined || action.targetKiB >= guest.usedKiB + guest.floorKiB - 1, `${action.domain.name} below used + floor at ${entry.interval}`);
+      if (action.kind !== 'set-memory' || action.domain.name !== 'vm3' || action.targetKiB >= action.fromKiB || !action.reason.includes('host short')) continue;
+      const hotKiB = (entry.truth!.cache?.vm3?.hotMiB ?? 0) * MiB;
+      if (action.targetKiB >= anonKiBAt(entry, 'vm3') + hotKiB + 200 * MiB) continue;
+      hotTaken++;
+      for (const scanner of ['vm1', 'vm2']) {
+        assert.ok(actualKiBAt(entry, scanner) <= 1.1 * (anonKiBAt(entry, scanner) + 200 * MiB), `interval ${entry.interval}: vm3's hot cache taken while ${scanner} holds ${actualKiBAt(entry, scanner) / MiB} MiB`);
+      }
     }
   }
-  assert.equal(score.memory!.cache!.coordinatorRefaultMiB, 0);
+  assert.ok(hotTaken >= 1, 'the host was short enough to reach a hot set: the case tests the order');
 });
 
 test('every shipped scenario is covered by a test above', () => {

@@ -21,9 +21,11 @@ export function memoryViolation(entries: readonly TraceInterval[], truths: reado
       if (action.targetKiB > guest.maximumKiB) return `interval ${entry.interval}: ${action.domain.name} set to ${action.targetKiB} KiB above its maximum ${guest.maximumKiB}`;
       if (action.targetKiB < action.fromKiB) {
         if (guest.usedKiB === undefined || !guest.fresh) return `interval ${entry.interval}: ${action.domain.name} shrunk without fresh statistics`;
-        const lowest = Math.min(guest.maximumKiB, Math.max(guest.usedKiB + guest.floorKiB, minActualMiB * MiB));
+        // What the guest cannot drop: its anonymous use when it reports MemAvailable (its page cache can be dropped).
+        const used = guest.anonKiB ?? guest.usedKiB;
+        const lowest = Math.min(guest.maximumKiB, Math.max(used + guest.floorKiB, minActualMiB * MiB));
         if (action.targetKiB < lowest - 1) {
-          return `interval ${entry.interval}: ${action.domain.name} shrunk to ${(action.targetKiB / MiB).toFixed(0)} MiB < used ${(guest.usedKiB / MiB).toFixed(0)} + floor ${guest.floorKiB / MiB} MiB`;
+          return `interval ${entry.interval}: ${action.domain.name} shrunk to ${(action.targetKiB / MiB).toFixed(0)} MiB < ${guest.anonKiB !== undefined ? 'anon' : 'used'} ${(used / MiB).toFixed(0)} + floor ${guest.floorKiB / MiB} MiB`;
         }
       }
     }

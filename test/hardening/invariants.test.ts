@@ -37,7 +37,7 @@ domains:
 // it grows, and it must be left alone) end in OOMs no coordinator may prevent: there only the action rules are checked.
 const OOM_EXPECTED = new Set(['memory-4-host-too-small', 'memory-5-stale-stats']);
 
-for (const name of ['memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle']) {
+for (const name of ['memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short']) {
   const oom = OOM_EXPECTED.has(name) ? '' : ', no OOM';
   test(`memory safety on ${name} with extra noise, seeds 1-4: never below used + floor, never above maximum, no grow below the reserve${oom}`, async () => {
     const scenario = shipped(name);

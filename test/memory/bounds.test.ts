@@ -18,6 +18,9 @@ const guestArb = fc.record({
   advance: fc.boolean(),
   available: fc.boolean(),
   rssFraction: fc.option(fc.double({ min: 0, max: 1.2, noNaN: true })),
+  // MemAvailable: free + this share of what is not free as droppable page cache (null: not reported).
+  cacheFraction: fc.option(fc.double({ min: 0, max: 1, noNaN: true })),
+  readMiB: fc.integer({ min: 0, max: 400 }),
 });
 
 const stepArb = fc.record({
@@ -32,12 +35,13 @@ const optionsArb = fc.record({
   reclaimFraction: fc.double({ min: 0.1, max: 1, noNaN: true }),
 });
 
-test('never below used + floor or the absolute minimum, never above maximum, never past the host reserve', () => {
+test('never below used + floor (anon + floor with MemAvailable) or the absolute minimum, never above maximum, never past the host reserve', () => {
   fc.assert(
     fc.property(fc.array(stepArb, { minLength: 1, maxLength: 12 }), optionsArb, fc.constantFrom(0.5, 1, 2, 5), (steps, opts, interval) => {
       const options: MemoryOptions = { ...defaultMemoryOptions, ...opts, floorsMiB: { g1: opts.floorMiB + 100 } };
       let state = initialMemoryState();
       const lastUpdate = [10, 10, 10, 10];
+      const readBytes = [0, 0, 0, 0];
       steps.forEach((step, t) => {
         const obs: HostObservation = {
           timeNs: Math.round(t * interval * 1e9),
@@ -47,6 +51,8 @@ test('never below used + floor or the absolute minimum, never above maximum, nev
             const currentKiB = Math.min(g.actualMiB, g.maximumMiB) * MiB;
             if (g.advance) lastUpdate[i]! += 1;
             const unusedKiB = Math.floor(currentKiB * g.unusedFraction);
+            const usableKiB = g.cacheFraction === null ? undefined : unusedKiB + Math.floor((currentKiB - unusedKiB) * g.cacheFraction);
+            readBytes[i]! += g.readMiB * MiB * 1024;
             return {
               name: `g${i}`,
               uuid: `u${i}`,
@@ -58,7 +64,9 @@ test('never below used + floor or the absolute minimum, never above maximum, nev
                 ...(g.rssFraction !== null && { rssKiB: Math.floor(currentKiB * g.rssFraction) }),
                 ...(g.hasStats && { unusedKiB, lastUpdate: lastUpdate[i]! }),
                 ...(g.hasStats && g.available && { availableKiB: currentKiB - 40 * MiB }),
+                ...(g.hasStats && usableKiB !== undefined && { usableKiB }),
               },
+              blockReadBytes: readBytes[i]!,
             };
           }),
         };
@@ -76,7 +84,8 @@ test('never below used + floor or the absolute minimum, never above maximum, nev
           assert.match(a.reason, /\d+ → \d+ MiB$/);
           if (a.targetKiB < b.currentKiB) {
             const floorKiB = (options.floorsMiB[d.name] ?? options.floorMiB) * MiB;
-            const usedKiB = b.currentKiB - b.unusedKiB;
+            // With MemAvailable the page cache (usable − unused) may be dropped: anon + floor is the limit.
+            const usedKiB = b.currentKiB - (b.usableKiB !== undefined && b.usableKiB >= b.unusedKiB ? b.usableKiB : b.unusedKiB);
             assert.ok(a.targetKiB >= usedKiB + floorKiB || a.targetKiB >= b.maximumKiB, `below used + floor: ${a.reason}`);
             assert.ok(a.targetKiB >= options.minActualMiB * MiB, `below the absolute minimum: ${a.reason}`);
           } else {

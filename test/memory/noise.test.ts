@@ -102,6 +102,8 @@ function assessment(over: Partial<GuestAssessment>): GuestAssessment {
     wasteSeen: false,
     settled: true,
     ...over,
+    // A guest without MemAvailable: what it cannot drop is all it uses.
+    anonKiB: over.anonKiB ?? over.usedKiB ?? 600 * MiB,
   };
 }
 

@@ -12,10 +12,24 @@ const reading = (actualMiB: number, unusedMiB: number, availableMiB?: number) =>
 });
 
 test('used is actual − unused (cache and kernel reservation count as used)', () => {
-  const u = measureUsage({ ...reading(1000, 600, 960), usableKiB: 800 * MiB }, [1000 * MiB, 1000 * MiB]);
+  const u = measureUsage(reading(1000, 600, 960), [1000 * MiB, 1000 * MiB]);
   assert.equal(u.usedKiB, 400 * MiB);
   assert.equal(u.reservedKiB, 40 * MiB, 'actual − MemTotal learned while the balloon stands still');
   assert.deepEqual(u.sample, { atSeconds: 10, usedKiB: 360 * MiB, source: 'available' });
+  assert.equal(u.anonKiB, undefined, 'no MemAvailable, no split');
+});
+
+test('with MemAvailable, used splits into droppable cache (usable − unused) and anon; growth is sampled on anon', () => {
+  const u = measureUsage({ ...reading(1000, 600, 960), usableKiB: 800 * MiB }, [1000 * MiB, 1000 * MiB]);
+  assert.equal(u.usedKiB, 400 * MiB, 'used still counts the cache');
+  assert.equal(u.cacheKiB, 200 * MiB);
+  assert.equal(u.anonKiB, 200 * MiB);
+  // MemTotal − MemAvailable: a guest filling its cache is not read as growing.
+  assert.deepEqual(u.sample, { atSeconds: 10, usedKiB: 160 * MiB, source: 'anon-available' });
+  // A MemAvailable below MemFree (or above what the guest has) is not one: ignored.
+  const bad = measureUsage({ ...reading(1000, 600, 960), usableKiB: 500 * MiB }, [1000 * MiB, 1000 * MiB]);
+  assert.equal(bad.anonKiB, undefined);
+  assert.equal(bad.sample?.source, 'available');
 });
 
 test('while the balloon moves, used without MemTotal is the upper bound (safe for shrinking)', () => {

@@ -1,0 +1,48 @@
+import type { Controller } from '../../src/ground/controller.js';
+import type { Action } from '../../src/ground/actions.js';
+import type { HostObservation } from '../../src/ground/hypervisor.js';
+import type { TraceMemory } from '../../src/ground/trace-record.js';
+import { enableStats, initialBaselineState, running, setMemory, traceMemory, type BaselineState } from './common.js';
+import type { BaselineOptions } from './options.js';
+
+// Proxmox VE's auto-ballooning, written here from its published rules (no code copied):
+//  - every 10 s the host aims at 80 % of its memory used;
+//  - the difference (positive: memory to hand out, negative: to take back) is divided among the
+//    guests in proportion to their shares (default equal), each between its configured minimum and
+//    its maximum;
+//  - no guest moves more than 100 MiB per cycle.
+// It looks at host memory only, not at what a guest uses inside.
+
+const CYCLE_SECONDS = 10;
+const TARGET_USED = 0.8;
+const MAX_MOVE_KIB = 100 * 1024;
+
+export const proxmoxController: Controller<BaselineOptions & { intervalSeconds: number }, BaselineState, HostObservation, TraceMemory> = {
+  kind: 'memory',
+  title: 'Proxmox VE auto-ballooning (baseline)',
+  defaultOptions: () => ({ floorsKiB: {}, reserveKiB: 0, minKiB: {}, intervalSeconds: 2 }),
+  validateOptions: () => {},
+  initialState: initialBaselineState,
+  measure: ({ current }) => current,
+  decide(obs, state, options) {
+    const next: BaselineState = { ...state, tick: state.tick + 1, statsRequested: { ...state.statsRequested } };
+    const actions: Action[] = [...enableStats(obs, next)];
+    const every = Math.max(1, Math.round(CYCLE_SECONDS / options.intervalSeconds));
+    if (state.tick % every === 0) {
+      const guests = running(obs);
+      const usedKiB = obs.host.memoryTotalKiB - obs.host.memoryFreeKiB;
+      const moveKiB = TARGET_USED * obs.host.memoryTotalKiB - usedKiB;
+      // Equal shares: each guest that can still move in that direction takes its part.
+      const movable = guests.filter((d) => (moveKiB > 0 ? d.balloon!.currentKiB < d.balloon!.maximumKiB : d.balloon!.currentKiB > (options.minKiB[d.name] ?? 0)));
+      for (const d of movable) {
+        const b = d.balloon!;
+        const part = Math.max(-MAX_MOVE_KIB, Math.min(MAX_MOVE_KIB, moveKiB / movable.length));
+        const a = setMemory(d, b.currentKiB + part, options.minKiB[d.name] ?? 0, `Proxmox: host ${Math.round((usedKiB / obs.host.memoryTotalKiB) * 100)} % used, target 80 %`);
+        if (a) actions.push(a);
+      }
+    }
+    return { state: next, actions, notices: [], trace: traceMemory(obs, (n) => options.floorsKiB[n] ?? 200 * 1024, options.reserveKiB) };
+  },
+  forget: (state) => state,
+  resynchronise: (state) => state,
+};
