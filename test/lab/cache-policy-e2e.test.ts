@@ -17,7 +17,7 @@ import { guestOomKills } from '../../src/lab/console-log.js';
 import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
-import { ScopedHypervisor } from '../../src/lab/scoped-host.js';
+import { ScopedHypervisor } from '../../src/host/scoped-host.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
 import { connectOrSkip, labTestLock, removeStaleGuests, say, sleep, URI } from './e2e-support.js';
 
