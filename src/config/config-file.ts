@@ -17,6 +17,8 @@ export interface VmConfig {
   weight?: number;
   /** Free memory this guest always keeps above what it uses, MiB. */
   floorMiB?: number;
+  /** CPU weight against a default guest (libvirt cpu_shares = weight × 1024), set when the run starts. */
+  cpuWeight?: number;
   /** false: virtbalance never observes or touches this domain. */
   manage?: boolean;
   /** pCPUs of its own while it is busy (vCPU scheduler, src/cpu/dedicated.ts). */
@@ -57,7 +59,7 @@ type Path = FieldPath;
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB'] as const;
-const VM_KEYS = ['weight', 'floorMiB', 'manage', 'dedicated'] as const;
+const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
 
@@ -125,6 +127,8 @@ export function parseConfig(text: string, source: string): RunConfig {
     vms[name] = defined({
       weight: optional(vm.weight, (v) => r.number(v, ['vms', name, 'weight'], 0, 10_000, { exclusiveMin: true })),
       floorMiB: optional(vm.floorMiB, (v) => r.number(v, ['vms', name, 'floorMiB'], 0, MAX_MIB)),
+      // cpu_shares = weight × 1024 must stay within the kernel's range (2 … 262144).
+      cpuWeight: optional(vm.cpuWeight, (v) => r.number(v, ['vms', name, 'cpuWeight'], 0.01, 256)),
       manage: optional(vm.manage, (v) => r.boolean(v, ['vms', name, 'manage'])),
       dedicated: optional(vm.dedicated, (v) => r.boolean(v, ['vms', name, 'dedicated'])),
     });

@@ -39,6 +39,9 @@ export function dedicatedInPlay(state: CpuSchedulerState, options: CpuSchedulerO
 
 const fmt = (x: number): string => x.toFixed(2);
 
+/** A pCPU whose other load (host processes) is at least this is not given to a dedicated guest while a quieter one is free. */
+const hostBusyOther = 0.25;
+
 /** Numbers the shared scheduler's pCPU names in a reason back to the host's ("pCPU1", "pCPUs 0-2"). */
 export function renumberPcpuText(text: string, shared: readonly number[]): string {
   const real = (i: number): number => shared[i] ?? i;
@@ -123,13 +126,15 @@ function allocate(m: CpuMeasurement, guests: DedicatedState, vcpusOf: Map<string
       g.refused = true;
       continue;
     }
-    // Where its vCPUs are now first (fewest moves), then the pCPUs carrying the least demand.
+    // Where its vCPUs are now first (fewest moves) unless a host process keeps that pCPU busy, then
+    // the pCPUs carrying the least load (our demand and other load).
+    const other = (p: number): number => m.pcpuOther?.[p] ?? 0;
     const free = Array.from({ length: m.pcpus }, (_, p) => p).filter((p) => !taken.has(p));
-    const order = free.sort((a, b) => (m.pcpuDemand[a] ?? 0) - (m.pcpuDemand[b] ?? 0) || a - b);
+    const order = free.sort((a, b) => (m.pcpuDemand[a] ?? 0) + other(a) - (m.pcpuDemand[b] ?? 0) - other(b) || a - b);
     const pcpus: number[] = [];
     for (const v of list) {
       const here = v.affinity.length === 1 ? v.affinity[0] : v.pcpu;
-      if (here !== undefined && !taken.has(here) && !pcpus.includes(here)) pcpus.push(here);
+      if (here !== undefined && !taken.has(here) && !pcpus.includes(here) && other(here) < hostBusyOther) pcpus.push(here);
       else pcpus.push(-1);
     }
     for (let i = 0; i < pcpus.length; i++) {

@@ -207,3 +207,23 @@ test('bad dedicated options are a usage error', () => {
   assert.throws(() => validateCpuSchedulerOptions(options([''])), UsageError);
   assert.throws(() => validateCpuSchedulerOptions({ ...defaultCpuSchedulerOptions, dedicated: 'db' as unknown as string[] }), UsageError);
 });
+
+test('a pCPU a host process keeps busy is not the one dedicated, even where the guest runs now', () => {
+  const pcpus = 3;
+  let placement: Vm[] = [
+    { name: 'db', demand: 1, affinity: [2], pcpu: 2 },
+    { name: 'a', demand: 1, affinity: [0], pcpu: 0 },
+    { name: 'b', demand: 1, affinity: [1], pcpu: 1 },
+  ];
+  let state = initialCpuSchedulerState();
+  for (let i = 0; i < 3; i++) {
+    const m = { ...measurementOf(pcpus, placement), pcpuOther: [0, 0.05, 0.9] };
+    const d = decideCpu(m, state, options(['db']));
+    state = d.state;
+    placement = applyPins(placement, d.actions);
+  }
+  const own = exclusivePcpus(placement, 'db');
+  assert.ok(own, 'db holds a pCPU');
+  assert.notEqual(own[0], 2, 'not the one the host process keeps busy');
+  assert.equal(own[0], 0, 'the one with the least load');
+});
