@@ -1,4 +1,5 @@
 // `virtbalance info`: what libvirt says about the host and every domain, read through our own client.
+import { DEFAULT_CPU_SHARES } from '../host/libvirt-host.js';
 import { parseArgs } from 'node:util';
 import { LibvirtClient, type VcpuInfo } from '../libvirt/client.js';
 import { LibvirtConnectError, LibvirtError, LibvirtErrorCode } from '../libvirt/errors.js';
@@ -31,6 +32,8 @@ export interface DomainReport {
   uuid: string;
   state: string;
   vcpus: Array<{ index: number; pcpu: number; affinity: number[]; timeNs: number }>;
+  /** libvirt cpu_shares and the CPU weight it means (shares / 1024); absent where the driver has none. */
+  cpu?: { shares: number; weight: number };
   balloon?: { actualKiB?: number; unusedKiB?: number; availableKiB?: number; usableKiB?: number; maximumKiB: number };
 }
 
@@ -67,7 +70,7 @@ async function domainReport(c: LibvirtClient, d: Domain, pcpus: number): Promise
   const info = await c.domainInfo(d);
   const report: DomainReport = { name: d.name, uuid: d.uuid, state: info.state, vcpus: [] };
   if (info.state !== 'running' && info.state !== 'paused' && info.state !== 'blocked') return report;
-  const [vcpus, mem] = await Promise.all([
+  const [vcpus, mem, sched] = await Promise.all([
     c.getVcpus(d, { vcpus: info.vcpus, pcpus }).catch((err: unknown): VcpuInfo[] => {
       if (isUnsupported(err)) return [];
       throw err;
@@ -76,7 +79,10 @@ async function domainReport(c: LibvirtClient, d: Domain, pcpus: number): Promise
       if (isUnsupported(err)) return {};
       throw err;
     }),
+    c.schedulerParameters(d).catch((): Record<string, unknown> => ({})),
   ]);
+  const shares = sched.cpu_shares;
+  if (typeof shares === 'number' || typeof shares === 'bigint') report.cpu = { shares: Number(shares), weight: Number(shares) / DEFAULT_CPU_SHARES };
   report.vcpus = vcpus.map((v) => ({ index: v.number, pcpu: v.cpu, affinity: v.affinity, timeNs: v.cpuTimeNs }));
   report.balloon = {
     ...(mem.actual !== undefined ? { actualKiB: mem.actual } : {}),
@@ -115,7 +121,8 @@ export function formatInfo(r: InfoReport): string {
   for (const d of r.domains) {
     const b = d.balloon;
     const balloon = b ? `; balloon actual ${mib(b.actualKiB)}, unused ${mib(b.unusedKiB)}, available ${mib(b.availableKiB)}, max ${mib(b.maximumKiB)}` : '';
-    lines.push(`domain ${d.name}: ${d.state}${d.vcpus.length ? `, ${d.vcpus.length} vCPUs` : ''}${balloon}`);
+    const cpu = d.cpu ? `, CPU weight ${Math.round(d.cpu.weight * 100) / 100} (cpu_shares ${d.cpu.shares})` : '';
+    lines.push(`domain ${d.name}: ${d.state}${d.vcpus.length ? `, ${d.vcpus.length} vCPUs` : ''}${cpu}${balloon}`);
     for (const v of d.vcpus) {
       lines.push(`  vCPU ${v.index}: on pCPU ${v.pcpu}, affinity ${formatCpuList(v.affinity) || '-'}, time ${(v.timeNs / 1e9).toFixed(1)} s`);
     }

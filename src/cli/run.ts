@@ -69,7 +69,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`run: unexpected argument '${positionals[0]}' (try --help)`);
   if (values.sim !== undefined && values.connect !== undefined) throw new UsageError('run: give either --connect or --sim, not both');
   const config = values.config !== undefined ? loadConfig(values.config) : undefined;
-  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, scope } = resolveRunOptions(values, config);
+  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, scope, cpuWeights } = resolveRunOptions(values, config);
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
   const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : values.sim !== undefined ? 60 : undefined;
   if (tracePath !== undefined) prepareTracePath(tracePath);
@@ -83,6 +83,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       intervalSeconds,
       cpu,
       memory,
+      cpuWeights,
       dryRun,
       json: !!values.json,
       quiet: !!values.quiet,
@@ -99,7 +100,7 @@ function assignmentHelp(which: 'cpu' | 'memory', prog: string): string {
   const what = which === 'cpu'
     ? 'Every interval, re-pins the vCPUs of the running domains so the pCPUs carry equal demand.'
     : 'Every interval, moves memory between the running domains with the virtio balloon: a guest short of\nfree memory gets more, an idle one gives back, never below used + floor, host reserve kept.';
-  return `usage: ${prog} <interval seconds> [--connect URI] [--only PATTERN] [--exclude PATTERN] [--dry-run] [--trace FILE]
+  return `usage: ${prog} <interval seconds> [--connect URI] [--only PATTERN] [--exclude PATTERN] [--dry-run] [--trace FILE]${which === 'cpu' ? ' [--other-load]' : ''}
 
 ${what}
 Runs until Ctrl-C (SIGINT) or SIGTERM.
@@ -108,7 +109,10 @@ Runs until Ctrl-C (SIGINT) or SIGTERM.
   --connect URI         libvirt URI (default qemu:///system)
 ${scopeHelp}
   --dry-run             decide and log, change nothing
-  --trace FILE          write the trace (JSON lines) to FILE
+  --trace FILE          write the trace (JSON lines) to FILE${which === 'cpu' ? `
+  --other-load          also count what else keeps the pCPUs busy (host processes), as
+                        \`virtbalance run\` does; by default the guests' usage is balanced (the
+                        assignment's objective; docs/cpu-scheduler.md)` : ''}
   -h, --help            this text`;
 }
 
@@ -131,7 +135,7 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
       exclude: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     } as const;
-    const { values, positionals } = parseCommandLine(argv, flags, prog);
+    const { values, positionals } = parseCommandLine(argv, which === 'cpu' ? { ...flags, 'other-load': { type: 'boolean' } } : flags, prog);
     if (values.help) {
       console.log(assignmentHelp(which, prog));
       return 0;
@@ -144,7 +148,8 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
     return executeRun({
       target: scopeTarget(service.target, scope, logLine),
       intervalSeconds,
-      cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions } : undefined,
+      // The assignment's objective: the guests' usage balanced; other load only when asked.
+      cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions, countOtherLoad: !!(values as { 'other-load'?: boolean })['other-load'] } : undefined,
       memory: which === 'memory' ? { ...defaultMemoryOptions } : undefined,
       dryRun: !!values['dry-run'],
       json: false,

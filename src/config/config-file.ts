@@ -17,6 +17,8 @@ export interface VmConfig {
   weight?: number;
   /** Free memory this guest always keeps above what it uses, MiB. */
   floorMiB?: number;
+  /** CPU weight against a default guest (libvirt cpu_shares = weight × 1024), set when the run starts. */
+  cpuWeight?: number;
   /** false: virtbalance never observes or touches this domain. */
   manage?: boolean;
 }
@@ -69,7 +71,7 @@ type Path = FieldPath;
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory'] as const;
-const VM_KEYS = ['weight', 'floorMiB', 'manage'] as const;
+const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
 /** Any disk read or reclaim rate a host could see, MiB/s. */
@@ -140,6 +142,8 @@ export function parseConfig(text: string, source: string): RunConfig {
     vms[name] = defined({
       weight: optional(vm.weight, (v) => r.number(v, ['vms', name, 'weight'], 0, 10_000, { exclusiveMin: true })),
       floorMiB: optional(vm.floorMiB, (v) => r.number(v, ['vms', name, 'floorMiB'], 0, MAX_MIB)),
+      // cpu_shares = weight × 1024 must stay within the kernel's range (2 … 262144).
+      cpuWeight: optional(vm.cpuWeight, (v) => r.number(v, ['vms', name, 'cpuWeight'], 0.01, 256)),
       manage: optional(vm.manage, (v) => r.boolean(v, ['vms', name, 'manage'])),
     });
   }

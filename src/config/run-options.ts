@@ -30,6 +30,8 @@ export interface RunOptions {
   intervalSeconds: number;
   cpu?: CpuSchedulerOptions;
   memory?: MemoryOptions;
+  /** CPU weights to set when the run starts (`vms.NAME.cpuWeight`), by domain name. */
+  cpuWeights?: Record<string, number>;
   dryRun: boolean;
   restore: boolean;
   tracePath?: string;
@@ -64,6 +66,7 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
     memory.reserveMiB = nonNegativeNumber(flags['memory-reserve'], '--memory-reserve');
   }
   const tracePath = flags.trace ?? config?.trace;
+  const cpuWeights = Object.fromEntries(Object.entries(config?.vms ?? {}).flatMap(([name, vm]) => (vm.cpuWeight !== undefined ? [[name, vm.cpuWeight]] : [])));
   const scope = resolveScope(flags, config);
   return {
     connect: flags.connect ?? config?.connect ?? DEFAULT_URI,
@@ -73,6 +76,7 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
     dryRun: !!flags['dry-run'] || !!config?.dryRun,
     restore: !!flags.restore || !!config?.restore,
     ...(tracePath !== undefined ? { tracePath } : {}),
+    ...(Object.keys(cpuWeights).length > 0 ? { cpuWeights } : {}),
     scope,
   };
 }

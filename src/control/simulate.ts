@@ -53,6 +53,7 @@ export function traceTruth(t: TruthInterval): TraceTruth {
     vcpus: t.vcpus.map((v) => ({ domain: v.domain, vcpu: v.vcpu, demand: v.demand, received: v.received })),
     memoryDemandKiB: Object.fromEntries(t.domains.map((d) => [d.name, d.usedDemandMiB * 1024])),
     oomEvents: t.oomEvents.map((e) => ({ domain: e.domain, timeMs: e.timeNs / 1e6, demandKiB: e.demandMiB * 1024, actualKiB: e.actualMiB * 1024 })),
+    ...(t.otherLoad ? { otherLoad: t.otherLoad } : {}),
   };
   const cache: Record<string, TraceCacheTruth> = {};
   for (const d of t.domains) {

@@ -2,7 +2,7 @@ import type { Controller } from '../ground/controller.js';
 import type { TraceCpu } from '../ground/trace-record.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
 import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from './scheduler.js';
-import { measureCpu, type CpuMeasurement } from './usage.js';
+import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
 // connection, so it decides from the second observation on.
@@ -16,12 +16,13 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
   decide(m, state, options) {
     const decision = decideCpu(m, state, options);
-    return { state: decision.state, actions: decision.actions, notices: [], trace: traceCpu(m, decision.balanced, decision.spreadPoints) };
+    return { state: decision.state, actions: decision.actions, notices: [], trace: traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted) };
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
     const vcpus = Object.fromEntries(Object.entries(state.vcpus).filter(([key]) => !key.startsWith(prefix)));
-    return { ...state, vcpus };
+    const predicted = state.predicted && Object.fromEntries(Object.entries(state.predicted).filter(([key]) => !key.startsWith(prefix)));
+    return { ...state, vcpus, ...(predicted ? { predicted } : {}) };
   },
   resynchronise(state) {
     // Demand history and out-of-balance streaks start over; only the counters carry on.
@@ -30,12 +31,42 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   },
 };
 
-function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number): TraceCpu {
+/**
+ * The interval's measurement for the trace, each vCPU with the share the model predicted for it last
+ * interval (`predicted`) beside what it received (`usage`); `predictionError` is their mean
+ * absolute difference over the vCPUs that had a prediction.
+ */
+function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: Record<string, number>): TraceCpu {
+  let errorSum = 0;
+  let predictedCount = 0;
+  const predictionOf = (v: CpuMeasurement['vcpus'][number]): number | undefined => {
+    const p = predicted?.[vcpuKey(v.domain, v.vcpu)];
+    if (p !== undefined) {
+      errorSum += Math.abs(v.usage - p);
+      predictedCount++;
+    }
+    return p;
+  };
+  const vcpus = m.vcpus.map((v) => {
+    const p = predictionOf(v);
+    return {
+      domain: v.domain.name,
+      vcpu: v.vcpu,
+      pcpu: v.pcpu,
+      affinity: v.affinity,
+      usage: v.usage,
+      demand: v.demand,
+      ...(v.weight !== undefined ? { weight: v.weight } : {}),
+      ...(p !== undefined ? { predicted: p } : {}),
+    };
+  });
   return {
     elapsedNs: m.elapsedNs,
     pcpuUsage: m.pcpuUsage,
     pcpuDemand: m.pcpuDemand,
-    vcpus: m.vcpus.map((v) => ({ domain: v.domain.name, vcpu: v.vcpu, pcpu: v.pcpu, affinity: v.affinity, usage: v.usage, demand: v.demand })),
+    ...(m.pcpuOther ? { pcpuOther: m.pcpuOther } : {}),
+    vcpus,
+    ...(predictedCount > 0 ? { predictionError: errorSum / predictedCount } : {}),
     balanced,
     spreadPoints,
   };

@@ -6,15 +6,15 @@
 // fragment of its demand on each (the host's scheduler moves it around among them).
 // Fairness is Jain's index of share/demand: 1 when every vCPU gets the same fraction of what it wants.
 
+import { ascendingOrder } from './stable-order.js';
+
 /** Max-min fair split of `capacity` among `demands` (each ≥ 0); returns the share of each, in input order. */
 export function waterFill(demands: readonly number[], capacity = 1): number[] {
   const n = demands.length;
   const values = new Float64Array(n);
   for (let i = 0; i < n; i++) values[i] = demands[i] ?? 0;
   // Ascending demand, ties in input order (what a stable sort by demand gives).
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => values[a]! - values[b]! || a - b);
+  const order = ascendingOrder(values);
   const shares = new Array<number>(n).fill(0);
   let remaining = Math.max(0, capacity);
   for (let rank = 0; rank < n; rank++) {
@@ -25,6 +25,37 @@ export function waterFill(demands: readonly number[], capacity = 1): number[] {
     remaining -= share;
   }
   return shares;
+}
+
+/**
+ * Weighted max-min split of `capacity`: each gets min(demand, weight·λ) for the highest level λ the
+ * capacity allows (what CFS gives threads of these weights, cgroup cpu.weight / libvirt cpu_shares).
+ * Equal weights give exactly waterFill's split.
+ */
+export function weightedWaterFill(demands: readonly number[], weights: readonly number[], capacity = 1): number[] {
+  const n = demands.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = Math.max(0, demands[i] ?? 0) / Math.max(1e-9, weights[i] ?? 1);
+  // Ascending demand per weight: the ones asking least for their weight are satisfied first.
+  const order = ascendingOrder(keys);
+  let weightLeft = 0;
+  for (let i = 0; i < n; i++) weightLeft += Math.max(1e-9, weights[i] ?? 1);
+  const shares = new Array<number>(n).fill(0);
+  let remaining = Math.max(0, capacity);
+  for (let rank = 0; rank < n; rank++) {
+    const i = order[rank]!;
+    const w = Math.max(1e-9, weights[i] ?? 1);
+    const share = Math.min(Math.max(0, demands[i] ?? 0), (remaining * w) / weightLeft);
+    shares[i] = share;
+    remaining -= share;
+    weightLeft -= w;
+  }
+  return shares;
+}
+
+/** True when some weight differs from 1 (the unweighted paths are exact and faster). */
+export function isWeighted(weights: readonly number[] | undefined): weights is readonly number[] {
+  return weights !== undefined && weights.some((w) => w !== 1);
 }
 
 /** Jain's fairness index (Σx)² / (n·Σx²): 1 when all equal, 1/n when one value takes everything; 1 for no values. */
@@ -43,11 +74,18 @@ export function jainIndex(values: readonly number[]): number {
 export interface ShareItem {
   demand: number;
   pcpus: readonly number[];
+  /** CPU weight against the others (libvirt cpu_shares relative to the default); 1 when omitted. */
+  weight?: number;
 }
 
-/** Predicted CPU share of each item (fraction of one pCPU) under the water-filling model. */
-export function predictShares(items: readonly ShareItem[], pcpus: number): number[] {
-  if (pcpus > 0 && items.every((item) => isEveryPcpu(item.pcpus, pcpus))) return predictSharesEverywhere(items, pcpus);
+/**
+ * Predicted CPU share of each item (fraction of one pCPU) under the water-filling model. `capacity`
+ * is what each pCPU has for these items (1 less its other load, see usage.ts); all 1 when omitted.
+ */
+export function predictShares(items: readonly ShareItem[], pcpus: number, capacity?: readonly number[]): number[] {
+  if (items.some((item) => item.weight !== undefined && item.weight !== 1)) return predictSharesWeighted(items, pcpus, capacity);
+  const whole = capacity === undefined || isWhole(capacity, pcpus);
+  if (whole && pcpus > 0 && items.every((item) => isEveryPcpu(item.pcpus, pcpus))) return predictSharesEverywhere(items, pcpus);
   // Per pCPU, the items placed there (in item order) and their fragment of demand, laid out one
   // pCPU after another: pCPU p's fragments are at [start[p], start[p + 1]).
   const start = new Int32Array(pcpus + 1);
@@ -88,8 +126,8 @@ export function predictShares(items: readonly ShareItem[], pcpus: number): numbe
   for (let p = 0; p < pcpus; p++) {
     const from = start[p]!;
     const n = start[p + 1]! - from;
-    if (!(previous >= 0 && sameFragments(who, demands, from, start[previous]!, n, start[previous + 1]! - start[previous]!))) {
-      waterFillSegment(demands, from, n, split, order);
+    if (!(previous >= 0 && (whole || capacity?.[p] === capacity?.[previous]) && sameFragments(who, demands, from, start[previous]!, n, start[previous + 1]! - start[previous]!))) {
+      waterFillSegment(demands, from, n, split, order, whole ? 1 : Math.max(0, capacity?.[p] ?? 1));
     }
     previous = p;
     for (let k = 0; k < n; k++) {
@@ -98,6 +136,43 @@ export function predictShares(items: readonly ShareItem[], pcpus: number): numbe
     }
   }
   return shares;
+}
+
+/** predictShares with weights: per pCPU, a weighted water-filling of the fragments there (each carrying its vCPU's weight). */
+function predictSharesWeighted(items: readonly ShareItem[], pcpus: number, capacity?: readonly number[]): number[] {
+  const onPcpu: { item: number; demand: number; weight: number }[][] = Array.from({ length: Math.max(0, pcpus) }, () => []);
+  items.forEach((item, i) => {
+    const valid = item.pcpus.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus);
+    for (const p of valid) onPcpu[p]!.push({ item: i, demand: item.demand / valid.length, weight: item.weight ?? 1 });
+  });
+  const shares = new Array<number>(items.length).fill(0);
+  onPcpu.forEach((fragments, p) => {
+    const split = weightedWaterFill(fragments.map((f) => f.demand), fragments.map((f) => f.weight), Math.max(0, capacity?.[p] ?? 1));
+    fragments.forEach((f, k) => (shares[f.item] = shares[f.item]! + split[k]!));
+  });
+  return shares;
+}
+
+/** Every pCPU's capacity is 1 (no other load). */
+export function isWhole(capacity: readonly number[], pcpus: number): boolean {
+  for (let p = 0; p < pcpus; p++) if ((capacity[p] ?? 1) !== 1) return false;
+  return true;
+}
+
+/** Σ capacity over `pcpus` pCPUs (each pCPU 1 when no capacity is given). */
+export function totalCapacity(pcpus: number, capacity?: readonly number[]): number {
+  if (capacity === undefined) return pcpus;
+  let total = 0;
+  for (let p = 0; p < pcpus; p++) total += Math.max(0, capacity[p] ?? 1);
+  return total;
+}
+
+/** The largest capacity of one pCPU: no vCPU (one thread) can get more. */
+export function largestCapacity(pcpus: number, capacity?: readonly number[]): number {
+  if (capacity === undefined) return pcpus > 0 ? 1 : 0;
+  let largest = 0;
+  for (let p = 0; p < pcpus; p++) largest = Math.max(largest, capacity[p] ?? 1);
+  return largest;
 }
 
 /** Exactly [0, 1, …, pcpus − 1]. */
@@ -120,12 +195,24 @@ function predictSharesEverywhere(items: readonly ShareItem[], pcpus: number): nu
 }
 
 /** waterFill(demands[from .. from + n), 1) into split[0 .. n), with `order` as scratch. */
-function waterFillSegment(demands: Float64Array, from: number, n: number, split: Float64Array, order: Uint32Array): void {
+function waterFillSegment(demands: Float64Array, from: number, n: number, split: Float64Array, order: Uint32Array, capacity: number): void {
   const head = order.subarray(0, n);
-  for (let k = 0; k < n; k++) head[k] = k;
-  // Ascending demand, ties in input order (what a stable sort by demand gives).
-  head.sort((a, b) => demands[from + a]! - demands[from + b]! || a - b);
-  let remaining = 1;
+  // Ascending demand, ties in input order (what a stable sort by demand gives); a pCPU carries few
+  // fragments, so insertion sort (stable: only strictly larger ones move) beats a comparator sort.
+  if (n > 32) {
+    head.set(ascendingOrder(demands.subarray(from, from + n)));
+  } else {
+    for (let k = 0; k < n; k++) {
+      const d = demands[from + k]!;
+      let at = k;
+      while (at > 0 && demands[from + head[at - 1]!]! > d) {
+        head[at] = head[at - 1]!;
+        at--;
+      }
+      head[at] = k;
+    }
+  }
+  let remaining = capacity;
   for (let rank = 0; rank < n; rank++) {
     const k = head[rank]!;
     const share = Math.min(Math.max(0, demands[from + k]!), remaining / (n - rank));
@@ -140,9 +227,17 @@ function sameFragments(who: Int32Array, demands: Float64Array, from: number, oth
   return true;
 }
 
-/** Predicted shares when every vCPU may run on every pCPU: one water-filling of all demands over `pcpus` (each fragment model collapses to this). */
-export function predictSharesUnpinned(demands: readonly number[], pcpus: number): number[] {
-  return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
+/**
+ * Predicted shares when every vCPU may run on every pCPU: one water-filling of all demands over the
+ * pCPUs' total capacity (each fragment model collapses to this), no vCPU above one pCPU's capacity.
+ */
+export function predictSharesUnpinned(demands: readonly number[], pcpus: number, capacity?: readonly number[], weights?: readonly number[]): number[] {
+  const whole = capacity === undefined || isWhole(capacity, pcpus);
+  const largest = whole ? 1 : largestCapacity(pcpus, capacity);
+  const room = whole ? pcpus : totalCapacity(pcpus, capacity);
+  if (isWeighted(weights)) return weightedWaterFill(demands.map((d) => Math.min(1, largest, d)), weights, room);
+  if (whole) return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
+  return waterFill(demands.map((d) => Math.min(1, largest, d)), room);
 }
 
 /** Demands below this are idle vCPUs: their share/demand ratio says nothing and is left out. */

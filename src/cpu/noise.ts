@@ -14,6 +14,8 @@
 // and the gain a search can "find" in noise is at most about that. The scheduler therefore asks
 // for a gain above (rangeFactor(P) + noiseSigmas)·σ_rms before it believes an imbalance.
 
+import { PcpuSums } from './pcpu-sums.js';
+
 export interface VcpuHistory {
   /** Smoothed demand. */
   demand: number;
@@ -69,12 +71,12 @@ export function rangeFactor(pcpus: number): number {
 /** RMS over pCPUs of the σ of each pCPU's demand load; a vCPU on k pCPUs adds a fragment σ/k to each. */
 export function loadSigmaRms(sigmas: readonly number[], affinities: readonly (readonly number[])[], pcpus: number): number {
   if (pcpus <= 0) return 0;
-  const variance = new Array<number>(pcpus).fill(0);
+  const variance = new PcpuSums(pcpus);
   sigmas.forEach((sigma, i) => {
     const where = affinities[i] ?? [];
-    for (const p of where) variance[p] = (variance[p] ?? 0) + (sigma / where.length) ** 2;
+    variance.add(where, (sigma / where.length) ** 2);
   });
-  return Math.sqrt(variance.reduce((a, b) => a + b, 0) / pcpus);
+  return Math.sqrt(variance.values().reduce((a, b) => a + b, 0) / pcpus);
 }
 
 /** The largest gain, in points, that noise of this size plausibly fakes. */

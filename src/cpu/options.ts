@@ -21,6 +21,12 @@ export interface CpuSchedulerOptions {
   tolerancePoints: number;
   /** When one-pCPU pins leave some vCPU well short of its fair share, pin groups of vCPUs to shared pCPU sets (sharing.ts); all pCPUs = release. */
   sharePcpusWhenUnfair: boolean;
+  /**
+   * Count other load (pCPU busy time that is not our guests', usage.ts) in placement and shares:
+   * `run` does (fairness first); the drop-in `vcpu_scheduler` does not unless asked (the
+   * assignment's objective: the guests' usage balanced over the pCPUs).
+   */
+  countOtherLoad: boolean;
   /** Out of balance also when some vCPU is predicted to get less than this fraction of its fair share (global max-min share). */
   fairShareFloor: number;
   /** Merging pCPUs into shared sets stops once every vCPU is predicted this fraction of its fair share. */
@@ -39,6 +45,7 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   noisePrior: 0.03,
   tolerancePoints: 2,
   sharePcpusWhenUnfair: true,
+  countOtherLoad: true,
   fairShareFloor: 0.9,
   fairShareTarget: 0.95,
   fairShareGain: 0.05,

@@ -11,6 +11,8 @@
 // Among the candidates whose spread is within `tolerance` of the best one, the one with the fewest
 // pin changes is chosen (ties: smaller spread).
 
+import { descendingOrder } from './stable-order.js';
+
 export interface PlacementItem {
   demand: number;
   /** pCPU the vCPU sits on now (its single pin, or where it was last seen running); undefined when unknown. */
@@ -33,8 +35,15 @@ export interface PlacementPlan {
 
 const eps = 1e-9;
 
-export function loadsOf(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number): number[] {
+/** Load each pCPU carries before any item is placed: its other load (usage.ts), or nothing. */
+function startLoads(pcpus: number, base?: readonly number[]): number[] {
   const loads = new Array<number>(pcpus).fill(0);
+  if (base) for (let p = 0; p < pcpus; p++) loads[p] = base[p] ?? 0;
+  return loads;
+}
+
+export function loadsOf(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number, base?: readonly number[]): number[] {
+  const loads = startLoads(pcpus, base);
   items.forEach((item, i) => {
     const p = assignment[i] ?? 0;
     loads[p] = (loads[p] ?? 0) + item.demand;
@@ -76,66 +85,79 @@ export function pinChanges(items: readonly PlacementItem[], assignment: readonly
   return changes;
 }
 
-/** Binary min-heap of pCPUs by load, with lazy deletion of stale entries; ties go to the lower index. */
+/** Indexed binary min-heap of pCPUs by load (ties: lower index), over the caller's `loads` array, which it updates. */
 class LeastLoaded {
-  private readonly heap: [number, number][] = [];
+  private readonly heap: Int32Array;
+  private readonly position: Int32Array;
   constructor(private readonly loads: number[]) {
-    loads.forEach((load, p) => this.push(load, p));
+    const n = loads.length;
+    this.heap = new Int32Array(n);
+    this.position = new Int32Array(n);
+    for (let p = 0; p < n; p++) {
+      this.heap[p] = p;
+      this.position[p] = p;
+    }
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.down(i);
   }
   add(pcpu: number, demand: number): void {
     this.loads[pcpu] = (this.loads[pcpu] ?? 0) + demand;
-    this.push(this.loads[pcpu] ?? 0, pcpu);
+    const i = this.position[pcpu]!;
+    this.up(i);
+    this.down(this.position[pcpu]!);
   }
   least(): number {
-    for (;;) {
-      const top = this.heap[0];
-      if (!top) throw new Error('LeastLoaded: empty heap');
-      if (top[0] === this.loads[top[1]]) return top[1];
-      this.pop();
-    }
+    if (this.heap.length === 0) throw new Error('LeastLoaded: empty heap');
+    return this.heap[0]!;
   }
-  private less(a: [number, number], b: [number, number]): boolean {
-    return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  private less(a: number, b: number): boolean {
+    const la = this.loads[a]!;
+    const lb = this.loads[b]!;
+    return la < lb || (la === lb && a < b);
   }
-  private push(load: number, pcpu: number): void {
+  private place(i: number, pcpu: number): void {
+    this.heap[i] = pcpu;
+    this.position[pcpu] = i;
+  }
+  private up(i: number): void {
     const h = this.heap;
-    h.push([load, pcpu]);
-    let i = h.length - 1;
+    const pcpu = h[i]!;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      if (!this.less(pcpu, h[parent]!)) break;
+      this.place(i, h[parent]!);
       i = parent;
     }
+    this.place(i, pcpu);
   }
-  private pop(): void {
+  private down(i: number): void {
     const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
+    const n = h.length;
+    const pcpu = h[i]!;
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= n) break;
       const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
+      const child = r < n && this.less(h[r]!, h[l]!) ? r : l;
+      if (!this.less(h[child]!, pcpu)) break;
+      this.place(i, h[child]!);
+      i = child;
     }
+    this.place(i, pcpu);
   }
 }
 
-function byDemandDescending(items: readonly PlacementItem[]): number[] {
-  return items.map((_, i) => i).sort((a, b) => items[b]!.demand - items[a]!.demand || a - b);
+/** Item indices by descending demand, ties in item order. */
+export function byDemandDescending(items: readonly PlacementItem[]): Uint32Array {
+  const demands = new Float64Array(items.length);
+  for (let i = 0; i < items.length; i++) demands[i] = items[i]!.demand;
+  return descendingOrder(demands);
 }
 
 /** Longest processing time first: largest demand onto the least loaded pCPU. */
-export function lptAssignment(items: readonly PlacementItem[], pcpus: number): number[] {
+export function lptAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items), base?: readonly number[]): number[] {
   const assignment = new Array<number>(items.length).fill(0);
-  const heap = new LeastLoaded(new Array<number>(pcpus).fill(0));
-  for (const i of byDemandDescending(items)) {
+  const heap = new LeastLoaded(startLoads(pcpus, base));
+  for (const i of order) {
     const p = heap.least();
     assignment[i] = p;
     heap.add(p, items[i]!.demand);
@@ -172,9 +194,9 @@ export function relabelForOverlap(items: readonly PlacementItem[], assignment: r
 }
 
 /** Items stay home; items without a known home go, largest first, to the least loaded pCPU. */
-export function currentAssignment(items: readonly PlacementItem[], pcpus: number): number[] {
+export function currentAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items), base?: readonly number[]): number[] {
   const assignment = new Array<number>(items.length).fill(-1);
-  const loads = new Array<number>(pcpus).fill(0);
+  const loads = startLoads(pcpus, base);
   items.forEach((item, i) => {
     if (item.home !== undefined && item.home >= 0 && item.home < pcpus) {
       assignment[i] = item.home;
@@ -182,7 +204,7 @@ export function currentAssignment(items: readonly PlacementItem[], pcpus: number
     }
   });
   const heap = new LeastLoaded(loads);
-  for (const i of byDemandDescending(items)) {
+  for (const i of order) {
     if (assignment[i] !== -1) continue;
     const p = heap.least();
     assignment[i] = p;
@@ -192,12 +214,20 @@ export function currentAssignment(items: readonly PlacementItem[], pcpus: number
 }
 
 /** LPT that keeps a vCPU home while home stays under the ideal load (+ tolerance). */
-export function stickyLptAssignment(items: readonly PlacementItem[], pcpus: number, tolerance: number): number[] {
-  const ideal = makespanLowerBound(items.map((i) => i.demand), pcpus) + tolerance;
+export function stickyLptAssignment(
+  items: readonly PlacementItem[],
+  pcpus: number,
+  tolerance: number,
+  order = byDemandDescending(items),
+  base?: readonly number[],
+): number[] {
+  const loads = startLoads(pcpus, base);
+  const baseTotal = loads.reduce((a, b) => a + b, 0);
+  const demands = items.map((i) => i.demand);
+  const ideal = (baseTotal > 0 ? Math.max(makespanLowerBound(demands, pcpus), (demands.reduce((a, b) => a + b, 0) + baseTotal) / pcpus) : makespanLowerBound(demands, pcpus)) + tolerance;
   const assignment = new Array<number>(items.length).fill(0);
-  const loads = new Array<number>(pcpus).fill(0);
   const heap = new LeastLoaded(loads);
-  for (const i of byDemandDescending(items)) {
+  for (const i of order) {
     const item = items[i]!;
     const home = item.home;
     const p = home !== undefined && home >= 0 && home < pcpus && (loads[home] ?? 0) + item.demand <= ideal + eps ? home : heap.least();
@@ -219,16 +249,19 @@ export function improveLocally(
   pcpus: number,
   stopAtSpread: number,
   tolerance: number,
+  base?: readonly number[],
 ): number[] {
   const assignment = start.slice();
-  const loads = loadsOf(items, assignment, pcpus);
+  const loads = loadsOf(items, assignment, pcpus, base);
   const members: number[][] = Array.from({ length: pcpus }, () => []);
   const position = new Array<number>(items.length).fill(0);
   assignment.forEach((p, i) => {
     position[i] = members[p]!.length;
     members[p]!.push(i);
   });
-  const demand = (i: number): number => items[i]!.demand;
+  const demands = new Float64Array(items.length);
+  for (let i = 0; i < items.length; i++) demands[i] = items[i]!.demand;
+  const demand = (i: number): number => demands[i]!;
 
   const relocate = (i: number, to: number): void => {
     const from = assignment[i]!;
@@ -246,6 +279,26 @@ export function improveLocally(
   };
   // Change in pin changes if item i ends up on `to` instead of where it is now.
   const changeCost = (i: number, to: number): number => Number(isChange(items[i]!, to)) - Number(isChange(items[i]!, assignment[i]!));
+
+  // Whether any swap moves between eps and gap − eps of demand from hi to lo: an O(|hi| + |lo|)
+  // test that spares the O(|hi|·|lo|) search on pairs whose vCPUs are all alike.
+  const someSwapShifts = (onHi: readonly number[], onLo: readonly number[], gap: number): boolean => {
+    let maxHi = -Infinity;
+    let minHi = Infinity;
+    for (const i of onHi) {
+      const d = demands[i]!;
+      if (d > maxHi) maxHi = d;
+      if (d < minHi) minHi = d;
+    }
+    let maxLo = -Infinity;
+    let minLo = Infinity;
+    for (const j of onLo) {
+      const d = demands[j]!;
+      if (d > maxLo) maxLo = d;
+      if (d < minLo) minLo = d;
+    }
+    return maxHi - minLo > eps && minHi - maxLo < gap - eps;
+  };
 
   const tryPair = (hi: number, lo: number): boolean => {
     const gap = loads[hi]! - loads[lo]!;
@@ -267,7 +320,7 @@ export function improveLocally(
     let swapHi = -1;
     let swapLo = -1;
     let swapResidual = Infinity;
-    if (move === -1 || moveResidual > tolerance) {
+    if ((move === -1 || moveResidual > tolerance) && someSwapShifts(members[hi]!, members[lo]!, gap)) {
       for (const i of members[hi]!) {
         for (const j of members[lo]!) {
           const delta = demand(i) - demand(j);
@@ -328,8 +381,8 @@ export function improveLocally(
   return assignment;
 }
 
-function plan(strategy: PlacementPlan['strategy'], items: readonly PlacementItem[], assignment: number[], pcpus: number): PlacementPlan {
-  const loads = loadsOf(items, assignment, pcpus);
+function plan(strategy: PlacementPlan['strategy'], items: readonly PlacementItem[], assignment: number[], pcpus: number, base?: readonly number[]): PlacementPlan {
+  const loads = loadsOf(items, assignment, pcpus, base);
   return { strategy, assignment, loads, spread: spreadOf(loads), changes: pinChanges(items, assignment) };
 }
 
@@ -345,14 +398,21 @@ export interface PlacementResult {
   candidates: PlacementPlan[];
 }
 
-/** `tolerance` in pCPUs (0.02 = 2 points). Requires pcpus ≥ 1. */
-export function planPlacement(items: readonly PlacementItem[], pcpus: number, tolerance: number): PlacementResult {
+/**
+ * `tolerance` in pCPUs (0.02 = 2 points). Requires pcpus ≥ 1. `base`: load each pCPU carries that
+ * no pin moves (its other load); the loads balanced are base + demands.
+ */
+export function planPlacement(items: readonly PlacementItem[], pcpus: number, tolerance: number, base?: readonly number[]): PlacementResult {
   if (!(Number.isInteger(pcpus) && pcpus >= 1)) throw new RangeError(`planPlacement: pcpus must be an integer ≥ 1, got ${pcpus}`);
+  const based = base !== undefined && base.some((b) => b !== 0) ? base : undefined;
   // Improving far below the tolerance buys nothing the choice below can see.
-  const lpt = plan('lpt', items, improveLocally(items, relabelForOverlap(items, lptAssignment(items, pcpus), pcpus), pcpus, tolerance / 4, tolerance), pcpus);
+  const order = byDemandDescending(items);
+  // With other load, LPT's groups belong to their pCPUs: they cannot be renamed to overlap today's placement.
+  const lptStart = based ? lptAssignment(items, pcpus, order, based) : relabelForOverlap(items, lptAssignment(items, pcpus, order), pcpus);
+  const lpt = plan('lpt', items, improveLocally(items, lptStart, pcpus, tolerance / 4, tolerance, based), pcpus, based);
   const target = lpt.spread + tolerance;
-  const fromCurrent = plan('from-current', items, improveLocally(items, currentAssignment(items, pcpus), pcpus, target, tolerance), pcpus);
-  const sticky = plan('sticky-lpt', items, improveLocally(items, stickyLptAssignment(items, pcpus, tolerance), pcpus, target, tolerance), pcpus);
+  const fromCurrent = plan('from-current', items, improveLocally(items, currentAssignment(items, pcpus, order, based), pcpus, target, tolerance, based), pcpus, based);
+  const sticky = plan('sticky-lpt', items, improveLocally(items, stickyLptAssignment(items, pcpus, tolerance, order, based), pcpus, target, tolerance, based), pcpus, based);
   const candidates = rankPlans([fromCurrent, sticky, lpt], tolerance);
   return { best: candidates[0]!, candidates };
 }

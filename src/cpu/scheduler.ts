@@ -3,10 +3,11 @@ import { judgeBalance } from './balance.js';
 import { validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
 import { predictShares, shareFairness, type ShareItem } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
+import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { normalizeAffinity, pcpuDemandOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
-import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
+import { normalizeAffinity, pcpuDemandOf, pourLevel, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { formatCpuList } from '../ground/cpu-list.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -27,6 +28,55 @@ export interface CpuSchedulerState {
   pinChanges: number;
   /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
   vcpus: Record<string, VcpuHistory>;
+  /**
+   * Per vCPU (key from vcpuKey), the share the model predicts it gets in the next interval under the
+   * placement in force after this decision: checked against what it then received (the trace's
+   * prediction error).
+   */
+  predicted?: Record<string, number>;
+  /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
+  otherLoad?: VcpuHistory[];
+}
+
+/** What the host gives our vCPUs: per pCPU the other load it carries and the capacity left (1 − other); both undefined when there is none. */
+interface HostRoom {
+  pcpus: number;
+  other: number[] | undefined;
+  capacity: number[] | undefined;
+  /** Per vCPU, its CPU weight; undefined when all are 1. */
+  weights?: number[] | undefined;
+}
+
+/** Other load below this (fraction of a pCPU) is ignored: a pCPU with 1 % of host noise is a free pCPU. */
+const otherLoadFloor = 0.02;
+
+function hostRoom(pcpus: number, other: readonly number[] | undefined): HostRoom {
+  if (!other || other.length !== pcpus || other.every((o) => o < otherLoadFloor)) return { pcpus, other: undefined, capacity: undefined };
+  const clipped = other.map((o) => (o < otherLoadFloor ? 0 : Math.min(1, o)));
+  return { pcpus, other: clipped, capacity: clipped.map((o) => 1 - o) };
+}
+
+/**
+ * Demand per pCPU on top of other load: a vCPU pinned to one pCPU adds there; one allowed on several
+ * is poured onto the least loaded of them (the host's scheduler moves a runnable thread off a pCPU a
+ * host process keeps busy), the most constrained first.
+ */
+function loadsBesideOther(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom): number[] {
+  const levels = room.other!.slice();
+  const flexible = new Map<readonly number[], number>();
+  demands.forEach((d, i) => {
+    const set = where[i]!;
+    if (set.length === 1) levels[set[0]!] = levels[set[0]!]! + d;
+    else flexible.set(set, (flexible.get(set) ?? 0) + d);
+  });
+  const sets = [...flexible.entries()].sort((a, b) => a[0].length - b[0].length || b[1] - a[1]);
+  for (const [set, total] of sets) pourLevel(levels, set, total);
+  return levels;
+}
+
+function withOther(loads: number[], room: HostRoom): number[] {
+  if (room.other) for (let p = 0; p < loads.length; p++) loads[p] = loads[p]! + (room.other[p] ?? 0);
+  return loads;
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
@@ -46,6 +96,8 @@ export interface PlacementSummary {
   served: number;
   /** Smallest predicted share / fair share (global max-min share of all pCPUs) over non-idle vCPUs. */
   worstFractionOfFairShare: number;
+  /** Predicted share of each vCPU (fraction of a pCPU), in measurement order. */
+  shares: readonly number[];
 }
 
 /** from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets; release: every vCPU on all pCPUs. */
@@ -86,26 +138,28 @@ function summarize(demands: readonly number[], shares: readonly number[], fair: 
     fairness: shareFairness(demands, shares),
     served: totalDemand > 0 ? totalShare / totalDemand : 1,
     worstFractionOfFairShare: worstFractionOfFairShare(demands, shares, fair),
+    shares,
   };
 }
 
-/** Demand per pCPU when each vCPU's demand is spread evenly over its set (sets are disjoint: the host levels each). */
-function setLoads(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number): number[] {
+/** Demand per pCPU (other load included) when each vCPU's demand is spread evenly over its set (sets are disjoint: the host levels each). */
+function setLoads(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom): number[] {
+  if (room.other) return loadsBesideOther(demands, where, room);
   const bySet = new Map<readonly number[], number>();
   demands.forEach((d, i) => bySet.set(where[i]!, (bySet.get(where[i]!) ?? 0) + d));
-  const loads = new Array<number>(pcpus).fill(0);
+  const loads = new Array<number>(room.pcpus).fill(0);
   for (const [set, total] of bySet) for (const p of set) loads[p] = (loads[p] ?? 0) + total / set.length;
-  return loads;
+  return withOther(loads, room);
 }
 
-/** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them. */
-function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number, fair: readonly number[]): PlacementSummary {
-  const items: ShareItem[] = demands.map((demand, i) => ({ demand, pcpus: where[i] ?? [] }));
-  const loads = new Array<number>(pcpus).fill(0);
-  items.forEach((item) => {
-    for (const p of item.pcpus) loads[p] = (loads[p] ?? 0) + item.demand / item.pcpus.length;
-  });
-  return summarize(demands, predictShares(items, pcpus), fair, loads);
+/** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
+function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
+  const items: ShareItem[] = demands.map((demand, i) => (room.weights ? { demand, pcpus: where[i] ?? [], weight: room.weights[i]! } : { demand, pcpus: where[i] ?? [] }));
+  const shares = predictShares(items, room.pcpus, room.capacity);
+  if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
+  const loads = new PcpuSums(room.pcpus);
+  for (const item of items) loads.add(item.pcpus, item.demand / item.pcpus.length);
+  return summarize(demands, shares, fair, loads.values());
 }
 
 function describeWhere(v: VcpuLoad): string {
@@ -127,12 +181,13 @@ function chooseSharedPlan(
   vcpus: readonly VcpuLoad[],
   demands: readonly number[],
   assignment: readonly number[],
-  pcpus: number,
+  room: HostRoom,
   fair: readonly number[],
   pinnedWorst: number,
   options: CpuSchedulerOptions,
 ): { where: number[][]; planned: PlacementSummary; strategy: CpuStrategy } | undefined {
-  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget);
+  const pcpus = room.pcpus;
+  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair, room.capacity, room.weights);
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
   // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
   const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: vcpus.map(() => everywhere), shares: fair }];
@@ -140,8 +195,8 @@ function chooseSharedPlan(
   const candidates = plans
     .map(({ where, shares }) => ({
       where,
-      planned: summarize(demands, shares, fair, setLoads(demands, where, pcpus)),
-      changes: where.filter((w, i) => !sameCpuSet(w, vcpus[i]!.affinity)).length,
+      planned: summarize(demands, shares, fair, setLoads(demands, where, room)),
+      changes: where.filter((w, i) => !sameNormalized(w, vcpus[i]!.affinity)).length,
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
     .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
@@ -152,14 +207,35 @@ function chooseSharedPlan(
   return near[0];
 }
 
+/** Two normalised pCPU lists (sorted, unique: affinities and plans) name the same pCPUs; O(1) when their lengths differ. */
+function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** vCPU key → predicted share (keys and shares in measurement order). */
+function predictionsOf(keys: readonly string[], shares: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  keys.forEach((key, i) => (out[key] = shares[i] ?? 0));
+  return out;
+}
+
 /** Each vCPU's demand is lowered by this many σ of its noise before judging whether a placement is unfair. */
 const fairnessNoiseSigmas = 2;
 
 /** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
-function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], pcpus: number): number {
+function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], room: HostRoom): number {
   const demands = vcpus.map((v, i) => Math.max(0, v.demand - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
-  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity })), pcpus);
-  return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, pcpus));
+  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity, weight: room.weights?.[i] ?? 1 })), room.pcpus, room.capacity);
+  return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity, room.weights));
+}
+
+/** Smooths each pCPU's measured other load like a vCPU's demand (noise.ts): noise averaged out, real changes taken at once. */
+function updateOtherLoad(previous: readonly VcpuHistory[] | undefined, measured: readonly number[] | undefined, options: CpuSchedulerOptions): VcpuHistory[] | undefined {
+  if (!measured) return undefined;
+  return measured.map((o, p) => updateHistory(previous?.length === measured.length ? previous[p] : undefined, o, options));
 }
 
 
@@ -167,23 +243,34 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   validateCpuSchedulerOptions(options);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
   const histories: Record<string, VcpuHistory> = {};
-  const vcpus: VcpuLoad[] = m.vcpus.map((v) => {
+  const n = m.vcpus.length;
+  const keys = new Array<string>(n);
+  const vcpus = new Array<VcpuLoad>(n);
+  const demands = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const v = m.vcpus[i]!;
     const key = vcpuKey(v.domain, v.vcpu);
     const history = updateHistory(state.vcpus[key], v.demand, options);
     histories[key] = history;
-    return { ...v, demand: history.demand, affinity: normalizeAffinity(v.affinity, pcpus) };
-  });
-  const vcpuHistories = vcpus.map((v) => histories[vcpuKey(v.domain, v.vcpu)]!);
-  const demandChanged = vcpuHistories.some((h) => h.changed);
-  const demands = vcpus.map((v) => v.demand);
-  const fair = fairSharesOf(demands, pcpus);
-  const beforeLoads = pcpuDemandOf(vcpus, pcpus);
-  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), pcpus, fair);
+    keys[i] = key;
+    demands[i] = history.demand;
+    vcpus[i] = { domain: v.domain, vcpu: v.vcpu, affinity: normalizeAffinity(v.affinity, pcpus), pcpu: v.pcpu, usage: v.usage, demand: history.demand };
+    if (v.weight !== undefined && v.weight !== 1) vcpus[i]!.weight = v.weight;
+  }
+  // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
+  const vcpuHistories = keys.map((key) => histories[key]!);
+  const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
+  const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
+  if (vcpus.some((v) => v.weight !== undefined)) room.weights = vcpus.map((v) => v.weight ?? 1);
+  const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
+  const fair = fairSharesOf(demands, pcpus, room.capacity, room.weights);
+  const beforeLoads = withOther(pcpuDemandOf(vcpus, pcpus), room);
+  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), room, fair);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpus: histories },
+    state: { ...state, intervals, streak, waited, vcpus: histories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(keys, before.shares) },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -198,10 +285,13 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   if (pcpus === 0 || vcpus.length === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
   // Judged on optimistic demands (each less its noise): noise alone must not make a placement look unfair.
   const sigmas = vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing));
-  const fairEnough = !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, pcpus) >= options.fairShareFloor;
+  // Computed when first needed (it costs two share predictions on a large host).
+  let fairEnoughMemo: boolean | undefined;
+  const fairEnough = (): boolean =>
+    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, room) >= options.fairShareFloor);
   // The gain can never exceed the current spread; skip the search when even that is within the margin
   // and every vCPU gets close to its fair share.
-  if (before.spreadPoints <= options.marginPoints && fairEnough) {
+  if (before.spreadPoints <= options.marginPoints && fairEnough()) {
     return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
   }
 
@@ -210,22 +300,26 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     home: v.affinity.length === 1 ? v.affinity[0] : v.pcpu,
     pinned: v.affinity.length === 1,
   }));
-  const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100);
+  const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100, room.other);
   const pinnedWhere = best.assignment.map((p) => [p]);
-  const pinned = summarizePlacement(demands, pinnedWhere, pcpus, fair);
+  // Keeping every vCPU on its single pCPU predicts exactly what `before` does.
+  const unchanged = vcpus.every((v, i) => v.affinity.length === 1 && v.affinity[0] === best.assignment[i]);
+  const pinned = unchanged ? before : summarizePlacement(demands, pinnedWhere, room, fair);
   // One-pCPU pins that leave someone well short of its fair share: share pCPUs where that helps enough.
   let where: number[][] = pinnedWhere;
   let planned = pinned;
   let strategy: CpuStrategy = best.strategy;
   if (options.sharePcpusWhenUnfair && pinned.worstFractionOfFairShare < options.fairShareTarget) {
-    const choice = chooseSharedPlan(vcpus, demands, best.assignment, pcpus, fair, pinned.worstFractionOfFairShare, options);
+    const choice = chooseSharedPlan(vcpus, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
     if (choice) ({ where, planned, strategy } = choice);
   }
   const bestSpreadPoints = planned.spreadPoints;
   const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
   // A fairness move may not widen the demand spread (its merged sets only average pCPU loads).
-  const unfair = !fairEnough && fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints;
-  const sigmaRms = loadSigmaRms(sigmas, vcpus.map((v) => v.affinity), pcpus);
+  const unfair = fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints && !fairEnough();
+  // Other load is noisy too: each pCPU's adds its own σ there.
+  const otherSigmas = room.other ? otherLoad!.map((h) => demandSigma(h, options.demandSmoothing)) : [];
+  const sigmaRms = loadSigmaRms([...sigmas, ...otherSigmas], [...vcpus.map((v) => v.affinity), ...otherSigmas.map((_, p) => [p])], pcpus);
   const verdict = judgeBalance(
     {
       beforeSpreadPoints: before.spreadPoints,
@@ -254,15 +348,19 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   for (const w of where) setSizes.set(w, (setSizes.get(w) ?? 0) + 1);
   const actions: PinAction[] = [];
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
+  // Plans share one array per pCPU set: format each set once.
+  const setTexts = new Map<readonly number[], string>();
   vcpus.forEach((v, i) => {
     const target = where[i]!;
-    if (sameCpuSet(v.affinity, target)) return;
+    if (sameNormalized(v.affinity, target)) return;
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
     let reason: string;
     if (target.length > 1) {
       const sharing = setSizes.get(target) ?? 0;
+      let targetText = setTexts.get(target);
+      if (targetText === undefined) setTexts.set(target, (targetText = formatCpuList(target)));
       reason =
-        `${who}: ${describeWhere(v)} → pCPUs ${formatCpuList(target)}, shared by ${sharing} vCPUs; ` +
+        `${who}: ${describeWhere(v)} → pCPUs ${targetText}, shared by ${sharing} vCPUs; ` +
         `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
         `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
     } else {
@@ -280,7 +378,16 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const after = planned;
   return {
     actions,
-    state: { intervals, streak: 0, waited: false, lastActionInterval: intervals, pinChanges: state.pinChanges + actions.length, vcpus: histories },
+    state: {
+      intervals,
+      streak: 0,
+      waited: false,
+      lastActionInterval: intervals,
+      pinChanges: state.pinChanges + actions.length,
+      vcpus: histories,
+      ...(otherLoad ? { otherLoad } : {}),
+      predicted: predictionsOf(keys, planned.shares),
+    },
     balanced: false,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,

@@ -13,7 +13,7 @@
 // `target`, no merge helps, or `maxMerges` merges were made (large overcommitted hosts: release). Each merge only joins pCPUs whose occupants are treated unequally,
 // so a host that is fair except on two pCPUs shares just those two.
 
-import { idleDemand, predictSharesUnpinned, waterFill } from './fairness.js';
+import { idleDemand, isWeighted, predictSharesUnpinned, waterFill, weightedWaterFill } from './fairness.js';
 
 export interface SharedPlacement {
   /** pCPU sets, each sorted; together they cover every pCPU once. */
@@ -32,9 +32,9 @@ const partnersTried = 8;
 const maxMerges = 16;
 const eps = 1e-9;
 
-/** Global max-min fair share of each vCPU over all pCPUs. */
-export function fairSharesOf(demands: readonly number[], pcpus: number): number[] {
-  return predictSharesUnpinned(demands, pcpus);
+/** Global max-min fair share of each vCPU over all pCPUs (over what their other load leaves, when `capacity` is given). */
+export function fairSharesOf(demands: readonly number[], pcpus: number, capacity?: readonly number[], weights?: readonly number[]): number[] {
+  return predictSharesUnpinned(demands, pcpus, capacity, weights);
 }
 
 /** Smallest share / fair share over the vCPUs that want CPU. */
@@ -56,9 +56,27 @@ interface Group {
   richness: number;
 }
 
-function groupOf(pcpus: number[], members: number[], demands: readonly number[], fair: readonly number[]): Group {
-  const wanted = members.map((i) => Math.min(1, demands[i] ?? 0));
-  const shares = waterFill(wanted, pcpus.length);
+function groupOf(
+  pcpus: number[],
+  members: number[],
+  demands: readonly number[],
+  fair: readonly number[],
+  capacity?: readonly number[],
+  weights?: readonly number[],
+): Group {
+  let room = pcpus.length;
+  let largest = 1;
+  if (capacity !== undefined) {
+    room = 0;
+    largest = 0;
+    for (const p of pcpus) {
+      const c = Math.max(0, capacity[p] ?? 1);
+      room += c;
+      largest = Math.max(largest, c);
+    }
+  }
+  const wanted = members.map((i) => Math.min(1, largest, demands[i] ?? 0));
+  const shares = isWeighted(weights) ? weightedWaterFill(wanted, members.map((i) => weights[i] ?? 1), room) : waterFill(wanted, room);
   let worst = Infinity;
   let used = 0;
   let level = 0;
@@ -69,19 +87,40 @@ function groupOf(pcpus: number[], members: number[], demands: readonly number[],
     const f = fair[i] ?? 0;
     if ((demands[i] ?? 0) >= idleDemand && f > eps) worst = Math.min(worst, share / f);
   });
-  const spare = pcpus.length - used;
+  const spare = room - used;
   return { pcpus, members, shares, worst, richness: spare > eps ? 1 + spare : level };
+}
+
+/** The `count` richest groups other than `except`, richest first (ties: lower index), as a sort would rank them. */
+function richest(groups: readonly Group[], except: number, count: number): { g: Group; k: number }[] {
+  const top: { g: Group; k: number }[] = [];
+  groups.forEach((g, k) => {
+    if (k === except) return;
+    let at = top.length;
+    while (at > 0 && top[at - 1]!.g.richness < g.richness) at--;
+    if (at >= count) return;
+    top.splice(at, 0, { g, k });
+    if (top.length > count) top.pop();
+  });
+  return top;
 }
 
 /**
  * Starting from one pCPU per vCPU (`assignment`), merges pCPUs into shared sets until every vCPU is
  * predicted at least `target` of its fair share, or no merge helps.
  */
-export function sharePcpus(demands: readonly number[], assignment: readonly number[], pcpus: number, target: number): SharedPlacement {
-  const fair = fairSharesOf(demands, pcpus);
+export function sharePcpus(
+  demands: readonly number[],
+  assignment: readonly number[],
+  pcpus: number,
+  target: number,
+  fair: readonly number[] = fairSharesOf(demands, pcpus),
+  capacity?: readonly number[],
+  weights?: readonly number[],
+): SharedPlacement {
   const membersOf: number[][] = Array.from({ length: pcpus }, () => []);
   assignment.forEach((p, i) => membersOf[p]?.push(i));
-  let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair));
+  let groups: Group[] = membersOf.map((members, p) => groupOf([p], members, demands, fair, capacity, weights));
 
   for (let merge = 0; merge < maxMerges; merge++) {
     let low = 0;
@@ -90,14 +129,10 @@ export function sharePcpus(demands: readonly number[], assignment: readonly numb
     });
     const poor = groups[low]!;
     if (groups.length < 2 || poor.worst >= target - eps) break;
-    const partners = groups
-      .map((g, k) => ({ g, k }))
-      .filter(({ k }) => k !== low)
-      .sort((a, b) => b.g.richness - a.g.richness || a.k - b.k)
-      .slice(0, partnersTried);
+    const partners = richest(groups, low, partnersTried);
     let best: { k: number; merged: Group } | undefined;
     for (const { g, k } of partners) {
-      const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair);
+      const merged = groupOf([...poor.pcpus, ...g.pcpus].sort((a, b) => a - b), [...poor.members, ...g.members], demands, fair, capacity, weights);
       if (!best || merged.worst > best.merged.worst + eps) best = { k, merged };
     }
     if (!best || best.merged.worst <= poor.worst + eps) break;

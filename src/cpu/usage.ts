@@ -1,3 +1,4 @@
+import { PcpuSums } from './pcpu-sums.js';
 import type { DomainObservation, DomainRef, DomainState, HostObservation } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
 
@@ -18,6 +19,8 @@ export interface VcpuLoad {
   pcpu: number | undefined;
   usage: number;
   demand: number;
+  /** CPU weight of its domain relative to a default guest (1 when omitted). */
+  weight?: number;
 }
 
 export interface CpuMeasurement {
@@ -29,6 +32,8 @@ export interface CpuMeasurement {
   pcpuUsage: number[];
   /** Demand per pCPU: a vCPU's demand spread evenly over its affinity (the host's scheduler may run it anywhere there). */
   pcpuDemand: number[];
+  /** Per pCPU, the fraction busy with anything but these vCPUs (otherLoadOf); undefined when the host does not report pCPU busy time. */
+  pcpuOther?: number[];
 }
 
 /** Domains whose vCPUs run and can be pinned live. */
@@ -39,9 +44,10 @@ export function vcpuKey(domain: DomainRef, vcpu: number): string {
 }
 
 /** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
-export function normalizeAffinity(affinity: readonly number[], pcpus: number): number[] {
-  // Affinities read back from the host are almost always normalised already: copy without sorting.
-  if (isNormalizedAffinity(affinity, pcpus)) return affinity.slice();
+export function normalizeAffinity(affinity: number[], pcpus: number): number[] {
+  // Affinities read back from the host are almost always normalised already: shared, not copied
+  // (4,000 released vCPUs on 256 pCPUs would copy a million entries per interval). Nothing mutates them.
+  if (isNormalizedAffinity(affinity, pcpus)) return affinity;
   const valid = [...new Set(affinity.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus))].sort((a, b) => a - b);
   return valid.length > 0 ? valid : allPcpus(pcpus);
 }
@@ -94,11 +100,52 @@ export function measureCpu(prev: HostObservation, cur: HostObservation): CpuMeas
           pcpu,
           usage,
           demand,
+          ...(domain.cpuWeight !== undefined && domain.cpuWeight !== 1 ? { weight: domain.cpuWeight } : {}),
         });
       }
     }
   }
-  return { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+  const measurement: CpuMeasurement = { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+  const busyBefore = prev.host.pcpuBusyNs;
+  const busyNow = cur.host.pcpuBusyNs;
+  if (elapsedNs > 0 && busyBefore?.length === pcpus && busyNow?.length === pcpus) {
+    const busy = busyNow.map((ns, p) => clamp01((ns - busyBefore[p]!) / elapsedNs));
+    measurement.pcpuOther = otherLoadOf(busy, vcpus, pcpus);
+  }
+  return measurement;
+}
+
+/**
+ * Per pCPU, the busy fraction our guests' vCPUs do not account for: host daemons, QEMU's emulator
+ * and I/O threads, other tenants. A vCPU pinned to one pCPU is subtracted there. One allowed on
+ * several is subtracted first where libvirt last saw it running (the host keeps a busy thread
+ * where it is), the rest from its other pCPUs in order, never below zero; so other load is never
+ * invented out of a guest the host merely moved, and the total always equals Σ busy − Σ usage
+ * (up to what clamping at zero hides).
+ */
+export function otherLoadOf(busy: readonly number[], vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+  const residual = busy.slice(0, pcpus);
+  const flexible: VcpuLoad[] = [];
+  for (const v of vcpus) {
+    if (v.affinity.length === 1) residual[v.affinity[0]!] = residual[v.affinity[0]!]! - v.usage;
+    else flexible.push(v);
+  }
+  flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
+  for (const v of flexible) {
+    let left = v.usage;
+    if (v.pcpu !== undefined) {
+      const taken = Math.min(left, Math.max(0, residual[v.pcpu]!));
+      residual[v.pcpu] = residual[v.pcpu]! - taken;
+      left -= taken;
+    }
+    for (let k = 0; k < v.affinity.length && left > 0; k++) {
+      const p = v.affinity[k]!;
+      const taken = Math.min(left, Math.max(0, residual[p]!));
+      residual[p] = residual[p]! - taken;
+      left -= taken;
+    }
+  }
+  return residual.map(clamp01);
 }
 
 /**
@@ -117,12 +164,28 @@ export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[]
     else flexible.push({ affinity, usage: v.usage });
   }
   flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
-  for (const f of flexible) pourLevel(usage, f.affinity, f.usage);
+  // Pouring onto the same pCPUs twice in a row is one pour of the sum (released vCPUs: one pour, not 4,000).
+  let k = 0;
+  while (k < flexible.length) {
+    const affinity = flexible[k]!.affinity;
+    let amount = flexible[k]!.usage;
+    let next = k + 1;
+    while (next < flexible.length && samePcpuList(flexible[next]!.affinity, affinity)) amount += flexible[next++]!.usage;
+    pourLevel(usage, affinity, amount);
+    k = next;
+  }
   return usage;
 }
 
+function samePcpuList(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let k = a.length - 1; k >= 0; k--) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /** Adds `amount` to `levels` over the pCPUs in `where`, raising the lowest of them to a common level. */
-function pourLevel(levels: number[], where: readonly number[], amount: number): void {
+export function pourLevel(levels: number[], where: readonly number[], amount: number): void {
   if (amount <= 0) return;
   const order = [...where].sort((a, b) => (levels[a] ?? 0) - (levels[b] ?? 0));
   // Find how many of the lowest pCPUs get filled and the level they reach.
@@ -140,10 +203,10 @@ function pourLevel(levels: number[], where: readonly number[], amount: number): 
 }
 
 export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
-  const demand = new Array<number>(pcpus).fill(0);
+  const demand = new PcpuSums(Math.max(0, pcpus));
   for (const v of vcpus) {
     const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
-    for (const p of affinity) demand[p] = (demand[p] ?? 0) + v.demand / affinity.length;
+    demand.add(affinity, v.demand / affinity.length);
   }
-  return demand;
+  return demand.values();
 }

@@ -50,6 +50,8 @@ export interface DomainObservation extends DomainRef {
   vcpus: VcpuObservation[];
   /** undefined when the domain has no balloon device at all. */
   balloon?: BalloonObservation;
+  /** CPU weight relative to a default guest (libvirt cpu_shares / the host's default shares); undefined when not observed. */
+  cpuWeight?: number;
   /** Bytes read from all its disks since it started (Σ libvirt `block.N.rd.bytes`), cumulative;
    *  undefined when the driver reports no block statistics. Rises when a guest re-reads dropped cache. */
   blockReadBytes?: number;
@@ -61,6 +63,9 @@ export interface HostResources {
   memoryTotalKiB: number;
   /** Memory the host kernel can still give (free + buffers + cached from node memory stats). */
   memoryFreeKiB: number;
+  /** Per pCPU, cumulative time it was busy (user + kernel, guests' vCPUs included), ns, from libvirt's
+   *  node CPU stats per CPU; undefined when the host does not report it. */
+  pcpuBusyNs?: number[];
 }
 
 export interface HostObservation {
@@ -83,6 +88,8 @@ export interface Hypervisor {
   setMemory(domain: DomainRef, targetKiB: number): Promise<void>;
   /** Sets how often the guest refreshes its balloon statistics, seconds. */
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void>;
+  /** Sets a running domain's CPU weight relative to a default guest (libvirt cpu_shares), live; absent where weights cannot be set. */
+  setCpuWeight?(domain: DomainRef, weight: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,10 @@ export interface TraceHeader {
 }
 
 export interface TraceVcpu {
+  /** CPU weight of its domain when not 1 (libvirt cpu_shares / 1024). */
+  weight?: number;
+  /** Share the scheduler's model predicted for it over this interval (decided last interval); compare with `usage`. */
+  predicted?: number;
   domain: string;
   vcpu: number;
   /** pCPU it is pinned to (single) or running on. */
@@ -35,7 +39,11 @@ export interface TraceCpu {
   /** Per pCPU, fraction 0..1 (sum of the usage of the vCPUs on it). */
   pcpuUsage: number[];
   pcpuDemand: number[];
+  /** Per pCPU, fraction 0..1 busy with anything but our guests' vCPUs (host processes, QEMU's own threads, other tenants); absent when not observed. */
+  pcpuOther?: number[];
   vcpus: TraceVcpu[];
+  /** Mean |usage − predicted| over the vCPUs that had a prediction, fraction of a pCPU. */
+  predictionError?: number;
   balanced: boolean;
   spreadPoints: number;
 }
@@ -70,6 +78,8 @@ export interface TraceTruth {
   /** Per domain: memory the workload wanted, KiB. */
   memoryDemandKiB: Record<string, number>;
   oomEvents: { domain: string; timeMs: number; demandKiB: number; actualKiB: number }[];
+  /** Per pCPU, what the host's other load (not guests) wanted and received, 0..1; absent without other load. */
+  otherLoad?: { demand: number[]; received: number[] };
   /** Per domain with page cache or disk reads: what its cache held and cost (absent: none anywhere). */
   cache?: Record<string, TraceCacheTruth>;
 }

@@ -10,10 +10,17 @@ import type { BalloonObservation, DomainObservation, DomainRef, HostObservation,
 // Changes use DomainAffect.Current: on a running domain that is its live state, and unlike an
 // explicit "live" every driver takes it.
 // Groups a driver does not support are left out of its answer, not an error (no ENFORCE flag).
+/** libvirt's cpu_shares of a QEMU guest nobody weighted (cgroup v1's default; seen on the lab host). */
+export const DEFAULT_CPU_SHARES = 1024;
+
 const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
 
 export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
+  /** The driver did not answer per-pCPU CPU stats: other load is not observed on this connection. */
+  private noCpuStats = false;
+  /** cpu_shares per domain UUID, read when a domain is first seen and after we set it (null: the driver has none). */
+  private readonly shares = new Map<string, Promise<number | null>>();
 
   private constructor(readonly client: LibvirtClient, readonly uri: string) {}
 
@@ -26,27 +33,52 @@ export class LibvirtHost implements Hypervisor {
   }
 
   async observe(): Promise<HostObservation> {
-    const [node, stats, freeKiB, totalKiB] = await Promise.all([
-      this.client.cachedNodeInfo(),
+    const node = await this.client.cachedNodeInfo();
+    const [stats, freeKiB, totalKiB, pcpuBusyNs] = await Promise.all([
       this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active),
       this.hostFreeKiB(),
       this.hostMemoryTotalKiB(),
+      this.pcpuBusyNs(node.cpus),
     ]);
     const timeNs = Number(process.hrtime.bigint());
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
+    // Forget the weights of domains that are gone (a long run sees many come and go).
+    const present = new Set(stats.map((record) => record.domain.uuid));
+    for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
     const domains: DomainObservation[] = [];
     stats.forEach((record, i) => {
       const detail = details[i];
       // A domain that vanished between the calls is left out of this observation.
       if (detail === undefined) return;
-      domains.push(domainObservation(record, detail.vcpus, node.cpus, detail.balloon));
+      const observed = domainObservation(record, detail.vcpus, node.cpus, detail.balloon);
+      // Only a weighted guest says so (1 is every guest's default).
+      if (detail.cpuWeight !== undefined && detail.cpuWeight !== 1) observed.cpuWeight = detail.cpuWeight;
+      domains.push(observed);
     });
     return {
       timeNs,
-      host: { hostname: this.hostname, pcpus: node.cpus, memoryTotalKiB: totalKiB ?? node.memoryKiB, memoryFreeKiB: freeKiB },
+      host: { hostname: this.hostname, pcpus: node.cpus, memoryTotalKiB: totalKiB ?? node.memoryKiB, memoryFreeKiB: freeKiB, ...(pcpuBusyNs ? { pcpuBusyNs } : {}) },
       domains,
     };
+  }
+
+  /**
+   * Each pCPU's cumulative busy time (kernel + user; a guest's vCPU time is counted in user), from
+   * the node CPU stats of every pCPU, asked together. undefined when the driver does not report
+   * them; then they are not asked again on this connection.
+   */
+  private async pcpuBusyNs(pcpus: number): Promise<number[] | undefined> {
+    if (this.noCpuStats) return undefined;
+    try {
+      const perCpu = await this.client.nodeCpuStatsEach(pcpus);
+      const busy = perCpu.map((s) => (s.kernel !== undefined && s.user !== undefined ? s.kernel + s.user : NaN));
+      if (busy.some((b) => !Number.isFinite(b))) throw new Error('no kernel and user times');
+      return busy;
+    } catch {
+      this.noCpuStats = true;
+      return undefined;
+    }
   }
 
   /**
@@ -54,13 +86,17 @@ export class LibvirtHost implements Hypervisor {
    * memory-stats call for drivers without the balloon stats group (the test driver).
    * All of it is in flight at once. undefined when the domain is gone.
    */
-  private async domainDetails(record: DomainStatsRecord, pcpus: number): Promise<{ vcpus: VcpuInfo[]; balloon?: BalloonObservation } | undefined> {
+  private async domainDetails(
+    record: DomainStatsRecord,
+    pcpus: number,
+  ): Promise<{ vcpus: VcpuInfo[]; balloon?: BalloonObservation; cpuWeight?: number } | undefined> {
     // Drivers without the vcpu stats group leave the count to a domain-info call.
     const vcpuCount = paramNumber(record.params, 'vcpu.current');
     const vcpus = this.client.getVcpus(record.domain, { vcpus: vcpuCount, pcpus });
     const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
+    const cpuWeight = this.cpuWeight(record);
     try {
-      return { vcpus: await vcpus, balloon: await balloon };
+      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight };
     } catch {
       return undefined;
     }
@@ -81,6 +117,27 @@ export class LibvirtHost implements Hypervisor {
       rssKiB: stats.rss,
       lastUpdate: stats.last_update,
     };
+  }
+
+  /** Weight w ↦ cpu_shares = w × 1024, libvirt's default for a QEMU guest (the host maps shares to the cgroup's CPU weight). */
+  async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
+    this.shares.delete(domain.uuid);
+    await this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES);
+  }
+
+  /** A domain's CPU weight relative to a default guest, from its cpu_shares; undefined when the driver has none. */
+  private async cpuWeight(record: DomainStatsRecord): Promise<number | undefined> {
+    const uuid = record.domain.uuid;
+    let shares = this.shares.get(uuid);
+    if (!shares) {
+      shares = this.client.schedulerParameters(record.domain).then(
+        (p) => (typeof p.cpu_shares === 'number' || typeof p.cpu_shares === 'bigint' ? Number(p.cpu_shares) : null),
+        () => null,
+      );
+      this.shares.set(uuid, shares);
+    }
+    const value = await shares;
+    return value === null || value <= 0 ? undefined : value / DEFAULT_CPU_SHARES;
   }
 
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {

@@ -167,6 +167,10 @@ export class ReconnectingHost implements Hypervisor {
     return this.call((h) => h.setMemory(domain, targetKiB));
   }
 
+  setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
+    return this.call((h) => (h.setCpuWeight ? h.setCpuWeight(domain, weight) : Promise.reject(new Error('this host cannot set CPU weights'))));
+  }
+
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
     return this.call((h) => h.setMemoryStatsPeriod(domain, seconds));
   }

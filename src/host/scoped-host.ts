@@ -59,6 +59,12 @@ export class ScopedHypervisor implements Hypervisor {
     return this.inner.setMemoryStatsPeriod(domain, seconds);
   }
 
+  async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
+    this.check(domain);
+    if (!this.inner.setCpuWeight) throw new Error('this host cannot set CPU weights');
+    return this.inner.setCpuWeight(domain, weight);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

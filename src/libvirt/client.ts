@@ -2,7 +2,7 @@
 // meaning: typed results (state names, cpumaps as pCPU lists, stats by name), two-step size queries, defaults.
 // Every other procedure is called through the generic `call(name, args)`, typed from protocol.ts.
 import {
-  DomainAffect, DomainEventId, DomainStatsGroup, MEMORY_STAT_TAGS, NODE_CPU_STATS_ALL_CPUS, NODE_MEMORY_STATS_ALL_CELLS,
+  DomainAffect, DomainEventId, TypedParamType, DomainStatsGroup, MEMORY_STAT_TAGS, NODE_CPU_STATS_ALL_CPUS, NODE_MEMORY_STATS_ALL_CELLS,
   type Domain, type DomainHandle, type TypedParamValue,
 } from './protocol.js';
 import { LibvirtConnection, type ConnectOptions } from './connection.js';
@@ -49,6 +49,7 @@ export interface DomainStatsRecord {
 
 export class LibvirtClient extends LibvirtConnection {
   private nodeInfoCache: Promise<NodeInfo> | undefined;
+  private cpuStatsParams: Promise<number> | undefined;
 
   static override async connect(uri: string, options: ConnectOptions = {}): Promise<LibvirtClient> {
     return LibvirtConnection.establish(uri, options, (u, t, r) => new LibvirtClient(u, t, r));
@@ -76,6 +77,39 @@ export class LibvirtClient extends LibvirtConnection {
     const { nparams } = await this.call('nodeGetCpuStats', { cpuNum: cpu, nparams: 0, flags: 0 });
     const r = await this.call('nodeGetCpuStats', { cpuNum: cpu, nparams, flags: 0 });
     return Object.fromEntries(r.params.map((p) => [p.field, p.value]));
+  }
+
+  /**
+   * Cumulative CPU times (ns) by name for each of pCPUs 0..count−1, every call in flight at once.
+   * The number of fields is asked once per connection (it does not change).
+   */
+  async nodeCpuStatsEach(count: number): Promise<Record<string, number>[]> {
+    this.cpuStatsParams ??= this.call('nodeGetCpuStats', { cpuNum: 0, nparams: 0, flags: 0 }).then((r) => r.nparams);
+    const nparams = await this.cpuStatsParams.catch((e: unknown) => {
+      this.cpuStatsParams = undefined;
+      throw e;
+    });
+    return Promise.all(
+      Array.from({ length: count }, async (_, cpu) => {
+        const r = await this.call('nodeGetCpuStats', { cpuNum: cpu, nparams, flags: 0 });
+        return Object.fromEntries(r.params.map((p) => [p.field, p.value]));
+      }),
+    );
+  }
+
+  /** A domain's scheduler parameters by name (`cpu_shares`, `vcpu_quota`, … for QEMU; `weight` for the test driver). */
+  async schedulerParameters(dom: DomainHandle, flags: number = DomainAffect.Current): Promise<Record<string, number | bigint | boolean | string>> {
+    const r = await this.call('domainGetSchedulerParametersFlags', { dom, nparams: 16, flags });
+    return Object.fromEntries(r.params.map((p) => [p.field, p.value.value]));
+  }
+
+  /** Sets a domain's `cpu_shares` (its CPU weight: the host maps it to the cgroup's weight), live. */
+  async setCpuShares(dom: DomainHandle, shares: number, flags: number = DomainAffect.Current): Promise<void> {
+    await this.call('domainSetSchedulerParametersFlags', {
+      dom,
+      params: [{ field: 'cpu_shares', value: { type: TypedParamType.ULLong, value: BigInt(Math.round(shares)) } }],
+      flags,
+    });
   }
 
   /** Host memory in KiB by name (`total`, `free`, `buffers`, `cached`), for one NUMA cell or all (-1). */

@@ -38,6 +38,8 @@ const CPUMAP_MAX = 2_048;
 const CPUMAPS_MAX = 8_388_608;
 const VCPUINFO_MAX = 16_384;
 const NODE_STATS_MAX = 16;
+/** REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX */
+const SCHEDULER_PARAMETERS_MAX = 16;
 const MEMORY_STATS_MAX = 1_024;
 const AUTH_TYPE_LIST_MAX = 20;
 const NODE_MAX_CELLS = 1_024;
@@ -306,6 +308,9 @@ export const procedures = {
     xstruct({ params: xarray(nodeStat, NODE_STATS_MAX), nparams: xint })),
   nodeGetMemoryStats: proc(228, xstruct({ nparams: xint, cellNum: xint, flags: xuint }),
     xstruct({ params: xarray(nodeStat, NODE_STATS_MAX), nparams: xint })),
+  domainSetSchedulerParametersFlags: proc(219, xstruct({ dom: domainArg, params: xarray(typedParam, SCHEDULER_PARAMETERS_MAX), flags: xuint }), xvoid),
+  domainGetSchedulerParametersFlags: proc(223, xstruct({ dom: domainArg, nparams: xint, flags: xuint }),
+    xstruct({ params: xarray(typedParam, SCHEDULER_PARAMETERS_MAX) })),
   domainGetVcpuPinInfo: proc(230, xstruct({ dom: domainArg, ncpumaps: xint, maplen: xint, flags: xuint }),
     xstruct({ cpumaps: xvarOpaque(CPUMAPS_MAX), num: xint })),
   domainUndefineFlags: proc(231, domFlagsArgs, xvoid),

@@ -1,6 +1,6 @@
 import type { PinAction } from '../ground/actions.js';
 import type { TraceInterval } from '../ground/trace-record.js';
-import { fairShares, groupByValue, jainIndex } from './fairness.js';
+import { fairShares, groupByValue, guestCapacity, jainIndex } from './fairness.js';
 import { sameCpuSet } from '../ground/cpu-list.js';
 
 // How well a run balanced the pCPUs and how fairly the VMs were served.
@@ -176,7 +176,11 @@ function fairnessOver(intervals: TraceInterval[], capacity: number, options: Cpu
     counted++;
     fromInterval ??= entry.interval;
     sources.add(got.source);
-    const shares = fairShares(got.samples.map((s) => s.demand), capacity);
+    // Beside other load (host processes), the fair share is of what it leaves.
+    // Weighted guests (their weight is in the interval's measurement) have weighted fair shares.
+    const weightOf = new Map((entry.cpu?.vcpus ?? []).filter((v) => v.weight !== undefined).map((v) => [v.domain, v.weight!]));
+    const weights = weightOf.size > 0 ? got.samples.map((s) => weightOf.get(s.domain) ?? 1) : undefined;
+    const shares = fairShares(got.samples.map((s) => s.demand), capacity, guestCapacity(entry), weights);
     got.samples.forEach((s, k) => {
       const t = totals.get(s.domain) ?? { demand: 0, received: 0, fair: 0 };
       t.demand += s.demand;
@@ -199,7 +203,11 @@ function fairnessOver(intervals: TraceInterval[], capacity: number, options: Cpu
     }))
     .sort((a, b) => a.domain.localeCompare(b.domain, undefined, { numeric: true }));
 
-  const groups = groupByValue(vms, (v) => v.demand, options.equalDemandTolerance)
+  // Equal demand and equal weight should get equal shares; a heavier guest is meant to get more.
+  const weightOfVm = new Map<string, number>();
+  for (const entry of intervals) for (const v of entry.cpu?.vcpus ?? []) if (v.weight !== undefined) weightOfVm.set(v.domain, v.weight);
+  const groups = [...new Set(vms.map((v) => weightOfVm.get(v.domain) ?? 1))]
+    .flatMap((w) => groupByValue(vms.filter((v) => (weightOfVm.get(v.domain) ?? 1) === w), (v) => v.demand, options.equalDemandTolerance))
     .filter((g) => g.length > 1)
     .map((g) => ({
       demand: g.reduce((a, v) => a + v.demand, 0) / g.length,

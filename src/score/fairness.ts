@@ -35,6 +35,13 @@ export function groupByValue<T>(items: T[], value: (item: T) => number, toleranc
  * Max-min fair share of `capacity` pCPUs among vCPUs with the given demands (each capped at one
  * pCPU): what a perfect placement could give each; the scheduler's own unpinned prediction.
  */
-export function fairShares(demands: number[], capacity: number): number[] {
-  return predictSharesUnpinned(demands.map((d) => Math.max(0, d)), capacity);
+export function fairShares(demands: number[], capacity: number, pcpuCapacity?: readonly number[], weights?: readonly number[]): number[] {
+  return predictSharesUnpinned(demands.map((d) => Math.max(0, d)), capacity, pcpuCapacity, weights);
+}
+
+/** What each pCPU has left for the guests once the host's other load (not guests) took its part; undefined when none was recorded. */
+export function guestCapacity(entry: { truth?: { otherLoad?: { received: number[] } }; cpu?: { pcpuOther?: number[] } }): number[] | undefined {
+  // A simulated run's truth says exactly; without truth, what the scheduler measured.
+  const other = entry.truth ? entry.truth.otherLoad?.received : entry.cpu?.pcpuOther;
+  return other?.map((o) => Math.max(0, 1 - o));
 }

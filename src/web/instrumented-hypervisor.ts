@@ -36,6 +36,10 @@ export class InstrumentedHypervisor implements Hypervisor {
     return this.timed('set-memory', () => this.inner.setMemory(domain, targetKiB));
   }
 
+  setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
+    return this.inner.setCpuWeight ? this.inner.setCpuWeight(domain, weight) : Promise.reject(new Error('this host cannot set CPU weights'));
+  }
+
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
     return this.timed('set-stats-period', () => this.inner.setMemoryStatsPeriod(domain, seconds));
   }

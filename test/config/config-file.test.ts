@@ -90,6 +90,8 @@ const BAD: Array<[string, string, RegExp]> = [
   ['memory:\n  refaultWatchSeconds: 30\n', 'memory.refaultWatchSeconds', /unknown field 'refaultWatchSeconds' \(allowed: .*refaultWatch/],
   ['vms:\n  web1:\n    weight: 0\n', 'vms.web1.weight', /^c\.yaml:3: vms\.web1\.weight: 0 is out of range \(must be > 0/],
   ['vms:\n  web1: 3\n', 'vms.web1', /^c\.yaml:2: vms\.web1: expected a mapping, got 3/],
+  ['vms:\n  web1:\n    cpuWeight: 0\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 0 is out of range/],
+  ['vms:\n  web1:\n    cpuWeight: 300\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 300 is out of range/],
   ['dryRun: yes please\n', 'dryRun', /expected true or false/],
   ['- just\n- a list\n', '(top level)', /^c\.yaml:1: \(top level\): expected a mapping, got a list/],
   ['interval: [1\n', '(syntax)', /^c\.yaml:\d+: YAML syntax:/],
@@ -209,4 +211,11 @@ test('run --config: http: serves the dashboard and /metrics; a public address ne
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('vms.NAME.cpuWeight: read per guest and handed to the run as the weights to set', () => {
+  const c = parseConfig('vms:\n  db: { cpuWeight: 3 }\n  web1: { weight: 2 }\n', 'c.yaml');
+  assert.equal(c.vms.db!.cpuWeight, 3);
+  assert.deepEqual(resolveRunOptions({}, c).cpuWeights, { db: 3 });
+  assert.equal(resolveRunOptions({}, parseConfig('vms:\n  web1: { weight: 2 }\n', 'c.yaml')).cpuWeights, undefined);
 });

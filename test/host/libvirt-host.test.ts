@@ -44,6 +44,29 @@ test('LibvirtHost on test+unix:///default: observe, pin, set memory, observe aga
   }
 });
 
+test('LibvirtHost reads every pCPU\'s busy time (node CPU stats per CPU) with each observation: test driver and this host', { timeout: 30_000 }, async (t) => {
+  for (const uri of ['test+unix:///default', 'qemu:///system']) {
+    const client = await connectOrSkip(t, uri);
+    if (!client) return;
+    const host = LibvirtHost.fromClient(client);
+    try {
+      const first = await host.observe();
+      const busy = first.host.pcpuBusyNs;
+      assert.ok(busy && busy.length === first.host.pcpus, `${uri}: one busy counter per pCPU, got ${JSON.stringify(busy)}`);
+      assert.ok(busy.every((ns) => Number.isFinite(ns) && ns >= 0), `${uri}: ${busy}`);
+      // The same numbers the per-CPU call gives, and they never run backwards.
+      const direct = await client.nodeCpuStats(0);
+      assert.ok(direct.kernel! + direct.user! >= busy[0]!, `${uri}: pCPU0 ${direct.kernel! + direct.user!} vs ${busy[0]}`);
+      const second = await host.observe();
+      second.host.pcpuBusyNs!.forEach((ns, p) => assert.ok(ns >= busy[p]!, `${uri}: pCPU${p} went backwards`));
+      const m = measureCpu(first, second);
+      assert.equal(m.pcpuOther?.length, first.host.pcpus, `${uri}: other load measured`);
+    } finally {
+      await host.close();
+    }
+  }
+});
+
 test('LibvirtHost on the test driver: the balloon\'s fault counters come through (memory-stats fallback)', { timeout: 20_000 }, async (t) => {
   const client = await connectOrSkip(t, 'test+unix:///default');
   if (!client) return;
@@ -115,4 +138,29 @@ test('LibvirtHost.connect on an unreachable socket fails with one line naming th
     assert.doesNotMatch(err.message, /\n/);
     return true;
   });
+});
+
+test('LibvirtHost on qemu:///system: a CPU weight set on our own guest becomes cpu_shares = weight × 1024 and is observed back', { timeout: 60_000 }, async (t) => {
+  const client = await connectOrSkip(t, 'qemu:///system');
+  if (!client) return;
+  const host = LibvirtHost.fromClient(client);
+  // Our own throw-away domain: no OS, it only sits in its firmware.
+  const name = `vb-cpuweight-${process.pid}`;
+  const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os><devices><memballoon model='none'/></devices></domain>`;
+  const { dom } = await client.call('domainDefineXml', { xml });
+  try {
+    await client.call('domainCreate', { dom });
+    const before = (await host.observe()).domains.find((d) => d.name === name);
+    assert.ok(before, 'our domain is observed');
+    assert.equal(before.cpuWeight, undefined, 'a default guest has weight 1 and says nothing');
+    await host.setCpuWeight(before, 3);
+    assert.equal(Number((await client.schedulerParameters(dom)).cpu_shares), 3072);
+    const after = (await host.observe()).domains.find((d) => d.name === name)!;
+    assert.equal(after.cpuWeight, 3);
+  } finally {
+    await client.call('domainDestroy', { dom }).catch(() => undefined);
+    await client.call('domainUndefine', { dom }).catch(() => undefined);
+    await host.close();
+  }
 });

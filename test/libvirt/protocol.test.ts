@@ -91,6 +91,14 @@ const vectors: Record<ProcedureName, { args?: Vec; ret?: Vec }> = {
     ret: [{ params: [{ field: 'total', value: 24684084 }, { field: 'free', value: 23859248 }], nparams: 2 },
       cat(u32(2), str('total'), u64(24684084), str('free'), u64(23859248), i32(2))],
   },
+  // remote_typed_param: field, then the type (4 = ullong) and its value.
+  domainSetSchedulerParametersFlags: {
+    args: [{ dom: D, params: [{ field: 'cpu_shares', value: { type: 4, value: 2048n } }], flags: 0 }, cat(DB, u32(1), str('cpu_shares'), i32(4), u64(2048), u32(0))],
+  },
+  domainGetSchedulerParametersFlags: {
+    args: [{ dom: D, nparams: 16, flags: 0 }, cat(DB, i32(16), u32(0))],
+    ret: [{ params: [{ field: 'cpu_shares', value: { type: 4, value: 1024n } }] }, cat(u32(1), str('cpu_shares'), i32(4), u64(1024))],
+  },
   domainGetVcpuPinInfo: {
     args: [{ dom: D, ncpumaps: 2, maplen: 1, flags: 0 }, cat(DB, i32(2), i32(1), u32(0))],
     ret: [{ cpumaps: Buffer.from([3, 3]), num: 2 }, cat(opaque([3, 3]), i32(2))],

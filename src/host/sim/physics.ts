@@ -10,6 +10,7 @@ import { hashString } from './random.js';
 import type { DomainSpec, Scenario } from './scenario.js';
 import type { LifecycleEvent, OomEvent } from './truth.js';
 import { workloadValue } from './workload.js';
+import { emptyOtherTally, otherLoadDemands, type OtherLoadTally } from './other-load.js';
 
 export interface SimOptions {
   /** Seeds every noise stream; defaults to the scenario's seed. */
@@ -105,8 +106,10 @@ export class SimPhysics {
   private layout = 0;
   /** Every boot and shutdown time, ns, ascending: sub-steps end exactly there. */
   private readonly lifecycleTimesNs: number[];
-  /** Busy time per pCPU since the scenario began, ns (what node CPU stats report). */
+  /** Busy time per pCPU since the scenario began, guests and other load, ns (what node CPU stats report). */
   readonly pcpuBusyTotalNs: number[];
+  /** Other load wanted and received since the last ground-truth report. */
+  otherTally: OtherLoadTally;
 
   constructor(
     readonly scenario: Scenario,
@@ -117,6 +120,7 @@ export class SimPhysics {
     this.allPcpus = Array.from({ length: scenario.host.pcpus }, (_, p) => p);
     this.tally = { fromNs: 0, pcpuBusyNs: new Array<number>(scenario.host.pcpus).fill(0), minFreeKiB: Infinity, oomEvents: [], lifecycle: [] };
     this.pcpuBusyTotalNs = new Array<number>(scenario.host.pcpus).fill(0);
+    this.otherTally = emptyOtherTally(scenario.host.pcpus);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
     const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
@@ -166,6 +170,12 @@ export class SimPhysics {
   /** Pins a vCPU; `pcpus` must be sorted, distinct and exist. */
   setAffinity(d: DomainState, vcpu: number, pcpus: number[]): void {
     d.vcpus[vcpu]!.affinity = pcpus;
+    this.layout++;
+  }
+
+  /** A new CPU weight for every vCPU of the domain (libvirt cpu_shares relative to the default). */
+  setWeight(d: DomainState, weight: number): void {
+    d.spec = { ...d.spec, weight };
     this.layout++;
   }
 
@@ -264,7 +274,8 @@ export class SimPhysics {
         states.push(v);
       });
     }
-    if (states.length === 0) return;
+    const others = this.addOtherLoad(tMid, demands, weights, affinity);
+    if (states.length === 0 && others === 0) return;
     // Piecewise-constant workloads repeat the same problem step after step.
     const cached = this.shareCache;
     let share = cached && cached.layout === this.layout && cached.demands.every((x, k) => x === demands[k]) ? cached.result : undefined;
@@ -290,6 +301,31 @@ export class SimPhysics {
         busy[p] = busy[p]! + ns;
         busyTotal[p] = busyTotal[p]! + ns;
       }
+    });
+    if (others > 0) this.tallyOtherLoad(share, demands, states.length, dtNs);
+  }
+
+  /** Appends each other-load thread to the sharing problem (pinned to its pCPU); returns how many. */
+  private addOtherLoad(tMid: number, demands: number[], weights: number[], affinity: number[][]): number {
+    const specs = this.scenario.host.otherLoad ?? [];
+    const wanted = otherLoadDemands(specs, tMid, this.seed);
+    specs.forEach((s, j) => {
+      demands.push(wanted[j]!);
+      weights.push(s.weight);
+      affinity.push([s.pcpu]);
+    });
+    return specs.length;
+  }
+
+  /** Other-load threads sit after the guests' vCPUs (from `first`) in the solved problem. */
+  private tallyOtherLoad(share: ShareResult, demands: readonly number[], first: number, dtNs: number): void {
+    const specs = this.scenario.host.otherLoad ?? [];
+    specs.forEach((s, j) => {
+      const got = share.received[first + j]! * dtNs;
+      this.otherTally.demandNs[s.pcpu] = this.otherTally.demandNs[s.pcpu]! + Math.max(demands[first + j]!, share.received[first + j]!) * dtNs;
+      this.otherTally.receivedNs[s.pcpu] = this.otherTally.receivedNs[s.pcpu]! + got;
+      this.tally.pcpuBusyNs[s.pcpu] = this.tally.pcpuBusyNs[s.pcpu]! + got;
+      this.pcpuBusyTotalNs[s.pcpu] = this.pcpuBusyTotalNs[s.pcpu]! + got;
     });
   }
 

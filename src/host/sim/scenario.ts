@@ -23,6 +23,17 @@ export interface HostSpec {
   balloonRateMiBps: number;
   /** How fast each guest's disk reads (page cache misses), MiB per second. */
   diskReadMiBps: number;
+  /** CPU burnt by things that are not guests (host processes), one thread per entry; empty when none. */
+  otherLoad?: OtherLoadSpec[];
+}
+
+/** One host thread that is not a guest: where it runs, how busy it wants to be, how much it weighs against a guest vCPU. */
+export interface OtherLoadSpec {
+  pcpu: number;
+  /** Demand, 0..1 of its pCPU. */
+  load: Workload;
+  /** Weight against a guest vCPU of weight 1 when they share the pCPU. */
+  weight: number;
 }
 
 /** A guest reading file data: once (a scan, cold afterwards) or again and again (a hot set). */
@@ -92,7 +103,8 @@ export class ScenarioError extends UsageError {
 type Path = FieldPath;
 
 const TOP_KEYS = ['name', 'description', 'controllers', 'interval', 'intervals', 'seed', 'stepMs', 'host', 'domains'] as const;
-const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'diskReadMiBps'] as const;
+const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'diskReadMiBps', 'otherLoad'] as const;
+const OTHER_LOAD_KEYS = ['pcpu', 'load', 'weight'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
   'statsPeriod', 'statsStopAt', 'balloon', 'weight', 'workload',
@@ -217,6 +229,23 @@ function readPcpuSet(r: FieldReader, value: unknown, path: Path, pcpus: number):
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
+/** `host.otherLoad`: a list of { pcpu, load (a CPU workload), weight (default 4) }. */
+function readOtherLoad(r: FieldReader, value: unknown, pcpus: number): OtherLoadSpec[] {
+  return r.list(value, ['host', 'otherLoad']).map((entry, i) => {
+    const path: Path = ['host', 'otherLoad', i];
+    const o = r.object(entry, path, OTHER_LOAD_KEYS, ['pcpu', 'load']);
+    if (typeof o.pcpu === 'number' && Number.isInteger(o.pcpu) && o.pcpu >= pcpus) r.fail([...path, 'pcpu'], `pCPU ${o.pcpu} does not exist (host has ${pcpus}: 0-${pcpus - 1})`);
+    return {
+      pcpu: r.number(o.pcpu, [...path, 'pcpu'], 0, pcpus - 1, { integer: true }),
+      load: readWorkload(r, o.load, [...path, 'load'], 0, 1, 'demand 0..1 of a pCPU'),
+      weight: o.weight === undefined ? DEFAULT_OTHER_WEIGHT : r.number(o.weight, [...path, 'weight'], 0, 10000, { exclusiveMin: true }),
+    };
+  });
+}
+
+/** A host process outside libvirt's machine cgroup against one guest vCPU (lab: a lone guest got 19 % beside one busy process). */
+export const DEFAULT_OTHER_WEIGHT = 4;
+
 function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec): DomainSpec {
   const d = r.object(value, path, DOMAIN_KEYS, ['name', 'memoryMiB']);
   const at = (key: string): Path => [...path, key];
@@ -306,7 +335,9 @@ export function parseScenario(text: string, source: string): Scenario {
     reserveMiB: h.reserveMiB === undefined ? 0 : r.number(h.reserveMiB, ['host', 'reserveMiB'], 0, memoryMiB),
     balloonRateMiBps: h.balloonRateMiBps === undefined ? 400 : r.number(h.balloonRateMiBps, ['host', 'balloonRateMiBps'], 0, 1e7, { exclusiveMin: true }),
     diskReadMiBps: h.diskReadMiBps === undefined ? DEFAULT_DISK_READ_MIBPS : r.number(h.diskReadMiBps, ['host', 'diskReadMiBps'], 0, 1e7, { exclusiveMin: true }),
+    otherLoad: [],
   };
+  if (h.otherLoad !== undefined) host.otherLoad = readOtherLoad(r, h.otherLoad, host.pcpus);
 
   const domains = r.list(top.domains, ['domains'], 1).map((d, i) => readDomain(r, d, ['domains', i], host));
   const seen = new Map<string, number>();

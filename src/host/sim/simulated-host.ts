@@ -96,6 +96,8 @@ export class SimulatedHost implements Hypervisor {
         return { index, timeNs: Math.round(v.timeNs), delayNs: Math.round(v.delayNs), pcpu: v.lastPcpu, affinity: [...v.affinity] };
       });
       const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
+      // Like libvirt's cpu_shares read back: only a guest whose weight was set says so.
+      if (d.spec.weight !== 1) obs.cpuWeight = d.spec.weight;
       if (d.spec.balloon) obs.balloon = balloonOf(d);
       domains.push(obs);
     }
@@ -106,6 +108,7 @@ export class SimulatedHost implements Hypervisor {
         pcpus,
         memoryTotalKiB: memoryMiB * KIB_PER_MIB,
         memoryFreeKiB: Math.max(0, Math.round(this.world.hostFreeKiB())),
+        pcpuBusyNs: this.world.pcpuBusyTotalNs.map(Math.round),
       },
       domains,
     };
@@ -128,6 +131,14 @@ export class SimulatedHost implements Hypervisor {
       this.actions.pinCalls++;
       if (!sameCpuSet(next, d.vcpus[vcpu]!.affinity)) this.actions.pinChanges++;
       this.world.setAffinity(d, vcpu, next);
+    });
+  }
+
+  async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
+    this.guard(() => {
+      const d = this.find(domain);
+      if (!(Number.isFinite(weight) && weight > 0 && weight <= 10_000)) throw new Error(`invalid argument: CPU weight ${weight} must be in (0, 10000]`);
+      this.world.setWeight(d, weight);
     });
   }
 

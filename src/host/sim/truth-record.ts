@@ -3,6 +3,7 @@
 
 import { KIB_PER_MIB, type DomainState, type SimPhysics } from './physics.js';
 import type { ActionCounts, CacheTruth, DomainTruth, TruthInterval, VcpuTruth } from './truth.js';
+import { emptyOtherTally } from './other-load.js';
 
 /** Ground truth since the previous call (or the start); `actions` are the calls made meanwhile. */
 export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterval {
@@ -52,6 +53,9 @@ export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterv
     toNs,
     vcpus,
     pcpuBusy: tally.pcpuBusyNs.map((ns) => ns / span),
+    ...((world.scenario.host.otherLoad ?? []).length > 0
+      ? { otherLoad: { demand: world.otherTally.demandNs.map((ns) => ns / span), received: world.otherTally.receivedNs.map((ns) => ns / span) } }
+      : {}),
     domains,
     host: { memoryFreeMiB: free / KIB_PER_MIB, minMemoryFreeMiB: Math.min(tally.minFreeKiB, free) / KIB_PER_MIB },
     oomEvents: tally.oomEvents,
@@ -60,6 +64,7 @@ export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterv
   };
   tally.fromNs = toNs;
   tally.pcpuBusyNs = new Array<number>(pcpus).fill(0);
+  world.otherTally = emptyOtherTally(pcpus);
   tally.minFreeKiB = free;
   tally.oomEvents = [];
   tally.lifecycle = [];

@@ -93,8 +93,10 @@ export interface TruthInterval {
   fromNs: number;
   toNs: number;
   vcpus: VcpuTruth[];
-  /** Per pCPU, busy fraction over the interval. */
+  /** Per pCPU, busy fraction over the interval (guests and other load). */
   pcpuBusy: number[];
+  /** Per pCPU, what its other load (host.otherLoad) wanted and received over the interval, 0..1; absent without other load. */
+  otherLoad?: { demand: number[]; received: number[] };
   domains: DomainTruth[];
   host: {
     /** total − overhead − Σ balloon actual at the end, MiB; negative = the host is overcommitted. */

@@ -188,6 +188,17 @@ domains:
   assert.deepEqual(s.domains.map((d) => [d.name, d.memoryMiB, shapeValue(d.cpu[0]!, 0)]), [['a', 256, 0.5], ['b', 256, 0.5]]);
 });
 
+test('host.otherLoad: one host thread per entry, its pCPU checked, its load any CPU workload shape, weight 4 unless said', () => {
+  const withOther = BASE.replace('  pcpus: 4', '  pcpus: 4\n  otherLoad:\n    - { pcpu: 3, load: 1.0 }\n    - { pcpu: 1, load: { onOff: { period: 10, onFor: 5, on: 0.8, off: 0 } }, weight: 2 }');
+  const s = parseScenario(withOther, 'ok.yaml');
+  assert.deepEqual(s.host.otherLoad!.map((o) => [o.pcpu, o.weight]), [[3, 4], [1, 2]]);
+  assert.equal(shapeValue(s.host.otherLoad![1]!.load, 1), 0.8);
+  assert.deepEqual(parseScenario(BASE, 'ok.yaml').host.otherLoad, []);
+  rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  otherLoad:\n    - { pcpu: 4, load: 1.0 }'), 'host.otherLoad[0].pcpu', 'pcpu: 4,', /pCPU 4 does not exist/);
+  rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  otherLoad:\n    - { pcpu: 0, load: 1.2 }'), 'host.otherLoad[0].load', 'load: 1.2', /out of range/);
+  rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  otherLoad:\n    - { pcpu: 0 }'), 'host.otherLoad[0]', 'pcpu: 0 }', /load/);
+});
+
 test('file reads parse with their defaults; cachesMiB is the boot-time cache', () => {
   const s = parseScenario(
     BASE.replace('    memoryMiB: 512\n', '    memoryMiB: 512\n    maxMemoryMiB: 2048\n') +

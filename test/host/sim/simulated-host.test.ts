@@ -394,3 +394,29 @@ test('a guest that boots with a stats period reports from the start', async () =
   assert.equal(dom(obs, 'b').balloon!.lastUpdate, SIM_EPOCH_SECONDS + 3);
   assert.equal(dom(obs, 'a').balloon!.lastUpdate, SIM_EPOCH_SECONDS + 2, 'refreshed at 2 s, next at 4 s');
 });
+
+test('other load: a weight-4 host process keeps 80 % of its pCPU beside one busy guest; busy counters include it, truth records both', async () => {
+  const text = `name: test
+interval: 1
+intervals: 10
+host:
+  pcpus: 2
+  memoryMiB: 4096
+  otherLoad:
+    - { pcpu: 1, load: 1.0 }
+domains:
+  - { name: a, memoryMiB: 256, pin: [1], workload: { cpu: 1.0 } }
+  - { name: b, memoryMiB: 256, pin: [0], workload: { cpu: 0.5 } }
+`;
+  const run = createSimulatedHost(parseScenario(text, 'test.yaml'));
+  const before = await run.hypervisor.observe();
+  await run.clock.sleep(1000);
+  const after = await run.hypervisor.observe();
+  const busy = after.host.pcpuBusyNs!.map((ns, p) => (ns - before.host.pcpuBusyNs![p]!) / 1e9);
+  assert.ok(Math.abs(busy[0]! - 0.5) < 1e-9 && Math.abs(busy[1]! - 1) < 1e-9, `busy ${busy}`);
+  const a = dom(after, 'a').vcpus[0]!;
+  assert.ok(Math.abs(a.timeNs / 1e9 - 0.2) < 1e-9, `guest beside it ran ${a.timeNs / 1e9}`);
+  const truth = run.truth();
+  assert.ok(Math.abs(truth.otherLoad!.received[1]! - 0.8) < 1e-9 && truth.otherLoad!.demand[1] === 1 && truth.otherLoad!.received[0] === 0);
+  assert.ok(Math.abs(truth.vcpus.find((v) => v.domain === 'a')!.received - 0.2) < 1e-9);
+});
