@@ -42,7 +42,21 @@ export interface RunConfig {
   /** Allow an `http` address beyond loopback. */
   httpPublic?: boolean;
   cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number };
-  memory: { floorMiB?: number; reserveMiB?: number; minActualMiB?: number; statsPeriodSeconds?: number; minChangeMiB?: number };
+  memory: {
+    floorMiB?: number;
+    reserveMiB?: number;
+    minActualMiB?: number;
+    statsPeriodSeconds?: number;
+    minChangeMiB?: number;
+    /** Page cache (guests that report MemAvailable): cold cache taken back per second at most, MiB/s. */
+    coldReclaimMiBps?: number;
+    /** How long after a shrink into a guest's cache its reads are watched for refaults, seconds. */
+    refaultWatchSeconds?: number;
+    /** A rise of a guest's disk reads beyond this after such a shrink is a refault, MiB/s. */
+    refaultMiBps?: number;
+    /** How long a hot-cache size learned from a refault is kept, seconds. */
+    hotMemorySeconds?: number;
+  };
   vms: Record<string, VmConfig>;
 }
 
@@ -58,10 +72,13 @@ type Path = FieldPath;
 
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
-const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB'] as const;
+const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory'] as const;
 const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
+/** Any disk read or reclaim rate a host could see, MiB/s. */
+const MAX_MIBPS = 1024 * 1024;
+const WEEK_SECONDS = 7 * 86_400;
 
 function optional<T>(value: unknown, read: (v: unknown) => T): T | undefined {
   return value === undefined ? undefined : read(value);
@@ -157,6 +174,10 @@ export function parseConfig(text: string, source: string): RunConfig {
       minActualMiB: optional(memRaw.minActualMiB, (v) => r.number(v, ['memory', 'minActualMiB'], 0, MAX_MIB)),
       statsPeriodSeconds: optional(memRaw.statsPeriod, (v) => r.number(v, ['memory', 'statsPeriod'], 1, 3600, { integer: true })),
       minChangeMiB: optional(memRaw.minChangeMiB, (v) => r.number(v, ['memory', 'minChangeMiB'], 0, MAX_MIB)),
+      coldReclaimMiBps: optional(memRaw.coldReclaimMiBps, (v) => r.number(v, ['memory', 'coldReclaimMiBps'], 0, MAX_MIBPS, { exclusiveMin: true })),
+      refaultWatchSeconds: optional(memRaw.refaultWatch, (v) => r.number(v, ['memory', 'refaultWatch'], 0, 86_400, { exclusiveMin: true })),
+      refaultMiBps: optional(memRaw.refaultMiBps, (v) => r.number(v, ['memory', 'refaultMiBps'], 0, MAX_MIBPS, { exclusiveMin: true })),
+      hotMemorySeconds: optional(memRaw.hotMemory, (v) => r.number(v, ['memory', 'hotMemory'], 0, WEEK_SECONDS)),
     }),
     vms,
   });

@@ -1,4 +1,4 @@
-import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
+import type { TraceGuestMemory, TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { defaultMemoryScoreOptions, scoreMemory } from '../score/memory.js';
 import { splitTrace } from '../score/read-trace.js';
 import { frame, INK, legendRow, MUTED, panel, type LegendItem, type Panel } from './frame.js';
@@ -6,7 +6,9 @@ import { document, el, escapeXml, linePath, num, stepPath, text } from './svg.js
 
 // Memory over time: one panel per guest (actual, used, unused and the simulator's demand — with
 // its page cache on top, hot and then cold, when the simulator models one — with its floor and
-// maximum, OOM kills and starved intervals), then one for the host's free memory
+// maximum, OOM kills and starved intervals; on a real host, for a guest that reports MemAvailable,
+// the coordinator's measured anon use and anon + hot cache instead, `used` being anon + all its cache),
+// then one for the host's free memory
 // against its reserve. All guest panels share one y axis so sizes compare at a glance.
 
 export interface MemoryPlotOptions {
@@ -49,6 +51,9 @@ interface GuestPoint {
   /** Demand + hot cache, and + all cache (simulator truth), MiB. */
   withHot: number | undefined;
   withCache: number | undefined;
+  /** Measured by the coordinator (guests that report MemAvailable), drawn only without simulator truth, MiB. */
+  anon: number | undefined;
+  anonWithHot: number | undefined;
 }
 
 /** A dashed limit line (floor, maximum, reserve) and its label; the label is drawn last so no series covers it. */
@@ -68,6 +73,17 @@ function series(p: Panel, name: string, points: { t: number; v: number | undefin
   if (!points.some((q) => q.v !== undefined)) return '';
   const d = linePath(points.map((q) => ({ x: p.x(q.t), y: q.v === undefined ? undefined : p.y(q.v) })));
   return el('path', { class: 'series', 'data-series': name, d, fill: 'none', stroke: color, 'stroke-width': 2, 'stroke-linejoin': 'round', ...attrs });
+}
+
+/**
+ * What the coordinator measured of a guest's page cache: anon, and anon + the hot cache it holds
+ * (its remembered hot size can exceed the cache while it reads the set back). Left out where the
+ * simulator's truth is drawn, which says the same more exactly.
+ */
+function measuredCache(g: TraceGuestMemory, hasTruth: boolean): { anon: number | undefined; anonWithHot: number | undefined } {
+  if (hasTruth || g.anonKiB === undefined || g.cacheKiB === undefined) return { anon: undefined, anonWithHot: undefined };
+  const hotKiB = Math.min(Math.max(0, g.hotKiB ?? 0), g.cacheKiB);
+  return { anon: g.anonKiB / MiB, anonWithHot: (g.anonKiB + hotKiB) / MiB };
 }
 
 export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}): string {
@@ -98,6 +114,7 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
         demand: demandMiB,
         withHot: cache && demandMiB !== undefined ? demandMiB + cache.hotMiB : undefined,
         withCache: cache && demandMiB !== undefined ? demandMiB + cache.hotMiB + cache.coldMiB : undefined,
+        ...measuredCache(g, demandMiB !== undefined),
       });
       guests.set(g.domain, list);
     }
@@ -112,6 +129,7 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
   const anyUnused = all.some((q) => q.unused !== undefined);
   const anyDemand = all.some((q) => q.demand !== undefined);
   const anyCache = all.some((q) => q.withCache !== undefined);
+  const anyMeasured = all.some((q) => q.anon !== undefined);
 
   const legend: LegendItem[] = [{ label: 'actual (balloon)', kind: 'line', color: COLORS.actual, width: 2.5 }];
   if (anyUsed) legend.push({ label: 'used', kind: 'line', color: COLORS.used });
@@ -120,6 +138,10 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
   if (anyCache) {
     legend.push({ label: '+ hot cache', kind: 'line', color: COLORS.hot, dash: '2 3' });
     legend.push({ label: '+ cold cache', kind: 'line', color: COLORS.cold, dash: '2 3' });
+  }
+  if (anyMeasured) {
+    legend.push({ label: 'anon (measured)', kind: 'line', color: COLORS.demand, width: 1.4 });
+    legend.push({ label: 'anon + hot cache (measured)', kind: 'line', color: COLORS.hot, width: 1.4 });
   }
   legend.push({ label: 'floor', kind: 'line', color: COLORS.floor, dash: '6 4', width: 1.3 });
   legend.push({ label: 'maximum', kind: 'line', color: COLORS.maximum, dash: '8 4', width: 1.3 });
@@ -183,6 +205,8 @@ export function plotMemory(lines: TraceLine[], options: MemoryPlotOptions = {}):
       series(p, `${name} demand`, points.map((q) => ({ t: q.t, v: q.demand })), COLORS.demand, { 'stroke-dasharray': '2 3', 'stroke-width': 1.8 }),
       series(p, `${name} + hot cache`, points.map((q) => ({ t: q.t, v: q.withHot })), COLORS.hot, { 'stroke-dasharray': '2 3', 'stroke-width': 1.6 }),
       series(p, `${name} + cold cache`, points.map((q) => ({ t: q.t, v: q.withCache })), COLORS.cold, { 'stroke-dasharray': '2 3', 'stroke-width': 1.6 }),
+      series(p, `${name} anon (measured)`, points.map((q) => ({ t: q.t, v: q.anon })), COLORS.demand, { 'stroke-width': 1.4 }),
+      series(p, `${name} anon + hot cache (measured)`, points.map((q) => ({ t: q.t, v: q.anonWithHot })), COLORS.hot, { 'stroke-width': 1.4 }),
       series(p, `${name} actual`, points.map((q) => ({ t: q.t, v: q.actual })), COLORS.actual, { 'stroke-width': 2.5 }),
     ));
     const ooms = score.oom.events.filter((e) => e.domain === name).map((e) =>

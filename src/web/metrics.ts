@@ -14,6 +14,15 @@ const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_reques
 
 const KiB = 1024;
 
+/**
+ * The page cache a guest holds, split into hot and cold (hot + cold = cache). The coordinator's
+ * remembered hot size may exceed the cache while the guest reads its set back; only what is held counts here.
+ */
+export function cacheHeld(cacheKiB: number, rememberedHotKiB: number): { hotKiB: number; coldKiB: number } {
+  const hotKiB = Math.min(Math.max(0, rememberedHotKiB), cacheKiB);
+  return { hotKiB, coldKiB: Math.max(0, cacheKiB - hotKiB) };
+}
+
 export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'close';
 
 export class RunMetrics {
@@ -37,6 +46,9 @@ export class RunMetrics {
   private readonly balloonUsed: Gauge<'domain'>;
   private readonly balloonMaximum: Gauge<'domain'>;
   private readonly balloonFloor: Gauge<'domain'>;
+  private readonly guestAnon: Gauge<'domain'>;
+  private readonly guestPageCache: Gauge<'domain' | 'kind'>;
+  private readonly guestDiskRead: Gauge<'domain'>;
   private readonly hostFree: Gauge;
   private readonly hostReserve: Gauge;
   private readonly domains: Gauge;
@@ -70,6 +82,14 @@ export class RunMetrics {
     this.balloonUsed = gauge('virtbalance_balloon_used_bytes', 'Memory each guest uses, as the memory coordinator reckons it.', ['domain']);
     this.balloonMaximum = gauge('virtbalance_balloon_maximum_bytes', 'Maximum memory of each guest.', ['domain']);
     this.balloonFloor = gauge('virtbalance_balloon_floor_bytes', 'Floor of each guest: headroom the coordinator always leaves it.', ['domain']);
+    // Guests that report MemAvailable only (the memory coordinator's page-cache view, docs/memory-coordinator.md).
+    this.guestAnon = gauge('virtbalance_guest_anon_bytes', 'Memory each guest cannot drop (anonymous memory, kernel), as the memory coordinator reckons it; only guests that report MemAvailable.', ['domain']);
+    this.guestPageCache = gauge(
+      'virtbalance_guest_page_cache_bytes',
+      'Page cache each guest could drop, by kind: hot (re-read, kept as need) and cold (taken back gradually); only guests that report MemAvailable.',
+      ['domain', 'kind'],
+    );
+    this.guestDiskRead = gauge('virtbalance_guest_disk_read_bytes_per_second', 'Disk read rate of each guest at its last reading (a rise after a shrink is a refault).', ['domain']);
     this.hostFree = gauge('virtbalance_host_free_bytes', 'Memory the host can still give.');
     this.hostReserve = gauge('virtbalance_host_reserve_bytes', 'Host memory never given to guests.');
     this.domains = gauge('virtbalance_domains', 'Running domains seen in the last interval.');
@@ -163,7 +183,7 @@ export class RunMetrics {
       this.balanced.set(entry.cpu.balanced ? 1 : 0);
     }
     if (entry.memory) {
-      for (const g of [this.balloonActual, this.balloonUnused, this.balloonUsed, this.balloonMaximum, this.balloonFloor]) g.reset();
+      for (const g of [this.balloonActual, this.balloonUnused, this.balloonUsed, this.balloonMaximum, this.balloonFloor, this.guestAnon, this.guestPageCache, this.guestDiskRead]) g.reset();
       for (const g of entry.memory.guests) {
         const labels = { domain: g.domain };
         // A guest's OOM counter exists from its first interval, so increase() sees its first kill.
@@ -173,6 +193,13 @@ export class RunMetrics {
         this.balloonFloor.set(labels, g.floorKiB * KiB);
         if (g.unusedKiB !== undefined) this.balloonUnused.set(labels, g.unusedKiB * KiB);
         if (g.usedKiB !== undefined) this.balloonUsed.set(labels, g.usedKiB * KiB);
+        if (g.anonKiB !== undefined) this.guestAnon.set(labels, g.anonKiB * KiB);
+        if (g.cacheKiB !== undefined) {
+          const { hotKiB, coldKiB } = cacheHeld(g.cacheKiB, g.hotKiB ?? 0);
+          this.guestPageCache.set({ ...labels, kind: 'hot' }, hotKiB * KiB);
+          this.guestPageCache.set({ ...labels, kind: 'cold' }, coldKiB * KiB);
+        }
+        if (g.readKiBps !== undefined) this.guestDiskRead.set(labels, g.readKiBps * KiB);
       }
       this.hostFree.set(entry.memory.hostFreeKiB * KiB);
       this.hostReserve.set(entry.memory.reserveKiB * KiB);

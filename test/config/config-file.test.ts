@@ -31,6 +31,10 @@ memory:
   minActualMiB: 300
   statsPeriod: 2
   minChangeMiB: 32
+  coldReclaimMiBps: 8
+  refaultWatch: 45
+  refaultMiBps: 4
+  hotMemory: 600
 vms:
   web1: { weight: 2, floorMiB: 400 }
   db.prod:
@@ -49,7 +53,10 @@ test('a full configuration is read field by field', () => {
     trace: '/var/lib/virtbalance/trace.jsonl',
     http: { host: '127.0.0.1', port: 9464 },
     cpu: { marginPoints: 12, persistIntervals: 3, urgentGainPoints: 20 },
-    memory: { floorMiB: 256, reserveMiB: 2048, minActualMiB: 300, statsPeriodSeconds: 2, minChangeMiB: 32 },
+    memory: {
+      floorMiB: 256, reserveMiB: 2048, minActualMiB: 300, statsPeriodSeconds: 2, minChangeMiB: 32,
+      coldReclaimMiBps: 8, refaultWatchSeconds: 45, refaultMiBps: 4, hotMemorySeconds: 600,
+    },
     vms: { web1: { weight: 2, floorMiB: 400 }, 'db.prod': { floorMiB: 1024 } },
   });
 });
@@ -76,6 +83,11 @@ const BAD: Array<[string, string, RegExp]> = [
   ['cpu:\n  persistIntervals: 1.5\n', 'cpu.persistIntervals', /expected a whole number, got 1\.5/],
   ['memory:\n  reserveMiB: lots\n', 'memory.reserveMiB', /^c\.yaml:2: memory\.reserveMiB: expected a number/],
   ['memory:\n  floor: 200\n', 'memory.floor', /^c\.yaml:2: memory\.floor: unknown field 'floor' \(allowed: floorMiB/],
+  ['memory:\n  coldReclaimMiBps: 0\n', 'memory.coldReclaimMiBps', /^c\.yaml:2: memory\.coldReclaimMiBps: 0 is out of range \(must be > 0/],
+  ['memory:\n  floorMiB: 100\n  refaultWatch: 30s\n', 'memory.refaultWatch', /^c\.yaml:3: memory\.refaultWatch: expected a number, got "30s"/],
+  ['memory:\n  refaultMiBps: -2\n', 'memory.refaultMiBps', /^c\.yaml:2: memory\.refaultMiBps: -2 is out of range/],
+  ['memory:\n  hotMemory: 1e9\n', 'memory.hotMemory', /^c\.yaml:2: memory\.hotMemory: 1000000000 is out of range \(must be ≥ 0 and ≤ 604800/],
+  ['memory:\n  refaultWatchSeconds: 30\n', 'memory.refaultWatchSeconds', /unknown field 'refaultWatchSeconds' \(allowed: .*refaultWatch/],
   ['vms:\n  web1:\n    weight: 0\n', 'vms.web1.weight', /^c\.yaml:3: vms\.web1\.weight: 0 is out of range \(must be > 0/],
   ['vms:\n  web1: 3\n', 'vms.web1', /^c\.yaml:2: vms\.web1: expected a mapping, got 3/],
   ['vms:\n  web1:\n    cpuWeight: 0\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 0 is out of range/],
@@ -135,6 +147,10 @@ test('flags override the file; the file overrides the defaults', () => {
   assert.equal(fromFile.cpu!.persistIntervals, 3);
   assert.equal(fromFile.memory!.floorMiB, 256);
   assert.equal(fromFile.memory!.reserveMiB, 2048);
+  assert.deepEqual(
+    [fromFile.memory!.coldReclaimMiBps, fromFile.memory!.refaultWatchSeconds, fromFile.memory!.refaultMiBps, fromFile.memory!.hotMemorySeconds],
+    [8, 45, 4, 600],
+  );
   assert.deepEqual(fromFile.memory!.floorsMiB, { web1: 400, 'db.prod': 1024 });
   assert.deepEqual(fromFile.memory!.weights, { web1: 2 });
   assert.equal(fromFile.tracePath, '/var/lib/virtbalance/trace.jsonl');

@@ -136,3 +136,28 @@ test('CPU plot: a first-interval spike (eight busy vCPUs on one pCPU) does not f
   // Without the spike, no note.
   assert.doesNotMatch(plotCpu(allOnPcpu0()), /off the scale/);
 });
+
+test('memory plot: on a real host, the coordinator\'s measured anon and anon + hot cache, under used', () => {
+  // used = actual − unused = anon + cache, as a guest reporting MemAvailable gives it.
+  const measured = (n: number) => guest('vm1', 850 + n, 100, { anonKiB: 150 * 1024, cacheKiB: (600 + n) * 1024, hotKiB: n === 2 ? 900 * 1024 : 400 * 1024 });
+  const real: TraceLine[] = [header(4, false, true), ...[0, 1, 2, 3].map((n) => memoryInterval(n, [measured(n), guest('old-driver', 512, 300)]))];
+  const svg = plotMemory(real);
+  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+  const series = withClass(parseSvg(svg), 'series');
+  const names = series.map((s) => s.attrs['data-series']);
+  assert.ok(names.includes('vm1 anon (measured)') && names.includes('vm1 anon + hot cache (measured)'), names.join(', '));
+  assert.ok(!names.some((n) => n?.startsWith('old-driver anon')), 'a guest without MemAvailable has no measured cache lines');
+  assert.match(svg, /anon \+ hot cache \(measured\)/);
+  const ys = (name: string) => [...series.find((s) => s.attrs['data-series'] === name)!.attrs.d!.matchAll(/[ML][\d.]+ ([\d.]+)/g)].map((m) => Number(m[1]));
+  const anon = ys('vm1 anon (measured)');
+  const withHot = ys('vm1 anon + hot cache (measured)');
+  const used = ys('vm1 used');
+  // Higher on the chart is a smaller y: anon < anon + hot ≤ used (= anon + all cache); a remembered
+  // hot size above the cache held (interval 2) draws at the cache, not above used.
+  anon.forEach((y, i) => assert.ok(withHot[i]! < y && (i === 2 || used[i]! < withHot[i]!), `interval ${i}`));
+  assert.ok(Math.abs(withHot[2]! - used[2]!) < 0.01, `clamped to the cache held: ${withHot[2]} vs used ${used[2]}`);
+  // With the simulator's truth the truth is drawn instead.
+  const simulated = real.map((l) => (l.type === 'interval' ? { ...l, truth: { vcpus: [], memoryDemandKiB: { vm1: 150 * 1024, 'old-driver': 100 * 1024 }, oomEvents: [] } } : l));
+  const simNames = withClass(parseSvg(plotMemory(simulated)), 'series').map((s) => s.attrs['data-series']);
+  assert.ok(simNames.includes('vm1 demand') && !simNames.includes('vm1 anon (measured)'));
+});

@@ -5,7 +5,7 @@ import type { TraceHeader, TraceInterval, TraceLine } from '../../src/ground/tra
 import { simulateScenario } from '../../src/control/simulate.js';
 import { loadScenario } from '../../src/host/sim/index.js';
 import { resolveScenarioPath } from '../../src/app/target.js';
-import { RunMetrics } from '../../src/web/metrics.js';
+import { cacheHeld, RunMetrics } from '../../src/web/metrics.js';
 import { parsePrometheus, sampleValue, type Sample } from './helpers.js';
 
 async function intervalsOf(name: string, intervals?: number): Promise<TraceInterval[]> {
@@ -140,4 +140,51 @@ test('OOM kills count per guest, from a real guest console or the simulator', as
   const lab = new RunMetrics({ processMetrics: false });
   lab.recordInterval({ ...intervals[0]!, truth: undefined, oomKills: [{ domain: 'vm2', process: 'vb-workload', pid: 77 }] }, { dryRun: false });
   assert.equal(sampleValue(await scrape(lab), 'virtbalance_guest_oom_kills_total', { domain: 'vm2' }), 1);
+});
+
+test('page cache per guest: anonymous use, hot and cold cache, disk read rate follow each interval', async () => {
+  const intervals = await intervalsOf('cache-2-hot');
+  const m = new RunMetrics({ processMetrics: false });
+  let hotSeen = 0;
+  let coldSeen = 0;
+  let readsSeen = 0;
+  for (const entry of intervals) {
+    m.recordInterval(entry, { dryRun: false });
+    const s = await scrape(m);
+    for (const g of entry.memory?.guests ?? []) {
+      const labels = { domain: g.domain };
+      const anon = sampleValue(s, 'virtbalance_guest_anon_bytes', labels);
+      const hot = sampleValue(s, 'virtbalance_guest_page_cache_bytes', { ...labels, kind: 'hot' });
+      const cold = sampleValue(s, 'virtbalance_guest_page_cache_bytes', { ...labels, kind: 'cold' });
+      assert.equal(anon, g.anonKiB === undefined ? undefined : g.anonKiB * 1024, `${g.domain} anon at #${entry.interval}`);
+      if (g.cacheKiB === undefined) {
+        assert.deepEqual([hot, cold], [undefined, undefined]);
+        continue;
+      }
+      assert.equal(hot! + cold!, g.cacheKiB * 1024, `${g.domain} hot + cold = cache at #${entry.interval}`);
+      assert.equal(hot, Math.min(g.hotKiB ?? 0, g.cacheKiB) * 1024);
+      assert.equal(sampleValue(s, 'virtbalance_guest_disk_read_bytes_per_second', labels), g.readKiBps === undefined ? undefined : g.readKiBps * 1024);
+      if (hot! > 0) hotSeen++;
+      if (cold! > 100 * 1024 * 1024) coldSeen++;
+      if ((g.readKiBps ?? 0) > 0) readsSeen++;
+    }
+  }
+  // The scenario has a re-read set (hot), a scan left as cold cache and disk reads: all of it shows.
+  assert.ok(hotSeen > 0 && coldSeen > 0 && readsSeen > 0, `hot ${hotSeen}, cold ${coldSeen}, reads ${readsSeen} intervals`);
+  // A guest that reports no MemAvailable (an older balloon driver) has none of these series.
+  const last = intervals.at(-1)!;
+  const withoutUsable: TraceInterval = {
+    ...last,
+    memory: { ...last.memory!, guests: last.memory!.guests.map(({ anonKiB: _a, cacheKiB: _c, hotKiB: _h, readKiBps: _r, ...g }) => g) },
+  };
+  m.recordInterval(withoutUsable, { dryRun: false });
+  const names = new Set((await scrape(m)).map((x) => x.name));
+  assert.ok(names.has('virtbalance_balloon_actual_bytes'));
+  assert.deepEqual(['virtbalance_guest_anon_bytes', 'virtbalance_guest_page_cache_bytes', 'virtbalance_guest_disk_read_bytes_per_second'].filter((n) => names.has(n)), []);
+});
+
+test('cacheHeld: a remembered hot size above the cache held counts only what is held', () => {
+  assert.deepEqual(cacheHeld(500, 600), { hotKiB: 500, coldKiB: 0 });
+  assert.deepEqual(cacheHeld(800, 600), { hotKiB: 600, coldKiB: 200 });
+  assert.deepEqual(cacheHeld(300, 0), { hotKiB: 0, coldKiB: 300 });
 });

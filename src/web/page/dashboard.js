@@ -246,25 +246,27 @@
     return splits.map((s) => (s === 0 ? '0' : `${(s / 1024).toFixed(digits)} GiB`));
   }
 
-  function memChart(key, title, seriesSpec, height) {
+  function memChart(key, title, seriesSpec, height, bands = []) {
     const existing = charts.mem.get(key);
     if (existing) return existing;
     const vals = h('span', { class: 'vals' });
+    const cacheVals = h('div', { class: 'cache-vals', hidden: true });
     const chartEl = h('div', { class: 'mem-chart' });
     const card = h('div', { class: `mem-card${key === '#host' ? ' host' : ''}`, 'data-domain': key === '#host' ? undefined : key, style: key === '#host' ? {} : { '--vm': vmColor(key) } },
-      h('div', { class: 'mem-head' }, h('b', {}, title), vals), chartEl);
+      h('div', { class: 'mem-head' }, h('b', {}, title), vals), cacheVals, chartEl);
     const grid = $('mem-grid');
     if (key === '#host') grid.prepend(card); else grid.append(card);
     const plot = new uPlot({
       width: Math.max(200, chartEl.clientWidth || 320),
       height,
-      series: [{}, ...seriesSpec.map((s) => ({ label: s.label, stroke: s.stroke, width: s.width ?? 1.6, dash: s.dash, points: { show: false } }))],
+      series: [{}, ...seriesSpec.map((s) => ({ label: s.label, stroke: s.stroke, fill: s.fill, width: s.width ?? 1.6, dash: s.dash, points: { show: false } }))],
+      bands,
       scales: { x: { time: false }, y: { range: key === '#host' ? (u, min, max) => [0, Math.max(1, max ?? 1) * 1.08] : () => [0, charts.memYMax || 1] } },
       axes: [timeAxis(), { ...axisStyle(), size: 58, incrs: MEM_STEPS, values: (u, splits) => memTicks(u, splits) }],
       legend: { show: false },
       cursor: { points: { size: 5 } },
     }, [[], ...seriesSpec.map(() => [])], chartEl);
-    const entry = { plot, card, vals };
+    const entry = { plot, card, vals, cacheVals };
     charts.mem.set(key, entry);
     return entry;
   }
@@ -298,20 +300,59 @@
         { label: 'unused', stroke: color('--unused'), width: 1.6 },
         { label: 'floor', stroke: color('--floor'), dash: [6, 4], width: 1.2 },
         { label: 'maximum', stroke: color('--maximum'), dash: [3, 4], width: 1.2 },
-      ], 160);
+        // Guests that report MemAvailable: used stacked as anon (filled to 0), hot cache up to the
+        // anon + hot line, cold cache from there up to used (the two bands).
+        { label: 'anon', stroke: color('--anon'), fill: color('--anon') + '40', width: 1.2 },
+        { label: 'anon + hot cache', stroke: color('--hot'), width: 1 },
+      ], 160, [
+        { series: [7, 6], fill: color('--hot') + '66' },
+        { series: [2, 7], fill: color('--cold') + '66' },
+      ]);
       const pick = (f) => rows.map((e) => {
         const g = e.memory.guests.find((q) => q.domain === d);
         const v = g ? f(g) : undefined;
         return v === undefined ? null : v / 1024;
       });
-      m.plot.setData([x, pick((g) => g.actualKiB), pick((g) => g.usedKiB), pick((g) => g.unusedKiB), pick((g) => g.floorKiB), pick((g) => g.maximumKiB)]);
+      m.plot.setData([
+        x, pick((g) => g.actualKiB), pick((g) => g.usedKiB), pick((g) => g.unusedKiB), pick((g) => g.floorKiB), pick((g) => g.maximumKiB),
+        pick((g) => g.anonKiB), pick((g) => (g.anonKiB === undefined || g.cacheKiB === undefined ? undefined : g.anonKiB + cacheHeld(g).hotKiB)),
+      ]);
       m.card.classList.toggle('gone', !current.has(d));
       const g = lastMem?.guests.find((q) => q.domain === d);
       m.vals.replaceChildren();
       if (g) {
         m.vals.append(h('em', { title: 'balloon actual' }, mib(g.actualKiB)), h('span', { title: 'used · unused' }, ` · ${mib(g.usedKiB)} used · ${mib(g.unusedKiB)} free`), g.fresh ? '' : h('span', { class: 'warn', title: 'balloon stats did not advance: the coordinator leaves this guest alone' }, ' · stale'));
       } else m.vals.append('gone');
+      drawCacheVals(m.cacheVals, g);
     }
+    $('cache-key').hidden = !rows.some((e) => e.memory.guests.some((g) => g.cacheKiB !== undefined));
+  }
+
+  /** Hot and cold cache held; the coordinator's remembered hot size may exceed the cache while the guest reads it back. */
+  function cacheHeld(g) {
+    const hotKiB = Math.min(Math.max(0, g.hotKiB ?? 0), g.cacheKiB);
+    return { hotKiB, coldKiB: Math.max(0, g.cacheKiB - hotKiB) };
+  }
+
+  /** One line under a guest's title: what it cannot drop, its hot and cold cache, its disk reads. */
+  function drawCacheVals(el, g) {
+    const show = !!g && g.cacheKiB !== undefined && g.anonKiB !== undefined;
+    el.hidden = !show;
+    if (!show) { el.replaceChildren(); return; }
+    const { hotKiB, coldKiB } = cacheHeld(g);
+    el.dataset.anonKib = String(g.anonKiB);
+    el.dataset.hotKib = String(hotKiB);
+    el.dataset.coldKib = String(coldKiB);
+    // One unit for the three, named once at the end, so the line fits a narrow panel.
+    const gib = Math.max(g.anonKiB, hotKiB, coldKiB) >= 10 * 1024 * 1024;
+    const num = (kib) => (gib ? (kib / 1048576).toFixed(1) : String(Math.round(kib / 1024)));
+    const rate = g.readKiBps === undefined ? undefined : g.readKiBps / 1024;
+    const reads = rate === undefined ? '' : ` · reads ${rate < 0.05 ? '0' : rate < 10 ? rate.toFixed(1) : Math.round(rate)} MiB/s`;
+    el.replaceChildren(
+      h('span', { class: 'anon', title: 'anonymous memory and kernel: what the guest cannot drop' }, `anon ${num(g.anonKiB)}`), ' · ',
+      h('span', { class: 'hot', title: 'hot page cache: re-read, part of its need' }, `hot ${num(hotKiB)}`), ' · ',
+      h('span', { class: 'cold', title: 'cold page cache: read once, taken back gradually' }, `cold ${num(coldKiB)}`), ` ${gib ? 'GiB' : 'MiB'}`, reads,
+    );
   }
 
   // ---- vCPU map ----------------------------------------------------------------------------------
