@@ -6,7 +6,9 @@ import { scoreCache, type CacheScore } from './cache.js';
 // Definitions (all per guest, per interval that carries a memory record for it):
 //
 // * want: what the guest needs. The simulator's truth (`truth.memoryDemandKiB`) when present;
-//   else the measured `usedKiB`; else `actualKiB - unusedKiB`. Readings that are not fresh are
+//   else, for a guest that reports MemAvailable, its anonymous use plus the cache it keeps
+//   re-reading (`anonKiB + hotKiB`: cold page cache can be dropped, so it is spare); else the
+//   measured `usedKiB`; else `actualKiB - unusedKiB`. Readings that are not fresh are
 //   skipped when there is no truth, since they describe an earlier moment.
 // * spare = actual - want: what the guest could still hand out. With measurements this is its
 //   unused memory.
@@ -116,6 +118,7 @@ interface Reading {
 function wantKiB(r: Reading): number | undefined {
   if (r.truthWantKiB !== undefined) return r.truthWantKiB;
   if (!r.guest.fresh) return undefined;
+  if (r.guest.anonKiB !== undefined) return r.guest.anonKiB + (r.guest.hotKiB ?? 0);
   if (r.guest.usedKiB !== undefined) return r.guest.usedKiB;
   if (r.guest.unusedKiB !== undefined) return r.guest.actualKiB - r.guest.unusedKiB;
   return undefined;

@@ -199,8 +199,8 @@ describe('Prometheus scraping two agents', { skip: missing, timeout: 180_000 }, 
 
   it('alerts fire on the host that breaks them, not on the healthy one', async () => {
     const [healthy, short] = agents.map((a) => a.instance);
-    await until('VirtbalanceGuestStarved on the short host', 60_000, async () => ((await firing('VirtbalanceGuestStarved')).has(short!) ? true : undefined));
-    await until('VirtbalanceGuestOOM on the short host', 60_000, async () => ((await firing('VirtbalanceGuestOOM')).has(short!) ? true : undefined));
+    await until('VirtbalanceGuestStarved on the short host', 120_000, async () => ((await firing('VirtbalanceGuestStarved')).has(short!) ? true : undefined));
+    await until('VirtbalanceGuestOOM on the short host', 120_000, async () => ((await firing('VirtbalanceGuestOOM')).has(short!) ? true : undefined));
     for (const alert of rules.map((r) => r.alert)) assert.equal((await firing(alert)).has(healthy!), false, `${alert} fires on the healthy host`);
   });
 

@@ -26,6 +26,24 @@ test('a guest short of free memory below its maximum is starved; at its maximum 
   assert.equal(m.oom.known, false);
 });
 
+test('on a real host, cold page cache is spare: a guest with little MemFree but cold cache is not starved, one short of anon + hot is', () => {
+  const lines = [
+    header(4, false, true),
+    // a: 40 MiB free, 600 MiB of cache of which none is hot: it could drop the cache, not starved.
+    // b: 40 MiB free, 600 MiB of cache all re-read (hot): starved. c: no MemAvailable: judged on MemFree as before.
+    memoryInterval(0, [
+      guest('a', 1024, 40, { anonKiB: 384 * MiB, cacheKiB: 600 * MiB, hotKiB: 0 }),
+      guest('b', 1024, 40, { anonKiB: 384 * MiB, cacheKiB: 600 * MiB, hotKiB: 600 * MiB }),
+      guest('c', 1024, 40),
+    ]),
+  ];
+  const m = scoreTrace(lines).memory!;
+  const starved = (d: string) => m.guests.find((g) => g.domain === d)!.starvedIntervals;
+  assert.equal(starved('a'), 0);
+  assert.equal(starved('b'), 1);
+  assert.equal(starved('c'), 1);
+});
+
 test('with truth, starvation follows the true demand rather than the lagging unused', () => {
   const truth = (demandMiB: number, oom = false) => ({
     vcpus: [],
