@@ -1,6 +1,8 @@
+import type { Controller } from '../../src/ground/controller.js';
 import type { HostObservation, DomainObservation } from '../../src/ground/hypervisor.js';
-import type { SetMemoryAction, SetStatsPeriodAction } from '../../src/ground/actions.js';
+import type { Action, SetMemoryAction, SetStatsPeriodAction } from '../../src/ground/actions.js';
 import type { TraceMemory } from '../../src/ground/trace-record.js';
+import type { BaselineOptions } from './options.js';
 
 // What the baselines share: statistics enabled once per domain at first sight (as vdsm and Proxmox
 // do when a guest starts; a boot-time report may already be there, frozen), the
@@ -53,4 +55,30 @@ export function traceMemory(obs: HostObservation, floorKiB: (name: string) => nu
 
 export function running(obs: HostObservation): DomainObservation[] {
   return obs.domains.filter((d) => d.balloon && (d.state === 'running' || d.state === 'blocked'));
+}
+
+export type BaselineRunOptions = BaselineOptions & { intervalSeconds: number };
+export type BaselineController = Controller<BaselineRunOptions, BaselineState, HostObservation, TraceMemory>;
+
+/**
+ * A baseline as a controller: statistics enabled at first sight every interval, `policy` run every
+ * `periodSeconds` (from the first interval on; none: never), the trace part the scorer reads.
+ */
+export function baselineController(title: string, periodSeconds?: number, policy?: (obs: HostObservation, options: BaselineRunOptions) => Action[]): BaselineController {
+  return {
+    kind: 'memory',
+    title,
+    defaultOptions: () => ({ floorsKiB: {}, reserveKiB: 0, minKiB: {}, intervalSeconds: 2 }),
+    validateOptions: () => {},
+    initialState: initialBaselineState,
+    measure: ({ current }) => current,
+    decide(obs, state, options) {
+      const next: BaselineState = { ...state, tick: state.tick + 1, statsRequested: { ...state.statsRequested } };
+      const actions: Action[] = [...enableStats(obs, next)];
+      if (policy && periodSeconds !== undefined && state.tick % Math.max(1, Math.round(periodSeconds / options.intervalSeconds)) === 0) actions.push(...policy(obs, options));
+      return { state: next, actions, notices: [], trace: traceMemory(obs, (n) => options.floorsKiB[n] ?? 200 * 1024, options.reserveKiB) };
+    },
+    forget: (state) => state,
+    resynchronise: (state) => state,
+  };
 }

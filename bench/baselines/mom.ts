@@ -1,9 +1,5 @@
-import type { Controller } from '../../src/ground/controller.js';
 import type { Action } from '../../src/ground/actions.js';
-import type { HostObservation } from '../../src/ground/hypervisor.js';
-import type { TraceMemory } from '../../src/ground/trace-record.js';
-import { enableStats, initialBaselineState, running, setMemory, traceMemory, type BaselineState } from './common.js';
-import type { BaselineOptions } from './options.js';
+import { baselineController, running, setMemory } from './common.js';
 
 // oVirt MOM's balloon policy as vdsm ships it, written here from its published rules (no code copied):
 //  - the policy runs every 15 s;
@@ -18,38 +14,24 @@ const PRESSURE_FREE = 0.2;
 const GUEST_FREE = 0.2;
 const STEP = 0.05;
 
-export const momController: Controller<BaselineOptions & { intervalSeconds: number }, BaselineState, HostObservation, TraceMemory> = {
-  kind: 'memory',
-  title: 'oVirt MOM balloon policy (baseline)',
-  defaultOptions: () => ({ floorsKiB: {}, reserveKiB: 0, minKiB: {}, intervalSeconds: 2 }),
-  validateOptions: () => {},
-  initialState: initialBaselineState,
-  measure: ({ current }) => current,
-  decide(obs, state, options) {
-    const next: BaselineState = { ...state, tick: state.tick + 1, statsRequested: { ...state.statsRequested } };
-    const actions: Action[] = [...enableStats(obs, next)];
-    const every = Math.max(1, Math.round(POLICY_SECONDS / options.intervalSeconds));
-    if (state.tick % every === 0) {
-      const pressure = obs.host.memoryFreeKiB < PRESSURE_FREE * obs.host.memoryTotalKiB;
-      for (const d of running(obs)) {
-        const b = d.balloon!;
-        if (b.unusedKiB === undefined) continue;
-        const freeShare = b.unusedKiB / b.currentKiB;
-        const stepKiB = STEP * b.maximumKiB;
-        const min = options.minKiB[d.name] ?? 0;
-        if (pressure && freeShare > GUEST_FREE) {
-          // Shrink by up to 5 %, keeping 20 % free: used / 0.8 is the size at which 20 % is free.
-          const keep = (b.currentKiB - b.unusedKiB) / (1 - GUEST_FREE);
-          const a = setMemory(d, Math.max(keep, b.currentKiB - stepKiB), min, `MOM: host under pressure, guest ${Math.round(freeShare * 100)} % free`);
-          if (a) actions.push(a);
-        } else if (!pressure && freeShare < GUEST_FREE) {
-          const a = setMemory(d, b.currentKiB + stepKiB, min, `MOM: guest ${Math.round(freeShare * 100)} % free < 20 %`);
-          if (a) actions.push(a);
-        }
-      }
+export const momController = baselineController('oVirt MOM balloon policy (baseline)', POLICY_SECONDS, (obs, options) => {
+  const actions: Action[] = [];
+  const pressure = obs.host.memoryFreeKiB < PRESSURE_FREE * obs.host.memoryTotalKiB;
+  for (const d of running(obs)) {
+    const b = d.balloon!;
+    if (b.unusedKiB === undefined) continue;
+    const freeShare = b.unusedKiB / b.currentKiB;
+    const stepKiB = STEP * b.maximumKiB;
+    const min = options.minKiB[d.name] ?? 0;
+    if (pressure && freeShare > GUEST_FREE) {
+      // Shrink by up to 5 %, keeping 20 % free: used / 0.8 is the size at which 20 % is free.
+      const keep = (b.currentKiB - b.unusedKiB) / (1 - GUEST_FREE);
+      const a = setMemory(d, Math.max(keep, b.currentKiB - stepKiB), min, `MOM: host under pressure, guest ${Math.round(freeShare * 100)} % free`);
+      if (a) actions.push(a);
+    } else if (!pressure && freeShare < GUEST_FREE) {
+      const a = setMemory(d, b.currentKiB + stepKiB, min, `MOM: guest ${Math.round(freeShare * 100)} % free < 20 %`);
+      if (a) actions.push(a);
     }
-    return { state: next, actions, notices: [], trace: traceMemory(obs, (n) => options.floorsKiB[n] ?? 200 * 1024, options.reserveKiB) };
-  },
-  forget: (state) => state,
-  resynchronise: (state) => state,
-};
+  }
+  return actions;
+});

@@ -1,9 +1,5 @@
-import type { Controller } from '../../src/ground/controller.js';
 import type { Action } from '../../src/ground/actions.js';
-import type { HostObservation } from '../../src/ground/hypervisor.js';
-import type { TraceMemory } from '../../src/ground/trace-record.js';
-import { enableStats, initialBaselineState, running, setMemory, traceMemory, type BaselineState } from './common.js';
-import type { BaselineOptions } from './options.js';
+import { baselineController, running, setMemory } from './common.js';
 
 // Proxmox VE's auto-ballooning, written here from its published rules (no code copied):
 //  - every 10 s the host aims at 80 % of its memory used;
@@ -17,32 +13,18 @@ const CYCLE_SECONDS = 10;
 const TARGET_USED = 0.8;
 const MAX_MOVE_KIB = 100 * 1024;
 
-export const proxmoxController: Controller<BaselineOptions & { intervalSeconds: number }, BaselineState, HostObservation, TraceMemory> = {
-  kind: 'memory',
-  title: 'Proxmox VE auto-ballooning (baseline)',
-  defaultOptions: () => ({ floorsKiB: {}, reserveKiB: 0, minKiB: {}, intervalSeconds: 2 }),
-  validateOptions: () => {},
-  initialState: initialBaselineState,
-  measure: ({ current }) => current,
-  decide(obs, state, options) {
-    const next: BaselineState = { ...state, tick: state.tick + 1, statsRequested: { ...state.statsRequested } };
-    const actions: Action[] = [...enableStats(obs, next)];
-    const every = Math.max(1, Math.round(CYCLE_SECONDS / options.intervalSeconds));
-    if (state.tick % every === 0) {
-      const guests = running(obs);
-      const usedKiB = obs.host.memoryTotalKiB - obs.host.memoryFreeKiB;
-      const moveKiB = TARGET_USED * obs.host.memoryTotalKiB - usedKiB;
-      // Equal shares: each guest that can still move in that direction takes its part.
-      const movable = guests.filter((d) => (moveKiB > 0 ? d.balloon!.currentKiB < d.balloon!.maximumKiB : d.balloon!.currentKiB > (options.minKiB[d.name] ?? 0)));
-      for (const d of movable) {
-        const b = d.balloon!;
-        const part = Math.max(-MAX_MOVE_KIB, Math.min(MAX_MOVE_KIB, moveKiB / movable.length));
-        const a = setMemory(d, b.currentKiB + part, options.minKiB[d.name] ?? 0, `Proxmox: host ${Math.round((usedKiB / obs.host.memoryTotalKiB) * 100)} % used, target 80 %`);
-        if (a) actions.push(a);
-      }
-    }
-    return { state: next, actions, notices: [], trace: traceMemory(obs, (n) => options.floorsKiB[n] ?? 200 * 1024, options.reserveKiB) };
-  },
-  forget: (state) => state,
-  resynchronise: (state) => state,
-};
+export const proxmoxController = baselineController('Proxmox VE auto-ballooning (baseline)', CYCLE_SECONDS, (obs, options) => {
+  const actions: Action[] = [];
+  const guests = running(obs);
+  const usedKiB = obs.host.memoryTotalKiB - obs.host.memoryFreeKiB;
+  const moveKiB = TARGET_USED * obs.host.memoryTotalKiB - usedKiB;
+  // Equal shares: each guest that can still move in that direction takes its part.
+  const movable = guests.filter((d) => (moveKiB > 0 ? d.balloon!.currentKiB < d.balloon!.maximumKiB : d.balloon!.currentKiB > (options.minKiB[d.name] ?? 0)));
+  for (const d of movable) {
+    const b = d.balloon!;
+    const part = Math.max(-MAX_MOVE_KIB, Math.min(MAX_MOVE_KIB, moveKiB / movable.length));
+    const a = setMemory(d, b.currentKiB + part, options.minKiB[d.name] ?? 0, `Proxmox: host ${Math.round((usedKiB / obs.host.memoryTotalKiB) * 100)} % used, target 80 %`);
+    if (a) actions.push(a);
+  }
+  return actions;
+});
