@@ -8,7 +8,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import type { Codec } from './codec.js';
 import { LibvirtError, LibvirtProtocolError } from './errors.js';
-import { beginPacket, endPacket, FrameAssembler, HEADER_BYTES, LENGTH_BYTES, MAX_PACKET_BYTES } from './packet.js';
+import { beginPacket, endPacket, FrameAssembler, HEADER_BYTES, LENGTH_BYTES, MAX_PACKET_BYTES, readHeader } from './packet.js';
 import {
   ErrorCode, ErrorDomain, ErrorLevel, KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, MessageStatus,
   MessageType, procedures, remoteError, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, type ArgsOf, type ProcedureName, type RetOf,
@@ -178,12 +178,7 @@ class Connection {
 
   private onFrame(frame: Buffer): void {
     if (this.closed) return;
-    const program = frame.readUInt32BE(4);
-    const version = frame.readUInt32BE(8);
-    const procedure = frame.readInt32BE(12);
-    const type = frame.readInt32BE(16);
-    const serial = frame.readUInt32BE(20);
-    const status = frame.readInt32BE(24);
+    const { program, version, procedure, type, serial, status } = readHeader(frame);
     if (program === KEEPALIVE_PROGRAM) {
       if (version !== KEEPALIVE_VERSION || type !== MessageType.Message) throw new LibvirtProtocolError(`bad keepalive packet (version ${version}, type ${type})`);
       if (procedure === KEEPALIVE_PROC_PING) this.sendKeepalive(KEEPALIVE_PROC_PONG);
