@@ -6,10 +6,11 @@ import type { Action } from '../ground/actions.js';
 import type { DomainObservation, HostObservation } from '../ground/hypervisor.js';
 import type { SimulatedHost } from '../host/sim/index.js';
 import {
-  allDomainStatsTypedRet, DomainStatsGroup, DriverFeature, ErrorCode, ErrorDomain, GetAllDomainStatsFlags, ListDomainsFlags,
+  allDomainStatsTypedRet, DomainStatsGroup, ErrorCode, ErrorDomain, GetAllDomainStatsFlags, ListDomainsFlags,
   MEMORY_STAT_TAGS, TypedParamType, type Domain, type DomainHandle, type TypedParam,
 } from '../libvirt/protocol.js';
 import { RawReply, serverError, type Handlers } from '../libvirt/server.js';
+import { connectionHandlers } from './connection-procedures.js';
 import { cpumapLength, cpusFromCpumap, stateCode } from '../libvirt/values.js';
 
 /** libvirt 9.0.0 and QEMU 7.2.0, the versions Debian 12 ships: what clients are told. */
@@ -18,7 +19,6 @@ const HV_VERSION = 7_002_000;
 const CPU_MHZ = 2400;
 const RUNNING_REASON_BOOTED = 1;
 const VCPU_RUNNING = 1;
-const AUTH_NONE = 0;
 
 export interface SimProceduresOptions {
   /** The URI clients are told they opened (connectGetUri). */
@@ -152,18 +152,7 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
   }
 
   const handlers: Handlers = {
-    authList: () => ({ types: [AUTH_NONE] }),
-    connectSupportsFeature: ({ feature }) => ({
-      supported: ([DriverFeature.TypedParamString, DriverFeature.ProgramKeepalive, DriverFeature.RemoteEventCallback, DriverFeature.RemoteCloseCallback] as number[]).includes(feature) ? 1 : 0,
-    }),
-    connectOpen: ({ name, flags }, session) => {
-      session.openedName = name ?? '';
-      session.readOnly = (flags & 1) !== 0;
-    },
-    connectClose: () => undefined,
-    connectRegisterCloseCallback: () => undefined,
-    connectUnregisterCloseCallback: () => undefined,
-    connectGetUri: () => ({ uri: options.uri ?? 'qemu:///system' }),
+    ...connectionHandlers(options.uri, true),
     connectGetType: () => ({ type: 'QEMU' }),
     connectGetVersion: () => ({ hvVer: HV_VERSION }),
     connectGetLibVersion: () => ({ libVer: LIB_VERSION }),

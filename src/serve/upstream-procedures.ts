@@ -7,10 +7,11 @@ import { cpusFromCpumap, type LibvirtClient } from '../libvirt/client.js';
 import type { Codec } from '../libvirt/codec.js';
 import { LibvirtError } from '../libvirt/errors.js';
 import {
-  allDomainStatsTypedRet, DriverFeature, ErrorCode, ErrorDomain, GetAllDomainStatsFlags, ListDomainsFlags, procedures,
+  allDomainStatsTypedRet, ErrorCode, ErrorDomain, GetAllDomainStatsFlags, ListDomainsFlags, procedures,
   type Domain, type DomainHandle, type ProcedureName,
 } from '../libvirt/protocol.js';
 import { RawReply, serverError, type Handlers } from '../libvirt/server.js';
+import { connectionHandlers } from './connection-procedures.js';
 
 /** Reads and changes a controller makes on one domain: forwarded when the domain is one of the named. */
 const DOMAIN_CALLS = [
@@ -63,18 +64,7 @@ export function upstreamProcedures(upstream: LibvirtClient, only: readonly strin
     (await upstream.call('connectListAllDomains', { needResults: 1, flags })).domains.filter((d) => allowed.has(d.name));
 
   const handlers: Handlers = {
-    authList: () => ({ types: [0] }),
-    connectSupportsFeature: ({ feature }) => ({
-      supported: ([DriverFeature.TypedParamString, DriverFeature.ProgramKeepalive, DriverFeature.RemoteCloseCallback] as number[]).includes(feature) ? 1 : 0,
-    }),
-    connectOpen: ({ name, flags }, session) => {
-      session.openedName = name ?? '';
-      session.readOnly = (flags & 1) !== 0;
-    },
-    connectClose: () => undefined,
-    connectRegisterCloseCallback: () => undefined,
-    connectUnregisterCloseCallback: () => undefined,
-    connectGetUri: () => ({ uri: options.uri ?? 'qemu:///system' }),
+    ...connectionHandlers(options.uri, false),
     connectIsSecure: () => ({ secure: 1 }),
     connectListAllDomains: async ({ needResults, flags }) => {
       const domains = await listVisible(flags);
