@@ -12,16 +12,8 @@
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
-import { runControlLoop } from '../src/control/loop.js';
-import type { Notice } from '../src/ground/actions.js';
-import { LibvirtHost } from '../src/host/libvirt-host.js';
-import { realClock } from '../src/host/real-clock.js';
-import { ScopedHypervisor } from '../src/host/scoped-host.js';
-import { LibvirtClient } from '../src/libvirt/client.js';
-import { cpuWindow, sampleCpu, type CpuWindow } from '../src/lab/cpu-window.js';
-import { labRemove, labUp, type LabGuest } from '../src/lab/lab.js';
-import { labLock } from '../src/lab/lock.js';
-import { labRoot } from '../src/lab/paths.js';
+import { describeHostWindow } from '../src/lab/host-processes.js';
+import { pct, sleep, withLabBench, type BenchWindow } from '../src/lab/bench-session.js';
 import { consoleProgress } from '../src/lab/progress.js';
 import { labWorkloadController, type ProbeStatus } from '../src/lab/workload-channel.js';
 
@@ -39,94 +31,65 @@ const progress = consoleProgress('bench latency');
 function log(s: string): void {
   console.log(`[bench latency] ${s}`);
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Outcome {
   mode: 'ours' | 'nothing';
   probe: ProbeStatus;
-  window: CpuWindow;
+  window: BenchWindow;
   placement: string;
   notices: string[];
 }
 
-const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 const ms = (us: number | undefined) => (us === undefined ? '-' : `${(us / 1000).toFixed(2)} ms`);
 
 export async function runLatencyBench(): Promise<void> {
   log(`start: ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of ours (dedicated) and nothing (unpinned), ${WINDOW_S} s windows, on ${URI}`);
-  let client: LibvirtClient;
-  try {
-    client = await LibvirtClient.connect(URI, { timeoutMs: 5_000 });
-  } catch (err) {
-    log(`skipped: no libvirtd at ${URI} (${(err as Error).message.split('\n')[0]}); on a test machine: bash scripts/libvirt-test-host.sh up`);
-    return;
-  }
-  const t0 = Date.now();
-  const unlock = await labLock(labRoot(), progress);
-  let guests: LabGuest[] = [];
-  try {
-    const hostPcpus = (await client.nodeInfo()).cpus;
-    const prefix = `vbbench${process.pid}_`;
-    const dedicated = `${prefix}dedi`;
-    const busy = Array.from({ length: BUSY_GUESTS }, (_, i) => `${prefix}busy${i + 1}`);
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress, bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: [dedicated, ...busy].map((name) => ({ name, vcpus: 1, memoryMiB: 256, maxMemoryMiB: 256, statsPeriod: 1 })),
-    });
-    guests = up.guests;
-    const doms = guests.map((g) => ({ name: g.name, uuid: g.uuid, id: -1 }));
+  const prefix = `vbbench${process.pid}_`;
+  const dedicated = `${prefix}dedi`;
+  const busy = Array.from({ length: BUSY_GUESTS }, (_, i) => `${prefix}busy${i + 1}`);
+  await withLabBench({
+    uri: URI, prefix, progress, log,
+    guests: [dedicated, ...busy].map((name) => ({ name, vcpus: 1, memoryMiB: 256, maxMemoryMiB: 256, statsPeriod: 1 })),
+  }, async (bench) => {
     const workload = labWorkloadController();
     await workload.setCpu(dedicated, DEDICATED_DUTY);
     for (const name of busy) await workload.setCpu(name, 1);
-    const all = Array.from({ length: hostPcpus }, (_, i) => i);
-    const unpinAll = async () => {
-      for (const d of doms) await client.pinVcpu(d, 0, all, { pcpus: hostPcpus });
-    };
-    const short = (name: string) => name.slice(prefix.length);
-    const placement = async () => (await Promise.all(doms.map(async (d) => `${short(d.name)}→${(await client.getVcpuPinInfo(d, { vcpus: 1 }))[0]!.join(',')}`))).join(' ');
-    const measure = async (): Promise<{ probe: ProbeStatus; window: CpuWindow }> => {
+    const short = (name: string) => bench.short(name);
+    const measure = async (): Promise<{ probe: ProbeStatus; window: BenchWindow }> => {
       await workload.setProbe(dedicated, true);
-      const first = await sampleCpu(client, doms, hostPcpus);
+      const first = await bench.sample();
       await sleep(WINDOW_S * 1000);
-      const last = await sampleCpu(client, doms, hostPcpus);
+      const last = await bench.sample();
       const status = await workload.setProbe(dedicated, false);
       if (!status.probe) throw new Error('the guest workload program has no latency probe (an old image?)');
-      return { probe: status.probe, window: cpuWindow(first, last) };
+      return { probe: status.probe, window: bench.window(first, last) };
     };
 
     const outcomes: Outcome[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const mode of ['ours', 'nothing'] as const) {
-        await unpinAll();
+        await bench.pinAll(bench.all);
         await sleep(2_000);
         let shown = '';
-        const notices: string[] = [];
-        let result: { probe: ProbeStatus; window: CpuWindow };
+        let notices: string[] = [];
+        let result: { probe: ProbeStatus; window: BenchWindow };
         if (mode === 'ours') {
           result = await progress.step(`round ${round}: ours (vCPU scheduler, ${short(dedicated)} dedicated, every ${INTERVAL_S} s)`, async () => {
-            const host = LibvirtHost.fromClient(await LibvirtClient.connect(URI));
-            const abort = new AbortController();
-            let settled = false;
-            const loop = runControlLoop(new ScopedHypervisor(host, guests.map((g) => g.name)), realClock,
-              { intervalSeconds: INTERVAL_S, cpu: { ...defaultCpuSchedulerOptions, dedicated: [dedicated] }, signal: abort.signal },
-              {
-                record: (entry) => {
-                  notices.push(...entry.notices.map((n: Notice) => n.message));
-                  if (entry.interval >= SETTLE_INTERVALS) settled = true;
-                },
-              });
-            while (!settled) await sleep(200);
-            const r = await measure();
-            shown = await placement();
-            abort.abort();
-            await loop;
-            await host.close();
-            return r;
+            const loop = await bench.startLoop({ ...defaultCpuSchedulerOptions, dedicated: [dedicated] }, INTERVAL_S);
+            try {
+              await loop.until(SETTLE_INTERVALS);
+              const r = await measure();
+              shown = await bench.placement();
+              notices = loop.notices;
+              return r;
+            } finally {
+              await loop.stop();
+            }
           }, (r) => `p99 ${ms(r.probe.p99Us)}`);
         } else {
           result = await progress.step(`round ${round}: nothing (all vCPUs unpinned, the host's scheduler)`, async () => {
             const r = await measure();
-            shown = await placement();
+            shown = await bench.placement();
             return r;
           }, (r) => `p99 ${ms(r.probe.p99Us)}`);
         }
@@ -134,15 +97,15 @@ export async function runLatencyBench(): Promise<void> {
       }
     }
 
-    log(`results: ${short(dedicated)} (1 vCPU, duty ${DEDICATED_DUTY}, probe every 10 ms) beside ${BUSY_GUESTS} busy 1-vCPU guests on ${hostPcpus} pCPUs, software-emulated; load average ${os.loadavg()[0]!.toFixed(1)}`);
-    log('round  mode     wake-ups  p50        p99        max        dedi share  busy guests\' shares         other work  placement at the end');
+    log(`results: ${short(dedicated)} (1 vCPU, duty ${DEDICATED_DUTY}, probe every 10 ms) beside ${BUSY_GUESTS} busy 1-vCPU guests on ${bench.hostPcpus} pCPUs, software-emulated; load average ${os.loadavg()[0]!.toFixed(1)}`);
+    log('round  mode     wake-ups  p50        p99        max        dedi share  busy guests\' shares         other work  placement at the end  (non-guest processes, /proc)');
     let round = 0;
     for (const o of outcomes) {
       if (o.mode === 'ours') round++;
       const shares = [...o.window.guestShare.entries()];
       const dedi = shares.find(([n]) => n === dedicated)?.[1] ?? 0;
       const others = shares.filter(([n]) => n !== dedicated).map(([, v]) => pct(v).padStart(7)).join(' ');
-      log(`${String(round).padEnd(6)} ${o.mode.padEnd(8)} ${String(o.probe.samples).padStart(8)}  ${ms(o.probe.p50Us).padEnd(9)}  ${ms(o.probe.p99Us).padEnd(9)}  ${ms(o.probe.maxUs).padEnd(9)}  ${pct(dedi).padStart(9)}   ${others}   ${o.window.otherWork.toFixed(2)} pCPU  ${o.placement}`);
+      log(`${String(round).padEnd(6)} ${o.mode.padEnd(8)} ${String(o.probe.samples).padStart(8)}  ${ms(o.probe.p50Us).padEnd(9)}  ${ms(o.probe.p99Us).padEnd(9)}  ${ms(o.probe.maxUs).padEnd(9)}  ${pct(dedi).padStart(9)}   ${others}   ${o.window.otherWork.toFixed(2)} pCPU  ${o.placement}${o.window.host ? `  (${describeHostWindow(o.window.host)})` : ''}`);
     }
     for (const n of new Set(outcomes.flatMap((o) => o.notices))) log(`ours said: ${n}`);
     const mean = (mode: 'ours' | 'nothing', f: (o: Outcome) => number | undefined) => {
@@ -169,15 +132,7 @@ export async function runLatencyBench(): Promise<void> {
     if (otherWork > 0.25) {
       log(`warning: ${otherWork.toFixed(2)} pCPU on average went to work other than these guests (other processes on this machine): they also run on the dedicated pCPU, which only keeps our other vCPUs off it`);
     }
-  } finally {
-    try {
-      if (guests.length > 0) await labRemove(client, guests.map((g) => g.name), progress);
-    } finally {
-      await unlock();
-      await client.close();
-    }
-    log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  }
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runLatencyBench();
