@@ -66,7 +66,7 @@ export interface TracedVcpu {
   demand: number;
   /** Mean predicted share over the intervals that had one (undefined: none had). */
   predicted?: number;
-  /** Other numeric fields the scheduler records per vCPU (what it learned), means. */
+  /** Other numeric or boolean fields the scheduler records per vCPU (what it learned), means over the window (a boolean absent in an interval counts as false). */
   extra: Record<string, number>;
 }
 
@@ -172,9 +172,14 @@ export function traceSummary(intervals: readonly TraceInterval[], names: readonl
   return names.map((domain) => {
     const rows = intervals.flatMap((e) => (e.cpu?.vcpus ?? []).filter((v) => v.domain === domain));
     const mean = (xs: number[]) => (xs.length === 0 ? undefined : xs.reduce((a, b) => a + b, 0) / xs.length);
-    const extraKeys = new Set(rows.flatMap((r) => Object.keys(r).filter((k) => !knownVcpuKeys.has(k) && typeof (r as unknown as Record<string, unknown>)[k] === 'number')));
+    // Booleans (e.g. what the scheduler learned a vCPU to be) count as the fraction of intervals they held.
+    const valueOf = (r: object, k: string) => {
+      const v = (r as Record<string, unknown>)[k];
+      return typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : undefined;
+    };
+    const extraKeys = new Set(rows.flatMap((r) => Object.keys(r).filter((k) => !knownVcpuKeys.has(k) && valueOf(r, k) !== undefined)));
     const extra: Record<string, number> = {};
-    for (const k of extraKeys) extra[k] = mean(rows.map((r) => (r as unknown as Record<string, number>)[k]).filter((x): x is number => typeof x === 'number'))!;
+    for (const k of extraKeys) extra[k] = mean(rows.map((r) => valueOf(r, k) ?? 0))!;
     return {
       domain,
       intervals: rows.length,

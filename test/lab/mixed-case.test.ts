@@ -14,14 +14,14 @@ test('busy guests first, each pCPU one busy and one bursty; fair shares by water
   assert.deepEqual(mixedFairShares(g, 4), [1, 1, 0.4, 0.4]);
 });
 
-test('trace summary: means over the intervals, predicted only where present, extra numeric fields kept', () => {
-  const vcpu = (domain: string, usage: number, predicted?: number, learned?: number) => ({ domain, vcpu: 0, pcpu: 0, affinity: [0], usage, demand: 1, ...(predicted === undefined ? {} : { predicted }), ...(learned === undefined ? {} : { learned }) });
+test('trace summary: means over the intervals, predicted only where present, extra numeric and boolean fields kept', () => {
+  const vcpu = (domain: string, usage: number, predicted?: number, learned?: number, clockBound?: boolean) => ({ domain, vcpu: 0, pcpu: 0, affinity: [0], usage, demand: 1, ...(predicted === undefined ? {} : { predicted }), ...(learned === undefined ? {} : { learned }), ...(clockBound === undefined ? {} : { clockBound }) });
   const interval = (vcpus: ReturnType<typeof vcpu>[]): TraceInterval => ({ type: 'interval', interval: 1, timeMs: 0, domains: ['x', 'y'], actions: [], failures: [], notices: [], cpu: { elapsedNs: 1, pcpuUsage: [], pcpuDemand: [], vcpus, balanced: true, spreadPoints: 0 } });
-  const s = traceSummary([interval([vcpu('x', 0.2, 0.5, 0.3), vcpu('y', 0.4)]), interval([vcpu('x', 0.4, undefined, 0.5), vcpu('y', 0.6)])], ['x', 'y', 'z']);
+  const s = traceSummary([interval([vcpu('x', 0.2, 0.5, 0.3, true), vcpu('y', 0.4)]), interval([vcpu('x', 0.4, undefined, 0.5), vcpu('y', 0.6)])], ['x', 'y', 'z']);
   assert.equal(s[0]!.intervals, 2);
   assert.ok(Math.abs(s[0]!.usage - 0.3) < 1e-12);
   assert.equal(s[0]!.predicted, 0.5);
-  assert.deepEqual(s[0]!.extra, { learned: 0.4 });
+  assert.deepEqual(s[0]!.extra, { learned: 0.4, clockBound: 0.5 });
   assert.equal(s[1]!.predicted, undefined);
   assert.equal(s[2]!.intervals, 0);
 });
