@@ -188,16 +188,16 @@ async function mixedCase(bench: LabBench, workload: WorkloadController): Promise
   for (const mode of MIXED_MODES) {
     const mine = rounds.filter((r) => r.mode === mode);
     log(`mixed, ${mode}:`);
-    log('  guest              duty   time+delay  fair share  received (per round)          median   of fair share');
+    log('  guest              duty   time+delay  fair share  received (per round)          median   of fair share  of fair share of what other work left');
     guests.forEach((g, i) => {
       const rs = mine.map((r) => r.guests[i]!);
       const received = median(rs.map((x) => x.received));
       const demand = median(rs.map((x) => x.received + x.delay));
-      log(`  ${label(g).padEnd(18)} ${g.duty.toFixed(2)}   ${pct(demand).padStart(8)}   ${pct(fair[i]!).padStart(8)}    ${rs.map((x) => pct(x.received).padStart(7)).join(' ').padEnd(28)}  ${pct(received).padStart(7)}  ${pct(received / fair[i]!).padStart(7)}`);
+      log(`  ${label(g).padEnd(18)} ${g.duty.toFixed(2)}   ${pct(demand).padStart(8)}   ${pct(fair[i]!).padStart(8)}    ${rs.map((x) => pct(x.received).padStart(7)).join(' ').padEnd(28)}  ${pct(received).padStart(7)}  ${pct(received / fair[i]!).padStart(12)}   ${pct(median(rs.map((x) => x.fractionLeft))).padStart(12)}`);
     });
     const worst = median(mine.map((r) => r.worst));
     medians.set(mode, worst);
-    log(`  worst fraction of fair share per round: ${mine.map((r) => pct(r.worst)).join(', ')}; median ${pct(worst)}`);
+    log(`  worst fraction of fair share per round: ${mine.map((r) => pct(r.worst)).join(', ')}; median ${pct(worst)} (of what other work left: ${mine.map((r) => pct(r.worstLeft)).join(', ')}; median ${pct(median(mine.map((r) => r.worstLeft)))})`);
     log(`  non-guest processes per window: ${mine.map((r) => `${nonGuest(r.window).toFixed(2)} pCPU`).join(', ')}${mine.some((r) => nonGuest(r.window) > NOISY_PCPUS) ? ' (NOISY above ' + NOISY_PCPUS + ')' : ''}`);
     if (mode !== 'nothing') {
       log(`  pin changes in the window: ${mine.map((r) => r.pinChangesInWindow ?? 0).join(', ')}; placement at the end: ${mine.map((r) => r.endPlacement).join(' | ')}`);
@@ -210,6 +210,8 @@ async function mixedCase(bench: LabBench, workload: WorkloadController): Promise
     }
   }
   const run = medians.get('run')!;
+  const left = (mode: MixedMode) => pct(median(rounds.filter((r) => r.mode === mode).map((r) => r.worstLeft)));
+  log(`mixed: the same against the fair share of what other work left the guests (a loaded machine): run ${left('run')}, vcpu_scheduler ${left('vcpu_scheduler')}, nothing ${left('nothing')}`);
   log(`mixed: verdict (issue #11: run's worst guest ≥ ${pct(MIXED_TARGET)} of its fair share): run ${pct(run)}, vcpu_scheduler ${pct(medians.get('vcpu_scheduler')!)}, nothing ${pct(medians.get('nothing')!)} (medians) → ${run >= MIXED_TARGET ? 'yes' : 'NO'}`);
 }
 

@@ -38,9 +38,9 @@ export function mixedGuests(names: readonly string[], hostPcpus: number): MixedG
   });
 }
 
-/** Each guest's max-min fair share of the host's pCPUs, from the duties (one vCPU each). */
-export function mixedFairShares(guests: readonly MixedGuest[], hostPcpus: number): number[] {
-  return fairSharesOf(guests.map((g) => g.duty), hostPcpus);
+/** Each guest's max-min fair share of the host's pCPUs (of `capacity` per pCPU, when given), from the duties (one vCPU each). */
+export function mixedFairShares(guests: readonly MixedGuest[], hostPcpus: number, capacity?: readonly number[]): number[] {
+  return fairSharesOf(guests.map((g) => g.duty), hostPcpus, capacity);
 }
 
 export interface MixedGuestResult {
@@ -54,6 +54,10 @@ export interface MixedGuestResult {
   fair: number;
   /** received / fair. */
   fraction: number;
+  /** Its max-min fair share of what the window left after all work other than these vCPUs (other processes, QEMU's own threads), spread evenly over the pCPUs. */
+  fairLeft: number;
+  /** received / fairLeft. */
+  fractionLeft: number;
   /** Its affinity read back just before the mode started. */
   startAffinity: number[];
 }
@@ -75,6 +79,8 @@ export interface MixedRound {
   guests: MixedGuestResult[];
   /** Smallest fraction of fair share. */
   worst: number;
+  /** Smallest fraction of the fair share of what other work left. */
+  worstLeft: number;
   window: BenchWindow;
   /** Affinities at the end of the window. */
   endPlacement: string;
@@ -158,11 +164,16 @@ export async function mixedRound(bench: LabBench, workload: WorkloadController, 
     }
   }
   const fair = mixedFairShares(guests, bench.hostPcpus);
+  const left = Math.max(0, 1 - window.otherWork / bench.hostPcpus);
+  const fairLeft = mixedFairShares(guests, bench.hostPcpus, bench.all.map(() => left));
   const results = guests.map((g, i): MixedGuestResult => {
     const received = window.guestShare.get(g.name) ?? 0;
-    return { name: g.name, role: g.role, duty: g.duty, received, delay: window.guestDelay.get(g.name) ?? 0, fair: fair[i]!, fraction: received / fair[i]!, startAffinity: startAffinity.get(g.name) ?? [] };
+    return {
+      name: g.name, role: g.role, duty: g.duty, received, delay: window.guestDelay.get(g.name) ?? 0, fair: fair[i]!, fraction: received / fair[i]!,
+      fairLeft: fairLeft[i]!, fractionLeft: fairLeft[i]! > 0 ? received / fairLeft[i]! : 0, startAffinity: startAffinity.get(g.name) ?? [],
+    };
   });
-  return { mode, guests: results, worst: Math.min(...results.map((r) => r.fraction)), window, endPlacement, pinChangesInWindow, traced, tracedDomains, notices, tail };
+  return { mode, guests: results, worst: Math.min(...results.map((r) => r.fraction)), worstLeft: Math.min(...results.map((r) => r.fractionLeft)), window, endPlacement, pinChangesInWindow, traced, tracedDomains, notices, tail };
 }
 
 const knownVcpuKeys = new Set(['domain', 'vcpu', 'pcpu', 'affinity', 'usage', 'demand', 'predicted', 'weight']);

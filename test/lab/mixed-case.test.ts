@@ -10,6 +10,8 @@ test('busy guests first, each pCPU one busy and one bursty; fair shares by water
   const g = mixedGuests(['a', 'b', 'c', 'd'], 2);
   assert.deepEqual(g.map((x) => [x.role, x.duty, x.startPcpu]), [['busy', 1, 0], ['busy', 1, 1], ['bursty', 0.4, 0], ['bursty', 0.4, 1]]);
   assert.deepEqual(mixedFairShares(g, 2).map((x) => Math.round(x * 1000) / 1000), [0.6, 0.6, 0.4, 0.4]);
+  // Half of each pCPU taken by other work: 1 pCPU left, split evenly (every guest asks ≥ 0.25).
+  assert.deepEqual(mixedFairShares(g, 2, [0.5, 0.5]).map((x) => Math.round(x * 1000) / 1000), [0.25, 0.25, 0.25, 0.25]);
   // On 4 pCPUs every guest gets all it asks.
   assert.deepEqual(mixedFairShares(g, 4), [1, 1, 0.4, 0.4]);
 });
