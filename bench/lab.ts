@@ -22,7 +22,7 @@ import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
 import { loadScenario } from '../src/host/sim/index.js';
-import { pct, scratchDir, sleep, withLabBench, type BenchWindow, type LabBench } from '../src/lab/bench-session.js';
+import { pct, sleep, withLabBench, type BenchWindow, type LabBench } from '../src/lab/bench-session.js';
 import { describeHostWindow } from '../src/lab/host-processes.js';
 import { MIXED_MODES, mixedFairShares, mixedGuests, mixedRound, type MixedGuest, type MixedMode, type MixedRound } from '../src/lab/mixed-case.js';
 import { planLabRun } from '../src/lab/plan.js';
@@ -162,7 +162,7 @@ async function mixedCase(bench: LabBench, workload: WorkloadController): Promise
   const guests = mixedGuests(bench.guests.map((g) => g.name), bench.hostPcpus);
   const fair = mixedFairShares(guests, bench.hostPcpus);
   const runArgs = await runObjectiveArgs(bench);
-  const scratch = scratchDir('bench-lab');
+  const scratch = bench.scratchDir('bench-lab');
   const label = (g: MixedGuest) => `${bench.short(g.name)} (${g.role})`;
   log(`mixed: ${guests.map((g, i) => `${label(g)} duty ${g.duty} → pCPU${g.startPcpu}, fair share ${pct(fair[i]!)}`).join('; ')}`);
   log(`mixed: run = virtbalance run --cpu ${runArgs.join(' ') || '(no --objective flag in this build: its default)'} --only '${bench.prefix}*'; vcpu_scheduler = vcpu_scheduler ${INTERVAL_S} --only '${bench.prefix}*'; window after ${MIXED_SETTLE} intervals`);

@@ -66,6 +66,7 @@ export class LabBench {
   private readonly children = new Set<CliChild>();
   private readonly adopted = new Set<ChildProcess>();
   private readonly loops = new Set<InProcessLoop>();
+  private readonly scratch = new Set<{ dir: string; remove: () => void }>();
 
   constructor(
     readonly client: LibvirtClient,
@@ -230,11 +231,20 @@ export class LabBench {
     return child;
   }
 
-  /** Stops every child still running (the session's cleanup). */
+  /** A scratch directory (e.g. for traces), removed by `remove()` or with the session at the latest. */
+  scratchDir(tag: string): { dir: string; remove: () => void } {
+    const made = scratchDir(tag);
+    const handle = { dir: made.dir, remove: () => { made.remove(); this.scratch.delete(handle); } };
+    this.scratch.add(handle);
+    return handle;
+  }
+
+  /** Stops every child still running and removes scratch directories (the session's cleanup). */
   async stopChildren(): Promise<void> {
     for (const c of this.adopted) c.kill('SIGKILL');
     await Promise.all([...this.loops].map((l) => l.stop()));
     await Promise.all([...this.children].map((c) => c.stop(2_000)));
+    for (const d of [...this.scratch]) d.remove();
   }
 }
 
