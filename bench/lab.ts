@@ -16,7 +16,7 @@
 // Needs libvirtd; without it the benchmark says so and returns. Takes the lab lock.
 // Run alone with `node dist/bench/lab.js`; VB_LAB_BENCH_ROUNDS (3), VB_LAB_BENCH_WINDOW_S (12),
 // VB_LAB_BENCH_CASES (quiet,host,mixed), VB_LAB_BENCH_MIXED_SETTLE (intervals before the mixed
-// window, 6).
+// window, 6), VB_LAB_BENCH_MIXED_START (spread, or random:SEED for seeded random starting pins).
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,6 +34,8 @@ const ROUNDS = Math.max(1, Number(process.env.VB_LAB_BENCH_ROUNDS ?? 3));
 const WINDOW_S = Math.max(4, Number(process.env.VB_LAB_BENCH_WINDOW_S ?? 12));
 const CASES = new Set((process.env.VB_LAB_BENCH_CASES ?? 'quiet,host,mixed').split(',').map((c) => c.trim()).filter(Boolean));
 const MIXED_SETTLE = Math.max(1, Number(process.env.VB_LAB_BENCH_MIXED_SETTLE ?? 6));
+/** `spread` (each pCPU one busy + one bursty) or `random:SEED` (a seeded random pinning). */
+const MIXED_START = process.env.VB_LAB_BENCH_MIXED_START ?? 'spread';
 const INTERVAL_S = 2;
 /** Intervals ours runs before its window starts (it needs one to measure, one to move). */
 const SETTLE_INTERVALS = 3;
@@ -159,12 +161,14 @@ async function runObjectiveArgs(bench: LabBench): Promise<string[]> {
 }
 
 async function mixedCase(bench: LabBench, workload: WorkloadController): Promise<void> {
-  const guests = mixedGuests(bench.guests.map((g) => g.name), bench.hostPcpus);
+  const seed = /^random:(\d+)$/.exec(MIXED_START)?.[1];
+  if (MIXED_START !== 'spread' && seed === undefined) throw new Error(`VB_LAB_BENCH_MIXED_START must be spread or random:SEED, got '${MIXED_START}'`);
+  const guests = mixedGuests(bench.guests.map((g) => g.name), bench.hostPcpus, seed === undefined ? undefined : Number(seed));
   const fair = mixedFairShares(guests, bench.hostPcpus);
   const runArgs = await runObjectiveArgs(bench);
   const scratch = bench.scratchDir('bench-lab');
   const label = (g: MixedGuest) => `${bench.short(g.name)} (${g.role})`;
-  log(`mixed: ${guests.map((g, i) => `${label(g)} duty ${g.duty} → pCPU${g.startPcpu}, fair share ${pct(fair[i]!)}`).join('; ')}`);
+  log(`mixed: starting pins ${seed === undefined ? 'spread (each pCPU one busy + one bursty)' : `random, seed ${seed}`}: ${guests.map((g, i) => `${label(g)} duty ${g.duty} → pCPU${g.startPcpu}, fair share ${pct(fair[i]!)}`).join('; ')}`);
   log(`mixed: run = virtbalance run --cpu ${runArgs.join(' ') || '(no --objective flag in this build: its default)'} --only '${bench.prefix}*'; vcpu_scheduler = vcpu_scheduler ${INTERVAL_S} --only '${bench.prefix}*'; window after ${MIXED_SETTLE} intervals`);
   const rounds: MixedRound[] = [];
   try {

@@ -9,6 +9,7 @@
 //   vcpu_scheduler  the drop-in, scoped likewise (the assignment's objective: balanced usage);
 //   nothing         every vCPU unpinned: the host's scheduler alone.
 import { fairSharesOf } from '../cpu/sharing.js';
+import { seededRandom } from '../host/sim/random.js';
 import type { TraceInterval } from '../ground/trace-record.js';
 import { readTraceIntervals, sleep, type BenchWindow, type LabBench } from './bench-session.js';
 import type { WorkloadController } from './workload-channel.js';
@@ -29,12 +30,16 @@ export interface MixedGuest {
 /**
  * The first half of `names` busy, the rest bursty; busy i and bursty i share pCPU i mod pCPUs (on
  * 2 pCPUs: each pCPU one busy + one bursty, the placement that minimises the pCPUs' demand spread).
+ * With `randomSeed`, each guest starts on a pCPU drawn from that seed instead (issue #11's
+ * "randomly pinned"); the same seed gives the same pins.
  */
-export function mixedGuests(names: readonly string[], hostPcpus: number): MixedGuest[] {
+export function mixedGuests(names: readonly string[], hostPcpus: number, randomSeed?: number): MixedGuest[] {
   const half = Math.ceil(names.length / 2);
+  const random = randomSeed === undefined ? undefined : seededRandom(randomSeed);
   return names.map((name, i) => {
     const busy = i < half;
-    return { name, role: busy ? 'busy' : 'bursty', duty: busy ? BUSY_DUTY : BURSTY_DUTY, startPcpu: (busy ? i : i - half) % hostPcpus };
+    const startPcpu = random ? Math.min(hostPcpus - 1, Math.floor(random() * hostPcpus)) : (busy ? i : i - half) % hostPcpus;
+    return { name, role: busy ? 'busy' : 'bursty', duty: busy ? BUSY_DUTY : BURSTY_DUTY, startPcpu };
   });
 }
 

@@ -16,6 +16,16 @@ test('busy guests first, each pCPU one busy and one bursty; fair shares by water
   assert.deepEqual(mixedFairShares(g, 4), [1, 1, 0.4, 0.4]);
 });
 
+test('a seeded random start: the same seed gives the same pins, every pin a real pCPU, roles unchanged', () => {
+  const names = ['a', 'b', 'c', 'd'];
+  const one = mixedGuests(names, 2, 7);
+  assert.deepEqual(one, mixedGuests(names, 2, 7));
+  assert.ok(one.every((g) => g.startPcpu === 0 || g.startPcpu === 1));
+  assert.deepEqual(one.map((g) => g.role), ['busy', 'busy', 'bursty', 'bursty']);
+  const seen = new Set(Array.from({ length: 20 }, (_, s) => mixedGuests(names, 2, s).map((g) => g.startPcpu).join('')));
+  assert.ok(seen.size > 3, `seeds give different pins: ${[...seen].join(' ')}`);
+});
+
 test('trace summary: means over the intervals, predicted only where present, extra numeric and boolean fields kept', () => {
   const vcpu = (domain: string, usage: number, predicted?: number, learned?: number, clockBound?: boolean) => ({ domain, vcpu: 0, pcpu: 0, affinity: [0], usage, demand: 1, ...(predicted === undefined ? {} : { predicted }), ...(learned === undefined ? {} : { learned }), ...(clockBound === undefined ? {} : { clockBound }) });
   const interval = (vcpus: ReturnType<typeof vcpu>[]): TraceInterval => ({ type: 'interval', interval: 1, timeMs: 0, domains: ['x', 'y'], actions: [], failures: [], notices: [], cpu: { elapsedNs: 1, pcpuUsage: [], pcpuDemand: [], vcpus, balanced: true, spreadPoints: 0 } });
