@@ -156,7 +156,12 @@ async function runOneInterval(
   entry.actions = actions;
   entry.notices = notices;
   if (!options.dryRun) await applyActions(hypervisor, actions, entry, sinks);
-  options.cpuWeights?.settle(actions, entry.failures, !!options.dryRun);
+  if (options.cpuWeights) {
+    options.cpuWeights.settle(actions, entry.failures, !!options.dryRun);
+    // Rare and lasting: each weight set is also a log line (pins are in the trace and monitor only).
+    const failed = new Set(entry.failures.map((f) => f.action));
+    for (const a of actions) if (a.kind === 'set-cpu-weight' && !failed.has(a)) sinks.log?.(options.dryRun ? `would set: ${a.reason}` : a.reason, true);
+  }
   entry.truth = options.truth?.();
   return entry;
 }
