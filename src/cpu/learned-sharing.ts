@@ -1,0 +1,319 @@
+// Predictions checked against what happened: which vCPUs are clock-bound, learned per vCPU.
+//
+// Water-filling (fairness.ts) assumes a vCPU that asks for less than an equal split gets all it
+// asks. That holds for a work-bound (elastic) vCPU: if it is slowed down it stays runnable longer
+// and catches up. It fails for a clock-bound one, whose busy window ends by the clock whether or not
+// it ran (a guest busy 40 ms in every 100 ms): the host shares a pCPU equally among the threads
+// runnable *at that moment*, so beside k always-runnable neighbours it gets 1/(1 + k) of the pCPU
+// while its window lasts, and receives ≈ demand · w / (w + Σ w_busy) (demand = time + delay, the
+// fraction of wall time it is runnable; w its weight). Measured on real guests: 40 % asked beside a
+// busy guest, 22 % received; water-filling said 40 %.
+//
+// Learning: every interval, for each vCPU pinned to one contended pCPU (its pinned neighbours ask
+// for more than the pCPU has, at least one of them is busy, and no vCPU allowed elsewhere runs
+// there), both models predict its share from the interval's own demands; when they differ by at
+// least `minSeparation`, the one closer to what it received is evidence (soft, in [0, 1]: 1 when the
+// clock-bound model is exact, 0 when water-filling is). An EWMA of that evidence is its score; after
+// `minEvidence` intervals of evidence a score ≥ `learnAt` labels it clock-bound, below `unlearnAt`
+// the label goes. Busy vCPUs (demand ≥ busyDemand) are always runnable: both models agree, nothing
+// to learn. Intervals without evidence decay the score slowly (a clock-bound vCPU kept apart from
+// busy ones gives none), a vCPU absent from the measurement is dropped, and the controller forgets
+// a removed domain's vCPUs.
+//
+// Prediction: in a group of vCPUs sharing the same pCPUs (one pCPU, a shared set, everything) with
+// at least one learned clock-bound vCPU and at least one busy elastic one, each clock-bound vCPU
+// gets demand · c̄ · w / (w + Σ w_busy / m) (m pCPUs of mean capacity c̄: the host's run queues are
+// per pCPU, so each busy thread crowds one of them), and the elastic ones water-fill what is left.
+// Anywhere else the water-filling prediction stands unchanged.
+
+import { idleDemand } from './fairness.js';
+import type { CpuMeasurement } from './usage.js';
+
+export interface LearnedVcpu {
+  /** EWMA of the evidence: 1 = the clock-bound model explained what it received, 0 = water-filling did. */
+  score: number;
+  /** Intervals that gave evidence. */
+  evidence: number;
+  /** Learned clock-bound: used by every share prediction. */
+  clockBound: boolean;
+}
+
+/** Per vCPU (key from vcpuKey), what was learned about how it shares. */
+export type LearnedSharing = Record<string, LearnedVcpu>;
+
+/** A vCPU asking at least this (fraction of a pCPU) is always runnable: a busy neighbour, and nothing to learn about itself. */
+export const busyDemand = 0.9;
+/** Weight of the newest interval's evidence in the score. */
+const learnRate = 0.3;
+/** Intervals of evidence before a label can be given. */
+const minEvidence = 3;
+const learnAt = 0.65;
+const unlearnAt = 0.35;
+/** Per interval without evidence, the score loses this fraction (half-life ≈ 70 intervals). */
+const forgetRate = 0.01;
+/** A record whose score fell below this, with no label and no evidence this interval, is dropped. */
+const dropBelow = 0.02;
+/** The two models must differ by this much (fraction of a pCPU) for an observation to be evidence. */
+const minSeparation = 0.05;
+/** A pCPU is contended when its pinned demand exceeds its capacity by this much. */
+const contentionMargin = 0.05;
+/** Usage on a pCPU beyond its pinned vCPUs' (vCPUs allowed elsewhere ran there) above this: not judged. */
+const mixedTolerance = 0.02;
+
+/** What a clock-bound vCPU of weight w receives per unit of demand beside busy weight `busy` on `m` pCPUs of mean capacity `meanCapacity`. */
+function clockBoundRate(w: number, busy: number, m: number, meanCapacity: number): number {
+  return Math.min(1, meanCapacity * (w / (w + busy / m)));
+}
+
+/** Weighted water level λ: Σ min(d_j, w_j·λ) = room; Infinity when every demand fits. */
+function waterLevel(demands: readonly number[], weights: readonly number[], room: number): number {
+  const order = demands.map((_, k) => k).sort((a, b) => demands[a]! / weights[a]! - demands[b]! / weights[b]! || a - b);
+  let weightLeft = 0;
+  for (const w of weights) weightLeft += w;
+  let remaining = Math.max(0, room);
+  for (const k of order) {
+    const level = remaining / weightLeft;
+    if (demands[k]! > weights[k]! * level) return level;
+    remaining -= demands[k]!;
+    weightLeft -= weights[k]!;
+  }
+  return Infinity;
+}
+
+/**
+ * Updates what was learned from one interval's measurement. `keys` are the vCPUs' keys in
+ * measurement order, `capacity` each pCPU's room for our vCPUs (1 less its other load).
+ * Returns undefined when nothing is remembered.
+ */
+export function learnSharing(m: CpuMeasurement, keys: readonly string[], previous: LearnedSharing | undefined, capacity?: readonly number[]): LearnedSharing | undefined {
+  const pcpus = m.pcpus;
+  const n = m.vcpus.length;
+  const labelled = (i: number): boolean => previous?.[keys[i]!]?.clockBound === true;
+  const demand = new Float64Array(pcpus);
+  const usage = new Float64Array(pcpus);
+  const busy = new Float64Array(pcpus);
+  for (let i = 0; i < n; i++) {
+    const v = m.vcpus[i]!;
+    if (v.affinity.length !== 1) continue;
+    const p = v.affinity[0]!;
+    demand[p] = demand[p]! + v.demand;
+    usage[p] = usage[p]! + v.usage;
+    if (v.demand >= busyDemand && !labelled(i)) busy[p] = busy[p]! + (v.weight ?? 1);
+  }
+  const contended = new Uint8Array(pcpus);
+  let any = false;
+  for (let p = 0; p < pcpus; p++) {
+    const c = capacity?.[p] ?? 1;
+    if (busy[p]! > 0 && demand[p]! > c + contentionMargin && Math.abs((m.pcpuUsage[p] ?? 0) - usage[p]!) <= mixedTolerance) {
+      contended[p] = 1;
+      any = true;
+    }
+  }
+  if (!any && previous === undefined) return undefined;
+
+  // Per contended pCPU: the members pinned there, then the elastic water level under the current labels.
+  const members = new Map<number, number[]>();
+  if (any) {
+    for (let i = 0; i < n; i++) {
+      const v = m.vcpus[i]!;
+      if (v.affinity.length !== 1 || contended[v.affinity[0]!] !== 1) continue;
+      const list = members.get(v.affinity[0]!);
+      if (list) list.push(i);
+      else members.set(v.affinity[0]!, [i]);
+    }
+  }
+  const levels = new Map<number, number>();
+  for (const [p, list] of members) {
+    const c = capacity?.[p] ?? 1;
+    let clockBoundTotal = 0;
+    const ds: number[] = [];
+    const ws: number[] = [];
+    for (const i of list) {
+      const v = m.vcpus[i]!;
+      const w = v.weight ?? 1;
+      if (labelled(i)) clockBoundTotal += v.demand * clockBoundRate(w, busy[p]!, 1, c);
+      else {
+        ds.push(v.demand);
+        ws.push(w);
+      }
+    }
+    levels.set(p, ds.length > 0 ? waterLevel(ds, ws, c - Math.min(c, clockBoundTotal)) : Infinity);
+  }
+
+  const next: LearnedSharing = {};
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    const v = m.vcpus[i]!;
+    const key = keys[i]!;
+    const before = previous?.[key];
+    let evidence: number | undefined;
+    if (v.affinity.length === 1 && contended[v.affinity[0]!] === 1 && v.demand >= idleDemand && v.demand < busyDemand) {
+      const p = v.affinity[0]!;
+      const w = v.weight ?? 1;
+      const clockBoundShare = v.demand * clockBoundRate(w, busy[p]!, 1, capacity?.[p] ?? 1);
+      const waterFillShare = Math.min(v.demand, w * levels.get(p)!);
+      const separation = Math.abs(waterFillShare - clockBoundShare);
+      if (separation >= minSeparation) {
+        const closer = Math.abs(v.usage - waterFillShare) - Math.abs(v.usage - clockBoundShare);
+        evidence = Math.min(1, Math.max(0, 0.5 + closer / (2 * separation)));
+      }
+    }
+    if (evidence === undefined && before === undefined) continue;
+    let record: LearnedVcpu;
+    if (evidence !== undefined) {
+      const score = before ? before.score + learnRate * (evidence - before.score) : evidence;
+      const count = (before?.evidence ?? 0) + 1;
+      const clockBound = before?.clockBound ? score >= unlearnAt : count >= minEvidence && score >= learnAt;
+      record = { score, evidence: count, clockBound };
+    } else {
+      const score = before!.score * (1 - forgetRate);
+      const clockBound = before!.clockBound && score >= unlearnAt;
+      if (!clockBound && score < dropBelow) continue;
+      record = { score, evidence: before!.evidence, clockBound };
+    }
+    next[key] = record;
+    kept++;
+  }
+  return kept > 0 ? next : undefined;
+}
+
+/** Per vCPU (measurement order) 1 when learned clock-bound; undefined when none is (predictions are then exactly water-filling). */
+export function clockBoundOf(keys: readonly string[], learned: LearnedSharing | undefined): Uint8Array | undefined {
+  if (learned === undefined) return undefined;
+  let flags: Uint8Array | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    if (learned[keys[i]!]?.clockBound) (flags ??= new Uint8Array(keys.length))[i] = 1;
+  }
+  return flags;
+}
+
+/**
+ * The water-filling prediction `base` corrected by what was learned: each group of vCPUs allowed on
+ * exactly the same pCPUs, holding a learned clock-bound vCPU and a busy elastic one, is predicted by
+ * the clock-bound physics (header). Groups whose pCPUs overlap another group's keep `base`.
+ */
+export function predictLearnedShares(
+  demands: readonly number[],
+  where: readonly (readonly number[])[],
+  clockBound: Uint8Array,
+  base: readonly number[],
+  pcpus: number,
+  capacity?: readonly number[],
+  weights?: readonly number[],
+): number[] {
+  const groups = new Map<number | string, number[]>();
+  for (let i = 0; i < demands.length; i++) {
+    const set = where[i]!;
+    const key = set.length === 1 ? set[0]! : set.length === pcpus ? -1 : set.join(',');
+    const list = groups.get(key);
+    if (list) list.push(i);
+    else groups.set(key, [i]);
+  }
+  // A pCPU reached by two groups: neither is a closed system, both keep water-filling.
+  const owner = new Int32Array(pcpus).fill(-1);
+  const overlapping = new Set<number>();
+  const lists = [...groups.values()];
+  lists.forEach((list, g) => {
+    for (const p of where[list[0]!]!) {
+      if (p < 0 || p >= pcpus) continue;
+      if (owner[p] !== -1 && owner[p] !== g) {
+        overlapping.add(g);
+        overlapping.add(owner[p]!);
+      }
+      owner[p] = g;
+    }
+  });
+  const shares = base.slice();
+  lists.forEach((list, g) => {
+    if (overlapping.has(g) || !list.some((i) => clockBound[i] === 1)) return;
+    const set = where[list[0]!]!;
+    let room = 0;
+    let largest = 0;
+    for (const p of set) {
+      const c = Math.max(0, capacity?.[p] ?? 1);
+      room += c;
+      largest = Math.max(largest, c);
+    }
+    let busy = 0;
+    for (const i of list) if (clockBound[i] !== 1 && demands[i]! >= busyDemand) busy += weights?.[i] ?? 1;
+    if (busy === 0 || set.length === 0) return;
+    const meanCapacity = room / set.length;
+    let clockBoundTotal = 0;
+    for (const i of list) {
+      if (clockBound[i] !== 1) continue;
+      const share = Math.min(largest, demands[i]! * clockBoundRate(weights?.[i] ?? 1, busy, set.length, meanCapacity));
+      shares[i] = share;
+      clockBoundTotal += share;
+    }
+    if (clockBoundTotal > room) {
+      for (const i of list) if (clockBound[i] === 1) shares[i] = (shares[i]! * room) / clockBoundTotal;
+      clockBoundTotal = room;
+    }
+    const elastic = list.filter((i) => clockBound[i] !== 1);
+    const ds = elastic.map((i) => Math.min(largest, demands[i]!));
+    const ws = elastic.map((i) => weights?.[i] ?? 1);
+    const level = waterLevel(ds, ws, room - clockBoundTotal);
+    elastic.forEach((i, k) => (shares[i] = Math.min(ds[k]!, ws[k]! * level)));
+  });
+  return shares;
+}
+
+/**
+ * One-pCPU pins that keep learned clock-bound vCPUs apart from busy elastic ones: the clock-bound
+ * ones first-fit (largest first) onto pCPUs while their demands fit, starting with the pCPUs that
+ * hold most of them already; the elastic ones LPT (largest first onto the least loaded pCPU, home
+ * first among equals) on the other pCPUs — onto a clock-bound pCPU only when it fits there without
+ * contention and the others are full. Returns the pCPU of each vCPU.
+ */
+export function segregatedAssignment(
+  demands: readonly number[],
+  clockBound: Uint8Array,
+  homes: readonly (number | undefined)[],
+  pcpus: number,
+  other?: readonly number[],
+): number[] {
+  const n = demands.length;
+  const loads = new Float64Array(pcpus);
+  if (other) for (let p = 0; p < pcpus; p++) loads[p] = other[p] ?? 0;
+  const homed = new Float64Array(pcpus);
+  const clockBoundIdx: number[] = [];
+  const elasticIdx: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (clockBound[i] === 1) {
+      clockBoundIdx.push(i);
+      const h = homes[i];
+      if (h !== undefined && h >= 0 && h < pcpus) homed[h] = homed[h]! + demands[i]!;
+    } else elasticIdx.push(i);
+  }
+  const byDemand = (a: number, b: number): number => demands[b]! - demands[a]! || a - b;
+  clockBoundIdx.sort(byDemand);
+  elasticIdx.sort(byDemand);
+  const pcpuOrder = Array.from({ length: pcpus }, (_, p) => p).sort((a, b) => homed[b]! - homed[a]! || a - b);
+  const assignment = new Array<number>(n).fill(0);
+  const taken = new Uint8Array(pcpus);
+  const eps = 1e-9;
+  for (const i of clockBoundIdx) {
+    let chosen = pcpuOrder.find((p) => loads[p]! + demands[i]! <= 1 + eps);
+    if (chosen === undefined) chosen = pcpuOrder.reduce((best, p) => (loads[p]! < loads[best]! ? p : best), pcpuOrder[0]!);
+    assignment[i] = chosen;
+    loads[chosen] = loads[chosen]! + demands[i]!;
+    taken[chosen] = 1;
+  }
+  const free = Array.from({ length: pcpus }, (_, p) => p).filter((p) => taken[p] !== 1);
+  const candidates = free.length > 0 ? free : Array.from({ length: pcpus }, (_, p) => p);
+  for (const i of elasticIdx) {
+    const d = demands[i]!;
+    const home = homes[i];
+    let best = candidates[0]!;
+    for (const p of candidates) {
+      if (loads[p]! < loads[best]! - eps || (Math.abs(loads[p]! - loads[best]!) <= eps && p === home)) best = p;
+    }
+    if (loads[best]! + d > 1 + eps && d < busyDemand && free.length > 0) {
+      // A small elastic vCPU may sit beside clock-bound ones when nobody there has to wait.
+      for (let p = 0; p < pcpus; p++) if (taken[p] === 1 && loads[p]! + d <= 1 + eps && (taken[best] !== 1 || loads[p]! < loads[best]!)) best = p;
+    }
+    assignment[i] = best;
+    loads[best] = loads[best]! + d;
+  }
+  return assignment;
+}
