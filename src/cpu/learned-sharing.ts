@@ -49,8 +49,8 @@ const learnRate = 0.3;
 const minEvidence = 3;
 const learnAt = 0.65;
 const unlearnAt = 0.35;
-/** Per interval without evidence, the score loses this fraction (half-life ≈ 70 intervals). */
-const forgetRate = 0.01;
+/** Per interval without evidence, the score loses this fraction (half-life ≈ 140 intervals). */
+const forgetRate = 0.005;
 /** A record whose score fell below this, with no label and no evidence this interval, is dropped. */
 const dropBelow = 0.02;
 /** The two models must differ by this much (fraction of a pCPU) for an observation to be evidence. */
