@@ -80,6 +80,31 @@ function waterLevel(demands: readonly number[], weights: readonly number[], room
   return Infinity;
 }
 
+/** Water level of the elastic fragments at [from, to) of `ds`/`ws` (ascending d/w by insertion sort into `order`; few per pCPU). */
+function segmentLevel(ds: Float64Array, ws: Float64Array, from: number, to: number, room: number, order: Int32Array): number {
+  const n = to - from;
+  let weightLeft = 0;
+  for (let k = 0; k < n; k++) {
+    const key = ds[from + k]! / ws[from + k]!;
+    let at = k;
+    while (at > 0 && ds[from + order[at - 1]!]! / ws[from + order[at - 1]!]! > key) {
+      order[at] = order[at - 1]!;
+      at--;
+    }
+    order[at] = k;
+    weightLeft += ws[from + k]!;
+  }
+  let remaining = Math.max(0, room);
+  for (let rank = 0; rank < n; rank++) {
+    const k = from + order[rank]!;
+    const level = remaining / weightLeft;
+    if (ds[k]! > ws[k]! * level) return level;
+    remaining -= ds[k]!;
+    weightLeft -= ws[k]!;
+  }
+  return Infinity;
+}
+
 /**
  * Updates what was learned from one interval's measurement. `keys` are the vCPUs' keys in
  * measurement order, `capacity` each pCPU's room for our vCPUs (1 less its other load).
@@ -87,18 +112,27 @@ function waterLevel(demands: readonly number[], weights: readonly number[], room
  */
 export function learnSharing(m: CpuMeasurement, keys: readonly string[], previous: LearnedSharing | undefined, capacity?: readonly number[]): LearnedSharing | undefined {
   const pcpus = m.pcpus;
-  const n = m.vcpus.length;
-  const labelled = (i: number): boolean => previous?.[keys[i]!]?.clockBound === true;
+  const vcpus = m.vcpus;
+  const n = vcpus.length;
+  // The labels in force, resolved once (none while nothing was learned).
+  let labels: Uint8Array | undefined;
+  if (previous !== undefined) {
+    labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) if (previous[keys[i]!]?.clockBound === true) labels[i] = 1;
+  }
+  // Per pCPU: demand, usage and busy elastic weight of the vCPUs pinned there alone.
   const demand = new Float64Array(pcpus);
   const usage = new Float64Array(pcpus);
   const busy = new Float64Array(pcpus);
+  const count = new Int32Array(pcpus + 1);
   for (let i = 0; i < n; i++) {
-    const v = m.vcpus[i]!;
+    const v = vcpus[i]!;
     if (v.affinity.length !== 1) continue;
     const p = v.affinity[0]!;
     demand[p] = demand[p]! + v.demand;
     usage[p] = usage[p]! + v.usage;
-    if (v.demand >= busyDemand && !labelled(i)) busy[p] = busy[p]! + (v.weight ?? 1);
+    count[p + 1] = count[p + 1]! + 1;
+    if (v.demand >= busyDemand && labels?.[i] !== 1) busy[p] = busy[p]! + (v.weight ?? 1);
   }
   const contended = new Uint8Array(pcpus);
   let any = false;
@@ -111,47 +145,49 @@ export function learnSharing(m: CpuMeasurement, keys: readonly string[], previou
   }
   if (!any && previous === undefined) return undefined;
 
-  // Per contended pCPU: the members pinned there, then the elastic water level under the current labels.
-  const members = new Map<number, number[]>();
+  // Per contended pCPU, the elastic water level under the current labels: the labelled clock-bound
+  // vCPUs there take their clock-bound share first, the elastic ones (laid out per pCPU) fill the rest.
+  const level = new Float64Array(pcpus).fill(Infinity);
   if (any) {
+    for (let p = 0; p < pcpus; p++) count[p + 1] = count[p + 1]! + count[p]!;
+    const fill = count.slice(0, pcpus);
+    const ds = new Float64Array(count[pcpus]!);
+    const ws = new Float64Array(count[pcpus]!);
+    const taken = new Float64Array(pcpus);
+    let longest = 0;
     for (let i = 0; i < n; i++) {
-      const v = m.vcpus[i]!;
-      if (v.affinity.length !== 1 || contended[v.affinity[0]!] !== 1) continue;
-      const list = members.get(v.affinity[0]!);
-      if (list) list.push(i);
-      else members.set(v.affinity[0]!, [i]);
-    }
-  }
-  const levels = new Map<number, number>();
-  for (const [p, list] of members) {
-    const c = capacity?.[p] ?? 1;
-    let clockBoundTotal = 0;
-    const ds: number[] = [];
-    const ws: number[] = [];
-    for (const i of list) {
-      const v = m.vcpus[i]!;
+      const v = vcpus[i]!;
+      if (v.affinity.length !== 1) continue;
+      const p = v.affinity[0]!;
+      if (contended[p] !== 1) continue;
       const w = v.weight ?? 1;
-      if (labelled(i)) clockBoundTotal += v.demand * clockBoundRate(w, busy[p]!, 1, c);
+      if (labels?.[i] === 1) taken[p] = taken[p]! + v.demand * clockBoundRate(w, busy[p]!, 1, capacity?.[p] ?? 1);
       else {
-        ds.push(v.demand);
-        ws.push(w);
+        const at = fill[p]!++;
+        ds[at] = v.demand;
+        ws[at] = w;
       }
     }
-    levels.set(p, ds.length > 0 ? waterLevel(ds, ws, c - Math.min(c, clockBoundTotal)) : Infinity);
+    for (let p = 0; p < pcpus; p++) longest = Math.max(longest, fill[p]! - count[p]!);
+    const order = new Int32Array(longest);
+    for (let p = 0; p < pcpus; p++) {
+      if (contended[p] !== 1) continue;
+      const c = capacity?.[p] ?? 1;
+      level[p] = segmentLevel(ds, ws, count[p]!, fill[p]!, c - Math.min(c, taken[p]!), order);
+    }
   }
 
   const next: LearnedSharing = {};
   let kept = 0;
   for (let i = 0; i < n; i++) {
-    const v = m.vcpus[i]!;
-    const key = keys[i]!;
-    const before = previous?.[key];
+    const v = vcpus[i]!;
+    const before = previous?.[keys[i]!];
     let evidence: number | undefined;
     if (v.affinity.length === 1 && contended[v.affinity[0]!] === 1 && v.demand >= idleDemand && v.demand < busyDemand) {
       const p = v.affinity[0]!;
       const w = v.weight ?? 1;
       const clockBoundShare = v.demand * clockBoundRate(w, busy[p]!, 1, capacity?.[p] ?? 1);
-      const waterFillShare = Math.min(v.demand, w * levels.get(p)!);
+      const waterFillShare = Math.min(v.demand, w * level[p]!);
       const separation = Math.abs(waterFillShare - clockBoundShare);
       if (separation >= minSeparation) {
         const closer = Math.abs(v.usage - waterFillShare) - Math.abs(v.usage - clockBoundShare);
@@ -162,16 +198,18 @@ export function learnSharing(m: CpuMeasurement, keys: readonly string[], previou
     let record: LearnedVcpu;
     if (evidence !== undefined) {
       const score = before ? before.score + learnRate * (evidence - before.score) : evidence;
-      const count = (before?.evidence ?? 0) + 1;
-      const clockBound = before?.clockBound ? score >= unlearnAt : count >= minEvidence && score >= learnAt;
-      record = { score, evidence: count, clockBound };
+      const seen = (before?.evidence ?? 0) + 1;
+      const clockBound = before?.clockBound ? score >= unlearnAt : seen >= minEvidence && score >= learnAt;
+      // Evidence for water-filling about a vCPU never suspected: nothing worth keeping.
+      if (!clockBound && score < dropBelow) continue;
+      record = { score, evidence: seen, clockBound };
     } else {
       const score = before!.score * (1 - forgetRate);
       const clockBound = before!.clockBound && score >= unlearnAt;
       if (!clockBound && score < dropBelow) continue;
       record = { score, evidence: before!.evidence, clockBound };
     }
-    next[key] = record;
+    next[keys[i]!] = record;
     kept++;
   }
   return kept > 0 ? next : undefined;
