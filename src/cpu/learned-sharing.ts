@@ -299,8 +299,8 @@ export function predictLearnedShares(
 /**
  * One-pCPU pins that keep learned clock-bound vCPUs apart from busy elastic ones: the clock-bound
  * ones first-fit (largest first) onto pCPUs while their demands fit, starting with the pCPUs that
- * hold most of them already; the elastic ones LPT (largest first onto the least loaded pCPU, home
- * first among equals) on the other pCPUs — onto a clock-bound pCPU only when it fits there without
+ * hold most of them already; the elastic ones sticky-LPT (largest first: home while it stays under
+ * the even level, else onto the least loaded pCPU) on the other pCPUs — onto a clock-bound pCPU only when it fits there without
  * contention and the others are full. Returns the pCPU of each vCPU.
  */
 export function segregatedAssignment(
@@ -339,9 +339,23 @@ export function segregatedAssignment(
   }
   const free = Array.from({ length: pcpus }, (_, p) => p).filter((p) => taken[p] !== 1);
   const candidates = free.length > 0 ? free : Array.from({ length: pcpus }, (_, p) => p);
+  const allowed = new Uint8Array(pcpus);
+  let total = 0;
+  for (const p of candidates) {
+    allowed[p] = 1;
+    total += loads[p]!;
+  }
+  for (const i of elasticIdx) total += demands[i]!;
+  // Sticky: a vCPU stays home while its pCPU stays under the even level (no needless moves).
+  const even = total / candidates.length;
   for (const i of elasticIdx) {
     const d = demands[i]!;
     const home = homes[i];
+    if (home !== undefined && allowed[home] === 1 && loads[home]! + d <= even + eps) {
+      assignment[i] = home;
+      loads[home] = loads[home]! + d;
+      continue;
+    }
     let best = candidates[0]!;
     for (const p of candidates) {
       if (loads[p]! < loads[best]! - eps || (Math.abs(loads[p]! - loads[best]!) <= eps && p === home)) best = p;
