@@ -9,9 +9,9 @@
 // fraction of wall time it is runnable; w its weight). Measured on real guests: 40 % asked beside a
 // busy guest, 22 % received; water-filling said 40 %.
 //
-// Learning: every interval, for each vCPU pinned to one contended pCPU (its pinned neighbours ask
-// for more than the pCPU has, at least one of them is busy, and no vCPU allowed elsewhere runs
-// there), both models predict its share from the interval's own demands; when they differ by at
+// Learning: every interval, for each vCPU in a contended group (the vCPUs allowed on exactly the same
+// pCPUs — one pCPU, a shared set, all of them — ask for more than those pCPUs have, at least one of
+// them is busy, and no vCPU outside the group may run there), both models predict its share from the interval's own demands; when they differ by at
 // least `minSeparation`, the one closer to what it received is evidence (soft, in [0, 1]: 1 when the
 // clock-bound model is exact, 0 when water-filling is). An EWMA of that evidence is its score; after
 // `minEvidence` intervals of evidence a score ≥ `learnAt` labels it clock-bound, below `unlearnAt`
@@ -47,7 +47,8 @@ export const busyDemand = 0.9;
 const learnRate = 0.3;
 /** Intervals of evidence before a label can be given. */
 const minEvidence = 3;
-const learnAt = 0.65;
+/** Above one half the clock-bound model was the closer one on average. */
+const learnAt = 0.6;
 const unlearnAt = 0.35;
 /** Per interval without evidence, the score loses this fraction (half-life ≈ 140 intervals). */
 const forgetRate = 0.005;
@@ -57,8 +58,6 @@ const dropBelow = 0.02;
 const minSeparation = 0.05;
 /** A pCPU is contended when its pinned demand exceeds its capacity by this much. */
 const contentionMargin = 0.05;
-/** Usage on a pCPU beyond its pinned vCPUs' (vCPUs allowed elsewhere ran there) above this: not judged. */
-const mixedTolerance = 0.02;
 
 /** What a clock-bound vCPU of weight w receives per unit of demand beside busy weight `busy` on `m` pCPUs of mean capacity `meanCapacity`. */
 function clockBoundRate(w: number, busy: number, m: number, meanCapacity: number): number {
@@ -109,6 +108,9 @@ function segmentLevel(ds: Float64Array, ws: Float64Array, from: number, to: numb
  * Updates what was learned from one interval's measurement. `keys` are the vCPUs' keys in
  * measurement order, `capacity` each pCPU's room for our vCPUs (1 less its other load).
  * Returns undefined when nothing is remembered.
+ *
+ * A group is the vCPUs allowed on exactly the same pCPUs: one pCPU (pinned), a shared set, or all
+ * of them (released). Only a closed group is judged: no other vCPU may run on its pCPUs.
  */
 export function learnSharing(m: CpuMeasurement, keys: readonly string[], previous: LearnedSharing | undefined, capacity?: readonly number[]): LearnedSharing | undefined {
   const pcpus = m.pcpus;
@@ -120,60 +122,122 @@ export function learnSharing(m: CpuMeasurement, keys: readonly string[], previou
     labels = new Uint8Array(n);
     for (let i = 0; i < n; i++) if (previous[keys[i]!]?.clockBound === true) labels[i] = 1;
   }
-  // Per pCPU: demand, usage and busy elastic weight of the vCPUs pinned there alone.
-  const demand = new Float64Array(pcpus);
-  const usage = new Float64Array(pcpus);
-  const busy = new Float64Array(pcpus);
-  const count = new Int32Array(pcpus + 1);
+  // Group of each vCPU: its pCPU when pinned to one, else pcpus + the index of its pCPU set.
+  const groupOf = new Int32Array(n);
+  const sets: (readonly number[])[] = [];
+  let setIds: Map<string, number> | undefined;
+  let everywhere = -1;
+  for (let i = 0; i < n; i++) {
+    const a = vcpus[i]!.affinity;
+    if (a.length === 1) {
+      groupOf[i] = a[0]!;
+      continue;
+    }
+    let id: number;
+    if (a.length === pcpus) {
+      if (everywhere < 0) {
+        everywhere = sets.length;
+        sets.push(a);
+      }
+      id = everywhere;
+    } else {
+      const key = a.join(',');
+      setIds ??= new Map();
+      const known = setIds.get(key);
+      if (known === undefined) {
+        id = sets.length;
+        setIds.set(key, id);
+        sets.push(a);
+      } else id = known;
+    }
+    groupOf[i] = pcpus + id;
+  }
+  const groups = pcpus + sets.length;
+  const demand = new Float64Array(groups);
+  const busy = new Float64Array(groups);
+  const count = new Int32Array(groups + 1);
   for (let i = 0; i < n; i++) {
     const v = vcpus[i]!;
-    if (v.affinity.length !== 1) continue;
-    const p = v.affinity[0]!;
-    demand[p] = demand[p]! + v.demand;
-    usage[p] = usage[p]! + v.usage;
-    count[p + 1] = count[p + 1]! + 1;
-    if (v.demand >= busyDemand && labels?.[i] !== 1) busy[p] = busy[p]! + (v.weight ?? 1);
+    const g = groupOf[i]!;
+    demand[g] = demand[g]! + v.demand;
+    count[g + 1] = count[g + 1]! + 1;
+    if (v.demand >= busyDemand && labels?.[i] !== 1) busy[g] = busy[g]! + (v.weight ?? 1);
   }
-  const contended = new Uint8Array(pcpus);
+  // Closed groups: a pCPU reached by two groups closes neither.
+  const closed = new Uint8Array(groups).fill(1);
+  if (sets.length > 0) {
+    const owner = new Int32Array(pcpus).fill(-1);
+    for (let p = 0; p < pcpus; p++) if (count[p + 1]! > 0) owner[p] = p;
+    sets.forEach((set, k) => {
+      const g = pcpus + k;
+      for (const p of set) {
+        if (owner[p] !== -1 && owner[p] !== g) {
+          closed[g] = 0;
+          closed[owner[p]!] = 0;
+        }
+        owner[p] = g;
+      }
+    });
+  }
+  const room = new Float64Array(groups);
+  const largest = new Float64Array(groups);
+  const size = new Int32Array(groups);
+  for (let g = 0; g < groups; g++) {
+    const set = g < pcpus ? undefined : sets[g - pcpus]!;
+    if (set === undefined) {
+      room[g] = capacity?.[g] ?? 1;
+      largest[g] = room[g]!;
+      size[g] = 1;
+    } else {
+      let r = 0;
+      let l = 0;
+      for (const p of set) {
+        const c = capacity?.[p] ?? 1;
+        r += c;
+        l = Math.max(l, c);
+      }
+      room[g] = r;
+      largest[g] = l;
+      size[g] = set.length;
+    }
+  }
+  const contended = new Uint8Array(groups);
   let any = false;
-  for (let p = 0; p < pcpus; p++) {
-    const c = capacity?.[p] ?? 1;
-    if (busy[p]! > 0 && demand[p]! > c + contentionMargin && Math.abs((m.pcpuUsage[p] ?? 0) - usage[p]!) <= mixedTolerance) {
-      contended[p] = 1;
+  for (let g = 0; g < groups; g++) {
+    if (closed[g] === 1 && busy[g]! > 0 && demand[g]! > room[g]! + contentionMargin) {
+      contended[g] = 1;
       any = true;
     }
   }
   if (!any && previous === undefined) return undefined;
 
-  // Per contended pCPU, the elastic water level under the current labels: the labelled clock-bound
-  // vCPUs there take their clock-bound share first, the elastic ones (laid out per pCPU) fill the rest.
-  const level = new Float64Array(pcpus).fill(Infinity);
+  // Per contended group, the elastic water level under the current labels: the labelled clock-bound
+  // vCPUs there take their clock-bound share first, the elastic ones (laid out per group) fill the rest.
+  const rate = (i: number, g: number): number => clockBoundRate(vcpus[i]!.weight ?? 1, busy[g]!, size[g]!, room[g]! / size[g]!);
+  const level = new Float64Array(groups).fill(Infinity);
   if (any) {
-    for (let p = 0; p < pcpus; p++) count[p + 1] = count[p + 1]! + count[p]!;
-    const fill = count.slice(0, pcpus);
-    const ds = new Float64Array(count[pcpus]!);
-    const ws = new Float64Array(count[pcpus]!);
-    const taken = new Float64Array(pcpus);
+    for (let g = 0; g < groups; g++) count[g + 1] = count[g + 1]! + count[g]!;
+    const fill = count.slice(0, groups);
+    const ds = new Float64Array(count[groups]!);
+    const ws = new Float64Array(count[groups]!);
+    const taken = new Float64Array(groups);
     let longest = 0;
     for (let i = 0; i < n; i++) {
+      const g = groupOf[i]!;
+      if (contended[g] !== 1) continue;
       const v = vcpus[i]!;
-      if (v.affinity.length !== 1) continue;
-      const p = v.affinity[0]!;
-      if (contended[p] !== 1) continue;
-      const w = v.weight ?? 1;
-      if (labels?.[i] === 1) taken[p] = taken[p]! + v.demand * clockBoundRate(w, busy[p]!, 1, capacity?.[p] ?? 1);
+      if (labels?.[i] === 1) taken[g] = taken[g]! + Math.min(largest[g]!, v.demand * rate(i, g));
       else {
-        const at = fill[p]!++;
-        ds[at] = v.demand;
-        ws[at] = w;
+        const at = fill[g]!++;
+        ds[at] = Math.min(largest[g]!, v.demand);
+        ws[at] = v.weight ?? 1;
       }
     }
-    for (let p = 0; p < pcpus; p++) longest = Math.max(longest, fill[p]! - count[p]!);
+    for (let g = 0; g < groups; g++) longest = Math.max(longest, fill[g]! - count[g]!);
     const order = new Int32Array(longest);
-    for (let p = 0; p < pcpus; p++) {
-      if (contended[p] !== 1) continue;
-      const c = capacity?.[p] ?? 1;
-      level[p] = segmentLevel(ds, ws, count[p]!, fill[p]!, c - Math.min(c, taken[p]!), order);
+    for (let g = 0; g < groups; g++) {
+      if (contended[g] !== 1) continue;
+      level[g] = segmentLevel(ds, ws, count[g]!, fill[g]!, room[g]! - Math.min(room[g]!, taken[g]!), order);
     }
   }
 
@@ -182,12 +246,11 @@ export function learnSharing(m: CpuMeasurement, keys: readonly string[], previou
   for (let i = 0; i < n; i++) {
     const v = vcpus[i]!;
     const before = previous?.[keys[i]!];
+    const g = groupOf[i]!;
     let evidence: number | undefined;
-    if (v.affinity.length === 1 && contended[v.affinity[0]!] === 1 && v.demand >= idleDemand && v.demand < busyDemand) {
-      const p = v.affinity[0]!;
-      const w = v.weight ?? 1;
-      const clockBoundShare = v.demand * clockBoundRate(w, busy[p]!, 1, capacity?.[p] ?? 1);
-      const waterFillShare = Math.min(v.demand, w * level[p]!);
+    if (contended[g] === 1 && v.demand >= idleDemand && v.demand < busyDemand) {
+      const clockBoundShare = Math.min(largest[g]!, v.demand * rate(i, g));
+      const waterFillShare = Math.min(v.demand, largest[g]!, (v.weight ?? 1) * level[g]!);
       const separation = Math.abs(waterFillShare - clockBoundShare);
       if (separation >= minSeparation) {
         const closer = Math.abs(v.usage - waterFillShare) - Math.abs(v.usage - clockBoundShare);
