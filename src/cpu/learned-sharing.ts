@@ -106,13 +106,20 @@ function segmentLevel(ds: Float64Array, ws: Float64Array, from: number, to: numb
 
 /**
  * Updates what was learned from one interval's measurement. `keys` are the vCPUs' keys in
- * measurement order, `capacity` each pCPU's room for our vCPUs (1 less its other load).
- * Returns undefined when nothing is remembered.
+ * measurement order, `capacity` each pCPU's room for our vCPUs (1 less its other load),
+ * `affinities` each vCPU's pCPUs normalised (sorted, unique, valid). Returns undefined when nothing
+ * is remembered.
  *
  * A group is the vCPUs allowed on exactly the same pCPUs: one pCPU (pinned), a shared set, or all
  * of them (released). Only a closed group is judged: no other vCPU may run on its pCPUs.
  */
-export function learnSharing(m: CpuMeasurement, keys: readonly string[], previous: LearnedSharing | undefined, capacity?: readonly number[]): LearnedSharing | undefined {
+export function learnSharing(
+  m: CpuMeasurement,
+  keys: readonly string[],
+  previous: LearnedSharing | undefined,
+  capacity?: readonly number[],
+  affinities: readonly (readonly number[])[] = m.vcpus.map((v) => v.affinity),
+): LearnedSharing | undefined {
   const pcpus = m.pcpus;
   const vcpus = m.vcpus;
   const n = vcpus.length;
@@ -128,7 +135,7 @@ export function learnSharing(m: CpuMeasurement, keys: readonly string[], previou
   let setIds: Map<string, number> | undefined;
   let everywhere = -1;
   for (let i = 0; i < n; i++) {
-    const a = vcpus[i]!.affinity;
+    const a = affinities[i]!;
     if (a.length === 1) {
       groupOf[i] = a[0]!;
       continue;

@@ -286,7 +286,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
   if (vcpus.some((v) => v.weight !== undefined)) room.weights = vcpus.map((v) => v.weight ?? 1);
   // What this interval says about how each vCPU shares (learned-sharing.ts); predictions use it from now on.
-  const learned = learnSharing(m, keys, state.learned, room.capacity);
+  const learned = learnSharing(m, keys, state.learned, room.capacity, vcpus.map((v) => v.affinity));
   room.clockBound = clockBoundOf(keys, learned);
   const objective: CpuObjective = options.objective ?? 'fairness';
   const clockBoundNames = room.clockBound && vcpus.filter((_, i) => room.clockBound![i] === 1).map((v) => `${v.domain.name}/${v.vcpu}`);
