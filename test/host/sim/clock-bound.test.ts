@@ -166,3 +166,26 @@ test('determinism: the same bursty scenario and seed give identical truth; anoth
   assert.equal(await once(5), await once(5));
   assert.notEqual(await once(5), await once(6));
 });
+
+test('edge cases: duty 1 is always runnable, duty 0 never; a bursty guest booting or stopping mid-run runs only meanwhile', async () => {
+  const text = `name: edges
+interval: 1
+intervals: 6
+host: { pcpus: 3, memoryMiB: 4096 }
+domains:
+  - { name: full, memoryMiB: 256, pin: [0], workload: { cpu: { bursty: { duty: 1, period: 10, phase: 0 } } } }
+  - { name: none, memoryMiB: 256, pin: [1], workload: { cpu: { bursty: { duty: 0, period: 10 } } } }
+  - { name: late, memoryMiB: 256, pin: [2], start: 2.5, stop: 4.5, workload: { cpu: { bursty: { duty: 0.5, period: 20, phase: 0 } } } }
+`;
+  const run = createSimulatedHost(parseScenario(text, 'edges.yaml'));
+  const seen: Record<string, number[]> = { full: [], none: [], late: [] };
+  for (let s = 0; s < 6; s++) {
+    await run.clock.sleep(1000);
+    const t = run.truth();
+    for (const name of Object.keys(seen)) seen[name]!.push(t.vcpus.find((v) => v.domain === name)?.received ?? -1);
+  }
+  assert.deepEqual(seen.full!.map((x) => Number(x.toFixed(6))), [1, 1, 1, 1, 1, 1]);
+  assert.deepEqual(seen.none, [0, 0, 0, 0, 0, 0]);
+  // Booted at 2.5 s, stopped at 4.5 s: half of each of those seconds, half of it busy; gone after.
+  assert.deepEqual(seen.late!.map((x) => Number(x.toFixed(6))), [-1, -1, 0.25, 0.5, 0.25, -1]);
+});
