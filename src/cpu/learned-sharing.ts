@@ -400,8 +400,15 @@ export function segregatedAssignment(
   const assignment = new Array<number>(n).fill(0);
   const taken = new Uint8Array(pcpus);
   const eps = 1e-9;
+  // First fit, with as few moves as first fit allows: home when home is already a clock-bound pCPU
+  // (or is the one to open next), else the first clock-bound pCPU it fits on, else a new one.
   for (const i of clockBoundIdx) {
-    let chosen = pcpuOrder.find((p) => loads[p]! + demands[i]! <= 1 + eps);
+    const d = demands[i]!;
+    const home = homes[i];
+    const fits = (p: number): boolean => loads[p]! + d <= 1 + eps;
+    const homeValid = home !== undefined && home >= 0 && home < pcpus;
+    let chosen: number | undefined = homeValid && taken[home] === 1 && fits(home) ? home : pcpuOrder.find((p) => taken[p] === 1 && fits(p));
+    if (chosen === undefined) chosen = homeValid && fits(home) ? home : pcpuOrder.find((p) => taken[p] !== 1 && fits(p));
     if (chosen === undefined) chosen = pcpuOrder.reduce((best, p) => (loads[p]! < loads[best]! ? p : best), pcpuOrder[0]!);
     assignment[i] = chosen;
     loads[chosen] = loads[chosen]! + demands[i]!;
