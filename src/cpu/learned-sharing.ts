@@ -270,8 +270,8 @@ export function learnSharing(
       const score = before ? before.score + learnRate * (evidence - before.score) : evidence;
       const seen = (before?.evidence ?? 0) + 1;
       const clockBound = before?.clockBound ? score >= unlearnAt : seen >= minEvidence && score >= learnAt;
-      // Evidence for water-filling about a vCPU never suspected: nothing worth keeping.
-      if (!clockBound && score < dropBelow) continue;
+      // A vCPU never suspected is remembered only once the clock-bound model explains it better.
+      if (before === undefined ? evidence < 0.5 : !clockBound && score < dropBelow) continue;
       record = { score, evidence: seen, clockBound };
     } else {
       const score = before!.score * (1 - forgetRate);
