@@ -3,6 +3,7 @@ import type { TraceCpu } from '../ground/trace-record.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
 import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from './scheduler.js';
 import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
+import type { LearnedSharing } from './learned-sharing.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
 // connection, so it decides from the second observation on.
@@ -16,19 +17,32 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
   decide(m, state, options) {
     const decision = decideCpu(m, state, options);
-    return { state: decision.state, actions: decision.actions, notices: decision.notices ?? [], trace: { ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted), ...traceDedicated(decision.state) } };
+    return {
+      state: decision.state,
+      actions: decision.actions,
+      notices: decision.notices ?? [],
+      trace: { ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted, decision.state.learned), ...traceDedicated(decision.state) },
+    };
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
     const vcpus = Object.fromEntries(Object.entries(state.vcpus).filter(([key]) => !key.startsWith(prefix)));
     const dedicated = state.dedicated && Object.fromEntries(Object.entries(state.dedicated).filter(([key]) => key !== domainKey));
     const predicted = state.predicted && Object.fromEntries(Object.entries(state.predicted).filter(([key]) => !key.startsWith(prefix)));
-    return { ...state, vcpus, ...(dedicated ? { dedicated } : {}), ...(predicted ? { predicted } : {}) };
+    const learned = state.learned && Object.fromEntries(Object.entries(state.learned).filter(([key]) => !key.startsWith(prefix)));
+    return {
+      ...state,
+      vcpus,
+      ...(dedicated ? { dedicated } : {}),
+      ...(predicted ? { predicted } : {}),
+      learned: learned && Object.keys(learned).length > 0 ? learned : undefined,
+    };
   },
   resynchronise(state) {
-    // Demand history and out-of-balance streaks start over; the counters and dedicated pCPUs (still pinned on the host) carry on.
-    const { intervals, pinChanges, lastActionInterval, dedicated } = state;
-    return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}) };
+    // Demand history and out-of-balance streaks start over; the counters, dedicated pCPUs (still pinned on the host)
+    // and what was learned about how each vCPU shares (a property of its guest, not of the connection) carry on.
+    const { intervals, pinChanges, lastActionInterval, dedicated, learned } = state;
+    return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}), ...(learned ? { learned } : {}) };
   },
 };
 
@@ -45,9 +59,10 @@ function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 
 /**
  * The interval's measurement for the trace, each vCPU with the share the model predicted for it last
  * interval (`predicted`) beside what it received (`usage`); `predictionError` is their mean
- * absolute difference over the vCPUs that had a prediction.
+ * absolute difference over the vCPUs that had a prediction; `clockBound` marks the vCPUs learned
+ * clock-bound after this interval (learned-sharing.ts), whose next predictions follow that model.
  */
-function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: Record<string, number>): TraceCpu {
+function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: Record<string, number>, learned?: LearnedSharing): TraceCpu {
   let errorSum = 0;
   let predictedCount = 0;
   const predictionOf = (v: CpuMeasurement['vcpus'][number]): number | undefined => {
@@ -60,6 +75,7 @@ function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, pr
   };
   const vcpus = m.vcpus.map((v) => {
     const p = predictionOf(v);
+    const clockBound = learned !== undefined && learned[vcpuKey(v.domain, v.vcpu)]?.clockBound === true;
     return {
       domain: v.domain.name,
       vcpu: v.vcpu,
@@ -69,6 +85,7 @@ function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, pr
       demand: v.demand,
       ...(v.weight !== undefined ? { weight: v.weight } : {}),
       ...(p !== undefined ? { predicted: p } : {}),
+      ...(clockBound ? { clockBound } : {}),
     };
   });
   return {
