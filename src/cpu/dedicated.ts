@@ -3,7 +3,7 @@ import { domainKey } from '../ground/domain-identity.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 import type { CpuSchedulerOptions } from './options.js';
 import type { CpuDecision, CpuSchedulerState, PlacementSummary } from './scheduler.js';
-import { vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { otherLoadFloor, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
 // Dedicated pCPUs on demand. A domain named in `options.dedicated` that has been busy (its vCPUs'
 // total demand ≥ dedicatedBusyDemand) for dedicatedBusyIntervals intervals gets one pCPU per vCPU
@@ -41,9 +41,6 @@ const fmt = (x: number): string => x.toFixed(2);
 
 /** A pCPU whose other load (host processes) is at least this is not given to a dedicated guest while a quieter one is free. */
 const hostBusyOther = 0.25;
-
-/** Other load below this is noise, as the scheduler's room for our vCPUs counts it (scheduler.ts hostRoom). */
-const otherLoadFloor = 0.02;
 
 /** A vCPU alone on its pCPU is predicted to get its demand, up to what the host's other load leaves of that pCPU. */
 export function aloneShare(demand: number, other: number | undefined): number {
