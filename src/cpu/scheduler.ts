@@ -8,7 +8,7 @@ import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHis
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { normalizeAffinity, pcpuDemandOf, pourLevel, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { normalizeAffinity, otherLoadFloor, pcpuDemandOf, pourLevel, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
@@ -55,8 +55,6 @@ interface HostRoom {
   clockBound?: Uint8Array | undefined;
 }
 
-/** Other load below this (fraction of a pCPU) is ignored: a pCPU with 1 % of host noise is a free pCPU. */
-const otherLoadFloor = 0.02;
 
 function hostRoom(pcpus: number, other: readonly number[] | undefined): HostRoom {
   if (!other || other.length !== pcpus || other.every((o) => o < otherLoadFloor)) return { pcpus, other: undefined, capacity: undefined };
