@@ -16,7 +16,7 @@
 // Needs libvirtd; without it the benchmark says so and returns. Takes the lab lock.
 // Run alone with `node dist/bench/lab.js`; VB_LAB_BENCH_ROUNDS (3), VB_LAB_BENCH_WINDOW_S (12),
 // VB_LAB_BENCH_CASES (quiet,host,mixed), VB_LAB_BENCH_MIXED_SETTLE (intervals before the mixed
-// window, 6), VB_LAB_BENCH_MIXED_START (spread, or random:SEED for seeded random starting pins),
+// window, 12: a learned segregation was seen to take 8-10), VB_LAB_BENCH_MIXED_START (spread, or random:SEED for seeded random starting pins),
 // VB_LAB_BENCH_MIXED_MODES (run,vcpu_scheduler,nothing), VB_LAB_BENCH_KEEP_TRACES (a directory).
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -35,7 +35,7 @@ const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 const ROUNDS = Math.max(1, Number(process.env.VB_LAB_BENCH_ROUNDS ?? 3));
 const WINDOW_S = Math.max(4, Number(process.env.VB_LAB_BENCH_WINDOW_S ?? 12));
 const CASES = new Set((process.env.VB_LAB_BENCH_CASES ?? 'quiet,host,mixed').split(',').map((c) => c.trim()).filter(Boolean));
-const MIXED_SETTLE = Math.max(1, Number(process.env.VB_LAB_BENCH_MIXED_SETTLE ?? 6));
+const MIXED_SETTLE = Math.max(1, Number(process.env.VB_LAB_BENCH_MIXED_SETTLE ?? 12));
 /** `spread` (each pCPU one busy + one bursty) or `random:SEED` (a seeded random pinning). */
 const MIXED_START = process.env.VB_LAB_BENCH_MIXED_START ?? 'spread';
 /** Which mixed-case modes run (all by default), e.g. `run` alone while studying it. */
