@@ -1,0 +1,163 @@
+// Same decisions as another build: runs this build's decideCpu and a reference build's on the same
+// seeded random measurements and fails on the first decision that differs in anything (actions,
+// reasons, summary, predicted shares, the whole next state; numbers compared exactly).
+//   node dist/bench/decision-equivalence.js REFERENCE_DIST [CASES]
+// REFERENCE_DIST is the dist/ of the build to compare with (for example a `git worktree` of main,
+// built). Each case is a short run of intervals on one random host: multi-vCPU domains pinned,
+// unpinned or on pCPU sets, other load, weights, dedicated domains, and option variants; the
+// actions of one interval become the affinities of the next, each build carrying its own state.
+import { isDeepStrictEqual } from 'node:util';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { decideCpu as decideHere, initialCpuSchedulerState, type CpuDecision, type CpuSchedulerState } from '../src/cpu/scheduler.js';
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../src/cpu/options.js';
+import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';
+import { seededRandom } from '../src/host/sim/random.js';
+
+type Decide = (m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions) => CpuDecision;
+
+interface GuestVcpu {
+  domain: { name: string; uuid: string };
+  vcpu: number;
+  affinity: number[];
+  demand: number;
+  weight: number | undefined;
+}
+
+interface HostCase {
+  pcpus: number;
+  vcpus: GuestVcpu[];
+  other: number[] | undefined;
+  options: CpuSchedulerOptions;
+  intervals: number;
+}
+
+const pick = <T>(random: () => number, list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+
+/** Demands with ties, zeros, idle, medium and busy ones. */
+function randomDemand(random: () => number): number {
+  const kind = random();
+  if (kind < 0.1) return pick(random, [0, 0.5, 1, 0.25]);
+  if (kind < 0.35) return random() * 0.05;
+  if (kind < 0.7) return 0.1 + random() * 0.5;
+  return 0.8 + random() * 0.2;
+}
+
+/** One pCPU, every pCPU, a contiguous range, a scattered set, or an unnormalised list. */
+function randomAffinity(random: () => number, pcpus: number): number[] {
+  const kind = random();
+  if (kind < 0.5) return [Math.floor(random() * pcpus)];
+  if (kind < 0.7) return Array.from({ length: pcpus }, (_, p) => p);
+  if (kind < 0.82) {
+    const length = 1 + Math.floor(random() * pcpus);
+    const start = Math.floor(random() * (pcpus - length + 1));
+    return Array.from({ length }, (_, k) => start + k);
+  }
+  if (kind < 0.95) return [...new Set(Array.from({ length: 1 + Math.floor(random() * 4) }, () => Math.floor(random() * pcpus)))].sort((a, b) => a - b);
+  return pick(random, [[], [pcpus + 3], [1, 0, 1].map((p) => p % pcpus)]);
+}
+
+function randomCase(seed: number): HostCase {
+  const random = seededRandom(seed);
+  const big = seed % 25 === 0;
+  const pcpus = big ? pick(random, [64, 256]) : pick(random, [1, 2, 2, 3, 4, 4, 6, 8, 12, 16, 40]);
+  const domains = big ? (pcpus === 256 ? 1000 : 200) : 1 + Math.floor(random() * 12);
+  const weighted = random() < 0.25;
+  const vcpus: GuestVcpu[] = [];
+  for (let d = 0; d < domains; d++) {
+    const name = `vm${d}`;
+    const uuid = random() < 0.05 ? '' : `uuid-${seed}-${d}`;
+    const count = big ? 4 : 1 + Math.floor(random() * 4);
+    const weight = weighted && random() < 0.4 ? pick(random, [0.5, 2, 3]) : undefined;
+    for (let v = 0; v < count; v++) vcpus.push({ domain: { name, uuid }, vcpu: v, affinity: randomAffinity(random, pcpus), demand: randomDemand(random), weight });
+  }
+  const other = random() < 0.35 ? Array.from({ length: pcpus }, () => (random() < 0.5 ? 0 : random() < 0.5 ? random() * 0.03 : random())) : undefined;
+  const options: CpuSchedulerOptions = {
+    ...defaultCpuSchedulerOptions,
+    persistIntervals: pick(random, [1, 1, 2]),
+    sharePcpusWhenUnfair: random() < 0.85,
+    countOtherLoad: random() < 0.8,
+    tolerancePoints: pick(random, [0, 2, 2, 5]),
+    marginPoints: pick(random, [5, 10, 10]),
+    dedicated: random() < 0.12 && pcpus > 1 ? [pick(random, vcpus).domain.name] : [],
+  };
+  return { pcpus, vcpus, other, options, intervals: big ? 4 : 6 };
+}
+
+/** The measurement of one interval: demands drift by noise, now and then a guest changes phase. */
+function measurementOf(c: HostCase, random: () => number): CpuMeasurement {
+  const vcpus: VcpuLoad[] = c.vcpus.map((g) => {
+    if (random() < 0.1) g.demand = randomDemand(random);
+    const demand = Math.min(1, Math.max(0, g.demand + (random() - 0.5) * 0.04));
+    const pcpu = random() < 0.2 ? undefined : g.affinity.length > 0 ? pick(random, g.affinity) : undefined;
+    const usage = demand * (0.5 + random() * 0.5);
+    return { domain: { ...g.domain }, vcpu: g.vcpu, affinity: g.affinity.slice(), pcpu: pcpu !== undefined && pcpu < c.pcpus ? pcpu : undefined, usage, demand, ...(g.weight !== undefined ? { weight: g.weight } : {}) };
+  });
+  const m: CpuMeasurement = { elapsedNs: 1e9, pcpus: c.pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, c.pcpus), pcpuDemand: pcpuDemandOf(vcpus, c.pcpus) };
+  if (c.other) m.pcpuOther = c.other.map((o) => Math.min(1, Math.max(0, o + (random() - 0.5) * 0.02)));
+  return m;
+}
+
+/** The first path at which two values differ (numbers by Object.is), or undefined. */
+function firstDifference(a: unknown, b: unknown, path = 'decision'): string | undefined {
+  if (isDeepStrictEqual(a, b)) return undefined;
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const key of keys) {
+      const d = firstDifference((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], `${path}.${key}`);
+      if (d) return d;
+    }
+    return `${path}: same keys and values, different types`;
+  }
+  return `${path}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
+}
+
+export async function compareDecisions(referenceDist: string, cases: number): Promise<{ decisions: number; differ: number; acted: number }> {
+  const reference = (await import(pathToFileURL(resolve(referenceDist, 'src/cpu/scheduler.js')).href)) as { decideCpu: Decide };
+  let decisions = 0;
+  let differ = 0;
+  let acted = 0;
+  for (let seed = 1; seed <= cases; seed++) {
+    const c = randomCase(seed);
+    const random = seededRandom(seed * 7919);
+    let here = initialCpuSchedulerState();
+    let there = initialCpuSchedulerState();
+    const byName = new Map(c.vcpus.map((g) => [`${g.domain.name}/${g.vcpu}`, g]));
+    for (let interval = 0; interval < c.intervals; interval++) {
+      const m = measurementOf(c, random);
+      const mine = decideHere(structuredClone(m), here, c.options);
+      const theirs = reference.decideCpu(structuredClone(m), there, c.options);
+      decisions++;
+      const difference = firstDifference(mine, theirs);
+      if (difference) {
+        differ++;
+        if (differ <= 5) console.log(`[decision-equivalence] case ${seed} interval ${interval} (${c.vcpus.length} vCPUs on ${c.pcpus} pCPUs): ${difference.slice(0, 400)}`);
+        break;
+      }
+      if (mine.actions.length > 0) acted++;
+      for (const action of mine.actions) {
+        const g = byName.get(`${action.domain.name}/${action.vcpu}`);
+        if (g) g.affinity = action.pcpus.slice();
+      }
+      here = mine.state;
+      there = theirs.state;
+    }
+  }
+  return { decisions, differ, acted };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [referenceDist, casesText] = process.argv.slice(2);
+  const cases = Number(casesText ?? 400);
+  if (!referenceDist || !Number.isInteger(cases) || cases < 1) {
+    console.error('usage: node dist/bench/decision-equivalence.js REFERENCE_DIST [CASES]');
+    process.exit(2);
+  }
+  const result = await compareDecisions(referenceDist, cases).catch((error: unknown) => {
+    console.error(`decision-equivalence: cannot run the reference build in ${referenceDist}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    process.exit(2);
+  });
+  const { decisions, differ, acted } = result;
+  console.log(`[decision-equivalence] ${cases} cases, ${decisions} decisions (${acted} with pin changes): ${differ} differ`);
+  if (differ > 0) process.exit(1);
+}
