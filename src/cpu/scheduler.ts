@@ -2,12 +2,12 @@ import type { Notice, PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
 import { decideWithDedicated, dedicatedInPlay, type DedicatedState } from './dedicated.js';
 import { validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
-import { predictShares, shareFairness, type ShareItem } from './fairness.js';
+import { predictSharesOf, shareFairness } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { normalizeAffinity, pcpuDemandOf, pourLevel, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { normalizeAffinity, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
@@ -134,8 +134,10 @@ const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
 const percent = (x: number): string => `${Math.round(x * 100)} %`;
 
 function summarize(demands: readonly number[], shares: readonly number[], fair: readonly number[], loads: number[]): PlacementSummary {
-  const totalDemand = demands.reduce((a, b) => a + b, 0);
-  const totalShare = shares.reduce((a, b) => a + b, 0);
+  let totalDemand = 0;
+  let totalShare = 0;
+  for (let i = 0; i < demands.length; i++) totalDemand += demands[i]!;
+  for (let i = 0; i < shares.length; i++) totalShare += shares[i]!;
   return {
     demandLoads: loads,
     spreadPoints: points(spreadOf(loads)),
@@ -159,17 +161,21 @@ function setLoads(demands: readonly number[], where: readonly (readonly number[]
 
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
-  const items: ShareItem[] = demands.map((demand, i) => (room.weights ? { demand, pcpus: where[i] ?? [], weight: room.weights[i]! } : { demand, pcpus: where[i] ?? [] }));
-  const shares = predictShares(items, room.pcpus, room.capacity);
+  const shares = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights);
   if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
-  const loads = new PcpuSums(room.pcpus);
-  for (const item of items) loads.add(item.pcpus, item.demand / item.pcpus.length);
-  return summarize(demands, shares, fair, loads.values());
+  return summarize(demands, shares, fair, demandLoadsOf(demands, where, room.pcpus));
 }
 
-function describeWhere(v: VcpuLoad): string {
-  if (v.affinity.length === 1) return `pCPU${v.affinity[0]}`;
-  return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatCpuList(v.affinity)}`;
+/** Demand per pCPU: each vCPU's demand spread evenly over the pCPUs it may use. */
+function demandLoadsOf(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number): number[] {
+  const loads = new PcpuSums(pcpus);
+  for (let i = 0; i < demands.length; i++) loads.add(where[i]!, demands[i]! / where[i]!.length);
+  return loads.values();
+}
+
+function describeWhere(affinity: readonly number[], pcpu: number | undefined): string {
+  if (affinity.length === 1) return `pCPU${affinity[0]}`;
+  return pcpu !== undefined ? `unpinned (on pCPU${pcpu})` : `pCPUs ${formatCpuList(affinity)}`;
 }
 
 /** Shared plans whose worst fraction of fair share is within this of the best one count as equally fair; fewest pin changes wins. */
@@ -183,7 +189,7 @@ const fairShareTolerance = 0.02;
  * needs no re-pin when its loads change phase.
  */
 function chooseSharedPlan(
-  vcpus: readonly VcpuLoad[],
+  affinities: readonly (readonly number[])[],
   demands: readonly number[],
   assignment: readonly number[],
   room: HostRoom,
@@ -195,13 +201,13 @@ function chooseSharedPlan(
   const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair, room.capacity, room.weights);
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
   // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
-  const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: vcpus.map(() => everywhere), shares: fair }];
+  const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: affinities.map(() => everywhere), shares: fair }];
   if (shared.sets.length > 1) plans.push({ where: shared.setOf.map((s) => shared.sets[s]!), shares: shared.shares });
   const candidates = plans
     .map(({ where, shares }) => ({
       where,
       planned: summarize(demands, shares, fair, setLoads(demands, where, room)),
-      changes: where.filter((w, i) => !sameNormalized(w, vcpus[i]!.affinity)).length,
+      changes: changesTo(where, affinities),
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
     .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
@@ -210,6 +216,13 @@ function chooseSharedPlan(
   const near = candidates.filter((c) => c.planned.worstFractionOfFairShare >= fairest - fairShareTolerance);
   near.sort((a, b) => a.changes - b.changes || b.planned.worstFractionOfFairShare - a.planned.worstFractionOfFairShare);
   return near[0];
+}
+
+/** vCPUs whose affinity differs from the plan's. */
+function changesTo(where: readonly (readonly number[])[], affinities: readonly (readonly number[])[]): number {
+  let changes = 0;
+  for (let i = 0; i < where.length; i++) if (!sameNormalized(where[i]!, affinities[i]!)) changes++;
+  return changes;
 }
 
 /** Two normalised pCPU lists (sorted, unique: affinities and plans) name the same pCPUs; O(1) when their lengths differ. */
@@ -231,9 +244,9 @@ function predictionsOf(keys: readonly string[], shares: readonly number[]): Reco
 const fairnessNoiseSigmas = 2;
 
 /** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
-function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], room: HostRoom): number {
-  const demands = vcpus.map((v, i) => Math.max(0, v.demand - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
-  const shares = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity, weight: room.weights?.[i] ?? 1 })), room.pcpus, room.capacity);
+function optimisticWorstFraction(smoothed: readonly number[], affinities: readonly (readonly number[])[], sigmas: readonly number[], room: HostRoom): number {
+  const demands = smoothed.map((d, i) => Math.max(0, d - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
+  const shares = predictSharesOf(demands, affinities, room.pcpus, room.capacity, room.weights);
   return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity, room.weights));
 }
 
@@ -251,8 +264,10 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const histories: Record<string, VcpuHistory> = {};
   const n = m.vcpus.length;
   const keys = new Array<string>(n);
-  const vcpus = new Array<VcpuLoad>(n);
+  // Per vCPU, in measurement order: its normalised affinity, its smoothed demand, its weight (when some is not 1).
+  const affinities = new Array<number[]>(n);
   const demands = new Array<number>(n);
+  let weights: number[] | undefined;
   for (let i = 0; i < n; i++) {
     const v = m.vcpus[i]!;
     const key = vcpuKey(v.domain, v.vcpu);
@@ -260,18 +275,18 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     histories[key] = history;
     keys[i] = key;
     demands[i] = history.demand;
-    vcpus[i] = { domain: v.domain, vcpu: v.vcpu, affinity: normalizeAffinity(v.affinity, pcpus), pcpu: v.pcpu, usage: v.usage, demand: history.demand };
-    if (v.weight !== undefined && v.weight !== 1) vcpus[i]!.weight = v.weight;
+    affinities[i] = normalizeAffinity(v.affinity, pcpus);
+    if (v.weight !== undefined && v.weight !== 1) (weights ??= new Array<number>(n).fill(1))[i] = v.weight;
   }
   // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
   const vcpuHistories = keys.map((key) => histories[key]!);
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
   const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
-  if (vcpus.some((v) => v.weight !== undefined)) room.weights = vcpus.map((v) => v.weight ?? 1);
+  if (weights) room.weights = weights;
   const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
   const fair = fairSharesOf(demands, pcpus, room.capacity, room.weights);
-  const beforeLoads = withOther(pcpuDemandOf(vcpus, pcpus), room);
-  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), room, fair);
+  const beforeLoads = withOther(demandLoadsOf(demands, affinities, pcpus), room);
+  const before = summarizePlacement(demands, affinities, room, fair);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
@@ -288,35 +303,35 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     summary,
   });
 
-  if (pcpus === 0 || vcpus.length === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
+  if (pcpus === 0 || n === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
   // Judged on optimistic demands (each less its noise): noise alone must not make a placement look unfair.
   const sigmas = vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing));
   // Computed when first needed (it costs two share predictions on a large host).
   let fairEnoughMemo: boolean | undefined;
   const fairEnough = (): boolean =>
-    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, room) >= options.fairShareFloor);
+    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(demands, affinities, sigmas, room) >= options.fairShareFloor);
   // The gain can never exceed the current spread; skip the search when even that is within the margin
   // and every vCPU gets close to its fair share.
   if (before.spreadPoints <= options.marginPoints && fairEnough()) {
     return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
   }
 
-  const items: PlacementItem[] = vcpus.map((v) => ({
-    demand: v.demand,
-    home: v.affinity.length === 1 ? v.affinity[0] : v.pcpu,
-    pinned: v.affinity.length === 1,
+  const items: PlacementItem[] = affinities.map((affinity, i) => ({
+    demand: demands[i]!,
+    home: affinity.length === 1 ? affinity[0] : m.vcpus[i]!.pcpu,
+    pinned: affinity.length === 1,
   }));
   const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100, room.other);
   const pinnedWhere = best.assignment.map((p) => [p]);
   // Keeping every vCPU on its single pCPU predicts exactly what `before` does.
-  const unchanged = vcpus.every((v, i) => v.affinity.length === 1 && v.affinity[0] === best.assignment[i]);
+  const unchanged = affinities.every((affinity, i) => affinity.length === 1 && affinity[0] === best.assignment[i]);
   const pinned = unchanged ? before : summarizePlacement(demands, pinnedWhere, room, fair);
   // One-pCPU pins that leave someone well short of its fair share: share pCPUs where that helps enough.
   let where: number[][] = pinnedWhere;
   let planned = pinned;
   let strategy: CpuStrategy = best.strategy;
   if (options.sharePcpusWhenUnfair && pinned.worstFractionOfFairShare < options.fairShareTarget) {
-    const choice = chooseSharedPlan(vcpus, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
+    const choice = chooseSharedPlan(affinities, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
     if (choice) ({ where, planned, strategy } = choice);
   }
   const bestSpreadPoints = planned.spreadPoints;
@@ -325,7 +340,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const unfair = fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints && !fairEnough();
   // Other load is noisy too: each pCPU's adds its own σ there.
   const otherSigmas = room.other ? otherLoad!.map((h) => demandSigma(h, options.demandSmoothing)) : [];
-  const sigmaRms = loadSigmaRms([...sigmas, ...otherSigmas], [...vcpus.map((v) => v.affinity), ...otherSigmas.map((_, p) => [p])], pcpus);
+  const sigmaRms = otherSigmas.length === 0 ? loadSigmaRms(sigmas, affinities, pcpus) : loadSigmaRms([...sigmas, ...otherSigmas], [...affinities, ...otherSigmas.map((_, p) => [p])], pcpus);
   const verdict = judgeBalance(
     {
       beforeSpreadPoints: before.spreadPoints,
@@ -356,30 +371,32 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
   // Plans share one array per pCPU set: format each set once.
   const setTexts = new Map<readonly number[], string>();
-  vcpus.forEach((v, i) => {
+  const sharingText =
+    `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
+    `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
+  for (let i = 0; i < n; i++) {
+    const affinity = affinities[i]!;
     const target = where[i]!;
-    if (sameNormalized(v.affinity, target)) return;
-    const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
+    if (sameNormalized(affinity, target)) continue;
+    const v = m.vcpus[i]!;
+    const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(demands[i]!)})`;
     let reason: string;
     if (target.length > 1) {
       const sharing = setSizes.get(target) ?? 0;
       let targetText = setTexts.get(target);
       if (targetText === undefined) setTexts.set(target, (targetText = formatCpuList(target)));
-      reason =
-        `${who}: ${describeWhere(v)} → pCPUs ${targetText}, shared by ${sharing} vCPUs; ` +
-        `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
-        `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
+      reason = `${who}: ${describeWhere(affinity, v.pcpu)} → pCPUs ${targetText}, shared by ${sharing} vCPUs; ${sharingText}`;
     } else {
       const to = target[0]!;
-      const from = v.affinity.length === 1 ? v.affinity[0]! : v.pcpu;
+      const from = affinity.length === 1 ? affinity[0]! : v.pcpu;
       const loadsText =
         from !== undefined && from !== to
           ? `pCPU${from} demand ${fmt(beforeLoads[from]!)} → ${fmt(afterLoads[from]!)}, pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`
           : `pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
-      reason = `${who}: ${describeWhere(v)} → pCPU${to}; ${loadsText}, ${spreadText}`;
+      reason = `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${to}; ${loadsText}, ${spreadText}`;
     }
-    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: v.affinity, reason });
-  });
+    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason });
+  }
 
   const after = planned;
   return {
