@@ -12,6 +12,9 @@ import { pathToFileURL } from 'node:url';
 import { decideCpu as decideHere, initialCpuSchedulerState, type CpuDecision, type CpuSchedulerState } from '../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../src/cpu/options.js';
 import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';
+import * as placementHere from '../src/cpu/placement.js';
+import * as sharingHere from '../src/cpu/sharing.js';
+import * as fairnessHere from '../src/cpu/fairness.js';
 import { seededRandom } from '../src/host/sim/random.js';
 
 type Decide = (m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions) => CpuDecision;
@@ -30,12 +33,14 @@ interface HostCase {
   other: number[] | undefined;
   options: CpuSchedulerOptions;
   intervals: number;
+  coarse: boolean;
 }
 
 const pick = <T>(random: () => number, list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
 
-/** Demands with ties, zeros, idle, medium and busy ones. */
-function randomDemand(random: () => number): number {
+/** Demands with ties, zeros, idle, medium and busy ones; `coarse`: on a grid of eighths, so that loads tie too. */
+function randomDemand(random: () => number, coarse = false): number {
+  if (coarse) return Math.round(randomDemand(random) * 8) / 8;
   const kind = random();
   if (kind < 0.1) return pick(random, [0, 0.5, 1, 0.25]);
   if (kind < 0.35) return random() * 0.05;
@@ -63,13 +68,14 @@ function randomCase(seed: number): HostCase {
   const pcpus = big ? pick(random, [64, 256]) : pick(random, [1, 2, 2, 3, 4, 4, 6, 8, 12, 16, 40]);
   const domains = big ? (pcpus === 256 ? 1000 : 200) : 1 + Math.floor(random() * 12);
   const weighted = random() < 0.25;
+  const coarse = random() < 0.3;
   const vcpus: GuestVcpu[] = [];
   for (let d = 0; d < domains; d++) {
     const name = `vm${d}`;
     const uuid = random() < 0.05 ? '' : `uuid-${seed}-${d}`;
     const count = big ? 4 : 1 + Math.floor(random() * 4);
     const weight = weighted && random() < 0.4 ? pick(random, [0.5, 2, 3]) : undefined;
-    for (let v = 0; v < count; v++) vcpus.push({ domain: { name, uuid }, vcpu: v, affinity: randomAffinity(random, pcpus), demand: randomDemand(random), weight });
+    for (let v = 0; v < count; v++) vcpus.push({ domain: { name, uuid }, vcpu: v, affinity: randomAffinity(random, pcpus), demand: randomDemand(random, coarse), weight });
   }
   const other = random() < 0.35 ? Array.from({ length: pcpus }, () => (random() < 0.5 ? 0 : random() < 0.5 ? random() * 0.03 : random())) : undefined;
   const options: CpuSchedulerOptions = {
@@ -81,14 +87,14 @@ function randomCase(seed: number): HostCase {
     marginPoints: pick(random, [5, 10, 10]),
     dedicated: random() < 0.12 && pcpus > 1 ? [pick(random, vcpus).domain.name] : [],
   };
-  return { pcpus, vcpus, other, options, intervals: big ? 4 : 6 };
+  return { pcpus, vcpus, other, options, intervals: big ? 4 : 6, coarse };
 }
 
 /** The measurement of one interval: demands drift by noise, now and then a guest changes phase. */
 function measurementOf(c: HostCase, random: () => number): CpuMeasurement {
   const vcpus: VcpuLoad[] = c.vcpus.map((g) => {
-    if (random() < 0.1) g.demand = randomDemand(random);
-    const demand = Math.min(1, Math.max(0, g.demand + (random() - 0.5) * 0.04));
+    if (random() < 0.1) g.demand = randomDemand(random, c.coarse);
+    const demand = c.coarse ? g.demand : Math.min(1, Math.max(0, g.demand + (random() - 0.5) * 0.04));
     const pcpu = random() < 0.2 ? undefined : g.affinity.length > 0 ? pick(random, g.affinity) : undefined;
     const usage = demand * (0.5 + random() * 0.5);
     return { domain: { ...g.domain }, vcpu: g.vcpu, affinity: g.affinity.slice(), pcpu: pcpu !== undefined && pcpu < c.pcpus ? pcpu : undefined, usage, demand, ...(g.weight !== undefined ? { weight: g.weight } : {}) };
@@ -110,6 +116,50 @@ function firstDifference(a: unknown, b: unknown, path = 'decision'): string | un
     return `${path}: same keys and values, different types`;
   }
   return `${path}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
+}
+
+/**
+ * The optimiser, the sharing planner and the share model called directly, beside decideCpu: random
+ * items with unknown and odd homes, base loads, capacities and weights. Returns how many calls differ.
+ */
+async function compareParts(referenceDist: string, cases: number): Promise<{ calls: number; differ: number }> {
+  const load = async (name: string): Promise<Record<string, (...args: never[]) => unknown>> => (await import(pathToFileURL(resolve(referenceDist, `src/cpu/${name}.js`)).href)) as Record<string, (...args: never[]) => unknown>;
+  const there = { placement: await load('placement'), sharing: await load('sharing'), fairness: await load('fairness') };
+  let calls = 0;
+  let differ = 0;
+  const check = (what: string, seed: number, mine: unknown, theirs: unknown): void => {
+    calls++;
+    const difference = firstDifference(mine, theirs, what);
+    if (difference) {
+      differ++;
+      if (differ <= 5) console.log(`[decision-equivalence] ${what}, case ${seed}: ${difference.slice(0, 400)}`);
+    }
+  };
+  for (let seed = 1; seed <= cases; seed++) {
+    const random = seededRandom(seed * 31 + 5);
+    const pcpus = seed % 20 === 0 ? 256 : 1 + Math.floor(random() * 24);
+    const n = seed % 20 === 0 ? 4000 : Math.floor(random() * 60);
+    const coarse = random() < 0.4;
+    const items = Array.from({ length: n }, () => {
+      const odd = random();
+      const home = odd < 0.1 ? undefined : odd < 0.12 ? pick(random, [-1, pcpus, -0]) : Math.floor(random() * pcpus);
+      return { demand: randomDemand(random, coarse), home, pinned: random() < 0.8 };
+    });
+    const base = random() < 0.3 ? Array.from({ length: pcpus }, () => (random() < 0.5 ? 0 : random())) : undefined;
+    const tolerance = pick(random, [0, 0.02, 0.05]);
+    const demands = items.map((i) => i.demand);
+    check('planPlacement', seed, placementHere.planPlacement(items, pcpus, tolerance, base), there.placement.planPlacement!(...([items, pcpus, tolerance, base] as never[])));
+    const assignment = items.map(() => Math.floor(random() * pcpus));
+    const capacity = base?.map((b) => 1 - b);
+    const weights = random() < 0.3 ? items.map(() => pick(random, [1, 1, 0.5, 2, 3])) : undefined;
+    const fair = sharingHere.fairSharesOf(demands, pcpus, capacity, weights);
+    check('fairSharesOf', seed, fair, there.sharing.fairSharesOf!(...([demands, pcpus, capacity, weights] as never[])));
+    const target = pick(random, [0.9, 0.95, 1]);
+    check('sharePcpus', seed, sharingHere.sharePcpus(demands, assignment, pcpus, target, fair, capacity, weights), there.sharing.sharePcpus!(...([demands, assignment, pcpus, target, fair, capacity, weights] as never[])));
+    const shareItems = items.map((item, i) => ({ demand: item.demand, pcpus: randomAffinity(random, pcpus), ...(weights ? { weight: weights[i]! } : {}) }));
+    check('predictShares', seed, fairnessHere.predictShares(shareItems, pcpus, capacity), there.fairness.predictShares!(...([shareItems, pcpus, capacity] as never[])));
+  }
+  return { calls, differ };
 }
 
 export async function compareDecisions(referenceDist: string, cases: number): Promise<{ decisions: number; differ: number; acted: number }> {
@@ -159,5 +209,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   });
   const { decisions, differ, acted } = result;
   console.log(`[decision-equivalence] ${cases} cases, ${decisions} decisions (${acted} with pin changes): ${differ} differ`);
-  if (differ > 0) process.exit(1);
+  const parts = await compareParts(referenceDist, cases);
+  console.log(`[decision-equivalence] planPlacement, fairSharesOf, sharePcpus, predictShares called directly: ${parts.calls} calls, ${parts.differ} differ`);
+  if (differ > 0 || parts.differ > 0) process.exit(1);
 }
