@@ -11,6 +11,7 @@ import type { DomainSpec, Scenario } from './scenario.js';
 import type { LifecycleEvent, OomEvent } from './truth.js';
 import { workloadValue } from './workload.js';
 import { emptyOtherTally, otherLoadDemands, type OtherLoadTally } from './other-load.js';
+import { nextWindowEdge, runnableFraction, settleWindowStart, startBurstClock, type BurstClock } from './clock-bound.js';
 
 export interface SimOptions {
   /** Seeds every noise stream; defaults to the scenario's seed. */
@@ -20,6 +21,12 @@ export interface SimOptions {
 }
 
 export const NS_PER_S = 1e9;
+/** Tick of the CPU simulation when some vCPU is clock-bound, ns: 1 ms, a fraction of a CFS slice. */
+export const TICK_NS = 1e6;
+/** Work an elastic thread keeps queued at most (ns of pCPU time): a starved thread catches up on at most this much. */
+const MAX_BACKLOG_NS = 100e6;
+/** Distinct sharing problems remembered by the tick simulation before it starts afresh. */
+const MAX_TICK_SHARES = 4096;
 export const KIB_PER_MIB = 1024;
 /** Guests report `last-update` as wall-clock seconds; the simulated wall clock starts here. */
 export const SIM_EPOCH_SECONDS = 1_700_000_000;
@@ -47,6 +54,10 @@ export interface VcpuState {
   stream: number;
   /** Tallies since the last ground-truth report. */
   truth: { demandNs: number; receivedNs: number; pcpuNs: number[] };
+  /** A clock-bound (bursty) vCPU's windows; undefined for every other shape. */
+  burst?: BurstClock;
+  /** Work arrived and not yet done, ns of pCPU time (tick simulation only; see stepCpuTicks). */
+  backlogNs: number;
 }
 
 export interface DomainState {
@@ -110,6 +121,13 @@ export class SimPhysics {
   readonly pcpuBusyTotalNs: number[];
   /** Other load wanted and received since the last ground-truth report. */
   otherTally: OtherLoadTally;
+  /** Whether some vCPU is clock-bound: then CPU is simulated in ticks (stepCpuTicks), else per sub-step. */
+  private readonly clockBound: boolean;
+  /** Per other-load thread, work arrived and not yet done, ns (tick simulation only). */
+  private readonly otherBacklogNs: number[];
+  /** Sharing problems solved in the tick simulation, by demands; emptied when the layout changes. */
+  private tickShares = new Map<string, ShareResult>();
+  private tickSharesLayout = -1;
 
   constructor(
     readonly scenario: Scenario,
@@ -121,6 +139,8 @@ export class SimPhysics {
     this.tally = { fromNs: 0, pcpuBusyNs: new Array<number>(scenario.host.pcpus).fill(0), minFreeKiB: Infinity, oomEvents: [], lifecycle: [] };
     this.pcpuBusyTotalNs = new Array<number>(scenario.host.pcpus).fill(0);
     this.otherTally = emptyOtherTally(scenario.host.pcpus);
+    this.clockBound = scenario.domains.some((d) => d.cpu.some((w) => w.kind === 'bursty'));
+    this.otherBacklogNs = new Array<number>((scenario.host.otherLoad ?? []).length).fill(0);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
     const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
@@ -134,15 +154,22 @@ export class SimPhysics {
       spec,
       running: false,
       everStarted: false,
-      vcpus: spec.pin.map((pin, i) => ({
-        affinity: pin ? [...pin] : [...this.allPcpus],
-        timeNs: 0,
-        delayNs: 0,
-        seenNs: new Array<number>(this.scenario.host.pcpus).fill(0),
-        lastPcpu: (pin ?? this.allPcpus)[i % (pin ?? this.allPcpus).length]!,
-        stream: hashString(`${spec.name}/cpu/${i}`),
-        truth: { demandNs: 0, receivedNs: 0, pcpuNs: new Array<number>(this.scenario.host.pcpus).fill(0) },
-      })),
+      vcpus: spec.pin.map((pin, i) => {
+        const stream = hashString(`${spec.name}/cpu/${i}`);
+        const shape = spec.cpu[i]!;
+        const v: VcpuState = {
+          affinity: pin ? [...pin] : [...this.allPcpus],
+          timeNs: 0,
+          delayNs: 0,
+          seenNs: new Array<number>(this.scenario.host.pcpus).fill(0),
+          lastPcpu: (pin ?? this.allPcpus)[i % (pin ?? this.allPcpus).length]!,
+          stream,
+          truth: { demandNs: 0, receivedNs: 0, pcpuNs: new Array<number>(this.scenario.host.pcpus).fill(0) },
+          backlogNs: 0,
+        };
+        if (shape.kind === 'bursty') v.burst = startBurstClock(shape, this.seed, stream, this.nowNs);
+        return v;
+      }),
       actualKiB: memoryKiB,
       targetKiB: memoryKiB,
       usedDemandKiB: 0,
@@ -244,7 +271,8 @@ export class SimPhysics {
     const startNs = this.nowNs;
     const endNs = startNs + dtNs;
     const running = this.domains.filter((d) => d.running);
-    this.stepCpu(running, (startNs + dtNs / 2) / NS_PER_S, dtNs);
+    if (this.clockBound) this.stepCpuTicks(running, startNs, dtNs);
+    else this.stepCpu(running, (startNs + dtNs / 2) / NS_PER_S, dtNs);
     for (const d of running) {
       d.truth.runningNs += dtNs;
       this.stepBalloon(d, dtNs);
@@ -303,6 +331,105 @@ export class SimPhysics {
       }
     });
     if (others > 0) this.tallyOtherLoad(share, demands, states.length, dtNs);
+  }
+
+  /**
+   * CPU over one sub-step when some vCPU is clock-bound: in ticks of TICK_NS, the threads runnable
+   * in each tick share the pCPUs by the same weighted max-min rule with affinity. A clock-bound
+   * vCPU is runnable in its window (clock-bound.ts); any other thread receives its demand d as work
+   * d·dt and is runnable while it has work left, so it catches up on what it could not run before.
+   * Time and delay (runnable, not running) accumulate per tick as libvirt counts them.
+   */
+  private stepCpuTicks(running: DomainState[], startNs: number, dtNs: number): void {
+    const tMid = (startNs + dtNs / 2) / NS_PER_S;
+    const asked: number[] = [];
+    const weights: number[] = [];
+    const affinity: number[][] = [];
+    const states: VcpuState[] = [];
+    const extra = this.options.noise?.cpuSd ?? 0;
+    for (const d of running) {
+      d.vcpus.forEach((v, i) => {
+        const raw = workloadValue(d.spec.cpu[i]!, tMid, this.seed, v.stream, v.burst ? 0 : extra);
+        asked.push(Math.min(1, Math.max(0, raw)));
+        weights.push(d.spec.weight);
+        affinity.push(v.affinity);
+        states.push(v);
+      });
+    }
+    const guests = states.length;
+    const others = this.addOtherLoad(tMid, asked, weights, affinity);
+    if (guests === 0 && others === 0) return;
+    if (this.tickSharesLayout !== this.layout) {
+      this.tickShares.clear();
+      this.tickSharesLayout = this.layout;
+    }
+    const backlog = (k: number): number => (k < guests ? states[k]!.backlogNs : this.otherBacklogNs[k - guests]!);
+    const setBacklog = (k: number, ns: number): void => {
+      const capped = Math.min(Math.max(0, ns), MAX_BACKLOG_NS);
+      if (k < guests) states[k]!.backlogNs = capped;
+      else this.otherBacklogNs[k - guests] = capped;
+    };
+    const specs = this.scenario.host.otherLoad ?? [];
+    const busy = this.tally.pcpuBusyNs;
+    const busyTotal = this.pcpuBusyTotalNs;
+    const runnable = new Array<number>(asked.length).fill(0);
+    const endNs = startNs + dtNs;
+    for (let t0 = startNs; t0 < endNs; ) {
+      // Ticks also end where a window starts or ends, so a clock-bound vCPU is runnable all of a tick or none of it.
+      let t1 = Math.min(t0 + TICK_NS, endNs);
+      for (let k = 0; k < guests; k++) {
+        const burst = states[k]!.burst;
+        if (burst) t1 = Math.min(t1, nextWindowEdge(burst, t0));
+      }
+      const len = t1 - t0;
+      for (let k = 0; k < asked.length; k++) {
+        const burst = k < guests ? states[k]!.burst : undefined;
+        if (burst) runnable[k] = runnableFraction(burst, t0, t1);
+        else {
+          const work = backlog(k) + asked[k]! * len;
+          setBacklog(k, work);
+          runnable[k] = Math.min(1, backlog(k) / len);
+        }
+      }
+      const key = runnable.join(',');
+      let share = this.tickShares.get(key);
+      if (!share) {
+        share = fairShare({ demands: runnable, weights, affinity, pcpus: this.scenario.host.pcpus });
+        if (this.tickShares.size >= MAX_TICK_SHARES) this.tickShares.clear();
+        this.tickShares.set(key, share);
+      }
+      for (let k = 0; k < asked.length; k++) {
+        const got = share.received[k]!;
+        const gotNs = got * len;
+        const burst = k < guests ? states[k]!.burst : undefined;
+        if (burst) settleWindowStart(burst, t0, t1, (runnable[k]! - got) * len);
+        else setBacklog(k, backlog(k) - gotNs);
+        if (k >= guests) {
+          const p = specs[k - guests]!.pcpu;
+          this.otherTally.receivedNs[p] = this.otherTally.receivedNs[p]! + gotNs;
+          busy[p] = busy[p]! + gotNs;
+          busyTotal[p] = busyTotal[p]! + gotNs;
+          continue;
+        }
+        const v = states[k]!;
+        v.timeNs += gotNs;
+        v.delayNs += (runnable[k]! - got) * len;
+        v.truth.receivedNs += gotNs;
+        const row = share.placement[k]!;
+        for (let p = 0; p < row.length; p++) {
+          const ns = row[p]! * len;
+          if (ns === 0) continue;
+          v.seenNs[p] = v.seenNs[p]! + ns;
+          v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
+          busy[p] = busy[p]! + ns;
+          busyTotal[p] = busyTotal[p]! + ns;
+        }
+      }
+      t0 = t1;
+    }
+    // What each thread asked over the sub-step: a clock-bound vCPU its duty, any other its demand.
+    states.forEach((v, k) => (v.truth.demandNs += asked[k]! * dtNs));
+    specs.forEach((s, j) => (this.otherTally.demandNs[s.pcpu] = this.otherTally.demandNs[s.pcpu]! + asked[guests + j]! * dtNs));
   }
 
   /** Appends each other-load thread to the sharing problem (pinned to its pCPU); returns how many. */

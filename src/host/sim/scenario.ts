@@ -116,6 +116,9 @@ const READ_KEYS = ['scan', 'hot', 'rate', 'at', 'every', 'until'] as const;
 /** Largest file a read may cover (the simulator keeps it in 1 MiB chunks). */
 const MAX_READ_MIB = 64 * 1024;
 const SHAPE_KEYS = ['constant', 'steps', 'ramp', 'onOff'] as const;
+type ShapeKey = (typeof SHAPE_KEYS)[number] | 'bursty';
+/** Shortest period of a bursty vCPU, ms: ten ticks of the simulation (physics.ts TICK_NS). */
+const MIN_BURST_PERIOD_MS = 10;
 
 const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -126,16 +129,20 @@ export const DEFAULT_DISK_READ_MIBPS = 200;
 /** Default memory a guest uses when its workload does not say (an idle small Linux guest). */
 export const DEFAULT_USED_MIB = 100;
 
-function readWorkload(r: FieldReader, value: unknown, path: Path, min: number, max: number, unit: string): Workload {
+function readWorkload(r: FieldReader, value: unknown, path: Path, min: number, max: number, unit: string, vcpu = false): Workload {
   const range = (v: unknown, p: Path): number => r.number(v, p, min, max);
+  const keys: readonly ShapeKey[] = vcpu ? [...SHAPE_KEYS, 'bursty'] : SHAPE_KEYS;
   if (typeof value === 'number') return { kind: 'constant', value: range(value, path) };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    r.fail(path, `expected a number (${unit}) or a mapping with one of ${SHAPE_KEYS.join(', ')}, got ${describe(value)}`);
+    r.fail(path, `expected a number (${unit}) or a mapping with one of ${keys.join(', ')}, got ${describe(value)}`);
   }
-  const obj = r.object(value, path, [...SHAPE_KEYS, 'noise']);
-  const shapes = SHAPE_KEYS.filter((k) => obj[k] !== undefined);
+  if (!vcpu && (value as Record<string, unknown>).bursty !== undefined) {
+    r.fail([...path, 'bursty'], 'bursty (busy windows that end by the clock) is a shape of a guest vCPU\'s CPU demand only');
+  }
+  const obj = r.object(value, path, [...keys, 'noise']);
+  const shapes = keys.filter((k) => obj[k] !== undefined);
   if (shapes.length !== 1) {
-    r.fail(path, `expected a number or a mapping with exactly one of ${SHAPE_KEYS.join(', ')} (${unit})${shapes.length > 1 ? `, got ${shapes.join(' and ')}` : ''}`);
+    r.fail(path, `expected a number or a mapping with exactly one of ${keys.join(', ')} (${unit})${shapes.length > 1 ? `, got ${shapes.join(' and ')}` : ''}`);
   }
   const kind = shapes[0]!;
   const at = [...path, kind];
@@ -180,6 +187,14 @@ function readWorkload(r: FieldReader, value: unknown, path: Path, min: number, m
         off: range(o.off, [...at, 'off']),
         phaseSeconds: o.phase === undefined ? 0 : r.number(o.phase, [...at, 'phase'], 0, Infinity),
       });
+    }
+    case 'bursty': {
+      if (noise) r.fail([...path, 'noise'], 'a bursty vCPU takes no noise (its windows are set by the clock)');
+      const o = r.object(obj.bursty, at, ['duty', 'period', 'phase'], ['duty', 'period']);
+      const periodMs = r.number(o.period, [...at, 'period'], MIN_BURST_PERIOD_MS, 60_000);
+      const shape: Workload = { kind, duty: range(o.duty, [...at, 'duty']), periodMs };
+      if (o.phase !== undefined) shape.phaseMs = r.number(o.phase, [...at, 'phase'], 0, periodMs);
+      return shape;
     }
   }
 }
@@ -273,9 +288,9 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
   if (w.cpu === undefined) cpu = Array.from({ length: vcpus }, () => ({ kind: 'constant', value: 0 }));
   else if (Array.isArray(w.cpu)) {
     if (w.cpu.length !== vcpus) r.fail(wAt('cpu'), `expected one workload per vCPU (${vcpus}), got ${w.cpu.length}; give a single workload to use it for every vCPU`);
-    cpu = w.cpu.map((x, i) => readWorkload(r, x, [...path, 'workload', 'cpu', i], 0, 1, 'demand 0..1 of a pCPU'));
+    cpu = w.cpu.map((x, i) => readWorkload(r, x, [...path, 'workload', 'cpu', i], 0, 1, 'demand 0..1 of a pCPU', true));
   } else {
-    const one = readWorkload(r, w.cpu, wAt('cpu'), 0, 1, 'demand 0..1 of a pCPU');
+    const one = readWorkload(r, w.cpu, wAt('cpu'), 0, 1, 'demand 0..1 of a pCPU', true);
     cpu = Array.from({ length: vcpus }, () => one);
   }
   const usedMiB: Workload = w.usedMiB === undefined ? { kind: 'constant', value: DEFAULT_USED_MIB } : readWorkload(r, w.usedMiB, wAt('usedMiB'), 0, 16 * 1024 * 1024, 'MiB');

@@ -17,7 +17,14 @@ export type WorkloadShape =
   /** Piecewise linear between points; flat before the first and after the last. */
   | { kind: 'ramp'; points: Array<[number, number]> }
   /** `on` for `onSeconds` of every `periodSeconds`, `off` for the rest, shifted by `phaseSeconds`. */
-  | { kind: 'onOff'; periodSeconds: number; onSeconds: number; on: number; off: number; phaseSeconds: number };
+  | { kind: 'onOff'; periodSeconds: number; onSeconds: number; on: number; off: number; phaseSeconds: number }
+  /**
+   * Clock-bound CPU bursts: busy from the start of a window until the clock says `duty` of the
+   * period is over, whether or not it ran meanwhile, then asleep to the next period. Its demand (the
+   * fraction of time it is runnable) is `duty`; what it receives depends on who it shares with
+   * (clock-bound.ts). `phaseMs` undefined: drawn from the seed per vCPU.
+   */
+  | { kind: 'bursty'; duty: number; periodMs: number; phaseMs?: number };
 
 export type Workload = WorkloadShape & { noise?: Noise };
 
@@ -50,6 +57,8 @@ export function shapeValue(shape: WorkloadShape, t: number): number {
       const within = (((t - shape.phaseSeconds) % shape.periodSeconds) + shape.periodSeconds) % shape.periodSeconds;
       return within < shape.onSeconds ? shape.on : shape.off;
     }
+    case 'bursty':
+      return shape.duty;
   }
 }
 
@@ -74,5 +83,7 @@ export function shapePeak(shape: WorkloadShape): number {
       return Math.max(...shape.points.map((p) => p[1]));
     case 'onOff':
       return Math.max(shape.on, shape.off);
+    case 'bursty':
+      return shape.duty;
   }
 }

@@ -234,3 +234,21 @@ test('file reads are checked field by field', () => {
   rejects(`${BASE}    workload:\n      cachesMiB: 600\n`, 'domains[0].workload.cachesMiB', 'cachesMiB', /out of range/);
   rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  diskReadMiBps: 0'), 'host.diskReadMiBps', 'diskReadMiBps', /out of range/);
 });
+
+test('bursty CPU: duty, period (ms) and an optional phase, checked like the other shapes; a vCPU shape only', () => {
+  const s = parseScenario(BASE + '    vcpus: 2\n    workload:\n      cpu: [{ bursty: { duty: 0.4, period: 100, phase: 30 } }, { bursty: { duty: 0.2, period: 50 } }]\n', 'ok.yaml');
+  assert.deepEqual(s.domains[0]!.cpu, [
+    { kind: 'bursty', duty: 0.4, periodMs: 100, phaseMs: 30 },
+    { kind: 'bursty', duty: 0.2, periodMs: 50 },
+  ]);
+  // Its demand (the fraction of time it is runnable) is its duty.
+  assert.equal(shapeValue(s.domains[0]!.cpu[0]!, 12.345), 0.4);
+  rejects(BASE + '    workload:\n      cpu: { bursty: { duty: 1.4, period: 100 } }\n', 'domains[0].workload.cpu.bursty.duty', 'bursty', /1\.4 is out of range/);
+  rejects(BASE + '    workload:\n      cpu: { bursty: { duty: 0.4, period: 2 } }\n', 'domains[0].workload.cpu.bursty.period', 'bursty', /2 is out of range \(must be ≥ 10/);
+  rejects(BASE + '    workload:\n      cpu: { bursty: { duty: 0.4, period: 100, phase: 150 } }\n', 'domains[0].workload.cpu.bursty.phase', 'bursty', /out of range/);
+  rejects(BASE + '    workload:\n      cpu: { bursty: { duty: 0.4 } }\n', 'domains[0].workload.cpu.bursty', 'bursty', /missing required field 'period'/);
+  rejects(BASE + '    workload:\n      cpu: { bursty: { duty: 0.4, period: 100, width: 3 } }\n', 'domains[0].workload.cpu.bursty.width', 'bursty', /unknown field 'width'/);
+  rejects(BASE + '    workload:\n      cpu: { bursty: { duty: 0.4, period: 100 }, noise: { sd: 0.1 } }\n', 'domains[0].workload.cpu.noise', 'bursty', /no noise/);
+  rejects(BASE + '    workload:\n      usedMiB: { bursty: { duty: 0.4, period: 100 } }\n', 'domains[0].workload.usedMiB.bursty', 'bursty', /guest vCPU/);
+  rejects(BASE.replace('  pcpus: 4', '  pcpus: 4\n  otherLoad:\n    - { pcpu: 0, load: { bursty: { duty: 0.4, period: 100 } } }'), 'host.otherLoad[0].load.bursty', 'bursty', /guest vCPU/);
+});
