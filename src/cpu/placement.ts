@@ -201,35 +201,32 @@ export function relabelForOverlap(items: readonly PlacementItem[], assignment: r
 
 /**
  * The (group, home) pairs of an assignment as keys group·pcpus + home, most items first, ties by
- * key: counted by sorting the keys natively and reading off runs, not by a Map and a comparator sort.
+ * key. Counted in a Map; ordered by a native sort of the distinct keys and a counting sort by
+ * count (stable, so ties stay in key order) instead of a comparator sort of the Map's entries.
  */
 function overlapPairs(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number): number[] {
-  const keys: number[] = [];
+  const overlap = new Map<number, number>();
   for (let i = 0; i < items.length; i++) {
     const home = items[i]!.home;
-    if (home !== undefined) keys.push((assignment[i] ?? 0) * pcpus + home);
+    if (home === undefined) continue;
+    const key = (assignment[i] ?? 0) * pcpus + home;
+    overlap.set(key, (overlap.get(key) ?? 0) + 1);
   }
-  const sorted = Float64Array.from(keys).sort();
-  const distinct: number[] = [];
-  const counts: number[] = [];
-  for (let k = 0; k < sorted.length; k++) {
-    const key = sorted[k]!;
-    // Runs of one key (the Map counted −0 and 0 as one key, and kept it as 0).
-    if (distinct.length > 0 && distinct[distinct.length - 1] === key) counts[counts.length - 1]!++;
-    else {
-      distinct.push(key === 0 ? 0 : key);
-      counts.push(1);
-    }
+  const keys = Float64Array.from(overlap.keys()).sort();
+  // NaN keys (a home that is no number) have no place in a numeric order: sort those the comparator's way.
+  if (keys.length > 0 && Number.isNaN(keys[keys.length - 1]!)) return [...overlap.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([key]) => key);
+  let most = 0;
+  for (const count of overlap.values()) most = Math.max(most, count);
+  // Counting sort by count, descending: slot[c] is where the first key seen with count c goes.
+  const slot = new Int32Array(most + 2);
+  for (const count of overlap.values()) slot[most - count + 1]!++;
+  for (let c = 1; c < slot.length; c++) slot[c] = slot[c]! + slot[c - 1]!;
+  const pairs = new Array<number>(keys.length);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
+    pairs[slot[most - overlap.get(key)!]!++] = key;
   }
-  // NaN keys (a home that is no number) sort last and never equal one another: count them the Map's way.
-  if (sorted.length > 0 && Number.isNaN(sorted[sorted.length - 1]!)) return overlapPairsByMap(keys);
-  return [...descendingOrder(counts)].map((k) => distinct[k]!);
-}
-
-function overlapPairsByMap(keys: readonly number[]): number[] {
-  const overlap = new Map<number, number>();
-  for (const key of keys) overlap.set(key, (overlap.get(key) ?? 0) + 1);
-  return [...overlap.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([key]) => key);
+  return pairs;
 }
 
 /** Items stay home; items without a known home go, largest first, to the least loaded pCPU. */
