@@ -6,8 +6,7 @@ import { TraceWriter } from '../control/trace-writer.js';
 import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
 import type { Action } from '../ground/actions.js';
 import type { Target } from './target.js';
-import type { Hypervisor } from '../ground/hypervisor.js';
-import { errorText } from '../ground/errors.js';
+import { CpuWeightKeeper } from '../control/cpu-weights.js';
 import { captureStartState, restoreStartState, type StartState } from '../control/restore.js';
 
 /** A control run: where, how often, and the options of each controller that runs (see src/control/controllers.ts). */
@@ -19,9 +18,9 @@ export interface RunSettings extends ControllerOptions {
   quiet: boolean;
   intervals?: number;
   tracePath?: string;
-  /** Put back the pins and balloon sizes found at start when the run ends. */
+  /** Put back the pins and balloon sizes found at start, and the CPU weights the run changed, when the run ends. */
   restore?: boolean;
-  /** CPU weights to set when the run starts, by domain name (libvirt cpu_shares = weight × 1024). */
+  /** CPU weights to keep, by domain name (libvirt cpu_shares = weight × 1024): set on each configured domain as it appears (src/control/cpu-weights.ts). */
   cpuWeights?: Record<string, number>;
   /**
    * Judging another program (virtbalance judge): the controllers only measure and change nothing, and
@@ -73,7 +72,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   /** Whether the last interval saw no domain: the line saying so is printed once per such stretch. */
   let sawNoDomains = false;
   let exitCode = 0;
-  if (settings.cpuWeights && !settings.dryRun) await applyCpuWeights(target.hypervisor, settings.cpuWeights);
+  const cpuWeights = settings.cpuWeights && Object.keys(settings.cpuWeights).length > 0 ? new CpuWeightKeeper(settings.cpuWeights) : undefined;
   try {
     await runControlLoop(
       target.hypervisor,
@@ -85,6 +84,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         intervals: settings.intervals,
         signal: abort.signal,
         truth: target.truth,
+        cpuWeights,
       },
       {
         record(entry) {
@@ -116,7 +116,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
       const outcome = await restoreStartState(
         target.hypervisor,
         start,
-        { pins: !!settings.cpu, balloons: !!settings.memory, memory: settings.memory ?? controllers.memory.defaultOptions() },
+        { pins: !!settings.cpu, balloons: !!settings.memory, memory: settings.memory ?? controllers.memory.defaultOptions(), weights: cpuWeights?.changed() ?? [] },
         (line) => console.error(`virtbalance: ${line}`),
       );
       if (outcome.failed > 0) exitCode = 1;
@@ -129,35 +129,4 @@ export async function executeRun(settings: RunSettings): Promise<number> {
     await target.hypervisor.close();
   }
   return exitCode;
-}
-
-/**
- * Sets the configured CPU weights once, on the domains running now (each named domain is one the
- * operator told us to manage). One line per weight set or not set; a failure stops nothing.
- */
-export async function applyCpuWeights(hypervisor: Hypervisor, weights: Record<string, number>): Promise<void> {
-  let observation;
-  try {
-    observation = await hypervisor.observe();
-  } catch (err) {
-    console.error(`virtbalance: CPU weights not set: ${errorText(err)}`);
-    return;
-  }
-  for (const [name, weight] of Object.entries(weights)) {
-    const domain = observation.domains.find((d) => d.name === name);
-    if (!domain) {
-      console.error(`virtbalance: vms.${name}.cpuWeight: no running domain ${name}; weight not set`);
-      continue;
-    }
-    if (!hypervisor.setCpuWeight) {
-      console.error(`virtbalance: vms.${name}.cpuWeight: this host cannot set CPU weights`);
-      return;
-    }
-    try {
-      await hypervisor.setCpuWeight(domain, weight);
-      console.error(`virtbalance: ${name}: CPU weight ${weight} set`);
-    } catch (err) {
-      console.error(`virtbalance: ${name}: CPU weight ${weight} not set: ${errorText(err)}`);
-    }
-  }
 }

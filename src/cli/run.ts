@@ -56,7 +56,8 @@ const runHelp = `usage: virtbalance run [--cpu] [--memory] [--interval S] (--con
   --memory-floor MiB    headroom above a guest's used memory it always keeps
   --memory-reserve MiB  host memory never given to guests
   --config FILE         read settings from FILE (e.g. /etc/virtbalance/config.yaml); flags override it
-  --restore             on exit, put back the vCPU pins and balloon sizes found at start
+  --restore             on exit, put back the vCPU pins and balloon sizes found at start,
+                        and the CPU weights (cpu_shares) the run changed
 ${scopeHelp}
 ${dashboardHelp}`;
 

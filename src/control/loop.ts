@@ -6,6 +6,8 @@ import type { AnyController } from '../ground/controller.js';
 import { domainKey } from '../ground/domain-identity.js';
 import { controllers, enabledKinds, type ControllerKind, type ControllerOptions } from './controllers.js';
 import { mib } from '../ground/units.js';
+import { recordCpu, type GrantHistory } from './cpu-record.js';
+import type { CpuWeightKeeper } from './cpu-weights.js';
 
 // The one control loop both hosts run: observe → decide → act → record, every interval.
 
@@ -21,6 +23,8 @@ export interface LoopOptions extends ControllerOptions {
   truth?: () => TraceTruth | undefined;
   /** After a stop is requested, how long the interval under way may still take before it is abandoned, ms (default 3000). */
   abandonAfterMs?: number;
+  /** The configured CPU weights, set on each domain as it appears (src/control/cpu-weights.ts). */
+  cpuWeights?: CpuWeightKeeper;
 }
 
 export interface LoopSinks {
@@ -55,6 +59,8 @@ interface LoopState {
   /** Observations failed in a row, and whether the loop itself logged the first. */
   failedObservations: number;
   failureLogged: boolean;
+  /** Dedicated grants seen so far, for their `since` in the record. */
+  grants: GrantHistory;
 }
 
 export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, options: LoopOptions, sinks: LoopSinks): Promise<number> {
@@ -63,7 +69,7 @@ export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, optio
     controller.validateOptions(options[kind]);
     return { kind, controller, options: options[kind], state: controller.initialState() };
   });
-  const state: LoopState = { running, failedObservations: 0, failureLogged: false };
+  const state: LoopState = { running, failedObservations: 0, failureLogged: false, grants: new Map() };
   const startMs = clock.nowMs();
   const intervalMs = options.intervalSeconds * 1000;
   let interval = 0;
@@ -133,7 +139,7 @@ async function runOneInterval(
   sinks.observed?.(observation);
   entry.domains = observation.domains.map((d) => d.name);
 
-  const actions: Action[] = [];
+  const actions: Action[] = options.cpuWeights?.plan(observation) ?? [];
   const input = { previous: state.previous, current: observation, intervalSeconds: options.intervalSeconds };
   for (const c of state.running) {
     const measurement = c.controller.measure(input, c.state);
@@ -145,10 +151,17 @@ async function runOneInterval(
     if (decision.trace !== undefined) (entry as unknown as Record<string, unknown>)[c.kind] = decision.trace;
   }
   state.previous = observation;
+  if (entry.cpu) entry.cpu = recordCpu(entry.cpu, state.grants, interval, timeMs);
 
   entry.actions = actions;
   entry.notices = notices;
   if (!options.dryRun) await applyActions(hypervisor, actions, entry, sinks);
+  if (options.cpuWeights) {
+    options.cpuWeights.settle(actions, entry.failures, !!options.dryRun);
+    // Rare and lasting: each weight set is also a log line (pins are in the trace and monitor only).
+    const failed = new Set(entry.failures.map((f) => f.action));
+    for (const a of actions) if (a.kind === 'set-cpu-weight' && !failed.has(a)) sinks.log?.(options.dryRun ? `would set: ${a.reason}` : a.reason, true);
+  }
   entry.truth = options.truth?.();
   return entry;
 }
@@ -245,6 +258,8 @@ function describeAction(action: Action): string {
       return `balloon ${action.domain.name} to ${mib(action.targetKiB)} MiB`;
     case 'set-stats-period':
       return `stats period of ${action.domain.name} to ${action.seconds} s`;
+    case 'set-cpu-weight':
+      return `CPU weight of ${action.domain.name} to ${action.weight}`;
   }
 }
 
@@ -256,6 +271,9 @@ export async function applyAction(hypervisor: Hypervisor, action: Action): Promi
       return hypervisor.setMemory(action.domain, action.targetKiB);
     case 'set-stats-period':
       return hypervisor.setMemoryStatsPeriod(action.domain, action.seconds);
+    case 'set-cpu-weight':
+      if (!hypervisor.setCpuWeight) throw new Error('this host cannot set CPU weights');
+      return hypervisor.setCpuWeight(action.domain, action.weight);
   }
 }
 

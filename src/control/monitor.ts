@@ -39,6 +39,8 @@ export function formatAction(action: Action): string {
       return `balloon ${action.domain.name} ${(action.fromKiB / MiB).toFixed(0)} -> ${(action.targetKiB / MiB).toFixed(0)} MiB: ${action.reason}`;
     case 'set-stats-period':
       return `stats period ${action.domain.name} = ${action.seconds} s: ${action.reason}`;
+    case 'set-cpu-weight':
+      return `CPU weight ${action.domain.name} ${action.previous} -> ${action.weight}: ${action.reason}`;
   }
 }
 

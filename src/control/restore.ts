@@ -1,6 +1,7 @@
 import type { DomainRef, HostObservation, Hypervisor } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
-import type { Action, PinAction, SetMemoryAction } from '../ground/actions.js';
+import type { Action, PinAction, SetCpuWeightAction, SetMemoryAction } from '../ground/actions.js';
+import type { WeightedDomain } from './cpu-weights.js';
 import { errorText } from '../ground/errors.js';
 import { applyAction } from './loop.js';
 import { sameCpuSet } from '../ground/cpu-list.js';
@@ -17,7 +18,8 @@ import { measureUsage } from '../memory/usage.js';
 // shrunk back below what the guest now uses plus its floor (that would start its OOM killer), nor
 // shrunk without statistics saying what it uses, and balloons are grown back only as far as the
 // host stays above its reserve. Shrinks go first so their memory is free
-// before anything grows.
+// before anything grows. CPU weights (cpu_shares) the run set are put back to what each domain had
+// before the run's first change (src/control/cpu-weights.ts); domains it never changed keep theirs.
 
 export interface DomainAtStart {
   ref: DomainRef;
@@ -47,6 +49,8 @@ export interface RestoreOptions {
   balloons: boolean;
   /** The memory coordinator's options: its floors, minimum and reserve bound what is put back. */
   memory: MemoryOptions;
+  /** Domains whose CPU weight the run changed, with the weight each had before. */
+  weights?: readonly WeightedDomain[];
 }
 
 export interface RestorePlan {
@@ -119,7 +123,40 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
     }
   }
   for (const [key, was] of start.domains) if (!seen.has(key)) notes.push(`${was.ref.name}: no longer runs here, nothing to restore`);
-  return { actions: [...shrinks, ...pins, ...grants], notes };
+  return { actions: [...shrinks, ...pins, ...grants, ...weightRestores(options.weights ?? [], now, notes)], notes };
+}
+
+/** Each weight the run changed, set back to what the domain had before, where the domain still runs. */
+function weightRestores(weights: readonly WeightedDomain[], now: HostObservation, notes: string[]): SetCpuWeightAction[] {
+  const actions: SetCpuWeightAction[] = [];
+  for (const w of weights) {
+    const d = now.domains.find((x) => domainKey(x) === domainKey(w.ref));
+    if (!d || (d.state !== 'running' && d.state !== 'blocked')) {
+      notes.push(`${w.ref.name}: ${d ? d.state : 'no longer runs here'}, its CPU weight (cpu_shares ${Math.round(w.before * 1024)} before the run) not put back`);
+      continue;
+    }
+    const current = d.cpuWeight ?? 1;
+    if (Math.abs(current - w.before) * 1024 < 0.5) continue;
+    actions.push({
+      kind: 'set-cpu-weight',
+      domain: { name: d.name, uuid: d.uuid },
+      weight: w.before,
+      previous: current,
+      reason: `restore: CPU weight ${current} → ${w.before} (cpu_shares ${Math.round(current * 1024)} → ${Math.round(w.before * 1024)}), as found before the run set it`,
+    });
+  }
+  return actions;
+}
+
+function restoredWhat(action: Action): string {
+  switch (action.kind) {
+    case 'pin':
+      return `pin of vCPU${action.vcpu}`;
+    case 'set-cpu-weight':
+      return `CPU weight ${action.weight}`;
+    default:
+      return 'balloon';
+  }
 }
 
 export interface RestoreOutcome {
@@ -144,9 +181,10 @@ export async function restoreStartState(hypervisor: Hypervisor, start: StartStat
     try {
       await applyAction(hypervisor, action);
       applied++;
+      if (action.kind === 'set-cpu-weight') log(`restore: ${action.domain.name}: ${action.reason.replace(/^restore: /, '')}`);
     } catch (err) {
       failed++;
-      log(`restore: ${action.domain.name}: ${action.kind === 'pin' ? `pin of vCPU${action.vcpu}` : 'balloon'} not restored: ${errorText(err)}`);
+      log(`restore: ${action.domain.name}: ${restoredWhat(action)} not restored: ${errorText(err)}`);
     }
   }
   log(`restore: ${applied} change${applied === 1 ? '' : 's'} put back${failed ? `, ${failed} failed` : ''}`);

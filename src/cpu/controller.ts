@@ -16,7 +16,7 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
   decide(m, state, options) {
     const decision = decideCpu(m, state, options);
-    return { state: decision.state, actions: decision.actions, notices: decision.notices ?? [], trace: traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted) };
+    return { state: decision.state, actions: decision.actions, notices: decision.notices ?? [], trace: { ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted), ...traceDedicated(decision.state) } };
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
@@ -31,6 +31,16 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}) };
   },
 };
+
+/** Who holds dedicated pCPUs after the decision, and whose request cannot be met (absent when no domain is dedicated). */
+function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 'dedicatedRefused'> {
+  const guests = Object.values(state.dedicated ?? {});
+  if (guests.length === 0) return {};
+  return {
+    dedicated: guests.filter((g) => g.pcpus).map((g) => ({ domain: g.name, pcpus: [...g.pcpus!] })),
+    dedicatedRefused: guests.filter((g) => g.refused && !g.pcpus).map((g) => g.name),
+  };
+}
 
 /**
  * The interval's measurement for the trace, each vCPU with the share the model predicted for it last

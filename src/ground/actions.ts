@@ -28,7 +28,17 @@ export interface SetStatsPeriodAction {
   reason: string;
 }
 
-export type Action = PinAction | SetMemoryAction | SetStatsPeriodAction;
+/** A domain's CPU weight against a default guest (libvirt cpu_shares = weight × 1024), from the config (`vms.NAME.cpuWeight`). */
+export interface SetCpuWeightAction {
+  kind: 'set-cpu-weight';
+  domain: DomainRef;
+  weight: number;
+  /** The weight it had before (1: a default guest), for the record and for --restore. */
+  previous: number;
+  reason: string;
+}
+
+export type Action = PinAction | SetMemoryAction | SetStatsPeriodAction | SetCpuWeightAction;
 
 /** Something a policy noticed but did not act on (e.g. a guest without balloon stats). */
 export interface Notice {

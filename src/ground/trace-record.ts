@@ -44,8 +44,23 @@ export interface TraceCpu {
   vcpus: TraceVcpu[];
   /** Mean |usage − predicted| over the vCPUs that had a prediction, fraction of a pCPU. */
   predictionError?: number;
+  /** Per domain, the same mean over its own vCPUs that had a prediction (added by the record layer, src/control/cpu-record.ts). */
+  domainPredictionError?: Record<string, number>;
+  /** pCPUs dedicated to a domain after this interval's decision (`vms.NAME.dedicated`), and since when they are held. */
+  dedicated?: TraceDedicatedGrant[];
+  /** Dedicated domains busy long enough whose request cannot be met now (it would leave no pCPU for the others). */
+  dedicatedRefused?: string[];
   balanced: boolean;
   spreadPoints: number;
+}
+
+export interface TraceDedicatedGrant {
+  domain: string;
+  /** One pCPU per vCPU, in vCPU order. */
+  pcpus: number[];
+  /** The interval (and its time, ms since the run started) from which it holds these pCPUs; absent until the record layer adds them. */
+  sinceInterval?: number;
+  sinceMs?: number;
 }
 
 export interface TraceGuestMemory {

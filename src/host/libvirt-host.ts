@@ -19,7 +19,7 @@ export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
   /** The driver did not answer per-pCPU CPU stats: other load is not observed on this connection. */
   private noCpuStats = false;
-  /** cpu_shares per domain UUID, read when a domain is first seen and after we set it (null: the driver has none). */
+  /** cpu_shares per domain UUID and id, read when a domain is first seen, when it started again (a new id) and after we set it (null: the driver has none). */
   private readonly shares = new Map<string, Promise<number | null>>();
 
   private constructor(readonly client: LibvirtClient, readonly uri: string) {}
@@ -44,7 +44,7 @@ export class LibvirtHost implements Hypervisor {
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
     // Forget the weights of domains that are gone (a long run sees many come and go).
-    const present = new Set(stats.map((record) => record.domain.uuid));
+    const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
     const domains: DomainObservation[] = [];
     stats.forEach((record, i) => {
@@ -121,20 +121,20 @@ export class LibvirtHost implements Hypervisor {
 
   /** Weight w ↦ cpu_shares = w × 1024, libvirt's default for a QEMU guest (the host maps shares to the cgroup's CPU weight). */
   async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
-    this.shares.delete(domain.uuid);
+    for (const key of this.shares.keys()) if (key.startsWith(`${domain.uuid}/`)) this.shares.delete(key);
     await this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES);
   }
 
   /** A domain's CPU weight relative to a default guest, from its cpu_shares; undefined when the driver has none. */
   private async cpuWeight(record: DomainStatsRecord): Promise<number | undefined> {
-    const uuid = record.domain.uuid;
-    let shares = this.shares.get(uuid);
+    const key = sharesKey(record.domain);
+    let shares = this.shares.get(key);
     if (!shares) {
       shares = this.client.schedulerParameters(record.domain).then(
         (p) => (typeof p.cpu_shares === 'number' || typeof p.cpu_shares === 'bigint' ? Number(p.cpu_shares) : null),
         () => null,
       );
-      this.shares.set(uuid, shares);
+      this.shares.set(key, shares);
     }
     const value = await shares;
     return value === null || value <= 0 ? undefined : value / DEFAULT_CPU_SHARES;
@@ -181,6 +181,11 @@ export class LibvirtHost implements Hypervisor {
     }
     return this.memoryTotal;
   }
+}
+
+/** A running domain's cgroup, and so its cpu_shares, is new each time it starts: its id tells the runs apart. */
+function sharesKey(domain: { uuid: string; id: number }): string {
+  return `${domain.uuid}/${domain.id}`;
 }
 
 export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo[], pcpus: number, fallbackBalloon?: BalloonObservation): DomainObservation {

@@ -135,8 +135,10 @@ function checkAction(a: unknown, at: string): Check {
       return first(() => need(a, 'fromKiB', isNumber, 'a number', at), () => need(a, 'targetKiB', isNumber, 'a number', at));
     case 'set-stats-period':
       return need(a, 'seconds', isNumber, 'a number', at);
+    case 'set-cpu-weight':
+      return first(() => need(a, 'weight', isNumber, 'a number', at), () => need(a, 'previous', isNumber, 'a number', at));
     default:
-      return `${at}kind must be pin, set-memory or set-stats-period, got ${describe(a.kind)}`;
+      return `${at}kind must be pin, set-memory, set-stats-period or set-cpu-weight, got ${describe(a.kind)}`;
   }
 }
 

@@ -37,7 +37,7 @@ export class InstrumentedHypervisor implements Hypervisor {
   }
 
   setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
-    return this.inner.setCpuWeight ? this.inner.setCpuWeight(domain, weight) : Promise.reject(new Error('this host cannot set CPU weights'));
+    return this.timed('set-cpu-weight', () => (this.inner.setCpuWeight ? this.inner.setCpuWeight(domain, weight) : Promise.reject(new Error('this host cannot set CPU weights'))));
   }
 
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {

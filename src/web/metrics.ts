@@ -23,7 +23,7 @@ export function cacheHeld(cacheKiB: number, rememberedHotKiB: number): { hotKiB:
   return { hotKiB, coldKiB: Math.max(0, cacheKiB - hotKiB) };
 }
 
-export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'close';
+export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'close';
 
 export class RunMetrics {
   readonly registry = new Registry();
@@ -33,6 +33,15 @@ export class RunMetrics {
   private readonly vcpuDemand: Gauge<'domain' | 'vcpu'>;
   private readonly vcpuPcpu: Gauge<'domain' | 'vcpu'>;
   private readonly spread: Gauge;
+  private readonly predictionError: Gauge;
+  private readonly vcpuPredictionError: Gauge<'domain'>;
+  private readonly cpuWeight: Gauge<'domain'>;
+  private readonly dedicatedPcpus: Gauge<'domain'>;
+  private readonly dedicatedSince: Gauge<'domain'>;
+  private readonly dedicatedRefused: Gauge<'domain'>;
+  private readonly weightChanges: Counter;
+  /** Guests the run's options mark dedicated (`cpu.dedicated`): each has a dedicated-pCPU count, 0 while it shares. */
+  private dedicatedNames: string[] = [];
   private readonly margin: Gauge;
   private readonly targetInfo: Gauge<'target' | 'hypervisor'>;
   private readonly controllerEnabled: Gauge<'controller'>;
@@ -75,6 +84,16 @@ export class RunMetrics {
     this.vcpuDemand = gauge('virtbalance_vcpu_demand_ratio', 'Share of one pCPU each vCPU wanted (run + wait) in the last interval.', ['domain', 'vcpu']);
     this.vcpuPcpu = gauge('virtbalance_vcpu_pcpu', 'The pCPU each vCPU is pinned to or last ran on.', ['domain', 'vcpu']);
     this.spread = gauge('virtbalance_cpu_demand_spread_ratio', 'Demand of the busiest pCPU minus that of the idlest, in pCPUs (0.1 = 10 points; above 1 when a pCPU is crowded).');
+    this.predictionError = gauge('virtbalance_cpu_prediction_error_ratio', 'Mean |predicted − received| share over the vCPUs the scheduler predicted for the last interval, in pCPUs.');
+    this.vcpuPredictionError = gauge(
+      'virtbalance_vcpu_prediction_error_ratio',
+      "Per guest, mean |predicted − received| share of its vCPUs in the last interval, in pCPUs (how far the scheduler's model was off).",
+      ['domain'],
+    );
+    this.cpuWeight = gauge('virtbalance_cpu_weight', 'CPU weight of each guest against a default one (libvirt cpu_shares / 1024), as observed.', ['domain']);
+    this.dedicatedPcpus = gauge('virtbalance_dedicated_pcpus', 'pCPUs dedicated to each guest marked dedicated (0 while it shares).', ['domain']);
+    this.dedicatedSince = gauge('virtbalance_dedicated_since_timestamp_seconds', 'Unix time since which each guest has held its dedicated pCPUs (only guests that hold some).', ['domain']);
+    this.dedicatedRefused = gauge('virtbalance_dedicated_refused', '1 while a dedicated guest is busy but its pCPUs cannot be dedicated (that would leave none for the others).', ['domain']);
     this.margin = gauge('virtbalance_cpu_margin_ratio', 'The vCPU scheduler re-pins only when that lowers the demand spread by more than this, in pCPUs.');
     this.balanced = gauge('virtbalance_cpu_balanced', '1 when the vCPU scheduler judged the host balanced in the last interval.');
     this.balloonActual = gauge('virtbalance_balloon_actual_bytes', 'Balloon actual: memory each guest has now.', ['domain']);
@@ -103,6 +122,7 @@ export class RunMetrics {
     this.decisions = counter('virtbalance_decisions_total', 'Actions the controllers decided, by kind (pin, set-memory, set-stats-period).', ['kind']);
     this.pinsChanged = counter('virtbalance_pins_changed_total', 'vCPU pins changed on the host (applied, not dry run).');
     this.balloonChanges = counter('virtbalance_balloon_changes_total', 'Balloon targets changed on the host (applied, not dry run).');
+    this.weightChanges = counter('virtbalance_cpu_weight_changes_total', 'CPU weights (cpu_shares) set on the host (applied, not dry run).');
     this.actionFailures = counter('virtbalance_action_failures_total', 'Actions that failed when applied, by kind.', ['kind']);
     this.tickDuration = new Histogram({
       name: 'virtbalance_tick_duration_seconds',
@@ -122,11 +142,11 @@ export class RunMetrics {
     this.connected = gauge('virtbalance_host_connected', '1 while the last observation of the host succeeded.');
     this.dashboardClients = gauge('virtbalance_dashboard_clients', 'Dashboard pages connected to the live stream.');
     // Zero series exist from the start, so a rate() over the first scrape works.
-    for (const kind of ['pin', 'set-memory', 'set-stats-period'] as const) {
+    for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) {
       this.decisions.inc({ kind }, 0);
       this.actionFailures.inc({ kind }, 0);
     }
-    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period'] as const) this.callErrors.inc({ call }, 0);
+    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) this.callErrors.inc({ call }, 0);
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
       for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(name);
@@ -142,6 +162,8 @@ export class RunMetrics {
     this.intervalSeconds.set(header.intervalSeconds);
     const marginPoints = (header.options as { cpu?: { marginPoints?: unknown } } | undefined)?.cpu?.marginPoints;
     if (typeof marginPoints === 'number') this.margin.set(marginPoints / 100);
+    const dedicated = (header.options as { cpu?: { dedicated?: unknown } } | undefined)?.cpu?.dedicated;
+    this.dedicatedNames = Array.isArray(dedicated) ? dedicated.filter((d): d is string => typeof d === 'string') : [];
   }
 
   recordCall(call: HypervisorCall, seconds: number, failed: boolean): void {
@@ -164,6 +186,7 @@ export class RunMetrics {
       if (options.dryRun || failed.has(action)) continue;
       if (action.kind === 'pin') this.pinsChanged.inc();
       if (action.kind === 'set-memory') this.balloonChanges.inc();
+      if (action.kind === 'set-cpu-weight') this.weightChanges.inc();
     }
     for (const failure of entry.failures) this.actionFailures.inc({ kind: failure.action.kind });
 
@@ -180,6 +203,7 @@ export class RunMetrics {
         if (v.pcpu !== undefined) this.vcpuPcpu.set(labels, v.pcpu);
       }
       this.spread.set(entry.cpu.spreadPoints / 100);
+      this.recordPredictionsAndGrants(entry);
       this.balanced.set(entry.cpu.balanced ? 1 : 0);
     }
     if (entry.memory) {
@@ -204,6 +228,23 @@ export class RunMetrics {
       this.hostFree.set(entry.memory.hostFreeKiB * KiB);
       this.hostReserve.set(entry.memory.reserveKiB * KiB);
     }
+  }
+
+  /** Prediction errors, weights and dedicated pCPUs of the last measured interval (absent series: not predicted, not dedicated). */
+  private recordPredictionsAndGrants(entry: TraceInterval): void {
+    const cpu = entry.cpu!;
+    for (const g of [this.vcpuPredictionError, this.cpuWeight, this.dedicatedPcpus, this.dedicatedSince, this.dedicatedRefused]) g.reset();
+    if (cpu.predictionError !== undefined) this.predictionError.set(cpu.predictionError);
+    for (const [domain, error] of Object.entries(cpu.domainPredictionError ?? {})) this.vcpuPredictionError.set({ domain }, error);
+    for (const v of cpu.vcpus) this.cpuWeight.set({ domain: v.domain }, v.weight ?? 1);
+    for (const domain of this.dedicatedNames) if (entry.domains.includes(domain)) this.dedicatedPcpus.set({ domain }, 0);
+    // Each interval's time is ms since the run started; the grant's age is measured back from now.
+    const since = (ms: number | undefined) => (this.now() - (entry.timeMs - (ms ?? entry.timeMs))) / 1000;
+    for (const g of cpu.dedicated ?? []) {
+      this.dedicatedPcpus.set({ domain: g.domain }, g.pcpus.length);
+      this.dedicatedSince.set({ domain: g.domain }, since(g.sinceMs));
+    }
+    for (const domain of cpu.dedicatedRefused ?? []) this.dedicatedRefused.set({ domain }, 1);
   }
 
   /** Like the gauges, a vanished domain's OOM counter goes with it (Prometheus marks it stale). */

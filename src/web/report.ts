@@ -139,6 +139,8 @@ function actionRow(entry: TraceInterval, action: Action): LogRow {
     }
     case 'set-stats-period':
       return { ...base, kind: 'stats', change: `stats every ${action.seconds} s` };
+    case 'set-cpu-weight':
+      return { ...base, kind: 'weight', change: `CPU weight ${action.previous} → ${action.weight}` };
   }
 }
 

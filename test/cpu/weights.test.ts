@@ -43,10 +43,11 @@ test('the scheduler counts weights: levelled two per pCPU is fair unweighted, un
   assert.ok(decision.after.worstFractionOfFairShare >= 0.95, `after ${decision.after.worstFractionOfFairShare}`);
 });
 
-test('applyCpuWeights sets a configured weight on the simulated host: observed back, and the host shares by it', async () => {
+test('a configured weight is set on the simulated host: observed back, and the host shares by it', async () => {
   const { parseScenario } = await import('../../src/host/sim/scenario.js');
   const { createSimulatedHost } = await import('../../src/host/sim/simulated-host.js');
-  const { applyCpuWeights } = await import('../../src/app/run.js');
+  const { CpuWeightKeeper } = await import('../../src/control/cpu-weights.js');
+  const { applyAction } = await import('../../src/control/loop.js');
   const run = createSimulatedHost(
     parseScenario(
       `name: w\ninterval: 1\nintervals: 5\nhost: { pcpus: 1, memoryMiB: 4096 }\ndomains:\n  - { name: db, memoryMiB: 256, workload: { cpu: 1.0 } }\n  - { name: web, memoryMiB: 256, workload: { cpu: 1.0 } }\n`,
@@ -55,7 +56,9 @@ test('applyCpuWeights sets a configured weight on the simulated host: observed b
   );
   const before = await run.hypervisor.observe();
   assert.equal(before.domains.find((d) => d.name === 'db')!.cpuWeight, undefined);
-  await applyCpuWeights(run.hypervisor, { db: 3, missing: 2 });
+  const actions = new CpuWeightKeeper({ db: 3, missing: 2 }).plan(before);
+  assert.deepEqual(actions.map((a) => [a.domain.name, a.previous, a.weight]), [['db', 1, 3]]);
+  for (const a of actions) await applyAction(run.hypervisor, a);
   const start = await run.hypervisor.observe();
   assert.equal(start.domains.find((d) => d.name === 'db')!.cpuWeight, 3);
   await run.clock.sleep(1000);

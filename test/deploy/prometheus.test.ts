@@ -182,6 +182,21 @@ describe('Prometheus scraping two agents', { skip: missing, timeout: 180_000 }, 
     assert.equal((await query('virtbalance_intervals_total > 0')).length, 2);
   });
 
+  it("each guest's prediction error and CPU weight arrive, per guest, on the host whose vCPU scheduler runs", async () => {
+    const [healthy] = agents.map((a) => a.instance);
+    // demo-grader: eight one-vCPU guests, the vCPU scheduler predicting their shares from its second decision on.
+    const errors = await until('prediction errors of the demo guests', 30_000, async () => {
+      const r = await query(`virtbalance_vcpu_prediction_error_ratio{instance="${healthy}"}`);
+      return r.length === 8 ? r : undefined;
+    });
+    assert.deepEqual(errors.map((s) => s.metric.domain).sort(), ['vm1', 'vm2', 'vm3', 'vm4', 'vm5', 'vm6', 'vm7', 'vm8']);
+    for (const e of errors) assert.ok(Number(e.value[1]) >= 0 && Number(e.value[1]) <= 1, `${e.metric.domain}: ${e.value[1]}`);
+    const mean = await query(`virtbalance_cpu_prediction_error_ratio{instance="${healthy}"}`);
+    assert.equal(mean.length, 1);
+    const weights = await query(`virtbalance_cpu_weight{instance="${healthy}"} == 1`);
+    assert.equal(weights.length, 8, 'no guest of the demo is weighted');
+  });
+
   it('the rules and the dashboard read only metrics the agents export', async () => {
     const exported = new Set<string>();
     for (const a of agents) for (const sample of parsePrometheus((await get(`http://${a.instance}/metrics`)).body).samples) exported.add(sample.name);

@@ -140,12 +140,13 @@ test('LibvirtHost.connect on an unreachable socket fails with one line naming th
   });
 });
 
-test('LibvirtHost on qemu:///system: a CPU weight set on our own guest becomes cpu_shares = weight × 1024 and is observed back', { timeout: 60_000 }, async (t) => {
+test('LibvirtHost on qemu:///system: a CPU weight set on our own guest becomes cpu_shares = weight × 1024 and is observed back, and read afresh after a restart', { timeout: 60_000 }, async (t) => {
   const client = await connectOrSkip(t, 'qemu:///system');
   if (!client) return;
   const host = LibvirtHost.fromClient(client);
-  // Our own throw-away domain: no OS, it only sits in its firmware.
-  const name = `vb-cpuweight-${process.pid}`;
+  // Our own throw-away domain: no OS, it only sits in its firmware. Named like the lab tests' guests
+  // (vblt<pid>…), so a lab test running beside it does not take it for someone else's domain.
+  const name = `vblt${process.pid}cpuweight`;
   const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
   <os><type arch='x86_64'>hvm</type></os><devices><memballoon model='none'/></devices></domain>`;
   const { dom } = await client.call('domainDefineXml', { xml });
@@ -158,6 +159,12 @@ test('LibvirtHost on qemu:///system: a CPU weight set on our own guest becomes c
     assert.equal(Number((await client.schedulerParameters(dom)).cpu_shares), 3072);
     const after = (await host.observe()).domains.find((d) => d.name === name)!;
     assert.equal(after.cpuWeight, 3);
+    // Restarted (destroy, start: a new id and cgroup): the weight is read again, not taken from before.
+    await client.call('domainDestroy', { dom });
+    await client.call('domainCreate', { dom });
+    const restarted = (await host.observe()).domains.find((d) => d.name === name)!;
+    assert.equal(Number((await client.schedulerParameters(dom)).cpu_shares), 1024);
+    assert.equal(restarted.cpuWeight, undefined, 'the restarted guest is a default guest again');
   } finally {
     await client.call('domainDestroy', { dom }).catch(() => undefined);
     await client.call('domainUndefine', { dom }).catch(() => undefined);

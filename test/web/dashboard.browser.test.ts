@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -140,4 +140,69 @@ test('live dashboard in headless Chromium: charts, a pin in the log and the map,
   assert.ok(performance.now() - stopped < 5000, 'exited promptly');
   assert.doesNotMatch(run.stderr(), /^\s+at /m, 'no stack trace');
   await page.waitForFunction(() => document.getElementById('stream-pill')?.dataset.state !== 'live', undefined, { timeout: 10_000 });
+});
+
+test('dashboard in headless Chromium: each guest\'s CPU weight, prediction error and dedicated pCPUs (held since when, or refused), also in /metrics', { timeout: 60_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
+    t.skip(`${CHROMIUM} not installed`);
+    return;
+  }
+  const work = await mkdtemp(join(tmpdir(), 'vb-chromium-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const config = join(work, 'virtbalance.yaml');
+  await writeFile(config, 'vms:\n  vm1: { cpuWeight: 3 }\n  db: { dedicated: true }\n  big: { dedicated: true }\n');
+  const context: BrowserContext = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1000 } });
+  t.after(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  const run = startCli(['run', '--cpu', '--sim', fixture('dedicated-weights.yaml'), '--config', config, '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '40', '--quiet']);
+  t.after(() => {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  const url = await dashboardUrlOf(run);
+  await page.goto(url);
+
+  // big (2 vCPUs, the busier) holds two pCPUs of its own; db's request cannot be met; vm1 runs at weight 3.
+  const rows = await (
+    await page.waitForFunction(
+      () => {
+        const cell = (d: string, key: string) => document.querySelector<HTMLElement>(`#guest-rows tr[data-domain="${d}"] td[data-${key}]`);
+        const big = cell('big', 'dedicated');
+        const db = cell('db', 'refused');
+        const w = cell('vm1', 'weight');
+        // The shared guests' shares are predicted every interval (a dedicated guest's only before its grant).
+        const errors = ['db', 'vm1', 'vm2'].map((d) => cell(d, 'prediction-error')?.dataset.predictionError ?? '');
+        if (big?.dataset.held !== 'yes' || db?.dataset.refused !== 'yes' || w?.dataset.weight !== '3' || errors.some((e) => e === '')) return false;
+        return { big: big.dataset.dedicated, bigText: big.innerText, dbText: db.innerText, errors: errors.map(Number), tile: document.querySelector<HTMLElement>('[data-tile="dedicated"]')?.innerText ?? '', prediction: document.querySelector<HTMLElement>('[data-tile="prediction"]')?.innerText ?? '' };
+      },
+      undefined,
+      { timeout: 30_000 },
+    )
+  ).jsonValue() as { big: string; bigText: string; dbText: string; errors: number[]; tile: string; prediction: string };
+  assert.equal(rows.big, '0,1');
+  assert.match(rows.bigText, /^pCPUs 0,1 since #\d+ \(/);
+  assert.match(rows.dbText, /cannot be met/);
+  for (const e of rows.errors) assert.ok(e >= 0 && e <= 1, `prediction error ${e}`);
+  assert.match(rows.tile, /2\s*pCPUs[\s\S]*big: 0,1[\s\S]*db: cannot be met/);
+  assert.match(rows.prediction, /pts/);
+  // The weight set is a decision in the log, with its reason.
+  assert.match(await page.locator('#decision-log li[data-kind="weight"][data-domain="vm1"] .why').first().innerText(), /cpu_shares 1024 → 3072\), vms\.vm1\.cpuWeight; first seen in scope/);
+
+  const m = parsePrometheus((await get(`${url}metrics`)).body).samples;
+  assert.equal(sampleValue(m, 'virtbalance_dedicated_pcpus', { domain: 'big' }), 2);
+  assert.equal(sampleValue(m, 'virtbalance_dedicated_pcpus', { domain: 'db' }), 0);
+  assert.equal(sampleValue(m, 'virtbalance_dedicated_refused', { domain: 'db' }), 1);
+  assert.equal(sampleValue(m, 'virtbalance_cpu_weight', { domain: 'vm1' }), 3);
+  assert.equal(sampleValue(m, 'virtbalance_cpu_weight_changes_total'), 1);
+  for (const d of ['db', 'vm1', 'vm2']) assert.ok(sampleValue(m, 'virtbalance_vcpu_prediction_error_ratio', { domain: d }) !== undefined, d);
+  await mkdir(join(repoRoot, 'artifacts'), { recursive: true });
+  await page.screenshot({ path: join(repoRoot, 'artifacts', 'dashboard-guests.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  run.child.kill('SIGINT');
+  assert.equal((await run.exited).code, 0, run.stderr());
 });

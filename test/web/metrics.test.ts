@@ -188,3 +188,36 @@ test('cacheHeld: a remembered hot size above the cache held counts only what is 
   assert.deepEqual(cacheHeld(800, 600), { hotKiB: 600, coldKiB: 200 });
   assert.deepEqual(cacheHeld(300, 0), { hotKiB: 0, coldKiB: 300 });
 });
+
+test('prediction errors, weights and dedicated pCPUs: per guest, following the trace; a guest that shares again holds 0', async () => {
+  const lines: TraceLine[] = await simulateScenario(loadScenario(resolveScenarioPath('cpu-11-dedicated')));
+  const header = lines[0] as TraceHeader;
+  const intervals = lines.filter((l): l is TraceInterval => l.type === 'interval');
+  const nowMs = 1_700_000_000_000;
+  const m = new RunMetrics({ processMetrics: false, now: () => nowMs });
+  m.recordHeader(header);
+  let held: TraceInterval | undefined;
+  for (const entry of intervals) {
+    m.recordInterval(entry, { dryRun: false });
+    const g = entry.cpu?.dedicated?.[0];
+    if (!g || held) continue;
+    // While db holds its pCPU: its count, since when, and every guest's prediction error.
+    if (entry.interval < g.sinceInterval! + 3) continue;
+    held = entry;
+    const s = await scrape(m);
+    assert.equal(sampleValue(s, 'virtbalance_dedicated_pcpus', { domain: 'db' }), 1);
+    assert.equal(sampleValue(s, 'virtbalance_dedicated_since_timestamp_seconds', { domain: 'db' }), (nowMs - (entry.timeMs - g.sinceMs!)) / 1000);
+    assert.equal(sampleValue(s, 'virtbalance_dedicated_refused', { domain: 'db' }), undefined);
+    assert.equal(sampleValue(s, 'virtbalance_dedicated_pcpus', { domain: 'vm1' }), undefined, 'not marked dedicated: no series');
+    for (const [domain, error] of Object.entries(entry.cpu!.domainPredictionError!)) assert.equal(sampleValue(s, 'virtbalance_vcpu_prediction_error_ratio', { domain }), error);
+    assert.equal(sampleValue(s, 'virtbalance_cpu_prediction_error_ratio'), entry.cpu!.predictionError);
+    assert.equal(sampleValue(s, 'virtbalance_cpu_weight', { domain: 'vm1' }), 1);
+  }
+  assert.ok(held, 'db held its pCPU at some point');
+  const s = await scrape(m);
+  assert.equal(sampleValue(s, 'virtbalance_dedicated_pcpus', { domain: 'db' }), 0, 'given back by the end');
+  assert.equal(sampleValue(s, 'virtbalance_dedicated_since_timestamp_seconds', { domain: 'db' }), undefined);
+  const text = await m.text();
+  assert.match(text, /# HELP virtbalance_vcpu_prediction_error_ratio Per guest, mean \|predicted − received\|/);
+  assert.match(text, /# TYPE virtbalance_dedicated_pcpus gauge/);
+});

@@ -320,15 +320,7 @@ export class SimPhysics {
       v.delayNs += (wanted - got) * dtNs;
       v.truth.demandNs += wanted * dtNs;
       v.truth.receivedNs += got * dtNs;
-      const row = share.placement[k]!;
-      for (let p = 0; p < row.length; p++) {
-        const ns = row[p]! * dtNs;
-        if (ns === 0) continue;
-        v.seenNs[p] = v.seenNs[p]! + ns;
-        v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
-        busy[p] = busy[p]! + ns;
-        busyTotal[p] = busyTotal[p]! + ns;
-      }
+      creditPcpus(v, share.placement[k]!, dtNs, busy, busyTotal);
     });
     if (others > 0) this.tallyOtherLoad(share, demands, states.length, dtNs);
   }
@@ -415,15 +407,7 @@ export class SimPhysics {
         v.timeNs += gotNs;
         v.delayNs += (runnable[k]! - got) * len;
         v.truth.receivedNs += gotNs;
-        const row = share.placement[k]!;
-        for (let p = 0; p < row.length; p++) {
-          const ns = row[p]! * len;
-          if (ns === 0) continue;
-          v.seenNs[p] = v.seenNs[p]! + ns;
-          v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
-          busy[p] = busy[p]! + ns;
-          busyTotal[p] = busyTotal[p]! + ns;
-        }
+        creditPcpus(v, share.placement[k]!, len, busy, busyTotal);
       }
       t0 = t1;
     }
@@ -520,6 +504,18 @@ export class SimPhysics {
 }
 
 /** The guest's report as the balloon driver makes it: MemFree, MemAvailable (free + clean cache), MemTotal. */
+/** Adds what a vCPU ran on each pCPU (`row`: fraction per pCPU, over `lengthNs`) to its own and the pCPUs' tallies. */
+function creditPcpus(v: VcpuState, row: readonly number[], lengthNs: number, busy: number[], busyTotal: number[]): void {
+  for (let p = 0; p < row.length; p++) {
+    const ns = row[p]! * lengthNs;
+    if (ns === 0) continue;
+    v.seenNs[p] = v.seenNs[p]! + ns;
+    v.truth.pcpuNs[p] = v.truth.pcpuNs[p]! + ns;
+    busy[p] = busy[p]! + ns;
+    busyTotal[p] = busyTotal[p]! + ns;
+  }
+}
+
 function statsAt(tNs: number, d: DomainState, actualKiB: number, usedKiB: number, cachesKiB: number): StatsSnapshot {
   const actual = Math.round(actualKiB);
   const used = Math.round(usedKiB);

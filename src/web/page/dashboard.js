@@ -21,7 +21,7 @@
     lastEventMs: Date.now(),
   };
   const vmColors = new Map();
-  const logFilters = { pin: true, balloon: true, stats: true, notice: true, failure: true };
+  const logFilters = { pin: true, weight: true, balloon: true, stats: true, notice: true, failure: true };
   let logRendered = -1; // highest interval already in the decision log
   let logNeedsRebuild = true;
   let renderQueued = false;
@@ -416,6 +416,48 @@
     $('map-hint').textContent = `measured in interval ${entry.interval} · ${entry.cpu.vcpus.length} vCPUs`;
   }
 
+  // ---- guests: weight, prediction error, dedicated pCPUs ---------------------------------------------
+
+  function drawGuests() {
+    const entry = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0);
+    const rows = $('guest-rows');
+    if (!entry) {
+      rows.replaceChildren();
+      $('guests-hint').textContent = 'measuring…';
+      return;
+    }
+    const cpu = entry.cpu;
+    const guests = new Map();
+    for (const v of cpu.vcpus) {
+      const g = guests.get(v.domain) ?? { vcpus: 0, usage: 0, weight: v.weight ?? 1 };
+      g.vcpus++;
+      g.usage += v.usage;
+      guests.set(v.domain, g);
+    }
+    const grants = new Map((cpu.dedicated ?? []).map((g) => [g.domain, g]));
+    const refused = new Set(cpu.dedicatedRefused ?? []);
+    const marked = new Set(store.header?.options?.cpu?.dedicated ?? []);
+    const errors = cpu.domainPredictionError ?? {};
+    const names = [...guests.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+    rows.replaceChildren(...names.map((name) => {
+      const g = guests.get(name);
+      const err = errors[name];
+      const grant = grants.get(name);
+      let dedicated = h('span', { class: 'muted' }, marked.has(name) ? 'shares (idle or not yet busy long enough)' : '–');
+      if (grant) dedicated = `pCPU${grant.pcpus.length > 1 ? 's' : ''} ${grant.pcpus.join(',')} since #${grant.sinceInterval} (${clock((grant.sinceMs ?? entry.timeMs) / 1000)})`;
+      else if (refused.has(name)) dedicated = 'cannot be met: it would leave no pCPU for the others';
+      return h('tr', { 'data-domain': name },
+        h('td', { class: 'vm', style: { '--vm': vmColor(name) } }, name),
+        h('td', {}, String(g.vcpus)),
+        h('td', {}, pct(g.usage)),
+        h('td', { 'data-weight': g.weight }, String(Math.round(g.weight * 100) / 100)),
+        h('td', { 'data-prediction-error': err === undefined ? '' : err }, err === undefined ? '–' : `${(err * 100).toFixed(1)} pts`),
+        h('td', { 'data-dedicated': grant ? grant.pcpus.join(',') : '', 'data-held': grant ? 'yes' : 'no', 'data-refused': refused.has(name) ? 'yes' : 'no' }, dedicated));
+    }));
+    const mean = cpu.predictionError;
+    $('guests-hint').textContent = `interval ${entry.interval}${mean === undefined ? '' : ` · host prediction error ${(mean * 100).toFixed(1)} pts (mean over vCPUs)`}`;
+  }
+
   // ---- decision log ----------------------------------------------------------------------------------
 
   function logItems(entry) {
@@ -432,6 +474,9 @@
         const delta = (a.targetKiB - a.fromKiB) / 1024;
         items.push({ kind: 'balloon', attrs: { 'data-domain': a.domain.name, 'data-direction': delta >= 0 ? 'up' : 'down' }, badge: delta >= 0 ? 'GROW' : 'SHRINK',
           what: [vm(a.domain.name), ` ${mib(a.fromKiB)} `, h('span', { class: 'arrow' }, '→ '), `${mib(a.targetKiB)} (${delta >= 0 ? '+' : '−'}${Math.abs(Math.round(delta))})`], why: a.reason });
+      } else if (a.kind === 'set-cpu-weight') {
+        items.push({ kind: 'weight', attrs: { 'data-domain': a.domain.name, 'data-weight': a.weight }, badge: 'WEIGHT',
+          what: [vm(a.domain.name), ` weight ${a.previous} `, h('span', { class: 'arrow' }, '→ '), String(a.weight)], why: a.reason });
       } else if (a.kind === 'set-stats-period') {
         items.push({ kind: 'stats', attrs: { 'data-domain': a.domain.name }, badge: 'STATS', what: [vm(a.domain.name), ` stats every ${a.seconds} s`], why: a.reason });
       }
@@ -474,7 +519,7 @@
   }
 
   function buildFilters() {
-    const names = { pin: 'pins', balloon: 'balloon', stats: 'stats period', notice: 'notes', failure: 'failures' };
+    const names = { pin: 'pins', weight: 'weights', balloon: 'balloon', stats: 'stats period', notice: 'notes', failure: 'failures' };
     $('log-filters').replaceChildren(...Object.entries(names).map(([kind, label]) => {
       const box = h('input', { type: 'checkbox', checked: logFilters[kind] });
       box.addEventListener('change', () => {
@@ -517,6 +562,15 @@
         tiles.push(tile('balance', lastCpu.balanced ? 'balanced' : 'unbalanced', '', `demand spread ${lastCpu.spreadPoints.toFixed(0)} pts · margin ${marginPoints()}`, lastCpu.balanced ? 'good' : 'warn', 'balance'));
         tiles.push(tile('pCPU load', (mean * 100).toFixed(0), '% mean', `max pCPU${busiest} ${pct(u[busiest])} · min pCPU${idlest} ${pct(u[idlest])}`, 'accent', 'load'));
       } else tiles.push(tile('balance', '–', '', 'measuring…', undefined, 'balance'));
+      if (lastCpu?.predictionError !== undefined) {
+        const worst = Object.entries(lastCpu.domainPredictionError ?? {}).sort((a, b) => b[1] - a[1])[0];
+        tiles.push(tile('prediction error', (lastCpu.predictionError * 100).toFixed(1), 'pts', worst ? `mean |predicted − ran| · worst ${worst[0]} ${(worst[1] * 100).toFixed(1)}` : 'mean |predicted − ran|', lastCpu.predictionError > 0.1 ? 'warn' : 'good', 'prediction'));
+      }
+      const held = lastCpu?.dedicated ?? [];
+      if (held.length || lastCpu?.dedicatedRefused?.length || store.header?.options?.cpu?.dedicated?.length) {
+        const refusedNow = lastCpu?.dedicatedRefused ?? [];
+        tiles.push(tile('dedicated', String(held.reduce((n, g) => n + g.pcpus.length, 0)), 'pCPUs', held.map((g) => `${g.domain}: ${g.pcpus.join(',')}`).concat(refusedNow.map((d) => `${d}: cannot be met`)).join(' · ') || 'none held', refusedNow.length ? 'warn' : undefined, 'dedicated'));
+      }
       tiles.push(tile('pin changes', String(pins), dry, lastPin ? `last at #${lastPin.interval} (${clock(lastPin.timeMs / 1000)})` : 'none yet', undefined, 'pins'));
     }
     if (header?.controllers?.memory) {
@@ -591,8 +645,9 @@
     const hasCpu = !!header?.controllers?.cpu;
     const hasMem = store.intervals.some((e) => e.memory);
     $('cpu-section').hidden = !hasCpu;
+    $('guests-section').hidden = !hasCpu;
     $('memory-section').hidden = !hasMem;
-    if (hasCpu) { drawCpu(); drawMap(); }
+    if (hasCpu) { drawCpu(); drawMap(); drawGuests(); }
     if (hasMem) drawMemory();
     drawLog();
   }
