@@ -104,13 +104,6 @@ function measurementOf(c: HostCase, random: () => number): CpuMeasurement {
   return m;
 }
 
-/** A decision with the state's per-vCPU maps as plain records (builds differ in which they keep; the contents must not). */
-function comparable(decision: CpuDecision): unknown {
-  const asRecord = (x: unknown): unknown => (x instanceof Map ? Object.fromEntries(x) : x);
-  const state = decision.state as unknown as Record<string, unknown>;
-  return { ...decision, state: { ...state, vcpus: asRecord(state.vcpus), ...('predicted' in state ? { predicted: asRecord(state.predicted) } : {}) } };
-}
-
 /** The first path at which two values differ (numbers by Object.is), or undefined. */
 function firstDifference(a: unknown, b: unknown, path = 'decision'): string | undefined {
   if (isDeepStrictEqual(a, b)) return undefined;
@@ -185,7 +178,7 @@ export async function compareDecisions(referenceDist: string, cases: number): Pr
       const mine = decideHere(structuredClone(m), here, c.options);
       const theirs = reference.decideCpu(structuredClone(m), there, c.options);
       decisions++;
-      const difference = firstDifference(comparable(mine), comparable(theirs));
+      const difference = firstDifference(mine, theirs);
       if (difference) {
         differ++;
         if (differ <= 5) console.log(`[decision-equivalence] case ${seed} interval ${interval} (${c.vcpus.length} vCPUs on ${c.pcpus} pCPUs): ${difference.slice(0, 400)}`);

@@ -20,9 +20,9 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
-    const vcpus = new Map([...state.vcpus].filter(([key]) => !key.startsWith(prefix)));
+    const vcpus = Object.fromEntries(Object.entries(state.vcpus).filter(([key]) => !key.startsWith(prefix)));
     const dedicated = state.dedicated && Object.fromEntries(Object.entries(state.dedicated).filter(([key]) => key !== domainKey));
-    const predicted = state.predicted && new Map([...state.predicted].filter(([key]) => !key.startsWith(prefix)));
+    const predicted = state.predicted && Object.fromEntries(Object.entries(state.predicted).filter(([key]) => !key.startsWith(prefix)));
     return { ...state, vcpus, ...(dedicated ? { dedicated } : {}), ...(predicted ? { predicted } : {}) };
   },
   resynchronise(state) {
@@ -47,11 +47,11 @@ function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 
  * interval (`predicted`) beside what it received (`usage`); `predictionError` is their mean
  * absolute difference over the vCPUs that had a prediction.
  */
-function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: ReadonlyMap<string, number>): TraceCpu {
+function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: Record<string, number>): TraceCpu {
   let errorSum = 0;
   let predictedCount = 0;
   const predictionOf = (v: CpuMeasurement['vcpus'][number]): number | undefined => {
-    const p = predicted?.get(vcpuKey(v.domain, v.vcpu));
+    const p = predicted?.[vcpuKey(v.domain, v.vcpu)];
     if (p !== undefined) {
       errorSum += Math.abs(v.usage - p);
       predictedCount++;

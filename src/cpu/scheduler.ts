@@ -27,8 +27,8 @@ export interface CpuSchedulerState {
   lastActionInterval: number | null;
   /** Pin actions issued so far. */
   pinChanges: number;
-  /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval (a Map: 4,000 fresh keys a Record would intern and index cost twice as much). */
-  vcpus: Map<string, VcpuHistory>;
+  /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
+  vcpus: Record<string, VcpuHistory>;
   /** Domains that get dedicated pCPUs while busy, by domainKey (dedicated.ts); absent when none is named. */
   dedicated?: DedicatedState;
   /**
@@ -36,7 +36,7 @@ export interface CpuSchedulerState {
    * placement in force after this decision: checked against what it then received (the trace's
    * prediction error).
    */
-  predicted?: Map<string, number>;
+  predicted?: Record<string, number>;
   /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
   otherLoad?: VcpuHistory[];
 }
@@ -83,7 +83,7 @@ function withOther(loads: number[], room: HostRoom): number[] {
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
-  return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpus: new Map() };
+  return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpus: {} };
 }
 
 /** A placement as predicted by the model (fairness.ts): demand per pCPU and what it means. */
@@ -234,9 +234,9 @@ function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** vCPU key → predicted share (keys and shares in measurement order). */
-function predictionsOf(keys: readonly string[], shares: readonly number[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (let i = 0; i < keys.length; i++) out.set(keys[i]!, shares[i] ?? 0);
+function predictionsOf(keys: readonly string[], shares: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  keys.forEach((key, i) => (out[key] = shares[i] ?? 0));
   return out;
 }
 
@@ -261,7 +261,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   validateCpuSchedulerOptions(options);
   if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, decideCpu);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
-  const histories = new Map<string, VcpuHistory>();
+  const histories: Record<string, VcpuHistory> = {};
   const n = m.vcpus.length;
   const keys = new Array<string>(n);
   // Per vCPU, in measurement order: its normalised affinity, its smoothed demand, its weight (when some is not 1).
@@ -271,15 +271,15 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   for (let i = 0; i < n; i++) {
     const v = m.vcpus[i]!;
     const key = vcpuKey(v.domain, v.vcpu);
-    const history = updateHistory(state.vcpus.get(key), v.demand, options);
-    histories.set(key, history);
+    const history = updateHistory(state.vcpus[key], v.demand, options);
+    histories[key] = history;
     keys[i] = key;
     demands[i] = history.demand;
     affinities[i] = normalizeAffinity(v.affinity, pcpus);
     if (v.weight !== undefined && v.weight !== 1) (weights ??= new Array<number>(n).fill(1))[i] = v.weight;
   }
   // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
-  const vcpuHistories = keys.map((key) => histories.get(key)!);
+  const vcpuHistories = keys.map((key) => histories[key]!);
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
   const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
   if (weights) room.weights = weights;
