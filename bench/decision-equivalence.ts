@@ -99,9 +99,27 @@ function measurementOf(c: HostCase, random: () => number): CpuMeasurement {
     const usage = demand * (0.5 + random() * 0.5);
     return { domain: { ...g.domain }, vcpu: g.vcpu, affinity: g.affinity.slice(), pcpu: pcpu !== undefined && pcpu < c.pcpus ? pcpu : undefined, usage, demand, ...(g.weight !== undefined ? { weight: g.weight } : {}) };
   });
+  // Now and then the host lists its vCPUs in another order, misses one, or lists one twice.
+  const odd = random();
+  if (odd < 0.1) vcpus.reverse();
+  else if (odd < 0.15 && vcpus.length > 1) vcpus.splice(Math.floor(random() * vcpus.length), 1);
+  else if (odd < 0.2 && vcpus.length > 0) vcpus.splice(Math.floor(random() * vcpus.length), 0, { ...pick(random, vcpus), demand: random() });
   const m: CpuMeasurement = { elapsedNs: 1e9, pcpus: c.pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, c.pcpus), pcpuDemand: pcpuDemandOf(vcpus, c.pcpus) };
   if (c.other) m.pcpuOther = c.other.map((o) => Math.min(1, Math.max(0, o + (random() - 0.5) * 0.02)));
   return m;
+}
+
+/**
+ * A decision with the state's per-vCPU lists as records keyed by vCPU (builds differ in how they keep
+ * them, vcpu-lists.ts; the contents must not).
+ */
+function comparable(decision: CpuDecision): unknown {
+  const state = decision.state as unknown as Record<string, unknown>;
+  if (!Array.isArray(state.vcpuKeys)) return decision;
+  const keys = state.vcpuKeys as string[];
+  const asRecord = (values: unknown): unknown => (Array.isArray(values) ? Object.fromEntries(keys.map((key, j) => [key, values[j]])) : values);
+  const { vcpuKeys: _keys, ...rest } = state;
+  return { ...decision, state: { ...rest, vcpus: asRecord(state.vcpus), ...('predicted' in state ? { predicted: asRecord(state.predicted) } : {}) } };
 }
 
 /** The first path at which two values differ (numbers by Object.is), or undefined. */
@@ -178,7 +196,7 @@ export async function compareDecisions(referenceDist: string, cases: number): Pr
       const mine = decideHere(structuredClone(m), here, c.options);
       const theirs = reference.decideCpu(structuredClone(m), there, c.options);
       decisions++;
-      const difference = firstDifference(mine, theirs);
+      const difference = firstDifference(comparable(mine), comparable(theirs));
       if (difference) {
         differ++;
         if (differ <= 5) console.log(`[decision-equivalence] case ${seed} interval ${interval} (${c.vcpus.length} vCPUs on ${c.pcpus} pCPUs): ${difference.slice(0, 400)}`);

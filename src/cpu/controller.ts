@@ -3,6 +3,7 @@ import type { TraceCpu } from '../ground/trace-record.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
 import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from './scheduler.js';
 import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
+import { PreviousByKey } from './vcpu-lists.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
 // connection, so it decides from the second observation on.
@@ -16,14 +17,16 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
   decide(m, state, options) {
     const decision = decideCpu(m, state, options);
-    return { state: decision.state, actions: decision.actions, notices: decision.notices ?? [], trace: { ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted), ...traceDedicated(decision.state) } };
+    return { state: decision.state, actions: decision.actions, notices: decision.notices ?? [], trace: { ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted && new PreviousByKey(state.vcpuKeys, state.predicted)), ...traceDedicated(decision.state) } };
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
-    const vcpus = Object.fromEntries(Object.entries(state.vcpus).filter(([key]) => !key.startsWith(prefix)));
+    const kept = state.vcpuKeys.map((key) => !key.startsWith(prefix));
+    const vcpuKeys = state.vcpuKeys.filter((_, j) => kept[j]);
+    const vcpus = state.vcpus.filter((_, j) => kept[j]);
     const dedicated = state.dedicated && Object.fromEntries(Object.entries(state.dedicated).filter(([key]) => key !== domainKey));
-    const predicted = state.predicted && Object.fromEntries(Object.entries(state.predicted).filter(([key]) => !key.startsWith(prefix)));
-    return { ...state, vcpus, ...(dedicated ? { dedicated } : {}), ...(predicted ? { predicted } : {}) };
+    const predicted = state.predicted?.filter((_, j) => kept[j]);
+    return { ...state, vcpuKeys, vcpus, ...(dedicated ? { dedicated } : {}), ...(predicted ? { predicted } : {}) };
   },
   resynchronise(state) {
     // Demand history and out-of-balance streaks start over; the counters and dedicated pCPUs (still pinned on the host) carry on.
@@ -47,19 +50,19 @@ function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 
  * interval (`predicted`) beside what it received (`usage`); `predictionError` is their mean
  * absolute difference over the vCPUs that had a prediction.
  */
-function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: Record<string, number>): TraceCpu {
+function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: PreviousByKey<number>): TraceCpu {
   let errorSum = 0;
   let predictedCount = 0;
-  const predictionOf = (v: CpuMeasurement['vcpus'][number]): number | undefined => {
-    const p = predicted?.[vcpuKey(v.domain, v.vcpu)];
+  const predictionOf = (v: CpuMeasurement['vcpus'][number], i: number): number | undefined => {
+    const p = predicted?.get(vcpuKey(v.domain, v.vcpu), i);
     if (p !== undefined) {
       errorSum += Math.abs(v.usage - p);
       predictedCount++;
     }
     return p;
   };
-  const vcpus = m.vcpus.map((v) => {
-    const p = predictionOf(v);
+  const vcpus = m.vcpus.map((v, i) => {
+    const p = predictionOf(v, i);
     return {
       domain: v.domain.name,
       vcpu: v.vcpu,

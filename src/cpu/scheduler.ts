@@ -9,6 +9,7 @@ import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
 import { normalizeAffinity, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
+import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -27,16 +28,18 @@ export interface CpuSchedulerState {
   lastActionInterval: number | null;
   /** Pin actions issued so far. */
   pinChanges: number;
-  /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
-  vcpus: Record<string, VcpuHistory>;
+  /** The vCPUs seen last interval (vcpuKey), each once, in measurement order; the lists below follow it (vcpu-lists.ts). */
+  vcpuKeys: string[];
+  /** Demand history of each vCPU in `vcpuKeys`. */
+  vcpus: VcpuHistory[];
   /** Domains that get dedicated pCPUs while busy, by domainKey (dedicated.ts); absent when none is named. */
   dedicated?: DedicatedState;
   /**
-   * Per vCPU (key from vcpuKey), the share the model predicts it gets in the next interval under the
+   * Per vCPU in `vcpuKeys`, the share the model predicts it gets in the next interval under the
    * placement in force after this decision: checked against what it then received (the trace's
    * prediction error).
    */
-  predicted?: Record<string, number>;
+  predicted?: number[];
   /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
   otherLoad?: VcpuHistory[];
 }
@@ -83,7 +86,7 @@ function withOther(loads: number[], room: HostRoom): number[] {
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
-  return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpus: {} };
+  return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpuKeys: [], vcpus: [] };
 }
 
 /** A placement as predicted by the model (fairness.ts): demand per pCPU and what it means. */
@@ -233,11 +236,19 @@ function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-/** vCPU key → predicted share (keys and shares in measurement order). */
-function predictionsOf(keys: readonly string[], shares: readonly number[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  keys.forEach((key, i) => (out[key] = shares[i] ?? 0));
+/** Predicted share of each kept vCPU (keptEntries' `from`; shares in measurement order). */
+function predictionsOf(shares: readonly number[], from: readonly number[] | undefined, n: number): number[] {
+  if (from) return from.map((i) => shares[i] ?? 0);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = shares[i] ?? 0;
   return out;
+}
+
+/** For each entry, the value of the last entry with the same key. */
+function lastOfEach<T>(keys: readonly string[], values: readonly T[]): T[] {
+  const last = new Map<string, T>();
+  keys.forEach((key, i) => last.set(key, values[i]!));
+  return keys.map((key) => last.get(key)!);
 }
 
 /** Each vCPU's demand is lowered by this many σ of its noise before judging whether a placement is unfair. */
@@ -261,8 +272,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   validateCpuSchedulerOptions(options);
   if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, decideCpu);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
-  const histories: Record<string, VcpuHistory> = {};
   const n = m.vcpus.length;
+  const previous = new PreviousByKey(state.vcpuKeys, state.vcpus);
+  const measuredHistories = new Array<VcpuHistory>(n);
   const keys = new Array<string>(n);
   // Per vCPU, in measurement order: its normalised affinity, its smoothed demand, its weight (when some is not 1).
   const affinities = new Array<number[]>(n);
@@ -271,15 +283,17 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   for (let i = 0; i < n; i++) {
     const v = m.vcpus[i]!;
     const key = vcpuKey(v.domain, v.vcpu);
-    const history = updateHistory(state.vcpus[key], v.demand, options);
-    histories[key] = history;
+    const history = updateHistory(previous.get(key, i), v.demand, options);
+    measuredHistories[i] = history;
     keys[i] = key;
     demands[i] = history.demand;
     affinities[i] = normalizeAffinity(v.affinity, pcpus);
     if (v.weight !== undefined && v.weight !== 1) (weights ??= new Array<number>(n).fill(1))[i] = v.weight;
   }
-  // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
-  const vcpuHistories = keys.map((key) => histories[key]!);
+  // A vCPU listed twice is kept once, with its last history, which both of its entries then use.
+  const kept = keptEntries(keys, previous.aligned);
+  const keptHistories = keptValues(measuredHistories, kept.from);
+  const vcpuHistories = kept.from ? lastOfEach(keys, measuredHistories) : measuredHistories;
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
   const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
   if (weights) room.weights = weights;
@@ -291,7 +305,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpus: histories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(keys, before.shares) },
+    state: { ...state, intervals, streak, waited, vcpuKeys: [...kept.keys], vcpus: keptHistories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(before.shares, kept.from, n) },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -407,9 +421,10 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
       waited: false,
       lastActionInterval: intervals,
       pinChanges: state.pinChanges + actions.length,
-      vcpus: histories,
+      vcpuKeys: [...kept.keys],
+      vcpus: keptHistories,
       ...(otherLoad ? { otherLoad } : {}),
-      predicted: predictionsOf(keys, planned.shares),
+      predicted: predictionsOf(planned.shares, kept.from, n),
     },
     balanced: false,
     spreadPoints: before.spreadPoints,
