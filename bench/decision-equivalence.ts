@@ -180,11 +180,12 @@ async function compareParts(referenceDist: string, cases: number): Promise<{ cal
   return { calls, differ };
 }
 
-export async function compareDecisions(referenceDist: string, cases: number): Promise<{ decisions: number; differ: number; acted: number }> {
+export async function compareDecisions(referenceDist: string, cases: number): Promise<{ decisions: number; differ: number; acted: number; learned: number }> {
   const reference = (await import(pathToFileURL(resolve(referenceDist, 'src/cpu/scheduler.js')).href)) as { decideCpu: Decide };
   let decisions = 0;
   let differ = 0;
   let acted = 0;
+  let learned = 0;
   for (let seed = 1; seed <= cases; seed++) {
     const c = randomCase(seed);
     const random = seededRandom(seed * 7919);
@@ -203,6 +204,7 @@ export async function compareDecisions(referenceDist: string, cases: number): Pr
         break;
       }
       if (mine.actions.length > 0) acted++;
+      if (((mine as { clockBound?: unknown[] }).clockBound?.length ?? 0) > 0) learned++;
       for (const action of mine.actions) {
         const g = byName.get(`${action.domain.name}/${action.vcpu}`);
         if (g) g.affinity = action.pcpus.slice();
@@ -211,7 +213,7 @@ export async function compareDecisions(referenceDist: string, cases: number): Pr
       there = theirs.state;
     }
   }
-  return { decisions, differ, acted };
+  return { decisions, differ, acted, learned };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -225,8 +227,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error(`decision-equivalence: cannot run the reference build in ${referenceDist}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
     process.exit(2);
   });
-  const { decisions, differ, acted } = result;
-  console.log(`[decision-equivalence] ${cases} cases, ${decisions} decisions (${acted} with pin changes): ${differ} differ`);
+  const { decisions, differ, acted, learned } = result;
+  console.log(`[decision-equivalence] ${cases} cases, ${decisions} decisions (${acted} with pin changes, ${learned} with vCPUs learned clock-bound): ${differ} differ`);
   const parts = await compareParts(referenceDist, cases);
   console.log(`[decision-equivalence] planPlacement, fairSharesOf, sharePcpus, predictShares called directly: ${parts.calls} calls, ${parts.differ} differ`);
   if (differ > 0 || parts.differ > 0) process.exit(1);

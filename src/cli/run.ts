@@ -1,4 +1,4 @@
-import { defaultCpuSchedulerOptions } from '../cpu/options.js';
+import { defaultCpuSchedulerOptions, parseCpuObjective } from '../cpu/options.js';
 import { defaultMemoryOptions } from '../memory/options.js';
 import { UsageError } from '../ground/errors.js';
 import { parseCommandLine } from './options.js';
@@ -26,6 +26,7 @@ const runFlags = {
   intervals: { type: 'string' },
   trace: { type: 'string' },
   'cpu-margin': { type: 'string' },
+  objective: { type: 'string' },
   'memory-floor': { type: 'string' },
   'memory-reserve': { type: 'string' },
   config: { type: 'string' },
@@ -53,6 +54,9 @@ const runHelp = `usage: virtbalance run [--cpu] [--memory] [--interval S] (--con
   --quiet               print nothing per interval
   --trace FILE          write the trace (JSON lines) to FILE
   --cpu-margin P        imbalance margin of the vCPU scheduler, percentage points
+  --objective O         what the vCPU scheduler places for: fairness (default: the worst guest's
+                        fraction of its fair share first, then the pCPU usage spread) or balance
+                        (balanced pCPU demand, the fairer among equally balanced placements)
   --memory-floor MiB    headroom above a guest's used memory it always keeps
   --memory-reserve MiB  host memory never given to guests
   --config FILE         read settings from FILE (e.g. /etc/virtbalance/config.yaml); flags override it
@@ -101,7 +105,7 @@ function assignmentHelp(which: 'cpu' | 'memory', prog: string): string {
   const what = which === 'cpu'
     ? 'Every interval, re-pins the vCPUs of the running domains so the pCPUs carry equal demand.'
     : 'Every interval, moves memory between the running domains with the virtio balloon: a guest short of\nfree memory gets more, an idle one gives back, never below used + floor, host reserve kept.';
-  return `usage: ${prog} <interval seconds> [--connect URI] [--only PATTERN] [--exclude PATTERN] [--dry-run] [--trace FILE]${which === 'cpu' ? ' [--other-load]' : ''}
+  return `usage: ${prog} <interval seconds> [--connect URI] [--only PATTERN] [--exclude PATTERN] [--dry-run] [--trace FILE]${which === 'cpu' ? ' [--other-load] [--objective balance|fairness]' : ''}
 
 ${what}
 Runs until Ctrl-C (SIGINT) or SIGTERM.
@@ -113,7 +117,10 @@ ${scopeHelp}
   --trace FILE          write the trace (JSON lines) to FILE${which === 'cpu' ? `
   --other-load          also count what else keeps the pCPUs busy (host processes), as
                         \`virtbalance run\` does; by default the guests' usage is balanced (the
-                        assignment's objective; docs/cpu-scheduler.md)` : ''}
+                        assignment's objective; docs/cpu-scheduler.md)
+  --objective O         balance (default: the assignment's objective, balanced pCPU usage with no
+                        needless moves; among equally balanced placements the fairer) or fairness
+                        (the worst guest's fraction of its fair share first, as \`virtbalance run\`)` : ''}
   -h, --help            this text`;
 }
 
@@ -136,13 +143,20 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
       exclude: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     } as const;
-    const { values, positionals } = parseCommandLine(argv, which === 'cpu' ? { ...flags, 'other-load': { type: 'boolean' } } : flags, prog);
+    const { values, positionals } = parseCommandLine(
+      argv,
+      which === 'cpu' ? { ...flags, 'other-load': { type: 'boolean' }, objective: { type: 'string' } } : flags,
+      prog,
+    );
+    const cpuFlags = values as { 'other-load'?: boolean; objective?: string };
     if (values.help) {
       console.log(assignmentHelp(which, prog));
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds> (try --help)`);
     const intervalSeconds = positiveNumber(positionals[0], 'interval');
+    // The assignment's objective unless told otherwise.
+    const objective = cpuFlags.objective === undefined ? 'balance' : parseCpuObjective(cpuFlags.objective, `${prog}: --objective`);
     const scope = resolveScope(values);
     if (values.trace !== undefined) prepareTracePath(values.trace);
     const service = await openServiceTarget(values.connect ?? 'qemu:///system', [which], logLine);
@@ -150,7 +164,7 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
       target: scopeTarget(service.target, scope, logLine),
       intervalSeconds,
       // The assignment's objective: the guests' usage balanced; other load only when asked.
-      cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions, countOtherLoad: !!(values as { 'other-load'?: boolean })['other-load'] } : undefined,
+      cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions, countOtherLoad: !!cpuFlags['other-load'], objective } : undefined,
       memory: which === 'memory' ? { ...defaultMemoryOptions } : undefined,
       dryRun: !!values['dry-run'],
       json: false,

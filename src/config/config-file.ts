@@ -4,6 +4,7 @@ import { UsageError } from '../ground/errors.js';
 import { FieldReader, describeValue as describe, type FieldPath } from '../yaml/field-reader.js';
 import { parseUri } from '../libvirt/uri.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
+import { cpuObjectives, type CpuObjective } from '../cpu/options.js';
 
 // The host service's configuration file (default /etc/virtbalance/config.yaml), documented in
 // docs/config.md. Validated strictly at start: an unknown field, a wrong type or a value out of
@@ -41,7 +42,7 @@ export interface RunConfig {
   http?: ListenAddress;
   /** Allow an `http` address beyond loopback. */
   httpPublic?: boolean;
-  cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number };
+  cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number; objective?: CpuObjective };
   memory: {
     floorMiB?: number;
     reserveMiB?: number;
@@ -71,7 +72,7 @@ export class ConfigError extends UsageError {
 type Path = FieldPath;
 
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
-const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain'] as const;
+const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory'] as const;
 const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
@@ -167,6 +168,7 @@ export function parseConfig(text: string, source: string): RunConfig {
       marginPoints: optional(cpuRaw.margin, (v) => r.number(v, ['cpu', 'margin'], 0, 100)),
       persistIntervals: optional(cpuRaw.persistIntervals, (v) => r.number(v, ['cpu', 'persistIntervals'], 1, 1000, { integer: true })),
       urgentGainPoints: optional(cpuRaw.urgentGain, (v) => r.number(v, ['cpu', 'urgentGain'], 0, 100)),
+      objective: optional(cpuRaw.objective, (v) => (cpuObjectives.includes(v as CpuObjective) ? (v as CpuObjective) : r.fail(['cpu', 'objective'], `expected fairness or balance, got ${describe(v)}`))),
     }),
     memory: defined({
       floorMiB: optional(memRaw.floorMiB, (v) => r.number(v, ['memory', 'floorMiB'], 0, MAX_MIB)),

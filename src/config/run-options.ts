@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/options.js';
+import { defaultCpuSchedulerOptions, parseCpuObjective, type CpuSchedulerOptions } from '../cpu/options.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { UsageError } from '../ground/errors.js';
 import { nonNegativeNumber, positiveNumber } from '../ground/numbers.js';
@@ -19,6 +19,7 @@ export interface RunFlags {
   restore?: boolean;
   trace?: string;
   'cpu-margin'?: string;
+  objective?: string;
   'memory-floor'?: string;
   'memory-reserve'?: string;
   only?: string[];
@@ -57,6 +58,10 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
   if (flags['cpu-margin'] !== undefined) {
     if (!cpu) throw new UsageError('run: --cpu-margin needs the vCPU scheduler');
     cpu.marginPoints = nonNegativeNumber(flags['cpu-margin'], '--cpu-margin');
+  }
+  if (flags.objective !== undefined) {
+    if (!cpu) throw new UsageError('run: --objective needs the vCPU scheduler');
+    cpu.objective = parseCpuObjective(flags.objective, 'run: --objective');
   }
   if (flags['memory-floor'] !== undefined) {
     if (!memory) throw new UsageError('run: --memory-floor needs the memory coordinator');

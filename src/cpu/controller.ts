@@ -3,6 +3,7 @@ import type { TraceCpu } from '../ground/trace-record.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
 import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from './scheduler.js';
 import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
+import type { LearnedSharing } from './learned-sharing.js';
 import { PreviousByKey } from './vcpu-lists.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
@@ -17,7 +18,15 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
   decide(m, state, options) {
     const decision = decideCpu(m, state, options);
-    return { state: decision.state, actions: decision.actions, notices: decision.notices ?? [], trace: { ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted && new PreviousByKey(state.vcpuKeys, state.predicted)), ...traceDedicated(decision.state) } };
+    return {
+      state: decision.state,
+      actions: decision.actions,
+      notices: decision.notices ?? [],
+      trace: {
+        ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted && new PreviousByKey(state.vcpuKeys, state.predicted), decision.state.learned),
+        ...traceDedicated(decision.state),
+      },
+    };
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
@@ -26,12 +35,21 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     const vcpus = state.vcpus.filter((_, j) => kept[j]);
     const dedicated = state.dedicated && Object.fromEntries(Object.entries(state.dedicated).filter(([key]) => key !== domainKey));
     const predicted = state.predicted?.filter((_, j) => kept[j]);
-    return { ...state, vcpuKeys, vcpus, ...(dedicated ? { dedicated } : {}), ...(predicted ? { predicted } : {}) };
+    const learned = state.learned && Object.fromEntries(Object.entries(state.learned).filter(([key]) => !key.startsWith(prefix)));
+    return {
+      ...state,
+      vcpuKeys,
+      vcpus,
+      ...(dedicated ? { dedicated } : {}),
+      ...(predicted ? { predicted } : {}),
+      learned: learned && Object.keys(learned).length > 0 ? learned : undefined,
+    };
   },
   resynchronise(state) {
-    // Demand history and out-of-balance streaks start over; the counters and dedicated pCPUs (still pinned on the host) carry on.
-    const { intervals, pinChanges, lastActionInterval, dedicated } = state;
-    return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}) };
+    // Demand history and out-of-balance streaks start over; the counters, dedicated pCPUs (still pinned on the host)
+    // and what was learned about how each vCPU shares (a property of its guest, not of the connection) carry on.
+    const { intervals, pinChanges, lastActionInterval, dedicated, learned } = state;
+    return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}), ...(learned ? { learned } : {}) };
   },
 };
 
@@ -48,21 +66,24 @@ function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 
 /**
  * The interval's measurement for the trace, each vCPU with the share the model predicted for it last
  * interval (`predicted`) beside what it received (`usage`); `predictionError` is their mean
- * absolute difference over the vCPUs that had a prediction.
+ * absolute difference over the vCPUs that had a prediction; `clockBound` marks the vCPUs learned
+ * clock-bound after this interval (learned-sharing.ts), whose next predictions follow that model.
  */
-function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: PreviousByKey<number>): TraceCpu {
+function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: PreviousByKey<number>, learned?: LearnedSharing): TraceCpu {
   let errorSum = 0;
   let predictedCount = 0;
-  const predictionOf = (v: CpuMeasurement['vcpus'][number], i: number): number | undefined => {
-    const p = predicted?.get(vcpuKey(v.domain, v.vcpu), i);
+  const predictionOf = (key: string, usage: number, i: number): number | undefined => {
+    const p = predicted?.get(key, i);
     if (p !== undefined) {
-      errorSum += Math.abs(v.usage - p);
+      errorSum += Math.abs(usage - p);
       predictedCount++;
     }
     return p;
   };
   const vcpus = m.vcpus.map((v, i) => {
-    const p = predictionOf(v, i);
+    const key = vcpuKey(v.domain, v.vcpu);
+    const p = predictionOf(key, v.usage, i);
+    const clockBound = learned !== undefined && learned[key]?.clockBound === true;
     return {
       domain: v.domain.name,
       vcpu: v.vcpu,
@@ -72,6 +93,7 @@ function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, pr
       demand: v.demand,
       ...(v.weight !== undefined ? { weight: v.weight } : {}),
       ...(p !== undefined ? { predicted: p } : {}),
+      ...(clockBound ? { clockBound } : {}),
     };
   });
   return {

@@ -2,6 +2,15 @@ import { UsageError } from '../ground/errors.js';
 
 // The vCPU scheduler's options: what each means, the defaults, and their validation.
 
+export const cpuObjectives = ['fairness', 'balance'] as const;
+export type CpuObjective = (typeof cpuObjectives)[number];
+
+/** The objective named by a flag or config value; UsageError for anything else. */
+export function parseCpuObjective(value: unknown, where: string): CpuObjective {
+  if (typeof value === 'string' && (cpuObjectives as readonly string[]).includes(value)) return value as CpuObjective;
+  throw new UsageError(`${where}: expected ${cpuObjectives.join(' or ')}, got ${JSON.stringify(value)}`);
+}
+
 export interface CpuSchedulerOptions {
   /** Act only when re-pinning would lower the demand spread (busiest − idlest pCPU) by more than this (and more than noise could fake). */
   marginPoints: number;
@@ -33,6 +42,14 @@ export interface CpuSchedulerOptions {
   fairShareTarget: number;
   /** A fairness move (or a shared plan instead of one-pCPU pins) must raise the worst fraction of fair share by at least this. */
   fairShareGain: number;
+  /**
+   * What a placement is chosen for (docs/cpu-scheduler.md): 'fairness' (the default, `run`): the worst
+   * fraction of max-min fair share first, then the pCPU usage spread; 'balance' (the drop-in
+   * `vcpu_scheduler`): balanced pCPU demand with no needless moves first, among equally balanced
+   * placements the fairer. They differ only where the learned model (learned-sharing.ts) says the
+   * balanced placement is unfair.
+   */
+  objective?: CpuObjective;
   /** Domains (by name) that get pCPUs nobody else may use while they are busy (dedicated.ts). */
   dedicated?: string[];
   /** A dedicated domain is busy while its vCPUs' total demand is at least this (fraction of a pCPU). */
@@ -78,6 +95,7 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new UsageError(`cpu scheduler: ${key} must be an integer ≥ 1, got ${o[key]}`);
   }
   if (!(o.dedicatedBusyDemand > 0)) throw new UsageError(`cpu scheduler: dedicatedBusyDemand must be > 0, got ${o.dedicatedBusyDemand}`);
+  if (o.objective !== undefined) parseCpuObjective(o.objective, 'cpu scheduler: objective');
   if (o.dedicated !== undefined && (!Array.isArray(o.dedicated) || o.dedicated.some((n) => typeof n !== 'string' || n === ''))) {
     throw new UsageError('cpu scheduler: dedicated must be a list of domain names');
   }

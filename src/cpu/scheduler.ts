@@ -1,7 +1,8 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
 import { decideWithDedicated, dedicatedInPlay, type DedicatedState } from './dedicated.js';
-import { validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
+import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
+import { clockBoundOf, learnSharing, predictLearnedShares, segregatedAssignment, type LearnedSharing } from './learned-sharing.js';
 import { predictSharesOf, shareFairness } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
 import { PcpuSums } from './pcpu-sums.js';
@@ -42,6 +43,8 @@ export interface CpuSchedulerState {
   predicted?: number[];
   /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
   otherLoad?: VcpuHistory[];
+  /** Per vCPU, how it was seen to share a contended pCPU (learned-sharing.ts); absent while nothing is learned. */
+  learned?: LearnedSharing | undefined;
 }
 
 /** What the host gives our vCPUs: per pCPU the other load it carries and the capacity left (1 − other); both undefined when there is none. */
@@ -51,6 +54,8 @@ interface HostRoom {
   capacity: number[] | undefined;
   /** Per vCPU, its CPU weight; undefined when all are 1. */
   weights?: number[] | undefined;
+  /** Per vCPU, 1 when learned clock-bound (learned-sharing.ts); undefined when none is, and every prediction is water-filling. */
+  clockBound?: Uint8Array | undefined;
 }
 
 /** Other load below this (fraction of a pCPU) is ignored: a pCPU with 1 % of host noise is a free pCPU. */
@@ -106,8 +111,11 @@ export interface PlacementSummary {
   shares: readonly number[];
 }
 
-/** from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets; release: every vCPU on all pCPUs. */
-export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release';
+/**
+ * from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets;
+ * release: every vCPU on all pCPUs; segregate: one pCPU per vCPU, learned clock-bound vCPUs kept apart from busy ones.
+ */
+export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release' | 'segregate';
 
 export interface CpuDecision {
   actions: PinAction[];
@@ -125,6 +133,10 @@ export interface CpuDecision {
   /** The placement after the actions (equal to `before` when there are none). */
   after: PlacementSummary;
   strategy: CpuStrategy;
+  /** The objective the placement was chosen for (options.objective, fairness when not given). */
+  objective: CpuObjective;
+  /** vCPUs (domain name/vCPU) learned clock-bound, whose predictions follow the clock-bound model; absent when none is. */
+  clockBound?: string[];
   /** One line for the log: why it acted or not. */
   summary: string;
   /** What it noticed without acting on it (e.g. dedicated pCPUs that cannot be given). */
@@ -164,7 +176,8 @@ function setLoads(demands: readonly number[], where: readonly (readonly number[]
 
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
-  const shares = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights);
+  const waterFilled = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights);
+  const shares = room.clockBound ? predictLearnedShares(demands, where, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
   if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
   return summarize(demands, shares, fair, demandLoadsOf(demands, where, room.pcpus));
 }
@@ -206,6 +219,7 @@ function chooseSharedPlan(
   // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
   const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: affinities.map(() => everywhere), shares: fair }];
   if (shared.sets.length > 1) plans.push({ where: shared.setOf.map((s) => shared.sets[s]!), shares: shared.shares });
+  if (room.clockBound) for (const plan of plans) plan.shares = predictLearnedShares(demands, plan.where, room.clockBound, plan.shares, pcpus, room.capacity, room.weights);
   const candidates = plans
     .map(({ where, shares }) => ({
       where,
@@ -257,7 +271,8 @@ const fairnessNoiseSigmas = 2;
 /** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
 function optimisticWorstFraction(smoothed: readonly number[], affinities: readonly (readonly number[])[], sigmas: readonly number[], room: HostRoom): number {
   const demands = smoothed.map((d, i) => Math.max(0, d - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
-  const shares = predictSharesOf(demands, affinities, room.pcpus, room.capacity, room.weights);
+  const waterFilled = predictSharesOf(demands, affinities, room.pcpus, room.capacity, room.weights);
+  const shares = room.clockBound ? predictLearnedShares(demands, affinities, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
   return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity, room.weights));
 }
 
@@ -297,6 +312,12 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
   const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
   if (weights) room.weights = weights;
+  // What this interval says about how each vCPU shares (learned-sharing.ts); predictions use it from now on.
+  const learned = learnSharing(m, keys, state.learned, room.capacity, affinities);
+  room.clockBound = clockBoundOf(keys, learned);
+  const objective: CpuObjective = options.objective ?? 'fairness';
+  const clockBoundNames = room.clockBound && m.vcpus.filter((_, i) => room.clockBound![i] === 1).map((v) => `${v.domain.name}/${v.vcpu}`);
+  const learnedText = clockBoundNames ? `; learned clock-bound: ${clockBoundNames.join(', ')}` : '';
   const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
   const fair = fairSharesOf(demands, pcpus, room.capacity, room.weights);
   const beforeLoads = withOther(demandLoadsOf(demands, affinities, pcpus), room);
@@ -305,7 +326,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpuKeys: [...kept.keys], vcpus: keptHistories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(before.shares, kept.from, n) },
+    state: { ...state, intervals, streak, waited, vcpuKeys: [...kept.keys], vcpus: keptHistories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(before.shares, kept.from, n), learned },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -314,7 +335,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     before,
     after: before,
     strategy: 'none',
-    summary,
+    objective,
+    ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
+    summary: `${summary}; objective ${objective}${learnedText}`,
   });
 
   if (pcpus === 0 || n === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
@@ -348,10 +371,37 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     const choice = chooseSharedPlan(affinities, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
     if (choice) ({ where, planned, strategy } = choice);
   }
+  // With vCPUs learned clock-bound, the placement that keeps them apart from busy ones competes, judged by the objective.
+  const fairnessFirst = room.clockBound !== undefined && objective === 'fairness';
+  if (room.clockBound) {
+    const segregatedWhere = segregatedAssignment(demands, room.clockBound, items.map((item) => item.home), pcpus, room.other).map((p) => [p]);
+    const segregated = summarizePlacement(demands, segregatedWhere, room, fair);
+    const fairer = segregated.worstFractionOfFairShare > planned.worstFractionOfFairShare + fairShareTolerance;
+    const asFair = Math.abs(segregated.worstFractionOfFairShare - planned.worstFractionOfFairShare) <= fairShareTolerance;
+    const better =
+      objective === 'fairness'
+        ? fairer || (asFair && segregated.usageSpreadPoints < planned.usageSpreadPoints - options.tolerancePoints)
+        : fairer && segregated.spreadPoints <= planned.spreadPoints + options.tolerancePoints;
+    if (better) {
+      where = segregatedWhere;
+      planned = segregated;
+      strategy = 'segregate';
+    }
+    if (fairnessFirst && planned.worstFractionOfFairShare < before.worstFractionOfFairShare - fairShareTolerance) {
+      return quiet(
+        `balanced for fairness: the best placement found (demand spread ${fmtPoints(planned.spreadPoints)} pts) would give the worst-served vCPU ` +
+          `${percent(planned.worstFractionOfFairShare)} of its fair share, ${percent(before.worstFractionOfFairShare)} now`,
+        before.spreadPoints,
+        0,
+        false,
+      );
+    }
+  }
   const bestSpreadPoints = planned.spreadPoints;
   const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
   // A fairness move may not widen the demand spread (its merged sets only average pCPU loads).
-  const unfair = fairnessGain >= options.fairShareGain && planned.spreadPoints <= before.spreadPoints && !fairEnough();
+  // Under the fairness objective with a learned model, fairness comes first: the spread may widen.
+  const unfair = fairnessGain >= options.fairShareGain && (fairnessFirst || planned.spreadPoints <= before.spreadPoints) && !fairEnough();
   // Other load is noisy too: each pCPU's adds its own σ there.
   const otherSigmas = room.other ? otherLoad!.map((h) => demandSigma(h, options.demandSmoothing)) : [];
   const sigmaRms = otherSigmas.length === 0 ? loadSigmaRms(sigmas, affinities, pcpus) : loadSigmaRms([...sigmas, ...otherSigmas], [...affinities, ...otherSigmas.map((_, p) => [p])], pcpus);
@@ -395,7 +445,11 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     const v = m.vcpus[i]!;
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(demands[i]!)})`;
     let reason: string;
-    if (target.length > 1) {
+    if (strategy === 'segregate') {
+      reason =
+        `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${target[0]}; learned clock-bound vCPUs kept apart from busy ones: ` +
+        `the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`;
+    } else if (target.length > 1) {
       const sharing = setSizes.get(target) ?? 0;
       let targetText = setTexts.get(target);
       if (targetText === undefined) setTexts.set(target, (targetText = formatCpuList(target)));
@@ -409,6 +463,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
           : `pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
       reason = `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${to}; ${loadsText}, ${spreadText}`;
     }
+    if (room.clockBound) reason += `; objective ${objective}`;
     actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason });
   }
 
@@ -425,6 +480,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
       vcpus: keptHistories,
       ...(otherLoad ? { otherLoad } : {}),
       predicted: predictionsOf(planned.shares, kept.from, n),
+      ...(learned ? { learned } : {}),
     },
     balanced: false,
     spreadPoints: before.spreadPoints,
@@ -434,8 +490,11 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     before,
     after,
     strategy,
+    objective,
+    ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
     summary:
       `re-pinned ${actions.length} vCPU(s) by ${strategy}: ${gainText}; fairness ${fmt(before.fairness)} → ${fmt(after.fairness)}, ` +
-      `demand served ${fmt(before.served)} → ${fmt(after.served)}, worst fraction of fair share ${percent(before.worstFractionOfFairShare)} → ${percent(after.worstFractionOfFairShare)}`,
+      `demand served ${fmt(before.served)} → ${fmt(after.served)}, worst fraction of fair share ${percent(before.worstFractionOfFairShare)} → ${percent(after.worstFractionOfFairShare)}; ` +
+      `objective ${objective}${learnedText}`,
   };
 }

@@ -23,6 +23,8 @@ export interface TraceVcpu {
   weight?: number;
   /** Share the scheduler's model predicted for it over this interval (decided last interval); compare with `usage`. */
   predicted?: number;
+  /** True when the scheduler has learned it clock-bound (its busy windows end by the clock; src/cpu/learned-sharing.ts): its predictions follow that model. */
+  clockBound?: boolean;
   domain: string;
   vcpu: number;
   /** pCPU it is pinned to (single) or running on. */

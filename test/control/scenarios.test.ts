@@ -12,7 +12,7 @@ import { createSimulatedHost } from '../../src/host/sim/index.js';
 import { fairShare } from '../../src/host/sim/fair-share.js';
 import { runControlLoop } from '../../src/control/loop.js';
 import { traceTruth } from '../../src/control/simulate.js';
-import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
+import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../../src/cpu/options.js';
 import type { HostObservation, Hypervisor } from '../../src/ground/hypervisor.js';
 
 const MiB = 1024;
@@ -374,13 +374,13 @@ function hiding(host: Hypervisor, hide: (o: HostObservation) => HostObservation)
   };
 }
 
-async function traceOn(scenario: Scenario, wrap: (h: Hypervisor) => Hypervisor): Promise<TraceInterval[]> {
+async function traceOn(scenario: Scenario, wrap: (h: Hypervisor) => Hypervisor, cpu: CpuSchedulerOptions = { ...defaultCpuSchedulerOptions }): Promise<TraceInterval[]> {
   const run = createSimulatedHost(scenario);
   const intervals: TraceInterval[] = [];
   await runControlLoop(
     wrap(run.hypervisor),
     run.clock,
-    { intervalSeconds: scenario.intervalSeconds, cpu: { ...defaultCpuSchedulerOptions }, intervals: scenario.intervals, truth: () => traceTruth(run.truth()) },
+    { intervalSeconds: scenario.intervalSeconds, cpu, intervals: scenario.intervals, truth: () => traceTruth(run.truth()) },
     { record: (entry) => void intervals.push(entry) },
   );
   return intervals;
@@ -482,8 +482,11 @@ for (const [name, pcpus] of [['cpu-12-bursty-mix', 2], ['cpu-13-bursty-grader', 
     assert.equal(fairness.source, 'truth');
     for (const vm of fairness.vms) {
       const isBursty = bursty.includes(vm.domain);
-      assert.ok(Math.abs(vm.demand - (isBursty ? 0.4 : 1)) < 1e-6, `${vm.domain} asks ${vm.demand}`);
-      assert.ok(Math.abs(vm.fairShare - (isBursty ? 0.4 : 0.6)) < 1e-6, `${vm.domain} fair share ${vm.fairShare}`);
+      // Within 3 %: run's objective puts the bursty guests together (the spread never settles, so the
+      // score's window starts at interval 0, before anything ran), and while two bursty guests on one
+      // pCPU drift apart a window that starts late is cut by the clock.
+      assert.ok(Math.abs(vm.demand - (isBursty ? 0.4 : 1)) < 0.03, `${vm.domain} asks ${vm.demand}`);
+      assert.ok(Math.abs(vm.fairShare - (isBursty ? 0.4 : 0.6)) < 0.03, `${vm.domain} fair share ${vm.fairShare}`);
     }
     const worst = fairness.worstFractionOfFairShare!;
     assert.equal(worst.fraction, Math.min(...fairness.vms.map((v) => v.fractionOfFairShare)));
@@ -491,5 +494,37 @@ for (const [name, pcpus] of [['cpu-12-bursty-mix', 2], ['cpu-13-bursty-grader', 
     for (const i of intervals) if (i.truth) assert.ok(i.truth.vcpus.reduce((a, v) => a + v.received, 0) <= pcpus + 1e-9);
     // The policy's goal here (issue #11 §2b: the worst guest ≥ 80 % of its fair share, which
     // segregating gives) is asserted by the policy's own test, not by the physics.
+  });
+}
+
+for (const name of ['cpu-12-bursty-mix', 'cpu-13-bursty-grader']) {
+  test(`${name}: run's objective (fairness) learns the bursty guests are clock-bound and puts them together, the worst guest ≥ 80 % of its fair share; balance keeps the spread`, async () => {
+    const scenario = loadScenario(join(shippedScenariosDir, `${name}.yaml`));
+    const bursty = scenario.domains.filter((d) => d.cpu[0]!.kind === 'bursty').map((d) => d.name).sort();
+    const { intervals } = await scenarioScore(name);
+    // Settled: learned by the third decision, re-pinned at the fourth, bursty windows sharing a pCPU drift apart.
+    const settled = fractionsOfFairShare(scenario, intervals).slice(-20);
+    for (const f of settled) assert.ok(Math.min(...f) >= 0.8, `worst ${Math.min(...f).toFixed(3)} of fair share`);
+    assert.ok(Math.min(...fractionsOfFairShare(scenario, intervals)[1]!) < 0.6, 'as shipped the bursty guests get about half their fair share');
+    assert.deepEqual(intervals.at(-1)!.cpu!.vcpus.filter((v) => v.clockBound).map((v) => v.domain).sort(), bursty, 'the trace marks the learned vCPUs');
+    const pins = intervals.flatMap((i) => i.actions).filter((a) => a.kind === 'pin');
+    assert.ok(pins.length <= scenario.host.pcpus, `${pins.length} pin changes`);
+    assert.ok(pins.every((a) => /objective fairness/.test(a.reason)));
+    assert.equal(intervals.filter((i) => i.actions.length > 0).length, 1, 'one re-pin, then quiet');
+    // The prediction error drops once learned.
+    const errors = intervals.map((i) => i.cpu?.predictionError).filter((e): e is number => e !== undefined);
+    const before = errors[0]!;
+    const after = mean(errors.slice(-10));
+    assert.ok(before >= 0.1 && after <= before / 3, `prediction error ${before.toFixed(3)} → ${after.toFixed(3)}`);
+
+    // The drop-in's objective: the pCPUs stay evenly used, no pin changes, though the model knows the cost.
+    const balanced = await traceOn(scenario, (h) => h, { ...defaultCpuSchedulerOptions, objective: 'balance' });
+    assert.equal(pinChangesIn(balanced), 0);
+    for (const i of balanced.slice(-20)) {
+      const usage = i.cpu!.pcpuUsage;
+      assert.ok(Math.max(...usage) - Math.min(...usage) <= 0.05, `interval ${i.interval}: usage spread ${usage.join(', ')}`);
+    }
+    assert.deepEqual(balanced.at(-1)!.cpu!.vcpus.filter((v) => v.clockBound).map((v) => v.domain).sort(), bursty);
+    assert.ok(mean(balanced.slice(-10).map((i) => i.cpu!.predictionError!)) <= 0.03, 'learned, the pairing is predicted right too');
   });
 }

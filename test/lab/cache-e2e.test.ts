@@ -17,7 +17,7 @@ import { labRemove, labStatus, labUp, type LabGuest } from '../../src/lab/lab.js
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
-import { connectOrSkip, labTestLock, removeStaleGuests, say, sleep, until, URI } from './e2e-support.js';
+import { say, sleep, until, URI, claimLabDaemon } from './e2e-support.js';
 
 const TAG = 'cache-e2e';
 const NAME = `vblt${process.pid}c_1`;
@@ -84,10 +84,8 @@ let firstPid = -1;
 
 describe('page cache on a real guest reading its disk', { timeout: 10 * 60_000 }, () => {
   before(async () => {
-    ({ client, skip } = await connectOrSkip(TAG));
+    ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    unlock = await labTestLock(labRoot(), TAG);
-    await removeStaleGuests(client, TAG);
     const up = await labUp(client, {
       uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
       guests: [{ name: NAME, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, diskMiB: 8192 }],

@@ -19,7 +19,7 @@ import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { ScopedHypervisor } from '../../src/host/scoped-host.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
-import { connectOrSkip, labTestLock, removeStaleGuests, say, sleep, URI } from './e2e-support.js';
+import { say, sleep, URI, claimLabDaemon } from './e2e-support.js';
 
 const TAG = 'cache-policy-e2e';
 const SCANNER = `vblt${process.pid}p_scan`;
@@ -81,10 +81,8 @@ const fmt = (r: Reading) => `t=${r.t.toFixed(0)} actual ${r.actualMiB.toFixed(0)
 
 describe('memory coordinator on real guests: a 1.5 GiB scan beside a 40 MiB/s consumer', { timeout: 10 * 60_000 }, () => {
   before(async () => {
-    ({ client, skip } = await connectOrSkip(TAG));
+    ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    unlock = await labTestLock(labRoot(), TAG);
-    await removeStaleGuests(client, TAG);
     const up = await labUp(client, {
       uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
       guests: [

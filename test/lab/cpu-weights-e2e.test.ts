@@ -14,8 +14,7 @@ import path from 'node:path';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import type { Domain } from '../../src/libvirt/protocol.js';
 import { LAB_XMLNS } from '../../src/lab/domain-xml.js';
-import { labRoot } from '../../src/lab/paths.js';
-import { connectOrSkip, labTestLock, OUR_GUESTS, removeStaleGuests, runBin, say, until, URI, type Child } from './e2e-support.js';
+import { OUR_GUESTS, runBin, say, until, URI, type Child, claimLabDaemon } from './e2e-support.js';
 
 const TAG = 'cpu-weights-e2e';
 const PREFIX = `vblt${process.pid}w_`;
@@ -52,10 +51,8 @@ async function cpuShares(dom: Domain): Promise<number> {
 
 describe('CPU weights on a real libvirtd: kept on guests as they appear, restored on exit', { timeout: 5 * 60_000 }, () => {
   before(async () => {
-    ({ client, skip } = await connectOrSkip(TAG));
+    ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    unlock = await labTestLock(labRoot(), TAG);
-    await removeStaleGuests(client, TAG);
     dir = await mkdtemp(path.join(os.tmpdir(), 'vb-weights-'));
   });
 

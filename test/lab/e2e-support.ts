@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
 import { labLock, processAlive } from '../../src/lab/lock.js';
+import { labRoot } from '../../src/lab/paths.js';
 import { ListDomainsFlags } from '../../src/libvirt/protocol.js';
 
 export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
@@ -69,6 +70,18 @@ export async function removeStaleGuests(client: LibvirtClient, tag: string): Pro
 /** The daemon-wide lab lock (src/lab/lock.ts), with this test's progress lines. */
 export function labTestLock(root: string, tag: string): Promise<() => Promise<void>> {
   return labLock(root, { say: (m) => say(tag, m), step: (_l, fn) => fn() });
+}
+
+/**
+ * What every lab test does first: a client (or the reason there is none, connectOrSkip), the
+ * daemon-wide lab lock, and the guests killed runs left removed.
+ */
+export async function claimLabDaemon(tag: string): Promise<{ client?: LibvirtClient; skip?: string; unlock?: () => Promise<void> }> {
+  const { client, skip } = await connectOrSkip(tag);
+  if (!client) return { skip };
+  const unlock = await labTestLock(labRoot(), tag);
+  await removeStaleGuests(client, tag);
+  return { client, unlock };
 }
 
 export interface Child {

@@ -17,7 +17,7 @@ import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
-import { ALLOW_FOREIGN, connectOrSkip, labTestLock, OUR_GUESTS, removeStaleGuests, runBin, say, sleep, URI, type Child } from './e2e-support.js';
+import { ALLOW_FOREIGN, connectOrSkip, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon } from './e2e-support.js';
 
 const TAG = 'foreign-e2e';
 const PREFIX = `vblt${process.pid}f_`;
@@ -64,10 +64,8 @@ function actionsIn(lines: TraceLine[]): string[] {
 
 describe('a foreign domain beside the scoped controllers', { timeout: 10 * 60_000 }, () => {
   before(async () => {
-    ({ client, skip } = await connectOrSkip(TAG));
+    ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    unlock = await labTestLock(labRoot(), TAG);
-    await removeStaleGuests(client, TAG);
     dir = await mkdtemp(path.join(os.tmpdir(), 'vb-foreign-'));
     const up = await labUp(client, {
       uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,

@@ -13,10 +13,9 @@ import type { LibvirtClient } from '../../src/libvirt/client.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
 import { findLabGuests } from '../../src/lab/guests.js';
 import { labRemove } from '../../src/lab/lab.js';
-import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { parseTrace } from '../../src/score/index.js';
-import { connectOrSkip, labTestLock, removeStaleGuests, runBin, say, until, URI } from './e2e-support.js';
+import { runBin, say, until, URI, claimLabDaemon } from './e2e-support.js';
 
 const TAG = 'lab-run-e2e';
 const PREFIX = `vblt${process.pid}r_`;
@@ -45,10 +44,8 @@ async function ourGuests(): Promise<string[]> {
 
 describe('lab run on real guests', { timeout: 10 * 60_000 }, () => {
   before(async () => {
-    ({ client, skip } = await connectOrSkip(TAG));
+    ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    unlock = await labTestLock(labRoot(), TAG);
-    await removeStaleGuests(client, TAG);
     hostPcpus = (await client.nodeInfo()).cpus;
     dir = await mkdtemp(path.join(os.tmpdir(), 'vb-lab-run-'));
   });

@@ -19,7 +19,7 @@ import { planLabRun, type LabPlan } from '../../src/lab/plan.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
 import { demandAt, WorkloadPlayer } from '../../src/lab/workload-player.js';
-import { connectOrSkip, labTestLock, removeStaleGuests, OUR_GUESTS, runBin, say, sleep, URI, type Child } from './e2e-support.js';
+import { OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon } from './e2e-support.js';
 
 const TAG = 'memory-e2e';
 const PREFIX = `vblt${process.pid}m_`;
@@ -101,10 +101,8 @@ const fmt = (r: Reading) => `t=${r.t.toFixed(0)} actual ${r.actualMiB.toFixed(0)
 
 describe('memory_coordinator on real guests: one steady consumer, two idle, one fresh guest', { timeout: 10 * 60_000 }, () => {
   before(async () => {
-    ({ client, skip } = await connectOrSkip(TAG));
+    ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    unlock = await labTestLock(labRoot(), TAG);
-    await removeStaleGuests(client, TAG);
     scenario = loadScenario(SCENARIO);
     plan = planLabRun(scenario, { prefix: PREFIX, hostPcpus: (await client.nodeInfo()).cpus });
     const up = await labUp(client, {

@@ -15,7 +15,7 @@ import { planLabRun } from '../../src/lab/plan.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
 import { WorkloadPlayer } from '../../src/lab/workload-player.js';
-import { CI, connectOrSkip, labTestLock, removeStaleGuests, OUR_GUESTS, runBin, say, sleep, URI, type Child } from './e2e-support.js';
+import { CI, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon } from './e2e-support.js';
 
 const TAG = 'cpu-e2e';
 const PREFIX = `vblt${process.pid}c_`;
@@ -47,10 +47,8 @@ const describePlacement = (p: Map<string, number[]>) => [...p].map(([n, a]) => `
 
 describe('vcpu_scheduler on real guests: four busy guests all on pCPU0 of two', { timeout: 10 * 60_000 }, () => {
   before(async () => {
-    ({ client, skip } = await connectOrSkip(TAG));
+    ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    unlock = await labTestLock(labRoot(), TAG);
-    await removeStaleGuests(client, TAG);
     const hostPcpus = (await client.nodeInfo()).cpus;
     if (hostPcpus !== 2) {
       const why = `this case is sized for a 2-pCPU host, this one has ${hostPcpus}`;

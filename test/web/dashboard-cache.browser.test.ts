@@ -1,10 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { openHeadlessPage } from './headless-page.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
 import { dashboardUrlOf, get, repoRoot, startCli } from './helpers.js';
 
@@ -12,8 +10,6 @@ import { dashboardUrlOf, get, repoRoot, startCli } from './helpers.js';
 // 600 MiB set (hot once the coordinator has learned it from a refault), vm2 scans 2 GiB and keeps
 // the rest as cold cache. Every guest panel stacks anon, hot and cold cache, with a line of figures.
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const INTERVALS = 24;
 
 interface CacheFigures {
@@ -24,21 +20,9 @@ interface CacheFigures {
 }
 
 test('dashboard in headless Chromium: anon, hot and cold cache per guest, drawn and in figures', { timeout: 60_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
-    t.skip(`${CHROMIUM} not installed`);
-    return;
-  }
-  const profile = await mkdtemp(join(tmpdir(), 'vb-chromium-'));
-  t.after(() => rm(profile, { recursive: true, force: true }));
-  const context: BrowserContext = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1000 } });
-  t.after(() => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
+  const browser = await openHeadlessPage(t);
+  if (!browser) return;
+  const { page, problems } = browser;
 
   const run = startCli(['run', '--sim', 'cache-2-hot', '--http', '127.0.0.1:0', '--pace', '8', '--intervals', String(INTERVALS), '--quiet']);
   t.after(() => {

@@ -1,18 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { openHeadlessPage } from './headless-page.js';
 import { dashboardUrlOf, fixture, get, openEventStream, parsePrometheus, repoRoot, sampleValue, startCli } from './helpers.js';
 
 // The dashboard in a real headless Chromium (Debian's `chromium` package; playwright-core never
 // downloads a browser here) against a paced simulated run in which four guests boot at t=50 s,
 // all on pCPU0, so the scheduler pins while the page watches.
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const artifact = join(repoRoot, 'artifacts', 'dashboard.png');
 
 interface PinSeen {
@@ -25,27 +21,9 @@ interface PinSeen {
 }
 
 test('live dashboard in headless Chromium: charts, a pin in the log and the map, /metrics, clean SIGINT', { timeout: 60_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    // CI installs chromium; there a missing browser is a broken setup, not a reason to skip.
-    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
-    t.skip(`${CHROMIUM} not installed`);
-    return;
-  }
-  const profile = await mkdtemp(join(tmpdir(), 'vb-chromium-'));
-  t.after(() => rm(profile, { recursive: true, force: true }));
-  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1440, height: 1000 },
-  });
-  t.after(() => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
+  const browser = await openHeadlessPage(t);
+  if (!browser) return;
+  const { page, problems } = browser;
   const requested: string[] = [];
   page.on('request', (r) => requested.push(r.url()));
 
@@ -143,23 +121,11 @@ test('live dashboard in headless Chromium: charts, a pin in the log and the map,
 });
 
 test('dashboard in headless Chromium: each guest\'s CPU weight, prediction error and dedicated pCPUs (held since when, or refused), also in /metrics', { timeout: 60_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
-    t.skip(`${CHROMIUM} not installed`);
-    return;
-  }
-  const work = await mkdtemp(join(tmpdir(), 'vb-chromium-'));
-  t.after(() => rm(work, { recursive: true, force: true }));
+  const browser = await openHeadlessPage(t);
+  if (!browser) return;
+  const { page, problems, work } = browser;
   const config = join(work, 'virtbalance.yaml');
   await writeFile(config, 'vms:\n  vm1: { cpuWeight: 3 }\n  db: { dedicated: true }\n  big: { dedicated: true }\n');
-  const context: BrowserContext = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1000 } });
-  t.after(() => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
   const run = startCli(['run', '--cpu', '--sim', fixture('dedicated-weights.yaml'), '--config', config, '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '40', '--quiet']);
   t.after(() => {
     if (run.child.exitCode === null) run.child.kill('SIGKILL');

@@ -1,0 +1,448 @@
+// Predictions checked against what happened: which vCPUs are clock-bound, learned per vCPU.
+//
+// Water-filling (fairness.ts) assumes a vCPU that asks for less than an equal split gets all it
+// asks. That holds for a work-bound (elastic) vCPU: if it is slowed down it stays runnable longer
+// and catches up. It fails for a clock-bound one, whose busy window ends by the clock whether or not
+// it ran (a guest busy 40 ms in every 100 ms): the host shares a pCPU equally among the threads
+// runnable *at that moment*, so beside k always-runnable neighbours it gets 1/(1 + k) of the pCPU
+// while its window lasts, and receives ≈ demand · w / (w + Σ w_busy) (demand = time + delay, the
+// fraction of wall time it is runnable; w its weight). Measured on real guests: 40 % asked beside a
+// busy guest, 22 % received; water-filling said 40 %.
+//
+// Learning: every interval, for each vCPU in a contended group (the vCPUs allowed on exactly the same
+// pCPUs — one pCPU, a shared set, all of them — ask for more than those pCPUs have, at least one of
+// them is busy, and no vCPU outside the group may run there), both models predict its share from the interval's own demands; when they differ by at
+// least `minSeparation`, the one closer to what it received is evidence (soft, in [0, 1]: 1 when the
+// clock-bound model is exact, 0 when water-filling is). An EWMA of that evidence is its score; after
+// `minEvidence` intervals of evidence a score ≥ `learnAt` labels it clock-bound, below `unlearnAt`
+// the label goes. Busy vCPUs (demand ≥ busyDemand) are always runnable: both models agree, nothing
+// to learn. Intervals without evidence decay the score slowly (a clock-bound vCPU kept apart from
+// busy ones gives none), a vCPU absent from the measurement is dropped, and the controller forgets
+// a removed domain's vCPUs.
+//
+// Prediction: in a group of vCPUs sharing the same pCPUs (one pCPU, a shared set, everything) with
+// at least one learned clock-bound vCPU and at least one busy elastic one, each clock-bound vCPU
+// gets demand · c̄ · w / (w + Σ w_busy / m) (m pCPUs of mean capacity c̄: the host's run queues are
+// per pCPU, so each busy thread crowds one of them), and the elastic ones water-fill what is left.
+// Anywhere else the water-filling prediction stands unchanged.
+
+import { idleDemand } from './fairness.js';
+import type { CpuMeasurement } from './usage.js';
+
+export interface LearnedVcpu {
+  /** EWMA of the evidence: 1 = the clock-bound model explained what it received, 0 = water-filling did. */
+  score: number;
+  /** Intervals that gave evidence. */
+  evidence: number;
+  /** Learned clock-bound: used by every share prediction. */
+  clockBound: boolean;
+}
+
+/** Per vCPU (key from vcpuKey), what was learned about how it shares. */
+export type LearnedSharing = Record<string, LearnedVcpu>;
+
+/** A vCPU asking at least this (fraction of a pCPU) is always runnable: a busy neighbour, and nothing to learn about itself. */
+export const busyDemand = 0.9;
+/** Weight of the newest interval's evidence in the score. */
+const learnRate = 0.3;
+/** Intervals of evidence before a label can be given. */
+const minEvidence = 3;
+/** Above one half the clock-bound model was the closer one on average. */
+const learnAt = 0.6;
+const unlearnAt = 0.35;
+/** Per interval without evidence, the score loses this fraction (half-life ≈ 140 intervals). */
+const forgetRate = 0.005;
+/** A record whose score fell below this, with no label and no evidence this interval, is dropped. */
+const dropBelow = 0.02;
+/** The two models must differ by this much (fraction of a pCPU) for an observation to be evidence. */
+const minSeparation = 0.05;
+/** A pCPU is contended when its pinned demand exceeds its capacity by this much. */
+const contentionMargin = 0.05;
+
+/** What a clock-bound vCPU of weight w receives per unit of demand beside busy weight `busy` on `m` pCPUs of mean capacity `meanCapacity`. */
+function clockBoundRate(w: number, busy: number, m: number, meanCapacity: number): number {
+  return Math.min(1, meanCapacity * (w / (w + busy / m)));
+}
+
+/** Weighted water level λ: Σ min(d_j, w_j·λ) = room; Infinity when every demand fits. */
+function waterLevel(demands: readonly number[], weights: readonly number[], room: number): number {
+  const order = demands.map((_, k) => k).sort((a, b) => demands[a]! / weights[a]! - demands[b]! / weights[b]! || a - b);
+  let weightLeft = 0;
+  for (const w of weights) weightLeft += w;
+  let remaining = Math.max(0, room);
+  for (const k of order) {
+    const level = remaining / weightLeft;
+    if (demands[k]! > weights[k]! * level) return level;
+    remaining -= demands[k]!;
+    weightLeft -= weights[k]!;
+  }
+  return Infinity;
+}
+
+/** Water level of the elastic fragments at [from, to) of `ds`/`ws` (ascending d/w by insertion sort into `order`; few per pCPU). */
+function segmentLevel(ds: Float64Array, ws: Float64Array, from: number, to: number, room: number, order: Int32Array): number {
+  const n = to - from;
+  let weightLeft = 0;
+  for (let k = 0; k < n; k++) {
+    const key = ds[from + k]! / ws[from + k]!;
+    let at = k;
+    while (at > 0 && ds[from + order[at - 1]!]! / ws[from + order[at - 1]!]! > key) {
+      order[at] = order[at - 1]!;
+      at--;
+    }
+    order[at] = k;
+    weightLeft += ws[from + k]!;
+  }
+  let remaining = Math.max(0, room);
+  for (let rank = 0; rank < n; rank++) {
+    const k = from + order[rank]!;
+    const level = remaining / weightLeft;
+    if (ds[k]! > ws[k]! * level) return level;
+    remaining -= ds[k]!;
+    weightLeft -= ws[k]!;
+  }
+  return Infinity;
+}
+
+/**
+ * Updates what was learned from one interval's measurement. `keys` are the vCPUs' keys in
+ * measurement order, `capacity` each pCPU's room for our vCPUs (1 less its other load),
+ * `affinities` each vCPU's pCPUs normalised (sorted, unique, valid). Returns undefined when nothing
+ * is remembered.
+ *
+ * A group is the vCPUs allowed on exactly the same pCPUs: one pCPU (pinned), a shared set, or all
+ * of them (released). Only a closed group is judged: no other vCPU may run on its pCPUs.
+ */
+export function learnSharing(
+  m: CpuMeasurement,
+  keys: readonly string[],
+  previous: LearnedSharing | undefined,
+  capacity?: readonly number[],
+  affinities: readonly (readonly number[])[] = m.vcpus.map((v) => v.affinity),
+): LearnedSharing | undefined {
+  const pcpus = m.pcpus;
+  const vcpus = m.vcpus;
+  const n = vcpus.length;
+  // The labels in force, resolved once (none while nothing was learned).
+  let labels: Uint8Array | undefined;
+  if (previous !== undefined) {
+    labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) if (previous[keys[i]!]?.clockBound === true) labels[i] = 1;
+  }
+  // Group of each vCPU: its pCPU when pinned to one, else pcpus + the index of its pCPU set.
+  const groupOf = new Int32Array(n);
+  const sets: (readonly number[])[] = [];
+  let setIds: Map<string, number> | undefined;
+  let everywhere = -1;
+  for (let i = 0; i < n; i++) {
+    const a = affinities[i]!;
+    if (a.length === 1) {
+      groupOf[i] = a[0]!;
+      continue;
+    }
+    let id: number;
+    if (a.length === pcpus) {
+      if (everywhere < 0) {
+        everywhere = sets.length;
+        sets.push(a);
+      }
+      id = everywhere;
+    } else {
+      const key = a.join(',');
+      setIds ??= new Map();
+      const known = setIds.get(key);
+      if (known === undefined) {
+        id = sets.length;
+        setIds.set(key, id);
+        sets.push(a);
+      } else id = known;
+    }
+    groupOf[i] = pcpus + id;
+  }
+  const groups = pcpus + sets.length;
+  const demand = new Float64Array(groups);
+  const busy = new Float64Array(groups);
+  const count = new Int32Array(groups + 1);
+  for (let i = 0; i < n; i++) {
+    const v = vcpus[i]!;
+    const g = groupOf[i]!;
+    demand[g] = demand[g]! + v.demand;
+    count[g + 1] = count[g + 1]! + 1;
+    if (v.demand >= busyDemand && labels?.[i] !== 1) busy[g] = busy[g]! + (v.weight ?? 1);
+  }
+  // Closed groups: a pCPU reached by two groups closes neither.
+  const closed = new Uint8Array(groups).fill(1);
+  if (sets.length > 0) {
+    const owner = new Int32Array(pcpus).fill(-1);
+    for (let p = 0; p < pcpus; p++) if (count[p + 1]! > 0) owner[p] = p;
+    sets.forEach((set, k) => {
+      const g = pcpus + k;
+      for (const p of set) {
+        if (owner[p] !== -1 && owner[p] !== g) {
+          closed[g] = 0;
+          closed[owner[p]!] = 0;
+        }
+        owner[p] = g;
+      }
+    });
+  }
+  const room = new Float64Array(groups);
+  const largest = new Float64Array(groups);
+  const size = new Int32Array(groups);
+  for (let g = 0; g < groups; g++) {
+    const set = g < pcpus ? undefined : sets[g - pcpus]!;
+    if (set === undefined) {
+      room[g] = capacity?.[g] ?? 1;
+      largest[g] = room[g]!;
+      size[g] = 1;
+    } else {
+      let r = 0;
+      let l = 0;
+      for (const p of set) {
+        const c = capacity?.[p] ?? 1;
+        r += c;
+        l = Math.max(l, c);
+      }
+      room[g] = r;
+      largest[g] = l;
+      size[g] = set.length;
+    }
+  }
+  const contended = new Uint8Array(groups);
+  let any = false;
+  for (let g = 0; g < groups; g++) {
+    if (closed[g] === 1 && busy[g]! > 0 && demand[g]! > room[g]! + contentionMargin) {
+      contended[g] = 1;
+      any = true;
+    }
+  }
+  if (!any && previous === undefined) return undefined;
+
+  // Per contended group, the elastic water level under the current labels: the labelled clock-bound
+  // vCPUs there take their clock-bound share first, the elastic ones (laid out per group) fill the rest.
+  const rate = (i: number, g: number): number => clockBoundRate(vcpus[i]!.weight ?? 1, busy[g]!, size[g]!, room[g]! / size[g]!);
+  const level = new Float64Array(groups).fill(Infinity);
+  if (any) {
+    for (let g = 0; g < groups; g++) count[g + 1] = count[g + 1]! + count[g]!;
+    const fill = count.slice(0, groups);
+    const ds = new Float64Array(count[groups]!);
+    const ws = new Float64Array(count[groups]!);
+    const taken = new Float64Array(groups);
+    let longest = 0;
+    for (let i = 0; i < n; i++) {
+      const g = groupOf[i]!;
+      if (contended[g] !== 1) continue;
+      const v = vcpus[i]!;
+      if (labels?.[i] === 1) taken[g] = taken[g]! + Math.min(largest[g]!, v.demand * rate(i, g));
+      else {
+        const at = fill[g]!++;
+        ds[at] = Math.min(largest[g]!, v.demand);
+        ws[at] = v.weight ?? 1;
+      }
+    }
+    for (let g = 0; g < groups; g++) longest = Math.max(longest, fill[g]! - count[g]!);
+    const order = new Int32Array(longest);
+    for (let g = 0; g < groups; g++) {
+      if (contended[g] !== 1) continue;
+      level[g] = segmentLevel(ds, ws, count[g]!, fill[g]!, room[g]! - Math.min(room[g]!, taken[g]!), order);
+    }
+  }
+
+  const next: LearnedSharing = {};
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    const v = vcpus[i]!;
+    const before = previous?.[keys[i]!];
+    const g = groupOf[i]!;
+    let evidence: number | undefined;
+    if (contended[g] === 1 && v.demand >= idleDemand && v.demand < busyDemand) {
+      const clockBoundShare = Math.min(largest[g]!, v.demand * rate(i, g));
+      const waterFillShare = Math.min(v.demand, largest[g]!, (v.weight ?? 1) * level[g]!);
+      const separation = Math.abs(waterFillShare - clockBoundShare);
+      if (separation >= minSeparation) {
+        const closer = Math.abs(v.usage - waterFillShare) - Math.abs(v.usage - clockBoundShare);
+        evidence = Math.min(1, Math.max(0, 0.5 + closer / (2 * separation)));
+      }
+    }
+    if (evidence === undefined && before === undefined) continue;
+    let record: LearnedVcpu;
+    if (evidence !== undefined) {
+      const score = before ? before.score + learnRate * (evidence - before.score) : evidence;
+      const seen = (before?.evidence ?? 0) + 1;
+      const clockBound = before?.clockBound ? score >= unlearnAt : seen >= minEvidence && score >= learnAt;
+      // A vCPU never suspected is remembered only once the clock-bound model explains it better.
+      if (before === undefined ? evidence < 0.5 : !clockBound && score < dropBelow) continue;
+      record = { score, evidence: seen, clockBound };
+    } else {
+      const score = before!.score * (1 - forgetRate);
+      const clockBound = before!.clockBound && score >= unlearnAt;
+      if (!clockBound && score < dropBelow) continue;
+      record = { score, evidence: before!.evidence, clockBound };
+    }
+    next[keys[i]!] = record;
+    kept++;
+  }
+  return kept > 0 ? next : undefined;
+}
+
+/** Per vCPU (measurement order) 1 when learned clock-bound; undefined when none is (predictions are then exactly water-filling). */
+export function clockBoundOf(keys: readonly string[], learned: LearnedSharing | undefined): Uint8Array | undefined {
+  if (learned === undefined) return undefined;
+  let flags: Uint8Array | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    if (learned[keys[i]!]?.clockBound) (flags ??= new Uint8Array(keys.length))[i] = 1;
+  }
+  return flags;
+}
+
+/**
+ * The water-filling prediction `base` corrected by what was learned: each group of vCPUs allowed on
+ * exactly the same pCPUs, holding a learned clock-bound vCPU and a busy elastic one, is predicted by
+ * the clock-bound physics (header). Groups whose pCPUs overlap another group's keep `base`.
+ */
+export function predictLearnedShares(
+  demands: readonly number[],
+  where: readonly (readonly number[])[],
+  clockBound: Uint8Array,
+  base: readonly number[],
+  pcpus: number,
+  capacity?: readonly number[],
+  weights?: readonly number[],
+): number[] {
+  const groups = new Map<number | string, number[]>();
+  for (let i = 0; i < demands.length; i++) {
+    const set = where[i]!;
+    const key = set.length === 1 ? set[0]! : set.length === pcpus ? -1 : set.join(',');
+    const list = groups.get(key);
+    if (list) list.push(i);
+    else groups.set(key, [i]);
+  }
+  // A pCPU reached by two groups: neither is a closed system, both keep water-filling.
+  const owner = new Int32Array(pcpus).fill(-1);
+  const overlapping = new Set<number>();
+  const lists = [...groups.values()];
+  lists.forEach((list, g) => {
+    for (const p of where[list[0]!]!) {
+      if (p < 0 || p >= pcpus) continue;
+      if (owner[p] !== -1 && owner[p] !== g) {
+        overlapping.add(g);
+        overlapping.add(owner[p]!);
+      }
+      owner[p] = g;
+    }
+  });
+  const shares = base.slice();
+  lists.forEach((list, g) => {
+    if (overlapping.has(g) || !list.some((i) => clockBound[i] === 1)) return;
+    const set = where[list[0]!]!;
+    let room = 0;
+    let largest = 0;
+    for (const p of set) {
+      const c = Math.max(0, capacity?.[p] ?? 1);
+      room += c;
+      largest = Math.max(largest, c);
+    }
+    let busy = 0;
+    for (const i of list) if (clockBound[i] !== 1 && demands[i]! >= busyDemand) busy += weights?.[i] ?? 1;
+    if (busy === 0 || set.length === 0) return;
+    const meanCapacity = room / set.length;
+    let clockBoundTotal = 0;
+    for (const i of list) {
+      if (clockBound[i] !== 1) continue;
+      const share = Math.min(largest, demands[i]! * clockBoundRate(weights?.[i] ?? 1, busy, set.length, meanCapacity));
+      shares[i] = share;
+      clockBoundTotal += share;
+    }
+    if (clockBoundTotal > room) {
+      for (const i of list) if (clockBound[i] === 1) shares[i] = (shares[i]! * room) / clockBoundTotal;
+      clockBoundTotal = room;
+    }
+    const elastic = list.filter((i) => clockBound[i] !== 1);
+    const ds = elastic.map((i) => Math.min(largest, demands[i]!));
+    const ws = elastic.map((i) => weights?.[i] ?? 1);
+    const level = waterLevel(ds, ws, room - clockBoundTotal);
+    elastic.forEach((i, k) => (shares[i] = Math.min(ds[k]!, ws[k]! * level)));
+  });
+  return shares;
+}
+
+/**
+ * One-pCPU pins that keep learned clock-bound vCPUs apart from busy elastic ones: the clock-bound
+ * ones first-fit (largest first) onto pCPUs while their demands fit, starting with the pCPUs that
+ * hold most of them already; the elastic ones sticky-LPT (largest first: home while it stays under
+ * the even level, else onto the least loaded pCPU) on the other pCPUs — onto a clock-bound pCPU only when it fits there without
+ * contention and the others are full. Returns the pCPU of each vCPU.
+ */
+export function segregatedAssignment(
+  demands: readonly number[],
+  clockBound: Uint8Array,
+  homes: readonly (number | undefined)[],
+  pcpus: number,
+  other?: readonly number[],
+): number[] {
+  const n = demands.length;
+  const loads = new Float64Array(pcpus);
+  if (other) for (let p = 0; p < pcpus; p++) loads[p] = other[p] ?? 0;
+  const homed = new Float64Array(pcpus);
+  const clockBoundIdx: number[] = [];
+  const elasticIdx: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (clockBound[i] === 1) {
+      clockBoundIdx.push(i);
+      const h = homes[i];
+      if (h !== undefined && h >= 0 && h < pcpus) homed[h] = homed[h]! + demands[i]!;
+    } else elasticIdx.push(i);
+  }
+  const byDemand = (a: number, b: number): number => demands[b]! - demands[a]! || a - b;
+  clockBoundIdx.sort(byDemand);
+  elasticIdx.sort(byDemand);
+  const pcpuOrder = Array.from({ length: pcpus }, (_, p) => p).sort((a, b) => homed[b]! - homed[a]! || a - b);
+  const assignment = new Array<number>(n).fill(0);
+  const taken = new Uint8Array(pcpus);
+  const eps = 1e-9;
+  // First fit, with as few moves as first fit allows: home when home is already a clock-bound pCPU
+  // (or is the one to open next), else the first clock-bound pCPU it fits on, else a new one.
+  for (const i of clockBoundIdx) {
+    const d = demands[i]!;
+    const home = homes[i];
+    const fits = (p: number): boolean => loads[p]! + d <= 1 + eps;
+    const homeValid = home !== undefined && home >= 0 && home < pcpus;
+    let chosen: number | undefined = homeValid && taken[home] === 1 && fits(home) ? home : pcpuOrder.find((p) => taken[p] === 1 && fits(p));
+    if (chosen === undefined) chosen = homeValid && fits(home) ? home : pcpuOrder.find((p) => taken[p] !== 1 && fits(p));
+    if (chosen === undefined) chosen = pcpuOrder.reduce((best, p) => (loads[p]! < loads[best]! ? p : best), pcpuOrder[0]!);
+    assignment[i] = chosen;
+    loads[chosen] = loads[chosen]! + demands[i]!;
+    taken[chosen] = 1;
+  }
+  const free = Array.from({ length: pcpus }, (_, p) => p).filter((p) => taken[p] !== 1);
+  const candidates = free.length > 0 ? free : Array.from({ length: pcpus }, (_, p) => p);
+  const allowed = new Uint8Array(pcpus);
+  let total = 0;
+  for (const p of candidates) {
+    allowed[p] = 1;
+    total += loads[p]!;
+  }
+  for (const i of elasticIdx) total += demands[i]!;
+  // Sticky: a vCPU stays home while its pCPU stays under the even level (no needless moves).
+  const even = total / candidates.length;
+  for (const i of elasticIdx) {
+    const d = demands[i]!;
+    const home = homes[i];
+    if (home !== undefined && allowed[home] === 1 && loads[home]! + d <= even + eps) {
+      assignment[i] = home;
+      loads[home] = loads[home]! + d;
+      continue;
+    }
+    let best = candidates[0]!;
+    for (const p of candidates) {
+      if (loads[p]! < loads[best]! - eps || (Math.abs(loads[p]! - loads[best]!) <= eps && p === home)) best = p;
+    }
+    if (loads[best]! + d > 1 + eps && d < busyDemand && free.length > 0) {
+      // A small elastic vCPU may sit beside clock-bound ones when nobody there has to wait.
+      for (let p = 0; p < pcpus; p++) if (taken[p] === 1 && loads[p]! + d <= 1 + eps && (taken[best] !== 1 || loads[p]! < loads[best]!)) best = p;
+    }
+    assignment[i] = best;
+    loads[best] = loads[best]! + d;
+  }
+  return assignment;
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { chromium, type Page } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export interface HeadlessPage {
+  page: Page;
+  /** Page errors and console errors seen so far: a test ends by asserting there were none. */
+  problems: string[];
+  /** A scratch folder removed after the test (the browser profile lives in it). */
+  work: string;
+}
+
+/**
+ * A page in headless Chromium with a throw-away profile, closed and removed after the test.
+ * Chromium missing: the test fails under CI=true (CI installs it, so that is a broken set-up) and is skipped elsewhere (undefined).
+ */
+export async function openHeadlessPage(t: TestContext): Promise<HeadlessPage | undefined> {
+  if (!existsSync(CHROMIUM)) {
+    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
+    t.skip(`${CHROMIUM} not installed`);
+    return undefined;
+  }
+  const work = await mkdtemp(join(tmpdir(), 'vb-chromium-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const context = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1000 } });
+  t.after(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  return { page, problems, work };
+}
