@@ -15,6 +15,8 @@ import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '.
 import * as placementHere from '../src/cpu/placement.js';
 import * as sharingHere from '../src/cpu/sharing.js';
 import * as fairnessHere from '../src/cpu/fairness.js';
+import * as learnedHere from '../src/cpu/learned-sharing.js';
+import { vcpuKey } from '../src/cpu/usage.js';
 import { seededRandom } from '../src/host/sim/random.js';
 
 type Decide = (m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions) => CpuDecision;
@@ -142,7 +144,7 @@ function firstDifference(a: unknown, b: unknown, path = 'decision'): string | un
  */
 async function compareParts(referenceDist: string, cases: number): Promise<{ calls: number; differ: number }> {
   const load = async (name: string): Promise<Record<string, (...args: never[]) => unknown>> => (await import(pathToFileURL(resolve(referenceDist, `src/cpu/${name}.js`)).href)) as Record<string, (...args: never[]) => unknown>;
-  const there = { placement: await load('placement'), sharing: await load('sharing'), fairness: await load('fairness') };
+  const there = { placement: await load('placement'), sharing: await load('sharing'), fairness: await load('fairness'), learned: await load('learned-sharing') };
   let calls = 0;
   let differ = 0;
   const check = (what: string, seed: number, mine: unknown, theirs: unknown): void => {
@@ -175,6 +177,21 @@ async function compareParts(referenceDist: string, cases: number): Promise<{ cal
     const target = pick(random, [0.9, 0.95, 1]);
     check('sharePcpus', seed, sharingHere.sharePcpus(demands, assignment, pcpus, target, fair, capacity, weights), there.sharing.sharePcpus!(...([demands, assignment, pcpus, target, fair, capacity, weights] as never[])));
     const shareItems = items.map((item, i) => ({ demand: item.demand, pcpus: randomAffinity(random, pcpus), ...(weights ? { weight: weights[i]! } : {}) }));
+    // Learning over a few intervals of one host, every vCPU on one pCPU or released (one group of them all).
+    const hostCase = randomCase(seed);
+    const hostRandom = seededRandom(seed * 13);
+    let mineLearned: learnedHere.LearnedSharing | undefined;
+    let theirLearned: unknown;
+    for (let interval = 0; interval < 4; interval++) {
+      const m = measurementOf(hostCase, hostRandom);
+      if (seed % 2 === 0) for (const v of m.vcpus) v.affinity = Array.from({ length: m.pcpus }, (_, p) => p);
+      const keys = m.vcpus.map((v) => vcpuKey(v.domain, v.vcpu));
+      const affinities = m.vcpus.map((v) => (v.affinity.length > 0 && v.affinity.every((p) => p < m.pcpus) ? [...new Set(v.affinity)].sort((a, b) => a - b) : Array.from({ length: m.pcpus }, (_, p) => p)));
+      const capacity = m.pcpuOther?.map((o) => 1 - o);
+      mineLearned = learnedHere.learnSharing(m, keys, mineLearned, capacity, affinities);
+      theirLearned = there.learned.learnSharing!(...([m, keys, theirLearned, capacity, affinities] as never[]));
+      check('learnSharing', seed, mineLearned, theirLearned);
+    }
     check('predictShares', seed, fairnessHere.predictShares(shareItems, pcpus, capacity), there.fairness.predictShares!(...([shareItems, pcpus, capacity] as never[])));
   }
   return { calls, differ };
@@ -230,6 +247,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const { decisions, differ, acted, learned } = result;
   console.log(`[decision-equivalence] ${cases} cases, ${decisions} decisions (${acted} with pin changes, ${learned} with vCPUs learned clock-bound): ${differ} differ`);
   const parts = await compareParts(referenceDist, cases);
-  console.log(`[decision-equivalence] planPlacement, fairSharesOf, sharePcpus, predictShares called directly: ${parts.calls} calls, ${parts.differ} differ`);
+  console.log(`[decision-equivalence] planPlacement, fairSharesOf, sharePcpus, learnSharing, predictShares called directly: ${parts.calls} calls, ${parts.differ} differ`);
   if (differ > 0 || parts.differ > 0) process.exit(1);
 }
