@@ -93,18 +93,24 @@ export function predictShares(items: readonly ShareItem[], pcpus: number, capaci
   );
 }
 
-/** predictShares on parallel lists (what the scheduler has at hand): each vCPU's demand, the pCPUs it may run on, its weight. */
+/**
+ * predictShares on parallel lists (what the scheduler has at hand): each vCPU's demand, the pCPUs it
+ * may run on, its weight. `normalized`: every list is sorted, unique and valid (the scheduler's), so
+ * one as long as the host is every pCPU, known without reading it.
+ */
 export function predictSharesOf(
   demands: readonly number[],
   where: readonly (readonly number[])[],
   pcpus: number,
   capacity?: readonly number[],
   weights?: readonly number[],
+  normalized = false,
 ): number[] {
   const n = demands.length;
   if (isWeighted(weights)) return predictSharesWeighted(demands, where, weights, pcpus, capacity);
   const whole = capacity === undefined || isWhole(capacity, pcpus);
-  if (whole && pcpus > 0 && where.every((list) => isEveryPcpu(list, pcpus))) return predictSharesEverywhere(demands, pcpus);
+  const everywhere = normalized ? (list: readonly number[]): boolean => list.length === pcpus : (list: readonly number[]): boolean => isEveryPcpu(list, pcpus);
+  if (whole && pcpus > 0 && where.every(everywhere)) return predictSharesEverywhere(demands, pcpus);
   // Per pCPU, the items placed there (in item order) and their fragment of demand, laid out one
   // pCPU after another: pCPU p's fragments are at [start[p], start[p + 1]).
   const start = new Int32Array(pcpus + 1);

@@ -176,7 +176,7 @@ function setLoads(demands: readonly number[], where: readonly (readonly number[]
 
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
-  const waterFilled = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights);
+  const waterFilled = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights, true);
   const shares = room.clockBound ? predictLearnedShares(demands, where, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
   if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
   return summarize(demands, shares, fair, demandLoadsOf(demands, where, room.pcpus));
@@ -271,7 +271,7 @@ const fairnessNoiseSigmas = 2;
 /** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
 function optimisticWorstFraction(smoothed: readonly number[], affinities: readonly (readonly number[])[], sigmas: readonly number[], room: HostRoom): number {
   const demands = smoothed.map((d, i) => Math.max(0, d - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
-  const waterFilled = predictSharesOf(demands, affinities, room.pcpus, room.capacity, room.weights);
+  const waterFilled = predictSharesOf(demands, affinities, room.pcpus, room.capacity, room.weights, true);
   const shares = room.clockBound ? predictLearnedShares(demands, affinities, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
   return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity, room.weights));
 }

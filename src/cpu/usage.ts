@@ -1,4 +1,5 @@
 import { PcpuSums } from './pcpu-sums.js';
+import { descendingOrder } from './stable-order.js';
 import type { DomainObservation, DomainRef, DomainState, HostObservation } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
 
@@ -56,11 +57,13 @@ export function normalizeAffinity(affinity: number[], pcpus: number): number[] {
 function isNormalizedAffinity(affinity: readonly number[], pcpus: number): boolean {
   if (affinity.length === 0) return false;
   let previous = -1;
-  for (const p of affinity) {
-    if (!Number.isInteger(p) || p <= previous || p >= pcpus || Object.is(p, -0)) return false;
+  for (let k = 0; k < affinity.length; k++) {
+    const p = affinity[k]!;
+    // NaN fails `p > previous`; only the first entry can be −0 (every later one is above a pCPU index).
+    if (!(p > previous && p < pcpus && Number.isInteger(p))) return false;
     previous = p;
   }
-  return true;
+  return !Object.is(affinity[0], -0);
 }
 
 export function allPcpus(pcpus: number): number[] {
@@ -130,8 +133,7 @@ export function otherLoadOf(busy: readonly number[], vcpus: readonly VcpuLoad[],
     if (v.affinity.length === 1) residual[v.affinity[0]!] = residual[v.affinity[0]!]! - v.usage;
     else flexible.push(v);
   }
-  flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
-  for (const v of flexible) {
+  for (const v of mostConstrainedFirst(flexible)) {
     let left = v.usage;
     if (v.pcpu !== undefined) {
       const taken = Math.min(left, Math.max(0, residual[v.pcpu]!));
@@ -163,23 +165,38 @@ export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[]
     if (affinity.length === 1) usage[affinity[0]!] = (usage[affinity[0]!] ?? 0) + v.usage;
     else flexible.push({ affinity, usage: v.usage });
   }
-  flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
+  const ordered = mostConstrainedFirst(flexible);
   // Pouring onto the same pCPUs twice in a row is one pour of the sum (released vCPUs: one pour, not 4,000).
   let k = 0;
-  while (k < flexible.length) {
-    const affinity = flexible[k]!.affinity;
-    let amount = flexible[k]!.usage;
+  while (k < ordered.length) {
+    const affinity = ordered[k]!.affinity;
+    let amount = ordered[k]!.usage;
     let next = k + 1;
-    while (next < flexible.length && samePcpuList(flexible[next]!.affinity, affinity)) amount += flexible[next++]!.usage;
+    while (next < ordered.length && samePcpuList(ordered[next]!.affinity, affinity)) amount += ordered[next++]!.usage;
     pourLevel(usage, affinity, amount);
     k = next;
   }
   return usage;
 }
 
+/**
+ * Fewest allowed pCPUs first, then largest usage, ties in list order: the stable comparator sort,
+ * by a stable radix order of usage when every list is as long (a released host: 4,000 comparator calls saved).
+ */
+function mostConstrainedFirst<T extends { affinity: readonly number[]; usage: number }>(list: T[]): T[] {
+  const length = list[0]?.affinity.length;
+  if (list.length > 0 && list.every((v) => v.affinity.length === length && !Number.isNaN(v.usage))) {
+    return [...descendingOrder(list.map((v) => v.usage))].map((i) => list[i]!);
+  }
+  return list.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
+}
+
+/** Two normalised pCPU lists (sorted, unique) are equal; the same range of pCPUs is known from its ends. */
 function samePcpuList(a: readonly number[], b: readonly number[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
+  const n = a.length;
+  if (n > 0 && a[0] === b[0] && a[n - 1] === b[n - 1] && a[n - 1]! - a[0]! === n - 1) return true;
   for (let k = a.length - 1; k >= 0; k--) if (a[k] !== b[k]) return false;
   return true;
 }
