@@ -16,7 +16,7 @@ import * as placementHere from '../src/cpu/placement.js';
 import * as sharingHere from '../src/cpu/sharing.js';
 import * as fairnessHere from '../src/cpu/fairness.js';
 import * as learnedHere from '../src/cpu/learned-sharing.js';
-import { vcpuKey } from '../src/cpu/usage.js';
+import { otherLoadOf, vcpuKey } from '../src/cpu/usage.js';
 import { seededRandom } from '../src/host/sim/random.js';
 
 type Decide = (m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions) => CpuDecision;
@@ -144,7 +144,7 @@ function firstDifference(a: unknown, b: unknown, path = 'decision'): string | un
  */
 async function compareParts(referenceDist: string, cases: number): Promise<{ calls: number; differ: number }> {
   const load = async (name: string): Promise<Record<string, (...args: never[]) => unknown>> => (await import(pathToFileURL(resolve(referenceDist, `src/cpu/${name}.js`)).href)) as Record<string, (...args: never[]) => unknown>;
-  const there = { placement: await load('placement'), sharing: await load('sharing'), fairness: await load('fairness'), learned: await load('learned-sharing') };
+  const there = { placement: await load('placement'), sharing: await load('sharing'), fairness: await load('fairness'), learned: await load('learned-sharing'), usage: await load('usage') };
   let calls = 0;
   let differ = 0;
   const check = (what: string, seed: number, mine: unknown, theirs: unknown): void => {
@@ -191,6 +191,11 @@ async function compareParts(referenceDist: string, cases: number): Promise<{ cal
       mineLearned = learnedHere.learnSharing(m, keys, mineLearned, capacity, affinities);
       theirLearned = there.learned.learnSharing!(...([m, keys, theirLearned, capacity, affinities] as never[]));
       check('learnSharing', seed, mineLearned, theirLearned);
+      check('pcpuUsageOf', seed, pcpuUsageOf(m.vcpus, m.pcpus), there.usage.pcpuUsageOf!(...([m.vcpus, m.pcpus] as never[])));
+      check('pcpuDemandOf', seed, pcpuDemandOf(m.vcpus, m.pcpus), there.usage.pcpuDemandOf!(...([m.vcpus, m.pcpus] as never[])));
+      const busy = m.pcpuUsage.map((u) => Math.min(1, u + hostRandom() * 0.3));
+      const normalised = m.vcpus.map((v, i) => ({ ...v, affinity: affinities[i]! }));
+      check('otherLoadOf', seed, otherLoadOf(busy, normalised, m.pcpus), there.usage.otherLoadOf!(...([busy, normalised, m.pcpus] as never[])));
     }
     check('predictShares', seed, fairnessHere.predictShares(shareItems, pcpus, capacity), there.fairness.predictShares!(...([shareItems, pcpus, capacity] as never[])));
   }
@@ -247,6 +252,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const { decisions, differ, acted, learned } = result;
   console.log(`[decision-equivalence] ${cases} cases, ${decisions} decisions (${acted} with pin changes, ${learned} with vCPUs learned clock-bound): ${differ} differ`);
   const parts = await compareParts(referenceDist, cases);
-  console.log(`[decision-equivalence] planPlacement, fairSharesOf, sharePcpus, learnSharing, predictShares called directly: ${parts.calls} calls, ${parts.differ} differ`);
+  console.log(`[decision-equivalence] planPlacement, fairSharesOf, sharePcpus, learnSharing, pcpuUsageOf, pcpuDemandOf, otherLoadOf, predictShares called directly: ${parts.calls} calls, ${parts.differ} differ`);
   if (differ > 0 || parts.differ > 0) process.exit(1);
 }
