@@ -215,9 +215,16 @@ function isEveryPcpu(list: readonly number[], pcpus: number): boolean {
 function predictSharesEverywhere(demands: readonly number[], pcpus: number): number[] {
   const split = waterFill(demands.map((demand) => demand / pcpus));
   const shares = new Array<number>(demands.length).fill(0);
+  // Added once per pCPU (as the per-pCPU model sums it, rounding included); vCPUs at the water level share one split: summed once.
+  const sums = new Map<number, number>();
   for (let i = 0; i < demands.length; i++) {
-    let share = 0;
-    for (let p = 0; p < pcpus; p++) share += split[i]!;
+    const fragment = split[i]!;
+    let share = sums.get(fragment);
+    if (share === undefined) {
+      share = 0;
+      for (let p = 0; p < pcpus; p++) share += fragment;
+      sums.set(fragment, share);
+    }
     shares[i] = share;
   }
   return shares;
