@@ -119,9 +119,10 @@ function comparable(decision: CpuDecision): unknown {
   const state = decision.state as unknown as Record<string, unknown>;
   if (!Array.isArray(state.vcpuKeys)) return decision;
   const keys = state.vcpuKeys as string[];
-  const asRecord = (values: unknown): unknown => (Array.isArray(values) ? Object.fromEntries(keys.map((key, j) => [key, values[j]])) : values);
+  const asRecord = (names: string[], values: unknown[]): unknown => Object.fromEntries(names.map((key, j) => [key, values[j]]));
   const { vcpuKeys: _keys, ...rest } = state;
-  return { ...decision, state: { ...rest, vcpus: asRecord(state.vcpus), ...('predicted' in state ? { predicted: asRecord(state.predicted) } : {}) } };
+  const predicted = state.predicted as { keys: string[]; shares: number[] } | undefined;
+  return { ...decision, state: { ...rest, vcpus: asRecord(keys, state.vcpus as unknown[]), ...(predicted ? { predicted: asRecord(predicted.keys, predicted.shares) } : {}) } };
 }
 
 /** The first path at which two values differ (numbers by Object.is), or undefined. */
@@ -203,7 +204,7 @@ async function compareParts(referenceDist: string, cases: number): Promise<{ cal
 }
 
 export async function compareDecisions(referenceDist: string, cases: number): Promise<{ decisions: number; differ: number; acted: number; learned: number }> {
-  const reference = (await import(pathToFileURL(resolve(referenceDist, 'src/cpu/scheduler.js')).href)) as { decideCpu: Decide };
+  const reference = (await import(pathToFileURL(resolve(referenceDist, 'src/cpu/scheduler.js')).href)) as { decideCpu: Decide; initialCpuSchedulerState: () => CpuSchedulerState };
   let decisions = 0;
   let differ = 0;
   let acted = 0;
@@ -212,7 +213,8 @@ export async function compareDecisions(referenceDist: string, cases: number): Pr
     const c = randomCase(seed);
     const random = seededRandom(seed * 7919);
     let here = initialCpuSchedulerState();
-    let there = initialCpuSchedulerState();
+    // Each build starts from its own initial state (they may keep different fields).
+    let there = reference.initialCpuSchedulerState();
     const byName = new Map(c.vcpus.map((g) => [`${g.domain.name}/${g.vcpu}`, g]));
     for (let interval = 0; interval < c.intervals; interval++) {
       const m = measurementOf(c, random);

@@ -1,7 +1,7 @@
 import type { Controller } from '../ground/controller.js';
 import type { TraceCpu } from '../ground/trace-record.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
-import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from './scheduler.js';
+import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState, type PredictedShares } from './scheduler.js';
 import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
 import type { LearnedSharing } from './learned-sharing.js';
 import { PreviousByKey } from './vcpu-lists.js';
@@ -23,7 +23,7 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
       actions: decision.actions,
       notices: decision.notices ?? [],
       trace: {
-        ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted && new PreviousByKey(state.vcpuKeys, state.predicted), decision.state.learned),
+        ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted && new PreviousByKey(state.predicted.keys, state.predicted.shares), decision.state.learned),
         ...traceDedicated(decision.state),
       },
     };
@@ -34,7 +34,7 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     const vcpuKeys = state.vcpuKeys.filter((_, j) => kept[j]);
     const vcpus = state.vcpus.filter((_, j) => kept[j]);
     const dedicated = state.dedicated && Object.fromEntries(Object.entries(state.dedicated).filter(([key]) => key !== domainKey));
-    const predicted = state.predicted?.filter((_, j) => kept[j]);
+    const predicted = state.predicted && keepWhere(state.predicted, (key) => !key.startsWith(prefix));
     const learned = state.learned && Object.fromEntries(Object.entries(state.learned).filter(([key]) => !key.startsWith(prefix)));
     return {
       ...state,
@@ -52,6 +52,11 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}), ...(learned ? { learned } : {}) };
   },
 };
+
+function keepWhere(predicted: PredictedShares, keep: (key: string) => boolean): PredictedShares {
+  const kept = predicted.keys.map(keep);
+  return { keys: predicted.keys.filter((_, j) => kept[j]), shares: predicted.shares.filter((_, j) => kept[j]) };
+}
 
 /** Who holds dedicated pCPUs after the decision, and whose request cannot be met (absent when no domain is dedicated). */
 function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 'dedicatedRefused'> {

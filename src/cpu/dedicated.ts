@@ -2,8 +2,8 @@ import type { Notice, PinAction } from '../ground/actions.js';
 import { domainKey } from '../ground/domain-identity.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 import type { CpuSchedulerOptions } from './options.js';
-import type { CpuDecision, CpuSchedulerState, PlacementSummary } from './scheduler.js';
-import type { CpuMeasurement, VcpuLoad } from './usage.js';
+import type { CpuDecision, CpuSchedulerState, PlacementSummary, PredictedShares } from './scheduler.js';
+import { otherLoadFloor, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
 // Dedicated pCPUs on demand. A domain named in `options.dedicated` that has been busy (its vCPUs'
 // total demand ≥ dedicatedBusyDemand) for dedicatedBusyIntervals intervals gets one pCPU per vCPU
@@ -41,6 +41,12 @@ const fmt = (x: number): string => x.toFixed(2);
 
 /** A pCPU whose other load (host processes) is at least this is not given to a dedicated guest while a quieter one is free. */
 const hostBusyOther = 0.25;
+
+/** A vCPU alone on its pCPU is predicted to get its demand, up to what the host's other load leaves of that pCPU. */
+export function aloneShare(demand: number, other: number | undefined): number {
+  const taken = other === undefined || !(other >= otherLoadFloor) ? 0 : Math.min(1, other);
+  return Math.min(demand, 1 - taken);
+}
 
 /** Numbers the shared scheduler's pCPU names in a reason back to the host's ("pCPU1", "pCPUs 0-2"). */
 export function renumberPcpuText(text: string, shared: readonly number[]): string {
@@ -222,11 +228,21 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     });
   }
   const dedicatedLoad = new Map<number, number>();
+  const predicted: PredictedShares = { keys: [...(inner.state.predicted?.keys ?? [])], shares: [...(inner.state.predicted?.shares ?? [])] };
+  const predict = (key: string, share: number): void => {
+    const j = predicted.keys.indexOf(key);
+    if (j >= 0) predicted.shares[j] = share;
+    else {
+      predicted.keys.push(key);
+      predicted.shares.push(share);
+    }
+  };
   for (const [key, g] of Object.entries(guests)) {
     if (!g.pcpus) continue;
     vcpusOf.get(key)!.forEach((v, i) => {
       const p = g.pcpus![i]!;
       dedicatedLoad.set(p, v.demand);
+      predict(vcpuKey(v.domain, v.vcpu), aloneShare(v.demand, options.countOtherLoad === false ? undefined : m.pcpuOther?.[p]));
       if (sameCpuSet(v.affinity, [p])) return;
       actions.push({
         kind: 'pin',
@@ -249,6 +265,7 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     state: {
       ...inner.state,
       ...dedicatedState,
+      predicted,
       pinChanges: inner.state.pinChanges + extra,
       lastActionInterval: extra > 0 ? inner.state.intervals : inner.state.lastActionInterval,
     },

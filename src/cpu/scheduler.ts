@@ -8,7 +8,7 @@ import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHis
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { normalizeAffinity, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
+import { normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 
@@ -36,15 +36,27 @@ export interface CpuSchedulerState {
   /** Domains that get dedicated pCPUs while busy, by domainKey (dedicated.ts); absent when none is named. */
   dedicated?: DedicatedState;
   /**
-   * Per vCPU in `vcpuKeys`, the share the model predicts it gets in the next interval under the
-   * placement in force after this decision: checked against what it then received (the trace's
-   * prediction error).
+   * Per vCPU, the share the model predicts it gets in the next interval under the placement in
+   * force after this decision: checked against what it then received (the trace's prediction
+   * error). Its own key list: dedicated vCPUs (dedicated.ts) are predicted without a demand history.
    */
-  predicted?: number[];
+  predicted?: PredictedShares;
   /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
   otherLoad?: VcpuHistory[];
   /** Per vCPU, how it was seen to share a contended pCPU (learned-sharing.ts); absent while nothing is learned. */
   learned?: LearnedSharing | undefined;
+}
+
+/** Predicted shares as lists: `shares[j]` is the vCPU `keys[j]` (vcpuKey), each key once (vcpu-lists.ts). */
+export interface PredictedShares {
+  keys: string[];
+  shares: number[];
+}
+
+/** The share predicted for one vCPU (by vcpuKey) in a state, if any. */
+export function predictedShareOf(state: CpuSchedulerState, key: string): number | undefined {
+  const j = state.predicted?.keys.indexOf(key) ?? -1;
+  return j >= 0 ? state.predicted!.shares[j] : undefined;
 }
 
 /** What the host gives our vCPUs: per pCPU the other load it carries and the capacity left (1 − other); both undefined when there is none. */
@@ -58,8 +70,6 @@ interface HostRoom {
   clockBound?: Uint8Array | undefined;
 }
 
-/** Other load below this (fraction of a pCPU) is ignored: a pCPU with 1 % of host noise is a free pCPU. */
-const otherLoadFloor = 0.02;
 
 function hostRoom(pcpus: number, other: readonly number[] | undefined): HostRoom {
   if (!other || other.length !== pcpus || other.every((o) => o < otherLoadFloor)) return { pcpus, other: undefined, capacity: undefined };
@@ -250,12 +260,12 @@ function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-/** Predicted share of each kept vCPU (keptEntries' `from`; shares in measurement order). */
-function predictionsOf(shares: readonly number[], from: readonly number[] | undefined, n: number): number[] {
-  if (from) return from.map((i) => shares[i] ?? 0);
+/** Predicted share of each kept vCPU (keptEntries' keys and `from`; shares in measurement order). */
+function predictionsOf(keys: string[], shares: readonly number[], from: readonly number[] | undefined, n: number): PredictedShares {
+  if (from) return { keys, shares: from.map((i) => shares[i] ?? 0) };
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) out[i] = shares[i] ?? 0;
-  return out;
+  return { keys, shares: out };
 }
 
 /** For each entry, the value of the last entry with the same key. */
@@ -307,6 +317,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   }
   // A vCPU listed twice is kept once, with its last history, which both of its entries then use.
   const kept = keptEntries(keys, previous.aligned);
+  const keptKeys = [...kept.keys];
   const keptHistories = keptValues(measuredHistories, kept.from);
   const vcpuHistories = kept.from ? lastOfEach(keys, measuredHistories) : measuredHistories;
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
@@ -326,7 +337,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpuKeys: [...kept.keys], vcpus: keptHistories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(before.shares, kept.from, n), learned },
+    state: { ...state, intervals, streak, waited, vcpuKeys: keptKeys, vcpus: keptHistories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(keptKeys, before.shares, kept.from, n), learned },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -476,10 +487,10 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
       waited: false,
       lastActionInterval: intervals,
       pinChanges: state.pinChanges + actions.length,
-      vcpuKeys: [...kept.keys],
+      vcpuKeys: keptKeys,
       vcpus: keptHistories,
       ...(otherLoad ? { otherLoad } : {}),
-      predicted: predictionsOf(planned.shares, kept.from, n),
+      predicted: predictionsOf(keptKeys, planned.shares, kept.from, n),
       ...(learned ? { learned } : {}),
     },
     balanced: false,

@@ -11,6 +11,10 @@ import { domainKey } from '../ground/domain-identity.js';
 // elapsed is the difference of the observations' own timestamps, never the nominal interval.
 
 /** One vCPU's rates over the interval, as fractions of one pCPU in [0, 1]. */
+
+/** Other load below this (fraction of a pCPU) is ignored: a pCPU with 1 % of host noise is a free pCPU. */
+export const otherLoadFloor = 0.02;
+
 export interface VcpuLoad {
   domain: DomainRef;
   vcpu: number;

@@ -32,6 +32,7 @@ export class RunMetrics {
   private readonly vcpuUsage: Gauge<'domain' | 'vcpu'>;
   private readonly vcpuDemand: Gauge<'domain' | 'vcpu'>;
   private readonly vcpuPcpu: Gauge<'domain' | 'vcpu'>;
+  private readonly vcpuClockBound: Gauge<'domain' | 'vcpu'>;
   private readonly spread: Gauge;
   private readonly predictionError: Gauge;
   private readonly vcpuPredictionError: Gauge<'domain'>;
@@ -83,6 +84,11 @@ export class RunMetrics {
     this.vcpuUsage = gauge('virtbalance_vcpu_usage_ratio', 'Share of one pCPU each vCPU ran in the last interval (0..1).', ['domain', 'vcpu']);
     this.vcpuDemand = gauge('virtbalance_vcpu_demand_ratio', 'Share of one pCPU each vCPU wanted (run + wait) in the last interval.', ['domain', 'vcpu']);
     this.vcpuPcpu = gauge('virtbalance_vcpu_pcpu', 'The pCPU each vCPU is pinned to or last ran on.', ['domain', 'vcpu']);
+    this.vcpuClockBound = gauge(
+      'virtbalance_vcpu_clock_bound',
+      '1 for each vCPU the scheduler learned clock-bound from its prediction errors (bursty: its busy windows end by the clock, so beside a busy vCPU it gets less than it asks), else 0.',
+      ['domain', 'vcpu'],
+    );
     this.spread = gauge('virtbalance_cpu_demand_spread_ratio', 'Demand of the busiest pCPU minus that of the idlest, in pCPUs (0.1 = 10 points; above 1 when a pCPU is crowded).');
     this.predictionError = gauge('virtbalance_cpu_prediction_error_ratio', 'Mean |predicted − received| share over the vCPUs the scheduler predicted for the last interval, in pCPUs.');
     this.vcpuPredictionError = gauge(
@@ -193,7 +199,7 @@ export class RunMetrics {
     // Per-pCPU, per-vCPU and per-domain gauges are rebuilt every interval, so a vanished domain's
     // series disappear instead of freezing at their last value.
     if (entry.cpu && entry.cpu.elapsedNs > 0) {
-      for (const g of [this.pcpuUsage, this.pcpuDemand, this.vcpuUsage, this.vcpuDemand, this.vcpuPcpu]) g.reset();
+      for (const g of [this.pcpuUsage, this.pcpuDemand, this.vcpuUsage, this.vcpuDemand, this.vcpuPcpu, this.vcpuClockBound]) g.reset();
       entry.cpu.pcpuUsage.forEach((u, pcpu) => this.pcpuUsage.set({ pcpu: String(pcpu) }, u));
       entry.cpu.pcpuDemand.forEach((d, pcpu) => this.pcpuDemand.set({ pcpu: String(pcpu) }, d));
       for (const v of entry.cpu.vcpus) {
@@ -201,6 +207,7 @@ export class RunMetrics {
         this.vcpuUsage.set(labels, v.usage);
         this.vcpuDemand.set(labels, v.demand);
         if (v.pcpu !== undefined) this.vcpuPcpu.set(labels, v.pcpu);
+        this.vcpuClockBound.set(labels, v.clockBound ? 1 : 0);
       }
       this.spread.set(entry.cpu.spreadPoints / 100);
       this.recordPredictionsAndGrants(entry);

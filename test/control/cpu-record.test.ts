@@ -60,6 +60,27 @@ test('prediction error per guest: the mean |predicted − received| of its own v
   assert.ok(settled.every((e) => e < 0.05), `settled errors ${settled}`);
 });
 
+test('cpu-11-dedicated: a dedicated guest is predicted while it holds its pCPU, and alone there the prediction is close', async () => {
+  const intervals = intervalsOf(await simulateScenario(loadScenario(join(shippedScenariosDir, 'cpu-11-dedicated.yaml'))));
+  const held = intervals.filter((i) => (i.cpu?.dedicated ?? []).some((g) => g.domain === 'db'));
+  assert.ok(held.length > 20, `${held.length} intervals with db's grant`);
+  let busyAlone = 0;
+  for (const i of held) {
+    const db = i.cpu!.vcpus.find((v) => v.domain === 'db')!;
+    assert.notEqual(db.predicted, undefined, `interval ${i.interval}: db has a prediction`);
+    const error = i.cpu!.domainPredictionError?.db;
+    assert.notEqual(error, undefined, `interval ${i.interval}: db has a prediction error`);
+    // Pinned alone on its pCPU for a whole interval and busy the interval before: it gets what it asks, as predicted.
+    const previous = intervals.find((p) => p.interval === i.interval - 1)?.cpu?.vcpus.find((v) => v.domain === 'db');
+    const grant = i.cpu!.dedicated!.find((g) => g.domain === 'db')!;
+    if (previous && previous.demand > 0.9 && db.demand > 0.9 && previous.affinity.join() === grant.pcpus.join()) {
+      assert.ok(error! < 0.02, `interval ${i.interval}: db's prediction error ${error} while alone on pCPU${grant.pcpus}`);
+      busyAlone++;
+    }
+  }
+  assert.ok(busyAlone > 20, `${busyAlone} busy intervals alone on its pCPU`);
+});
+
 test('a dedicated request that cannot be met is in the trace for as long as it stands', async () => {
   const scenario = parseScenario(
     `name: refused

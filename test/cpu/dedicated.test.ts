@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UsageError } from '../../src/ground/errors.js';
 import type { Notice } from '../../src/ground/actions.js';
-import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { decideCpu, initialCpuSchedulerState, predictedShareOf, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { renumberPcpuText } from '../../src/cpu/dedicated.js';
+import { vcpuKey } from '../../src/cpu/usage.js';
 import { predictShares } from '../../src/cpu/fairness.js';
 import { cpuController } from '../../src/cpu/controller.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from '../../src/cpu/options.js';
@@ -226,4 +227,33 @@ test('a pCPU a host process keeps busy is not the one dedicated, even where the 
   assert.ok(own, 'db holds a pCPU');
   assert.notEqual(own[0], 2, 'not the one the host process keeps busy');
   assert.equal(own[0], 0, 'the one with the least load');
+});
+
+test('a vCPU holding a dedicated pCPU is predicted to get its demand, up to what the host process there leaves', () => {
+  const pcpus = 3;
+  const db = vcpuKey({ name: 'db', uuid: 'uuid-db' }, 0);
+  const predictedFor = (demand: number, more: Partial<CpuSchedulerOptions> = {}): (number | undefined)[] => {
+    let placement: Vm[] = [
+      { name: 'db', demand, affinity: [2], pcpu: 2 },
+      { name: 'a', demand: 1, affinity: [0, 1, 2], pcpu: 0 },
+      { name: 'b', demand: 1, affinity: [0, 1, 2], pcpu: 1 },
+    ];
+    let state = initialCpuSchedulerState();
+    const seen: (number | undefined)[] = [];
+    for (let i = 0; i < 4; i++) {
+      const m = { ...measurementOf(pcpus, placement), pcpuOther: [0, 0.05, 0.2] };
+      const d = decideCpu(m, state, options(['db'], more));
+      state = d.state;
+      placement = applyPins(placement, d.actions);
+      if (Object.values(state.dedicated ?? {}).some((g) => g.name === 'db' && g.pcpus)) seen.push(predictedShareOf(state, db));
+    }
+    assert.deepEqual(exclusivePcpus(placement, 'db'), [2], 'db holds pCPU2, where it runs (the host process there is light)');
+    return seen;
+  };
+  // Busy: 1 − 0.2 of pCPU2 is left for it; asking less than that, it gets what it asks.
+  for (const p of predictedFor(1)) assert.ok(p !== undefined && Math.abs(p - 0.8) < 1e-12, `busy: ${p}`);
+  for (const p of predictedFor(0.6)) assert.equal(p, 0.6);
+  // Other load not counted: all it asks.
+  for (const p of predictedFor(1, { countOtherLoad: false })) assert.equal(p, 1);
+  assert.ok(predictedFor(1).length >= 2, 'predicted over the grant');
 });

@@ -31,7 +31,7 @@ test('a vCPU keeps its demand history and prediction when the host lists vCPUs i
   const reordered = decideCpu({ ...second, vcpus: [...second.vcpus].reverse() }, JSON.parse(JSON.stringify(first.state)), options);
   const byKey = (keys: string[], values: readonly unknown[]): Record<string, unknown> => Object.fromEntries(keys.map((key, j) => [key, values[j]]));
   assert.deepEqual(byKey(reordered.state.vcpuKeys, reordered.state.vcpus), byKey(inOrder.state.vcpuKeys, inOrder.state.vcpus));
-  assert.deepEqual(byKey(reordered.state.vcpuKeys, reordered.state.predicted!), byKey(inOrder.state.vcpuKeys, inOrder.state.predicted!));
+  assert.deepEqual(byKey(reordered.state.predicted!.keys, reordered.state.predicted!.shares), byKey(inOrder.state.predicted!.keys, inOrder.state.predicted!.shares));
   // Smoothed, not fresh: the history of the first interval was found.
   assert.ok(reordered.state.vcpus.every((h) => h.steps === 1));
 });

@@ -195,6 +195,9 @@ describe('Prometheus scraping two agents', { skip: missing, timeout: 180_000 }, 
     assert.equal(mean.length, 1);
     const weights = await query(`virtbalance_cpu_weight{instance="${healthy}"} == 1`);
     assert.equal(weights.length, 8, 'no guest of the demo is weighted');
+    // One clock-bound mark per vCPU; the demo's guests are steady (none bursty), so none is learned clock-bound.
+    const marks = await query(`virtbalance_vcpu_clock_bound{instance="${healthy}"}`);
+    assert.deepEqual(marks.map((s) => `${s.metric.domain}/${s.metric.vcpu}=${s.value[1]}`).sort(), ['vm1', 'vm2', 'vm3', 'vm4', 'vm5', 'vm6', 'vm7', 'vm8'].map((d) => `${d}/0=0`));
   });
 
   it('the rules and the dashboard read only metrics the agents export', async () => {

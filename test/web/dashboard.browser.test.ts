@@ -141,8 +141,8 @@ test('dashboard in headless Chromium: each guest\'s CPU weight, prediction error
         const big = cell('big', 'dedicated');
         const db = cell('db', 'refused');
         const w = cell('vm1', 'weight');
-        // The shared guests' shares are predicted every interval (a dedicated guest's only before its grant).
-        const errors = ['db', 'vm1', 'vm2'].map((d) => cell(d, 'prediction-error')?.dataset.predictionError ?? '');
+        // Every guest's share is predicted, a dedicated one's also while it holds its pCPUs.
+        const errors = ['big', 'db', 'vm1', 'vm2'].map((d) => cell(d, 'prediction-error')?.dataset.predictionError ?? '');
         if (big?.dataset.held !== 'yes' || db?.dataset.refused !== 'yes' || w?.dataset.weight !== '3' || errors.some((e) => e === '')) return false;
         return { big: big.dataset.dedicated, bigText: big.innerText, dbText: db.innerText, errors: errors.map(Number), tile: document.querySelector<HTMLElement>('[data-tile="dedicated"]')?.innerText ?? '', prediction: document.querySelector<HTMLElement>('[data-tile="prediction"]')?.innerText ?? '' };
       },
@@ -165,9 +165,59 @@ test('dashboard in headless Chromium: each guest\'s CPU weight, prediction error
   assert.equal(sampleValue(m, 'virtbalance_dedicated_refused', { domain: 'db' }), 1);
   assert.equal(sampleValue(m, 'virtbalance_cpu_weight', { domain: 'vm1' }), 3);
   assert.equal(sampleValue(m, 'virtbalance_cpu_weight_changes_total'), 1);
-  for (const d of ['db', 'vm1', 'vm2']) assert.ok(sampleValue(m, 'virtbalance_vcpu_prediction_error_ratio', { domain: d }) !== undefined, d);
+  for (const d of ['big', 'db', 'vm1', 'vm2']) assert.ok(sampleValue(m, 'virtbalance_vcpu_prediction_error_ratio', { domain: d }) !== undefined, d);
   await mkdir(join(repoRoot, 'artifacts'), { recursive: true });
   await page.screenshot({ path: join(repoRoot, 'artifacts', 'dashboard-guests.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  run.child.kill('SIGINT');
+  assert.equal((await run.exited).code, 0, run.stderr());
+});
+
+test('dashboard in headless Chromium: guests learned clock-bound are marked bursty, with what that means, also in /metrics', { timeout: 60_000 }, async (t) => {
+  const browser = await openHeadlessPage(t);
+  if (!browser) return;
+  const { page, problems } = browser;
+  const run = startCli(['run', '--cpu', '--sim', fixture('bursty-mix.yaml'), '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '30', '--quiet']);
+  t.after(() => {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  const url = await dashboardUrlOf(run);
+  await page.goto(url);
+
+  // The bursty guests get a mark once learned; the busy ones never do.
+  const seen = await (
+    await page.waitForFunction(
+      () => {
+        const cell = (d: string) => document.querySelector<HTMLElement>(`#guest-rows tr[data-domain="${d}"] td[data-clock-bound]`);
+        const cells = ['burst1', 'burst2', 'busy1', 'busy2'].map(cell);
+        if (cells.some((c) => !c) || cells.slice(0, 2).some((c) => c!.dataset.clockBound !== '0')) return false;
+        const tag = cells[0]!.querySelector<HTMLElement>('.tag.clock-bound');
+        const box = tag?.getBoundingClientRect();
+        return {
+          marks: cells.map((c) => c!.dataset.clockBound),
+          tags: cells.map((c) => c!.querySelectorAll('.tag.clock-bound').length),
+          text: tag?.innerText ?? '',
+          title: tag?.title ?? '',
+          visible: !!box && box.width > 20 && box.height > 8 && box.right <= cells[0]!.getBoundingClientRect().right + 1,
+        };
+      },
+      undefined,
+      { timeout: 30_000 },
+    )
+  ).jsonValue() as { marks: string[]; tags: number[]; text: string; title: string; visible: boolean };
+  assert.deepEqual(seen.marks, ['0', '0', '', '']);
+  assert.deepEqual(seen.tags, [1, 1, 0, 0]);
+  assert.equal(seen.text, 'bursty (clock-bound)');
+  assert.match(seen.title, /learned clock-bound/i);
+  assert.match(seen.title, /prediction errors/);
+  assert.match(seen.title, /by the clock/);
+  assert.ok(seen.visible, 'the mark is drawn inside the guest cell');
+
+  const m = parsePrometheus((await get(`${url}metrics`)).body).samples;
+  for (const d of ['burst1', 'burst2']) assert.equal(sampleValue(m, 'virtbalance_vcpu_clock_bound', { domain: d, vcpu: '0' }), 1, d);
+  for (const d of ['busy1', 'busy2']) assert.equal(sampleValue(m, 'virtbalance_vcpu_clock_bound', { domain: d, vcpu: '0' }), 0, d);
+  await mkdir(join(repoRoot, 'artifacts'), { recursive: true });
+  await page.screenshot({ path: join(repoRoot, 'artifacts', 'dashboard-clock-bound.png'), fullPage: true });
   assert.deepEqual(problems, []);
   run.child.kill('SIGINT');
   assert.equal((await run.exited).code, 0, run.stderr());

@@ -212,6 +212,7 @@ test('prediction errors, weights and dedicated pCPUs: per guest, following the t
     for (const [domain, error] of Object.entries(entry.cpu!.domainPredictionError!)) assert.equal(sampleValue(s, 'virtbalance_vcpu_prediction_error_ratio', { domain }), error);
     assert.equal(sampleValue(s, 'virtbalance_cpu_prediction_error_ratio'), entry.cpu!.predictionError);
     assert.equal(sampleValue(s, 'virtbalance_cpu_weight', { domain: 'vm1' }), 1);
+    assert.ok(sampleValue(s, 'virtbalance_vcpu_prediction_error_ratio', { domain: 'db' }) !== undefined, 'db is predicted while it holds its pCPU');
   }
   assert.ok(held, 'db held its pCPU at some point');
   const s = await scrape(m);
@@ -220,4 +221,29 @@ test('prediction errors, weights and dedicated pCPUs: per guest, following the t
   const text = await m.text();
   assert.match(text, /# HELP virtbalance_vcpu_prediction_error_ratio Per guest, mean \|predicted − received\|/);
   assert.match(text, /# TYPE virtbalance_dedicated_pcpus gauge/);
+});
+
+test('clock-bound marks: 1 for each vCPU the trace marks learned clock-bound, 0 for the others, following every interval', async () => {
+  const intervals = await intervalsOf('cpu-12-bursty-mix');
+  const m = new RunMetrics({ processMetrics: false });
+  const everMarked = new Set<string>();
+  let checked = 0;
+  for (const entry of intervals) {
+    m.recordInterval(entry, { dryRun: false });
+    if (!entry.cpu || entry.cpu.elapsedNs === 0) continue;
+    const s = await scrape(m);
+    for (const v of entry.cpu.vcpus) {
+      const value = sampleValue(s, 'virtbalance_vcpu_clock_bound', { domain: v.domain, vcpu: String(v.vcpu) });
+      assert.equal(value, v.clockBound ? 1 : 0, `interval ${entry.interval} ${v.domain}/${v.vcpu}`);
+      if (value === 1) everMarked.add(v.domain);
+    }
+    checked++;
+  }
+  assert.ok(checked > 30, `${checked} intervals`);
+  // The bursty guests are learned clock-bound; the busy ones never are.
+  assert.deepEqual([...everMarked].sort(), ['burst1', 'burst2']);
+  const last = intervals.at(-1)!.cpu!;
+  for (const d of ['burst1', 'burst2']) assert.equal(sampleValue(await scrape(m), 'virtbalance_vcpu_clock_bound', { domain: d, vcpu: '0' }), 1, `${d} still marked at the end`);
+  assert.ok(last.vcpus.some((v) => !v.clockBound));
+  assert.match(await m.text(), /# TYPE virtbalance_vcpu_clock_bound gauge/);
 });

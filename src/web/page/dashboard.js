@@ -418,6 +418,18 @@
 
   // ---- guests: weight, prediction error, dedicated pCPUs ---------------------------------------------
 
+  const clockBoundMeaning =
+    'Learned from prediction errors: beside a busy vCPU it got less than it asked, because its busy windows end by the clock ' +
+    '(bursty) and the host shares a pCPU equally only while both are runnable. The scheduler now predicts its share with that ' +
+    'clock-bound model and may keep it apart from busy vCPUs.';
+
+  /** "bursty (clock-bound)" after a guest's name when the scheduler learned some of its vCPUs clock-bound; null otherwise. */
+  function clockBoundTag(g) {
+    if (g.clockBound.length === 0) return null;
+    const which = g.clockBound.length === g.vcpus ? '' : ` vCPU${g.clockBound.length > 1 ? 's' : ''} ${g.clockBound.join(',')}`;
+    return h('span', { class: 'tag clock-bound', title: `${g.vcpus > 1 ? (which ? which.trim() : 'Every vCPU') : 'Its vCPU'} learned clock-bound. ${clockBoundMeaning}` }, `bursty (clock-bound)${which}`);
+  }
+
   function drawGuests() {
     const entry = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0);
     const rows = $('guest-rows');
@@ -429,9 +441,10 @@
     const cpu = entry.cpu;
     const guests = new Map();
     for (const v of cpu.vcpus) {
-      const g = guests.get(v.domain) ?? { vcpus: 0, usage: 0, weight: v.weight ?? 1 };
+      const g = guests.get(v.domain) ?? { vcpus: 0, usage: 0, weight: v.weight ?? 1, clockBound: [] };
       g.vcpus++;
       g.usage += v.usage;
+      if (v.clockBound) g.clockBound.push(v.vcpu);
       guests.set(v.domain, g);
     }
     const grants = new Map((cpu.dedicated ?? []).map((g) => [g.domain, g]));
@@ -447,7 +460,7 @@
       if (grant) dedicated = `pCPU${grant.pcpus.length > 1 ? 's' : ''} ${grant.pcpus.join(',')} since #${grant.sinceInterval} (${clock((grant.sinceMs ?? entry.timeMs) / 1000)})`;
       else if (refused.has(name)) dedicated = 'cannot be met: it would leave no pCPU for the others';
       return h('tr', { 'data-domain': name },
-        h('td', { class: 'vm', style: { '--vm': vmColor(name) } }, name),
+        h('td', { class: 'vm', style: { '--vm': vmColor(name) }, 'data-clock-bound': g.clockBound.join(',') }, name, clockBoundTag(g)),
         h('td', {}, String(g.vcpus)),
         h('td', {}, pct(g.usage)),
         h('td', { 'data-weight': g.weight }, String(Math.round(g.weight * 100) / 100)),
