@@ -444,8 +444,8 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   for (const w of where) setSizes.set(w, (setSizes.get(w) ?? 0) + 1);
   const actions: PinAction[] = [];
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
-  // Plans share one array per pCPU set: format each set once.
-  const setTexts = new Map<readonly number[], string>();
+  // Plans share one array per pCPU set: the end of a shared-set reason is the same for all its vCPUs, built once.
+  const setTails = new Map<readonly number[], string>();
   const sharingText =
     `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
     `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
@@ -461,10 +461,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
         `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${target[0]}; learned clock-bound vCPUs kept apart from busy ones: ` +
         `the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`;
     } else if (target.length > 1) {
-      const sharing = setSizes.get(target) ?? 0;
-      let targetText = setTexts.get(target);
-      if (targetText === undefined) setTexts.set(target, (targetText = formatCpuList(target)));
-      reason = `${who}: ${describeWhere(affinity, v.pcpu)} → pCPUs ${targetText}, shared by ${sharing} vCPUs; ${sharingText}`;
+      let tail = setTails.get(target);
+      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target)}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${sharingText}`));
+      reason = `${who}: ${describeWhere(affinity, v.pcpu)}${tail}`;
     } else {
       const to = target[0]!;
       const from = affinity.length === 1 ? affinity[0]! : v.pcpu;
