@@ -8,7 +8,7 @@ import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHis
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
+import { isVcpuKey, normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 
@@ -307,7 +307,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   let weights: number[] | undefined;
   for (let i = 0; i < n; i++) {
     const v = m.vcpus[i]!;
-    const key = vcpuKey(v.domain, v.vcpu);
+    // A host lists its vCPUs in the same order each interval: last interval's key string is reused.
+    const previousKey = previous.keyAt(i);
+    const key = previousKey !== undefined && isVcpuKey(previousKey, v.domain, v.vcpu) ? previousKey : vcpuKey(v.domain, v.vcpu);
     const history = updateHistory(previous.get(key, i), v.demand, options);
     measuredHistories[i] = history;
     keys[i] = key;

@@ -48,6 +48,21 @@ export function vcpuKey(domain: DomainRef, vcpu: number): string {
   return `${domainKey(domain)}/${vcpu}`;
 }
 
+/** `key === vcpuKey(domain, vcpu)`, read off the key without building the other string (and flattening both to compare). */
+export function isVcpuKey(key: string, domain: DomainRef, vcpu: number): boolean {
+  const index = String(vcpu);
+  const prefix = domain.uuid !== '' ? '' : 'name:';
+  const id = domain.uuid !== '' ? domain.uuid : domain.name;
+  const at = prefix.length + id.length;
+  return (
+    key.length === at + 1 + index.length &&
+    key.startsWith(prefix) &&
+    key.startsWith(id, prefix.length) &&
+    key.charCodeAt(at) === 47 && // '/'
+    key.endsWith(index)
+  );
+}
+
 /** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
 export function normalizeAffinity(affinity: number[], pcpus: number): number[] {
   // Affinities read back from the host are almost always normalised already: shared, not copied

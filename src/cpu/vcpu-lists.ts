@@ -16,6 +16,11 @@ export class PreviousByKey<T> {
     private readonly values: readonly T[],
   ) {}
 
+  /** Last interval's key at `position` (to be reused when it names the same vCPU instead of building an equal string). */
+  keyAt(position: number): string | undefined {
+    return this.keys[position];
+  }
+
   get(key: string, position: number): T | undefined {
     if (this.keys[position] === key) return this.values[position];
     this.aligned = false;

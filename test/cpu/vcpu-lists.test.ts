@@ -5,6 +5,8 @@ import { keptEntries, keptValues, PreviousByKey } from '../../src/cpu/vcpu-lists
 import { decideCpu, initialCpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { measurementOf, vms } from './fixtures.js';
+import fc from 'fast-check';
+import { isVcpuKey, vcpuKey } from '../../src/cpu/usage.js';
 
 test('last interval\'s entry is found by position, and by key once the order changed', () => {
   const previous = new PreviousByKey(['a/0', 'a/1', 'b/0'], [1, 2, 3]);
@@ -34,4 +36,16 @@ test('a vCPU keeps its demand history and prediction when the host lists vCPUs i
   assert.deepEqual(byKey(reordered.state.predicted!.keys, reordered.state.predicted!.shares), byKey(inOrder.state.predicted!.keys, inOrder.state.predicted!.shares));
   // Smoothed, not fresh: the history of the first interval was found.
   assert.ok(reordered.state.vcpus.every((h) => h.steps === 1));
+});
+
+test('isVcpuKey says exactly whether a key is vcpuKey of that vCPU (UUIDs, names, look-alikes)', () => {
+  const part = fc.oneof(fc.constantFrom('', 'a', 'name:a', 'a/1', '1', '/'), fc.string({ maxLength: 6 }));
+  fc.assert(
+    fc.property(part, part, fc.integer({ min: -2, max: 12 }), part, part, fc.integer({ min: -2, max: 12 }), (uuid, name, vcpu, otherUuid, otherName, otherVcpu) => {
+      const key = vcpuKey({ uuid: otherUuid, name: otherName }, otherVcpu);
+      assert.equal(isVcpuKey(key, { uuid, name }, vcpu), key === vcpuKey({ uuid, name }, vcpu));
+      assert.equal(isVcpuKey(vcpuKey({ uuid, name }, vcpu), { uuid, name }, vcpu), true);
+    }),
+    { numRuns: 2000 },
+  );
 });
