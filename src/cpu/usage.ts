@@ -127,7 +127,7 @@ export function measureCpu(prev: HostObservation, cur: HostObservation): CpuMeas
       }
     }
   }
-  const measurement: CpuMeasurement = { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+  const measurement: CpuMeasurement = { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus, true), pcpuDemand: pcpuDemandOf(vcpus, pcpus, true) };
   const busyBefore = prev.host.pcpuBusyNs;
   const busyNow = cur.host.pcpuBusyNs;
   if (elapsedNs > 0 && busyBefore?.length === pcpus && busyNow?.length === pcpus) {
@@ -175,12 +175,13 @@ export function otherLoadOf(busy: readonly number[], vcpus: readonly VcpuLoad[],
  * observation), and the host's load balancer keeps moving it to the least busy of them; so its
  * usage is poured over its allowed pCPUs onto the least loaded first (water-filling), the most
  * constrained vCPUs first. That never reports one pCPU at 140 % while a pCPU it could use idles.
+ * `normalized`: every affinity is known normalised (measureCpu's), not checked again.
  */
-export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number, normalized = false): number[] {
   const usage = new Array<number>(pcpus).fill(0);
   const flexible: { affinity: number[]; usage: number }[] = [];
   for (const v of vcpus) {
-    const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
+    const affinity = normalized || isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
     if (affinity.length === 1) usage[affinity[0]!] = (usage[affinity[0]!] ?? 0) + v.usage;
     else flexible.push({ affinity, usage: v.usage });
   }
@@ -238,10 +239,11 @@ export function pourLevel(levels: number[], where: readonly number[], amount: nu
   for (let k = 0; k < count; k++) levels[order[k]!] = level;
 }
 
-export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+/** Demand per pCPU, each vCPU's spread evenly over its affinity; `normalized` as for pcpuUsageOf. */
+export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number, normalized = false): number[] {
   const demand = new PcpuSums(Math.max(0, pcpus));
   for (const v of vcpus) {
-    const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
+    const affinity = normalized || isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
     demand.add(affinity, v.demand / affinity.length);
   }
   return demand.values();
