@@ -45,7 +45,7 @@ test('a missing or wrong field names the field', () => {
 
   const badAction = good() as unknown as Record<string, any>[];
   badAction[3]!.actions = [{ kind: 'migrate', domain: { name: 'a', uuid: 'u' } }];
-  rejects(text(badAction), 4, /actions\[0\]\.kind must be pin, set-memory or set-stats-period/);
+  rejects(text(badAction), 4, /actions\[0\]\.kind must be pin, set-memory, set-stats-period or set-cpu-weight/);
 
   const badKills = [header(1), { ...memoryInterval(0, [guest('a', 512, 100)]), oomKills: [{ process: 'x', pid: 1 }] }];
   rejects(text(badKills), 2, /oomKills\[0\]\.domain must be a string/);
