@@ -11,7 +11,7 @@
 // Among the candidates whose spread is within `tolerance` of the best one, the one with the fewest
 // pin changes is chosen (ties: smaller spread).
 
-import { descendingOrder } from './stable-order.js';
+import { ascendingOrder, descendingOrder } from './stable-order.js';
 
 export interface PlacementItem {
   demand: number;
@@ -404,7 +404,7 @@ export function improveLocally(
     if (loads[hi]! - loads[lo]! <= stopAtSpread + eps) break;
     if (tryPair(hi, lo)) continue;
     // The extreme pair is stuck: try the busiest against every lighter pCPU, then the idlest against every heavier one.
-    const ascending = loads.map((_, p) => p).sort((a, b) => loads[a]! - loads[b]! || a - b);
+    const ascending = ascendingOrder(Float64Array.from(loads));
     let improved = false;
     for (const q of ascending) {
       if (loads[q]! >= loads[hi]! - eps) break;
