@@ -253,7 +253,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   });
   const { decisions, differ, acted, learned } = result;
   console.log(`[decision-equivalence] ${cases} cases, ${decisions} decisions (${acted} with pin changes, ${learned} with vCPUs learned clock-bound): ${differ} differ`);
-  const parts = await compareParts(referenceDist, cases);
+  const parts = await compareParts(referenceDist, cases).catch((error: unknown) => {
+    console.error(`decision-equivalence: cannot call the reference build's parts in ${referenceDist}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    process.exit(2);
+  });
   console.log(`[decision-equivalence] planPlacement, fairSharesOf, sharePcpus, learnSharing, pcpuUsageOf, pcpuDemandOf, otherLoadOf, predictShares called directly: ${parts.calls} calls, ${parts.differ} differ`);
   if (differ > 0 || parts.differ > 0) process.exit(1);
 }
