@@ -6,6 +6,7 @@
 //   small    exact optimum by exhaustive search (≤ 9 vCPUs, ≤ 4 pCPUs): spread excess and makespan ratio;
 //   large    1,000 × 4 on 256: makespan against the lower bound max(largest demand, total / pCPUs).
 // Run alone with `node dist/bench/placement.js`; VB_BENCH_ROUNDS scales the number of runs.
+import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { decideCpu, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
@@ -35,6 +36,11 @@ function randomDemand(random: () => number): number {
 function cpuMs(since: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(since);
   return (d.user + d.system) / 1000;
+}
+
+/** The 1-minute load average: on a shared machine wall time also counts waiting for a core, so every figure says how busy it was. */
+function load(): string {
+  return `load average ${loadavg()[0]!.toFixed(1)}`;
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -85,7 +91,7 @@ export async function benchSpeed(): Promise<void> {
   log(
     `speed: re-pinning host: median ${quantile(times, 0.5).toFixed(1)} ms, p95 ${quantile(times, 0.95).toFixed(1)} ms per decision ` +
       `(CPU time median ${quantile(cpuTimes, 0.5).toFixed(1)} ms, min ${quantile(cpuTimes, 0).toFixed(1)} ms); ` +
-      `${(actions / runs).toFixed(0)} of 4,000 vCPUs re-pinned on average (one-pCPU placement alone: ${(placementChanges / runs).toFixed(0)})`,
+      `${(actions / runs).toFixed(0)} of 4,000 vCPUs re-pinned on average (one-pCPU placement alone: ${(placementChanges / runs).toFixed(0)}); ${load()}`,
   );
 
   // A balanced host of the same size: 15–16 vCPUs of 0.5 on every pCPU (no placement gains more than 50 points, so nothing moves).
@@ -111,7 +117,7 @@ export async function benchSpeed(): Promise<void> {
   balancedCpu.sort((a, b) => a - b);
   log(
     `speed: balanced host of the same size: median ${quantile(balancedTimes, 0.5).toFixed(1)} ms, p95 ${quantile(balancedTimes, 0.95).toFixed(1)} ms per decision ` +
-      `(CPU time median ${quantile(balancedCpu, 0.5).toFixed(1)} ms, min ${quantile(balancedCpu, 0).toFixed(1)} ms), ${balancedActions} pin changes in ${runs} runs`,
+      `(CPU time median ${quantile(balancedCpu, 0.5).toFixed(1)} ms, min ${quantile(balancedCpu, 0).toFixed(1)} ms), ${balancedActions} pin changes in ${runs} runs; ${load()}`,
   );
 }
 
@@ -210,7 +216,7 @@ export async function benchLoop(): Promise<void> {
   log(
     `loop: median ${quantile(sorted, 0.5).toFixed(1)} ms, p95 ${quantile(sorted, 0.95).toFixed(1)} ms per interval (observe + measure + decide + apply + record; ` +
       `simulated physics excluded; CPU time median ${quantile(cpuSorted, 0.5).toFixed(1)} ms), of which the simulator's observe ${quantile(observeSorted, 0.5).toFixed(1)} ms median; ` +
-      `pin changes per interval: ${pins.join(' ')}`,
+      `pin changes per interval: ${pins.join(' ')}; ${load()}`,
   );
 }
 

@@ -1,9 +1,10 @@
 import type { Controller } from '../ground/controller.js';
 import type { TraceCpu } from '../ground/trace-record.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
-import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from './scheduler.js';
+import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState, type PredictedShares } from './scheduler.js';
 import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
 import type { LearnedSharing } from './learned-sharing.js';
+import { PreviousByKey } from './vcpu-lists.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
 // connection, so it decides from the second observation on.
@@ -21,17 +22,23 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
       state: decision.state,
       actions: decision.actions,
       notices: decision.notices ?? [],
-      trace: { ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted, decision.state.learned), ...traceDedicated(decision.state) },
+      trace: {
+        ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted && new PreviousByKey(state.predicted.keys, state.predicted.shares), decision.state.learned),
+        ...traceDedicated(decision.state),
+      },
     };
   },
   forget(state, domainKey) {
     const prefix = `${domainKey}/`;
-    const vcpus = Object.fromEntries(Object.entries(state.vcpus).filter(([key]) => !key.startsWith(prefix)));
+    const kept = state.vcpuKeys.map((key) => !key.startsWith(prefix));
+    const vcpuKeys = state.vcpuKeys.filter((_, j) => kept[j]);
+    const vcpus = state.vcpus.filter((_, j) => kept[j]);
     const dedicated = state.dedicated && Object.fromEntries(Object.entries(state.dedicated).filter(([key]) => key !== domainKey));
-    const predicted = state.predicted && Object.fromEntries(Object.entries(state.predicted).filter(([key]) => !key.startsWith(prefix)));
+    const predicted = state.predicted && keepWhere(state.predicted, (key) => !key.startsWith(prefix));
     const learned = state.learned && Object.fromEntries(Object.entries(state.learned).filter(([key]) => !key.startsWith(prefix)));
     return {
       ...state,
+      vcpuKeys,
       vcpus,
       ...(dedicated ? { dedicated } : {}),
       ...(predicted ? { predicted } : {}),
@@ -45,6 +52,11 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}), ...(learned ? { learned } : {}) };
   },
 };
+
+function keepWhere(predicted: PredictedShares, keep: (key: string) => boolean): PredictedShares {
+  const kept = predicted.keys.map(keep);
+  return { keys: predicted.keys.filter((_, j) => kept[j]), shares: predicted.shares.filter((_, j) => kept[j]) };
+}
 
 /** Who holds dedicated pCPUs after the decision, and whose request cannot be met (absent when no domain is dedicated). */
 function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 'dedicatedRefused'> {
@@ -62,20 +74,21 @@ function traceDedicated(state: CpuSchedulerState): Pick<TraceCpu, 'dedicated' | 
  * absolute difference over the vCPUs that had a prediction; `clockBound` marks the vCPUs learned
  * clock-bound after this interval (learned-sharing.ts), whose next predictions follow that model.
  */
-function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: Record<string, number>, learned?: LearnedSharing): TraceCpu {
+function traceCpu(m: CpuMeasurement, balanced: boolean, spreadPoints: number, predicted?: PreviousByKey<number>, learned?: LearnedSharing): TraceCpu {
   let errorSum = 0;
   let predictedCount = 0;
-  const predictionOf = (v: CpuMeasurement['vcpus'][number]): number | undefined => {
-    const p = predicted?.[vcpuKey(v.domain, v.vcpu)];
+  const predictionOf = (key: string, usage: number, i: number): number | undefined => {
+    const p = predicted?.get(key, i);
     if (p !== undefined) {
-      errorSum += Math.abs(v.usage - p);
+      errorSum += Math.abs(usage - p);
       predictedCount++;
     }
     return p;
   };
-  const vcpus = m.vcpus.map((v) => {
-    const p = predictionOf(v);
-    const clockBound = learned !== undefined && learned[vcpuKey(v.domain, v.vcpu)]?.clockBound === true;
+  const vcpus = m.vcpus.map((v, i) => {
+    const key = vcpuKey(v.domain, v.vcpu);
+    const p = predictionOf(key, v.usage, i);
+    const clockBound = learned !== undefined && learned[key]?.clockBound === true;
     return {
       domain: v.domain.name,
       vcpu: v.vcpu,

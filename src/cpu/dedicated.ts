@@ -2,7 +2,7 @@ import type { Notice, PinAction } from '../ground/actions.js';
 import { domainKey } from '../ground/domain-identity.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 import type { CpuSchedulerOptions } from './options.js';
-import type { CpuDecision, CpuSchedulerState, PlacementSummary } from './scheduler.js';
+import type { CpuDecision, CpuSchedulerState, PlacementSummary, PredictedShares } from './scheduler.js';
 import { otherLoadFloor, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
 // Dedicated pCPUs on demand. A domain named in `options.dedicated` that has been busy (its vCPUs'
@@ -228,13 +228,21 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     });
   }
   const dedicatedLoad = new Map<number, number>();
-  const predicted: Record<string, number> = { ...inner.state.predicted };
+  const predicted: PredictedShares = { keys: [...(inner.state.predicted?.keys ?? [])], shares: [...(inner.state.predicted?.shares ?? [])] };
+  const predict = (key: string, share: number): void => {
+    const j = predicted.keys.indexOf(key);
+    if (j >= 0) predicted.shares[j] = share;
+    else {
+      predicted.keys.push(key);
+      predicted.shares.push(share);
+    }
+  };
   for (const [key, g] of Object.entries(guests)) {
     if (!g.pcpus) continue;
     vcpusOf.get(key)!.forEach((v, i) => {
       const p = g.pcpus![i]!;
       dedicatedLoad.set(p, v.demand);
-      predicted[vcpuKey(v.domain, v.vcpu)] = aloneShare(v.demand, options.countOtherLoad === false ? undefined : m.pcpuOther?.[p]);
+      predict(vcpuKey(v.domain, v.vcpu), aloneShare(v.demand, options.countOtherLoad === false ? undefined : m.pcpuOther?.[p]));
       if (sameCpuSet(v.affinity, [p])) return;
       actions.push({
         kind: 'pin',

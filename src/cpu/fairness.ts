@@ -83,38 +83,67 @@ export interface ShareItem {
  * is what each pCPU has for these items (1 less its other load, see usage.ts); all 1 when omitted.
  */
 export function predictShares(items: readonly ShareItem[], pcpus: number, capacity?: readonly number[]): number[] {
-  if (items.some((item) => item.weight !== undefined && item.weight !== 1)) return predictSharesWeighted(items, pcpus, capacity);
+  const weighted = items.some((item) => item.weight !== undefined && item.weight !== 1);
+  return predictSharesOf(
+    items.map((item) => item.demand),
+    items.map((item) => item.pcpus),
+    pcpus,
+    capacity,
+    weighted ? items.map((item) => item.weight ?? 1) : undefined,
+  );
+}
+
+/**
+ * predictShares on parallel lists (what the scheduler has at hand): each vCPU's demand, the pCPUs it
+ * may run on, its weight. `normalized`: every list is sorted, unique and valid (the scheduler's), so
+ * one as long as the host is every pCPU, known without reading it.
+ */
+export function predictSharesOf(
+  demands: readonly number[],
+  where: readonly (readonly number[])[],
+  pcpus: number,
+  capacity?: readonly number[],
+  weights?: readonly number[],
+  normalized = false,
+): number[] {
+  const n = demands.length;
+  if (isWeighted(weights)) return predictSharesWeighted(demands, where, weights, pcpus, capacity);
   const whole = capacity === undefined || isWhole(capacity, pcpus);
-  if (whole && pcpus > 0 && items.every((item) => isEveryPcpu(item.pcpus, pcpus))) return predictSharesEverywhere(items, pcpus);
+  const everywhere = normalized ? (list: readonly number[]): boolean => list.length === pcpus : (list: readonly number[]): boolean => isEveryPcpu(list, pcpus);
+  if (whole && pcpus > 0 && where.every(everywhere)) return predictSharesEverywhere(demands, pcpus);
   // Per pCPU, the items placed there (in item order) and their fragment of demand, laid out one
   // pCPU after another: pCPU p's fragments are at [start[p], start[p + 1]).
   const start = new Int32Array(pcpus + 1);
-  const fragments = new Float64Array(items.length);
-  for (let i = 0; i < items.length; i++) {
+  const fragments = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const list = where[i]!;
     let count = 0;
-    for (const p of items[i]!.pcpus) {
+    for (let k = 0; k < list.length; k++) {
+      const p = list[k]!;
       if (p >= 0 && p < pcpus) {
         count++;
         if (Number.isInteger(p)) start[p + 1]!++;
       }
     }
-    fragments[i] = items[i]!.demand / count;
+    fragments[i] = demands[i]! / count;
   }
   for (let p = 0; p < pcpus; p++) start[p + 1] = start[p + 1]! + start[p]!;
   const total = start[pcpus]!;
   const who = new Int32Array(total);
-  const demands = new Float64Array(total);
+  const fragmentDemands = new Float64Array(total);
   const fill = start.slice(0, pcpus);
-  for (let i = 0; i < items.length; i++) {
-    for (const p of items[i]!.pcpus) {
+  for (let i = 0; i < n; i++) {
+    const list = where[i]!;
+    for (let k = 0; k < list.length; k++) {
+      const p = list[k]!;
       if (p >= 0 && p < pcpus && Number.isInteger(p)) {
         const at = fill[p]!++;
         who[at] = i;
-        demands[at] = fragments[i]!;
+        fragmentDemands[at] = fragments[i]!;
       }
     }
   }
-  const shares = new Array<number>(items.length).fill(0);
+  const shares = new Array<number>(n).fill(0);
   // A pCPU can carry more fragments than there are items (an affinity listing a pCPU twice).
   let longest = 0;
   for (let p = 0; p < pcpus; p++) longest = Math.max(longest, start[p + 1]! - start[p]!);
@@ -125,12 +154,12 @@ export function predictShares(items: readonly ShareItem[], pcpus: number, capaci
   let previous = -1;
   for (let p = 0; p < pcpus; p++) {
     const from = start[p]!;
-    const n = start[p + 1]! - from;
-    if (!(previous >= 0 && (whole || capacity?.[p] === capacity?.[previous]) && sameFragments(who, demands, from, start[previous]!, n, start[previous + 1]! - start[previous]!))) {
-      waterFillSegment(demands, from, n, split, order, whole ? 1 : Math.max(0, capacity?.[p] ?? 1));
+    const count = start[p + 1]! - from;
+    if (!(previous >= 0 && (whole || capacity?.[p] === capacity?.[previous]) && sameFragments(who, fragmentDemands, from, start[previous]!, count, start[previous + 1]! - start[previous]!))) {
+      waterFillSegment(fragmentDemands, from, count, split, order, whole ? 1 : Math.max(0, capacity?.[p] ?? 1));
     }
     previous = p;
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < count; k++) {
       const i = who[from + k]!;
       shares[i] = shares[i]! + split[k]!;
     }
@@ -139,13 +168,13 @@ export function predictShares(items: readonly ShareItem[], pcpus: number, capaci
 }
 
 /** predictShares with weights: per pCPU, a weighted water-filling of the fragments there (each carrying its vCPU's weight). */
-function predictSharesWeighted(items: readonly ShareItem[], pcpus: number, capacity?: readonly number[]): number[] {
+function predictSharesWeighted(demands: readonly number[], where: readonly (readonly number[])[], weights: readonly number[], pcpus: number, capacity?: readonly number[]): number[] {
   const onPcpu: { item: number; demand: number; weight: number }[][] = Array.from({ length: Math.max(0, pcpus) }, () => []);
-  items.forEach((item, i) => {
-    const valid = item.pcpus.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus);
-    for (const p of valid) onPcpu[p]!.push({ item: i, demand: item.demand / valid.length, weight: item.weight ?? 1 });
+  where.forEach((list, i) => {
+    const valid = list.filter((p) => Number.isInteger(p) && p >= 0 && p < pcpus);
+    for (const p of valid) onPcpu[p]!.push({ item: i, demand: demands[i]! / valid.length, weight: weights[i] ?? 1 });
   });
-  const shares = new Array<number>(items.length).fill(0);
+  const shares = new Array<number>(demands.length).fill(0);
   onPcpu.forEach((fragments, p) => {
     const split = weightedWaterFill(fragments.map((f) => f.demand), fragments.map((f) => f.weight), Math.max(0, capacity?.[p] ?? 1));
     fragments.forEach((f, k) => (shares[f.item] = shares[f.item]! + split[k]!));
@@ -183,12 +212,19 @@ function isEveryPcpu(list: readonly number[], pcpus: number): boolean {
 }
 
 /** predictShares when every item may run on every pCPU: every pCPU carries the same fragments, so one split, added once per pCPU. */
-function predictSharesEverywhere(items: readonly ShareItem[], pcpus: number): number[] {
-  const split = waterFill(items.map((item) => item.demand / pcpus));
-  const shares = new Array<number>(items.length).fill(0);
-  for (let i = 0; i < items.length; i++) {
-    let share = 0;
-    for (let p = 0; p < pcpus; p++) share += split[i]!;
+function predictSharesEverywhere(demands: readonly number[], pcpus: number): number[] {
+  const split = waterFill(demands.map((demand) => demand / pcpus));
+  const shares = new Array<number>(demands.length).fill(0);
+  // Added once per pCPU (as the per-pCPU model sums it, rounding included); vCPUs at the water level share one split: summed once.
+  const sums = new Map<number, number>();
+  for (let i = 0; i < demands.length; i++) {
+    const fragment = split[i]!;
+    let share = sums.get(fragment);
+    if (share === undefined) {
+      share = 0;
+      for (let p = 0; p < pcpus; p++) share += fragment;
+      sums.set(fragment, share);
+    }
     shares[i] = share;
   }
   return shares;

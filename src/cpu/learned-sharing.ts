@@ -27,6 +27,7 @@
 // Anywhere else the water-filling prediction stands unchanged.
 
 import { idleDemand } from './fairness.js';
+import { ascendingOrder } from './stable-order.js';
 import type { CpuMeasurement } from './usage.js';
 
 export interface LearnedVcpu {
@@ -79,20 +80,16 @@ function waterLevel(demands: readonly number[], weights: readonly number[], room
   return Infinity;
 }
 
-/** Water level of the elastic fragments at [from, to) of `ds`/`ws` (ascending d/w by insertion sort into `order`; few per pCPU). */
+/**
+ * Water level of the elastic fragments at [from, to) of `ds`/`ws`, taken in ascending d/w (ties in
+ * place order) into `order`: by insertion sort when few (one pCPU's), by the stable radix order when
+ * many (a released host puts every vCPU in one group: insertion sort there is quadratic).
+ */
 function segmentLevel(ds: Float64Array, ws: Float64Array, from: number, to: number, room: number, order: Int32Array): number {
   const n = to - from;
   let weightLeft = 0;
-  for (let k = 0; k < n; k++) {
-    const key = ds[from + k]! / ws[from + k]!;
-    let at = k;
-    while (at > 0 && ds[from + order[at - 1]!]! / ws[from + order[at - 1]!]! > key) {
-      order[at] = order[at - 1]!;
-      at--;
-    }
-    order[at] = k;
-    weightLeft += ws[from + k]!;
-  }
+  for (let k = 0; k < n; k++) weightLeft += ws[from + k]!;
+  if (!(n > manyFragments && sortByRatio(ds, ws, from, n, order))) insertionByRatio(ds, ws, from, n, order);
   let remaining = Math.max(0, room);
   for (let rank = 0; rank < n; rank++) {
     const k = from + order[rank]!;
@@ -102,6 +99,33 @@ function segmentLevel(ds: Float64Array, ws: Float64Array, from: number, to: numb
     weightLeft -= ws[k]!;
   }
   return Infinity;
+}
+
+/** From this many fragments in one group they are ordered by ascendingOrder instead of insertion sort. */
+const manyFragments = 32;
+
+/** order[0..n) = ascending ds/ws over [from, from + n), ties in place order, as insertion sort gives it; false (nothing written) when a ratio is NaN. */
+function sortByRatio(ds: Float64Array, ws: Float64Array, from: number, n: number, order: Int32Array): boolean {
+  const ratios = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    ratios[k] = ds[from + k]! / ws[from + k]!;
+    if (Number.isNaN(ratios[k])) return false;
+  }
+  order.set(ascendingOrder(ratios));
+  return true;
+}
+
+/** Stable insertion sort of [from, from + n) by ds/ws into order[0..n): only strictly larger ratios move. */
+function insertionByRatio(ds: Float64Array, ws: Float64Array, from: number, n: number, order: Int32Array): void {
+  for (let k = 0; k < n; k++) {
+    const key = ds[from + k]! / ws[from + k]!;
+    let at = k;
+    while (at > 0 && ds[from + order[at - 1]!]! / ws[from + order[at - 1]!]! > key) {
+      order[at] = order[at - 1]!;
+      at--;
+    }
+    order[at] = k;
+  }
 }
 
 /**

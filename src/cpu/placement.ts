@@ -11,7 +11,7 @@
 // Among the candidates whose spread is within `tolerance` of the best one, the one with the fewest
 // pin changes is chosen (ties: smaller spread).
 
-import { descendingOrder } from './stable-order.js';
+import { ascendingOrder, descendingOrder } from './stable-order.js';
 
 export interface PlacementItem {
   demand: number;
@@ -85,11 +85,17 @@ export function pinChanges(items: readonly PlacementItem[], assignment: readonly
   return changes;
 }
 
-/** Indexed binary min-heap of pCPUs by load (ties: lower index), over the caller's `loads` array, which it updates. */
-class LeastLoaded {
+/**
+ * Indexed binary heap of pCPUs over the caller's `loads` array: the least loaded on top (or the most
+ * loaded, `most`), ties to the lower index, as a scan with a strict comparison finds them.
+ */
+class LoadHeap {
   private readonly heap: Int32Array;
   private readonly position: Int32Array;
-  constructor(private readonly loads: number[]) {
+  constructor(
+    private readonly loads: number[],
+    private readonly most = false,
+  ) {
     const n = loads.length;
     this.heap = new Int32Array(n);
     this.position = new Int32Array(n);
@@ -101,17 +107,23 @@ class LeastLoaded {
   }
   add(pcpu: number, demand: number): void {
     this.loads[pcpu] = (this.loads[pcpu] ?? 0) + demand;
+    this.update(pcpu);
+  }
+  /** Restores the order after the caller changed `loads[pcpu]`. */
+  update(pcpu: number): void {
     const i = this.position[pcpu]!;
     this.up(i);
     this.down(this.position[pcpu]!);
   }
-  least(): number {
-    if (this.heap.length === 0) throw new Error('LeastLoaded: empty heap');
+  top(): number {
+    if (this.heap.length === 0) throw new Error('LoadHeap: empty heap');
     return this.heap[0]!;
   }
+  /** a comes out before b. */
   private less(a: number, b: number): boolean {
     const la = this.loads[a]!;
     const lb = this.loads[b]!;
+    if (this.most) return la > lb || (la === lb && a < b);
     return la < lb || (la === lb && a < b);
   }
   private place(i: number, pcpu: number): void {
@@ -156,9 +168,9 @@ export function byDemandDescending(items: readonly PlacementItem[]): Uint32Array
 /** Longest processing time first: largest demand onto the least loaded pCPU. */
 export function lptAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items), base?: readonly number[]): number[] {
   const assignment = new Array<number>(items.length).fill(0);
-  const heap = new LeastLoaded(startLoads(pcpus, base));
+  const heap = new LoadHeap(startLoads(pcpus, base));
   for (const i of order) {
-    const p = heap.least();
+    const p = heap.top();
     assignment[i] = p;
     heap.add(p, items[i]!.demand);
   }
@@ -167,16 +179,10 @@ export function lptAssignment(items: readonly PlacementItem[], pcpus: number, or
 
 /** Renames the groups of an assignment (group k → pCPU π(k)) so that as many items as possible stay home. Greedy matching on overlap counts. */
 export function relabelForOverlap(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number): number[] {
-  const overlap = new Map<number, number>();
-  items.forEach((item, i) => {
-    if (item.home === undefined) return;
-    const key = (assignment[i] ?? 0) * pcpus + item.home;
-    overlap.set(key, (overlap.get(key) ?? 0) + 1);
-  });
-  const pairs = [...overlap.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const pairs = overlapPairs(items, assignment, pcpus);
   const target = new Array<number>(pcpus).fill(-1);
   const taken = new Array<boolean>(pcpus).fill(false);
-  for (const [key] of pairs) {
+  for (const key of pairs) {
     const group = Math.floor(key / pcpus);
     const pcpu = key % pcpus;
     if (target[group] !== -1 || taken[pcpu]) continue;
@@ -193,6 +199,36 @@ export function relabelForOverlap(items: readonly PlacementItem[], assignment: r
   return assignment.map((group) => target[group] ?? group);
 }
 
+/**
+ * The (group, home) pairs of an assignment as keys group·pcpus + home, most items first, ties by
+ * key. Counted in a Map; ordered by a native sort of the distinct keys and a counting sort by
+ * count (stable, so ties stay in key order) instead of a comparator sort of the Map's entries.
+ */
+function overlapPairs(items: readonly PlacementItem[], assignment: readonly number[], pcpus: number): number[] {
+  const overlap = new Map<number, number>();
+  for (let i = 0; i < items.length; i++) {
+    const home = items[i]!.home;
+    if (home === undefined) continue;
+    const key = (assignment[i] ?? 0) * pcpus + home;
+    overlap.set(key, (overlap.get(key) ?? 0) + 1);
+  }
+  const keys = Float64Array.from(overlap.keys()).sort();
+  // NaN keys (a home that is no number) have no place in a numeric order: sort those the comparator's way.
+  if (keys.length > 0 && Number.isNaN(keys[keys.length - 1]!)) return [...overlap.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([key]) => key);
+  let most = 0;
+  for (const count of overlap.values()) most = Math.max(most, count);
+  // Counting sort by count, descending: slot[c] is where the first key seen with count c goes.
+  const slot = new Int32Array(most + 2);
+  for (const count of overlap.values()) slot[most - count + 1]!++;
+  for (let c = 1; c < slot.length; c++) slot[c] = slot[c]! + slot[c - 1]!;
+  const pairs = new Array<number>(keys.length);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
+    pairs[slot[most - overlap.get(key)!]!++] = key;
+  }
+  return pairs;
+}
+
 /** Items stay home; items without a known home go, largest first, to the least loaded pCPU. */
 export function currentAssignment(items: readonly PlacementItem[], pcpus: number, order = byDemandDescending(items), base?: readonly number[]): number[] {
   const assignment = new Array<number>(items.length).fill(-1);
@@ -203,10 +239,10 @@ export function currentAssignment(items: readonly PlacementItem[], pcpus: number
       loads[item.home] = (loads[item.home] ?? 0) + item.demand;
     }
   });
-  const heap = new LeastLoaded(loads);
+  const heap = new LoadHeap(loads);
   for (const i of order) {
     if (assignment[i] !== -1) continue;
-    const p = heap.least();
+    const p = heap.top();
     assignment[i] = p;
     heap.add(p, items[i]!.demand);
   }
@@ -226,11 +262,11 @@ export function stickyLptAssignment(
   const demands = items.map((i) => i.demand);
   const ideal = (baseTotal > 0 ? Math.max(makespanLowerBound(demands, pcpus), (demands.reduce((a, b) => a + b, 0) + baseTotal) / pcpus) : makespanLowerBound(demands, pcpus)) + tolerance;
   const assignment = new Array<number>(items.length).fill(0);
-  const heap = new LeastLoaded(loads);
+  const heap = new LoadHeap(loads);
   for (const i of order) {
     const item = items[i]!;
     const home = item.home;
-    const p = home !== undefined && home >= 0 && home < pcpus && (loads[home] ?? 0) + item.demand <= ideal + eps ? home : heap.least();
+    const p = home !== undefined && home >= 0 && home < pcpus && (loads[home] ?? 0) + item.demand <= ideal + eps ? home : heap.top();
     assignment[i] = p;
     heap.add(p, item.demand);
   }
@@ -253,12 +289,19 @@ export function improveLocally(
 ): number[] {
   const assignment = start.slice();
   const loads = loadsOf(items, assignment, pcpus, base);
-  const members: number[][] = Array.from({ length: pcpus }, () => []);
-  const position = new Array<number>(items.length).fill(0);
-  assignment.forEach((p, i) => {
-    position[i] = members[p]!.length;
-    members[p]!.push(i);
-  });
+  // Who sits on each pCPU, indexed when the first pair is tried: a placement already within
+  // `stopAtSpread` never needs it.
+  let members: number[][] = [];
+  let position: number[] = [];
+  const indexMembers = (): void => {
+    if (members.length === pcpus) return;
+    members = Array.from({ length: pcpus }, () => []);
+    position = new Array<number>(items.length).fill(0);
+    assignment.forEach((p, i) => {
+      position[i] = members[p]!.length;
+      members[p]!.push(i);
+    });
+  };
   const demands = new Float64Array(items.length);
   for (let i = 0; i < items.length; i++) demands[i] = items[i]!.demand;
   const demand = (i: number): number => demands[i]!;
@@ -276,7 +319,14 @@ export function improveLocally(
     assignment[i] = to;
     loads[from] = loads[from]! - demand(i);
     loads[to] = loads[to]! + demand(i);
+    busiest?.update(from);
+    busiest?.update(to);
+    idlest?.update(from);
+    idlest?.update(to);
   };
+  // The busiest and the idlest pCPU (first index on ties) from heaps instead of a scan per step.
+  const busiest = pcpus > 0 ? new LoadHeap(loads, true) : undefined;
+  const idlest = pcpus > 0 ? new LoadHeap(loads) : undefined;
   // Change in pin changes if item i ends up on `to` instead of where it is now.
   const changeCost = (i: number, to: number): number => Number(isChange(items[i]!, to)) - Number(isChange(items[i]!, assignment[i]!));
 
@@ -303,6 +353,7 @@ export function improveLocally(
   const tryPair = (hi: number, lo: number): boolean => {
     const gap = loads[hi]! - loads[lo]!;
     if (gap <= 2 * eps) return false;
+    indexMembers();
     let move = -1;
     let moveResidual = Infinity;
     let moveCost = Infinity;
@@ -348,16 +399,12 @@ export function improveLocally(
 
   const maxSteps = 4 * items.length + 4 * pcpus + 100;
   for (let step = 0; step < maxSteps; step++) {
-    let hi = 0;
-    let lo = 0;
-    for (let p = 1; p < pcpus; p++) {
-      if (loads[p]! > loads[hi]!) hi = p;
-      if (loads[p]! < loads[lo]!) lo = p;
-    }
+    const hi = busiest?.top() ?? 0;
+    const lo = idlest?.top() ?? 0;
     if (loads[hi]! - loads[lo]! <= stopAtSpread + eps) break;
     if (tryPair(hi, lo)) continue;
     // The extreme pair is stuck: try the busiest against every lighter pCPU, then the idlest against every heavier one.
-    const ascending = loads.map((_, p) => p).sort((a, b) => loads[a]! - loads[b]! || a - b);
+    const ascending = ascendingOrder(Float64Array.from(loads));
     let improved = false;
     for (const q of ascending) {
       if (loads[q]! >= loads[hi]! - eps) break;

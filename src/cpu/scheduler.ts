@@ -3,13 +3,14 @@ import { judgeBalance } from './balance.js';
 import { decideWithDedicated, dedicatedInPlay, type DedicatedState } from './dedicated.js';
 import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
 import { clockBoundOf, learnSharing, predictLearnedShares, segregatedAssignment, type LearnedSharing } from './learned-sharing.js';
-import { predictShares, shareFairness, type ShareItem } from './fairness.js';
+import { predictSharesOf, shareFairness } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { normalizeAffinity, otherLoadFloor, pcpuDemandOf, pourLevel, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { isVcpuKey, normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
+import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -28,20 +29,34 @@ export interface CpuSchedulerState {
   lastActionInterval: number | null;
   /** Pin actions issued so far. */
   pinChanges: number;
-  /** Demand history per vCPU (key from vcpuKey), for the vCPUs seen last interval. */
-  vcpus: Record<string, VcpuHistory>;
+  /** The vCPUs seen last interval (vcpuKey), each once, in measurement order; the lists below follow it (vcpu-lists.ts). */
+  vcpuKeys: string[];
+  /** Demand history of each vCPU in `vcpuKeys`. */
+  vcpus: VcpuHistory[];
   /** Domains that get dedicated pCPUs while busy, by domainKey (dedicated.ts); absent when none is named. */
   dedicated?: DedicatedState;
   /**
-   * Per vCPU (key from vcpuKey), the share the model predicts it gets in the next interval under the
-   * placement in force after this decision: checked against what it then received (the trace's
-   * prediction error).
+   * Per vCPU, the share the model predicts it gets in the next interval under the placement in
+   * force after this decision: checked against what it then received (the trace's prediction
+   * error). Its own key list: dedicated vCPUs (dedicated.ts) are predicted without a demand history.
    */
-  predicted?: Record<string, number>;
+  predicted?: PredictedShares;
   /** Per pCPU, the history of its other load (busy time not ours, usage.ts), smoothed like a vCPU's demand; absent until the host reports it. */
   otherLoad?: VcpuHistory[];
   /** Per vCPU, how it was seen to share a contended pCPU (learned-sharing.ts); absent while nothing is learned. */
   learned?: LearnedSharing | undefined;
+}
+
+/** Predicted shares as lists: `shares[j]` is the vCPU `keys[j]` (vcpuKey), each key once (vcpu-lists.ts). */
+export interface PredictedShares {
+  keys: string[];
+  shares: number[];
+}
+
+/** The share predicted for one vCPU (by vcpuKey) in a state, if any. */
+export function predictedShareOf(state: CpuSchedulerState, key: string): number | undefined {
+  const j = state.predicted?.keys.indexOf(key) ?? -1;
+  return j >= 0 ? state.predicted!.shares[j] : undefined;
 }
 
 /** What the host gives our vCPUs: per pCPU the other load it carries and the capacity left (1 − other); both undefined when there is none. */
@@ -86,7 +101,7 @@ function withOther(loads: number[], room: HostRoom): number[] {
 }
 
 export function initialCpuSchedulerState(): CpuSchedulerState {
-  return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpus: {} };
+  return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpuKeys: [], vcpus: [] };
 }
 
 /** A placement as predicted by the model (fairness.ts): demand per pCPU and what it means. */
@@ -144,8 +159,10 @@ const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
 const percent = (x: number): string => `${Math.round(x * 100)} %`;
 
 function summarize(demands: readonly number[], shares: readonly number[], fair: readonly number[], loads: number[]): PlacementSummary {
-  const totalDemand = demands.reduce((a, b) => a + b, 0);
-  const totalShare = shares.reduce((a, b) => a + b, 0);
+  let totalDemand = 0;
+  let totalShare = 0;
+  for (let i = 0; i < demands.length; i++) totalDemand += demands[i]!;
+  for (let i = 0; i < shares.length; i++) totalShare += shares[i]!;
   return {
     demandLoads: loads,
     spreadPoints: points(spreadOf(loads)),
@@ -169,18 +186,22 @@ function setLoads(demands: readonly number[], where: readonly (readonly number[]
 
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
 function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
-  const items: ShareItem[] = demands.map((demand, i) => (room.weights ? { demand, pcpus: where[i] ?? [], weight: room.weights[i]! } : { demand, pcpus: where[i] ?? [] }));
-  const waterFilled = predictShares(items, room.pcpus, room.capacity);
+  const waterFilled = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights, true);
   const shares = room.clockBound ? predictLearnedShares(demands, where, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
   if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
-  const loads = new PcpuSums(room.pcpus);
-  for (const item of items) loads.add(item.pcpus, item.demand / item.pcpus.length);
-  return summarize(demands, shares, fair, loads.values());
+  return summarize(demands, shares, fair, demandLoadsOf(demands, where, room.pcpus));
 }
 
-function describeWhere(v: VcpuLoad): string {
-  if (v.affinity.length === 1) return `pCPU${v.affinity[0]}`;
-  return v.pcpu !== undefined ? `unpinned (on pCPU${v.pcpu})` : `pCPUs ${formatCpuList(v.affinity)}`;
+/** Demand per pCPU: each vCPU's demand spread evenly over the pCPUs it may use. */
+function demandLoadsOf(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number): number[] {
+  const loads = new PcpuSums(pcpus);
+  for (let i = 0; i < demands.length; i++) loads.add(where[i]!, demands[i]! / where[i]!.length);
+  return loads.values();
+}
+
+function describeWhere(affinity: readonly number[], pcpu: number | undefined): string {
+  if (affinity.length === 1) return `pCPU${affinity[0]}`;
+  return pcpu !== undefined ? `unpinned (on pCPU${pcpu})` : `pCPUs ${formatCpuList(affinity)}`;
 }
 
 /** Shared plans whose worst fraction of fair share is within this of the best one count as equally fair; fewest pin changes wins. */
@@ -194,7 +215,7 @@ const fairShareTolerance = 0.02;
  * needs no re-pin when its loads change phase.
  */
 function chooseSharedPlan(
-  vcpus: readonly VcpuLoad[],
+  affinities: readonly (readonly number[])[],
   demands: readonly number[],
   assignment: readonly number[],
   room: HostRoom,
@@ -206,14 +227,14 @@ function chooseSharedPlan(
   const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair, room.capacity, room.weights);
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
   // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
-  const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: vcpus.map(() => everywhere), shares: fair }];
+  const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: affinities.map(() => everywhere), shares: fair }];
   if (shared.sets.length > 1) plans.push({ where: shared.setOf.map((s) => shared.sets[s]!), shares: shared.shares });
   if (room.clockBound) for (const plan of plans) plan.shares = predictLearnedShares(demands, plan.where, room.clockBound, plan.shares, pcpus, room.capacity, room.weights);
   const candidates = plans
     .map(({ where, shares }) => ({
       where,
       planned: summarize(demands, shares, fair, setLoads(demands, where, room)),
-      changes: where.filter((w, i) => !sameNormalized(w, vcpus[i]!.affinity)).length,
+      changes: changesTo(where, affinities),
       strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
     }))
     .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
@@ -224,6 +245,13 @@ function chooseSharedPlan(
   return near[0];
 }
 
+/** vCPUs whose affinity differs from the plan's. */
+function changesTo(where: readonly (readonly number[])[], affinities: readonly (readonly number[])[]): number {
+  let changes = 0;
+  for (let i = 0; i < where.length; i++) if (!sameNormalized(where[i]!, affinities[i]!)) changes++;
+  return changes;
+}
+
 /** Two normalised pCPU lists (sorted, unique: affinities and plans) name the same pCPUs; O(1) when their lengths differ. */
 function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
   if (a === b) return true;
@@ -232,23 +260,29 @@ function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-/** vCPU key → predicted share (keys and shares in measurement order). */
-function predictionsOf(keys: readonly string[], shares: readonly number[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  keys.forEach((key, i) => (out[key] = shares[i] ?? 0));
-  return out;
+/** Predicted share of each kept vCPU (keptEntries' keys and `from`; shares in measurement order). */
+function predictionsOf(keys: string[], shares: readonly number[], from: readonly number[] | undefined, n: number): PredictedShares {
+  if (from) return { keys, shares: from.map((i) => shares[i] ?? 0) };
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = shares[i] ?? 0;
+  return { keys, shares: out };
+}
+
+/** For each entry, the value of the last entry with the same key. */
+function lastOfEach<T>(keys: readonly string[], values: readonly T[]): T[] {
+  const last = new Map<string, T>();
+  keys.forEach((key, i) => last.set(key, values[i]!));
+  return keys.map((key) => last.get(key)!);
 }
 
 /** Each vCPU's demand is lowered by this many σ of its noise before judging whether a placement is unfair. */
 const fairnessNoiseSigmas = 2;
 
 /** Worst fraction of fair share under the current placement if every demand were `fairnessNoiseSigmas` σ lower. */
-function optimisticWorstFraction(vcpus: readonly VcpuLoad[], sigmas: readonly number[], room: HostRoom): number {
-  const demands = vcpus.map((v, i) => Math.max(0, v.demand - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
-  const waterFilled = predictShares(demands.map((demand, i) => ({ demand, pcpus: vcpus[i]!.affinity, weight: room.weights?.[i] ?? 1 })), room.pcpus, room.capacity);
-  const shares = room.clockBound
-    ? predictLearnedShares(demands, vcpus.map((v) => v.affinity), room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights)
-    : waterFilled;
+function optimisticWorstFraction(smoothed: readonly number[], affinities: readonly (readonly number[])[], sigmas: readonly number[], room: HostRoom): number {
+  const demands = smoothed.map((d, i) => Math.max(0, d - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
+  const waterFilled = predictSharesOf(demands, affinities, room.pcpus, room.capacity, room.weights, true);
+  const shares = room.clockBound ? predictLearnedShares(demands, affinities, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
   return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity, room.weights));
 }
 
@@ -263,41 +297,49 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   validateCpuSchedulerOptions(options);
   if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, decideCpu);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
-  const histories: Record<string, VcpuHistory> = {};
   const n = m.vcpus.length;
+  const previous = new PreviousByKey(state.vcpuKeys, state.vcpus);
+  const measuredHistories = new Array<VcpuHistory>(n);
   const keys = new Array<string>(n);
-  const vcpus = new Array<VcpuLoad>(n);
+  // Per vCPU, in measurement order: its normalised affinity, its smoothed demand, its weight (when some is not 1).
+  const affinities = new Array<number[]>(n);
   const demands = new Array<number>(n);
+  let weights: number[] | undefined;
   for (let i = 0; i < n; i++) {
     const v = m.vcpus[i]!;
-    const key = vcpuKey(v.domain, v.vcpu);
-    const history = updateHistory(state.vcpus[key], v.demand, options);
-    histories[key] = history;
+    // A host lists its vCPUs in the same order each interval: last interval's key string is reused.
+    const previousKey = previous.keyAt(i);
+    const key = previousKey !== undefined && isVcpuKey(previousKey, v.domain, v.vcpu) ? previousKey : vcpuKey(v.domain, v.vcpu);
+    const history = updateHistory(previous.get(key, i), v.demand, options);
+    measuredHistories[i] = history;
     keys[i] = key;
     demands[i] = history.demand;
-    vcpus[i] = { domain: v.domain, vcpu: v.vcpu, affinity: normalizeAffinity(v.affinity, pcpus), pcpu: v.pcpu, usage: v.usage, demand: history.demand };
-    if (v.weight !== undefined && v.weight !== 1) vcpus[i]!.weight = v.weight;
+    affinities[i] = normalizeAffinity(v.affinity, pcpus);
+    if (v.weight !== undefined && v.weight !== 1) (weights ??= new Array<number>(n).fill(1))[i] = v.weight;
   }
-  // Looked up again after the loop: a vCPU listed twice takes its last history, as the state keeps it.
-  const vcpuHistories = keys.map((key) => histories[key]!);
+  // A vCPU listed twice is kept once, with its last history, which both of its entries then use.
+  const kept = keptEntries(keys, previous.aligned);
+  const keptKeys = [...kept.keys];
+  const keptHistories = keptValues(measuredHistories, kept.from);
+  const vcpuHistories = kept.from ? lastOfEach(keys, measuredHistories) : measuredHistories;
   const otherLoad = updateOtherLoad(state.otherLoad, m.pcpuOther, options);
   const room = hostRoom(pcpus, options.countOtherLoad === false ? undefined : otherLoad?.map((h) => h.demand));
-  if (vcpus.some((v) => v.weight !== undefined)) room.weights = vcpus.map((v) => v.weight ?? 1);
+  if (weights) room.weights = weights;
   // What this interval says about how each vCPU shares (learned-sharing.ts); predictions use it from now on.
-  const learned = learnSharing(m, keys, state.learned, room.capacity, vcpus.map((v) => v.affinity));
+  const learned = learnSharing(m, keys, state.learned, room.capacity, affinities);
   room.clockBound = clockBoundOf(keys, learned);
   const objective: CpuObjective = options.objective ?? 'fairness';
-  const clockBoundNames = room.clockBound && vcpus.filter((_, i) => room.clockBound![i] === 1).map((v) => `${v.domain.name}/${v.vcpu}`);
+  const clockBoundNames = room.clockBound && m.vcpus.filter((_, i) => room.clockBound![i] === 1).map((v) => `${v.domain.name}/${v.vcpu}`);
   const learnedText = clockBoundNames ? `; learned clock-bound: ${clockBoundNames.join(', ')}` : '';
   const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
   const fair = fairSharesOf(demands, pcpus, room.capacity, room.weights);
-  const beforeLoads = withOther(pcpuDemandOf(vcpus, pcpus), room);
-  const before = summarizePlacement(demands, vcpus.map((v) => v.affinity), room, fair);
+  const beforeLoads = withOther(demandLoadsOf(demands, affinities, pcpus), room);
+  const before = summarizePlacement(demands, affinities, room, fair);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpus: histories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(keys, before.shares), learned },
+    state: { ...state, intervals, streak, waited, vcpuKeys: keptKeys, vcpus: keptHistories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(keptKeys, before.shares, kept.from, n), learned },
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -311,35 +353,35 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     summary: `${summary}; objective ${objective}${learnedText}`,
   });
 
-  if (pcpus === 0 || vcpus.length === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
+  if (pcpus === 0 || n === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
   // Judged on optimistic demands (each less its noise): noise alone must not make a placement look unfair.
   const sigmas = vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing));
   // Computed when first needed (it costs two share predictions on a large host).
   let fairEnoughMemo: boolean | undefined;
   const fairEnough = (): boolean =>
-    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(vcpus, sigmas, room) >= options.fairShareFloor);
+    (fairEnoughMemo ??= !options.sharePcpusWhenUnfair || optimisticWorstFraction(demands, affinities, sigmas, room) >= options.fairShareFloor);
   // The gain can never exceed the current spread; skip the search when even that is within the margin
   // and every vCPU gets close to its fair share.
   if (before.spreadPoints <= options.marginPoints && fairEnough()) {
     return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
   }
 
-  const items: PlacementItem[] = vcpus.map((v) => ({
-    demand: v.demand,
-    home: v.affinity.length === 1 ? v.affinity[0] : v.pcpu,
-    pinned: v.affinity.length === 1,
+  const items: PlacementItem[] = affinities.map((affinity, i) => ({
+    demand: demands[i]!,
+    home: affinity.length === 1 ? affinity[0] : m.vcpus[i]!.pcpu,
+    pinned: affinity.length === 1,
   }));
   const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100, room.other);
   const pinnedWhere = best.assignment.map((p) => [p]);
   // Keeping every vCPU on its single pCPU predicts exactly what `before` does.
-  const unchanged = vcpus.every((v, i) => v.affinity.length === 1 && v.affinity[0] === best.assignment[i]);
+  const unchanged = affinities.every((affinity, i) => affinity.length === 1 && affinity[0] === best.assignment[i]);
   const pinned = unchanged ? before : summarizePlacement(demands, pinnedWhere, room, fair);
   // One-pCPU pins that leave someone well short of its fair share: share pCPUs where that helps enough.
   let where: number[][] = pinnedWhere;
   let planned = pinned;
   let strategy: CpuStrategy = best.strategy;
   if (options.sharePcpusWhenUnfair && pinned.worstFractionOfFairShare < options.fairShareTarget) {
-    const choice = chooseSharedPlan(vcpus, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
+    const choice = chooseSharedPlan(affinities, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
     if (choice) ({ where, planned, strategy } = choice);
   }
   // With vCPUs learned clock-bound, the placement that keeps them apart from busy ones competes, judged by the objective.
@@ -375,7 +417,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const unfair = fairnessGain >= options.fairShareGain && (fairnessFirst || planned.spreadPoints <= before.spreadPoints) && !fairEnough();
   // Other load is noisy too: each pCPU's adds its own σ there.
   const otherSigmas = room.other ? otherLoad!.map((h) => demandSigma(h, options.demandSmoothing)) : [];
-  const sigmaRms = loadSigmaRms([...sigmas, ...otherSigmas], [...vcpus.map((v) => v.affinity), ...otherSigmas.map((_, p) => [p])], pcpus);
+  const sigmaRms = otherSigmas.length === 0 ? loadSigmaRms(sigmas, affinities, pcpus) : loadSigmaRms([...sigmas, ...otherSigmas], [...affinities, ...otherSigmas.map((_, p) => [p])], pcpus);
   const verdict = judgeBalance(
     {
       beforeSpreadPoints: before.spreadPoints,
@@ -404,37 +446,38 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   for (const w of where) setSizes.set(w, (setSizes.get(w) ?? 0) + 1);
   const actions: PinAction[] = [];
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
-  // Plans share one array per pCPU set: format each set once.
-  const setTexts = new Map<readonly number[], string>();
-  vcpus.forEach((v, i) => {
+  // Plans share one array per pCPU set: the end of a shared-set reason is the same for all its vCPUs, built once.
+  const setTails = new Map<readonly number[], string>();
+  const sharingText =
+    `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
+    `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
+  for (let i = 0; i < n; i++) {
+    const affinity = affinities[i]!;
     const target = where[i]!;
-    if (sameNormalized(v.affinity, target)) return;
-    const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)})`;
+    if (sameNormalized(affinity, target)) continue;
+    const v = m.vcpus[i]!;
+    const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(demands[i]!)})`;
     let reason: string;
     if (strategy === 'segregate') {
       reason =
-        `${who}: ${describeWhere(v)} → pCPU${target[0]}; learned clock-bound vCPUs kept apart from busy ones: ` +
+        `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${target[0]}; learned clock-bound vCPUs kept apart from busy ones: ` +
         `the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`;
     } else if (target.length > 1) {
-      const sharing = setSizes.get(target) ?? 0;
-      let targetText = setTexts.get(target);
-      if (targetText === undefined) setTexts.set(target, (targetText = formatCpuList(target)));
-      reason =
-        `${who}: ${describeWhere(v)} → pCPUs ${targetText}, shared by ${sharing} vCPUs; ` +
-        `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
-        `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
+      let tail = setTails.get(target);
+      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target)}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${sharingText}`));
+      reason = `${who}: ${describeWhere(affinity, v.pcpu)}${tail}`;
     } else {
       const to = target[0]!;
-      const from = v.affinity.length === 1 ? v.affinity[0]! : v.pcpu;
+      const from = affinity.length === 1 ? affinity[0]! : v.pcpu;
       const loadsText =
         from !== undefined && from !== to
           ? `pCPU${from} demand ${fmt(beforeLoads[from]!)} → ${fmt(afterLoads[from]!)}, pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`
           : `pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
-      reason = `${who}: ${describeWhere(v)} → pCPU${to}; ${loadsText}, ${spreadText}`;
+      reason = `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${to}; ${loadsText}, ${spreadText}`;
     }
     if (room.clockBound) reason += `; objective ${objective}`;
-    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: v.affinity, reason });
-  });
+    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason });
+  }
 
   const after = planned;
   return {
@@ -445,9 +488,10 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
       waited: false,
       lastActionInterval: intervals,
       pinChanges: state.pinChanges + actions.length,
-      vcpus: histories,
+      vcpuKeys: keptKeys,
+      vcpus: keptHistories,
       ...(otherLoad ? { otherLoad } : {}),
-      predicted: predictionsOf(keys, planned.shares),
+      predicted: predictionsOf(keptKeys, planned.shares, kept.from, n),
       ...(learned ? { learned } : {}),
     },
     balanced: false,

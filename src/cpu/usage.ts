@@ -1,4 +1,5 @@
 import { PcpuSums } from './pcpu-sums.js';
+import { descendingOrder } from './stable-order.js';
 import type { DomainObservation, DomainRef, DomainState, HostObservation } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
 
@@ -47,6 +48,21 @@ export function vcpuKey(domain: DomainRef, vcpu: number): string {
   return `${domainKey(domain)}/${vcpu}`;
 }
 
+/** `key === vcpuKey(domain, vcpu)`, read off the key without building the other string (and flattening both to compare). */
+export function isVcpuKey(key: string, domain: DomainRef, vcpu: number): boolean {
+  const index = String(vcpu);
+  const prefix = domain.uuid !== '' ? '' : 'name:';
+  const id = domain.uuid !== '' ? domain.uuid : domain.name;
+  const at = prefix.length + id.length;
+  return (
+    key.length === at + 1 + index.length &&
+    key.startsWith(prefix) &&
+    key.startsWith(id, prefix.length) &&
+    key.charCodeAt(at) === 47 && // '/'
+    key.endsWith(index)
+  );
+}
+
 /** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
 export function normalizeAffinity(affinity: number[], pcpus: number): number[] {
   // Affinities read back from the host are almost always normalised already: shared, not copied
@@ -60,11 +76,13 @@ export function normalizeAffinity(affinity: number[], pcpus: number): number[] {
 function isNormalizedAffinity(affinity: readonly number[], pcpus: number): boolean {
   if (affinity.length === 0) return false;
   let previous = -1;
-  for (const p of affinity) {
-    if (!Number.isInteger(p) || p <= previous || p >= pcpus || Object.is(p, -0)) return false;
+  for (let k = 0; k < affinity.length; k++) {
+    const p = affinity[k]!;
+    // NaN fails `p > previous`; only the first entry can be −0 (every later one is above a pCPU index).
+    if (!(p > previous && p < pcpus && Number.isInteger(p))) return false;
     previous = p;
   }
-  return true;
+  return !Object.is(affinity[0], -0);
 }
 
 export function allPcpus(pcpus: number): number[] {
@@ -109,7 +127,7 @@ export function measureCpu(prev: HostObservation, cur: HostObservation): CpuMeas
       }
     }
   }
-  const measurement: CpuMeasurement = { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus), pcpuDemand: pcpuDemandOf(vcpus, pcpus) };
+  const measurement: CpuMeasurement = { elapsedNs: Math.max(0, elapsedNs), pcpus, vcpus, pcpuUsage: pcpuUsageOf(vcpus, pcpus, true), pcpuDemand: pcpuDemandOf(vcpus, pcpus, true) };
   const busyBefore = prev.host.pcpuBusyNs;
   const busyNow = cur.host.pcpuBusyNs;
   if (elapsedNs > 0 && busyBefore?.length === pcpus && busyNow?.length === pcpus) {
@@ -134,8 +152,7 @@ export function otherLoadOf(busy: readonly number[], vcpus: readonly VcpuLoad[],
     if (v.affinity.length === 1) residual[v.affinity[0]!] = residual[v.affinity[0]!]! - v.usage;
     else flexible.push(v);
   }
-  flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
-  for (const v of flexible) {
+  for (const v of mostConstrainedFirst(flexible)) {
     let left = v.usage;
     if (v.pcpu !== undefined) {
       const taken = Math.min(left, Math.max(0, residual[v.pcpu]!));
@@ -158,32 +175,48 @@ export function otherLoadOf(busy: readonly number[], vcpus: readonly VcpuLoad[],
  * observation), and the host's load balancer keeps moving it to the least busy of them; so its
  * usage is poured over its allowed pCPUs onto the least loaded first (water-filling), the most
  * constrained vCPUs first. That never reports one pCPU at 140 % while a pCPU it could use idles.
+ * `normalized`: every affinity is known normalised (measureCpu's), not checked again.
  */
-export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+export function pcpuUsageOf(vcpus: readonly VcpuLoad[], pcpus: number, normalized = false): number[] {
   const usage = new Array<number>(pcpus).fill(0);
   const flexible: { affinity: number[]; usage: number }[] = [];
   for (const v of vcpus) {
-    const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
+    const affinity = normalized || isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
     if (affinity.length === 1) usage[affinity[0]!] = (usage[affinity[0]!] ?? 0) + v.usage;
     else flexible.push({ affinity, usage: v.usage });
   }
-  flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
+  const ordered = mostConstrainedFirst(flexible);
   // Pouring onto the same pCPUs twice in a row is one pour of the sum (released vCPUs: one pour, not 4,000).
   let k = 0;
-  while (k < flexible.length) {
-    const affinity = flexible[k]!.affinity;
-    let amount = flexible[k]!.usage;
+  while (k < ordered.length) {
+    const affinity = ordered[k]!.affinity;
+    let amount = ordered[k]!.usage;
     let next = k + 1;
-    while (next < flexible.length && samePcpuList(flexible[next]!.affinity, affinity)) amount += flexible[next++]!.usage;
+    while (next < ordered.length && samePcpuList(ordered[next]!.affinity, affinity)) amount += ordered[next++]!.usage;
     pourLevel(usage, affinity, amount);
     k = next;
   }
   return usage;
 }
 
+/**
+ * Fewest allowed pCPUs first, then largest usage, ties in list order: the stable comparator sort,
+ * by a stable radix order of usage when every list is as long (a released host: 4,000 comparator calls saved).
+ */
+function mostConstrainedFirst<T extends { affinity: readonly number[]; usage: number }>(list: T[]): T[] {
+  const length = list[0]?.affinity.length;
+  if (list.length > 0 && list.every((v) => v.affinity.length === length && !Number.isNaN(v.usage))) {
+    return [...descendingOrder(list.map((v) => v.usage))].map((i) => list[i]!);
+  }
+  return list.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
+}
+
+/** Two normalised pCPU lists (sorted, unique) are equal; the same range of pCPUs is known from its ends. */
 function samePcpuList(a: readonly number[], b: readonly number[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
+  const n = a.length;
+  if (n > 0 && a[0] === b[0] && a[n - 1] === b[n - 1] && a[n - 1]! - a[0]! === n - 1) return true;
   for (let k = a.length - 1; k >= 0; k--) if (a[k] !== b[k]) return false;
   return true;
 }
@@ -206,10 +239,11 @@ export function pourLevel(levels: number[], where: readonly number[], amount: nu
   for (let k = 0; k < count; k++) levels[order[k]!] = level;
 }
 
-export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number): number[] {
+/** Demand per pCPU, each vCPU's spread evenly over its affinity; `normalized` as for pcpuUsageOf. */
+export function pcpuDemandOf(vcpus: readonly VcpuLoad[], pcpus: number, normalized = false): number[] {
   const demand = new PcpuSums(Math.max(0, pcpus));
   for (const v of vcpus) {
-    const affinity = isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
+    const affinity = normalized || isNormalizedAffinity(v.affinity, pcpus) ? v.affinity : normalizeAffinity(v.affinity, pcpus);
     demand.add(affinity, v.demand / affinity.length);
   }
   return demand.values();

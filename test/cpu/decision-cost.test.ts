@@ -23,6 +23,22 @@ test('ascendingOrder is the stable comparator sort, ties (and −0 against 0) in
   );
 });
 
+test('ascendingOrder on many keys (the radix sort) is the stable comparator sort: ties, −0 against 0, negatives, infinities', () => {
+  const manyKeyArb = fc.oneof(keyArb, fc.constantFrom(-0, Infinity, -Infinity, -1e-300, 5e-324, Number.MAX_VALUE));
+  fc.assert(
+    fc.property(fc.array(manyKeyArb, { minLength: 256, maxLength: 1500 }), (keys) => {
+      const expected = keys.map((_, i) => i).sort((a, b) => keys[a]! - keys[b]! || a - b);
+      assert.deepEqual([...ascendingOrder(Float64Array.from(keys))], expected);
+      const down = keys.map((_, i) => i).sort((a, b) => keys[b]! - keys[a]! || a - b);
+      assert.deepEqual([...descendingOrder(keys)], down);
+    }),
+    { numRuns: 60 },
+  );
+  // A NaN key falls back to the comparator sort.
+  const withNaN = Float64Array.from({ length: 300 }, (_, i) => (i === 7 ? NaN : (i * 37) % 11));
+  assert.equal(ascendingOrder(withNaN).length, 300);
+});
+
 test('PcpuSums equals adding to every pCPU of each affinity, ranges and scattered sets alike', () => {
   fc.assert(
     fc.property(

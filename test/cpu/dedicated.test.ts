@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UsageError } from '../../src/ground/errors.js';
 import type { Notice } from '../../src/ground/actions.js';
-import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { decideCpu, initialCpuSchedulerState, predictedShareOf, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { renumberPcpuText } from '../../src/cpu/dedicated.js';
 import { vcpuKey } from '../../src/cpu/usage.js';
 import { predictShares } from '../../src/cpu/fairness.js';
@@ -245,7 +245,7 @@ test('a vCPU holding a dedicated pCPU is predicted to get its demand, up to what
       const d = decideCpu(m, state, options(['db'], more));
       state = d.state;
       placement = applyPins(placement, d.actions);
-      if (Object.values(state.dedicated ?? {}).some((g) => g.name === 'db' && g.pcpus)) seen.push(state.predicted?.[db]);
+      if (Object.values(state.dedicated ?? {}).some((g) => g.name === 'db' && g.pcpus)) seen.push(predictedShareOf(state, db));
     }
     assert.deepEqual(exclusivePcpus(placement, 'db'), [2], 'db holds pCPU2, where it runs (the host process there is light)');
     return seen;

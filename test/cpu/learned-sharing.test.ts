@@ -1,7 +1,7 @@
 // Predictions checked against what happened: learned clock-bound vCPUs and the two objectives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideCpu, initialCpuSchedulerState, type CpuDecision, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { decideCpu, initialCpuSchedulerState, predictedShareOf, type CpuDecision, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions, parseCpuObjective, validateCpuSchedulerOptions, type CpuSchedulerOptions } from '../../src/cpu/options.js';
 import { cpuController } from '../../src/cpu/controller.js';
 import { learnSharing, predictLearnedShares } from '../../src/cpu/learned-sharing.js';
@@ -104,7 +104,7 @@ function measuredWorstFraction(m: CpuMeasurement): number {
 
 /** Mean |usage − predicted| of one interval, predictions from the previous decision's state. */
 function predictionError(m: CpuMeasurement, previous: CpuSchedulerState): number {
-  const errors = m.vcpus.map((v) => Math.abs(v.usage - previous.predicted![vcpuKey(v.domain, v.vcpu)]!));
+  const errors = m.vcpus.map((v) => Math.abs(v.usage - predictedShareOf(previous, vcpuKey(v.domain, v.vcpu))!));
   return errors.reduce((a, b) => a + b, 0) / errors.length;
 }
 
