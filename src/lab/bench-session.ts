@@ -3,11 +3,10 @@
 // reading pins, measurement windows (guests' vCPU time and delay, the pCPUs' busy time, and how much
 // CPU the machine's non-guest processes took, from /proc), the control loop run in-process scoped to
 // the guests, and the shipped CLI (`run`, `vcpu_scheduler`) run as a child process scoped with --only.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CpuSchedulerOptions } from '../cpu/options.js';
 import { runControlLoop } from '../control/loop.js';
 import type { Notice } from '../ground/actions.js';
@@ -22,8 +21,8 @@ import { labRemove, labUp, type LabGuest, type LabGuestRequest } from './lab.js'
 import { labLock } from './lock.js';
 import { labRoot } from './paths.js';
 import type { Progress } from './progress.js';
+import { startCliChild, type CliChild } from './cli-child.js';
 
-const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
@@ -38,14 +37,9 @@ export interface BenchWindow extends CpuWindow {
 }
 
 /** A child process of the shipped CLI: its output by line and a stop that always ends it. */
-export interface CliChild {
+export interface NamedCliChild extends CliChild {
   /** Its command (`run`, `vcpu_scheduler`). */
   name: string;
-  process: ChildProcess;
-  output: string[];
-  exited: Promise<number | string>;
-  /** SIGINT, then SIGKILL after `graceMs`. */
-  stop(graceMs?: number): Promise<number | string>;
 }
 
 export interface InProcessLoop {
@@ -63,7 +57,7 @@ export interface InProcessLoop {
 export class LabBench {
   readonly doms: { name: string; uuid: string; id: number }[];
   readonly all: number[];
-  private readonly children = new Set<CliChild>();
+  private readonly children = new Set<NamedCliChild>();
   private readonly adopted = new Set<ChildProcess>();
   private readonly loops = new Set<InProcessLoop>();
   private readonly scratch = new Set<{ dir: string; remove: () => void }>();
@@ -185,39 +179,17 @@ export class LabBench {
   }
 
   /** Runs `virtbalance ARGS` (the shipped bin) as a child; stopped with the session at the latest. */
-  startCli(args: string[]): CliChild {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const output: string[] = [];
-    for (const [stream, mark] of [[child.stdout!, ''], [child.stderr!, '! ']] as const) {
-      let rest = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        rest += chunk;
-        let nl: number;
-        while ((nl = rest.indexOf('\n')) >= 0) {
-          output.push(`${mark}${rest.slice(0, nl)}`);
-          rest = rest.slice(nl + 1);
-        }
-      });
-    }
-    const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-    const handle: CliChild = {
+  startCli(args: string[]): NamedCliChild {
+    const child = startCliChild(args);
+    const handle: NamedCliChild = {
+      ...child,
       name: args[0] ?? 'virtbalance',
-      process: child,
-      output,
-      exited,
       stop: async (graceMs = 5_000) => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGINT');
-          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-          try {
-            await exited;
-          } finally {
-            clearTimeout(timer);
-          }
+        try {
+          return await child.stop(graceMs);
+        } finally {
+          this.children.delete(handle);
         }
-        this.children.delete(handle);
-        return exited;
       },
     };
     this.children.add(handle);

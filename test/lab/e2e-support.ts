@@ -5,12 +5,12 @@
 // daemon (a lock file: CPU shares are measured, so two lab test files must not overlap even when
 // `node --test` runs files in parallel), removing guests left by killed runs, and running the
 // shipped CLI as a child process that is always stopped.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
 import { labLock, processAlive } from '../../src/lab/lock.js';
 import { labRoot } from '../../src/lab/paths.js';
+import { startCliChild, type CliChild } from '../../src/lab/cli-child.js';
 import { ListDomainsFlags } from '../../src/libvirt/protocol.js';
 
 export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
@@ -84,54 +84,11 @@ export async function claimLabDaemon(tag: string): Promise<{ client?: LibvirtCli
   return { client, unlock };
 }
 
-export interface Child {
-  process: ChildProcess;
-  /** Everything it printed so far, stdout and stderr interleaved by line. */
-  output: string[];
-  /** Resolves with the exit code (or the signal's name). */
-  exited: Promise<number | string>;
-  /** SIGINT, then SIGKILL after `graceMs`; resolves when it is gone. */
-  stop(graceMs?: number): Promise<number | string>;
-}
+export type Child = CliChild;
 
-/** Runs `virtbalance <args>` (the shipped bin) as a child process. */
+/** Runs `virtbalance <args>` (the shipped bin) as a child process; `echo` also prints its lines with the test's tag. */
 export function runBin(args: string[], tag: string, echo = false): Child {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const collect = (stream: NodeJS.ReadableStream, mark: string) => {
-    let rest = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      rest += chunk;
-      let nl: number;
-      while ((nl = rest.indexOf('\n')) >= 0) {
-        const line = rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
-        output.push(`${mark}${line}`);
-        if (echo) say(tag, `${mark}${line}`);
-      }
-    });
-  };
-  collect(child.stdout!, '');
-  collect(child.stderr!, '! ');
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  return {
-    process: child,
-    output,
-    exited,
-    async stop(graceMs = 5_000) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        try {
-          return await exited;
-        } finally {
-          clearTimeout(timer);
-        }
-      }
-      return exited;
-    },
-  };
+  return startCliChild(args, echo ? (line) => say(tag, line) : undefined);
 }
 
 /** Polls `probe` every `everyMs` until it gives a value, or throws after `timeoutMs`. */
