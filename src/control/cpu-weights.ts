@@ -6,7 +6,8 @@ import { domainKey } from '../ground/domain-identity.js';
 // the domains they name for as long as the run lasts. A weight is set once per *appearance* of a
 // domain in the run's scope: when it is first seen, when it is seen again after it was gone (stopped
 // and started), and when its cpu_shares went back from what we set to something else while it
-// stayed (restarted between two observations: the host starts a new cgroup). Within one appearance
+// stayed, or its vCPU time began again (restarted between two observations: the host starts a new
+// cgroup; the time tells it even when it restarted right after our change). Within one appearance
 // it is never set twice: a weight the host does not keep is not set again, and one someone changes
 // by hand is set back once, not fought over every interval. The weight each domain had before our first change is remembered for
 // `--restore`. Only domains in the observation are considered, and the run's observation holds
@@ -28,6 +29,8 @@ interface KeptDomain {
   wanted?: number;
   /** Its weight at the last observation. */
   last?: number;
+  /** Its vCPUs' time (Σ ns) at the last observation: less now means it started again in between. */
+  cpuTimeNs?: number;
   /** Its weight before our first change. */
   before?: number;
   /** A change of ours took effect (so --restore puts `before` back). */
@@ -51,6 +54,7 @@ export class CpuWeightKeeper {
       const key = domainKey(d);
       seen.add(key);
       const observed = d.cpuWeight ?? 1;
+      const cpuTimeNs = d.vcpus.reduce((sum, v) => sum + v.timeNs, 0);
       const kept = this.domains.get(key) ?? { ref: { name: d.name, uuid: d.uuid }, present: false, handled: false, changed: false };
       kept.ref = { name: d.name, uuid: d.uuid };
       this.domains.set(key, kept);
@@ -59,12 +63,16 @@ export class CpuWeightKeeper {
       if (!kept.present) {
         kept.handled = false;
         why = kept.last === undefined ? 'first seen in scope' : 'running again after it was gone';
+      } else if (kept.cpuTimeNs !== undefined && cpuTimeNs < kept.cpuTimeNs) {
+        kept.handled = false;
+        why = 'restarted (its vCPU time began again from zero)';
       } else if (kept.wanted !== undefined && kept.last !== undefined && sameWeight(kept.last, kept.wanted) && !sameWeight(observed, kept.wanted)) {
         kept.handled = false;
         why = `its cpu_shares went from ${shares(kept.wanted)} to ${shares(observed)} (restarted, or changed by someone else)`;
       }
       kept.present = true;
       kept.last = observed;
+      kept.cpuTimeNs = cpuTimeNs;
       if (wanted === undefined || kept.handled || (d.state !== 'running' && d.state !== 'blocked')) continue;
       kept.handled = true;
       kept.wanted = wanted;

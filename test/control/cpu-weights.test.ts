@@ -52,6 +52,22 @@ test('weights: set once per appearance of a configured domain, never on one not 
   assert.deepEqual(summary(k2.plan(obs(dom('a', 'u-a', 2), dom('b', 'u-b')))), ['b 1->2']);
 });
 
+test('weights: a domain restarted right after our change (before we saw the weight take) is set again: its vCPU time began again', () => {
+  const keeper = new CpuWeightKeeper({ db: 3 });
+  const timed = (timeNs: number, cpuWeight?: number): DomainObservation => ({ ...dom('db', 'u-db', cpuWeight), vcpus: [{ index: 0, timeNs, affinity: [0, 1] }] });
+  const first = keeper.plan(obs(timed(40e9)));
+  assert.deepEqual(summary(first), ['db 1->3']);
+  keeper.settle(first, [], false);
+  // Destroyed and started between two observations: default cpu_shares, vCPU time from zero.
+  const again = keeper.plan(obs(timed(0.3e9)));
+  assert.deepEqual(summary(again), ['db 1->3']);
+  assert.match(again[0]!.reason, /restarted \(its vCPU time began again from zero\)/);
+  keeper.settle(again, [], false);
+  // Its time grows and the host keeps 1: not fought over within this appearance.
+  assert.deepEqual(summary(keeper.plan(obs(timed(1.3e9)))), []);
+  assert.deepEqual(summary(keeper.plan(obs(timed(2.3e9, 3)))), []);
+});
+
 test('weights: what each domain had before our first change is remembered; a failed or dry-run change is not; a change never made restores nothing', () => {
   const keeper = new CpuWeightKeeper({ db: 3, web: 2, ro: 4 });
   const first = keeper.plan(obs(dom('db', 'u-db', 0.5), dom('web', 'u-web'), dom('ro', 'u-ro')));

@@ -136,7 +136,9 @@ describe('vcpu_scheduler on real guests: four busy guests all on pCPU0 of two', 
     for (const [name, s] of share) {
       const others = [...share].filter(([n]) => n !== name).map(([, v]) => v);
       const mean = others.reduce((a, b) => a + b, 0) / others.length;
-      assert.ok(Math.abs(s - mean) <= 0.1 * mean, `${name} got ${(s * 100).toFixed(1)} % of a pCPU, the others ${(mean * 100).toFixed(1)} % on average (more than 10 % apart; ${host})`);
+      // 15 %: two busy vCPUs sharing one pCPU split it unevenly by a few points over 20 s here (the
+      // guests' unpinned QEMU threads and host daemons land on one side); all on pCPU0 would be 50 % apart.
+      assert.ok(Math.abs(s - mean) <= 0.15 * mean, `${name} got ${(s * 100).toFixed(1)} % of a pCPU, the others ${(mean * 100).toFixed(1)} % on average (more than 15 % apart; ${host})`);
     }
 
     await watch(WATCH_AFTER_S);

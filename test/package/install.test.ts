@@ -57,7 +57,8 @@ test('npm pack builds and ships only what users run; the installed commands work
   // ...and nothing users don't: no tests, benches, TypeScript sources, maps, CI or dev scripts.
   const unwanted = paths.filter((p) => /^(dist\/)?(test|bench)\//.test(p) || /\.ts$|\.map$/.test(p) || /^(\.ci|scripts|src\/(?!web\/page\/))/.test(p) || p.startsWith('tsconfig'));
   assert.deepEqual(unwanted, []);
-  assert.ok(paths.length < 200, `${paths.length} files`);
+  // A bound that catches a whole folder shipped by mistake (test/ alone is over 100 files), not the growth of the sources.
+  assert.ok(paths.length < 260, `${paths.length} files`);
 
   const prefix = join(work, 'prefix');
   await run(npm, ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(work, info!.filename)], { cwd: work, maxBuffer: 16 << 20 });
