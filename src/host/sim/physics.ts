@@ -287,7 +287,8 @@ export class SimPhysics {
     this.tally.minFreeKiB = Math.min(this.tally.minFreeKiB, this.hostFreeKiB());
   }
 
-  private stepCpu(running: DomainState[], tMid: number, dtNs: number): void {
+  /** Each running vCPU's demand at `tMid` (0..1; a clock-bound one without the run's extra noise), weight, affinity and state, in one order. */
+  private vcpuDemands(running: DomainState[], tMid: number): { demands: number[]; weights: number[]; affinity: number[][]; states: VcpuState[] } {
     const demands: number[] = [];
     const weights: number[] = [];
     const affinity: number[][] = [];
@@ -295,13 +296,18 @@ export class SimPhysics {
     const extra = this.options.noise?.cpuSd ?? 0;
     for (const d of running) {
       d.vcpus.forEach((v, i) => {
-        const raw = workloadValue(d.spec.cpu[i]!, tMid, this.seed, v.stream, extra);
+        const raw = workloadValue(d.spec.cpu[i]!, tMid, this.seed, v.stream, v.burst ? 0 : extra);
         demands.push(Math.min(1, Math.max(0, raw)));
         weights.push(d.spec.weight);
         affinity.push(v.affinity);
         states.push(v);
       });
     }
+    return { demands, weights, affinity, states };
+  }
+
+  private stepCpu(running: DomainState[], tMid: number, dtNs: number): void {
+    const { demands, weights, affinity, states } = this.vcpuDemands(running, tMid);
     const others = this.addOtherLoad(tMid, demands, weights, affinity);
     if (states.length === 0 && others === 0) return;
     // Piecewise-constant workloads repeat the same problem step after step.
@@ -334,20 +340,7 @@ export class SimPhysics {
    */
   private stepCpuTicks(running: DomainState[], startNs: number, dtNs: number): void {
     const tMid = (startNs + dtNs / 2) / NS_PER_S;
-    const asked: number[] = [];
-    const weights: number[] = [];
-    const affinity: number[][] = [];
-    const states: VcpuState[] = [];
-    const extra = this.options.noise?.cpuSd ?? 0;
-    for (const d of running) {
-      d.vcpus.forEach((v, i) => {
-        const raw = workloadValue(d.spec.cpu[i]!, tMid, this.seed, v.stream, v.burst ? 0 : extra);
-        asked.push(Math.min(1, Math.max(0, raw)));
-        weights.push(d.spec.weight);
-        affinity.push(v.affinity);
-        states.push(v);
-      });
-    }
+    const { demands: asked, weights, affinity, states } = this.vcpuDemands(running, tMid);
     const guests = states.length;
     const others = this.addOtherLoad(tMid, asked, weights, affinity);
     if (guests === 0 && others === 0) return;
