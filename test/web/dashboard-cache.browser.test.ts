@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openHeadlessPage } from './headless-page.js';
+import { openHeadlessPage, showDashboard } from './headless-page.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
-import { dashboardUrlOf, get, repoRoot, startCli } from './helpers.js';
+import { get, repoRoot } from './helpers.js';
 
 // The dashboard's page-cache view in a real headless Chromium, on cache-2-hot: vm1 re-reads a
 // 600 MiB set (hot once the coordinator has learned it from a refault), vm2 scans 2 GiB and keeps
@@ -24,12 +24,7 @@ test('dashboard in headless Chromium: anon, hot and cold cache per guest, drawn 
   if (!browser) return;
   const { page, problems } = browser;
 
-  const run = startCli(['run', '--sim', 'cache-2-hot', '--http', '127.0.0.1:0', '--pace', '8', '--intervals', String(INTERVALS), '--quiet']);
-  t.after(() => {
-    if (run.child.exitCode === null) run.child.kill('SIGKILL');
-  });
-  const url = await dashboardUrlOf(run);
-  await page.goto(url);
+  const { run, url } = await showDashboard(t, page, ['run', '--sim', 'cache-2-hot', '--http', '127.0.0.1:0', '--pace', '8', '--intervals', String(INTERVALS), '--quiet']);
 
   // The run ends by itself; the page then shows its last interval, the one /api/state ends with.
   await page.waitForFunction((last) => Number(document.body.dataset.lastInterval) === last, INTERVALS - 1, { timeout: 20_000 });

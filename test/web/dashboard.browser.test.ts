@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openHeadlessPage } from './headless-page.js';
-import { dashboardUrlOf, fixture, get, openEventStream, parsePrometheus, repoRoot, sampleValue, startCli } from './helpers.js';
+import { openHeadlessPage, showDashboard } from './headless-page.js';
+import { fixture, get, openEventStream, parsePrometheus, repoRoot, sampleValue } from './helpers.js';
 
 // The dashboard in a real headless Chromium (Debian's `chromium` package; playwright-core never
 // downloads a browser here) against a paced simulated run in which four guests boot at t=50 s,
@@ -27,12 +27,7 @@ test('live dashboard in headless Chromium: charts, a pin in the log and the map,
   const requested: string[] = [];
   page.on('request', (r) => requested.push(r.url()));
 
-  const run = startCli(['run', '--sim', fixture('late-pileup.yaml'), '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '60', '--quiet']);
-  t.after(() => {
-    if (run.child.exitCode === null) run.child.kill('SIGKILL');
-  });
-  const url = await dashboardUrlOf(run);
-  await page.goto(url);
+  const { run, url } = await showDashboard(t, page, ['run', '--sim', fixture('late-pileup.yaml'), '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '60', '--quiet']);
 
   // Charts render: a canvas with a real size for the pCPUs and for every memory panel.
   await page.waitForFunction(() => Number(document.body.dataset.lastInterval) >= 2 && document.querySelectorAll('.mem-chart canvas').length >= 5, undefined, { timeout: 10_000 });
@@ -126,12 +121,7 @@ test('dashboard in headless Chromium: each guest\'s CPU weight, prediction error
   const { page, problems, work } = browser;
   const config = join(work, 'virtbalance.yaml');
   await writeFile(config, 'vms:\n  vm1: { cpuWeight: 3 }\n  db: { dedicated: true }\n  big: { dedicated: true }\n');
-  const run = startCli(['run', '--cpu', '--sim', fixture('dedicated-weights.yaml'), '--config', config, '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '40', '--quiet']);
-  t.after(() => {
-    if (run.child.exitCode === null) run.child.kill('SIGKILL');
-  });
-  const url = await dashboardUrlOf(run);
-  await page.goto(url);
+  const { run, url } = await showDashboard(t, page, ['run', '--cpu', '--sim', fixture('dedicated-weights.yaml'), '--config', config, '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '40', '--quiet']);
 
   // big (2 vCPUs, the busier) holds two pCPUs of its own; db's request cannot be met; vm1 runs at weight 3.
   const rows = await (
@@ -177,12 +167,7 @@ test('dashboard in headless Chromium: guests learned clock-bound are marked burs
   const browser = await openHeadlessPage(t);
   if (!browser) return;
   const { page, problems } = browser;
-  const run = startCli(['run', '--cpu', '--sim', fixture('bursty-mix.yaml'), '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '30', '--quiet']);
-  t.after(() => {
-    if (run.child.exitCode === null) run.child.kill('SIGKILL');
-  });
-  const url = await dashboardUrlOf(run);
-  await page.goto(url);
+  const { run, url } = await showDashboard(t, page, ['run', '--cpu', '--sim', fixture('bursty-mix.yaml'), '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '30', '--quiet']);
 
   // The bursty guests get a mark once learned; the busy ones never do.
   const seen = await (

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
+import { dashboardUrlOf, startCli, type CliRun } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -38,4 +39,15 @@ export async function openHeadlessPage(t: TestContext): Promise<HeadlessPage | u
     if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
   });
   return { page, problems, work };
+}
+
+/** Starts `virtbalance ARGS` (a run with `--http 127.0.0.1:0`), killed after the test if still running, and opens its dashboard in `page`. */
+export async function showDashboard(t: TestContext, page: Page, args: string[]): Promise<{ run: CliRun; url: string }> {
+  const run = startCli(args);
+  t.after(() => {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  const url = await dashboardUrlOf(run);
+  await page.goto(url);
+  return { run, url };
 }
