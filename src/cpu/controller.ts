@@ -5,6 +5,7 @@ import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState, type Predi
 import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
 import type { LearnedSharing } from './learned-sharing.js';
 import { PreviousByKey } from './vcpu-lists.js';
+import { initialTrialState } from './trials.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
 // connection, so it decides from the second observation on.
@@ -25,6 +26,8 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
       trace: {
         ...traceCpu(m, decision.balanced, decision.spreadPoints, state.predicted && new PreviousByKey(state.predicted.keys, state.predicted.shares), decision.state.learned),
         ...traceDedicated(decision.state),
+        decision: decision.summary,
+        ...(decision.trial ? { trial: decision.trial } : {}),
       },
     };
   },
@@ -48,8 +51,17 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   resynchronise(state) {
     // Demand history and out-of-balance streaks start over; the counters, dedicated pCPUs (still pinned on the host)
     // and what was learned about how each vCPU shares (a property of its guest, not of the connection) carry on.
-    const { intervals, pinChanges, lastActionInterval, dedicated, learned } = state;
-    return { ...initialCpuSchedulerState(), intervals, pinChanges, lastActionInterval, ...(dedicated ? { dedicated } : {}), ...(learned ? { learned } : {}) };
+    // Trials start over too (the placement may have been changed meanwhile); their counters carry on.
+    const { intervals, pinChanges, lastActionInterval, dedicated, learned, trials } = state;
+    return {
+      ...initialCpuSchedulerState(),
+      intervals,
+      pinChanges,
+      lastActionInterval,
+      ...(dedicated ? { dedicated } : {}),
+      ...(learned ? { learned } : {}),
+      ...(trials ? { trials: { ...initialTrialState(), counts: trials.counts } } : {}),
+    };
   },
 };
 

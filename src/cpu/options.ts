@@ -50,6 +50,19 @@ export interface CpuSchedulerOptions {
    * balanced placement is unfair.
    */
   objective?: CpuObjective;
+  /**
+   * Judge every change by what it delivers (trials.ts): after a change, measure the next
+   * `trialIntervals` intervals (after `trialSettleIntervals`) and go back if the worst fraction of
+   * fair share (by the objective) is worse than before by more than `trialMargin`; one trial per
+   * demand epoch. False: act on predictions alone (the behaviour before trials).
+   */
+  trials: boolean;
+  trialSettleIntervals: number;
+  trialIntervals: number;
+  trialMargin: number;
+  /** A demand epoch ends when a vCPU's smoothed demand moves more than max(epochBandFloor, epochBandSigmas × its σ) from where it was measured under the placement in force. */
+  epochBandFloor: number;
+  epochBandSigmas: number;
   /** Domains (by name) that get pCPUs nobody else may use while they are busy (dedicated.ts). */
   dedicated?: string[];
   /** A dedicated domain is busy while its vCPUs' total demand is at least this (fraction of a pCPU). */
@@ -74,6 +87,12 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   fairShareFloor: 0.9,
   fairShareTarget: 0.95,
   fairShareGain: 0.05,
+  trials: true,
+  trialSettleIntervals: 1,
+  trialIntervals: 3,
+  trialMargin: 0.02,
+  epochBandFloor: 0.1,
+  epochBandSigmas: 3,
   dedicated: [],
   dedicatedBusyDemand: 0.3,
   dedicatedBusyIntervals: 2,
@@ -81,7 +100,7 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
 };
 
 export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
-  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'fairShareGain', 'noiseSigmas', 'noisePrior'];
+  const nonNegative: (keyof CpuSchedulerOptions)[] = ['marginPoints', 'urgentGainPoints', 'tolerancePoints', 'fairShareGain', 'noiseSigmas', 'noisePrior', 'trialMargin', 'epochBandFloor', 'epochBandSigmas', 'trialSettleIntervals'];
   for (const key of nonNegative) {
     const value = o[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new UsageError(`cpu scheduler: ${key} must be a number ≥ 0, got ${String(value)}`);
@@ -91,7 +110,8 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
   for (const key of ['fairShareFloor', 'fairShareTarget'] as const) {
     if (!(o[key] >= 0 && o[key] <= 1)) throw new UsageError(`cpu scheduler: ${key} must be in [0, 1], got ${o[key]}`);
   }
-  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals'] as const) {
+  if (!Number.isInteger(o.trialSettleIntervals)) throw new UsageError(`cpu scheduler: trialSettleIntervals must be an integer ≥ 0, got ${o.trialSettleIntervals}`);
+  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals', 'trialIntervals'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new UsageError(`cpu scheduler: ${key} must be an integer ≥ 1, got ${o[key]}`);
   }
   if (!(o.dedicatedBusyDemand > 0)) throw new UsageError(`cpu scheduler: dedicatedBusyDemand must be > 0, got ${o.dedicatedBusyDemand}`);

@@ -11,6 +11,8 @@ import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js
 import { isVcpuKey, normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
+import { groupedCandidates } from './groups.js';
+import { judgeByTrials, type TrialEvent, type TrialState } from './trials.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -45,6 +47,8 @@ export interface CpuSchedulerState {
   otherLoad?: VcpuHistory[];
   /** Per vCPU, how it was seen to share a contended pCPU (learned-sharing.ts); absent while nothing is learned. */
   learned?: LearnedSharing | undefined;
+  /** The trial loop (trials.ts): the demand epoch, the trial in progress, what each placement delivered; absent until the first trial-judged decision. */
+  trials?: TrialState;
 }
 
 /** Predicted shares as lists: `shares[j]` is the vCPU `keys[j]` (vcpuKey), each key once (vcpu-lists.ts). */
@@ -125,7 +129,7 @@ export interface PlacementSummary {
  * from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets;
  * release: every vCPU on all pCPUs; segregate: one pCPU per vCPU, learned clock-bound vCPUs kept apart from busy ones.
  */
-export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release' | 'segregate';
+export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release' | 'segregate' | 'groups' | 'revert';
 
 export interface CpuDecision {
   actions: PinAction[];
@@ -151,6 +155,10 @@ export interface CpuDecision {
   summary: string;
   /** What it noticed without acting on it (e.g. dedicated pCPUs that cannot be given). */
   notices?: Notice[];
+  /** What the trial loop did this interval (trials.ts); absent when it did nothing worth recording. */
+  trial?: TrialEvent;
+  /** The proposer's view, for the trial loop: keys, smoothed demands and σ in measurement order, and the state had it not acted. */
+  proposal?: { keys: readonly string[]; demands: readonly number[]; sigmas: readonly number[]; labels: string; heldState: CpuSchedulerState };
 }
 
 const points = (pcpus: number): number => Math.round(pcpus * 10000) / 100;
@@ -293,9 +301,45 @@ function updateOtherLoad(previous: readonly VcpuHistory[] | undefined, measured:
 }
 
 
+/**
+ * The vCPU scheduler's decision: the model proposes (proposeCpu), measurement decides (trials.ts):
+ * every change is a trial, kept or reverted on what it delivered, at most one per demand epoch.
+ * Dedicated pCPUs are granted by rule, not by trial.
+ */
 export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   validateCpuSchedulerOptions(options);
-  if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, decideCpu);
+  if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, proposeCpu);
+  const proposal = proposeCpu(m, state, options);
+  if (options.trials === false || !proposal.proposal) return proposal;
+  const { keys, demands, sigmas, labels, heldState } = proposal.proposal;
+  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, interval: proposal.state.intervals, proposed: proposal.actions, objective: proposal.objective }, options);
+  const { proposal: _, ...decision } = proposal;
+  const trialPart = judged.event ? { trial: judged.event } : {};
+  if (!judged.overridden) {
+    return { ...decision, ...trialPart, state: { ...decision.state, trials: judged.state }, summary: judged.summary ? `${decision.summary}; ${judged.summary}` : decision.summary };
+  }
+  // The proposal is not applied: the state is the one it would have had without acting, plus any revert.
+  const reverted = judged.actions;
+  return {
+    ...decision,
+    ...trialPart,
+    actions: reverted,
+    state: {
+      ...heldState,
+      trials: judged.state,
+      ...(reverted.length > 0 ? { lastActionInterval: heldState.intervals, pinChanges: heldState.pinChanges + reverted.length } : {}),
+    },
+    after: decision.before,
+    bestSpreadPoints: decision.before.spreadPoints,
+    gainPoints: 0,
+    strategy: reverted.length > 0 ? 'revert' : 'none',
+    summary: `${judged.summary ?? 'held'}; proposed: ${decision.summary}`,
+  };
+}
+
+/** The model's proposal: what placement it predicts best, with the actions that reach it (no trial judging). */
+function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
+  validateCpuSchedulerOptions(options);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
   const n = m.vcpus.length;
   const previous = new PreviousByKey(state.vcpuKeys, state.vcpus);
@@ -337,9 +381,29 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const before = summarizePlacement(demands, affinities, room, fair);
   const measuredUsageSpreadPoints = points(spreadOf(m.pcpuUsage));
   const intervals = state.intervals + 1;
+  const heldStateOf = (streak: number, waited: boolean): CpuSchedulerState => ({
+    ...state,
+    intervals,
+    streak,
+    waited,
+    vcpuKeys: keptKeys,
+    vcpus: keptHistories,
+    ...(otherLoad ? { otherLoad } : {}),
+    predicted: predictionsOf(keptKeys, before.shares, kept.from, n),
+    learned,
+  });
+  // What the trial loop (trials.ts) judges by: keys, smoothed demands and σ, the labels the model used.
+  const proposalOf = (heldState: CpuSchedulerState): NonNullable<CpuDecision['proposal']> => ({
+    keys,
+    demands,
+    sigmas: vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing)),
+    labels: room.clockBound ? keys.filter((_, i) => room.clockBound![i] === 1).join(' ') : '',
+    heldState,
+  });
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
     actions: [],
-    state: { ...state, intervals, streak, waited, vcpuKeys: keptKeys, vcpus: keptHistories, ...(otherLoad ? { otherLoad } : {}), predicted: predictionsOf(keptKeys, before.shares, kept.from, n), learned },
+    state: heldStateOf(streak, waited),
+    ...(n > 0 && pcpus > 0 ? { proposal: proposalOf(heldStateOf(streak, waited)) } : {}),
     balanced: !outOfBalance,
     spreadPoints: before.spreadPoints,
     measuredUsageSpreadPoints,
@@ -387,8 +451,19 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   // With vCPUs learned clock-bound, the placement that keeps them apart from busy ones competes, judged by the objective.
   const fairnessFirst = room.clockBound !== undefined && objective === 'fairness';
   if (room.clockBound) {
-    const segregatedWhere = segregatedAssignment(demands, room.clockBound, items.map((item) => item.home), pcpus, room.other).map((p) => [p]);
-    const segregated = summarizePlacement(demands, segregatedWhere, room, fair);
+    const homes = items.map((item) => item.home);
+    // Kept apart one pCPU each (segregate), or as groups on pCPU subsets (groups.ts): the fairest by the model competes.
+    let segregatedWhere: number[][] = segregatedAssignment(demands, room.clockBound, homes, pcpus, room.other).map((p) => [p]);
+    let segregated = summarizePlacement(demands, segregatedWhere, room, fair);
+    let segregateStrategy: CpuStrategy = 'segregate';
+    for (const groupedWhere of groupedCandidates(demands, room.clockBound, homes, pcpus, room.other)) {
+      const grouped = summarizePlacement(demands, groupedWhere, room, fair);
+      if (grouped.worstFractionOfFairShare > segregated.worstFractionOfFairShare + fairShareTolerance) {
+        segregatedWhere = groupedWhere;
+        segregated = grouped;
+        segregateStrategy = 'groups';
+      }
+    }
     const fairer = segregated.worstFractionOfFairShare > planned.worstFractionOfFairShare + fairShareTolerance;
     const asFair = Math.abs(segregated.worstFractionOfFairShare - planned.worstFractionOfFairShare) <= fairShareTolerance;
     const better =
@@ -398,7 +473,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     if (better) {
       where = segregatedWhere;
       planned = segregated;
-      strategy = 'segregate';
+      strategy = segregateStrategy;
     }
     if (fairnessFirst && planned.worstFractionOfFairShare < before.worstFractionOfFairShare - fairShareTolerance) {
       return quiet(
@@ -458,13 +533,17 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     const v = m.vcpus[i]!;
     const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(demands[i]!)})`;
     let reason: string;
-    if (strategy === 'segregate') {
+    if (strategy === 'segregate' || (strategy === 'groups' && target.length === 1)) {
       reason =
         `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${target[0]}; learned clock-bound vCPUs kept apart from busy ones: ` +
         `the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`;
     } else if (target.length > 1) {
       let tail = setTails.get(target);
-      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target)}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${sharingText}`));
+      const why =
+        strategy === 'groups'
+          ? `learned clock-bound vCPUs grouped apart from the others: the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`
+          : sharingText;
+      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target)}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${why}`));
       reason = `${who}: ${describeWhere(affinity, v.pcpu)}${tail}`;
     } else {
       const to = target[0]!;
@@ -504,6 +583,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     strategy,
     objective,
     ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
+    proposal: proposalOf(heldStateOf(0, false)),
     summary:
       `re-pinned ${actions.length} vCPU(s) by ${strategy}: ${gainText}; fairness ${fmt(before.fairness)} → ${fmt(after.fairness)}, ` +
       `demand served ${fmt(before.served)} → ${fmt(after.served)}, worst fraction of fair share ${percent(before.worstFractionOfFairShare)} → ${percent(after.worstFractionOfFairShare)}; ` +

@@ -54,6 +54,29 @@ export interface TraceCpu {
   dedicatedRefused?: string[];
   balanced: boolean;
   spreadPoints: number;
+  /** The scheduler's decision in one line: why it acted or not (the same text the daemon logs). */
+  decision?: string;
+  /** What the trial loop did this interval (src/cpu/trials.ts): a trial started, measured, kept or reverted, or a proposal held. */
+  trial?: TraceTrial;
+}
+
+/** A placement's measured outcome: worst received share / max-min fair share, pCPU usage spread (points), over `samples` intervals. */
+export interface TraceMeasuredOutcome {
+  worstFraction: number;
+  usageSpreadPoints: number;
+  samples: number;
+  /** σ of the per-interval worst fraction (noise): trials compare outcomes beyond two standard errors of their difference. */
+  sd?: number;
+}
+
+export interface TraceTrial {
+  event: 'started' | 'measuring' | 'kept' | 'reverted' | 'abandoned' | 'held';
+  /** The demand epoch (trials.ts): a new one begins when some vCPU's demand leaves its noise band. */
+  epoch: number;
+  baseline?: TraceMeasuredOutcome;
+  measured?: TraceMeasuredOutcome;
+  rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'trial-in-progress';
+  progress?: [number, number];
 }
 
 export interface TraceDedicatedGrant {

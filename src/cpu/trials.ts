@@ -1,0 +1,413 @@
+import type { PinAction } from '../ground/actions.js';
+import type { TraceMeasuredOutcome, TraceTrial } from '../ground/trace-record.js';
+import type { CpuObjective, CpuSchedulerOptions } from './options.js';
+import { spreadOf } from './placement.js';
+import { fairSharesOf, worstFractionOfFairShare } from './sharing.js';
+import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from './usage.js';
+
+// Prediction proposes, measurement decides. The scheduler's model (scheduler.ts, learned-sharing.ts)
+// proposes a placement; this module makes each change a *trial*: after a settling interval it
+// measures what every vCPU received under the new placement for `trialIntervals` intervals and
+// compares that with what the previous placement delivered over its last intervals, by the run's
+// objective (judgeOutcomes). Measured worse: the moved vCPUs go back (one revert). Otherwise kept.
+//
+// Never oscillate. Everything is counted per *demand epoch*: an epoch ends only when some vCPU's
+// smoothed demand (time + delay) leaves its noise band around what it was measured at under the
+// placement in force (band: max(epochBandFloor, epochBandSigmas × its σ), noise.ts), when vCPUs
+// come or go, when a configured weight changes or when a pCPU's other load leaves its band.
+// Within an epoch:
+//   - one trial (and, if it loses, its revert); a change in what the model learned (a vCPU
+//     labelled or unlabelled clock-bound) allows one more trial, never more than one per label set;
+//   - a placement already left is never left again (A → B → A is a trial and its revert;
+//     A → B → A → B cannot happen);
+//   - a placement measured worse than the one in force is never proposed again.
+// Demands are compared with the ones measured under the *same* placement, and not at all while a
+// change settles: a vCPU with a backlog reads busier where it was starved, and that is the
+// placement's doing, not a new epoch.
+
+/** What the host delivered under one placement, measured over some intervals (worst fraction of fair share from the mean demands and usage). */
+export type MeasuredOutcome = TraceMeasuredOutcome;
+
+/** One interval's readings, in the epoch's vCPU order. */
+interface Sample {
+  usage: number[];
+  demand: number[];
+  usageSpreadPoints: number;
+}
+
+export type TrialVerdict = 'better' | 'same' | 'worse';
+
+interface Trial {
+  /** Signatures (placementSignature) of the placement left and of the one tried. */
+  from: string;
+  to: string;
+  /** Interval the change was made. */
+  startedAt: number;
+  baseline: MeasuredOutcome;
+  /** The pins that put the moved vCPUs back. */
+  revert: PinAction[];
+  samples: Sample[];
+}
+
+interface Epoch {
+  id: number;
+  startedAt: number;
+  /** vCPU keys in measurement order when the epoch began. */
+  keys: string[];
+  /** Noise band of each vCPU's demand (fraction of a pCPU). */
+  bands: number[];
+  /** Per placement signature, each vCPU's demand measured under it. */
+  demandsUnder: Record<string, number[]>;
+  /** Per pCPU, the other load when the epoch began. */
+  other?: number[];
+  weights: string;
+  /** The clock-bound labels the last trial was made under ('' before any trial). */
+  trialLabels: string | undefined;
+  /** Placements left in this epoch. */
+  left: string[];
+  /** Per placement, what it was measured to deliver in this epoch. */
+  outcomes: Record<string, MeasuredOutcome>;
+}
+
+export interface TrialState {
+  epoch?: Epoch;
+  /** The placement in force (its signature), when known. */
+  current?: string;
+  /** Interval of the last change (a trial or a revert). */
+  changedAt?: number;
+  /** The last intervals' samples under the current placement (after its settling), newest last. */
+  recent: Sample[];
+  trial?: Trial;
+  /** Counters over the run: trials started, kept, reverted, abandoned (demands changed mid-trial), proposals held. */
+  counts: TrialCounts;
+}
+
+export interface TrialCounts {
+  started: number;
+  kept: number;
+  reverted: number;
+  abandoned: number;
+  held: number;
+  epochs: number;
+}
+
+/** What the trial loop did this interval, for the trace, the dashboard and /metrics. */
+export type TrialEvent = TraceTrial;
+
+export function initialTrialState(): TrialState {
+  return { recent: [], counts: { started: 0, kept: 0, reverted: 0, abandoned: 0, held: 0, epochs: 0 } };
+}
+
+export interface TrialInput {
+  m: CpuMeasurement;
+  /** vCPU keys in measurement order. */
+  keys: readonly string[];
+  /** Smoothed demand and its σ per vCPU, in measurement order. */
+  demands: readonly number[];
+  sigmas: readonly number[];
+  /** The interval being decided (1, 2, ...). */
+  interval: number;
+  /** Clock-bound labels as one string (sorted keys), '' when none. */
+  labels: string;
+  /** The proposer's pin actions (none when it is content). */
+  proposed: PinAction[];
+  objective: CpuObjective;
+}
+
+export interface TrialDecision {
+  /** The actions to apply: the proposal, a revert, or none. */
+  actions: PinAction[];
+  state: TrialState;
+  event?: TrialEvent;
+  /** One clause for the decision summary when the trial loop overrode or annotated the proposer. */
+  summary?: string;
+  /** True when the proposal was not applied (held or replaced by a revert). */
+  overridden: boolean;
+}
+
+const fmtFraction = (x: number): string => `${Math.round(x * 100)} %`;
+export const describeOutcome = (o: MeasuredOutcome): string => `worst ${fmtFraction(o.worstFraction)} of fair share, usage spread ${Math.round(o.usageSpreadPoints)} pts over ${o.samples} interval(s)`;
+
+/** A short, stable name of a placement: a hash of every vCPU's key and allowed pCPUs. */
+export function placementSignature(keys: readonly string[], affinities: readonly (readonly number[])[]): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  const mix = (code: number): void => {
+    h1 = Math.imul(h1 ^ code, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ code, 0x5bd1e995) >>> 0;
+  };
+  // Sorted by key so the order the host lists vCPUs in does not matter.
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b));
+  for (const i of order) {
+    const key = keys[i]!;
+    for (let k = 0; k < key.length; k++) mix(key.charCodeAt(k));
+    mix(0x3a);
+    for (const p of affinities[i]!) mix(p + 0x100);
+    mix(0x3b);
+  }
+  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+}
+
+/** Affinities after applying pin actions (matched by key) to the measured ones. */
+function affinitiesAfter(m: CpuMeasurement, keys: readonly string[], actions: readonly PinAction[]): number[][] {
+  const affinities = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+  if (actions.length === 0) return affinities;
+  const index = new Map<string, number>();
+  keys.forEach((key, i) => index.set(key, i));
+  for (const a of actions) {
+    const i = index.get(vcpuKey(a.domain, a.vcpu));
+    if (i !== undefined) affinities[i] = normalizeAffinity(a.pcpus, m.pcpus);
+  }
+  return affinities;
+}
+
+function sampleOf(m: CpuMeasurement): Sample {
+  return { usage: m.vcpus.map((v) => v.usage), demand: m.vcpus.map((v) => v.demand), usageSpreadPoints: spreadOf(m.pcpuUsage) * 100 };
+}
+
+/** What some samples (same vCPUs) say a placement delivered: fair shares from the mean demands, shares the mean usage; `sd` the σ of the per-interval figure. */
+export function outcomeOf(samples: readonly Sample[], m: CpuMeasurement): MeasuredOutcome {
+  const n = samples[0]?.usage.length ?? 0;
+  const usage = new Array<number>(n).fill(0);
+  const demand = new Array<number>(n).fill(0);
+  let spread = 0;
+  const capacity = m.pcpuOther?.some((o) => o >= otherLoadFloor) ? m.pcpuOther.map((o) => Math.max(0, 1 - (o < otherLoadFloor ? 0 : o))) : undefined;
+  const weights = m.vcpus.some((v) => v.weight !== undefined && v.weight !== 1) ? m.vcpus.map((v) => v.weight ?? 1) : undefined;
+  const worstOf = (d: readonly number[], u: readonly number[]): number => worstFractionOfFairShare(d, u, fairSharesOf(d, m.pcpus, capacity, weights));
+  const each: number[] = [];
+  for (const s of samples) {
+    for (let i = 0; i < n; i++) {
+      usage[i] = usage[i]! + s.usage[i]! / samples.length;
+      demand[i] = demand[i]! + s.demand[i]! / samples.length;
+    }
+    spread += s.usageSpreadPoints / samples.length;
+    if (samples.length > 1) each.push(worstOf(s.demand, s.usage));
+  }
+  const mean = each.reduce((a, b) => a + b, 0) / Math.max(1, each.length);
+  const sd = each.length > 1 ? Math.sqrt(each.reduce((a, x) => a + (x - mean) ** 2, 0) / (each.length - 1)) : 0;
+  return { worstFraction: worstOf(demand, usage), usageSpreadPoints: spread, samples: samples.length, sd };
+}
+
+/** The margin two outcomes must differ by to differ: the option, or two standard errors of their difference when noisier. */
+function marginBetween(a: MeasuredOutcome, b: MeasuredOutcome, floor: number): number {
+  const se = Math.sqrt(((a.sd ?? 0) ** 2) / Math.max(1, a.samples) + ((b.sd ?? 0) ** 2) / Math.max(1, b.samples));
+  return Math.max(floor, 2 * se);
+}
+
+/**
+ * The one comparator of measured outcomes, per objective: is `tried` better than, as good as, or
+ * worse than `baseline`? fairness: the worst fraction of fair share, beyond `margin`. balance (the
+ * assignment's objective): a placement whose usage spread is within `balancedPoints` beats one that
+ * is not; between two balanced ones the fairer wins; between two unbalanced ones the less spread.
+ */
+export function judgeOutcomes(tried: MeasuredOutcome, baseline: MeasuredOutcome, objective: CpuObjective, marginFloor: number, balancedPoints: number): TrialVerdict {
+  let margin = marginFloor;
+  margin = marginBetween(tried, baseline, marginFloor);
+  const byFairness = (): TrialVerdict => {
+    const d = tried.worstFraction - baseline.worstFraction;
+    return d > margin ? 'better' : d < -margin ? 'worse' : 'same';
+  };
+  if (objective === 'fairness') return byFairness();
+  const triedBalanced = tried.usageSpreadPoints <= balancedPoints;
+  const baselineBalanced = baseline.usageSpreadPoints <= balancedPoints;
+  if (triedBalanced !== baselineBalanced) return triedBalanced ? 'better' : 'worse';
+  if (triedBalanced) return byFairness();
+  const d = tried.usageSpreadPoints - baseline.usageSpreadPoints;
+  return d < -balancedPoints / 2 ? 'better' : d > balancedPoints / 2 ? 'worse' : byFairness();
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The input reordered to `keys` when it lists exactly those vCPUs in another order; undefined otherwise. */
+function inEpochOrder(keys: readonly string[], input: TrialInput): TrialInput | undefined {
+  if (keys.length !== input.keys.length || sameKeys(keys, input.keys)) return undefined;
+  const at = new Map<string, number>();
+  input.keys.forEach((key, i) => at.set(key, i));
+  if (at.size !== input.keys.length) return undefined;
+  const from: number[] = [];
+  for (const key of keys) {
+    const i = at.get(key);
+    if (i === undefined) return undefined;
+    from.push(i);
+  }
+  return {
+    ...input,
+    keys,
+    demands: from.map((i) => input.demands[i]!),
+    sigmas: from.map((i) => input.sigmas[i]!),
+    m: { ...input.m, vcpus: from.map((i) => input.m.vcpus[i]!) },
+  };
+}
+
+function weightsText(m: CpuMeasurement): string {
+  return m.vcpus.some((v) => v.weight !== undefined && v.weight !== 1) ? m.vcpus.map((v) => v.weight ?? 1).join(',') : '';
+}
+
+/** Why the epoch is over (a new one begins), or undefined while it lasts. */
+function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): string | undefined {
+  if (!sameKeys(epoch.keys, input.keys)) return 'vCPUs came or went';
+  if (weightsText(input.m) !== epoch.weights) return 'a CPU weight changed';
+  if (settling) return undefined;
+  const reference = current !== undefined ? epoch.demandsUnder[current] : undefined;
+  if (reference) {
+    for (let i = 0; i < input.demands.length; i++) {
+      if (Math.abs(input.demands[i]! - reference[i]!) > epoch.bands[i]!) {
+        const v = input.m.vcpus[i]!;
+        return `${v.domain.name} vCPU${v.vcpu} demand ${reference[i]!.toFixed(2)} → ${input.demands[i]!.toFixed(2)} (band ±${epoch.bands[i]!.toFixed(2)})`;
+      }
+    }
+  }
+  const other = input.m.pcpuOther;
+  if (epoch.other && other && other.length === epoch.other.length) {
+    for (let p = 0; p < other.length; p++) {
+      if (Math.abs(other[p]! - epoch.other[p]!) > options.epochBandFloor) return `pCPU${p} other load ${epoch.other[p]!.toFixed(2)} → ${other[p]!.toFixed(2)}`;
+    }
+  } else if ((epoch.other === undefined) !== (other === undefined)) return 'other load appeared or went';
+  return undefined;
+}
+
+function newEpoch(id: number, input: TrialInput, current: string | undefined, options: CpuSchedulerOptions): Epoch {
+  const bands = input.demands.map((_, i) => Math.max(options.epochBandFloor, options.epochBandSigmas * (input.sigmas[i] ?? 0)));
+  return {
+    id,
+    startedAt: input.interval,
+    keys: [...input.keys],
+    bands,
+    demandsUnder: current !== undefined ? { [current]: [...input.demands] } : {},
+    ...(input.m.pcpuOther ? { other: [...input.m.pcpuOther] } : {}),
+    weights: weightsText(input.m),
+    trialLabels: undefined,
+    left: [],
+    outcomes: {},
+  };
+}
+
+/** The pins that undo `actions` (each vCPU back to its previous pCPUs). */
+function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutcome; baseline: MeasuredOutcome }): PinAction[] {
+  return actions.map((a) => ({
+    kind: 'pin',
+    domain: a.domain,
+    vcpu: a.vcpu,
+    pcpus: a.previous,
+    previous: a.pcpus,
+    reason:
+      `${a.domain.name} vCPU${a.vcpu}: back to pCPUs ${a.previous.join(',')} (trial reverted): the tried placement delivered ${describeOutcome(outcome.tried)}, ` +
+      `the one before ${describeOutcome(outcome.baseline)}`,
+  }));
+}
+
+/**
+ * The trial loop around the proposer's decision (header). Pure: the state in, the state out.
+ */
+export function judgeByTrials(previous: TrialState | undefined, given: TrialInput, options: CpuSchedulerOptions): TrialDecision {
+  let state: TrialState = previous ? { ...previous, counts: { ...previous.counts } } : initialTrialState();
+  // The host may list the same vCPUs in another order: everything below is in the epoch's order.
+  const input = (state.epoch && inEpochOrder(state.epoch.keys, given)) ?? given;
+  const { m, interval, proposed } = input;
+  const settleUntil = (state.changedAt ?? -Infinity) + options.trialSettleIntervals;
+  const settling = interval <= settleUntil;
+  // Where we are: the placement in force (the one the last change made, or the measured one at the start).
+  if (state.current === undefined || !state.epoch || !sameKeys(state.epoch.keys, input.keys)) {
+    state.current = placementSignature(input.keys, affinitiesAfter(m, input.keys, []));
+  }
+  let endedBecause = state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : 'first interval';
+  let abandoned: Trial | undefined;
+  if (endedBecause !== undefined) {
+    if (state.trial) {
+      abandoned = state.trial;
+      state.counts.abandoned++;
+    }
+    state = { ...state, trial: undefined, recent: [], epoch: newEpoch((state.epoch?.id ?? 0) + 1, input, state.current, options) };
+    state.counts.epochs++;
+  }
+  // Copied, not changed in place: the state that came in stays as it was.
+  const epoch: Epoch = { ...state.epoch!, left: [...state.epoch!.left], outcomes: { ...state.epoch!.outcomes }, demandsUnder: { ...state.epoch!.demandsUnder } };
+  state.epoch = epoch;
+  const sample = sampleOf(m);
+  const hold = (rule: NonNullable<TrialEvent['rule']>, summary: string): TrialDecision => {
+    state.counts.held++;
+    return { actions: [], state, event: { event: 'held', epoch: epoch.id, rule }, summary, overridden: true };
+  };
+
+  // A trial in progress: settle, measure, then keep or revert.
+  const trial = state.trial && { ...state.trial };
+  if (trial) {
+    state.trial = trial;
+    if (!settling) {
+      trial.samples = [...trial.samples, sample];
+      // Demands under the tried placement, from its first settled interval: later ones are compared with these.
+      epoch.demandsUnder[trial.to] ??= [...input.demands];
+    }
+    if (trial.samples.length < options.trialIntervals) {
+      const event: TrialEvent = { event: 'measuring', epoch: epoch.id, baseline: trial.baseline, progress: [trial.samples.length, options.trialIntervals] };
+      return { actions: [], state, event, summary: `trial in progress (${trial.samples.length} of ${options.trialIntervals} intervals measured)`, overridden: proposed.length > 0 };
+    }
+    const tried = outcomeOf(trial.samples, m);
+    epoch.outcomes[trial.to] = tried;
+    const verdict = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
+    if (verdict !== 'worse') {
+      state.counts.kept++;
+      state = { ...state, trial: undefined, recent: trial.samples.slice(-options.trialIntervals) };
+      return {
+        actions: [],
+        state,
+        event: { event: 'kept', epoch: epoch.id, baseline: trial.baseline, measured: tried },
+        summary: `trial kept (${verdict === 'better' ? 'better' : 'as good'}): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
+        overridden: proposed.length > 0,
+      };
+    }
+    state.counts.reverted++;
+    epoch.left.push(trial.to);
+    const revert = revertOf(trial.revert, { tried, baseline: trial.baseline });
+    state = { ...state, trial: undefined, current: trial.from, changedAt: interval, recent: [] };
+    return {
+      actions: revert,
+      state,
+      event: { event: 'reverted', epoch: epoch.id, baseline: trial.baseline, measured: tried },
+      summary: `trial reverted (measured worse): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
+      overridden: true,
+    };
+  }
+
+  if (!settling) state.recent = [...state.recent, sample].slice(-options.trialIntervals);
+  const abandonedText = abandoned ? `trial abandoned (${endedBecause}); ` : '';
+  if (proposed.length === 0) {
+    if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
+    return { actions: [], state, overridden: false };
+  }
+  endedBecause = undefined;
+
+  const current = state.current!;
+  const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, proposed));
+  if (target === current) return { actions: [], state, overridden: false };
+  if (epoch.left.includes(current)) return hold('placement-left-before', `${abandonedText}held: the placement in force was already left once in this demand epoch (never A → B → A → B)`);
+  if (epoch.trialLabels === input.labels) return hold('one-trial-per-epoch', `${abandonedText}held: one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt})`);
+  const baseline = outcomeOf(state.recent.length > 0 ? state.recent : [sample], m);
+  epoch.outcomes[current] ??= baseline;
+  const known = epoch.outcomes[target];
+  if (known && judgeOutcomes(known, baseline, input.objective, options.trialMargin, options.marginPoints) !== 'better') {
+    return hold('measured-worse-before', `${abandonedText}held: the proposed placement was measured before in this epoch (${describeOutcome(known)}; now ${describeOutcome(baseline)})`);
+  }
+  epoch.left.push(current);
+  epoch.trialLabels = input.labels;
+  epoch.demandsUnder[current] ??= [...input.demands];
+  state.counts.started++;
+  state = {
+    ...state,
+    trial: { from: current, to: target, startedAt: interval, baseline, revert: proposed, samples: [] },
+    current: target,
+    changedAt: interval,
+    recent: [],
+  };
+  return {
+    actions: proposed,
+    state,
+    event: { event: 'started', epoch: epoch.id, baseline },
+    summary: `${abandonedText}trial started (epoch ${epoch.id}): the placement in force delivered ${describeOutcome(baseline)}`,
+    overridden: false,
+  };
+}
