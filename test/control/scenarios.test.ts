@@ -523,14 +523,23 @@ for (const name of ['cpu-12-bursty-mix', 'cpu-13-bursty-grader']) {
     const after = mean(errors.slice(-10));
     assert.ok(before >= 0.1 && after <= before / 3, `prediction error ${before.toFixed(3)} → ${after.toFixed(3)}`);
 
-    // The drop-in's objective: the pCPUs stay evenly used, no pin changes, though the model knows the cost.
+    // The drop-in's objective: the pCPUs stay evenly used; the pairing the model knows is unfair is measured
+    // against the host's scheduler alone (one trial: every vCPU released), which gives the bursty guests
+    // more, so it is kept: never below what nothing pinned gives, where that is balanced too.
     const balanced = await traceOn(scenario, (h) => h, { ...defaultCpuSchedulerOptions, objective: 'balance' });
-    assert.equal(pinChangesIn(balanced), 0);
+    assert.equal(pinChangesIn(balanced), scenario.domains.length, 'one trial of the host scheduler alone, kept');
+    assert.equal(balanced.filter((i) => i.cpu?.trial?.event === 'kept').length, 1);
+    const unpinned = await heldAt(scenario, () => null);
+    const worstOf = (rows: number[][]): number => mean(rows.map((f) => Math.min(...f)));
+    const droppedIn = worstOf(fractionsOfFairShare(scenario, balanced).slice(-20));
+    assert.ok(droppedIn >= worstOf(unpinned.slice(-20)) - 0.01, `drop-in worst ${droppedIn.toFixed(3)}, nothing pinned ${worstOf(unpinned.slice(-20)).toFixed(3)}`);
     for (const i of balanced.slice(-20)) {
       const usage = i.cpu!.pcpuUsage;
       assert.ok(Math.max(...usage) - Math.min(...usage) <= 0.05, `interval ${i.interval}: usage spread ${usage.join(', ')}`);
     }
     assert.deepEqual(balanced.at(-1)!.cpu!.vcpus.filter((v) => v.clockBound).map((v) => v.domain).sort(), bursty);
-    assert.ok(mean(balanced.slice(-10).map((i) => i.cpu!.predictionError!)) <= 0.03, 'learned, the pairing is predicted right too');
+    // Released, the model is off (it predicts the pairing's figure for the bursty guests, they get more):
+    // the measurement, not the model, chose this placement.
+    assert.ok(mean(balanced.slice(-10).map((i) => i.cpu!.predictionError!)) >= 0.03, 'the release is measured better than predicted');
   });
 }

@@ -60,13 +60,17 @@ test('run\'s objective (fairness): the bursty guests are learned clock-bound and
   assert.ok(after <= 0.03 && after < before / 3, `prediction error ${before} → ${after}`);
 });
 
-test('the balance objective learns the same but keeps the balanced pairing', async () => {
+test('the balance objective learns the same, keeps the usage balanced, and takes the host scheduler alone once measured fairer than the pairing', async () => {
   const intervals = await play('balance');
-  assert.equal(intervals.flatMap((i) => i.actions).length, 0);
+  // The model finds no balanced placement fairer; the pairing is measured at half the fair share, so the
+  // host's scheduler alone (every vCPU released) is the epoch's one trial, measured fairer and kept.
+  const pins = intervals.flatMap((i) => i.actions).filter((a) => a.kind === 'pin');
+  assert.equal(pins.length, 4);
+  assert.ok(pins.every((a) => a.pcpus.length === 2));
+  assert.equal(intervals.filter((i) => i.cpu?.trial?.event === 'reverted').length, 0);
   const settled = intervals.slice(-10);
   for (const i of settled) assert.ok(usageSpread(i) <= 0.05, `interval ${i.interval}: usage spread ${usageSpread(i)}`);
-  assert.ok(worstFraction(settled.at(-1)!) < 0.6);
+  const worst = worstFraction(settled.at(-1)!);
+  assert.ok(worst > 0.6 && worst < 0.8, `released, worst ${worst}`);
   assert.deepEqual(settled.at(-1)!.cpu!.vcpus.filter((v) => v.clockBound).map((v) => v.domain).sort(), ['bursty1', 'bursty2']);
-  // Learned, the model predicts the pairing right too.
-  assert.ok(mean(settled.map((i) => i.cpu!.predictionError!)) <= 0.03);
 });
