@@ -52,8 +52,16 @@ export interface TraceCpu {
   dedicated?: TraceDedicatedGrant[];
   /** Dedicated domains busy long enough whose request cannot be met now (it would leave no pCPU for the others). */
   dedicatedRefused?: string[];
+  /** Judged by the scheduler: no placement would do much better (false on a short window, nothing judged). */
   balanced: boolean;
+  /** Predicted demand spread of the placement in force, points (0 on a short window, nothing judged). */
   spreadPoints: number;
+  /**
+   * True when the window (elapsedNs) was shorter than half the interval: its rates are noise, the
+   * scheduler decided nothing on it, and the monitor, score and metrics leave its usage out. Absent otherwise
+   * (and in traces written before it existed).
+   */
+  shortWindow?: boolean;
 }
 
 export interface TraceDedicatedGrant {
