@@ -232,7 +232,7 @@ test('LibvirtHost stamps an observation when the stats call read the vCPU counte
     const obs = await served.host.observe();
     const doneNs = nowNs();
     assert.ok(obs.domains.length > 0 && obs.domains.every((d) => d.vcpus.length > 0));
-    assert.ok(Math.abs(obs.timeNs - readNs) < 60e6, `stamped ${ms(obs.timeNs - readNs)} from the counters' read`);
+    assert.ok(Math.abs(obs.timeNs - readNs) < 100e6, `stamped ${ms(obs.timeNs - readNs)} from the counters' read`);
     assert.ok(doneNs - obs.timeNs > 700e6, `stamped ${ms(doneNs - obs.timeNs)} before the observation was complete`);
   } finally {
     await served.close();
@@ -251,10 +251,10 @@ test('LibvirtHost on a driver without the vcpu stats group stamps when the vcpui
     };
     wrap(h, 'nodeGetCpuStats', async (original) => (await sleep(300), original()));
     wrap(h, 'domainGetVcpus', async (original) => {
-      await sleep(150);
+      await sleep(250);
       readNs.push(nowNs());
       const reply = await original();
-      await sleep(150);
+      await sleep(250);
       return reply;
     });
   });
@@ -264,7 +264,7 @@ test('LibvirtHost on a driver without the vcpu stats group stamps when the vcpui
     const obs = await served.host.observe();
     assert.equal(readNs.length, obs.domains.length, 'one vcpuinfo call per domain');
     const meanReadNs = readNs.reduce((a, t) => a + t, 0) / readNs.length;
-    assert.ok(Math.abs(obs.timeNs - meanReadNs) < 60e6, `stamped ${ms(obs.timeNs - meanReadNs)} from the vcpuinfo reads`);
+    assert.ok(Math.abs(obs.timeNs - meanReadNs) < 100e6, `stamped ${ms(obs.timeNs - meanReadNs)} from the vcpuinfo reads`);
     assert.ok(obs.timeNs - statsNs > 300e6, `not at the stats call (${ms(obs.timeNs - statsNs)} after it)`);
     // A scoped view of the same host keeps the stamp.
     const scoped = await new ScopedHypervisor(served.host, ['vm1', 'vm2']).observe();
