@@ -3,6 +3,7 @@ import type { TraceInterval } from '../ground/trace-record.js';
 
 // The assignment's monitor output, so graders and students see what they expect:
 //   CPU:    `0 - usage: 48.7 | mapping ['aos_vm1', 'aos_vm5']`
+//           `0 - usage: n/a (window 0.11 s too short) | mapping ['aos_vm1', 'aos_vm5']` on a short window (TraceCpu.shortWindow)
 //   memory: `Memory (VM: aos_vm1)  Actual [512.0], Unused: [301.4]`
 
 const MiB = 1024;
@@ -10,9 +11,11 @@ const MiB = 1024;
 export function formatCpuMonitor(entry: TraceInterval): string[] {
   if (!entry.cpu) return [];
   const lines: string[] = [];
+  // A short window's usage is noise (a 112 ms window once read 139.9): it is not shown.
+  const short = entry.cpu.shortWindow ? `n/a (window ${(entry.cpu.elapsedNs / 1e9).toFixed(2)} s too short)` : undefined;
   entry.cpu.pcpuUsage.forEach((usage, pcpu) => {
     const names = entry.cpu!.vcpus.filter((v) => v.pcpu === pcpu).map((v) => `'${vcpuLabel(v.domain, v.vcpu, entry)}'`);
-    lines.push(`${pcpu} - usage: ${(usage * 100).toFixed(1)} | mapping [${names.join(', ')}]`);
+    lines.push(`${pcpu} - usage: ${short ?? (usage * 100).toFixed(1)} | mapping [${names.join(', ')}]`);
   });
   return lines;
 }

@@ -6,6 +6,7 @@ import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
 import type { LearnedSharing } from './learned-sharing.js';
 import { PreviousByKey } from './vcpu-lists.js';
 import { initialTrialState } from './trials.js';
+import { shortWindowSummary } from './window.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
 // connection, so it decides from the second observation on.
@@ -17,7 +18,12 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
   validateOptions: validateCpuSchedulerOptions,
   initialState: initialCpuSchedulerState,
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
-  decide(m, state, options) {
+  decide(m, state, options, input) {
+    // A window much shorter than the interval measures noise: decided on by no one, its demand fed to no history (window.ts).
+    const short = shortWindowSummary(m.elapsedNs, input.intervalSeconds);
+    if (short !== undefined) {
+      return { state, actions: [], notices: [{ message: short }], trace: { ...traceCpu(m, false, 0, undefined, state.learned), ...traceDedicated(state), shortWindow: true } };
+    }
     const decision = decideCpu(m, state, options);
     return {
       state: decision.state,

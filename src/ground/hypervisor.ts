@@ -69,7 +69,7 @@ export interface HostResources {
 }
 
 export interface HostObservation {
-  /** Monotonic time of the observation, ns; differences give the measured elapsed time. */
+  /** Monotonic time the observation's vCPU counters were read, ns (not when the observation was complete); differences give the measured elapsed time. */
   timeNs: number;
   /** Which connection it was read over, when the hypervisor reconnects (ReconnectingHost): counters
    *  from two different connections are never compared. */

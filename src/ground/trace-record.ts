@@ -52,12 +52,20 @@ export interface TraceCpu {
   dedicated?: TraceDedicatedGrant[];
   /** Dedicated domains busy long enough whose request cannot be met now (it would leave no pCPU for the others). */
   dedicatedRefused?: string[];
+  /** Judged by the scheduler: no placement would do much better (false on a short window, nothing judged). */
   balanced: boolean;
+  /** Predicted demand spread of the placement in force, points (0 on a short window, nothing judged). */
   spreadPoints: number;
   /** The scheduler's decision in one line: why it acted or not (the same text the daemon logs). */
   decision?: string;
   /** What the trial loop did this interval (src/cpu/trials.ts): a trial started, measured, kept or reverted, or a proposal held. */
   trial?: TraceTrial;
+  /**
+   * True when the window (elapsedNs) was shorter than half the interval: its rates are noise, the
+   * scheduler decided nothing on it, and the monitor, score and metrics leave its usage out. Absent otherwise
+   * (and in traces written before it existed).
+   */
+  shortWindow?: boolean;
 }
 
 /** A placement's measured outcome: worst received share / max-min fair share, pCPU usage spread (points), over `samples` intervals. */

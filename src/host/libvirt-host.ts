@@ -5,7 +5,8 @@ import type { BalloonObservation, DomainObservation, DomainRef, HostObservation,
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
 // (vCPU times and delays, balloon, block reads, state) plus, in flight at the same time, each running domain's
-// vCPU placement (affinity is not in the stats) and the host's memory.
+// vCPU placement (affinity is not in the stats) and the host's memory. Its time is when the vCPU
+// counters were read (countersTimeNs), not when all of that had come back.
 
 // Changes use DomainAffect.Current: on a running domain that is its live state, and unlike an
 // explicit "live" every driver takes it.
@@ -34,30 +35,36 @@ export class LibvirtHost implements Hypervisor {
 
   async observe(): Promise<HostObservation> {
     const node = await this.client.cachedNodeInfo();
-    const [stats, freeKiB, totalKiB, pcpuBusyNs] = await Promise.all([
-      this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active),
+    const [statsCall, freeKiB, totalKiB, pcpuBusyNs] = await Promise.all([
+      timed(() => this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active)),
       this.hostFreeKiB(),
       this.hostMemoryTotalKiB(),
       this.pcpuBusyNs(node.cpus),
     ]);
-    const timeNs = Number(process.hrtime.bigint());
+    const stats = statsCall.value;
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
     // Forget the weights of domains that are gone (a long run sees many come and go).
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
     const domains: DomainObservation[] = [];
+    // Where the vCPU times came from (how many from each), and the vcpuinfo calls that carried some.
+    const sources = { stats: 0, vcpuInfo: 0, vcpuInfoCalls: [] as Timed<unknown>[] };
     stats.forEach((record, i) => {
       const detail = details[i];
       // A domain that vanished between the calls is left out of this observation.
       if (detail === undefined) return;
-      const observed = domainObservation(record, detail.vcpus, node.cpus, detail.balloon);
+      const fromVcpuInfo = vcpuTimesFromVcpuInfo(record, detail.vcpus.value);
+      sources.stats += detail.vcpus.value.length - fromVcpuInfo;
+      sources.vcpuInfo += fromVcpuInfo;
+      if (fromVcpuInfo > 0) sources.vcpuInfoCalls.push(detail.vcpus);
+      const observed = domainObservation(record, detail.vcpus.value, node.cpus, detail.balloon);
       // Only a weighted guest says so (1 is every guest's default).
       if (detail.cpuWeight !== undefined && detail.cpuWeight !== 1) observed.cpuWeight = detail.cpuWeight;
       domains.push(observed);
     });
     return {
-      timeNs,
+      timeNs: countersTimeNs(statsCall, sources),
       host: { hostname: this.hostname, pcpus: node.cpus, memoryTotalKiB: totalKiB ?? node.memoryKiB, memoryFreeKiB: freeKiB, ...(pcpuBusyNs ? { pcpuBusyNs } : {}) },
       domains,
     };
@@ -89,10 +96,8 @@ export class LibvirtHost implements Hypervisor {
   private async domainDetails(
     record: DomainStatsRecord,
     pcpus: number,
-  ): Promise<{ vcpus: VcpuInfo[]; balloon?: BalloonObservation; cpuWeight?: number } | undefined> {
-    // Drivers without the vcpu stats group leave the count to a domain-info call.
-    const vcpuCount = paramNumber(record.params, 'vcpu.current');
-    const vcpus = this.client.getVcpus(record.domain, { vcpus: vcpuCount, pcpus });
+  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number } | undefined> {
+    const vcpus = this.placement(record, pcpus);
     const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
     const cpuWeight = this.cpuWeight(record);
     try {
@@ -100,6 +105,16 @@ export class LibvirtHost implements Hypervisor {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Each vCPU's placement (and, for drivers without the vcpu stats group, its time), with when the
+   * vcpuinfo call itself went out and came back. Such drivers leave the count to a domain-info call,
+   * made first so that it is not inside the timed window.
+   */
+  private async placement(record: DomainStatsRecord, pcpus: number): Promise<Timed<VcpuInfo[]>> {
+    const vcpus = paramNumber(record.params, 'vcpu.current') ?? (await this.client.domainInfo(record.domain)).vcpus;
+    return timed(() => this.client.getVcpus(record.domain, { vcpus, pcpus }));
   }
 
   private async balloonFromMemoryStats(record: DomainStatsRecord): Promise<BalloonObservation | undefined> {
@@ -181,6 +196,61 @@ export class LibvirtHost implements Hypervisor {
     }
     return this.memoryTotal;
   }
+}
+
+/** A call's result with the monotonic times (ns) it was sent and its reply came back. */
+export interface Timed<T> {
+  value: T;
+  sentNs: number;
+  repliedNs: number;
+}
+
+function nowNs(): number {
+  return Number(process.hrtime.bigint());
+}
+
+async function timed<T>(call: () => Promise<T>): Promise<Timed<T>> {
+  const sentNs = nowNs();
+  const value = await call();
+  return { value, sentNs, repliedNs: nowNs() };
+}
+
+/**
+ * The observation's time: when the vCPU counters the CPU measurement divides by it were read, not
+ * when the observation was complete (a slow call after them, or before the next, must not shorten
+ * or stretch the window: 7.5 s of counters over a 112 ms stamp read 100 % everywhere).
+ *
+ * The daemon reads the counters somewhere between our request and its reply: after any wait in
+ * its worker queue or for a domain's job, before the rest of the domains' stats and the reply's
+ * transfer and decoding. Where exactly is unknown, and differs between domains of one reply, so
+ * the stamp is the round trip's midpoint: wherever the read happened, it is off by at most half
+ * the round trip, where the reply's arrival could be off by all of it (and always one way).
+ *
+ * The counters are vcpu.N.time from the all-domain stats; drivers without the vcpu group (the
+ * test driver) give them in each domain's vcpuinfo reply instead, and then those calls' span is
+ * the round trip. One driver answers one way, so an observation is one or the other; were it
+ * mixed, the source of most vCPU times sets the stamp.
+ */
+export function countersTimeNs(statsCall: Timed<unknown>, sources: { stats: number; vcpuInfo: number; vcpuInfoCalls: readonly Timed<unknown>[] }): number {
+  if (sources.vcpuInfo <= sources.stats || sources.vcpuInfoCalls.length === 0) return midpoint(statsCall.sentNs, statsCall.repliedNs);
+  let sent = Infinity;
+  let replied = -Infinity;
+  for (const call of sources.vcpuInfoCalls) {
+    sent = Math.min(sent, call.sentNs);
+    replied = Math.max(replied, call.repliedNs);
+  }
+  return midpoint(sent, replied);
+}
+
+function midpoint(fromNs: number, toNs: number): number {
+  return Math.round(fromNs + (toNs - fromNs) / 2);
+}
+
+/** How many of a domain's vCPU times come from its vcpuinfo reply (none in the stats: `vcpu.N.time` missing). */
+function vcpuTimesFromVcpuInfo(record: DomainStatsRecord, placement: readonly VcpuInfo[]): number {
+  let count = 0;
+  for (const v of placement) if (paramNumber(record.params, `vcpu.${v.number}.time`) === undefined) count++;
+  return count;
 }
 
 /** A running domain's cgroup, and so its cpu_shares, is new each time it starts: its id tells the runs apart. */

@@ -32,7 +32,7 @@ export function plotCpu(lines: TraceLine[], options: CpuPlotOptions = {}): strin
   const width = options.width ?? 960;
   const height = options.height ?? 500;
   const heading = `pCPU usage: ${header?.target ?? 'trace'}${header?.scenario && !header.target.includes(header.scenario) ? ` (${header.scenario})` : ''}`;
-  const measured = intervals.filter((i) => i.cpu !== undefined && i.cpu.elapsedNs > 0 && i.cpu.pcpuUsage.length > 0);
+  const measured = intervals.filter((i) => i.cpu !== undefined && i.cpu.elapsedNs > 0 && i.cpu.pcpuUsage.length > 0 && i.cpu.shortWindow !== true);
   if (measured.length === 0) {
     return document(width, 120, heading, text(24, 40, heading, { 'font-size': 16, 'font-weight': 600, fill: INK }), text(24, 70, 'No CPU measurements in this trace.', { fill: MUTED }));
   }

@@ -14,6 +14,9 @@ import { sameCpuSet } from '../ground/cpu-list.js';
 // * fairness: per VM, Σreceived / Σdemand (Jain over VMs, and within groups of equal demand) and
 //   Σreceived / Σfair share, where the fair share is what max-min fair sharing of all pCPUs among
 //   the vCPUs would give (see fairShares). Truth when the interval has it, else the measurement.
+// * short windows (cpu.shortWindow: shorter than half the interval, nothing decided on them) count
+//   in none of these: each interval weighs the same in them, so a 110 ms window of noise would
+//   weigh as much as a full one, and one late spike would move "balanced at" past it.
 
 export interface CpuScoreOptions {
   /** Spread (max − min pCPU usage, percentage points) at or below which the host counts as balanced. */
@@ -64,8 +67,10 @@ export interface PinChange {
 
 export interface CpuScore {
   thresholdPoints: number;
-  /** Intervals that carry a CPU measurement (the first interval of a run has none). */
+  /** Intervals that carry a CPU measurement (the first interval of a run has none; short windows are left out). */
   intervals: number;
+  /** Windows left out as shorter than half the interval (cpu.shortWindow). */
+  shortWindows: number;
   spread: { perInterval: { interval: number; timeMs: number; points: number }[]; mean: number; max: number; final: number } | undefined;
   /** First interval from which the spread stays at or below the threshold to the end; undefined if it never does. */
   balancedAtInterval: number | undefined;
@@ -85,7 +90,7 @@ export function spreadPoints(pcpuUsage: number[]): number {
 }
 
 function hasCpu(i: TraceInterval): boolean {
-  return i.cpu !== undefined && i.cpu.elapsedNs > 0 && i.cpu.pcpuUsage.length > 0;
+  return i.cpu !== undefined && i.cpu.elapsedNs > 0 && i.cpu.pcpuUsage.length > 0 && i.cpu.shortWindow !== true;
 }
 
 
@@ -138,6 +143,7 @@ export function scoreCpu(intervals: TraceInterval[], pcpus: number | undefined, 
   return {
     thresholdPoints: options.balanceThresholdPoints,
     intervals: measured.length,
+    shortWindows: intervals.filter((i) => i.cpu?.shortWindow === true).length,
     spread,
     balancedAtInterval: balancedAt?.interval,
     intervalsUntilBalanced: balancedAt && start ? balancedAt.interval - start.interval : undefined,
@@ -156,6 +162,7 @@ interface VcpuSample {
 
 /** Per-vCPU demand and received of one interval: the simulator's truth when present, else the measurement. */
 function samplesOf(entry: TraceInterval): { samples: VcpuSample[]; source: 'truth' | 'measured' } | undefined {
+  if (entry.cpu?.shortWindow === true) return undefined;
   if (entry.truth && entry.truth.vcpus.length > 0) {
     return { samples: entry.truth.vcpus.map((v) => ({ domain: v.domain, demand: v.demand, received: v.received })), source: 'truth' };
   }

@@ -44,10 +44,15 @@ function formatFairness(f: CpuFairness, label: string): string[] {
   return lines;
 }
 
+/** ` (2 short windows left out)`, or nothing when there were none. */
+function shortWindows(cpu: CpuScore): string {
+  return cpu.shortWindows > 0 ? ` (${cpu.shortWindows} short window${cpu.shortWindows === 1 ? '' : 's'} left out)` : '';
+}
+
 function formatCpu(cpu: CpuScore): string[] {
   const lines = ['CPU'];
   const s = cpu.spread;
-  lines.push(field('pCPU spread (points)', s ? `mean ${fixed(s.mean)}, max ${fixed(s.max)}, final ${fixed(s.final)} over ${cpu.intervals} intervals` : '-'));
+  lines.push(field('pCPU spread (points)', s ? `mean ${fixed(s.mean)}, max ${fixed(s.max)}, final ${fixed(s.final)} over ${cpu.intervals} intervals${shortWindows(cpu)}` : '-'));
   lines.push(
     field(
       `balanced (spread <= ${cpu.thresholdPoints})`,

@@ -147,6 +147,8 @@ function checkCpu(c: unknown): Check {
   return first(
     () => need(c, 'elapsedNs', isNumber, 'a number', 'cpu.'),
     () => need(c, 'pcpuUsage', numberArray, 'an array of numbers', 'cpu.'),
+    // Since issue #17; older traces have no such field.
+    () => (c.shortWindow === undefined || typeof c.shortWindow === 'boolean' ? undefined : `cpu.shortWindow must be true or false, got ${describe(c.shortWindow)}`),
     () => eachOf(c.vcpus, 'cpu.vcpus', (x, at) =>
       isObject(x)
         ? first(

@@ -198,7 +198,7 @@ export class RunMetrics {
 
     // Per-pCPU, per-vCPU and per-domain gauges are rebuilt every interval, so a vanished domain's
     // series disappear instead of freezing at their last value.
-    if (entry.cpu && entry.cpu.elapsedNs > 0) {
+    if (entry.cpu && entry.cpu.elapsedNs > 0 && !entry.cpu.shortWindow) {
       for (const g of [this.pcpuUsage, this.pcpuDemand, this.vcpuUsage, this.vcpuDemand, this.vcpuPcpu, this.vcpuClockBound]) g.reset();
       entry.cpu.pcpuUsage.forEach((u, pcpu) => this.pcpuUsage.set({ pcpu: String(pcpu) }, u));
       entry.cpu.pcpuDemand.forEach((d, pcpu) => this.pcpuDemand.set({ pcpu: String(pcpu) }, d));

@@ -5,8 +5,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LibvirtHost } from '../../src/host/libvirt-host.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { countersTimeNs, LibvirtHost } from '../../src/host/libvirt-host.js';
 import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
+import { LibvirtServer, type Handler, type Handlers } from '../../src/libvirt/server.js';
+import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
+import { simProcedures } from '../../src/serve/sim-procedures.js';
+import { resolveScenarioPath } from '../../src/app/target.js';
+import { ScopedHypervisor } from '../../src/host/scoped-host.js';
 import { measureCpu } from '../../src/cpu/usage.js';
 import { connectOrSkip } from '../libvirt/daemon.js';
 
@@ -170,4 +176,117 @@ test('LibvirtHost on qemu:///system: a CPU weight set on our own guest becomes c
     await client.call('domainUndefine', { dom }).catch(() => undefined);
     await host.close();
   }
+});
+
+// ---- When an observation is stamped: when its vCPU counters were read (issue #17) ----
+
+const nowNs = (): number => Number(process.hrtime.bigint());
+const ms = (ns: number): string => `${(ns / 1e6).toFixed(1)} ms`;
+
+/**
+ * A daemon of our own (the simulated host's procedures over our protocol server) whose handlers a
+ * test may slow down, and a LibvirtHost connected to it.
+ */
+async function servedHost(slow: (handlers: Handlers) => void): Promise<{ host: LibvirtHost; close(): Promise<void> }> {
+  const run = createSimulatedHost(loadScenario(resolveScenarioPath('cpu-2-all-on-pcpu0')));
+  run.hypervisor.advance(3_000);
+  const handlers = simProcedures(run.hypervisor);
+  slow(handlers);
+  const server = new LibvirtServer({ handlers });
+  const dir = mkdtempSync(join(tmpdir(), 'vb-stamp-'));
+  await server.listenUnix(join(dir, 'sock'));
+  const host = await LibvirtHost.connect(`qemu+unix:///system?socket=${join(dir, 'sock')}`);
+  return {
+    host,
+    async close() {
+      await host.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Wraps one procedure's handler: `around` gets the original (already bound to its arguments) to call when it likes. */
+function wrap<N extends keyof Handlers>(handlers: Handlers, name: N, around: (original: () => unknown) => Promise<unknown>): void {
+  const original = handlers[name] as unknown as (args: unknown, session: unknown) => unknown;
+  (handlers as Record<string, unknown>)[name] = ((args: unknown, session: unknown) => around(() => original(args, session))) as unknown as Handler<N>;
+}
+
+test('LibvirtHost stamps an observation when the stats call read the vCPU counters, not when slower calls beside and after it came back', { timeout: 20_000 }, async () => {
+  let readNs = 0;
+  const served = await servedHost((h) => {
+    // The daemon reads the counters 150 ms into the stats call and replies 150 ms later.
+    wrap(h, 'connectGetAllDomainStats', async (original) => {
+      await sleep(150);
+      readNs = nowNs();
+      const reply = await original();
+      await sleep(150);
+      return reply;
+    });
+    // Calls whose replies come after the stats reply: the per-pCPU CPU stats (in flight beside it) and vcpuinfo (asked after it).
+    wrap(h, 'nodeGetCpuStats', async (original) => (await sleep(600), original()));
+    wrap(h, 'domainGetVcpus', async (original) => (await sleep(400), original()));
+  });
+  try {
+    await served.host.observe(); // the first: the one-off look-ups (node info, hostname, weights)
+    const obs = await served.host.observe();
+    const doneNs = nowNs();
+    assert.ok(obs.domains.length > 0 && obs.domains.every((d) => d.vcpus.length > 0));
+    assert.ok(Math.abs(obs.timeNs - readNs) < 100e6, `stamped ${ms(obs.timeNs - readNs)} from the counters' read`);
+    assert.ok(doneNs - obs.timeNs > 700e6, `stamped ${ms(doneNs - obs.timeNs)} before the observation was complete`);
+  } finally {
+    await served.close();
+  }
+});
+
+test('LibvirtHost on a driver without the vcpu stats group stamps when the vcpuinfo calls read the vCPU times', { timeout: 20_000 }, async () => {
+  const readNs: number[] = [];
+  let statsNs = 0;
+  const served = await servedHost((h) => {
+    // No vcpu group in the stats (like the test driver): the vCPU times come from each domain's vcpuinfo.
+    const stats = h.connectGetAllDomainStats!;
+    h.connectGetAllDomainStats = (args, session) => {
+      statsNs = nowNs();
+      return stats({ ...args, stats: args.stats & ~DomainStatsGroup.Vcpu }, session);
+    };
+    wrap(h, 'nodeGetCpuStats', async (original) => (await sleep(300), original()));
+    wrap(h, 'domainGetVcpus', async (original) => {
+      await sleep(250);
+      readNs.push(nowNs());
+      const reply = await original();
+      await sleep(250);
+      return reply;
+    });
+  });
+  try {
+    await served.host.observe();
+    readNs.length = 0;
+    const obs = await served.host.observe();
+    assert.equal(readNs.length, obs.domains.length, 'one vcpuinfo call per domain');
+    const meanReadNs = readNs.reduce((a, t) => a + t, 0) / readNs.length;
+    assert.ok(Math.abs(obs.timeNs - meanReadNs) < 100e6, `stamped ${ms(obs.timeNs - meanReadNs)} from the vcpuinfo reads`);
+    assert.ok(obs.timeNs - statsNs > 300e6, `not at the stats call (${ms(obs.timeNs - statsNs)} after it)`);
+    // A scoped view of the same host keeps the stamp.
+    const scoped = await new ScopedHypervisor(served.host, ['vm1', 'vm2']).observe();
+    assert.deepEqual(scoped.domains.map((d) => d.name), ['vm1', 'vm2']);
+    assert.ok(scoped.timeNs > obs.timeNs);
+  } finally {
+    await served.close();
+  }
+});
+
+test('countersTimeNs: the midpoint of the call that carried most vCPU times', () => {
+  const stats = { value: undefined, sentNs: 1_000, repliedNs: 3_000 };
+  const info = [
+    { value: undefined, sentNs: 5_000, repliedNs: 6_000 },
+    { value: undefined, sentNs: 5_500, repliedNs: 9_000 },
+  ];
+  assert.equal(countersTimeNs(stats, { stats: 4, vcpuInfo: 0, vcpuInfoCalls: [] }), 2_000);
+  assert.equal(countersTimeNs(stats, { stats: 0, vcpuInfo: 3, vcpuInfoCalls: info }), 7_000);
+  // Mixed (a domain whose vCPU times the stats left out): the majority's source; a tie stays with the stats.
+  assert.equal(countersTimeNs(stats, { stats: 4, vcpuInfo: 1, vcpuInfoCalls: info.slice(0, 1) }), 2_000);
+  assert.equal(countersTimeNs(stats, { stats: 2, vcpuInfo: 2, vcpuInfoCalls: info }), 2_000);
+  assert.equal(countersTimeNs(stats, { stats: 1, vcpuInfo: 2, vcpuInfoCalls: info }), 7_000);
+  // No vCPUs at all: the stats call.
+  assert.equal(countersTimeNs(stats, { stats: 0, vcpuInfo: 0, vcpuInfoCalls: [] }), 2_000);
 });

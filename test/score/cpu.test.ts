@@ -36,6 +36,29 @@ test('all on pCPU0 and spread out over two intervals: balanced at interval 2, pi
   assert.ok(cpu.fairnessWholeRun!.meanFractionOfFairShare! < cpu.fairness!.meanFractionOfFairShare!);
 });
 
+test('a short window late in a balanced run counts in no figure: balance, spread and fairness as without it', () => {
+  const vms = eight(() => 0.4);
+  const balanced = () => [0, 0, 1, 1, 2, 2, 3, 3];
+  // Measured only (no simulator truth): the score's figures come from the trace's measurement.
+  const plain = scoreTrace(cpuTrace(4, vms, 10, balanced, false)).cpu!;
+  // Interval 8 was a 110 ms window that read the first two vCPUs at 100 % and the others idle.
+  const lines = cpuTrace(4, vms, 10, balanced, false) as unknown as Record<string, any>[];
+  const cpu = lines[9]!.cpu;
+  Object.assign(cpu, { elapsedNs: 0.11e9, shortWindow: true, pcpuUsage: [2, 0, 0, 0] });
+  cpu.vcpus.forEach((v: Record<string, number>, i: number) => (v.usage = i < 2 ? 1 : 0));
+  const withShort = scoreTrace(lines as unknown as ReturnType<typeof cpuTrace>).cpu!;
+  assert.equal(withShort.shortWindows, 1);
+  assert.equal(withShort.intervals, plain.intervals - 1);
+  assert.equal(withShort.balancedAtInterval, plain.balancedAtInterval);
+  assert.equal(withShort.spread!.max, plain.spread!.max);
+  assert.deepEqual(withShort.fairness!.vms, plain.fairness!.vms);
+  // Unmarked, the same window would have put balance after it and skewed the shares.
+  delete cpu.shortWindow;
+  const unmarked = scoreTrace(lines as unknown as ReturnType<typeof cpuTrace>).cpu!;
+  assert.equal(unmarked.balancedAtInterval, 9);
+  assert.notDeepEqual(unmarked.fairnessWholeRun!.vms, plain.fairnessWholeRun!.vms);
+});
+
 test('pin changes after balance, no-op pins and failed pins', () => {
   const vms = eight(() => 0.4);
   const lines = cpuTrace(4, vms, 6, (n) => (n < 3 ? [0, 0, 1, 1, 2, 2, 3, 3] : [1, 0, 0, 1, 2, 2, 3, 3]));

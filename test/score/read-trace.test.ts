@@ -56,6 +56,19 @@ test('a missing or wrong field names the field', () => {
   rejects(text(badMem), 2, /memory\.guests\[0\]\.actualKiB must be a number/);
 });
 
+test('a short window is marked in the CPU part; traces from before the mark read as they did', () => {
+  const lines = good() as unknown as Record<string, any>[];
+  assert.equal(lines[2]!.cpu.shortWindow, undefined, 'the fixture is an old trace');
+  assert.equal(parseTrace(text(lines)).length, lines.length);
+  lines[2]!.cpu.shortWindow = true;
+  lines[2]!.cpu.elapsedNs = 0.112e9;
+  const parsed = parseTrace(text(lines)) as unknown as Record<string, any>[];
+  assert.equal(parsed[2]!.cpu.shortWindow, true);
+  assert.equal(parsed[1]!.cpu.shortWindow, undefined);
+  lines[2]!.cpu.shortWindow = 'yes';
+  rejects(text(lines), 3, /cpu\.shortWindow must be true or false, got "yes"/);
+});
+
 test('the header must come first, once, with a known version', () => {
   const lines = good();
   rejects(text(lines.slice(1)), 1, /first line must be the trace header/);

@@ -51,6 +51,25 @@ test('gauges follow the last interval; counters add up the decisions', async () 
   assert.ok(Math.abs(sampleValue(s, 'virtbalance_tick_duration_seconds_sum')! - (0.002 * ticks * (ticks + 1)) / 2) < 1e-9);
 });
 
+test('a short window (nothing decided on it) leaves the CPU gauges as the last full window set them', async () => {
+  const [, second] = await intervalsOf('cpu-2-all-on-pcpu0', 2);
+  const full = second!.cpu!;
+  const short: TraceInterval = {
+    ...second!,
+    interval: 2,
+    actions: [],
+    cpu: { ...full, elapsedNs: 0.11e9, shortWindow: true, balanced: false, spreadPoints: 0, pcpuUsage: full.pcpuUsage.map(() => 1), vcpus: full.vcpus.map((v) => ({ ...v, usage: 1 })) },
+  };
+  const m = new RunMetrics({ processMetrics: false });
+  m.recordInterval(second!, { dryRun: false });
+  m.recordInterval(short, { dryRun: false });
+  const s = await scrape(m);
+  full.pcpuUsage.forEach((u, p) => assert.equal(sampleValue(s, 'virtbalance_pcpu_usage_ratio', { pcpu: String(p) }), u));
+  for (const v of full.vcpus) assert.equal(sampleValue(s, 'virtbalance_vcpu_usage_ratio', { domain: v.domain, vcpu: String(v.vcpu) }), v.usage);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_balanced'), full.balanced ? 1 : 0);
+  assert.equal(sampleValue(s, 'virtbalance_intervals_total'), 2, 'the interval itself is counted');
+});
+
 test('dry run and failed actions are decisions, not changes; failures count by kind', async () => {
   const [, second] = await intervalsOf('cpu-2-all-on-pcpu0', 2);
   const pins = second!.actions.filter((a) => a.kind === 'pin');

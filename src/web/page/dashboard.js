@@ -196,7 +196,7 @@
   let pinTimes = [];
 
   function cpuSeries() {
-    const rows = store.intervals.filter((e) => e.cpu && e.cpu.elapsedNs > 0);
+    const rows = store.intervals.filter((e) => e.cpu && e.cpu.elapsedNs > 0 && !e.cpu.shortWindow);
     const pcpus = Math.max(store.header?.pcpus ?? 0, ...rows.map((e) => e.cpu.pcpuUsage.length));
     const x = rows.map((e) => e.timeMs / 1000);
     const lines = [];
@@ -358,7 +358,7 @@
   // ---- vCPU map ----------------------------------------------------------------------------------
 
   function drawMap() {
-    const entry = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0);
+    const entry = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0 && !e.cpu.shortWindow);
     const mapEl = $('vcpu-map');
     if (!entry) {
       mapEl.replaceChildren(h('p', { class: 'empty' }, 'Waiting for the second observation (usage is measured between two).'));
@@ -431,7 +431,7 @@
   }
 
   function drawGuests() {
-    const entry = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0);
+    const entry = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0 && !e.cpu.shortWindow);
     const rows = $('guest-rows');
     if (!entry) {
       rows.replaceChildren();
@@ -553,7 +553,7 @@
     const header = store.header;
     const tiles = [];
     const last = latest();
-    const lastCpu = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0)?.cpu;
+    const lastCpu = [...store.intervals].reverse().find((e) => e.cpu && e.cpu.elapsedNs > 0 && !e.cpu.shortWindow)?.cpu;
     let pins = 0, balloons = 0, failures = 0, lastPin, lastBalloon, lastFailure;
     for (const e of store.intervals) {
       const failed = new Set(e.failures.map((f) => f.action));
