@@ -34,6 +34,7 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
         ...traceDedicated(decision.state),
         decision: decision.summary,
         ...(decision.trial ? { trial: decision.trial } : {}),
+        ...(decision.state.trials?.epoch ? { epoch: decision.state.trials.epoch.id } : {}),
       },
     };
   },

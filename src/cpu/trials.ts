@@ -228,6 +228,12 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
+/** The state without a trial in progress (no `trial` key at all: the state stays plain JSON data). */
+function withoutTrial(state: TrialState): TrialState {
+  const { trial: _, ...rest } = state;
+  return rest;
+}
+
 /** The input reordered to `keys` when it lists exactly those vCPUs in another order; undefined otherwise. */
 function inEpochOrder(keys: readonly string[], input: TrialInput): TrialInput | undefined {
   if (keys.length !== input.keys.length || sameKeys(keys, input.keys)) return undefined;
@@ -358,7 +364,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
       abandoned = state.trial;
       state.counts.abandoned++;
     }
-    state = { ...state, trial: undefined, recent: [], epoch: newEpoch((state.epoch?.id ?? 0) + 1, input, state.current, options) };
+    state = { ...withoutTrial(state), recent: [], epoch: newEpoch((state.epoch?.id ?? 0) + 1, input, state.current, options) };
     state.counts.epochs++;
   }
   // Copied, not changed in place: the state that came in stays as it was.
@@ -388,7 +394,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     const verdict = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
     if (verdict !== 'worse') {
       state.counts.kept++;
-      state = { ...state, trial: undefined, recent: trial.samples.slice(-options.trialIntervals) };
+      state = { ...withoutTrial(state), recent: trial.samples.slice(-options.trialIntervals) };
       return {
         actions: [],
         state,
@@ -400,7 +406,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     state.counts.reverted++;
     epoch.left.push(trial.to);
     const revert = revertOf(trial.revert, { tried, baseline: trial.baseline });
-    state = { ...state, trial: undefined, current: trial.from, changedAt: interval, recent: [] };
+    state = { ...withoutTrial(state), current: trial.from, changedAt: interval, recent: [] };
     return {
       actions: revert,
       state,

@@ -60,6 +60,8 @@ export interface TraceCpu {
   decision?: string;
   /** What the trial loop did this interval (src/cpu/trials.ts): a trial started, measured, kept or reverted, or a proposal held. */
   trial?: TraceTrial;
+  /** The demand epoch this interval was decided in (trials.ts); absent when trials are off. */
+  epoch?: number;
   /**
    * True when the window (elapsedNs) was shorter than half the interval: its rates are noise, the
    * scheduler decided nothing on it, and the monitor, score and metrics leave its usage out. Absent otherwise

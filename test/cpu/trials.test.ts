@@ -1,0 +1,167 @@
+// The trial loop (src/cpu/trials.ts): prediction proposes, measurement decides; never oscillate.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { parseScenario } from '../../src/host/sim/index.js';
+import { simulateScenario } from '../../src/control/simulate.js';
+import { defaultCpuSchedulerOptions, type CpuObjective } from '../../src/cpu/options.js';
+import { judgeByTrials, judgeOutcomes, placementSignature, type MeasuredOutcome, type TrialInput } from '../../src/cpu/trials.js';
+import type { PinAction } from '../../src/ground/actions.js';
+import type { TraceInterval } from '../../src/ground/trace-record.js';
+import type { CpuMeasurement } from '../../src/cpu/usage.js';
+
+const options = { ...defaultCpuSchedulerOptions };
+const outcome = (worstFraction: number, usageSpreadPoints = 0, sd = 0): MeasuredOutcome => ({ worstFraction, usageSpreadPoints, samples: 3, sd });
+
+test('the comparator: fairness by the worst fraction beyond the margin; balance puts a balanced placement first', () => {
+  assert.equal(judgeOutcomes(outcome(0.8), outcome(0.7), 'fairness', 0.02, 10), 'better');
+  assert.equal(judgeOutcomes(outcome(0.71), outcome(0.7), 'fairness', 0.02, 10), 'same');
+  assert.equal(judgeOutcomes(outcome(0.6), outcome(0.7), 'fairness', 0.02, 10), 'worse');
+  // Noisy measurements widen the margin: two standard errors of the difference.
+  assert.equal(judgeOutcomes(outcome(0.6, 0, 0.2), outcome(0.7, 0, 0.2), 'fairness', 0.02, 10), 'same');
+  // Balance: balanced beats unbalanced however fair; among balanced ones the fairer wins.
+  assert.equal(judgeOutcomes(outcome(0.5, 2), outcome(0.9, 30), 'balance', 0.02, 10), 'better');
+  assert.equal(judgeOutcomes(outcome(0.9, 30), outcome(0.5, 2), 'balance', 0.02, 10), 'worse');
+  assert.equal(judgeOutcomes(outcome(0.7, 3), outcome(0.5, 1), 'balance', 0.02, 10), 'better');
+});
+
+test('a placement signature names the placement, not the order the host lists vCPUs in', () => {
+  const a = placementSignature(['x/0', 'y/0'], [[0], [1]]);
+  assert.equal(placementSignature(['y/0', 'x/0'], [[1], [0]]), a);
+  assert.notEqual(placementSignature(['x/0', 'y/0'], [[1], [0]]), a);
+  assert.notEqual(placementSignature(['x/0', 'y/0'], [[0, 1], [1]]), a);
+});
+
+// Two one-vCPU guests on two pCPUs; `usage` says what each received in an interval.
+function measurement(affinity: number[][], usage: number[], demand = [1, 1]): CpuMeasurement {
+  const vcpus = usage.map((u, i) => ({ domain: { name: `g${i}`, uuid: `u${i}` }, vcpu: 0, affinity: affinity[i]!, pcpu: affinity[i]![0], usage: u, demand: demand[i]! }));
+  return { elapsedNs: 1e9, pcpus: 2, vcpus, pcpuUsage: [1, 1], pcpuDemand: [1, 1] };
+}
+const keys = ['u0/0', 'u1/0'];
+const pin = (i: number, to: number[], from: number[]): PinAction => ({ kind: 'pin', domain: { name: `g${i}`, uuid: `u${i}` }, vcpu: 0, pcpus: to, previous: from, reason: 'test' });
+const input = (m: CpuMeasurement, interval: number, proposed: PinAction[], objective: CpuObjective = 'fairness'): TrialInput => ({
+  m,
+  keys,
+  demands: m.vcpus.map((v) => v.demand),
+  sigmas: [0.01, 0.01],
+  interval,
+  labels: '',
+  proposed,
+  content: proposed.length === 0,
+  predictedWorst: 1,
+  objective,
+});
+
+/** Plays the trial loop: `usageAt(placement)` is what the host delivers under a placement; `propose(k)` the proposer's actions. */
+function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[]) {
+  let affinity = [[0, 1], [0, 1]];
+  let state;
+  const events: string[] = [];
+  const placements: string[] = [];
+  for (let k = 1; k <= intervals; k++) {
+    const m = measurement(affinity, usageAt(affinity));
+    const d = judgeByTrials(state, input(m, k, propose(k, affinity)), options);
+    state = d.state;
+    if (d.event) events.push(d.event.event);
+    for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+    placements.push(JSON.stringify(affinity));
+  }
+  return { events, placements, state: state! };
+}
+
+test('a change measured worse is reverted once, and the proposer is then held: never A → B → A → B', () => {
+  // Released both get 0.5 (fair); pinned to one pCPU together the host gives them 0.3 and 0.7.
+  const usageAt = (a: number[][]): number[] => (a[0]!.length === 1 && a[1]!.length === 1 && a[0]![0] === a[1]![0] ? [0.3, 0.7] : [0.5, 0.5]);
+  const proposeTogether = (_: number, a: number[][]): PinAction[] => (a[0]!.length === 2 ? [pin(0, [0], a[0]!), pin(1, [0], a[1]!)] : []);
+  const run = play(30, usageAt, proposeTogether);
+  assert.deepEqual(run.events.slice(0, 6), ['started', 'measuring', 'measuring', 'measuring', 'reverted', 'held']);
+  assert.equal(run.state.counts.started, 1);
+  assert.equal(run.state.counts.reverted, 1);
+  assert.equal(run.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  const changes = run.placements.filter((p, k) => k > 0 && p !== run.placements[k - 1]).length;
+  assert.equal(changes, 1, 'one revert, after the trial; no more moves');
+});
+
+test('a change measured better is kept, and the same proposal later changes nothing', () => {
+  const usageAt = (a: number[][]): number[] => (a[0]!.length === 1 && a[0]![0] !== a[1]![0] ? [1, 1] : [0.5, 0.5]);
+  const proposeApart = (_: number, a: number[][]): PinAction[] => (a[0]!.length === 2 ? [pin(0, [0], a[0]!), pin(1, [1], a[1]!)] : []);
+  const run = play(20, usageAt, proposeApart);
+  assert.ok(run.events.includes('kept'));
+  assert.equal(run.state.counts.reverted, 0);
+  assert.equal(run.placements.at(-1), JSON.stringify([[0], [1]]));
+});
+
+test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
+  let state;
+  let affinity = [[0, 1], [0, 1]];
+  const epochs: number[] = [];
+  for (let k = 1; k <= 20; k++) {
+    const demand = k <= 10 ? [1, 1] : [1, 0.3];
+    const m = measurement(affinity, [Math.min(0.5, demand[0]!), Math.min(0.5, demand[1]!)], demand);
+    const proposed = k === 3 || k === 15 ? [pin(0, [k === 3 ? 0 : 1], affinity[0]!)] : [];
+    const d = judgeByTrials(state, { ...input(m, k, proposed), demands: demand }, options);
+    state = d.state;
+    for (const a of d.actions) affinity = [a.pcpus, affinity[1]!];
+    epochs.push(state.epoch!.id);
+  }
+  assert.equal(epochs[0], 1);
+  assert.ok(epochs.at(-1)! > epochs[0]!, `epochs ${epochs.join(',')}`);
+  assert.equal(state!.counts.started, 2, 'one trial per epoch, in each of the two');
+});
+
+test('state is plain data (JSON round trip keeps every decision)', () => {
+  const usageAt = (): number[] => [0.5, 0.5];
+  const run = play(8, usageAt, (k, a) => (k === 2 ? [pin(0, [0], a[0]!)] : []));
+  assert.deepEqual(JSON.parse(JSON.stringify(run.state)), run.state);
+});
+
+// Property over random mixes on the simulated host (clock-bound bursty, busy, partial and noisy guests,
+// pinned or not): within one demand epoch no placement is ever left twice, whatever the model proposes.
+const shape = fc.oneof(
+  fc.constant('{ constant: 1.0 }'),
+  fc.record({ duty: fc.integer({ min: 2, max: 7 }), period: fc.constantFrom(20, 50, 100) }).map(({ duty, period }) => `{ bursty: { duty: 0.${duty}, period: ${period} } }`),
+  fc.integer({ min: 1, max: 9 }).map((d) => `{ constant: 0.${d} }`),
+  fc.integer({ min: 3, max: 8 }).map((d) => `{ constant: 0.${d}, noise: { sd: 0.05 } }`),
+);
+const mix = fc.record({
+  pcpus: fc.integer({ min: 2, max: 4 }),
+  guests: fc.array(fc.record({ shape, pin: fc.integer({ min: -1, max: 3 }) }), { minLength: 3, maxLength: 8 }),
+  objective: fc.constantFrom<CpuObjective>('fairness', 'balance'),
+});
+
+function scenarioOf(m: { pcpus: number; guests: { shape: string; pin: number }[] }): string {
+  const domains = m.guests.map((g, i) => `  - { name: g${i}, memoryMiB: 256, ${g.pin >= 0 ? `pin: [${g.pin % m.pcpus}], ` : ''}workload: { cpu: ${g.shape} } }`);
+  return `name: mix\ndescription: random mix\ncontrollers: [cpu]\ninterval: 1\nintervals: 40\nhost: { pcpus: ${m.pcpus}, memoryMiB: 8192, overheadMiB: 512 }\ndomains:\n${domains.join('\n')}\n`;
+}
+
+/** Per epoch, the placements left (the affinities before each interval's pin actions). */
+function placementsLeft(intervals: TraceInterval[]): Map<number, string[]> {
+  const byEpoch = new Map<number, string[]>();
+  const current = new Map<string, number[]>();
+  for (const i of intervals) {
+    if (!i.cpu) continue;
+    for (const v of i.cpu.vcpus) if (!current.has(`${v.domain}/${v.vcpu}`)) current.set(`${v.domain}/${v.vcpu}`, v.affinity);
+    const pins = i.actions.filter((a): a is PinAction => a.kind === 'pin');
+    if (pins.length === 0) continue;
+    const before = JSON.stringify([...current.entries()].sort());
+    for (const a of pins) current.set(`${a.domain.name}/${a.vcpu}`, a.pcpus);
+    const list = byEpoch.get(i.cpu.epoch ?? -1) ?? [];
+    list.push(before);
+    byEpoch.set(i.cpu.epoch ?? -1, list);
+  }
+  return byEpoch;
+}
+
+test('property: over random mixes, within one demand epoch no placement is left twice', async () => {
+  await fc.assert(
+    fc.asyncProperty(mix, async (m) => {
+      const lines = await simulateScenario(parseScenario(scenarioOf(m), 'mix.yaml'), { cpu: { ...options, objective: m.objective } });
+      const intervals = lines.filter((l): l is TraceInterval => l.type === 'interval');
+      for (const [epoch, left] of placementsLeft(intervals)) {
+        assert.notEqual(epoch, -1, 'every acting interval is in an epoch');
+        assert.equal(new Set(left).size, left.length, `epoch ${epoch}: a placement was left twice (${left.length} moves)`);
+      }
+    }),
+    { numRuns: 25, seed: 17 },
+  );
+});
