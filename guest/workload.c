@@ -1,6 +1,8 @@
 // vb-workload: the program the lab's guests run (static, no libraries beyond libc).
 //
-// CPU: one thread per online vCPU, pinned to it, busy for `duty` of every 100 ms period.
+// CPU: one thread per online vCPU, pinned to it, busy for `duty` of every period (100 ms unless
+// told: `duty@ms` gives a vCPU its own period, 10 ms to 60 s), clock-bound: the rest of a period is
+// slept relative to when its burst began, so a burst kept waiting is never made up.
 // Memory: allocates, touches and frees 1 MiB chunks to move toward a target at a rate,
 // holds, then releases, following a schedule.
 // Disk: reads the guest's virtio disk (/dev/vda, opened once at start and kept open: Linux drops a
@@ -9,10 +11,10 @@
 // a hot set re-read every few seconds. The hot set is the last MiB of the disk, scans walk the rest.
 // Control: reads one-line commands from the virtio-serial port named org.virtbalance.workload
 // and answers each with one line. The kernel command line sets the initial workload:
-//   vb.cpu=0.8            duty for every vCPU (or 0.8,0.2 per vCPU)
+//   vb.cpu=0.8            duty for every vCPU (or 0.8,0.2 per vCPU; 0.4@50 = 40 % of every 50 ms)
 //   vb.mem=rate=40,target=900,hold=10,release=0
 // Protocol (a request may start with `#<id> `; the reply then starts with the same id):
-//   cpu <duty>[,<duty>...]          -> ok cpu=...
+//   cpu <duty>[@<ms>][,<duty>[@<ms>]...]   -> ok cpu=...   (period 100 ms where no @<ms>; shown only when not 100)
 //   mem rate=<MiB/s> target=<MiB> [hold=<s>] [release=<MiB/s>]   -> ok mem ...
 //   mem release                     -> ok mem ...
 //   scan <MiB> [rate=<MiB/s>]       -> ok <status>   read MiB of fresh data once (rate 0/absent = flat out)
@@ -46,7 +48,11 @@
 
 #define PORT_NAME "org.virtbalance.workload"
 #define MAX_CPUS 256
-#define PERIOD_NS 100000000LL
+#define DEFAULT_PERIOD_US 100000L
+#define MIN_PERIOD_MS 10.0
+#define MAX_PERIOD_MS 60000.0
+// A burner sleeps at most this long at once, so a new duty or period takes hold within it.
+#define SLICE_NS 100000000LL
 #define CHUNK_BYTES (1024L * 1024L)
 #define MAX_CHUNKS (1024 * 1024)
 #define DISK_PATH "/dev/vda"
@@ -54,8 +60,11 @@
 #define MIB (1024L * 1024L)
 
 static int ncpus;
-// Duty per vCPU in millionths; read lock-free by the burner threads.
+// Duty per vCPU in millionths and period per vCPU in µs; read lock-free by the burner threads.
 static _Atomic long duty_ppm[MAX_CPUS];
+static _Atomic long period_us[MAX_CPUS];
+// Bumped by every `cpu` command: a burner in the middle of a (long) period starts a new one.
+static _Atomic unsigned cpu_generation;
 
 enum phase { PHASE_IDLE, PHASE_GROW, PHASE_HOLD, PHASE_RELEASE };
 static const char *phase_names[] = {"idle", "grow", "hold", "release"};
@@ -182,13 +191,18 @@ static void *burn(void *arg) {
   sched_setaffinity(0, sizeof set, &set);
   volatile unsigned long sink = 0;
   for (;;) {
+    unsigned generation = atomic_load(&cpu_generation);
     long long start = now_ns();
-    long long busy = atomic_load(&duty_ppm[cpu]) * PERIOD_NS / 1000000;
-    while (now_ns() - start < busy) {
+    long long period = atomic_load(&period_us[cpu]) * 1000LL;
+    long long busy = atomic_load(&duty_ppm[cpu]) * period / 1000000;
+    while (now_ns() - start < busy && atomic_load(&cpu_generation) == generation) {
       for (int i = 0; i < 10000; i++) sink += i;
     }
-    long long rest = PERIOD_NS - (now_ns() - start);
-    if (rest > 0) {
+    // The rest of the period, from when the burst began (not from when it ended).
+    for (;;) {
+      long long rest = period - (now_ns() - start);
+      if (rest <= 0 || atomic_load(&cpu_generation) != generation) break;
+      if (rest > SLICE_NS) rest = SLICE_NS;
       struct timespec ts = {rest / 1000000000LL, rest % 1000000000LL};
       nanosleep(&ts, NULL);
     }
@@ -566,9 +580,10 @@ static int drop_caches(char *err, size_t errlen) {
   return 0;
 }
 
-// Sets duties from "0.8" (all vCPUs) or "0.8,0.2" (per vCPU; missing ones get the last value).
+// Sets duties from "0.8" (all vCPUs) or "0.8,0.2" (per vCPU; missing ones get the last value),
+// each optionally with its period in ms: "0.4@50" (absent: 100 ms).
 static int set_cpu(const char *spec, char *err, size_t errlen) {
-  long values[MAX_CPUS];
+  long values[MAX_CPUS], periods[MAX_CPUS];
   int n = 0;
   const char *p = spec;
   while (*p && n < MAX_CPUS) {
@@ -578,7 +593,17 @@ static int set_cpu(const char *spec, char *err, size_t errlen) {
       snprintf(err, errlen, "duty must be a number from 0 to 1, got '%s'", spec);
       return -1;
     }
-    values[n++] = (long)(d * 1000000 + 0.5);
+    double ms = DEFAULT_PERIOD_US / 1000.0;
+    if (*end == '@') {
+      const char *q = end + 1;
+      ms = strtod(q, &end);
+      if (end == q || !(ms >= MIN_PERIOD_MS && ms <= MAX_PERIOD_MS)) {
+        snprintf(err, errlen, "period must be a number of ms from %.0f to %.0f, got '%s'", MIN_PERIOD_MS, MAX_PERIOD_MS, spec);
+        return -1;
+      }
+    }
+    values[n] = (long)(d * 1000000 + 0.5);
+    periods[n++] = (long)(ms * 1000 + 0.5);
     p = end;
     if (*p == ',') p++;
     else if (*p && *p != ' ' && *p != '\n') {
@@ -591,14 +616,28 @@ static int set_cpu(const char *spec, char *err, size_t errlen) {
     snprintf(err, errlen, "cpu needs a duty");
     return -1;
   }
-  for (int i = 0; i < ncpus; i++) atomic_store(&duty_ppm[i], values[i < n ? i : n - 1]);
+  for (int i = 0; i < ncpus; i++) {
+    atomic_store(&duty_ppm[i], values[i < n ? i : n - 1]);
+    atomic_store(&period_us[i], periods[i < n ? i : n - 1]);
+  }
+  atomic_fetch_add(&cpu_generation, 1);
   return 0;
 }
 
+// "0.80" for the default period, "0.40@50" (or "0.40@12.5") otherwise.
 static void format_cpu(char *out, size_t len) {
   size_t used = 0;
-  for (int i = 0; i < ncpus && used < len; i++)
+  for (int i = 0; i < ncpus && used < len; i++) {
     used += snprintf(out + used, len - used, "%s%.2f", i ? "," : "", atomic_load(&duty_ppm[i]) / 1e6);
+    long us = atomic_load(&period_us[i]);
+    if (us == DEFAULT_PERIOD_US || used >= len) continue;
+    char ms[32];
+    snprintf(ms, sizeof ms, "%ld.%03ld", us / 1000, us % 1000);
+    char *e = ms + strlen(ms) - 1;
+    while (*e == '0') *e-- = 0;  // 50.000 -> 50., 12.500 -> 12.5
+    if (*e == '.') *e = 0;
+    used += snprintf(out + used, len - used, "@%s", ms);
+  }
 }
 
 // Parses "rate=40 target=900 hold=10 release=0" (space or comma separated) or "release".
@@ -668,7 +707,7 @@ static long meminfo_kib(const char *key) {
 }
 
 static void format_status(char *out, size_t len) {
-  char cpu[MAX_CPUS * 6];
+  char cpu[MAX_CPUS * 16];
   format_cpu(cpu, sizeof cpu);
   pthread_mutex_lock(&mem_lock);
   long held = nchunks, target = mem.target, peak = peak_chunks;
@@ -715,7 +754,7 @@ static void handle(char *line, char *out, size_t len) {
     while (*line == ' ') line++;
   }
   char err[200];
-  char body[2048];
+  char body[MAX_CPUS * 16 + 2048];
   size_t idlen = id[0] ? strlen(id) + 1 : 0;
   if (idlen) snprintf(out, len, "%s ", id);
   char *o = out + idlen;
@@ -847,7 +886,7 @@ static void serve_port(void) {
     char *nl;
     while ((nl = strchr(start, '\n'))) {
       *nl = 0;
-      char reply[2200];
+      char reply[MAX_CPUS * 16 + 2200];
       handle(start, reply, sizeof reply - 1);
       size_t rl = strlen(reply);
       reply[rl++] = '\n';
@@ -860,13 +899,8 @@ static void serve_port(void) {
   }
 }
 
-// Reads vb.cpu= and vb.mem= from /proc/cmdline.
-static void apply_cmdline(void) {
-  FILE *f = fopen("/proc/cmdline", "r");
-  if (!f) return;
-  char line[4096] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = 0;
-  fclose(f);
+// Applies vb.cpu=, vb.mem=, vb.scan= and vb.hot= from a kernel command line.
+static void apply_cmdline_text(char *line) {
   char *save = NULL;
   char err[200];
   for (char *tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
@@ -883,13 +917,46 @@ static void apply_cmdline(void) {
   }
 }
 
-int main(void) {
-  ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-  if (ncpus < 1) ncpus = 1;
-  if (ncpus > MAX_CPUS) ncpus = MAX_CPUS;
+static void apply_cmdline(void) {
+  FILE *f = fopen("/proc/cmdline", "r");
+  if (!f) return;
+  char line[4096] = "";
+  if (!fgets(line, sizeof line, f)) line[0] = 0;
+  fclose(f);
+  apply_cmdline_text(line);
+}
+
+// A test mode for the host (no threads, no port, no disk): `vb-workload --test NCPUS [--cmdline TEXT]
+// [REQUEST...]` applies TEXT as the kernel command line, then handles each request as the channel
+// would and prints each reply on a line. test/lab/workload-c.test.ts builds and runs it.
+static int test_mode(int argc, char **argv) {
+  ncpus = atoi(argv[2]);
+  if (ncpus < 1 || ncpus > MAX_CPUS) return 2;
+  int i = 3;
+  if (i + 1 < argc && strcmp(argv[i], "--cmdline") == 0) {
+    char line[4096];
+    snprintf(line, sizeof line, "%s", argv[i + 1]);
+    apply_cmdline_text(line);
+    i += 2;
+  }
+  for (; i < argc; i++) {
+    char line[4096], reply[MAX_CPUS * 16 + 2200];
+    snprintf(line, sizeof line, "%s", argv[i]);
+    handle(line, reply, sizeof reply);
+    printf("%s\n", reply);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  for (int i = 0; i < MAX_CPUS; i++) atomic_store(&period_us[i], DEFAULT_PERIOD_US);
   chunks = calloc(MAX_CHUNKS, sizeof *chunks);
   probe_samples = calloc(PROBE_MAX, sizeof *probe_samples);
   if (!chunks || !probe_samples) return 1;
+  if (argc >= 3 && strcmp(argv[1], "--test") == 0) return test_mode(argc, argv);
+  ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpus < 1) ncpus = 1;
+  if (ncpus > MAX_CPUS) ncpus = MAX_CPUS;
   open_disk();
   apply_cmdline();
   pthread_t t;

@@ -10,7 +10,7 @@ import { buildImage } from '../lab/image.js';
 import { DEFAULT_DISK_MIB, LabError, labDown, labStatus, labUp, type LabGuestStatus } from '../lab/lab.js';
 import { labRoot } from '../lab/paths.js';
 import { consoleProgress } from '../lab/progress.js';
-import { WorkloadController, WorkloadError, type HotSchedule, type ScanSchedule, type WorkloadStatus } from '../lab/workload-channel.js';
+import { formatCpuLoad, parseCpuLoads, WorkloadController, WorkloadError, type CpuLoad, type HotSchedule, type ScanSchedule, type WorkloadStatus } from '../lab/workload-channel.js';
 import { findLabGuests } from '../lab/guests.js';
 import { guestFilesIn } from '../lab/paths.js';
 import { loadScenario } from '../host/sim/index.js';
@@ -30,7 +30,8 @@ load can be changed while the guest runs.
       --memory MiB          balloon size at start (default 512)
       --max-memory MiB      the most a guest can get (default 2048)
       --prefix NAME         guest name prefix (default aos_vm)
-      --cpu DUTY            initial CPU duty of every vCPU, 0..1 (default 0)
+      --cpu DUTY[@MS]       initial CPU duty of every vCPU, 0..1 (default 0), busy for
+                            DUTY of every MS ms (10..60000, default 100)
       --disk MiB            each guest's disk, a sparse raw file (default 8192; 0 = none)
       --accel kvm|qemu      skip the KVM probe and use this domain type
       --timeout S           seconds a guest may take to come up (default 120)
@@ -61,7 +62,7 @@ load can be changed while the guest runs.
                             P...), remove its files; other domains are never touched
   lab image [--rebuild]     build (or show) the cached guest image
   lab workload NAME CMD...  send a command to a guest's workload program:
-                            cpu 0.8 | cpu 1,0.2 | mem rate=40 target=900 [hold=10]
+                            cpu 0.8 | cpu 1,0.2 | cpu 0.4@50 | mem rate=40 target=900 [hold=10]
                             | mem release | scan 1536 [rate=50] | scan stop
                             | hot 600 every=10 [rate=R] | hot off | drop
                             | probe on | probe off | status
@@ -108,10 +109,13 @@ function wholeMiB(value: string | undefined, what: string): number {
   return n;
 }
 
-function duty(value: string | undefined, what: string): number {
-  const n = nonNegativeNumber(value, what);
-  if (n > 1) throw new UsageError(`${what} must be within 0..1, got '${value}'`);
-  return n;
+/** `0.8`, `0.4@50` (per vCPU: `1,0.4@50`) as vb-workload takes them; bad input is a usage error. */
+export function cpuLoads(value: string, what: string): Required<CpuLoad>[] {
+  try {
+    return parseCpuLoads(value);
+  } catch (err) {
+    throw new UsageError(`${what}: ${(err as Error).message}`);
+  }
 }
 
 async function up(argv: string[]): Promise<number> {
@@ -142,7 +146,7 @@ async function up(argv: string[]): Promise<number> {
   const result = await withClient(values.connect, (client) => labUp(client, {
     count, vcpus: positiveInteger(values.vcpus, '--vcpus'), memoryMiB, maxMemoryMiB, prefix, uri: values.connect, diskMiB: wholeMiB(values.disk, '--disk'),
     root: labRoot(), progress, accel: accel as DomainType | undefined,
-    cpuDuty: values.cpu !== undefined ? duty(values.cpu, '--cpu') : undefined,
+    cpuLoad: values.cpu !== undefined ? cpuLoads(values.cpu, '--cpu') : undefined,
     bootTimeoutSeconds: positiveNumber(values.timeout, '--timeout'), balloonSettleSeconds: 60,
   }));
   console.log(`${result.guests.length} guest${result.guests.length === 1 ? '' : 's'} up in ${result.bootSeconds.toFixed(1)} s (domain type ${result.accel.domainType}, image ${result.image.key}):`);
@@ -153,7 +157,7 @@ async function up(argv: string[]): Promise<number> {
 const mib = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(0));
 
 function workloadSummary(w: WorkloadStatus): string {
-  const parts = [`cpu=${w.cpu.join(',')}`, `mem=${w.memMiB}MiB(${w.memPhase})`];
+  const parts = [`cpu=${w.cpu.map((duty, i) => formatCpuLoad({ duty, periodMs: w.cpuPeriodMs[i] })).join(',')}`, `mem=${w.memMiB}MiB(${w.memPhase})`];
   const d = w.disk;
   if (d && d.scanPhase !== 'idle') parts.push(`scan=${d.scanMiB}/${d.scanTargetMiB}MiB(${d.scanPhase})`);
   if (d && d.hotMiB > 0) parts.push(`hot=${d.hotMiB}MiB/${d.hotEverySeconds}s(${d.hotPasses} passes)`);
@@ -226,8 +230,8 @@ async function workload(argv: string[]): Promise<number> {
     const controller = new WorkloadController(() => guestFilesIn(guest.marker.dir).workloadSocket);
     const [verb, ...rest] = words;
     if (verb === 'cpu') {
-      const duties = rest.join(',').split(',').filter(Boolean).map((d) => duty(d, 'cpu duty'));
-      console.log(`cpu=${(await controller.setCpu(name, duties)).join(',')}`);
+      const loads = cpuLoads(rest.join(',').split(',').filter(Boolean).join(','), 'cpu duty');
+      console.log(`cpu=${(await controller.setCpuLoads(name, loads)).map(formatCpuLoad).join(',')}`);
     } else if (verb === 'mem' && rest.length === 1 && rest[0] === 'release') {
       console.log(JSON.stringify(await controller.setMemory(name, 'release')));
     } else if (verb === 'mem') {

@@ -91,6 +91,18 @@ export class LabBench {
     for (let v = 0; v < (this.vcpus.get(name) ?? 1); v++) await this.client.pinVcpu(this.dom(name), v, pcpus, { pcpus: this.hostPcpus });
   }
 
+  /** Pins one vCPU of `name` to `pcpus`. */
+  async pinVcpu(name: string, vcpu: number, pcpus: number[]): Promise<void> {
+    await this.client.pinVcpu(this.dom(name), vcpu, pcpus, { pcpus: this.hostPcpus });
+  }
+
+  /** Every vCPU's affinity of each guest, by name. */
+  async vcpuAffinities(): Promise<Map<string, number[][]>> {
+    const out = new Map<string, number[][]>();
+    for (const d of this.doms) out.set(d.name, await this.client.getVcpuPinInfo(d, { vcpus: this.vcpus.get(d.name) ?? 1 }));
+    return out;
+  }
+
   async pinAll(pcpus: number[]): Promise<void> {
     for (const g of this.guests) await this.pin(g.name, pcpus);
   }
@@ -102,8 +114,9 @@ export class LabBench {
     return out;
   }
 
+  /** `vm1→0 vm2→0,1`; a guest of several vCPUs: `vm3→0|1` (vCPU0 | vCPU1). */
   async placement(): Promise<string> {
-    return [...(await this.affinity())].map(([n, a]) => `${this.short(n)}→${a.join(',')}`).join(' ');
+    return [...(await this.vcpuAffinities())].map(([n, a]) => `${this.short(n)}→${a.map((x) => x.join(',')).join('|')}`).join(' ');
   }
 
   async sample(): Promise<BenchSample> {

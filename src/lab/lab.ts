@@ -11,7 +11,7 @@ import { findLabGuests, removeGuest } from './guests.js';
 import { buildImage, type LabImage } from './image.js';
 import { MAX_UNIX_SOCKET_PATH, freeBytes, guestFiles, guestFilesIn, guestsDir, type GuestFiles } from './paths.js';
 import { seconds, type Progress } from './progress.js';
-import { WorkloadController, type WorkloadStatus } from './workload-channel.js';
+import { cpuCommand, WorkloadController, type CpuLoad, type WorkloadStatus } from './workload-channel.js';
 
 /** N alike guests <prefix>1..<prefix>N. */
 export interface LabGuestsAlike {
@@ -37,8 +37,8 @@ export interface LabUpCommon {
   progress: Progress;
   /** Force a domain type instead of probing. */
   accel?: DomainType;
-  /** Initial CPU duty of every vCPU (vb.cpu=). */
-  cpuDuty?: number;
+  /** Initial CPU load of every vCPU, or per vCPU (vb.cpu=, e.g. `vb.cpu=0.4@50`). */
+  cpuLoad?: number | CpuLoad | readonly (number | CpuLoad)[];
   /** Seconds each guest may take to answer on its workload channel. */
   bootTimeoutSeconds: number;
   /** Seconds to wait for the balloons to reach their start size (only a warning when exceeded). */
@@ -173,7 +173,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
       const xml = labDomainXml({
         name: r.name, domainType: accel.domainType, vcpus: r.vcpus, memoryMiB: r.memoryMiB, maxMemoryMiB: r.maxMemoryMiB,
         kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
-        imageKey: image.key, dir: files.dir, cmdline: opts.cpuDuty !== undefined ? `vb.cpu=${opts.cpuDuty}` : undefined,
+        imageKey: image.key, dir: files.dir, cmdline: opts.cpuLoad !== undefined ? `vb.${cpuCommand(opts.cpuLoad).replace(' ', '=')}` : undefined,
         balloon: r.balloon, statsPeriod: r.statsPeriod, ...(diskMiB > 0 ? { disk: files.disk } : {}),
       });
       const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);

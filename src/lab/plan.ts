@@ -111,6 +111,10 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
     if (overlaps('scan')) notes.push(`${d.name}: scans overlap; a lab guest runs one at a time, a new scan replaces the one still reading`);
     if (overlaps('hot')) notes.push(`${d.name}: hot sets overlap; a lab guest re-reads one at a time, the latest started`);
   }
+  const bursty = scenario.domains.flatMap((d) => d.cpu.flatMap((w, i) => (w.kind === 'bursty' ? [`${d.name} vCPU${i} ${w.duty}@${w.periodMs} ms`] : [])));
+  if (bursty.length > 0) {
+    notes.push(`bursty vCPUs (${bursty.join(', ')}) are played by vb-workload as duty@period, clock-bound as in the simulator; each burst's phase is the guest's own (when its program started or was last told), not the scenario's phase`);
+  }
   const weighted = scenario.domains.filter((d) => d.weight !== 1).map((d) => d.name);
   if (weighted.length > 0) notes.push(`CPU weights are not reproduced (${weighted.join(', ')}): every guest has the host's default share`);
   const stale = scenario.domains.filter((d) => d.statsStopSeconds !== null).map((d) => `${d.name} at ${d.statsStopSeconds} s`);

@@ -67,10 +67,29 @@ export interface ProbeStatus {
   maxUs?: number;
 }
 
+/**
+ * One vCPU's CPU load as vb-workload plays it: busy for `duty` of every `periodMs` (100 ms when
+ * absent), by the clock: the rest of a period is slept from when its burst began, so a burst kept
+ * waiting for a pCPU is never made up (a scenario's `bursty: {duty, period}`).
+ */
+export interface CpuLoad {
+  /** 0..1. */
+  duty: number;
+  /** 10..60000 ms; undefined = the default 100 ms. */
+  periodMs?: number;
+}
+
+/** vb-workload's period when none is given, and the bounds it accepts (the simulator's bursty bounds too). */
+export const DEFAULT_CPU_PERIOD_MS = 100;
+export const MIN_CPU_PERIOD_MS = 10;
+export const MAX_CPU_PERIOD_MS = 60_000;
+
 export interface WorkloadStatus {
   vcpus: number;
   /** Duty per vCPU, 0..1. */
   cpu: number[];
+  /** Period per vCPU, ms (100 unless told otherwise). */
+  cpuPeriodMs: number[];
   memMiB: number;
   memTargetMiB: number;
   memPeakMiB: number;
@@ -172,11 +191,18 @@ export function parseStatus(body: string): WorkloadStatus {
     if (samples > 0 && (p50Us === undefined || p99Us === undefined || maxUs === undefined)) throw new Error(`workload status has ${samples} probe samples but no figures: '${body}'`);
     if (p50Us !== undefined) Object.assign(probe, { p50Us, p99Us, maxUs });
   }
+  let loads: Required<CpuLoad>[];
+  try {
+    loads = parseCpuLoads(kv.get('cpu') ?? '');
+  } catch (err) {
+    throw new Error(`workload status has cpu '${kv.get('cpu') ?? ''}': ${(err as Error).message}`);
+  }
   return {
     ...(disk ? { disk } : {}),
     ...(probe ? { probe } : {}),
     vcpus: num('vcpus'),
-    cpu: (kv.get('cpu') ?? '').split(',').filter(Boolean).map(Number),
+    cpu: loads.map((l) => l.duty),
+    cpuPeriodMs: loads.map((l) => l.periodMs),
     memMiB: num('mem_mib'),
     memTargetMiB: num('mem_target_mib'),
     memPeakMiB: num('mem_peak_mib'),
@@ -192,6 +218,46 @@ export function parseStatus(body: string): WorkloadStatus {
 function formatDuty(d: number): string {
   if (!(d >= 0 && d <= 1)) throw new RangeError(`CPU duty must be within 0..1, got ${d}`);
   return d.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
+}
+
+function checkPeriod(ms: number): number {
+  if (!(Number.isFinite(ms) && ms >= MIN_CPU_PERIOD_MS && ms <= MAX_CPU_PERIOD_MS)) {
+    throw new RangeError(`CPU period must be ${MIN_CPU_PERIOD_MS}..${MAX_CPU_PERIOD_MS} ms, got ${ms}`);
+  }
+  return ms;
+}
+
+/** `0.4@50` (40 % of every 50 ms), `0.8` for the default period. */
+export function formatCpuLoad(load: number | CpuLoad): string {
+  const l = typeof load === 'number' ? { duty: load } : load;
+  const duty = formatDuty(l.duty);
+  if (l.periodMs === undefined || l.periodMs === DEFAULT_CPU_PERIOD_MS) return duty;
+  return `${duty}@${Number(checkPeriod(l.periodMs).toFixed(3))}`;
+}
+
+/** The command line for one load for every vCPU, or one per vCPU (vb-workload repeats the last for the rest). */
+export function cpuCommand(loads: number | CpuLoad | readonly (number | CpuLoad)[]): string {
+  const list = typeof loads === 'number' || !Array.isArray(loads) ? [loads as number | CpuLoad] : [...(loads as readonly (number | CpuLoad)[])];
+  if (list.length === 0) throw new RangeError('a cpu command needs at least one duty');
+  return `cpu ${list.map(formatCpuLoad).join(',')}`;
+}
+
+/**
+ * Parses a duty list as vb-workload writes and takes it (`0.40@50,1.00`, `0.8`): each entry a duty
+ * 0..1 with an optional `@<ms>` period (100 ms when absent). Throws a RangeError saying what is wrong.
+ */
+export function parseCpuLoads(text: string): Required<CpuLoad>[] {
+  if (text.trim() === '') throw new RangeError('no duty given');
+  return text.split(',').map((entry) => {
+    const m = /^\s*([^@\s]+)(?:@([^@\s]+))?\s*$/.exec(entry);
+    const duty = m ? Number(m[1]) : Number.NaN;
+    if (!m || !(duty >= 0 && duty <= 1) || m[1]!.trim() === '') throw new RangeError(`duty must be a number from 0 to 1 (optionally @<ms>), got '${entry}'`);
+    const periodMs = m[2] === undefined ? DEFAULT_CPU_PERIOD_MS : Number(m[2]);
+    if (m[2] !== undefined && !(periodMs >= MIN_CPU_PERIOD_MS && periodMs <= MAX_CPU_PERIOD_MS)) {
+      throw new RangeError(`period must be a number of ms from ${MIN_CPU_PERIOD_MS} to ${MAX_CPU_PERIOD_MS}, got '${entry}'`);
+    }
+    return { duty, periodMs };
+  });
 }
 
 /** The command line for a memory schedule. */
@@ -285,12 +351,15 @@ export class WorkloadController {
     return next;
   }
 
-  /** Sets the CPU duty (0..1) of every vCPU, or per vCPU from a list; returns the duties now in force. */
-  async setCpu(domain: DomainName, duty: number | readonly number[]): Promise<number[]> {
-    const list = typeof duty === 'number' ? [duty] : [...duty];
-    if (list.length === 0) throw new RangeError('setCpu needs at least one duty');
-    const body = await this.request(domain, `cpu ${list.map(formatDuty).join(',')}`);
-    return (/cpu=([\d.,]+)/.exec(body)?.[1] ?? '').split(',').filter(Boolean).map(Number);
+  /** Sets the CPU duty (0..1) of every vCPU, or per vCPU from a list (each a duty or {duty, periodMs}); returns the duties now in force. */
+  async setCpu(domain: DomainName, duty: number | CpuLoad | readonly (number | CpuLoad)[]): Promise<number[]> {
+    return (await this.setCpuLoads(domain, duty)).map((l) => l.duty);
+  }
+
+  /** As setCpu, returning each vCPU's duty and period now in force. */
+  async setCpuLoads(domain: DomainName, loads: number | CpuLoad | readonly (number | CpuLoad)[]): Promise<Required<CpuLoad>[]> {
+    const body = await this.request(domain, cpuCommand(loads));
+    return parseCpuLoads(/cpu=(\S+)/.exec(body)?.[1] ?? '');
   }
 
   /** Starts a memory schedule (or a release); returns the status right after. */

@@ -1,4 +1,5 @@
-// Plays a scenario's guest workloads on lab guests: every tick, each guest's vCPU duties and the
+// Plays a scenario's guest workloads on lab guests: every tick, each guest's vCPU duties (a bursty
+// vCPU's with its period: `cpu 0.4@50`) and the
 // memory it should use, taken from the same workload functions and noise streams the simulated
 // host uses, so a real run follows the simulated demand. Sent over the workload channel only when
 // they change. File reads (a scan, a hot set) are played by vb-workload reading the guest's disk,
@@ -6,7 +7,7 @@
 import type { DomainSpec, ReadSpec, Scenario } from '../host/sim/scenario.js';
 import { hashString } from '../host/sim/random.js';
 import { workloadValue } from '../host/sim/workload.js';
-import { hotCommand, scanCommand, type HotSchedule, type MemorySchedule, type ScanSchedule, type WorkloadController } from './workload-channel.js';
+import { cpuCommand, hotCommand, scanCommand, type CpuLoad, type HotSchedule, type MemorySchedule, type ScanSchedule, type WorkloadController } from './workload-channel.js';
 
 /** A scenario's file read: a one-time scan, or a hot set re-read every `everySeconds` from `atSeconds` until `untilSeconds`. */
 export type ScenarioRead = ReadSpec;
@@ -39,6 +40,11 @@ export function readActions(reads: readonly ScenarioRead[]): ReadAction[] {
 export interface GuestDemand {
   /** Duty per vCPU, clamped to 0..1. */
   cpu: number[];
+  /**
+   * Period per vCPU, ms: a `bursty: {duty, period}` vCPU's period, played by vb-workload as
+   * `duty@period`; undefined (or absent) = vb-workload's default 100 ms.
+   */
+  periodMs?: Array<number | undefined>;
   /** Memory the guest should use in total (kernel and base system included), MiB. */
   usedMiB: number;
 }
@@ -47,6 +53,7 @@ export interface GuestDemand {
 export function demandAt(spec: DomainSpec, t: number, seed: number): GuestDemand {
   return {
     cpu: spec.cpu.map((w, i) => Math.min(1, Math.max(0, workloadValue(w, t, seed, hashString(`${spec.name}/cpu/${i}`))))),
+    periodMs: spec.cpu.map((w) => (w.kind === 'bursty' ? w.periodMs : undefined)),
     usedMiB: Math.max(0, workloadValue(spec.usedMiB, t, seed, hashString(`${spec.name}/used`))),
   };
 }
@@ -59,6 +66,14 @@ export function memoryStep(now: GuestDemand, next: GuestDemand, tickSeconds: num
   const target = Math.max(0, Math.round(next.usedMiB - baselineMiB));
   const from = Math.max(0, Math.round(now.usedMiB - baselineMiB));
   return { rateMiBps: Math.max(1, Math.abs(target - from) / tickSeconds), targetMiB: target };
+}
+
+/** The per-vCPU loads vb-workload plays for a demand: duties to 2 decimals, each with its period when it has one. */
+export function cpuLoadsOf(demand: GuestDemand): CpuLoad[] {
+  return demand.cpu.map((d, i) => {
+    const periodMs = demand.periodMs?.[i];
+    return periodMs === undefined ? { duty: Number(d.toFixed(2)) } : { duty: Number(d.toFixed(2)), periodMs };
+  });
 }
 
 export interface PlayerGuest {
@@ -136,9 +151,10 @@ export class WorkloadPlayer {
         const baseline = this.baseline.get(g.guest) ?? (await this.measureBaseline(g.guest));
         const now = demandAt(g.spec, t, this.scenario.seed);
         const next = demandAt(g.spec, t + this.tickSeconds, this.scenario.seed);
-        const cpuKey = now.cpu.map((d) => d.toFixed(2)).join(',');
+        const loads = cpuLoadsOf(now);
+        const cpuKey = cpuCommand(loads);
         if (this.sentCpu.get(g.guest) !== cpuKey) {
-          await this.controller.setCpu(g.guest, now.cpu.map((d) => Number(d.toFixed(2))));
+          await this.controller.setCpu(g.guest, loads);
           this.sentCpu.set(g.guest, cpuKey);
           sent++;
         }

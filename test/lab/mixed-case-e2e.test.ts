@@ -13,7 +13,7 @@ import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { LabBench, pct, scratchDir } from '../../src/lab/bench-session.js';
 import { describeHostWindow } from '../../src/lab/host-processes.js';
 import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
-import { mixedFairShares, mixedGuests, mixedRound, prepareMixed, type MixedGuest } from '../../src/lab/mixed-case.js';
+import { labNameOf, MIXES, mixFairShares, mixedRound, prepareMixed, type LabMix } from '../../src/lab/mixed-case.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
@@ -27,7 +27,7 @@ let client: LibvirtClient | undefined;
 let skip: string | undefined;
 let guests: LabGuest[] = [];
 let bench: LabBench | undefined;
-let mixed: MixedGuest[] = [];
+const mixed: LabMix = { mix: MIXES['mix-2-2']!, prefix: PREFIX };
 let unlock: (() => Promise<void>) | undefined;
 const scratch = scratchDir(TAG);
 const workload = labWorkloadController();
@@ -45,14 +45,13 @@ describe('the lab bench mixed case: harness on real guests', { timeout: 8 * 60_0
       skip = why;
       return;
     }
-    const names = ['busy1', 'busy2', 'bursty1', 'bursty2'].map((n) => `${PREFIX}${n}`);
+    const names = mixed.mix.guests.map((g) => labNameOf(mixed, g.name));
     const up = await labUp(client, {
       uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
       guests: names.map((name) => ({ name, vcpus: 1, memoryMiB: 256, maxMemoryMiB: 256, statsPeriod: 1, diskMiB: 0 })),
     });
     guests = up.guests;
     bench = new LabBench(client, URI, guests, hostPcpus, PREFIX);
-    mixed = mixedGuests(names, hostPcpus);
   });
 
   after(async () => {
@@ -68,13 +67,13 @@ describe('the lab bench mixed case: harness on real guests', { timeout: 8 * 60_0
 
   test('the starting pins pair each busy guest with a bursty one, and read back', async (t) => {
     if (skip) return t.skip(skip);
-    assert.deepEqual(mixed.map((g) => [g.role, g.duty, g.startPcpu]), [['busy', 1, 0], ['busy', 1, 1], ['bursty', 0.4, 0], ['bursty', 0.4, 1]]);
-    const fair = mixedFairShares(mixed, 2);
-    fair.forEach((f, i) => assert.ok(Math.abs(f - (mixed[i]!.role === 'busy' ? 0.6 : 0.4)) < 1e-9, `fair share of ${mixed[i]!.name}: ${f}`));
+    assert.deepEqual(mixed.mix.guests.map((g) => [g.name, g.vcpus[0]!.duty, g.vcpus[0]!.startPcpu]), [['busy1', 1, 0], ['busy2', 1, 1], ['bursty1', 0.4, 0], ['bursty2', 0.4, 1]]);
+    const fair = mixFairShares(mixed.mix, 2).guest;
+    fair.forEach((f, i) => assert.ok(Math.abs(f - (mixed.mix.guests[i]!.vcpus[0]!.duty === 1 ? 0.6 : 0.4)) < 1e-9, `fair share of ${mixed.mix.guests[i]!.name}: ${f}`));
     // Move everyone elsewhere first, so the read-back can only pass if the harness pinned.
     await bench!.pinAll([1]);
     const affinity = await prepareMixed(bench!, workload, mixed);
-    for (const g of mixed) assert.deepEqual(affinity.get(g.name), [g.startPcpu], `${g.name}'s affinity`);
+    for (const g of mixed.mix.guests) assert.deepEqual(affinity.get(labNameOf(mixed, g.name)), [[g.vcpus[0]!.startPcpu]], `${g.name}'s affinity`);
   });
 
   test('nothing (all unpinned): each guest asks its duty (vCPU time + delay), and the round reports against the fair shares', async (t) => {
@@ -83,7 +82,7 @@ describe('the lab bench mixed case: harness on real guests', { timeout: 8 * 60_0
     const shown = r.guests.map((g) => `${g.name.slice(PREFIX.length)} received ${pct(g.received)} + delay ${pct(g.delay)}`).join(', ');
     say(TAG, `nothing over ${r.window.seconds.toFixed(1)} s: ${shown}; worst ${pct(r.worst)} of fair share; ${r.window.host ? describeHostWindow(r.window.host) : '-'}; load average ${os.loadavg()[0]!.toFixed(1)}`);
     for (const g of r.guests) {
-      assert.deepEqual(g.startAffinity, [mixed.find((m) => m.name === g.name)!.startPcpu], `${g.name} started from its pin`);
+      assert.deepEqual(g.startAffinity, [[mixed.mix.guests.find((m) => labNameOf(mixed, m.name) === g.name)!.vcpus[0]!.startPcpu]], `${g.name} started from its pin`);
       const asked = g.received + g.delay;
       // Under software emulation a busy guest's kernel and timer work add a little, and on a loaded
       // machine a bursty guest's wake-ups outside its bursts wait too (seen: 0.54-0.60 at load 10).

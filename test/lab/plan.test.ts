@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario, parseScenario } from '../../src/host/sim/index.js';
 import { labCpuOptions, labMemoryOptions, mapPcpus, planLabRun, shippedScenarioByNumber } from '../../src/lab/plan.js';
-import { labRunScenario, parseHot, parseScan } from '../../src/cli/lab.js';
+import { cpuLoads, labRunScenario, parseHot, parseScan } from '../../src/cli/lab.js';
 import { UsageError } from '../../src/ground/errors.js';
 
 const SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
@@ -96,6 +96,13 @@ test('lab workload scan/hot arguments: sizes, rates, periods, and one clear erro
   assert.throws(() => parseScan(['100', 'speed=3']), /unknown 'speed=3' \(rate=\)/);
   assert.throws(() => parseHot(['600']), /needs every=<seconds>/);
   assert.throws(() => parseHot(['600', 'every=0']), UsageError);
+});
+
+test('lab workload cpu / lab up --cpu: duty@period per vCPU, one usage error for anything else', () => {
+  assert.deepEqual(cpuLoads('1,0.4@50', 'cpu duty'), [{ duty: 1, periodMs: 100 }, { duty: 0.4, periodMs: 50 }]);
+  assert.deepEqual(cpuLoads('0.8', '--cpu'), [{ duty: 0.8, periodMs: 100 }]);
+  assert.throws(() => cpuLoads('0.4@5', '--cpu'), (e: unknown) => e instanceof UsageError && /^--cpu: period must be a number of ms from 10 to 60000, got '0.4@5'$/.test(e.message));
+  assert.throws(() => cpuLoads('2', 'cpu duty'), (e: unknown) => e instanceof UsageError && /duty must be a number from 0 to 1/.test(e.message));
 });
 
 test('the shipped cache scenarios: reads are played on the guests\' disks, boot-time cache is said not to be', () => {

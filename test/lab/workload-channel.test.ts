@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { hotCommand, memoryCommand, parseStatus, scanCommand, WorkloadController, WorkloadError, workloadRequest, workloadRequestWithRetry } from '../../src/lab/workload-channel.js';
+import { cpuCommand, formatCpuLoad, hotCommand, memoryCommand, parseCpuLoads, parseStatus, scanCommand, WorkloadController, WorkloadError, workloadRequest, workloadRequestWithRetry } from '../../src/lab/workload-channel.js';
 
 /** Stands in for QEMU's channel socket with a guest that answers as vb-workload does. */
 async function fakeGuest(answer: (id: string, command: string) => string[] | undefined): Promise<{ socket: string; received: string[]; close: () => Promise<void> }> {
@@ -187,4 +187,39 @@ test('a status with probe fields parses them; no samples means no figures; a bro
   assert.throws(() => parseStatus(`${STATUS} probe=maybe probe_samples=0 probe_p50_us=-1 probe_p99_us=-1 probe_max_us=-1`), /probe 'maybe'/);
   assert.throws(() => parseStatus(`${STATUS} probe=on probe_samples=5 probe_p50_us=-1 probe_p99_us=-1 probe_max_us=-1`), /5 probe samples but no figures/);
   assert.throws(() => parseStatus(`${STATUS} probe=on probe_p50_us=1 probe_p99_us=1 probe_max_us=1`), /lacks probe_samples/);
+});
+
+test('cpu loads: a period per vCPU as duty@ms, the old forms unchanged, bad input refused before anything is sent', () => {
+  assert.equal(cpuCommand(0.8), 'cpu 0.8');
+  assert.equal(cpuCommand([1, 0.2]), 'cpu 1,0.2');
+  assert.equal(cpuCommand({ duty: 0.4, periodMs: 50 }), 'cpu 0.4@50');
+  assert.equal(cpuCommand([{ duty: 0.4, periodMs: 50 }, 1]), 'cpu 0.4@50,1');
+  assert.equal(cpuCommand({ duty: 0.4, periodMs: 100 }), 'cpu 0.4', 'the default period is not written');
+  assert.equal(cpuCommand({ duty: 0.3, periodMs: 12.5 }), 'cpu 0.3@12.5');
+  assert.throws(() => cpuCommand({ duty: 0.4, periodMs: 5 }), /period must be 10\.\.60000 ms, got 5/);
+  assert.throws(() => cpuCommand({ duty: 0.4, periodMs: 60_001 }), /period/);
+  assert.throws(() => cpuCommand({ duty: 1.2, periodMs: 50 }), /duty must be within 0\.\.1/);
+  assert.throws(() => cpuCommand([]), /at least one duty/);
+  assert.deepEqual(parseCpuLoads('0.40@50,1.00'), [{ duty: 0.4, periodMs: 50 }, { duty: 1, periodMs: 100 }]);
+  assert.deepEqual(parseCpuLoads('0.8'), [{ duty: 0.8, periodMs: 100 }]);
+  assert.deepEqual(parseCpuLoads('0.30@12.5'), [{ duty: 0.3, periodMs: 12.5 }]);
+  for (const bad of ['', '1.5', '0.4@', '0.4@5', '0.4@50@2', 'x', '0.4,,1', '@50']) assert.throws(() => parseCpuLoads(bad), RangeError, `'${bad}'`);
+  assert.equal(formatCpuLoad({ duty: 0.4, periodMs: 20 }), '0.4@20');
+});
+
+test('status and setCpuLoads read each vCPU\'s period (100 ms where vb-workload writes none)', async () => {
+  const status = parseStatus(STATUS.replace('cpu=0.80,0.20', 'cpu=0.80,0.40@50'));
+  assert.deepEqual(status.cpu, [0.8, 0.4]);
+  assert.deepEqual(status.cpuPeriodMs, [100, 50]);
+  assert.deepEqual(parseStatus(STATUS).cpuPeriodMs, [100, 100]);
+  assert.throws(() => parseStatus(STATUS.replace('cpu=0.80,0.20', 'cpu=0.80@1')), /workload status has cpu '0\.80@1'/);
+  const guest = await fakeGuest((id, cmd) => [cmd.startsWith('cpu') ? `${id} ok cpu=0.40@50,1.00` : `${id} ok ${STATUS}`]);
+  try {
+    const c = new WorkloadController(() => guest.socket);
+    assert.deepEqual(await c.setCpuLoads('g', [{ duty: 0.4, periodMs: 50 }, 1]), [{ duty: 0.4, periodMs: 50 }, { duty: 1, periodMs: 100 }]);
+    assert.deepEqual(await c.setCpu('g', [{ duty: 0.4, periodMs: 50 }, 1]), [0.4, 1]);
+    assert.deepEqual(guest.received.map((l) => l.replace(/^#\S+ /, '')), ['cpu 0.4@50,1', 'cpu 0.4@50,1']);
+  } finally {
+    await guest.close();
+  }
 });

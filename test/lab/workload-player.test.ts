@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario } from '../../src/host/sim/scenario.js';
 import { WorkloadController } from '../../src/lab/workload-channel.js';
-import { demandAt, memoryStep, readActions, WorkloadPlayer, type ScenarioRead } from '../../src/lab/workload-player.js';
+import { cpuLoadsOf, demandAt, memoryStep, readActions, WorkloadPlayer, type ScenarioRead } from '../../src/lab/workload-player.js';
 import { diskMiBFor, planLabRun } from '../../src/lab/plan.js';
 import { DEFAULT_DISK_MIB } from '../../src/lab/lab.js';
 
@@ -111,6 +111,43 @@ test('the player sends each read once when due, and the plan sizes the disk and 
     assert.ok(!plan.notes.some((n) => /hot sets overlap/.test(n)));
   } finally {
     await new Promise((r) => server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a bursty vCPU plays with its period: cpu-12-bursty-mix sends 0.4@N to the bursty guests, plain duties to the busy ones, and the plan says so', async () => {
+  const s = loadScenario(path.join(SCENARIOS, 'cpu-12-bursty-mix.yaml'));
+  // The shipped scenario's bursts are 100 ms (vb-workload's default); give one 50 ms, as a scenario may.
+  const domains = s.domains.map((d) => (d.name === 'burst2' ? { ...d, cpu: [{ kind: 'bursty' as const, duty: 0.4, periodMs: 50 }] } : d));
+  assert.deepEqual(demandAt(domains.find((d) => d.name === 'burst2')!, 3, s.seed), { cpu: [0.4], periodMs: [50], usedMiB: 100 });
+  assert.deepEqual(cpuLoadsOf(demandAt(domains.find((d) => d.name === 'busy1')!, 3, s.seed)), [{ duty: 1 }]);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-player-'));
+  const sockets = new Map<string, string[]>();
+  const servers: net.Server[] = [];
+  for (const d of domains) {
+    const lines: string[] = [];
+    sockets.set(d.name, lines);
+    const server = net.createServer((conn) => conn.on('data', (buf) => {
+      const [id, ...rest] = buf.toString().trim().split(' ');
+      lines.push(rest.join(' '));
+      const body = rest[0] === 'cpu' ? `cpu=${rest[1]}` : 'vcpus=1 cpu=0.00 mem_mib=0 mem_target_mib=0 mem_peak_mib=0 mem_phase=idle memtotal_kib=400000 memfree_kib=300000 memavailable_kib=297600 uptime_s=5 pid=9';
+      conn.write(`${id} ok ${body}\n`);
+    }));
+    await new Promise<void>((r) => server.listen(path.join(dir, `${d.name}.sock`), r));
+    servers.push(server);
+  }
+  try {
+    const player = new WorkloadPlayer(new WorkloadController((g) => path.join(dir, `${g}.sock`)), s, domains.map((spec) => ({ spec, guest: spec.name })));
+    await player.tick(0);
+    assert.equal((await player.tick(1)).sent, 0, 'a bursty load is sent once, not every tick');
+    const cpu = (name: string) => sockets.get(name)!.filter((l) => l.startsWith('cpu'));
+    assert.deepEqual(cpu('busy1'), ['cpu 1']);
+    assert.deepEqual(cpu('burst1'), ['cpu 0.4'], 'a 100 ms period is vb-workload\'s default, written as before');
+    assert.deepEqual(cpu('burst2'), ['cpu 0.4@50']);
+    const notes = planLabRun({ ...s, domains }, { prefix: 'aos_', hostPcpus: 2 }).notes;
+    assert.ok(notes.some((n) => /bursty vCPUs \(burst1 vCPU0 0\.4@100 ms, burst2 vCPU0 0\.4@50 ms\) are played by vb-workload as duty@period/.test(n)), notes.join('\n'));
+  } finally {
+    for (const server of servers) await new Promise((r) => server.close(r));
     await rm(dir, { recursive: true, force: true });
   }
 });
