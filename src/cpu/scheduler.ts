@@ -158,7 +158,15 @@ export interface CpuDecision {
   /** What the trial loop did this interval (trials.ts); absent when it did nothing worth recording. */
   trial?: TrialEvent;
   /** The proposer's view, for the trial loop: keys, smoothed demands and σ in measurement order, and the state had it not acted. */
-  proposal?: { keys: readonly string[]; demands: readonly number[]; sigmas: readonly number[]; labels: string; heldState: CpuSchedulerState };
+  proposal?: {
+    keys: readonly string[];
+    demands: readonly number[];
+    sigmas: readonly number[];
+    labels: string;
+    other?: readonly number[];
+    otherSigmas?: readonly number[];
+    heldState: CpuSchedulerState;
+  };
 }
 
 const points = (pcpus: number): number => Math.round(pcpus * 10000) / 100;
@@ -311,8 +319,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, proposeCpu);
   const proposal = proposeCpu(m, state, options);
   if (options.trials === false || !proposal.proposal) return proposal;
-  const { keys, demands, sigmas, labels, heldState } = proposal.proposal;
-  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, interval: proposal.state.intervals, proposed: proposal.actions, content: proposal.balanced, predictedWorst: proposal.before.worstFractionOfFairShare, objective: proposal.objective }, options);
+  const { keys, demands, sigmas, labels, other, otherSigmas, heldState } = proposal.proposal;
+  const otherPart = other ? { other, otherSigmas: otherSigmas ?? [] } : {};
+  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, ...otherPart, interval: proposal.state.intervals, proposed: proposal.actions, content: proposal.balanced, predictedWorst: proposal.before.worstFractionOfFairShare, objective: proposal.objective }, options);
   const { proposal: _, ...decision } = proposal;
   const trialPart = judged.event ? { trial: judged.event } : {};
   if (!judged.overridden) {
@@ -398,6 +407,7 @@ function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSch
     demands,
     sigmas: vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing)),
     labels: room.clockBound ? keys.filter((_, i) => room.clockBound![i] === 1).join(' ') : '',
+    ...(otherLoad ? { other: otherLoad.map((h) => h.demand), otherSigmas: otherLoad.map((h) => demandSigma(h, options.demandSmoothing)) } : {}),
     heldState,
   });
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({

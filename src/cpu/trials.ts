@@ -14,7 +14,7 @@ import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from 
 // Never oscillate. Everything is counted per *demand epoch*: an epoch ends only when some vCPU's
 // smoothed demand (time + delay) leaves its noise band around what it was measured at under the
 // placement in force (band: max(epochBandFloor, epochBandSigmas × its σ), noise.ts), when vCPUs
-// come or go, when a configured weight changes or when a pCPU's other load leaves its band.
+// come or go, when a configured weight changes or when a pCPU's (smoothed) other load leaves its band.
 // Within an epoch:
 //   - one trial (and, if it loses, its revert); a change in what the model learned (a vCPU
 //     labelled or unlabelled clock-bound) allows one more trial, never more than one per label set;
@@ -56,10 +56,8 @@ interface Epoch {
   keys: string[];
   /** Noise band of each vCPU's demand (fraction of a pCPU). */
   bands: number[];
-  /** Per placement signature, each vCPU's demand measured under it. */
+  /** Per placement signature, each vCPU's demand measured under it, then each pCPU's other load (levelsOf). */
   demandsUnder: Record<string, number[]>;
-  /** Per pCPU, the other load when the epoch began. */
-  other?: number[];
   weights: string;
   /** The clock-bound labels the last trial was made under ('' before any trial). */
   trialLabels: string | undefined;
@@ -105,6 +103,9 @@ export interface TrialInput {
   /** Smoothed demand and its σ per vCPU, in measurement order. */
   demands: readonly number[];
   sigmas: readonly number[];
+  /** Smoothed other load per pCPU and its σ (busy time not our vCPUs'), when the host reports it. */
+  other?: readonly number[];
+  otherSigmas?: readonly number[];
   /** The interval being decided (1, 2, ...). */
   interval: number;
   /** Clock-bound labels as one string (sorted keys), '' when none. */
@@ -259,38 +260,42 @@ function weightsText(m: CpuMeasurement): string {
   return m.vcpus.some((v) => v.weight !== undefined && v.weight !== 1) ? m.vcpus.map((v) => v.weight ?? 1).join(',') : '';
 }
 
+/**
+ * What an epoch watches, as one list: each vCPU's demand, then each pCPU's other load. Both depend on
+ * the placement (a starved vCPU with a backlog, a host process crowded off its pCPU), so both are
+ * compared with what was measured under the same placement.
+ */
+function levelsOf(input: TrialInput): number[] {
+  return input.other ? [...input.demands, ...input.other] : [...input.demands];
+}
+
 /** Why the epoch is over (a new one begins), or undefined while it lasts. */
-function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): string | undefined {
+function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean): string | undefined {
   if (!sameKeys(epoch.keys, input.keys)) return 'vCPUs came or went';
   if (weightsText(input.m) !== epoch.weights) return 'a CPU weight changed';
+  const levels = levelsOf(input);
+  if (levels.length !== epoch.bands.length) return 'other load appeared or went';
   if (settling) return undefined;
   const reference = current !== undefined ? epoch.demandsUnder[current] : undefined;
-  if (reference) {
-    for (let i = 0; i < input.demands.length; i++) {
-      if (Math.abs(input.demands[i]! - reference[i]!) > epoch.bands[i]!) {
-        const v = input.m.vcpus[i]!;
-        return `${v.domain.name} vCPU${v.vcpu} demand ${reference[i]!.toFixed(2)} → ${input.demands[i]!.toFixed(2)} (band ±${epoch.bands[i]!.toFixed(2)})`;
-      }
-    }
+  if (!reference) return undefined;
+  const n = input.demands.length;
+  for (let i = 0; i < levels.length; i++) {
+    if (Math.abs(levels[i]! - reference[i]!) <= epoch.bands[i]!) continue;
+    const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${i - n} other load`;
+    return `${what} ${reference[i]!.toFixed(2)} → ${levels[i]!.toFixed(2)} (band ±${epoch.bands[i]!.toFixed(2)})`;
   }
-  const other = input.m.pcpuOther;
-  if (epoch.other && other && other.length === epoch.other.length) {
-    for (let p = 0; p < other.length; p++) {
-      if (Math.abs(other[p]! - epoch.other[p]!) > options.epochBandFloor) return `pCPU${p} other load ${epoch.other[p]!.toFixed(2)} → ${other[p]!.toFixed(2)}`;
-    }
-  } else if ((epoch.other === undefined) !== (other === undefined)) return 'other load appeared or went';
   return undefined;
 }
 
 function newEpoch(id: number, input: TrialInput, current: string | undefined, options: CpuSchedulerOptions): Epoch {
-  const bands = input.demands.map((_, i) => Math.max(options.epochBandFloor, options.epochBandSigmas * (input.sigmas[i] ?? 0)));
+  const sigmas = [...input.sigmas, ...(input.other ? input.otherSigmas ?? input.other.map(() => 0) : [])];
+  const bands = sigmas.map((sigma) => Math.max(options.epochBandFloor, options.epochBandSigmas * sigma));
   return {
     id,
     startedAt: input.interval,
     keys: [...input.keys],
     bands,
-    demandsUnder: current !== undefined ? { [current]: [...input.demands] } : {},
-    ...(input.m.pcpuOther ? { other: [...input.m.pcpuOther] } : {}),
+    demandsUnder: current !== undefined ? { [current]: levelsOf(input) } : {},
     weights: weightsText(input.m),
     trialLabels: undefined,
     left: [],
@@ -357,7 +362,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   if (state.current === undefined || !state.epoch || !sameKeys(state.epoch.keys, input.keys)) {
     state.current = placementSignature(input.keys, affinitiesAfter(m, input.keys, []));
   }
-  let endedBecause = state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : 'first interval';
+  let endedBecause = state.epoch ? epochEnd(state.epoch, input, state.current, settling) : 'first interval';
   let abandoned: Trial | undefined;
   if (endedBecause !== undefined) {
     if (state.trial) {
@@ -383,7 +388,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     if (!settling) {
       trial.samples = [...trial.samples, sample];
       // Demands under the tried placement, from its first settled interval: later ones are compared with these.
-      epoch.demandsUnder[trial.to] ??= [...input.demands];
+      epoch.demandsUnder[trial.to] ??= levelsOf(input);
     }
     if (trial.samples.length < options.trialIntervals) {
       const event: TrialEvent = { event: 'measuring', epoch: epoch.id, baseline: trial.baseline, progress: [trial.samples.length, options.trialIntervals] };
@@ -444,7 +449,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   }
   epoch.left.push(current);
   epoch.trialLabels = input.labels;
-  epoch.demandsUnder[current] ??= [...input.demands];
+  epoch.demandsUnder[current] ??= levelsOf(input);
   state.counts.started++;
   state = {
     ...state,
