@@ -55,6 +55,11 @@ export function updateHistory(previous: VcpuHistory | undefined, raw: number, o:
   return { demand, raw, jitter, steps: previous.steps + 1, changed, fresh: changed };
 }
 
+/** σ of one raw reading (the jitter's estimate), whatever the smoothing. */
+export function rawSigma(h: VcpuHistory): number {
+  return h.jitter / meanAbsStepPerSigma;
+}
+
 /** σ of the demand the scheduler uses: raw σ, reduced by smoothing once the value is an average. */
 export function demandSigma(h: VcpuHistory, demandSmoothing: number): number {
   const raw = h.jitter / meanAbsStepPerSigma;

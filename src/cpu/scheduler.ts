@@ -4,7 +4,7 @@ import { decideWithDedicated, dedicatedInPlay, type DedicatedState } from './ded
 import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
 import { clockBoundOf, learnSharing, predictLearnedShares, segregatedAssignment, type LearnedSharing } from './learned-sharing.js';
 import { predictSharesOf, shareFairness } from './fairness.js';
-import { demandSigma, loadSigmaRms, noiseGainPoints, updateHistory, type VcpuHistory } from './noise.js';
+import { demandSigma, loadSigmaRms, noiseGainPoints, rawSigma, updateHistory, type VcpuHistory } from './noise.js';
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
@@ -405,9 +405,10 @@ function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSch
   const proposalOf = (heldState: CpuSchedulerState): NonNullable<CpuDecision['proposal']> => ({
     keys,
     demands,
-    sigmas: vcpuHistories.map((h) => demandSigma(h, options.demandSmoothing)),
+    // Raw σ: a real change restarts smoothing from one reading, so the smoothed demand can move as far as a raw one.
+    sigmas: vcpuHistories.map(rawSigma),
     labels: room.clockBound ? keys.filter((_, i) => room.clockBound![i] === 1).join(' ') : '',
-    ...(otherLoad ? { other: otherLoad.map((h) => h.demand), otherSigmas: otherLoad.map((h) => demandSigma(h, options.demandSmoothing)) } : {}),
+    ...(otherLoad ? { other: otherLoad.map((h) => h.demand), otherSigmas: otherLoad.map(rawSigma) } : {}),
     heldState,
   });
   const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({

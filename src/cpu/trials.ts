@@ -270,7 +270,7 @@ function levelsOf(input: TrialInput): number[] {
 }
 
 /** Why the epoch is over (a new one begins), or undefined while it lasts. */
-function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean): string | undefined {
+function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): string | undefined {
   if (!sameKeys(epoch.keys, input.keys)) return 'vCPUs came or went';
   if (weightsText(input.m) !== epoch.weights) return 'a CPU weight changed';
   const levels = levelsOf(input);
@@ -279,17 +279,25 @@ function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, 
   const reference = current !== undefined ? epoch.demandsUnder[current] : undefined;
   if (!reference) return undefined;
   const n = input.demands.length;
+  const bands = bandsOf(input, options);
   for (let i = 0; i < levels.length; i++) {
-    if (Math.abs(levels[i]! - reference[i]!) <= epoch.bands[i]!) continue;
+    // The band is the wider of the epoch's first and the current noise estimate (σ is learned as readings come).
+    const band = Math.max(epoch.bands[i]!, bands[i]!);
+    if (Math.abs(levels[i]! - reference[i]!) <= band) continue;
     const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${i - n} other load`;
-    return `${what} ${reference[i]!.toFixed(2)} → ${levels[i]!.toFixed(2)} (band ±${epoch.bands[i]!.toFixed(2)})`;
+    return `${what} ${reference[i]!.toFixed(2)} → ${levels[i]!.toFixed(2)} (band ±${band.toFixed(2)})`;
   }
   return undefined;
 }
 
-function newEpoch(id: number, input: TrialInput, current: string | undefined, options: CpuSchedulerOptions): Epoch {
+/** Each watched level's noise band now: max(epochBandFloor, epochBandSigmas × its raw σ). */
+function bandsOf(input: TrialInput, options: CpuSchedulerOptions): number[] {
   const sigmas = [...input.sigmas, ...(input.other ? input.otherSigmas ?? input.other.map(() => 0) : [])];
-  const bands = sigmas.map((sigma) => Math.max(options.epochBandFloor, options.epochBandSigmas * sigma));
+  return sigmas.map((sigma) => Math.max(options.epochBandFloor, options.epochBandSigmas * sigma));
+}
+
+function newEpoch(id: number, input: TrialInput, current: string | undefined, options: CpuSchedulerOptions): Epoch {
+  const bands = bandsOf(input, options);
   return {
     id,
     startedAt: input.interval,
@@ -362,7 +370,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   if (state.current === undefined || !state.epoch || !sameKeys(state.epoch.keys, input.keys)) {
     state.current = placementSignature(input.keys, affinitiesAfter(m, input.keys, []));
   }
-  let endedBecause = state.epoch ? epochEnd(state.epoch, input, state.current, settling) : 'first interval';
+  let endedBecause = state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : 'first interval';
   let abandoned: Trial | undefined;
   if (endedBecause !== undefined) {
     if (state.trial) {
