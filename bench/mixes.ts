@@ -10,13 +10,15 @@
 //   no pin change after interval 20 on ≥ 99 % of the steady mixes;
 //   the oracle within its time budget.
 //
-//   node dist/bench/mixes.js [--count 200] [--small 60] [--seed 1] [--small-only] [--budget-ms 3000] [--quiet]
+//   node dist/bench/mixes.js [--count 200] [--small 60] [--seed 1] [--small-only] [--budget-ms 3000] [--jobs N] [--quiet]
 // --count mixes in all (the issue's fixed case comes on top), --small of them in the small mode (the
-// oracle's), seeds from --seed on. Also part of `npm run bench` (bench/run.ts).
+// oracle's), seeds from --seed on; --jobs worker threads (default: the cores, at most 4). Also part of `npm run bench` (bench/run.ts).
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { generateMix, issueMix, type MixScenario } from '../src/host/sim/mixes.js';
 import { compareMix, type MixComparison } from '../src/control/mix-compare.js';
 import { median } from '../src/score/mix-metric.js';
@@ -28,9 +30,11 @@ export interface MixBenchOptions {
   smallOnly: boolean;
   budgetMs: number;
   quiet: boolean;
+  /** Worker threads running mixes side by side (results do not depend on it). */
+  jobs: number;
 }
 
-export const defaultMixBenchOptions: MixBenchOptions = { count: 200, small: 60, seed: 1, smallOnly: false, budgetMs: 3000, quiet: false };
+export const defaultMixBenchOptions: MixBenchOptions = { count: 200, small: 60, seed: 1, smallOnly: false, budgetMs: 3000, quiet: false, jobs: Math.max(1, Math.min(4, availableParallelism())) };
 
 function log(s: string): void {
   console.log(`[bench mixes] ${s}`);
@@ -83,13 +87,13 @@ export async function runMixBench(options: Partial<MixBenchOptions> = {}): Promi
   log('fractions of fair share in % (worst guest\'s median, second half); * = oracle stopped by its budget');
   log(`${'mix'.padEnd(14)} ${'pC'.padStart(2)} ${'vC'.padStart(3)} ${'host'.padStart(6)} ${'dropin'.padStart(6)} ${'ours'.padStart(6)} ${'oracle'.padStart(7)} ${'o/orc'.padStart(6)} ${'pin>20'.padStart(4)} phase  shapes`);
   const rows: Row[] = [];
-  for (const mix of mixes) {
-    const c = await compareMix(mix, { oracle: { budgetMs: o.budgetMs } });
-    rows.push({ mix, c });
-    if (!o.quiet) log(rowText({ mix, c }));
-    // Let other work on the event loop (a dashboard, a signal) run between mixes.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  const results = await compareAll(mixes, o, (k, c) => {
+    // Printed in order as soon as every earlier mix is done.
+    rows[k] = { mix: mixes[k]!, c };
+  }, (k) => {
+    if (!o.quiet) log(rowText(rows[k]!));
+  });
+  results.forEach((c, k) => (rows[k] = { mix: mixes[k]!, c }));
   const seconds = (performance.now() - started) / 1000;
 
   // The targets.
@@ -120,6 +124,45 @@ export async function runMixBench(options: Partial<MixBenchOptions> = {}): Promi
   return { rows, ok };
 }
 
+/** Runs compareMix on every mix, in `jobs` worker threads (each takes the next mix when free); `printed(k)` in mix order. */
+async function compareAll(mixes: MixScenario[], o: MixBenchOptions, done: (k: number, c: MixComparison) => void, printed: (k: number) => void): Promise<MixComparison[]> {
+  const results: MixComparison[] = new Array(mixes.length);
+  let next = 0;
+  let shown = 0;
+  const finish = (k: number, c: MixComparison): void => {
+    results[k] = c;
+    done(k, c);
+    while (shown < mixes.length && results[shown] !== undefined) printed(shown++);
+  };
+  if (o.jobs <= 1) {
+    for (let k = 0; k < mixes.length; k++) {
+      finish(k, await compareMix(mixes[k]!, { oracle: { budgetMs: o.budgetMs } }));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return results;
+  }
+  const file = fileURLToPath(import.meta.url);
+  await Promise.all(Array.from({ length: Math.min(o.jobs, mixes.length) }, () => new Promise<void>((resolve, reject) => {
+    const worker = new Worker(file, { workerData: { budgetMs: o.budgetMs } });
+    let current = -1;
+    const feed = (): void => {
+      if (next >= mixes.length) {
+        void worker.terminate().then(() => resolve());
+        return;
+      }
+      current = next++;
+      worker.postMessage({ k: current, mix: mixes[current] });
+    };
+    worker.on('message', (m: { k: number; c: MixComparison }) => {
+      finish(m.k, m.c);
+      feed();
+    });
+    worker.on('error', reject);
+    worker.on('online', feed);
+  })));
+  return results;
+}
+
 function flags(argv: string[]): MixBenchOptions {
   const { values } = parseArgs({
     args: argv,
@@ -130,6 +173,7 @@ function flags(argv: string[]): MixBenchOptions {
       'small-only': { type: 'boolean' },
       'budget-ms': { type: 'string' },
       quiet: { type: 'boolean' },
+      jobs: { type: 'string' },
     },
   });
   const int = (v: string | undefined, d: number, name: string): number => {
@@ -145,7 +189,17 @@ function flags(argv: string[]): MixBenchOptions {
     smallOnly: values['small-only'] ?? false,
     budgetMs: int(values['budget-ms'], defaultMixBenchOptions.budgetMs, 'budget-ms'),
     quiet: values.quiet ?? false,
+    jobs: Math.max(1, int(values.jobs, defaultMixBenchOptions.jobs, 'jobs')),
   };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runMixBench(flags(process.argv.slice(2)));
+if (!isMainThread && parentPort) {
+  // A worker of compareAll: compares the mixes it is sent, one at a time.
+  const port = parentPort;
+  const { budgetMs } = workerData as { budgetMs: number };
+  port.on('message', (m: { k: number; mix: MixScenario }) => {
+    void compareMix(m.mix, { oracle: { budgetMs } }).then((c) => port.postMessage({ k: m.k, c }));
+  });
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await runMixBench(flags(process.argv.slice(2)));
+}
