@@ -3,6 +3,7 @@ import { runJudgeBench } from './judge.js';
 import { runLabBench } from './lab.js';
 import { runLatencyBench } from './latency.js';
 import { runMemoryBench } from './memory.js';
+import { runMixBench } from './mixes.js';
 import { runPlacementBench } from './placement.js';
 import { runRpcBench } from './rpc.js';
 
@@ -12,3 +13,4 @@ await runMemoryBench();
 await runLabBench();
 await runLatencyBench();
 await runJudgeBench();
+await runMixBench();
