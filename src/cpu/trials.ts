@@ -431,13 +431,13 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   }
 
   if (!settling) state.recent = [...state.recent, sample].slice(-options.trialIntervals);
-  const abandonedText = abandoned ? `trial abandoned (${endedBecause}); ` : '';
+  const abandonedText = abandoned ? `trial abandoned (${endedBecause}); ` : endedBecause !== undefined && epoch.id > 1 ? `new demand epoch ${epoch.id} (${endedBecause}); ` : '';
   let probing = false;
   if (proposed.length === 0) {
     const probe = releaseProbe(state, epoch, input, options);
     if (probe.length === 0) {
       if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
-      return { actions: [], state, overridden: false };
+      return { actions: [], state, ...(abandonedText ? { summary: abandonedText.slice(0, -2) } : {}), overridden: false };
     }
     proposed = probe;
     probing = true;
