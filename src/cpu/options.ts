@@ -63,6 +63,8 @@ export interface CpuSchedulerOptions {
   /** A demand epoch ends when a vCPU's smoothed demand moves more than max(epochBandFloor, epochBandSigmas × its σ) from where it was measured under the placement in force. */
   epochBandFloor: number;
   epochBandSigmas: number;
+  /** ...for this many intervals in a row. */
+  epochPersistIntervals: number;
   /** Domains (by name) that get pCPUs nobody else may use while they are busy (dedicated.ts). */
   dedicated?: string[];
   /** A dedicated domain is busy while its vCPUs' total demand is at least this (fraction of a pCPU). */
@@ -93,6 +95,7 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   trialMargin: 0.02,
   epochBandFloor: 0.1,
   epochBandSigmas: 3,
+  epochPersistIntervals: 2,
   dedicated: [],
   dedicatedBusyDemand: 0.3,
   dedicatedBusyIntervals: 2,
@@ -111,7 +114,7 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
     if (!(o[key] >= 0 && o[key] <= 1)) throw new UsageError(`cpu scheduler: ${key} must be in [0, 1], got ${o[key]}`);
   }
   if (!Number.isInteger(o.trialSettleIntervals)) throw new UsageError(`cpu scheduler: trialSettleIntervals must be an integer ≥ 0, got ${o.trialSettleIntervals}`);
-  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals', 'trialIntervals'] as const) {
+  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals', 'trialIntervals', 'epochPersistIntervals'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new UsageError(`cpu scheduler: ${key} must be an integer ≥ 1, got ${o[key]}`);
   }
   if (!(o.dedicatedBusyDemand > 0)) throw new UsageError(`cpu scheduler: dedicatedBusyDemand must be > 0, got ${o.dedicatedBusyDemand}`);

@@ -78,6 +78,8 @@ export interface TrialState {
   trial?: Trial;
   /** Counters over the run: trials started, kept, reverted, abandoned (demands changed mid-trial), proposals held. */
   counts: TrialCounts;
+  /** Intervals in a row some level has been outside its band (the epoch ends at epochPersistIntervals). */
+  outside?: number;
 }
 
 export interface TrialCounts {
@@ -269,12 +271,12 @@ function levelsOf(input: TrialInput): number[] {
   return input.other ? [...input.demands, ...input.other] : [...input.demands];
 }
 
-/** Why the epoch is over (a new one begins), or undefined while it lasts. */
-function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): string | undefined {
-  if (!sameKeys(epoch.keys, input.keys)) return 'vCPUs came or went';
-  if (weightsText(input.m) !== epoch.weights) return 'a CPU weight changed';
+/** Why the epoch may be over: `at` when at once (vCPUs, weights), else a level outside its band this interval; undefined while it lasts. */
+function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): { reason: string; at: boolean } | undefined {
+  if (!sameKeys(epoch.keys, input.keys)) return { reason: 'vCPUs came or went', at: true };
+  if (weightsText(input.m) !== epoch.weights) return { reason: 'a CPU weight changed', at: true };
   const levels = levelsOf(input);
-  if (levels.length !== epoch.bands.length) return 'other load appeared or went';
+  if (levels.length !== epoch.bands.length) return { reason: 'other load appeared or went', at: true };
   if (settling) return undefined;
   const reference = current !== undefined ? epoch.demandsUnder[current] : undefined;
   if (!reference) return undefined;
@@ -285,7 +287,7 @@ function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, 
     const band = Math.max(epoch.bands[i]!, bands[i]!);
     if (Math.abs(levels[i]! - reference[i]!) <= band) continue;
     const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${i - n} other load`;
-    return `${what} ${reference[i]!.toFixed(2)} → ${levels[i]!.toFixed(2)} (band ±${band.toFixed(2)})`;
+    return { reason: `${what} ${reference[i]!.toFixed(2)} → ${levels[i]!.toFixed(2)} (band ±${band.toFixed(2)})`, at: false };
   }
   return undefined;
 }
@@ -370,7 +372,12 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   if (state.current === undefined || !state.epoch || !sameKeys(state.epoch.keys, input.keys)) {
     state.current = placementSignature(input.keys, affinitiesAfter(m, input.keys, []));
   }
-  let endedBecause = state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : 'first interval';
+  const moved = state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : { reason: 'first interval', at: true };
+  // A level outside its band must stay out for epochPersistIntervals in a row: a backlog that swings a
+  // work-bound vCPU between busy and its rate, interval by interval, is noise to a placement, not a new phase.
+  const outside = moved && !moved.at ? (state.outside ?? 0) + 1 : 0;
+  let endedBecause = moved && (moved.at || outside >= options.epochPersistIntervals) ? moved.reason : undefined;
+  state.outside = endedBecause === undefined ? outside : 0;
   let abandoned: Trial | undefined;
   if (endedBecause !== undefined) {
     if (state.trial) {
