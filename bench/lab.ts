@@ -21,7 +21,7 @@
 // VB_LAB_BENCH_CASES (quiet,host,mixed; any of quiet, host, mixed, mix-2-2, mix-3-3, mix-2vcpu,
 // mix-periods), VB_LAB_BENCH_MIXED_SETTLE (intervals before a mix's window, 12: a learned
 // segregation was seen to take 8-10), VB_LAB_BENCH_MIXED_START (spread, or random:SEED for seeded
-// random starting pins), VB_LAB_BENCH_MIXED_MODES (run,vcpu_scheduler,nothing,oracle),
+// random starting pins), VB_LAB_BENCH_MIXED_MODES (run,vcpu_scheduler,nothing,oracle), VB_LAB_BENCH_REFERENCE (oracle: the simulator oracle's placement, the default; hand: the hand-found one),
 // VB_LAB_BENCH_KEEP_TRACES (a directory).
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -31,7 +31,8 @@ import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
 import { loadScenario } from '../src/host/sim/index.js';
 import { pct, sleep, withLabBench, type BenchWindow, type LabBench } from '../src/lab/bench-session.js';
 import { describeHostWindow } from '../src/lab/host-processes.js';
-import { describeGuest, describeLoad, describePlacement, MIXED_MODES, MIXES, mixByName, mixedRound, mixFairShares, referencePlacement, startPlacement, withRandomStart, type LabMix, type Mix, type MixGuest, type MixedMode, type MixedRound } from '../src/lab/mixed-case.js';
+import { checkPlacement, describeGuest, describeLoad, describePlacement, MIXED_MODES, MIXES, mixByName, mixedRound, mixFairShares, mixScenario, referencePlacement, startPlacement, withRandomStart, type LabMix, type Mix, type MixGuest, type MixedMode, type MixedRound, type VcpuPins } from '../src/lab/mixed-case.js';
+import { bestStaticPlacement } from '../src/control/oracle.js';
 import { planLabRun } from '../src/lab/plan.js';
 import { consoleProgress } from '../src/lab/progress.js';
 import { labWorkloadController, type WorkloadController } from '../src/lab/workload-channel.js';
@@ -177,13 +178,25 @@ interface MixSummary {
   modes: Map<MixedMode, { worst: number; worstVcpu: number; worstLeft: number; pinChanges: number[]; nonGuest: number[] }>;
 }
 
+/**
+ * The reference placement: the simulator oracle's best static placement for the mix (src/control/oracle.ts),
+ * or the hand-found one (referencePlacement) when VB_LAB_BENCH_REFERENCE=hand. The oracle searches the
+ * simulator's tick model: see docs/mixes.md for how near that model comes to real guests.
+ */
+function oraclePlacement(mix: Mix): VcpuPins[] {
+  if (process.env.VB_LAB_BENCH_REFERENCE === 'hand') return referencePlacement(mix);
+  const found = bestStaticPlacement(mixScenario(mix), { budgetMs: 20_000 });
+  log(`${mix.name}: oracle searched ${found.evaluated} groups in ${Math.round(found.ms)} ms${found.complete ? '' : ' (budget hit)'}: simulated worst ${pct(found.worstFraction)} of fair share; hand-found ${describePlacement(mix, referencePlacement(mix))}`);
+  return checkPlacement(mix, found.placement);
+}
+
 async function mixCase(bench: LabBench, workload: WorkloadController, mix: Mix): Promise<MixSummary> {
   const seed = /^random:(\d+)$/.exec(MIXED_START)?.[1];
   if (MIXED_START !== 'spread' && seed === undefined) throw new Error(`VB_LAB_BENCH_MIXED_START must be spread or random:SEED, got '${MIXED_START}'`);
   if (seed !== undefined) mix = withRandomStart(mix, Number(seed), bench.hostPcpus);
   const lab: LabMix = { mix, prefix: bench.prefix };
   const fair = mixFairShares(mix, bench.hostPcpus);
-  const reference = referencePlacement(mix);
+  const reference = oraclePlacement(mix);
   const runArgs = await runObjectiveArgs(bench);
   const modes = MIXED_MODES.filter((m) => MIXED_ONLY.includes(m));
   if (KEEP_TRACES) mkdirSync(`${KEEP_TRACES}/${mix.name}`, { recursive: true });
@@ -192,7 +205,7 @@ async function mixCase(bench: LabBench, workload: WorkloadController, mix: Mix):
   const tag = mix.name;
   log(`${tag}: ${mix.description}`);
   log(`${tag}: starting pins ${seed === undefined ? '' : `random, seed ${seed}: `}${describePlacement(mix, startPlacement(mix))}; fair shares ${mix.guests.map((g, i) => `${g.name} ${pct(fair.guest[i]!)}${g.vcpus.length > 1 ? ` (${fair.vcpu[i]!.map(pct).join(' + ')})` : ''}`).join(', ')}`);
-  log(`${tag}: oracle = reference placement ${describePlacement(mix, reference)} pinned once, no controller (referencePlacement: hand-found until src/host/sim/oracle.ts lands)`);
+  log(`${tag}: oracle = the simulator oracle's best static placement ${describePlacement(mix, reference)} pinned once, no controller`);
   log(`${tag}: run = virtbalance run --cpu ${runArgs.join(' ') || '(no --objective flag in this build: its default)'} --only '${bench.prefix}*'; vcpu_scheduler = vcpu_scheduler ${INTERVAL_S} --only '${bench.prefix}*'; window after ${MIXED_SETTLE} intervals`);
   const rounds: MixedRound[] = [];
   try {
