@@ -2,7 +2,8 @@ import type { PinAction } from '../ground/actions.js';
 import type { TraceMeasuredOutcome, TraceTrial } from '../ground/trace-record.js';
 import type { CpuObjective, CpuSchedulerOptions } from './options.js';
 import { spreadOf } from './placement.js';
-import { fairSharesOf, worstFractionOfFairShare } from './sharing.js';
+import { idleDemand } from './fairness.js';
+import { fairSharesOf } from './sharing.js';
 import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from './usage.js';
 
 // Prediction proposes, measurement decides. The scheduler's model (scheduler.ts, learned-sharing.ts)
@@ -63,6 +64,10 @@ interface Epoch {
   trialLabels: string | undefined;
   /** Placements left in this epoch. */
   left: string[];
+  /** The host scheduler alone was tried in this epoch (releaseProbe). */
+  probed?: boolean;
+  /** A trial in this epoch was measured better than what it left: the model is right here, no probe. */
+  improved?: boolean;
   /** Per placement, what it was measured to deliver in this epoch. */
   outcomes: Record<string, MeasuredOutcome>;
 }
@@ -73,7 +78,7 @@ export interface TrialState {
   current?: string;
   /** Interval of the last change (a trial or a revert). */
   changedAt?: number;
-  /** The last intervals' samples under the current placement (after its settling), newest last. */
+  /** The last intervals' samples under the current placement (after its settling), newest last: at most 2 × trialIntervals. */
   recent: Sample[];
   trial?: Trial;
   /** Counters over the run: trials started, kept, reverted, abandoned (demands changed mid-trial), proposals held. */
@@ -174,7 +179,12 @@ function sampleOf(m: CpuMeasurement): Sample {
   return { usage: m.vcpus.map((v) => v.usage), demand: m.vcpus.map((v) => v.demand), usageSpreadPoints: spreadOf(m.pcpuUsage) * 100 };
 }
 
-/** What some samples (same vCPUs) say a placement delivered: fair shares from the mean demands, shares the mean usage; `sd` the σ of the per-interval figure. */
+/**
+ * What some samples (same vCPUs) say a placement delivered, per guest: each guest's mean received
+ * share (its vCPUs together) over its max-min fair share (its vCPUs' fair shares together, from the
+ * mean demands): what a guest is sold is the guest, and a guest's busy vCPU may make up for its
+ * bursty one. The worst such fraction, with `sd` the σ of the per-interval figure.
+ */
 export function outcomeOf(samples: readonly Sample[], m: CpuMeasurement): MeasuredOutcome {
   const n = samples[0]?.usage.length ?? 0;
   const usage = new Array<number>(n).fill(0);
@@ -182,7 +192,8 @@ export function outcomeOf(samples: readonly Sample[], m: CpuMeasurement): Measur
   let spread = 0;
   const capacity = m.pcpuOther?.some((o) => o >= otherLoadFloor) ? m.pcpuOther.map((o) => Math.max(0, 1 - (o < otherLoadFloor ? 0 : o))) : undefined;
   const weights = m.vcpus.some((v) => v.weight !== undefined && v.weight !== 1) ? m.vcpus.map((v) => v.weight ?? 1) : undefined;
-  const worstOf = (d: readonly number[], u: readonly number[]): number => worstFractionOfFairShare(d, u, fairSharesOf(d, m.pcpus, capacity, weights));
+  const guestOf = guestIndex(m);
+  const worstOf = (d: readonly number[], u: readonly number[]): number => worstGuestFraction(d, u, fairSharesOf(d, m.pcpus, capacity, weights), guestOf);
   const each: number[] = [];
   for (const s of samples) {
     for (let i = 0; i < n; i++) {
@@ -195,6 +206,33 @@ export function outcomeOf(samples: readonly Sample[], m: CpuMeasurement): Measur
   const mean = each.reduce((a, b) => a + b, 0) / Math.max(1, each.length);
   const sd = each.length > 1 ? Math.sqrt(each.reduce((a, x) => a + (x - mean) ** 2, 0) / (each.length - 1)) : 0;
   return { worstFraction: worstOf(demand, usage), usageSpreadPoints: spread, samples: samples.length, sd };
+}
+
+/** Per vCPU (measurement order), the index of its guest. */
+function guestIndex(m: CpuMeasurement): number[] {
+  const at = new Map<string, number>();
+  return m.vcpus.map((v) => {
+    const key = v.domain.uuid !== '' ? v.domain.uuid : `name:${v.domain.name}`;
+    let g = at.get(key);
+    if (g === undefined) at.set(key, (g = at.size));
+    return g;
+  });
+}
+
+/** Smallest guest received / guest fair share over guests that want CPU (1 when none does). */
+function worstGuestFraction(demands: readonly number[], usage: readonly number[], fair: readonly number[], guestOf: readonly number[]): number {
+  const received: number[] = [];
+  const owed: number[] = [];
+  const wanted: number[] = [];
+  for (let i = 0; i < demands.length; i++) {
+    const g = guestOf[i]!;
+    received[g] = (received[g] ?? 0) + (usage[i] ?? 0);
+    owed[g] = (owed[g] ?? 0) + (fair[i] ?? 0);
+    wanted[g] = (wanted[g] ?? 0) + demands[i]!;
+  }
+  let worst = 1;
+  for (let g = 0; g < owed.length; g++) if ((wanted[g] ?? 0) >= idleDemand && (owed[g] ?? 0) > 1e-9) worst = Math.min(worst, received[g]! / owed[g]!);
+  return worst;
 }
 
 /** The margin two outcomes must differ by to differ: the option, or two standard errors of their difference when noisier. */
@@ -335,9 +373,13 @@ function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutco
  */
 function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): PinAction[] {
   const { m } = input;
-  if (!input.content || input.predictedWorst >= options.fairShareFloor || !options.sharePcpusWhenUnfair || epoch.trialLabels !== undefined || state.recent.length < options.trialIntervals || m.pcpus < 2) return [];
-  const now = outcomeOf(state.recent, m);
+  const n = options.trialIntervals;
+  if (!input.content || input.predictedWorst >= options.fairShareFloor || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return [];
+  const now = outcomeOf(state.recent.slice(-n), m);
   if (now.worstFraction >= options.fairShareFloor) return [];
+  // Still improving (bursty windows drifting apart after a move): judged once it has settled.
+  const earlier = outcomeOf(state.recent.slice(0, n), m);
+  if (now.worstFraction > earlier.worstFraction + options.trialMargin) return [];
   const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
   const actions: PinAction[] = [];
   for (const v of m.vcpus) {
@@ -365,7 +407,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   // The host may list the same vCPUs in another order: everything below is in the epoch's order.
   const input = (state.epoch && inEpochOrder(state.epoch.keys, given)) ?? given;
   const { m, interval } = input;
-  let proposed = input.proposed;
+  const proposed = input.proposed;
   const settleUntil = (state.changedAt ?? -Infinity) + options.trialSettleIntervals;
   const settling = interval <= settleUntil;
   // Where we are: the placement in force (the one the last change made, or the measured one at the start).
@@ -414,6 +456,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     const verdict = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
     if (verdict !== 'worse') {
       state.counts.kept++;
+      if (verdict === 'better') epoch.improved = true;
       state = { ...withoutTrial(state), recent: trial.samples.slice(-options.trialIntervals) };
       return {
         actions: [],
@@ -437,50 +480,51 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     };
   }
 
-  if (!settling) state.recent = [...state.recent, sample].slice(-options.trialIntervals);
+  if (!settling) state.recent = [...state.recent, sample].slice(-2 * options.trialIntervals);
   const abandonedText = abandoned ? `trial abandoned (${endedBecause}); ` : endedBecause !== undefined && epoch.id > 1 ? `new demand epoch ${epoch.id} (${endedBecause}); ` : '';
-  let probing = false;
-  if (proposed.length === 0) {
-    const probe = releaseProbe(state, epoch, input, options);
-    if (probe.length === 0) {
-      if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
-      return { actions: [], state, ...(abandonedText ? { summary: abandonedText.slice(0, -2) } : {}), overridden: false };
-    }
-    proposed = probe;
-    probing = true;
-  }
-  endedBecause = undefined;
-
   const current = state.current!;
-  const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, proposed));
-  if (target === current) return { actions: [], state, overridden: false };
-  if (epoch.left.includes(current)) return hold('placement-left-before', `${abandonedText}held: the placement in force was already left once in this demand epoch (never A → B → A → B)`);
-  if (epoch.trialLabels === input.labels) return hold('one-trial-per-epoch', `${abandonedText}held: one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt})`);
-  const baseline = outcomeOf(state.recent.length > 0 ? state.recent : [sample], m);
-  epoch.outcomes[current] ??= baseline;
-  const known = epoch.outcomes[target];
-  if (known && judgeOutcomes(known, baseline, input.objective, options.trialMargin, options.marginPoints) !== 'better') {
-    return hold('measured-worse-before', `${abandonedText}held: the proposed placement was measured before in this epoch (${describeOutcome(known)}; now ${describeOutcome(baseline)})`);
+  // The model's proposal first, when the rules allow it to be tried.
+  let held: { rule: NonNullable<TrialEvent['rule']>; text: string } | undefined;
+  if (proposed.length > 0) {
+    const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, proposed));
+    if (target === current) return { actions: [], state, overridden: false };
+    const baseline = outcomeOf(state.recent.length > 0 ? state.recent.slice(-options.trialIntervals) : [sample], m);
+    const known = epoch.outcomes[target];
+    if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
+    else if (epoch.trialLabels === input.labels) held = { rule: 'one-trial-per-epoch', text: `one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt})` };
+    else if (known && judgeOutcomes(known, baseline, input.objective, options.trialMargin, options.marginPoints) !== 'better') {
+      held = { rule: 'measured-worse-before', text: `the proposed placement was measured before in this epoch (${describeOutcome(known)}; now ${describeOutcome(baseline)})` };
+    }
+    if (!held) {
+      epoch.trialLabels = input.labels;
+      return startTrial(proposed, target, baseline, false);
+    }
   }
-  epoch.left.push(current);
-  epoch.trialLabels = input.labels;
-  epoch.demandsUnder[current] ??= levelsOf(input);
-  state.counts.started++;
-  state = {
-    ...state,
-    trial: { from: current, to: target, startedAt: interval, baseline, revert: proposed, samples: [] },
-    current: target,
-    changedAt: interval,
-    recent: [],
-  };
-  return {
-    actions: proposed,
-    state,
-    event: { event: 'started', epoch: epoch.id, baseline },
-    summary:
-      `${abandonedText}trial started (epoch ${epoch.id})${probing ? ' of the host scheduler alone (every vCPU on every pCPU), as the model proposes nothing' : ''}: ` +
-      `the placement in force delivered ${describeOutcome(baseline)}`,
-    overridden: probing,
-    ...(probing ? { strategy: 'release' as const } : {}),
-  };
+  // Then, once per epoch, the host's scheduler alone, when what the placement in force delivers is short of fair.
+  const probe = epoch.left.includes(current) || epoch.probed || epoch.improved ? [] : releaseProbe(state, epoch, input, options);
+  if (probe.length > 0) {
+    epoch.probed = true;
+    return startTrial(probe, placementSignature(input.keys, affinitiesAfter(m, input.keys, probe)), outcomeOf(state.recent.slice(-options.trialIntervals), m), true);
+  }
+  if (held) return hold(held.rule, `${abandonedText}held: ${held.text}`);
+  if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
+  return { actions: [], state, ...(abandonedText ? { summary: abandonedText.slice(0, -2) } : {}), overridden: proposed.length > 0 };
+
+  function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
+    epoch.outcomes[current] ??= baseline;
+    epoch.left.push(current);
+    epoch.demandsUnder[current] ??= levelsOf(input);
+    state.counts.started++;
+    state = { ...state, trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [] }, current: target, changedAt: interval, recent: [] };
+    return {
+      actions,
+      state,
+      event: { event: 'started', epoch: epoch.id, baseline },
+      summary:
+        `${abandonedText}trial started (epoch ${epoch.id})${probing ? ' of the host scheduler alone (every vCPU on every pCPU): the model proposes nothing it may try, and' : ':'} ` +
+        `the placement in force delivered ${describeOutcome(baseline)}`,
+      overridden: probing,
+      ...(probing ? { strategy: 'release' as const } : {}),
+    };
+  }
 }
