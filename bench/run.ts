@@ -2,6 +2,7 @@
 import { runJudgeBench } from './judge.js';
 import { runLabBench } from './lab.js';
 import { runLatencyBench } from './latency.js';
+import { runLeversBench } from './levers.js';
 import { runMemoryBench } from './memory.js';
 import { runMixBench } from './mixes.js';
 import { runPlacementBench } from './placement.js';
@@ -9,6 +10,7 @@ import { runRpcBench } from './rpc.js';
 
 await runRpcBench();
 await runPlacementBench();
+await runLeversBench();
 await runMemoryBench();
 await runLabBench();
 await runLatencyBench();

@@ -1,12 +1,11 @@
 import { stopRequests, stopWasRequested } from './stop-requests.js';
 import { controllers, controllersForTrace, enabledKinds, type ControllerOptions } from '../control/controllers.js';
-import { runControlLoop } from '../control/loop.js';
+import { runControlLoop, type ControllersRestore } from '../control/loop.js';
 import { formatInterval } from '../control/monitor.js';
 import { TraceWriter } from '../control/trace-writer.js';
 import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
 import type { Action } from '../ground/actions.js';
 import type { Target } from './target.js';
-import { CpuWeightKeeper } from '../control/cpu-weights.js';
 import { captureStartState, restoreStartState, type StartState } from '../control/restore.js';
 
 /** A control run: where, how often, and the options of each controller that runs (see src/control/controllers.ts). */
@@ -18,10 +17,8 @@ export interface RunSettings extends ControllerOptions {
   quiet: boolean;
   intervals?: number;
   tracePath?: string;
-  /** Put back the pins and balloon sizes found at start, and the CPU weights the run changed, when the run ends. */
+  /** Put back the pins and balloon sizes found at start, and what the controllers changed besides (the CPU weights), when the run ends. */
   restore?: boolean;
-  /** CPU weights to keep, by domain name (libvirt cpu_shares = weight × 1024): set on each configured domain as it appears (src/control/cpu-weights.ts). */
-  cpuWeights?: Record<string, number>;
   /**
    * Judging another program (virtbalance judge): the controllers only measure and change nothing, and
    * each interval records the changes the judged program made instead of their decisions.
@@ -72,7 +69,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
   /** Whether the last interval saw no domain: the line saying so is printed once per such stretch. */
   let sawNoDomains = false;
   let exitCode = 0;
-  const cpuWeights = settings.cpuWeights && Object.keys(settings.cpuWeights).length > 0 ? new CpuWeightKeeper(settings.cpuWeights) : undefined;
+  let controllersRestore: ControllersRestore | undefined;
   try {
     await runControlLoop(
       target.hypervisor,
@@ -84,7 +81,6 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         intervals: settings.intervals,
         signal: abort.signal,
         truth: target.truth,
-        cpuWeights,
       },
       {
         record(entry) {
@@ -110,13 +106,16 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         observed(observation) {
           if (settings.restore) start ??= captureStartState(observation);
         },
+        ended(restore) {
+          controllersRestore = restore;
+        },
       },
     );
     if (settings.restore && start) {
       const outcome = await restoreStartState(
         target.hypervisor,
         start,
-        { pins: !!settings.cpu, balloons: !!settings.memory, memory: settings.memory ?? controllers.memory.defaultOptions(), weights: cpuWeights?.changed() ?? [] },
+        { pins: !!settings.cpu, balloons: !!settings.memory, memory: settings.memory ?? controllers.memory.defaultOptions(), controllers: controllersRestore },
         (line) => console.error(`virtbalance: ${line}`),
       );
       if (outcome.failed > 0) exitCode = 1;

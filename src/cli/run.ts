@@ -76,6 +76,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const config = values.config !== undefined ? loadConfig(values.config) : undefined;
   const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, scope, cpuWeights } = resolveRunOptions(values, config);
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
+  // The CPU weights are the vCPU scheduler's to keep: a run without it leaves them as they are, and says so.
+  if (cpuWeights && !cpu) logLine(`vms.*.cpuWeight (${Object.keys(cpuWeights).join(', ')}): not set: the vCPU scheduler keeps the CPU weights, and this run does not run it`);
   const intervals = values.intervals !== undefined ? positiveInteger(values.intervals, '--intervals') : values.sim !== undefined ? 60 : undefined;
   if (tracePath !== undefined) prepareTracePath(tracePath);
   const dashboard = await dashboardRequest(values, values.sim !== undefined, 'run', config);
@@ -88,7 +90,6 @@ export async function runCommand(argv: string[]): Promise<number> {
       intervalSeconds,
       cpu,
       memory,
-      cpuWeights,
       dryRun,
       json: !!values.json,
       quiet: !!values.quiet,

@@ -31,7 +31,10 @@ export interface RunOptions {
   intervalSeconds: number;
   cpu?: CpuSchedulerOptions;
   memory?: MemoryOptions;
-  /** CPU weights to set when the run starts (`vms.NAME.cpuWeight`), by domain name. */
+  /**
+   * The configured CPU weights (`vms.NAME.cpuWeight`), by domain name. The vCPU scheduler keeps them
+   * (its option `weights`, filled from these); a run without it does not.
+   */
   cpuWeights?: Record<string, number>;
   dryRun: boolean;
   restore: boolean;
@@ -73,6 +76,7 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
   }
   const tracePath = flags.trace ?? config?.trace;
   const cpuWeights = Object.fromEntries(Object.entries(config?.vms ?? {}).flatMap(([name, vm]) => (vm.cpuWeight !== undefined ? [[name, vm.cpuWeight]] : [])));
+  if (cpu && Object.keys(cpuWeights).length > 0) cpu.weights = cpuWeights;
   const scope = resolveScope(flags, config);
   return {
     connect: flags.connect ?? config?.connect ?? DEFAULT_URI,

@@ -2,12 +2,11 @@ import type { Clock, DomainState, HostObservation, Hypervisor } from '../ground/
 import { errorText, HostUnavailableError } from '../ground/errors.js';
 import type { Action, Notice } from '../ground/actions.js';
 import type { TraceInterval, TraceTruth } from '../ground/trace-record.js';
-import type { AnyController } from '../ground/controller.js';
+import type { AnyController, RestoreContribution } from '../ground/controller.js';
 import { domainKey } from '../ground/domain-identity.js';
 import { controllers, enabledKinds, type ControllerKind, type ControllerOptions } from './controllers.js';
 import { mib } from '../ground/units.js';
 import { recordCpu, type GrantHistory } from './cpu-record.js';
-import type { CpuWeightKeeper } from './cpu-weights.js';
 
 // The one control loop both hosts run: observe → decide → act → record, every interval.
 
@@ -23,9 +22,10 @@ export interface LoopOptions extends ControllerOptions {
   truth?: () => TraceTruth | undefined;
   /** After a stop is requested, how long the interval under way may still take before it is abandoned, ms (default 3000). */
   abandonAfterMs?: number;
-  /** The configured CPU weights, set on each domain as it appears (src/control/cpu-weights.ts). */
-  cpuWeights?: CpuWeightKeeper;
 }
+
+/** What the controllers that ran put back on exit (their `restore` hooks), against the final observation. */
+export type ControllersRestore = (now: HostObservation) => RestoreContribution;
 
 export interface LoopSinks {
   /** Called once per interval with everything that happened in it. */
@@ -37,6 +37,8 @@ export interface LoopSinks {
   log?(message: string, recorded: boolean): void;
   /** Every successful observation, before anything is decided on it (e.g. to remember the state at start). */
   observed?(observation: HostObservation): void;
+  /** Once, when the loop ends: what its controllers would put back on exit (for `--restore`). */
+  ended?(restore: ControllersRestore): void;
 }
 
 interface KnownDomain {
@@ -91,7 +93,21 @@ export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, optio
     const spent = clock.nowMs() - tickStart;
     await sleepUnlessAborted(clock, Math.max(0, intervalMs - spent), options.signal);
   }
+  sinks.ended?.((now) => restoreContributions(state.running, now));
   return interval;
+}
+
+/** Every running controller's `restore` contribution, in registry order. */
+function restoreContributions(running: readonly RunningController[], now: HostObservation): RestoreContribution {
+  const actions: Action[] = [];
+  const notes: string[] = [];
+  for (const c of running) {
+    const part = c.controller.restore?.(c.state, now);
+    if (!part) continue;
+    actions.push(...part.actions);
+    notes.push(...part.notes);
+  }
+  return { actions, notes };
 }
 
 async function runOneInterval(
@@ -139,28 +155,44 @@ async function runOneInterval(
   sinks.observed?.(observation);
   entry.domains = observation.domains.map((d) => d.name);
 
-  const actions: Action[] = options.cpuWeights?.plan(observation) ?? [];
   const input = { previous: state.previous, current: observation, intervalSeconds: options.intervalSeconds };
+  // Each controller's part of the interval's actions, prepared (every observation) then decided (once it can measure).
+  const own = new Map<RunningController, Action[]>();
+  const prepared: Action[] = [];
+  const decided: Action[] = [];
   for (const c of state.running) {
+    const mine: Action[] = [];
+    own.set(c, mine);
+    if (c.controller.prepare) {
+      const preparation = c.controller.prepare(c.state, c.options, input);
+      c.state = preparation.state;
+      mine.push(...preparation.actions);
+      prepared.push(...preparation.actions);
+      for (const notice of preparation.notices) note(notice);
+    }
     const measurement = c.controller.measure(input, c.state);
     if (measurement === undefined) continue;
     const decision = c.controller.decide(measurement, c.state, c.options, input);
     c.state = decision.state;
-    actions.push(...decision.actions);
+    mine.push(...decision.actions);
+    decided.push(...decision.actions);
     for (const notice of decision.notices) note(notice);
     if (decision.trace !== undefined) (entry as unknown as Record<string, unknown>)[c.kind] = decision.trace;
   }
+  const actions = [...prepared, ...decided];
   state.previous = observation;
   if (entry.cpu) entry.cpu = recordCpu(entry.cpu, state.grants, interval, timeMs);
 
   entry.actions = actions;
   entry.notices = notices;
   if (!options.dryRun) await applyActions(hypervisor, actions, entry, sinks);
-  if (options.cpuWeights) {
-    options.cpuWeights.settle(actions, entry.failures, !!options.dryRun);
-    // Rare and lasting: each weight set is also a log line (pins are in the trace and monitor only).
-    const failed = new Set(entry.failures.map((f) => f.action));
-    for (const a of actions) if (a.kind === 'set-cpu-weight' && !failed.has(a)) sinks.log?.(options.dryRun ? `would set: ${a.reason}` : a.reason, true);
+  for (const c of state.running) {
+    if (!c.controller.settle) continue;
+    const mine = own.get(c) ?? [];
+    const theirs = new Set(mine);
+    const settlement = c.controller.settle(c.state, mine, entry.failures.filter((f) => theirs.has(f.action)), !!options.dryRun);
+    c.state = settlement.state;
+    for (const line of settlement.log) sinks.log?.(line, true);
   }
   entry.truth = options.truth?.();
   return entry;

@@ -1,9 +1,8 @@
 import type { DomainRef, HostObservation, Hypervisor } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
-import type { Action, PinAction, SetCpuWeightAction, SetMemoryAction } from '../ground/actions.js';
-import type { WeightedDomain } from './cpu-weights.js';
+import type { Action, PinAction, SetMemoryAction } from '../ground/actions.js';
 import { errorText } from '../ground/errors.js';
-import { applyAction } from './loop.js';
+import { applyAction, type ControllersRestore } from './loop.js';
 import { sameCpuSet } from '../ground/cpu-list.js';
 import { mib, mibToKiB } from '../ground/units.js';
 import { safeTargetKiB } from '../memory/bounds.js';
@@ -18,8 +17,10 @@ import { measureUsage } from '../memory/usage.js';
 // shrunk back below what the guest now uses plus its floor (that would start its OOM killer), nor
 // shrunk without statistics saying what it uses, and balloons are grown back only as far as the
 // host stays above its reserve. Shrinks go first so their memory is free
-// before anything grows. CPU weights (cpu_shares) the run set are put back to what each domain had
-// before the run's first change (src/control/cpu-weights.ts); domains it never changed keep theirs.
+// before anything grows. Then what the controllers themselves put back (their `restore` hook,
+// src/ground/controller.ts): the CPU weights (cpu_shares) the run set, lever or configured, go back
+// to what each domain had before the run's first change (src/cpu/weights.ts); domains it never
+// changed keep theirs.
 
 export interface DomainAtStart {
   ref: DomainRef;
@@ -49,8 +50,8 @@ export interface RestoreOptions {
   balloons: boolean;
   /** The memory coordinator's options: its floors, minimum and reserve bound what is put back. */
   memory: MemoryOptions;
-  /** Domains whose CPU weight the run changed, with the weight each had before. */
-  weights?: readonly WeightedDomain[];
+  /** What the controllers that ran put back themselves (the loop's `ended` sink hands it over), after pins and balloons. */
+  controllers?: ControllersRestore;
 }
 
 export interface RestorePlan {
@@ -123,29 +124,9 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
     }
   }
   for (const [key, was] of start.domains) if (!seen.has(key)) notes.push(`${was.ref.name}: no longer runs here, nothing to restore`);
-  return { actions: [...shrinks, ...pins, ...grants, ...weightRestores(options.weights ?? [], now, notes)], notes };
-}
-
-/** Each weight the run changed, set back to what the domain had before, where the domain still runs. */
-function weightRestores(weights: readonly WeightedDomain[], now: HostObservation, notes: string[]): SetCpuWeightAction[] {
-  const actions: SetCpuWeightAction[] = [];
-  for (const w of weights) {
-    const d = now.domains.find((x) => domainKey(x) === domainKey(w.ref));
-    if (!d || (d.state !== 'running' && d.state !== 'blocked')) {
-      notes.push(`${w.ref.name}: ${d ? d.state : 'no longer runs here'}, its CPU weight (cpu_shares ${Math.round(w.before * 1024)} before the run) not put back`);
-      continue;
-    }
-    const current = d.cpuWeight ?? 1;
-    if (Math.abs(current - w.before) * 1024 < 0.5) continue;
-    actions.push({
-      kind: 'set-cpu-weight',
-      domain: { name: d.name, uuid: d.uuid },
-      weight: w.before,
-      previous: current,
-      reason: `restore: CPU weight ${current} → ${w.before} (cpu_shares ${Math.round(current * 1024)} → ${Math.round(w.before * 1024)}), as found before the run set it`,
-    });
-  }
-  return actions;
+  const own = options.controllers?.(now) ?? { actions: [], notes: [] };
+  notes.push(...own.notes);
+  return { actions: [...shrinks, ...pins, ...grants, ...own.actions], notes };
 }
 
 function restoredWhat(action: Action): string {

@@ -7,18 +7,26 @@ import type { LearnedSharing } from './learned-sharing.js';
 import { PreviousByKey } from './vcpu-lists.js';
 import { initialTrialState } from './trials.js';
 import { shortWindowSummary } from './window.js';
+import { initialWeightKeeping, planWeights, restoreWeights, settleWeights, weightLogLines, withFairWeights, type WeightKeeping } from './weights.js';
 
 // The vCPU scheduler as a controller: it measures demand between two observations of one
-// connection, so it decides from the second observation on.
+// connection, so it decides from the second observation on. It also keeps the CPU weights
+// (weights.ts) from the first observation on: configured ones as domains appear, and room for
+// weights set as a lever; it hears how those sets went (settle) and puts them back on exit (restore).
 
-export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, CpuMeasurement, TraceCpu> = {
+/** The scheduler's state and the weight keeper's bookkeeping (plain data, like the rest). */
+export type CpuControllerState = CpuSchedulerState & { weights?: WeightKeeping };
+
+export const cpuController: Controller<CpuSchedulerOptions, CpuControllerState, CpuMeasurement, TraceCpu> = {
   kind: 'cpu',
   title: 'vCPU scheduler',
   defaultOptions: () => ({ ...defaultCpuSchedulerOptions }),
   validateOptions: validateCpuSchedulerOptions,
   initialState: initialCpuSchedulerState,
   measure: ({ previous, current }) => (previous ? measureCpu(previous, current) : undefined),
-  decide(m, state, options, input) {
+  decide(observed, state, options, input) {
+    // Fair shares (the decision's, the trace's and so the score's) count configured weights, never a weight set as a lever (weights.ts).
+    const m = withFairWeights(observed, state.weights, options.weights ?? {});
     // A window much shorter than the interval measures noise: decided on by no one, its demand fed to no history (window.ts).
     const short = shortWindowSummary(m.elapsedNs, input.intervalSeconds);
     if (short !== undefined) {
@@ -26,7 +34,7 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     }
     const decision = decideCpu(m, state, options);
     return {
-      state: decision.state,
+      state: withWeights(decision.state, state.weights),
       actions: decision.actions,
       notices: decision.notices ?? [],
       trace: {
@@ -38,7 +46,19 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
       },
     };
   },
+  prepare(state, options, { current }) {
+    // Nothing configured and nothing kept: nothing to do (and no bookkeeping in the state).
+    if (!options.weights && !state.weights) return { state, actions: [], notices: [] };
+    const { keeping, actions } = planWeights(state.weights ?? initialWeightKeeping(), current, options.weights ?? {});
+    return { state: { ...state, weights: keeping }, actions, notices: [] };
+  },
+  settle(state, actions, failures, dryRun) {
+    if (!state.weights) return { state, log: [] };
+    return { state: { ...state, weights: settleWeights(state.weights, actions, failures, dryRun) }, log: weightLogLines(actions, failures, dryRun) };
+  },
+  restore: (state, now) => (state.weights ? restoreWeights(state.weights, now) : { actions: [], notes: [] }),
   forget(state, domainKey) {
+    // The weight keeper keeps what --restore needs of a gone domain, and notices it going itself (weights.ts).
     const prefix = `${domainKey}/`;
     const kept = state.vcpuKeys.map((key) => !key.startsWith(prefix));
     const vcpuKeys = state.vcpuKeys.filter((_, j) => kept[j]);
@@ -59,9 +79,11 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     // Demand history and out-of-balance streaks start over; the counters, dedicated pCPUs (still pinned on the host)
     // and what was learned about how each vCPU shares (a property of its guest, not of the connection) carry on.
     // Trials start over too (the placement may have been changed meanwhile); their counters carry on.
-    const { intervals, pinChanges, lastActionInterval, dedicated, learned, trials } = state;
+    // The weights kept carry on too: they are on the host, whatever the connection.
+    const { intervals, pinChanges, lastActionInterval, dedicated, learned, trials, weights } = state;
     return {
       ...initialCpuSchedulerState(),
+      ...(weights ? { weights } : {}),
       intervals,
       pinChanges,
       lastActionInterval,
@@ -71,6 +93,13 @@ export const cpuController: Controller<CpuSchedulerOptions, CpuSchedulerState, C
     };
   },
 };
+
+/** The scheduler's new state with the weight keeper's bookkeeping carried over. */
+function withWeights(state: CpuSchedulerState, weights: WeightKeeping | undefined): CpuControllerState {
+  if (weights) return { ...state, weights };
+  const { weights: _none, ...rest } = state as CpuControllerState;
+  return rest;
+}
 
 function keepWhere(predicted: PredictedShares, keep: (key: string) => boolean): PredictedShares {
   const kept = predicted.keys.map(keep);

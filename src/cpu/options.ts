@@ -65,6 +65,11 @@ export interface CpuSchedulerOptions {
   epochBandSigmas: number;
   /** ...for this many intervals in a row. */
   epochPersistIntervals: number;
+  /**
+   * Configured CPU weights by domain name (`vms.NAME.cpuWeight`; libvirt cpu_shares = weight × 1024):
+   * kept on each domain as it appears, put back by --restore (weights.ts). Fair shares count them.
+   */
+  weights?: Record<string, number>;
   /** Domains (by name) that get pCPUs nobody else may use while they are busy (dedicated.ts). */
   dedicated?: string[];
   /** A dedicated domain is busy while its vCPUs' total demand is at least this (fraction of a pCPU). */
@@ -119,6 +124,12 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
   }
   if (!(o.dedicatedBusyDemand > 0)) throw new UsageError(`cpu scheduler: dedicatedBusyDemand must be > 0, got ${o.dedicatedBusyDemand}`);
   if (o.objective !== undefined) parseCpuObjective(o.objective, 'cpu scheduler: objective');
+  if (o.weights !== undefined) {
+    if (typeof o.weights !== 'object' || o.weights === null || Array.isArray(o.weights)) throw new UsageError('cpu scheduler: weights must map domain names to weights');
+    for (const [name, w] of Object.entries(o.weights)) {
+      if (typeof w !== 'number' || !(w >= 0.01 && w <= 256)) throw new UsageError(`cpu scheduler: weights.${name} must be a number in [0.01, 256], got ${String(w)}`);
+    }
+  }
   if (o.dedicated !== undefined && (!Array.isArray(o.dedicated) || o.dedicated.some((n) => typeof n !== 'string' || n === ''))) {
     throw new UsageError('cpu scheduler: dedicated must be a list of domain names');
   }

@@ -1,9 +1,11 @@
-// Configured CPU weights kept on the domains as they appear (src/control/cpu-weights.ts), set through
-// the control loop on the simulated host, and put back by --restore.
+// Configured CPU weights kept on the domains as they appear (src/cpu/weights.ts, kept by the vCPU
+// scheduler's controller), set through the control loop on the simulated host, and put back by --restore.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CpuWeightKeeper } from '../../src/control/cpu-weights.js';
-import { runControlLoop } from '../../src/control/loop.js';
+import { CpuWeightKeeper } from './weight-keeper.js';
+import { runControlLoop, type ControllersRestore } from '../../src/control/loop.js';
+import { restoreChangedWeights } from '../../src/cpu/weights.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { planRestore, restoreStartState, captureStartState } from '../../src/control/restore.js';
 import { defaultMemoryOptions } from '../../src/memory/options.js';
 import { parseScenario } from '../../src/host/sim/scenario.js';
@@ -92,10 +94,14 @@ test('restore plan: weights we changed go back to what they were, where the doma
     pins: true,
     balloons: false,
     memory: defaultMemoryOptions,
-    weights: [
-      { ref: { name: 'db', uuid: 'u-db' }, before: 1 },
-      { ref: { name: 'gone', uuid: 'u-gone' }, before: 1 },
-    ],
+    controllers: (now) =>
+      restoreChangedWeights(
+        [
+          { ref: { name: 'db', uuid: 'u-db' }, before: 1 },
+          { ref: { name: 'gone', uuid: 'u-gone' }, before: 1 },
+        ],
+        now,
+      ),
   });
   const weights = plan.actions.filter((a): a is SetCpuWeightAction => a.kind === 'set-cpu-weight');
   assert.deepEqual(summary(weights), ['db 3->1']);
@@ -116,12 +122,13 @@ domains:
 test('control loop on the simulated host: a configured domain started after the run is weighted when it appears, one out of scope never; --restore puts the weights back', async () => {
   const sim = createSimulatedHost(parseScenario(scenario, 'weights-later.yaml'));
   const scoped = new ScopedHypervisor(sim.hypervisor, { only: [], exclude: ['outside'], unmanaged: [] });
-  const keeper = new CpuWeightKeeper({ late: 3, outside: 2 });
   const entries: TraceInterval[] = [];
   let start: ReturnType<typeof captureStartState> | undefined;
-  await runControlLoop(scoped, sim.clock, { intervalSeconds: 1, intervals: 10, cpu: undefined, cpuWeights: keeper }, {
+  let controllers: ControllersRestore | undefined;
+  await runControlLoop(scoped, sim.clock, { intervalSeconds: 1, intervals: 10, cpu: { ...defaultCpuSchedulerOptions, weights: { late: 3, outside: 2 } } }, {
     record: (e) => void entries.push(e),
     observed: (o) => void (start ??= captureStartState(o)),
+    ended: (r) => void (controllers = r),
   });
   const weightActions = entries.flatMap((e) => e.actions.filter((a) => a.kind === 'set-cpu-weight').map((a) => ({ interval: e.interval, a })));
   assert.equal(weightActions.length, 1, JSON.stringify(weightActions));
@@ -135,7 +142,7 @@ test('control loop on the simulated host: a configured domain started after the 
   assert.equal((await seen('db')).cpuWeight, undefined, 'not configured: never weighted');
 
   const lines: string[] = [];
-  const outcome = await restoreStartState(scoped, start!, { pins: false, balloons: false, memory: defaultMemoryOptions, weights: keeper.changed() }, (l) => lines.push(l));
+  const outcome = await restoreStartState(scoped, start!, { pins: false, balloons: false, memory: defaultMemoryOptions, controllers }, (l) => lines.push(l));
   assert.equal(outcome.failed, 0);
   assert.equal((await seen('late')).cpuWeight, undefined, 'back to the default weight it had');
   assert.ok(lines.some((l) => /^restore: late: CPU weight 3 → 1 \(cpu_shares 3072 → 1024\)/.test(l)), lines.join('\n'));

@@ -46,7 +46,7 @@ test('the scheduler counts weights: levelled two per pCPU is fair unweighted, un
 test('a configured weight is set on the simulated host: observed back, and the host shares by it', async () => {
   const { parseScenario } = await import('../../src/host/sim/scenario.js');
   const { createSimulatedHost } = await import('../../src/host/sim/simulated-host.js');
-  const { CpuWeightKeeper } = await import('../../src/control/cpu-weights.js');
+  const { planWeights, initialWeightKeeping } = await import('../../src/cpu/weights.js');
   const { applyAction } = await import('../../src/control/loop.js');
   const run = createSimulatedHost(
     parseScenario(
@@ -56,7 +56,7 @@ test('a configured weight is set on the simulated host: observed back, and the h
   );
   const before = await run.hypervisor.observe();
   assert.equal(before.domains.find((d) => d.name === 'db')!.cpuWeight, undefined);
-  const actions = new CpuWeightKeeper({ db: 3, missing: 2 }).plan(before);
+  const { actions } = planWeights(initialWeightKeeping(), before, { db: 3, missing: 2 });
   assert.deepEqual(actions.map((a) => [a.domain.name, a.previous, a.weight]), [['db', 1, 3]]);
   for (const a of actions) await applyAction(run.hypervisor, a);
   const start = await run.hypervisor.observe();

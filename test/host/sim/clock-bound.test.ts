@@ -137,6 +137,30 @@ test('a lone bursty vCPU gets exactly its duty whatever its phase; pCPU busy cou
   }
 });
 
+test('weights in the tick simulation: a bursty vCPU of weight w beside a busy one gets w/(w+1) of its window; a weight set mid-run takes effect at once', async () => {
+  const text = (weight: number): string => `name: weighted
+interval: 2
+intervals: 10
+host: { pcpus: 1, memoryMiB: 4096 }
+domains:
+  - { name: busy, memoryMiB: 256, workload: { cpu: 1.0 } }
+  - { name: burst, memoryMiB: 256, weight: ${weight}, workload: { cpu: ${BURSTY(0)} } }
+`;
+  for (const w of [1, 2, 4]) {
+    const got = received((await intervals(createSimulatedHost(parseScenario(text(w), 'weighted.yaml')), 10)).slice(1));
+    // Its window is 40 ms by the clock, plus what it waited to start it: (w/(w+1)) of 40 % at least, a little more.
+    within(got.burst!, 0.4 * (w / (w + 1)) - 0.002, 0.4 * (w / (w + 1)) + 0.03, `weight ${w}: burst`);
+    within(got.busy! + got.burst!, 0.999, 1.001, `weight ${w}: the pCPU stays busy`);
+  }
+  // Set through the Hypervisor face while running (as a controller's lever would): the next intervals share by it.
+  const run = createSimulatedHost(parseScenario(text(1), 'weighted.yaml'));
+  const before = received((await intervals(run, 4)).slice(1));
+  await run.hypervisor.setCpuWeight!({ name: 'burst', uuid: '' }, 4);
+  const after = received((await intervals(run, 6)).slice(1));
+  within(before.burst!, 0.198, 0.23, 'weight 1 before');
+  within(after.burst!, 0.318, 0.35, 'weight 4 after');
+});
+
 test('burst clock: windows by period and phase; a window that starts waiting begins (and ends) that much later', () => {
   const clock = startBurstClock({ kind: 'bursty', duty: 0.4, periodMs: 100, phaseMs: 30 }, 1, 7, 0);
   assert.deepEqual([clock.startNs, clock.endNs, clock.nextNs], [30e6, 70e6, 130e6]);
