@@ -85,6 +85,12 @@ export interface TrialState {
   counts: TrialCounts;
   /** Intervals in a row some level has been outside its band (the epoch ends at epochPersistIntervals). */
   outside?: number;
+  /**
+   * After a trial lost: no new trial before interval `until`; the wait doubles with each loss in a
+   * row (from trialBackoffIntervals), and a trial measured better ends it. Demands that swing
+   * between epochs (a backlog) must not buy a trial and its revert each time.
+   */
+  backoff?: { until: number; wait: number };
 }
 
 export interface TrialCounts {
@@ -456,7 +462,10 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     const verdict = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
     if (verdict !== 'worse') {
       state.counts.kept++;
-      if (verdict === 'better') epoch.improved = true;
+      if (verdict === 'better') {
+        epoch.improved = true;
+        delete state.backoff;
+      }
       state = { ...withoutTrial(state), recent: trial.samples.slice(-options.trialIntervals) };
       return {
         actions: [],
@@ -469,7 +478,8 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     state.counts.reverted++;
     epoch.left.push(trial.to);
     const revert = revertOf(trial.revert, { tried, baseline: trial.baseline });
-    state = { ...withoutTrial(state), current: trial.from, changedAt: interval, recent: [] };
+    const wait = state.backoff ? Math.min(options.trialBackoffIntervals * 16, state.backoff.wait * 2) : options.trialBackoffIntervals;
+    state = { ...withoutTrial(state), current: trial.from, changedAt: interval, recent: [], backoff: { until: interval + wait, wait } };
     return {
       actions: revert,
       state,
@@ -485,12 +495,14 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   const current = state.current!;
   // The model's proposal first, when the rules allow it to be tried.
   let held: { rule: NonNullable<TrialEvent['rule']>; text: string } | undefined;
+  const backingOff = state.backoff !== undefined && interval < state.backoff.until;
   if (proposed.length > 0) {
     const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, proposed));
     if (target === current) return { actions: [], state, overridden: false };
     const baseline = outcomeOf(state.recent.length > 0 ? state.recent.slice(-options.trialIntervals) : [sample], m);
     const known = epoch.outcomes[target];
-    if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
+    if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
+    else if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
     else if (epoch.trialLabels === input.labels) held = { rule: 'one-trial-per-epoch', text: `one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt})` };
     else if (known && judgeOutcomes(known, baseline, input.objective, options.trialMargin, options.marginPoints) !== 'better') {
       held = { rule: 'measured-worse-before', text: `the proposed placement was measured before in this epoch (${describeOutcome(known)}; now ${describeOutcome(baseline)})` };
@@ -501,7 +513,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     }
   }
   // Then, once per epoch, the host's scheduler alone, when what the placement in force delivers is short of fair.
-  const probe = epoch.left.includes(current) || epoch.probed || epoch.improved ? [] : releaseProbe(state, epoch, input, options);
+  const probe = backingOff || epoch.left.includes(current) || epoch.probed || epoch.improved ? [] : releaseProbe(state, epoch, input, options);
   if (probe.length > 0) {
     epoch.probed = true;
     return startTrial(probe, placementSignature(input.keys, affinitiesAfter(m, input.keys, probe)), outcomeOf(state.recent.slice(-options.trialIntervals), m), true);

@@ -85,7 +85,7 @@ export interface TraceTrial {
   epoch: number;
   baseline?: TraceMeasuredOutcome;
   measured?: TraceMeasuredOutcome;
-  rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'trial-in-progress';
+  rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'trial-in-progress' | 'backing-off';
   progress?: [number, number];
 }
 
