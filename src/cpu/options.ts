@@ -62,6 +62,8 @@ export interface CpuSchedulerOptions {
   trialMargin: number;
   /** After a trial is measured worse and reverted, no new trial for this many intervals, doubling with each loss in a row (at most 16×). */
   trialBackoffIntervals: number;
+  /** A move measured worse is not tried again from the same placement to the same one for this many intervals, whatever the epoch. */
+  lostTrialMemoryIntervals: number;
   /** A demand epoch ends when a vCPU's smoothed demand moves more than max(epochBandFloor, epochBandSigmas × its σ) from where it was measured under the placement in force. */
   epochBandFloor: number;
   epochBandSigmas: number;
@@ -101,6 +103,7 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   trialIntervals: 3,
   trialMargin: 0.02,
   trialBackoffIntervals: 10,
+  lostTrialMemoryIntervals: 150,
   epochBandFloor: 0.1,
   epochBandSigmas: 3,
   epochPersistIntervals: 2,
@@ -122,7 +125,7 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
     if (!(o[key] >= 0 && o[key] <= 1)) throw new UsageError(`cpu scheduler: ${key} must be in [0, 1], got ${o[key]}`);
   }
   if (!Number.isInteger(o.trialSettleIntervals)) throw new UsageError(`cpu scheduler: trialSettleIntervals must be an integer ≥ 0, got ${o.trialSettleIntervals}`);
-  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals', 'trialIntervals', 'epochPersistIntervals', 'trialBackoffIntervals'] as const) {
+  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals', 'trialIntervals', 'epochPersistIntervals', 'trialBackoffIntervals', 'lostTrialMemoryIntervals'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new UsageError(`cpu scheduler: ${key} must be an integer ≥ 1, got ${o[key]}`);
   }
   if (!(o.dedicatedBusyDemand > 0)) throw new UsageError(`cpu scheduler: dedicatedBusyDemand must be > 0, got ${o.dedicatedBusyDemand}`);

@@ -91,6 +91,8 @@ export interface TrialState {
    * between epochs (a backlog) must not buy a trial and its revert each time.
    */
   backoff?: { until: number; wait: number };
+  /** Trials measured worse (from → to placement, and when), remembered across epochs for lostTrialMemoryIntervals: never retried meanwhile. */
+  lost?: { from: string; to: string; at: number }[];
 }
 
 export interface TrialCounts {
@@ -104,6 +106,9 @@ export interface TrialCounts {
 
 /** What the trial loop did this interval, for the trace, the dashboard and /metrics. */
 export type TrialEvent = TraceTrial;
+
+/** Lost trials remembered at most (the newest). */
+const lostTrialsKept = 16;
 
 export function initialTrialState(): TrialState {
   return { recent: [], counts: { started: 0, kept: 0, reverted: 0, abandoned: 0, held: 0, epochs: 0 } };
@@ -479,7 +484,8 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     epoch.left.push(trial.to);
     const revert = revertOf(trial.revert, { tried, baseline: trial.baseline });
     const wait = state.backoff ? Math.min(options.trialBackoffIntervals * 16, state.backoff.wait * 2) : options.trialBackoffIntervals;
-    state = { ...withoutTrial(state), current: trial.from, changedAt: interval, recent: [], backoff: { until: interval + wait, wait } };
+    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
+    state = { ...withoutTrial(state), current: trial.from, changedAt: interval, recent: [], backoff: { until: interval + wait, wait }, lost };
     return {
       actions: revert,
       state,
@@ -501,7 +507,9 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     if (target === current) return { actions: [], state, overridden: false };
     const baseline = outcomeOf(state.recent.length > 0 ? state.recent.slice(-options.trialIntervals) : [sample], m);
     const known = epoch.outcomes[target];
-    if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
+    const lostBefore = state.lost?.find((l) => l.from === current && l.to === target && interval - l.at < options.lostTrialMemoryIntervals);
+    if (lostBefore) held = { rule: 'measured-worse-before', text: `this move was tried at interval ${lostBefore.at} and measured worse` };
+    else if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
     else if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
     else if (epoch.trialLabels === input.labels) held = { rule: 'one-trial-per-epoch', text: `one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt})` };
     else if (known && judgeOutcomes(known, baseline, input.objective, options.trialMargin, options.marginPoints) !== 'better') {
@@ -514,9 +522,10 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
   }
   // Then, once per epoch, the host's scheduler alone, when what the placement in force delivers is short of fair.
   const probe = backingOff || epoch.left.includes(current) || epoch.probed || epoch.improved ? [] : releaseProbe(state, epoch, input, options);
-  if (probe.length > 0) {
+  const probeTarget = probe.length > 0 ? placementSignature(input.keys, affinitiesAfter(m, input.keys, probe)) : undefined;
+  if (probeTarget !== undefined && !state.lost?.some((l) => l.from === current && l.to === probeTarget && interval - l.at < options.lostTrialMemoryIntervals)) {
     epoch.probed = true;
-    return startTrial(probe, placementSignature(input.keys, affinitiesAfter(m, input.keys, probe)), outcomeOf(state.recent.slice(-options.trialIntervals), m), true);
+    return startTrial(probe, probeTarget, outcomeOf(state.recent.slice(-options.trialIntervals), m), true);
   }
   if (held) return hold(held.rule, `${abandonedText}held: ${held.text}`);
   if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
