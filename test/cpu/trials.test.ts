@@ -165,3 +165,25 @@ test('property: over random mixes, within one demand epoch no placement is left 
     { numRuns: 25, seed: 17 },
   );
 });
+
+test('after a lost trial the loop backs off, and the same move is not tried again in a later epoch', () => {
+  // Pinned together is worse (0.3 / 0.7 against 0.5 / 0.5); the proposer asks for it every interval, and the
+  // demands swing between epochs every 6 intervals (a backlog), which alone would allow a trial in each.
+  let state;
+  let affinity = [[0, 1], [0, 1]];
+  const started: number[] = [];
+  for (let k = 1; k <= 60; k++) {
+    const together = affinity[0]!.length === 1;
+    const demand = Math.floor(k / 6) % 2 === 0 ? [1, 1] : [1, 0.5];
+    const m = measurement(affinity, together ? [0.3, 0.7] : [0.5, 0.5], demand);
+    const proposed = together ? [] : [pin(0, [0], affinity[0]!), pin(1, [0], affinity[1]!)];
+    const d = judgeByTrials(state, { ...input(m, k, proposed), demands: demand }, options);
+    state = d.state;
+    if (d.event?.event === 'started') started.push(k);
+    for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+  }
+  assert.ok(state!.counts.epochs >= 5, `${state!.counts.epochs} epochs`);
+  assert.deepEqual(started.length, 1, `trials started at ${started.join(', ')}`);
+  assert.equal(state!.counts.reverted, 1);
+  assert.ok(state!.counts.held > 10);
+});
