@@ -42,7 +42,7 @@ export interface RunConfig {
   http?: ListenAddress;
   /** Allow an `http` address beyond loopback. */
   httpPublic?: boolean;
-  cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number; objective?: CpuObjective };
+  cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number; objective?: CpuObjective; trials?: boolean };
   memory: {
     floorMiB?: number;
     reserveMiB?: number;
@@ -72,7 +72,7 @@ export class ConfigError extends UsageError {
 type Path = FieldPath;
 
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
-const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective'] as const;
+const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective', 'trials'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory'] as const;
 const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
@@ -169,6 +169,7 @@ export function parseConfig(text: string, source: string): RunConfig {
       persistIntervals: optional(cpuRaw.persistIntervals, (v) => r.number(v, ['cpu', 'persistIntervals'], 1, 1000, { integer: true })),
       urgentGainPoints: optional(cpuRaw.urgentGain, (v) => r.number(v, ['cpu', 'urgentGain'], 0, 100)),
       objective: optional(cpuRaw.objective, (v) => (cpuObjectives.includes(v as CpuObjective) ? (v as CpuObjective) : r.fail(['cpu', 'objective'], `expected fairness or balance, got ${describe(v)}`))),
+      trials: optional(cpuRaw.trials, (v) => r.boolean(v, ['cpu', 'trials'])),
     }),
     memory: defined({
       floorMiB: optional(memRaw.floorMiB, (v) => r.number(v, ['memory', 'floorMiB'], 0, MAX_MIB)),
