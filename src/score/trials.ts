@@ -50,17 +50,17 @@ export interface TrialTally {
   lastOutcome: { interval: number; trial: TraceTrial } | undefined;
   /** The last interval counted. */
   throughInterval: number | undefined;
+  /** Epoch of the trial started and not yet kept, reverted or abandoned (a trial in progress); undefined when none. */
+  openEpoch: number | undefined;
 }
 
 export function emptyTrialTally(): TrialTally {
-  return { started: 0, kept: 0, reverted: 0, abandoned: 0, held: 0, heldBy: {}, epoch: undefined, last: undefined, lastOutcome: undefined, throughInterval: undefined };
+  return { started: 0, kept: 0, reverted: 0, abandoned: 0, held: 0, heldBy: {}, epoch: undefined, last: undefined, lastOutcome: undefined, throughInterval: undefined, openEpoch: undefined };
 }
 
 /** Counts trials interval by interval (a run in progress, or a whole trace). */
 export class TrialCounter {
   readonly tally: TrialTally = emptyTrialTally();
-  /** Epoch of the trial started and not yet kept, reverted or abandoned. */
-  private openEpoch: number | undefined;
 
   /** Counts one interval; returns what happened in it, in order (an abandonment before the trial that followed it). */
   add(entry: TraceInterval): { outcomes: TrialOutcome[]; held?: TrialHoldRule } {
@@ -70,11 +70,11 @@ export class TrialCounter {
     const outcomes: TrialOutcome[] = [];
     const abandonedNow =
       trial?.event === 'abandoned' ||
-      (this.openEpoch !== undefined && ((trial !== undefined && trial.epoch > this.openEpoch) || abandonedBecause(entry.cpu?.decision) !== undefined));
+      (t.openEpoch !== undefined && ((trial !== undefined && trial.epoch > t.openEpoch) || abandonedBecause(entry.cpu?.decision) !== undefined));
     if (abandonedNow) {
       outcomes.push('abandoned');
       t.abandoned++;
-      this.openEpoch = undefined;
+      t.openEpoch = undefined;
       t.lastOutcome = { interval: entry.interval, trial: trial?.event === 'abandoned' ? trial : { event: 'abandoned', epoch: trial?.epoch ?? t.epoch ?? 0 } };
     }
     if (!trial) return { outcomes };
@@ -83,11 +83,11 @@ export class TrialCounter {
     if (trial.event === 'started') {
       outcomes.push('started');
       t.started++;
-      this.openEpoch = trial.epoch;
+      t.openEpoch = trial.epoch;
     } else if (trial.event === 'kept' || trial.event === 'reverted') {
       outcomes.push(trial.event);
       t[trial.event]++;
-      this.openEpoch = undefined;
+      t.openEpoch = undefined;
       t.lastOutcome = { interval: entry.interval, trial };
     } else if (trial.event === 'held') {
       t.held++;
