@@ -1,10 +1,13 @@
 import type { Action } from '../ground/actions.js';
 import type { TraceInterval } from '../ground/trace-record.js';
+import { abandonedBecause, fairPercent } from '../score/trials.js';
 
 // The assignment's monitor output, so graders and students see what they expect:
 //   CPU:    `0 - usage: 48.7 | mapping ['aos_vm1', 'aos_vm5']`
 //           `0 - usage: n/a (window 0.11 s too short) | mapping ['aos_vm1', 'aos_vm5']` on a short window (TraceCpu.shortWindow)
 //   memory: `Memory (VM: aos_vm1)  Actual [512.0], Unused: [301.4]`
+// and one line when a trial of the vCPU scheduler starts, is kept, reverted or abandoned (not while it is measured):
+//           `  trial kept: worst 88 % of fair share (before 55 %)`
 
 const MiB = 1024;
 
@@ -24,6 +27,22 @@ export function formatCpuMonitor(entry: TraceInterval): string[] {
 function vcpuLabel(domain: string, vcpu: number, entry: TraceInterval): string {
   const multi = entry.cpu!.vcpus.some((v) => v.domain === domain && v.vcpu > 0);
   return multi ? `${domain}:${vcpu}` : domain;
+}
+
+/** One line per trial event worth a person's eye: started, kept, reverted, abandoned (cpu.trial, src/cpu/trials.ts). */
+export function formatTrialMonitor(entry: TraceInterval): string[] {
+  const trial = entry.cpu?.trial;
+  const lines: string[] = [];
+  // A trial abandoned in the interval a new one starts shows in the decision line only.
+  const why = abandonedBecause(entry.cpu?.decision);
+  if (trial?.event === 'abandoned' || why !== undefined) lines.push(`  trial abandoned: ${why ?? 'demands changed before it was measured'}`);
+  if (!trial) return lines;
+  const before = fairPercent(trial.baseline?.worstFraction);
+  const tried = fairPercent(trial.measured?.worstFraction);
+  if (trial.event === 'started') lines.push(`  trial started (demand epoch ${trial.epoch}): the placement left delivered worst ${before} of fair share`);
+  else if (trial.event === 'kept') lines.push(`  trial kept: worst ${tried} of fair share (before ${before})`);
+  else if (trial.event === 'reverted') lines.push(`  trial reverted: worst ${tried} of fair share (before ${before}), measured worse: the moved vCPUs go back`);
+  return lines;
 }
 
 export function formatMemoryMonitor(entry: TraceInterval): string[] {
@@ -50,7 +69,7 @@ export function formatAction(action: Action): string {
 /** Everything a person watching the terminal should see for one interval. */
 export function formatInterval(entry: TraceInterval, dryRun = false): string[] {
   const lines = [`--- interval ${entry.interval} (t=${(entry.timeMs / 1000).toFixed(1)} s)`];
-  lines.push(...formatCpuMonitor(entry), ...formatMemoryMonitor(entry));
+  lines.push(...formatCpuMonitor(entry), ...formatTrialMonitor(entry), ...formatMemoryMonitor(entry));
   const prefix = dryRun ? '  [dry-run] ' : '  > ';
   for (const action of entry.actions) lines.push(prefix + formatAction(action));
   for (const failure of entry.failures) lines.push(`  ! ${formatAction(failure.action)} failed: ${failure.error}`);

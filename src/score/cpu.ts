@@ -2,6 +2,7 @@ import type { PinAction } from '../ground/actions.js';
 import type { TraceInterval } from '../ground/trace-record.js';
 import { fairShares, groupByValue, guestCapacity, jainIndex } from './fairness.js';
 import { sameCpuSet } from '../ground/cpu-list.js';
+import { tallyTrials, type TrialHoldRule } from './trials.js';
 
 // How well a run balanced the pCPUs and how fairly the VMs were served.
 //
@@ -17,6 +18,8 @@ import { sameCpuSet } from '../ground/cpu-list.js';
 // * short windows (cpu.shortWindow: shorter than half the interval, nothing decided on them) count
 //   in none of these: each interval weighs the same in them, so a 110 ms window of noise would
 //   weigh as much as a full one, and one late spike would move "balanced at" past it.
+// * trials: the scheduler's trials (cpu.trial, src/cpu/trials.ts) started, kept, reverted and
+//   abandoned, proposals held by rule, and the pin changes the reverts made (in pin changes too).
 
 export interface CpuScoreOptions {
   /** Spread (max − min pCPU usage, percentage points) at or below which the host counts as balanced. */
@@ -65,6 +68,19 @@ export interface PinChange {
   to: number[];
 }
 
+export interface CpuTrials {
+  started: number;
+  kept: number;
+  reverted: number;
+  abandoned: number;
+  held: number;
+  heldBy: Partial<Record<TrialHoldRule, number>>;
+  /** Pin changes made by reverts (counted in pinChanges too). */
+  revertPinChanges: number;
+  /** Demand epochs the trials ran in (the last trial event's epoch). */
+  epochs: number | undefined;
+}
+
 export interface CpuScore {
   thresholdPoints: number;
   /** Intervals that carry a CPU measurement (the first interval of a run has none; short windows are left out). */
@@ -82,6 +98,8 @@ export interface CpuScore {
   fairness: CpuFairness | undefined;
   /** Over every interval, including the settling at the start. */
   fairnessWholeRun: CpuFairness | undefined;
+  /** The scheduler's trials; undefined when the trace has none (a trace from before trials, or another scheduler's). */
+  trials: CpuTrials | undefined;
 }
 
 export function spreadPoints(pcpuUsage: number[]): number {
@@ -151,6 +169,23 @@ export function scoreCpu(intervals: TraceInterval[], pcpus: number | undefined, 
     pinChanges: { total: changes.length, afterBalance, failed, changes },
     fairness: fairnessOver(settled, capacity, options),
     fairnessWholeRun: fairnessOver(intervals, capacity, options),
+    trials: trialsOf(intervals, changes),
+  };
+}
+
+function trialsOf(intervals: TraceInterval[], changes: PinChange[]): CpuTrials | undefined {
+  if (!intervals.some((i) => i.cpu?.trial !== undefined)) return undefined;
+  const t = tallyTrials(intervals);
+  const revertIntervals = new Set(intervals.filter((i) => i.cpu?.trial?.event === 'reverted').map((i) => i.interval));
+  return {
+    started: t.started,
+    kept: t.kept,
+    reverted: t.reverted,
+    abandoned: t.abandoned,
+    held: t.held,
+    heldBy: t.heldBy,
+    revertPinChanges: changes.filter((c) => revertIntervals.has(c.interval)).length,
+    epochs: t.epoch,
   };
 }
 

@@ -1,4 +1,5 @@
-import type { CpuFairness, CpuScore } from './cpu.js';
+import type { CpuFairness, CpuScore, CpuTrials } from './cpu.js';
+import { HOLD_RULE_TEXT, type TrialHoldRule } from './trials.js';
 import type { EpisodeSummary, MemoryScore } from './memory.js';
 import type { Score } from './score.js';
 import { formatMiB, mibToKiB } from '../ground/units.js';
@@ -63,6 +64,7 @@ function formatCpu(cpu: CpuScore): string[] {
   );
   const failed = cpu.pinChanges.failed > 0 ? `, ${cpu.pinChanges.failed} failed` : '';
   lines.push(field('pin changes', `${cpu.pinChanges.total} total, ${cpu.pinChanges.afterBalance ?? '-'} after balance${failed}`));
+  if (cpu.trials) lines.push(field('trials', trialsLine(cpu.trials)), ...(cpu.trials.held > 0 ? [field('proposals held', heldLine(cpu.trials))] : []));
   if (cpu.fairness) {
     lines.push(...formatFairness(cpu.fairness, '(settled)'));
     if (cpu.fairnessWholeRun && cpu.fairnessWholeRun.intervals !== cpu.fairness.intervals) lines.push(...formatFairness(cpu.fairnessWholeRun, '(whole run)'));
@@ -75,6 +77,20 @@ function formatCpu(cpu: CpuScore): string[] {
     );
   }
   return lines;
+}
+
+/** `2 started, 1 kept, 1 reverted (pin changes by reverts: 6)`. */
+export function trialsLine(t: CpuTrials): string {
+  const parts = [`${t.started} started`, `${t.kept} kept`, `${t.reverted} reverted`];
+  if (t.abandoned > 0) parts.push(`${t.abandoned} abandoned`);
+  const reverts = t.reverted > 0 ? ` (pin changes by reverts: ${t.revertPinChanges})` : '';
+  return `${parts.join(', ')}${reverts}`;
+}
+
+/** `3 (one trial per demand epoch 2, ...)`. */
+export function heldLine(t: CpuTrials): string {
+  const by = (Object.entries(t.heldBy) as [TrialHoldRule, number][]).map(([rule, n]) => `${HOLD_RULE_TEXT[rule]}: ${n}`);
+  return `${t.held}${by.length ? ` (${by.join('; ')})` : ''}`;
 }
 
 function oomLine(m: MemoryScore): string {

@@ -15,7 +15,7 @@ import { RunState, type RunPhase } from './run-state.js';
 
 // The dashboard's HTTP server (node:http, no framework):
 //   GET /            the live page (src/web/page/), which draws with uPlot served from node_modules
-//   GET /events      server-sent events: hello, header, interval, status, ping
+//   GET /events      server-sent events: hello, header, interval, trials, status, ping
 //   GET /api/state   JSON: header, status and the last intervals (?last=N), for late joiners
 //   GET /metrics     Prometheus text format
 //   GET /healthz     `ok`
@@ -136,6 +136,8 @@ export class Dashboard {
     this.state.addInterval(entry);
     this.metrics.recordInterval(entry, { dryRun: this.options.dryRun, tickSeconds });
     this.stream.broadcast('interval', entry, entry.interval);
+    // The trials over the whole run (a page's history may have dropped the intervals they happened in).
+    if (entry.cpu) this.stream.broadcast('trials', this.state.trials());
   }
 
   setPhase(phase: RunPhase): void {
@@ -178,7 +180,7 @@ export class Dashboard {
     if (asset) return this.reply(res, 200, asset.type, asset.body, { 'cache-control': 'no-cache' });
     switch (url.pathname) {
       case '/events':
-        return this.stream.attach(req, res, [{ event: 'hello', data: { header: this.state.header, status: this.state.status(), lastInterval: this.state.latest()?.interval } }]);
+        return this.stream.attach(req, res, [{ event: 'hello', data: { header: this.state.header, status: this.state.status(), lastInterval: this.state.latest()?.interval, trials: this.state.trials() } }]);
       case '/api/state': {
         const lastParam = url.searchParams.get('last');
         const last = lastParam === null || !/^\d+$/.test(lastParam) ? undefined : Number(lastParam);

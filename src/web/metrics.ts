@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Action } from '../ground/actions.js';
 import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
 import { packageVersion } from '../app/version.js';
+import { TRIAL_HOLD_RULES, TRIAL_OUTCOMES, TrialCounter } from '../score/trials.js';
 
 // The run as Prometheus metrics, on a private registry (never prom-client's global one, so two
 // runs in one process, or a test, never share series). Ratios are 0..1 (a demand can exceed 1),
@@ -41,6 +42,11 @@ export class RunMetrics {
   private readonly dedicatedSince: Gauge<'domain'>;
   private readonly dedicatedRefused: Gauge<'domain'>;
   private readonly weightChanges: Counter;
+  private readonly trials: Counter<'outcome'>;
+  private readonly trialsHeld: Counter<'rule'>;
+  private readonly demandEpoch: Gauge;
+  private readonly trialWorstFraction: Gauge<'placement'>;
+  private readonly trialCounter = new TrialCounter();
   /** Guests the run's options mark dedicated (`cpu.dedicated`): each has a dedicated-pCPU count, 0 while it shares. */
   private dedicatedNames: string[] = [];
   private readonly margin: Gauge;
@@ -100,6 +106,23 @@ export class RunMetrics {
     this.dedicatedPcpus = gauge('virtbalance_dedicated_pcpus', 'pCPUs dedicated to each guest marked dedicated (0 while it shares).', ['domain']);
     this.dedicatedSince = gauge('virtbalance_dedicated_since_timestamp_seconds', 'Unix time since which each guest has held its dedicated pCPUs (only guests that hold some).', ['domain']);
     this.dedicatedRefused = gauge('virtbalance_dedicated_refused', '1 while a dedicated guest is busy but its pCPUs cannot be dedicated (that would leave none for the others).', ['domain']);
+    // The trial loop (src/cpu/trials.ts, docs/cpu-scheduler.md): every placement change is a trial, measured and kept or reverted.
+    this.trials = counter(
+      'virtbalance_cpu_trials_total',
+      'Trials of the vCPU scheduler by outcome: started (a placement change to be measured), kept, reverted (measured worse: the moved vCPUs went back), abandoned (demands changed before it was measured). Dry runs included.',
+      ['outcome'],
+    );
+    this.trialsHeld = counter(
+      'virtbalance_cpu_trial_proposals_held_total',
+      'Placement changes the vCPU scheduler proposed but did not try, by the rule that held them (one-trial-per-epoch, placement-left-before, measured-worse-before, trial-in-progress).',
+      ['rule'],
+    );
+    this.demandEpoch = gauge('virtbalance_cpu_demand_epoch', "The vCPU scheduler's current demand epoch (1, 2, ...): a new one begins when some vCPU's demand leaves its noise band; one trial per epoch. 0 before the first.");
+    this.trialWorstFraction = gauge(
+      'virtbalance_cpu_trial_worst_fraction',
+      "The last trial's measured worst fraction of fair share (worst-served vCPU's received / max-min fair share): placement=before the placement it left, placement=tried the one it tried (absent until measured).",
+      ['placement'],
+    );
     this.margin = gauge('virtbalance_cpu_margin_ratio', 'The vCPU scheduler re-pins only when that lowers the demand spread by more than this, in pCPUs.');
     this.balanced = gauge('virtbalance_cpu_balanced', '1 when the vCPU scheduler judged the host balanced in the last interval.');
     this.balloonActual = gauge('virtbalance_balloon_actual_bytes', 'Balloon actual: memory each guest has now.', ['domain']);
@@ -153,6 +176,8 @@ export class RunMetrics {
       this.actionFailures.inc({ kind }, 0);
     }
     for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) this.callErrors.inc({ call }, 0);
+    for (const outcome of TRIAL_OUTCOMES) this.trials.inc({ outcome }, 0);
+    for (const rule of TRIAL_HOLD_RULES) this.trialsHeld.inc({ rule }, 0);
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
       for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(name);
@@ -195,6 +220,7 @@ export class RunMetrics {
       if (action.kind === 'set-cpu-weight') this.weightChanges.inc();
     }
     for (const failure of entry.failures) this.actionFailures.inc({ kind: failure.action.kind });
+    this.recordTrials(entry);
 
     // Per-pCPU, per-vCPU and per-domain gauges are rebuilt every interval, so a vanished domain's
     // series disappear instead of freezing at their last value.
@@ -252,6 +278,24 @@ export class RunMetrics {
       this.dedicatedSince.set({ domain: g.domain }, since(g.sinceMs));
     }
     for (const domain of cpu.dedicatedRefused ?? []) this.dedicatedRefused.set({ domain }, 1);
+  }
+
+  /** The trial loop's counters, its demand epoch and the last trial's before and tried worst fraction of fair share. */
+  private recordTrials(entry: TraceInterval): void {
+    const { outcomes, held } = this.trialCounter.add(entry);
+    for (const outcome of outcomes) this.trials.inc({ outcome });
+    if (held) this.trialsHeld.inc({ rule: held });
+    const trial = entry.cpu?.trial;
+    if (!trial) return;
+    this.demandEpoch.set(trial.epoch);
+    if (trial.event === 'started') {
+      // A new trial: its baseline, and nothing tried yet.
+      this.trialWorstFraction.reset();
+      if (trial.baseline) this.trialWorstFraction.set({ placement: 'before' }, trial.baseline.worstFraction);
+    } else if (trial.event === 'kept' || trial.event === 'reverted') {
+      if (trial.baseline) this.trialWorstFraction.set({ placement: 'before' }, trial.baseline.worstFraction);
+      if (trial.measured) this.trialWorstFraction.set({ placement: 'tried' }, trial.measured.worstFraction);
+    }
   }
 
   /** Like the gauges, a vanished domain's OOM counter goes with it (Prometheus marks it stale). */

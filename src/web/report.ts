@@ -2,7 +2,8 @@ import type { Action } from '../ground/actions.js';
 import type { TraceInterval, TraceLine } from '../ground/trace-record.js';
 import { hasCpuData, hasMemoryData, plotCpu, plotMemory } from '../plot/index.js';
 import { formatScore, scoreTrace, splitTrace, type Score, type ScoreOptions } from '../score/index.js';
-import { growthLine } from '../score/format.js';
+import { growthLine, heldLine, trialsLine } from '../score/format.js';
+import { abandonedBecause, fairPercent, TrialCounter, type TrialOutcome } from '../score/trials.js';
 import type { EpisodeSummary } from '../score/index.js';
 
 // A run as one self-contained HTML file: the SVG plots inlined, the score as tables, and the
@@ -49,6 +50,7 @@ function summarySection(score: Score, intervals: TraceInterval[]): string {
       cpu.balancedAtInterval === undefined ? 'bad' : 'good',
     ]);
     rows.push(['pin changes', `${cpu.pinChanges.total} (${cpu.pinChanges.afterBalance ?? '–'} after balance)`, cpu.pinChanges.failed ? 'bad' : undefined]);
+    if (cpu.trials) rows.push(['trials', trialsLine(cpu.trials), cpu.trials.reverted ? 'bad' : undefined]);
     if (cpu.fairness) rows.push(['fairness (Jain)', `${fixed(cpu.fairness.jainAll, 3)} over all VMs; worst VM got ${percent(cpu.fairness.worstFractionOfFairShare?.fraction)} of its fair share`]);
   }
   const m = score.memory;
@@ -60,7 +62,7 @@ function summarySection(score: Score, intervals: TraceInterval[]): string {
   }
   const decisions = decisionLog(intervals);
   const failed = decisions.filter((d) => d.kind === 'failed').length;
-  rows.push(['decisions', `${decisions.filter((d) => d.kind !== 'note' && d.kind !== 'failed' && d.kind !== 'oom').length} actions, ${failed} failed (log at the end)`, failed ? 'bad' : undefined]);
+  rows.push(['decisions', `${decisions.filter((d) => ACTION_KINDS.has(d.kind)).length} actions, ${failed} failed (log at the end)`, failed ? 'bad' : undefined]);
   return `<section class="summary"><h2>Summary</h2>${facts(rows)}</section>`;
 }
 
@@ -72,6 +74,12 @@ function cpuSection(score: Score): string {
       ['pCPU spread', cpu.spread ? `mean ${fixed(cpu.spread.mean)}, max ${fixed(cpu.spread.max)}, final ${fixed(cpu.spread.final)} points` : '–'],
       [`balanced (spread ≤ ${cpu.thresholdPoints})`, cpu.balancedAtInterval === undefined ? 'never' : `from interval ${cpu.balancedAtInterval} (${fixed(cpu.secondsUntilBalanced)} s)`, cpu.balancedAtInterval === undefined ? 'bad' : 'good'],
       ['pin changes', `${cpu.pinChanges.total} in all, ${cpu.pinChanges.afterBalance ?? '–'} after balance${cpu.pinChanges.failed ? `, ${cpu.pinChanges.failed} failed` : ''}`, cpu.pinChanges.failed ? 'bad' : undefined],
+      ...(cpu.trials
+        ? ([
+            ['trials (measured, kept or reverted)', trialsLine(cpu.trials), cpu.trials.reverted ? 'bad' : undefined],
+            ...(cpu.trials.held ? [['proposals held', heldLine(cpu.trials)]] : []),
+          ] as [string, string, ('good' | 'bad')?][])
+        : []),
       ...(cpu.fairness
         ? ([
             ['Jain, received/demand', `all VMs ${fixed(cpu.fairness.jainAll, 3)}, equal-demand groups min ${fixed(cpu.fairness.jainWithinGroupsMin, 3)}`],
@@ -126,6 +134,38 @@ interface LogRow {
   domain: string;
   change: string;
   reason: string;
+  /** Rows of kind `trial`: what became of it. */
+  outcome?: TrialOutcome;
+}
+
+/** Kinds of log rows that are actions on the host. */
+const ACTION_KINDS = new Set(['pin', 'grow', 'shrink', 'stats', 'weight']);
+
+/** The clause of the scheduler's decision line about this trial event (`trial kept (better): ...`), when it has one. */
+function trialClause(decision: string | undefined, word: string): string | undefined {
+  const at = decision?.indexOf(`trial ${word}`) ?? -1;
+  return at < 0 ? undefined : decision!.slice(at).split('; ')[0];
+}
+
+/** The trial outcomes of one interval as log rows (before its actions: they are the trial's pins). */
+function trialRows(entry: TraceInterval, outcomes: TrialOutcome[]): LogRow[] {
+  const trial = entry.cpu?.trial;
+  const decision = entry.cpu?.decision;
+  const before = fairPercent(trial?.baseline?.worstFraction);
+  const tried = fairPercent(trial?.measured?.worstFraction);
+  const base = { interval: entry.interval, timeMs: entry.timeMs, kind: 'trial', domain: '' };
+  return outcomes.map((outcome): LogRow => {
+    switch (outcome) {
+      case 'started':
+        return { ...base, outcome, change: `started, epoch ${trial?.epoch}: before, worst ${before} of fair share`, reason: trialClause(decision, 'started') ?? 'a placement change, to be measured' };
+      case 'kept':
+        return { ...base, outcome, change: `kept: worst ${tried} vs ${before} of fair share`, reason: trialClause(decision, 'kept') ?? 'measured as good or better' };
+      case 'reverted':
+        return { ...base, outcome, change: `reverted: worst ${tried} vs ${before} of fair share`, reason: trialClause(decision, 'reverted') ?? 'measured worse: the moved vCPUs go back' };
+      case 'abandoned':
+        return { ...base, outcome, change: 'abandoned before it was measured', reason: `demands changed: ${abandonedBecause(decision) ?? 'a new demand epoch began'}` };
+    }
+  });
 }
 
 function actionRow(entry: TraceInterval, action: Action): LogRow {
@@ -146,7 +186,9 @@ function actionRow(entry: TraceInterval, action: Action): LogRow {
 
 export function decisionLog(intervals: TraceInterval[]): LogRow[] {
   const rows: LogRow[] = [];
+  const trials = new TrialCounter();
   for (const entry of intervals) {
+    rows.push(...trialRows(entry, trials.add(entry).outcomes));
     for (const action of entry.actions) rows.push(actionRow(entry, action));
     for (const f of entry.failures) rows.push({ ...actionRow(entry, f.action), kind: 'failed', reason: f.error });
     for (const n of entry.notices) rows.push({ interval: entry.interval, timeMs: entry.timeMs, kind: 'note', domain: n.domain ?? '', change: '', reason: n.message });
@@ -163,10 +205,13 @@ function logSection(intervals: TraceInterval[]): string {
   const rows = decisionLog(intervals);
   if (rows.length === 0) return '<section><h2>Decision log</h2><p class="muted">No decisions in this trace.</p></section>';
   const counts = new Map<string, number>();
-  for (const r of rows) counts.set(r.kind, (counts.get(r.kind) ?? 0) + 1);
+  for (const r of rows) {
+    const kind = r.outcome ? `trial ${r.outcome}` : r.kind;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
   const summary = [...counts].map(([k, n]) => `${n} ${k}`).join(' · ');
   const body = rows
-    .map((r) => `<tr class="k-${r.kind}"><td class="num">${r.interval}</td><td class="num">${clock(r.timeMs)}</td><td><span class="badge">${esc(r.kind)}</span></td><td>${esc(r.domain)}</td><td class="change">${esc(r.change)}</td><td class="reason">${esc(r.reason)}</td></tr>`)
+    .map((r) => `<tr class="k-${r.kind}${r.outcome ? ` k-trial-${r.outcome}` : ''}"><td class="num">${r.interval}</td><td class="num">${clock(r.timeMs)}</td><td><span class="badge">${esc(r.outcome ? `trial ${r.outcome}` : r.kind)}</span></td><td>${esc(r.domain)}</td><td class="change">${esc(r.change)}</td><td class="reason">${esc(r.reason)}</td></tr>`)
     .join('\n');
   return `<section><h2>Decision log</h2><p class="muted">${esc(summary)}</p><table class="log"><thead><tr><th>#</th><th>t</th><th>kind</th><th>VM</th><th>change</th><th>reason</th></tr></thead><tbody>\n${body}\n</tbody></table></section>`;
 }
@@ -200,6 +245,11 @@ table.log td.reason { color: var(--muted); }
 .k-shrink .badge { background: #fff1e5; color: #953800; }
 .k-failed .badge, .k-oom .badge { background: #ffebe9; color: var(--bad); }
 .k-failed td.reason { color: var(--bad); }
+.k-trial .badge { background: #fbefff; color: #6639ba; }
+.k-trial-kept .badge { background: #dafbe1; color: #116329; }
+.k-trial-reverted .badge { background: var(--bad); color: #fff; }
+.k-trial-reverted td { background: #fff5f5; }
+.k-trial-reverted td.change { color: var(--bad); font-weight: 600; }
 details pre { background: #f6f8fa; padding: 10px; border-radius: 6px; overflow-x: auto; font-size: 12px; }
 @media print { body { background: #fff; } section { break-inside: avoid-page; border: none; } header { color: #000; background: none; } }
 `;

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scoreTrace } from '../../src/score/score.js';
 import { jainIndex, fairShares, groupByValue } from '../../src/score/fairness.js';
-import { cpuTrace, header, interval, pin } from './fixtures.js';
+import { cpuTrace, header, interval, pin, trialTrace } from './fixtures.js';
+import { formatScore } from '../../src/score/format.js';
+import type { TraceInterval } from '../../src/ground/trace-record.js';
 
 const eight = (demand: (i: number) => number) => Array.from({ length: 8 }, (_, i) => ({ name: `vm${i + 1}`, demand: demand(i) }));
 
@@ -151,4 +153,39 @@ test('Jain index, grouping and fair shares', () => {
   assert.deepEqual(groups, [[0.2, 0.205], [1, 1.04], [1.06]]);
   assert.deepEqual(fairShares([0.2, 1, 1], 2), [0.2, 0.9, 0.9]);
   assert.deepEqual(fairShares([0.2, 0.3], 4), [0.2, 0.3]);
+});
+
+test('trials: started, kept, reverted and abandoned counted from the trace, proposals held by rule, pin changes by reverts', () => {
+  const cpu = scoreTrace(trialTrace()).cpu!;
+  assert.equal(cpu.pinChanges.total, 10);
+  assert.deepEqual(cpu.trials, {
+    started: 4,
+    kept: 1,
+    reverted: 1,
+    // The trial of epoch 3 ends when epoch 4's starts: the decision line says so, and it counts once.
+    abandoned: 1,
+    held: 2,
+    heldBy: { 'one-trial-per-epoch': 1, 'placement-left-before': 1 },
+    revertPinChanges: 2,
+    epochs: 4,
+  });
+  // An explicit `abandoned` event of a trial already counted abandoned by its next epoch is not counted twice.
+  const lines = trialTrace();
+  const i17 = lines.find((l) => l.type === 'interval' && l.interval === 17) as TraceInterval;
+  i17.cpu!.trial = { event: 'abandoned', epoch: 5, baseline: { worstFraction: 0.7, usageSpreadPoints: 0, samples: 1 } };
+  const again = scoreTrace(lines).cpu!.trials!;
+  assert.equal(again.abandoned, 2, 'the trial of epoch 4 was open: its abandonment counts');
+  assert.equal(again.started, 4);
+});
+
+test('trials: a trace without any (another scheduler, or from before trials) has no trial figures and no trials line', () => {
+  const cpu = scoreTrace(cpuTrace(2, [{ name: 'a', demand: 1 }, { name: 'b', demand: 1 }], 4, () => [0, 1])).cpu!;
+  assert.equal(cpu.trials, undefined);
+  assert.doesNotMatch(formatScore(scoreTrace(cpuTrace(2, [{ name: 'a', demand: 1 }], 3, () => [0]))), /trials/);
+});
+
+test('trials in the text score: counts with the revert pins, and the proposals held by rule', () => {
+  const text = formatScore(scoreTrace(trialTrace()));
+  assert.match(text, /\n {2}trials {25}4 started, 1 kept, 1 reverted, 1 abandoned \(pin changes by reverts: 2\)\n/);
+  assert.match(text, /\n {2}proposals held {17}2 \(one trial per demand epoch: 1; the placement in force was left once before in this epoch: 1\)\n/);
 });

@@ -96,3 +96,47 @@ export function guest(domain: string, actualMiB: number, unusedMiB: number | und
 export function memoryInterval(n: number, guests: TraceGuestMemory[], hostFreeMiB = 4096, truth?: TraceTruth): TraceInterval {
   return interval(n, { domains: guests.map((g) => g.domain), memory: { guests, hostFreeKiB: hostFreeMiB * MiB, reserveKiB: 512 * MiB }, truth });
 }
+
+const outcome = (worstFraction: number, samples = 3) => ({ worstFraction, usageSpreadPoints: 0, samples, sd: 0 });
+
+/**
+ * A CPU trace with the scheduler's trials (cpu.trial, cpu.decision), four one-vCPU VMs on 2 pCPUs:
+ * interval 1 starts a trial (before: worst 55 % of fair share), measured over 2–4 and reverted at 5
+ * (tried: 51 %), with its pins back; 7 and 8 hold a proposal (one trial per epoch, placement left
+ * before); 9 starts a trial of epoch 2, kept at 12 (88 % vs 55 %); 14 starts one of epoch 3, which
+ * the trial started at 16 (epoch 4) abandons, as its decision line says. Pins: 2 at each of 1, 5,
+ * 9, 14 and 16 (10 in all, 2 of them by the revert).
+ */
+export function trialTrace(): TraceLine[] {
+  const A = [0, 0, 1, 1];
+  const B = [0, 1, 0, 1];
+  const C = [0, 1, 1, 0];
+  const placement = (n: number) => (n <= 1 ? A : n <= 5 ? B : n <= 9 ? A : n <= 14 ? C : n <= 16 ? B : A);
+  const vms = ['vm1', 'vm2', 'vm3', 'vm4'].map((name, i) => ({ name, demand: i % 2 === 0 ? 1 : 0.4 }));
+  const lines = cpuTrace(2, vms, 20, placement);
+  const before = outcome(0.55);
+  const trials: Record<number, { trial: NonNullable<TraceInterval['cpu']>['trial']; decision: string }> = {
+    1: { trial: { event: 'started', epoch: 1, baseline: before }, decision: 'trial started (epoch 1): the placement in force delivered worst 55 % of fair share' },
+    2: { trial: { event: 'measuring', epoch: 1, baseline: before, progress: [0, 3] }, decision: 'trial in progress (0 of 3 intervals measured)' },
+    3: { trial: { event: 'measuring', epoch: 1, baseline: before, progress: [1, 3] }, decision: 'trial in progress (1 of 3 intervals measured)' },
+    4: { trial: { event: 'measuring', epoch: 1, baseline: before, progress: [2, 3] }, decision: 'trial in progress (2 of 3 intervals measured)' },
+    5: { trial: { event: 'reverted', epoch: 1, baseline: before, measured: outcome(0.51) }, decision: 'trial reverted (measured worse): worst 51 % of fair share, before worst 55 % of fair share' },
+    7: { trial: { event: 'held', epoch: 1, rule: 'one-trial-per-epoch' }, decision: 'held: one trial per demand epoch (epoch 1 began at interval 1)' },
+    8: { trial: { event: 'held', epoch: 1, rule: 'placement-left-before' }, decision: 'held: the placement in force was already left once in this demand epoch' },
+    9: { trial: { event: 'started', epoch: 2, baseline: before }, decision: 'trial started (epoch 2): the placement in force delivered worst 55 % of fair share' },
+    10: { trial: { event: 'measuring', epoch: 2, baseline: before, progress: [1, 2] }, decision: 'trial in progress (1 of 2 intervals measured)' },
+    12: { trial: { event: 'kept', epoch: 2, baseline: before, measured: outcome(0.88) }, decision: 'trial kept (better): worst 88 % of fair share, before worst 55 % of fair share' },
+    14: { trial: { event: 'started', epoch: 3, baseline: outcome(0.88) }, decision: 'trial started (epoch 3): the placement in force delivered worst 88 % of fair share' },
+    16: {
+      trial: { event: 'started', epoch: 4, baseline: outcome(0.7, 1) },
+      decision: 'trial abandoned (vm1 vCPU0 demand 1.00 → 0.60 (band ±0.05)); trial started (epoch 4): the placement in force delivered worst 70 % of fair share',
+    },
+  };
+  for (const line of lines) {
+    if (line.type !== 'interval' || !line.cpu) continue;
+    const t = trials[line.interval];
+    line.cpu.decision = t?.decision ?? 'balanced: demand spread 0 pts ≤ margin 10';
+    if (t?.trial) line.cpu.trial = t.trial;
+  }
+  return lines;
+}

@@ -6,7 +6,9 @@ import { simulateScenario } from '../../src/control/simulate.js';
 import { loadScenario } from '../../src/host/sim/index.js';
 import { resolveScenarioPath } from '../../src/app/target.js';
 import { cacheHeld, RunMetrics } from '../../src/web/metrics.js';
-import { parsePrometheus, sampleValue, type Sample } from './helpers.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
+import { trialTrace } from '../score/fixtures.js';
+import { fixture, parsePrometheus, sampleValue, type Sample } from './helpers.js';
 
 async function intervalsOf(name: string, intervals?: number): Promise<TraceInterval[]> {
   const lines: TraceLine[] = await simulateScenario(loadScenario(resolveScenarioPath(name)), { intervals });
@@ -265,4 +267,76 @@ test('clock-bound marks: 1 for each vCPU the trace marks learned clock-bound, 0 
   for (const d of ['burst1', 'burst2']) assert.equal(sampleValue(await scrape(m), 'virtbalance_vcpu_clock_bound', { domain: d, vcpu: '0' }), 1, `${d} still marked at the end`);
   assert.ok(last.vcpus.some((v) => !v.clockBound));
   assert.match(await m.text(), /# TYPE virtbalance_vcpu_clock_bound gauge/);
+});
+
+test('trials: counters by outcome and by the rule that held a proposal, the demand epoch, the last trial before and tried', async () => {
+  const intervals = trialTrace().filter((l): l is TraceInterval => l.type === 'interval');
+  const m = new RunMetrics({ processMetrics: false });
+  let done = -1;
+  const at = async (through: number) => {
+    for (const e of intervals.filter((i) => i.interval <= through && i.interval > done)) m.recordInterval(e, { dryRun: false });
+    done = through;
+    const s = await scrape(m);
+    return {
+      outcome: (outcome: string) => sampleValue(s, 'virtbalance_cpu_trials_total', { outcome }),
+      held: (rule: string) => sampleValue(s, 'virtbalance_cpu_trial_proposals_held_total', { rule }),
+      epoch: sampleValue(s, 'virtbalance_cpu_demand_epoch'),
+      before: sampleValue(s, 'virtbalance_cpu_trial_worst_fraction', { placement: 'before' }),
+      tried: sampleValue(s, 'virtbalance_cpu_trial_worst_fraction', { placement: 'tried' }),
+    };
+  };
+
+  // Before any trial: every series at 0, so rate() works from the first scrape; epoch 0 (none yet), no fractions.
+  let s = await at(0);
+  for (const o of ['started', 'kept', 'reverted', 'abandoned']) assert.equal(s.outcome(o), 0, o);
+  for (const r of ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'trial-in-progress']) assert.equal(s.held(r), 0, r);
+  assert.equal(s.epoch, 0);
+  assert.equal(s.before, undefined);
+
+  // A trial started: its baseline; measuring intervals count nothing more.
+  s = await at(4);
+  assert.equal(s.outcome('started'), 1);
+  assert.equal(s.epoch, 1);
+  assert.equal(s.before, 0.55);
+  assert.equal(s.tried, undefined, 'not measured yet');
+  // Reverted: 51 % tried against 55 % before.
+  s = await at(5);
+  assert.deepEqual([s.outcome('started'), s.outcome('kept'), s.outcome('reverted')], [1, 0, 1]);
+  assert.equal(s.tried, 0.51);
+  // Held by two rules, once each.
+  s = await at(8);
+  assert.equal(s.held('one-trial-per-epoch'), 1);
+  assert.equal(s.held('placement-left-before'), 1);
+  assert.equal(s.held('measured-worse-before'), 0);
+  // The next trial (epoch 2) forgets the last one's tried figure until it is measured itself, then keeps 88 %.
+  s = await at(9);
+  assert.equal(s.epoch, 2);
+  assert.equal(s.tried, undefined);
+  s = await at(12);
+  assert.equal(s.outcome('kept'), 1);
+  assert.equal(s.tried, 0.88);
+  // Epoch 3's trial is abandoned when epoch 4's starts.
+  s = await at(19);
+  assert.deepEqual([s.outcome('started'), s.outcome('kept'), s.outcome('reverted'), s.outcome('abandoned')], [4, 1, 1, 1]);
+  assert.equal(s.epoch, 4);
+  assert.equal(s.before, 0.7);
+  const text = await m.text();
+  assert.match(text, /# TYPE virtbalance_cpu_trials_total counter/);
+  assert.match(text, /# TYPE virtbalance_cpu_trial_proposals_held_total counter/);
+  assert.match(text, /# TYPE virtbalance_cpu_demand_epoch gauge/);
+  assert.match(text, /# HELP virtbalance_cpu_trial_worst_fraction .*fair share/);
+});
+
+test('trials on a simulated run: the paired bursty guests\' trial is measured worse and reverted, as /metrics counts', async () => {
+  const lines = await simulateScenario(loadScenario(fixture('bursty-paired.yaml')), { cpu: { ...defaultCpuSchedulerOptions, objective: 'fairness' }, intervals: 12 });
+  const m = new RunMetrics({ processMetrics: false });
+  for (const l of lines) if (l.type === 'interval') m.recordInterval(l, { dryRun: false });
+  const s = await scrape(m);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'started' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'reverted' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'kept' }), 0);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_demand_epoch'), 1);
+  const before = sampleValue(s, 'virtbalance_cpu_trial_worst_fraction', { placement: 'before' })!;
+  const tried = sampleValue(s, 'virtbalance_cpu_trial_worst_fraction', { placement: 'tried' })!;
+  assert.ok(tried < before - 0.2, `tried ${tried} against before ${before}`);
 });

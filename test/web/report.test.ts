@@ -9,7 +9,9 @@ import { simulateScenario } from '../../src/control/simulate.js';
 import { loadScenario } from '../../src/host/sim/index.js';
 import { resolveScenarioPath } from '../../src/app/target.js';
 import { decisionLog, renderReport } from '../../src/web/report.js';
-import { runCli } from './helpers.js';
+import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
+import { trialTrace } from '../score/fixtures.js';
+import { fixture, runCli } from './helpers.js';
 
 async function traceOf(name: string): Promise<TraceLine[]> {
   return simulateScenario(loadScenario(resolveScenarioPath(name)));
@@ -43,7 +45,10 @@ test('report: plots, score and every decision in one file that needs nothing els
   const actions = intervals.flatMap((i) => i.actions);
   const notices = intervals.flatMap((i) => i.notices);
   const rows = html.match(/<tr class="k-/g) ?? [];
-  assert.equal(rows.length, actions.length + notices.length);
+  // One row per action and notice, and one per trial started, kept, reverted or abandoned.
+  const trialRows = decisionLog(intervals).filter((r) => r.kind === 'trial').length;
+  assert.equal(trialRows, intervals.filter((i) => ['started', 'kept', 'reverted', 'abandoned'].includes(i.cpu?.trial?.event ?? '')).length);
+  assert.equal(rows.length, actions.length + notices.length + trialRows);
   assert.equal(decisionLog(intervals).filter((r) => r.kind === 'pin').length, actions.filter((a) => a.kind === 'pin').length);
   // Every reason is in the log, as text.
   for (const a of actions.slice(0, 20)) assert.ok(html.includes(a.reason.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')), a.reason);
@@ -100,4 +105,44 @@ test('CLI: report TRACE writes TRACE.html by default, -o elsewhere; bad input is
   const missing = await runCli(['report']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /expected one trace file/);
+});
+
+test('report: the decision log lists each trial started, kept, reverted or abandoned with its figures before its pins; the summary counts trials and reverts', () => {
+  const lines = trialTrace();
+  const intervals = lines.filter((l): l is TraceInterval => l.type === 'interval');
+  const trials = decisionLog(intervals).filter((r) => r.kind === 'trial');
+  assert.deepEqual(trials.map((r) => [r.interval, r.outcome, r.change]), [
+    [1, 'started', 'started, epoch 1: before, worst 55 % of fair share'],
+    [5, 'reverted', 'reverted: worst 51 % vs 55 % of fair share'],
+    [9, 'started', 'started, epoch 2: before, worst 55 % of fair share'],
+    [12, 'kept', 'kept: worst 88 % vs 55 % of fair share'],
+    [14, 'started', 'started, epoch 3: before, worst 88 % of fair share'],
+    [16, 'abandoned', 'abandoned before it was measured'],
+    [16, 'started', 'started, epoch 4: before, worst 70 % of fair share'],
+  ]);
+  // Reasons from the scheduler's decision line: the trial's own clause.
+  assert.equal(trials[1]!.reason, 'trial reverted (measured worse): worst 51 % of fair share, before worst 55 % of fair share');
+  assert.equal(trials[5]!.reason, 'demands changed: vm1 vCPU0 demand 1.00 → 0.60 (band ±0.05)');
+  // A trial's row comes before the pins it made (or the revert's pins).
+  const log = decisionLog(intervals);
+  const revertAt = log.findIndex((r) => r.outcome === 'reverted');
+  assert.equal(log[revertAt + 1]!.kind, 'pin');
+  assert.equal(log[revertAt + 1]!.interval, 5);
+
+  const html = renderReport(lines);
+  assertSelfContained(html);
+  assert.match(html, /<dt>trials<\/dt><dd class="bad">4 started, 1 kept, 1 reverted, 1 abandoned \(pin changes by reverts: 2\)<\/dd>/);
+  assert.match(html, /<dt>proposals held<\/dt><dd>2 \(one trial per demand epoch: 1; the placement in force was left once before in this epoch: 1\)<\/dd>/);
+  assert.match(html, /<dt>decisions<\/dt><dd>10 actions, 0 failed/, 'trial rows are not actions');
+  assert.match(html, /<tr class="k-trial k-trial-reverted"><td class="num">5<\/td><td class="num">0:05<\/td><td><span class="badge">trial reverted<\/span><\/td><td><\/td><td class="change">reverted: worst 51 % vs 55 % of fair share<\/td>/);
+  assert.match(html, /4 trial started/);
+  assert.match(html, /1 trial reverted/);
+});
+
+test('report: a simulated run whose trial is measured worse shows it started and reverted', async () => {
+  const lines = await simulateScenario(loadScenario(fixture('bursty-paired.yaml')), { cpu: { ...defaultCpuSchedulerOptions, objective: 'fairness' }, intervals: 10 });
+  const trials = decisionLog(lines.filter((l): l is TraceInterval => l.type === 'interval')).filter((r) => r.kind === 'trial');
+  assert.deepEqual(trials.map((r) => r.outcome), ['started', 'reverted']);
+  assert.match(trials[1]!.change, /^reverted: worst 5\d % vs 8\d % of fair share$/);
+  assert.match(renderReport(lines), /<dt>trials<\/dt><dd class="bad">1 started, 0 kept, 1 reverted \(pin changes by reverts: 2\)<\/dd>/);
 });

@@ -19,9 +19,10 @@
     intervals: [], // sorted by interval number
     numbers: new Set(),
     lastEventMs: Date.now(),
+    trials: undefined, // the vCPU scheduler's trials over the whole run, as the server tallies them (src/score/trials.ts)
   };
   const vmColors = new Map();
-  const logFilters = { pin: true, weight: true, balloon: true, stats: true, notice: true, failure: true };
+  const logFilters = { trial: true, pin: true, weight: true, balloon: true, stats: true, notice: true, failure: true };
   let logRendered = -1; // highest interval already in the decision log
   let logNeedsRebuild = true;
   let renderQueued = false;
@@ -68,6 +69,7 @@
     store.header = header;
     store.intervals = [];
     store.numbers = new Set();
+    store.trials = undefined;
     vmColors.clear();
     logRendered = -1;
     logNeedsRebuild = true;
@@ -79,6 +81,12 @@
     const key = `${header.target}|${header.startedAt}`;
     if (key !== store.runKey) resetRun(header);
     store.header = header;
+  }
+
+  /** The server's tally of trials; a newer one (counted through a later interval) replaces an older. */
+  function acceptTrials(trials) {
+    if (!trials) return;
+    if (!store.trials || (trials.throughInterval ?? -1) >= (store.trials.throughInterval ?? -1)) store.trials = trials;
   }
 
   function addInterval(entry) {
@@ -106,6 +114,7 @@
       acceptHeader(snapshot.header);
       if (snapshot.status) store.status = snapshot.status;
       for (const entry of snapshot.intervals) addInterval(entry);
+      acceptTrials(snapshot.trials);
       scheduleRender();
     } catch {
       // The stream's own reconnect will try again.
@@ -123,6 +132,7 @@
       const sameRun = hello.header && store.runKey === `${hello.header.target}|${hello.header.startedAt}`;
       acceptHeader(hello.header);
       store.status = hello.status;
+      acceptTrials(hello.trials);
       const have = latest()?.interval ?? -1;
       const missing = sameRun && hello.lastInterval !== undefined ? hello.lastInterval - have : undefined;
       if (hello.lastInterval !== undefined && (missing === undefined || missing > 0)) refill(missing);
@@ -131,6 +141,7 @@
     events.addEventListener('header', (e) => { heard(); acceptHeader(JSON.parse(e.data)); scheduleRender(); });
     events.addEventListener('status', (e) => { heard(); store.status = JSON.parse(e.data); scheduleRender(); });
     events.addEventListener('interval', (e) => { heard(); addInterval(JSON.parse(e.data)); scheduleRender(); });
+    events.addEventListener('trials', (e) => { heard(); acceptTrials(JSON.parse(e.data)); scheduleRender(); });
     events.addEventListener('ping', () => { heard(); if (streamState === 'stale') setStream('live'); });
     setInterval(() => {
       if (streamState === 'live' && Date.now() - store.lastEventMs > STALE_MS) setStream('stale');
@@ -471,6 +482,97 @@
     $('guests-hint').textContent = `interval ${entry.interval}${mean === undefined ? '' : ` · host prediction error ${(mean * 100).toFixed(1)} pts (mean over vCPUs)`}`;
   }
 
+  // ---- trials: every placement change is measured, then kept or reverted (src/cpu/trials.ts) ---------
+
+  const HOLD_TEXT = {
+    'one-trial-per-epoch': 'one trial per demand epoch',
+    'placement-left-before': 'the placement in force was left once before in this epoch',
+    'measured-worse-before': 'the proposed placement was measured worse before',
+    'trial-in-progress': 'a trial is in progress',
+  };
+  const fairPct = (outcome) => (outcome && Number.isFinite(outcome.worstFraction) ? `${Math.round(outcome.worstFraction * 100)} %` : '–');
+  /** Why a trial was abandoned, from the decision line (`trial abandoned (why)`). */
+  const abandonedBecause = (decision) => /trial abandoned \((.+?)\)(?:; |$)/.exec(decision ?? '')?.[1];
+  /** The decision line's clause about this trial event (`trial kept (better): ...`). */
+  function trialClause(decision, word) {
+    const at = (decision ?? '').indexOf(`trial ${word}`);
+    return at < 0 ? undefined : decision.slice(at).split('; ')[0];
+  }
+  const TRIAL_MEANING = 'Each placement change is a trial: after a settling interval, what every vCPU receives is measured for a few intervals and '
+    + 'compared with what the placement before delivered (worst-served vCPU\'s share of its max-min fair share). Measured worse: the moved vCPUs go back.';
+
+  function drawTrials() {
+    const el = $('cpu-trial');
+    const t = store.trials;
+    const decided = [...store.intervals].reverse().find((e) => e.cpu?.decision);
+    el.hidden = !t && !decided;
+    if (el.hidden) return;
+    const last = t?.last;
+    const outcome = t?.lastOutcome;
+    const inProgress = t && t.openEpoch !== undefined && last && (last.trial.event === 'started' || last.trial.event === 'measuring');
+    let state = 'none', badge = 'TRIAL', text = 'no trial yet: the scheduler tries a placement change when its model proposes one', when;
+    if (inProgress) {
+      const p = last.trial.progress;
+      state = 'in-progress';
+      badge = 'TRIAL';
+      text = `trial in progress (${p ? `${p[0]} of ${p[1]} measured` : 'settling'}), before: worst ${fairPct(last.trial.baseline)} of fair share`;
+      when = last;
+    } else if (outcome) {
+      const o = outcome.trial;
+      state = o.event;
+      when = outcome;
+      if (o.event === 'kept') { badge = 'KEPT'; text = `kept: ${fairPct(o.measured)} vs ${fairPct(o.baseline)}`; }
+      else if (o.event === 'reverted') { badge = 'REVERTED'; text = `reverted: ${fairPct(o.measured)} vs ${fairPct(o.baseline)}`; }
+      else { badge = 'ABANDONED'; text = `abandoned: demands changed before it was measured (before: worst ${fairPct(o.baseline)} of fair share)`; }
+    } else if (last?.trial.event === 'held') {
+      state = 'held';
+      badge = 'HELD';
+      text = `held: ${HOLD_TEXT[last.trial.rule] ?? 'a proposal not tried'}`;
+      when = last;
+    }
+    el.dataset.state = state;
+    el.title = TRIAL_MEANING;
+    $('trial-badge').textContent = badge;
+    $('trial-text').textContent = text;
+    const measuredOutcome = state === 'kept' || state === 'reverted';
+    $('trial-when').textContent = [
+      measuredOutcome ? 'worst fraction of fair share, tried vs before' : '',
+      when ? `#${when.interval}` : '',
+    ].filter(Boolean).join(' · ');
+    const heldNow = last?.trial.event === 'held' && state !== 'held';
+    $('trial-held').hidden = !heldNow;
+    $('trial-held').textContent = heldNow ? `held: ${HOLD_TEXT[last.trial.rule] ?? 'a proposal not tried'} (#${last.interval})` : '';
+    const meta = [];
+    if (t?.epoch !== undefined) meta.push(`demand epoch ${t.epoch}`);
+    if (t) {
+      const counts = [`${t.started} started`, `${t.kept} kept`, `${t.reverted} reverted`];
+      if (t.abandoned) counts.push(`${t.abandoned} abandoned`);
+      meta.push(`trials: ${counts.join(', ')}`);
+      if (t.held) meta.push(`${t.held} proposal${t.held === 1 ? '' : 's'} held`);
+    }
+    $('trial-meta').textContent = meta.join(' · ');
+    $('trial-decision').textContent = decided ? `#${decided.interval} decision: ${decided.cpu.decision}` : '';
+    $('trial-decision').title = decided ? decided.cpu.decision : '';
+  }
+
+  /** A trial's log items: abandoned (when the decision line or the event says so), started, kept or reverted. */
+  function trialItems(entry) {
+    const items = [];
+    const tr = entry.cpu?.trial;
+    const decision = entry.cpu?.decision;
+    const why = abandonedBecause(decision);
+    if (tr?.event === 'abandoned' || why) {
+      items.push({ kind: 'trial', attrs: { 'data-outcome': 'abandoned' }, badge: 'ABANDONED', what: ['trial abandoned'], why: `demands changed before it was measured: ${why ?? 'a new demand epoch began'}` });
+    }
+    if (tr?.event === 'started') {
+      items.push({ kind: 'trial', attrs: { 'data-outcome': 'started' }, badge: 'TRIAL', what: [`trial started, epoch ${tr.epoch}`, h('span', { class: 'arrow' }, ` · before ${fairPct(tr.baseline)}`)], why: trialClause(decision, 'started') ?? 'a placement change, to be measured' });
+    } else if (tr?.event === 'kept' || tr?.event === 'reverted') {
+      items.push({ kind: 'trial', attrs: { 'data-outcome': tr.event }, badge: tr.event === 'kept' ? 'KEPT' : 'REVERTED',
+        what: [`trial ${tr.event}: ${fairPct(tr.measured)} vs ${fairPct(tr.baseline)}`], why: trialClause(decision, tr.event) ?? '' });
+    }
+    return items;
+  }
+
   // ---- decision log ----------------------------------------------------------------------------------
 
   function logItems(entry) {
@@ -479,6 +581,8 @@
     const failed = new Map(entry.failures.map((f) => [f.action, f.error]));
     const dry = !!store.status?.dryRun;
     const vm = (name) => h('span', { class: 'vm', style: { '--vm': vmColor(name) } }, name);
+    // A trial first: it reads above the pins it made (or the revert's pins back).
+    items.push(...trialItems(entry));
     for (const a of entry.actions) {
       if (a.kind === 'pin') {
         items.push({ kind: 'pin', attrs: { 'data-domain': a.domain.name, 'data-vcpu': a.vcpu, 'data-to': a.pcpus.join(',') }, badge: 'PIN',
@@ -532,7 +636,7 @@
   }
 
   function buildFilters() {
-    const names = { pin: 'pins', weight: 'weights', balloon: 'balloon', stats: 'stats period', notice: 'notes', failure: 'failures' };
+    const names = { trial: 'trials', pin: 'pins', weight: 'weights', balloon: 'balloon', stats: 'stats period', notice: 'notes', failure: 'failures' };
     $('log-filters').replaceChildren(...Object.entries(names).map(([kind, label]) => {
       const box = h('input', { type: 'checkbox', checked: logFilters[kind] });
       box.addEventListener('change', () => {
@@ -660,7 +764,7 @@
     $('cpu-section').hidden = !hasCpu;
     $('guests-section').hidden = !hasCpu;
     $('memory-section').hidden = !hasMem;
-    if (hasCpu) { drawCpu(); drawMap(); drawGuests(); }
+    if (hasCpu) { drawTrials(); drawCpu(); drawMap(); drawGuests(); }
     if (hasMem) drawMemory();
     drawLog();
   }
