@@ -34,7 +34,7 @@ export function formatTrialMonitor(entry: TraceInterval): string[] {
   const trial = entry.cpu?.trial;
   const lines: string[] = [];
   // A trial abandoned in the interval a new one starts shows in the decision line only.
-  const why = abandonedBecause(entry.cpu?.decision);
+  const why = abandonedBecause(entry.cpu?.trial);
   if (trial?.event === 'abandoned' || why !== undefined) lines.push(`  trial abandoned: ${why ?? 'demands changed before it was measured'}`);
   if (!trial) return lines;
   const before = fairPercent(trial.baseline?.worstFraction);

@@ -323,7 +323,7 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   const otherPart = other ? { other, otherSigmas: otherSigmas ?? [] } : {};
   const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, ...otherPart, interval: proposal.state.intervals, proposed: proposal.actions, content: proposal.balanced, predictedWorst: proposal.before.worstFractionOfFairShare, objective: proposal.objective }, options);
   const { proposal: _, ...decision } = proposal;
-  const trialPart = judged.event ? { trial: judged.event } : {};
+  const trialPart = judged.event ? { trial: judged.summary ? { ...judged.event, text: judged.summary } : judged.event } : {};
   if (!judged.overridden) {
     return { ...decision, ...trialPart, state: { ...decision.state, trials: judged.state }, summary: judged.summary ? `${decision.summary}; ${judged.summary}` : decision.summary };
   }

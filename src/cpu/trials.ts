@@ -91,6 +91,8 @@ export interface TrialState {
    * between epochs (a backlog) must not buy a trial and its revert each time.
    */
   backoff?: { until: number; wait: number };
+  /** The last trial abandoned (its epoch ended before it was measured): when, why, what it left. */
+  abandoned?: { at: number; because: string; baseline: MeasuredOutcome };
   /** Trials measured worse (from → to placement, and when), remembered across epochs for lostTrialMemoryIntervals: never retried meanwhile. */
   lost?: { from: string; to: string; at: number }[];
 }
@@ -414,6 +416,16 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
  * The trial loop around the proposer's decision (header). Pure: the state in, the state out.
  */
 export function judgeByTrials(previous: TrialState | undefined, given: TrialInput, options: CpuSchedulerOptions): TrialDecision {
+  const decision = judge(previous, given, options);
+  // A trial abandoned this interval is said on whatever event the interval has (a new trial may start at once).
+  const gone = decision.state.abandoned;
+  if (gone?.at !== given.interval) return decision;
+  const abandoned = { because: gone.because, baseline: gone.baseline };
+  const event: TrialEvent = decision.event ? { ...decision.event, abandoned } : { event: 'abandoned', epoch: decision.state.epoch!.id, baseline: gone.baseline, abandoned };
+  return { ...decision, event };
+}
+
+function judge(previous: TrialState | undefined, given: TrialInput, options: CpuSchedulerOptions): TrialDecision {
   let state: TrialState = previous ? { ...previous, counts: { ...previous.counts } } : initialTrialState();
   // The host may list the same vCPUs in another order: everything below is in the epoch's order.
   const input = (state.epoch && inEpochOrder(state.epoch.keys, given)) ?? given;
@@ -436,6 +448,7 @@ export function judgeByTrials(previous: TrialState | undefined, given: TrialInpu
     if (state.trial) {
       abandoned = state.trial;
       state.counts.abandoned++;
+      state.abandoned = { at: input.interval, because: endedBecause, baseline: abandoned.baseline };
     }
     state = { ...withoutTrial(state), recent: [], epoch: newEpoch((state.epoch?.id ?? 0) + 1, input, state.current, options) };
     state.counts.epochs++;

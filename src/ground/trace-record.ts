@@ -87,6 +87,10 @@ export interface TraceTrial {
   measured?: TraceMeasuredOutcome;
   rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'trial-in-progress' | 'backing-off';
   progress?: [number, number];
+  /** The trial loop's own clause of the decision line, for a reader (never parsed). */
+  text?: string;
+  /** A trial abandoned in this interval (its demand epoch ended before it was measured), whatever else the event says. */
+  abandoned?: { because: string; baseline: TraceMeasuredOutcome };
 }
 
 export interface TraceDedicatedGrant {

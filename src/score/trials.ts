@@ -4,17 +4,14 @@ import type { TraceInterval, TraceTrial } from '../ground/trace-record.js';
 // says what the trial loop did (started, measuring, kept, reverted, abandoned, held). One tally,
 // read interval by interval, for the score, the report, the monitor, the dashboard and /metrics.
 //
-// Abandoned: a trial whose demand epoch ended before it was measured. The trace says so with an
-// `abandoned` event when nothing else happened that interval; when a new trial started (or a
-// proposal was held) in the same interval, the event is that one and the abandonment is in the
-// decision line (`trial abandoned (why)`), or shows as an event of a later epoch while the trial
-// was still open. All three count, once.
+// Abandoned: a trial whose demand epoch ended before it was measured. The trace says so with
+// `cpu.trial.abandoned` (and the event `abandoned` when nothing else happened that interval).
 
 export type TrialOutcome = 'started' | 'kept' | 'reverted' | 'abandoned';
 export type TrialHoldRule = NonNullable<TraceTrial['rule']>;
 
 export const TRIAL_OUTCOMES: readonly TrialOutcome[] = ['started', 'kept', 'reverted', 'abandoned'];
-export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'trial-in-progress'];
+export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'trial-in-progress', 'backing-off'];
 
 /** How each rule reads in one line. */
 export const HOLD_RULE_TEXT: Record<TrialHoldRule, string> = {
@@ -22,13 +19,12 @@ export const HOLD_RULE_TEXT: Record<TrialHoldRule, string> = {
   'placement-left-before': 'the placement in force was left once before in this epoch',
   'measured-worse-before': 'the proposed placement was measured worse before',
   'trial-in-progress': 'a trial is in progress',
+  'backing-off': 'a trial lost recently: backing off',
 };
 
-/** Why a trial was abandoned, from the scheduler's decision line (`trial abandoned (why)`), when it says. */
-export function abandonedBecause(decision: string | undefined): string | undefined {
-  if (!decision) return undefined;
-  const m = /trial abandoned \((.+?)\)(?:; |$)/.exec(decision);
-  return m?.[1];
+/** Why a trial was abandoned in this interval, when one was. */
+export function abandonedBecause(trial: TraceTrial | undefined): string | undefined {
+  return trial?.abandoned?.because;
 }
 
 /** `55 %`: a fraction of fair share as the score, the monitor and the dashboard write it. */
@@ -68,9 +64,7 @@ export class TrialCounter {
     t.throughInterval = entry.interval;
     const trial = entry.cpu?.trial;
     const outcomes: TrialOutcome[] = [];
-    const abandonedNow =
-      trial?.event === 'abandoned' ||
-      (t.openEpoch !== undefined && ((trial !== undefined && trial.epoch > t.openEpoch) || abandonedBecause(entry.cpu?.decision) !== undefined));
+    const abandonedNow = trial?.event === 'abandoned' || trial?.abandoned !== undefined;
     if (abandonedNow) {
       outcomes.push('abandoned');
       t.abandoned++;

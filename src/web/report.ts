@@ -141,29 +141,22 @@ interface LogRow {
 /** Kinds of log rows that are actions on the host. */
 const ACTION_KINDS = new Set(['pin', 'grow', 'shrink', 'stats', 'weight']);
 
-/** The clause of the scheduler's decision line about this trial event (`trial kept (better): ...`), when it has one. */
-function trialClause(decision: string | undefined, word: string): string | undefined {
-  const at = decision?.indexOf(`trial ${word}`) ?? -1;
-  return at < 0 ? undefined : decision!.slice(at).split('; ')[0];
-}
-
 /** The trial outcomes of one interval as log rows (before its actions: they are the trial's pins). */
 function trialRows(entry: TraceInterval, outcomes: TrialOutcome[]): LogRow[] {
   const trial = entry.cpu?.trial;
-  const decision = entry.cpu?.decision;
   const before = fairPercent(trial?.baseline?.worstFraction);
   const tried = fairPercent(trial?.measured?.worstFraction);
   const base = { interval: entry.interval, timeMs: entry.timeMs, kind: 'trial', domain: '' };
   return outcomes.map((outcome): LogRow => {
     switch (outcome) {
       case 'started':
-        return { ...base, outcome, change: `started, epoch ${trial?.epoch}: before, worst ${before} of fair share`, reason: trialClause(decision, 'started') ?? 'a placement change, to be measured' };
+        return { ...base, outcome, change: `started, epoch ${trial?.epoch}: before, worst ${before} of fair share`, reason: trial?.text ?? 'a placement change, to be measured' };
       case 'kept':
-        return { ...base, outcome, change: `kept: worst ${tried} vs ${before} of fair share`, reason: trialClause(decision, 'kept') ?? 'measured as good or better' };
+        return { ...base, outcome, change: `kept: worst ${tried} vs ${before} of fair share`, reason: trial?.text ?? 'measured as good or better' };
       case 'reverted':
-        return { ...base, outcome, change: `reverted: worst ${tried} vs ${before} of fair share`, reason: trialClause(decision, 'reverted') ?? 'measured worse: the moved vCPUs go back' };
+        return { ...base, outcome, change: `reverted: worst ${tried} vs ${before} of fair share`, reason: trial?.text ?? 'measured worse: the moved vCPUs go back' };
       case 'abandoned':
-        return { ...base, outcome, change: 'abandoned before it was measured', reason: `demands changed: ${abandonedBecause(decision) ?? 'a new demand epoch began'}` };
+        return { ...base, outcome, change: 'abandoned before it was measured', reason: `demands changed: ${abandonedBecause(trial) ?? 'a new demand epoch began'}` };
     }
   });
 }

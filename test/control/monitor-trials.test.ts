@@ -18,12 +18,12 @@ test('monitor: a line for each trial started, kept, reverted or abandoned, with 
   for (const n of [2, 3, 4, 7, 8, 10, 11]) assert.deepEqual(byInterval.get(n), [], `interval ${n}`);
   assert.deepEqual(byInterval.get(5), ['  trial reverted: worst 51 % of fair share (before 55 %), measured worse: the moved vCPUs go back']);
   assert.deepEqual(byInterval.get(12), ['  trial kept: worst 88 % of fair share (before 55 %)']);
-  // Abandoned as the next trial starts: both, the abandonment first, with the reason from the decision line.
+  // Abandoned as the next trial starts: both, the abandonment first, with the reason the trace gives.
   assert.deepEqual(byInterval.get(16), [
     '  trial abandoned: vm1 vCPU0 demand 1.00 → 0.60 (band ±0.05)',
     '  trial started (demand epoch 4): the placement left delivered worst 70 % of fair share',
   ]);
-  // An explicit abandoned event, without a reason in the decision line.
+  // An explicit abandoned event without a reason.
   const lone: TraceInterval = { ...intervalsOf(trialTrace())[17]!, cpu: { ...intervalsOf(trialTrace())[17]!.cpu!, decision: 'balanced', trial: { event: 'abandoned', epoch: 5 } } };
   assert.deepEqual(formatTrialMonitor(lone), ['  trial abandoned: demands changed before it was measured']);
 });

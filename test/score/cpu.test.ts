@@ -162,14 +162,14 @@ test('trials: started, kept, reverted and abandoned counted from the trace, prop
     started: 4,
     kept: 1,
     reverted: 1,
-    // The trial of epoch 3 ends when epoch 4's starts: the decision line says so, and it counts once.
+    // The trial of epoch 3 ends when epoch 4's starts: the trace says so on that interval's event, and it counts once.
     abandoned: 1,
     held: 2,
     heldBy: { 'one-trial-per-epoch': 1, 'placement-left-before': 1 },
     revertPinChanges: 2,
     epochs: 4,
   });
-  // An explicit `abandoned` event of a trial already counted abandoned by its next epoch is not counted twice.
+  // An explicit `abandoned` event later is another abandonment.
   const lines = trialTrace();
   const i17 = lines.find((l) => l.type === 'interval' && l.interval === 17) as TraceInterval;
   i17.cpu!.trial = { event: 'abandoned', epoch: 5, baseline: { worstFraction: 0.7, usageSpreadPoints: 0, samples: 1 } };

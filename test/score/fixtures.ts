@@ -104,7 +104,7 @@ const outcome = (worstFraction: number, samples = 3) => ({ worstFraction, usageS
  * interval 1 starts a trial (before: worst 55 % of fair share), measured over 2–4 and reverted at 5
  * (tried: 51 %), with its pins back; 7 and 8 hold a proposal (one trial per epoch, placement left
  * before); 9 starts a trial of epoch 2, kept at 12 (88 % vs 55 %); 14 starts one of epoch 3, which
- * the trial started at 16 (epoch 4) abandons, as its decision line says. Pins: 2 at each of 1, 5,
+ * the trial started at 16 (epoch 4) abandons (cpu.trial.abandoned says why). Pins: 2 at each of 1, 5,
  * 9, 14 and 16 (10 in all, 2 of them by the revert).
  */
 export function trialTrace(): TraceLine[] {
@@ -120,7 +120,7 @@ export function trialTrace(): TraceLine[] {
     2: { trial: { event: 'measuring', epoch: 1, baseline: before, progress: [0, 3] }, decision: 'trial in progress (0 of 3 intervals measured)' },
     3: { trial: { event: 'measuring', epoch: 1, baseline: before, progress: [1, 3] }, decision: 'trial in progress (1 of 3 intervals measured)' },
     4: { trial: { event: 'measuring', epoch: 1, baseline: before, progress: [2, 3] }, decision: 'trial in progress (2 of 3 intervals measured)' },
-    5: { trial: { event: 'reverted', epoch: 1, baseline: before, measured: outcome(0.51) }, decision: 'trial reverted (measured worse): worst 51 % of fair share, before worst 55 % of fair share' },
+    5: { trial: { event: 'reverted', epoch: 1, baseline: before, measured: outcome(0.51), text: 'trial reverted (measured worse): worst 51 % of fair share, before worst 55 % of fair share' }, decision: 'trial reverted (measured worse): worst 51 % of fair share, before worst 55 % of fair share' },
     7: { trial: { event: 'held', epoch: 1, rule: 'one-trial-per-epoch' }, decision: 'held: one trial per demand epoch (epoch 1 began at interval 1)' },
     8: { trial: { event: 'held', epoch: 1, rule: 'placement-left-before' }, decision: 'held: the placement in force was already left once in this demand epoch' },
     9: { trial: { event: 'started', epoch: 2, baseline: before }, decision: 'trial started (epoch 2): the placement in force delivered worst 55 % of fair share' },
@@ -128,7 +128,7 @@ export function trialTrace(): TraceLine[] {
     12: { trial: { event: 'kept', epoch: 2, baseline: before, measured: outcome(0.88) }, decision: 'trial kept (better): worst 88 % of fair share, before worst 55 % of fair share' },
     14: { trial: { event: 'started', epoch: 3, baseline: outcome(0.88) }, decision: 'trial started (epoch 3): the placement in force delivered worst 88 % of fair share' },
     16: {
-      trial: { event: 'started', epoch: 4, baseline: outcome(0.7, 1) },
+      trial: { event: 'started', epoch: 4, baseline: outcome(0.7, 1), abandoned: { because: 'vm1 vCPU0 demand 1.00 → 0.60 (band ±0.05)', baseline: outcome(0.88) } },
       decision: 'trial abandoned (vm1 vCPU0 demand 1.00 → 0.60 (band ±0.05)); trial started (epoch 4): the placement in force delivered worst 70 % of fair share',
     },
   };

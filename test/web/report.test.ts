@@ -120,7 +120,7 @@ test('report: the decision log lists each trial started, kept, reverted or aband
     [16, 'abandoned', 'abandoned before it was measured'],
     [16, 'started', 'started, epoch 4: before, worst 70 % of fair share'],
   ]);
-  // Reasons from the scheduler's decision line: the trial's own clause.
+  // Reasons: the trial loop's own clause (cpu.trial.text).
   assert.equal(trials[1]!.reason, 'trial reverted (measured worse): worst 51 % of fair share, before worst 55 % of fair share');
   assert.equal(trials[5]!.reason, 'demands changed: vm1 vCPU0 demand 1.00 → 0.60 (band ±0.05)');
   // A trial's row comes before the pins it made (or the revert's pins).

@@ -491,13 +491,8 @@
     'trial-in-progress': 'a trial is in progress',
   };
   const fairPct = (outcome) => (outcome && Number.isFinite(outcome.worstFraction) ? `${Math.round(outcome.worstFraction * 100)} %` : '–');
-  /** Why a trial was abandoned, from the decision line (`trial abandoned (why)`). */
-  const abandonedBecause = (decision) => /trial abandoned \((.+?)\)(?:; |$)/.exec(decision ?? '')?.[1];
-  /** The decision line's clause about this trial event (`trial kept (better): ...`). */
-  function trialClause(decision, word) {
-    const at = (decision ?? '').indexOf(`trial ${word}`);
-    return at < 0 ? undefined : decision.slice(at).split('; ')[0];
-  }
+  /** Why a trial was abandoned in this interval (the trace's cpu.trial.abandoned), when one was. */
+  const abandonedBecause = (trial) => trial?.abandoned?.because;
   const TRIAL_MEANING = 'Each placement change is a trial: after a settling interval, what every vCPU receives is measured for a few intervals and '
     + 'compared with what the placement before delivered (worst-served vCPU\'s share of its max-min fair share). Measured worse: the moved vCPUs go back.';
 
@@ -555,20 +550,19 @@
     $('trial-decision').title = decided ? decided.cpu.decision : '';
   }
 
-  /** A trial's log items: abandoned (when the decision line or the event says so), started, kept or reverted. */
+  /** A trial's log items: abandoned (the trace says so), started, kept or reverted. */
   function trialItems(entry) {
     const items = [];
     const tr = entry.cpu?.trial;
-    const decision = entry.cpu?.decision;
-    const why = abandonedBecause(decision);
-    if (tr?.event === 'abandoned' || why) {
+    const why = abandonedBecause(tr);
+    if (tr?.event === 'abandoned' || tr?.abandoned) {
       items.push({ kind: 'trial', attrs: { 'data-outcome': 'abandoned' }, badge: 'ABANDONED', what: ['trial abandoned'], why: `demands changed before it was measured: ${why ?? 'a new demand epoch began'}` });
     }
     if (tr?.event === 'started') {
-      items.push({ kind: 'trial', attrs: { 'data-outcome': 'started' }, badge: 'TRIAL', what: [`trial started, epoch ${tr.epoch}`, h('span', { class: 'arrow' }, ` · before ${fairPct(tr.baseline)}`)], why: trialClause(decision, 'started') ?? 'a placement change, to be measured' });
+      items.push({ kind: 'trial', attrs: { 'data-outcome': 'started' }, badge: 'TRIAL', what: [`trial started, epoch ${tr.epoch}`, h('span', { class: 'arrow' }, ` · before ${fairPct(tr.baseline)}`)], why: tr.text ?? 'a placement change, to be measured' });
     } else if (tr?.event === 'kept' || tr?.event === 'reverted') {
       items.push({ kind: 'trial', attrs: { 'data-outcome': tr.event }, badge: tr.event === 'kept' ? 'KEPT' : 'REVERTED',
-        what: [`trial ${tr.event}: ${fairPct(tr.measured)} vs ${fairPct(tr.baseline)}`], why: trialClause(decision, tr.event) ?? '' });
+        what: [`trial ${tr.event}: ${fairPct(tr.measured)} vs ${fairPct(tr.baseline)}`], why: tr.text ?? '' });
     }
     return items;
   }
