@@ -2,7 +2,7 @@ import type { PinAction } from '../ground/actions.js';
 import type { TraceInterval } from '../ground/trace-record.js';
 import { fairShares, groupByValue, guestCapacity, jainIndex } from './fairness.js';
 import { sameCpuSet } from '../ground/cpu-list.js';
-import { tallyTrials, type TrialHoldRule } from './trials.js';
+import { tallyTrials, type TrialCounts } from './trials.js';
 
 // How well a run balanced the pCPUs and how fairly the VMs were served.
 //
@@ -68,13 +68,7 @@ export interface PinChange {
   to: number[];
 }
 
-export interface CpuTrials {
-  started: number;
-  kept: number;
-  reverted: number;
-  abandoned: number;
-  held: number;
-  heldBy: Partial<Record<TrialHoldRule, number>>;
+export interface CpuTrials extends TrialCounts {
   /** Pin changes made by reverts (counted in pinChanges too). */
   revertPinChanges: number;
   /** Demand epochs the trials ran in (the last trial event's epoch). */

@@ -30,14 +30,17 @@ export function abandonedBecause(trial: TraceTrial | undefined): string | undefi
 /** `55 %`: a fraction of fair share as the score, the monitor and the dashboard write it. */
 export const fairPercent = (fraction: number | undefined): string => (fraction === undefined || !Number.isFinite(fraction) ? '–' : `${Math.round(fraction * 100)} %`);
 
-export interface TrialTally {
+/** How many trials started, were kept, reverted or abandoned, and how many proposals were held (in all and by rule). */
+export interface TrialCounts {
   started: number;
   kept: number;
   reverted: number;
   abandoned: number;
-  /** Proposals held, in all and by rule. */
   held: number;
   heldBy: Partial<Record<TrialHoldRule, number>>;
+}
+
+export interface TrialTally extends TrialCounts {
   /** The demand epoch of the last trial event; undefined before the first. */
   epoch: number | undefined;
   /** The last trial event and its interval. */
