@@ -54,7 +54,8 @@ int main(int argc, char **argv) {
       if (target > max) target = max;
       if (target > actual && (long long)(target - actual) > hostFreeKiB) target = actual + (hostFreeKiB > 0 ? hostFreeKiB : 0);
       long long change = (long long)target - (long long)actual;
-      if (change > 32 * 1024 || change < -32 * 1024) {
+      /* Small changes are noise, but the last step to the maximum is not: a guest short of memory just below it is starving. */
+      if (change > 32 * 1024 || change < -32 * 1024 || (change > 0 && target == max)) {
         if (virDomainSetMemory(doms[d], target) == 0) {
           if (change > 0) hostFreeKiB -= change;
           printf("%s: balloon %llu -> %llu MiB (used %llu MiB)\n", virDomainGetName(doms[d]), actual / 1024, target / 1024, used / 1024);

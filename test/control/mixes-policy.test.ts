@@ -1,0 +1,36 @@
+// The vCPU scheduler on mixes nobody showed it (issue #17): the issue's 3 busy + 3 bursty case and a
+// fixed set of small random mixes, each run under the host's scheduler alone, the drop-in, ours and
+// the oracle (the best static placement found by search). The bench (`node dist/bench/mixes.js`) runs
+// 200; this is the small set the suite runs every time, with its table printed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateMix, issueMix } from '../../src/host/sim/mixes.js';
+import { compareMix, type MixComparison } from '../../src/control/mix-compare.js';
+
+const pct = (x: number | undefined): string => (x === undefined ? '–' : (x * 100).toFixed(1).padStart(5));
+
+function row(c: MixComparison, steady: boolean): string {
+  const oracle = c.oracle?.worstFraction;
+  return `${c.name.padEnd(14)} host ${pct(c.host.worstFraction)}  drop-in ${pct(c.dropin.worstFraction)}  ours ${pct(c.ours.worstFraction)}  oracle ${pct(oracle)}  ours/oracle ${oracle ? pct(c.ours.worstFraction / oracle) : '  –'}  pin changes after 20: ${c.ours.pinChangesAfter}${steady ? '' : ' (phased)'}`;
+}
+
+test('the issue\'s 3 + 3 case and 8 small random mixes: ours never below the host\'s scheduler alone, near the oracle, quiet once settled', async (t) => {
+  const mixes = [issueMix(), ...Array.from({ length: 8 }, (_, k) => generateMix(k + 1, { small: true }))];
+  const results: { c: MixComparison; steady: boolean }[] = [];
+  for (const m of mixes) results.push({ c: await compareMix(m, { oracle: { budgetMs: 1500 } }), steady: m.steady });
+  for (const { c, steady } of results) t.diagnostic(row(c, steady));
+
+  const issue = results[0]!.c;
+  // On real guests: nothing pinned 0.48, the best placement by hand 0.74; run tied the host before trials.
+  assert.ok(issue.ours.worstFraction >= issue.host.worstFraction + 0.3, `the issue's case: ours ${pct(issue.ours.worstFraction)}, host ${pct(issue.host.worstFraction)}`);
+  assert.ok(issue.ours.worstFraction >= 0.9 * issue.oracle!.worstFraction, `the issue's case: ours ${pct(issue.ours.worstFraction)}, oracle ${pct(issue.oracle!.worstFraction)}`);
+  assert.equal(issue.ours.pinChangesAfter, 0);
+  for (const { c, steady } of results) {
+    assert.ok(c.ours.worstFraction >= c.host.worstFraction - 0.01, `${c.name}: ours ${pct(c.ours.worstFraction)} below the host alone ${pct(c.host.worstFraction)}`);
+    assert.ok(c.oracle === undefined || c.ours.worstFraction >= 0.8 * c.oracle.worstFraction, `${c.name}: ours ${pct(c.ours.worstFraction)}, oracle ${pct(c.oracle?.worstFraction)}`);
+    if (steady) assert.equal(c.ours.pinChangesAfter, 0, `${c.name}: steady demands, yet pin changes after interval 20`);
+  }
+  const ratios = results.filter((r) => r.c.oracle).map((r) => r.c.ours.worstFraction / r.c.oracle!.worstFraction).sort((a, b) => a - b);
+  const median = ratios[Math.floor(ratios.length / 2)]!;
+  assert.ok(median >= 0.95, `median ours/oracle ${pct(median)}`);
+});
