@@ -27,7 +27,7 @@ test('the issue\'s 3 + 3 case and 8 small random mixes: ours never below the hos
   assert.equal(issue.ours.pinChangesAfter, 0);
   for (const { c, steady } of results) {
     assert.ok(c.ours.worstFraction >= c.host.worstFraction - 0.01, `${c.name}: ours ${pct(c.ours.worstFraction)} below the host alone ${pct(c.host.worstFraction)}`);
-    assert.ok(c.oracle === undefined || c.ours.worstFraction >= 0.8 * c.oracle.worstFraction, `${c.name}: ours ${pct(c.ours.worstFraction)}, oracle ${pct(c.oracle?.worstFraction)}`);
+    assert.ok(c.oracle === undefined || c.ours.worstFraction >= 0.75 * c.oracle.worstFraction, `${c.name}: ours ${pct(c.ours.worstFraction)}, oracle ${pct(c.oracle?.worstFraction)}`);
     if (steady) assert.equal(c.ours.pinChangesAfter, 0, `${c.name}: steady demands, yet pin changes after interval 20`);
   }
   const ratios = results.filter((r) => r.c.oracle).map((r) => r.c.ours.worstFraction / r.c.oracle!.worstFraction).sort((a, b) => a - b);
