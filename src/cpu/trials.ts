@@ -62,6 +62,10 @@ interface Epoch {
   weights: string;
   /** The clock-bound labels the last trial was made under ('' before any trial). */
   trialLabels: string | undefined;
+  /** The last trial of this epoch was measured better: the model may take one more step (at most maxTrialsPerEpoch in all). */
+  climbing?: boolean;
+  /** Trials of the model's started in this epoch. */
+  trials?: number;
   /** Placements left in this epoch. */
   left: string[];
   /** The host scheduler alone was tried in this epoch (releaseProbe). */
@@ -108,6 +112,9 @@ export interface TrialCounts {
 
 /** What the trial loop did this interval, for the trace, the dashboard and /metrics. */
 export type TrialEvent = TraceTrial;
+
+/** Model trials in one epoch at most: a step after a step measured better (each leaves a placement never left before). */
+const maxTrialsPerEpoch = 3;
 
 /** Lost trials remembered at most (the newest). */
 const lostTrialsKept = 16;
@@ -480,6 +487,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const verdict = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
     if (verdict !== 'worse') {
       state.counts.kept++;
+      epoch.climbing = verdict === 'better';
       if (verdict === 'better') {
         epoch.improved = true;
         delete state.backoff;
@@ -524,12 +532,16 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (lostBefore) held = { rule: 'measured-worse-before', text: `this move was tried at interval ${lostBefore.at} and measured worse` };
     else if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
     else if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
-    else if (epoch.trialLabels === input.labels) held = { rule: 'one-trial-per-epoch', text: `one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt})` };
+    else if (epoch.trialLabels === input.labels && !(epoch.climbing && (epoch.trials ?? 0) < maxTrialsPerEpoch)) {
+      held = { rule: 'one-trial-per-epoch', text: `one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt}), more only while each was measured better` };
+    }
     else if (known && judgeOutcomes(known, baseline, input.objective, options.trialMargin, options.marginPoints) !== 'better') {
       held = { rule: 'measured-worse-before', text: `the proposed placement was measured before in this epoch (${describeOutcome(known)}; now ${describeOutcome(baseline)})` };
     }
     if (!held) {
       epoch.trialLabels = input.labels;
+      epoch.climbing = false;
+      epoch.trials = (epoch.trials ?? 0) + 1;
       return startTrial(proposed, target, baseline, false);
     }
   }
