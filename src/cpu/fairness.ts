@@ -6,26 +6,9 @@
 // fragment of its demand on each (the host's scheduler moves it around among them).
 // Fairness is Jain's index of share/demand: 1 when every vCPU gets the same fraction of what it wants.
 
-import { ascendingOrder } from './stable-order.js';
+import { fillShares, waterFill } from './water-fill.js';
 
-/** Max-min fair split of `capacity` among `demands` (each ≥ 0); returns the share of each, in input order. */
-export function waterFill(demands: readonly number[], capacity = 1): number[] {
-  const n = demands.length;
-  const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) values[i] = demands[i] ?? 0;
-  // Ascending demand, ties in input order (what a stable sort by demand gives).
-  const order = ascendingOrder(values);
-  const shares = new Array<number>(n).fill(0);
-  let remaining = Math.max(0, capacity);
-  for (let rank = 0; rank < n; rank++) {
-    const i = order[rank]!;
-    const equalSplit = remaining / (n - rank);
-    const share = Math.min(Math.max(0, values[i]!), equalSplit);
-    shares[i] = share;
-    remaining -= share;
-  }
-  return shares;
-}
+export { waterFill } from './water-fill.js';
 
 /**
  * Weighted max-min split of `capacity`: each gets min(demand, weight·λ) for the highest level λ the
@@ -33,24 +16,7 @@ export function waterFill(demands: readonly number[], capacity = 1): number[] {
  * Equal weights give exactly waterFill's split.
  */
 export function weightedWaterFill(demands: readonly number[], weights: readonly number[], capacity = 1): number[] {
-  const n = demands.length;
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = Math.max(0, demands[i] ?? 0) / Math.max(1e-9, weights[i] ?? 1);
-  // Ascending demand per weight: the ones asking least for their weight are satisfied first.
-  const order = ascendingOrder(keys);
-  let weightLeft = 0;
-  for (let i = 0; i < n; i++) weightLeft += Math.max(1e-9, weights[i] ?? 1);
-  const shares = new Array<number>(n).fill(0);
-  let remaining = Math.max(0, capacity);
-  for (let rank = 0; rank < n; rank++) {
-    const i = order[rank]!;
-    const w = Math.max(1e-9, weights[i] ?? 1);
-    const share = Math.min(Math.max(0, demands[i] ?? 0), (remaining * w) / weightLeft);
-    shares[i] = share;
-    remaining -= share;
-    weightLeft -= w;
-  }
-  return shares;
+  return waterFill(demands, capacity, weights);
 }
 
 /** True when some weight differs from 1 (the unweighted paths are exact and faster). */
@@ -156,7 +122,7 @@ export function predictSharesOf(
     const from = start[p]!;
     const count = start[p + 1]! - from;
     if (!(previous >= 0 && (whole || capacity?.[p] === capacity?.[previous]) && sameFragments(who, fragmentDemands, from, start[previous]!, count, start[previous + 1]! - start[previous]!))) {
-      waterFillSegment(fragmentDemands, from, count, split, order, whole ? 1 : Math.max(0, capacity?.[p] ?? 1));
+      fillShares(fragmentDemands, whole ? 1 : Math.max(0, capacity?.[p] ?? 1), undefined, split, from, count, order);
     }
     previous = p;
     for (let k = 0; k < count; k++) {
@@ -176,7 +142,7 @@ function predictSharesWeighted(demands: readonly number[], where: readonly (read
   });
   const shares = new Array<number>(demands.length).fill(0);
   onPcpu.forEach((fragments, p) => {
-    const split = weightedWaterFill(fragments.map((f) => f.demand), fragments.map((f) => f.weight), Math.max(0, capacity?.[p] ?? 1));
+    const split = waterFill(fragments.map((f) => f.demand), Math.max(0, capacity?.[p] ?? 1), fragments.map((f) => f.weight));
     fragments.forEach((f, k) => (shares[f.item] = shares[f.item]! + split[k]!));
   });
   return shares;
@@ -230,33 +196,6 @@ function predictSharesEverywhere(demands: readonly number[], pcpus: number): num
   return shares;
 }
 
-/** waterFill(demands[from .. from + n), 1) into split[0 .. n), with `order` as scratch. */
-function waterFillSegment(demands: Float64Array, from: number, n: number, split: Float64Array, order: Uint32Array, capacity: number): void {
-  const head = order.subarray(0, n);
-  // Ascending demand, ties in input order (what a stable sort by demand gives); a pCPU carries few
-  // fragments, so insertion sort (stable: only strictly larger ones move) beats a comparator sort.
-  if (n > 32) {
-    head.set(ascendingOrder(demands.subarray(from, from + n)));
-  } else {
-    for (let k = 0; k < n; k++) {
-      const d = demands[from + k]!;
-      let at = k;
-      while (at > 0 && demands[from + head[at - 1]!]! > d) {
-        head[at] = head[at - 1]!;
-        at--;
-      }
-      head[at] = k;
-    }
-  }
-  let remaining = capacity;
-  for (let rank = 0; rank < n; rank++) {
-    const k = head[rank]!;
-    const share = Math.min(Math.max(0, demands[from + k]!), remaining / (n - rank));
-    split[k] = share;
-    remaining -= share;
-  }
-}
-
 function sameFragments(who: Int32Array, demands: Float64Array, from: number, otherFrom: number, n: number, otherN: number): boolean {
   if (n !== otherN) return false;
   for (let k = 0; k < n; k++) if (who[from + k] !== who[otherFrom + k] || !Object.is(demands[from + k], demands[otherFrom + k])) return false;
@@ -271,7 +210,7 @@ export function predictSharesUnpinned(demands: readonly number[], pcpus: number,
   const whole = capacity === undefined || isWhole(capacity, pcpus);
   const largest = whole ? 1 : largestCapacity(pcpus, capacity);
   const room = whole ? pcpus : totalCapacity(pcpus, capacity);
-  if (isWeighted(weights)) return weightedWaterFill(demands.map((d) => Math.min(1, largest, d)), weights, room);
+  if (isWeighted(weights)) return waterFill(demands.map((d) => Math.min(1, largest, d)), room, weights);
   if (whole) return waterFill(demands.map((d) => Math.min(1, d)), pcpus);
   return waterFill(demands.map((d) => Math.min(1, largest, d)), room);
 }

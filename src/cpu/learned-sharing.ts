@@ -27,7 +27,7 @@
 // Anywhere else the water-filling prediction stands unchanged.
 
 import { idleDemand } from './fairness.js';
-import { ascendingOrder } from './stable-order.js';
+import { fillLevel } from './water-fill.js';
 import type { CpuMeasurement } from './usage.js';
 
 export interface LearnedVcpu {
@@ -63,69 +63,6 @@ const contentionMargin = 0.05;
 /** What a clock-bound vCPU of weight w receives per unit of demand beside busy weight `busy` on `m` pCPUs of mean capacity `meanCapacity`. */
 function clockBoundRate(w: number, busy: number, m: number, meanCapacity: number): number {
   return Math.min(1, meanCapacity * (w / (w + busy / m)));
-}
-
-/** Weighted water level λ: Σ min(d_j, w_j·λ) = room; Infinity when every demand fits. */
-function waterLevel(demands: readonly number[], weights: readonly number[], room: number): number {
-  const order = demands.map((_, k) => k).sort((a, b) => demands[a]! / weights[a]! - demands[b]! / weights[b]! || a - b);
-  let weightLeft = 0;
-  for (const w of weights) weightLeft += w;
-  let remaining = Math.max(0, room);
-  for (const k of order) {
-    const level = remaining / weightLeft;
-    if (demands[k]! > weights[k]! * level) return level;
-    remaining -= demands[k]!;
-    weightLeft -= weights[k]!;
-  }
-  return Infinity;
-}
-
-/**
- * Water level of the elastic fragments at [from, to) of `ds`/`ws`, taken in ascending d/w (ties in
- * place order) into `order`: by insertion sort when few (one pCPU's), by the stable radix order when
- * many (a released host puts every vCPU in one group: insertion sort there is quadratic).
- */
-function segmentLevel(ds: Float64Array, ws: Float64Array, from: number, to: number, room: number, order: Int32Array): number {
-  const n = to - from;
-  let weightLeft = 0;
-  for (let k = 0; k < n; k++) weightLeft += ws[from + k]!;
-  if (!(n > manyFragments && sortByRatio(ds, ws, from, n, order))) insertionByRatio(ds, ws, from, n, order);
-  let remaining = Math.max(0, room);
-  for (let rank = 0; rank < n; rank++) {
-    const k = from + order[rank]!;
-    const level = remaining / weightLeft;
-    if (ds[k]! > ws[k]! * level) return level;
-    remaining -= ds[k]!;
-    weightLeft -= ws[k]!;
-  }
-  return Infinity;
-}
-
-/** From this many fragments in one group they are ordered by ascendingOrder instead of insertion sort. */
-const manyFragments = 32;
-
-/** order[0..n) = ascending ds/ws over [from, from + n), ties in place order, as insertion sort gives it; false (nothing written) when a ratio is NaN. */
-function sortByRatio(ds: Float64Array, ws: Float64Array, from: number, n: number, order: Int32Array): boolean {
-  const ratios = new Float64Array(n);
-  for (let k = 0; k < n; k++) {
-    ratios[k] = ds[from + k]! / ws[from + k]!;
-    if (Number.isNaN(ratios[k])) return false;
-  }
-  order.set(ascendingOrder(ratios));
-  return true;
-}
-
-/** Stable insertion sort of [from, from + n) by ds/ws into order[0..n): only strictly larger ratios move. */
-function insertionByRatio(ds: Float64Array, ws: Float64Array, from: number, n: number, order: Int32Array): void {
-  for (let k = 0; k < n; k++) {
-    const key = ds[from + k]! / ws[from + k]!;
-    let at = k;
-    while (at > 0 && ds[from + order[at - 1]!]! / ws[from + order[at - 1]!]! > key) {
-      order[at] = order[at - 1]!;
-      at--;
-    }
-    order[at] = k;
-  }
 }
 
 /**
@@ -265,10 +202,10 @@ export function learnSharing(
       }
     }
     for (let g = 0; g < groups; g++) longest = Math.max(longest, fill[g]! - count[g]!);
-    const order = new Int32Array(longest);
+    const order = new Uint32Array(longest);
     for (let g = 0; g < groups; g++) {
       if (contended[g] !== 1) continue;
-      level[g] = segmentLevel(ds, ws, count[g]!, fill[g]!, room[g]! - Math.min(room[g]!, taken[g]!), order);
+      level[g] = fillLevel(ds, room[g]! - Math.min(room[g]!, taken[g]!), ws, count[g]!, fill[g]! - count[g]!, order);
     }
   }
 
@@ -382,9 +319,9 @@ export function predictLearnedShares(
       clockBoundTotal = room;
     }
     const elastic = list.filter((i) => clockBound[i] !== 1);
-    const ds = elastic.map((i) => Math.min(largest, demands[i]!));
-    const ws = elastic.map((i) => weights?.[i] ?? 1);
-    const level = waterLevel(ds, ws, room - clockBoundTotal);
+    const ds = Float64Array.from(elastic, (i) => Math.min(largest, demands[i]!));
+    const ws = Float64Array.from(elastic, (i) => weights?.[i] ?? 1);
+    const level = fillLevel(ds, room - clockBoundTotal, ws);
     elastic.forEach((i, k) => (shares[i] = Math.min(ds[k]!, ws[k]! * level)));
   });
   return shares;

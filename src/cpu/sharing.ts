@@ -13,7 +13,8 @@
 // `target`, no merge helps, or `maxMerges` merges were made (large overcommitted hosts: release). Each merge only joins pCPUs whose occupants are treated unequally,
 // so a host that is fair except on two pCPUs shares just those two.
 
-import { idleDemand, isWeighted, predictSharesUnpinned, waterFill, weightedWaterFill } from './fairness.js';
+import { idleDemand, isWeighted, predictSharesUnpinned } from './fairness.js';
+import { waterFill } from './water-fill.js';
 
 export interface SharedPlacement {
   /** pCPU sets, each sorted; together they cover every pCPU once. */
@@ -76,7 +77,7 @@ function groupOf(
     }
   }
   const wanted = members.map((i) => Math.min(1, largest, demands[i] ?? 0));
-  const shares = isWeighted(weights) ? weightedWaterFill(wanted, members.map((i) => weights[i] ?? 1), room) : waterFill(wanted, room);
+  const shares = waterFill(wanted, room, isWeighted(weights) ? members.map((i) => weights[i] ?? 1) : undefined);
   let worst = Infinity;
   let used = 0;
   let level = 0;
