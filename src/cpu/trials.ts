@@ -101,12 +101,16 @@ export interface TrialState {
   lost?: { from: string; to: string; at: number }[];
 }
 
-export interface TrialCounts {
+/** How many trials started, were kept, reverted or abandoned, and how many proposals were held. */
+export interface TrialOutcomeCounts {
   started: number;
   kept: number;
   reverted: number;
   abandoned: number;
   held: number;
+}
+
+export interface TrialCounts extends TrialOutcomeCounts {
   epochs: number;
 }
 

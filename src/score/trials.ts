@@ -1,4 +1,5 @@
 import type { TraceInterval, TraceTrial } from '../ground/trace-record.js';
+import type { TrialOutcomeCounts } from '../cpu/trials.js';
 
 // The vCPU scheduler's trials (src/cpu/trials.ts) as a trace shows them: each interval's `cpu.trial`
 // says what the trial loop did (started, measuring, kept, reverted, abandoned, held). One tally,
@@ -30,13 +31,8 @@ export function abandonedBecause(trial: TraceTrial | undefined): string | undefi
 /** `55 %`: a fraction of fair share as the score, the monitor and the dashboard write it. */
 export const fairPercent = (fraction: number | undefined): string => (fraction === undefined || !Number.isFinite(fraction) ? '–' : `${Math.round(fraction * 100)} %`);
 
-/** How many trials started, were kept, reverted or abandoned, and how many proposals were held (in all and by rule). */
-export interface TrialCounts {
-  started: number;
-  kept: number;
-  reverted: number;
-  abandoned: number;
-  held: number;
+/** The policy's counts (src/cpu/trials.ts), with the proposals held by rule. */
+export interface TrialCounts extends TrialOutcomeCounts {
   heldBy: Partial<Record<TrialHoldRule, number>>;
 }
 
