@@ -8,21 +8,23 @@ import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from 
 
 // Prediction proposes, measurement decides. The scheduler's model (scheduler.ts, learned-sharing.ts)
 // proposes a placement; this module makes each change a *trial*: after a settling interval it
-// measures what every vCPU received under the new placement for `trialIntervals` intervals and
+// measures what every guest received under the new placement for `trialIntervals` intervals and
 // compares that with what the previous placement delivered over its last intervals, by the run's
 // objective (judgeOutcomes). Measured worse: the moved vCPUs go back (one revert). Otherwise kept.
 //
-// Never oscillate. Everything is counted per *demand epoch*: an epoch ends only when some vCPU's
-// smoothed demand (time + delay) leaves its noise band around what it was measured at under the
-// placement in force (band: max(epochBandFloor, epochBandSigmas × its σ), noise.ts), when vCPUs
-// come or go, when a configured weight changes or when a pCPU's (smoothed) other load leaves its band.
-// Within an epoch:
-//   - one trial (and, if it loses, its revert); a change in what the model learned (a vCPU
-//     labelled or unlabelled clock-bound) allows one more trial, never more than one per label set;
+// Never oscillate. Everything is counted per *demand epoch*: an epoch ends when a watched level (each
+// vCPU's smoothed demand, each pCPU's smoothed other load) stays outside its noise band around what
+// it was measured at under the placement in force for epochPersistIntervals, when vCPUs come or go,
+// or when a configured weight changes. Within an epoch:
+//   - one trial of the model's (and, if it loses, its revert); a change in what the model learned
+//     (a vCPU labelled or unlabelled clock-bound) allows one more, and a trial measured better lets
+//     the model climb one more step (at most maxTrialsPerEpoch);
 //   - a placement already left is never left again (A → B → A is a trial and its revert;
 //     A → B → A → B cannot happen);
-//   - a placement measured worse than the one in force is never proposed again.
-// Demands are compared with the ones measured under the *same* placement, and not at all while a
+//   - a placement measured worse than the one in force is never proposed again;
+//   - the host's scheduler alone may be probed once (releaseProbe).
+// Across epochs a lost move is remembered (lostTrialMemoryIntervals) and new trials back off.
+// Levels are compared with the ones measured under the *same* placement, and not at all while a
 // change settles: a vCPU with a backlog reads busier where it was starved, and that is the
 // placement's doing, not a new epoch.
 
@@ -57,8 +59,8 @@ interface Epoch {
   keys: string[];
   /** Noise band of each vCPU's demand (fraction of a pCPU). */
   bands: number[];
-  /** Per placement signature, each vCPU's demand measured under it, then each pCPU's other load (levelsOf). */
-  demandsUnder: Record<string, number[]>;
+  /** Per placement signature, the levels measured under it: each vCPU's demand, then each pCPU's other load (levelsOf). */
+  levelsUnder: Record<string, number[]>;
   weights: string;
   /** The clock-bound labels the last trial was made under ('' before any trial). */
   trialLabels: string | undefined;
@@ -215,7 +217,7 @@ export function outcomeOf(samples: readonly Sample[], m: CpuMeasurement): Measur
   const demand = new Array<number>(n).fill(0);
   let spread = 0;
   const capacity = m.pcpuOther?.some((o) => o >= otherLoadFloor) ? m.pcpuOther.map((o) => Math.max(0, 1 - (o < otherLoadFloor ? 0 : o))) : undefined;
-  const weights = m.vcpus.some((v) => v.weight !== undefined && v.weight !== 1) ? m.vcpus.map((v) => v.weight ?? 1) : undefined;
+  const weights = weightsOf(m);
   const guestOf = guestIndex(m);
   const worstOf = (d: readonly number[], u: readonly number[]): number => worstGuestFraction(d, u, fairSharesOf(d, m.pcpus, capacity, weights), guestOf);
   const each: number[] = [];
@@ -272,8 +274,7 @@ function marginBetween(a: MeasuredOutcome, b: MeasuredOutcome, floor: number): n
  * is not; between two balanced ones the fairer wins; between two unbalanced ones the less spread.
  */
 export function judgeOutcomes(tried: MeasuredOutcome, baseline: MeasuredOutcome, objective: CpuObjective, marginFloor: number, balancedPoints: number): TrialVerdict {
-  let margin = marginFloor;
-  margin = marginBetween(tried, baseline, marginFloor);
+  const margin = marginBetween(tried, baseline, marginFloor);
   const byFairness = (): TrialVerdict => {
     const d = tried.worstFraction - baseline.worstFraction;
     return d > margin ? 'better' : d < -margin ? 'worse' : 'same';
@@ -320,8 +321,13 @@ function inEpochOrder(keys: readonly string[], input: TrialInput): TrialInput | 
   };
 }
 
+/** Per vCPU its configured weight; undefined when all are 1. */
+function weightsOf(m: CpuMeasurement): number[] | undefined {
+  return m.vcpus.some((v) => v.weight !== undefined && v.weight !== 1) ? m.vcpus.map((v) => v.weight ?? 1) : undefined;
+}
+
 function weightsText(m: CpuMeasurement): string {
-  return m.vcpus.some((v) => v.weight !== undefined && v.weight !== 1) ? m.vcpus.map((v) => v.weight ?? 1).join(',') : '';
+  return weightsOf(m)?.join(',') ?? '';
 }
 
 /**
@@ -340,7 +346,7 @@ function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, 
   const levels = levelsOf(input);
   if (levels.length !== epoch.bands.length) return { reason: 'other load appeared or went', at: true };
   if (settling) return undefined;
-  const reference = current !== undefined ? epoch.demandsUnder[current] : undefined;
+  const reference = current !== undefined ? epoch.levelsUnder[current] : undefined;
   if (!reference) return undefined;
   const n = input.demands.length;
   const bands = bandsOf(input, options);
@@ -367,12 +373,17 @@ function newEpoch(id: number, input: TrialInput, current: string | undefined, op
     startedAt: input.interval,
     keys: [...input.keys],
     bands,
-    demandsUnder: current !== undefined ? { [current]: levelsOf(input) } : {},
+    levelsUnder: current !== undefined ? { [current]: levelsOf(input) } : {},
     weights: weightsText(input.m),
     trialLabels: undefined,
     left: [],
     outcomes: {},
   };
+}
+
+/** The lost move from → to, when it was measured worse within lostTrialMemoryIntervals. */
+function lostMove(state: TrialState, from: string, to: string, interval: number, options: CpuSchedulerOptions): { at: number } | undefined {
+  return state.lost?.find((l) => l.from === from && l.to === to && interval - l.at < options.lostTrialMemoryIntervals);
 }
 
 /** The pins that undo `actions` (each vCPU back to its previous pCPUs). */
@@ -390,20 +401,22 @@ function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutco
 }
 
 /**
- * When the model proposes nothing but the placement in force is measured well short of fair
- * (worst fraction below fairShareFloor, measured and predicted alike), the host's scheduler alone is the one placement worth a
- * look that no model is needed for: every vCPU on every pCPU, as the epoch's one trial. Not when it
- * is in force already, was measured in this epoch, or the epoch's trial was spent.
+ * When the model proposes nothing (it finds the host balanced) but the placement in force is short of
+ * fair, measured (its worst guest) and predicted (its worst vCPU) below fairShareFloor, and has
+ * settled (its last intervals no better than those before), the host's scheduler alone is the one
+ * placement worth a look that needs no model: every vCPU on every pCPU. The caller allows it once
+ * per epoch, not after a trial of the model's measured better. Not when it is in force already, or
+ * was measured in this epoch. Returns the pins and the placement they make.
  */
-function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): PinAction[] {
+function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
   const { m } = input;
   const n = options.trialIntervals;
-  if (!input.content || input.predictedWorst >= options.fairShareFloor || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return [];
+  if (!input.content || input.predictedWorst >= options.fairShareFloor || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return undefined;
   const now = outcomeOf(state.recent.slice(-n), m);
-  if (now.worstFraction >= options.fairShareFloor) return [];
+  if (now.worstFraction >= options.fairShareFloor) return undefined;
   // Still improving (bursty windows drifting apart after a move): judged once it has settled.
   const earlier = outcomeOf(state.recent.slice(0, n), m);
-  if (now.worstFraction > earlier.worstFraction + options.trialMargin) return [];
+  if (now.worstFraction > earlier.worstFraction + options.trialMargin) return undefined;
   const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
   const actions: PinAction[] = [];
   for (const v of m.vcpus) {
@@ -418,9 +431,9 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
       reason: `${v.domain.name} vCPU${v.vcpu}: pCPUs ${affinity.join(',')} → every pCPU (trial of the host scheduler alone): the placement in force delivered ${describeOutcome(now)}`,
     });
   }
-  if (actions.length === 0) return [];
+  if (actions.length === 0) return undefined;
   const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, actions));
-  return epoch.outcomes[target] ? [] : actions;
+  return epoch.outcomes[target] ? undefined : { actions, target, baseline: now };
 }
 
 /**
@@ -465,7 +478,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     state.counts.epochs++;
   }
   // Copied, not changed in place: the state that came in stays as it was.
-  const epoch: Epoch = { ...state.epoch!, left: [...state.epoch!.left], outcomes: { ...state.epoch!.outcomes }, demandsUnder: { ...state.epoch!.demandsUnder } };
+  const epoch: Epoch = { ...state.epoch!, left: [...state.epoch!.left], outcomes: { ...state.epoch!.outcomes }, levelsUnder: { ...state.epoch!.levelsUnder } };
   state.epoch = epoch;
   const sample = sampleOf(m);
   const hold = (rule: NonNullable<TrialEvent['rule']>, summary: string): TrialDecision => {
@@ -480,7 +493,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (!settling) {
       trial.samples = [...trial.samples, sample];
       // Demands under the tried placement, from its first settled interval: later ones are compared with these.
-      epoch.demandsUnder[trial.to] ??= levelsOf(input);
+      epoch.levelsUnder[trial.to] ??= levelsOf(input);
     }
     if (trial.samples.length < options.trialIntervals) {
       const event: TrialEvent = { event: 'measuring', epoch: epoch.id, baseline: trial.baseline, progress: [trial.samples.length, options.trialIntervals] };
@@ -532,7 +545,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (target === current) return { actions: [], state, overridden: false };
     const baseline = outcomeOf(state.recent.length > 0 ? state.recent.slice(-options.trialIntervals) : [sample], m);
     const known = epoch.outcomes[target];
-    const lostBefore = state.lost?.find((l) => l.from === current && l.to === target && interval - l.at < options.lostTrialMemoryIntervals);
+    const lostBefore = lostMove(state, current, target, interval, options);
     if (lostBefore) held = { rule: 'measured-worse-before', text: `this move was tried at interval ${lostBefore.at} and measured worse` };
     else if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
     else if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
@@ -550,11 +563,10 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
   }
   // Then, once per epoch, the host's scheduler alone, when what the placement in force delivers is short of fair.
-  const probe = backingOff || epoch.left.includes(current) || epoch.probed || epoch.improved ? [] : releaseProbe(state, epoch, input, options);
-  const probeTarget = probe.length > 0 ? placementSignature(input.keys, affinitiesAfter(m, input.keys, probe)) : undefined;
-  if (probeTarget !== undefined && !state.lost?.some((l) => l.from === current && l.to === probeTarget && interval - l.at < options.lostTrialMemoryIntervals)) {
+  const probe = backingOff || epoch.left.includes(current) || epoch.probed || epoch.improved ? undefined : releaseProbe(state, epoch, input, options);
+  if (probe && !lostMove(state, current, probe.target, interval, options)) {
     epoch.probed = true;
-    return startTrial(probe, probeTarget, outcomeOf(state.recent.slice(-options.trialIntervals), m), true);
+    return startTrial(probe.actions, probe.target, probe.baseline, true);
   }
   if (held) return hold(held.rule, `${abandonedText}held: ${held.text}`);
   if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
@@ -563,7 +575,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
     epoch.outcomes[current] ??= baseline;
     epoch.left.push(current);
-    epoch.demandsUnder[current] ??= levelsOf(input);
+    epoch.levelsUnder[current] ??= levelsOf(input);
     state.counts.started++;
     state = { ...state, trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [] }, current: target, changedAt: interval, recent: [] };
     return {
