@@ -346,9 +346,8 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   };
 }
 
-/** The model's proposal: what placement it predicts best, with the actions that reach it (no trial judging). */
+/** The model's proposal: what placement it predicts best, with the actions that reach it (no trial judging). Options validated by decideCpu. */
 function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
-  validateCpuSchedulerOptions(options);
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
   const n = m.vcpus.length;
   const previous = new PreviousByKey(state.vcpuKeys, state.vcpus);
@@ -411,22 +410,25 @@ function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSch
     ...(otherLoad ? { other: otherLoad.map((h) => h.demand), otherSigmas: otherLoad.map(rawSigma) } : {}),
     heldState,
   });
-  const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => ({
-    actions: [],
-    state: heldStateOf(streak, waited),
-    ...(n > 0 && pcpus > 0 ? { proposal: proposalOf(heldStateOf(streak, waited)) } : {}),
-    balanced: !outOfBalance,
-    spreadPoints: before.spreadPoints,
-    measuredUsageSpreadPoints,
-    bestSpreadPoints,
-    gainPoints: before.spreadPoints - bestSpreadPoints,
-    before,
-    after: before,
-    strategy: 'none',
-    objective,
-    ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
-    summary: `${summary}; objective ${objective}${learnedText}`,
-  });
+  const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => {
+    const held = heldStateOf(streak, waited);
+    return {
+      actions: [],
+      state: held,
+      ...(n > 0 && pcpus > 0 ? { proposal: proposalOf(held) } : {}),
+      balanced: !outOfBalance,
+      spreadPoints: before.spreadPoints,
+      measuredUsageSpreadPoints,
+      bestSpreadPoints,
+      gainPoints: before.spreadPoints - bestSpreadPoints,
+      before,
+      after: before,
+      strategy: 'none',
+      objective,
+      ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
+      summary: `${summary}; objective ${objective}${learnedText}`,
+    };
+  };
 
   if (pcpus === 0 || n === 0) return quiet('nothing to place', before.spreadPoints, 0, false);
   // Judged on optimistic demands (each less its noise): noise alone must not make a placement look unfair.
