@@ -12,14 +12,13 @@ export type TrialOutcome = 'started' | 'kept' | 'reverted' | 'abandoned';
 export type TrialHoldRule = NonNullable<TraceTrial['rule']>;
 
 export const TRIAL_OUTCOMES: readonly TrialOutcome[] = ['started', 'kept', 'reverted', 'abandoned'];
-export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'trial-in-progress', 'backing-off'];
+export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'backing-off'];
 
 /** How each rule reads in one line. */
 export const HOLD_RULE_TEXT: Record<TrialHoldRule, string> = {
   'one-trial-per-epoch': 'one trial per demand epoch',
   'placement-left-before': 'the placement in force was left once before in this epoch',
   'measured-worse-before': 'the proposed placement was measured worse before',
-  'trial-in-progress': 'a trial is in progress',
   'backing-off': 'a trial lost recently: backing off',
 };
 

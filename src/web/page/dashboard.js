@@ -488,7 +488,7 @@
     'one-trial-per-epoch': 'one trial per demand epoch',
     'placement-left-before': 'the placement in force was left once before in this epoch',
     'measured-worse-before': 'the proposed placement was measured worse before',
-    'trial-in-progress': 'a trial is in progress',
+    'backing-off': 'a trial lost recently: backing off',
   };
   const fairPct = (outcome) => (outcome && Number.isFinite(outcome.worstFraction) ? `${Math.round(outcome.worstFraction * 100)} %` : '–');
   /** Why a trial was abandoned in this interval (the trace's cpu.trial.abandoned), when one was. */
