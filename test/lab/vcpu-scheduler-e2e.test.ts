@@ -133,12 +133,15 @@ describe('vcpu_scheduler on real guests: four busy guests all on pCPU0 of two', 
     const host = `host pCPUs busy ${window.pcpuBusy.map((b) => (b * 100).toFixed(0)).join(' / ')} %, of which ${(window.otherWork * 100).toFixed(0)} % of a pCPU went to work other than these guests (load average ${os.loadavg()[0]!.toFixed(1)})`;
     say(TAG, `over ${window.seconds.toFixed(1)} s: pCPU usage by the guests ${usage.map((u) => u.toFixed(1)).join(' / ')} %, guest shares ${[...share].map(([n, s]) => `${n.slice(PREFIX.length)} ${(s * 100).toFixed(1)} %`).join(', ')}; ${host}`);
     assert.ok(Math.abs(usage[0]! - usage[1]!) <= 10, `pCPU usage differs by ${Math.abs(usage[0]! - usage[1]!).toFixed(1)} points: ${usage.map((u) => u.toFixed(1)).join(' vs ')} (${host})`);
+    // 15 %: two busy vCPUs sharing one pCPU split it unevenly by a few points over 20 s here (the
+    // guests' unpinned QEMU threads and host daemons land on one side). Work that is not these
+    // guests' lands on the vCPUs it happens to preempt, so the tolerance grows by that much (a CI
+    // run with 12 % of a pCPU of foreign work split one pair 54 / 42). All on pCPU0 would be 50 % apart.
+    const tolerance = 0.15 + Math.min(0.2, window.otherWork);
     for (const [name, s] of share) {
       const others = [...share].filter(([n]) => n !== name).map(([, v]) => v);
       const mean = others.reduce((a, b) => a + b, 0) / others.length;
-      // 15 %: two busy vCPUs sharing one pCPU split it unevenly by a few points over 20 s here (the
-      // guests' unpinned QEMU threads and host daemons land on one side); all on pCPU0 would be 50 % apart.
-      assert.ok(Math.abs(s - mean) <= 0.15 * mean, `${name} got ${(s * 100).toFixed(1)} % of a pCPU, the others ${(mean * 100).toFixed(1)} % on average (more than 15 % apart; ${host})`);
+      assert.ok(Math.abs(s - mean) <= tolerance * mean, `${name} got ${(s * 100).toFixed(1)} % of a pCPU, the others ${(mean * 100).toFixed(1)} % on average (more than ${(tolerance * 100).toFixed(0)} % apart; ${host})`);
     }
 
     await watch(WATCH_AFTER_S);
