@@ -60,7 +60,7 @@ interface Epoch {
   /** Noise band of each vCPU's demand (fraction of a pCPU). */
   bands: number[];
   /** Per placement signature, the levels measured under it: each vCPU's demand, then each pCPU's other load (levelsOf). */
-  levelsUnder: Record<string, number[]>;
+  levelsUnder: Record<string, Levels>;
   weights: string;
   /** The clock-bound labels the last trial was made under ('' before any trial). */
   trialLabels: string | undefined;
@@ -149,6 +149,8 @@ export interface TrialInput {
   content: boolean;
   /** The model's worst fraction of fair share for the placement in force. */
   predictedWorst: number;
+  /** The model's worst fraction of fair share for the proposed placement (predictedWorst when none). */
+  predictedWorstAfter?: number;
   objective: CpuObjective;
 }
 
@@ -263,7 +265,10 @@ function worstGuestFraction(demands: readonly number[], usage: readonly number[]
 
 /** The margin two outcomes must differ by to differ: the option, or two standard errors of their difference when noisier. */
 function marginBetween(a: MeasuredOutcome, b: MeasuredOutcome, floor: number): number {
-  const se = Math.sqrt(((a.sd ?? 0) ** 2) / Math.max(1, a.samples) + ((b.sd ?? 0) ** 2) / Math.max(1, b.samples));
+  // One interval has no spread of its own: it is taken to be as noisy as the other side's.
+  const sdA = a.samples < 2 ? b.sd ?? 0 : a.sd ?? 0;
+  const sdB = b.samples < 2 ? a.sd ?? 0 : b.sd ?? 0;
+  const se = Math.sqrt(sdA ** 2 / Math.max(1, a.samples) + sdB ** 2 / Math.max(1, b.samples));
   return Math.max(floor, 2 * se);
 }
 
@@ -331,12 +336,45 @@ function weightsText(m: CpuMeasurement): string {
 }
 
 /**
- * What an epoch watches, as one list: each vCPU's demand, then each pCPU's other load. Both depend on
- * the placement (a starved vCPU with a backlog, a host process crowded off its pCPU), so both are
- * compared with what was measured under the same placement.
+ * What an epoch watches, as one list of ranges: each vCPU's demand, then each pCPU's other load. Both
+ * depend on the placement (a starved vCPU with a backlog, a host process crowded off its pCPU), so both
+ * are compared with what was measured under the same placement. A level is a range because a reading
+ * can be censored: a vCPU runnable for (nearly) all of its window says only that it wanted at least
+ * what it got. Beside noisy neighbours a work-bound vCPU reads so whenever its pCPU is briefly
+ * overcommitted, and that is contention, not a new demand.
  */
-function levelsOf(input: TrialInput): number[] {
-  return input.other ? [...input.demands, ...input.other] : [...input.demands];
+interface Levels {
+  low: number[];
+  high: number[];
+}
+
+/** A vCPU whose time + delay covers this much of its window was runnable throughout: its demand is censored. */
+const SATURATED_DEMAND = 0.95;
+
+function levelsOf(input: TrialInput): Levels {
+  const low: number[] = [];
+  const high: number[] = [];
+  input.demands.forEach((d, i) => {
+    const raw = input.m.vcpus[i];
+    const censored = raw !== undefined && raw.demand >= SATURATED_DEMAND;
+    low.push(censored ? Math.min(d, raw.usage) : d);
+    high.push(censored ? Math.max(d, 1) : d);
+  });
+  for (const o of input.other ?? []) {
+    low.push(o);
+    high.push(o);
+  }
+  return { low, high };
+}
+
+/** How far apart two ranges of level i are (0 when they overlap). */
+function levelGap(a: Levels, b: Levels, i: number): number {
+  return Math.max(0, a.low[i]! - b.high[i]!, b.low[i]! - a.high[i]!);
+}
+
+/** A level's range for a reader: one figure, or low–high when censored. */
+function levelText(l: Levels, i: number): string {
+  return l.low[i] === l.high[i] ? l.low[i]!.toFixed(2) : `${l.low[i]!.toFixed(2)}–${l.high[i]!.toFixed(2)}`;
 }
 
 /** Why the epoch may be over: `at` when at once (vCPUs, weights), else a level outside its band this interval; undefined while it lasts. */
@@ -344,18 +382,18 @@ function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, 
   if (!sameKeys(epoch.keys, input.keys)) return { reason: 'vCPUs came or went', at: true };
   if (weightsText(input.m) !== epoch.weights) return { reason: 'a CPU weight changed', at: true };
   const levels = levelsOf(input);
-  if (levels.length !== epoch.bands.length) return { reason: 'other load appeared or went', at: true };
+  if (levels.low.length !== epoch.bands.length) return { reason: 'other load appeared or went', at: true };
   if (settling) return undefined;
   const reference = current !== undefined ? epoch.levelsUnder[current] : undefined;
   if (!reference) return undefined;
   const n = input.demands.length;
   const bands = bandsOf(input, options);
-  for (let i = 0; i < levels.length; i++) {
+  for (let i = 0; i < levels.low.length; i++) {
     // The band is the wider of the epoch's first and the current noise estimate (σ is learned as readings come).
     const band = Math.max(epoch.bands[i]!, bands[i]!);
-    if (Math.abs(levels[i]! - reference[i]!) <= band) continue;
+    if (levelGap(levels, reference, i) <= band) continue;
     const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${i - n} other load`;
-    return { reason: `${what} ${reference[i]!.toFixed(2)} → ${levels[i]!.toFixed(2)} (band ±${band.toFixed(2)})`, at: false };
+    return { reason: `${what} ${levelText(reference, i)} → ${levelText(levels, i)} (band ±${band.toFixed(2)})`, at: false };
   }
   return undefined;
 }
@@ -379,6 +417,34 @@ function newEpoch(id: number, input: TrialInput, current: string | undefined, op
     left: [],
     outcomes: {},
   };
+}
+
+/**
+ * A trial that cannot be measured better (judgeOutcomes) can only be kept as a needless move or
+ * reverted: the placement in force already gives the worst guest its fair share within the margin
+ * and its pCPUs' usage is balanced. (Under fairness a balanced host is still the goal beside a fair
+ * one: a move for balance alone is tried, and kept when it costs no fairness.)
+ */
+function nothingToGain(baseline: MeasuredOutcome, options: CpuSchedulerOptions): boolean {
+  return baseline.worstFraction >= 1 - options.trialMargin && baseline.usageSpreadPoints <= options.marginPoints;
+}
+
+/**
+ * Under fairness, on a balanced host, a trial is kept as better only beyond the margin (judgeOutcomes).
+ * The model's proposal is worth a trial when it expects the move to deliver more than that margin above
+ * what the placement in force is measured to deliver, and, where the model sees the placement in force
+ * as it is measured, to be fairer by its own figures too. Where the model overrates the placement in
+ * force, its comparison of the two is no evidence either way.
+ */
+function worthMeasuring(input: TrialInput, baseline: MeasuredOutcome, options: CpuSchedulerOptions): boolean {
+  const after = input.predictedWorstAfter ?? input.predictedWorst;
+  const margin = marginBetween(baseline, baseline, options.trialMargin);
+  return after >= baseline.worstFraction + margin && (after > input.predictedWorst || modelOverrates(input, baseline, margin));
+}
+
+/** The model expects the placement in force to deliver more than it is measured to, beyond the margin. */
+function modelOverrates(input: TrialInput, measured: MeasuredOutcome, margin: number): boolean {
+  return input.predictedWorst > measured.worstFraction + margin;
 }
 
 /** The lost move from → to, when it was measured worse within lostTrialMemoryIntervals. */
@@ -457,11 +523,18 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   const proposed = input.proposed;
   const settleUntil = (state.changedAt ?? -Infinity) + options.trialSettleIntervals;
   const settling = interval <= settleUntil;
-  // Where we are: the placement in force (the one the last change made, or the measured one at the start).
-  if (state.current === undefined || !state.epoch || !sameKeys(state.epoch.keys, input.keys)) {
-    state.current = placementSignature(input.keys, affinitiesAfter(m, input.keys, []));
+  // Where we are: the placement measured. It is the one the last change made unless a pin failed or
+  // someone else re-pinned; then what was measured before is not this placement's, and a trial in
+  // progress measures nothing it asked for.
+  const measuredPlacement = placementSignature(input.keys, affinitiesAfter(m, input.keys, []));
+  let changedElsewhere: string | undefined;
+  if (state.current !== undefined && state.current !== measuredPlacement && state.epoch && sameKeys(state.epoch.keys, input.keys)) {
+    changedElsewhere = 'the placement changed outside the trial loop (a pin failed or was changed by someone else)';
   }
-  const moved = state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : { reason: 'first interval', at: true };
+  if (state.current !== measuredPlacement) state = { ...state, current: measuredPlacement, recent: [] };
+  const moved = changedElsewhere !== undefined
+    ? { reason: changedElsewhere, at: true }
+    : state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : { reason: 'first interval', at: true };
   // A level outside its band must stay out for epochPersistIntervals in a row: a backlog that swings a
   // work-bound vCPU between busy and its rate, interval by interval, is noise to a placement, not a new phase.
   const outside = moved && !moved.at ? (state.outside ?? 0) + 1 : 0;
@@ -547,6 +620,10 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const known = epoch.outcomes[target];
     const lostBefore = lostMove(state, current, target, interval, options);
     if (lostBefore) held = { rule: 'measured-worse-before', text: `this move was tried at interval ${lostBefore.at} and measured worse` };
+    else if (nothingToGain(baseline, options)) held = { rule: 'nothing-to-gain', text: `the placement in force delivers ${describeOutcome(baseline)}: no trial could be measured better` };
+    else if (input.objective === 'fairness' && baseline.usageSpreadPoints <= options.marginPoints && !worthMeasuring(input, baseline, options)) {
+      held = { rule: 'nothing-to-gain', text: `the model expects the worst vCPU at ${fmtFraction(input.predictedWorstAfter ?? input.predictedWorst)} of its fair share after (${fmtFraction(input.predictedWorst)} now, measured ${fmtFraction(baseline.worstFraction)}): less than a trial could tell apart` };
+    }
     else if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
     else if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
     else if (epoch.trialLabels === input.labels && !(epoch.climbing && (epoch.trials ?? 0) < maxTrialsPerEpoch)) {

@@ -12,7 +12,7 @@ export type TrialOutcome = 'started' | 'kept' | 'reverted' | 'abandoned';
 export type TrialHoldRule = NonNullable<TraceTrial['rule']>;
 
 export const TRIAL_OUTCOMES: readonly TrialOutcome[] = ['started', 'kept', 'reverted', 'abandoned'];
-export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'backing-off'];
+export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'backing-off', 'nothing-to-gain'];
 
 /** How each rule reads in one line. */
 export const HOLD_RULE_TEXT: Record<TrialHoldRule, string> = {
@@ -20,6 +20,7 @@ export const HOLD_RULE_TEXT: Record<TrialHoldRule, string> = {
   'placement-left-before': 'the placement in force was left once before in this epoch',
   'measured-worse-before': 'the proposed placement was measured worse before',
   'backing-off': 'a trial lost recently: backing off',
+  'nothing-to-gain': 'the placement in force is as fair as a trial could measure',
 };
 
 /** Why a trial was abandoned in this interval, when one was. */

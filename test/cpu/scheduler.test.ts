@@ -134,7 +134,8 @@ test('a one-interval burst of a light VM does not trigger a re-pin (smoothing an
     return state;
   };
   assert.equal(decideCpu(measurementOf(2, calm, burstNoise), settle(options), options).actions.length, 0);
-  const naive = { ...options, demandSmoothing: 1, noiseSigmas: 0, noisePrior: 0 };
+  // The proposer alone (no trial loop, whose measured baseline would also average the burst away).
+  const naive = { ...options, demandSmoothing: 1, noiseSigmas: 0, noisePrior: 0, trials: false };
   assert.ok(decideCpu(measurementOf(2, calm, burstNoise), settle(naive), naive).actions.length > 0, 'without smoothing or noise estimate the burst acts');
 });
 

@@ -48,7 +48,9 @@ const input = (m: CpuMeasurement, interval: number, proposed: PinAction[], objec
   labels: '',
   proposed,
   content: proposed.length === 0,
-  predictedWorst: 1,
+  // The model expects every proposal to be fairer: these tests are about what measurement then decides.
+  predictedWorst: 0.5,
+  predictedWorstAfter: proposed.length > 0 ? 1 : 0.5,
   objective,
 });
 
@@ -174,8 +176,8 @@ test('after a lost trial the loop backs off, and the same move is not tried agai
   const started: number[] = [];
   for (let k = 1; k <= 60; k++) {
     const together = affinity[0]!.length === 1;
-    const demand = Math.floor(k / 6) % 2 === 0 ? [1, 1] : [1, 0.5];
-    const m = measurement(affinity, together ? [0.3, 0.7] : [0.5, 0.5], demand);
+    const demand = Math.floor(k / 6) % 2 === 0 ? [1, 1] : [1, 0.2];
+    const m = measurement(affinity, together ? [0.3, Math.min(0.7, demand[1]!)] : [0.5, Math.min(0.5, demand[1]!)], demand);
     const proposed = together ? [] : [pin(0, [0], affinity[0]!), pin(1, [0], affinity[1]!)];
     const d = judgeByTrials(state, { ...input(m, k, proposed), demands: demand }, options);
     state = d.state;
@@ -186,4 +188,52 @@ test('after a lost trial the loop backs off, and the same move is not tried agai
   assert.deepEqual(started.length, 1, `trials started at ${started.join(', ')}`);
   assert.equal(state!.counts.reverted, 1);
   assert.ok(state!.counts.held > 10);
+});
+
+test('a censored reading (runnable all the window) is not a new demand unless what it received already says so', () => {
+  // vCPU1 wants 0.3 and gets it, then its pCPU is briefly overcommitted: it reads runnable throughout
+  // (demand 1) while receiving 0.35. That says only "at least 0.35": no new epoch. Receiving 0.8, it
+  // must want at least 0.8, beyond 0.3's band: a new epoch.
+  const run = (received: number): number[] => {
+    let state;
+    const epochs: number[] = [];
+    for (let k = 1; k <= 12; k++) {
+      const busyAgain = k >= 6 && k <= 8;
+      const demand = [1, busyAgain ? 1 : 0.3];
+      const m = measurement([[0, 1], [0, 1]], [0.5, busyAgain ? received : 0.3], demand);
+      const d = judgeByTrials(state, { ...input(m, k, []), demands: demand }, options);
+      state = d.state;
+      epochs.push(state.epoch!.id);
+    }
+    return epochs;
+  };
+  assert.deepEqual(new Set(run(0.35)), new Set([1]), 'contention alone: one epoch');
+  assert.ok(run(0.8).at(-1)! > 1, `received beyond the band: ${run(0.8).join(',')}`);
+});
+
+test('no trial that could not be measured better: a placement already fair, or a proposal the model expects no fairer', () => {
+  const proposeApart = (a: number[][]): PinAction[] => (a[0]!.length === 2 ? [pin(0, [0], a[0]!), pin(1, [1], a[1]!)] : []);
+  const released = [[0, 1], [0, 1]];
+  // Both want half a pCPU and get it: the worst guest has its fair share, nothing a trial could improve.
+  let state;
+  const rules: (string | undefined)[] = [];
+  for (let k = 1; k <= 8; k++) {
+    const m = measurement(released, [0.5, 0.5], [0.5, 0.5]);
+    const d = judgeByTrials(state, { ...input(m, k, proposeApart(released)), demands: [0.5, 0.5] }, options);
+    state = d.state;
+    assert.deepEqual(d.actions, []);
+    rules.push(d.event?.rule);
+  }
+  assert.ok(rules.includes('nothing-to-gain'), rules.join(','));
+  assert.equal(state!.counts.started, 0);
+  // Short of fair, but the model itself expects the move to be no fairer (a move for balance's sake): held.
+  state = undefined;
+  for (let k = 1; k <= 8; k++) {
+    const m = measurement(released, [0.5, 0.5]);
+    const d = judgeByTrials(state, { ...input(m, k, proposeApart(released)), predictedWorstAfter: 0.5 }, options);
+    state = d.state;
+    assert.deepEqual(d.actions, []);
+  }
+  assert.equal(state!.counts.started, 0);
+  assert.ok(state!.counts.held > 0);
 });

@@ -289,7 +289,7 @@ test('trials: counters by outcome and by the rule that held a proposal, the dema
   // Before any trial: every series at 0, so rate() works from the first scrape; epoch 0 (none yet), no fractions.
   let s = await at(0);
   for (const o of ['started', 'kept', 'reverted', 'abandoned']) assert.equal(s.outcome(o), 0, o);
-  for (const r of ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'backing-off']) assert.equal(s.held(r), 0, r);
+  for (const r of ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'backing-off', 'nothing-to-gain']) assert.equal(s.held(r), 0, r);
   assert.equal(s.epoch, 0);
   assert.equal(s.before, undefined);
 

@@ -489,6 +489,7 @@
     'placement-left-before': 'the placement in force was left once before in this epoch',
     'measured-worse-before': 'the proposed placement was measured worse before',
     'backing-off': 'a trial lost recently: backing off',
+    'nothing-to-gain': 'the placement in force is as fair as a trial could measure',
   };
   const fairPct = (outcome) => (outcome && Number.isFinite(outcome.worstFraction) ? `${Math.round(outcome.worstFraction * 100)} %` : '–');
   /** Why a trial was abandoned in this interval (the trace's cpu.trial.abandoned), when one was. */
