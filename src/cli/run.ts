@@ -7,6 +7,7 @@ import { openTarget } from '../app/target.js';
 import { executeRun } from '../app/run.js';
 import { openServiceTarget } from '../app/service.js';
 import { scopeTarget } from '../app/scope.js';
+import { packageVersion } from '../app/version.js';
 import { loadConfig } from '../config/config-file.js';
 import { prepareTracePath, resolveRunOptions, resolveScope } from '../config/run-options.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
@@ -122,6 +123,7 @@ ${scopeHelp}
   --objective O         balance (default: the assignment's objective, balanced pCPU usage with no
                         needless moves; among equally balanced placements the fairer) or fairness
                         (the worst guest's fraction of its fair share first, as \`virtbalance run\`)` : ''}
+  --version             the version of virtbalance it belongs to
   -h, --help            this text`;
 }
 
@@ -143,6 +145,7 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
       only: { type: 'string', multiple: true },
       exclude: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     } as const;
     const { values, positionals } = parseCommandLine(
       argv,
@@ -152,6 +155,10 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
     const cpuFlags = values as { 'other-load'?: boolean; objective?: string };
     if (values.help) {
       console.log(assignmentHelp(which, prog));
+      return 0;
+    }
+    if (values.version) {
+      console.log(`${prog} (virtbalance ${packageVersion()})`);
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds> (try --help)`);

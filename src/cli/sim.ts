@@ -51,7 +51,9 @@ export async function simCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('sim: give exactly one scenario (try --help)');
+  // Every flag is checked before the scenario is described, so bad input is one line on its own.
   const seed = values.seed === undefined ? undefined : positiveInteger(values.seed, '--seed');
+  const intervalsFlag = values.intervals === undefined ? undefined : positiveInteger(values.intervals, '--intervals');
   const dashboard = await dashboardRequest(values, true, 'sim');
   const target = await openTarget({ sim: positionals[0]!, seed });
   const scenario = target.scenarioSpec!;
@@ -64,7 +66,7 @@ export async function simCommand(argv: string[]): Promise<number> {
     console.log(wrap(`scenario ${scenario.name}: ${scenario.description.replace(/\s+/g, ' ') || '(no description)'}`, 100));
     if (replacing) console.log(`replacing the earlier run in ${dir}/`);
   }
-  const intervals = values.intervals === undefined ? scenario.intervals : positiveInteger(values.intervals, '--intervals');
+  const intervals = intervalsFlag ?? scenario.intervals;
   return withLiveRun(dashboard, target, { intervalSeconds: scenario.intervalSeconds, dryRun: false, plannedIntervals: intervals }, async (live) => {
     await executeRun({
       target: live.target,

@@ -371,10 +371,8 @@ export async function labRemove(client: LibvirtClient, names: readonly string[],
 /** Destroys and undefines every lab guest (or those whose name starts with `prefix`) and removes its files; returns their names. */
 export async function labDown(client: LibvirtClient, progress: Progress, prefix = ''): Promise<string[]> {
   const guests = (await findLabGuests(client)).filter((g) => g.domain.name.startsWith(prefix));
-  if (guests.length === 0) {
-    progress.say('no lab guests');
-    return [];
-  }
+  // None is no step: the caller says so, once.
+  if (guests.length === 0) return [];
   return progress.step(`removing ${guests.length} lab guest${guests.length === 1 ? '' : 's'}`, async () => {
     for (const g of guests) {
       await removeGuest(client, g.domain, g.marker.dir);

@@ -18,7 +18,7 @@ import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.j
 import type { DomainType } from './domain-xml.js';
 import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.js';
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
-import { labCpuOptions, labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
+import { labCpuOptions, labMemoryOptions, labRunDirName, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
 import { ScopedHypervisor } from '../host/scoped-host.js';
 import { labWorkloadController } from './workload-channel.js';
@@ -31,7 +31,7 @@ export interface LabRunOptions {
   prefix: string;
   /** Leave the guests running afterwards. */
   keep: boolean;
-  /** Results go to <outDir>/lab-<scenario>/. */
+  /** Results go to <outDir>/lab-<scenario>/ (labRunDirName). */
   outDir: string;
   /** Overrides the scenario's interval count. */
   intervals?: number;
@@ -106,7 +106,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     for (const f of initial.failed) progress.say(`${f.guest}: ${f.error}`);
     for (const r of initial.reads) progress.say(`t=0 s: ${r.guest}: ${r.command}`);
     const oom = new OomWatcher(up.guests);
-    const dir = join(opts.outDir, `lab-${scenario.name}`);
+    const dir = join(opts.outDir, labRunDirName(scenario.name));
     const tracePath = join(dir, 'trace.jsonl');
     const t0 = Date.now();
     const scenarioClock = playScenario({ client, plan, lab, player, progress, t0, isStopped: () => finished })
