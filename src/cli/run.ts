@@ -6,7 +6,7 @@ import { positiveInteger, positiveNumber } from '../ground/numbers.js';
 import { openTarget } from '../app/target.js';
 import { executeRun } from '../app/run.js';
 import { openServiceTarget } from '../app/service.js';
-import { scopeTarget } from '../app/scope.js';
+import { announceEveryDomain, scopeTarget } from '../app/scope.js';
 import { packageVersion } from '../app/version.js';
 import { loadConfig } from '../config/config-file.js';
 import { prepareTracePath, resolveRunOptions, resolveScope } from '../config/run-options.js';
@@ -169,7 +169,7 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
     if (values.trace !== undefined) prepareTracePath(values.trace);
     const service = await openServiceTarget(values.connect ?? 'qemu:///system', [which], logLine);
     return executeRun({
-      target: scopeTarget(service.target, scope, logLine),
+      target: announceEveryDomain(scopeTarget(service.target, scope, logLine), scope, prog, logLine),
       intervalSeconds,
       // The assignment's objective: the guests' usage balanced; other load only when asked.
       cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions, countOtherLoad: !!cpuFlags['other-load'], objective } : undefined,
