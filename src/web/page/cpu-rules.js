@@ -30,5 +30,51 @@
     return out;
   }
 
-  root.virtbalanceRules = { BALANCE_BAND_POINTS, crowdedPcpus };
+  /**
+   * Where a vCPU allowed on several pCPUs counts: its usage split over its set so that, with the
+   * single-pinned vCPUs, every pCPU's parts add up to its measured usage (which pours such a vCPU
+   * over its set). The same rule as src/control/shared-split.ts (the monitor's); a test holds them
+   * equal. Per vCPU: a Map pCPU → usage counted there, or undefined for a single-pinned vCPU.
+   */
+  function sharedSplit(vcpus, pcpuUsage) {
+    const left = pcpuUsage.map((u) => u);
+    for (const v of vcpus) if (v.affinity.length === 1 && left[v.affinity[0]] !== undefined) left[v.affinity[0]] -= v.usage;
+    const groups = new Map();
+    vcpus.forEach((v, i) => {
+      if (v.affinity.length < 2) return;
+      const key = v.affinity.join(',');
+      const g = groups.get(key) ?? { pcpus: v.affinity.filter((p) => p >= 0 && p < pcpuUsage.length), total: 0, members: [] };
+      g.total += Math.max(0, v.usage);
+      g.members.push(i);
+      groups.set(key, g);
+    });
+    const list = [...groups.values()].filter((g) => g.pcpus.length > 0);
+    const parts = list.map((g) => g.pcpus.map(() => g.total / g.pcpus.length));
+    const scaleColumns = () => {
+      const sums = new Map();
+      list.forEach((g, k) => g.pcpus.forEach((p, j) => sums.set(p, (sums.get(p) ?? 0) + parts[k][j])));
+      list.forEach((g, k) => g.pcpus.forEach((p, j) => {
+        const sum = sums.get(p);
+        parts[k][j] = sum > 0 ? (parts[k][j] * Math.max(0, left[p])) / sum : 0;
+      }));
+    };
+    for (let round = 0; round < 30; round++) {
+      scaleColumns();
+      list.forEach((g, k) => {
+        const sum = parts[k].reduce((a, b) => a + b, 0);
+        if (sum > 0) parts[k] = parts[k].map((x) => (x * g.total) / sum);
+      });
+    }
+    scaleColumns();
+    const out = vcpus.map(() => undefined);
+    list.forEach((g, k) => {
+      for (const i of g.members) {
+        const share = g.total > 0 ? Math.max(0, vcpus[i].usage) / g.total : 0;
+        out[i] = new Map(g.pcpus.map((p, j) => [p, parts[k][j] * share]));
+      }
+    });
+    return out;
+  }
+
+  root.virtbalanceRules = { BALANCE_BAND_POINTS, crowdedPcpus, sharedSplit };
 })(globalThis);
