@@ -44,7 +44,8 @@ load can be changed while the guest runs.
   lab run cpu|memory N      the same for the shipped grader case N: \`lab run cpu 2\` plays
                             scenarios/cpu-2-*.yaml, \`lab run memory 1\` memory-1-*.yaml
       --intervals N         stop after N intervals (default: the scenario's)
-      --prefix NAME         guest name prefix (default aos_: vm1 -> aos_vm1)
+      --prefix NAME         guest name prefix (default aos_: vm1 -> aos_vm1); a run
+                            will not replace \`lab up\` guests of those names
       --out DIR             results directory (default out)
       --keep                leave the guests running afterwards
       --json                JSON lines per interval and the score as JSON
