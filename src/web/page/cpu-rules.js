@@ -31,49 +31,64 @@
   }
 
   /**
-   * Where a vCPU allowed on several pCPUs counts: its usage split over its set so that, with the
-   * single-pinned vCPUs, every pCPU's parts add up to its measured usage (which pours such a vCPU
-   * over its set). The same rule as src/control/shared-split.ts (the monitor's); a test holds them
-   * equal. Per vCPU: a Map pCPU → usage counted there, or undefined for a single-pinned vCPU.
+   * Where a vCPU allowed on several pCPUs counts: the measured usage per pCPU pours such a vCPU over
+   * its set, the least loaded pCPUs first; this replays that pour and gives each vCPU what its pour
+   * added to each pCPU, so a pCPU's parts add up to its figure (scaled to it, should they differ).
+   * The same rule as src/control/shared-split.ts (the monitor's); a test holds them equal. Per
+   * vCPU: a Map pCPU → usage counted there, or undefined for a single-pinned vCPU.
    */
   function sharedSplit(vcpus, pcpuUsage) {
-    const left = pcpuUsage.map((u) => u);
-    for (const v of vcpus) if (v.affinity.length === 1 && left[v.affinity[0]] !== undefined) left[v.affinity[0]] -= v.usage;
-    const groups = new Map();
-    vcpus.forEach((v, i) => {
-      if (v.affinity.length < 2) return;
-      const key = v.affinity.join(',');
-      const g = groups.get(key) ?? { pcpus: v.affinity.filter((p) => p >= 0 && p < pcpuUsage.length), total: 0, members: [] };
-      g.total += Math.max(0, v.usage);
-      g.members.push(i);
-      groups.set(key, g);
+    const pcpus = pcpuUsage.length;
+    const levels = new Array(pcpus).fill(0);
+    const flexible = [];
+    vcpus.forEach((v, index) => {
+      const affinity = v.affinity.filter((p) => p >= 0 && p < pcpus);
+      if (affinity.length === 1) levels[affinity[0]] = levels[affinity[0]] + v.usage;
+      else if (affinity.length > 1) flexible.push({ index, affinity, usage: v.usage });
     });
-    const list = [...groups.values()].filter((g) => g.pcpus.length > 0);
-    const parts = list.map((g) => g.pcpus.map(() => g.total / g.pcpus.length));
-    const scaleColumns = () => {
-      const sums = new Map();
-      list.forEach((g, k) => g.pcpus.forEach((p, j) => sums.set(p, (sums.get(p) ?? 0) + parts[k][j])));
-      list.forEach((g, k) => g.pcpus.forEach((p, j) => {
-        const sum = sums.get(p);
-        parts[k][j] = sum > 0 ? (parts[k][j] * Math.max(0, left[p])) / sum : 0;
-      }));
-    };
-    for (let round = 0; round < 30; round++) {
-      scaleColumns();
-      list.forEach((g, k) => {
-        const sum = parts[k].reduce((a, b) => a + b, 0);
-        if (sum > 0) parts[k] = parts[k].map((x) => (x * g.total) / sum);
-      });
-    }
-    scaleColumns();
+    const pinned = [...levels];
+    flexible.sort((a, b) => a.affinity.length - b.affinity.length || b.usage - a.usage);
     const out = vcpus.map(() => undefined);
-    list.forEach((g, k) => {
-      for (const i of g.members) {
-        const share = g.total > 0 ? Math.max(0, vcpus[i].usage) / g.total : 0;
-        out[i] = new Map(g.pcpus.map((p, j) => [p, parts[k][j] * share]));
+    for (let k = 0; k < flexible.length; ) {
+      const affinity = flexible[k].affinity;
+      let next = k + 1;
+      while (next < flexible.length && flexible[next].affinity.join(',') === affinity.join(',')) next++;
+      const run = flexible.slice(k, next);
+      const amount = run.reduce((sum, v) => sum + v.usage, 0);
+      const before = affinity.map((p) => levels[p]);
+      pourLevel(levels, affinity, amount);
+      for (const v of run) {
+        const share = amount > 0 ? Math.max(0, v.usage) / amount : 0;
+        out[v.index] = new Map(affinity.map((p, j) => [p, (levels[p] - before[j]) * share]));
       }
-    });
+      k = next;
+    }
+    const sums = new Array(pcpus).fill(0);
+    for (const parts of out) for (const [p, part] of parts ?? []) sums[p] = sums[p] + part;
+    for (const parts of out) {
+      for (const [p, part] of parts ?? []) {
+        const left = Math.max(0, pcpuUsage[p] - pinned[p]);
+        if (sums[p] > 0 && Math.abs(sums[p] - left) > 1e-12) parts.set(p, (part * left) / sums[p]);
+      }
+    }
     return out;
+  }
+
+  /** Adds `amount` over the pCPUs in `where`, raising the lowest to a common level (src/cpu/usage.ts, pourLevel). */
+  function pourLevel(levels, where, amount) {
+    if (amount <= 0) return;
+    const order = [...where].sort((a, b) => (levels[a] ?? 0) - (levels[b] ?? 0));
+    let sum = 0;
+    let count = 0;
+    let level = 0;
+    for (let k = 0; k < order.length; k++) {
+      sum += levels[order[k]] ?? 0;
+      count = k + 1;
+      level = (sum + amount) / count;
+      const next = order[k + 1];
+      if (next === undefined || level <= (levels[next] ?? 0)) break;
+    }
+    for (let k = 0; k < count; k++) levels[order[k]] = level;
   }
 
   root.virtbalanceRules = { BALANCE_BAND_POINTS, crowdedPcpus, sharedSplit };
