@@ -10,6 +10,7 @@ import { positiveInteger } from '../ground/numbers.js';
 import { executeRun } from '../app/run.js';
 import { prepareTracePath } from '../config/run-options.js';
 import { openTarget } from '../app/target.js';
+import { virtbalanceCommand } from '../app/invocation.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
 
 const simHelp = `usage: virtbalance sim SCENARIO [--intervals N] [--seed N] [--out DIR] [--json] [--quiet] [--http [HOST:]PORT]
@@ -84,7 +85,7 @@ export async function simCommand(argv: string[]): Promise<number> {
     await reportScenarioRun({
       tracePath, dir, scenarioName: scenario.name, json: !!values.json,
       what: (ran) => `${ran} intervals of ${scenario.intervalSeconds} s, simulated`,
-      rerun: dashboard.listen ? undefined : `virtbalance sim ${positionals[0]} --http 8080`,
+      rerun: dashboard.listen ? undefined : `${virtbalanceCommand()} sim ${positionals[0]} --http 8080`,
     });
     return 0;
   });
@@ -106,7 +107,7 @@ export async function reportScenarioRun(run: { tracePath: string; dir: string; s
     console.log(`trace: ${run.tracePath}`);
     console.log(`score: ${scorePath}`);
     for (const p of plots) console.log(`plot:  ${p}`);
-    console.log(`next:  virtbalance report ${run.tracePath}   (one HTML page: score, plots, decisions)`);
+    console.log(`next:  ${virtbalanceCommand()} report ${run.tracePath}   (one HTML page: score, plots, decisions)`);
     if (run.rerun) console.log(`       ${run.rerun}   (watch it live in a browser)`);
   }
   return score;

@@ -4,6 +4,7 @@ import type { LibvirtClient } from '../libvirt/client.js';
 import { paramNumber } from '../libvirt/client.js';
 import { DomainStatsGroup } from '../libvirt/protocol.js';
 import { blockReadBytes } from '../host/libvirt-host.js';
+import { virtbalanceCommand } from '../app/invocation.js';
 import { chooseDomainType, type AccelChoice } from './accel.js';
 import { consoleTail, guestOomKills, readConsole, type OomKill } from './console-log.js';
 import { checkGuestName, labDomainXml, type DomainType, type LabOrigin } from './domain-xml.js';
@@ -265,7 +266,7 @@ async function showTail(g: LabGuest, progress: Progress): Promise<void> {
 
 async function failGuest(g: LabGuest, message: string, opts: LabUpOptions): Promise<never> {
   await showTail(g, opts.progress);
-  throw new LabError(`${message}; console above, ${opts.failureNote ?? 'guests left running for a look (virtbalance lab down removes them)'}`);
+  throw new LabError(`${message}; console above, ${opts.failureNote ?? `guests left running for a look (${virtbalanceCommand()} lab down removes them)`}`);
 }
 
 /** Waits until each balloon has reached the guest's start size and reports guest stats. */

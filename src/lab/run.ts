@@ -18,6 +18,7 @@ import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.j
 import type { DomainType } from './domain-xml.js';
 import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.js';
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
+import { virtbalanceCommand } from '../app/invocation.js';
 import { labCpuOptions, labMemoryOptions, labRunDirName, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
 import { ScopedHypervisor } from '../host/scoped-host.js';
@@ -87,7 +88,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
       origin: 'run', uri: opts.uri, root: opts.root, progress,
       accel: opts.accel, bootTimeoutSeconds: opts.bootTimeoutSeconds, balloonSettleSeconds: 60,
       guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod, diskMiB: g.diskMiB })),
-      failureNote: opts.keep ? 'guests left running (--keep) for a look; virtbalance lab down removes them' : 'guests removed (--keep leaves them for a look)',
+      failureNote: opts.keep ? `guests left running (--keep) for a look; ${virtbalanceCommand()} lab down removes them` : 'guests removed (--keep leaves them for a look)',
     });
     interrupt.check();
     const guestByName = new Map(up.guests.map((g) => [g.name, g]));
@@ -164,7 +165,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
   } finally {
     finished = true;
     interrupt.release();
-    if (opts.keep) progress.say(`keeping ${names.join(', ')} (--keep): virtbalance lab down removes them`);
+    if (opts.keep) progress.say(`keeping ${names.join(', ')} (--keep): ${virtbalanceCommand()} lab down removes them`);
     else await labRemove(client, names, progress);
   }
 }
@@ -264,7 +265,7 @@ function interruptHandler(progress: Progress): { check(): void; release(): void 
   let interrupted = false;
   const onSignal = () => {
     if (interrupted) {
-      progress.say('interrupted again: quitting now; `virtbalance lab down` removes the guests');
+      progress.say(`interrupted again: quitting now; \`${virtbalanceCommand()} lab down\` removes the guests`);
       process.exit(130);
     }
     interrupted = true;
