@@ -21,7 +21,8 @@ export function foreignPeer(head: Buffer): ForeignPeerError | undefined {
   if (!PRINTABLE.test(text.slice(0, 4))) return undefined;
   const firstLine = text.split(/\r?\n/)[0]!.replace(/[^\x20-\x7e]/g, '').slice(0, 80);
   const said = firstLine.replace(/'/g, '"');
-  if (/^HTTP\/\d/.test(text)) return new ForeignPeerError('HTTP', said);
+  // An HTTP response (a client reached a web server), or a request (a browser or curl reached us).
+  if (/^HTTP\/\d/.test(text) || /^[A-Z]{3,7} \S+ HTTP\/\d/.test(text)) return new ForeignPeerError('HTTP', said);
   if (/^SSH-\d/.test(text)) return new ForeignPeerError('SSH', said);
   return new ForeignPeerError('text', said);
 }

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { LibvirtConnectError } from '../../src/libvirt/errors.js';
+import { ForeignPeerError } from '../../src/libvirt/foreign-peer.js';
+import { FrameAssembler } from '../../src/libvirt/packet.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vb-foreign-peer-'));
@@ -105,4 +107,25 @@ test('the CLI says it in one line, exit 1', async () => {
   } finally {
     server.close();
   }
+});
+
+test('the frame assembler names what a peer sent instead of a length: an HTTP request too (a browser at our server)', () => {
+  const cases: Array<[string | Buffer, string, string]> = [
+    ['GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'HTTP', 'GET / HTTP/1.1'],
+    ['HTTP/1.0 200 OK\r\n', 'HTTP', 'HTTP/1.0 200 OK'],
+    ['SSH-2.0-x\r\n', 'SSH', 'SSH-2.0-x'],
+    ['hello there\n', 'text', 'hello there'],
+    [Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]), 'TLS', ''],
+  ];
+  for (const [bytes, protocol, said] of cases) {
+    const chunk = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+    // Whole, and cut after the length word (the assembler's other path).
+    for (const parts of [[chunk], [chunk.subarray(0, 2), chunk.subarray(2)]]) {
+      const assembler = new FrameAssembler();
+      assert.throws(() => { for (const p of parts) assembler.push(p, () => assert.fail('no frame')); },
+        (err: unknown) => err instanceof ForeignPeerError && err.protocol === protocol && err.said === said, `${JSON.stringify(String(bytes))} in ${parts.length}`);
+    }
+  }
+  // A real oversized libvirt length (first byte 0x10, not text) keeps the plain message.
+  assert.throws(() => new FrameAssembler().push(Buffer.from([0x10, 0, 0, 0, 0, 0]), () => {}), /declared length 268435456 exceeds/);
 });
