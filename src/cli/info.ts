@@ -8,12 +8,15 @@ import { UriError } from '../libvirt/uri.js';
 import { FatalError, UsageError } from '../ground/errors.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 import { formatMiB } from '../ground/units.js';
+import { balloonStaleness, statsPeriodOf } from './balloon-staleness.js';
 
 const HELP = `usage: virtbalance info [--connect URI] [--json]
 
 Shows the host (hostname, pCPUs, memory total and free) and every domain: state,
 each vCPU's current pCPU, affinity and cumulative time, and the balloon
-(actual, unused, available).
+(actual, unused, available; the guest's figures marked stale when its stats
+period is off, its last report is older than two periods, or unused exceeds
+actual).
 
   -c, --connect URI   libvirt URI (default qemu:///system)
       --json          print JSON instead of text`;
@@ -34,7 +37,13 @@ export interface DomainReport {
   vcpus: Array<{ index: number; pcpu: number; affinity: number[]; timeNs: number }>;
   /** libvirt cpu_shares and the CPU weight it means (shares / 1024); absent where the driver has none. */
   cpu?: { shares: number; weight: number };
-  balloon?: { actualKiB?: number; unusedKiB?: number; availableKiB?: number; usableKiB?: number; maximumKiB: number };
+  balloon?: {
+    actualKiB?: number; unusedKiB?: number; availableKiB?: number; usableKiB?: number; maximumKiB: number;
+    /** QEMU's `last_update` (seconds since the epoch) and the stats period from the XML (0: off). */
+    lastUpdate?: number; statsPeriodSeconds?: number;
+    /** Why the guest's figures (unused, available, usable) are old; absent when they look current. */
+    stale?: string[];
+  };
 }
 
 export interface InfoReport {
@@ -70,7 +79,7 @@ async function domainReport(c: LibvirtClient, d: Domain, pcpus: number): Promise
   const info = await c.domainInfo(d);
   const report: DomainReport = { name: d.name, uuid: d.uuid, state: info.state, vcpus: [] };
   if (info.state !== 'running' && info.state !== 'paused' && info.state !== 'blocked') return report;
-  const [vcpus, mem, sched] = await Promise.all([
+  const [vcpus, mem, sched, statsPeriodSeconds] = await Promise.all([
     c.getVcpus(d, { vcpus: info.vcpus, pcpus }).catch((err: unknown): VcpuInfo[] => {
       if (isUnsupported(err)) return [];
       throw err;
@@ -80,6 +89,7 @@ async function domainReport(c: LibvirtClient, d: Domain, pcpus: number): Promise
       throw err;
     }),
     c.schedulerParameters(d).catch((): Record<string, unknown> => ({})),
+    c.call('domainGetXmlDesc', { dom: d, flags: 0 }).then((r) => statsPeriodOf(r.xml), (): undefined => undefined),
   ]);
   const shares = sched.cpu_shares;
   if (typeof shares === 'number' || typeof shares === 'bigint') report.cpu = { shares: Number(shares), weight: Number(shares) / DEFAULT_CPU_SHARES };
@@ -90,7 +100,11 @@ async function domainReport(c: LibvirtClient, d: Domain, pcpus: number): Promise
     ...(mem.available !== undefined ? { availableKiB: mem.available } : {}),
     ...(mem.usable !== undefined ? { usableKiB: mem.usable } : {}),
     maximumKiB: info.maxMemKiB,
+    ...(mem.last_update !== undefined ? { lastUpdate: mem.last_update } : {}),
+    ...(statsPeriodSeconds !== undefined ? { statsPeriodSeconds } : {}),
   };
+  const stale = balloonStaleness(report.balloon, Date.now() / 1000);
+  if (stale.length > 0) report.balloon.stale = stale;
   return report;
 }
 
@@ -120,7 +134,8 @@ export function formatInfo(r: InfoReport): string {
   if (r.domains.length === 0) lines.push('no domains');
   for (const d of r.domains) {
     const b = d.balloon;
-    const balloon = b ? `; balloon actual ${mib(b.actualKiB)}, unused ${mib(b.unusedKiB)}, available ${mib(b.availableKiB)}, max ${mib(b.maximumKiB)}` : '';
+    const stale = b?.stale ? ` (stale: ${b.stale.join(', ')})` : '';
+    const balloon = b ? `; balloon actual ${mib(b.actualKiB)}, unused ${mib(b.unusedKiB)}, available ${mib(b.availableKiB)}${stale}, max ${mib(b.maximumKiB)}` : '';
     const cpu = d.cpu ? `, CPU weight ${Math.round(d.cpu.weight * 100) / 100} (cpu_shares ${d.cpu.shares})` : '';
     lines.push(`domain ${d.name}: ${d.state}${d.vcpus.length ? `, ${d.vcpus.length} vCPUs` : ''}${cpu}${balloon}`);
     for (const v of d.vcpus) {

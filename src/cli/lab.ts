@@ -16,7 +16,7 @@ import { guestFilesIn } from '../lab/paths.js';
 import { loadScenario } from '../host/sim/index.js';
 import { resolveScenarioPath, shippedScenariosDir } from '../app/target.js';
 import { checkGuestName } from '../lab/domain-xml.js';
-import { DEFAULT_LAB_RUN_PREFIX, shippedScenarioByNumber } from '../lab/plan.js';
+import { DEFAULT_LAB_RUN_PREFIX, shippedScenarioByNumber, shippedScenarioCases } from '../lab/plan.js';
 import { labRun } from '../lab/run.js';
 
 const HELP = `usage: virtbalance lab <subcommand> [options]
@@ -44,7 +44,8 @@ load can be changed while the guest runs.
   lab run cpu|memory N      the same for the shipped grader case N: \`lab run cpu 2\` plays
                             scenarios/cpu-2-*.yaml, \`lab run memory 1\` memory-1-*.yaml
       --intervals N         stop after N intervals (default: the scenario's)
-      --prefix NAME         guest name prefix (default aos_: vm1 -> aos_vm1)
+      --prefix NAME         guest name prefix (default aos_: vm1 -> aos_vm1); a run
+                            will not replace \`lab up\` guests of those names
       --out DIR             results directory (default out)
       --keep                leave the guests running afterwards
       --json                JSON lines per interval and the score as JSON
@@ -202,7 +203,7 @@ async function down(argv: string[]): Promise<number> {
   if (values.help) return help();
   if (positionals.length > 0) throw new UsageError(`lab down: unexpected '${positionals[0]}'`);
   const removed = await withClient(values.connect, (c) => labDown(c, consoleProgress('lab'), values.prefix));
-  console.log(removed.length > 0 ? `removed ${removed.join(', ')}` : 'no lab guests');
+  console.log(removed.length > 0 ? `removed ${removed.join(', ')}` : `no lab guests${values.prefix ? ` named ${values.prefix}*` : ''}`);
   return 0;
 }
 
@@ -347,7 +348,7 @@ export function labRunScenario(positionals: readonly string[]): string {
     const [kind, number] = positionals as [string, string];
     const found = shippedScenarioByNumber(shippedScenariosDir, kind, number);
     if (found) return found;
-    throw new UsageError(`lab run: no shipped scenario '${kind} ${number}' (try cpu 1|2|3, memory 1|2|3, or a scenario file)`);
+    throw new UsageError(`lab run: no shipped scenario '${kind} ${number}' (shipped: ${shippedScenarioCases(shippedScenariosDir)}; or a scenario file)`);
   }
   throw new UsageError('lab run: give a scenario (a file or shipped name), or cpu|memory and a case number, e.g. `lab run cpu 2`');
 }

@@ -1,5 +1,6 @@
 import { FatalError, UsageError } from '../ground/errors.js';
 import { stopRequests } from '../app/stop-requests.js';
+import { packageVersion } from '../app/version.js';
 
 /** A subcommand: takes its own argv (after the command name), returns the exit code. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -33,19 +34,24 @@ function usage(): string {
 /** Maps any thrown value to one line on stderr and an exit code; never a stack trace unless VIRTBALANCE_DEBUG is set. */
 export function reportError(err: unknown, prog = 'virtbalance'): number {
   if (process.env.VIRTBALANCE_DEBUG && err instanceof Error) console.error(err.stack);
+  const say = (message: string) => console.error(`${prog}: ${withoutPrefix(message.split('\n')[0]!, prog)}`);
   if (err instanceof UsageError || err instanceof FatalError) {
-    console.error(`${prog}: ${err.message}`);
+    say(err.message);
     return err.exitCode;
   }
   // parseArgs reports unknown options and missing values with these codes.
   const code = (err as { code?: string } | null)?.code;
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-    console.error(`${prog}: ${(err as Error).message.split('\n')[0]}`);
+    say((err as Error).message);
     return 2;
   }
-  const message = err instanceof Error ? err.message : String(err);
-  console.error(`${prog}: ${message.split('\n')[0]}`);
+  say(err instanceof Error ? err.message : String(err));
   return 1;
+}
+
+/** A drop-in's own name is both the program and the command: `vcpu_scheduler: Unknown option`, not the name twice. */
+function withoutPrefix(message: string, prog: string): string {
+  return message.startsWith(`${prog}: `) ? message.slice(prog.length + 2) : message;
 }
 
 /**
@@ -70,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
-    console.log('virtbalance 0.1.0');
+    console.log(`virtbalance ${packageVersion()}`);
     return 0;
   }
   const entry = commands[name];

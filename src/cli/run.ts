@@ -6,7 +6,8 @@ import { positiveInteger, positiveNumber } from '../ground/numbers.js';
 import { openTarget } from '../app/target.js';
 import { executeRun } from '../app/run.js';
 import { openServiceTarget } from '../app/service.js';
-import { scopeTarget } from '../app/scope.js';
+import { announceEveryDomain, scopeTarget } from '../app/scope.js';
+import { packageVersion } from '../app/version.js';
 import { loadConfig } from '../config/config-file.js';
 import { prepareTracePath, resolveRunOptions, resolveScope } from '../config/run-options.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
@@ -122,6 +123,7 @@ ${scopeHelp}
   --objective O         balance (default: the assignment's objective, balanced pCPU usage with no
                         needless moves; among equally balanced placements the fairer) or fairness
                         (the worst guest's fraction of its fair share first, as \`virtbalance run\`)` : ''}
+  --version             the version of virtbalance it belongs to
   -h, --help            this text`;
 }
 
@@ -143,6 +145,7 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
       only: { type: 'string', multiple: true },
       exclude: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     } as const;
     const { values, positionals } = parseCommandLine(
       argv,
@@ -154,6 +157,10 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
       console.log(assignmentHelp(which, prog));
       return 0;
     }
+    if (values.version) {
+      console.log(`${prog} (virtbalance ${packageVersion()})`);
+      return 0;
+    }
     if (positionals.length !== 1) throw new UsageError(`usage: ${prog} <interval seconds> (try --help)`);
     const intervalSeconds = positiveNumber(positionals[0], 'interval');
     // The assignment's objective unless told otherwise.
@@ -162,7 +169,7 @@ export function assignmentCommand(which: 'cpu' | 'memory', prog: string) {
     if (values.trace !== undefined) prepareTracePath(values.trace);
     const service = await openServiceTarget(values.connect ?? 'qemu:///system', [which], logLine);
     return executeRun({
-      target: scopeTarget(service.target, scope, logLine),
+      target: announceEveryDomain(scopeTarget(service.target, scope, logLine), scope, prog, logLine),
       intervalSeconds,
       // The assignment's objective: the guests' usage balanced; other load only when asked.
       cpu: which === 'cpu' ? { ...defaultCpuSchedulerOptions, countOtherLoad: !!cpuFlags['other-load'], objective } : undefined,

@@ -10,6 +10,7 @@ import { positiveInteger } from '../ground/numbers.js';
 import { executeRun } from '../app/run.js';
 import { prepareTracePath } from '../config/run-options.js';
 import { openTarget } from '../app/target.js';
+import { virtbalanceCommand } from '../app/invocation.js';
 import { dashboardFlags, dashboardHelp, dashboardRequest, withLiveRun } from '../web/live-run.js';
 
 const simHelp = `usage: virtbalance sim SCENARIO [--intervals N] [--seed N] [--out DIR] [--json] [--quiet] [--http [HOST:]PORT]
@@ -51,7 +52,9 @@ export async function simCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('sim: give exactly one scenario (try --help)');
+  // Every flag is checked before the scenario is described, so bad input is one line on its own.
   const seed = values.seed === undefined ? undefined : positiveInteger(values.seed, '--seed');
+  const intervalsFlag = values.intervals === undefined ? undefined : positiveInteger(values.intervals, '--intervals');
   const dashboard = await dashboardRequest(values, true, 'sim');
   const target = await openTarget({ sim: positionals[0]!, seed });
   const scenario = target.scenarioSpec!;
@@ -64,7 +67,7 @@ export async function simCommand(argv: string[]): Promise<number> {
     console.log(wrap(`scenario ${scenario.name}: ${scenario.description.replace(/\s+/g, ' ') || '(no description)'}`, 100));
     if (replacing) console.log(`replacing the earlier run in ${dir}/`);
   }
-  const intervals = values.intervals === undefined ? scenario.intervals : positiveInteger(values.intervals, '--intervals');
+  const intervals = intervalsFlag ?? scenario.intervals;
   return withLiveRun(dashboard, target, { intervalSeconds: scenario.intervalSeconds, dryRun: false, plannedIntervals: intervals }, async (live) => {
     await executeRun({
       target: live.target,
@@ -82,7 +85,7 @@ export async function simCommand(argv: string[]): Promise<number> {
     await reportScenarioRun({
       tracePath, dir, scenarioName: scenario.name, json: !!values.json,
       what: (ran) => `${ran} intervals of ${scenario.intervalSeconds} s, simulated`,
-      rerun: dashboard.listen ? undefined : `virtbalance sim ${positionals[0]} --http 8080`,
+      rerun: dashboard.listen ? undefined : `${virtbalanceCommand()} sim ${positionals[0]} --http 8080`,
     });
     return 0;
   });
@@ -104,7 +107,7 @@ export async function reportScenarioRun(run: { tracePath: string; dir: string; s
     console.log(`trace: ${run.tracePath}`);
     console.log(`score: ${scorePath}`);
     for (const p of plots) console.log(`plot:  ${p}`);
-    console.log(`next:  virtbalance report ${run.tracePath}   (one HTML page: score, plots, decisions)`);
+    console.log(`next:  ${virtbalanceCommand()} report ${run.tracePath}   (one HTML page: score, plots, decisions)`);
     if (run.rerun) console.log(`       ${run.rerun}   (watch it live in a browser)`);
   }
   return score;

@@ -1,10 +1,13 @@
 import type { Action } from '../ground/actions.js';
 import type { TraceInterval } from '../ground/trace-record.js';
 import { abandonedBecause, fairPercent } from '../score/trials.js';
+import { formatCpuList } from '../ground/cpu-list.js';
+import { sharedSplit } from './shared-split.js';
 
 // The assignment's monitor output, so graders and students see what they expect:
 //   CPU:    `0 - usage: 48.7 | mapping ['aos_vm1', 'aos_vm5']`
 //           `0 - usage: n/a (window 0.11 s too short) | mapping ['aos_vm1', 'aos_vm5']` on a short window (TraceCpu.shortWindow)
+//           `1 - usage: 55.0 | mapping ['aos_vm2 [0-1] 40.0', 'aos_vm3']`: a vCPU allowed on pCPUs 0-1, 40.0 of it counted here
 //   memory: `Memory (VM: aos_vm1)  Actual [512.0], Unused: [301.4]`
 // and one line when a trial of the vCPU scheduler starts, is kept, reverted or abandoned (not while it is measured):
 //           `  trial kept: worst 88 % of fair share (before 55 %)`
@@ -13,15 +16,31 @@ const MiB = 1024;
 
 export function formatCpuMonitor(entry: TraceInterval): string[] {
   if (!entry.cpu) return [];
+  const cpu = entry.cpu;
   const lines: string[] = [];
   // A short window's usage is noise (a 112 ms window once read 139.9): it is not shown.
-  const short = entry.cpu.shortWindow ? `n/a (window ${(entry.cpu.elapsedNs / 1e9).toFixed(2)} s too short)` : undefined;
-  entry.cpu.pcpuUsage.forEach((usage, pcpu) => {
-    const names = entry.cpu!.vcpus.filter((v) => v.pcpu === pcpu).map((v) => `'${vcpuLabel(v.domain, v.vcpu, entry)}'`);
-    lines.push(`${pcpu} - usage: ${short ?? (usage * 100).toFixed(1)} | mapping [${names.join(', ')}]`);
+  const short = cpu.shortWindow ? `n/a (window ${(cpu.elapsedNs / 1e9).toFixed(2)} s too short)` : undefined;
+  // A vCPU allowed on several pCPUs is listed where its usage counts, with its set and that part,
+  // so each line's names add up to its usage; an idle one is listed where it is now.
+  const split = sharedSplit(cpu.vcpus, cpu.pcpuUsage);
+  const names: string[][] = cpu.pcpuUsage.map(() => []);
+  cpu.vcpus.forEach((v, i) => {
+    const label = vcpuLabel(v.domain, v.vcpu, entry);
+    const parts = [...(split[i] ?? [])].filter(([, part]) => part >= SHOWN_PART);
+    if (split[i] === undefined || parts.length === 0) {
+      if (v.pcpu !== undefined) names[v.pcpu]?.push(`'${label}'`);
+      return;
+    }
+    for (const [pcpu, part] of parts) names[pcpu]?.push(`'${label} [${formatCpuList(v.affinity)}] ${(part * 100).toFixed(1)}'`);
+  });
+  cpu.pcpuUsage.forEach((usage, pcpu) => {
+    lines.push(`${pcpu} - usage: ${short ?? (usage * 100).toFixed(1)} | mapping [${names[pcpu]!.join(', ')}]`);
   });
   return lines;
 }
+
+/** Below this part of a pCPU (0.1 %), a shared vCPU is not listed on that pCPU. */
+const SHOWN_PART = 0.001;
 
 /** One-vCPU domains show as their name (as the grader's monitor does); others as name:vcpu. */
 function vcpuLabel(domain: string, vcpu: number, entry: TraceInterval): string {

@@ -8,11 +8,14 @@ import { scopeMatcher, type DomainScope } from '../ground/domain-scope.js';
 export interface ScopeOptions {
   /** Called with the names of the running domains left alone whenever that set changes. */
   onLeftAlone?: (names: string[]) => void;
+  /** Called once, with the names of the domains it manages, at the first observation that has any. */
+  onFirstManaged?: (names: string[]) => void;
 }
 
 export class ScopedHypervisor implements Hypervisor {
   private readonly inScope: (domain: DomainRef) => boolean;
   private leftAlone = '';
+  private managedSaid = false;
 
   /** `scope`: a DomainScope, or the exact names of the only domains to manage. */
   constructor(private readonly inner: Hypervisor, scope: DomainScope | Iterable<string>, private readonly options: ScopeOptions = {}) {
@@ -30,6 +33,10 @@ export class ScopedHypervisor implements Hypervisor {
   async observe(): Promise<HostObservation> {
     const observation = await this.inner.observe();
     const domains = observation.domains.filter((d) => this.inScope(d));
+    if (this.options.onFirstManaged && !this.managedSaid && domains.length > 0) {
+      this.managedSaid = true;
+      this.options.onFirstManaged(domains.map((d) => d.name).sort());
+    }
     if (this.options.onLeftAlone) {
       const names = observation.domains.filter((d) => !this.inScope(d)).map((d) => d.name).sort();
       if (names.join('\n') !== this.leftAlone) {

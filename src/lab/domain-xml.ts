@@ -8,6 +8,9 @@ export const WORKLOAD_CHANNEL = 'org.virtbalance.workload';
 
 export type DomainType = 'kvm' | 'qemu';
 
+/** What brought a lab guest up: `lab up` (or a library caller), or a `lab run`, which replaces only its own. */
+export type LabOrigin = 'up' | 'run';
+
 export interface LabGuestSpec {
   name: string;
   domainType: DomainType;
@@ -36,6 +39,8 @@ export interface LabGuestSpec {
    * set to 0 later leaves behind).
    */
   statsPeriod?: number;
+  /** Recorded in the metadata when given; a guest without it counts as `lab up`'s. */
+  origin?: LabOrigin;
 }
 
 export function escapeXml(s: string): string {
@@ -61,7 +66,7 @@ export function labDomainXml(spec: LabGuestSpec): string {
   <metadata>
     <vb:lab xmlns:vb='${LAB_XMLNS}'>
       <vb:image>${e(spec.imageKey)}</vb:image>
-      <vb:dir>${e(spec.dir)}</vb:dir>
+      <vb:dir>${e(spec.dir)}</vb:dir>${spec.origin ? `\n      <vb:origin>${spec.origin}</vb:origin>` : ''}
     </vb:lab>
   </metadata>
   <memory unit='MiB'>${Math.round(spec.maxMemoryMiB)}</memory>
@@ -121,6 +126,7 @@ function balloonXml(spec: LabGuestSpec): string {
 export interface LabMarker {
   imageKey: string;
   dir: string;
+  origin?: LabOrigin;
 }
 
 function unescapeXml(s: string): string {
@@ -143,7 +149,8 @@ export function readLabMarker(domainXml: string): LabMarker | undefined {
   const imageKey = field('image');
   const dir = field('dir');
   if (imageKey === undefined || dir === undefined) return undefined;
-  return { imageKey: unescapeXml(imageKey), dir: unescapeXml(dir) };
+  const origin = field('origin');
+  return { imageKey: unescapeXml(imageKey), dir: unescapeXml(dir), ...(origin === 'up' || origin === 'run' ? { origin } : {}) };
 }
 
 function escapeRegExp(s: string): string {

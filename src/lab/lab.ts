@@ -4,10 +4,11 @@ import type { LibvirtClient } from '../libvirt/client.js';
 import { paramNumber } from '../libvirt/client.js';
 import { DomainStatsGroup } from '../libvirt/protocol.js';
 import { blockReadBytes } from '../host/libvirt-host.js';
+import { virtbalanceCommand } from '../app/invocation.js';
 import { chooseDomainType, type AccelChoice } from './accel.js';
 import { consoleTail, guestOomKills, readConsole, type OomKill } from './console-log.js';
-import { checkGuestName, labDomainXml, type DomainType } from './domain-xml.js';
-import { findLabGuests, removeGuest } from './guests.js';
+import { checkGuestName, labDomainXml, type DomainType, type LabOrigin } from './domain-xml.js';
+import { findLabGuests, removeGuest, type LabGuestRecord } from './guests.js';
 import { buildImage, type LabImage } from './image.js';
 import { MAX_UNIX_SOCKET_PATH, freeBytes, guestFiles, guestFilesIn, guestsDir, type GuestFiles } from './paths.js';
 import { seconds, type Progress } from './progress.js';
@@ -32,6 +33,8 @@ export interface LabGuestList {
 export type LabUpOptions = LabUpCommon & (LabGuestsAlike | LabGuestList);
 
 export interface LabUpCommon {
+  /** Recorded on each guest: a `lab run` ('run') refuses to replace guests it did not bring up. */
+  origin?: LabOrigin;
   uri: string;
   root: string;
   progress: Progress;
@@ -100,6 +103,12 @@ export class LabError extends Error {
 /** Space for console logs of the guests; the image has its own check. */
 const GUEST_SPACE_BYTES = 20 * 1024 * 1024;
 
+/** Of `names`, those held by lab guests a `lab run` did not bring up (`lab up`'s, or older ones). */
+export function labUpGuestsInTheWay(guests: readonly LabGuestRecord[], names: readonly string[]): string[] {
+  const wanted = new Set(names);
+  return guests.filter((g) => wanted.has(g.domain.name) && g.marker.origin !== 'run').map((g) => g.domain.name);
+}
+
 export function guestNames(prefix: string, count: number): string[] {
   const names = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
   for (const n of names) checkGuestName(n);
@@ -135,6 +144,12 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
   const lab = new Map((await findLabGuests(client)).map((g) => [g.domain.name, g]));
   const foreign = names.filter((n) => existing.has(n) && !lab.has(n));
   if (foreign.length > 0) throw new LabError(`domain ${foreign.join(', ')} exists and is not a lab guest; choose another --prefix`);
+  if (opts.origin === 'run') {
+    const inTheWay = labUpGuestsInTheWay([...lab.values()], names);
+    if (inTheWay.length > 0) {
+      throw new LabError(`${inTheWay.join(', ')} ${inTheWay.length === 1 ? 'is a guest' : 'are guests'} of 'lab up', which lab run does not replace: remove ${inTheWay.length === 1 ? 'it' : 'them'} first (lab down) or give lab run another --prefix`);
+    }
+  }
 
   let image: LabImage;
   try {
@@ -175,6 +190,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
         kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
         imageKey: image.key, dir: files.dir, cmdline: opts.cpuLoad !== undefined ? `vb.${cpuCommand(opts.cpuLoad).replace(' ', '=')}` : undefined,
         balloon: r.balloon, statsPeriod: r.statsPeriod, ...(diskMiB > 0 ? { disk: files.disk } : {}),
+        ...(opts.origin ? { origin: opts.origin } : {}),
       });
       const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);
       const start = r.start !== false;
@@ -250,7 +266,7 @@ async function showTail(g: LabGuest, progress: Progress): Promise<void> {
 
 async function failGuest(g: LabGuest, message: string, opts: LabUpOptions): Promise<never> {
   await showTail(g, opts.progress);
-  throw new LabError(`${message}; console above, ${opts.failureNote ?? 'guests left running for a look (virtbalance lab down removes them)'}`);
+  throw new LabError(`${message}; console above, ${opts.failureNote ?? `guests left running for a look (${virtbalanceCommand()} lab down removes them)`}`);
 }
 
 /** Waits until each balloon has reached the guest's start size and reports guest stats. */
@@ -371,10 +387,8 @@ export async function labRemove(client: LibvirtClient, names: readonly string[],
 /** Destroys and undefines every lab guest (or those whose name starts with `prefix`) and removes its files; returns their names. */
 export async function labDown(client: LibvirtClient, progress: Progress, prefix = ''): Promise<string[]> {
   const guests = (await findLabGuests(client)).filter((g) => g.domain.name.startsWith(prefix));
-  if (guests.length === 0) {
-    progress.say('no lab guests');
-    return [];
-  }
+  // None is no step: the caller says so, once.
+  if (guests.length === 0) return [];
   return progress.step(`removing ${guests.length} lab guest${guests.length === 1 ? '' : 's'}`, async () => {
     for (const g of guests) {
       await removeGuest(client, g.domain, g.marker.dir);

@@ -44,6 +44,11 @@ export function labGuestName(prefix: string, domain: string): string {
   return `${prefix}${domain}`;
 }
 
+/** The results folder of a lab run: `lab-<scenario>`, without doubling a scenario's own `lab-`. */
+export function labRunDirName(scenarioName: string): string {
+  return scenarioName.startsWith('lab-') ? scenarioName : `lab-${scenarioName}`;
+}
+
 export function planLabRun(scenario: Scenario, options: { prefix: string; hostPcpus: number; hostMemoryMiB?: number }): LabPlan {
   const { prefix, hostPcpus } = options;
   if (!(Number.isInteger(hostPcpus) && hostPcpus > 0)) throw new RangeError(`host pCPUs must be a positive integer, got ${hostPcpus}`);
@@ -154,4 +159,27 @@ export function shippedScenarioByNumber(dir: string, kind: string, number: strin
   if (!/^(cpu|memory|mixed)$/.test(kind) || !/^\d+$/.test(number)) return undefined;
   const match = readdirSync(dir).filter((f) => f.startsWith(`${kind}-${Number(number)}-`) && f.endsWith('.yaml')).sort();
   return match[0] === undefined ? undefined : `${dir}${dir.endsWith('/') ? '' : '/'}${match[0]}`;
+}
+
+/** The shipped grader cases by kind, as `lab run` takes them: `cpu 1-13, memory 1-5, mixed 1`. */
+export function shippedScenarioCases(dir: string): string {
+  const numbers = new Map<string, number[]>();
+  for (const f of readdirSync(dir)) {
+    const m = /^(cpu|memory|mixed)-(\d+)-.*\.yaml$/.exec(f);
+    if (m) numbers.set(m[1]!, [...(numbers.get(m[1]!) ?? []), Number(m[2])]);
+  }
+  return [...numbers].sort(([a], [b]) => a.localeCompare(b)).map(([kind, ns]) => `${kind} ${numberRanges(ns)}`).join(', ');
+}
+
+/** [1, 2, 3, 5] → '1-3,5'. */
+function numberRanges(ns: readonly number[]): string {
+  const sorted = [...new Set(ns)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }

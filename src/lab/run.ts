@@ -18,7 +18,8 @@ import { formatScore, readTrace, scoreTrace, type Score } from '../score/index.j
 import type { DomainType } from './domain-xml.js';
 import { LabError, labRemove, labUp, startLabGuest, type LabGuest } from './lab.js';
 import { annotateTraceFile, OomWatcher, oomNotice, type SeenOomKill } from './oom-watch.js';
-import { labCpuOptions, labMemoryOptions, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
+import { virtbalanceCommand } from '../app/invocation.js';
+import { labCpuOptions, labMemoryOptions, labRunDirName, planLabRun, type LabGuestPlan, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
 import { ScopedHypervisor } from '../host/scoped-host.js';
 import { labWorkloadController } from './workload-channel.js';
@@ -31,7 +32,7 @@ export interface LabRunOptions {
   prefix: string;
   /** Leave the guests running afterwards. */
   keep: boolean;
-  /** Results go to <outDir>/lab-<scenario>/. */
+  /** Results go to <outDir>/lab-<scenario>/ (labRunDirName). */
   outDir: string;
   /** Overrides the scenario's interval count. */
   intervals?: number;
@@ -84,10 +85,10 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
   let finished = false;
   try {
     const up = await labUp(client, {
-      uri: opts.uri, root: opts.root, progress,
+      origin: 'run', uri: opts.uri, root: opts.root, progress,
       accel: opts.accel, bootTimeoutSeconds: opts.bootTimeoutSeconds, balloonSettleSeconds: 60,
       guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod, diskMiB: g.diskMiB })),
-      failureNote: opts.keep ? 'guests left running (--keep) for a look; virtbalance lab down removes them' : 'guests removed (--keep leaves them for a look)',
+      failureNote: opts.keep ? `guests left running (--keep) for a look; ${virtbalanceCommand()} lab down removes them` : 'guests removed (--keep leaves them for a look)',
     });
     interrupt.check();
     const guestByName = new Map(up.guests.map((g) => [g.name, g]));
@@ -106,7 +107,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     for (const f of initial.failed) progress.say(`${f.guest}: ${f.error}`);
     for (const r of initial.reads) progress.say(`t=0 s: ${r.guest}: ${r.command}`);
     const oom = new OomWatcher(up.guests);
-    const dir = join(opts.outDir, `lab-${scenario.name}`);
+    const dir = join(opts.outDir, labRunDirName(scenario.name));
     const tracePath = join(dir, 'trace.jsonl');
     const t0 = Date.now();
     const scenarioClock = playScenario({ client, plan, lab, player, progress, t0, isStopped: () => finished })
@@ -164,7 +165,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
   } finally {
     finished = true;
     interrupt.release();
-    if (opts.keep) progress.say(`keeping ${names.join(', ')} (--keep): virtbalance lab down removes them`);
+    if (opts.keep) progress.say(`keeping ${names.join(', ')} (--keep): ${virtbalanceCommand()} lab down removes them`);
     else await labRemove(client, names, progress);
   }
 }
@@ -264,7 +265,7 @@ function interruptHandler(progress: Progress): { check(): void; release(): void 
   let interrupted = false;
   const onSignal = () => {
     if (interrupted) {
-      progress.say('interrupted again: quitting now; `virtbalance lab down` removes the guests');
+      progress.say(`interrupted again: quitting now; \`${virtbalanceCommand()} lab down\` removes the guests`);
       process.exit(130);
     }
     interrupted = true;

@@ -9,6 +9,7 @@ import {
 } from './protocol.js';
 import { RpcConnection, type CloseInfo } from './rpc.js';
 import { connectError, openTransport } from './transport.js';
+import { foreignPeerIn } from './foreign-peer.js';
 import { describeTarget, parseUri, type ConnectTarget } from './uri.js';
 
 export interface LifecycleEvent {
@@ -81,6 +82,12 @@ export class LibvirtConnection extends EventEmitter<ClientEvents> {
     } catch (err) {
       rpc.destroy(err as Error);
       if (err instanceof LibvirtConnectError) throw err;
+      const foreign = foreignPeerIn(err);
+      if (foreign) {
+        const said = foreign.said ? ` (it said '${foreign.said}')` : '';
+        const hint = target.transport === 'tcp' ? 'is that libvirtd\'s port (16509 unless configured otherwise)?' : 'is that libvirtd\'s socket?';
+        throw new LibvirtConnectError(uri, describeTarget(target), `the peer there answered in ${foreign.protocol}, not libvirt's protocol${said}`, hint);
+      }
       if (err instanceof LibvirtClosedError && transport.exited) {
         // Over ssh, a closed stream usually means ssh itself failed (unknown host, refused key):
         // wait for what it said and report that once, not a guess about libvirtd.

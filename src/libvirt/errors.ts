@@ -35,8 +35,8 @@ export class LibvirtConnectError extends Error {
 
 /** The peer broke the protocol (bad frame, wrong program, undecodable reply). The connection is closed. */
 export class LibvirtProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'LibvirtProtocolError';
   }
 }

@@ -1,5 +1,6 @@
 // The packet layer: a 4-byte length (counting itself), a 24-byte header, then the XDR payload.
 import { LibvirtProtocolError } from './errors.js';
+import { foreignPeer } from './foreign-peer.js';
 import type { XdrWriter } from './xdr.js';
 
 export const LENGTH_BYTES = 4;
@@ -71,7 +72,7 @@ export class FrameAssembler {
     this.chunks.push(this.volatile ? Buffer.from(chunk) : chunk);
     this.buffered += chunk.length;
     while (this.buffered >= LENGTH_BYTES) {
-      const length = this.checkLength(this.peekLength());
+      const length = this.checkLength(this.peekLength(), () => Buffer.concat(this.chunks));
       if (this.buffered < length) return;
       onFrame(this.take(length));
       if (this.buffered === 0) return;
@@ -90,7 +91,7 @@ export class FrameAssembler {
   private sliceWhole(chunk: Buffer, onFrame: (frame: Buffer) => void, owned: boolean): void {
     let off = 0;
     while (chunk.length - off >= LENGTH_BYTES) {
-      const length = this.checkLength(chunk.readUInt32BE(off));
+      const length = this.checkLength(chunk.readUInt32BE(off), () => chunk.subarray(off));
       if (chunk.length - off < length) break;
       onFrame(chunk.subarray(off, off + length));
       off += length;
@@ -106,9 +107,10 @@ export class FrameAssembler {
     return this.buffered;
   }
 
-  private checkLength(length: number): number {
+  /** `head`: the bytes from this length word on, to name a peer that is not libvirt. */
+  private checkLength(length: number, head: () => Buffer): number {
     if (length < LENGTH_BYTES + HEADER_BYTES) throw new LibvirtProtocolError(`bad packet: declared length ${length} is shorter than a header (${LENGTH_BYTES + HEADER_BYTES} bytes)`);
-    if (length > this.maxPacket) throw new LibvirtProtocolError(`bad packet: declared length ${length} exceeds the ${this.maxPacket}-byte limit`);
+    if (length > this.maxPacket) throw foreignPeer(head()) ?? new LibvirtProtocolError(`bad packet: declared length ${length} exceeds the ${this.maxPacket}-byte limit`);
     return length;
   }
 

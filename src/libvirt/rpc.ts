@@ -233,7 +233,7 @@ export class RpcConnection extends EventEmitter<RpcEvents> {
 
   private failProtocol(err: unknown): void {
     const e = err instanceof LibvirtProtocolError || err instanceof XdrError
-      ? new LibvirtProtocolError(`${this.describe()}: ${err.message}`)
+      ? new LibvirtProtocolError(`${this.describe()}: ${err.message}`, { cause: err })
       : new LibvirtProtocolError(`${this.describe()}: ${(err as Error)?.message ?? String(err)}`);
     this.fail('protocol', e);
   }

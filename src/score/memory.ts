@@ -21,9 +21,13 @@ import { scoreCache, type CacheScore } from './cache.js';
 //   first). Intervals without a usable reading neither start nor end one.
 // * reclaim episode ("time to reclaim after a load stops"): starts when the measured used
 //   memory (usedKiB, else actual - unused, else the truth) falls more than reclaimDrop below the
-//   highest used seen since the last episode ended; it ends at the first interval from then on
-//   where actual <= (1 + reclaimTolerance) × (used + floor). Measured use, not truth, because the
-//   coordinator may not balloon below what it can see in use.
+//   highest used seen since the last episode ended and the balloon is above the band below; it
+//   ends at the first interval from then on where actual <= (1 + reclaimTolerance) × (used + floor),
+//   or where what is left above used + floor is at most reclaimTolerance of what there was to give
+//   back when it started and the balloon shrinks no further (a coordinator keeping its own headroom
+//   above the floor has reclaimed too). A drop in use while the balloon was and is within the band
+//   is no episode. Measured use,
+//   not truth, because the coordinator may not balloon below what it can see in use.
 // * OOM events: the simulator's truth (`truth.oomEvents`) when the trace has any; else, on a real
 //   host, the guest OOM kills the run watched for (`oomKills`, one event per killed process). A
 //   trace with neither says nothing about OOM: unknown, not zero.
@@ -180,21 +184,50 @@ function reclaimEpisodes(domain: string, readings: Reading[], options: MemorySco
   const episodes: Episode[] = [];
   let peak: number | undefined;
   let start: Reading | undefined;
-  for (const r of readings) {
+  let excessAtStart = 0;
+  readings.forEach((r, i) => {
     const used = measuredUsedKiB(r);
-    if (used === undefined) continue;
+    if (used === undefined) return;
+    const actual = r.guest.actualKiB;
+    const target = used + r.guest.floorKiB;
+    const withinBand = (kib: number) => kib <= (1 + options.reclaimTolerance) * target;
+    const before = readings[i - 1]?.guest.actualKiB;
     if (!start) {
-      if (peak !== undefined && used < peak - options.reclaimDropKiB) start = r;
-      else peak = Math.max(peak ?? used, used);
+      if (peak !== undefined && used < peak - options.reclaimDropKiB) {
+        // Use fell, but the balloon was and is near used + floor: nothing to give back, no episode.
+        if (withinBand(actual) && (before === undefined || withinBand(before))) {
+          peak = used;
+          return;
+        }
+        start = r;
+        // What there was to give back when the load stopped (the balloon may already be shrinking).
+        excessAtStart = Math.max(actual, before ?? actual) - target;
+        if (!withinBand(actual)) return;
+      } else {
+        peak = Math.max(peak ?? used, used);
+        return;
+      }
     }
-    if (start && r.guest.actualKiB <= (1 + options.reclaimTolerance) * (used + r.guest.floorKiB)) {
+    if (withinBand(actual) || settledNearTarget(readings, i, actual - target, excessAtStart, options.reclaimTolerance)) {
       episodes.push(episode(domain, start, r));
       start = undefined;
       peak = used;
     }
-  }
+  });
   if (start) episodes.push(episode(domain, start, undefined));
   return episodes;
+}
+
+/**
+ * A coordinator that keeps its own headroom above used + floor (a judged program aiming at
+ * used + 250 MiB, say) has reclaimed once it has given back all but `tolerance` of what there was
+ * and its balloon shrinks no further. One still shrinking has not finished.
+ */
+function settledNearTarget(readings: Reading[], i: number, excessKiB: number, excessAtStartKiB: number, tolerance: number): boolean {
+  if (excessKiB > tolerance * excessAtStartKiB) return false;
+  const actual = readings[i]!.guest.actualKiB;
+  const next = readings[i + 1]?.guest.actualKiB;
+  return next === undefined || next >= actual * 0.99;
 }
 
 export function summarize(episodes: Episode[]): EpisodeSummary {

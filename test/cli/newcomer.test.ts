@@ -46,7 +46,7 @@ test('sim: the scenario described first, simulated time said as such, score.txt 
   assert.ok(first.stdout.includes(score.trimEnd()), 'the file holds the score printed');
   assert.match(score, /short while demand grew\s+never: vm1 \d+ MiB → 2048 MiB grew and got memory before running short$/m, 'the guest that grew is named, only it');
   assert.match(first.stdout, /^score: .*score\.txt$/m);
-  assert.match(first.stdout, /^next: {2}virtbalance report .*trace\.jsonl/m);
+  assert.match(first.stdout, /^next: {2}(npx )?virtbalance report .*trace\.jsonl/m);
   assert.match(first.stdout, /virtbalance sim demo-grader --http 8080/);
   const again = cli('sim', 'demo-grader', '--out', out, '--intervals', '3');
   assert.equal(again.status, 0, again.stderr);

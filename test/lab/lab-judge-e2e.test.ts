@@ -86,7 +86,7 @@ describe('lab run -- CMD on real guests', { timeout: 10 * 60_000 }, () => {
     assert.deepEqual(seen, [`${PREFIX}vm1`, `${PREFIX}vm2`], `virsh inside sees the lab's guests only:\n${text}`);
     assert.match(text, /^=== score of lab-judge-e2e \(6 intervals of 2 s/m);
 
-    const traceFile = path.join(out, 'lab-lab-judge-e2e', 'trace.jsonl');
+    const traceFile = path.join(out, 'lab-judge-e2e', 'trace.jsonl');
     const intervals = parseTrace(await readFile(traceFile, 'utf8'), traceFile).filter((l): l is TraceInterval => l.type === 'interval');
     const pins = intervals.flatMap((i) => i.actions).filter((a) => a.kind === 'pin');
     assert.ok(pins.length >= 1 && pins.every((a) => a.reason === 'by the judged program'), `the program's pins are the trace's actions: ${JSON.stringify(pins)}`);

@@ -83,7 +83,7 @@ describe('lab run on real guests', { timeout: 10 * 60_000 }, () => {
     assert.match(text, /^OOM kills \(guest consoles\): none in 2 guests$/m);
     assert.match(text, /^lab notes:$/m);
 
-    const traceFile = path.join(out, 'lab-lab-run-e2e', 'trace.jsonl');
+    const traceFile = path.join(out, 'lab-run-e2e', 'trace.jsonl');
     const lines = parseTrace(await readFile(traceFile, 'utf8'), traceFile);
     const intervals = lines.filter((l): l is TraceInterval => l.type === 'interval');
     assert.equal(intervals.length, 4);
@@ -92,7 +92,7 @@ describe('lab run on real guests', { timeout: 10 * 60_000 }, () => {
     const first = intervals[1]!.cpu!.vcpus;
     const pinOf = (n: string) => first.find((v) => v.domain === `${PREFIX}${n}`)!.affinity;
     assert.deepEqual([pinOf('vm1'), pinOf('vm2')], [[2 % hostPcpus], [3 % hostPcpus]], 'initial pins mapped from scenario pCPUs 2 and 3');
-    assert.ok(existsSync(path.join(out, 'lab-lab-run-e2e', 'lab-run-e2e-cpu.svg')), 'CPU plot written');
+    assert.ok(existsSync(path.join(out, 'lab-run-e2e', 'lab-run-e2e-cpu.svg')), 'CPU plot written');
     assert.deepEqual(await ourGuests(), [], 'guests removed afterwards');
   });
 

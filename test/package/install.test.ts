@@ -43,6 +43,7 @@ test('npm pack builds and ships only what users run; the installed commands work
 
   const packed = await run(npm, ['pack', '--json', '--pack-destination', work], { cwd: clone, maxBuffer: 16 << 20 });
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: PackedFile[] }[];
+  assert.match(packed.stderr, /^virtbalance: building the package/m, 'the build before packing says so');
   const paths = info!.files.map((f) => f.path);
   t.diagnostic(`${paths.length} files in ${info!.filename}`);
 

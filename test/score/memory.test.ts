@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scoreTrace } from '../../src/score/score.js';
+import { formatScore } from '../../src/score/format.js';
 import { guest, header, memoryInterval, MiB } from './fixtures.js';
 
 test('a guest short of free memory below its maximum is starved; at its maximum or stale it is not', () => {
@@ -139,6 +140,39 @@ test('a reclaim that never finishes is open; a slow drop in use still starts one
   assert.deepEqual(m.guests[0]!.reclaim.map((e) => [e.startInterval, e.endInterval]), [[2, undefined]]);
   assert.equal(m.reclaim.open, 1);
   assert.equal(m.reclaim.meanIntervals, undefined);
+});
+
+test('a judged coordinator that keeps its own headroom has reclaimed: 2048 → 367 MiB in 3 intervals is one closed episode', () => {
+  // From a judged course solution on memory-1 (issue #20): vm1 uses 2020 MiB, its load stops, and
+  // the program shrinks it to used + 257 MiB, above used + floor (200 MiB) + 10 %, and stays there.
+  const actuals = [2048, 2048, 2048, 1741, 920, 367, 367, 367, 367];
+  const used = [2020, 2020, 2020, 110, 110, 110, 110, 110, 110];
+  const lines = [header(4, false, true), ...actuals.map((a, n) => memoryInterval(n, [guest('vm1', a, a - used[n]!), guest('vm2', 400, 300)]))];
+  const score = scoreTrace(lines);
+  const m = score.memory!;
+  assert.deepEqual(m.guests.find((g) => g.domain === 'vm1')!.reclaim.map((e) => [e.startInterval, e.endInterval, e.intervals]), [[3, 5, 2]]);
+  assert.equal(m.reclaim.count, 1);
+  assert.equal(m.reclaim.open, 0);
+  assert.match(formatScore(score), /reclaiming after a load stops +1 episode, mean 2\.0 \/ max 2 intervals/);
+  assert.doesNotMatch(formatScore(score), /still open/);
+});
+
+test('a balloon still shrinking near the target has not finished reclaiming; it has once it stops', () => {
+  // target used + floor = 310 MiB; 400 is within a tenth of what there was to give back, but the
+  // balloon goes on to 350, where it stays.
+  const actuals = [2048, 2048, 2048, 600, 400, 350, 350];
+  const lines = [header(4, false, true), ...actuals.map((a, n) => memoryInterval(n, [guest('vm1', a, a - (n < 3 ? 2020 : 110))]))];
+  const m = scoreTrace(lines).memory!;
+  assert.deepEqual(m.guests[0]!.reclaim.map((e) => [e.startInterval, e.endInterval]), [[3, 5]]);
+});
+
+test('a drop in use while the balloon is already near used + floor is no reclaim episode', () => {
+  // used 250 → 100 MiB while actual stays 320 MiB, within 1.1 × (100 + 200): nothing to give back.
+  const used = [250, 250, 100, 100];
+  const lines = [header(4, false, true), ...used.map((u, n) => memoryInterval(n, [guest('a', 320, 320 - u)]))];
+  const m = scoreTrace(lines).memory!;
+  assert.deepEqual(m.guests[0]!.reclaim, []);
+  assert.equal(m.reclaim.count, 0);
 });
 
 test('a CPU-only trace has no memory score and a memory-only trace no CPU score', () => {

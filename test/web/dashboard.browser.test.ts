@@ -280,3 +280,27 @@ test('dashboard in headless Chromium: a trial in progress, then measured worse a
   run.child.kill('SIGINT');
   assert.equal((await run.exited).code, 0, run.stderr());
 });
+
+test('dashboard in headless Chromium: vCPUs that share a pCPU set count on the pCPUs of the set, and every column adds up', { timeout: 60_000 }, async (t) => {
+  const browser = await openHeadlessPage(t);
+  if (!browser) return;
+  const { page, problems } = browser;
+  // A dry run keeps the fixture's pins: vm1 busy on pCPUs {0,1}, vm4 idle on {0,1,2}.
+  const { run } = await showDashboard(t, page, ['run', '--cpu', '--dry-run', '--sim', fixture('shared-sets.yaml'), '--http', '127.0.0.1:0', '--pace', '5', '--intervals', '30', '--quiet']);
+  await page.waitForFunction(() => document.querySelectorAll('#vcpu-map .pcpu[data-usage]').length === 3, undefined, { timeout: 15_000 });
+  const columns = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#vcpu-map .pcpu[data-usage]')].map((c) => ({
+    pcpu: c.dataset.pcpu,
+    usage: Number(c.dataset.usage),
+    chips: [...c.querySelectorAll<HTMLElement>('.chip')].map((chip) => ({ vcpu: chip.dataset.vcpu, usage: Number(chip.dataset.usage), shared: chip.dataset.shared })),
+  })));
+  for (const c of columns) {
+    const sum = c.chips.reduce((s, chip) => s + chip.usage, 0);
+    assert.ok(Math.abs(sum - c.usage) < 1e-6, `pCPU${c.pcpu}: chips ${sum.toFixed(3)}, column ${c.usage.toFixed(3)}: ${JSON.stringify(c.chips)}`);
+    if (c.usage > 0.01) assert.ok(c.chips.length > 0, `pCPU${c.pcpu} runs ${c.usage} and shows no vCPU`);
+  }
+  const vm1 = columns.flatMap((c) => c.chips.filter((chip) => chip.vcpu === 'vm1:0').map((chip) => ({ pcpu: c.pcpu, ...chip })));
+  assert.deepEqual(vm1.map((c) => [c.pcpu, c.shared]), [['0', '0,1'], ['1', '0,1']], 'vm1 on both pCPUs of its set');
+  assert.deepEqual(problems, []);
+  run.child.kill('SIGINT');
+  assert.equal((await run.exited).code, 0, run.stderr());
+});

@@ -60,7 +60,7 @@
   }
   const latest = () => store.intervals[store.intervals.length - 1];
   const marginPoints = () => store.header?.options?.cpu?.marginPoints ?? 10;
-  const { BALANCE_BAND_POINTS, crowdedPcpus } = globalThis.virtbalanceRules;
+  const { BALANCE_BAND_POINTS, crowdedPcpus, sharedSplit } = globalThis.virtbalanceRules;
 
   // ---- data in -------------------------------------------------------------------------------
 
@@ -386,10 +386,15 @@
     const columns = [];
     const floating = [];
     for (let p = 0; p < pcpus; p++) columns.push([]);
-    for (const v of entry.cpu.vcpus) {
-      if (v.pcpu === undefined || v.pcpu >= pcpus) floating.push(v);
-      else columns[v.pcpu].push(v);
-    }
+    // A vCPU allowed on several pCPUs shows on each where its usage counts (pcpuUsage pours it over
+    // its set), with that part, so a column's chips add up to its figure; an idle one where it is now.
+    const split = sharedSplit(entry.cpu.vcpus, entry.cpu.pcpuUsage);
+    entry.cpu.vcpus.forEach((v, i) => {
+      const parts = [...(split[i] ?? [])].filter(([p, part]) => part >= 0.001 && p < pcpus);
+      if (parts.length > 0) for (const [p, part] of parts) columns[p].push({ ...v, usage: part, shared: { total: v.usage } });
+      else if (v.pcpu === undefined || v.pcpu >= pcpus) floating.push(v);
+      else columns[v.pcpu].push(split[i] ? { ...v, usage: 0, shared: { total: v.usage } } : v);
+    });
     const dry = !!store.status?.dryRun;
     const chip = (v) => {
       const key = `${v.domain}:${v.vcpu}`;
@@ -399,14 +404,18 @@
         class: `chip${movingAway ? ' moved' : ''}`,
         'data-vcpu': key,
         'data-domain': v.domain,
+        'data-usage': String(v.usage),
         style: { '--vm': vmColor(v.domain) },
-        title: `${v.domain} vCPU${v.vcpu}: ran ${pct(v.usage, 1)} of a pCPU, wanted ${pct(v.demand, 1)}; allowed on [${v.affinity.join(',')}]`,
+        title: v.shared
+          ? `${v.domain} vCPU${v.vcpu}: ran ${pct(v.shared.total, 1)} of a pCPU over [${v.affinity.join(',')}], ${pct(v.usage, 1)} of it counted on this pCPU; wanted ${pct(v.demand, 1)}`
+          : `${v.domain} vCPU${v.vcpu}: ran ${pct(v.usage, 1)} of a pCPU, wanted ${pct(v.demand, 1)}; allowed on [${v.affinity.join(',')}]`,
+        ...(v.shared ? { 'data-shared': v.affinity.join(',') } : {}),
       },
       h('span', { class: 'vm-dot' }),
-      h('span', { class: 'name' }, v.domain, h('small', {}, `vCPU${v.vcpu}`)),
+      h('span', { class: 'name' }, v.domain, h('small', {}, v.shared ? `vCPU${v.vcpu} · on ${v.affinity.join(',')}` : `vCPU${v.vcpu}`)),
       h('span', { class: 'use' }, pct(v.usage)),
       h('span', { class: 'bar' }, h('span', { style: { width: `${Math.min(100, v.usage * 100)}%` } }),
-        v.demand > v.usage + 0.05 ? h('i', { title: `wants ${pct(v.demand)}`, style: { left: `${Math.min(99, v.demand * 100)}%` } }) : ''),
+        !v.shared && v.demand > v.usage + 0.05 ? h('i', { title: `wants ${pct(v.demand)}`, style: { left: `${Math.min(99, v.demand * 100)}%` } }) : ''),
       movingAway ? h('span', { class: 'move', 'data-to': to }, `${dry ? 'would go' : '→'} pCPU${to}`) : '');
     };
     const crowding = crowdedPcpus(entry.cpu.pcpuUsage, entry.cpu.pcpuDemand ?? entry.cpu.pcpuUsage);
@@ -415,7 +424,7 @@
       const demand = entry.cpu.pcpuDemand?.[p] ?? usage;
       const crowd = crowding[p];
       vs.sort((a, b) => b.usage - a.usage);
-      return h('div', { class: `pcpu${vs.length === 0 ? ' free' : ''}`, 'data-pcpu': p },
+      return h('div', { class: `pcpu${vs.length === 0 ? ' free' : ''}`, 'data-pcpu': p, 'data-usage': String(usage) },
         h('div', { class: 'pcpu-head' }, h('b', {}, `pCPU${p}`), h('span', { class: 'pct', title: `ran ${pct(usage, 1)}, its vCPUs wanted ${pct(demand, 1)}` }, pct(usage))),
         h('div', { class: `meter${demand > 1.02 ? ' over' : ''}`, style: { '--c': PCPU_COLORS[p % PCPU_COLORS.length] } }, h('span', { style: { width: `${Math.min(100, usage * 100)}%` } })),
         crowd?.crowded ? h('div', { class: 'wants' }, `crowded: its vCPUs want ${pct(demand)}, its fair part is ${pct(crowd.fair)}`) : '',
