@@ -1,5 +1,5 @@
 import { LibvirtError } from '../libvirt/errors.js';
-import { LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
+import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
 import { DomainAffect, DomainStatsGroup, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
 
@@ -123,12 +123,12 @@ export class LibvirtHost implements Hypervisor {
     return {
       currentKiB: stats.actual,
       maximumKiB,
-      unusedKiB: stats.unused,
-      availableKiB: stats.available,
-      usableKiB: stats.usable,
-      diskCachesKiB: stats.disk_caches,
-      majorFaults: stats.major_fault,
-      minorFaults: stats.minor_fault,
+      unusedKiB: reported(stats.unused),
+      availableKiB: reported(stats.available),
+      usableKiB: reported(stats.usable),
+      diskCachesKiB: reported(stats.disk_caches),
+      majorFaults: reported(stats.major_fault),
+      minorFaults: reported(stats.minor_fault),
       rssKiB: stats.rss,
       lastUpdate: stats.last_update,
     };
@@ -287,6 +287,10 @@ export function blockReadBytes(p: DomainStatsRecord['params']): number | undefin
   return total;
 }
 
+function reported(v: number | undefined): number | undefined {
+  return v === undefined || isNotReported(v) ? undefined : v;
+}
+
 function balloonObservation(p: DomainStatsRecord['params']): BalloonObservation | undefined {
   const currentKiB = paramNumber(p, 'balloon.current');
   const maximumKiB = paramNumber(p, 'balloon.maximum');
@@ -294,12 +298,13 @@ function balloonObservation(p: DomainStatsRecord['params']): BalloonObservation 
   return {
     currentKiB,
     maximumKiB,
-    unusedKiB: paramNumber(p, 'balloon.unused'),
-    availableKiB: paramNumber(p, 'balloon.available'),
-    usableKiB: paramNumber(p, 'balloon.usable'),
-    diskCachesKiB: paramNumber(p, 'balloon.disk_caches'),
-    majorFaults: paramNumber(p, 'balloon.major_fault'),
-    minorFaults: paramNumber(p, 'balloon.minor_fault'),
+    // The guest's own figures; a driver that reports none sends all ones (values.ts, isNotReported).
+    unusedKiB: guestStatNumber(p, 'balloon.unused'),
+    availableKiB: guestStatNumber(p, 'balloon.available'),
+    usableKiB: guestStatNumber(p, 'balloon.usable'),
+    diskCachesKiB: guestStatNumber(p, 'balloon.disk_caches'),
+    majorFaults: guestStatNumber(p, 'balloon.major_fault'),
+    minorFaults: guestStatNumber(p, 'balloon.minor_fault'),
     rssKiB: paramNumber(p, 'balloon.rss'),
     lastUpdate: paramNumber(p, 'balloon.last-update'),
   };

@@ -11,7 +11,7 @@ import {
 } from '../libvirt/protocol.js';
 import { RawReply, serverError, type Handlers } from '../libvirt/server.js';
 import { connectionHandlers } from './connection-procedures.js';
-import { cpumapLength, cpusFromCpumap, stateCode } from '../libvirt/values.js';
+import { ALL_ONES, ALL_ONES_KIB, cpumapLength, cpusFromCpumap, stateCode } from '../libvirt/values.js';
 
 /** libvirt 9.0.0 and QEMU 7.2.0, the versions Debian 12 ships: what clients are told. */
 const LIB_VERSION = 9_000_000;
@@ -117,6 +117,13 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
       const b = d.balloon;
       ull('balloon.current', b.currentKiB);
       ull('balloon.maximum', b.maximumKiB);
+      const allOnes = specOf(d).allOnesStats;
+      if (allOnes && b.lastUpdate !== undefined && b.unusedKiB === undefined) {
+        const sentinel = allOnes === 'kib' ? ALL_ONES_KIB : ALL_ONES;
+        for (const field of ['unused', 'available', 'usable', 'disk_caches']) {
+          p.push({ field: `balloon.${field}`, value: { type: TypedParamType.ULLong, value: sentinel } } as TypedParam);
+        }
+      }
       if (b.unusedKiB !== undefined) ull('balloon.unused', b.unusedKiB);
       if (b.availableKiB !== undefined) ull('balloon.available', b.availableKiB);
       if (b.usableKiB !== undefined) ull('balloon.usable', b.usableKiB);

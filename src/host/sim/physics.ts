@@ -42,6 +42,8 @@ export interface StatsSnapshot {
   majorFaults: number;
   minorFaults: number;
   lastUpdate: number;
+  /** The driver sent all ones for every figure (scenario `allOnesStats`): only `lastUpdate` means anything. */
+  allOnes?: boolean;
 }
 
 export interface VcpuState {
@@ -513,7 +515,9 @@ function statsAt(tNs: number, d: DomainState, actualKiB: number, usedKiB: number
   const actual = Math.round(actualKiB);
   const used = Math.round(usedKiB);
   const caches = Math.round(cachesKiB);
+  const allOnes = d.spec.allOnesStats !== undefined && tNs >= (d.spec.allOnesStatsSeconds ?? 0) * NS_PER_S;
   return {
+    ...(allOnes ? { allOnes } : {}),
     availableKiB: actual,
     usableKiB: actual - used,
     unusedKiB: actual - used - caches,
