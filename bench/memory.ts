@@ -6,8 +6,9 @@
 //   nothing  every guest keeps its boot size (bench/baselines/nothing.ts).
 // Baselines are written here from the published rules; they run the same Controller contract over
 // the same simulated host (same seed). Per scenario and policy: OOM events, starved intervals, time
-// to meet a growing demand (longest run of starved intervals), cold cache held (MiB·s) and refaults
-// (MiB), all from `virtbalance score`'s definitions (src/score/). Ratios are ours / theirs: below 1
+// to meet a growing demand (longest run of starved intervals), cold cache held (MiB·s), refaults
+// (MiB) and host memory held (the guests' resident set: GiB·s and its peak), all from
+// `virtbalance score`'s definitions (src/score/). Ratios are ours / theirs: below 1
 // is better for us, `=` both zero, `∞` theirs zero and ours not.
 // Run alone with `node dist/bench/memory.js`; VB_MEMORY_BENCH_SCENARIOS narrows the list (comma-separated names).
 import { readdirSync } from 'node:fs';
@@ -39,6 +40,9 @@ export interface MemoryFigures {
   meetIntervals: number;
   coldMiBSeconds: number;
   refaultMiB: number;
+  /** Host memory held: ∫ Σ guests' resident set dt, and its peak (src/score/held.ts). */
+  heldGiBSeconds: number;
+  peakHeldMiB: number;
 }
 
 function log(s: string): void {
@@ -106,6 +110,8 @@ export function figuresOf(lines: TraceLine[]): MemoryFigures {
     meetIntervals: m.growth.maxIntervals ?? 0,
     coldMiBSeconds: m.cache?.coldMiBSeconds ?? 0,
     refaultMiB: m.cache?.refaultMiB ?? 0,
+    heldGiBSeconds: m.held?.gibSeconds ?? 0,
+    peakHeldMiB: (m.held?.peakKiB ?? 0) / MiB,
   };
 }
 
@@ -138,6 +144,8 @@ const COLUMNS: { key: keyof MemoryFigures; title: string; digits: number }[] = [
   { key: 'meetIntervals', title: 'growth met within (intervals)', digits: 0 },
   { key: 'coldMiBSeconds', title: 'cold cache held (MiB·s)', digits: 0 },
   { key: 'refaultMiB', title: 'refaults (MiB)', digits: 0 },
+  { key: 'heldGiBSeconds', title: 'host memory held (GiB·s)', digits: 1 },
+  { key: 'peakHeldMiB', title: 'host memory held, peak (MiB)', digits: 0 },
 ];
 
 export async function runMemoryBench(): Promise<void> {

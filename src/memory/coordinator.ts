@@ -40,6 +40,8 @@ export interface GuestMemoryView {
   cacheKiB?: number;
   hotKiB?: number;
   readKiBps?: number;
+  /** Host resident set of its process, as observed (recorded for the score; decides nothing). */
+  rssKiB?: number;
   floorKiB: number;
   /** Statistics present and still updating. */
   fresh: boolean;
@@ -104,6 +106,7 @@ export function decideMemory(
     commitments.push({ actualKiB: balloon.currentKiB, committedKiB, ...(balloon.rssKiB !== undefined && { rssKiB: balloon.rssKiB }) });
     const floorKiB = floorKiBOf(domain.name, options);
     const view: GuestMemoryView = { domain: domain.name, actualKiB: balloon.currentKiB, maximumKiB: balloon.maximumKiB, floorKiB, fresh: false };
+    if (balloon.rssKiB !== undefined) view.rssKiB = balloon.rssKiB;
     guests.push(view);
 
     if (!hasStats(balloon) || isBootSnapshot(balloon, guest)) {

@@ -1,5 +1,6 @@
 import type { TraceGuestMemory, TraceInterval } from '../ground/trace-record.js';
 import { scoreCache, type CacheScore } from './cache.js';
+import { scoreHeld, type HeldScore } from './held.js';
 
 // How well a run kept guests fed, the host safe, and gave back what idle guests did not use.
 //
@@ -99,6 +100,8 @@ export interface MemoryScore {
   guests: GuestMemoryScore[];
   /** Page cache held and refaulted (cache.ts); undefined without the simulator's cache truth. */
   cache: CacheScore | undefined;
+  /** Host memory the guests' processes held (held.ts); undefined when the trace records no RSS. */
+  held: HeldScore | undefined;
 }
 
 export interface OomKill {
@@ -286,6 +289,7 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
     reclaim: summarize(guests.flatMap((g) => g.reclaim)),
     guests,
     cache: scoreCache(intervals),
+    held: scoreHeld(withMemory),
   };
 }
 
