@@ -118,8 +118,9 @@ export function decideMemory(
     const freshness = assessFreshness(guest, balloon.lastUpdate, obs.timeNs, staleAfterSeconds);
     const speedUp = speedUpStats(domain, guest, obs.timeNs, options, intervalSeconds);
     if (speedUp) statsActions.push(speedUp);
-    const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB);
+    const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB, guest.memFreeOffsetKiB);
     if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
+    if (usage.memFreeOffsetKiB) guest.memFreeOffsetKiB = usage.memFreeOffsetKiB;
     const anonKiB = usage.anonKiB ?? usage.usedKiB;
     if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
     const readKiBps = readRateKiBps(guest);
