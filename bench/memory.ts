@@ -46,6 +46,8 @@ export interface MemoryFigures {
   /** Host memory held: ∫ Σ guests' resident set dt, and its peak (src/score/held.ts). */
   heldGiBSeconds: number;
   peakHeldMiB: number;
+  /** set-memory actions the policy made. */
+  balloonMoves: number;
 }
 
 function log(s: string): void {
@@ -115,6 +117,7 @@ export function figuresOf(lines: TraceLine[]): MemoryFigures {
     refaultMiB: m.cache?.refaultMiB ?? 0,
     heldGiBSeconds: m.held?.gibSeconds ?? 0,
     peakHeldMiB: (m.held?.peakKiB ?? 0) / MiB,
+    balloonMoves: lines.reduce((n, l) => n + (l.type === 'interval' ? l.actions.filter((a) => a.kind === 'set-memory').length : 0), 0),
   };
 }
 
@@ -161,6 +164,7 @@ const COLUMNS: { key: keyof MemoryFigures; title: string; digits: number }[] = [
   { key: 'refaultMiB', title: 'refaults (MiB)', digits: 0 },
   { key: 'heldGiBSeconds', title: 'host memory held (GiB·s)', digits: 1 },
   { key: 'peakHeldMiB', title: 'host memory held, peak (MiB)', digits: 0 },
+  { key: 'balloonMoves', title: 'balloon moves', digits: 0 },
 ];
 
 export async function runMemoryBench(): Promise<void> {

@@ -177,6 +177,7 @@ export function decideMemory(
       reclaiming: guest.reclaiming,
       wasteSeen: guest.wasteSeen,
       settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
+      ...(balloon.freePageReporting && { reportsFreePages: true }),
     });
   }
 

@@ -1,6 +1,6 @@
 // The simulated host as a libvirt daemon would present it: the remote procedures a client needs
 // (virsh list/dominfo/vcpuinfo/vcpupin/dommemstat/setmem/domstats/nodeinfo/nodecpustats/nodememstats/
-// freecell and a typical vCPU scheduler or memory coordinator), answered from the simulator's state.
+// freecell/dumpxml (sizes and the balloon device only) and a typical vCPU scheduler or memory coordinator), answered from the simulator's state.
 // Every change a client makes is recorded as an Action, so a judged program's decisions reach the trace.
 import type { Action } from '../ground/actions.js';
 import type { DomainObservation, HostObservation } from '../ground/hypervisor.js';
@@ -80,6 +80,27 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     const d = await find(dom);
     await act(() => host.setMemory(d, kib));
     record({ kind: 'set-memory', domain: { name: d.name, uuid: d.uuid }, fromKiB: memoryKiB(d), targetKiB: kib, reason: 'by the judged program' });
+  }
+
+  /** The little of a domain's definition the simulator knows: sizes, vCPUs and its balloon device. */
+  function domainXml(d: DomainObservation): string {
+    const spec = specOf(d);
+    const balloon = spec.balloon
+      ? `<memballoon model='virtio'${spec.freePageReporting ? " freePageReporting='on'" : ''}/>`
+      : "<memballoon model='none'/>";
+    return [
+      `<domain type='kvm' id='${ids.get(d.name) ?? -1}'>`,
+      `  <name>${d.name}</name>`,
+      `  <uuid>${d.uuid}</uuid>`,
+      `  <memory unit='KiB'>${spec.maxMemoryMiB * 1024}</memory>`,
+      `  <currentMemory unit='KiB'>${Math.round(memoryKiB(d))}</currentMemory>`,
+      `  <vcpu placement='static'>${d.vcpus.length}</vcpu>`,
+      `  <devices>`,
+      `    ${balloon}`,
+      `  </devices>`,
+      `</domain>`,
+      '',
+    ].join('\n');
   }
 
   function memoryStats(d: DomainObservation, max: number): { tag: number; val: number }[] {
@@ -234,6 +255,7 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     domainIsPersistent: async ({ dom }) => (await find(dom), { persistent: 0 }),
     domainHasManagedSaveImage: async ({ dom }) => (await find(dom), { result: 0 }),
     domainGetMaxMemory: async ({ dom }) => ({ memory: specOf(await find(dom)).maxMemoryMiB * 1024 }),
+    domainGetXmlDesc: async ({ dom }) => ({ xml: domainXml(await find(dom)) }),
     domainGetMaxVcpus: async ({ dom }) => ({ num: (await find(dom)).vcpus.length }),
     domainGetVcpusFlags: async ({ dom }) => ({ num: (await find(dom)).vcpus.length }),
     domainGetVcpus: async ({ dom, maxinfo, maplen }) => {

@@ -177,6 +177,7 @@ function balloonOf(d: DomainState): BalloonObservation {
     maximumKiB: d.spec.maxMemoryMiB * KIB_PER_MIB,
     rssKiB: Math.round(d.rssKiB),
   };
+  if (d.spec.freePageReporting) b.freePageReporting = true;
   // A driver reporting all ones gives no figures: only QEMU's own timestamp of its report moves.
   if (d.snapshot?.allOnes) b.lastUpdate = d.snapshot.lastUpdate;
   else if (d.snapshot) {
