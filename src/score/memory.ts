@@ -23,8 +23,10 @@ import { scoreHeld, type HeldScore } from './held.js';
 // * reclaim episode ("time to reclaim after a load stops"): starts when the measured used
 //   memory (usedKiB, else actual - unused, else the truth) falls more than reclaimDrop below the
 //   highest used seen since the last episode ended; it ends at the first interval from then on
-//   where actual <= (1 + reclaimTolerance) × (used + floor). Measured use, not truth, because the
-//   coordinator may not balloon below what it can see in use.
+//   where what the host holds for the guest, actual (or its resident set `rssKiB` where smaller: a
+//   guest with free page reporting gives freed memory back without a balloon move), is
+//   <= (1 + reclaimTolerance) × (used + floor). Measured use, not truth, because the coordinator
+//   may not balloon below what it can see in use.
 // * OOM events: the simulator's truth (`truth.oomEvents`) when the trace has any; else, on a real
 //   host, the guest OOM kills the run watched for (`oomKills`, one event per killed process). A
 //   trace with neither says nothing about OOM: unknown, not zero.
@@ -179,6 +181,11 @@ function growthEpisodes(domain: string, readings: Reading[], thresholdKiB: numbe
   return episodes;
 }
 
+/** What the host still holds for a guest: its balloon, or less where its resident set is smaller (free page reporting gave the rest back). */
+function heldForKiB(g: TraceGuestMemory): number {
+  return g.rssKiB === undefined ? g.actualKiB : Math.min(g.actualKiB, g.rssKiB);
+}
+
 function reclaimEpisodes(domain: string, readings: Reading[], options: MemoryScoreOptions): Episode[] {
   const episodes: Episode[] = [];
   let peak: number | undefined;
@@ -190,7 +197,7 @@ function reclaimEpisodes(domain: string, readings: Reading[], options: MemorySco
       if (peak !== undefined && used < peak - options.reclaimDropKiB) start = r;
       else peak = Math.max(peak ?? used, used);
     }
-    if (start && r.guest.actualKiB <= (1 + options.reclaimTolerance) * (used + r.guest.floorKiB)) {
+    if (start && heldForKiB(r.guest) <= (1 + options.reclaimTolerance) * (used + r.guest.floorKiB)) {
       episodes.push(episode(domain, start, r));
       start = undefined;
       peak = used;
