@@ -91,7 +91,8 @@ export function measureUsage(balloon: BalloonWithStats, recentActualKiB: readonl
 function reclaimableCacheKiB(balloon: BalloonWithStats, totalKiB: number, learnedOffsetKiB: number): { cacheKiB: number; offsetKiB: number } | undefined {
   const usable = balloon.usableKiB;
   if (usable === undefined || !Number.isFinite(usable) || usable < 0 || usable > totalKiB + AVAILABLE_TOLERANCE_KIB) return undefined;
-  const offsetKiB = Math.max(learnedOffsetKiB, balloon.unusedKiB - usable);
+  // A MemAvailable of 0 may be clamped: neither learned from nor added to.
+  const offsetKiB = usable > 0 ? Math.max(learnedOffsetKiB, balloon.unusedKiB - usable) : learnedOffsetKiB;
   let cacheKiB = Math.max(0, usable - balloon.unusedKiB + (usable > 0 ? offsetKiB : 0));
   if (balloon.diskCachesKiB !== undefined && Number.isFinite(balloon.diskCachesKiB) && balloon.diskCachesKiB >= 0) cacheKiB = Math.min(cacheKiB, balloon.diskCachesKiB);
   return { cacheKiB, offsetKiB };

@@ -58,6 +58,8 @@ test('the learned reserve is not counted as anonymous use once the guest holds c
   const clamped = measureUsage({ ...reading(512, 10), usableKiB: 0 }, [512 * MiB, 512 * MiB], undefined, 69 * MiB);
   assert.equal(clamped.cacheKiB, 0);
   assert.equal(clamped.anonKiB, 502 * MiB);
+  // Nor is it learned from: MemFree − 0 is not the reserve.
+  assert.equal(measureUsage({ ...reading(512, 300), usableKiB: 0 }, [512 * MiB, 512 * MiB]).memFreeOffsetKiB, 0);
 });
 
 test('while the balloon moves, used without MemTotal is the upper bound (safe for shrinking)', () => {
