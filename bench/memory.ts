@@ -3,11 +3,15 @@
 //   ours     the memory coordinator through the control loop (simulateScenario), default options;
 //   MOM      oVirt MOM's balloon policy as vdsm ships it (bench/baselines/mom.ts);
 //   Proxmox  Proxmox VE's auto-ballooning (bench/baselines/proxmox.ts);
-//   nothing  every guest keeps its boot size (bench/baselines/nothing.ts).
+//   nothing  every guest keeps its boot size (bench/baselines/nothing.ts);
+//   nothing at max + reporting  no coordinator, every guest booted at its maximum with free page
+//            reporting on (the simulator's `freePageReporting`): freed memory returns by itself;
+//   ours + reporting  ours on the same guests with reporting on, against that baseline (last column).
 // Baselines are written here from the published rules; they run the same Controller contract over
 // the same simulated host (same seed). Per scenario and policy: OOM events, starved intervals, time
-// to meet a growing demand (longest run of starved intervals), cold cache held (MiB·s) and refaults
-// (MiB), all from `virtbalance score`'s definitions (src/score/). Ratios are ours / theirs: below 1
+// to meet a growing demand (longest run of starved intervals), cold cache held (MiB·s), refaults
+// (MiB) and host memory held (the guests' resident set: GiB·s and its peak), all from
+// `virtbalance score`'s definitions (src/score/). Ratios are ours / theirs: below 1
 // is better for us, `=` both zero, `∞` theirs zero and ours not.
 // Run alone with `node dist/bench/memory.js`; VB_MEMORY_BENCH_SCENARIOS narrows the list (comma-separated names).
 import { readdirSync } from 'node:fs';
@@ -39,6 +43,11 @@ export interface MemoryFigures {
   meetIntervals: number;
   coldMiBSeconds: number;
   refaultMiB: number;
+  /** Host memory held: ∫ Σ guests' resident set dt, and its peak (src/score/held.ts). */
+  heldGiBSeconds: number;
+  peakHeldMiB: number;
+  /** set-memory actions the policy made. */
+  balloonMoves: number;
 }
 
 function log(s: string): void {
@@ -106,6 +115,9 @@ export function figuresOf(lines: TraceLine[]): MemoryFigures {
     meetIntervals: m.growth.maxIntervals ?? 0,
     coldMiBSeconds: m.cache?.coldMiBSeconds ?? 0,
     refaultMiB: m.cache?.refaultMiB ?? 0,
+    heldGiBSeconds: m.held?.gibSeconds ?? 0,
+    peakHeldMiB: (m.held?.peakKiB ?? 0) / MiB,
+    balloonMoves: lines.reduce((n, l) => n + (l.type === 'interval' ? l.actions.filter((a) => a.kind === 'set-memory').length : 0), 0),
   };
 }
 
@@ -124,12 +136,24 @@ function memoryScenarios(): Scenario[] {
     .filter((s) => s.controllers.includes('memory') && (!only || only.includes(s.name)));
 }
 
-const BASELINES: { name: string; controller: Baseline; minOf: (d: Scenario['domains'][number]) => number }[] = [
+function withReporting(scenario: Scenario): Scenario {
+  return { ...scenario, domains: scenario.domains.map((d) => ({ ...d, freePageReporting: true })) };
+}
+
+/** Every guest booted at its maximum with free page reporting on: what KubeVirt does for every VM since v1.0. */
+function atMaximumWithReporting(scenario: Scenario): Scenario {
+  const s = withReporting(scenario);
+  return { ...s, domains: s.domains.map((d) => ({ ...d, memoryMiB: d.maxMemoryMiB })) };
+}
+
+const BASELINES: { name: string; controller: Baseline; minOf: (d: Scenario['domains'][number]) => number; scenario?: (s: Scenario) => Scenario }[] = [
   // MOM's balloon minimum is the guest's guaranteed memory; the grader's lowest size stands in for it.
   { name: 'MOM', controller: momController, minOf: () => 200 },
   // Proxmox moves a guest between its configured minimum ("balloon") and its memory: the boot size here.
   { name: 'Proxmox', controller: proxmoxController, minOf: (d) => d.memoryMiB },
   { name: 'nothing', controller: nothingController, minOf: (d) => d.memoryMiB },
+  // No coordinator: the host takes back what guests free through free page reporting alone.
+  { name: 'nothing at max + reporting', controller: nothingController, minOf: (d) => d.maxMemoryMiB, scenario: atMaximumWithReporting },
 ];
 
 const COLUMNS: { key: keyof MemoryFigures; title: string; digits: number }[] = [
@@ -138,23 +162,33 @@ const COLUMNS: { key: keyof MemoryFigures; title: string; digits: number }[] = [
   { key: 'meetIntervals', title: 'growth met within (intervals)', digits: 0 },
   { key: 'coldMiBSeconds', title: 'cold cache held (MiB·s)', digits: 0 },
   { key: 'refaultMiB', title: 'refaults (MiB)', digits: 0 },
+  { key: 'heldGiBSeconds', title: 'host memory held (GiB·s)', digits: 1 },
+  { key: 'peakHeldMiB', title: 'host memory held, peak (MiB)', digits: 0 },
+  { key: 'balloonMoves', title: 'balloon moves', digits: 0 },
 ];
 
 export async function runMemoryBench(): Promise<void> {
   const rows: string[] = [];
   for (const scenario of memoryScenarios()) {
     const ours = figuresOf(await simulateScenario(scenario));
+    // Ours on the same guests with reporting on (boot sizes as the scenario says), against the reporting baseline.
+    const oursReporting = figuresOf(await simulateScenario(withReporting(scenario)));
     const theirs: MemoryFigures[] = [];
-    for (const b of BASELINES) theirs.push(figuresOf(await runBaseline(scenario, b.controller, baselineOptions(scenario, b.minOf))));
+    for (const b of BASELINES) {
+      const played = b.scenario ? b.scenario(scenario) : scenario;
+      theirs.push(figuresOf(await runBaseline(played, b.controller, baselineOptions(played, b.minOf))));
+    }
     for (const c of COLUMNS) {
       const cells = theirs.map((t, i) => `${BASELINES[i]!.name} ${t[c.key].toFixed(c.digits)} (${ratio(ours[c.key], t[c.key])})`);
+      const reporting = theirs[BASELINES.findIndex((b) => b.scenario === atMaximumWithReporting)]!;
+      cells.push(`${oursReporting[c.key].toFixed(c.digits)} (${ratio(oursReporting[c.key], reporting[c.key])})`);
       rows.push(`| ${scenario.name} | ${c.title} | ${ours[c.key].toFixed(c.digits)} | ${cells.join(' | ')} |`);
     }
-    log(`${scenario.name}: ours ${JSON.stringify(ours)}; ${theirs.map((t, i) => `${BASELINES[i]!.name} ${JSON.stringify(t)}`).join('; ')}`);
+    log(`${scenario.name}: ours ${JSON.stringify(ours)}; ours + reporting ${JSON.stringify(oursReporting)}; ${theirs.map((t, i) => `${BASELINES[i]!.name} ${JSON.stringify(t)}`).join('; ')}`);
   }
   console.log('');
-  console.log(`| scenario | figure | ours | ${BASELINES.map((b) => `${b.name} (ours / theirs)`).join(' | ')} |`);
-  console.log(`| --- | --- | --- | ${BASELINES.map(() => '---').join(' | ')} |`);
+  console.log(`| scenario | figure | ours | ${BASELINES.map((b) => `${b.name} (ours / theirs)`).join(' | ')} | ours + reporting (/ nothing at max + reporting) |`);
+  console.log(`| --- | --- | --- | ${BASELINES.map(() => '---').join(' | ')} | --- |`);
   for (const r of rows) console.log(r);
   console.log('');
 }

@@ -45,6 +45,7 @@ export function traceMemory(obs: HostObservation, floorKiB: (name: string) => nu
         maximumKiB: b.maximumKiB,
         floorKiB: floorKiB(d.name),
         fresh: b.unusedKiB !== undefined,
+        ...(b.rssKiB !== undefined && { rssKiB: b.rssKiB }),
         ...(b.unusedKiB !== undefined && { unusedKiB: b.unusedKiB, usedKiB: Math.max(0, b.currentKiB - b.unusedKiB) }),
       };
     }),

@@ -43,6 +43,9 @@ export interface BalloonObservation {
   rssKiB?: number;
   /** Guest's timestamp of its last stats update, seconds; must advance for a reading to be fresh. */
   lastUpdate?: number;
+  /** The balloon reports free pages (domain definition `<memballoon freePageReporting='on'>`): what the
+   *  guest frees leaves the host by itself. Absent when off or not known. */
+  freePageReporting?: boolean;
 }
 
 export interface DomainObservation extends DomainRef {

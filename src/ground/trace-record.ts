@@ -115,6 +115,8 @@ export interface TraceGuestMemory {
   cacheKiB?: number;
   hotKiB?: number;
   readKiBps?: number;
+  /** The host's resident set of its QEMU process (libvirt `balloon.rss`): what the host really holds for it. Absent in older traces. */
+  rssKiB?: number;
   floorKiB: number;
   fresh: boolean;
 }

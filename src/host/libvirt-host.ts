@@ -1,5 +1,5 @@
 import { LibvirtError } from '../libvirt/errors.js';
-import { LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
+import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
 import { DomainAffect, DomainStatsGroup, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
 
@@ -22,6 +22,8 @@ export class LibvirtHost implements Hypervisor {
   private noCpuStats = false;
   /** cpu_shares per domain UUID and id, read when a domain is first seen, when it started again (a new id) and after we set it (null: the driver has none). */
   private readonly shares = new Map<string, Promise<number | null>>();
+  /** Whether each domain's balloon reports free pages, read from its definition once per UUID and id (false: off or unreadable). */
+  private readonly reporting = new Map<string, Promise<boolean>>();
 
   private constructor(readonly client: LibvirtClient, readonly uri: string) {}
 
@@ -47,6 +49,7 @@ export class LibvirtHost implements Hypervisor {
     // Forget the weights of domains that are gone (a long run sees many come and go).
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
+    for (const key of this.reporting.keys()) if (!present.has(key)) this.reporting.delete(key);
     const domains: DomainObservation[] = [];
     // Where the vCPU times came from (how many from each), and the vcpuinfo calls that carried some.
     const sources = { stats: 0, vcpuInfo: 0, vcpuInfoCalls: [] as Timed<unknown>[] };
@@ -59,6 +62,7 @@ export class LibvirtHost implements Hypervisor {
       sources.vcpuInfo += fromVcpuInfo;
       if (fromVcpuInfo > 0) sources.vcpuInfoCalls.push(detail.vcpus);
       const observed = domainObservation(record, detail.vcpus.value, node.cpus, detail.balloon);
+      if (detail.freePageReporting && observed.balloon) observed.balloon.freePageReporting = true;
       // Only a weighted guest says so (1 is every guest's default).
       if (detail.cpuWeight !== undefined && detail.cpuWeight !== 1) observed.cpuWeight = detail.cpuWeight;
       domains.push(observed);
@@ -96,12 +100,13 @@ export class LibvirtHost implements Hypervisor {
   private async domainDetails(
     record: DomainStatsRecord,
     pcpus: number,
-  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number } | undefined> {
+  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; freePageReporting: boolean } | undefined> {
     const vcpus = this.placement(record, pcpus);
     const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
     const cpuWeight = this.cpuWeight(record);
+    const freePageReporting = this.freePageReporting(record);
     try {
-      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight };
+      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight, freePageReporting: await freePageReporting };
     } catch {
       return undefined;
     }
@@ -123,12 +128,12 @@ export class LibvirtHost implements Hypervisor {
     return {
       currentKiB: stats.actual,
       maximumKiB,
-      unusedKiB: stats.unused,
-      availableKiB: stats.available,
-      usableKiB: stats.usable,
-      diskCachesKiB: stats.disk_caches,
-      majorFaults: stats.major_fault,
-      minorFaults: stats.minor_fault,
+      unusedKiB: reported(stats.unused),
+      availableKiB: reported(stats.available),
+      usableKiB: reported(stats.usable),
+      diskCachesKiB: reported(stats.disk_caches),
+      majorFaults: reported(stats.major_fault),
+      minorFaults: reported(stats.minor_fault),
       rssKiB: stats.rss,
       lastUpdate: stats.last_update,
     };
@@ -153,6 +158,17 @@ export class LibvirtHost implements Hypervisor {
     }
     const value = await shares;
     return value === null || value <= 0 ? undefined : value / DEFAULT_CPU_SHARES;
+  }
+
+  /** `<memballoon ... freePageReporting='on'>` in the domain's live definition (libvirt ≥ 6.9). */
+  private freePageReporting(record: DomainStatsRecord): Promise<boolean> {
+    const key = sharesKey(record.domain);
+    let known = this.reporting.get(key);
+    if (!known) {
+      known = this.client.call('domainGetXmlDesc', { dom: record.domain, flags: 0 }).then((r) => balloonReportsFreePages(r.xml), () => false);
+      this.reporting.set(key, known);
+    }
+    return known;
   }
 
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {
@@ -287,6 +303,16 @@ export function blockReadBytes(p: DomainStatsRecord['params']): number | undefin
   return total;
 }
 
+/** Whether a domain definition's balloon device has free page reporting on. */
+export function balloonReportsFreePages(xml: string): boolean {
+  const device = /<memballoon\b[^>]*>/.exec(xml)?.[0];
+  return device !== undefined && /\sfreePageReporting\s*=\s*(['"])on\1/.test(device);
+}
+
+function reported(v: number | undefined): number | undefined {
+  return v === undefined || isNotReported(v) ? undefined : v;
+}
+
 function balloonObservation(p: DomainStatsRecord['params']): BalloonObservation | undefined {
   const currentKiB = paramNumber(p, 'balloon.current');
   const maximumKiB = paramNumber(p, 'balloon.maximum');
@@ -294,12 +320,13 @@ function balloonObservation(p: DomainStatsRecord['params']): BalloonObservation 
   return {
     currentKiB,
     maximumKiB,
-    unusedKiB: paramNumber(p, 'balloon.unused'),
-    availableKiB: paramNumber(p, 'balloon.available'),
-    usableKiB: paramNumber(p, 'balloon.usable'),
-    diskCachesKiB: paramNumber(p, 'balloon.disk_caches'),
-    majorFaults: paramNumber(p, 'balloon.major_fault'),
-    minorFaults: paramNumber(p, 'balloon.minor_fault'),
+    // The guest's own figures; a driver that reports none sends all ones (values.ts, isNotReported).
+    unusedKiB: guestStatNumber(p, 'balloon.unused'),
+    availableKiB: guestStatNumber(p, 'balloon.available'),
+    usableKiB: guestStatNumber(p, 'balloon.usable'),
+    diskCachesKiB: guestStatNumber(p, 'balloon.disk_caches'),
+    majorFaults: guestStatNumber(p, 'balloon.major_fault'),
+    minorFaults: guestStatNumber(p, 'balloon.minor_fault'),
     rssKiB: paramNumber(p, 'balloon.rss'),
     lastUpdate: paramNumber(p, 'balloon.last-update'),
   };

@@ -8,7 +8,7 @@ import {
 import { LibvirtConnection, type ConnectOptions } from './connection.js';
 import { cpumapFromCpus, cpumapLength, cpusFromCpumap, stateName, type DomainStateName } from './values.js';
 
-export { cpumapFromCpus, cpumapLength, cpusFromCpumap, paramNumber, stateName, type DomainStateName } from './values.js';
+export { cpumapFromCpus, cpumapLength, cpusFromCpumap, guestStatNumber, isNotReported, paramNumber, stateName, type DomainStateName } from './values.js';
 export type { ClientEvents, ConnectOptions, LifecycleEvent } from './connection.js';
 
 export interface NodeInfo {

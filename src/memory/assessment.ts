@@ -39,6 +39,8 @@ export interface GuestAssessment {
   wasteSeen: boolean;
   /** The balloon did not move over the observations this reading may date from. */
   settled: boolean;
+  /** The guest hands freed memory back to the host by itself (free page reporting). */
+  reportsFreePages?: boolean;
 }
 
 /** used + noise allowance + floor + growth over the horizon: what the guest should have, before bounds. */

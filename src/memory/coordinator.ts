@@ -40,6 +40,8 @@ export interface GuestMemoryView {
   cacheKiB?: number;
   hotKiB?: number;
   readKiBps?: number;
+  /** Host resident set of its process, as observed (recorded for the score; decides nothing). */
+  rssKiB?: number;
   floorKiB: number;
   /** Statistics present and still updating. */
   fresh: boolean;
@@ -104,6 +106,7 @@ export function decideMemory(
     commitments.push({ actualKiB: balloon.currentKiB, committedKiB, ...(balloon.rssKiB !== undefined && { rssKiB: balloon.rssKiB }) });
     const floorKiB = floorKiBOf(domain.name, options);
     const view: GuestMemoryView = { domain: domain.name, actualKiB: balloon.currentKiB, maximumKiB: balloon.maximumKiB, floorKiB, fresh: false };
+    if (balloon.rssKiB !== undefined) view.rssKiB = balloon.rssKiB;
     guests.push(view);
 
     if (!hasStats(balloon) || isBootSnapshot(balloon, guest)) {
@@ -115,8 +118,9 @@ export function decideMemory(
     const freshness = assessFreshness(guest, balloon.lastUpdate, obs.timeNs, staleAfterSeconds);
     const speedUp = speedUpStats(domain, guest, obs.timeNs, options, intervalSeconds);
     if (speedUp) statsActions.push(speedUp);
-    const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB);
+    const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB, guest.memFreeOffsetKiB);
     if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
+    if (usage.memFreeOffsetKiB) guest.memFreeOffsetKiB = usage.memFreeOffsetKiB;
     const anonKiB = usage.anonKiB ?? usage.usedKiB;
     if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
     const readKiBps = readRateKiBps(guest);
@@ -173,6 +177,7 @@ export function decideMemory(
       reclaiming: guest.reclaiming,
       wasteSeen: guest.wasteSeen,
       settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
+      ...(balloon.freePageReporting && { reportsFreePages: true }),
     });
   }
 

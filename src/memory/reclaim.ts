@@ -77,6 +77,9 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   // A run starts only when the guest would still waste memory after its noise allowance and the
   // growth predicted over the horizon: one whose use is growing keeps its margin for now.
   const projectedKiB = g.unusedKiB - g.noiseAllowanceKiB - g.growthKiBps * g.horizonSeconds;
+  // A guest that reports free pages returns its free memory to the host by itself: only cold page
+  // cache, which it never reports, is waste worth balloon moves (which then take free memory first).
+  if (g.reportsFreePages && (g.cache?.coldKiB ?? 0) < (g.reclaiming ? bandKiB : thresholdKiB)) return { reclaiming: false, wasteSeen: false };
   let confirmed = '';
   if (!g.reclaiming) {
     if (projectedKiB <= thresholdKiB) return { reclaiming: false, wasteSeen: false };

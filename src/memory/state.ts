@@ -21,6 +21,8 @@ export interface GuestMemoryState {
   recentActualKiB: number[];
   /** actual − MemTotal (kernel reservation), learned while the balloon stood still (usage.ts). */
   reservedKiB?: number;
+  /** MemFree − MemAvailable, the largest seen (the guest kernel's reserve, a lower bound; usage.ts). */
+  memFreeOffsetKiB?: number;
   /** Fresh, self-consistent used-memory readings for the growth estimate. */
   samples: UsageSample[];
   /** Inside a reclaim run (entered above the waste threshold, left near used + floor). */

@@ -44,13 +44,16 @@ export interface Usage {
    */
   cacheKiB?: number;
   anonKiB?: number;
+  /** MemFree − MemAvailable, the largest seen so far (never below 0): what the kernel keeps back. */
+  memFreeOffsetKiB?: number;
 }
 
 /**
  * @param recentActualKiB balloon actual at the observations the reading may date from, current last.
  * @param reservedKiB actual − MemTotal learned earlier, if any.
+ * @param memFreeOffsetKiB MemFree − MemAvailable learned earlier, if any (reclaimableCacheKiB).
  */
-export function measureUsage(balloon: BalloonWithStats, recentActualKiB: readonly number[], reservedKiB?: number): Usage {
+export function measureUsage(balloon: BalloonWithStats, recentActualKiB: readonly number[], reservedKiB?: number, memFreeOffsetKiB?: number): Usage {
   const actuals = recentActualKiB.length > 0 ? recentActualKiB : [balloon.currentKiB];
   const highest = Math.max(balloon.currentKiB, ...actuals);
   const lowest = Math.min(balloon.currentKiB, ...actuals);
@@ -62,24 +65,37 @@ export function measureUsage(balloon: BalloonWithStats, recentActualKiB: readonl
   const reserved = measuredReserved ?? reservedKiB;
   const atReading = available !== undefined && reserved !== undefined ? available + reserved - balloon.unusedKiB : usedHighKiB;
   const usedKiB = Math.min(usedHighKiB, Math.max(usedLowKiB, atReading));
-  const cacheKiB = reclaimableCacheKiB(balloon, available ?? highest);
+  const reclaimable = reclaimableCacheKiB(balloon, available ?? highest, memFreeOffsetKiB ?? 0);
+  const cacheKiB = reclaimable?.cacheKiB;
   return {
     usedKiB,
     usedLowKiB,
     usedHighKiB,
     ...(measuredReserved !== undefined && { reservedKiB: measuredReserved }),
+    ...(reclaimable && { memFreeOffsetKiB: reclaimable.offsetKiB }),
     ...(cacheKiB !== undefined && { cacheKiB, anonKiB: Math.max(0, usedKiB - cacheKiB) }),
     ...withSample(consistentSample(balloon, available, settled, cacheKiB ?? 0, cacheKiB !== undefined)),
   };
 }
 
-// MemAvailable counts free memory plus the page cache (and reclaimable slab) the guest can drop.
-// A figure below MemFree or above what the guest has is not a MemAvailable reading: ignored, and the
-// guest is treated as one that does not report it.
-function reclaimableCacheKiB(balloon: BalloonWithStats, totalKiB: number): number | undefined {
+// MemAvailable is MemFree, less what the kernel keeps back (its reserves and watermarks: about 70 MiB
+// on a lab guest booted at 2048 MiB), plus the page cache and reclaimable slab it can drop (less part
+// of each). So usable − unused undercounts the droppable cache by that reserve, and a guest with
+// little cache reports MemAvailable below MemFree: an idle lab guest showed MemFree 406 MiB,
+// MemAvailable 337 MiB. That is a MemAvailable reading, not a missing one. MemFree − MemAvailable
+// never exceeds the reserve, so the largest value seen is a lower bound of it, learned best while
+// the guest holds little cache; the cache is usable − unused + that offset, so the reserve is not
+// counted as anonymous use. Never more than the guest's whole page cache (`disk_caches`) when it
+// reports that, and no offset on a MemAvailable of 0 (the kernel clamps it there: the sum is lost).
+// A figure above what the guest has is not a MemAvailable reading: ignored.
+function reclaimableCacheKiB(balloon: BalloonWithStats, totalKiB: number, learnedOffsetKiB: number): { cacheKiB: number; offsetKiB: number } | undefined {
   const usable = balloon.usableKiB;
-  if (usable === undefined || !Number.isFinite(usable) || usable < balloon.unusedKiB || usable > totalKiB + AVAILABLE_TOLERANCE_KIB) return undefined;
-  return usable - balloon.unusedKiB;
+  if (usable === undefined || !Number.isFinite(usable) || usable < 0 || usable > totalKiB + AVAILABLE_TOLERANCE_KIB) return undefined;
+  // A MemAvailable of 0 may be clamped: neither learned from nor added to.
+  const offsetKiB = usable > 0 ? Math.max(learnedOffsetKiB, balloon.unusedKiB - usable) : learnedOffsetKiB;
+  let cacheKiB = Math.max(0, usable - balloon.unusedKiB + (usable > 0 ? offsetKiB : 0));
+  if (balloon.diskCachesKiB !== undefined && Number.isFinite(balloon.diskCachesKiB) && balloon.diskCachesKiB >= 0) cacheKiB = Math.min(cacheKiB, balloon.diskCachesKiB);
+  return { cacheKiB, offsetKiB };
 }
 
 function withSample(sample: UsageSample | undefined): { sample?: UsageSample } {

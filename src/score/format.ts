@@ -126,6 +126,7 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
   }
   lines.push(field('short while demand grew', growthLine(m, intervalSeconds)));
   lines.push(field('reclaiming after a load stops', episodes(m.reclaim, intervalSeconds)));
+  if (m.held) lines.push(field('host memory held', `${fixed(m.held.gibSeconds)} GiB·s, peak ${mib(m.held.peakKiB)} (guests' resident set)`));
   if (m.cache) {
     lines.push(field('cold cache held', `${fixed(m.cache.coldMiBSeconds, 0)} MiB·s`));
     lines.push(field('refaults', `${fixed(m.cache.refaultMiB, 0)} MiB, ${fixed(m.cache.coordinatorRefaultMiB, 0)} MiB of them caused by the coordinator`));
@@ -134,7 +135,7 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
   lines.push('');
   lines.push(
     ...table([
-      ['VM', 'min actual', 'max actual', 'floor', 'maximum', 'starved', 'OOM', 'growth', 'reclaim'],
+      ['VM', 'min actual', 'max actual', 'floor', 'maximum', 'starved', 'OOM', 'growth', 'reclaim', ...(m.held ? ['held GiB·s', 'peak RSS'] : [])],
       ...m.guests.map((g) => [
         g.domain,
         mib(g.minActualKiB),
@@ -145,6 +146,7 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
         m.oom.known ? String(g.oomEvents) : '-',
         g.growth.map((e) => e.intervals ?? 'open').join(' ') || '-',
         g.reclaim.map((e) => e.intervals ?? 'open').join(' ') || '-',
+        ...(m.held ? heldCells(m, g.domain) : []),
       ]),
     ]),
   );
@@ -166,6 +168,11 @@ function formatMemory(m: MemoryScore, intervalSeconds: number | undefined): stri
     );
   }
   return lines;
+}
+
+function heldCells(m: MemoryScore, domain: string): string[] {
+  const h = m.held?.guests.find((x) => x.domain === domain);
+  return h ? [fixed(h.gibSeconds), mib(h.peakKiB)] : ['-', '-'];
 }
 
 export function formatScore(score: Score): string {

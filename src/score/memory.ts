@@ -1,5 +1,6 @@
 import type { TraceGuestMemory, TraceInterval } from '../ground/trace-record.js';
 import { scoreCache, type CacheScore } from './cache.js';
+import { scoreHeld, type HeldScore } from './held.js';
 
 // How well a run kept guests fed, the host safe, and gave back what idle guests did not use.
 //
@@ -22,7 +23,9 @@ import { scoreCache, type CacheScore } from './cache.js';
 // * reclaim episode ("time to reclaim after a load stops"): starts when the measured used
 //   memory (usedKiB, else actual - unused, else the truth) falls more than reclaimDrop below the
 //   highest used seen since the last episode ended and the balloon is above the band below; it
-//   ends at the first interval from then on where actual <= (1 + reclaimTolerance) × (used + floor),
+//   ends at the first interval from then on where what the host holds for the guest, actual (or
+//   its resident set `rssKiB` where smaller: a guest with free page reporting gives freed memory
+//   back without a balloon move), is <= (1 + reclaimTolerance) × (used + floor),
 //   or where what is left above used + floor is at most reclaimTolerance of what there was to give
 //   back when it started and the balloon shrinks no further (a coordinator keeping its own headroom
 //   above the floor has reclaimed too). A drop in use while the balloon was and is within the band
@@ -103,6 +106,8 @@ export interface MemoryScore {
   guests: GuestMemoryScore[];
   /** Page cache held and refaulted (cache.ts); undefined without the simulator's cache truth. */
   cache: CacheScore | undefined;
+  /** Host memory the guests' processes held (held.ts); undefined when the trace records no RSS. */
+  held: HeldScore | undefined;
 }
 
 export interface OomKill {
@@ -180,6 +185,11 @@ function growthEpisodes(domain: string, readings: Reading[], thresholdKiB: numbe
   return episodes;
 }
 
+/** What the host still holds for a guest: its balloon, or less where its resident set is smaller (free page reporting gave the rest back). */
+function heldForKiB(g: TraceGuestMemory): number {
+  return g.rssKiB === undefined ? g.actualKiB : Math.min(g.actualKiB, g.rssKiB);
+}
+
 function reclaimEpisodes(domain: string, readings: Reading[], options: MemoryScoreOptions): Episode[] {
   const episodes: Episode[] = [];
   let peak: number | undefined;
@@ -188,10 +198,13 @@ function reclaimEpisodes(domain: string, readings: Reading[], options: MemorySco
   readings.forEach((r, i) => {
     const used = measuredUsedKiB(r);
     if (used === undefined) return;
-    const actual = r.guest.actualKiB;
+    // What the host holds for the guest: its balloon, or its resident set where smaller (free page
+    // reporting gives freed memory back without a balloon move).
+    const actual = heldForKiB(r.guest);
     const target = used + r.guest.floorKiB;
     const withinBand = (kib: number) => kib <= (1 + options.reclaimTolerance) * target;
-    const before = readings[i - 1]?.guest.actualKiB;
+    const previous = readings[i - 1];
+    const before = previous ? heldForKiB(previous.guest) : undefined;
     if (!start) {
       if (peak !== undefined && used < peak - options.reclaimDropKiB) {
         // Use fell, but the balloon was and is near used + floor: nothing to give back, no episode.
@@ -225,8 +238,9 @@ function reclaimEpisodes(domain: string, readings: Reading[], options: MemorySco
  */
 function settledNearTarget(readings: Reading[], i: number, excessKiB: number, excessAtStartKiB: number, tolerance: number): boolean {
   if (excessKiB > tolerance * excessAtStartKiB) return false;
-  const actual = readings[i]!.guest.actualKiB;
-  const next = readings[i + 1]?.guest.actualKiB;
+  const actual = heldForKiB(readings[i]!.guest);
+  const following = readings[i + 1];
+  const next = following ? heldForKiB(following.guest) : undefined;
   return next === undefined || next >= actual * 0.99;
 }
 
@@ -319,6 +333,7 @@ export function scoreMemory(intervals: TraceInterval[], options: MemoryScoreOpti
     reclaim: summarize(guests.flatMap((g) => g.reclaim)),
     guests,
     cache: scoreCache(intervals),
+    held: scoreHeld(withMemory),
   };
 }
 

@@ -179,6 +179,7 @@ function checkMemory(m: unknown): Check {
             () => need(g, 'floorKiB', isNumber, 'a number', at),
             () => optionalNumber(g, 'unusedKiB', at),
             () => optionalNumber(g, 'usedKiB', at),
+            () => optionalNumber(g, 'rssKiB', at),
           )
         : `${at.slice(0, -1)} must be an object`,
     ),

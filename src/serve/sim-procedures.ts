@@ -1,6 +1,6 @@
 // The simulated host as a libvirt daemon would present it: the remote procedures a client needs
 // (virsh list/dominfo/vcpuinfo/vcpupin/dommemstat/setmem/domstats/nodeinfo/nodecpustats/nodememstats/
-// freecell and a typical vCPU scheduler or memory coordinator), answered from the simulator's state.
+// freecell/dumpxml (sizes and the balloon device only) and a typical vCPU scheduler or memory coordinator), answered from the simulator's state.
 // Every change a client makes is recorded as an Action, so a judged program's decisions reach the trace.
 import type { Action } from '../ground/actions.js';
 import type { DomainObservation, HostObservation } from '../ground/hypervisor.js';
@@ -11,7 +11,7 @@ import {
 } from '../libvirt/protocol.js';
 import { RawReply, serverError, type Handlers } from '../libvirt/server.js';
 import { connectionHandlers } from './connection-procedures.js';
-import { cpumapLength, cpusFromCpumap, stateCode } from '../libvirt/values.js';
+import { ALL_ONES, ALL_ONES_KIB, cpumapLength, cpusFromCpumap, stateCode } from '../libvirt/values.js';
 
 /** libvirt 9.0.0 and QEMU 7.2.0, the versions Debian 12 ships: what clients are told. */
 const LIB_VERSION = 9_000_000;
@@ -82,6 +82,27 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     record({ kind: 'set-memory', domain: { name: d.name, uuid: d.uuid }, fromKiB: memoryKiB(d), targetKiB: kib, reason: 'by the judged program' });
   }
 
+  /** The little of a domain's definition the simulator knows: sizes, vCPUs and its balloon device. */
+  function domainXml(d: DomainObservation): string {
+    const spec = specOf(d);
+    const balloon = spec.balloon
+      ? `<memballoon model='virtio'${spec.freePageReporting ? " freePageReporting='on'" : ''}/>`
+      : "<memballoon model='none'/>";
+    return [
+      `<domain type='kvm' id='${ids.get(d.name) ?? -1}'>`,
+      `  <name>${d.name}</name>`,
+      `  <uuid>${d.uuid}</uuid>`,
+      `  <memory unit='KiB'>${spec.maxMemoryMiB * 1024}</memory>`,
+      `  <currentMemory unit='KiB'>${Math.round(memoryKiB(d))}</currentMemory>`,
+      `  <vcpu placement='static'>${d.vcpus.length}</vcpu>`,
+      `  <devices>`,
+      `    ${balloon}`,
+      `  </devices>`,
+      `</domain>`,
+      '',
+    ].join('\n');
+  }
+
   function memoryStats(d: DomainObservation, max: number): { tag: number; val: number }[] {
     const b = d.balloon;
     if (!b) return [];
@@ -117,6 +138,13 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
       const b = d.balloon;
       ull('balloon.current', b.currentKiB);
       ull('balloon.maximum', b.maximumKiB);
+      const allOnes = specOf(d).allOnesStats;
+      if (allOnes && b.lastUpdate !== undefined && b.unusedKiB === undefined) {
+        const sentinel = allOnes === 'kib' ? ALL_ONES_KIB : ALL_ONES;
+        for (const field of ['unused', 'available', 'usable', 'disk_caches']) {
+          p.push({ field: `balloon.${field}`, value: { type: TypedParamType.ULLong, value: sentinel } } as TypedParam);
+        }
+      }
       if (b.unusedKiB !== undefined) ull('balloon.unused', b.unusedKiB);
       if (b.availableKiB !== undefined) ull('balloon.available', b.availableKiB);
       if (b.usableKiB !== undefined) ull('balloon.usable', b.usableKiB);
@@ -227,6 +255,7 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     domainIsPersistent: async ({ dom }) => (await find(dom), { persistent: 0 }),
     domainHasManagedSaveImage: async ({ dom }) => (await find(dom), { result: 0 }),
     domainGetMaxMemory: async ({ dom }) => ({ memory: specOf(await find(dom)).maxMemoryMiB * 1024 }),
+    domainGetXmlDesc: async ({ dom }) => ({ xml: domainXml(await find(dom)) }),
     domainGetMaxVcpus: async ({ dom }) => ({ num: (await find(dom)).vcpus.length }),
     domainGetVcpusFlags: async ({ dom }) => ({ num: (await find(dom)).vcpus.length }),
     domainGetVcpus: async ({ dom, maxinfo, maplen }) => {

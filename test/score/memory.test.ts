@@ -133,6 +133,17 @@ test('reclaim time: from the drop in use to actual within 10 % of used + floor',
   assert.equal(m.starvedIntervals, 0);
 });
 
+test('reclaim ends when the host holds the guest\'s memory no more: a balloon left large whose resident set fell (free page reporting)', () => {
+  // used 1500 MiB, then 300 at interval 2; the balloon stays at 1700, the resident set falls two intervals later.
+  const used = [1500, 1500, 300, 300, 300, 300];
+  const rss = [1600, 1600, 1600, 1600, 520, 520];
+  const withRss = [header(4, false, true), ...used.map((u, n) => memoryInterval(n, [guest('a', 1700, 1700 - u, { rssKiB: rss[n]! * MiB })]))];
+  assert.deepEqual(scoreTrace(withRss).memory!.guests[0]!.reclaim.map((e) => [e.startInterval, e.endInterval]), [[2, 4]]);
+  // Without a resident set in the trace (older traces), the balloon alone says: still open.
+  const without = [header(4, false, true), ...used.map((u, n) => memoryInterval(n, [guest('a', 1700, 1700 - u)]))];
+  assert.deepEqual(scoreTrace(without).memory!.guests[0]!.reclaim.map((e) => [e.startInterval, e.endInterval]), [[2, undefined]]);
+});
+
 test('a reclaim that never finishes is open; a slow drop in use still starts one', () => {
   const used = [1500, 1440, 1380, 1320, 1300, 1300];
   const lines = [header(4, false, true), ...used.map((u, n) => memoryInterval(n, [guest('a', 2000, 2000 - u)]))];

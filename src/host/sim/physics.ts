@@ -4,6 +4,7 @@
 // keeps the tallies the ground-truth record reads (truth-record.ts). The Hypervisor face
 // (simulated-host.ts) reads this state and sets pins, balloon targets and stats periods.
 
+import { reportFreePages, startReporting, type FreePageReporting } from './free-page-reporting.js';
 import { fairShare, type ShareResult } from './fair-share.js';
 import { PageCache } from './page-cache.js';
 import { hashString } from './random.js';
@@ -42,6 +43,8 @@ export interface StatsSnapshot {
   majorFaults: number;
   minorFaults: number;
   lastUpdate: number;
+  /** The driver sent all ones for every figure (scenario `allOnesStats`): only `lastUpdate` means anything. */
+  allOnes?: boolean;
 }
 
 export interface VcpuState {
@@ -75,6 +78,8 @@ export interface DomainState {
   /** Pages first touched by anonymous use since boot. */
   minorFaults: number;
   rssKiB: number;
+  /** Present when the guest reports free pages (scenario `freePageReporting`). */
+  reporting?: FreePageReporting;
   statsPeriod: number;
   nextRefreshNs: number;
   /** When the balloon driver loads and sends its one boot-time report. */
@@ -237,6 +242,7 @@ export class SimPhysics {
         const initialKiB = d.spec.cachesMiB * KIB_PER_MIB;
         d.cache = new PageCache(d.spec.reads, initialKiB, d.actualKiB, d.usedKiB, this.scenario.host.diskReadMiBps);
         this.touchResident(d);
+        if (d.spec.freePageReporting) d.reporting = startReporting(t);
         // A guest booting with a stats period reports at once (at t = 0: it was running before).
         this.refreshStats(d, t);
         this.tally.lifecycle.push({ domain: d.spec.name, kind: 'start', timeNs: t });
@@ -282,6 +288,7 @@ export class SimPhysics {
         this.touchResident(d);
       }
       d.cache.accountCold(endNs / NS_PER_S, dtNs / NS_PER_S);
+      if (d.reporting) d.rssKiB = reportFreePages(d.reporting, d.rssKiB, d.usedKiB + d.cache.cachedKiB, endNs);
       this.refreshStats(d, endNs);
     }
     this.tally.minFreeKiB = Math.min(this.tally.minFreeKiB, this.hostFreeKiB());
@@ -513,7 +520,9 @@ function statsAt(tNs: number, d: DomainState, actualKiB: number, usedKiB: number
   const actual = Math.round(actualKiB);
   const used = Math.round(usedKiB);
   const caches = Math.round(cachesKiB);
+  const allOnes = d.spec.allOnesStats !== undefined && tNs >= (d.spec.allOnesStatsSeconds ?? 0) * NS_PER_S;
   return {
+    ...(allOnes ? { allOnes } : {}),
     availableKiB: actual,
     usableKiB: actual - used,
     unusedKiB: actual - used - caches,

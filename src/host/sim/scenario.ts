@@ -60,6 +60,14 @@ export interface DomainSpec {
   statsStopSeconds: number | null;
   /** false = no balloon device: no balloon stats and setMemory fails. */
   balloon: boolean;
+  /** The balloon reports free pages (`<memballoon freePageReporting='on'>`): freed memory leaves the host's resident set by itself (free-page-reporting.ts). */
+  freePageReporting?: boolean;
+  /** The guest's balloon driver reports every statistic as all ones (some virtio-win versions): its
+   *  figures are not reported, and served over libvirt's protocol they arrive as 2^64 − 1 ('bytes')
+   *  or, as a libvirtd with a 32-bit `unsigned long` divides them, (2^64 − 1) >> 10 ('kib'). */
+  allOnesStats?: 'bytes' | 'kib';
+  /** From this time on its reports are all ones (default 0: from the first). */
+  allOnesStatsSeconds?: number;
   /** Relative CPU weight under contention (like cgroup cpu.weight / 100). */
   weight: number;
   /** Asks the vCPU scheduler for pCPUs of its own while it is busy (src/cpu/dedicated.ts); the simulator itself ignores it. */
@@ -109,7 +117,7 @@ const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'b
 const OTHER_LOAD_KEYS = ['pcpu', 'load', 'weight'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
-  'statsPeriod', 'statsStopAt', 'balloon', 'weight', 'dedicated', 'workload',
+  'statsPeriod', 'statsStopAt', 'balloon', 'freePageReporting', 'allOnesStats', 'allOnesStatsAt', 'weight', 'dedicated', 'workload',
 ] as const;
 const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB', 'reads'] as const;
 const READ_KEYS = ['scan', 'hot', 'rate', 'at', 'every', 'until'] as const;
@@ -320,6 +328,12 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
     reads,
   };
   if (d.floorMiB !== undefined) spec.floorMiB = r.number(d.floorMiB, at('floorMiB'), 0, max);
+  if (d.freePageReporting !== undefined) spec.freePageReporting = r.boolean(d.freePageReporting, at('freePageReporting'));
+  if (d.allOnesStats !== undefined) spec.allOnesStats = r.string(d.allOnesStats, at('allOnesStats'), /^(bytes|kib)$/, "'bytes' or 'kib'") as 'bytes' | 'kib';
+  if (d.allOnesStatsAt !== undefined) {
+    if (spec.allOnesStats === undefined) r.fail(at('allOnesStatsAt'), 'needs allOnesStats (how the all-ones reports reach a client)');
+    spec.allOnesStatsSeconds = r.number(d.allOnesStatsAt, at('allOnesStatsAt'), 0, Infinity);
+  }
   return spec;
 }
 

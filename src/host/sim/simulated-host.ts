@@ -177,7 +177,13 @@ function balloonOf(d: DomainState): BalloonObservation {
     maximumKiB: d.spec.maxMemoryMiB * KIB_PER_MIB,
     rssKiB: Math.round(d.rssKiB),
   };
-  if (d.snapshot) Object.assign(b, d.snapshot);
+  if (d.spec.freePageReporting) b.freePageReporting = true;
+  // A driver reporting all ones gives no figures: only QEMU's own timestamp of its report moves.
+  if (d.snapshot?.allOnes) b.lastUpdate = d.snapshot.lastUpdate;
+  else if (d.snapshot) {
+    const { allOnes: _, ...figures } = d.snapshot;
+    Object.assign(b, figures);
+  }
   return b;
 }
 

@@ -139,6 +139,9 @@ test('wrong types are rejected', () => {
   rejects(BASE + '    vcpus: 2\n    workload: { cpu: [0.5, high] }\n', 'domains[0].workload.cpu[1]', 'workload', /expected a number/);
   rejects(BASE + '    balloon: yes please\n', 'domains[0].balloon', 'balloon', /true or false/);
   rejects(BASE + '    dedicated: 1\n', 'domains[0].dedicated', 'dedicated', /true or false/);
+  rejects(BASE + '    freePageReporting: on\n', 'domains[0].freePageReporting', 'freePageReporting', /true or false/);
+  rejects(BASE + '    allOnesStats: yes\n', 'domains[0].allOnesStats', 'allOnesStats', /'bytes' or 'kib'/);
+  rejects(BASE + '    allOnesStatsAt: 5\n', 'domains[0].allOnesStatsAt', 'allOnesStatsAt', /needs allOnesStats/);
 });
 
 test('out-of-range values are rejected', () => {

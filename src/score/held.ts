@@ -1,0 +1,51 @@
+import type { TraceInterval } from '../ground/trace-record.js';
+
+// What the host really held for the guests: their QEMU processes' resident set (`rssKiB` in the
+// memory record: libvirt's `balloon.rss`, the simulator's touched pages), not their balloon sizes.
+//
+// * held (GiB·s): ∫ Σ rss dt. Each record's figure stands until the next record (the last one for
+//   the spacing before it). Pages the host swapped out of those processes are not given back either,
+//   but neither libvirt nor the simulator reports them, so they are not counted; KSM-shared pages
+//   count in every guest that maps them (that is how RSS counts them).
+// * peak (KiB): the largest Σ rss of one record, and per guest its largest rss.
+// Traces written before RSS was recorded have none: the score then says nothing (undefined).
+
+export interface GuestHeldScore {
+  domain: string;
+  gibSeconds: number;
+  peakKiB: number;
+}
+
+export interface HeldScore {
+  gibSeconds: number;
+  peakKiB: number;
+  guests: GuestHeldScore[];
+}
+
+const KIB_PER_GIB = 1024 * 1024;
+
+export function scoreHeld(intervals: TraceInterval[]): HeldScore | undefined {
+  const records = intervals.filter((i) => i.memory?.guests.some((g) => g.rssKiB !== undefined));
+  if (records.length === 0) return undefined;
+  const byGuest = new Map<string, GuestHeldScore>();
+  let gibSeconds = 0;
+  let peakKiB = 0;
+  for (let k = 0; k < records.length; k++) {
+    const here = records[k]!;
+    const next = records[k + 1];
+    const seconds = (next ? next.timeMs - here.timeMs : here.timeMs - (records[k - 1] ?? here).timeMs) / 1000;
+    let sumKiB = 0;
+    for (const g of here.memory!.guests) {
+      if (g.rssKiB === undefined) continue;
+      sumKiB += g.rssKiB;
+      const s = byGuest.get(g.domain) ?? { domain: g.domain, gibSeconds: 0, peakKiB: 0 };
+      s.gibSeconds += (g.rssKiB / KIB_PER_GIB) * seconds;
+      s.peakKiB = Math.max(s.peakKiB, g.rssKiB);
+      byGuest.set(g.domain, s);
+    }
+    gibSeconds += (sumKiB / KIB_PER_GIB) * seconds;
+    peakKiB = Math.max(peakKiB, sumKiB);
+  }
+  const guests = [...byGuest.values()].sort((a, b) => a.domain.localeCompare(b.domain, undefined, { numeric: true }));
+  return { gibSeconds, peakKiB, guests };
+}

@@ -1,0 +1,83 @@
+// A guest whose balloon reports free pages hands what it frees back to the host by itself: the
+// coordinator spends no balloon moves on its free memory while the host has enough, still takes its
+// cold page cache (never reported), and still takes everything idle when the host is short.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideMemory, defaultMemoryOptions, initialMemoryState, type MemoryState } from '../../src/memory/coordinator.js';
+import type { DomainObservation, HostObservation } from '../../src/ground/hypervisor.js';
+import type { SetMemoryAction } from '../../src/ground/actions.js';
+
+const MiB = 1024;
+const INTERVAL = 2;
+
+interface Guest { name: string; actualMiB: number; anonMiB: number; cacheMiB?: number; reporting?: boolean }
+
+function domain(step: number, g: Guest): DomainObservation {
+  const cache = g.cacheMiB ?? 0;
+  const free = g.actualMiB - g.anonMiB - cache;
+  return {
+    name: g.name, uuid: `uuid-${g.name}`, state: 'running', vcpus: [], blockReadBytes: 0,
+    balloon: {
+      currentKiB: g.actualMiB * MiB, maximumKiB: 2048 * MiB, availableKiB: g.actualMiB * MiB,
+      unusedKiB: free * MiB, usableKiB: (free + cache) * MiB, diskCachesKiB: cache * MiB,
+      lastUpdate: 1000 + step * INTERVAL,
+      ...(g.reporting && { freePageReporting: true }),
+    },
+  };
+}
+
+function observe(step: number, hostFreeMiB: number, guests: Guest[]): HostObservation {
+  return { timeNs: step * INTERVAL * 1e9, host: { hostname: 't', pcpus: 4, memoryTotalKiB: 16384 * MiB, memoryFreeKiB: hostFreeMiB * MiB }, domains: guests.map((g) => domain(step, g)) };
+}
+
+/** Runs `steps` decisions; each balloon reaches its target by the next one, the guest dropping cache only when free memory runs out. */
+function run(guests: Guest[], steps: number, hostFreeMiB = 8192): { guests: Guest[]; actions: SetMemoryAction[] } {
+  let state: MemoryState = initialMemoryState();
+  const actions: SetMemoryAction[] = [];
+  for (let step = 0; step < steps; step++) {
+    const d = decideMemory(observe(step, hostFreeMiB, guests), state, defaultMemoryOptions, INTERVAL);
+    state = d.state;
+    for (const a of d.actions) {
+      if (a.kind !== 'set-memory') continue;
+      actions.push(a);
+      guests = guests.map((g) => {
+        if (g.name !== a.domain.name) return g;
+        const actualMiB = a.targetKiB / MiB;
+        return { ...g, actualMiB, cacheMiB: Math.min(g.cacheMiB ?? 0, actualMiB - g.anonMiB) };
+      });
+    }
+  }
+  return { guests, actions };
+}
+
+test('free memory of a reporting guest is left to reporting: no balloon move; without reporting it is reclaimed', () => {
+  // 1800 MiB, 150 of them used: a load has just stopped.
+  const on = run([{ name: 'vm1', actualMiB: 1800, anonMiB: 150, reporting: true }], 30);
+  assert.deepEqual(on.actions, []);
+  const off = run([{ name: 'vm1', actualMiB: 1800, anonMiB: 150 }], 30);
+  assert.ok(off.actions.length >= 3, `${off.actions.length} moves`);
+  assert.ok(off.guests[0]!.actualMiB <= 1.1 * (150 + 200));
+});
+
+test('cold cache of a reporting guest is still taken (reporting never returns page cache), never below anon + floor', () => {
+  const r = run([{ name: 'vm1', actualMiB: 1800, anonMiB: 150, cacheMiB: 1200, reporting: true }], 60);
+  assert.ok(r.actions.length > 0);
+  for (const a of r.actions) assert.ok(a.targetKiB >= (150 + 200) * MiB, `target ${a.targetKiB / MiB} MiB`);
+  // Down to its need (anon + floor; what cache is left lives in the floor), as without reporting.
+  const end = r.guests[0]!;
+  assert.ok(end.actualMiB <= 1.1 * (150 + 200), `ended at ${end.actualMiB} MiB`);
+  // A little cold cache (under the 300 MiB waste threshold) starts no run.
+  assert.deepEqual(run([{ name: 'vm1', actualMiB: 1800, anonMiB: 150, cacheMiB: 200, reporting: true }], 30).actions, []);
+});
+
+test('when the host is short, a reporting guest gives its idle memory at once like any other', () => {
+  // vm2 is starving (unused 20 MiB) and the host has nothing above its reserve to give.
+  const r = run([
+    { name: 'vm1', actualMiB: 1800, anonMiB: 150, reporting: true },
+    { name: 'vm2', actualMiB: 600, anonMiB: 580 },
+  ], 1, 1024);
+  const taken = r.actions.find((a) => a.domain.name === 'vm1');
+  assert.ok(taken, 'vm1 was asked for its idle memory');
+  assert.ok(taken.targetKiB >= (150 + 200) * MiB && taken.targetKiB <= 400 * MiB, `vm1 to ${taken.targetKiB / MiB} MiB`);
+  assert.match(taken.reason, /host short/);
+});
