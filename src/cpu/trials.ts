@@ -147,6 +147,8 @@ export interface TrialInput {
   proposed: PinAction[];
   /** The proposer found the placement in force balanced (not merely waiting to act). */
   content: boolean;
+  /** The proposal releases every vCPU it moves to every pCPU (the host's scheduler alone). */
+  releases?: boolean;
   /** The model's worst fraction of fair share for the placement in force. */
   predictedWorst: number;
   /** The model's worst fraction of fair share for the proposed placement (predictedWorst when none). */
@@ -620,8 +622,9 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const known = epoch.outcomes[target];
     const lostBefore = lostMove(state, current, target, interval, options);
     if (lostBefore) held = { rule: 'measured-worse-before', text: `this move was tried at interval ${lostBefore.at} and measured worse` };
-    else if (nothingToGain(baseline, options)) held = { rule: 'nothing-to-gain', text: `the placement in force delivers ${describeOutcome(baseline)}: no trial could be measured better` };
-    else if (input.objective === 'fairness' && baseline.usageSpreadPoints <= options.marginPoints && !worthMeasuring(input, baseline, options)) {
+    // Handing vCPUs back to the host's scheduler is exempt: what it gains is adapting, by itself, to guests that come and go.
+    else if (!input.releases && nothingToGain(baseline, options)) held = { rule: 'nothing-to-gain', text: `the placement in force delivers ${describeOutcome(baseline)}: no trial could be measured better` };
+    else if (!input.releases && input.objective === 'fairness' && baseline.usageSpreadPoints <= options.marginPoints && !worthMeasuring(input, baseline, options)) {
       held = { rule: 'nothing-to-gain', text: `the model expects the worst vCPU at ${fmtFraction(input.predictedWorstAfter ?? input.predictedWorst)} of its fair share after (${fmtFraction(input.predictedWorst)} now, measured ${fmtFraction(baseline.worstFraction)}): less than a trial could tell apart` };
     }
     else if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
