@@ -24,6 +24,24 @@ export interface Target {
 
 export const shippedScenariosDir = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
 
+/**
+ * The grader's cases carry less noise than real guests' usage readings show; each has a shipped
+ * variant `<name>-noisy` with that noise and nothing else changed (docs/judge.md, "Noisy variants").
+ */
+export const NOISY_SUFFIX = '-noisy';
+
+/** The shipped noisy variant of a shipped scenario, if there is one. */
+export function noisyVariantOf(name: string): string | undefined {
+  const variant = `${name}${NOISY_SUFFIX}`;
+  return !name.endsWith(NOISY_SUFFIX) && existsSync(`${shippedScenariosDir}${variant}.yaml`) ? variant : undefined;
+}
+
+/** The shipped scenario a shipped noisy variant was made from, if `name` is one. */
+export function noisyVariantBase(name: string): string | undefined {
+  const base = name.slice(0, -NOISY_SUFFIX.length);
+  return name.endsWith(NOISY_SUFFIX) && existsSync(`${shippedScenariosDir}${name}.yaml`) && existsSync(`${shippedScenariosDir}${base}.yaml`) ? base : undefined;
+}
+
 /** A scenario given as a path, or as the name of a shipped one (`cpu-2-all-on-pcpu0`). */
 export function resolveScenarioPath(nameOrPath: string): string {
   if (existsSync(nameOrPath)) return nameOrPath;

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveScenarioPath, type Target } from '../app/target.js';
+import { virtbalanceCommand } from '../app/invocation.js';
+import { noisyVariantBase, noisyVariantOf, resolveScenarioPath, type Target } from '../app/target.js';
 import { executeRun } from '../app/run.js';
 import { prepareTracePath } from '../config/run-options.js';
 import { cpuOptionsFor, memoryOptionsFor, traceTruth } from '../control/simulate.js';
@@ -9,6 +10,8 @@ import { defaultCpuSchedulerOptions } from '../cpu/options.js';
 import { UsageError } from '../ground/errors.js';
 import { positiveInteger, positiveNumber } from '../ground/numbers.js';
 import { loadScenario } from '../host/sim/index.js';
+import { needlessPinChanges } from '../score/cpu.js';
+import { readTrace } from '../score/index.js';
 import { namespaceAvailable, prepareSocketDir, startJudgedProgram, SYSTEM_SOCKET_DIR } from '../serve/judged-program.js';
 import { startSimServer } from '../serve/sim-server.js';
 import { parseCommandLine } from './options.js';
@@ -28,6 +31,9 @@ How CMD reaches the simulated host:
     directory is bound over ${SYSTEM_SOCKET_DIR}: a program that hard-codes qemu:///system reaches the
     simulated host, and the real daemon is invisible to it. --no-namespace turns this off.
   Interval k of the trace records the changes CMD made since interval k-1.
+
+The grader's CPU cases have noisy variants (cpu-1-balanced-noisy, ...: the noise real guests'
+usage shows); judging one also counts the pin changes only noise called for (docs/judge.md).
 
   --speed X       simulated seconds per real second (default 1)
   --seed N        seed of the simulated host (default: the scenario's)
@@ -113,10 +119,41 @@ export async function judgeCommand(argv: string[]): Promise<number> {
       await served.close();
     }
     await reportScenarioRun({ tracePath, dir, scenarioName: scenario.name, json: !!values.json, what: (ran) => `${ran} intervals of ${scenario.intervalSeconds} s, judging ${command.join(' ')} at ${speed}× real time` });
+    await reportNoise(scenario.name, scenario.host.pcpus, tracePath, scenario.controllers.includes('cpu'), !!values.json);
     const failed = [...served.calls].filter(([, c]) => c.failed > 0).map(([n, c]) => `${n} ${c.failed}×`);
     if (!values.json && failed.length > 0) log(`virtbalance judge: calls that failed: ${failed.join(', ')}`);
     return 0;
   } finally {
     rmSync(socketDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * On a noisy variant: the pin changes that only noise called for. On a grader case that has one:
+ * where to see them (the case itself carries less noise than real guests show).
+ */
+async function reportNoise(name: string, pcpus: number, tracePath: string, cpu: boolean, json: boolean): Promise<void> {
+  if (!cpu) return;
+  const base = noisyVariantBase(name);
+  if (base) {
+    const intervals = (await readTrace(tracePath)).filter((l) => l.type === 'interval');
+    const needless = needlessPinChanges(intervals, pcpus);
+    if (json) {
+      console.log(JSON.stringify({ type: 'needless-pin-changes', scenario: name, settledAtInterval: needless.settledAtInterval ?? null, fairFraction: needless.fairFraction, count: needless.changes.length, changes: needless.changes }));
+      return;
+    }
+    const percent = Math.round(needless.fairFraction * 100);
+    if (needless.settledAtInterval === undefined) {
+      console.log(`needless pin changes           not judged: in no interval did every guest get ${percent} % of its fair share`);
+      return;
+    }
+    const at = [...new Set(needless.changes.map((c) => c.interval))];
+    const where = at.length === 0 ? '' : ` (at interval${at.length === 1 ? '' : 's'} ${at.slice(0, 8).join(', ')}${at.length > 8 ? ', ...' : ''})`;
+    console.log(`needless pin changes           ${needless.changes.length}${where}: made after interval ${needless.settledAtInterval}, in which every guest already had ${percent} % of its fair share; in ${name} nothing real changes, only the noise of ${base}'s loads${needless.changes.length > 0 ? ': the program re-pins on noise' : ''}`);
+    return;
+  }
+  const variant = noisyVariantOf(name);
+  if (variant && !json) {
+    console.log(`noise: real guests' usage moves a few points every interval and ${name}'s hardly does; a program that re-pins on noise shows it on ${variant}: ${virtbalanceCommand()} judge ${variant} -- ... (docs/judge.md, "Noisy variants")`);
   }
 }

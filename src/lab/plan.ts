@@ -152,12 +152,13 @@ export function labMemoryOptions(scenario: Scenario, prefix: string, base: Memor
 }
 
 /**
- * `lab run cpu 2` → the shipped scenario whose file starts with `cpu-2-`. Undefined when `kind` is
- * not cpu/memory/mixed or there is no such file.
+ * `lab run cpu 2` → the shipped scenario whose file starts with `cpu-2-`, never its noisy variant
+ * (`-noisy.yaml`: simulated measurement noise, which real guests bring themselves). Undefined when
+ * `kind` is not cpu/memory/mixed or there is no such file.
  */
 export function shippedScenarioByNumber(dir: string, kind: string, number: string): string | undefined {
   if (!/^(cpu|memory|mixed)$/.test(kind) || !/^\d+$/.test(number)) return undefined;
-  const match = readdirSync(dir).filter((f) => f.startsWith(`${kind}-${Number(number)}-`) && f.endsWith('.yaml')).sort();
+  const match = readdirSync(dir).filter((f) => f.startsWith(`${kind}-${Number(number)}-`) && f.endsWith('.yaml') && !f.endsWith('-noisy.yaml')).sort();
   return match[0] === undefined ? undefined : `${dir}${dir.endsWith('/') ? '' : '/'}${match[0]}`;
 }
 

@@ -264,3 +264,44 @@ function fairnessOver(intervals: TraceInterval[], capacity: number, options: Cpu
     vms,
   };
 }
+
+export interface NeedlessPinChanges {
+  /** The fraction of its fair share every guest had to get for the placement to count as settled. */
+  fairFraction: number;
+  /** First interval in which every guest got `fairFraction` of its fair share (by the truth). */
+  settledAtInterval: number | undefined;
+  /** Pin changes after that interval. */
+  changes: PinChange[];
+}
+
+/**
+ * Pin changes that nothing real called for, in a run whose workloads never really change (the
+ * grader's noisy variants: only noise moves): every change after the first interval in which the
+ * placement served every guest at least `fairFraction` of its max-min fair share. Needs the
+ * simulator's truth; meaningless where demands do change. A change recorded in that interval is
+ * not counted: a judged program's changes in interval k were made during the window the truth of k
+ * measures.
+ */
+export function needlessPinChanges(intervals: TraceInterval[], pcpus: number, fairFraction = 0.8): NeedlessPinChanges {
+  const { changes } = pinChanges(intervals);
+  let settled: number | undefined;
+  for (const entry of intervals) {
+    if (entry.interval === 0 || !entry.truth || entry.truth.vcpus.length === 0) continue;
+    const samples = entry.truth.vcpus;
+    const weightOf = new Map((entry.cpu?.vcpus ?? []).filter((v) => v.weight !== undefined).map((v) => [v.domain, v.weight!]));
+    const weights = weightOf.size > 0 ? samples.map((s) => weightOf.get(s.domain) ?? 1) : undefined;
+    const shares = fairShares(samples.map((s) => s.demand), pcpus, guestCapacity(entry), weights);
+    const perGuest = new Map<string, { received: number; fair: number }>();
+    samples.forEach((s, k) => {
+      const g = perGuest.get(s.domain) ?? { received: 0, fair: 0 };
+      g.received += s.received;
+      g.fair += shares[k]!;
+      perGuest.set(s.domain, g);
+    });
+    if ([...perGuest.values()].every((g) => g.received >= fairFraction * g.fair)) {
+      settled = entry.interval;
+      break;
+    }
+  }
+  return { fairFraction, settledAtInterval: settled, changes: settled === undefined ? [] : changes.filter((c) => c.interval > settled!) };
+}

@@ -60,7 +60,9 @@ test('lab run with no such case lists every shipped case of each kind', () => {
       return Number(n) >= lo! && Number(n) <= hi!;
     });
     assert.ok(covered, `${file} is offered in: ${message}`);
-    assert.equal(labRunScenario([kind!, n!]), `${SCENARIOS}${file}`, `${kind} ${n} is what it offers`);
+    // A noisy variant (simulated measurement noise) is offered under its grader case's number, never played on real guests.
+    if (file.endsWith('-noisy.yaml')) assert.equal(labRunScenario([kind!, n!]), `${SCENARIOS}${file.replace(/-noisy\.yaml$/, '.yaml')}`);
+    else assert.equal(labRunScenario([kind!, n!]), `${SCENARIOS}${file}`, `${kind} ${n} is what it offers`);
   }
 });
 

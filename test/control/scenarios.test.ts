@@ -7,7 +7,8 @@ import { loadScenario, type Scenario } from '../../src/host/sim/index.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { scoreTrace, type Score } from '../../src/score/index.js';
 import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
-import { shippedScenariosDir } from '../../src/app/target.js';
+import { noisyVariantBase, noisyVariantOf, shippedScenariosDir } from '../../src/app/target.js';
+import { needlessPinChanges } from '../../src/score/cpu.js';
 import { createSimulatedHost } from '../../src/host/sim/index.js';
 import { fairShare } from '../../src/host/sim/fair-share.js';
 import { runControlLoop } from '../../src/control/loop.js';
@@ -61,6 +62,26 @@ test('cpu-3-heavy-light-random: balanced by demand, equal demands get equal shar
   assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.85);
   // Pinning the unfairly treated vCPUs to shared pCPU sets lets the host share them max-min fairly.
   assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= 0.95, `worst ${score.cpu!.fairness!.worstFractionOfFairShare!.fraction}`);
+});
+
+for (const [name, worstFloor] of [['cpu-1-balanced-noisy', 0.97], ['cpu-2-all-on-pcpu0-noisy', 0.95], ['cpu-3-heavy-light-random-noisy', 0.95]] as const) {
+  test(`${name}: the grader's case with real guests' noise: settled within 3 intervals, no needless pin change, fair`, async () => {
+    const { scenario, score, intervals } = await scenarioScore(name);
+    const base = loadScenario(join(shippedScenariosDir, `${noisyVariantBase(name)}.yaml`));
+    assert.deepEqual(scenario.domains.map((d) => [d.name, d.pin]), base.domains.map((d) => [d.name, d.pin]), 'the same guests and pins as the grader\'s case');
+    assert.ok(score.cpu!.spread!.max > 3, `the noise shows in the measured usage: spread max ${score.cpu!.spread!.max}`);
+    const needless = needlessPinChanges(intervals, scenario.host.pcpus);
+    assert.ok(needless.settledAtInterval !== undefined && needless.settledAtInterval <= 3, `settled at ${needless.settledAtInterval}`);
+    assert.deepEqual(needless.changes, [], 'no pin change after settling');
+    assert.ok(score.cpu!.fairness!.worstFractionOfFairShare!.fraction >= worstFloor, `worst ${score.cpu!.fairness!.worstFractionOfFairShare!.fraction}`);
+  });
+}
+
+test('every CPU grader case has a noisy variant, and only they do', () => {
+  assert.deepEqual(['cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random'].map(noisyVariantOf), ['cpu-1-balanced-noisy', 'cpu-2-all-on-pcpu0-noisy', 'cpu-3-heavy-light-random-noisy']);
+  assert.equal(noisyVariantOf('cpu-7-noisy-margin'), undefined);
+  assert.equal(noisyVariantOf('cpu-1-balanced-noisy'), undefined);
+  assert.equal(noisyVariantBase('cpu-7-noisy-margin'), undefined);
 });
 
 test('cpu-5-overcommit and cpu-6-phases: no VM far below its fair share, few pin changes per phase change', async () => {
@@ -322,7 +343,7 @@ test('cpu-11-dedicated: the busy dedicated guest gets a pCPU nobody shares, the 
 
 test('every shipped scenario is covered by a test above', () => {
   const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
-  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-host-process', 'cpu-9-moving-host-load', 'cpu-10-weights', 'cpu-11-dedicated', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short', 'cpu-12-bursty-mix', 'cpu-13-bursty-grader']);
+  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-host-process', 'cpu-9-moving-host-load', 'cpu-10-weights', 'cpu-11-dedicated', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short', 'cpu-12-bursty-mix', 'cpu-13-bursty-grader', 'cpu-1-balanced-noisy', 'cpu-2-all-on-pcpu0-noisy', 'cpu-3-heavy-light-random-noisy']);
   for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
 });
 

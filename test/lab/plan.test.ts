@@ -76,6 +76,7 @@ test('cpu options name the scenario\'s dedicated guests under the lab names', ()
 
 test('lab run cpu 2 / memory 1 find the shipped grader cases; anything else is a usage error', () => {
   assert.match(shippedScenarioByNumber(SCENARIOS, 'cpu', '2')!, /cpu-2-all-on-pcpu0\.yaml$/);
+  assert.match(shippedScenarioByNumber(SCENARIOS, 'cpu', '1')!, /\/cpu-1-balanced\.yaml$/, 'the grader\'s case, not its noisy variant');
   assert.match(labRunScenario(['memory', '1']), /memory-1-one-consumer\.yaml$/);
   assert.match(labRunScenario(['lab-cpu-4-on-pcpu0']), /lab-cpu-4-on-pcpu0\.yaml$/);
   assert.equal(shippedScenarioByNumber(SCENARIOS, 'cpu', '99'), undefined);
