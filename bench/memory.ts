@@ -1,8 +1,8 @@
 // Memory benchmark: our coordinator side by side with production balloon policies, on every memory
 // and page-cache scenario of the simulator (issue #10, part 6).
 //   ours     the memory coordinator through the control loop (simulateScenario), default options;
-//   MOM      oVirt MOM's balloon policy as vdsm ships it (bench/baselines/mom.ts);
-//   Proxmox  Proxmox VE's auto-ballooning (bench/baselines/proxmox.ts);
+//   MOM      oVirt MOM's balloon policy as vdsm ships it, every 15 s (bench/baselines/mom.ts);
+//   Proxmox  Proxmox VE's auto-ballooning, compute_alg1 every 10 s (bench/baselines/proxmox.ts);
 //   nothing  every guest keeps its boot size (bench/baselines/nothing.ts);
 //   nothing at max + reporting  no coordinator, every guest booted at its maximum with free page
 //            reporting on (the simulator's `freePageReporting`): freed memory returns by itself;
