@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { runBaseline } from '../../bench/memory.js';
 import { momBaseline, momTarget, MOM_DEFAULT_SECONDS } from '../../bench/baselines/mom.js';
 import { autoBalloonTargets, proxmoxController } from '../../bench/baselines/proxmox.js';
+import { chromeosController, limitCacheDelta } from '../../bench/baselines/chromeos.js';
 import { labLikeScenario, intervalsOf, actualMiB, ALLOCATION_START_SECONDS, ALLOCATED_MIB } from './lab-like.js';
 import type { Scenario } from '../../src/host/sim/index.js';
 
@@ -100,4 +101,30 @@ test('Proxmox on the lab-like case: host far below 80 % used, so guests only gro
   const short = intervals.filter((e) => e.actions.some((a) => a.kind === 'set-memory') && (e.memory!.guests.find((g) => g.domain === 'vm1')!.unusedKiB ?? Infinity) <= 128 * MiB);
   assert.ok(short.length > 0, 'vm1 ran short while allocating');
   for (const e of short) assert.deepEqual(e.actions.filter((a) => a.kind === 'set-memory').map((a) => a.domain.name), ['vm1'], `interval ${e.interval}`);
+});
+
+test('ChromeOS LimitCache rules: excess free above maxFree is taken; under host pressure the cache is pushed to its target, never more than the cache above it', () => {
+  const maxFreeKiB = 200 * MiB;
+  // Host with room: free 700 MiB → inflate 500 (to 200 free); cache is left alone.
+  assert.equal(limitCacheDelta({ guestFreeKiB: 700 * MiB, guestCacheKiB: 1000 * MiB, hostAvailableKiB: 4096 * MiB, maxFreeKiB }), 500 * MiB);
+  // A guest short of free memory is deflated by what is missing.
+  assert.equal(limitCacheDelta({ guestFreeKiB: 50 * MiB, guestCacheKiB: 0, hostAvailableKiB: 4096 * MiB, maxFreeKiB }), -150 * MiB);
+  // Host close to its margin: target free drops to the 64 MiB minimum, but the balloon takes at most
+  // the cache above the 256 MiB target.
+  assert.equal(limitCacheDelta({ guestFreeKiB: 700 * MiB, guestCacheKiB: 300 * MiB, hostAvailableKiB: 100 * MiB, maxFreeKiB }), 44 * MiB);
+  // With no more cache than the target, the pressure does not reach it: back to maxFree.
+  assert.equal(limitCacheDelta({ guestFreeKiB: 700 * MiB, guestCacheKiB: 200 * MiB, hostAvailableKiB: 100 * MiB, maxFreeKiB }), 500 * MiB);
+  // Within the same 64 MiB step of free memory, not worth a move.
+  assert.equal(limitCacheDelta({ guestFreeKiB: 210 * MiB, guestCacheKiB: 0, hostAvailableKiB: 4096 * MiB, maxFreeKiB }), 0);
+});
+
+test('ChromeOS LimitCache on the lab-like case: idle guests are held near used + maxFree, the consumer is fed every interval', async () => {
+  const scenario = labLikeScenario(60);
+  const intervals = intervalsOf(await runBaseline(scenario, chromeosController, options(scenario, () => 200)));
+  const last = intervals[intervals.length - 1]!;
+  for (const name of ['vm2', 'vm3']) {
+    const used = last.truth!.memoryDemandKiB[name]! / MiB;
+    assert.ok(Math.abs(actualMiB(last, name) - (used + 200)) <= 64, `${name} at ${actualMiB(last, name)} MiB, used ${used}`);
+  }
+  assert.ok(actualMiB(last, 'vm1') >= ALLOCATED_MIB, 'the consumer has what it allocated');
 });
