@@ -1,8 +1,9 @@
 // Memory benchmark: our coordinator side by side with production balloon policies, on every memory
 // and page-cache scenario of the simulator (issue #10, part 6).
 //   ours     the memory coordinator through the control loop (simulateScenario), default options;
-//   MOM      oVirt MOM's balloon policy as vdsm ships it (bench/baselines/mom.ts);
-//   Proxmox  Proxmox VE's auto-ballooning (bench/baselines/proxmox.ts);
+//   MOM      oVirt MOM's balloon policy as vdsm ships it, every 15 s (bench/baselines/mom.ts);
+//   Proxmox  Proxmox VE's auto-ballooning, compute_alg1 every 10 s (bench/baselines/proxmox.ts);
+//   ChromeOS ChromeOS concierge's LimitCacheBalloonPolicy, every interval (bench/baselines/chromeos.ts);
 //   nothing  every guest keeps its boot size (bench/baselines/nothing.ts);
 //   nothing at max + reporting  no coordinator, every guest booted at its maximum with free page
 //            reporting on (the simulator's `freePageReporting`): freed memory returns by itself;
@@ -29,6 +30,7 @@ import { shippedScenariosDir } from '../src/app/target.js';
 import { momController } from './baselines/mom.js';
 import { proxmoxController } from './baselines/proxmox.js';
 import { nothingController } from './baselines/nothing.js';
+import { chromeosController } from './baselines/chromeos.js';
 import type { BaselineOptions } from './baselines/options.js';
 import type { BaselineState } from './baselines/common.js';
 
@@ -151,6 +153,8 @@ const BASELINES: { name: string; controller: Baseline; minOf: (d: Scenario['doma
   { name: 'MOM', controller: momController, minOf: () => 200 },
   // Proxmox moves a guest between its configured minimum ("balloon") and its memory: the boot size here.
   { name: 'Proxmox', controller: proxmoxController, minOf: (d) => d.memoryMiB },
+  // Concierge sets no minimum of its own; the floor every policy gets stands in for it.
+  { name: 'ChromeOS LimitCache', controller: chromeosController, minOf: (d) => d.floorMiB ?? 200 },
   { name: 'nothing', controller: nothingController, minOf: (d) => d.memoryMiB },
   // No coordinator: the host takes back what guests free through free page reporting alone.
   { name: 'nothing at max + reporting', controller: nothingController, minOf: (d) => d.maxMemoryMiB, scenario: atMaximumWithReporting },

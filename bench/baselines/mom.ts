@@ -1,37 +1,83 @@
 import type { Action } from '../../src/ground/actions.js';
-import { baselineController, running, setMemory } from './common.js';
+import type { DomainObservation } from '../../src/ground/hypervisor.js';
+import { baselineController, hostFreeAsReadKiB, running, setMemory, type BaselineState } from './common.js';
 
-// oVirt MOM's balloon policy as vdsm ships it, written here from its published rules (no code copied):
-//  - the policy runs every 15 s;
-//  - the host is under pressure when its free memory is below 20 % of its total;
-//  - under pressure, every guest with more than 20 % of its memory free is shrunk, never below
-//    keeping 20 % free; without pressure, every guest with less than 20 % free is grown;
-//  - one step moves at most 5 % of the guest's total (maximum) memory; grows stop at the maximum.
-// Guest free memory is the balloon's `unused` (MemFree).
+// oVirt MOM's balloon policy as vdsm ships it (`static/etc/vdsm/mom.d/02-balloon.policy`), written
+// here from its rules (no code copied):
+//  - host free fraction = host free ÷ host total, host free being MemFree + Buffers + Cached
+//    (`hostFreeAsReadKiB`: guest memory never touched counts as free, as on a real host);
+//  - the guest's free target f = 0.20 × (free fraction ÷ 0.20), i.e. the free fraction itself, or
+//    free fraction − 0.05 once it is at or below 5 % (the guest is made to swap);
+//  - used = the average of `actual` − the average of `unused` over the last 10 readings (MOM's
+//    sample history; one reading per interval here);
+//  - below 20 % host free (pressure; ballooning enabled, as the engine sets it per cluster) every
+//    guest is shrunk to max(guaranteed minimum, used + f × current, current × 0.95), never grown;
+//  - otherwise every guest below its maximum is grown to max(current × 1.05, used + f × current),
+//    capped at its maximum — on a roomy host a guest grows until most of its balloon is free;
+//  - changes under 0.25 % of the current size are skipped; a guest below its guaranteed minimum is
+//    set to it.
+// vdsm runs the policy every 15 s; `momBaseline(1)` is the same policy at a 1 s interval.
 
-const POLICY_SECONDS = 15;
-const PRESSURE_FREE = 0.2;
-const GUEST_FREE = 0.2;
-const STEP = 0.05;
+export const MOM_DEFAULT_SECONDS = 15;
+const PRESSURE = 0.2;
+const CRITICAL = 0.05;
+const MIN_GUEST_FREE = 0.2;
+const MAX_CHANGE = 0.05;
+const MIN_CHANGE = 0.0025;
 
-export const momController = baselineController('oVirt MOM balloon policy (baseline)', POLICY_SECONDS, (obs, options) => {
-  const actions: Action[] = [];
-  const pressure = obs.host.memoryFreeKiB < PRESSURE_FREE * obs.host.memoryTotalKiB;
-  for (const d of running(obs)) {
-    const b = d.balloon!;
-    if (b.unusedKiB === undefined) continue;
-    const freeShare = b.unusedKiB / b.currentKiB;
-    const stepKiB = STEP * b.maximumKiB;
-    const min = options.minKiB[d.name] ?? 0;
-    if (pressure && freeShare > GUEST_FREE) {
-      // Shrink by up to 5 %, keeping 20 % free: used / 0.8 is the size at which 20 % is free.
-      const keep = (b.currentKiB - b.unusedKiB) / (1 - GUEST_FREE);
-      const a = setMemory(d, Math.max(keep, b.currentKiB - stepKiB), min, `MOM: host under pressure, guest ${Math.round(freeShare * 100)} % free`);
-      if (a) actions.push(a);
-    } else if (!pressure && freeShare < GUEST_FREE) {
-      const a = setMemory(d, b.currentKiB + stepKiB, min, `MOM: guest ${Math.round(freeShare * 100)} % free < 20 %`);
+/** The guest's free target for a host free fraction. */
+export function guestFreeFraction(hostFree: number): number {
+  return hostFree <= CRITICAL ? hostFree - 0.05 : MIN_GUEST_FREE * (hostFree / PRESSURE);
+}
+
+export interface MomGuest {
+  currentKiB: number;
+  maximumKiB: number;
+  minimumKiB: number;
+  /** Average of actual − average of unused over the recent samples. */
+  usedKiB: number;
+}
+
+/** The target MOM sets for one guest, or undefined when it leaves it alone. */
+export function momTarget(g: MomGuest, hostFree: number): number | undefined {
+  const f = guestFreeFraction(hostFree);
+  const wanted = g.usedKiB + f * g.currentKiB;
+  let target: number;
+  if (hostFree < PRESSURE) {
+    target = Math.max(g.minimumKiB, wanted, g.currentKiB * (1 - MAX_CHANGE));
+    if (target > g.currentKiB) target = g.currentKiB;
+  } else {
+    if (g.currentKiB >= g.maximumKiB) return g.currentKiB < g.minimumKiB ? g.minimumKiB : undefined;
+    target = Math.min(g.maximumKiB, Math.max(g.currentKiB * (1 + MAX_CHANGE), wanted, g.minimumKiB));
+  }
+  if (g.currentKiB < g.minimumKiB) return g.minimumKiB;
+  return Math.abs(target - g.currentKiB) > MIN_CHANGE * g.currentKiB ? target : undefined;
+}
+
+function averageUsedKiB(state: BaselineState, d: DomainObservation): number | undefined {
+  const samples = state.samples[d.uuid] ?? [];
+  if (d.balloon!.unusedKiB === undefined || samples.length === 0) return undefined;
+  const avg = (f: (s: (typeof samples)[number]) => number): number => samples.reduce((sum, s) => sum + f(s), 0) / samples.length;
+  return avg((s) => s.actualKiB) - avg((s) => s.unusedKiB);
+}
+
+export function momBaseline(periodSeconds: number) {
+  return baselineController(`oVirt MOM balloon policy every ${periodSeconds} s (baseline)`, periodSeconds, (obs, options, state) => {
+    const actions: Action[] = [];
+    const hostFree = hostFreeAsReadKiB(obs) / obs.host.memoryTotalKiB;
+    for (const d of running(obs)) {
+      const usedKiB = averageUsedKiB(state, d);
+      if (usedKiB === undefined) continue;
+      const b = d.balloon!;
+      const minimumKiB = options.minKiB[d.name] ?? 0;
+      const target = momTarget({ currentKiB: b.currentKiB, maximumKiB: b.maximumKiB, minimumKiB, usedKiB }, hostFree);
+      if (target === undefined) continue;
+      const why = hostFree < PRESSURE ? `MOM: host ${Math.round(hostFree * 100)} % free < 20 %, shrinking` : `MOM: host ${Math.round(hostFree * 100)} % free, growing`;
+      const a = setMemory(d, target, minimumKiB, why);
       if (a) actions.push(a);
     }
-  }
-  return actions;
-});
+    return actions;
+  });
+}
+
+export const momController = momBaseline(MOM_DEFAULT_SECONDS);

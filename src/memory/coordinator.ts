@@ -16,6 +16,7 @@ import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 import { cacheFigures, cacheView } from './cache.js';
+import { detectRepeatedReads, endEpisodeIfGivenBack, recordEpisodeShrink, trackBursts } from './read-bursts.js';
 import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
 
 // The memory coordinator's policy: one pure function from an observation (and what it remembered
@@ -81,11 +82,15 @@ export function decideMemory(
   const horizon = horizonSeconds(intervalSeconds, options.statsPeriodSeconds, options.balloonLagSeconds);
 
   forgetGoneDomains(next, obs.domains);
+  // With room on the host, a hot size learned is kept: testing it again would cost a refault for memory nobody wants.
+  const hostHasRoom = obs.host.memoryFreeKiB - mibToKiB(options.reserveMiB) >= mibToKiB(options.roomMiB) &&
+    !(next.anonShortAtNs !== undefined && obs.timeNs - next.anonShortAtNs < options.refaultWatchSeconds * 1e9);
 
   for (const domain of obs.domains) {
     if (!ACTIVE.has(domain.state)) continue;
     const guest = (next.guests[domainKey(domain)] ??= newGuestState());
     trackReads(guest, readBytesOf(domain), obs.timeNs, options.refaultWatchSeconds);
+    trackBursts(guest, obs.timeNs, options.refaultMiBps, options.refaultHorizonSeconds);
     const balloon = domain.balloon;
     if (!balloon) {
       if (!guest.reported.noBalloon) {
@@ -125,7 +130,7 @@ export function decideMemory(
     if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
     const readKiBps = readRateKiBps(guest);
     if (usage.cacheKiB !== undefined && freshness.newReading) learnHotAfterRefault(guest, usage.cacheKiB, obs.timeNs, options.refaultWatchSeconds);
-    const hotKiB = rememberedHotKiB(guest, obs.timeNs, options.hotMemorySeconds);
+    const hotKiB = rememberedHotKiB(guest, obs.timeNs, options.hotMemorySeconds, hostHasRoom);
     const cache = usage.cacheKiB === undefined
       ? undefined
       : cacheView(usage.cacheKiB, hotKiB, balloon.unusedKiB, mibToKiB(options.coldReclaimMiBps) * intervalSeconds, readKiBps);
@@ -147,7 +152,8 @@ export function decideMemory(
       continue;
     }
     if (!freshness.actionable) continue;
-    const refault = cache ? detectRefault(guest, obs.timeNs, options.refaultMiBps) : undefined;
+    endEpisodeIfGivenBack(guest, balloon.currentKiB);
+    const refault = cache ? detectRefault(guest, obs.timeNs, options.refaultMiBps) ?? detectRepeatedReads(guest, obs.timeNs) : undefined;
     if (refault && cache) {
       cache.hotKiB = refault.hotKiB;
       cache.coldKiB = Math.max(0, cache.cacheKiB - refault.hotKiB);
@@ -233,7 +239,10 @@ export function decideMemory(
       shrinks.push(action);
       record(guest, action);
       // The guest must drop page cache to meet it: watch its reads for refaults.
-      if (g.cache && dropsCache(action.targetKiB, g.anonKiB, g.cache.cacheKiB)) recordCacheShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB);
+      if (g.cache && dropsCache(action.targetKiB, g.anonKiB, g.cache.cacheKiB)) {
+        recordCacheShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB);
+        recordEpisodeShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB, action.targetKiB);
+      }
     } else {
       guest.reclaiming = false;
     }

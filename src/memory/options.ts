@@ -50,8 +50,12 @@ export interface MemoryOptions {
   refaultWatchSeconds: number;
   /** A rise of the guest's disk reads above their quietest rate since the shrink by more than this is a refault, MiB/s. */
   refaultMiBps: number;
-  /** A hot-cache size learned from a refault is kept this long, then tested again, seconds. */
+  /** A hot-cache size learned from a refault is kept this long, then tested again (unless the host has room), seconds. */
   hotMemorySeconds: number;
+  /** How long shrinks into a guest's page cache and its read bursts are remembered for refaults on a long period, seconds (read-bursts.ts). */
+  refaultHorizonSeconds: number;
+  /** The host has room when its free memory is this far above the reserve and no guest starved within the refault watch, MiB. */
+  roomMiB: number;
 }
 
 export const defaultMemoryOptions: MemoryOptions = {
@@ -79,6 +83,8 @@ export const defaultMemoryOptions: MemoryOptions = {
   refaultWatchSeconds: 30,
   refaultMiBps: 2,
   hotMemorySeconds: 1800,
+  refaultHorizonSeconds: 600,
+  roomMiB: 1024,
 };
 
 export function floorKiBOf(domain: string, options: MemoryOptions): number {

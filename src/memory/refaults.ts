@@ -58,7 +58,7 @@ export function trackReads(guest: GuestMemoryState, bytes: number | undefined, n
     return;
   }
   const kibps = (bytes - last.bytes) / 1024 / ((nowNs - last.atNs) / 1e9);
-  guest.readRates = [...(guest.readRates ?? []).filter((r) => r.atNs >= keepFromNs), { atNs: nowNs, kibps }];
+  guest.readRates = [...(guest.readRates ?? []).filter((r) => r.atNs >= keepFromNs), { atNs: nowNs, fromNs: last.atNs, kibps }];
 }
 
 /** The guest's latest read rate, KiB/s, when known. */
@@ -97,17 +97,22 @@ export function detectRefault(guest: GuestMemoryState, nowNs: number, refaultMiB
   const since = rates.filter((r) => r.atNs >= first.atNs);
   const quietKiBps = Math.min(...since.map((r) => r.kibps));
   if (current.kibps - quietKiBps <= refaultMiBps * 1024) return undefined;
-  const hotKiB = Math.max(guest.hotKiB ?? 0, first.cacheKiB);
+  // Shrinks that left the watch but belong to the same run of shrinks (read-bursts.ts) took part of
+  // the same data: the guest gets back, and its hot size is, what it had before the whole run.
+  const episode = guest.cacheEpisode;
+  const start = episode && episode.firstNs <= first.atNs ? episode : first;
+  const hotKiB = Math.max(guest.hotKiB ?? 0, start.cacheKiB);
   guest.hotKiB = hotKiB;
   guest.hotLearnedNs = nowNs;
   guest.cacheShrinks = [];
+  delete guest.cacheEpisode;
   return {
-    giveBackToKiB: first.fromKiB,
+    giveBackToKiB: start.fromKiB,
     hotKiB,
     rateKiBps: current.kibps,
     quietKiBps,
     why: `refault: disk reads rose to ${mibPerSecond(current.kibps)} MiB/s from ${mibPerSecond(quietKiBps)} MiB/s within ` +
-      `${Math.round((nowNs - first.atNs) / 1e9)} s of shrinking into its page cache (${mib(first.cacheKiB)} MiB then): giving it back, its hot cache is ${mib(hotKiB)} MiB`,
+      `${Math.round((nowNs - first.atNs) / 1e9)} s of shrinking into its page cache (${mib(start.cacheKiB)} MiB then): giving it back, its hot cache is ${mib(hotKiB)} MiB`,
   };
 }
 
@@ -121,10 +126,14 @@ export function learnHotAfterRefault(guest: GuestMemoryState, cacheKiB: number, 
   if (nowNs - guest.hotLearnedNs <= watchSeconds * 1e9) guest.hotKiB = Math.max(guest.hotKiB, cacheKiB);
 }
 
-/** The hot cache still remembered, KiB (forgotten after hotMemorySeconds, to be learned afresh). */
-export function rememberedHotKiB(guest: GuestMemoryState, nowNs: number, hotMemorySeconds: number): number {
+/**
+ * The hot cache still remembered, KiB: forgotten after hotMemorySeconds, to be learned afresh, unless
+ * the host has room (then it is kept, its clock restarted).
+ */
+export function rememberedHotKiB(guest: GuestMemoryState, nowNs: number, hotMemorySeconds: number, hostHasRoom = false): number {
   if (guest.hotKiB === undefined || guest.hotLearnedNs === undefined) return 0;
-  if (nowNs - guest.hotLearnedNs > hotMemorySeconds * 1e9) {
+  if (hostHasRoom) guest.hotLearnedNs = Math.max(guest.hotLearnedNs, nowNs - hotMemorySeconds * 1e9);
+  else if (nowNs - guest.hotLearnedNs > hotMemorySeconds * 1e9) {
     delete guest.hotKiB;
     delete guest.hotLearnedNs;
     return 0;

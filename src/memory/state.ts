@@ -36,12 +36,27 @@ export interface GuestMemoryState {
   /** Cumulative bytes the guest read from disk at the last observation, and when (refaults.ts). */
   readCounter?: { bytes: number; atNs: number };
   /** Disk read rate over each recent observation interval, KiB/s, oldest first (refaults.ts). */
-  readRates?: { atNs: number; kibps: number }[];
+  readRates?: { atNs: number; fromNs?: number; kibps: number }[];
   /** Recent shrinks that dropped page cache: the balloon and the cache before each (refaults.ts). */
   cacheShrinks?: { atNs: number; fromKiB: number; cacheKiB: number }[];
   /** Hot page cache learned from a refault, KiB, and when (refaults.ts). */
   hotKiB?: number;
   hotLearnedNs?: number;
+  /** Recent runs of disk reads, oldest first (read-bursts.ts). */
+  readBursts?: ReadBurst[];
+  /** Shrinks into the page cache within the refault horizon, summarised (read-bursts.ts). */
+  cacheEpisode?: { firstNs: number; lastNs: number; fromKiB: number; cacheKiB: number; lowestKiB: number };
+  /** A hot size learned from a burst still under way, and what it replaced (read-bursts.ts). */
+  provisionalHot?: { burstStartNs: number; limitKiB: number; hotKiB?: number; learnedNs?: number };
+}
+
+/** A run of observations in which the guest read from disk faster than refaultMiBps. */
+export interface ReadBurst {
+  startNs: number;
+  endNs: number;
+  kib: number;
+  /** The observation that found it over; absent while the guest is still reading. */
+  closedNs?: number;
 }
 
 export interface MemoryState {
@@ -77,6 +92,9 @@ function cloneGuestState(guest: GuestMemoryState): GuestMemoryState {
   if (isPlainObject(guest.readCounter)) copy.readCounter = { ...guest.readCounter };
   if (Array.isArray(guest.readRates)) copy.readRates = guest.readRates.map((r) => ({ ...r }));
   if (Array.isArray(guest.cacheShrinks)) copy.cacheShrinks = guest.cacheShrinks.map((r) => ({ ...r }));
+  if (Array.isArray(guest.readBursts)) copy.readBursts = guest.readBursts.map((b) => ({ ...b }));
+  if (isPlainObject(guest.cacheEpisode)) copy.cacheEpisode = { ...guest.cacheEpisode };
+  if (isPlainObject(guest.provisionalHot)) copy.provisionalHot = { ...guest.provisionalHot };
   return copy;
 }
 

@@ -1,0 +1,122 @@
+import { mib } from '../ground/units.js';
+import type { Refault } from './refaults.js';
+import type { GuestMemoryState, ReadBurst } from './state.js';
+
+// Rule: refaults on any horizon (issue #18).
+//
+// The refault watch (refaults.ts) sees a set re-read within refaultWatchSeconds of a shrink. A set
+// re-read every minute or every few is taken on every pass by it: long before the next pass the
+// shrink has left the watch. So every guest's disk reads are also summarised as **bursts** (runs of
+// observations reading faster than refaultMiBps: start, end, MiB read), the last MAX_BURSTS within
+// refaultHorizonSeconds, and the shrinks into its page cache as one **episode** (the balloon and the
+// cache before the first, the lowest balloon since, the time of the last), forgotten after
+// refaultHorizonSeconds without a shrink.
+//
+// A burst that ends after the episode began is a refault when the reads repeat, that is when
+//   1. an earlier burst within the horizon, begun before the episode, read at least
+//      REPEAT_FRACTION of what this one read (the data could have been read before), and
+//   2. this burst read about what the episode took, at most TAKEN_SLACK × it + one watermark:
+//      data coming back, not new data.
+// A one-off scan never repeats, so it never satisfies 1 however large the shrink; a scan of more
+// new data than was taken fails 2. Two scans of different files of about the size taken, minutes
+// apart, read as a set re-read on that period, and are answered as one (the cost of telling them
+// apart from the host, which sees bytes read, not which).
+// The guest gets back the balloon before the episode; its hot size becomes the cache it held then.
+
+/** Bursts remembered per guest: with the episode, about 20 numbers of state per guest. */
+export const MAX_BURSTS = 4;
+const REPEAT_FRACTION = 0.75;
+const TAKEN_SLACK = 1.5;
+const SLACK_KIB = 64 * 1024;
+
+/** Folds the latest read rate into the guest's bursts. */
+export function trackBursts(guest: GuestMemoryState, nowNs: number, refaultMiBps: number, horizonSeconds: number): void {
+  const rates = guest.readRates ?? [];
+  const horizonStartNs = nowNs - horizonSeconds * 1e9;
+  let bursts = (guest.readBursts ?? []).filter((b) => b.endNs >= horizonStartNs);
+  const latest = rates[rates.length - 1];
+  if (latest?.atNs === nowNs) {
+    const last = bursts[bursts.length - 1];
+    if (latest.kibps > refaultMiBps * 1024) {
+      const fromNs = latest.fromNs ?? nowNs;
+      const kib = (latest.kibps * (nowNs - fromNs)) / 1e9;
+      if (last && last.closedNs === undefined) bursts = [...bursts.slice(0, -1), { ...last, endNs: nowNs, kib: last.kib + kib }];
+      else bursts = [...bursts, { startNs: fromNs, endNs: nowNs, kib }];
+    } else if (last && last.closedNs === undefined) {
+      bursts = [...bursts.slice(0, -1), { ...last, closedNs: nowNs }];
+    }
+  }
+  guest.readBursts = bursts.slice(-MAX_BURSTS);
+  settleProvisional(guest);
+  const episode = guest.cacheEpisode;
+  if (episode && episode.lastNs < horizonStartNs) delete guest.cacheEpisode;
+}
+
+/** Remembers a shrink into the guest's page cache in its episode. */
+export function recordEpisodeShrink(guest: GuestMemoryState, nowNs: number, fromKiB: number, cacheKiB: number, targetKiB: number): void {
+  const episode = guest.cacheEpisode;
+  guest.cacheEpisode = episode
+    ? { ...episode, lastNs: nowNs, lowestKiB: Math.min(episode.lowestKiB, targetKiB) }
+    : { firstNs: nowNs, lastNs: nowNs, fromKiB, cacheKiB, lowestKiB: targetKiB };
+}
+
+/** An episode the balloon has since been given back is over. */
+export function endEpisodeIfGivenBack(guest: GuestMemoryState, actualKiB: number): void {
+  if (guest.cacheEpisode && actualKiB >= guest.cacheEpisode.fromKiB) delete guest.cacheEpisode;
+}
+
+/**
+ * Whether the burst under way (or just ended) brings back data an earlier shrink took (the rules
+ * above). It is judged on its first observation, so that the memory is back while the pass still
+ * reads: the hot size is learned provisionally and withdrawn if the burst goes on to read more than
+ * the episode took (trackBursts). When it fires the episode is over.
+ */
+export function detectRepeatedReads(guest: GuestMemoryState, nowNs: number): Refault | undefined {
+  const episode = guest.cacheEpisode;
+  const bursts = guest.readBursts ?? [];
+  const burst = bursts[bursts.length - 1];
+  if (!episode || !burst || burst.endNs !== nowNs || burst.startNs < episode.firstNs) return undefined;
+  const takenKiB = Math.max(0, episode.fromKiB - episode.lowestKiB);
+  const limitKiB = TAKEN_SLACK * takenKiB + SLACK_KIB;
+  if (burst.kib > limitKiB) return undefined;
+  const earlier = bursts.slice(0, -1).filter((b) => b.startNs < episode.firstNs && b.kib >= REPEAT_FRACTION * burst.kib);
+  if (earlier.length === 0) return undefined;
+  const before = earlier[earlier.length - 1]!;
+  guest.provisionalHot = {
+    burstStartNs: burst.startNs,
+    limitKiB,
+    ...(guest.hotKiB !== undefined && { hotKiB: guest.hotKiB }),
+    ...(guest.hotLearnedNs !== undefined && { learnedNs: guest.hotLearnedNs }),
+  };
+  const hotKiB = Math.max(guest.hotKiB ?? 0, episode.cacheKiB);
+  guest.hotKiB = hotKiB;
+  guest.hotLearnedNs = nowNs;
+  guest.cacheShrinks = [];
+  delete guest.cacheEpisode;
+  const ago = (ns: number): number => Math.round((nowNs - ns) / 1e9);
+  return {
+    giveBackToKiB: episode.fromKiB,
+    hotKiB,
+    rateKiBps: burst.kib / Math.max(1, (burst.endNs - burst.startNs) / 1e9),
+    quietKiBps: 0,
+    why: `refault: reading again (${mib(burst.kib)} MiB so far; ${mib(before.kib)} MiB read ${ago(before.startNs)} s ago), ` +
+      `${ago(episode.firstNs)} s after shrinking into its page cache (${mib(episode.cacheKiB)} MiB then, ${mib(takenKiB)} MiB taken): ` +
+      `giving it back, its hot cache is ${mib(hotKiB)} MiB unless the reads go past ${mib(limitKiB)} MiB (new data, not a refault)`,
+  };
+}
+
+/** A provisional hot size whose burst read more than the episode took was a scan: it is withdrawn. */
+function settleProvisional(guest: GuestMemoryState): void {
+  const p = guest.provisionalHot;
+  if (!p) return;
+  const burst = (guest.readBursts ?? []).find((b) => b.startNs === p.burstStartNs);
+  if (burst && burst.kib > p.limitKiB) {
+    if (p.hotKiB === undefined) delete guest.hotKiB;
+    else guest.hotKiB = p.hotKiB;
+    if (p.learnedNs === undefined) delete guest.hotLearnedNs;
+    else guest.hotLearnedNs = p.learnedNs;
+    delete guest.provisionalHot;
+  } else if (!burst || burst.closedNs !== undefined) {
+    delete guest.provisionalHot;
+  }
+}
