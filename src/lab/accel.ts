@@ -76,6 +76,8 @@ async function probeKvm(client: LibvirtClient, image: LabImage, root: string): P
   const xml = labDomainXml({
     name, domainType: 'kvm', vcpus: 1, memoryMiB: 256, maxMemoryMiB: 256, kernel: image.kernel, initrd: image.initrd,
     consoleLog: files.consoleLog, workloadSocket: files.workloadSocket, imageKey: image.key, dir: files.dir,
+    // The probe asks only whether KVM boots a guest; a balloon feature the host lacks must not read as "no KVM".
+    freePageReporting: false,
   });
   const t0 = Date.now();
   const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);
