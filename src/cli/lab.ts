@@ -33,6 +33,9 @@ load can be changed while the guest runs.
       --cpu DUTY[@MS]       initial CPU duty of every vCPU, 0..1 (default 0), busy for
                             DUTY of every MS ms (10..60000, default 100)
       --disk MiB            each guest's disk, a sparse raw file (default 8192; 0 = none)
+      --no-free-page-reporting
+                            balloon without free page reporting (default: on, so
+                            memory a guest frees goes back to the host by itself)
       --accel kvm|qemu      skip the KVM probe and use this domain type
       --timeout S           seconds a guest may take to come up (default 120)
   lab run SCENARIO [options]   play a scenario on real guests with its controllers:
@@ -50,7 +53,8 @@ load can be changed while the guest runs.
       --keep                leave the guests running afterwards
       --json                JSON lines per interval and the score as JSON
       --quiet               no monitor output per interval
-      --accel, --timeout    as for lab up
+      --accel, --timeout, --no-free-page-reporting
+                            as for lab up
   lab run SCENARIO [options] [--no-namespace] -- CMD ARGS...
                             the same, judging the program CMD instead of our controllers:
                             it runs against the daemon filtered to the lab's guests (other
@@ -130,6 +134,7 @@ async function up(argv: string[]): Promise<number> {
     disk: { type: 'string', default: String(DEFAULT_DISK_MIB) },
     accel: { type: 'string' },
     timeout: { type: 'string', default: '120' },
+    'no-free-page-reporting': { type: 'boolean' },
   }, 'lab up');
   if (values.help) return help();
   if (positionals.length !== 1) throw new UsageError('lab up: give the number of guests, e.g. `lab up 4`');
@@ -146,7 +151,7 @@ async function up(argv: string[]): Promise<number> {
   const progress = consoleProgress('lab');
   const result = await withClient(values.connect, (client) => labUp(client, {
     count, vcpus: positiveInteger(values.vcpus, '--vcpus'), memoryMiB, maxMemoryMiB, prefix, uri: values.connect, diskMiB: wholeMiB(values.disk, '--disk'),
-    root: labRoot(), progress, accel: accel as DomainType | undefined,
+    root: labRoot(), progress, accel: accel as DomainType | undefined, freePageReporting: !values['no-free-page-reporting'],
     cpuLoad: values.cpu !== undefined ? cpuLoads(values.cpu, '--cpu') : undefined,
     bootTimeoutSeconds: positiveNumber(values.timeout, '--timeout'), balloonSettleSeconds: 60,
   }));
@@ -312,6 +317,7 @@ async function run(argvAll: string[]): Promise<number> {
     accel: { type: 'string' },
     timeout: { type: 'string', default: '120' },
     'no-namespace': { type: 'boolean' },
+    'no-free-page-reporting': { type: 'boolean' },
   }, 'lab run');
   if (values.help) return help();
   const scenarioPath = labRunScenario(positionals);
@@ -327,7 +333,7 @@ async function run(argvAll: string[]): Promise<number> {
   await withClient(values.connect, (client) => labRun(client, {
     scenarioPath, uri: values.connect, prefix, keep: !!values.keep, outDir: values.out, intervals,
     json: !!values.json, quiet: !!values.quiet, root: labRoot(), accel: accel as DomainType | undefined,
-    bootTimeoutSeconds, progress: consoleProgress('lab'),
+    freePageReporting: !values['no-free-page-reporting'], bootTimeoutSeconds, progress: consoleProgress('lab'),
     ...(command ? { judged: { command, namespace: !values['no-namespace'] } } : {}),
   }));
   return 0;

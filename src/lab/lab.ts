@@ -23,6 +23,8 @@ export interface LabGuestsAlike {
   prefix: string;
   /** Size of each guest's disk, MiB (default DEFAULT_DISK_MIB; 0 = none). */
   diskMiB?: number;
+  /** Free page reporting on every guest's balloon (default true). */
+  freePageReporting?: boolean;
 }
 
 /** Guests of different shapes (a scenario's), by name. */
@@ -63,6 +65,8 @@ export interface LabGuestRequest {
   statsPeriod?: number;
   /** Size of the guest's disk (a sparse raw file), MiB (default DEFAULT_DISK_MIB; 0 = no disk). */
   diskMiB?: number;
+  /** Free page reporting on the balloon: freed guest memory goes back to the host by itself (default true). */
+  freePageReporting?: boolean;
 }
 
 /**
@@ -125,7 +129,10 @@ export function guestRequests(opts: LabGuestsAlike | LabGuestList): LabGuestRequ
     if (dup) throw new LabError(`guest ${dup.name} is listed twice`);
     return opts.guests;
   }
-  return guestNames(opts.prefix, opts.count).map((name) => ({ name, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB, diskMiB: opts.diskMiB }));
+  return guestNames(opts.prefix, opts.count).map((name) => ({
+    name, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB, diskMiB: opts.diskMiB,
+    ...(opts.freePageReporting !== undefined ? { freePageReporting: opts.freePageReporting } : {}),
+  }));
 }
 
 export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<LabUpResult> {
@@ -175,7 +182,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
   const guests: LabGuest[] = [];
   const t0 = Date.now();
   const starting = requests.filter((r) => r.start !== false);
-  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : ''}${(r.diskMiB ?? DEFAULT_DISK_MIB) > 0 ? `, ${r.diskMiB ?? DEFAULT_DISK_MIB} MiB sparse disk` : ', no disk'}`))].join('; ');
+  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : r.freePageReporting === false ? ', no free page reporting' : ', free page reporting'}${(r.diskMiB ?? DEFAULT_DISK_MIB) > 0 ? `, ${r.diskMiB ?? DEFAULT_DISK_MIB} MiB sparse disk` : ', no disk'}`))].join('; ');
   const later = requests.length - starting.length;
   await opts.progress.step(`defining and starting ${starting.length} guest${starting.length === 1 ? '' : 's'}${later > 0 ? ` (and defining ${later} to start later)` : ''} (${shapes})`, async () => {
     for (const r of requests) {
@@ -189,7 +196,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
         name: r.name, domainType: accel.domainType, vcpus: r.vcpus, memoryMiB: r.memoryMiB, maxMemoryMiB: r.maxMemoryMiB,
         kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
         imageKey: image.key, dir: files.dir, cmdline: opts.cpuLoad !== undefined ? `vb.${cpuCommand(opts.cpuLoad).replace(' ', '=')}` : undefined,
-        balloon: r.balloon, statsPeriod: r.statsPeriod, ...(diskMiB > 0 ? { disk: files.disk } : {}),
+        balloon: r.balloon, statsPeriod: r.statsPeriod, freePageReporting: r.freePageReporting !== false, ...(diskMiB > 0 ? { disk: files.disk } : {}),
         ...(opts.origin ? { origin: opts.origin } : {}),
       });
       const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);

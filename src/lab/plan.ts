@@ -25,6 +25,8 @@ export interface LabGuestPlan {
   pins: Array<number[] | null>;
   /** Size of its disk, MiB: room for every scan of fresh data and the hot sets. */
   diskMiB: number;
+  /** Free page reporting on its balloon (the run's choice, whatever the scenario says; a difference is a note). */
+  freePageReporting: boolean;
 }
 
 export interface LabPlan {
@@ -49,7 +51,15 @@ export function labRunDirName(scenarioName: string): string {
   return scenarioName.startsWith('lab-') ? scenarioName : `lab-${scenarioName}`;
 }
 
-export function planLabRun(scenario: Scenario, options: { prefix: string; hostPcpus: number; hostMemoryMiB?: number }): LabPlan {
+export interface LabPlanOptions {
+  prefix: string;
+  hostPcpus: number;
+  hostMemoryMiB?: number;
+  /** Free page reporting on every guest's balloon (default true; `--no-free-page-reporting`). */
+  freePageReporting?: boolean;
+}
+
+export function planLabRun(scenario: Scenario, options: LabPlanOptions): LabPlan {
   const { prefix, hostPcpus } = options;
   if (!(Number.isInteger(hostPcpus) && hostPcpus > 0)) throw new RangeError(`host pCPUs must be a positive integer, got ${hostPcpus}`);
   const guests = scenario.domains.map((spec): LabGuestPlan => {
@@ -64,6 +74,7 @@ export function planLabRun(scenario: Scenario, options: { prefix: string; hostPc
       balloon: spec.balloon,
       pins: spec.pin.map((set) => (set === null ? null : mapPcpus(set, hostPcpus))),
       diskMiB: diskMiBFor(spec.reads),
+      freePageReporting: spec.balloon && options.freePageReporting !== false,
     };
   });
   return { scenario, hostPcpus, guests, notes: planNotes(scenario, guests, options) };
@@ -80,7 +91,7 @@ export function diskMiBFor(reads: readonly ScenarioRead[]): number {
   return Math.max(DEFAULT_DISK_MIB, Math.ceil(needed / 1024) * 1024);
 }
 
-function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPcpus: number; hostMemoryMiB?: number }): string[] {
+function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: LabPlanOptions): string[] {
   const notes: string[] = [];
   const { hostPcpus } = options;
   const scenarioPcpus = scenario.host.pcpus;
@@ -130,6 +141,12 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: { hostPc
   if (noStats.length > 0 && scenario.controllers.includes('memory')) {
     notes.push(`${noStats.join(', ')} boot without a balloon stats period (statsPeriod 0): no guest statistics until a coordinator sets one`);
   }
+  const reportingDiffers = (on: boolean) => (scenario.controllers.includes('memory') ? guests : [])
+    .filter((g) => g.spec.balloon && g.freePageReporting === on && (g.spec.freePageReporting ?? false) !== on).map((g) => g.spec.name);
+  const reportingOn = reportingDiffers(true);
+  if (reportingOn.length > 0) notes.push(`free page reporting is on for ${reportingOn.join(', ')}, which the scenario models without it: memory the guest frees goes back to the host by itself (--no-free-page-reporting turns it off)`);
+  const reportingOff = reportingDiffers(false);
+  if (reportingOff.length > 0) notes.push(`free page reporting is off (--no-free-page-reporting) for ${reportingOff.join(', ')}, which the scenario models with it`);
   return notes;
 }
 

@@ -40,6 +40,8 @@ export interface LabRunOptions {
   quiet: boolean;
   root: string;
   accel?: DomainType;
+  /** Free page reporting on every guest's balloon (default true). */
+  freePageReporting?: boolean;
   bootTimeoutSeconds: number;
   progress: Progress;
   /** Result lines (stdout); the monitor output goes there too, through executeRun. */
@@ -74,7 +76,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
   const scenario = loadScenario(opts.scenarioPath);
   const node = await client.nodeInfo();
   const hostAvailableKiB = await client.hostAvailableMemoryKiB().catch(() => undefined);
-  const plan = planLabRun(scenario, { prefix: opts.prefix, hostPcpus: node.cpus, hostMemoryMiB: hostAvailableKiB === undefined ? undefined : hostAvailableKiB / 1024 });
+  const plan = planLabRun(scenario, { prefix: opts.prefix, hostPcpus: node.cpus, hostMemoryMiB: hostAvailableKiB === undefined ? undefined : hostAvailableKiB / 1024, freePageReporting: opts.freePageReporting });
   const intervals = opts.intervals ?? scenario.intervals;
   progress.say(`scenario ${scenario.name}: ${plan.guests.length} guest${plan.guests.length === 1 ? '' : 's'} (${plan.guests.map((g) => g.name).join(', ')}), ${scenario.controllers.join(' + ')} controller${scenario.controllers.length === 1 ? '' : 's'}, ${intervals} intervals of ${scenario.intervalSeconds} s`);
   for (const note of plan.notes) progress.say(note);
@@ -87,7 +89,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     const up = await labUp(client, {
       origin: 'run', uri: opts.uri, root: opts.root, progress,
       accel: opts.accel, bootTimeoutSeconds: opts.bootTimeoutSeconds, balloonSettleSeconds: 60,
-      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod, diskMiB: g.diskMiB })),
+      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod, diskMiB: g.diskMiB, freePageReporting: g.freePageReporting })),
       failureNote: opts.keep ? `guests left running (--keep) for a look; ${virtbalanceCommand()} lab down removes them` : 'guests removed (--keep leaves them for a look)',
     });
     interrupt.check();
