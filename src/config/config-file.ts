@@ -57,6 +57,10 @@ export interface RunConfig {
     refaultMiBps?: number;
     /** How long a hot-cache size learned from a refault is kept, seconds. */
     hotMemorySeconds?: number;
+    /** How long a guest's read bursts and its shrinks into the cache are remembered for refaults on a long period, seconds. */
+    refaultHorizonSeconds?: number;
+    /** The host has room when its free memory is this far above the reserve (and no guest starved within the watch), MiB. */
+    roomMiB?: number;
   };
   vms: Record<string, VmConfig>;
 }
@@ -73,7 +77,7 @@ type Path = FieldPath;
 
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective', 'trials'] as const;
-const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory'] as const;
+const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory', 'refaultHorizon', 'roomMiB'] as const;
 const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
@@ -181,6 +185,8 @@ export function parseConfig(text: string, source: string): RunConfig {
       refaultWatchSeconds: optional(memRaw.refaultWatch, (v) => r.number(v, ['memory', 'refaultWatch'], 0, 86_400, { exclusiveMin: true })),
       refaultMiBps: optional(memRaw.refaultMiBps, (v) => r.number(v, ['memory', 'refaultMiBps'], 0, MAX_MIBPS, { exclusiveMin: true })),
       hotMemorySeconds: optional(memRaw.hotMemory, (v) => r.number(v, ['memory', 'hotMemory'], 0, WEEK_SECONDS)),
+      refaultHorizonSeconds: optional(memRaw.refaultHorizon, (v) => r.number(v, ['memory', 'refaultHorizon'], 0, 86_400, { exclusiveMin: true })),
+      roomMiB: optional(memRaw.roomMiB, (v) => r.number(v, ['memory', 'roomMiB'], 0, MAX_MIB)),
     }),
     vms,
   });

@@ -35,6 +35,8 @@ memory:
   refaultWatch: 45
   refaultMiBps: 4
   hotMemory: 600
+  refaultHorizon: 900
+  roomMiB: 2048
 vms:
   web1: { weight: 2, floorMiB: 400 }
   db.prod:
@@ -56,6 +58,7 @@ test('a full configuration is read field by field', () => {
     memory: {
       floorMiB: 256, reserveMiB: 2048, minActualMiB: 300, statsPeriodSeconds: 2, minChangeMiB: 32,
       coldReclaimMiBps: 8, refaultWatchSeconds: 45, refaultMiBps: 4, hotMemorySeconds: 600,
+      refaultHorizonSeconds: 900, roomMiB: 2048,
     },
     vms: { web1: { weight: 2, floorMiB: 400 }, 'db.prod': { floorMiB: 1024 } },
   });
@@ -88,6 +91,12 @@ const BAD: Array<[string, string, RegExp]> = [
   ['memory:\n  refaultMiBps: -2\n', 'memory.refaultMiBps', /^c\.yaml:2: memory\.refaultMiBps: -2 is out of range/],
   ['memory:\n  hotMemory: 1e9\n', 'memory.hotMemory', /^c\.yaml:2: memory\.hotMemory: 1000000000 is out of range \(must be ≥ 0 and ≤ 604800/],
   ['memory:\n  refaultWatchSeconds: 30\n', 'memory.refaultWatchSeconds', /unknown field 'refaultWatchSeconds' \(allowed: .*refaultWatch/],
+  ['memory:\n  refaultHorizon: 0\n', 'memory.refaultHorizon', /^c\.yaml:2: memory\.refaultHorizon: 0 is out of range \(must be > 0 and ≤ 86400/],
+  ['memory:\n  refaultHorizon: 100000\n', 'memory.refaultHorizon', /^c\.yaml:2: memory\.refaultHorizon: 100000 is out of range/],
+  ['memory:\n  refaultHorizon: 10m\n', 'memory.refaultHorizon', /^c\.yaml:2: memory\.refaultHorizon: expected a number, got "10m"/],
+  ['memory:\n  refaultHorizonSeconds: 600\n', 'memory.refaultHorizonSeconds', /unknown field 'refaultHorizonSeconds' \(allowed: .*refaultHorizon, roomMiB\)/],
+  ['memory:\n  roomMiB: -1\n', 'memory.roomMiB', /^c\.yaml:2: memory\.roomMiB: -1 is out of range \(must be ≥ 0/],
+  ['memory:\n  roomMiB: plenty\n', 'memory.roomMiB', /^c\.yaml:2: memory\.roomMiB: expected a number, got "plenty"/],
   ['vms:\n  web1:\n    weight: 0\n', 'vms.web1.weight', /^c\.yaml:3: vms\.web1\.weight: 0 is out of range \(must be > 0/],
   ['vms:\n  web1: 3\n', 'vms.web1', /^c\.yaml:2: vms\.web1: expected a mapping, got 3/],
   ['vms:\n  web1:\n    cpuWeight: 0\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 0 is out of range/],
@@ -148,8 +157,9 @@ test('flags override the file; the file overrides the defaults', () => {
   assert.equal(fromFile.memory!.floorMiB, 256);
   assert.equal(fromFile.memory!.reserveMiB, 2048);
   assert.deepEqual(
-    [fromFile.memory!.coldReclaimMiBps, fromFile.memory!.refaultWatchSeconds, fromFile.memory!.refaultMiBps, fromFile.memory!.hotMemorySeconds],
-    [8, 45, 4, 600],
+    [fromFile.memory!.coldReclaimMiBps, fromFile.memory!.refaultWatchSeconds, fromFile.memory!.refaultMiBps, fromFile.memory!.hotMemorySeconds,
+      fromFile.memory!.refaultHorizonSeconds, fromFile.memory!.roomMiB],
+    [8, 45, 4, 600, 900, 2048],
   );
   assert.deepEqual(fromFile.memory!.floorsMiB, { web1: 400, 'db.prod': 1024 });
   assert.deepEqual(fromFile.memory!.weights, { web1: 2 });
@@ -226,4 +236,18 @@ test('vms.NAME.cpuWeight: read per guest and handed to the run as the weights to
   assert.equal(c.vms.db!.cpuWeight, 3);
   assert.deepEqual(resolveRunOptions({}, c).cpuWeights, { db: 3 });
   assert.equal(resolveRunOptions({}, parseConfig('vms:\n  web1: { weight: 2 }\n', 'c.yaml')).cpuWeights, undefined);
+});
+
+test('memory.refaultHorizon and memory.roomMiB: their edge values are taken and reach the memory coordinator', () => {
+  for (const [text, horizon, room] of [
+    ['memory:\n  refaultHorizon: 86400\n  roomMiB: 0\n', 86_400, 0],
+    ['memory:\n  refaultHorizon: 0.5\n  roomMiB: 512.5\n', 0.5, 512.5],
+  ] as const) {
+    const config = parseConfig(text, 'c.yaml');
+    assert.deepEqual(config.memory, { refaultHorizonSeconds: horizon, roomMiB: room });
+    const memory = resolveRunOptions({}, config).memory!;
+    assert.deepEqual([memory.refaultHorizonSeconds, memory.roomMiB], [horizon, room]);
+  }
+  const unset = resolveRunOptions({}, parseConfig('memory:\n  floorMiB: 100\n', 'c.yaml')).memory!;
+  assert.deepEqual([unset.refaultHorizonSeconds, unset.roomMiB], [defaultMemoryOptions.refaultHorizonSeconds, defaultMemoryOptions.roomMiB]);
 });
