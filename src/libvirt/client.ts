@@ -2,13 +2,15 @@
 // meaning: typed results (state names, cpumaps as pCPU lists, stats by name), two-step size queries, defaults.
 // Every other procedure is called through the generic `call(name, args)`, typed from protocol.ts.
 import {
-  DomainAffect, DomainEventId, TypedParamType, DomainStatsGroup, MEMORY_STAT_TAGS, NODE_CPU_STATS_ALL_CPUS, NODE_MEMORY_STATS_ALL_CELLS,
+  DeviceModify, DomainAffect, DomainEventId, TypedParamType, DomainStatsGroup, MEMORY_STAT_TAGS, NODE_CPU_STATS_ALL_CPUS, NODE_MEMORY_STATS_ALL_CELLS,
   type Domain, type DomainHandle, type TypedParamValue,
 } from './protocol.js';
 import { LibvirtConnection, type ConnectOptions } from './connection.js';
+import { readVirtioMemDevices, virtioMemRequestXml, type VirtioMemDevice } from './memory-devices.js';
 import { cpumapFromCpus, cpumapLength, cpusFromCpumap, stateName, type DomainStateName } from './values.js';
 
 export { cpumapFromCpus, cpumapLength, cpusFromCpumap, guestStatNumber, isNotReported, paramNumber, stateName, type DomainStateName } from './values.js';
+export { MemoryDeviceXmlError, readVirtioMemDevices, virtioMemRequestXml, type VirtioMemDevice } from './memory-devices.js';
 export type { ClientEvents, ConnectOptions, LifecycleEvent } from './connection.js';
 
 export interface NodeInfo {
@@ -186,6 +188,20 @@ export class LibvirtClient extends LibvirtConnection {
     const out: Record<string, number> = {};
     for (const s of r.stats) out[MEMORY_STAT_TAGS[s.tag] ?? `tag${s.tag}`] = s.val;
     return out;
+  }
+
+  /** A domain's virtio-mem devices from its live XML (one XML read; empty when it has none). Sizes in KiB. */
+  async virtioMemDevices(dom: DomainHandle): Promise<VirtioMemDevice[]> {
+    return readVirtioMemDevices((await this.call('domainGetXmlDesc', { dom, flags: 0 })).xml);
+  }
+
+  /**
+   * Asks a virtio-mem device (as read by `virtioMemDevices`) to plug `requestedKiB` (a multiple of its
+   * block, at most its size): the update-device call, live by default. The guest plugs or unplugs
+   * afterwards, at its own pace; the live XML's `current` shows how far it got.
+   */
+  async setVirtioMemRequested(dom: DomainHandle, device: VirtioMemDevice, requestedKiB: number, flags: number = DeviceModify.Live): Promise<void> {
+    await this.call('domainUpdateDeviceFlags', { dom, xml: virtioMemRequestXml(device, requestedKiB), flags });
   }
 
   /** Stats of every domain (or the given ones) in one call; by default state, vCPU and balloon groups. */

@@ -58,6 +58,8 @@ export const DriverFeature = { TypedParamString: 9, ProgramKeepalive: 10, Remote
 export const TYPED_PARAM_STRING_OKAY = 1 << 2;
 /** virDomainModificationImpact. On a running domain "current" is its live state; unlike an explicit "live", every driver takes it. */
 export const DomainAffect = { Current: 0, Live: 1, Config: 2 } as const;
+/** virDomainDeviceModifyFlags: the device calls' flags (attach, detach, update); the first three are DomainAffect's. */
+export const DeviceModify = { Current: 0, Live: 1, Config: 2, Force: 4 } as const;
 export const DomainStatsGroup = { State: 1, CpuTotal: 2, Balloon: 4, Vcpu: 8, Interface: 16, Block: 32 } as const;
 /** VIR_CONNECT_GET_ALL_DOMAINS_STATS_*: which domains an all-domain-stats call reports. */
 export const GetAllDomainStatsFlags = { Active: 1, Inactive: 2, Persistent: 4, Transient: 8, Running: 16, Paused: 32, Shutoff: 64, Other: 128, NoWait: 1 << 29, Backing: 1 << 30, EnforceStats: 2 ** 31 } as const;
@@ -298,6 +300,8 @@ export const procedures = {
   domainIsPersistent: proc(151, domArgs, xstruct({ persistent: xint })),
   connectGetLibVersion: proc(157, xvoid, xstruct({ libVer: xuhyperNum })),
   domainMemoryStats: proc(159, xstruct({ dom: domainArg, maxStats: xuint, flags: xuint }), xstruct({ stats: xarray(memoryStat, MEMORY_STATS_MAX) })),
+  /** virDomainUpdateDeviceFlags: one device's XML (e.g. a virtio-mem `<memory>` with a new `<requested>`), modify flags. */
+  domainUpdateDeviceFlags: proc(174, xstruct({ dom: domainArg, xml: nonnullString, flags: xuint }), xvoid),
   domainHasManagedSaveImage: proc(183, domFlagsArgs, xstruct({ result: xint })),
   domainCreateWithFlags: proc(196, domFlagsArgs, domRet),
   domainGetVcpusFlags: proc(200, domFlagsArgs, xstruct({ num: xint })),

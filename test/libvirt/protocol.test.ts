@@ -135,6 +135,8 @@ const vectors: Record<ProcedureName, { args?: Vec; ret?: Vec }> = {
   connectIsSecure: { ret: [{ secure: 1 }, i32(1)] },
   domainIsActive: { args: [{ dom: D }, DB], ret: [{ active: 1 }, i32(1)] },
   domainIsPersistent: { args: [{ dom: D }, DB], ret: [{ persistent: 0 }, i32(0)] },
+  // remote_domain_update_device_flags_args: the domain, the device XML as a string, the flags (1 = live).
+  domainUpdateDeviceFlags: { args: [{ dom: D, xml: '<memory/>', flags: 1 }, cat(DB, str('<memory/>'), u32(1))] },
   domainHasManagedSaveImage: { args: [{ dom: D, flags: 0 }, cat(DB, u32(0))], ret: [{ result: 0 }, i32(0)] },
   domainGetVcpusFlags: { args: [{ dom: D, flags: 1 }, cat(DB, u32(1))], ret: [{ num: 2 }, i32(2)] },
   nodeGetCpuMap: {
