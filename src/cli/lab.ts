@@ -53,8 +53,10 @@ load can be changed while the guest runs.
       --keep                leave the guests running afterwards
       --json                JSON lines per interval and the score as JSON
       --quiet               no monitor output per interval
-      --accel, --timeout, --no-free-page-reporting
-                            as for lab up
+      --accel, --timeout    as for lab up
+      --no-free-page-reporting
+                            every balloon without free page reporting (default: as the
+                            scenario's freePageReporting says, off unless it says on)
   lab run SCENARIO [options] [--no-namespace] -- CMD ARGS...
                             the same, judging the program CMD instead of our controllers:
                             it runs against the daemon filtered to the lab's guests (other
@@ -333,7 +335,7 @@ async function run(argvAll: string[]): Promise<number> {
   await withClient(values.connect, (client) => labRun(client, {
     scenarioPath, uri: values.connect, prefix, keep: !!values.keep, outDir: values.out, intervals,
     json: !!values.json, quiet: !!values.quiet, root: labRoot(), accel: accel as DomainType | undefined,
-    freePageReporting: !values['no-free-page-reporting'], bootTimeoutSeconds, progress: consoleProgress('lab'),
+    ...(values['no-free-page-reporting'] ? { freePageReporting: false } : {}), bootTimeoutSeconds, progress: consoleProgress('lab'),
     ...(command ? { judged: { command, namespace: !values['no-namespace'] } } : {}),
   }));
   return 0;

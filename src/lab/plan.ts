@@ -74,7 +74,8 @@ export function planLabRun(scenario: Scenario, options: LabPlanOptions): LabPlan
       balloon: spec.balloon,
       pins: spec.pin.map((set) => (set === null ? null : mapPcpus(set, hostPcpus))),
       diskMiB: diskMiBFor(spec.reads),
-      freePageReporting: spec.balloon && options.freePageReporting !== false,
+      // As the scenario models it, unless the run says otherwise for every guest.
+      freePageReporting: spec.balloon && (options.freePageReporting ?? spec.freePageReporting ?? false),
     };
   });
   return { scenario, hostPcpus, guests, notes: planNotes(scenario, guests, options) };
@@ -144,7 +145,7 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: LabPlanO
   const reportingDiffers = (on: boolean) => (scenario.controllers.includes('memory') ? guests : [])
     .filter((g) => g.spec.balloon && g.freePageReporting === on && (g.spec.freePageReporting ?? false) !== on).map((g) => g.spec.name);
   const reportingOn = reportingDiffers(true);
-  if (reportingOn.length > 0) notes.push(`free page reporting is on for ${reportingOn.join(', ')}, which the scenario models without it: memory the guest frees goes back to the host by itself (--no-free-page-reporting turns it off)`);
+  if (reportingOn.length > 0) notes.push(`free page reporting is on for ${reportingOn.join(', ')}, which the scenario models without it: memory the guest frees goes back to the host by itself`);
   const reportingOff = reportingDiffers(false);
   if (reportingOff.length > 0) notes.push(`free page reporting is off (--no-free-page-reporting) for ${reportingOff.join(', ')}, which the scenario models with it`);
   return notes;
