@@ -79,9 +79,17 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   const projectedKiB = g.unusedKiB - g.noiseAllowanceKiB - g.growthKiBps * g.horizonSeconds;
   // A guest that reports free pages returns its free memory to the host by itself: only cold page
   // cache, which it never reports, is waste worth balloon moves (which then take free memory first).
-  if (g.reportsFreePages && (g.cache?.coldKiB ?? 0) < (g.reclaiming ? bandKiB : thresholdKiB)) return { reclaiming: false, wasteSeen: false };
+  // A run starts when its cold cache exceeds the headroom its need leaves (floor, noise allowance,
+  // predicted growth) by more than the noise band: cache that would stay even with that whole
+  // headroom free, so a shrink to its need makes the guest drop at least that much. Not the waste
+  // threshold (1.5 floors) on the cold cache alone: on real guests MemAvailable undercounts the cache
+  // (by a watermark, ~50 MiB on the lab guests) and the kernel keeps ~65 MiB free, so a 512 MiB lab
+  // guest full of cold cache reads ~285 MiB of it and never started a run (issue #18).
+  const coldKiB = g.cache?.coldKiB ?? 0;
+  const headroomKiB = plainNeedKiB - g.usedKiB;
+  if (g.reportsFreePages && coldKiB - (g.reclaiming ? 0 : headroomKiB) < bandKiB) return { reclaiming: false, wasteSeen: false };
   let confirmed = '';
-  if (!g.reclaiming) {
+  if (!g.reclaiming && !g.reportsFreePages) {
     if (projectedKiB <= thresholdKiB) return { reclaiming: false, wasteSeen: false };
     // Waste further beyond the threshold than the noise explains counts at once; closer, it must
     // show on the next fresh reading too.
@@ -98,7 +106,9 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   ].filter(Boolean).join(' and ');
   const start = g.reclaiming
     ? `reclaiming: ${unusedLabel(g)} ${mib(g.unusedKiB)} MiB`
-    : beyond
+    : g.reportsFreePages
+      ? `cold cache ${mib(coldKiB)} MiB > its ${mib(headroomKiB)} MiB headroom (free pages are reported, page cache is not)`
+      : beyond
       ? `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB, ${mib(projectedKiB)} MiB after ${beyond}, > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`
       : `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`;
   const share = stepKiB === excessKiB ? 'the last' : stepKiB < halfKiB ? `${mib(stepKiB)} MiB (free memory + cold cache at ${options.coldReclaimMiBps} MiB/s) of the` : `${Math.round(options.reclaimFraction * 100)} % of the`;

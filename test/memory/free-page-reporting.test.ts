@@ -81,3 +81,60 @@ test('when the host is short, a reporting guest gives its idle memory at once li
   assert.ok(taken.targetKiB >= (150 + 200) * MiB && taken.targetKiB <= 400 * MiB, `vm1 to ${taken.targetKiB / MiB} MiB`);
   assert.match(taken.reason, /host short/);
 });
+
+// A lab guest as the real ones read (issue #18; test/lab/cache-policy-e2e with reporting on, Debian's
+// cloud kernel 6.1): booted at 2048 MiB, ballooned to 512. MemTotal is the balloon less 69 MiB, the
+// kernel keeps 65 MiB free once its cache fills, and MemAvailable is MemFree − 70 (its reserve) +
+// cache − min(cache / 2, 51) (the low watermark, taken off the cache as Linux's si_mem_available does).
+// Idle: MemFree 399, MemAvailable 330. After reading 1.5 GiB: MemFree 65, MemAvailable 281,
+// Buffers 338: the coordinator reads ~285 MiB of cold cache, under the 300 MiB waste threshold.
+const KERNEL_MIB = 69;
+const INSIDE_MIB = 41;
+const MIN_FREE_MIB = 65;
+
+function realGuest(step: number, actualMiB: number, cacheMiB: number, reporting: boolean): DomainObservation {
+  const total = actualMiB - KERNEL_MIB;
+  const free = total - INSIDE_MIB - cacheMiB;
+  const available = Math.max(0, free - 70 + cacheMiB - Math.min(cacheMiB / 2, 51));
+  return {
+    name: 'scan', uuid: 'uuid-scan', state: 'running', vcpus: [], blockReadBytes: 0,
+    balloon: {
+      currentKiB: actualMiB * MiB, maximumKiB: 2048 * MiB, availableKiB: total * MiB,
+      unusedKiB: free * MiB, usableKiB: available * MiB, diskCachesKiB: (cacheMiB + 3) * MiB,
+      lastUpdate: 1000 + step * INTERVAL,
+      ...(reporting && { freePageReporting: true }),
+    },
+  };
+}
+
+function runRealScanner(reporting: boolean): { targets: number[]; endMiB: number; belowAt?: number } {
+  let state: MemoryState = initialMemoryState();
+  let actual = 512;
+  const targets: number[] = [];
+  let belowAt: number | undefined;
+  // 3 idle readings, then the guest full of cold cache (what the scan left), 30 readings (60 s).
+  for (let step = 0; step < 33; step++) {
+    const cache = step < 3 ? 0 : Math.max(0, actual - KERNEL_MIB - INSIDE_MIB - MIN_FREE_MIB);
+    const obs: HostObservation = { timeNs: step * INTERVAL * 1e9, host: { hostname: 't', pcpus: 4, memoryTotalKiB: 16384 * MiB, memoryFreeKiB: 8192 * MiB }, domains: [realGuest(step, actual, Math.min(cache, 337), reporting)] };
+    const d = decideMemory(obs, state, defaultMemoryOptions, INTERVAL);
+    state = d.state;
+    for (const a of d.actions) {
+      if (a.kind !== 'set-memory') continue;
+      targets.push(a.targetKiB / MiB);
+      actual = a.targetKiB / MiB;
+    }
+    if (belowAt === undefined && actual < 500) belowAt = step;
+  }
+  return { targets, endMiB: actual, ...(belowAt !== undefined && { belowAt }) };
+}
+
+test('a 512 MiB reporting guest full of cold cache as real guests read it is shrunk like one without reporting (issue #18)', () => {
+  const on = runRealScanner(true);
+  const off = runRealScanner(false);
+  assert.ok(off.belowAt !== undefined, 'without reporting it is shrunk');
+  assert.ok(on.belowAt !== undefined && on.belowAt - 3 <= 30, `with reporting it stayed at ${on.endMiB} MiB: ${on.targets.join(', ')}`);
+  // Never below what the guest cannot drop (the 69 MiB the kernel holds + 41 inside + the learned
+  // reserve's error) + floor; down to within 64 MiB of where the same guest without reporting ends.
+  for (const t of on.targets) assert.ok(t >= KERNEL_MIB + INSIDE_MIB + 200, `target ${t} MiB`);
+  assert.ok(Math.abs(on.endMiB - off.endMiB) <= 64, `ended at ${on.endMiB} MiB with reporting, ${off.endMiB} MiB without`);
+});
