@@ -17,9 +17,10 @@ import type { GuestMemoryState } from './state.js';
 // cache it reaches while reading its set back over the next refaultWatchSeconds counts as hot too.
 //
 // Comparing with the quietest rate since the shrink, not with the rate just before it, is what
-// tells a scan from a refault: a guest scanning files reads steadily before and after a shrink
-// (no rise), while a guest re-reading a set every few seconds reads nothing while its set is cached
-// and everything after a shrink cut into it.
+// tells a scan from a refault: a guest scanning files reads before and after a shrink without a
+// pause, while a guest re-reading a set every few seconds reads nothing while its set is cached
+// and everything after a shrink cut into it. So the reads must have gone quiet (at most
+// refaultMiBps) since the shrink: a scan's rate jitters on real guests, and its rises are no refault.
 
 const PAGE_BYTES = 4096;
 /**
@@ -96,6 +97,10 @@ export function detectRefault(guest: GuestMemoryState, nowNs: number, refaultMiB
   // The quietest rate from the interval that ended with the first shrink on.
   const since = rates.filter((r) => r.atNs >= first.atNs);
   const quietKiBps = Math.min(...since.map((r) => r.kibps));
+  // Reads that never went quiet since the shrink are one read going on, not data read back: a
+  // scan on a real guest reads at a jittery rate (47-59 MiB/s, and 16-96 MiB/s on a loaded host,
+  // under software emulation, issue #18), and a rise within it is not a refault.
+  if (quietKiBps > refaultMiBps * 1024) return undefined;
   if (current.kibps - quietKiBps <= refaultMiBps * 1024) return undefined;
   // Shrinks that left the watch but belong to the same run of shrinks (read-bursts.ts) took part of
   // the same data: the guest gets back, and its hot size is, what it had before the whole run.
