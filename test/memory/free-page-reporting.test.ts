@@ -133,8 +133,9 @@ test('a 512 MiB reporting guest full of cold cache as real guests read it is shr
   const off = runRealScanner(false);
   assert.ok(off.belowAt !== undefined, 'without reporting it is shrunk');
   assert.ok(on.belowAt !== undefined && on.belowAt - 3 <= 30, `with reporting it stayed at ${on.endMiB} MiB: ${on.targets.join(', ')}`);
-  // Never below what the guest cannot drop (the 69 MiB the kernel holds + 41 inside + the learned
-  // reserve's error) + floor; down to within 64 MiB of where the same guest without reporting ends.
-  for (const t of on.targets) assert.ok(t >= KERNEL_MIB + INSIDE_MIB + 200, `target ${t} MiB`);
+  // Never below what the guest cannot drop (the 69 MiB the kernel holds + 41 inside) + floor, less
+  // what the estimate of the low watermark (5/6 of the learned reserve, usage.ts) overcounts the cache
+  // by; down to within 64 MiB of where the same guest without reporting ends.
+  for (const t of on.targets) assert.ok(t >= KERNEL_MIB + INSIDE_MIB + 200 - (70 * 5 / 6 - 51), `target ${t} MiB`);
   assert.ok(Math.abs(on.endMiB - off.endMiB) <= 64, `ended at ${on.endMiB} MiB with reporting, ${off.endMiB} MiB without`);
 });
