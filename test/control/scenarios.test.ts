@@ -257,6 +257,25 @@ test('cache-1-scan: within 20 intervals of the scan\'s end the scanner is at mos
   }
 });
 
+test('cache-7-scan-real-kernel: reporting guests with a real kernel\'s figures: the scanner is shrunk to anon + floor + 10 % within 20 intervals, idle guests are left to reporting', async () => {
+  const { scenario, score, intervals } = await scenarioScore('cache-7-scan-real-kernel');
+  assertMemorySafe(score, intervals, 'cache-7');
+  assert.equal(score.memory!.starvedIntervals, 0);
+  assert.equal(score.memory!.cache!.refaultMiB, 0, 'nothing here is read twice');
+  const vm1 = scenario.domains.find((d) => d.name === 'vm1')!;
+  const scan = vm1.reads[0]!;
+  const scanEndInterval = Math.ceil((scan.atSeconds + scan.sizeMiB / scan.rateMiBps) / scenario.intervalSeconds);
+  const floorKiB = (vm1.floorMiB ?? 200) * MiB;
+  const late = intervals.filter((e) => e.interval >= scanEndInterval + 20);
+  assert.ok(late.length >= 10, 'the scenario runs long enough after the scan');
+  for (const entry of late) {
+    const limit = 1.1 * (anonKiBAt(entry, 'vm1') + floorKiB);
+    assert.ok(actualKiBAt(entry, 'vm1') <= limit, `interval ${entry.interval}: vm1 at ${actualKiBAt(entry, 'vm1') / MiB} MiB > ${limit / MiB} MiB`);
+  }
+  // The idle guests hold no cold cache beyond their floor: their free memory goes back by reporting, no balloon move.
+  assert.deepEqual(intervals.flatMap((e) => e.actions).filter((a) => a.kind === 'set-memory' && a.domain.name !== 'vm1').map((a) => a.domain.name), []);
+});
+
 test('cache-2-hot: once settled, coordinator refaults ≤ 5 % of the hot set per minute and the hot guest stays ≥ anon + hot + floor', async () => {
   const { scenario, score, intervals } = await scenarioScore('cache-2-hot');
   assertMemorySafe(score, intervals, 'cache-2');
@@ -391,7 +410,7 @@ test('cpu-11-dedicated: the busy dedicated guest gets a pCPU nobody shares, the 
 
 test('every shipped scenario is covered by a test above', () => {
   const shipped = readdirSync(shippedScenariosDir).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
-  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-host-process', 'cpu-9-moving-host-load', 'cpu-10-weights', 'cpu-11-dedicated', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short', 'cache-4-hot-every-60s', 'cache-5-hot-every-120s', 'cache-6-hot-roomy-host', 'cpu-12-bursty-mix', 'cpu-13-bursty-grader', 'cpu-1-balanced-noisy', 'cpu-2-all-on-pcpu0-noisy', 'cpu-3-heavy-light-random-noisy']);
+  const covered = new Set(['demo-grader', 'cpu-1-balanced', 'cpu-2-all-on-pcpu0', 'cpu-3-heavy-light-random', 'cpu-4-multi-vcpu', 'cpu-5-overcommit', 'cpu-6-phases', 'cpu-7-noisy-margin', 'cpu-8-host-process', 'cpu-9-moving-host-load', 'cpu-10-weights', 'cpu-11-dedicated', 'memory-1-one-consumer', 'memory-2-all-consume', 'memory-3-two-consume-one-stops', 'memory-4-host-too-small', 'memory-5-stale-stats', 'mixed-1-lifecycle', 'lab-cpu-4-on-pcpu0', 'lab-memory-3-guests', 'cache-1-scan', 'cache-2-hot', 'cache-3-host-short', 'cache-4-hot-every-60s', 'cache-5-hot-every-120s', 'cache-6-hot-roomy-host', 'cache-7-scan-real-kernel', 'cpu-12-bursty-mix', 'cpu-13-bursty-grader', 'cpu-1-balanced-noisy', 'cpu-2-all-on-pcpu0-noisy', 'cpu-3-heavy-light-random-noisy']);
   for (const name of shipped) assert.ok(covered.has(name), `scenario ${name} has no scored test`);
 });
 

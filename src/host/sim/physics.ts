@@ -240,7 +240,7 @@ export class SimPhysics {
         d.truth.seen = true;
         this.sampleMemory(d, t, 0);
         const initialKiB = d.spec.cachesMiB * KIB_PER_MIB;
-        d.cache = new PageCache(d.spec.reads, initialKiB, d.actualKiB, d.usedKiB, this.scenario.host.diskReadMiBps);
+        d.cache = new PageCache(d.spec.reads, initialKiB, cacheRoomOf(d, d.actualKiB), d.usedKiB, this.scenario.host.diskReadMiBps);
         this.touchResident(d);
         if (d.spec.freePageReporting) d.reporting = startReporting(t);
         // A guest booting with a stats period reports at once (at t = 0: it was running before).
@@ -462,7 +462,7 @@ export class SimPhysics {
     const usedBefore = d.usedKiB;
     d.usedKiB = Math.min(d.usedDemandKiB, d.actualKiB);
     if (d.usedKiB > usedBefore) d.minorFaults += (d.usedKiB - usedBefore) / 4;
-    d.cache.fit(d.actualKiB, d.usedKiB);
+    d.cache.fit(cacheRoomOf(d, d.actualKiB), d.usedKiB);
     this.touchResident(d);
     d.truth.peakDemandKiB = Math.max(d.truth.peakDemandKiB, d.usedDemandKiB);
     d.truth.minActualKiB = Math.min(d.truth.minActualKiB, d.actualKiB);
@@ -516,16 +516,25 @@ function creditPcpus(v: VcpuState, row: readonly number[], lengthNs: number, bus
   }
 }
 
+/** The balloon less the free memory the guest kernel keeps (its watermarks): what page cache may fill. */
+function cacheRoomOf(d: DomainState, actualKiB: number): number {
+  return actualKiB - (d.spec.guestKernel?.minFreeMiB ?? 0) * KIB_PER_MIB;
+}
+
 function statsAt(tNs: number, d: DomainState, actualKiB: number, usedKiB: number, cachesKiB: number): StatsSnapshot {
   const actual = Math.round(actualKiB);
   const used = Math.round(usedKiB);
   const caches = Math.round(cachesKiB);
   const allOnes = d.spec.allOnesStats !== undefined && tNs >= (d.spec.allOnesStatsSeconds ?? 0) * NS_PER_S;
+  const free = actual - used - caches;
+  const k = d.spec.guestKernel;
   return {
     ...(allOnes ? { allOnes } : {}),
-    availableKiB: actual,
-    usableKiB: actual - used,
-    unusedKiB: actual - used - caches,
+    // A real kernel's MemTotal leaves out what it took at boot; its MemAvailable keeps back its
+    // reserve and a low watermark of the cache (si_mem_available), clamped at 0.
+    availableKiB: k ? actual - k.reservedMiB * KIB_PER_MIB : actual,
+    usableKiB: k ? Math.max(0, Math.round(free - k.reserveMiB * KIB_PER_MIB + caches - Math.min(caches / 2, k.lowWatermarkMiB * KIB_PER_MIB))) : actual - used,
+    unusedKiB: free,
     diskCachesKiB: caches,
     majorFaults: Math.round(d.cache.majorFaults),
     minorFaults: Math.round(d.minorFaults),

@@ -41,6 +41,21 @@ export type ReadSpec =
   | { kind: 'scan'; sizeMiB: number; rateMiBps: number; atSeconds: number }
   | { kind: 'hot'; sizeMiB: number; rateMiBps: number; atSeconds: number; everySeconds: number; untilSeconds: number | null };
 
+/**
+ * What a real Linux guest's kernel does to the balloon statistics (seen on the lab's guests, Debian's
+ * cloud kernel 6.1 booted at 2048 MiB, issue #18): MemTotal is the balloon less what the kernel took
+ * at boot, page cache never fills the last `minFreeMiB` (kswapd's watermarks), and MemAvailable is
+ * MemFree − `reserveMiB` (totalreserve_pages) + cache − min(cache / 2, `lowWatermarkMiB`), as
+ * si_mem_available computes it. Without it the simulated guest reports MemTotal = balloon, fills
+ * every free page with cache and MemAvailable = MemFree + cache.
+ */
+export interface GuestKernel {
+  reservedMiB: number;
+  minFreeMiB: number;
+  reserveMiB: number;
+  lowWatermarkMiB: number;
+}
+
 export interface DomainSpec {
   name: string;
   uuid: string;
@@ -62,6 +77,8 @@ export interface DomainSpec {
   balloon: boolean;
   /** The balloon reports free pages (`<memballoon freePageReporting='on'>`): freed memory leaves the host's resident set by itself (free-page-reporting.ts). */
   freePageReporting?: boolean;
+  /** The guest kernel's figures (GuestKernel); absent: the idealised guest. */
+  guestKernel?: GuestKernel;
   /** The guest's balloon driver reports every statistic as all ones (some virtio-win versions): its
    *  figures are not reported, and served over libvirt's protocol they arrive as 2^64 − 1 ('bytes')
    *  or, as a libvirtd with a 32-bit `unsigned long` divides them, (2^64 − 1) >> 10 ('kib'). */
@@ -117,8 +134,9 @@ const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'b
 const OTHER_LOAD_KEYS = ['pcpu', 'load', 'weight'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
-  'statsPeriod', 'statsStopAt', 'balloon', 'freePageReporting', 'allOnesStats', 'allOnesStatsAt', 'weight', 'dedicated', 'workload',
+  'statsPeriod', 'statsStopAt', 'balloon', 'freePageReporting', 'guestKernel', 'allOnesStats', 'allOnesStatsAt', 'weight', 'dedicated', 'workload',
 ] as const;
+const GUEST_KERNEL_KEYS = ['reservedMiB', 'minFreeMiB', 'reserveMiB', 'lowWatermarkMiB'] as const;
 const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB', 'reads'] as const;
 const READ_KEYS = ['scan', 'hot', 'rate', 'at', 'every', 'until'] as const;
 /** Largest file a read may cover (the simulator keeps it in 1 MiB chunks). */
@@ -329,6 +347,11 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
   };
   if (d.floorMiB !== undefined) spec.floorMiB = r.number(d.floorMiB, at('floorMiB'), 0, max);
   if (d.freePageReporting !== undefined) spec.freePageReporting = r.boolean(d.freePageReporting, at('freePageReporting'));
+  if (d.guestKernel !== undefined) {
+    const k = r.object(d.guestKernel, at('guestKernel'), GUEST_KERNEL_KEYS, GUEST_KERNEL_KEYS);
+    const figure = (key: (typeof GUEST_KERNEL_KEYS)[number]) => r.number(k[key], [...at('guestKernel'), key], 0, memoryMiB);
+    spec.guestKernel = { reservedMiB: figure('reservedMiB'), minFreeMiB: figure('minFreeMiB'), reserveMiB: figure('reserveMiB'), lowWatermarkMiB: figure('lowWatermarkMiB') };
+  }
   if (d.allOnesStats !== undefined) spec.allOnesStats = r.string(d.allOnesStats, at('allOnesStats'), /^(bytes|kib)$/, "'bytes' or 'kib'") as 'bytes' | 'kib';
   if (d.allOnesStatsAt !== undefined) {
     if (spec.allOnesStats === undefined) r.fail(at('allOnesStatsAt'), 'needs allOnesStats (how the all-ones reports reach a client)');

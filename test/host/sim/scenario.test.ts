@@ -141,6 +141,8 @@ test('wrong types are rejected', () => {
   rejects(BASE + '    dedicated: 1\n', 'domains[0].dedicated', 'dedicated', /true or false/);
   rejects(BASE + '    freePageReporting: on\n', 'domains[0].freePageReporting', 'freePageReporting', /true or false/);
   rejects(BASE + '    allOnesStats: yes\n', 'domains[0].allOnesStats', 'allOnesStats', /'bytes' or 'kib'/);
+  rejects(BASE + '    guestKernel: { reservedMiB: 69, minFreeMiB: 65, reserveMiB: 70 }\n', 'domains[0].guestKernel', 'guestKernel', /missing required field 'lowWatermarkMiB'/);
+  rejects(BASE + '    guestKernel: { reservedMiB: 69, minFreeMiB: 65, reserveMiB: 70, lowWatermarkMiB: 51, zones: 2 }\n', 'domains[0].guestKernel.zones', 'zones', /unknown field/);
   rejects(BASE + '    allOnesStatsAt: 5\n', 'domains[0].allOnesStatsAt', 'allOnesStatsAt', /needs allOnesStats/);
 });
 
