@@ -123,7 +123,7 @@ function balloonXml(spec: LabGuestSpec): string {
   if (spec.balloon === false) return "    <memballoon model='none'/>";
   const period = spec.statsPeriod ?? 1;
   if (!(Number.isInteger(period) && period >= 0)) throw new Error(`stats period must be a whole number of seconds >= 0, got ${period}`);
-  const reporting = spec.freePageReporting === true ? " freePageReporting='on'" : '';
+  const reporting = spec.freePageReporting === false ? '' : " freePageReporting='on'";
   if (period === 0) return `    <memballoon model='virtio'${reporting}/>`;
   return `    <memballoon model='virtio'${reporting}>
       <stats period='${period}'/>

@@ -182,7 +182,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
   const guests: LabGuest[] = [];
   const t0 = Date.now();
   const starting = requests.filter((r) => r.start !== false);
-  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : r.freePageReporting === true ? ', free page reporting' : ', no free page reporting'}${(r.diskMiB ?? DEFAULT_DISK_MIB) > 0 ? `, ${r.diskMiB ?? DEFAULT_DISK_MIB} MiB sparse disk` : ', no disk'}`))].join('; ');
+  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : r.freePageReporting === false ? ', no free page reporting' : ', free page reporting'}${(r.diskMiB ?? DEFAULT_DISK_MIB) > 0 ? `, ${r.diskMiB ?? DEFAULT_DISK_MIB} MiB sparse disk` : ', no disk'}`))].join('; ');
   const later = requests.length - starting.length;
   await opts.progress.step(`defining and starting ${starting.length} guest${starting.length === 1 ? '' : 's'}${later > 0 ? ` (and defining ${later} to start later)` : ''} (${shapes})`, async () => {
     for (const r of requests) {
@@ -196,7 +196,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
         name: r.name, domainType: accel.domainType, vcpus: r.vcpus, memoryMiB: r.memoryMiB, maxMemoryMiB: r.maxMemoryMiB,
         kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
         imageKey: image.key, dir: files.dir, cmdline: opts.cpuLoad !== undefined ? `vb.${cpuCommand(opts.cpuLoad).replace(' ', '=')}` : undefined,
-        balloon: r.balloon, statsPeriod: r.statsPeriod, freePageReporting: r.freePageReporting === true, ...(diskMiB > 0 ? { disk: files.disk } : {}),
+        balloon: r.balloon, statsPeriod: r.statsPeriod, freePageReporting: r.freePageReporting !== false, ...(diskMiB > 0 ? { disk: files.disk } : {}),
         ...(opts.origin ? { origin: opts.origin } : {}),
       });
       const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);

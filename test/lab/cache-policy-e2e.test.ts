@@ -20,6 +20,7 @@ import { consoleProgress } from '../../src/lab/progress.js';
 import { ScopedHypervisor } from '../../src/host/scoped-host.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
 import { say, sleep, URI, claimLabDaemon } from './e2e-support.js';
+import { writeFile } from 'node:fs/promises';
 
 const TAG = 'cache-policy-e2e';
 const SCANNER = `vblt${process.pid}p_scan`;
@@ -38,6 +39,16 @@ const BACK_WITHIN_S = 60;
 const INTERVALS = 70;
 const STARVED_UNUSED_MIB = 100;
 const MiB = 1024;
+/** Free page reporting on both guests unless VB_E2E_FREE_PAGE_REPORTING=off. */
+const REPORTING = process.env.VB_E2E_FREE_PAGE_REPORTING !== 'off';
+/** Where to write the run (trace intervals, readings with host RSS, the scanner's own /proc/meminfo figures), if set. */
+const DUMP = process.env.VB_E2E_DUMP;
+/**
+ * VB_E2E_NOTHING_AT_MAX=1: the baseline instead of the policy (issue #18's "nothing, guests at their
+ * maximum"): guests boot at 2048 MiB and the coordinator runs dry (decides and records, acts never);
+ * the POLICY test is skipped. For the host-memory table in docs/memory-coordinator.md.
+ */
+const NOTHING_AT_MAX = process.env.VB_E2E_NOTHING_AT_MAX === '1';
 
 interface Reading {
   t: number;
@@ -45,6 +56,8 @@ interface Reading {
   maximumMiB: number;
   unusedMiB?: number;
   cachesMiB?: number;
+  /** The guest's QEMU process's resident set (libvirt balloon.rss), MiB. */
+  rssMiB?: number;
 }
 
 let client: LibvirtClient | undefined;
@@ -72,6 +85,7 @@ async function readBalloons(t: number): Promise<Map<string, Reading>> {
       t, actualMiB: kib('balloon.current')! / MiB, maximumMiB: kib('balloon.maximum')! / MiB,
       ...(kib('balloon.unused') !== undefined ? { unusedMiB: kib('balloon.unused')! / MiB } : {}),
       ...(kib('balloon.disk_caches') !== undefined ? { cachesMiB: kib('balloon.disk_caches')! / MiB } : {}),
+      ...(kib('balloon.rss') !== undefined ? { rssMiB: kib('balloon.rss')! / MiB } : {}),
     });
   }
   return out;
@@ -86,19 +100,19 @@ describe('memory coordinator on real guests: a 1.5 GiB scan beside a 40 MiB/s co
     const up = await labUp(client, {
       uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
       guests: [
-        { name: SCANNER, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, diskMiB: 8192 },
-        { name: CONSUMER, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, diskMiB: 0 },
+        { name: SCANNER, vcpus: 1, memoryMiB: NOTHING_AT_MAX ? 2048 : 512, maxMemoryMiB: 2048, diskMiB: 8192, freePageReporting: REPORTING },
+        { name: CONSUMER, vcpus: 1, memoryMiB: NOTHING_AT_MAX ? 2048 : 512, maxMemoryMiB: 2048, diskMiB: 0, freePageReporting: REPORTING },
       ],
     });
     guests = up.guests;
-    say(TAG, `guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType})`);
+    say(TAG, `guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType}, free page reporting ${REPORTING ? 'on' : 'off'})`);
 
     const wl = labWorkloadController();
     const base = await openTarget({ uri: URI });
     const entries: TraceInterval[] = [];
     const coordinator = executeRun({
       target: { ...base, label: `lab:${URI}`, hypervisor: new ScopedHypervisor(base.hypervisor, guests.map((g) => g.name)) },
-      intervalSeconds: INTERVAL_S, memory: { ...defaultMemoryOptions }, dryRun: false, json: false, quiet: true, intervals: INTERVALS,
+      intervalSeconds: INTERVAL_S, memory: { ...defaultMemoryOptions }, dryRun: NOTHING_AT_MAX, json: false, quiet: true, intervals: INTERVALS,
       onInterval: (e) => { entries.push(e); },
     });
     let finished = false;
@@ -146,6 +160,16 @@ describe('memory coordinator on real guests: a 1.5 GiB scan beside a 40 MiB/s co
     }
     await coordinator;
     run = { readings, scanDoneAt, scanner, consumerPeakMiB, pids, entries, endT: (Date.now() - t0) / 1000 };
+    // Host memory held: the guests' QEMU resident sets summed, each second, averaged (issue #18).
+    const ticks = Math.min(...[...readings.values()].map((rs) => rs.length));
+    const sums = Array.from({ length: ticks }, (_, i) => [...readings.values()].reduce((s, rs) => s + (rs[i]!.rssMiB ?? 0), 0));
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    const afterScan = sums.filter((_, i) => scanDoneAt !== undefined && readings.get(SCANNER)![i]!.t >= scanDoneAt);
+    say(TAG, `host memory held (Σ QEMU RSS, ${NOTHING_AT_MAX ? 'nothing, guests at 2048 MiB' : 'coordinator'}, reporting ${REPORTING ? 'on' : 'off'}): mean ${mean(sums).toFixed(0)} MiB over ${ticks} s, ${mean(afterScan).toFixed(0)} MiB after the scan, peak ${Math.max(...sums).toFixed(0)} MiB`);
+    if (DUMP) {
+      await writeFile(DUMP, JSON.stringify({ reporting: REPORTING, scanDoneAt, readings: Object.fromEntries(readings), scanner, entries }));
+      say(TAG, `run written to ${DUMP}`);
+    }
   });
 
   after(async () => {
@@ -170,6 +194,7 @@ describe('memory coordinator on real guests: a 1.5 GiB scan beside a 40 MiB/s co
 
   test(`POLICY: the scanner's balloon is back below ${BACK_BELOW_MIB} MiB within ${BACK_WITHIN_S} s after its scan`, (t) => {
     if (skip) return t.skip(skip);
+    if (NOTHING_AT_MAX) return t.skip('VB_E2E_NOTHING_AT_MAX=1: the baseline, no policy');
     const r = run!;
     assert.ok(r.scanDoneAt !== undefined, 'the scan finished');
     const readings = r.readings.get(SCANNER)!;

@@ -36,7 +36,7 @@ test('lab guest XML: direct kernel boot, memory max and current, vcpus, acpi+api
   assert.match(cmdline, /vb\.cpu=0\.5/);
   assert.doesNotMatch(cmdline, /(^| )mem=/, 'mem= is the kernel’s own limit');
   assert.match(one(xml, /<features>([\s\S]*?)<\/features>/), /<acpi\/>[\s\S]*<apic\/>/);
-  assert.match(one(xml, /<memballoon model='virtio'>([\s\S]*?)<\/memballoon>/), /<stats period='1'\/>/);
+  assert.match(one(xml, /<memballoon model='virtio' freePageReporting='on'>([\s\S]*?)<\/memballoon>/), /<stats period='1'\/>/);
   assert.equal(one(xml, /<serial type='file'>\s*<source path='([^']+)'/), spec.consoleLog);
   assert.equal(readWorkloadSocket(xml), spec.workloadSocket);
   assert.match(xml, new RegExp(`<target type='virtio' name='${WORKLOAD_CHANNEL}'/>`));
@@ -78,9 +78,9 @@ test('bad specs are refused with a reason', () => {
 });
 
 test('balloon variants: a stats period from boot, none (a fresh guest without one), or no balloon device', () => {
-  assert.match(one(labDomainXml({ ...spec, statsPeriod: 5 }), /<memballoon model='virtio'>([\s\S]*?)<\/memballoon>/), /<stats period='5'\/>/);
+  assert.match(one(labDomainXml({ ...spec, statsPeriod: 5 }), /<memballoon model='virtio' freePageReporting='on'>([\s\S]*?)<\/memballoon>/), /<stats period='5'\/>/);
   const none = labDomainXml({ ...spec, statsPeriod: 0 });
-  assert.match(none, /<memballoon model='virtio'\/>/);
+  assert.match(none, /<memballoon model='virtio' freePageReporting='on'\/>/);
   assert.doesNotMatch(none, /<stats /);
   assert.match(labDomainXml({ ...spec, balloon: false }), /<memballoon model='none'\/>/);
   assert.throws(() => labDomainXml({ ...spec, statsPeriod: 1.5 }), /whole number/);
@@ -96,14 +96,14 @@ test('a disk is a read-only virtio disk vda from the raw file given', () => {
   assert.equal(xml.match(/<disk /g)?.length, 1);
 });
 
-test('free page reporting: on when asked, left out by default or when turned off, never on a guest without a balloon', () => {
+test('free page reporting: on by default and when asked, left out when turned off, never on a guest without a balloon', () => {
+  assert.match(labDomainXml(spec), /<memballoon model='virtio' freePageReporting='on'>\s*<stats period='1'\/>\s*<\/memballoon>/);
   assert.match(labDomainXml({ ...spec, freePageReporting: true }), /<memballoon model='virtio' freePageReporting='on'>\s*<stats period='1'\/>\s*<\/memballoon>/);
-  assert.doesNotMatch(labDomainXml(spec), /freePageReporting/);
   const off = labDomainXml({ ...spec, freePageReporting: false });
   assert.doesNotMatch(off, /freePageReporting/);
   assert.match(off, /<memballoon model='virtio'>\s*<stats period='1'\/>\s*<\/memballoon>/);
   assert.doesNotMatch(labDomainXml({ ...spec, statsPeriod: 0, freePageReporting: false }), /freePageReporting/);
   assert.match(labDomainXml({ ...spec, freePageReporting: true }), /freePageReporting='on'/);
   assert.doesNotMatch(labDomainXml({ ...spec, balloon: false }), /freePageReporting/);
-  assert.equal(labDomainXml({ ...spec, freePageReporting: true }).match(/freePageReporting/g)?.length, 1);
+  assert.equal(labDomainXml(spec).match(/freePageReporting/g)?.length, 1);
 });

@@ -2,7 +2,7 @@
 // freePageReporting='on' unless told `--no-free-page-reporting`; `lab run` follows the scenario's
 // `freePageReporting` (off unless it says on), and `--no-free-page-reporting` turns it off for
 // every guest, with a note where that differs from the scenario. The library (labUp, the domain
-// XML) leaves it off unless asked, so the real-VM tests' guests are as the tests say.
+// XML) turns it on unless told `freePageReporting: false`, as lab up does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +14,7 @@ import { planLabRun } from '../../src/lab/plan.js';
 const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, VIRTBALANCE_DEBUG: '' } });
 
-test('lab up\'s alike guests carry the choice; unsaid, it is left to the default', () => {
+test('lab up\'s alike guests carry the choice; unsaid, it is left to the default (on)', () => {
   const alike = { count: 2, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, prefix: 'aos_vm' };
   assert.deepEqual(guestRequests(alike).map((r) => r.freePageReporting), [undefined, undefined]);
   assert.deepEqual(guestRequests({ ...alike, freePageReporting: false }).map((r) => r.freePageReporting), [false, false]);

@@ -108,8 +108,8 @@ describe('memory_coordinator on real guests: one steady consumer, two idle, one 
     const up = await labUp(client, {
       uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
       guests: [
-        ...plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, statsPeriod: g.spec.statsPeriod })),
-        { name: FRESH, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, statsPeriod: 0 },
+        ...plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, statsPeriod: g.spec.statsPeriod, freePageReporting: g.freePageReporting })),
+        { name: FRESH, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, statsPeriod: 0, freePageReporting: false },
       ],
     });
     guests = up.guests;
