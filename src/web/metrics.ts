@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Action } from '../ground/actions.js';
+import type { DomainState, HostObservation } from '../ground/hypervisor.js';
 import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
 import { packageVersion } from '../app/version.js';
 import { TRIAL_HOLD_RULES, TRIAL_OUTCOMES, TrialCounter } from '../score/trials.js';
@@ -22,6 +23,50 @@ const KiB = 1024;
 export function cacheHeld(cacheKiB: number, rememberedHotKiB: number): { hotKiB: number; coldKiB: number } {
   const hotKiB = Math.min(Math.max(0, rememberedHotKiB), cacheKiB);
   return { hotKiB, coldKiB: Math.max(0, cacheKiB - hotKiB) };
+}
+
+/** virDomainState as a number, as libvirt (and its exporters' `libvirt_domain_state_code`) give it. */
+const STATE_CODES: Record<DomainState, number> = { nostate: 0, running: 1, blocked: 2, paused: 3, shutdown: 4, shutoff: 5, crashed: 6, pmsuspended: 7, unknown: 0 };
+
+/**
+ * Per-domain series named, labelled and in the units of Debian's prometheus-libvirt-exporter 0.2.0
+ * (`libvirt_domain_info_*`, `libvirt_domain_state_code`, labels `domain` and `uuid`), for what
+ * virtbalance observes anyway. Off by default (`metrics.libvirtNames`): beside a real exporter the
+ * same series would be counted twice. Read from each observation, not each interval record.
+ */
+class LibvirtExporterSeries {
+  private readonly cpuTime: Gauge<'domain' | 'uuid'>;
+  private readonly maximumMemory: Gauge<'domain' | 'uuid'>;
+  private readonly memoryUsage: Gauge<'domain' | 'uuid'>;
+  private readonly virtualCpus: Gauge<'domain' | 'uuid'>;
+  private readonly stateCode: Gauge<'domain' | 'uuid'>;
+
+  constructor(registers: Registry[]) {
+    const labelNames = ['domain', 'uuid'] as ('domain' | 'uuid')[];
+    // The exporter's help texts, word for word, so the two are interchangeable on a dashboard.
+    // cpu_time is a counter there; prom-client's Counter only adds, so it is a Gauge here with the type line rewritten in text().
+    this.cpuTime = new Gauge({ name: 'libvirt_domain_info_cpu_time_seconds_total', help: 'Amount of CPU time used by the domain, in seconds.', labelNames, registers });
+    this.maximumMemory = new Gauge({ name: 'libvirt_domain_info_maximum_memory_bytes', help: 'Maximum allowed memory of the domain, in bytes.', labelNames, registers });
+    this.memoryUsage = new Gauge({ name: 'libvirt_domain_info_memory_usage_bytes', help: 'Memory usage of the domain, in bytes.', labelNames, registers });
+    this.virtualCpus = new Gauge({ name: 'libvirt_domain_info_virtual_cpus', help: 'Number of virtual CPUs for the domain.', labelNames, registers });
+    this.stateCode = new Gauge({ name: 'libvirt_domain_state_code', help: 'State of the domain.', labelNames, registers });
+  }
+
+  record(observation: HostObservation): void {
+    for (const g of [this.cpuTime, this.maximumMemory, this.memoryUsage, this.virtualCpus, this.stateCode]) g.reset();
+    for (const d of observation.domains) {
+      const labels = { domain: d.name, uuid: d.uuid };
+      const cpuTimeNs = d.cpuTimeNs ?? d.vcpus.reduce((sum, v) => sum + v.timeNs, 0);
+      this.cpuTime.set(labels, cpuTimeNs / 1e9);
+      if (d.balloon) {
+        // virDomainGetInfo's maxMem and memory: the balloon's maximum and current size, KiB.
+        this.maximumMemory.set(labels, d.balloon.maximumKiB * KiB);
+        this.memoryUsage.set(labels, d.balloon.currentKiB * KiB);
+      }
+      this.virtualCpus.set(labels, d.vcpus.length);
+      this.stateCode.set(labels, STATE_CODES[d.state]);
+    }
+  }
 }
 
 export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'close';
@@ -78,9 +123,11 @@ export class RunMetrics {
   private readonly callErrors: Counter<'call'>;
   private readonly connected: Gauge;
   readonly dashboardClients: Gauge;
+  private readonly domainInfo: Gauge<'domain' | 'uuid'>;
+  private readonly libvirtSeries: LibvirtExporterSeries | undefined;
   private readonly now: () => number;
 
-  constructor(options: { processMetrics?: boolean; now?: () => number } = {}) {
+  constructor(options: { processMetrics?: boolean; now?: () => number; libvirtNames?: boolean } = {}) {
     this.now = options.now ?? Date.now;
     const registers = [this.registry];
     const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
@@ -170,6 +217,8 @@ export class RunMetrics {
     this.callErrors = counter('virtbalance_hypervisor_call_errors_total', 'Calls to the hypervisor that failed, by call.', ['call']);
     this.connected = gauge('virtbalance_host_connected', '1 while the last observation of the host succeeded.');
     this.dashboardClients = gauge('virtbalance_dashboard_clients', 'Dashboard pages connected to the live stream.');
+    this.domainInfo = gauge('virtbalance_domain_info', "Always 1 for each domain of the last observation: its name and UUID (join on domain to label another series by uuid; libvirt's instance UUID for OpenStack).", ['domain', 'uuid']);
+    this.libvirtSeries = options.libvirtNames ? new LibvirtExporterSeries(registers) : undefined;
     // Zero series exist from the start, so a rate() over the first scrape works.
     for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) {
       this.decisions.inc({ kind }, 0);
@@ -201,6 +250,13 @@ export class RunMetrics {
     this.callDuration.observe({ call }, seconds);
     if (failed) this.callErrors.inc({ call });
     if (call === 'observe') this.connected.set(failed ? 0 : 1);
+  }
+
+  /** What each successful observation saw, per domain: its UUID and, when asked for, the libvirt exporter's series. */
+  recordObservation(observation: HostObservation): void {
+    this.domainInfo.reset();
+    for (const d of observation.domains) this.domainInfo.set({ domain: d.name, uuid: d.uuid }, 1);
+    this.libvirtSeries?.record(observation);
   }
 
   recordInterval(entry: TraceInterval, options: { dryRun: boolean; tickSeconds?: number }): void {
@@ -311,7 +367,9 @@ export class RunMetrics {
   }
 
   async text(): Promise<string> {
-    return this.registry.metrics();
+    const text = await this.registry.metrics();
+    // The libvirt exporter's CPU time is a counter (see LibvirtExporterSeries).
+    return this.libvirtSeries ? text.replace('# TYPE libvirt_domain_info_cpu_time_seconds_total gauge', '# TYPE libvirt_domain_info_cpu_time_seconds_total counter') : text;
   }
 
   get contentType(): string {
