@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Action } from '../ground/actions.js';
 import type { DomainState, HostObservation } from '../ground/hypervisor.js';
-import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import type { TraceHeader, TraceInterval, TraceShortfall } from '../ground/trace-record.js';
 import { packageVersion } from '../app/version.js';
 import { TRIAL_HOLD_RULES, TRIAL_OUTCOMES, TrialCounter } from '../score/trials.js';
 
@@ -124,6 +124,15 @@ export class RunMetrics {
   private readonly connected: Gauge;
   readonly dashboardClients: Gauge;
   private readonly domainInfo: Gauge<'domain' | 'uuid'>;
+  private readonly hostPcpus: Gauge;
+  private readonly hostCpuDemand: Gauge;
+  private readonly hostMemory: Gauge;
+  private readonly guestCapacity: Gauge;
+  private readonly memoryNeed: Gauge;
+  private readonly shortfallCpu: Gauge;
+  private readonly shortfallMemory: Gauge;
+  private readonly shortfallSeconds: Gauge<'resource'>;
+  private readonly shortfallRelief: Gauge<'resource' | 'domain' | 'uuid'>;
   private readonly libvirtSeries: LibvirtExporterSeries | undefined;
   private readonly now: () => number;
 
@@ -218,6 +227,20 @@ export class RunMetrics {
     this.connected = gauge('virtbalance_host_connected', '1 while the last observation of the host succeeded.');
     this.dashboardClients = gauge('virtbalance_dashboard_clients', 'Dashboard pages connected to the live stream.');
     this.domainInfo = gauge('virtbalance_domain_info', "Always 1 for each domain of the last observation: its name and UUID (join on domain to label another series by uuid; libvirt's instance UUID for OpenStack).", ['domain', 'uuid']);
+    // What the host cannot give its guests (src/control/shortfall.ts, docs/fleet.md); the fleet rules build the descheduler's node pressure from these.
+    this.hostPcpus = gauge('virtbalance_host_pcpus', 'pCPUs of the host.');
+    this.hostCpuDemand = gauge('virtbalance_host_cpu_demand_ratio', "Guests' CPU demand in pCPUs: run + wait time of every guest vCPU over the last interval (what they got and what they waited for).");
+    this.hostMemory = gauge('virtbalance_host_memory_bytes', 'Memory of the host.');
+    this.guestCapacity = gauge('virtbalance_host_guest_memory_capacity_bytes', "Memory the host's guests can have: what they hold plus the host's free memory above the reserve.");
+    this.memoryNeed = gauge('virtbalance_host_memory_need_bytes', "Guests' memory need: what each uses (less cold page cache where known) plus its floor, summed.");
+    this.shortfallCpu = gauge('virtbalance_shortfall_cpu_ratio', 'CPU demand the host cannot meet, in pCPUs: max(0, demand − pCPUs).');
+    this.shortfallMemory = gauge('virtbalance_shortfall_memory_bytes', "Memory need the host cannot meet: max(0, need − what guests can have).");
+    this.shortfallSeconds = gauge('virtbalance_shortfall_seconds', 'How long the host has been short, by resource (cpu, memory); 0 when it is not.', ['resource']);
+    this.shortfallRelief = gauge(
+      'virtbalance_shortfall_relief',
+      'While the host is short: the guest whose move to another host would relieve it most (the smallest that covers it all, else the largest), and how much it would relieve (pCPUs for cpu, bytes for memory). virtbalance moves no guest itself.',
+      ['resource', 'domain', 'uuid'],
+    );
     this.libvirtSeries = options.libvirtNames ? new LibvirtExporterSeries(registers) : undefined;
     // Zero series exist from the start, so a rate() over the first scrape works.
     for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) {
@@ -277,6 +300,7 @@ export class RunMetrics {
     }
     for (const failure of entry.failures) this.actionFailures.inc({ kind: failure.action.kind });
     this.recordTrials(entry);
+    if (entry.shortfall) this.recordShortfall(entry.shortfall, entry.timeMs);
 
     // Per-pCPU, per-vCPU and per-domain gauges are rebuilt every interval, so a vanished domain's
     // series disappear instead of freezing at their last value.
@@ -317,6 +341,22 @@ export class RunMetrics {
       this.hostFree.set(entry.memory.hostFreeKiB * KiB);
       this.hostReserve.set(entry.memory.reserveKiB * KiB);
     }
+  }
+
+  /** The host's demand against what it has, and the guest to move while it is short. */
+  private recordShortfall(s: TraceShortfall, timeMs: number): void {
+    this.hostPcpus.set(s.pcpus);
+    if (s.cpuDemand !== undefined) this.hostCpuDemand.set(s.cpuDemand);
+    this.hostMemory.set(s.memoryTotalKiB * KiB);
+    this.guestCapacity.set(s.memoryCapacityKiB * KiB);
+    this.memoryNeed.set(s.memoryNeedKiB * KiB);
+    this.shortfallCpu.set(s.cpuShort);
+    this.shortfallMemory.set(s.memoryShortKiB * KiB);
+    this.shortfallSeconds.set({ resource: 'cpu' }, s.cpuSinceMs === undefined ? 0 : (timeMs - s.cpuSinceMs) / 1000);
+    this.shortfallSeconds.set({ resource: 'memory' }, s.memorySinceMs === undefined ? 0 : (timeMs - s.memorySinceMs) / 1000);
+    this.shortfallRelief.reset();
+    if (s.cpuRelief) this.shortfallRelief.set({ resource: 'cpu', domain: s.cpuRelief.domain, uuid: s.cpuRelief.uuid }, s.cpuRelief.amount);
+    if (s.memoryRelief) this.shortfallRelief.set({ resource: 'memory', domain: s.memoryRelief.domain, uuid: s.memoryRelief.uuid }, s.memoryRelief.amount * KiB);
   }
 
   /** Prediction errors, weights and dedicated pCPUs of the last measured interval (absent series: not predicted, not dedicated). */
