@@ -43,7 +43,7 @@ export interface RunConfig {
   /** Allow an `http` address beyond loopback. */
   httpPublic?: boolean;
   /** `/metrics` extras: `libvirtNames` adds the per-domain series as Debian's prometheus-libvirt-exporter 0.2.0 names them (docs/fleet.md). */
-  metrics?: { libvirtNames?: boolean };
+  metrics?: { libvirtNames?: boolean; nodeNames?: boolean };
   cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number; objective?: CpuObjective; trials?: boolean };
   memory: {
     floorMiB?: number;
@@ -80,7 +80,7 @@ type Path = FieldPath;
 const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'metrics', 'cpu', 'memory', 'vms'] as const;
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective', 'trials'] as const;
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory', 'refaultHorizon', 'roomMiB'] as const;
-const METRICS_KEYS = ['libvirtNames'] as const;
+const METRICS_KEYS = ['libvirtNames', 'nodeNames'] as const;
 const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
@@ -132,7 +132,12 @@ export function parseConfig(text: string, source: string): RunConfig {
   const httpPublic = optional(top.httpPublic, (v) => r.boolean(v, ['httpPublic']));
   if (httpPublic && !http) r.fail(['httpPublic'], 'needs http (the address to serve on)');
   const metricsRaw = top.metrics === undefined ? undefined : r.object(top.metrics, ['metrics'], METRICS_KEYS);
-  const metrics = metricsRaw && defined({ libvirtNames: optional(metricsRaw.libvirtNames, (v) => r.boolean(v, ['metrics', 'libvirtNames'])) });
+  const metrics =
+    metricsRaw &&
+    defined({
+      libvirtNames: optional(metricsRaw.libvirtNames, (v) => r.boolean(v, ['metrics', 'libvirtNames'])),
+      nodeNames: optional(metricsRaw.nodeNames, (v) => r.boolean(v, ['metrics', 'nodeNames'])),
+    });
   const controllers = optional(top.controllers, (v) => {
     if (!Array.isArray(v) || v.length === 0) r.fail(['controllers'], `expected a list of cpu and/or memory, got ${describe(v)}`);
     const set = { cpu: false, memory: false };

@@ -32,6 +32,8 @@ export interface DashboardOptions {
   historyLimit?: number;
   /** /metrics adds the libvirt exporter's per-domain series (docs/fleet.md). */
   libvirtNames?: boolean;
+  /** /metrics adds node_exporter's host CPU idle and memory series (docs/fleet.md). */
+  nodeNames?: boolean;
 }
 
 interface Asset {
@@ -80,7 +82,7 @@ export class Dashboard {
     private readonly server: Server,
     private readonly assets: Map<string, Asset>,
   ) {
-    this.metrics = new RunMetrics({ libvirtNames: options.libvirtNames });
+    this.metrics = new RunMetrics({ libvirtNames: options.libvirtNames, nodeNames: options.nodeNames });
     this.state = new RunState({ uri: options.uri, dryRun: options.dryRun, pace: options.pace, plannedIntervals: options.plannedIntervals }, options.historyLimit);
     this.stream = new EventStream({ heartbeatMs: options.heartbeatMs ?? 5000, onClientCount: (n) => this.metrics.dashboardClients.set(n) });
   }

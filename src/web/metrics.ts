@@ -69,6 +69,43 @@ class LibvirtExporterSeries {
   }
 }
 
+/**
+ * Host series named as node_exporter names them, for a host without one (the simulator, or a
+ * hypervisor host that runs no node_exporter): what OpenStack Watcher reads for a compute host.
+ * Only the idle time (mode="idle", per pCPU: the observation's time less its busy time, counted from
+ * the agent's start) and MemTotal / MemAvailable (the host's free memory as libvirt gives it:
+ * free + buffers + cached). Off by default (`metrics.nodeNames`): beside node_exporter they clash.
+ */
+class NodeExporterSeries {
+  private readonly cpu: Counter<'cpu' | 'mode'>;
+  private readonly memTotal: Gauge;
+  private readonly memAvailable: Gauge;
+  private previous: HostObservation | undefined;
+
+  constructor(registers: Registry[]) {
+    this.cpu = new Counter({ name: 'node_cpu_seconds_total', help: 'Seconds the CPUs spent in each mode.', labelNames: ['cpu', 'mode'], registers });
+    this.memTotal = new Gauge({ name: 'node_memory_MemTotal_bytes', help: 'Memory information field MemTotal_bytes.', registers });
+    this.memAvailable = new Gauge({ name: 'node_memory_MemAvailable_bytes', help: 'Memory information field MemAvailable_bytes.', registers });
+  }
+
+  record(observation: HostObservation): void {
+    this.memTotal.set(observation.host.memoryTotalKiB * KiB);
+    this.memAvailable.set(observation.host.memoryFreeKiB * KiB);
+    const busy = observation.host.pcpuBusyNs;
+    const before = this.previous?.host.pcpuBusyNs;
+    const elapsedNs = this.previous ? observation.timeNs - this.previous.timeNs : 0;
+    if (busy) {
+      busy.forEach((ns, cpu) => {
+        const labels = { cpu: String(cpu), mode: 'idle' };
+        const sameConnection = this.previous?.connection === observation.connection && before?.length === busy.length;
+        // Idle over the window: its length less the pCPU's busy time; nothing across a new connection.
+        this.cpu.inc(labels, sameConnection && elapsedNs > 0 ? Math.max(0, elapsedNs - (ns - before[cpu]!)) / 1e9 : 0);
+      });
+    }
+    this.previous = observation;
+  }
+}
+
 export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'close';
 
 export class RunMetrics {
@@ -134,9 +171,10 @@ export class RunMetrics {
   private readonly shortfallSeconds: Gauge<'resource'>;
   private readonly shortfallRelief: Gauge<'resource' | 'domain' | 'uuid'>;
   private readonly libvirtSeries: LibvirtExporterSeries | undefined;
+  private readonly nodeSeries: NodeExporterSeries | undefined;
   private readonly now: () => number;
 
-  constructor(options: { processMetrics?: boolean; now?: () => number; libvirtNames?: boolean } = {}) {
+  constructor(options: { processMetrics?: boolean; now?: () => number; libvirtNames?: boolean; nodeNames?: boolean } = {}) {
     this.now = options.now ?? Date.now;
     const registers = [this.registry];
     const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
@@ -242,6 +280,7 @@ export class RunMetrics {
       ['resource', 'domain', 'uuid'],
     );
     this.libvirtSeries = options.libvirtNames ? new LibvirtExporterSeries(registers) : undefined;
+    this.nodeSeries = options.nodeNames ? new NodeExporterSeries(registers) : undefined;
     // Zero series exist from the start, so a rate() over the first scrape works.
     for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) {
       this.decisions.inc({ kind }, 0);
@@ -280,6 +319,7 @@ export class RunMetrics {
     this.domainInfo.reset();
     for (const d of observation.domains) this.domainInfo.set({ domain: d.name, uuid: d.uuid }, 1);
     this.libvirtSeries?.record(observation);
+    this.nodeSeries?.record(observation);
   }
 
   recordInterval(entry: TraceInterval, options: { dryRun: boolean; tickSeconds?: number }): void {

@@ -111,7 +111,8 @@ const BAD: Array<[string, string, RegExp]> = [
   ['http: [8080]\n', 'http', /^c\.yaml:1: http: expected a non-empty string, got a list/],
   ['httpPublic: true\n', 'httpPublic', /^c\.yaml:1: httpPublic: needs http/],
   ['metrics:\n  libvirtNames: 1\n', 'metrics.libvirtNames', /^c\.yaml:2: metrics\.libvirtNames: expected true or false/],
-  ['metrics:\n  nodeNames: true\n', 'metrics.nodeNames', /^c\.yaml:2: metrics\.nodeNames:/],
+  ['metrics:\n  nodeNames: yes please\n', 'metrics.nodeNames', /^c\.yaml:2: metrics\.nodeNames: expected true or false/],
+  ['metrics:\n  hostNames: true\n', 'metrics.hostNames', /^c\.yaml:2: metrics\.hostNames:/],
 ];
 
 for (const [text, field, message] of BAD) {
@@ -145,6 +146,10 @@ test('metrics.libvirtNames: off unless set; reaches the dashboard request like -
   assert.equal((await dashboardRequest({ http: '0' }, false, 'run')).libvirtNames, undefined);
   assert.equal((await dashboardRequest({ http: '0', 'libvirt-names': true }, false, 'run')).libvirtNames, true);
   await assert.rejects(dashboardRequest({ 'libvirt-names': true }, false, 'run'), /--libvirt-names needs --http/);
+  const both = parseConfig('http: 9464\nmetrics:\n  libvirtNames: false\n  nodeNames: true\n', 'c.yaml');
+  assert.deepEqual(both.metrics, { libvirtNames: false, nodeNames: true });
+  const request = await dashboardRequest({}, false, 'run', both);
+  assert.deepEqual([request.libvirtNames, request.nodeNames], [undefined, true]);
 });
 
 test('loadConfig: a missing or unreadable file is one clear line', () => {

@@ -108,7 +108,7 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
   }
 
   /** The simulator's truth over the last PERIOD_S virtual seconds of a host's trace (steady workloads: the windows need not line up). */
-  function truth(host: (typeof hosts)[number]): { cpuPercent: Map<string, number>; memoryMiB: Map<string, number>; cpuDemand: number; cpuReceived: Map<string, number>; pressure: number } {
+  function truth(host: (typeof hosts)[number]): { cpuPercent: Map<string, number>; memoryMiB: Map<string, number>; cpuDemand: number; cpuReceived: Map<string, number>; pressure: number; hostCpuPercent: number; hostUsedKiB: number } {
     const lines = readFileSync(join(work, host.name, 'trace.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TraceInterval | { type: 'header' });
     const intervals = lines.filter((l): l is TraceInterval => l.type === 'interval' && !!(l as TraceInterval).truth);
     const end = intervals[intervals.length - 1]!.timeMs;
@@ -116,7 +116,12 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
     const received = new Map<string, number>();
     const memory = new Map<string, number>();
     let demand = 0;
+    let hostBusy = 0;
+    let hostFreeKiB = 0;
     for (const i of window) {
+      hostBusy += (i.truth!.vcpus.reduce((sum, v) => sum + v.received, 0) + (i.truth!.otherLoad?.received ?? []).reduce((a, b) => a + b, 0)) / window.length;
+      // The simulator's own free memory (an observation of it has no error).
+      hostFreeKiB += i.memory!.hostFreeKiB / window.length;
       for (const v of i.truth!.vcpus) {
         received.set(v.domain, (received.get(v.domain) ?? 0) + v.received / window.length);
         demand += v.demand / window.length;
@@ -127,7 +132,7 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
     const h = host.scenario.host;
     const need = host.scenario.domains.reduce((s, d) => s + memory.get(d.name)! + d.floorMiB, 0);
     const pressure = Math.min(1, Math.max(demand / h.pcpus, need / (h.memoryMiB - h.overheadMiB - h.reserveMiB)));
-    return { cpuPercent, memoryMiB: memory, cpuDemand: demand, cpuReceived: received, pressure };
+    return { cpuPercent, memoryMiB: memory, cpuDemand: demand, cpuReceived: received, pressure, hostCpuPercent: (100 * hostBusy) / h.pcpus, hostUsedKiB: h.memoryMiB * 1024 - hostFreeKiB };
   }
 
   const within = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) <= 0.02 * Math.abs(want), `${what}: Prometheus says ${got}, the truth ${want} (more than 2 % apart)`);
@@ -162,7 +167,7 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
     // time, so per-second rates in Prometheus are per-second rates in the simulator.
     for (const [n, name] of names.entries()) {
       const file = join(repoRoot, 'test/deploy/fixtures/fleet', `${name}.yaml`);
-      const run = startCli(['sim', file, '--quiet', '--out', work, '--http', instances[n]!, '--pace', '4', '--libvirt-names']);
+      const run = startCli(['sim', file, '--quiet', '--out', work, '--http', instances[n]!, '--pace', '4', '--libvirt-names', '--node-names']);
       hosts.push({ name, fqdn: `${name}.example.net`, instance: instances[n]!, scenario: parseYaml(readFileSync(file, 'utf8')) as Scenario, run });
       await dashboardUrlOf(run);
     }
@@ -182,7 +187,7 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('the fleet and Watcher rules read only series the agents export (with --libvirt-names)', async () => {
+  it('the fleet and Watcher rules read only series the agents export (with --libvirt-names and --node-names)', async () => {
     const exported = new Set<string>();
     for (const h of hosts) for (const sample of parsePrometheus((await get(`http://${h.instance}/metrics`)).body).samples) exported.add(sample.name);
     for (const file of ['virtbalance-fleet.rules.yml', 'watcher.rules.yml']) {
@@ -212,6 +217,21 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
         within(Number(ram[0]!.value[1]), t.memoryMiB.get(d.name)!, `${host.name}/${d.name} memory MB`);
         figures.push(`${host.name}/${d.name}: CPU ${Number(cpu[0]!.value[1]).toFixed(2)} % (truth ${t.cpuPercent.get(d.name)!.toFixed(2)}), memory ${Number(ram[0]!.value[1]).toFixed(1)} MB (truth ${t.memoryMiB.get(d.name)!.toFixed(1)})`);
       }
+    }
+    console.log(`# ${figures.join('\n# ')}`);
+  });
+
+  it(`Watcher's host CPU and memory queries (node_exporter's names from --node-names, by fqdn, period ${PERIOD_S} s) read the truth within 2 %`, async () => {
+    const figures: string[] = [];
+    for (const host of hosts) {
+      const t = truth(host);
+      const cpu = await query(`100 - (avg by (fqdn)(rate(node_cpu_seconds_total{mode='idle',fqdn='${host.fqdn}'}[${PERIOD_S}s])) * 100)`);
+      const ram = await query(`(node_memory_MemTotal_bytes{fqdn='${host.fqdn}'} - avg_over_time(node_memory_MemAvailable_bytes{fqdn='${host.fqdn}'}[${PERIOD_S}s])) / 1024`);
+      assert.equal(cpu.length, 1, `${host.name}: one host CPU answer`);
+      assert.equal(ram.length, 1, `${host.name}: one host memory answer`);
+      within(Number(cpu[0]!.value[1]), t.hostCpuPercent, `${host.name} host CPU %`);
+      within(Number(ram[0]!.value[1]), t.hostUsedKiB, `${host.name} host memory used (KB)`);
+      figures.push(`${host.name}: host CPU ${Number(cpu[0]!.value[1]).toFixed(2)} % (truth ${t.hostCpuPercent.toFixed(2)}), used ${Number(ram[0]!.value[1]).toFixed(0)} KB (truth ${t.hostUsedKiB.toFixed(0)})`);
     }
     console.log(`# ${figures.join('\n# ')}`);
   });
