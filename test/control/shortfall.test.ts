@@ -5,6 +5,10 @@ import assert from 'node:assert/strict';
 import { guestCpuDemand, measureShortfall, reliefCandidate, SHORTFALL_NOTICE_MS, type ShortfallState } from '../../src/control/shortfall.js';
 import type { HostObservation } from '../../src/ground/hypervisor.js';
 import type { TraceMemory } from '../../src/ground/trace-record.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../web/helpers.js';
 
 const GiB = 1024 * 1024;
 
@@ -104,4 +108,21 @@ test("memory shortfall: guests' need (used + floor) beyond what they can have (h
   const later = measureShortfall(undefined, obs, memory([['vm1', 5], ['vm2', 4], ['vm3', 5]]), 0, r.state, 10_000 + SHORTFALL_NOTICE_MS);
   assert.equal(later.notices.length, 1);
   assert.match(later.notices[0]!.message, /^memory shortfall for 3 min 0 s: guests need 15104 MiB, they can have 13312 MiB \(1792 MiB unmet\); moving vm2 \(uuid-vm2, needs 4352 MiB\) to another host would relieve 1792 MiB/);
+});
+
+test('a whole run says it once: sim cpu-5-overcommit (12-16 pCPUs wanted of 8 for 200 s) logs the CPU shortfall at 3 minutes, in the trace too', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'vb-short-'));
+  try {
+    const run = await runCli(['sim', 'cpu-5-overcommit', '--out', out]);
+    assert.equal(run.code, 0, run.stderr);
+    const said = run.stdout.split('\n').filter((l) => /CPU shortfall/.test(l));
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(said[0]!, /CPU shortfall for 3 min 0 s: guests want \d+\.\d\d pCPUs of 8 \(\d+\.\d\d unmet\); moving \S+ \([0-9a-f-]{36}, \d+\.\d\d pCPUs\) to another host would relieve \d+\.\d\d/);
+    const lines = readFileSync(join(out, 'cpu-5-overcommit', 'trace.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; shortfall?: { cpuShort: number }; notices?: { message: string }[] });
+    const intervals = lines.filter((l) => l.type === 'interval');
+    assert.equal(intervals.flatMap((i) => i.notices ?? []).filter((n) => /shortfall/.test(n.message)).length, 1);
+    assert.ok(intervals.slice(1).every((i) => i.shortfall && i.shortfall.cpuShort > 3), 'short by more than 3 pCPUs throughout');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
