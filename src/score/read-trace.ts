@@ -137,8 +137,10 @@ function checkAction(a: unknown, at: string): Check {
       return need(a, 'seconds', isNumber, 'a number', at);
     case 'set-cpu-weight':
       return first(() => need(a, 'weight', isNumber, 'a number', at), () => need(a, 'previous', isNumber, 'a number', at));
+    case 'resize-memory-device':
+      return first(() => need(a, 'fromKiB', isNumber, 'a number', at), () => need(a, 'requestedKiB', isNumber, 'a number', at));
     default:
-      return `${at}kind must be pin, set-memory, set-stats-period or set-cpu-weight, got ${describe(a.kind)}`;
+      return `${at}kind must be pin, set-memory, set-stats-period, set-cpu-weight or resize-memory-device, got ${describe(a.kind)}`;
   }
 }
 

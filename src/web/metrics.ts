@@ -24,7 +24,7 @@ export function cacheHeld(cacheKiB: number, rememberedHotKiB: number): { hotKiB:
   return { hotKiB, coldKiB: Math.max(0, cacheKiB - hotKiB) };
 }
 
-export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'close';
+export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'resize-memory-device' | 'close';
 
 export class RunMetrics {
   readonly registry = new Registry();
@@ -171,11 +171,11 @@ export class RunMetrics {
     this.connected = gauge('virtbalance_host_connected', '1 while the last observation of the host succeeded.');
     this.dashboardClients = gauge('virtbalance_dashboard_clients', 'Dashboard pages connected to the live stream.');
     // Zero series exist from the start, so a rate() over the first scrape works.
-    for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) {
+    for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) {
       this.decisions.inc({ kind }, 0);
       this.actionFailures.inc({ kind }, 0);
     }
-    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) this.callErrors.inc({ call }, 0);
+    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) this.callErrors.inc({ call }, 0);
     for (const outcome of TRIAL_OUTCOMES) this.trials.inc({ outcome }, 0);
     for (const rule of TRIAL_HOLD_RULES) this.trialsHeld.inc({ rule }, 0);
     if (options.processMetrics ?? true) {
