@@ -206,7 +206,20 @@ function checkTruth(t: unknown): Check {
       isObject(o) ? need(o, 'domain', (d) => typeof d === 'string', 'a string', at) : `${at.slice(0, -1)} must be an object`,
     ),
     () => (t.cache === undefined ? undefined : checkCacheTruth(t.cache)),
+    () => (t.memoryDevices === undefined ? undefined : checkDeviceTruth(t.memoryDevices)),
   );
+}
+
+/** `truth.memoryDevices`: per domain, its virtio-mem device in KiB (since #19). */
+function checkDeviceTruth(m: unknown): Check {
+  if (!isObject(m)) return `truth.memoryDevices must map domain to a device, got ${describe(m)}`;
+  for (const [domain, d] of Object.entries(m)) {
+    const at = `truth.memoryDevices.${domain}.`;
+    if (!isObject(d)) return `${at.slice(0, -1)} must be an object, got ${describe(d)}`;
+    const bad = first(...(['bootKiB', 'sizeKiB', 'requestedKiB', 'pluggedKiB'] as const).map((k) => () => need(d, k, isNumber, 'a number', at)));
+    if (bad) return bad;
+  }
+  return undefined;
 }
 
 const CACHE_TRUTH_KEYS = ['hotMiB', 'coldMiB', 'coldMiBSeconds', 'refaultMiB', 'coordinatorRefaultMiB', 'readStallSeconds'] as const;

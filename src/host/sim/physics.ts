@@ -82,6 +82,8 @@ export interface DeviceState {
   backoffNs: number;
   /** Unplug attempts that stopped short since the last ground-truth report. */
   blockedUnplugs: number;
+  /** The next of the scenario's scripted requests (`memoryDevice.requests`) still to come. */
+  nextScripted: number;
 }
 
 /** Linux virtio_mem's retry timer after a failed unplug: VIRTIO_MEM_RETRY_TIMER_MIN_MS, doubling to _MAX_MS. */
@@ -176,7 +178,10 @@ export class SimPhysics {
     this.clockBound = scenario.domains.some((d) => d.cpu.some((w) => w.kind === 'bursty'));
     this.otherBacklogNs = new Array<number>((scenario.host.otherLoad ?? []).length).fill(0);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
-    const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
+    const times = scenario.domains.flatMap((d) => [
+      ...(d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]),
+      ...(d.memoryDevice?.requests ?? []).map(([s]) => s),
+    ]);
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
     this.applyLifecycle();
     this.tally.minFreeKiB = this.hostFreeKiB();
@@ -231,6 +236,7 @@ export class SimPhysics {
         retryAtNs: 0,
         backoffNs: UNPLUG_RETRY_MIN_SECONDS * NS_PER_S,
         blockedUnplugs: 0,
+        nextScripted: 0,
       };
     }
     return state;
@@ -309,6 +315,16 @@ export class SimPhysics {
         this.layout++;
         this.tally.lifecycle.push({ domain: d.spec.name, kind: 'stop', timeNs: t });
       }
+      if (d.running && d.device) this.applyScriptedRequests(d, d.device, t);
+    }
+  }
+
+  /** Requests made by someone else at the scenario's times (`memoryDevice.requests`); those before the guest booted are skipped. */
+  private applyScriptedRequests(d: DomainState, dev: DeviceState, t: number): void {
+    const requests = d.spec.memoryDevice?.requests ?? [];
+    while (dev.nextScripted < requests.length && Math.round(requests[dev.nextScripted]![0] * NS_PER_S) <= t) {
+      const [atSeconds, mib] = requests[dev.nextScripted++]!;
+      if (atSeconds >= d.spec.startSeconds) this.setDeviceRequest(d, mib * KIB_PER_MIB);
     }
   }
 

@@ -48,6 +48,8 @@ export interface MemoryDeviceSpec {
   blockMiB: number;
   /** What is requested (and plugged) when the guest boots. */
   requestedMiB: number;
+  /** Requests someone else makes (an operator with virsh), [seconds, MiB], in time order; empty: none. */
+  requests: Array<[number, number]>;
 }
 
 /** One host thread that is not a guest: where it runs, how busy it wants to be, how much it weighs against a guest vCPU. */
@@ -140,7 +142,7 @@ type Path = FieldPath;
 const TOP_KEYS = ['name', 'description', 'controllers', 'interval', 'intervals', 'seed', 'stepMs', 'host', 'domains'] as const;
 const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'diskReadMiBps', 'otherLoad', 'memoryDevice'] as const;
 const RATE_KEYS = ['plugMiBps', 'unplugMiBps'] as const;
-const DEVICE_KEYS = ['sizeMiB', 'blockMiB', 'requestedMiB'] as const;
+const DEVICE_KEYS = ['sizeMiB', 'blockMiB', 'requestedMiB', 'requests'] as const;
 const OTHER_LOAD_KEYS = ['pcpu', 'load', 'weight'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
@@ -375,7 +377,17 @@ function readMemoryDevice(r: FieldReader, value: unknown, path: Path): MemoryDev
   if (sizeMiB % blockMiB !== 0) r.fail(at('sizeMiB'), `${sizeMiB} is not a multiple of the block (${blockMiB} MiB)`);
   const requestedMiB = o.requestedMiB === undefined ? 0 : r.number(o.requestedMiB, at('requestedMiB'), 0, sizeMiB, { integer: true });
   if (requestedMiB % blockMiB !== 0) r.fail(at('requestedMiB'), `${requestedMiB} is not a multiple of the block (${blockMiB} MiB)`);
-  return { sizeMiB, blockMiB, requestedMiB };
+  const requests = o.requests === undefined ? [] : r.list(o.requests, at('requests')).map((p, i): [number, number] => {
+    const pair = r.list(p, [...path, 'requests', i]);
+    if (pair.length !== 2) r.fail([...path, 'requests', i], `expected a pair [seconds, MiB], got ${pair.length} entr${pair.length === 1 ? 'y' : 'ies'}`);
+    const mib = r.number(pair[1], [...path, 'requests', i, 1], 0, sizeMiB, { integer: true });
+    if (mib % blockMiB !== 0) r.fail([...path, 'requests', i, 1], `${mib} is not a multiple of the block (${blockMiB} MiB)`);
+    return [r.number(pair[0], [...path, 'requests', i, 0], 0, Infinity), mib];
+  });
+  for (let i = 1; i < requests.length; i++) {
+    if (requests[i]![0] <= requests[i - 1]![0]) r.fail([...path, 'requests', i, 0], `times must increase (${requests[i]![0]} after ${requests[i - 1]![0]})`);
+  }
+  return { sizeMiB, blockMiB, requestedMiB, requests };
 }
 
 /** `host.memoryDevice`: { plugMiBps, unplugMiBps }, each defaulting to DEFAULT_MEMORY_DEVICE_RATES. */
@@ -441,6 +453,24 @@ export function parseScenario(text: string, source: string): Scenario {
     stepMs: top.stepMs === undefined ? 100 : r.number(top.stepMs, ['stepMs'], 1, 60_000),
     host,
     domains,
+  };
+}
+
+/**
+ * The same scenario with every virtio-mem guest made balloon-only, as it would be without the device:
+ * booted at boot + the device's size (its new maximum) and ballooned to what it had at start (balloon +
+ * requested). The yardstick for "no worse than balloon-only" (#19). Scenarios without a device come
+ * back equal.
+ */
+export function balloonOnlyVariant(scenario: Scenario): Scenario {
+  return {
+    ...scenario,
+    name: `${scenario.name}-balloon-only`,
+    domains: scenario.domains.map((d) => {
+      if (!d.memoryDevice) return d;
+      const { memoryDevice: device, ...rest } = d;
+      return { ...rest, maxMemoryMiB: d.maxMemoryMiB + device.sizeMiB, memoryMiB: d.memoryMiB + device.requestedMiB };
+    }),
   };
 }
 

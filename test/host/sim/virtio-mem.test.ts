@@ -140,7 +140,7 @@ test('resizeMemoryDevice refuses what libvirt would, in one line; a guest withou
 
 test('scenario keys: defaults, and one-line errors naming the field', () => {
   const s = scenario('{ sizeMiB: 1024 }');
-  assert.deepEqual(s.domains[0]!.memoryDevice, { sizeMiB: 1024, blockMiB: 2, requestedMiB: 0 });
+  assert.deepEqual(s.domains[0]!.memoryDevice, { sizeMiB: 1024, blockMiB: 2, requestedMiB: 0, requests: [] });
   assert.equal(s.domains[1]!.memoryDevice, undefined);
   assert.equal(s.host.memoryDevice, undefined, 'rates absent unless given (the defaults apply)');
   assert.deepEqual(scenario('{ sizeMiB: 1024 }', undefined, ', memoryDevice: { unplugMiBps: 100 }').host.memoryDevice, { plugMiBps: 1000, unplugMiBps: 100 });
@@ -158,4 +158,16 @@ test('scenario keys: defaults, and one-line errors naming the field', () => {
   bad('{ blockMiB: 2 }', /domains\[0\]\.memoryDevice/);
   bad('{ sizeMiB: 1024, size: 1 }', /domains\[0\]\.memoryDevice.*unknown field 'size'/);
   bad('{ sizeMiB: 1024 }', /host\.memoryDevice\.plugMiBps: /, ', memoryDevice: { plugMiBps: 0 }');
+  bad('{ sizeMiB: 1024, requests: [[10, 512], [10, 0]] }', /requests\[1\]\[0\]: times must increase \(10 after 10\)/);
+  bad('{ sizeMiB: 1024, requests: [[10, 5]] }', /requests\[0\]\[1\]: 5 is not a multiple of the block \(2 MiB\)/);
+  bad('{ sizeMiB: 1024, requests: [[10]] }', /requests\[0\]: expected a pair \[seconds, MiB\]/);
+});
+
+test('requests someone else makes (memoryDevice.requests) arrive at their times', async () => {
+  const { at } = sim('{ sizeMiB: 1024, requests: [[5, 512], [20, 0]] }');
+  assert.equal((await at(4.9)).memoryDevice!.requestedKiB, 0);
+  const asked = await at(5);
+  assert.equal(asked.memoryDevice!.requestedKiB, 512 * MiB, 'exactly at 5 s');
+  assert.equal((await at(6)).memoryDevice!.currentKiB, 512 * MiB);
+  assert.equal((await at(25)).memoryDevice!.currentKiB, 0);
 });
