@@ -91,6 +91,12 @@ export const UNPLUG_RETRY_MIN_SECONDS = 50;
 export const UNPLUG_RETRY_MAX_SECONDS = 300;
 /** Free memory a guest keeps while it offlines blocks (its watermarks, room to migrate pages): an unplug never leaves less, KiB. */
 export const UNPLUG_GUEST_FREE_KIB = 32 * KIB_PER_MIB;
+/**
+ * Linux's memory block on x86-64 (128 MiB): the guest offlines online-movable memory a whole block at
+ * a time, so an unplug of more than that goes in 128 MiB steps, each needing that much free memory (a
+ * lab guest with 179 MiB free unplugged 128 MiB and stopped with 51 MiB free, no smaller step after).
+ */
+export const LINUX_MEMORY_BLOCK_KIB = 128 * KIB_PER_MIB;
 
 export interface DomainState {
   spec: DomainSpec;
@@ -521,8 +527,9 @@ export class SimPhysics {
    * the balloon holds what it held (QEMU measures it over the boot memory), so actual and target
    * move together. An unplug takes only memory the guest can free: free memory and page cache (which
    * yields as to a balloon; anonymous pages in the blocks migrate elsewhere, the blocks being online
-   * movable), never its anonymous use nor the last UNPLUG_GUEST_FREE_KIB; when that stops it short
-   * the driver waits out its back-off before trying again.
+   * movable), never its anonymous use nor the last UNPLUG_GUEST_FREE_KIB, in whole Linux memory
+   * blocks (LINUX_MEMORY_BLOCK_KIB) while more than one is to go; when that stops it short the driver
+   * waits out its back-off before trying again.
    */
   private stepDevice(d: DomainState, dev: DeviceState, dtNs: number): void {
     const rates = this.scenario.host.memoryDevice ?? DEFAULT_MEMORY_DEVICE_RATES;
@@ -533,22 +540,32 @@ export class SimPhysics {
     }
     const rate = gap > 0 ? rates.plugMiBps : rates.unplugMiBps;
     dev.creditKiB += rate * KIB_PER_MIB * (dtNs / NS_PER_S);
-    let blocks = Math.floor(Math.min(dev.creditKiB, Math.abs(gap)) / dev.blockKiB);
-    if (gap < 0) {
-      const freeable = Math.max(0, d.actualKiB - d.usedKiB - UNPLUG_GUEST_FREE_KIB);
-      const can = Math.floor(freeable / dev.blockKiB);
-      if (can < blocks) {
-        blocks = can;
-        dev.blockedUnplugs++;
-        dev.retryAtNs = this.nowNs + dtNs + dev.backoffNs;
-        dev.backoffNs = Math.min(dev.backoffNs * 2, UNPLUG_RETRY_MAX_SECONDS * NS_PER_S);
-        dev.creditKiB = 0;
-      } else if (blocks > 0) dev.backoffNs = UNPLUG_RETRY_MIN_SECONDS * NS_PER_S;
+    let moved: number;
+    if (gap > 0) {
+      moved = Math.floor(Math.min(dev.creditKiB, gap) / dev.blockKiB) * dev.blockKiB;
+      dev.creditKiB -= moved;
+    } else {
+      // Whole Linux memory blocks while more than one is to go, then the device's own blocks.
+      const unitFor = (left: number) => (left >= LINUX_MEMORY_BLOCK_KIB && LINUX_MEMORY_BLOCK_KIB > dev.blockKiB ? LINUX_MEMORY_BLOCK_KIB : dev.blockKiB);
+      let freeable = d.actualKiB - d.usedKiB - UNPLUG_GUEST_FREE_KIB;
+      let taken = 0;
+      for (let unit = unitFor(-gap); dev.creditKiB >= unit && -gap - taken >= unit; unit = unitFor(-gap - taken)) {
+        if (freeable < unit) {
+          dev.blockedUnplugs++;
+          dev.retryAtNs = this.nowNs + dtNs + dev.backoffNs;
+          dev.backoffNs = Math.min(dev.backoffNs * 2, UNPLUG_RETRY_MAX_SECONDS * NS_PER_S);
+          dev.creditKiB = 0;
+          break;
+        }
+        taken += unit;
+        freeable -= unit;
+        dev.creditKiB -= unit;
+        dev.backoffNs = UNPLUG_RETRY_MIN_SECONDS * NS_PER_S;
+      }
+      moved = -taken;
     }
-    if (blocks === 0) return;
-    const moved = Math.sign(gap) * blocks * dev.blockKiB;
+    if (moved === 0) return;
     dev.pluggedKiB += moved;
-    dev.creditKiB = Math.max(0, dev.creditKiB - blocks * dev.blockKiB);
     d.actualKiB += moved;
     d.targetKiB += moved;
   }

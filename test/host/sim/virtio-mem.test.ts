@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSimulatedHost } from '../../../src/host/sim/simulated-host.js';
 import { parseScenario, ScenarioError } from '../../../src/host/sim/scenario.js';
-import { UNPLUG_GUEST_FREE_KIB, UNPLUG_RETRY_MIN_SECONDS } from '../../../src/host/sim/physics.js';
+import { LINUX_MEMORY_BLOCK_KIB, UNPLUG_GUEST_FREE_KIB, UNPLUG_RETRY_MIN_SECONDS } from '../../../src/host/sim/physics.js';
 
 const MiB = 1024;
 
@@ -62,9 +62,12 @@ test('rates come from host.memoryDevice', async () => {
   const { r, vm, at } = sim('{ sizeMiB: 1024, requestedMiB: 1024 }', undefined, ', memoryDevice: { plugMiBps: 100, unplugMiBps: 50 }');
   assert.equal((await at(0)).memoryDevice!.currentKiB, 1024 * MiB, 'the boot request is plugged when the guest boots');
   await r.hypervisor.resizeMemoryDevice(vm, 0);
-  assert.equal((await at(2)).memoryDevice!.currentKiB, (1024 - 100) * MiB);
+  // Unplugged in whole Linux memory blocks of 128 MiB: none after 2 s at 50 MiB/s, one after 3 s, two after 6 s.
+  assert.equal((await at(2)).memoryDevice!.currentKiB, 1024 * MiB);
+  assert.equal((await at(3)).memoryDevice!.currentKiB, (1024 - 128) * MiB);
+  assert.equal((await at(6)).memoryDevice!.currentKiB, (1024 - 256) * MiB);
   await r.hypervisor.resizeMemoryDevice(vm, 1024 * MiB);
-  assert.equal((await at(3)).memoryDevice!.currentKiB, 1024 * MiB);
+  assert.equal((await at(9)).memoryDevice!.currentKiB, 1024 * MiB);
 });
 
 test('an unplug takes only what the guest can free: anonymous memory keeps it above the request, no OOM; retried after the back-off, and at once on a new request', async () => {
@@ -74,7 +77,9 @@ test('an unplug takes only what the guest can free: anonymous memory keeps it ab
   await r.hypervisor.resizeMemoryDevice(vm, 0);
   const stuck = await at(10);
   const freeable = 2560 * MiB - 1500 * MiB - UNPLUG_GUEST_FREE_KIB;
-  const expected = 2048 * MiB - Math.floor(freeable / (2 * MiB)) * 2 * MiB;
+  // In whole Linux memory blocks (128 MiB), each needing that much free: 8 of them.
+  const expected = 2048 * MiB - Math.floor(freeable / LINUX_MEMORY_BLOCK_KIB) * LINUX_MEMORY_BLOCK_KIB;
+  assert.equal(expected, 1024 * MiB);
   assert.equal(stuck.memoryDevice!.currentKiB, expected, 'stopped where the guest ran out of memory it could free');
   assert.ok(stuck.memoryDevice!.currentKiB > stuck.memoryDevice!.requestedKiB, 'current stays above requested: the guest reports the partial unplug');
   const t1 = r.truth();
@@ -92,7 +97,7 @@ test('an unplug takes only what the guest can free: anonymous memory keeps it ab
   await again.r.hypervisor.resizeMemoryDevice(again.vm, 0);
   await again.at(8);
   await again.r.hypervisor.resizeMemoryDevice(again.vm, 2 * MiB);
-  assert.equal((await again.at(14)).memoryDevice!.currentKiB, 2 * MiB);
+  assert.equal((await again.at(14)).memoryDevice!.currentKiB, 2 * MiB, 'the last 126 MiB in 2 MiB blocks, below a whole memory block');
 });
 
 test('page cache yields to an unplug as to a balloon', async () => {
@@ -170,4 +175,15 @@ test('requests someone else makes (memoryDevice.requests) arrive at their times'
   assert.equal(asked.memoryDevice!.requestedKiB, 512 * MiB, 'exactly at 5 s');
   assert.equal((await at(6)).memoryDevice!.currentKiB, 512 * MiB);
   assert.equal((await at(25)).memoryDevice!.currentKiB, 0);
+});
+
+test('calibration: the lab guest (512 MiB + 1024 plugged, 179 MiB free) unplugged one 128 MiB memory block of the 1024 asked, stopping with 51 MiB free; so does the simulated one', async () => {
+  // Real (libvirt 9.0, QEMU 7.2, kernel 6.1, docs/libvirt-client.md): requested 0, current 1024 -> 896 MiB and no further.
+  const { r, vm, at } = sim('{ sizeMiB: 1024, requestedMiB: 1024 }', `{ usedMiB: ${1536 - 179} }`);
+  await at(1);
+  await r.hypervisor.resizeMemoryDevice(vm, 0);
+  const after = await at(20);
+  assert.equal(after.memoryDevice!.currentKiB, 896 * MiB);
+  assert.equal(after.balloon!.unusedKiB, 51 * MiB);
+  assert.equal(r.truth().oomEvents.length, 0);
 });
