@@ -7,6 +7,7 @@ import { domainKey } from '../ground/domain-identity.js';
 import { controllers, enabledKinds, type ControllerKind, type ControllerOptions } from './controllers.js';
 import { mib } from '../ground/units.js';
 import { recordCpu, type GrantHistory } from './cpu-record.js';
+import { measureShortfall, type ShortfallState } from './shortfall.js';
 
 // The one control loop both hosts run: observe → decide → act → record, every interval.
 
@@ -63,6 +64,8 @@ interface LoopState {
   failureLogged: boolean;
   /** Dedicated grants seen so far, for their `since` in the record. */
   grants: GrantHistory;
+  /** Since when the host has been short of CPU or memory, and whether that was said (src/control/shortfall.ts). */
+  shortfall: ShortfallState;
 }
 
 export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, options: LoopOptions, sinks: LoopSinks): Promise<number> {
@@ -71,7 +74,7 @@ export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, optio
     controller.validateOptions(options[kind]);
     return { kind, controller, options: options[kind], state: controller.initialState() };
   });
-  const state: LoopState = { running, failedObservations: 0, failureLogged: false, grants: new Map() };
+  const state: LoopState = { running, failedObservations: 0, failureLogged: false, grants: new Map(), shortfall: {} };
   const startMs = clock.nowMs();
   const intervalMs = options.intervalSeconds * 1000;
   let interval = 0;
@@ -180,6 +183,11 @@ async function runOneInterval(
     if (decision.trace !== undefined) (entry as unknown as Record<string, unknown>)[c.kind] = decision.trace;
   }
   const actions = [...prepared, ...decided];
+  const reserveKiB = ((options.memory as { reserveMiB?: number } | undefined)?.reserveMiB ?? 0) * 1024;
+  const shortfall = measureShortfall(state.previous, observation, entry.memory, reserveKiB, state.shortfall, timeMs);
+  entry.shortfall = shortfall.shortfall;
+  state.shortfall = shortfall.state;
+  for (const notice of shortfall.notices) note(notice);
   state.previous = observation;
   if (entry.cpu) entry.cpu = recordCpu(entry.cpu, state.grants, interval, timeMs);
 

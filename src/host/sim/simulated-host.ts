@@ -95,7 +95,9 @@ export class SimulatedHost implements Hypervisor {
         v.seenNs.fill(0);
         return { index, timeNs: Math.round(v.timeNs), delayNs: Math.round(v.delayNs), pcpu: v.lastPcpu, affinity: [...v.affinity] };
       });
-      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
+      // The simulator has no emulator threads: the domain's CPU time is its vCPUs' (as the served host answers).
+      const cpuTimeNs = vcpus.reduce((sum, v) => sum + v.timeNs, 0);
+      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes), cpuTimeNs };
       // Like libvirt's cpu_shares read back: only a guest whose weight was set says so.
       if (d.spec.weight !== 1) obs.cpuWeight = d.spec.weight;
       if (d.spec.balloon) obs.balloon = balloonOf(d, this.world.balloonCeilingKiB(d));
