@@ -300,6 +300,8 @@ function describeAction(action: Action): string {
       return `stats period of ${action.domain.name} to ${action.seconds} s`;
     case 'set-cpu-weight':
       return `CPU weight of ${action.domain.name} to ${action.weight}`;
+    case 'resize-memory-device':
+      return `virtio-mem of ${action.domain.name} to ${mib(action.requestedKiB)} MiB`;
   }
 }
 
@@ -314,6 +316,9 @@ export async function applyAction(hypervisor: Hypervisor, action: Action): Promi
     case 'set-cpu-weight':
       if (!hypervisor.setCpuWeight) throw new Error('this host cannot set CPU weights');
       return hypervisor.setCpuWeight(action.domain, action.weight);
+    case 'resize-memory-device':
+      if (!hypervisor.resizeMemoryDevice) throw new Error('this host cannot resize memory devices');
+      return hypervisor.resizeMemoryDevice(action.domain, action.requestedKiB);
   }
 }
 

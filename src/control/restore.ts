@@ -135,6 +135,8 @@ function restoredWhat(action: Action): string {
       return `pin of vCPU${action.vcpu}`;
     case 'set-cpu-weight':
       return `CPU weight ${action.weight}`;
+    case 'resize-memory-device':
+      return `virtio-mem request of ${Math.round(action.requestedKiB / 1024)} MiB`;
     default:
       return 'balloon';
   }

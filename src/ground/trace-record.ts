@@ -138,6 +138,18 @@ export interface TraceTruth {
   otherLoad?: { demand: number[]; received: number[] };
   /** Per domain with page cache or disk reads: what its cache held and cost (absent: none anywhere). */
   cache?: Record<string, TraceCacheTruth>;
+  /** Per domain with a virtio-mem device, at the end of the interval, KiB (absent: none anywhere). */
+  memoryDevices?: Record<string, TraceMemoryDeviceTruth>;
+}
+
+/** A guest's virtio-mem device (definitions in src/host/sim/truth.ts, DeviceTruth), KiB. */
+export interface TraceMemoryDeviceTruth {
+  bootKiB: number;
+  sizeKiB: number;
+  requestedKiB: number;
+  pluggedKiB: number;
+  /** Unplug attempts in the interval that stopped short. */
+  blockedUnplugs: number;
 }
 
 /** A guest's page cache over one interval (definitions in src/host/sim/truth.ts, CacheTruth). */

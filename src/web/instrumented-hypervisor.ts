@@ -42,6 +42,12 @@ export class InstrumentedHypervisor implements Hypervisor {
     return this.timed('set-cpu-weight', () => (this.inner.setCpuWeight ? this.inner.setCpuWeight(domain, weight) : Promise.reject(new Error('this host cannot set CPU weights'))));
   }
 
+  resizeMemoryDevice(domain: DomainRef, requestedKiB: number): Promise<void> {
+    return this.timed('resize-memory-device', () =>
+      this.inner.resizeMemoryDevice ? this.inner.resizeMemoryDevice(domain, requestedKiB) : Promise.reject(new Error('this host cannot resize memory devices')),
+    );
+  }
+
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
     return this.timed('set-stats-period', () => this.inner.setMemoryStatsPeriod(domain, seconds));
   }

@@ -106,7 +106,7 @@ class NodeExporterSeries {
   }
 }
 
-export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'close';
+export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'resize-memory-device' | 'close';
 
 export class RunMetrics {
   readonly registry = new Registry();
@@ -282,11 +282,11 @@ export class RunMetrics {
     this.libvirtSeries = options.libvirtNames ? new LibvirtExporterSeries(registers) : undefined;
     this.nodeSeries = options.nodeNames ? new NodeExporterSeries(registers) : undefined;
     // Zero series exist from the start, so a rate() over the first scrape works.
-    for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) {
+    for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) {
       this.decisions.inc({ kind }, 0);
       this.actionFailures.inc({ kind }, 0);
     }
-    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) this.callErrors.inc({ call }, 0);
+    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) this.callErrors.inc({ call }, 0);
     for (const outcome of TRIAL_OUTCOMES) this.trials.inc({ outcome }, 0);
     for (const rule of TRIAL_HOLD_RULES) this.trialsHeld.inc({ rule }, 0);
     if (options.processMetrics ?? true) {

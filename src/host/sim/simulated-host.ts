@@ -100,7 +100,17 @@ export class SimulatedHost implements Hypervisor {
       const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes), cpuTimeNs };
       // Like libvirt's cpu_shares read back: only a guest whose weight was set says so.
       if (d.spec.weight !== 1) obs.cpuWeight = d.spec.weight;
-      if (d.spec.balloon) obs.balloon = balloonOf(d);
+      if (d.spec.balloon) obs.balloon = balloonOf(d, this.world.balloonCeilingKiB(d));
+      if (d.device) {
+        obs.memoryDevice = {
+          bootKiB: d.spec.maxMemoryMiB * KIB_PER_MIB,
+          sizeKiB: d.device.sizeKiB,
+          blockKiB: d.device.blockKiB,
+          requestedKiB: d.device.requestedKiB,
+          currentKiB: d.device.pluggedKiB,
+          devices: 1,
+        };
+      }
       domains.push(obs);
     }
     return {
@@ -149,12 +159,29 @@ export class SimulatedHost implements Hypervisor {
       const d = this.find(domain);
       if (!d.spec.balloon) throw new Error(`operation failed: domain '${d.spec.name}' has no balloon device`);
       if (!Number.isInteger(targetKiB) || targetKiB <= 0) throw new Error(`invalid argument: memory size ${targetKiB} KiB must be a positive integer`);
-      const maxKiB = d.spec.maxMemoryMiB * KIB_PER_MIB;
+      const maxKiB = this.world.balloonCeilingKiB(d);
       if (targetKiB > maxKiB) {
         throw new Error(`invalid argument: cannot set memory higher than max memory (${targetKiB} KiB > ${maxKiB} KiB for domain '${d.spec.name}')`);
       }
+      // As on libvirt (LibvirtHost.setMemory): the balloon acts on the boot memory only.
+      if (d.device && targetKiB <= d.device.pluggedKiB) {
+        throw new Error(`invalid argument: a balloon target of ${targetKiB} KiB for '${d.spec.name}' is not above its ${d.device.pluggedKiB} KiB of plugged virtio-mem memory: the balloon acts on its boot memory; unplug instead`);
+      }
       this.actions.setMemoryCalls++;
       this.world.setBalloonTarget(d, targetKiB);
+    });
+  }
+
+  async resizeMemoryDevice(domain: DomainRef, requestedKiB: number): Promise<void> {
+    this.guard(() => {
+      const d = this.find(domain);
+      const dev = d.device;
+      if (!dev) throw new Error(`operation failed: domain '${d.spec.name}' has no virtio-mem device`);
+      if (!Number.isSafeInteger(requestedKiB) || requestedKiB < 0) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${d.spec.name}' must be a whole number of KiB ≥ 0`);
+      if (requestedKiB > dev.sizeKiB) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${d.spec.name}' is above its virtio-mem size of ${dev.sizeKiB} KiB`);
+      if (requestedKiB % dev.blockKiB !== 0) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${d.spec.name}' is not a multiple of its virtio-mem block (${dev.blockKiB} KiB)`);
+      this.actions.resizeMemoryDeviceCalls = (this.actions.resizeMemoryDeviceCalls ?? 0) + 1;
+      this.world.setDeviceRequest(d, requestedKiB);
     });
   }
 
@@ -173,10 +200,10 @@ export class SimulatedHost implements Hypervisor {
   }
 }
 
-function balloonOf(d: DomainState): BalloonObservation {
+function balloonOf(d: DomainState, ceilingKiB: number): BalloonObservation {
   const b: BalloonObservation = {
     currentKiB: Math.round(d.actualKiB),
-    maximumKiB: d.spec.maxMemoryMiB * KIB_PER_MIB,
+    maximumKiB: ceilingKiB,
     rssKiB: Math.round(d.rssKiB),
   };
   if (d.spec.freePageReporting) b.freePageReporting = true;
