@@ -1,6 +1,7 @@
 import { LibvirtError } from '../libvirt/errors.js';
+import { DomainGoneError } from '../ground/errors.js';
 import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
-import { DomainAffect, DomainStatsGroup, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
+import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
@@ -8,8 +9,10 @@ import type { BalloonObservation, DomainObservation, DomainRef, HostObservation,
 // vCPU placement (affinity is not in the stats) and the host's memory. Its time is when the vCPU
 // counters were read (countersTimeNs), not when all of that had come back.
 
-// Changes use DomainAffect.Current: on a running domain that is its live state, and unlike an
-// explicit "live" every driver takes it.
+// Changes are live only (DomainAffect.Live): "current" on a domain that stopped between observe and act
+// (saved, migrated away, shut down) would rewrite its persistent definition instead. A driver that
+// refuses the live flag for a call (the test driver's pinning) gets "current" for that call from then on.
+// A change that finds its domain gone (no such domain, or not running) throws DomainGoneError: a move.
 // Groups a driver does not support are left out of its answer, not an error (no ENFORCE flag).
 /** libvirt's cpu_shares of a QEMU guest nobody weighted (cgroup v1's default; seen on the lab host). */
 export const DEFAULT_CPU_SHARES = 1024;
@@ -22,8 +25,12 @@ export class LibvirtHost implements Hypervisor {
   private noCpuStats = false;
   /** cpu_shares per domain UUID and id, read when a domain is first seen, when it started again (a new id) and after we set it (null: the driver has none). */
   private readonly shares = new Map<string, Promise<number | null>>();
-  /** Whether each domain's balloon reports free pages, read from its definition once per UUID and id (false: off or unreadable). */
-  private readonly reporting = new Map<string, Promise<boolean>>();
+  /** What each domain's definition says (free page reporting, vCPU pins, hugepages), read once per UUID and id. */
+  private readonly definitions = new Map<string, Promise<DefinitionFacts>>();
+  /** The driver does not answer job statistics: jobs are seen only in a paused domain's state reason on this connection. */
+  private noJobStats = false;
+  /** Calls whose live flag the driver refuses (they take "current" instead). */
+  private readonly liveRefused = new Set<string>();
 
   private constructor(readonly client: LibvirtClient, readonly uri: string) {}
 
@@ -49,7 +56,7 @@ export class LibvirtHost implements Hypervisor {
     // Forget the weights of domains that are gone (a long run sees many come and go).
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
-    for (const key of this.reporting.keys()) if (!present.has(key)) this.reporting.delete(key);
+    for (const key of this.definitions.keys()) if (!present.has(key)) this.definitions.delete(key);
     const domains: DomainObservation[] = [];
     // Where the vCPU times came from (how many from each), and the vcpuinfo calls that carried some.
     const sources = { stats: 0, vcpuInfo: 0, vcpuInfoCalls: [] as Timed<unknown>[] };
@@ -62,7 +69,11 @@ export class LibvirtHost implements Hypervisor {
       sources.vcpuInfo += fromVcpuInfo;
       if (fromVcpuInfo > 0) sources.vcpuInfoCalls.push(detail.vcpus);
       const observed = domainObservation(record, detail.vcpus.value, node.cpus, detail.balloon);
-      if (detail.freePageReporting && observed.balloon) observed.balloon.freePageReporting = true;
+      if (detail.definition.freePageReporting && observed.balloon) observed.balloon.freePageReporting = true;
+      if (detail.definition.vcpuPins) observed.definitionPins = true;
+      if (detail.definition.hugepages) observed.hugepages = true;
+      const job = pausedForJob(record) ?? detail.job;
+      if (job !== undefined) observed.job = job;
       // Only a weighted guest says so (1 is every guest's default).
       if (detail.cpuWeight !== undefined && detail.cpuWeight !== 1) observed.cpuWeight = detail.cpuWeight;
       domains.push(observed);
@@ -100,13 +111,14 @@ export class LibvirtHost implements Hypervisor {
   private async domainDetails(
     record: DomainStatsRecord,
     pcpus: number,
-  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; freePageReporting: boolean } | undefined> {
+  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; definition: DefinitionFacts; job?: string } | undefined> {
     const vcpus = this.placement(record, pcpus);
     const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
     const cpuWeight = this.cpuWeight(record);
-    const freePageReporting = this.freePageReporting(record);
+    const definition = this.definition(record);
+    const job = this.job(record);
     try {
-      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight, freePageReporting: await freePageReporting };
+      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight, definition: await definition, job: await job };
     } catch {
       return undefined;
     }
@@ -142,7 +154,7 @@ export class LibvirtHost implements Hypervisor {
   /** Weight w ↦ cpu_shares = w × 1024, libvirt's default for a QEMU guest (the host maps shares to the cgroup's CPU weight). */
   async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
     for (const key of this.shares.keys()) if (key.startsWith(`${domain.uuid}/`)) this.shares.delete(key);
-    await this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES);
+    await this.live('setCpuShares', (flags) => this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES, flags));
   }
 
   /** A domain's CPU weight relative to a default guest, from its cpu_shares; undefined when the driver has none. */
@@ -160,27 +172,63 @@ export class LibvirtHost implements Hypervisor {
     return value === null || value <= 0 ? undefined : value / DEFAULT_CPU_SHARES;
   }
 
-  /** `<memballoon ... freePageReporting='on'>` in the domain's live definition (libvirt ≥ 6.9). */
-  private freePageReporting(record: DomainStatsRecord): Promise<boolean> {
+  /**
+   * What the domain's definition says, read once per UUID and id (on first sight, and again only when
+   * it starts anew): its persistent definition, so that pins set live (ours) are not taken for the
+   * definition's own. Nothing is known (all false) when it cannot be read.
+   */
+  private definition(record: DomainStatsRecord): Promise<DefinitionFacts> {
     const key = sharesKey(record.domain);
-    let known = this.reporting.get(key);
+    let known = this.definitions.get(key);
     if (!known) {
-      known = this.client.call('domainGetXmlDesc', { dom: record.domain, flags: 0 }).then((r) => balloonReportsFreePages(r.xml), () => false);
-      this.reporting.set(key, known);
+      known = this.client.call('domainGetXmlDesc', { dom: record.domain, flags: DOMAIN_XML_INACTIVE }).then((r) => definitionFacts(r.xml), () => ({ freePageReporting: false, vcpuPins: false, hugepages: false }));
+      this.definitions.set(key, known);
     }
     return known;
   }
 
+  /** The job under way on a running domain (its operation), from the job statistics; undefined when none or not reported. */
+  private async job(record: DomainStatsRecord): Promise<string | undefined> {
+    if (this.noJobStats) return undefined;
+    try {
+      const job = await this.client.domainJob(record.domain);
+      return job.active ? job.operation : undefined;
+    } catch (err) {
+      if (err instanceof LibvirtError && err.code === ErrorCode.NoSupport) this.noJobStats = true;
+      else if (!(err instanceof LibvirtError)) throw err;
+      // A domain that went away meanwhile, or a daemon that refuses: no job known.
+      return undefined;
+    }
+  }
+
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {
-    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: DomainAffect.Current });
+    await this.live('pin', (flags) => this.client.pinVcpu(domain, vcpu, pcpus, { flags }));
   }
 
   async setMemory(domain: DomainRef, targetKiB: number): Promise<void> {
-    await this.client.call('domainSetMemoryFlags', { dom: domain, memory: Math.round(targetKiB), flags: DomainAffect.Current });
+    await this.live('setMemory', (flags) => this.client.call('domainSetMemoryFlags', { dom: domain, memory: Math.round(targetKiB), flags }));
   }
 
   async setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
-    await this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags: DomainAffect.Current });
+    await this.live('setMemoryStatsPeriod', (flags) => this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags }));
+  }
+
+  /** A change to the running domain only (see the top of the file); its domain gone becomes DomainGoneError. */
+  private async live(what: string, call: (flags: number) => Promise<unknown>): Promise<void> {
+    if (!this.liveRefused.has(what)) {
+      try {
+        await call(DomainAffect.Live);
+        return;
+      } catch (err) {
+        if (!refusesLiveFlag(err)) throw goneOr(err);
+        this.liveRefused.add(what);
+      }
+    }
+    try {
+      await call(DomainAffect.Current);
+    } catch (err) {
+      throw goneOr(err);
+    }
   }
 
   async close(): Promise<void> {
@@ -289,6 +337,7 @@ export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo
   });
   const state = stateName(paramNumber(p, 'state.state') ?? -1);
   const observation: DomainObservation = { name: record.domain.name, uuid: record.domain.uuid, state, vcpus, balloon: balloonObservation(p) ?? fallbackBalloon };
+  if (record.domain.id >= 0) observation.id = record.domain.id;
   const readBytes = blockReadBytes(p);
   if (readBytes !== undefined) observation.blockReadBytes = readBytes;
   return observation;
@@ -301,6 +350,50 @@ export function blockReadBytes(p: DomainStatsRecord['params']): number | undefin
   let total = 0;
   for (let i = 0; i < count; i++) total += paramNumber(p, `block.${i}.rd.bytes`) ?? 0;
   return total;
+}
+
+/** VIR_DOMAIN_XML_INACTIVE: the persistent definition rather than the live one. */
+const DOMAIN_XML_INACTIVE = 2;
+
+/** What virtbalance reads from a domain's definition. */
+export interface DefinitionFacts {
+  /** `<memballoon ... freePageReporting='on'>`. */
+  freePageReporting: boolean;
+  /** `<cputune>` holds a `<vcpupin>`: the definition places its vCPUs itself. */
+  vcpuPins: boolean;
+  /** `<memoryBacking>` holds `<hugepages/>`: its memory is hugepages, which a balloon does not free. */
+  hugepages: boolean;
+}
+
+export function definitionFacts(xml: string): DefinitionFacts {
+  const inside = (element: string): string => new RegExp(`<${element}\\b[^>]*>([\\s\\S]*?)</${element}>`).exec(xml)?.[1] ?? '';
+  return {
+    freePageReporting: balloonReportsFreePages(xml),
+    vcpuPins: /<vcpupin\b/.test(inside('cputune')),
+    hugepages: /<hugepages\b/.test(inside('memoryBacking')),
+  };
+}
+
+/** Paused reasons that mean a job holds the domain (libvirt pauses a guest for these). */
+const JOB_PAUSE_REASONS = new Set(['migration', 'save', 'dump', 'snapshot', 'postcopy']);
+
+/** The job a paused domain is paused for (`save`, `migration`, ...), from its state reason; undefined otherwise. */
+export function pausedForJob(record: DomainStatsRecord): string | undefined {
+  if (stateName(paramNumber(record.params, 'state.state') ?? -1) !== 'paused') return undefined;
+  const reason = DOMAIN_PAUSED_REASONS[paramNumber(record.params, 'state.reason') ?? -1];
+  return reason !== undefined && JOB_PAUSE_REASONS.has(reason) ? reason : undefined;
+}
+
+/** The driver refuses the live flag for this call (the test driver's pinning: "unsupported flags (0x1)"). */
+function refusesLiveFlag(err: unknown): boolean {
+  return err instanceof LibvirtError && err.code === ErrorCode.InvalidArg && /unsupported flags/.test(err.message);
+}
+
+/** A change that found its domain gone (no such domain, or no longer running) as DomainGoneError; other errors as they are. */
+function goneOr(err: unknown): unknown {
+  if (!(err instanceof LibvirtError)) return err;
+  if (err.code === ErrorCode.NoDomain || (err.code === ErrorCode.OperationInvalid && /not running/.test(err.message))) return new DomainGoneError(err.message);
+  return err;
 }
 
 /** Whether a domain definition's balloon device has free page reporting on. */
