@@ -8,12 +8,13 @@ import type { Scenario } from './scenario.js';
 import type { ActionCounts, TruthInterval } from './truth.js';
 import { takeTruth } from './truth-record.js';
 import { sameCpuSet } from '../../ground/cpu-list.js';
+import { DomainGoneError } from '../../ground/errors.js';
 
 export { BALLOON_DRIVER_LOAD_SECONDS, SIM_EPOCH_SECONDS } from './physics.js';
 export type { SimOptions } from './physics.js';
 
 function notFound(name: string): Error {
-  return new Error(`Domain not found: no domain with matching name '${name}'`);
+  return new DomainGoneError(`Domain not found: no domain with matching name '${name}'`);
 }
 
 function noActions(): ActionCounts {
@@ -95,7 +96,10 @@ export class SimulatedHost implements Hypervisor {
         v.seenNs.fill(0);
         return { index, timeNs: Math.round(v.timeNs), delayNs: Math.round(v.delayNs), pcpu: v.lastPcpu, affinity: [...v.affinity] };
       });
-      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
+      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', id: d.id, vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
+      if (d.job !== undefined) obs.job = d.job;
+      if (d.spec.definitionPins) obs.definitionPins = true;
+      if (d.spec.hugepages) obs.hugepages = true;
       // Like libvirt's cpu_shares read back: only a guest whose weight was set says so.
       if (d.spec.weight !== 1) obs.cpuWeight = d.spec.weight;
       if (d.spec.balloon) obs.balloon = balloonOf(d);
