@@ -40,6 +40,8 @@ const VCPUINFO_MAX = 16_384;
 const NODE_STATS_MAX = 16;
 /** REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX */
 const SCHEDULER_PARAMETERS_MAX = 16;
+/** REMOTE_MIGRATE_COOKIE_MAX */
+const MIGRATE_COOKIE_MAX = 4_194_304;
 /** REMOTE_DOMAIN_JOB_STATS_MAX */
 const DOMAIN_JOB_STATS_MAX = 64;
 const MEMORY_STATS_MAX = 1_024;
@@ -83,6 +85,8 @@ export const ErrorLevel = { None: 0, Warning: 1, Error: 2 } as const;
 export const ListDomainsFlags = { Active: 1, Inactive: 2, Persistent: 4, Transient: 8, Running: 16, Paused: 32, Shutoff: 64, Other: 128 } as const;
 export const DomainEventId = { Lifecycle: 0 } as const;
 /** virDomainJobType: what domainGetJobStats says of a domain's job (none, or one under way with a known or unknown end). */
+/** virDomainMigrateFlags virtbalance uses (tests only): live, and keep the job from Begin3 to Confirm3. */
+export const MigrateFlags = { Live: 1, ChangeProtection: 256 } as const;
 export const DomainJobType = { None: 0, Bounded: 1, Unbounded: 2, Completed: 3, Failed: 4, Cancelled: 5 } as const;
 /** virDomainJobOperation (the `operation` job statistic), by number: what the job does. */
 export const DOMAIN_JOB_OPERATIONS = [
@@ -327,6 +331,15 @@ export const procedures = {
     xstruct({ params: xarray(nodeStat, NODE_STATS_MAX), nparams: xint })),
   nodeGetMemoryStats: proc(228, xstruct({ nparams: xint, cellNum: xint, flags: xuint }),
     xstruct({ params: xarray(nodeStat, NODE_STATS_MAX), nparams: xint })),
+  /**
+   * virDomainMigrateBegin3, the source's first step of a client-driven migration: the domain's
+   * outgoing-migration job starts and holds until domainMigrateConfirm3 (or the client's connection
+   * closes). virtbalance calls it only in tests, to hold a real job on a guest for as long as it likes.
+   */
+  domainMigrateBegin3: proc(213, xstruct({ dom: domainArg, xmlin: optString, flags: xuhyperNum, dname: optString, resource: xuhyperNum }),
+    xstruct({ cookieOut: xvarOpaque(MIGRATE_COOKIE_MAX), xml: nonnullString })),
+  /** virDomainMigrateConfirm3 on the source: ends the outgoing job; `cancelled` 1 leaves the domain running here. */
+  domainMigrateConfirm3: proc(218, xstruct({ dom: domainArg, cookieIn: xvarOpaque(MIGRATE_COOKIE_MAX), flags: xuhyperNum, cancelled: xint }), xvoid),
   domainSetSchedulerParametersFlags: proc(219, xstruct({ dom: domainArg, params: xarray(typedParam, SCHEDULER_PARAMETERS_MAX), flags: xuint }), xvoid),
   domainGetSchedulerParametersFlags: proc(223, xstruct({ dom: domainArg, nparams: xint, flags: xuint }),
     xstruct({ params: xarray(typedParam, SCHEDULER_PARAMETERS_MAX) })),
