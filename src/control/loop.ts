@@ -73,7 +73,7 @@ interface LoopState {
   said: Set<string>;
   /** Domains whose action found them gone this interval: already said; their going is not said again. */
   vanished: Set<string>;
-  /** Domains that moved away (left in a job, or went mid-action), by domainKey: their return is a move back. */
+  /** Domains that went away, by domainKey: their return (restored, migrated back, restarted) is said as a move back. */
   departed: Map<string, string>;
 }
 
@@ -305,7 +305,10 @@ function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice
     else if (d.job !== undefined) {
       departed(state, key, d.name);
       notices.push({ domain: d.name, message: `moved away (during its ${d.job} job): forgotten until it comes back` });
-    } else notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
+    } else {
+      departed(state, key, d.name);
+      notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
+    }
   }
   state.vanished.clear();
   return { notices, restarted };
