@@ -340,6 +340,29 @@ test('LibvirtHost on a driver without the vcpu stats group stamps when the vcpui
   }
 });
 
+test('LibvirtHost reads each domain\'s definition once (on first sight), not every interval; a driver without job statistics is not asked again on that connection', { timeout: 20_000 }, async () => {
+  const calls = { xml: 0, job: 0 };
+  const served = await servedHost((h) => {
+    wrap(h, 'domainGetXmlDesc', async (original) => (calls.xml++, original()));
+    // The served simulator answers no job statistics (not supported, as the test driver).
+    (h as Record<string, unknown>).domainGetJobStats = undefined;
+  });
+  const countJobs = (served.host.client as unknown as { call: (name: string, args: unknown) => Promise<unknown> });
+  const call = countJobs.call.bind(countJobs);
+  countJobs.call = (name, args) => (name === 'domainGetJobStats' && calls.job++, call(name, args));
+  try {
+    const first = await served.host.observe();
+    const jobAsks = calls.job;
+    for (let i = 0; i < 4; i++) await served.host.observe();
+    assert.equal(calls.xml, first.domains.length, `${calls.xml} definition reads for ${first.domains.length} domains over 5 observations`);
+    assert.ok(jobAsks > 0 && jobAsks <= first.domains.length, `job statistics asked ${jobAsks} times in the first observation`);
+    assert.equal(calls.job, jobAsks, 'refused in the first observation, then not asked again on this connection');
+    assert.ok(first.domains.every((d) => d.job === undefined && d.id !== undefined));
+  } finally {
+    await served.close();
+  }
+});
+
 test('countersTimeNs: the midpoint of the call that carried most vCPU times', () => {
   const stats = { value: undefined, sentNs: 1_000, repliedNs: 3_000 };
   const info = [
