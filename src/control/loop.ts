@@ -7,6 +7,7 @@ import { domainKey } from '../ground/domain-identity.js';
 import { controllers, enabledKinds, type ControllerKind, type ControllerOptions } from './controllers.js';
 import { mib } from '../ground/units.js';
 import { recordCpu, type GrantHistory } from './cpu-record.js';
+import { measureShortfall, type ShortfallState } from './shortfall.js';
 import { lastingNotice, lastingReason, viewFor, type HandsOffOptions } from './hands-off.js';
 
 // The one control loop both hosts run: observe → decide → act → record, every interval.
@@ -69,6 +70,8 @@ interface LoopState {
   failureLogged: boolean;
   /** Dedicated grants seen so far, for their `since` in the record. */
   grants: GrantHistory;
+  /** Since when the host has been short of CPU or memory, and whether that was said (src/control/shortfall.ts). */
+  shortfall: ShortfallState;
   /** Lasting reasons to leave a domain alone already said, as `domainKey reason`. */
   said: Set<string>;
   /** Domains whose action found them gone this interval: already said; their going is not said again. */
@@ -83,7 +86,7 @@ export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, optio
     controller.validateOptions(options[kind]);
     return { kind, controller, options: options[kind], state: controller.initialState() };
   });
-  const state: LoopState = { running, failedObservations: 0, failureLogged: false, grants: new Map(), said: new Set(), vanished: new Set(), departed: new Map() };
+  const state: LoopState = { running, failedObservations: 0, failureLogged: false, grants: new Map(), shortfall: {}, said: new Set(), vanished: new Set(), departed: new Map() };
   const startMs = clock.nowMs();
   const intervalMs = options.intervalSeconds * 1000;
   let interval = 0;
@@ -211,6 +214,11 @@ async function runOneInterval(
     if (decision.trace !== undefined) (entry as unknown as Record<string, unknown>)[c.kind] = decision.trace;
   }
   const actions = [...prepared, ...decided];
+  const reserveKiB = ((options.memory as { reserveMiB?: number } | undefined)?.reserveMiB ?? 0) * 1024;
+  const shortfall = measureShortfall(state.previous, observation, entry.memory, reserveKiB, state.shortfall, timeMs);
+  entry.shortfall = shortfall.shortfall;
+  state.shortfall = shortfall.state;
+  for (const notice of shortfall.notices) note(notice);
   state.previous = observation;
   if (entry.cpu) entry.cpu = recordCpu(entry.cpu, state.grants, interval, timeMs);
 

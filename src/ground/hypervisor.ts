@@ -68,6 +68,9 @@ export interface DomainObservation extends DomainRef {
   /** Bytes read from all its disks since it started (Σ libvirt `block.N.rd.bytes`), cumulative;
    *  undefined when the driver reports no block statistics. Rises when a guest re-reads dropped cache. */
   blockReadBytes?: number;
+  /** Cumulative CPU time of the whole domain, ns (libvirt `cpu.time`, as `virDomainGetInfo`'s cpuTime:
+   *  its vCPUs and QEMU's own threads); undefined when the driver does not report it. */
+  cpuTimeNs?: number;
 }
 
 export interface HostResources {

@@ -176,6 +176,39 @@ export interface TraceInterval {
    * empty list means "looked, none".
    */
   oomKills?: { domain: string; process: string; pid: number }[];
+  /** What the host cannot give its guests, for a fleet engine to act on (src/control/shortfall.ts); absent in older traces. */
+  shortfall?: TraceShortfall;
+}
+
+/** One guest whose move to another host would relieve a shortfall most: `amount` is how much of it (pCPUs or KiB). */
+export interface TraceRelief {
+  domain: string;
+  uuid: string;
+  amount: number;
+}
+
+/**
+ * The host's demand against what it has (src/control/shortfall.ts, docs/fleet.md). CPU in pCPUs:
+ * every guest vCPU's run + wait over the interval (what it got and what it waited for). Memory in
+ * KiB: each guest's need (what it uses, less cold page cache where known, plus its floor) against
+ * what guests can have (what they hold plus the host's free memory above the reserve).
+ */
+export interface TraceShortfall {
+  pcpus: number;
+  /** Σ run + wait of the guests' vCPUs, pCPUs; absent without two observations of one connection. */
+  cpuDemand?: number;
+  /** max(0, cpuDemand − pcpus). */
+  cpuShort: number;
+  memoryTotalKiB: number;
+  memoryCapacityKiB: number;
+  memoryNeedKiB: number;
+  /** max(0, memoryNeedKiB − memoryCapacityKiB). */
+  memoryShortKiB: number;
+  cpuRelief?: TraceRelief;
+  memoryRelief?: TraceRelief;
+  /** Since when (ms since the run started) each shortfall has lasted; absent while there is none. */
+  cpuSinceMs?: number;
+  memorySinceMs?: number;
 }
 
 export type TraceLine = TraceHeader | TraceInterval;

@@ -5,7 +5,7 @@ import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAl
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
-// (vCPU times and delays, balloon, block reads, state) plus, in flight at the same time, each running domain's
+// (vCPU times and delays, the domain's CPU time, balloon, block reads, state) plus, in flight at the same time, each running domain's
 // vCPU placement (affinity is not in the stats) and the host's memory. Its time is when the vCPU
 // counters were read (countersTimeNs), not when all of that had come back.
 
@@ -17,7 +17,7 @@ import type { BalloonObservation, DomainObservation, DomainRef, HostObservation,
 /** libvirt's cpu_shares of a QEMU guest nobody weighted (cgroup v1's default; seen on the lab host). */
 export const DEFAULT_CPU_SHARES = 1024;
 
-const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
+const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.CpuTotal | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
 
 export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
@@ -340,6 +340,8 @@ export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo
   if (record.domain.id >= 0) observation.id = record.domain.id;
   const readBytes = blockReadBytes(p);
   if (readBytes !== undefined) observation.blockReadBytes = readBytes;
+  const cpuTimeNs = paramNumber(p, 'cpu.time');
+  if (cpuTimeNs !== undefined) observation.cpuTimeNs = cpuTimeNs;
   return observation;
 }
 

@@ -8,6 +8,8 @@ export interface CallReport {
   call: HypervisorCall;
   seconds: number;
   error?: unknown;
+  /** What a successful `observe` returned (the per-domain series of /metrics read it). */
+  observation?: HostObservation;
 }
 
 export class InstrumentedHypervisor implements Hypervisor {
@@ -52,7 +54,7 @@ export class InstrumentedHypervisor implements Hypervisor {
     const start = performance.now();
     try {
       const result = await run();
-      this.report({ call, seconds: (performance.now() - start) / 1000 });
+      this.report({ call, seconds: (performance.now() - start) / 1000, ...(call === 'observe' ? { observation: result as HostObservation } : {}) });
       return result;
     } catch (error) {
       this.report({ call, seconds: (performance.now() - start) / 1000, error });

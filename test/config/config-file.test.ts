@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/config-file.js';
 import { resolveRunOptions } from '../../src/config/run-options.js';
+import { dashboardRequest } from '../../src/web/live-run.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 import { UsageError } from '../../src/ground/errors.js';
@@ -110,6 +111,9 @@ const BAD: Array<[string, string, RegExp]> = [
   ['http: localhost:web\n', 'http', /^c\.yaml:1: http: 'localhost:web': 'web' is not a port number/],
   ['http: [8080]\n', 'http', /^c\.yaml:1: http: expected a non-empty string, got a list/],
   ['httpPublic: true\n', 'httpPublic', /^c\.yaml:1: httpPublic: needs http/],
+  ['metrics:\n  libvirtNames: 1\n', 'metrics.libvirtNames', /^c\.yaml:2: metrics\.libvirtNames: expected true or false/],
+  ['metrics:\n  nodeNames: yes please\n', 'metrics.nodeNames', /^c\.yaml:2: metrics\.nodeNames: expected true or false/],
+  ['metrics:\n  hostNames: true\n', 'metrics.hostNames', /^c\.yaml:2: metrics\.hostNames:/],
 ];
 
 for (const [text, field, message] of BAD) {
@@ -142,6 +146,20 @@ test('http: a port alone, HOST:PORT or [IPv6]:PORT; httpPublic allows beyond loo
   assert.deepEqual(parseConfig('http: "[::1]:0"\n', 'c.yaml').http, { host: '::1', port: 0 });
   const pub = parseConfig('http: 0.0.0.0:9464\nhttpPublic: true\n', 'c.yaml');
   assert.deepEqual([pub.http, pub.httpPublic], [{ host: '0.0.0.0', port: 9464 }, true]);
+});
+
+test('metrics.libvirtNames: off unless set; reaches the dashboard request like --libvirt-names', async () => {
+  assert.equal(parseConfig('http: 9464\n', 'c.yaml').metrics, undefined);
+  const config = parseConfig('http: 9464\nmetrics:\n  libvirtNames: true\n', 'c.yaml');
+  assert.deepEqual(config.metrics, { libvirtNames: true });
+  assert.equal((await dashboardRequest({}, false, 'run', config)).libvirtNames, true);
+  assert.equal((await dashboardRequest({ http: '0' }, false, 'run')).libvirtNames, undefined);
+  assert.equal((await dashboardRequest({ http: '0', 'libvirt-names': true }, false, 'run')).libvirtNames, true);
+  await assert.rejects(dashboardRequest({ 'libvirt-names': true }, false, 'run'), /--libvirt-names needs --http/);
+  const both = parseConfig('http: 9464\nmetrics:\n  libvirtNames: false\n  nodeNames: true\n', 'c.yaml');
+  assert.deepEqual(both.metrics, { libvirtNames: false, nodeNames: true });
+  const request = await dashboardRequest({}, false, 'run', both);
+  assert.deepEqual([request.libvirtNames, request.nodeNames], [undefined, true]);
 });
 
 test('loadConfig: a missing or unreadable file is one clear line', () => {

@@ -96,7 +96,9 @@ export class SimulatedHost implements Hypervisor {
         v.seenNs.fill(0);
         return { index, timeNs: Math.round(v.timeNs), delayNs: Math.round(v.delayNs), pcpu: v.lastPcpu, affinity: [...v.affinity] };
       });
-      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', id: d.id, vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
+      // The simulator has no emulator threads: the domain's CPU time is its vCPUs' (as the served host answers).
+      const cpuTimeNs = vcpus.reduce((sum, v) => sum + v.timeNs, 0);
+      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, id: d.id, blockReadBytes: Math.round(d.cache.diskReadBytes), cpuTimeNs };
       if (d.job !== undefined) obs.job = d.job;
       if (d.spec.definitionPins) obs.definitionPins = true;
       if (d.spec.hugepages) obs.hugepages = true;
