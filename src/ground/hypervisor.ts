@@ -75,6 +75,16 @@ export interface MemoryDeviceObservation {
 
 export interface DomainObservation extends DomainRef {
   state: DomainState;
+  /** The host's id of this run of the domain (libvirt's domain id); a new one after a restart, a restore
+   *  or a migration back. Undefined where the host has none. */
+  id?: number;
+  /** A job under way on the domain (a migration, a save, a dump, a snapshot: `outgoing migration`,
+   *  `save`, ...); undefined when none. While it runs the controllers leave the domain alone. */
+  job?: string;
+  /** Its definition pins its vCPUs (`<cputune><vcpupin>`): someone else owns its placement. */
+  definitionPins?: boolean;
+  /** Its memory is backed by hugepages (`<memoryBacking><hugepages/>`): a balloon frees nothing. */
+  hugepages?: boolean;
   vcpus: VcpuObservation[];
   /** undefined when the domain has no balloon device at all. */
   balloon?: BalloonObservation;

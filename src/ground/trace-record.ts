@@ -175,6 +175,11 @@ export interface TraceInterval {
   actions: Action[];
   /** Actions that failed when applied, with the error. */
   failures: { action: Action; error: string }[];
+  /**
+   * Actions not applied because their domain went away between observe and act (migrated, saved,
+   * stopped): a move, not a failure. Absent when there were none (and in traces written before it existed).
+   */
+  unapplied?: { action: Action; why: string }[];
   notices: Notice[];
   truth?: TraceTruth;
   /**

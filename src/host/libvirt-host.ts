@@ -1,7 +1,8 @@
 import { LibvirtError } from '../libvirt/errors.js';
+import { DomainGoneError } from '../ground/errors.js';
 import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, readVirtioMemDevices, stateName, type DomainStatsRecord, type VcpuInfo, type VirtioMemDevice } from '../libvirt/client.js';
 import { unitBytes } from '../libvirt/memory-devices.js';
-import { DomainAffect, DomainStatsGroup, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
+import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, MemoryDeviceObservation, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
@@ -9,8 +10,10 @@ import type { BalloonObservation, DomainObservation, DomainRef, HostObservation,
 // vCPU placement (affinity is not in the stats) and the host's memory. Its time is when the vCPU
 // counters were read (countersTimeNs), not when all of that had come back.
 
-// Changes use DomainAffect.Current: on a running domain that is its live state, and unlike an
-// explicit "live" every driver takes it.
+// Changes are live only (DomainAffect.Live): "current" on a domain that stopped between observe and act
+// (saved, migrated away, shut down) would rewrite its persistent definition instead. A driver that
+// refuses the live flag for a call (the test driver's pinning) gets "current" for that call from then on.
+// A change that finds its domain gone (no such domain, or not running) throws DomainGoneError: a move.
 // Groups a driver does not support are left out of its answer, not an error (no ENFORCE flag).
 /** libvirt's cpu_shares of a QEMU guest nobody weighted (cgroup v1's default; seen on the lab host). */
 export const DEFAULT_CPU_SHARES = 1024;
@@ -24,9 +27,8 @@ const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.CpuTotal | Domain
  */
 export const MEMORY_DEVICE_REFRESH_OBSERVATIONS = 60;
 
-/** What a domain's live definition says that the stats do not, read once per UUID and id. */
-interface Definition {
-  freePageReporting: boolean;
+/** What a domain's definition says that the stats do not, read once per UUID and id. */
+interface Definition extends DefinitionFacts {
   /** undefined: no virtio-mem device (never read again). */
   memory?: DeviceMemory;
 }
@@ -48,11 +50,15 @@ export class LibvirtHost implements Hypervisor {
   private noCpuStats = false;
   /** cpu_shares per domain UUID and id, read when a domain is first seen, when it started again (a new id) and after we set it (null: the driver has none). */
   private readonly shares = new Map<string, Promise<number | null>>();
-  /** Each domain's definition (free page reporting, virtio-mem devices), read once per UUID and id; the
-   *  virtio-mem devices again only while a request is under way (see deviceMemory). */
+  /** Each domain's definition (free page reporting, vCPU pins, hugepages, virtio-mem devices), read once
+   *  per UUID and id; the virtio-mem devices again only while a request is under way (see needsReread). */
   private readonly definitions = new Map<string, Promise<Definition>>();
   /** Observations made, for the staggered refresh of settled virtio-mem devices. */
   private observations = 0;
+  /** The driver does not answer job statistics: jobs are seen only in a paused domain's state reason on this connection. */
+  private noJobStats = false;
+  /** Calls whose live flag the driver refuses (they take "current" instead). */
+  private readonly liveRefused = new Set<string>();
 
   private constructor(readonly client: LibvirtClient, readonly uri: string) {}
 
@@ -94,6 +100,10 @@ export class LibvirtHost implements Hypervisor {
       const observed = domainObservation(record, detail.vcpus.value, node.cpus, detail.balloon);
       if (detail.definition.freePageReporting && observed.balloon) observed.balloon.freePageReporting = true;
       if (detail.definition.memory) withMemoryDevice(observed, detail.definition.memory, detail.balloon !== undefined);
+      if (detail.definition.vcpuPins) observed.definitionPins = true;
+      if (detail.definition.hugepages) observed.hugepages = true;
+      const job = pausedForJob(record) ?? detail.job;
+      if (job !== undefined) observed.job = job;
       // Only a weighted guest says so (1 is every guest's default).
       if (detail.cpuWeight !== undefined && detail.cpuWeight !== 1) observed.cpuWeight = detail.cpuWeight;
       domains.push(observed);
@@ -131,13 +141,14 @@ export class LibvirtHost implements Hypervisor {
   private async domainDetails(
     record: DomainStatsRecord,
     pcpus: number,
-  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; definition: Definition } | undefined> {
+  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; definition: Definition; job?: string } | undefined> {
     const vcpus = this.placement(record, pcpus);
     const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
     const cpuWeight = this.cpuWeight(record);
     const definition = this.definition(record);
+    const job = this.job(record);
     try {
-      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight, definition: await definition };
+      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight, definition: await definition, job: await job };
     } catch {
       return undefined;
     }
@@ -173,7 +184,7 @@ export class LibvirtHost implements Hypervisor {
   /** Weight w ↦ cpu_shares = w × 1024, libvirt's default for a QEMU guest (the host maps shares to the cgroup's CPU weight). */
   async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
     for (const key of this.shares.keys()) if (key.startsWith(`${domain.uuid}/`)) this.shares.delete(key);
-    await this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES);
+    await this.live('setCpuShares', (flags) => this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES, flags));
   }
 
   /** A domain's CPU weight relative to a default guest, from its cpu_shares; undefined when the driver has none. */
@@ -192,12 +203,14 @@ export class LibvirtHost implements Hypervisor {
   }
 
   /**
-   * What the domain's live definition says: `<memballoon ... freePageReporting='on'>` (libvirt ≥ 6.9)
-   * and its virtio-mem devices (libvirt ≥ 7.9). The XML is read when the domain is first seen (per
-   * UUID and id); a domain without virtio-mem is never read again. One with a device is read again
-   * only while it is unsettled (some device's requested ≠ current, or we asked a resize since the last
-   * read), and otherwise every MEMORY_DEVICE_REFRESH_OBSERVATIONS observations, staggered: the XML of
-   * every guest every interval is not an option on a host of 1,000 guests.
+   * What the domain's definition says: from its persistent definition, `<cputune><vcpupin>` and
+   * `<memoryBacking><hugepages/>` (so that pins set live, ours, are not taken for the definition's
+   * own) and whether it has virtio-mem devices; from the live one, `<memballoon ... freePageReporting='on'>`
+   * (libvirt ≥ 6.9) and the devices' current sizes (libvirt ≥ 7.9). Read when the domain is first seen
+   * (per UUID and id): one call for a domain without virtio-mem, which is never read again. One with a
+   * device has its live XML read again only while it is unsettled (some device's requested ≠ current,
+   * or we asked a resize since the last read), and otherwise every MEMORY_DEVICE_REFRESH_OBSERVATIONS
+   * observations, staggered: the XML of every guest every interval is not an option on a host of 1,000 guests.
    */
   private async definition(record: DomainStatsRecord): Promise<Definition> {
     const key = sharesKey(record.domain);
@@ -209,7 +222,7 @@ export class LibvirtHost implements Hypervisor {
     }
     const def = await known;
     if (!def.memory || !this.needsReread(def.memory, record.domain.uuid)) return def;
-    const again = this.readDefinition(record.domain).then((fresh) => (fresh.memory ? fresh : { ...def, memory: { ...def.memory!, readAt: this.observations } }), () => def);
+    const again = this.readDefinition(record.domain, def).then((fresh) => (fresh.memory ? fresh : { ...def, memory: { ...def.memory!, readAt: this.observations } }), () => def);
     this.definitions.set(key, again);
     return again;
   }
@@ -220,20 +233,34 @@ export class LibvirtHost implements Hypervisor {
     return age >= MEMORY_DEVICE_REFRESH_OBSERVATIONS || (age > 0 && (this.observations + staggerOf(uuid)) % MEMORY_DEVICE_REFRESH_OBSERVATIONS === 0);
   }
 
-  private async readDefinition(dom: DomainStatsRecord['domain']): Promise<Definition> {
+  /**
+   * Reads the definition: the persistent one for the facts (nothing known, all false, when it cannot
+   * be read), then the live one only for a domain with virtio-mem devices (their current sizes) or
+   * when `facts` are already known (a re-read of the devices).
+   */
+  private async readDefinition(dom: DomainStatsRecord['domain'], facts?: DefinitionFacts): Promise<Definition> {
+    let def: Definition;
+    if (facts) def = { ...facts };
+    else {
+      const stored = await this.client.call('domainGetXmlDesc', { dom, flags: DOMAIN_XML_INACTIVE }).then((r) => r.xml, () => undefined);
+      if (stored === undefined) return { ...NOTHING_KNOWN };
+      def = definitionFacts(stored);
+      if (!/<memory\b[^>]*\bmodel\s*=\s*['"]virtio-mem['"]/.test(stored)) return def;
+    }
     let xml: string;
     try {
       xml = (await this.client.call('domainGetXmlDesc', { dom, flags: 0 })).xml;
     } catch {
-      return { freePageReporting: false };
+      return def;
     }
-    const def: Definition = { freePageReporting: balloonReportsFreePages(xml) };
+    def.freePageReporting = balloonReportsFreePages(xml);
     let devices: VirtioMemDevice[];
     try {
       devices = readVirtioMemDevices(xml);
     } catch {
       devices = [];
     }
+    delete def.memory;
     if (devices.length === 0) return def;
     const totalKiB = domainMemoryKiB(xml);
     const sizeKiB = devices.reduce((s, d) => s + d.sizeKiB, 0);
@@ -252,8 +279,22 @@ export class LibvirtHost implements Hypervisor {
     return undefined;
   }
 
+  /** The job under way on a running domain (its operation), from the job statistics; undefined when none or not reported. */
+  private async job(record: DomainStatsRecord): Promise<string | undefined> {
+    if (this.noJobStats) return undefined;
+    try {
+      const job = await this.client.domainJob(record.domain);
+      return job.active ? job.operation : undefined;
+    } catch (err) {
+      if (err instanceof LibvirtError && err.code === ErrorCode.NoSupport) this.noJobStats = true;
+      else if (!(err instanceof LibvirtError)) throw err;
+      // A domain that went away meanwhile, or a daemon that refuses: no job known.
+      return undefined;
+    }
+  }
+
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {
-    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: DomainAffect.Current });
+    await this.live('pin', (flags) => this.client.pinVcpu(domain, vcpu, pcpus, { flags }));
   }
 
   /**
@@ -273,7 +314,7 @@ export class LibvirtHost implements Hypervisor {
         throw new Error(`invalid argument: a balloon target of ${Math.round(targetKiB)} KiB for '${domain.name}' is not above its ${plugged} KiB of plugged virtio-mem memory: the balloon acts on its boot memory; unplug instead`);
       }
     }
-    await this.client.call('domainSetMemoryFlags', { dom: domain, memory, flags: DomainAffect.Current });
+    await this.live('setMemory', (flags) => this.client.call('domainSetMemoryFlags', { dom: domain, memory, flags }));
   }
 
   /**
@@ -295,7 +336,25 @@ export class LibvirtHost implements Hypervisor {
   }
 
   async setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
-    await this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags: DomainAffect.Current });
+    await this.live('setMemoryStatsPeriod', (flags) => this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags }));
+  }
+
+  /** A change to the running domain only (see the top of the file); its domain gone becomes DomainGoneError. */
+  private async live(what: string, call: (flags: number) => Promise<unknown>): Promise<void> {
+    if (!this.liveRefused.has(what)) {
+      try {
+        await call(DomainAffect.Live);
+        return;
+      } catch (err) {
+        if (!refusesLiveFlag(err)) throw goneOr(err);
+        this.liveRefused.add(what);
+      }
+    }
+    try {
+      await call(DomainAffect.Current);
+    } catch (err) {
+      throw goneOr(err);
+    }
   }
 
   async close(): Promise<void> {
@@ -404,6 +463,7 @@ export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo
   });
   const state = stateName(paramNumber(p, 'state.state') ?? -1);
   const observation: DomainObservation = { name: record.domain.name, uuid: record.domain.uuid, state, vcpus, balloon: balloonObservation(p) ?? fallbackBalloon };
+  if (record.domain.id >= 0) observation.id = record.domain.id;
   const readBytes = blockReadBytes(p);
   if (readBytes !== undefined) observation.blockReadBytes = readBytes;
   const cpuTimeNs = paramNumber(p, 'cpu.time');
@@ -478,6 +538,52 @@ function staggerOf(uuid: string): number {
   let h = 0;
   for (const c of uuid) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return h % MEMORY_DEVICE_REFRESH_OBSERVATIONS;
+}
+
+/** VIR_DOMAIN_XML_INACTIVE: the persistent definition rather than the live one. */
+const DOMAIN_XML_INACTIVE = 2;
+
+const NOTHING_KNOWN: DefinitionFacts = { freePageReporting: false, vcpuPins: false, hugepages: false };
+
+/** What virtbalance reads from a domain's definition. */
+export interface DefinitionFacts {
+  /** `<memballoon ... freePageReporting='on'>`. */
+  freePageReporting: boolean;
+  /** `<cputune>` holds a `<vcpupin>`: the definition places its vCPUs itself. */
+  vcpuPins: boolean;
+  /** `<memoryBacking>` holds `<hugepages/>`: its memory is hugepages, which a balloon does not free. */
+  hugepages: boolean;
+}
+
+export function definitionFacts(xml: string): DefinitionFacts {
+  const inside = (element: string): string => new RegExp(`<${element}\\b[^>]*>([\\s\\S]*?)</${element}>`).exec(xml)?.[1] ?? '';
+  return {
+    freePageReporting: balloonReportsFreePages(xml),
+    vcpuPins: /<vcpupin\b/.test(inside('cputune')),
+    hugepages: /<hugepages\b/.test(inside('memoryBacking')),
+  };
+}
+
+/** Paused reasons that mean a job holds the domain (libvirt pauses a guest for these). */
+const JOB_PAUSE_REASONS = new Set(['migration', 'save', 'dump', 'snapshot', 'postcopy']);
+
+/** The job a paused domain is paused for (`save`, `migration`, ...), from its state reason; undefined otherwise. */
+export function pausedForJob(record: DomainStatsRecord): string | undefined {
+  if (stateName(paramNumber(record.params, 'state.state') ?? -1) !== 'paused') return undefined;
+  const reason = DOMAIN_PAUSED_REASONS[paramNumber(record.params, 'state.reason') ?? -1];
+  return reason !== undefined && JOB_PAUSE_REASONS.has(reason) ? reason : undefined;
+}
+
+/** The driver refuses the live flag for this call (the test driver's pinning: "unsupported flags (0x1)"). */
+function refusesLiveFlag(err: unknown): boolean {
+  return err instanceof LibvirtError && err.code === ErrorCode.InvalidArg && /unsupported flags/.test(err.message);
+}
+
+/** A change that found its domain gone (no such domain, or no longer running) as DomainGoneError; other errors as they are. */
+function goneOr(err: unknown): unknown {
+  if (!(err instanceof LibvirtError)) return err;
+  if (err.code === ErrorCode.NoDomain || (err.code === ErrorCode.OperationInvalid && /not running/.test(err.message))) return new DomainGoneError(err.message);
+  return err;
 }
 
 /** Whether a domain definition's balloon device has free page reporting on. */

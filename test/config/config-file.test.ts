@@ -103,6 +103,7 @@ const BAD: Array<[string, string, RegExp]> = [
   ['vms:\n  web1:\n    cpuWeight: 0\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 0 is out of range/],
   ['vms:\n  web1:\n    cpuWeight: 300\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 300 is out of range/],
   ['dryRun: yes please\n', 'dryRun', /expected true or false/],
+  ['cpu:\n  definitionPins: ignore\n', 'cpu.definitionPins', /^c\.yaml:2: cpu\.definitionPins: expected keep or manage, got "ignore"/],
   ['vms:\n  db1:\n    dedicated: always\n', 'vms.db1.dedicated', /^c\.yaml:3: vms\.db1\.dedicated: expected true or false/],
   ['- just\n- a list\n', '(top level)', /^c\.yaml:1: \(top level\): expected a mapping, got a list/],
   ['interval: [1\n', '(syntax)', /^c\.yaml:\d+: YAML syntax:/],
@@ -129,6 +130,15 @@ test('vms.NAME.dedicated reaches the vCPU scheduler as its list of dedicated dom
   assert.equal(config.vms.db1!.dedicated, true);
   assert.deepEqual(resolveRunOptions({}, config).cpu!.dedicated, ['db1']);
   assert.equal(resolveRunOptions({ memory: true }, config).cpu, undefined);
+});
+
+test('cpu.definitionPins: keep (the default) leaves guests with defined pins to them; manage reaches the loop, not the scheduler\'s options', () => {
+  assert.equal(resolveRunOptions({}, parseConfig('', 'c.yaml')).manageDefinitionPins, undefined);
+  assert.equal(resolveRunOptions({}, parseConfig('cpu:\n  definitionPins: keep\n', 'c.yaml')).manageDefinitionPins, undefined);
+  const manage = resolveRunOptions({}, parseConfig('cpu:\n  definitionPins: manage\n', 'c.yaml'));
+  assert.equal(manage.manageDefinitionPins, true);
+  assert.equal((manage.cpu as unknown as Record<string, unknown>).definitionPins, undefined);
+  assert.equal(resolveRunOptions({ memory: true }, parseConfig('cpu:\n  definitionPins: manage\n', 'c.yaml')).manageDefinitionPins, undefined, 'no vCPU scheduler, nothing to re-pin');
 });
 
 test('http: a port alone, HOST:PORT or [IPv6]:PORT; httpPublic allows beyond loopback', () => {

@@ -104,6 +104,12 @@ export interface DomainState {
   device?: DeviceState;
   running: boolean;
   everStarted: boolean;
+  /** The host's id of this run of it: new at each start and each arrival (migrateIn). */
+  id: number;
+  /** Migrated away (scenario `moves`): not running here, its state kept for its return. */
+  away: boolean;
+  /** The job under way (`outgoing migration`, `incoming migration`), undefined when none. */
+  job?: string;
   vcpus: VcpuState[];
   actualKiB: number;
   targetKiB: number;
@@ -185,7 +191,9 @@ export class SimPhysics {
     this.otherBacklogNs = new Array<number>((scenario.host.otherLoad ?? []).length).fill(0);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
     const times = scenario.domains.flatMap((d) => [
-      ...(d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]),
+      d.startSeconds,
+      ...(d.stopSeconds === null ? [] : [d.stopSeconds]),
+      ...(d.moves ?? []).flatMap((m) => [m.atSeconds, m.atSeconds + m.jobSeconds]),
       ...(d.memoryDevice?.requests ?? []).map(([s]) => s),
     ]);
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
@@ -201,6 +209,8 @@ export class SimPhysics {
       spec,
       running: false,
       everStarted: false,
+      id: -1,
+      away: false,
       vcpus: spec.pin.map((pin, i) => {
         const stream = hashString(`${spec.name}/cpu/${i}`);
         const shape = spec.cpu[i]!;
@@ -298,11 +308,14 @@ export class SimPhysics {
     for (const d of this.domains) {
       const startNs = Math.round(d.spec.startSeconds * NS_PER_S);
       const stopNs = d.spec.stopSeconds === null ? Infinity : Math.round(d.spec.stopSeconds * NS_PER_S);
-      const shouldRun = t >= startNs && t < stopNs;
+      const inLife = t >= startNs && t < stopNs;
+      const phase = movePhase(d.spec, t);
+      const shouldRun = inLife && !phase.away;
       if (shouldRun && !d.running && !d.everStarted) {
         Object.assign(d, this.initialState(d.spec));
         d.running = true;
         d.everStarted = true;
+        d.id = this.nextId++;
         this.layout++;
         d.nextRefreshNs = t;
         // A guest running at t = 0 booted before the scenario: its driver has already loaded.
@@ -316,11 +329,31 @@ export class SimPhysics {
         // A guest booting with a stats period reports at once (at t = 0: it was running before).
         this.refreshStats(d, t);
         this.tally.lifecycle.push({ domain: d.spec.name, kind: 'start', timeNs: t });
+      } else if (shouldRun && d.away) {
+        // Back from another host: a new QEMU process (new id, vCPU counters from zero, the defined
+        // pins), the memory state it left with.
+        d.running = true;
+        d.away = false;
+        d.id = this.nextId++;
+        d.vcpus.forEach((v, i) => {
+          const pin = d.spec.pin[i] ?? null;
+          v.affinity = pin ? [...pin] : [...this.allPcpus];
+          v.timeNs = 0;
+          v.delayNs = 0;
+          v.backlogNs = 0;
+        });
+        this.layout++;
+        d.truth.seen = true;
+        this.tally.lifecycle.push({ domain: d.spec.name, kind: 'migrate-in', timeNs: t });
       } else if (!shouldRun && d.running) {
         d.running = false;
         this.layout++;
-        this.tally.lifecycle.push({ domain: d.spec.name, kind: 'stop', timeNs: t });
+        if (inLife) {
+          d.away = true;
+          this.tally.lifecycle.push({ domain: d.spec.name, kind: 'migrate-out', timeNs: t });
+        } else this.tally.lifecycle.push({ domain: d.spec.name, kind: 'stop', timeNs: t });
       }
+      d.job = d.running ? phase.job : undefined;
       if (d.running && d.device) this.applyScriptedRequests(d, d.device, t);
     }
   }
@@ -333,6 +366,9 @@ export class SimPhysics {
       if (atSeconds >= d.spec.startSeconds) this.setDeviceRequest(d, mib * KIB_PER_MIB);
     }
   }
+
+  /** The next domain id (libvirt's ids count up from 1 as domains start). */
+  private nextId = 1;
 
   private nextLifecycleNs(): number {
     for (const ns of this.lifecycleTimesNs) if (ns > this.nowNs) return ns;
@@ -661,4 +697,14 @@ function statsAt(tNs: number, d: DomainState, actualKiB: number, usedKiB: number
     minorFaults: Math.round(d.minorFaults),
     lastUpdate: SIM_EPOCH_SECONDS + Math.floor(tNs / NS_PER_S),
   };
+}
+
+/** Where a domain's moves put it at time `t` (ns): away, or here with the job under way, if any. */
+export function movePhase(spec: DomainSpec, tNs: number): { away: boolean; job?: string } {
+  let last: NonNullable<DomainSpec['moves']>[number] | undefined;
+  for (const m of spec.moves ?? []) if (Math.round(m.atSeconds * NS_PER_S) <= tNs) last = m;
+  if (!last) return { away: false };
+  const jobEnd = Math.round((last.atSeconds + last.jobSeconds) * NS_PER_S);
+  if (last.kind === 'migrateOut') return tNs < jobEnd ? { away: false, job: 'outgoing migration' } : { away: true };
+  return tNs < jobEnd ? { away: false, job: 'incoming migration' } : { away: false };
 }

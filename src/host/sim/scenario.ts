@@ -66,6 +66,18 @@ export type ReadSpec =
   | { kind: 'scan'; sizeMiB: number; rateMiBps: number; atSeconds: number }
   | { kind: 'hot'; sizeMiB: number; rateMiBps: number; atSeconds: number; everySeconds: number; untilSeconds: number | null };
 
+/**
+ * The domain leaves the host (`migrateOut`: after its outgoing job, with its state: balloon, memory
+ * in use, page cache, workload clock) or arrives again (`migrateIn`: a new id, fresh vCPU counters,
+ * its defined pins). During `jobSeconds` it runs with a job under way (outgoing or incoming migration)
+ * and must not be touched.
+ */
+export interface MoveSpec {
+  kind: 'migrateOut' | 'migrateIn';
+  atSeconds: number;
+  jobSeconds: number;
+}
+
 export interface DomainSpec {
   name: string;
   uuid: string;
@@ -107,6 +119,12 @@ export interface DomainSpec {
   reads: ReadSpec[];
   /** A virtio-mem device beside the boot memory (then `maxMemoryMiB` is the boot memory); absent: none. */
   memoryDevice?: MemoryDeviceSpec;
+  /** Moves away and back, in time order, alternating out and in, the first out. */
+  moves?: MoveSpec[];
+  /** Its definition pins its vCPUs (`<cputune><vcpupin>`, the pins given in `pin`): someone else owns its placement. */
+  definitionPins?: boolean;
+  /** Its memory is hugepage-backed (`<memoryBacking><hugepages/>`). The simulator still balloons it if asked. */
+  hugepages?: boolean;
 }
 
 export interface Scenario {
@@ -147,7 +165,9 @@ const OTHER_LOAD_KEYS = ['pcpu', 'load', 'weight'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
   'statsPeriod', 'statsStopAt', 'balloon', 'freePageReporting', 'allOnesStats', 'allOnesStatsAt', 'weight', 'dedicated', 'workload', 'memoryDevice',
+  'moves', 'definitionPins', 'hugepages',
 ] as const;
+const MOVE_KEYS = ['migrateOut', 'migrateIn', 'job'] as const;
 const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB', 'reads'] as const;
 const READ_KEYS = ['scan', 'hot', 'rate', 'at', 'every', 'until'] as const;
 /** Largest file a read may cover (the simulator keeps it in 1 MiB chunks). */
@@ -357,6 +377,12 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
     reads,
   };
   if (d.floorMiB !== undefined) spec.floorMiB = r.number(d.floorMiB, at('floorMiB'), 0, max);
+  if (d.moves !== undefined) spec.moves = readMoves(r, d.moves, at('moves'), startSeconds, stopSeconds);
+  if (d.definitionPins !== undefined) {
+    spec.definitionPins = r.boolean(d.definitionPins, at('definitionPins'));
+    if (spec.definitionPins && pin.every((p) => p === null)) r.fail(at('definitionPins'), 'the definition pins its vCPUs: give them in pin');
+  }
+  if (d.hugepages !== undefined) spec.hugepages = r.boolean(d.hugepages, at('hugepages'));
   if (d.freePageReporting !== undefined) spec.freePageReporting = r.boolean(d.freePageReporting, at('freePageReporting'));
   if (d.allOnesStats !== undefined) spec.allOnesStats = r.string(d.allOnesStats, at('allOnesStats'), /^(bytes|kib)$/, "'bytes' or 'kib'") as 'bytes' | 'kib';
   if (d.allOnesStatsAt !== undefined) {
@@ -396,6 +422,26 @@ function readRates(r: FieldReader, value: unknown): MemoryDeviceRates {
   const rate = (key: 'plugMiBps' | 'unplugMiBps'): number =>
     o[key] === undefined ? DEFAULT_MEMORY_DEVICE_RATES[key] : r.number(o[key], ['host', 'memoryDevice', key], 0, 1e7, { exclusiveMin: true });
   return { plugMiBps: rate('plugMiBps'), unplugMiBps: rate('unplugMiBps') };
+}
+
+/** A domain's moves: each `{ migrateOut: S }` or `{ migrateIn: S }` with an optional `job` (s); out and in alternate, out first, in time order, within its life. */
+function readMoves(r: FieldReader, value: unknown, path: Path, startSeconds: number, stopSeconds: number | null): MoveSpec[] {
+  const moves: MoveSpec[] = [];
+  let after = startSeconds;
+  r.list(value, path, 1).forEach((raw, i) => {
+    const at = [...path, i];
+    const o = r.object(raw, at, MOVE_KEYS);
+    const kinds = (['migrateOut', 'migrateIn'] as const).filter((k) => o[k] !== undefined);
+    if (kinds.length !== 1) r.fail(at, 'expected exactly one of migrateOut, migrateIn (seconds)');
+    const kind = kinds[0]!;
+    const expected = i % 2 === 0 ? 'migrateOut' : 'migrateIn';
+    if (kind !== expected) r.fail([...at, kind], `expected ${expected}: moves alternate, the first one out (the domain starts here)`);
+    const atSeconds = r.number(o[kind], [...at, kind], after, stopSeconds ?? Infinity, { exclusiveMin: true });
+    const jobSeconds = o.job === undefined ? 0 : r.number(o.job, [...at, 'job'], 0, 86400);
+    moves.push({ kind, atSeconds, jobSeconds });
+    after = atSeconds + jobSeconds;
+  });
+  return moves;
 }
 
 /** Parses and validates scenario text; `source` names it in error messages (usually the path). */

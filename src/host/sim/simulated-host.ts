@@ -8,12 +8,13 @@ import type { Scenario } from './scenario.js';
 import type { ActionCounts, TruthInterval } from './truth.js';
 import { takeTruth } from './truth-record.js';
 import { sameCpuSet } from '../../ground/cpu-list.js';
+import { DomainGoneError } from '../../ground/errors.js';
 
 export { BALLOON_DRIVER_LOAD_SECONDS, SIM_EPOCH_SECONDS } from './physics.js';
 export type { SimOptions } from './physics.js';
 
 function notFound(name: string): Error {
-  return new Error(`Domain not found: no domain with matching name '${name}'`);
+  return new DomainGoneError(`Domain not found: no domain with matching name '${name}'`);
 }
 
 function noActions(): ActionCounts {
@@ -97,7 +98,10 @@ export class SimulatedHost implements Hypervisor {
       });
       // The simulator has no emulator threads: the domain's CPU time is its vCPUs' (as the served host answers).
       const cpuTimeNs = vcpus.reduce((sum, v) => sum + v.timeNs, 0);
-      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes), cpuTimeNs };
+      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, id: d.id, blockReadBytes: Math.round(d.cache.diskReadBytes), cpuTimeNs };
+      if (d.job !== undefined) obs.job = d.job;
+      if (d.spec.definitionPins) obs.definitionPins = true;
+      if (d.spec.hugepages) obs.hugepages = true;
       // Like libvirt's cpu_shares read back: only a guest whose weight was set says so.
       if (d.spec.weight !== 1) obs.cpuWeight = d.spec.weight;
       if (d.spec.balloon) obs.balloon = balloonOf(d, this.world.balloonCeilingKiB(d));

@@ -87,7 +87,8 @@ export interface OomEvent {
 
 export interface LifecycleEvent {
   domain: string;
-  kind: 'start' | 'stop';
+  /** `migrate-out`: it left the host with its state (after its job); `migrate-in`: it arrived again, with a new id. */
+  kind: 'start' | 'stop' | 'migrate-out' | 'migrate-in';
   timeNs: number;
 }
 
