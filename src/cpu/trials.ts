@@ -77,6 +77,8 @@ interface Epoch {
   probed?: boolean;
   /** A trial in this epoch was measured better than what it left: the model is right here, no probe. */
   improved?: boolean;
+  /** A trial measured worse was followed by the model's new proposal instead of its revert (redirect): once per epoch. */
+  redirected?: boolean;
   /** The interval the last trial of this epoch was measured better (a climb's next step follows it promptly or not at all once the epoch is settled). */
   betterAt?: number;
   /** Per placement, what it was measured to deliver in this epoch. */
@@ -619,6 +621,8 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
         overridden: proposed.length > 0,
       };
     }
+    const redirected = redirect(trial, tried);
+    if (redirected) return redirected;
     state.counts.reverted++;
     epoch.left.push(trial.to);
     const revert = revertOf(trial.revert, { tried, baseline: trial.baseline });
@@ -680,6 +684,53 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   if (held) return hold(held.rule, `${abandonedText}held: ${held.text}`);
   if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
   return { actions: [], state, ...(abandonedText ? { summary: abandonedText.slice(0, -2) } : {}), overridden: proposed.length > 0 };
+
+  /**
+   * A trial measured worse, while the model has learned since it began (a vCPU labelled or unlabelled
+   * clock-bound) and now proposes a placement not left, measured or lost in this epoch: once per epoch,
+   * within its first trialWindowIntervals, that placement is tried instead of going back, against the
+   * same baseline, and if it loses too the revert goes back to where the first trial began. Each
+   * placement is still left at most once (A → B → C → A). A trial begun on what the model knew at the
+   * first interval (a baseline of one interval, no labels yet) is otherwise the epoch's only one.
+   */
+  function redirect(trial: Trial, tried: MeasuredOutcome): TrialDecision | undefined {
+    if (epoch.redirected || proposed.length === 0 || epoch.trialLabels === input.labels || interval - epoch.startedAt >= options.trialWindowIntervals) return undefined;
+    const after = affinitiesAfter(m, input.keys, proposed);
+    const target = placementSignature(input.keys, after);
+    if (target === trial.to || target === trial.from || epoch.left.includes(target) || epoch.outcomes[target] || lostMove(state, trial.from, target, interval, options)) return undefined;
+    if ((input.predictedWorstAfter ?? input.predictedWorst) < trial.baseline.worstFraction + marginBetween(trial.baseline, trial.baseline, options.trialMargin)) return undefined;
+    // What undoes the new placement: every vCPU back to where the first trial found it.
+    const index = new Map<string, number>();
+    input.keys.forEach((key, i) => index.set(key, i));
+    const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+    for (const a of trial.revert) {
+      const i = index.get(vcpuKey(a.domain, a.vcpu));
+      if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
+    }
+    const undo: PinAction[] = [];
+    m.vcpus.forEach((v, i) => {
+      if (after[i]!.join(',') !== before[i]!.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: after[i]!, previous: before[i]!, reason: '' });
+    });
+    state.counts.reverted++;
+    state.counts.started++;
+    epoch.left.push(trial.to);
+    epoch.redirected = true;
+    epoch.trialLabels = input.labels;
+    epoch.climbing = false;
+    epoch.trials = (epoch.trials ?? 0) + 1;
+    epoch.levelsUnder[trial.to] ??= levelsOf(input);
+    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
+    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [] }, current: target, changedAt: interval, recent: [], lost };
+    return {
+      actions: proposed,
+      state,
+      event: { event: 'started', epoch: epoch.id, baseline: trial.baseline, measured: tried },
+      summary:
+        `trial measured worse (${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}); the model has learned since it began and proposes ` +
+        `another placement: tried instead of going back (epoch ${epoch.id})`,
+      overridden: false,
+    };
+  }
 
   function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
     epoch.outcomes[current] ??= baseline;

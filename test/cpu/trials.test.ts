@@ -296,6 +296,38 @@ test('a level is compared with the mean of its placement\'s settled readings, no
   assert.equal(state!.counts.epochs, 1);
 });
 
+test('a trial measured worse after the model learned something is followed by its new proposal, not a revert; each placement left once', () => {
+  // Together on pCPU0 (A) each gets 0.6; released (B) 0.4; apart (C) 0.9. The first trial (A → B) is made at
+  // interval 1, before anything is learned; by its verdict a label has changed and the model proposes C.
+  const together = [[0], [0]];
+  const usageAt = (a: number[][]): number[] => (a[0]!.length === 2 ? [0.4, 0.4] : a[0]![0] === a[1]![0] ? [0.6, 0.6] : [0.9, 0.9]);
+  const run = (learns: boolean) => {
+    let state;
+    let affinity = together;
+    const events: string[] = [];
+    const placements = [JSON.stringify(affinity)];
+    for (let k = 1; k <= 20; k++) {
+      const m = measurement(affinity, usageAt(affinity));
+      const released = affinity[0]!.length === 2;
+      const proposed = k === 1 ? [pin(0, [0, 1], affinity[0]!), pin(1, [0, 1], affinity[1]!)] : released ? [pin(0, [0], affinity[0]!), pin(1, [1], affinity[1]!)] : [];
+      const d = judgeByTrials(state, { ...input(m, k, proposed), labels: learns && k >= 3 ? 'u0/0' : '' }, options);
+      state = d.state;
+      if (d.event && d.event.event !== 'measuring' && d.event.event !== 'held') events.push(`${k}:${d.event.event}`);
+      for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+      if (JSON.stringify(affinity) !== placements.at(-1)) placements.push(JSON.stringify(affinity));
+    }
+    return { events, placements, state: state! };
+  };
+  const learned = run(true);
+  assert.deepEqual(learned.events, ['1:started', '5:started', '9:kept']);
+  assert.deepEqual(learned.placements, [JSON.stringify(together), JSON.stringify([[0, 1], [0, 1]]), JSON.stringify([[0], [1]])]);
+  assert.equal(new Set(learned.placements).size, learned.placements.length, 'no placement left twice');
+  // Nothing learned: the one trial of the epoch is reverted, and that is all.
+  const same = run(false);
+  assert.deepEqual(same.events.slice(0, 2), ['1:started', '5:reverted']);
+  assert.equal(same.placements.at(-1), JSON.stringify(together));
+});
+
 test('a vCPU that waited reads as a range, from what it got to time + delay: a backlog caught up is no new epoch', () => {
   // vCPU1 wants half a pCPU and gets it; then for three intervals it waits 0.4 of its window beside a busy
   // neighbour while still receiving 0.5 (catching up a backlog): time + delay 0.9 says only "between 0.5 and 0.9".
