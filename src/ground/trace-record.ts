@@ -85,7 +85,7 @@ export interface TraceTrial {
   epoch: number;
   baseline?: TraceMeasuredOutcome;
   measured?: TraceMeasuredOutcome;
-  rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'backing-off' | 'nothing-to-gain';
+  rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'backing-off' | 'nothing-to-gain' | 'epoch-settled';
   progress?: [number, number];
   /** The trial loop's own clause of the decision line, for a reader (never parsed). */
   text?: string;

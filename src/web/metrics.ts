@@ -208,7 +208,7 @@ export class RunMetrics {
     );
     this.trialsHeld = counter(
       'virtbalance_cpu_trial_proposals_held_total',
-      'Placement changes the vCPU scheduler proposed but did not try, by the rule that held them (one-trial-per-epoch, placement-left-before, measured-worse-before, backing-off, nothing-to-gain).',
+      'Placement changes the vCPU scheduler proposed but did not try, by the rule that held them (one-trial-per-epoch, placement-left-before, measured-worse-before, backing-off, nothing-to-gain, epoch-settled).',
       ['rule'],
     );
     this.demandEpoch = gauge('virtbalance_cpu_demand_epoch', "The vCPU scheduler's current demand epoch (1, 2, ...): a new one begins when some vCPU's demand leaves its noise band; one trial per epoch. 0 before the first.");
