@@ -13,7 +13,7 @@ set -euo pipefail
 
 SOCK=/var/run/libvirt/libvirt-sock
 STATE_DIR=/var/run/virtbalance-test-host
-APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev chromium python3-libvirt prometheus systemd libvirt-dev pkg-config)
+APT_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 cpio busybox-static gcc libc6-dev chromium python3-libvirt prometheus prometheus-libvirt-exporter systemd libvirt-dev pkg-config)
 
 say() { printf '[test-host] %s\n' "$*"; }
 die() { printf '[test-host] error: %s\n' "$*" >&2; exit 1; }
@@ -39,6 +39,10 @@ install_packages() {
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
   say "installed in $((SECONDS - t0)) s"
+  # The tests start their own exporter on a free port; the package's service (port 9177) stays off.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus-libvirt-exporter.service >/dev/null 2>&1 || true
+  fi
 }
 
 ensure_accounts() {

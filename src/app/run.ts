@@ -13,6 +13,8 @@ export interface RunSettings extends ControllerOptions {
   target: Target;
   intervalSeconds: number;
   dryRun: boolean;
+  /** Re-pin guests whose definition pins their vCPUs too (config `cpu.definitionPins: manage`). */
+  manageDefinitionPins?: boolean;
   json: boolean;
   quiet: boolean;
   intervals?: number;
@@ -78,6 +80,7 @@ export async function executeRun(settings: RunSettings): Promise<number> {
         intervalSeconds: settings.intervalSeconds,
         ...Object.fromEntries(kinds.map((kind) => [kind, settings[kind]])),
         dryRun: settings.dryRun || settings.judged !== undefined,
+        ...(settings.manageDefinitionPins ? { manageDefinitionPins: true } : {}),
         intervals: settings.intervals,
         signal: abort.signal,
         truth: target.truth,

@@ -75,7 +75,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`run: unexpected argument '${positionals[0]}' (try --help)`);
   if (values.sim !== undefined && values.connect !== undefined) throw new UsageError('run: give either --connect or --sim, not both');
   const config = values.config !== undefined ? loadConfig(values.config) : undefined;
-  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, scope, cpuWeights } = resolveRunOptions(values, config);
+  const { connect, intervalSeconds, cpu, memory, dryRun, restore, tracePath, scope, cpuWeights, manageDefinitionPins } = resolveRunOptions(values, config);
   const seed = values.seed === undefined ? 1 : positiveInteger(values.seed, '--seed');
   // The CPU weights are the vCPU scheduler's to keep: a run without it leaves them as they are, and says so.
   if (cpuWeights && !cpu) logLine(`vms.*.cpuWeight (${Object.keys(cpuWeights).join(', ')}): not set: the vCPU scheduler keeps the CPU weights, and this run does not run it`);
@@ -92,6 +92,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       cpu,
       memory,
       dryRun,
+      manageDefinitionPins,
       json: !!values.json,
       quiet: !!values.quiet,
       intervals,

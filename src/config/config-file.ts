@@ -42,7 +42,11 @@ export interface RunConfig {
   http?: ListenAddress;
   /** Allow an `http` address beyond loopback. */
   httpPublic?: boolean;
+  /** `/metrics` extras: `libvirtNames` adds the per-domain series as Debian's prometheus-libvirt-exporter 0.2.0 names them (docs/fleet.md). */
+  metrics?: { libvirtNames?: boolean; nodeNames?: boolean };
   cpu: { marginPoints?: number; persistIntervals?: number; urgentGainPoints?: number; objective?: CpuObjective; trials?: boolean };
+  /** `cpu.definitionPins`: `keep` (default) leaves a guest whose definition pins its vCPUs to its pins; `manage` re-pins it too. Read by the loop, not the scheduler. */
+  definitionPins?: DefinitionPins;
   memory: {
     floorMiB?: number;
     reserveMiB?: number;
@@ -75,9 +79,12 @@ export class ConfigError extends UsageError {
 
 type Path = FieldPath;
 
-const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'cpu', 'memory', 'vms'] as const;
-const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective', 'trials'] as const;
+const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'trace', 'only', 'exclude', 'http', 'httpPublic', 'metrics', 'cpu', 'memory', 'vms'] as const;
+const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective', 'trials', 'definitionPins'] as const;
+export const definitionPinsChoices = ['keep', 'manage'] as const;
+export type DefinitionPins = (typeof definitionPinsChoices)[number];
 const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory', 'refaultHorizon', 'roomMiB'] as const;
+const METRICS_KEYS = ['libvirtNames', 'nodeNames'] as const;
 const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
 const MAX_MIB = 16 * 1024 * 1024;
@@ -128,6 +135,13 @@ export function parseConfig(text: string, source: string): RunConfig {
   });
   const httpPublic = optional(top.httpPublic, (v) => r.boolean(v, ['httpPublic']));
   if (httpPublic && !http) r.fail(['httpPublic'], 'needs http (the address to serve on)');
+  const metricsRaw = top.metrics === undefined ? undefined : r.object(top.metrics, ['metrics'], METRICS_KEYS);
+  const metrics =
+    metricsRaw &&
+    defined({
+      libvirtNames: optional(metricsRaw.libvirtNames, (v) => r.boolean(v, ['metrics', 'libvirtNames'])),
+      nodeNames: optional(metricsRaw.nodeNames, (v) => r.boolean(v, ['metrics', 'nodeNames'])),
+    });
   const controllers = optional(top.controllers, (v) => {
     if (!Array.isArray(v) || v.length === 0) r.fail(['controllers'], `expected a list of cpu and/or memory, got ${describe(v)}`);
     const set = { cpu: false, memory: false };
@@ -168,6 +182,7 @@ export function parseConfig(text: string, source: string): RunConfig {
     exclude: optional(top.exclude, (v) => patterns(r, v, 'exclude')),
     http,
     httpPublic,
+    metrics,
     cpu: defined({
       marginPoints: optional(cpuRaw.margin, (v) => r.number(v, ['cpu', 'margin'], 0, 100)),
       persistIntervals: optional(cpuRaw.persistIntervals, (v) => r.number(v, ['cpu', 'persistIntervals'], 1, 1000, { integer: true })),
@@ -175,6 +190,7 @@ export function parseConfig(text: string, source: string): RunConfig {
       objective: optional(cpuRaw.objective, (v) => (cpuObjectives.includes(v as CpuObjective) ? (v as CpuObjective) : r.fail(['cpu', 'objective'], `expected fairness or balance, got ${describe(v)}`))),
       trials: optional(cpuRaw.trials, (v) => r.boolean(v, ['cpu', 'trials'])),
     }),
+    definitionPins: optional(cpuRaw.definitionPins, (v) => (definitionPinsChoices.includes(v as DefinitionPins) ? (v as DefinitionPins) : r.fail(['cpu', 'definitionPins'], `expected keep or manage, got ${describe(v)}`))),
     memory: defined({
       floorMiB: optional(memRaw.floorMiB, (v) => r.number(v, ['memory', 'floorMiB'], 0, MAX_MIB)),
       reserveMiB: optional(memRaw.reserveMiB, (v) => r.number(v, ['memory', 'reserveMiB'], 0, MAX_MIB)),

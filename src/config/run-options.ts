@@ -36,6 +36,8 @@ export interface RunOptions {
    * (its option `weights`, filled from these); a run without it does not.
    */
   cpuWeights?: Record<string, number>;
+  /** Re-pin guests whose definition pins their vCPUs too (config `cpu.definitionPins: manage`); otherwise they keep their pins. */
+  manageDefinitionPins?: boolean;
   dryRun: boolean;
   restore: boolean;
   tracePath?: string;
@@ -87,6 +89,7 @@ export function resolveRunOptions(flags: RunFlags, config?: RunConfig): RunOptio
     restore: !!flags.restore || !!config?.restore,
     ...(tracePath !== undefined ? { tracePath } : {}),
     ...(Object.keys(cpuWeights).length > 0 ? { cpuWeights } : {}),
+    ...(cpu && config?.definitionPins === 'manage' ? { manageDefinitionPins: true } : {}),
     scope,
   };
 }

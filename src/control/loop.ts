@@ -1,5 +1,5 @@
 import type { Clock, DomainState, HostObservation, Hypervisor } from '../ground/hypervisor.js';
-import { errorText, HostUnavailableError } from '../ground/errors.js';
+import { DomainGoneError, errorText, HostUnavailableError } from '../ground/errors.js';
 import type { Action, Notice } from '../ground/actions.js';
 import type { TraceInterval, TraceTruth } from '../ground/trace-record.js';
 import type { AnyController, RestoreContribution } from '../ground/controller.js';
@@ -7,11 +7,13 @@ import { domainKey } from '../ground/domain-identity.js';
 import { controllers, enabledKinds, type ControllerKind, type ControllerOptions } from './controllers.js';
 import { mib } from '../ground/units.js';
 import { recordCpu, type GrantHistory } from './cpu-record.js';
+import { measureShortfall, type ShortfallState } from './shortfall.js';
+import { lastingNotice, lastingReason, viewFor, type HandsOffOptions } from './hands-off.js';
 
 // The one control loop both hosts run: observe → decide → act → record, every interval.
 
 /** The controllers that run are those given options (`cpu`, `memory`: see controllers.ts). */
-export interface LoopOptions extends ControllerOptions {
+export interface LoopOptions extends ControllerOptions, HandsOffOptions {
   intervalSeconds: number;
   /** Decide and record, change nothing. */
   dryRun?: boolean;
@@ -44,7 +46,12 @@ export interface LoopSinks {
 interface KnownDomain {
   name: string;
   state: DomainState;
+  id?: number;
+  job?: string;
 }
+
+/** How many domains that moved away the loop remembers, to say "back" rather than "appeared" when they return. */
+const DEPARTED_MAX = 10_000;
 
 interface RunningController {
   kind: ControllerKind;
@@ -63,6 +70,14 @@ interface LoopState {
   failureLogged: boolean;
   /** Dedicated grants seen so far, for their `since` in the record. */
   grants: GrantHistory;
+  /** Since when the host has been short of CPU or memory, and whether that was said (src/control/shortfall.ts). */
+  shortfall: ShortfallState;
+  /** Lasting reasons to leave a domain alone already said, as `domainKey reason`. */
+  said: Set<string>;
+  /** Domains whose action found them gone this interval: already said; their going is not said again. */
+  vanished: Set<string>;
+  /** Domains that went away, by domainKey: their return (restored, migrated back, restarted) is said as a move back. */
+  departed: Map<string, string>;
 }
 
 export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, options: LoopOptions, sinks: LoopSinks): Promise<number> {
@@ -71,7 +86,7 @@ export async function runControlLoop(hypervisor: Hypervisor, clock: Clock, optio
     controller.validateOptions(options[kind]);
     return { kind, controller, options: options[kind], state: controller.initialState() };
   });
-  const state: LoopState = { running, failedObservations: 0, failureLogged: false, grants: new Map() };
+  const state: LoopState = { running, failedObservations: 0, failureLogged: false, grants: new Map(), shortfall: {}, said: new Set(), vanished: new Set(), departed: new Map() };
   const startMs = clock.nowMs();
   const intervalMs = options.intervalSeconds * 1000;
   let interval = 0;
@@ -151,11 +166,24 @@ async function runOneInterval(
     resynchronise(state);
     notices.push({ message: 'new connection to the host: resynchronised (fresh CPU measurement; memory history kept for domains with the same UUID)' });
   }
-  for (const notice of trackDomains(state, observation)) note(notice);
+  const tracked = trackDomains(state, observation);
+  for (const notice of tracked.notices) note(notice);
   sinks.observed?.(observation);
   entry.domains = observation.domains.map((d) => d.name);
-
-  const input = { previous: state.previous, current: observation, intervalSeconds: options.intervalSeconds };
+  // Counters of a domain that started anew (a new id) are not compared with those of its previous run.
+  const previous = state.previous && tracked.restarted.size > 0
+    ? { ...state.previous, domains: state.previous.domains.filter((d) => !tracked.restarted.has(domainKey(d))) }
+    : state.previous;
+  for (const c of state.running) {
+    for (const d of observation.domains) {
+      const reason = lastingReason(c.kind, d, options);
+      if (reason === undefined) continue;
+      const said = `${domainKey(d)} ${reason}`;
+      if (state.said.has(said)) continue;
+      state.said.add(said);
+      note({ domain: d.name, message: lastingNotice(reason) });
+    }
+  }
   // Each controller's part of the interval's actions, prepared (every observation) then decided (once it can measure).
   const own = new Map<RunningController, Action[]>();
   const prepared: Action[] = [];
@@ -163,6 +191,12 @@ async function runOneInterval(
   for (const c of state.running) {
     const mine: Action[] = [];
     own.set(c, mine);
+    // What this controller sees: without the domains it leaves alone (hands-off.ts).
+    const input = {
+      previous: previous && viewFor(c.kind, previous, options),
+      current: viewFor(c.kind, observation, options),
+      intervalSeconds: options.intervalSeconds,
+    };
     if (c.controller.prepare) {
       const preparation = c.controller.prepare(c.state, c.options, input);
       c.state = preparation.state;
@@ -180,17 +214,24 @@ async function runOneInterval(
     if (decision.trace !== undefined) (entry as unknown as Record<string, unknown>)[c.kind] = decision.trace;
   }
   const actions = [...prepared, ...decided];
+  const reserveKiB = ((options.memory as { reserveMiB?: number } | undefined)?.reserveMiB ?? 0) * 1024;
+  const shortfall = measureShortfall(state.previous, observation, entry.memory, reserveKiB, state.shortfall, timeMs);
+  entry.shortfall = shortfall.shortfall;
+  state.shortfall = shortfall.state;
+  for (const notice of shortfall.notices) note(notice);
   state.previous = observation;
   if (entry.cpu) entry.cpu = recordCpu(entry.cpu, state.grants, interval, timeMs);
 
   entry.actions = actions;
   entry.notices = notices;
-  if (!options.dryRun) await applyActions(hypervisor, actions, entry, sinks);
+  if (!options.dryRun) await applyActions(hypervisor, actions, entry, sinks, state.vanished);
+  // Actions not applied because their domain went away count as not applied for the controllers too.
+  const notApplied = [...entry.failures, ...(entry.unapplied ?? []).map((u) => ({ action: u.action, error: u.why }))];
   for (const c of state.running) {
     if (!c.controller.settle) continue;
     const mine = own.get(c) ?? [];
     const theirs = new Set(mine);
-    const settlement = c.controller.settle(c.state, mine, entry.failures.filter((f) => theirs.has(f.action)), !!options.dryRun);
+    const settlement = c.controller.settle(c.state, mine, notApplied.filter((f) => theirs.has(f.action)), !!options.dryRun);
     c.state = settlement.state;
     for (const line of settlement.log) sinks.log?.(line, true);
   }
@@ -209,42 +250,85 @@ function forget(state: LoopState, key: string): void {
 }
 
 /**
- * Notices domains that appeared, went away, were renamed, replaced (same name, new UUID) or changed
- * state since the last observation. Controllers key what they remember by UUID: a renamed domain
- * keeps its history, a replaced or gone one is forgotten.
+ * Notices domains that appeared, went away, were renamed, replaced (same name, new UUID), started
+ * anew (same UUID, new id), began or ended a job, or changed state since the last observation.
+ * Controllers key what they remember by UUID: a renamed domain keeps its history; a replaced, gone,
+ * restarted one, or one that begins a job, is forgotten, so none of it is stale when it is managed again.
+ * A domain that leaves during a job (a migration, a save) or whose action found it gone has moved: said
+ * once as a move, and its return as a move back.
  */
-function trackDomains(state: LoopState, obs: HostObservation): Notice[] {
+function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice[]; restarted: Set<string> } {
   const notices: Notice[] = [];
+  const restarted = new Set<string>();
   const known = state.known;
   const now = new Map<string, KnownDomain>();
-  for (const d of obs.domains) now.set(domainKey(d), { name: d.name, state: d.state });
+  for (const d of obs.domains) now.set(domainKey(d), { name: d.name, state: d.state, id: d.id, job: d.job });
   state.known = now;
-  if (!known) return notices;
+  if (!known) {
+    for (const d of obs.domains) if (d.job !== undefined) notices.push({ domain: d.name, message: jobStarted(d.job) });
+    return { notices, restarted };
+  }
   const previousKeyByName = new Map<string, string>();
   for (const [key, d] of known) previousKeyByName.set(d.name, key);
   const replaced = new Set<string>();
   for (const d of obs.domains) {
     const key = domainKey(d);
     const before = known.get(key);
+    // Its action found it gone, yet here it is (it came back at once): nothing of before is kept.
+    if (before && state.vanished.has(key)) forget(state, key);
     if (!before) {
       const replacedKey = previousKeyByName.get(d.name);
       if (replacedKey !== undefined && !now.has(replacedKey)) {
         replaced.add(replacedKey);
         notices.push({ domain: d.name, message: `replaced by a new domain of the same name (UUID ${replacedKey} → ${key}): starts afresh` });
+      } else if (state.departed.has(key)) {
+        state.departed.delete(key);
+        notices.push({ domain: d.name, message: `back (${d.state}${d.id === undefined ? '' : `, id ${d.id}`}: moved back, restored or restarted): starts afresh` });
       } else {
         notices.push({ domain: d.name, message: `appeared (${d.state})` });
       }
+      if (d.job !== undefined) notices.push({ domain: d.name, message: jobStarted(d.job) });
       continue;
     }
     if (before.name !== d.name) notices.push({ domain: d.name, message: `renamed from ${before.name}` });
-    if (before.state !== d.state) notices.push({ domain: d.name, message: stateChange(before.state, d.state) });
+    if (before.id !== undefined && d.id !== undefined && before.id !== d.id) {
+      restarted.add(key);
+      forget(state, key);
+      notices.push({ domain: d.name, message: `started anew (id ${before.id} → ${d.id}: restored, moved back or restarted): starts afresh` });
+    }
+    if (d.job !== undefined && before.job === undefined) {
+      forget(state, key);
+      notices.push({ domain: d.name, message: jobStarted(d.job) });
+    } else if (d.job === undefined && before.job !== undefined) {
+      notices.push({ domain: d.name, message: `${before.job} job ended: managed again, afresh` });
+    } else if (d.job === undefined && before.state !== d.state) {
+      notices.push({ domain: d.name, message: stateChange(before.state, d.state) });
+    }
   }
   for (const [key, d] of known) {
     if (now.has(key)) continue;
     forget(state, key);
-    if (!replaced.has(key)) notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
+    if (replaced.has(key)) continue;
+    if (state.vanished.delete(key)) departed(state, key, d.name);
+    else if (d.job !== undefined) {
+      departed(state, key, d.name);
+      notices.push({ domain: d.name, message: `moved away (during its ${d.job} job): forgotten until it comes back` });
+    } else {
+      departed(state, key, d.name);
+      notices.push({ domain: d.name, message: 'gone (shut down, destroyed or migrated away): forgotten' });
+    }
   }
-  return notices;
+  state.vanished.clear();
+  return { notices, restarted };
+}
+
+function departed(state: LoopState, key: string, name: string): void {
+  state.departed.set(key, name);
+  if (state.departed.size > DEPARTED_MAX) state.departed.delete(state.departed.keys().next().value!);
+}
+
+function jobStarted(job: string): string {
+  return `${job} job under way: left alone (not pinned, not ballooned) until it ends`;
 }
 
 function stateChange(from: DomainState, to: DomainState): string {
@@ -258,11 +342,15 @@ function stateChange(from: DomainState, to: DomainState): string {
  * remaining actions this interval are skipped (it likely vanished), the other domains go on. A lost
  * connection stops the rest of the interval.
  */
-async function applyActions(hypervisor: Hypervisor, actions: readonly Action[], entry: TraceInterval, sinks: LoopSinks): Promise<void> {
+async function applyActions(hypervisor: Hypervisor, actions: readonly Action[], entry: TraceInterval, sinks: LoopSinks, vanished: Set<string>): Promise<void> {
   const failedDomains = new Set<string>();
   let unavailable = false;
   for (const action of actions) {
     const key = domainKey(action.domain);
+    if (vanished.has(key)) {
+      (entry.unapplied ??= []).push({ action, why: `not attempted: ${action.domain.name} went away` });
+      continue;
+    }
     if (unavailable || failedDomains.has(key)) {
       entry.failures.push({ action, error: unavailable ? 'not attempted: no connection to the host' : `not attempted: an earlier action on ${action.domain.name} failed` });
       continue;
@@ -271,6 +359,15 @@ async function applyActions(hypervisor: Hypervisor, actions: readonly Action[], 
       await applyAction(hypervisor, action);
     } catch (err) {
       const error = errorText(err);
+      if (err instanceof DomainGoneError) {
+        // Migrated away, saved, shut down between observe and act: a move, not a failure. Said once.
+        vanished.add(key);
+        (entry.unapplied ??= []).push({ action, why: `gone: ${error}` });
+        const message = `gone before ${describeAction(action)} (migrated away, saved or stopped): nothing applied to it; forgotten`;
+        entry.notices.push({ domain: action.domain.name, message });
+        sinks.log?.(`${action.domain.name}: ${message}`, true);
+        continue;
+      }
       entry.failures.push({ action, error });
       if (err instanceof HostUnavailableError) {
         unavailable = true;
@@ -292,6 +389,8 @@ function describeAction(action: Action): string {
       return `stats period of ${action.domain.name} to ${action.seconds} s`;
     case 'set-cpu-weight':
       return `CPU weight of ${action.domain.name} to ${action.weight}`;
+    case 'resize-memory-device':
+      return `virtio-mem of ${action.domain.name} to ${mib(action.requestedKiB)} MiB`;
   }
 }
 
@@ -306,6 +405,9 @@ export async function applyAction(hypervisor: Hypervisor, action: Action): Promi
     case 'set-cpu-weight':
       if (!hypervisor.setCpuWeight) throw new Error('this host cannot set CPU weights');
       return hypervisor.setCpuWeight(action.domain, action.weight);
+    case 'resize-memory-device':
+      if (!hypervisor.resizeMemoryDevice) throw new Error('this host cannot resize memory devices');
+      return hypervisor.resizeMemoryDevice(action.domain, action.requestedKiB);
   }
 }
 

@@ -82,6 +82,8 @@ export function formatAction(action: Action): string {
       return `stats period ${action.domain.name} = ${action.seconds} s: ${action.reason}`;
     case 'set-cpu-weight':
       return `CPU weight ${action.domain.name} ${action.previous} -> ${action.weight}: ${action.reason}`;
+    case 'resize-memory-device':
+      return `virtio-mem ${action.domain.name} ${(action.fromKiB / MiB).toFixed(0)} -> ${(action.requestedKiB / MiB).toFixed(0)} MiB requested: ${action.reason}`;
   }
 }
 

@@ -80,6 +80,11 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
       notes.push(`${d.name}: ${d.state}, left as it is`);
       continue;
     }
+    // A migration or a save holds it: a change would wait for the job (libvirt's state change lock) and fail.
+    if (d.job !== undefined) {
+      notes.push(`${d.name}: ${d.job} job under way, left as it is`);
+      continue;
+    }
     if (options.pins) {
       for (const v of d.vcpus) {
         const target = was.pins.get(v.index);
@@ -135,6 +140,8 @@ function restoredWhat(action: Action): string {
       return `pin of vCPU${action.vcpu}`;
     case 'set-cpu-weight':
       return `CPU weight ${action.weight}`;
+    case 'resize-memory-device':
+      return `virtio-mem request of ${Math.round(action.requestedKiB / 1024)} MiB`;
     default:
       return 'balloon';
   }

@@ -3,7 +3,7 @@ import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.
 import { createSimulatedHost, type Scenario, type TruthInterval } from '../host/sim/index.js';
 import { runControlLoop } from './loop.js';
 import { controllersForTrace } from './controllers.js';
-import type { TraceCacheTruth, TraceHeader, TraceLine, TraceTruth } from '../ground/trace-record.js';
+import type { TraceCacheTruth, TraceHeader, TraceLine, TraceMemoryDeviceTruth, TraceTruth } from '../ground/trace-record.js';
 
 /** The memory coordinator's options for a scenario: its host reserve and per-guest floors. */
 export function memoryOptionsFor(scenario: Scenario, base: MemoryOptions = defaultMemoryOptions): MemoryOptions {
@@ -75,5 +75,11 @@ export function traceTruth(t: TruthInterval): TraceTruth {
     };
   }
   if (Object.keys(cache).length > 0) truth.cache = cache;
+  const devices: Record<string, TraceMemoryDeviceTruth> = {};
+  for (const d of t.domains) {
+    const m = d.memoryDevice;
+    if (m) devices[d.name] = { bootKiB: m.bootMiB * 1024, sizeKiB: m.sizeMiB * 1024, requestedKiB: m.requestedMiB * 1024, pluggedKiB: m.pluggedMiB * 1024, blockedUnplugs: m.blockedUnplugs };
+  }
+  if (Object.keys(devices).length > 0) truth.memoryDevices = devices;
   return truth;
 }

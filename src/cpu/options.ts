@@ -70,6 +70,14 @@ export interface CpuSchedulerOptions {
   /** ...for this many intervals in a row. */
   epochPersistIntervals: number;
   /**
+   * A demand epoch explores for this many intervals from its start: the model's trials (the first, one
+   * after a relabel) begin only within them, and later only the next step of a climb proposed at once
+   * (within persistIntervals + trialSettleIntervals of the step before being measured better). Later
+   * the epoch is settled: the demands have not moved, so a proposal that appears only now rests on
+   * noise (a low reading of the placement in force, a label flipping); only a new epoch opens new trials.
+   */
+  trialWindowIntervals: number;
+  /**
    * Configured CPU weights by domain name (`vms.NAME.cpuWeight`; libvirt cpu_shares = weight × 1024):
    * kept on each domain as it appears, put back by --restore (weights.ts). Fair shares count them.
    */
@@ -107,6 +115,7 @@ export const defaultCpuSchedulerOptions: CpuSchedulerOptions = {
   epochBandFloor: 0.1,
   epochBandSigmas: 3,
   epochPersistIntervals: 2,
+  trialWindowIntervals: 12,
   dedicated: [],
   dedicatedBusyDemand: 0.3,
   dedicatedBusyIntervals: 2,
@@ -125,7 +134,7 @@ export function validateCpuSchedulerOptions(o: CpuSchedulerOptions): void {
     if (!(o[key] >= 0 && o[key] <= 1)) throw new UsageError(`cpu scheduler: ${key} must be in [0, 1], got ${o[key]}`);
   }
   if (!Number.isInteger(o.trialSettleIntervals)) throw new UsageError(`cpu scheduler: trialSettleIntervals must be an integer ≥ 0, got ${o.trialSettleIntervals}`);
-  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals', 'trialIntervals', 'epochPersistIntervals', 'trialBackoffIntervals', 'lostTrialMemoryIntervals'] as const) {
+  for (const key of ['persistIntervals', 'dedicatedBusyIntervals', 'dedicatedIdleIntervals', 'trialIntervals', 'epochPersistIntervals', 'trialWindowIntervals', 'trialBackoffIntervals', 'lostTrialMemoryIntervals'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new UsageError(`cpu scheduler: ${key} must be an integer ≥ 1, got ${o[key]}`);
   }
   if (!(o.dedicatedBusyDemand > 0)) throw new UsageError(`cpu scheduler: dedicatedBusyDemand must be > 0, got ${o.dedicatedBusyDemand}`);

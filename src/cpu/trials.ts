@@ -22,7 +22,10 @@ import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from 
 //   - a placement already left is never left again (A → B → A is a trial and its revert;
 //     A → B → A → B cannot happen);
 //   - a placement measured worse than the one in force is never proposed again;
-//   - the host's scheduler alone may be probed once (releaseProbe).
+//   - the host's scheduler alone may be probed once (releaseProbe);
+//   - the model's trials begin only in the epoch's first trialWindowIntervals (later, only a climb's
+//     next step proposed at once): then the epoch is settled, and a proposal that appears only then
+//     rests on noise, not on a new demand.
 // Across epochs a lost move is remembered (lostTrialMemoryIntervals) and new trials back off.
 // Levels are compared with the ones measured under the *same* placement, and not at all while a
 // change settles: a vCPU with a backlog reads busier where it was starved, and that is the
@@ -74,6 +77,10 @@ interface Epoch {
   probed?: boolean;
   /** A trial in this epoch was measured better than what it left: the model is right here, no probe. */
   improved?: boolean;
+  /** A trial measured worse was followed by the model's new proposal instead of its revert (redirect): once per epoch. */
+  redirected?: boolean;
+  /** The interval the last trial of this epoch was measured better (a climb's next step follows it promptly or not at all once the epoch is settled). */
+  betterAt?: number;
   /** Per placement, what it was measured to deliver in this epoch. */
   outcomes: Record<string, MeasuredOutcome>;
 }
@@ -348,10 +355,21 @@ function weightsText(m: CpuMeasurement): string {
 interface Levels {
   low: number[];
   high: number[];
+  /** Settled readings averaged into low and high (1 when absent): the reference follows the placement's mean, not its first reading. */
+  n?: number;
+}
+
+/** The reference levels with one more settled reading of the same placement averaged in. */
+function foldLevels(reference: Levels, now: Levels): Levels {
+  const n = reference.n ?? 1;
+  const mean = (a: readonly number[], b: readonly number[]): number[] => a.map((x, i) => (x * n + (b[i] ?? x)) / (n + 1));
+  return { low: mean(reference.low, now.low), high: mean(reference.high, now.high), n: n + 1 };
 }
 
 /** A vCPU whose time + delay covers this much of its window was runnable throughout: its demand is censored. */
 const SATURATED_DEMAND = 0.95;
+/** A vCPU that waited this much of its window (delay) read its demand as a range: [what it received, time + delay]. */
+const WAITED = 0.05;
 
 function levelsOf(input: TrialInput): Levels {
   const low: number[] = [];
@@ -359,8 +377,11 @@ function levelsOf(input: TrialInput): Levels {
   input.demands.forEach((d, i) => {
     const raw = input.m.vcpus[i];
     const censored = raw !== undefined && raw.demand >= SATURATED_DEMAND;
-    low.push(censored ? Math.min(d, raw.usage) : d);
-    high.push(censored ? Math.max(d, 1) : d);
+    // A vCPU that waited says only that its demand lies between what it got and time + delay: a work-bound
+    // one catching up a backlog, a clock-bound one whose window stretched, both read above their rate.
+    const waited = raw !== undefined && raw.demand - raw.usage >= WAITED;
+    low.push(censored || waited ? Math.min(d, raw.usage) : d);
+    high.push(censored ? Math.max(d, 1) : waited ? Math.max(d, raw.demand) : d);
   });
   for (const o of input.other ?? []) {
     low.push(o);
@@ -555,6 +576,12 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   // Copied, not changed in place: the state that came in stays as it was.
   const epoch: Epoch = { ...state.epoch!, left: [...state.epoch!.left], outcomes: { ...state.epoch!.outcomes }, levelsUnder: { ...state.epoch!.levelsUnder } };
   state.epoch = epoch;
+  // While the epoch lasts, the levels of the placement in force are compared with the mean of its settled
+  // readings so far, not with its first one: one early reading (a single unsmoothed interval, bursty
+  // windows still drifting after a move) is as noisy as the level itself and, kept as the reference,
+  // ended epochs on steady demands.
+  const reference = state.current !== undefined && !settling && endedBecause === undefined && !moved ? epoch.levelsUnder[state.current] : undefined;
+  if (reference && reference.low.length === epoch.bands.length) epoch.levelsUnder[state.current!] = foldLevels(reference, levelsOf(input));
   const sample = sampleOf(m);
   const hold = (rule: NonNullable<TrialEvent['rule']>, summary: string): TrialDecision => {
     state.counts.held++;
@@ -582,6 +609,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       epoch.climbing = verdict === 'better';
       if (verdict === 'better') {
         epoch.improved = true;
+        epoch.betterAt = interval;
         delete state.backoff;
       }
       state = { ...withoutTrial(state), recent: trial.samples.slice(-options.trialIntervals) };
@@ -593,6 +621,8 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
         overridden: proposed.length > 0,
       };
     }
+    const redirected = redirect(trial, tried);
+    if (redirected) return redirected;
     state.counts.reverted++;
     epoch.left.push(trial.to);
     const revert = revertOf(trial.revert, { tried, baseline: trial.baseline });
@@ -627,6 +657,9 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     else if (!input.releases && input.objective === 'fairness' && baseline.usageSpreadPoints <= options.marginPoints && !worthMeasuring(input, baseline, options)) {
       held = { rule: 'nothing-to-gain', text: `the model expects the worst vCPU at ${fmtFraction(input.predictedWorstAfter ?? input.predictedWorst)} of its fair share after (${fmtFraction(input.predictedWorst)} now, measured ${fmtFraction(baseline.worstFraction)}): less than a trial could tell apart` };
     }
+    else if (interval - epoch.startedAt >= options.trialWindowIntervals && !(epoch.climbing && epoch.betterAt !== undefined && interval - epoch.betterAt <= options.persistIntervals + options.trialSettleIntervals)) {
+      held = { rule: 'epoch-settled', text: `demand epoch ${epoch.id} began at interval ${epoch.startedAt} and its demands have stayed within their bands since: settled, trials begin only in an epoch's first ${options.trialWindowIntervals} intervals` };
+    }
     else if (backingOff) held = { rule: 'backing-off', text: `a trial lost ${state.backoff!.wait} or fewer intervals ago: the next may start at interval ${state.backoff!.until}` };
     else if (epoch.left.includes(current)) held = { rule: 'placement-left-before', text: 'the placement in force was already left once in this demand epoch (never A → B → A → B)' };
     else if (epoch.trialLabels === input.labels && !(epoch.climbing && (epoch.trials ?? 0) < maxTrialsPerEpoch)) {
@@ -651,6 +684,53 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   if (held) return hold(held.rule, `${abandonedText}held: ${held.text}`);
   if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
   return { actions: [], state, ...(abandonedText ? { summary: abandonedText.slice(0, -2) } : {}), overridden: proposed.length > 0 };
+
+  /**
+   * A trial measured worse, while the model has learned since it began (a vCPU labelled or unlabelled
+   * clock-bound) and now proposes a placement not left, measured or lost in this epoch: once per epoch,
+   * within its first trialWindowIntervals, that placement is tried instead of going back, against the
+   * same baseline, and if it loses too the revert goes back to where the first trial began. Each
+   * placement is still left at most once (A → B → C → A). A trial begun on what the model knew at the
+   * first interval (a baseline of one interval, no labels yet) is otherwise the epoch's only one.
+   */
+  function redirect(trial: Trial, tried: MeasuredOutcome): TrialDecision | undefined {
+    if (epoch.redirected || proposed.length === 0 || epoch.trialLabels === input.labels || interval - epoch.startedAt >= options.trialWindowIntervals) return undefined;
+    const after = affinitiesAfter(m, input.keys, proposed);
+    const target = placementSignature(input.keys, after);
+    if (target === trial.to || target === trial.from || epoch.left.includes(target) || epoch.outcomes[target] || lostMove(state, trial.from, target, interval, options)) return undefined;
+    if ((input.predictedWorstAfter ?? input.predictedWorst) < trial.baseline.worstFraction + marginBetween(trial.baseline, trial.baseline, options.trialMargin)) return undefined;
+    // What undoes the new placement: every vCPU back to where the first trial found it.
+    const index = new Map<string, number>();
+    input.keys.forEach((key, i) => index.set(key, i));
+    const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+    for (const a of trial.revert) {
+      const i = index.get(vcpuKey(a.domain, a.vcpu));
+      if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
+    }
+    const undo: PinAction[] = [];
+    m.vcpus.forEach((v, i) => {
+      if (after[i]!.join(',') !== before[i]!.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: after[i]!, previous: before[i]!, reason: '' });
+    });
+    state.counts.reverted++;
+    state.counts.started++;
+    epoch.left.push(trial.to);
+    epoch.redirected = true;
+    epoch.trialLabels = input.labels;
+    epoch.climbing = false;
+    epoch.trials = (epoch.trials ?? 0) + 1;
+    epoch.levelsUnder[trial.to] ??= levelsOf(input);
+    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
+    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [] }, current: target, changedAt: interval, recent: [], lost };
+    return {
+      actions: proposed,
+      state,
+      event: { event: 'started', epoch: epoch.id, baseline: trial.baseline, measured: tried },
+      summary:
+        `trial measured worse (${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}); the model has learned since it began and proposes ` +
+        `another placement: tried instead of going back (epoch ${epoch.id})`,
+      overridden: false,
+    };
+  }
 
   function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
     epoch.outcomes[current] ??= baseline;

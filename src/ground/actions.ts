@@ -38,7 +38,18 @@ export interface SetCpuWeightAction {
   reason: string;
 }
 
-export type Action = PinAction | SetMemoryAction | SetStatsPeriodAction | SetCpuWeightAction;
+/** A new requested size for a guest's virtio-mem device(s) (`Hypervisor.resizeMemoryDevice`). */
+export interface ResizeMemoryDeviceAction {
+  kind: 'resize-memory-device';
+  domain: DomainRef;
+  /** What was requested before, KiB. */
+  fromKiB: number;
+  /** What is requested now (a multiple of the block), KiB. */
+  requestedKiB: number;
+  reason: string;
+}
+
+export type Action = PinAction | SetMemoryAction | SetStatsPeriodAction | SetCpuWeightAction | ResizeMemoryDeviceAction;
 
 /** Something a policy noticed but did not act on (e.g. a guest without balloon stats). */
 export interface Notice {

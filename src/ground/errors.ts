@@ -22,6 +22,17 @@ export class HostUnavailableError extends Error {
   }
 }
 
+/**
+ * The domain an action was meant for is no longer there to take it (migrated away, saved, shut down,
+ * destroyed) between observe and act: a move, not a fault of the domain or of the host.
+ */
+export class DomainGoneError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DomainGoneError';
+  }
+}
+
 /** The first line of an error's message, for logs and traces. */
 export function errorText(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';

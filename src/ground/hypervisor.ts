@@ -23,9 +23,13 @@ export interface VcpuObservation {
 }
 
 export interface BalloonObservation {
-  /** Balloon actual: memory the guest currently has, KiB. */
+  /** Balloon actual: memory the guest currently has, KiB. For a guest with a virtio-mem device, its usable
+   *  memory: boot memory + plugged − what the balloon holds (libvirt's all-domain stats `balloon.current`). */
   currentKiB: number;
-  /** The domain's maximum memory, KiB. */
+  /** The most the balloon can give the guest now, KiB: the domain's maximum memory; for a guest with a
+   *  virtio-mem device, its boot memory + what is plugged now (`memoryDevice.bootKiB + currentKiB`), since a
+   *  balloon only acts on memory the guest has (libvirt's `balloon.maximum` there is boot + the device's
+   *  whole size, which no balloon target can reach: see docs/libvirt-client.md). */
   maximumKiB: number;
   /** Memory the guest leaves completely unused (MemFree), KiB; undefined without guest stats. */
   unusedKiB?: number;
@@ -48,8 +52,39 @@ export interface BalloonObservation {
   freePageReporting?: boolean;
 }
 
+/**
+ * A guest's virtio-mem memory (libvirt ≥ 7.9, `<memory model='virtio-mem'>`): memory the host plugs
+ * and unplugs in blocks while it runs, beside the memory it booted with. KiB. With several devices
+ * (one per guest NUMA node) the sizes are their sums and `blockKiB` the largest block.
+ */
+export interface MemoryDeviceObservation {
+  /** Memory the guest booted with (libvirt's initial memory: `<memory>` less the devices' sizes), KiB. */
+  bootKiB: number;
+  /** The most the device(s) can plug, KiB. */
+  sizeKiB: number;
+  /** The plugging unit: a requested size is a multiple of it, KiB. */
+  blockKiB: number;
+  /** What the host asked the guest to plug, KiB. */
+  requestedKiB: number;
+  /** What the guest has plugged, KiB; differs from requestedKiB while it plugs or unplugs, and stays
+   *  above it when the guest could not free enough memory to unplug. */
+  currentKiB: number;
+  /** How many virtio-mem devices these figures cover (1 on most guests). */
+  devices: number;
+}
+
 export interface DomainObservation extends DomainRef {
   state: DomainState;
+  /** The host's id of this run of the domain (libvirt's domain id); a new one after a restart, a restore
+   *  or a migration back. Undefined where the host has none. */
+  id?: number;
+  /** A job under way on the domain (a migration, a save, a dump, a snapshot: `outgoing migration`,
+   *  `save`, ...); undefined when none. While it runs the controllers leave the domain alone. */
+  job?: string;
+  /** Its definition pins its vCPUs (`<cputune><vcpupin>`): someone else owns its placement. */
+  definitionPins?: boolean;
+  /** Its memory is backed by hugepages (`<memoryBacking><hugepages/>`): a balloon frees nothing. */
+  hugepages?: boolean;
   vcpus: VcpuObservation[];
   /** undefined when the domain has no balloon device at all. */
   balloon?: BalloonObservation;
@@ -58,6 +93,11 @@ export interface DomainObservation extends DomainRef {
   /** Bytes read from all its disks since it started (Σ libvirt `block.N.rd.bytes`), cumulative;
    *  undefined when the driver reports no block statistics. Rises when a guest re-reads dropped cache. */
   blockReadBytes?: number;
+  /** Cumulative CPU time of the whole domain, ns (libvirt `cpu.time`, as `virDomainGetInfo`'s cpuTime:
+   *  its vCPUs and QEMU's own threads); undefined when the driver does not report it. */
+  cpuTimeNs?: number;
+  /** undefined when the domain has no virtio-mem device (or the host does not say). */
+  memoryDevice?: MemoryDeviceObservation;
 }
 
 export interface HostResources {
@@ -91,6 +131,10 @@ export interface Hypervisor {
   setMemory(domain: DomainRef, targetKiB: number): Promise<void>;
   /** Sets how often the guest refreshes its balloon statistics, seconds. */
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void>;
+  /** Asks a running domain's virtio-mem device(s) to plug `requestedKiB` in all (live): a multiple of the
+   *  block, at most the size. Returns once the host has the request; the guest plugs or unplugs at its
+   *  own pace (`memoryDevice.currentKiB` in later observations). Absent where the host has no virtio-mem. */
+  resizeMemoryDevice?(domain: DomainRef, requestedKiB: number): Promise<void>;
   /** Sets a running domain's CPU weight relative to a default guest (libvirt cpu_shares), live; absent where weights cannot be set. */
   setCpuWeight?(domain: DomainRef, weight: number): Promise<void>;
   close(): Promise<void>;

@@ -85,7 +85,7 @@ export interface TraceTrial {
   epoch: number;
   baseline?: TraceMeasuredOutcome;
   measured?: TraceMeasuredOutcome;
-  rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'backing-off' | 'nothing-to-gain';
+  rule?: 'one-trial-per-epoch' | 'placement-left-before' | 'measured-worse-before' | 'backing-off' | 'nothing-to-gain' | 'epoch-settled';
   progress?: [number, number];
   /** The trial loop's own clause of the decision line, for a reader (never parsed). */
   text?: string;
@@ -138,6 +138,18 @@ export interface TraceTruth {
   otherLoad?: { demand: number[]; received: number[] };
   /** Per domain with page cache or disk reads: what its cache held and cost (absent: none anywhere). */
   cache?: Record<string, TraceCacheTruth>;
+  /** Per domain with a virtio-mem device, at the end of the interval, KiB (absent: none anywhere). */
+  memoryDevices?: Record<string, TraceMemoryDeviceTruth>;
+}
+
+/** A guest's virtio-mem device (definitions in src/host/sim/truth.ts, DeviceTruth), KiB. */
+export interface TraceMemoryDeviceTruth {
+  bootKiB: number;
+  sizeKiB: number;
+  requestedKiB: number;
+  pluggedKiB: number;
+  /** Unplug attempts in the interval that stopped short. */
+  blockedUnplugs: number;
 }
 
 /** A guest's page cache over one interval (definitions in src/host/sim/truth.ts, CacheTruth). */
@@ -163,6 +175,11 @@ export interface TraceInterval {
   actions: Action[];
   /** Actions that failed when applied, with the error. */
   failures: { action: Action; error: string }[];
+  /**
+   * Actions not applied because their domain went away between observe and act (migrated, saved,
+   * stopped): a move, not a failure. Absent when there were none (and in traces written before it existed).
+   */
+  unapplied?: { action: Action; why: string }[];
   notices: Notice[];
   truth?: TraceTruth;
   /**
@@ -171,6 +188,39 @@ export interface TraceInterval {
    * empty list means "looked, none".
    */
   oomKills?: { domain: string; process: string; pid: number }[];
+  /** What the host cannot give its guests, for a fleet engine to act on (src/control/shortfall.ts); absent in older traces. */
+  shortfall?: TraceShortfall;
+}
+
+/** One guest whose move to another host would relieve a shortfall most: `amount` is how much of it (pCPUs or KiB). */
+export interface TraceRelief {
+  domain: string;
+  uuid: string;
+  amount: number;
+}
+
+/**
+ * The host's demand against what it has (src/control/shortfall.ts, docs/fleet.md). CPU in pCPUs:
+ * every guest vCPU's run + wait over the interval (what it got and what it waited for). Memory in
+ * KiB: each guest's need (what it uses, less cold page cache where known, plus its floor) against
+ * what guests can have (what they hold plus the host's free memory above the reserve).
+ */
+export interface TraceShortfall {
+  pcpus: number;
+  /** Σ run + wait of the guests' vCPUs, pCPUs; absent without two observations of one connection. */
+  cpuDemand?: number;
+  /** max(0, cpuDemand − pcpus). */
+  cpuShort: number;
+  memoryTotalKiB: number;
+  memoryCapacityKiB: number;
+  memoryNeedKiB: number;
+  /** max(0, memoryNeedKiB − memoryCapacityKiB). */
+  memoryShortKiB: number;
+  cpuRelief?: TraceRelief;
+  memoryRelief?: TraceRelief;
+  /** Since when (ms since the run started) each shortfall has lasted; absent while there is none. */
+  cpuSinceMs?: number;
+  memorySinceMs?: number;
 }
 
 export type TraceLine = TraceHeader | TraceInterval;

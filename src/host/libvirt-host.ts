@@ -1,20 +1,48 @@
 import { LibvirtError } from '../libvirt/errors.js';
-import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, stateName, type DomainStatsRecord, type VcpuInfo } from '../libvirt/client.js';
-import { DomainAffect, DomainStatsGroup, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
-import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, VcpuObservation } from '../ground/hypervisor.js';
+import { DomainGoneError } from '../ground/errors.js';
+import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, readVirtioMemDevices, stateName, type DomainStatsRecord, type VcpuInfo, type VirtioMemDevice } from '../libvirt/client.js';
+import { unitBytes } from '../libvirt/memory-devices.js';
+import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
+import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, MemoryDeviceObservation, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
-// (vCPU times and delays, balloon, block reads, state) plus, in flight at the same time, each running domain's
+// (vCPU times and delays, the domain's CPU time, balloon, block reads, state) plus, in flight at the same time, each running domain's
 // vCPU placement (affinity is not in the stats) and the host's memory. Its time is when the vCPU
 // counters were read (countersTimeNs), not when all of that had come back.
 
-// Changes use DomainAffect.Current: on a running domain that is its live state, and unlike an
-// explicit "live" every driver takes it.
+// Changes are live only (DomainAffect.Live): "current" on a domain that stopped between observe and act
+// (saved, migrated away, shut down) would rewrite its persistent definition instead. A driver that
+// refuses the live flag for a call (the test driver's pinning) gets "current" for that call from then on.
+// A change that finds its domain gone (no such domain, or not running) throws DomainGoneError: a move.
 // Groups a driver does not support are left out of its answer, not an error (no ENFORCE flag).
 /** libvirt's cpu_shares of a QEMU guest nobody weighted (cgroup v1's default; seen on the lab host). */
 export const DEFAULT_CPU_SHARES = 1024;
 
-const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
+const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.CpuTotal | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
+
+/**
+ * A guest with virtio-mem whose devices look settled (requested = current) has its live XML read
+ * again only every this many observations, staggered across guests: what catches a request made by
+ * someone else (virsh) that the guest has already met. Unsettled devices are read every observation.
+ */
+export const MEMORY_DEVICE_REFRESH_OBSERVATIONS = 60;
+
+/** What a domain's definition says that the stats do not, read once per UUID and id. */
+interface Definition extends DefinitionFacts {
+  /** undefined: no virtio-mem device (never read again). */
+  memory?: DeviceMemory;
+}
+
+/** A domain's virtio-mem devices as last read from its live XML. */
+interface DeviceMemory {
+  /** `<memory>` less the devices' sizes, KiB. */
+  bootKiB: number;
+  devices: VirtioMemDevice[];
+  /** The observation count at which they were read. */
+  readAt: number;
+  /** A resize was asked since: read again at the next observation. */
+  stale: boolean;
+}
 
 export class LibvirtHost implements Hypervisor {
   private hostname: string | undefined;
@@ -22,8 +50,15 @@ export class LibvirtHost implements Hypervisor {
   private noCpuStats = false;
   /** cpu_shares per domain UUID and id, read when a domain is first seen, when it started again (a new id) and after we set it (null: the driver has none). */
   private readonly shares = new Map<string, Promise<number | null>>();
-  /** Whether each domain's balloon reports free pages, read from its definition once per UUID and id (false: off or unreadable). */
-  private readonly reporting = new Map<string, Promise<boolean>>();
+  /** Each domain's definition (free page reporting, vCPU pins, hugepages, virtio-mem devices), read once
+   *  per UUID and id; the virtio-mem devices again only while a request is under way (see needsReread). */
+  private readonly definitions = new Map<string, Promise<Definition>>();
+  /** Observations made, for the staggered refresh of settled virtio-mem devices. */
+  private observations = 0;
+  /** The driver does not answer job statistics: jobs are seen only in a paused domain's state reason on this connection. */
+  private noJobStats = false;
+  /** Calls whose live flag the driver refuses (they take "current" instead). */
+  private readonly liveRefused = new Set<string>();
 
   private constructor(readonly client: LibvirtClient, readonly uri: string) {}
 
@@ -44,12 +79,13 @@ export class LibvirtHost implements Hypervisor {
       this.pcpuBusyNs(node.cpus),
     ]);
     const stats = statsCall.value;
+    this.observations++;
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
     // Forget the weights of domains that are gone (a long run sees many come and go).
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
-    for (const key of this.reporting.keys()) if (!present.has(key)) this.reporting.delete(key);
+    for (const key of this.definitions.keys()) if (!present.has(key)) this.definitions.delete(key);
     const domains: DomainObservation[] = [];
     // Where the vCPU times came from (how many from each), and the vcpuinfo calls that carried some.
     const sources = { stats: 0, vcpuInfo: 0, vcpuInfoCalls: [] as Timed<unknown>[] };
@@ -62,7 +98,12 @@ export class LibvirtHost implements Hypervisor {
       sources.vcpuInfo += fromVcpuInfo;
       if (fromVcpuInfo > 0) sources.vcpuInfoCalls.push(detail.vcpus);
       const observed = domainObservation(record, detail.vcpus.value, node.cpus, detail.balloon);
-      if (detail.freePageReporting && observed.balloon) observed.balloon.freePageReporting = true;
+      if (detail.definition.freePageReporting && observed.balloon) observed.balloon.freePageReporting = true;
+      if (detail.definition.memory) withMemoryDevice(observed, detail.definition.memory, detail.balloon !== undefined);
+      if (detail.definition.vcpuPins) observed.definitionPins = true;
+      if (detail.definition.hugepages) observed.hugepages = true;
+      const job = pausedForJob(record) ?? detail.job;
+      if (job !== undefined) observed.job = job;
       // Only a weighted guest says so (1 is every guest's default).
       if (detail.cpuWeight !== undefined && detail.cpuWeight !== 1) observed.cpuWeight = detail.cpuWeight;
       domains.push(observed);
@@ -100,13 +141,14 @@ export class LibvirtHost implements Hypervisor {
   private async domainDetails(
     record: DomainStatsRecord,
     pcpus: number,
-  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; freePageReporting: boolean } | undefined> {
+  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; definition: Definition; job?: string } | undefined> {
     const vcpus = this.placement(record, pcpus);
     const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
     const cpuWeight = this.cpuWeight(record);
-    const freePageReporting = this.freePageReporting(record);
+    const definition = this.definition(record);
+    const job = this.job(record);
     try {
-      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight, freePageReporting: await freePageReporting };
+      return { vcpus: await vcpus, balloon: await balloon, cpuWeight: await cpuWeight, definition: await definition, job: await job };
     } catch {
       return undefined;
     }
@@ -142,7 +184,7 @@ export class LibvirtHost implements Hypervisor {
   /** Weight w ↦ cpu_shares = w × 1024, libvirt's default for a QEMU guest (the host maps shares to the cgroup's CPU weight). */
   async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
     for (const key of this.shares.keys()) if (key.startsWith(`${domain.uuid}/`)) this.shares.delete(key);
-    await this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES);
+    await this.live('setCpuShares', (flags) => this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES, flags));
   }
 
   /** A domain's CPU weight relative to a default guest, from its cpu_shares; undefined when the driver has none. */
@@ -160,27 +202,159 @@ export class LibvirtHost implements Hypervisor {
     return value === null || value <= 0 ? undefined : value / DEFAULT_CPU_SHARES;
   }
 
-  /** `<memballoon ... freePageReporting='on'>` in the domain's live definition (libvirt ≥ 6.9). */
-  private freePageReporting(record: DomainStatsRecord): Promise<boolean> {
+  /**
+   * What the domain's definition says: from its persistent definition, `<cputune><vcpupin>` and
+   * `<memoryBacking><hugepages/>` (so that pins set live, ours, are not taken for the definition's
+   * own) and whether it has virtio-mem devices; from the live one, `<memballoon ... freePageReporting='on'>`
+   * (libvirt ≥ 6.9) and the devices' current sizes (libvirt ≥ 7.9). Read when the domain is first seen
+   * (per UUID and id): one call for a domain without virtio-mem, which is never read again. One with a
+   * device has its live XML read again only while it is unsettled (some device's requested ≠ current,
+   * or we asked a resize since the last read), and otherwise every MEMORY_DEVICE_REFRESH_OBSERVATIONS
+   * observations, staggered: the XML of every guest every interval is not an option on a host of 1,000 guests.
+   */
+  private async definition(record: DomainStatsRecord): Promise<Definition> {
     const key = sharesKey(record.domain);
-    let known = this.reporting.get(key);
+    const known = this.definitions.get(key);
     if (!known) {
-      known = this.client.call('domainGetXmlDesc', { dom: record.domain, flags: 0 }).then((r) => balloonReportsFreePages(r.xml), () => false);
-      this.reporting.set(key, known);
+      const read = this.readDefinition(record.domain);
+      this.definitions.set(key, read);
+      return read;
     }
-    return known;
+    const def = await known;
+    if (!def.memory || !this.needsReread(def.memory, record.domain.uuid)) return def;
+    const again = this.readDefinition(record.domain, def).then((fresh) => (fresh.memory ? fresh : { ...def, memory: { ...def.memory!, readAt: this.observations } }), () => def);
+    this.definitions.set(key, again);
+    return again;
+  }
+
+  private needsReread(memory: DeviceMemory, uuid: string): boolean {
+    if (memory.stale || memory.devices.some((d) => d.currentKiB !== d.requestedKiB)) return true;
+    const age = this.observations - memory.readAt;
+    return age >= MEMORY_DEVICE_REFRESH_OBSERVATIONS || (age > 0 && (this.observations + staggerOf(uuid)) % MEMORY_DEVICE_REFRESH_OBSERVATIONS === 0);
+  }
+
+  /**
+   * Reads the definition: the persistent one for the facts (nothing known, all false, when it cannot
+   * be read), then the live one only for a domain with virtio-mem devices (their current sizes) or
+   * when `facts` are already known (a re-read of the devices).
+   */
+  private async readDefinition(dom: DomainStatsRecord['domain'], facts?: DefinitionFacts): Promise<Definition> {
+    let def: Definition;
+    if (facts) def = { ...facts };
+    else {
+      const stored = await this.client.call('domainGetXmlDesc', { dom, flags: DOMAIN_XML_INACTIVE }).then((r) => r.xml, () => undefined);
+      if (stored === undefined) return { ...NOTHING_KNOWN };
+      def = definitionFacts(stored);
+      if (!/<memory\b[^>]*\bmodel\s*=\s*['"]virtio-mem['"]/.test(stored)) return def;
+    }
+    let xml: string;
+    try {
+      xml = (await this.client.call('domainGetXmlDesc', { dom, flags: 0 })).xml;
+    } catch {
+      return def;
+    }
+    def.freePageReporting = balloonReportsFreePages(xml);
+    let devices: VirtioMemDevice[];
+    try {
+      devices = readVirtioMemDevices(xml);
+    } catch {
+      devices = [];
+    }
+    delete def.memory;
+    if (devices.length === 0) return def;
+    const totalKiB = domainMemoryKiB(xml);
+    const sizeKiB = devices.reduce((s, d) => s + d.sizeKiB, 0);
+    if (totalKiB === undefined) return def;
+    def.memory = { bootKiB: Math.max(0, totalKiB - sizeKiB), devices, readAt: this.observations, stale: false };
+    return def;
+  }
+
+  /** The virtio-mem devices of a running domain as last read, when it has any. */
+  private async knownDeviceMemory(domain: DomainRef): Promise<DeviceMemory | undefined> {
+    for (const [key, def] of this.definitions) {
+      if (!key.startsWith(`${domain.uuid}/`)) continue;
+      const memory = (await def.catch(() => undefined))?.memory;
+      if (memory) return memory;
+    }
+    return undefined;
+  }
+
+  /** The job under way on a running domain (its operation), from the job statistics; undefined when none or not reported. */
+  private async job(record: DomainStatsRecord): Promise<string | undefined> {
+    if (this.noJobStats) return undefined;
+    try {
+      const job = await this.client.domainJob(record.domain);
+      return job.active ? job.operation : undefined;
+    } catch (err) {
+      if (err instanceof LibvirtError && err.code === ErrorCode.NoSupport) this.noJobStats = true;
+      else if (!(err instanceof LibvirtError)) throw err;
+      // A domain that went away meanwhile, or a daemon that refuses: no job known.
+      return undefined;
+    }
   }
 
   async pinVcpu(domain: DomainRef, vcpu: number, pcpus: number[]): Promise<void> {
-    await this.client.pinVcpu(domain, vcpu, pcpus, { flags: DomainAffect.Current });
+    await this.live('pin', (flags) => this.client.pinVcpu(domain, vcpu, pcpus, { flags }));
   }
 
+  /**
+   * The balloon target, in the observation's frame: what the guest should have in all. For a guest
+   * with virtio-mem libvirt takes the target over the boot memory only (it refuses anything above
+   * it, "cannot set memory higher than max memory", though `balloon.maximum` says boot + the device's
+   * size) and the balloon holds boot − that target whatever is plugged, so the plugged memory (as last
+   * read) is taken off before the call.
+   */
   async setMemory(domain: DomainRef, targetKiB: number): Promise<void> {
-    await this.client.call('domainSetMemoryFlags', { dom: domain, memory: Math.round(targetKiB), flags: DomainAffect.Current });
+    let memory = Math.round(targetKiB);
+    const device = await this.knownDeviceMemory(domain);
+    if (device) {
+      const plugged = device.devices.reduce((s, d) => s + (d.currentKiB ?? 0), 0);
+      memory -= plugged;
+      if (memory <= 0) {
+        throw new Error(`invalid argument: a balloon target of ${Math.round(targetKiB)} KiB for '${domain.name}' is not above its ${plugged} KiB of plugged virtio-mem memory: the balloon acts on its boot memory; unplug instead`);
+      }
+    }
+    await this.live('setMemory', (flags) => this.client.call('domainSetMemoryFlags', { dom: domain, memory, flags }));
+  }
+
+  /**
+   * Asks the domain's virtio-mem devices for `requestedKiB` in all: the live XML is read afresh (the
+   * update payload is the element as it stands), the request is shared out in document order (each
+   * device up to its size, in its blocks) and each device whose request changes gets the update-device
+   * call. The devices are read again at the next observation.
+   */
+  async resizeMemoryDevice(domain: DomainRef, requestedKiB: number): Promise<void> {
+    const dom = { ...domain, id: -1 };
+    const devices = readVirtioMemDevices((await this.client.call('domainGetXmlDesc', { dom, flags: 0 })).xml);
+    if (devices.length === 0) throw new Error(`operation failed: domain '${domain.name}' has no virtio-mem device`);
+    const shares = shareRequest(devices, requestedKiB, domain.name);
+    for (const [i, device] of devices.entries()) {
+      if (shares[i] !== device.requestedKiB) await this.client.setVirtioMemRequested(dom, device, shares[i]!);
+    }
+    const memory = await this.knownDeviceMemory(domain);
+    if (memory) memory.stale = true;
   }
 
   async setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
-    await this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags: DomainAffect.Current });
+    await this.live('setMemoryStatsPeriod', (flags) => this.client.call('domainSetMemoryStatsPeriod', { dom: domain, period: seconds, flags }));
+  }
+
+  /** A change to the running domain only (see the top of the file); its domain gone becomes DomainGoneError. */
+  private async live(what: string, call: (flags: number) => Promise<unknown>): Promise<void> {
+    if (!this.liveRefused.has(what)) {
+      try {
+        await call(DomainAffect.Live);
+        return;
+      } catch (err) {
+        if (!refusesLiveFlag(err)) throw goneOr(err);
+        this.liveRefused.add(what);
+      }
+    }
+    try {
+      await call(DomainAffect.Current);
+    } catch (err) {
+      throw goneOr(err);
+    }
   }
 
   async close(): Promise<void> {
@@ -289,8 +463,11 @@ export function domainObservation(record: DomainStatsRecord, placement: VcpuInfo
   });
   const state = stateName(paramNumber(p, 'state.state') ?? -1);
   const observation: DomainObservation = { name: record.domain.name, uuid: record.domain.uuid, state, vcpus, balloon: balloonObservation(p) ?? fallbackBalloon };
+  if (record.domain.id >= 0) observation.id = record.domain.id;
   const readBytes = blockReadBytes(p);
   if (readBytes !== undefined) observation.blockReadBytes = readBytes;
+  const cpuTimeNs = paramNumber(p, 'cpu.time');
+  if (cpuTimeNs !== undefined) observation.cpuTimeNs = cpuTimeNs;
   return observation;
 }
 
@@ -301,6 +478,112 @@ export function blockReadBytes(p: DomainStatsRecord['params']): number | undefin
   let total = 0;
   for (let i = 0; i < count; i++) total += paramNumber(p, `block.${i}.rd.bytes`) ?? 0;
   return total;
+}
+
+/**
+ * Shares a requested size out over a domain's virtio-mem devices in document order: each takes what
+ * it can (up to its size, in its blocks) before the next. Throws `invalid argument: ...` for a size
+ * that is negative, not whole KiB, above their total size or not made of their blocks.
+ */
+export function shareRequest(devices: readonly VirtioMemDevice[], requestedKiB: number, name: string): number[] {
+  const total = devices.reduce((s, d) => s + d.sizeKiB, 0);
+  if (!Number.isSafeInteger(requestedKiB) || requestedKiB < 0) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${name}' must be a whole number of KiB ≥ 0`);
+  if (requestedKiB > total) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${name}' is above its virtio-mem size of ${total} KiB`);
+  let left = requestedKiB;
+  const shares = devices.map((d) => {
+    const take = Math.min(d.sizeKiB, d.blockKiB > 0 ? Math.floor(left / d.blockKiB) * d.blockKiB : left);
+    left -= take;
+    return take;
+  });
+  if (left !== 0) {
+    const blocks = [...new Set(devices.map((d) => d.blockKiB))].join(', ');
+    throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${name}' is not a multiple of its virtio-mem block (${blocks} KiB)`);
+  }
+  return shares;
+}
+
+/** The observation's memory device, and its balloon's bound and (from the per-domain memory stats, which leave plugged memory out) its size, adjusted. */
+function withMemoryDevice(observed: DomainObservation, memory: DeviceMemory, balloonFromMemoryStats: boolean): void {
+  const device = memoryDeviceObservation(memory);
+  observed.memoryDevice = device;
+  const b = observed.balloon;
+  if (!b) return;
+  if (balloonFromMemoryStats) b.currentKiB += device.currentKiB;
+  b.maximumKiB = device.bootKiB + device.currentKiB;
+}
+
+export function memoryDeviceObservation(memory: { bootKiB: number; devices: readonly VirtioMemDevice[] }): MemoryDeviceObservation {
+  const sum = (f: (d: VirtioMemDevice) => number) => memory.devices.reduce((s, d) => s + f(d), 0);
+  return {
+    bootKiB: memory.bootKiB,
+    sizeKiB: sum((d) => d.sizeKiB),
+    blockKiB: Math.max(...memory.devices.map((d) => d.blockKiB)),
+    requestedKiB: sum((d) => d.requestedKiB),
+    currentKiB: sum((d) => d.currentKiB ?? 0),
+    devices: memory.devices.length,
+  };
+}
+
+/** The domain's `<memory>` (boot memory + every memory device's size), KiB. */
+export function domainMemoryKiB(xml: string): number | undefined {
+  const m = /<memory\b([^>]*)>\s*(\d+)\s*<\/memory>/.exec(xml.replace(/<devices\b[\s\S]*<\/devices>/, ''));
+  if (!m) return undefined;
+  const unit = /\sunit\s*=\s*['"]([^'"]*)['"]/.exec(m[1]!)?.[1] ?? 'KiB';
+  const scale = unitBytes(unit);
+  return scale === undefined ? undefined : Math.ceil((Number(m[2]) * scale) / 1024);
+}
+
+/** A fixed offset per domain in 0..MEMORY_DEVICE_REFRESH_OBSERVATIONS, so settled guests are not all read in one interval. */
+function staggerOf(uuid: string): number {
+  let h = 0;
+  for (const c of uuid) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h % MEMORY_DEVICE_REFRESH_OBSERVATIONS;
+}
+
+/** VIR_DOMAIN_XML_INACTIVE: the persistent definition rather than the live one. */
+const DOMAIN_XML_INACTIVE = 2;
+
+const NOTHING_KNOWN: DefinitionFacts = { freePageReporting: false, vcpuPins: false, hugepages: false };
+
+/** What virtbalance reads from a domain's definition. */
+export interface DefinitionFacts {
+  /** `<memballoon ... freePageReporting='on'>`. */
+  freePageReporting: boolean;
+  /** `<cputune>` holds a `<vcpupin>`: the definition places its vCPUs itself. */
+  vcpuPins: boolean;
+  /** `<memoryBacking>` holds `<hugepages/>`: its memory is hugepages, which a balloon does not free. */
+  hugepages: boolean;
+}
+
+export function definitionFacts(xml: string): DefinitionFacts {
+  const inside = (element: string): string => new RegExp(`<${element}\\b[^>]*>([\\s\\S]*?)</${element}>`).exec(xml)?.[1] ?? '';
+  return {
+    freePageReporting: balloonReportsFreePages(xml),
+    vcpuPins: /<vcpupin\b/.test(inside('cputune')),
+    hugepages: /<hugepages\b/.test(inside('memoryBacking')),
+  };
+}
+
+/** Paused reasons that mean a job holds the domain (libvirt pauses a guest for these). */
+const JOB_PAUSE_REASONS = new Set(['migration', 'save', 'dump', 'snapshot', 'postcopy']);
+
+/** The job a paused domain is paused for (`save`, `migration`, ...), from its state reason; undefined otherwise. */
+export function pausedForJob(record: DomainStatsRecord): string | undefined {
+  if (stateName(paramNumber(record.params, 'state.state') ?? -1) !== 'paused') return undefined;
+  const reason = DOMAIN_PAUSED_REASONS[paramNumber(record.params, 'state.reason') ?? -1];
+  return reason !== undefined && JOB_PAUSE_REASONS.has(reason) ? reason : undefined;
+}
+
+/** The driver refuses the live flag for this call (the test driver's pinning: "unsupported flags (0x1)"). */
+function refusesLiveFlag(err: unknown): boolean {
+  return err instanceof LibvirtError && err.code === ErrorCode.InvalidArg && /unsupported flags/.test(err.message);
+}
+
+/** A change that found its domain gone (no such domain, or no longer running) as DomainGoneError; other errors as they are. */
+function goneOr(err: unknown): unknown {
+  if (!(err instanceof LibvirtError)) return err;
+  if (err.code === ErrorCode.NoDomain || (err.code === ErrorCode.OperationInvalid && /not running/.test(err.message))) return new DomainGoneError(err.message);
+  return err;
 }
 
 /** Whether a domain definition's balloon device has free page reporting on. */

@@ -171,6 +171,10 @@ export class ReconnectingHost implements Hypervisor {
     return this.call((h) => (h.setCpuWeight ? h.setCpuWeight(domain, weight) : Promise.reject(new Error('this host cannot set CPU weights'))));
   }
 
+  resizeMemoryDevice(domain: DomainRef, requestedKiB: number): Promise<void> {
+    return this.call((h) => (h.resizeMemoryDevice ? h.resizeMemoryDevice(domain, requestedKiB) : Promise.reject(new Error('this host cannot resize memory devices'))));
+  }
+
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
     return this.call((h) => h.setMemoryStatsPeriod(domain, seconds));
   }

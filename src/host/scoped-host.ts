@@ -72,6 +72,12 @@ export class ScopedHypervisor implements Hypervisor {
     return this.inner.setCpuWeight(domain, weight);
   }
 
+  async resizeMemoryDevice(domain: DomainRef, requestedKiB: number): Promise<void> {
+    this.check(domain);
+    if (!this.inner.resizeMemoryDevice) throw new Error('this host cannot resize memory devices');
+    return this.inner.resizeMemoryDevice(domain, requestedKiB);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

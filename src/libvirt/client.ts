@@ -2,7 +2,7 @@
 // meaning: typed results (state names, cpumaps as pCPU lists, stats by name), two-step size queries, defaults.
 // Every other procedure is called through the generic `call(name, args)`, typed from protocol.ts.
 import {
-  DeviceModify, DomainAffect, DomainEventId, TypedParamType, DomainStatsGroup, MEMORY_STAT_TAGS, NODE_CPU_STATS_ALL_CPUS, NODE_MEMORY_STATS_ALL_CELLS,
+  DeviceModify, DomainAffect, DomainEventId, DomainJobType, DOMAIN_JOB_OPERATIONS, TypedParamType, DomainStatsGroup, MEMORY_STAT_TAGS, NODE_CPU_STATS_ALL_CPUS, NODE_MEMORY_STATS_ALL_CELLS,
   type Domain, type DomainHandle, type TypedParamValue,
 } from './protocol.js';
 import { LibvirtConnection, type ConnectOptions } from './connection.js';
@@ -41,6 +41,16 @@ export interface VcpuInfo {
   cpu: number;
   /** pCPUs it may run on. */
   affinity: number[];
+}
+
+/** A domain's job as domainGetJobStats reports it. */
+export interface DomainJob {
+  /** A job is under way (virDomainJobType bounded or unbounded). */
+  active: boolean;
+  /** What it does (`save`, `outgoing migration`, ...), when the daemon says; `unknown` when it does not. */
+  operation: string;
+  /** How long it has run, ms, when reported. */
+  elapsedMs?: number;
 }
 
 export interface DomainStatsRecord {
@@ -188,6 +198,28 @@ export class LibvirtClient extends LibvirtConnection {
     const out: Record<string, number> = {};
     for (const s of r.stats) out[MEMORY_STAT_TAGS[s.tag] ?? `tag${s.tag}`] = s.val;
     return out;
+  }
+
+  /** The domain's current job (a migration, a save, a dump, ...), or `active: false` when none runs. */
+  async domainJob(dom: DomainHandle): Promise<DomainJob> {
+    const r = await this.call('domainGetJobStats', { dom, flags: 0 });
+    const active = r.type === DomainJobType.Bounded || r.type === DomainJobType.Unbounded;
+    const param = (name: string) => r.params.find((p) => p.field === name)?.value.value;
+    const op = param('operation');
+    const elapsed = param('time_elapsed');
+    const job: DomainJob = { active, operation: typeof op === 'number' ? (DOMAIN_JOB_OPERATIONS[op] ?? `operation ${op}`) : 'unknown' };
+    if (typeof elapsed === 'number' || typeof elapsed === 'bigint') job.elapsedMs = Number(elapsed);
+    return job;
+  }
+
+  /** Saves a running domain to `path` on the daemon's host (it stops; domainRestoreFlags starts it again). */
+  async save(dom: DomainHandle, path: string, flags = 0): Promise<void> {
+    await this.call('domainSaveFlags', { dom, to: path, dxml: null, flags });
+  }
+
+  /** Starts a domain again from a file written by save (it gets a new id). */
+  async restore(path: string, flags = 0): Promise<void> {
+    await this.call('domainRestoreFlags', { from: path, dxml: null, flags });
   }
 
   /** A domain's virtio-mem devices from its live XML (one XML read; empty when it has none). Sizes in KiB. */

@@ -40,6 +40,10 @@ const VCPUINFO_MAX = 16_384;
 const NODE_STATS_MAX = 16;
 /** REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX */
 const SCHEDULER_PARAMETERS_MAX = 16;
+/** REMOTE_MIGRATE_COOKIE_MAX */
+const MIGRATE_COOKIE_MAX = 4_194_304;
+/** REMOTE_DOMAIN_JOB_STATS_MAX */
+const DOMAIN_JOB_STATS_MAX = 64;
 const MEMORY_STATS_MAX = 1_024;
 const AUTH_TYPE_LIST_MAX = 20;
 const NODE_MAX_CELLS = 1_024;
@@ -80,6 +84,19 @@ export const ErrorDomain = { None: 0, Dom: 6, Rpc: 7, Qemu: 10, Test: 12, Remote
 export const ErrorLevel = { None: 0, Warning: 1, Error: 2 } as const;
 export const ListDomainsFlags = { Active: 1, Inactive: 2, Persistent: 4, Transient: 8, Running: 16, Paused: 32, Shutoff: 64, Other: 128 } as const;
 export const DomainEventId = { Lifecycle: 0 } as const;
+/** virDomainJobType: what domainGetJobStats says of a domain's job (none, or one under way with a known or unknown end). */
+/** virDomainMigrateFlags virtbalance uses (tests only): live, and keep the job from Begin3 to Confirm3. */
+export const MigrateFlags = { Live: 1, ChangeProtection: 256 } as const;
+export const DomainJobType = { None: 0, Bounded: 1, Unbounded: 2, Completed: 3, Failed: 4, Cancelled: 5 } as const;
+/** virDomainJobOperation (the `operation` job statistic), by number: what the job does. */
+export const DOMAIN_JOB_OPERATIONS = [
+  'unknown', 'start', 'save', 'restore', 'incoming migration', 'outgoing migration', 'snapshot', 'snapshot revert', 'dump', 'backup', 'snapshot delete',
+] as const;
+/** virDomainPausedReason, by number: why a paused domain is paused (`state.reason` of a paused domain). */
+export const DOMAIN_PAUSED_REASONS = [
+  'unknown', 'user', 'migration', 'save', 'dump', 'ioerror', 'watchdog', 'from snapshot', 'shutting down', 'snapshot', 'crashed', 'starting up',
+  'postcopy', 'postcopy failed', 'api error',
+] as const;
 export const NODE_CPU_STATS_ALL_CPUS = -1;
 export const NODE_MEMORY_STATS_ALL_CELLS = -1;
 export const TypedParamType = { Int: 1, UInt: 2, LLong: 3, ULLong: 4, Double: 5, Boolean: 6, String: 7 } as const;
@@ -282,7 +299,9 @@ export const procedures = {
   domainLookupByName: proc(23, xstruct({ name: nonnullString }), domRet),
   domainLookupByUuid: proc(24, xstruct({ uuid }), domRet),
   domainPinVcpu: proc(26, xstruct({ dom: domainArg, vcpu: xuint, cpumap: xvarOpaque(CPUMAP_MAX) }), xvoid),
+  domainResume: proc(28, domArgs, xvoid),
   domainSetMemory: proc(31, xstruct({ dom: domainArg, memory: xuhyperNum }), xvoid),
+  domainSuspend: proc(34, domArgs, xvoid),
   domainUndefine: proc(35, domArgs, xvoid),
   connectListDomains: proc(37, xstruct({ maxids: xint }), xstruct({ ids: xarray(xint, DOMAIN_ID_LIST_MAX) })),
   connectNumOfDomains: proc(51, xvoid, xstruct({ num: xint })),
@@ -312,15 +331,30 @@ export const procedures = {
     xstruct({ params: xarray(nodeStat, NODE_STATS_MAX), nparams: xint })),
   nodeGetMemoryStats: proc(228, xstruct({ nparams: xint, cellNum: xint, flags: xuint }),
     xstruct({ params: xarray(nodeStat, NODE_STATS_MAX), nparams: xint })),
+  /**
+   * virDomainMigrateBegin3, the source's first step of a client-driven migration: the domain's
+   * outgoing-migration job starts and holds until domainMigrateConfirm3 (or the client's connection
+   * closes). virtbalance calls it only in tests, to hold a real job on a guest for as long as it likes.
+   */
+  domainMigrateBegin3: proc(213, xstruct({ dom: domainArg, xmlin: optString, flags: xuhyperNum, dname: optString, resource: xuhyperNum }),
+    xstruct({ cookieOut: xvarOpaque(MIGRATE_COOKIE_MAX), xml: nonnullString })),
+  /** virDomainMigrateConfirm3 on the source: ends the outgoing job; `cancelled` 1 leaves the domain running here. */
+  domainMigrateConfirm3: proc(218, xstruct({ dom: domainArg, cookieIn: xvarOpaque(MIGRATE_COOKIE_MAX), flags: xuhyperNum, cancelled: xint }), xvoid),
   domainSetSchedulerParametersFlags: proc(219, xstruct({ dom: domainArg, params: xarray(typedParam, SCHEDULER_PARAMETERS_MAX), flags: xuint }), xvoid),
   domainGetSchedulerParametersFlags: proc(223, xstruct({ dom: domainArg, nparams: xint, flags: xuint }),
     xstruct({ params: xarray(typedParam, SCHEDULER_PARAMETERS_MAX) })),
   domainGetVcpuPinInfo: proc(230, xstruct({ dom: domainArg, ncpumaps: xint, maplen: xint, flags: xuint }),
     xstruct({ cpumaps: xvarOpaque(CPUMAPS_MAX), num: xint })),
   domainUndefineFlags: proc(231, domFlagsArgs, xvoid),
+  /** virDomainSaveFlags: stops the domain, its memory and state written to `to` (a path on the daemon's host); `dxml` an optional new definition. */
+  domainSaveFlags: proc(232, xstruct({ dom: domainArg, to: nonnullString, dxml: optString, flags: xuint }), xvoid),
+  /** virDomainRestoreFlags: starts a domain again from a file written by domainSaveFlags (with a new id). */
+  domainRestoreFlags: proc(233, xstruct({ from: nonnullString, dxml: optString, flags: xuint }), xvoid),
   domainDestroyFlags: proc(234, domFlagsArgs, xvoid),
   connectListAllDomains: proc(273, xstruct({ needResults: xint, flags: xuint }), xstruct({ domains: xarray(domain, DOMAIN_LIST_MAX), ret: xuint })),
   nodeGetCpuMap: proc(293, xstruct({ needMap: xint, needOnline: xint, flags: xuint }), xstruct({ cpumap: xvarOpaque(CPUMAP_MAX), online: xuint, ret: xint })),
+  /** virDomainGetJobStats: the domain's job (`type`, DomainJobType) and its statistics (`operation`, `time_elapsed`, ...), as typed parameters. */
+  domainGetJobStats: proc(298, domFlagsArgs, xstruct({ type: xint, params: xarray(typedParam, DOMAIN_JOB_STATS_MAX) })),
   domainSetMemoryStatsPeriod: proc(308, xstruct({ dom: domainArg, period: xint, flags: xuint }), xvoid),
   connectDomainEventCallbackRegisterAny: proc(316, xstruct({ eventID: xint, dom: xoptional(domainArg) }), xstruct({ callbackID: xint })),
   connectDomainEventCallbackDeregisterAny: proc(317, xstruct({ callbackID: xint }), xvoid),

@@ -122,6 +122,9 @@ interface Reading {
   timeMs: number;
   guest: TraceGuestMemory;
   truthWantKiB: number | undefined;
+  /** The most the guest could have: its balloon's maximum, or for a guest with virtio-mem (simulator
+   *  truth) boot + the device's whole size, since plugging can give it more than its balloon can. */
+  ceilingKiB: number;
 }
 
 function wantKiB(r: Reading): number | undefined {
@@ -143,7 +146,7 @@ function measuredUsedKiB(r: Reading): number | undefined {
 function isStarved(r: Reading, thresholdKiB: number): boolean | undefined {
   const want = wantKiB(r);
   if (want === undefined) return undefined;
-  const roomToGrow = r.guest.actualKiB < r.guest.maximumKiB * 0.99;
+  const roomToGrow = r.guest.actualKiB < r.ceilingKiB * 0.99;
   return roomToGrow && r.guest.actualKiB - want < thresholdKiB;
 }
 
@@ -152,7 +155,9 @@ function readingsByGuest(intervals: TraceInterval[]): Map<string, Reading[]> {
   for (const entry of intervals) {
     for (const guest of entry.memory?.guests ?? []) {
       const list = byGuest.get(guest.domain) ?? [];
-      list.push({ interval: entry.interval, timeMs: entry.timeMs, guest, truthWantKiB: entry.truth?.memoryDemandKiB[guest.domain] });
+      const device = entry.truth?.memoryDevices?.[guest.domain];
+      const ceilingKiB = device ? Math.max(guest.maximumKiB, device.bootKiB + device.sizeKiB) : guest.maximumKiB;
+      list.push({ interval: entry.interval, timeMs: entry.timeMs, guest, truthWantKiB: entry.truth?.memoryDemandKiB[guest.domain], ceilingKiB });
       byGuest.set(guest.domain, list);
     }
   }

@@ -137,8 +137,10 @@ function checkAction(a: unknown, at: string): Check {
       return need(a, 'seconds', isNumber, 'a number', at);
     case 'set-cpu-weight':
       return first(() => need(a, 'weight', isNumber, 'a number', at), () => need(a, 'previous', isNumber, 'a number', at));
+    case 'resize-memory-device':
+      return first(() => need(a, 'fromKiB', isNumber, 'a number', at), () => need(a, 'requestedKiB', isNumber, 'a number', at));
     default:
-      return `${at}kind must be pin, set-memory, set-stats-period or set-cpu-weight, got ${describe(a.kind)}`;
+      return `${at}kind must be pin, set-memory, set-stats-period, set-cpu-weight or resize-memory-device, got ${describe(a.kind)}`;
   }
 }
 
@@ -204,7 +206,20 @@ function checkTruth(t: unknown): Check {
       isObject(o) ? need(o, 'domain', (d) => typeof d === 'string', 'a string', at) : `${at.slice(0, -1)} must be an object`,
     ),
     () => (t.cache === undefined ? undefined : checkCacheTruth(t.cache)),
+    () => (t.memoryDevices === undefined ? undefined : checkDeviceTruth(t.memoryDevices)),
   );
+}
+
+/** `truth.memoryDevices`: per domain, its virtio-mem device in KiB (since #19). */
+function checkDeviceTruth(m: unknown): Check {
+  if (!isObject(m)) return `truth.memoryDevices must map domain to a device, got ${describe(m)}`;
+  for (const [domain, d] of Object.entries(m)) {
+    const at = `truth.memoryDevices.${domain}.`;
+    if (!isObject(d)) return `${at.slice(0, -1)} must be an object, got ${describe(d)}`;
+    const bad = first(...(['bootKiB', 'sizeKiB', 'requestedKiB', 'pluggedKiB'] as const).map((k) => () => need(d, k, isNumber, 'a number', at)));
+    if (bad) return bad;
+  }
+  return undefined;
 }
 
 const CACHE_TRUTH_KEYS = ['hotMiB', 'coldMiB', 'coldMiBSeconds', 'refaultMiB', 'coordinatorRefaultMiB', 'readStallSeconds'] as const;

@@ -12,7 +12,7 @@ export type TrialOutcome = 'started' | 'kept' | 'reverted' | 'abandoned';
 export type TrialHoldRule = NonNullable<TraceTrial['rule']>;
 
 export const TRIAL_OUTCOMES: readonly TrialOutcome[] = ['started', 'kept', 'reverted', 'abandoned'];
-export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'backing-off', 'nothing-to-gain'];
+export const TRIAL_HOLD_RULES: readonly TrialHoldRule[] = ['one-trial-per-epoch', 'placement-left-before', 'measured-worse-before', 'backing-off', 'nothing-to-gain', 'epoch-settled'];
 
 /** How each rule reads in one line. */
 export const HOLD_RULE_TEXT: Record<TrialHoldRule, string> = {
@@ -21,6 +21,7 @@ export const HOLD_RULE_TEXT: Record<TrialHoldRule, string> = {
   'measured-worse-before': 'the proposed placement was measured worse before',
   'backing-off': 'a trial lost recently: backing off',
   'nothing-to-gain': 'the placement in force is as fair as a trial could measure',
+  'epoch-settled': 'the demand epoch is past its exploring intervals: settled',
 };
 
 /** Why a trial was abandoned in this interval, when one was. */

@@ -1,17 +1,28 @@
 // The simulated host as a libvirt daemon would present it: the remote procedures a client needs
 // (virsh list/dominfo/vcpuinfo/vcpupin/dommemstat/setmem/domstats/nodeinfo/nodecpustats/nodememstats/
-// freecell/dumpxml (sizes and the balloon device only) and a typical vCPU scheduler or memory coordinator), answered from the simulator's state.
+// freecell/dumpxml (sizes, the balloon device and a virtio-mem device)/update-memory-device and a typical vCPU
+// scheduler or memory coordinator), answered from the simulator's state.
 // Every change a client makes is recorded as an Action, so a judged program's decisions reach the trace.
+//
+// A guest with a virtio-mem device is served in libvirt's frame, as measured on libvirt 9.0 / QEMU 7.2
+// (docs/libvirt-client.md): `balloon.maximum`, `<memory>` and the maximum memory are boot + the device's
+// whole size; `balloon.current` and `<currentMemory>` count what is plugged; the memory stats' `actual`
+// and a balloon target (setmem) are over the boot memory only, a target above it being refused.
 import type { Action } from '../ground/actions.js';
 import type { DomainObservation, HostObservation } from '../ground/hypervisor.js';
 import type { SimulatedHost } from '../host/sim/index.js';
 import {
-  allDomainStatsTypedRet, DomainStatsGroup, ErrorCode, ErrorDomain, GetAllDomainStatsFlags, ListDomainsFlags,
+  allDomainStatsTypedRet, DeviceModify, DomainStatsGroup, ErrorCode, ErrorDomain, GetAllDomainStatsFlags, ListDomainsFlags,
   MEMORY_STAT_TAGS, TypedParamType, type Domain, type DomainHandle, type TypedParam,
 } from '../libvirt/protocol.js';
 import { RawReply, serverError, type Handlers } from '../libvirt/server.js';
 import { connectionHandlers } from './connection-procedures.js';
 import { ALL_ONES, ALL_ONES_KIB, cpumapLength, cpusFromCpumap, stateCode } from '../libvirt/values.js';
+import { MemoryDeviceXmlError, readVirtioMemDevices } from '../libvirt/memory-devices.js';
+
+/** The served virtio-mem device's alias and PCI slot: libvirt names the first `virtiomem0`. */
+const VIRTIO_MEM_ALIAS = 'virtiomem0';
+const VIRTIO_MEM_ADDRESS = "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>";
 
 /** libvirt 9.0.0 and QEMU 7.2.0, the versions Debian 12 ships: what clients are told. */
 const LIB_VERSION = 9_000_000;
@@ -62,8 +73,12 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
   }
   const record = (a: Action): void => options.onAction?.(a);
   const cpuTime = (d: DomainObservation): number => d.vcpus.reduce((s, v) => s + v.timeNs, 0);
-  const memoryKiB = (d: DomainObservation): number => d.balloon?.currentKiB ?? specOf(d).maxMemoryMiB * 1024;
+  const memoryKiB = (d: DomainObservation): number => d.balloon?.currentKiB ?? specOf(d).maxMemoryMiB * 1024 + (d.memoryDevice?.currentKiB ?? 0);
   const specOf = (d: { name: string }) => spec.domains.find((s) => s.name === d.name)!;
+  /** libvirt's maximum memory (`<memory>`, `balloon.maximum`, dominfo): boot + the whole virtio-mem device. */
+  const maxMemoryKiB = (d: DomainObservation): number => specOf(d).maxMemoryMiB * 1024 + (d.memoryDevice?.sizeKiB ?? 0);
+  /** What is plugged: the part of the balloon's actual that libvirt's memory stats and setmem leave out. */
+  const pluggedKiB = (d: DomainObservation): number => d.memoryDevice?.currentKiB ?? 0;
 
   async function pin(dom: DomainHandle, vcpu: number, cpumap: Uint8Array): Promise<void> {
     const d = await find(dom);
@@ -76,10 +91,60 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     record({ kind: 'pin', domain: { name: d.name, uuid: d.uuid }, vcpu, pcpus: cpus, previous, reason: 'by the judged program' });
   }
 
+  /** setmem: `kib` over the boot memory, as libvirt takes it; the simulator's target counts what is plugged. */
   async function setMemory(dom: DomainHandle, kib: number): Promise<void> {
     const d = await find(dom);
-    await act(() => host.setMemory(d, kib));
-    record({ kind: 'set-memory', domain: { name: d.name, uuid: d.uuid }, fromKiB: memoryKiB(d), targetKiB: kib, reason: 'by the judged program' });
+    const bootKiB = specOf(d).maxMemoryMiB * 1024;
+    if (d.memoryDevice && kib > bootKiB) {
+      throw serverError(ErrorCode.InvalidArg, 'invalid argument: cannot set memory higher than max memory', ErrorDomain.Qemu);
+    }
+    const target = kib + pluggedKiB(d);
+    await act(() => host.setMemory(d, target));
+    record({ kind: 'set-memory', domain: { name: d.name, uuid: d.uuid }, fromKiB: memoryKiB(d), targetKiB: target, reason: 'by the judged program' });
+  }
+
+  /**
+   * The update-device call, for the one device it can change: a virtio-mem device's `requested`
+   * (virsh update-memory-device). The element must be the served one (same alias or address, size
+   * and block), as QEMU's driver insists; only live changes (the served domains are transient).
+   */
+  async function updateDevice(dom: DomainHandle, xml: string, flags: number): Promise<void> {
+    const d = await find(dom);
+    if ((flags & DeviceModify.Config) !== 0) throw serverError(ErrorCode.OperationInvalid, 'Requested operation is not valid: cannot change persistent config of a transient domain', ErrorDomain.Qemu);
+    if (!/^\s*<memory\b/.test(xml)) throw serverError(ErrorCode.NoSupport, 'this function is not supported by the connection driver: the simulated host updates virtio-mem memory devices only', ErrorDomain.Qemu);
+    let asked;
+    try {
+      [asked] = readVirtioMemDevices(`<domain><devices>${xml}</devices></domain>`);
+    } catch (err) {
+      throw serverError(ErrorCode.InvalidArg, `invalid argument: ${(err as MemoryDeviceXmlError).message}`, ErrorDomain.Qemu);
+    }
+    const have = d.memoryDevice;
+    const address = /<address\b[^>]*>/.exec(xml)?.[0];
+    const sameDevice = asked !== undefined && have !== undefined && (asked.alias === VIRTIO_MEM_ALIAS || (asked.alias === undefined && address !== undefined && sameAddress(address, VIRTIO_MEM_ADDRESS)));
+    if (!sameDevice || !have || !asked) throw serverError(ErrorCode.OperationFailed, `operation failed: memory '${asked?.alias ?? 'device'}' not found`, ErrorDomain.Qemu);
+    if (asked.sizeKiB !== have.sizeKiB) throw serverError(ErrorCode.NoSupport, `Operation not supported: cannot modify memory size from '${have.sizeKiB}' to '${asked.sizeKiB}'`, ErrorDomain.Qemu);
+    if (asked.blockKiB !== have.blockKiB) throw serverError(ErrorCode.NoSupport, `Operation not supported: cannot modify memory block size from '${have.blockKiB}' to '${asked.blockKiB}'`, ErrorDomain.Qemu);
+    if (asked.requestedKiB % have.blockKiB !== 0) throw serverError(ErrorCode.InvalidArg, `invalid argument: requested size must be an integer multiple of block size`, ErrorDomain.Qemu);
+    await act(() => host.resizeMemoryDevice(d, asked.requestedKiB));
+    record({ kind: 'resize-memory-device', domain: { name: d.name, uuid: d.uuid }, fromKiB: have.requestedKiB, requestedKiB: asked.requestedKiB, reason: 'by the judged program' });
+  }
+
+  /** A virtio-mem device as libvirt's live XML shows it (one NUMA node, sizes in KiB). */
+  function memoryDeviceXml(d: DomainObservation): string {
+    const m = d.memoryDevice!;
+    return [
+      `    <memory model='virtio-mem'>`,
+      `      <target>`,
+      `        <size unit='KiB'>${m.sizeKiB}</size>`,
+      `        <node>0</node>`,
+      `        <block unit='KiB'>${m.blockKiB}</block>`,
+      `        <requested unit='KiB'>${m.requestedKiB}</requested>`,
+      `        <current unit='KiB'>${m.currentKiB}</current>`,
+      `      </target>`,
+      `      <alias name='${VIRTIO_MEM_ALIAS}'/>`,
+      `      ${VIRTIO_MEM_ADDRESS}`,
+      `    </memory>`,
+    ].join('\n');
   }
 
   /** The little of a domain's definition the simulator knows: sizes, vCPUs and its balloon device. */
@@ -88,14 +153,20 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     const balloon = spec.balloon
       ? `<memballoon model='virtio'${spec.freePageReporting ? " freePageReporting='on'" : ''}/>`
       : "<memballoon model='none'/>";
+    const device = d.memoryDevice;
     return [
       `<domain type='kvm' id='${ids.get(d.name) ?? -1}'>`,
       `  <name>${d.name}</name>`,
       `  <uuid>${d.uuid}</uuid>`,
-      `  <memory unit='KiB'>${spec.maxMemoryMiB * 1024}</memory>`,
+      ...(device ? [`  <maxMemory slots='1' unit='KiB'>${maxMemoryKiB(d)}</maxMemory>`] : []),
+      `  <memory unit='KiB'>${maxMemoryKiB(d)}</memory>`,
       `  <currentMemory unit='KiB'>${Math.round(memoryKiB(d))}</currentMemory>`,
       `  <vcpu placement='static'>${d.vcpus.length}</vcpu>`,
+      ...(device
+        ? [`  <cpu>`, `    <numa>`, `      <cell id='0' cpus='0-${d.vcpus.length - 1}' memory='${device.bootKiB}' unit='KiB'/>`, `    </numa>`, `  </cpu>`]
+        : []),
       `  <devices>`,
+      ...(device ? [memoryDeviceXml(d)] : []),
       `    ${balloon}`,
       `  </devices>`,
       `</domain>`,
@@ -111,7 +182,7 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     const add = (name: (typeof MEMORY_STAT_TAGS)[number], v: number | undefined) => { if (v !== undefined) out.push({ tag: tag(name), val: Math.round(v) }); };
     add('unused', b.unusedKiB);
     add('available', b.availableKiB);
-    add('actual', b.currentKiB);
+    add('actual', b.currentKiB - pluggedKiB(d));
     add('rss', b.rssKiB);
     add('usable', b.usableKiB);
     add('last_update', b.lastUpdate);
@@ -137,7 +208,7 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     if ((all || groups & DomainStatsGroup.Balloon) && d.balloon) {
       const b = d.balloon;
       ull('balloon.current', b.currentKiB);
-      ull('balloon.maximum', b.maximumKiB);
+      ull('balloon.maximum', d.memoryDevice ? maxMemoryKiB(d) : b.maximumKiB);
       const allOnes = specOf(d).allOnesStats;
       if (allOnes && b.lastUpdate !== undefined && b.unusedKiB === undefined) {
         const sentinel = allOnes === 'kib' ? ALL_ONES_KIB : ALL_ONES;
@@ -246,7 +317,7 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     },
     domainGetInfo: async ({ dom }) => {
       const d = await find(dom);
-      return { state: stateCode(d.state), maxMem: specOf(d).maxMemoryMiB * 1024, memory: memoryKiB(d), nrVirtCpu: d.vcpus.length, cpuTime: cpuTime(d) };
+      return { state: stateCode(d.state), maxMem: maxMemoryKiB(d), memory: memoryKiB(d), nrVirtCpu: d.vcpus.length, cpuTime: cpuTime(d) };
     },
     domainGetState: async ({ dom }) => ({ state: stateCode((await find(dom)).state), reason: RUNNING_REASON_BOOTED }),
     domainGetOsType: async ({ dom }) => (await find(dom), { type: 'hvm' }),
@@ -254,7 +325,8 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     domainIsActive: async ({ dom }) => (await find(dom), { active: 1 }),
     domainIsPersistent: async ({ dom }) => (await find(dom), { persistent: 0 }),
     domainHasManagedSaveImage: async ({ dom }) => (await find(dom), { result: 0 }),
-    domainGetMaxMemory: async ({ dom }) => ({ memory: specOf(await find(dom)).maxMemoryMiB * 1024 }),
+    domainGetMaxMemory: async ({ dom }) => ({ memory: maxMemoryKiB(await find(dom)) }),
+    domainUpdateDeviceFlags: ({ dom, xml, flags }) => updateDevice(dom, xml, flags),
     domainGetXmlDesc: async ({ dom }) => ({ xml: domainXml(await find(dom)) }),
     domainGetMaxVcpus: async ({ dom }) => ({ num: (await find(dom)).vcpus.length }),
     domainGetVcpusFlags: async ({ dom }) => ({ num: (await find(dom)).vcpus.length }),
@@ -294,6 +366,12 @@ export function simProcedures(host: SimulatedHost, options: SimProceduresOptions
     },
   };
   return handlers;
+}
+
+/** Two `<address type='pci' .../>` elements naming the same slot (attribute order and quoting aside). */
+function sameAddress(a: string, b: string): boolean {
+  const attrs = (x: string) => [...x.matchAll(/(\w+)\s*=\s*['"]([^'"]*)['"]/g)].map((m) => `${m[1]}=${m[2]!.toLowerCase()}`).sort().join(' ');
+  return attrs(a) === attrs(b);
 }
 
 /**

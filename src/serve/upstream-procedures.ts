@@ -1,9 +1,10 @@
 // A filtered view of a real libvirt daemon: the named domains are forwarded, every other domain is
 // invisible (left out of lists and stats) and untouchable (any call naming it answers "Domain not
 // found", as for a domain that does not exist). Node figures are forwarded as they are. Only what a
-// controller needs is served: no defining, starting, destroying or undefining.
+// controller needs is served: no defining, starting, destroying or undefining; of the update-device
+// call only a virtio-mem device's update (its requested size, #19), no other device.
 import type { Action } from '../ground/actions.js';
-import { cpusFromCpumap, type LibvirtClient } from '../libvirt/client.js';
+import { cpusFromCpumap, readVirtioMemDevices, type LibvirtClient } from '../libvirt/client.js';
 import type { Codec } from '../libvirt/codec.js';
 import { LibvirtError } from '../libvirt/errors.js';
 import {
@@ -88,6 +89,13 @@ export function upstreamProcedures(upstream: LibvirtClient, only: readonly strin
       return new RawReply(allDomainStatsTypedRet, { retStats: reply.retStats.filter((r) => allowed.has(r.dom.name)) });
     },
   };
+  handlers.domainUpdateDeviceFlags = async (args) => {
+    await check(args.dom);
+    if (!isVirtioMemElement(args.xml)) {
+      throw serverError(ErrorCode.NoSupport, 'this function is not supported by the connection driver: only virtio-mem memory devices are updated through this filter', ErrorDomain.Qemu);
+    }
+    await forward('domainUpdateDeviceFlags', args);
+  };
   for (const name of HOST_CALLS) (handlers as Record<string, unknown>)[name] = (args: unknown) => forward(name, args);
   for (const name of DOMAIN_CALLS) {
     (handlers as Record<string, unknown>)[name] = async (args: { dom: DomainHandle }) => {
@@ -97,6 +105,12 @@ export function upstreamProcedures(upstream: LibvirtClient, only: readonly strin
   }
   if (options.onAction) recordChanges(upstream, handlers, options.onAction);
   return handlers;
+}
+
+/** A device XML that is one `<memory model='virtio-mem'>` element (whatever its attribute order and quoting). */
+function isVirtioMemElement(xml: string): boolean {
+  const m = /^\s*<memory\b([^>]*)>[\s\S]*<\/memory>\s*$/.exec(xml);
+  return m !== null && /\smodel\s*=\s*(['"])virtio-mem\1/.test(` ${m[1]}`) && (xml.match(/<memory\b/g) ?? []).length === 1;
 }
 
 /** Wraps the changing calls so that each accepted change is also reported as an Action (for a trace). */
@@ -122,6 +136,24 @@ function recordChanges(upstream: LibvirtClient, handlers: Handlers, onAction: (a
   }
   handlers.domainSetMemoryFlags = (args, session) => ballooned(args.dom, args.memory, async () => setFlags(args, session));
   handlers.domainSetMemory = (args, session) => ballooned(args.dom, args.memory, async () => setOld(args, session));
+  const update = handlers.domainUpdateDeviceFlags!;
+  handlers.domainUpdateDeviceFlags = async (args, session) => {
+    let asked;
+    try {
+      asked = readVirtioMemDevices(`<domain><devices>${args.xml}</devices></domain>`)[0];
+    } catch {
+      asked = undefined; // the daemon says what is wrong with it
+    }
+    const before = await upstream.virtioMemDevices(args.dom).catch(() => []);
+    const was = before.find((d) => d.alias !== undefined && d.alias === asked?.alias) ?? (before.length === 1 ? before[0] : undefined);
+    await update(args, session);
+    if (!asked) return;
+    // The Action is the domain's total request (what resizeMemoryDevice takes), not this device's alone.
+    const total = before.reduce((s, d) => s + d.requestedKiB, 0);
+    const fromKiB = total;
+    const requestedKiB = total - (was?.requestedKiB ?? 0) + asked.requestedKiB;
+    onAction({ kind: 'resize-memory-device', domain: ref(args.dom), fromKiB, requestedKiB, reason });
+  };
   const period = handlers.domainSetMemoryStatsPeriod!;
   handlers.domainSetMemoryStatsPeriod = async (args, session) => {
     await period(args, session);

@@ -30,6 +30,10 @@ export interface DashboardOptions {
   plannedIntervals?: number;
   heartbeatMs?: number;
   historyLimit?: number;
+  /** /metrics adds the libvirt exporter's per-domain series (docs/fleet.md). */
+  libvirtNames?: boolean;
+  /** /metrics adds node_exporter's host CPU idle and memory series (docs/fleet.md). */
+  nodeNames?: boolean;
 }
 
 interface Asset {
@@ -68,7 +72,7 @@ const securityHeaders = {
 
 export class Dashboard {
   readonly state: RunState;
-  readonly metrics = new RunMetrics();
+  readonly metrics: RunMetrics;
   private readonly stream: EventStream;
   private instrumented: InstrumentedHypervisor | undefined;
   private closed = false;
@@ -78,6 +82,7 @@ export class Dashboard {
     private readonly server: Server,
     private readonly assets: Map<string, Asset>,
   ) {
+    this.metrics = new RunMetrics({ libvirtNames: options.libvirtNames, nodeNames: options.nodeNames });
     this.state = new RunState({ uri: options.uri, dryRun: options.dryRun, pace: options.pace, plannedIntervals: options.plannedIntervals }, options.historyLimit);
     this.stream = new EventStream({ heartbeatMs: options.heartbeatMs ?? 5000, onClientCount: (n) => this.metrics.dashboardClients.set(n) });
   }
@@ -159,6 +164,7 @@ export class Dashboard {
 
   private onCall(report: CallReport): void {
     this.metrics.recordCall(report.call, report.seconds, report.error !== undefined);
+    if (report.observation) this.metrics.recordObservation(report.observation);
     const before = this.state.status();
     if (report.call === 'observe' && report.error === undefined && before.connection !== 'connected') {
       this.stream.broadcast('status', this.state.update({ connection: 'connected', failedObservations: 0 }));

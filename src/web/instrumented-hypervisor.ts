@@ -8,6 +8,8 @@ export interface CallReport {
   call: HypervisorCall;
   seconds: number;
   error?: unknown;
+  /** What a successful `observe` returned (the per-domain series of /metrics read it). */
+  observation?: HostObservation;
 }
 
 export class InstrumentedHypervisor implements Hypervisor {
@@ -40,6 +42,12 @@ export class InstrumentedHypervisor implements Hypervisor {
     return this.timed('set-cpu-weight', () => (this.inner.setCpuWeight ? this.inner.setCpuWeight(domain, weight) : Promise.reject(new Error('this host cannot set CPU weights'))));
   }
 
+  resizeMemoryDevice(domain: DomainRef, requestedKiB: number): Promise<void> {
+    return this.timed('resize-memory-device', () =>
+      this.inner.resizeMemoryDevice ? this.inner.resizeMemoryDevice(domain, requestedKiB) : Promise.reject(new Error('this host cannot resize memory devices')),
+    );
+  }
+
   setMemoryStatsPeriod(domain: DomainRef, seconds: number): Promise<void> {
     return this.timed('set-stats-period', () => this.inner.setMemoryStatsPeriod(domain, seconds));
   }
@@ -52,7 +60,7 @@ export class InstrumentedHypervisor implements Hypervisor {
     const start = performance.now();
     try {
       const result = await run();
-      this.report({ call, seconds: (performance.now() - start) / 1000 });
+      this.report({ call, seconds: (performance.now() - start) / 1000, ...(call === 'observe' ? { observation: result as HostObservation } : {}) });
       return result;
     } catch (error) {
       this.report({ call, seconds: (performance.now() - start) / 1000, error });

@@ -13,19 +13,29 @@ export const dashboardFlags = {
   http: { type: 'string' },
   'http-public': { type: 'boolean' },
   pace: { type: 'string' },
+  'libvirt-names': { type: 'boolean' },
+  'node-names': { type: 'boolean' },
 } as const;
 
 export const dashboardHelp = `  --http [HOST:]PORT    serve the live dashboard, /metrics and /api/state on HOST:PORT
                         (default host 127.0.0.1; port 0 picks a free one)
   --http-public         allow --http on an address other than loopback (no authentication!)
   --pace N              simulated host: N intervals per real second (default 1 with --http,
-                        otherwise as fast as it computes; 0 turns pacing off)`;
+                        otherwise as fast as it computes; 0 turns pacing off)
+  --libvirt-names       /metrics also gives each domain's series as Debian's prometheus-libvirt-exporter
+                        names them (libvirt_domain_info_*; config: metrics.libvirtNames)
+  --node-names          /metrics also gives the host's CPU idle time and memory as node_exporter
+                        names them, for a host without one (config: metrics.nodeNames)`;
 
 export interface DashboardRequest {
   listen?: ListenAddress;
   allowPublic: boolean;
   /** Intervals per real second on a simulated host; undefined: unpaced. */
   pace?: number;
+  /** /metrics adds the libvirt exporter's per-domain series (`--libvirt-names`, `metrics.libvirtNames`). */
+  libvirtNames?: boolean;
+  /** /metrics adds node_exporter's host series (`--node-names`, `metrics.nodeNames`). */
+  nodeNames?: boolean;
 }
 
 /** The dashboard settings of a configuration file (`http:`, `httpPublic:`); --http overrides them. */
@@ -33,11 +43,12 @@ export interface DashboardConfig {
   source: string;
   http?: ListenAddress;
   httpPublic?: boolean;
+  metrics?: { libvirtNames?: boolean; nodeNames?: boolean };
 }
 
 /** Checks the dashboard options before anything is opened; bad ones are a UsageError. */
 export async function dashboardRequest(
-  values: { http?: string; 'http-public'?: boolean; pace?: string },
+  values: { http?: string; 'http-public'?: boolean; pace?: string; 'libvirt-names'?: boolean; 'node-names'?: boolean },
   onSimulatedHost: boolean,
   command: string,
   config?: DashboardConfig,
@@ -60,7 +71,11 @@ export async function dashboardRequest(
     if (values.pace.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--pace must be a number of intervals per second ≥ 0, got '${values.pace}'`);
     pace = n === 0 ? undefined : n;
   } else if (listen && onSimulatedHost) pace = 1;
-  return { listen, allowPublic, pace };
+  const libvirtNames = !!values['libvirt-names'] || !!config?.metrics?.libvirtNames;
+  if (values['libvirt-names'] && !listen) throw new UsageError(`${command}: --libvirt-names needs --http (the series are served on /metrics)`);
+  const nodeNames = !!values['node-names'] || !!config?.metrics?.nodeNames;
+  if (values['node-names'] && !listen) throw new UsageError(`${command}: --node-names needs --http (the series are served on /metrics)`);
+  return { listen, allowPublic, pace, ...(libvirtNames ? { libvirtNames } : {}), ...(nodeNames ? { nodeNames } : {}) };
 }
 
 export interface LiveRun {
@@ -102,6 +117,8 @@ export async function withLiveRun<T>(request: DashboardRequest, target: Target, 
       dryRun: info.dryRun,
       pace: request.pace,
       plannedIntervals: info.plannedIntervals,
+      libvirtNames: request.libvirtNames,
+      nodeNames: request.nodeNames,
     });
     const d = dashboard;
     console.error(`virtbalance: dashboard at ${d.url}  (metrics: ${d.url}metrics)`);

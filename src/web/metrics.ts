@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Action } from '../ground/actions.js';
-import type { TraceHeader, TraceInterval } from '../ground/trace-record.js';
+import type { DomainState, HostObservation } from '../ground/hypervisor.js';
+import type { TraceHeader, TraceInterval, TraceShortfall } from '../ground/trace-record.js';
 import { packageVersion } from '../app/version.js';
 import { TRIAL_HOLD_RULES, TRIAL_OUTCOMES, TrialCounter } from '../score/trials.js';
 
@@ -24,7 +25,88 @@ export function cacheHeld(cacheKiB: number, rememberedHotKiB: number): { hotKiB:
   return { hotKiB, coldKiB: Math.max(0, cacheKiB - hotKiB) };
 }
 
-export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'close';
+/** virDomainState as a number, as libvirt (and its exporters' `libvirt_domain_state_code`) give it. */
+const STATE_CODES: Record<DomainState, number> = { nostate: 0, running: 1, blocked: 2, paused: 3, shutdown: 4, shutoff: 5, crashed: 6, pmsuspended: 7, unknown: 0 };
+
+/**
+ * Per-domain series named, labelled and in the units of Debian's prometheus-libvirt-exporter 0.2.0
+ * (`libvirt_domain_info_*`, `libvirt_domain_state_code`, labels `domain` and `uuid`), for what
+ * virtbalance observes anyway. Off by default (`metrics.libvirtNames`): beside a real exporter the
+ * same series would be counted twice. Read from each observation, not each interval record.
+ */
+class LibvirtExporterSeries {
+  private readonly cpuTime: Gauge<'domain' | 'uuid'>;
+  private readonly maximumMemory: Gauge<'domain' | 'uuid'>;
+  private readonly memoryUsage: Gauge<'domain' | 'uuid'>;
+  private readonly virtualCpus: Gauge<'domain' | 'uuid'>;
+  private readonly stateCode: Gauge<'domain' | 'uuid'>;
+
+  constructor(registers: Registry[]) {
+    const labelNames = ['domain', 'uuid'] as ('domain' | 'uuid')[];
+    // The exporter's help texts, word for word, so the two are interchangeable on a dashboard.
+    // cpu_time is a counter there; prom-client's Counter only adds, so it is a Gauge here with the type line rewritten in text().
+    this.cpuTime = new Gauge({ name: 'libvirt_domain_info_cpu_time_seconds_total', help: 'Amount of CPU time used by the domain, in seconds.', labelNames, registers });
+    this.maximumMemory = new Gauge({ name: 'libvirt_domain_info_maximum_memory_bytes', help: 'Maximum allowed memory of the domain, in bytes.', labelNames, registers });
+    this.memoryUsage = new Gauge({ name: 'libvirt_domain_info_memory_usage_bytes', help: 'Memory usage of the domain, in bytes.', labelNames, registers });
+    this.virtualCpus = new Gauge({ name: 'libvirt_domain_info_virtual_cpus', help: 'Number of virtual CPUs for the domain.', labelNames, registers });
+    this.stateCode = new Gauge({ name: 'libvirt_domain_state_code', help: 'State of the domain.', labelNames, registers });
+  }
+
+  record(observation: HostObservation): void {
+    for (const g of [this.cpuTime, this.maximumMemory, this.memoryUsage, this.virtualCpus, this.stateCode]) g.reset();
+    for (const d of observation.domains) {
+      const labels = { domain: d.name, uuid: d.uuid };
+      const cpuTimeNs = d.cpuTimeNs ?? d.vcpus.reduce((sum, v) => sum + v.timeNs, 0);
+      this.cpuTime.set(labels, cpuTimeNs / 1e9);
+      if (d.balloon) {
+        // virDomainGetInfo's maxMem and memory: the balloon's maximum and current size, KiB.
+        this.maximumMemory.set(labels, d.balloon.maximumKiB * KiB);
+        this.memoryUsage.set(labels, d.balloon.currentKiB * KiB);
+      }
+      this.virtualCpus.set(labels, d.vcpus.length);
+      this.stateCode.set(labels, STATE_CODES[d.state]);
+    }
+  }
+}
+
+/**
+ * Host series named as node_exporter names them, for a host without one (the simulator, or a
+ * hypervisor host that runs no node_exporter): what OpenStack Watcher reads for a compute host.
+ * Only the idle time (mode="idle", per pCPU: the observation's time less its busy time, counted from
+ * the agent's start) and MemTotal / MemAvailable (the host's free memory as libvirt gives it:
+ * free + buffers + cached). Off by default (`metrics.nodeNames`): beside node_exporter they clash.
+ */
+class NodeExporterSeries {
+  private readonly cpu: Counter<'cpu' | 'mode'>;
+  private readonly memTotal: Gauge;
+  private readonly memAvailable: Gauge;
+  private previous: HostObservation | undefined;
+
+  constructor(registers: Registry[]) {
+    this.cpu = new Counter({ name: 'node_cpu_seconds_total', help: 'Seconds the CPUs spent in each mode.', labelNames: ['cpu', 'mode'], registers });
+    this.memTotal = new Gauge({ name: 'node_memory_MemTotal_bytes', help: 'Memory information field MemTotal_bytes.', registers });
+    this.memAvailable = new Gauge({ name: 'node_memory_MemAvailable_bytes', help: 'Memory information field MemAvailable_bytes.', registers });
+  }
+
+  record(observation: HostObservation): void {
+    this.memTotal.set(observation.host.memoryTotalKiB * KiB);
+    this.memAvailable.set(observation.host.memoryFreeKiB * KiB);
+    const busy = observation.host.pcpuBusyNs;
+    const before = this.previous?.host.pcpuBusyNs;
+    const elapsedNs = this.previous ? observation.timeNs - this.previous.timeNs : 0;
+    if (busy) {
+      busy.forEach((ns, cpu) => {
+        const labels = { cpu: String(cpu), mode: 'idle' };
+        const sameConnection = this.previous?.connection === observation.connection && before?.length === busy.length;
+        // Idle over the window: its length less the pCPU's busy time; nothing across a new connection.
+        this.cpu.inc(labels, sameConnection && elapsedNs > 0 ? Math.max(0, elapsedNs - (ns - before[cpu]!)) / 1e9 : 0);
+      });
+    }
+    this.previous = observation;
+  }
+}
+
+export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'resize-memory-device' | 'close';
 
 export class RunMetrics {
   readonly registry = new Registry();
@@ -78,9 +160,21 @@ export class RunMetrics {
   private readonly callErrors: Counter<'call'>;
   private readonly connected: Gauge;
   readonly dashboardClients: Gauge;
+  private readonly domainInfo: Gauge<'domain' | 'uuid'>;
+  private readonly hostPcpus: Gauge;
+  private readonly hostCpuDemand: Gauge;
+  private readonly hostMemory: Gauge;
+  private readonly guestCapacity: Gauge;
+  private readonly memoryNeed: Gauge;
+  private readonly shortfallCpu: Gauge;
+  private readonly shortfallMemory: Gauge;
+  private readonly shortfallSeconds: Gauge<'resource'>;
+  private readonly shortfallRelief: Gauge<'resource' | 'domain' | 'uuid'>;
+  private readonly libvirtSeries: LibvirtExporterSeries | undefined;
+  private readonly nodeSeries: NodeExporterSeries | undefined;
   private readonly now: () => number;
 
-  constructor(options: { processMetrics?: boolean; now?: () => number } = {}) {
+  constructor(options: { processMetrics?: boolean; now?: () => number; libvirtNames?: boolean; nodeNames?: boolean } = {}) {
     this.now = options.now ?? Date.now;
     const registers = [this.registry];
     const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
@@ -114,7 +208,7 @@ export class RunMetrics {
     );
     this.trialsHeld = counter(
       'virtbalance_cpu_trial_proposals_held_total',
-      'Placement changes the vCPU scheduler proposed but did not try, by the rule that held them (one-trial-per-epoch, placement-left-before, measured-worse-before, backing-off, nothing-to-gain).',
+      'Placement changes the vCPU scheduler proposed but did not try, by the rule that held them (one-trial-per-epoch, placement-left-before, measured-worse-before, backing-off, nothing-to-gain, epoch-settled).',
       ['rule'],
     );
     this.demandEpoch = gauge('virtbalance_cpu_demand_epoch', "The vCPU scheduler's current demand epoch (1, 2, ...): a new one begins when some vCPU's demand leaves its noise band; one trial per epoch. 0 before the first.");
@@ -170,12 +264,29 @@ export class RunMetrics {
     this.callErrors = counter('virtbalance_hypervisor_call_errors_total', 'Calls to the hypervisor that failed, by call.', ['call']);
     this.connected = gauge('virtbalance_host_connected', '1 while the last observation of the host succeeded.');
     this.dashboardClients = gauge('virtbalance_dashboard_clients', 'Dashboard pages connected to the live stream.');
+    this.domainInfo = gauge('virtbalance_domain_info', "Always 1 for each domain of the last observation: its name and UUID (join on domain to label another series by uuid; libvirt's instance UUID for OpenStack).", ['domain', 'uuid']);
+    // What the host cannot give its guests (src/control/shortfall.ts, docs/fleet.md); the fleet rules build the descheduler's node pressure from these.
+    this.hostPcpus = gauge('virtbalance_host_pcpus', 'pCPUs of the host.');
+    this.hostCpuDemand = gauge('virtbalance_host_cpu_demand_ratio', "Guests' CPU demand in pCPUs: run + wait time of every guest vCPU over the last interval (what they got and what they waited for).");
+    this.hostMemory = gauge('virtbalance_host_memory_bytes', 'Memory of the host.');
+    this.guestCapacity = gauge('virtbalance_host_guest_memory_capacity_bytes', "Memory the host's guests can have: what they hold plus the host's free memory above the reserve.");
+    this.memoryNeed = gauge('virtbalance_host_memory_need_bytes', "Guests' memory need: what each uses (less cold page cache where known) plus its floor, summed.");
+    this.shortfallCpu = gauge('virtbalance_shortfall_cpu_ratio', 'CPU demand the host cannot meet, in pCPUs: max(0, demand − pCPUs).');
+    this.shortfallMemory = gauge('virtbalance_shortfall_memory_bytes', "Memory need the host cannot meet: max(0, need − what guests can have).");
+    this.shortfallSeconds = gauge('virtbalance_shortfall_seconds', 'How long the host has been short, by resource (cpu, memory); 0 when it is not.', ['resource']);
+    this.shortfallRelief = gauge(
+      'virtbalance_shortfall_relief',
+      'While the host is short: the guest whose move to another host would relieve it most (the smallest that covers it all, else the largest), and how much it would relieve (pCPUs for cpu, bytes for memory). virtbalance moves no guest itself.',
+      ['resource', 'domain', 'uuid'],
+    );
+    this.libvirtSeries = options.libvirtNames ? new LibvirtExporterSeries(registers) : undefined;
+    this.nodeSeries = options.nodeNames ? new NodeExporterSeries(registers) : undefined;
     // Zero series exist from the start, so a rate() over the first scrape works.
-    for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) {
+    for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) {
       this.decisions.inc({ kind }, 0);
       this.actionFailures.inc({ kind }, 0);
     }
-    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight'] as const) this.callErrors.inc({ call }, 0);
+    for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) this.callErrors.inc({ call }, 0);
     for (const outcome of TRIAL_OUTCOMES) this.trials.inc({ outcome }, 0);
     for (const rule of TRIAL_HOLD_RULES) this.trialsHeld.inc({ rule }, 0);
     if (options.processMetrics ?? true) {
@@ -203,6 +314,14 @@ export class RunMetrics {
     if (call === 'observe') this.connected.set(failed ? 0 : 1);
   }
 
+  /** What each successful observation saw, per domain: its UUID and, when asked for, the libvirt exporter's series. */
+  recordObservation(observation: HostObservation): void {
+    this.domainInfo.reset();
+    for (const d of observation.domains) this.domainInfo.set({ domain: d.name, uuid: d.uuid }, 1);
+    this.libvirtSeries?.record(observation);
+    this.nodeSeries?.record(observation);
+  }
+
   recordInterval(entry: TraceInterval, options: { dryRun: boolean; tickSeconds?: number }): void {
     this.intervals.inc();
     this.lastInterval.set(this.now() / 1000);
@@ -221,6 +340,7 @@ export class RunMetrics {
     }
     for (const failure of entry.failures) this.actionFailures.inc({ kind: failure.action.kind });
     this.recordTrials(entry);
+    if (entry.shortfall) this.recordShortfall(entry.shortfall, entry.timeMs);
 
     // Per-pCPU, per-vCPU and per-domain gauges are rebuilt every interval, so a vanished domain's
     // series disappear instead of freezing at their last value.
@@ -261,6 +381,22 @@ export class RunMetrics {
       this.hostFree.set(entry.memory.hostFreeKiB * KiB);
       this.hostReserve.set(entry.memory.reserveKiB * KiB);
     }
+  }
+
+  /** The host's demand against what it has, and the guest to move while it is short. */
+  private recordShortfall(s: TraceShortfall, timeMs: number): void {
+    this.hostPcpus.set(s.pcpus);
+    if (s.cpuDemand !== undefined) this.hostCpuDemand.set(s.cpuDemand);
+    this.hostMemory.set(s.memoryTotalKiB * KiB);
+    this.guestCapacity.set(s.memoryCapacityKiB * KiB);
+    this.memoryNeed.set(s.memoryNeedKiB * KiB);
+    this.shortfallCpu.set(s.cpuShort);
+    this.shortfallMemory.set(s.memoryShortKiB * KiB);
+    this.shortfallSeconds.set({ resource: 'cpu' }, s.cpuSinceMs === undefined ? 0 : (timeMs - s.cpuSinceMs) / 1000);
+    this.shortfallSeconds.set({ resource: 'memory' }, s.memorySinceMs === undefined ? 0 : (timeMs - s.memorySinceMs) / 1000);
+    this.shortfallRelief.reset();
+    if (s.cpuRelief) this.shortfallRelief.set({ resource: 'cpu', domain: s.cpuRelief.domain, uuid: s.cpuRelief.uuid }, s.cpuRelief.amount);
+    if (s.memoryRelief) this.shortfallRelief.set({ resource: 'memory', domain: s.memoryRelief.domain, uuid: s.memoryRelief.uuid }, s.memoryRelief.amount * KiB);
   }
 
   /** Prediction errors, weights and dedicated pCPUs of the last measured interval (absent series: not predicted, not dedicated). */
@@ -311,7 +447,9 @@ export class RunMetrics {
   }
 
   async text(): Promise<string> {
-    return this.registry.metrics();
+    const text = await this.registry.metrics();
+    // The libvirt exporter's CPU time is a counter (see LibvirtExporterSeries).
+    return this.libvirtSeries ? text.replace('# TYPE libvirt_domain_info_cpu_time_seconds_total gauge', '# TYPE libvirt_domain_info_cpu_time_seconds_total counter') : text;
   }
 
   get contentType(): string {

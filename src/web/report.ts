@@ -139,7 +139,7 @@ interface LogRow {
 }
 
 /** Kinds of log rows that are actions on the host. */
-const ACTION_KINDS = new Set(['pin', 'grow', 'shrink', 'stats', 'weight']);
+const ACTION_KINDS = new Set(['pin', 'grow', 'shrink', 'stats', 'weight', 'plug', 'unplug']);
 
 /** The trial outcomes of one interval as log rows (before its actions: they are the trial's pins). */
 function trialRows(entry: TraceInterval, outcomes: TrialOutcome[]): LogRow[] {
@@ -174,6 +174,10 @@ function actionRow(entry: TraceInterval, action: Action): LogRow {
       return { ...base, kind: 'stats', change: `stats every ${action.seconds} s` };
     case 'set-cpu-weight':
       return { ...base, kind: 'weight', change: `CPU weight ${action.previous} → ${action.weight}` };
+    case 'resize-memory-device': {
+      const delta = Math.round((action.requestedKiB - action.fromKiB) / MiB);
+      return { ...base, kind: delta >= 0 ? 'plug' : 'unplug', change: `virtio-mem ${mib(action.fromKiB)} → ${mib(action.requestedKiB)} (${delta >= 0 ? '+' : '−'}${Math.abs(delta)})` };
+    }
   }
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/config-file.js';
 import { resolveRunOptions } from '../../src/config/run-options.js';
+import { dashboardRequest } from '../../src/web/live-run.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 import { UsageError } from '../../src/ground/errors.js';
@@ -102,6 +103,7 @@ const BAD: Array<[string, string, RegExp]> = [
   ['vms:\n  web1:\n    cpuWeight: 0\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 0 is out of range/],
   ['vms:\n  web1:\n    cpuWeight: 300\n', 'vms.web1.cpuWeight', /^c\.yaml:3: vms\.web1\.cpuWeight: 300 is out of range/],
   ['dryRun: yes please\n', 'dryRun', /expected true or false/],
+  ['cpu:\n  definitionPins: ignore\n', 'cpu.definitionPins', /^c\.yaml:2: cpu\.definitionPins: expected keep or manage, got "ignore"/],
   ['vms:\n  db1:\n    dedicated: always\n', 'vms.db1.dedicated', /^c\.yaml:3: vms\.db1\.dedicated: expected true or false/],
   ['- just\n- a list\n', '(top level)', /^c\.yaml:1: \(top level\): expected a mapping, got a list/],
   ['interval: [1\n', '(syntax)', /^c\.yaml:\d+: YAML syntax:/],
@@ -109,6 +111,9 @@ const BAD: Array<[string, string, RegExp]> = [
   ['http: localhost:web\n', 'http', /^c\.yaml:1: http: 'localhost:web': 'web' is not a port number/],
   ['http: [8080]\n', 'http', /^c\.yaml:1: http: expected a non-empty string, got a list/],
   ['httpPublic: true\n', 'httpPublic', /^c\.yaml:1: httpPublic: needs http/],
+  ['metrics:\n  libvirtNames: 1\n', 'metrics.libvirtNames', /^c\.yaml:2: metrics\.libvirtNames: expected true or false/],
+  ['metrics:\n  nodeNames: yes please\n', 'metrics.nodeNames', /^c\.yaml:2: metrics\.nodeNames: expected true or false/],
+  ['metrics:\n  hostNames: true\n', 'metrics.hostNames', /^c\.yaml:2: metrics\.hostNames:/],
 ];
 
 for (const [text, field, message] of BAD) {
@@ -127,11 +132,34 @@ test('vms.NAME.dedicated reaches the vCPU scheduler as its list of dedicated dom
   assert.equal(resolveRunOptions({ memory: true }, config).cpu, undefined);
 });
 
+test('cpu.definitionPins: keep (the default) leaves guests with defined pins to them; manage reaches the loop, not the scheduler\'s options', () => {
+  assert.equal(resolveRunOptions({}, parseConfig('', 'c.yaml')).manageDefinitionPins, undefined);
+  assert.equal(resolveRunOptions({}, parseConfig('cpu:\n  definitionPins: keep\n', 'c.yaml')).manageDefinitionPins, undefined);
+  const manage = resolveRunOptions({}, parseConfig('cpu:\n  definitionPins: manage\n', 'c.yaml'));
+  assert.equal(manage.manageDefinitionPins, true);
+  assert.equal((manage.cpu as unknown as Record<string, unknown>).definitionPins, undefined);
+  assert.equal(resolveRunOptions({ memory: true }, parseConfig('cpu:\n  definitionPins: manage\n', 'c.yaml')).manageDefinitionPins, undefined, 'no vCPU scheduler, nothing to re-pin');
+});
+
 test('http: a port alone, HOST:PORT or [IPv6]:PORT; httpPublic allows beyond loopback', () => {
   assert.deepEqual(parseConfig('http: 9464\n', 'c.yaml').http, { host: '127.0.0.1', port: 9464 });
   assert.deepEqual(parseConfig('http: "[::1]:0"\n', 'c.yaml').http, { host: '::1', port: 0 });
   const pub = parseConfig('http: 0.0.0.0:9464\nhttpPublic: true\n', 'c.yaml');
   assert.deepEqual([pub.http, pub.httpPublic], [{ host: '0.0.0.0', port: 9464 }, true]);
+});
+
+test('metrics.libvirtNames: off unless set; reaches the dashboard request like --libvirt-names', async () => {
+  assert.equal(parseConfig('http: 9464\n', 'c.yaml').metrics, undefined);
+  const config = parseConfig('http: 9464\nmetrics:\n  libvirtNames: true\n', 'c.yaml');
+  assert.deepEqual(config.metrics, { libvirtNames: true });
+  assert.equal((await dashboardRequest({}, false, 'run', config)).libvirtNames, true);
+  assert.equal((await dashboardRequest({ http: '0' }, false, 'run')).libvirtNames, undefined);
+  assert.equal((await dashboardRequest({ http: '0', 'libvirt-names': true }, false, 'run')).libvirtNames, true);
+  await assert.rejects(dashboardRequest({ 'libvirt-names': true }, false, 'run'), /--libvirt-names needs --http/);
+  const both = parseConfig('http: 9464\nmetrics:\n  libvirtNames: false\n  nodeNames: true\n', 'c.yaml');
+  assert.deepEqual(both.metrics, { libvirtNames: false, nodeNames: true });
+  const request = await dashboardRequest({}, false, 'run', both);
+  assert.deepEqual([request.libvirtNames, request.nodeNames], [undefined, true]);
 });
 
 test('loadConfig: a missing or unreadable file is one clear line', () => {

@@ -107,19 +107,28 @@ test('concurrent starts: of many processes racing for one lock, exactly one wins
   const moduleUrl = new URL('../../src/control/lock.js', import.meta.url).href;
   const script = `
     const { acquireControllerLock } = await import(${JSON.stringify(moduleUrl)});
-    try { acquireControllerLock('qemu:///system', 'cpu', ${JSON.stringify(dir)}); console.log('won'); setTimeout(() => {}, 1500); }
-    catch (e) { console.log(e.name); }`;
+    try { acquireControllerLock('qemu:///system', 'cpu', ${JSON.stringify(dir)}); console.log('won'); }
+    catch (e) { console.log(e.name); }
+    process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
+  // Every process keeps what it took until all have answered: on a loaded machine a late starter
+  // must still meet the winner's lock, not find it released by a winner that already exited.
+  const children = Array.from({ length: 8 }, () => spawn(process.execPath, ['--input-type=module', '-e', script]));
   try {
-    const runs = Array.from({ length: 8 }, () => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
+    const runs = children.map((child) => {
       let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      return new Promise<string>((r) => child.once('exit', () => r(out.trim())));
+      return new Promise<string>((r) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) r(out.trim());
+        });
+        child.once('exit', () => r(out.trim()));
+      });
     });
     const results = await Promise.all(runs);
     assert.equal(results.filter((r) => r === 'won').length, 1, results.join(','));
     assert.equal(results.filter((r) => r === 'LockHeldError').length, 7, results.join(','));
   } finally {
+    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => { c.once('exit', r); c.stdin.end(); }))));
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -65,6 +65,14 @@ test('plan: grows back only as far as the host stays above its reserve; gone and
   assert.ok(plan.notes.some((n) => n.startsWith('p: paused')));
 });
 
+test('plan: a domain with a job under way (a migration, a save) is left as it is, with a note', () => {
+  const start = captureStartState(host(8000, [domain('a', [[0]], { current: 1024 })]));
+  const now = host(8000, [{ ...domain('a', [[2]], { current: 512, unused: 100 }), job: 'outgoing migration' }]);
+  const plan = planRestore(start, now, both);
+  assert.deepEqual(plan.actions, []);
+  assert.deepEqual(plan.notes, ['a: outgoing migration job under way, left as it is']);
+});
+
 test('plan: only what the controllers that ran changed (pins for the vCPU scheduler, balloons for the memory coordinator)', () => {
   const start = captureStartState(host(8000, [domain('a', [[0]], { current: 1024 })]));
   const now = host(8000, [domain('a', [[3]], { current: 512, unused: 300 })]);

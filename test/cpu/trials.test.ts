@@ -237,3 +237,112 @@ test('no trial that could not be measured better: a placement already fair, or a
   assert.equal(state!.counts.started, 0);
   assert.ok(state!.counts.held > 0);
 });
+
+test('a settled epoch starts no trial: a proposal first made past trialWindowIntervals is held; a new epoch opens trials again', () => {
+  // Both busy, released, each gets half of what it asks (short of fair): a trial could gain. The model proposes
+  // nothing until interval 20, then pins them apart every interval; the demands move at interval 30.
+  let state;
+  let affinity = [[0, 1], [0, 1]];
+  const started: number[] = [];
+  const rules = new Set<string | undefined>();
+  for (let k = 1; k <= 40; k++) {
+    const demand = k < 30 ? [1, 1] : [1, 0.3];
+    const m = measurement(affinity, [0.5, Math.min(0.5, demand[1]!)], demand);
+    const proposed = k >= 20 && affinity[0]!.length === 2 ? [pin(0, [0], affinity[0]!), pin(1, [1], affinity[1]!)] : [];
+    const d = judgeByTrials(state, { ...input(m, k, proposed), demands: demand }, options);
+    state = d.state;
+    if (d.event?.event === 'started') started.push(k);
+    if (d.event?.event === 'held') rules.add(d.event.rule);
+    for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+  }
+  assert.ok(rules.has('epoch-settled'), [...rules].join(','));
+  assert.equal(started.length, 1, `trials started at ${started.join(', ')}`);
+  assert.ok(started[0]! > 30, 'the one trial is in the new epoch');
+  assert.ok(state!.counts.epochs >= 2);
+});
+
+test('past the window a climb goes on only with the step proposed at once after one measured better', () => {
+  // Apart is better (0.8 / 0.8 against 0.5 / 0.5). The model pins them apart at 9 (measured better at 13), then
+  // proposes a next step (g1 released again) at `next`.
+  const run = (next: number): number[] => {
+    let state;
+    let affinity = [[0, 1], [0, 1]];
+    const started: number[] = [];
+    for (let k = 1; k <= 30; k++) {
+      const apart = affinity[0]!.length === 1 && affinity[1]!.length === 1 && affinity[0]![0] !== affinity[1]![0];
+      const m = measurement(affinity, apart ? [0.8, 0.8] : [0.5, 0.5]);
+      const proposed = k === 9 ? [pin(0, [0], affinity[0]!), pin(1, [1], affinity[1]!)] : k === next ? [pin(1, [0, 1], affinity[1]!)] : [];
+      const d = judgeByTrials(state, input(m, k, proposed), options);
+      state = d.state;
+      if (d.event?.event === 'started') started.push(k);
+      for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+    }
+    return started;
+  };
+  assert.deepEqual(run(14), [9, 14], 'the next step at once: tried');
+  assert.deepEqual(run(18), [9], 'the next step five intervals later, in a settled epoch: held');
+});
+
+test('a level is compared with the mean of its placement\'s settled readings, not with its first one', () => {
+  // vCPU1's smoothed demand reads 0.58 once, then 0.50 for 14 intervals, then 0.43: 0.15 from the first
+  // reading (beyond the ±0.10 band), 0.08 from the mean. Steady demand: one epoch.
+  let state;
+  for (let k = 1; k <= 22; k++) {
+    const demand = [1, k === 1 ? 0.58 : k <= 15 ? 0.5 : 0.43];
+    const m = measurement([[0, 1], [0, 1]], [0.5, demand[1]!], demand);
+    state = judgeByTrials(state, { ...input(m, k, []), demands: demand }, options).state;
+  }
+  assert.equal(state!.epoch!.id, 1);
+  assert.equal(state!.counts.epochs, 1);
+});
+
+test('a trial measured worse after the model learned something is followed by its new proposal, not a revert; each placement left once', () => {
+  // Together on pCPU0 (A) each gets 0.6; released (B) 0.4; apart (C) 0.9. The first trial (A → B) is made at
+  // interval 1, before anything is learned; by its verdict a label has changed and the model proposes C.
+  const together = [[0], [0]];
+  const usageAt = (a: number[][]): number[] => (a[0]!.length === 2 ? [0.4, 0.4] : a[0]![0] === a[1]![0] ? [0.6, 0.6] : [0.9, 0.9]);
+  const run = (learns: boolean) => {
+    let state;
+    let affinity = together;
+    const events: string[] = [];
+    const placements = [JSON.stringify(affinity)];
+    for (let k = 1; k <= 20; k++) {
+      const m = measurement(affinity, usageAt(affinity));
+      const released = affinity[0]!.length === 2;
+      const proposed = k === 1 ? [pin(0, [0, 1], affinity[0]!), pin(1, [0, 1], affinity[1]!)] : released ? [pin(0, [0], affinity[0]!), pin(1, [1], affinity[1]!)] : [];
+      const d = judgeByTrials(state, { ...input(m, k, proposed), labels: learns && k >= 3 ? 'u0/0' : '' }, options);
+      state = d.state;
+      if (d.event && d.event.event !== 'measuring' && d.event.event !== 'held') events.push(`${k}:${d.event.event}`);
+      for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+      if (JSON.stringify(affinity) !== placements.at(-1)) placements.push(JSON.stringify(affinity));
+    }
+    return { events, placements, state: state! };
+  };
+  const learned = run(true);
+  assert.deepEqual(learned.events, ['1:started', '5:started', '9:kept']);
+  assert.deepEqual(learned.placements, [JSON.stringify(together), JSON.stringify([[0, 1], [0, 1]]), JSON.stringify([[0], [1]])]);
+  assert.equal(new Set(learned.placements).size, learned.placements.length, 'no placement left twice');
+  // Nothing learned: the one trial of the epoch is reverted, and that is all.
+  const same = run(false);
+  assert.deepEqual(same.events.slice(0, 2), ['1:started', '5:reverted']);
+  assert.equal(same.placements.at(-1), JSON.stringify(together));
+});
+
+test('a vCPU that waited reads as a range, from what it got to time + delay: a backlog caught up is no new epoch', () => {
+  // vCPU1 wants half a pCPU and gets it; then for three intervals it waits 0.4 of its window beside a busy
+  // neighbour while still receiving 0.5 (catching up a backlog): time + delay 0.9 says only "between 0.5 and 0.9".
+  const run = (received: number): number[] => {
+    let state;
+    const epochs: number[] = [];
+    for (let k = 1; k <= 14; k++) {
+      const waiting = k >= 8 && k <= 10;
+      const demand = [1, waiting ? 0.9 : 0.5];
+      const m = measurement([[0, 1], [0, 1]], [0.5, waiting ? received : 0.5], demand);
+      state = judgeByTrials(state, { ...input(m, k, []), demands: demand }, options).state;
+      epochs.push(state.epoch!.id);
+    }
+    return epochs;
+  };
+  assert.deepEqual(new Set(run(0.5)), new Set([1]), 'waiting alone: one epoch');
+  assert.ok(run(0.85).at(-1)! > 1, 'receiving 0.85, beyond 0.5\'s band: a new epoch');
+});

@@ -2,6 +2,7 @@
 // one) and, from a seeded random stream, makes domains vanish between observe and act, calls fail,
 // statistics come back partial or without a balloon, domains show paused or renamed, and calls
 // take (virtual) time.
+import { DomainGoneError } from '../../src/ground/errors.js';
 import type { DomainObservation, DomainRef, HostObservation, Hypervisor } from '../../src/ground/hypervisor.js';
 
 export { seededRandom } from '../../src/host/sim/random.js';
@@ -134,7 +135,7 @@ export class FaultyHost implements Hypervisor {
     if (this.pausedNow.has(domain.uuid)) this.violations.push(`${what} on ${domain.name}, reported paused`);
     if (this.isHidden(domain)) {
       this.counts.callsOnVanished++;
-      throw new Error(`Domain not found: no domain with matching uuid '${domain.uuid}' (${domain.name})`);
+      throw new DomainGoneError(`Domain not found: no domain with matching uuid '${domain.uuid}' (${domain.name})`);
     }
     if (this.chance(this.rates.actionFails)) {
       this.counts.actionFailed++;

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { countersTimeNs, LibvirtHost } from '../../src/host/libvirt-host.js';
+import { countersTimeNs, definitionFacts, LibvirtHost, pausedForJob } from '../../src/host/libvirt-host.js';
+import { DomainGoneError } from '../../src/ground/errors.js';
 import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { LibvirtServer, type Handler, type Handlers } from '../../src/libvirt/server.js';
 import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
@@ -178,6 +179,70 @@ test('LibvirtHost on qemu:///system: a CPU weight set on our own guest becomes c
   }
 });
 
+test('definitionFacts: vCPU pins only inside <cputune>, hugepages only inside <memoryBacking>, free page reporting on the balloon', () => {
+  const none = { freePageReporting: false, vcpuPins: false, hugepages: false };
+  assert.deepEqual(definitionFacts(`<domain><vcpu>2</vcpu><devices><memballoon model='virtio'/></devices></domain>`), none);
+  assert.deepEqual(
+    definitionFacts(`<domain><cputune>\n  <shares>2048</shares>\n  <vcpupin vcpu='0' cpuset='2'/>\n</cputune><devices><memballoon model='virtio' freePageReporting='on'/></devices></domain>`),
+    { ...none, vcpuPins: true, freePageReporting: true },
+  );
+  assert.deepEqual(definitionFacts(`<domain><cputune><shares>2048</shares><emulatorpin cpuset='0'/></cputune></domain>`), none, 'an emulator pin is not a vCPU pin');
+  assert.deepEqual(definitionFacts(`<domain><memoryBacking>\n<hugepages>\n<page size='2048' unit='KiB'/></hugepages></memoryBacking></domain>`), { ...none, hugepages: true });
+  assert.deepEqual(definitionFacts(`<domain><memoryBacking><hugepages/><locked/></memoryBacking></domain>`), { ...none, hugepages: true });
+  assert.deepEqual(definitionFacts(`<domain><memoryBacking><nosharepages/></memoryBacking></domain>`), none);
+});
+
+test('pausedForJob: a domain paused for a save, a migration, a dump or a snapshot is in a job; paused by a user or running is not', () => {
+  const rec = (state: number, reason: number) => ({ domain: { name: 'x', uuid: '00000000-0000-0000-0000-000000000001', id: 1 }, params: new Map([['state.state', state], ['state.reason', reason]]) });
+  assert.equal(pausedForJob(rec(3, 3)), 'save');
+  assert.equal(pausedForJob(rec(3, 2)), 'migration');
+  assert.equal(pausedForJob(rec(3, 4)), 'dump');
+  assert.equal(pausedForJob(rec(3, 9)), 'snapshot');
+  assert.equal(pausedForJob(rec(3, 1)), undefined, 'paused by a user');
+  assert.equal(pausedForJob(rec(1, 3)), undefined, 'running (reason 3 is "restored")');
+});
+
+test('LibvirtHost on qemu:///system: a guest whose definition pins its vCPUs says so, with its id; saved away, a change to it is a DomainGoneError and its definition is not rewritten', { timeout: 90_000 }, async (t) => {
+  const client = await connectOrSkip(t, 'qemu:///system');
+  if (!client) return;
+  const host = LibvirtHost.fromClient(client);
+  const name = `vblt${process.pid}move`;
+  const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
+  <cputune><vcpupin vcpu='0' cpuset='0'/></cputune>
+  <os><type arch='x86_64'>hvm</type></os><devices><memballoon model='virtio'/></devices></domain>`;
+  const { dom } = await client.call('domainDefineXml', { xml });
+  const dir = mkdtempSync(join(tmpdir(), 'vb-move-'));
+  const image = join(dir, 'saved');
+  try {
+    await client.call('domainCreate', { dom });
+    const seen = (await host.observe()).domains.find((d) => d.name === name);
+    assert.ok(seen, 'our domain is observed');
+    assert.equal(seen.definitionPins, true);
+    assert.equal(seen.hugepages, undefined);
+    assert.equal(seen.job, undefined, 'no job runs');
+    assert.ok(typeof seen.id === 'number' && seen.id > 0, `id ${seen.id}`);
+    // A live pin of ours is not the definition's: the definition is read, not the live state.
+    await host.pinVcpu(seen, 0, [1]);
+    await client.save(dom, image);
+    assert.equal((await host.observe()).domains.find((d) => d.name === name), undefined, 'saved: not running, not observed');
+    await assert.rejects(host.pinVcpu(seen, 0, [1]), (e: unknown) => e instanceof DomainGoneError && /not running/.test(e.message));
+    await assert.rejects(host.setMemory(seen, 16 * 1024), DomainGoneError);
+    const definition = (await client.call('domainGetXmlDesc', { dom, flags: 2 })).xml;
+    assert.match(definition, /<vcpupin vcpu='0' cpuset='0'\/>/, 'the pin to a gone domain did not rewrite its definition');
+    assert.match(definition, /<currentMemory unit='KiB'>32768<\/currentMemory>/, 'nor its memory');
+    await client.restore(image);
+    const back = (await host.observe()).domains.find((d) => d.name === name);
+    assert.ok(back, 'restored: observed again');
+    assert.notEqual(back.id, seen.id, 'with a new id');
+    assert.equal(back.definitionPins, true);
+  } finally {
+    await client.call('domainDestroy', { dom }).catch(() => undefined);
+    await client.call('domainUndefine', { dom }).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    await host.close();
+  }
+});
+
 // ---- When an observation is stamped: when its vCPU counters were read (issue #17) ----
 
 const nowNs = (): number => Number(process.hrtime.bigint());
@@ -270,6 +335,29 @@ test('LibvirtHost on a driver without the vcpu stats group stamps when the vcpui
     const scoped = await new ScopedHypervisor(served.host, ['vm1', 'vm2']).observe();
     assert.deepEqual(scoped.domains.map((d) => d.name), ['vm1', 'vm2']);
     assert.ok(scoped.timeNs > obs.timeNs);
+  } finally {
+    await served.close();
+  }
+});
+
+test('LibvirtHost reads each domain\'s definition once (on first sight), not every interval; a driver without job statistics is not asked again on that connection', { timeout: 20_000 }, async () => {
+  const calls = { xml: 0, job: 0 };
+  const served = await servedHost((h) => {
+    wrap(h, 'domainGetXmlDesc', async (original) => (calls.xml++, original()));
+    // The served simulator answers no job statistics (not supported, as the test driver).
+    (h as Record<string, unknown>).domainGetJobStats = undefined;
+  });
+  const countJobs = (served.host.client as unknown as { call: (name: string, args: unknown) => Promise<unknown> });
+  const call = countJobs.call.bind(countJobs);
+  countJobs.call = (name, args) => (name === 'domainGetJobStats' && calls.job++, call(name, args));
+  try {
+    const first = await served.host.observe();
+    const jobAsks = calls.job;
+    for (let i = 0; i < 4; i++) await served.host.observe();
+    assert.equal(calls.xml, first.domains.length, `${calls.xml} definition reads for ${first.domains.length} domains over 5 observations`);
+    assert.ok(jobAsks > 0 && jobAsks <= first.domains.length, `job statistics asked ${jobAsks} times in the first observation`);
+    assert.equal(calls.job, jobAsks, 'refused in the first observation, then not asked again on this connection');
+    assert.ok(first.domains.every((d) => d.job === undefined && d.id !== undefined));
   } finally {
     await served.close();
   }

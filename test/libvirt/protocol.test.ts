@@ -137,6 +137,19 @@ const vectors: Record<ProcedureName, { args?: Vec; ret?: Vec }> = {
   domainIsPersistent: { args: [{ dom: D }, DB], ret: [{ persistent: 0 }, i32(0)] },
   // remote_domain_update_device_flags_args: the domain, the device XML as a string, the flags (1 = live).
   domainUpdateDeviceFlags: { args: [{ dom: D, xml: '<memory/>', flags: 1 }, cat(DB, str('<memory/>'), u32(1))] },
+  domainResume: { args: [{ dom: D }, DB] },
+  domainSuspend: { args: [{ dom: D }, DB] },
+  domainSaveFlags: { args: [{ dom: D, to: '/tmp/x.sav', dxml: null, flags: 0 }, cat(DB, str('/tmp/x.sav'), u32(0), u32(0))] },
+  domainRestoreFlags: { args: [{ from: '/tmp/x.sav', dxml: '<domain/>', flags: 4 }, cat(str('/tmp/x.sav'), u32(1), str('<domain/>'), u32(4))] },
+  domainGetJobStats: {
+    args: [{ dom: D, flags: 0 }, cat(DB, u32(0))],
+    ret: [{ type: 2, params: [{ field: 'operation', value: { type: 1, value: 2 } }] }, cat(i32(2), u32(1), str('operation'), i32(1), i32(2))],
+  },
+  domainMigrateBegin3: {
+    args: [{ dom: D, xmlin: null, flags: 257, dname: null, resource: 0 }, cat(DB, u32(0), u64(257), u32(0), u64(0))],
+    ret: [{ cookieOut: Buffer.from([1, 2, 3]), xml: '<domain/>' }, cat(opaque([1, 2, 3]), str('<domain/>'))],
+  },
+  domainMigrateConfirm3: { args: [{ dom: D, cookieIn: Buffer.alloc(0), flags: 257, cancelled: 1 }, cat(DB, opaque([]), u64(257), i32(1))] },
   domainHasManagedSaveImage: { args: [{ dom: D, flags: 0 }, cat(DB, u32(0))], ret: [{ result: 0 }, i32(0)] },
   domainGetVcpusFlags: { args: [{ dom: D, flags: 1 }, cat(DB, u32(1))], ret: [{ num: 2 }, i32(2)] },
   nodeGetCpuMap: {

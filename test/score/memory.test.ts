@@ -191,3 +191,21 @@ test('a CPU-only trace has no memory score and a memory-only trace no CPU score'
   assert.equal(memOnly.cpu, undefined);
   assert.ok(memOnly.memory);
 });
+
+test('a virtio-mem guest at its balloon\'s maximum (boot + plugged) with room left on its device is starved; one fully plugged is not', () => {
+  const truth = (pluggedMiB: number) => ({
+    vcpus: [], oomEvents: [], memoryDemandKiB: { v: 500 * MiB },
+    memoryDevices: { v: { bootKiB: 512 * MiB, sizeKiB: 1024 * MiB, requestedKiB: pluggedMiB * MiB, pluggedKiB: pluggedMiB * MiB, blockedUnplugs: 0 } },
+  });
+  const v = (pluggedMiB: number) => guest('v', 512 + pluggedMiB, 10, { maximumKiB: (512 + pluggedMiB) * MiB });
+  const lines = [
+    header(4, false, true),
+    memoryInterval(0, [v(0)], 4096, truth(0)),
+    memoryInterval(1, [v(1024)], 4096, truth(1024)),
+  ];
+  const g = scoreTrace(lines).memory!.guests.find((x) => x.domain === 'v')!;
+  assert.deepEqual(g.starvedAt, [0], 'unplugged and short: starved; the device could have given it more');
+  // Without the truth's device (a balloon-only reading of the same figures) it would be "at its maximum".
+  const plain = scoreTrace([header(4, false, true), memoryInterval(0, [v(0)], 4096, { vcpus: [], oomEvents: [], memoryDemandKiB: { v: 500 * MiB } })]).memory!;
+  assert.equal(plain.starvedIntervals, 0);
+});

@@ -45,7 +45,16 @@ test('a missing or wrong field names the field', () => {
 
   const badAction = good() as unknown as Record<string, any>[];
   badAction[3]!.actions = [{ kind: 'migrate', domain: { name: 'a', uuid: 'u' } }];
-  rejects(text(badAction), 4, /actions\[0\]\.kind must be pin, set-memory, set-stats-period or set-cpu-weight/);
+  rejects(text(badAction), 4, /actions\[0\]\.kind must be pin, set-memory, set-stats-period, set-cpu-weight or resize-memory-device/);
+
+  // A virtio-mem resize (#19) reads back; one without its requested size names the field.
+  const resize = { kind: 'resize-memory-device', domain: { name: 'a', uuid: 'u' }, fromKiB: 0, requestedKiB: 524288, reason: 'r' };
+  const withResize = good() as unknown as Record<string, any>[];
+  withResize[3]!.actions = [resize];
+  assert.equal(parseTrace(text(withResize)).length, withResize.length);
+  const { requestedKiB: _, ...noSize } = resize;
+  withResize[3]!.actions = [noSize];
+  rejects(text(withResize), 4, /actions\[0\]\.requestedKiB must be a number/);
 
   const badKills = [header(1), { ...memoryInterval(0, [guest('a', 512, 100)]), oomKills: [{ process: 'x', pid: 1 }] }];
   rejects(text(badKills), 2, /oomKills\[0\]\.domain must be a string/);

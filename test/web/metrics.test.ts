@@ -340,3 +340,55 @@ test('trials on a simulated run: the paired bursty guests\' trial is measured wo
   const tried = sampleValue(s, 'virtbalance_cpu_trial_worst_fraction', { placement: 'tried' })!;
   assert.ok(tried < before - 0.2, `tried ${tried} against before ${before}`);
 });
+
+test('fleet series: UUIDs always; the libvirt exporter\'s and node_exporter\'s names only when asked; shortfall from the record', async () => {
+  const GiB = 1024 * 1024;
+  const obs = (t: number, busyNs: number[], connection = 1): import('../../src/ground/hypervisor.js').HostObservation => ({
+    timeNs: t * 1e9,
+    connection,
+    host: { hostname: 'h', pcpus: 2, memoryTotalKiB: 8 * GiB, memoryFreeKiB: 3 * GiB, pcpuBusyNs: busyNs },
+    domains: [
+      { name: 'vm1', uuid: 'u1', state: 'running', cpuTimeNs: 2.5e9 * t, vcpus: [{ index: 0, timeNs: 1e9 * t, affinity: [0] }, { index: 1, timeNs: 1e9 * t, affinity: [1] }], balloon: { currentKiB: GiB, maximumKiB: 2 * GiB } },
+      { name: 'vm2', uuid: 'u2', state: 'paused', vcpus: [{ index: 0, timeNs: 0.5e9 * t, affinity: [0] }] },
+    ],
+  });
+  const plain = new RunMetrics({ processMetrics: false });
+  plain.recordObservation(obs(10, [5e9, 5e9]));
+  const p = await scrape(plain);
+  assert.deepEqual(p.filter((x) => x.name === 'virtbalance_domain_info').map((x) => x.labels), [{ domain: 'vm1', uuid: 'u1' }, { domain: 'vm2', uuid: 'u2' }]);
+  assert.equal(p.filter((x) => x.name.startsWith('libvirt_') || x.name.startsWith('node_')).length, 0, 'off by default');
+
+  const m = new RunMetrics({ processMetrics: false, libvirtNames: true, nodeNames: true });
+  m.recordObservation(obs(10, [5e9, 9e9]));
+  // 2 s later pCPU0 was busy 0.5 s, pCPU1 2 s: idle 1.5 s and 0 s.
+  m.recordObservation(obs(12, [5.5e9, 11e9]));
+  const text = await m.text();
+  assert.match(text, /# TYPE libvirt_domain_info_cpu_time_seconds_total counter/);
+  const s = parsePrometheus(text).samples;
+  assert.equal(sampleValue(s, 'libvirt_domain_info_cpu_time_seconds_total', { domain: 'vm1', uuid: 'u1' }), 30, 'cpu.time, not the vCPUs alone');
+  assert.equal(sampleValue(s, 'libvirt_domain_info_cpu_time_seconds_total', { domain: 'vm2', uuid: 'u2' }), 6, 'the vCPUs without cpu.time');
+  assert.equal(sampleValue(s, 'libvirt_domain_info_memory_usage_bytes', { domain: 'vm1' }), GiB * 1024);
+  assert.equal(sampleValue(s, 'libvirt_domain_info_maximum_memory_bytes', { domain: 'vm1' }), 2 * GiB * 1024);
+  assert.equal(sampleValue(s, 'libvirt_domain_info_virtual_cpus', { domain: 'vm1' }), 2);
+  assert.equal(sampleValue(s, 'libvirt_domain_state_code', { domain: 'vm2' }), 3);
+  assert.equal(sampleValue(s, 'node_cpu_seconds_total', { cpu: '0', mode: 'idle' }), 1.5);
+  assert.equal(sampleValue(s, 'node_cpu_seconds_total', { cpu: '1', mode: 'idle' }), 0);
+  assert.equal(sampleValue(s, 'node_memory_MemAvailable_bytes'), 3 * GiB * 1024);
+  // A new connection counts nothing across it.
+  m.recordObservation(obs(20, [0, 0], 2));
+  assert.equal(sampleValue(await scrape(m), 'node_cpu_seconds_total', { cpu: '0', mode: 'idle' }), 1.5);
+
+  // Shortfall: from the interval record, the guest to move labelled by UUID.
+  const [entry] = await intervalsOf('demo-grader', 3).then((i) => i.slice(-1));
+  m.recordInterval(entry!, { dryRun: false });
+  const f = await scrape(m);
+  const sf = entry!.shortfall!;
+  assert.equal(sampleValue(f, 'virtbalance_host_pcpus'), 4);
+  assert.equal(sampleValue(f, 'virtbalance_host_cpu_demand_ratio'), sf.cpuDemand);
+  assert.equal(sampleValue(f, 'virtbalance_shortfall_cpu_ratio'), sf.cpuShort);
+  assert.ok(sf.cpuShort > 3, 'eight busy guests on four pCPUs');
+  assert.equal(sampleValue(f, 'virtbalance_shortfall_relief', { resource: 'cpu', domain: sf.cpuRelief!.domain, uuid: sf.cpuRelief!.uuid }), sf.cpuRelief!.amount);
+  assert.equal(sampleValue(f, 'virtbalance_shortfall_memory_bytes'), 0);
+  assert.equal(sampleValue(f, 'virtbalance_shortfall_seconds', { resource: 'cpu' }), (entry!.timeMs - sf.cpuSinceMs!) / 1000);
+  assert.equal(sampleValue(f, 'virtbalance_host_guest_memory_capacity_bytes'), sf.memoryCapacityKiB * 1024);
+});

@@ -146,3 +146,13 @@ test('report: a simulated run whose trial is measured worse shows it started and
   assert.match(trials[1]!.change, /^reverted: worst 5\d % vs 8\d % of fair share$/);
   assert.match(renderReport(lines), /<dt>trials<\/dt><dd class="bad">1 started, 0 kept, 1 reverted \(pin changes by reverts: 2\)<\/dd>/);
 });
+
+test('a virtio-mem resize is a plug or unplug row of the decision log, with from, to and the change in MiB', () => {
+  const resize = (fromMiB: number, toMiB: number) => ({ kind: 'resize-memory-device' as const, domain: { name: 'vm1', uuid: 'u' }, fromKiB: fromMiB * 1024, requestedKiB: toMiB * 1024, reason: 'why' });
+  const entry: TraceInterval = { type: 'interval', interval: 3, timeMs: 6000, domains: ['vm1'], actions: [resize(0, 1024), resize(1024, 256)], failures: [], notices: [] };
+  const rows = decisionLog([entry]).map((r) => [r.kind, r.domain, r.change, r.reason]);
+  assert.deepEqual(rows, [
+    ['plug', 'vm1', 'virtio-mem 0 MiB → 1024 MiB (+1024)', 'why'],
+    ['unplug', 'vm1', 'virtio-mem 1024 MiB → 256 MiB (−768)', 'why'],
+  ]);
+});

@@ -8,7 +8,7 @@ import { reportFreePages, startReporting, type FreePageReporting } from './free-
 import { fairShare, type ShareResult } from './fair-share.js';
 import { PageCache } from './page-cache.js';
 import { hashString } from './random.js';
-import type { DomainSpec, Scenario } from './scenario.js';
+import { DEFAULT_MEMORY_DEVICE_RATES, type DomainSpec, type Scenario } from './scenario.js';
 import type { LifecycleEvent, OomEvent } from './truth.js';
 import { workloadValue } from './workload.js';
 import { emptyOtherTally, otherLoadDemands, type OtherLoadTally } from './other-load.js';
@@ -63,10 +63,53 @@ export interface VcpuState {
   backlogNs: number;
 }
 
+/**
+ * A guest's virtio-mem device as the guest's driver works it (Linux drivers/virtio/virtio_mem.c):
+ * it plugs or unplugs whole blocks toward the requested size at the host's rate; an unplug that
+ * cannot free enough memory stops where it is and is tried again after the driver's back-off
+ * (50 s, doubling to 300 s; at once when the host changes the request).
+ */
+export interface DeviceState {
+  sizeKiB: number;
+  blockKiB: number;
+  requestedKiB: number;
+  pluggedKiB: number;
+  /** Progress toward the next block at the plug or unplug rate, KiB. */
+  creditKiB: number;
+  /** While an unplug is held back: when the driver tries again, ns. */
+  retryAtNs: number;
+  /** The driver's back-off for the next failure, ns. */
+  backoffNs: number;
+  /** Unplug attempts that stopped short since the last ground-truth report. */
+  blockedUnplugs: number;
+  /** The next of the scenario's scripted requests (`memoryDevice.requests`) still to come. */
+  nextScripted: number;
+}
+
+/** Linux virtio_mem's retry timer after a failed unplug: VIRTIO_MEM_RETRY_TIMER_MIN_MS, doubling to _MAX_MS. */
+export const UNPLUG_RETRY_MIN_SECONDS = 50;
+export const UNPLUG_RETRY_MAX_SECONDS = 300;
+/** Free memory a guest keeps while it offlines blocks (its watermarks, room to migrate pages): an unplug never leaves less, KiB. */
+export const UNPLUG_GUEST_FREE_KIB = 32 * KIB_PER_MIB;
+/**
+ * Linux's memory block on x86-64 (128 MiB): the guest offlines online-movable memory a whole block at
+ * a time, so an unplug of more than that goes in 128 MiB steps, each needing that much free memory (a
+ * lab guest with 179 MiB free unplugged 128 MiB and stopped with 51 MiB free, no smaller step after).
+ */
+export const LINUX_MEMORY_BLOCK_KIB = 128 * KIB_PER_MIB;
+
 export interface DomainState {
   spec: DomainSpec;
+  /** Present for a guest with a virtio-mem device (scenario `memoryDevice`). */
+  device?: DeviceState;
   running: boolean;
   everStarted: boolean;
+  /** The host's id of this run of it: new at each start and each arrival (migrateIn). */
+  id: number;
+  /** Migrated away (scenario `moves`): not running here, its state kept for its return. */
+  away: boolean;
+  /** The job under way (`outgoing migration`, `incoming migration`), undefined when none. */
+  job?: string;
   vcpus: VcpuState[];
   actualKiB: number;
   targetKiB: number;
@@ -147,18 +190,27 @@ export class SimPhysics {
     this.clockBound = scenario.domains.some((d) => d.cpu.some((w) => w.kind === 'bursty'));
     this.otherBacklogNs = new Array<number>((scenario.host.otherLoad ?? []).length).fill(0);
     this.domains = scenario.domains.map((spec) => this.initialState(spec));
-    const times = scenario.domains.flatMap((d) => (d.stopSeconds === null ? [d.startSeconds] : [d.startSeconds, d.stopSeconds]));
+    const times = scenario.domains.flatMap((d) => [
+      d.startSeconds,
+      ...(d.stopSeconds === null ? [] : [d.stopSeconds]),
+      ...(d.moves ?? []).flatMap((m) => [m.atSeconds, m.atSeconds + m.jobSeconds]),
+      ...(d.memoryDevice?.requests ?? []).map(([s]) => s),
+    ]);
     this.lifecycleTimesNs = [...new Set(times.map((s) => Math.round(s * NS_PER_S)))].sort((a, b) => a - b);
     this.applyLifecycle();
     this.tally.minFreeKiB = this.hostFreeKiB();
   }
 
   private initialState(spec: DomainSpec): DomainState {
-    const memoryKiB = spec.memoryMiB * KIB_PER_MIB;
-    return {
+    // A guest with virtio-mem boots with its requested size plugged: its balloon's actual counts it.
+    const pluggedKiB = (spec.memoryDevice?.requestedMiB ?? 0) * KIB_PER_MIB;
+    const memoryKiB = spec.memoryMiB * KIB_PER_MIB + pluggedKiB;
+    const state: DomainState = {
       spec,
       running: false,
       everStarted: false,
+      id: -1,
+      away: false,
       vcpus: spec.pin.map((pin, i) => {
         const stream = hashString(`${spec.name}/cpu/${i}`);
         const shape = spec.cpu[i]!;
@@ -190,6 +242,25 @@ export class SimPhysics {
       usedStream: hashString(`${spec.name}/used`),
       truth: { runningNs: 0, peakDemandKiB: 0, minActualKiB: memoryKiB, oomNs: 0, seen: false },
     };
+    if (spec.memoryDevice) {
+      state.device = {
+        sizeKiB: spec.memoryDevice.sizeMiB * KIB_PER_MIB,
+        blockKiB: spec.memoryDevice.blockMiB * KIB_PER_MIB,
+        requestedKiB: pluggedKiB,
+        pluggedKiB,
+        creditKiB: 0,
+        retryAtNs: 0,
+        backoffNs: UNPLUG_RETRY_MIN_SECONDS * NS_PER_S,
+        blockedUnplugs: 0,
+        nextScripted: 0,
+      };
+    }
+    return state;
+  }
+
+  /** The most a balloon target may be: the boot memory, plus what a virtio-mem device has plugged, KiB. */
+  balloonCeilingKiB(d: DomainState): number {
+    return d.spec.maxMemoryMiB * KIB_PER_MIB + (d.device?.pluggedKiB ?? 0);
   }
 
   /** Simulated time since the scenario began, ns. */
@@ -215,6 +286,15 @@ export class SimPhysics {
     d.targetKiB = targetKiB;
   }
 
+  /** A new requested size for the guest's virtio-mem device (a multiple of its block, at most its size): the driver works toward it at once. */
+  setDeviceRequest(d: DomainState, requestedKiB: number): void {
+    const dev = d.device!;
+    if (dev.requestedKiB !== requestedKiB) dev.creditKiB = 0;
+    dev.requestedKiB = requestedKiB;
+    // A changed request wakes the driver (virtio_mem_config_changed), whatever its retry timer says.
+    dev.retryAtNs = 0;
+  }
+
   setStatsPeriod(d: DomainState, seconds: number): void {
     // Like QEMU: turning stats on polls the guest at once; changing the period re-arms the timer.
     if (seconds > 0) d.nextRefreshNs = d.statsPeriod > 0 ? this.nowNs + seconds * NS_PER_S : this.nowNs;
@@ -228,11 +308,14 @@ export class SimPhysics {
     for (const d of this.domains) {
       const startNs = Math.round(d.spec.startSeconds * NS_PER_S);
       const stopNs = d.spec.stopSeconds === null ? Infinity : Math.round(d.spec.stopSeconds * NS_PER_S);
-      const shouldRun = t >= startNs && t < stopNs;
+      const inLife = t >= startNs && t < stopNs;
+      const phase = movePhase(d.spec, t);
+      const shouldRun = inLife && !phase.away;
       if (shouldRun && !d.running && !d.everStarted) {
         Object.assign(d, this.initialState(d.spec));
         d.running = true;
         d.everStarted = true;
+        d.id = this.nextId++;
         this.layout++;
         d.nextRefreshNs = t;
         // A guest running at t = 0 booted before the scenario: its driver has already loaded.
@@ -246,13 +329,46 @@ export class SimPhysics {
         // A guest booting with a stats period reports at once (at t = 0: it was running before).
         this.refreshStats(d, t);
         this.tally.lifecycle.push({ domain: d.spec.name, kind: 'start', timeNs: t });
+      } else if (shouldRun && d.away) {
+        // Back from another host: a new QEMU process (new id, vCPU counters from zero, the defined
+        // pins), the memory state it left with.
+        d.running = true;
+        d.away = false;
+        d.id = this.nextId++;
+        d.vcpus.forEach((v, i) => {
+          const pin = d.spec.pin[i] ?? null;
+          v.affinity = pin ? [...pin] : [...this.allPcpus];
+          v.timeNs = 0;
+          v.delayNs = 0;
+          v.backlogNs = 0;
+        });
+        this.layout++;
+        d.truth.seen = true;
+        this.tally.lifecycle.push({ domain: d.spec.name, kind: 'migrate-in', timeNs: t });
       } else if (!shouldRun && d.running) {
         d.running = false;
         this.layout++;
-        this.tally.lifecycle.push({ domain: d.spec.name, kind: 'stop', timeNs: t });
+        if (inLife) {
+          d.away = true;
+          this.tally.lifecycle.push({ domain: d.spec.name, kind: 'migrate-out', timeNs: t });
+        } else this.tally.lifecycle.push({ domain: d.spec.name, kind: 'stop', timeNs: t });
       }
+      d.job = d.running ? phase.job : undefined;
+      if (d.running && d.device) this.applyScriptedRequests(d, d.device, t);
     }
   }
+
+  /** Requests made by someone else at the scenario's times (`memoryDevice.requests`); those before the guest booted are skipped. */
+  private applyScriptedRequests(d: DomainState, dev: DeviceState, t: number): void {
+    const requests = d.spec.memoryDevice?.requests ?? [];
+    while (dev.nextScripted < requests.length && Math.round(requests[dev.nextScripted]![0] * NS_PER_S) <= t) {
+      const [atSeconds, mib] = requests[dev.nextScripted++]!;
+      if (atSeconds >= d.spec.startSeconds) this.setDeviceRequest(d, mib * KIB_PER_MIB);
+    }
+  }
+
+  /** The next domain id (libvirt's ids count up from 1 as domains start). */
+  private nextId = 1;
 
   private nextLifecycleNs(): number {
     for (const ns of this.lifecycleTimesNs) if (ns > this.nowNs) return ns;
@@ -281,6 +397,7 @@ export class SimPhysics {
     else this.stepCpu(running, (startNs + dtNs / 2) / NS_PER_S, dtNs);
     for (const d of running) {
       d.truth.runningNs += dtNs;
+      if (d.device) this.stepDevice(d, d.device, dtNs);
       this.stepBalloon(d, dtNs);
       this.sampleMemory(d, endNs, dtNs);
       if (d.cache.reading) {
@@ -440,6 +557,55 @@ export class SimPhysics {
     });
   }
 
+  /**
+   * The virtio-mem driver over one sub-step: whole blocks plugged or unplugged at the host's rate
+   * toward the request. Plugged memory is the guest's at once (its MemTotal, the balloon's actual);
+   * the balloon holds what it held (QEMU measures it over the boot memory), so actual and target
+   * move together. An unplug takes only memory the guest can free: free memory and page cache (which
+   * yields as to a balloon; anonymous pages in the blocks migrate elsewhere, the blocks being online
+   * movable), never its anonymous use nor the last UNPLUG_GUEST_FREE_KIB, in whole Linux memory
+   * blocks (LINUX_MEMORY_BLOCK_KIB) while more than one is to go; when that stops it short the driver
+   * waits out its back-off before trying again.
+   */
+  private stepDevice(d: DomainState, dev: DeviceState, dtNs: number): void {
+    const rates = this.scenario.host.memoryDevice ?? DEFAULT_MEMORY_DEVICE_RATES;
+    const gap = dev.requestedKiB - dev.pluggedKiB;
+    if (gap === 0 || (gap < 0 && this.nowNs < dev.retryAtNs)) {
+      dev.creditKiB = 0;
+      return;
+    }
+    const rate = gap > 0 ? rates.plugMiBps : rates.unplugMiBps;
+    dev.creditKiB += rate * KIB_PER_MIB * (dtNs / NS_PER_S);
+    let moved: number;
+    if (gap > 0) {
+      moved = Math.floor(Math.min(dev.creditKiB, gap) / dev.blockKiB) * dev.blockKiB;
+      dev.creditKiB -= moved;
+    } else {
+      // Whole Linux memory blocks while more than one is to go, then the device's own blocks.
+      const unitFor = (left: number) => (left >= LINUX_MEMORY_BLOCK_KIB && LINUX_MEMORY_BLOCK_KIB > dev.blockKiB ? LINUX_MEMORY_BLOCK_KIB : dev.blockKiB);
+      let freeable = d.actualKiB - d.usedKiB - UNPLUG_GUEST_FREE_KIB;
+      let taken = 0;
+      for (let unit = unitFor(-gap); dev.creditKiB >= unit && -gap - taken >= unit; unit = unitFor(-gap - taken)) {
+        if (freeable < unit) {
+          dev.blockedUnplugs++;
+          dev.retryAtNs = this.nowNs + dtNs + dev.backoffNs;
+          dev.backoffNs = Math.min(dev.backoffNs * 2, UNPLUG_RETRY_MAX_SECONDS * NS_PER_S);
+          dev.creditKiB = 0;
+          break;
+        }
+        taken += unit;
+        freeable -= unit;
+        dev.creditKiB -= unit;
+        dev.backoffNs = UNPLUG_RETRY_MIN_SECONDS * NS_PER_S;
+      }
+      moved = -taken;
+    }
+    if (moved === 0) return;
+    dev.pluggedKiB += moved;
+    d.actualKiB += moved;
+    d.targetKiB += moved;
+  }
+
   private stepBalloon(d: DomainState, dtNs: number): void {
     const maxMove = this.scenario.host.balloonRateMiBps * KIB_PER_MIB * (dtNs / NS_PER_S);
     const gap = d.targetKiB - d.actualKiB;
@@ -489,7 +655,7 @@ export class SimPhysics {
     // Without a period QEMU still keeps the one report the balloon driver sends when it loads,
     // before the balloon inflates: the guest then still sees its whole maximum.
     if (d.snapshot || tNs < d.driverLoadNs) return;
-    const maxKiB = d.spec.maxMemoryMiB * KIB_PER_MIB;
+    const maxKiB = this.balloonCeilingKiB(d);
     const used = Math.min(d.usedDemandKiB, maxKiB);
     d.snapshot = statsAt(tNs, d, maxKiB, used, Math.min(d.cache.cachedKiB, maxKiB - used));
   }
@@ -540,4 +706,14 @@ function statsAt(tNs: number, d: DomainState, actualKiB: number, usedKiB: number
     minorFaults: Math.round(d.minorFaults),
     lastUpdate: SIM_EPOCH_SECONDS + Math.floor(tNs / NS_PER_S),
   };
+}
+
+/** Where a domain's moves put it at time `t` (ns): away, or here with the job under way, if any. */
+export function movePhase(spec: DomainSpec, tNs: number): { away: boolean; job?: string } {
+  let last: NonNullable<DomainSpec['moves']>[number] | undefined;
+  for (const m of spec.moves ?? []) if (Math.round(m.atSeconds * NS_PER_S) <= tNs) last = m;
+  if (!last) return { away: false };
+  const jobEnd = Math.round((last.atSeconds + last.jobSeconds) * NS_PER_S);
+  if (last.kind === 'migrateOut') return tNs < jobEnd ? { away: false, job: 'outgoing migration' } : { away: true };
+  return tNs < jobEnd ? { away: false, job: 'incoming migration' } : { away: false };
 }

@@ -25,6 +25,31 @@ export interface HostSpec {
   diskReadMiBps: number;
   /** CPU burnt by things that are not guests (host processes), one thread per entry; empty when none. */
   otherLoad?: OtherLoadSpec[];
+  /** How fast guests' virtio-mem devices plug and unplug (`host.memoryDevice`); absent: the defaults. */
+  memoryDevice?: MemoryDeviceRates;
+}
+
+/** How fast a guest plugs and unplugs virtio-mem memory, MiB per second. */
+export interface MemoryDeviceRates {
+  plugMiBps: number;
+  unplugMiBps: number;
+}
+
+/** Measured on the lab host (libvirt 9.0, QEMU 7.2, TCG, idle guest): 1 GiB plugged in 1.07 s, 768 MiB unplugged in 1.84 s. */
+export const DEFAULT_MEMORY_DEVICE_RATES: MemoryDeviceRates = { plugMiBps: 1000, unplugMiBps: 400 };
+/** Block size of a virtio-mem device when the scenario does not say (QEMU's smallest on x86, and libvirt's usual). */
+export const DEFAULT_MEMORY_DEVICE_BLOCK_MIB = 2;
+
+/** A guest's virtio-mem device (`domains[].memoryDevice`), MiB. */
+export interface MemoryDeviceSpec {
+  /** The most it can plug. */
+  sizeMiB: number;
+  /** The unit of plugging: a power of two ≥ 2. */
+  blockMiB: number;
+  /** What is requested (and plugged) when the guest boots. */
+  requestedMiB: number;
+  /** Requests someone else makes (an operator with virsh), [seconds, MiB], in time order; empty: none. */
+  requests: Array<[number, number]>;
 }
 
 /** One host thread that is not a guest: where it runs, how busy it wants to be, how much it weighs against a guest vCPU. */
@@ -54,6 +79,18 @@ export interface GuestKernel {
   minFreeMiB: number;
   reserveMiB: number;
   lowWatermarkMiB: number;
+}
+
+/**
+ * The domain leaves the host (`migrateOut`: after its outgoing job, with its state: balloon, memory
+ * in use, page cache, workload clock) or arrives again (`migrateIn`: a new id, fresh vCPU counters,
+ * its defined pins). During `jobSeconds` it runs with a job under way (outgoing or incoming migration)
+ * and must not be touched.
+ */
+export interface MoveSpec {
+  kind: 'migrateOut' | 'migrateIn';
+  atSeconds: number;
+  jobSeconds: number;
 }
 
 export interface DomainSpec {
@@ -97,6 +134,14 @@ export interface DomainSpec {
   cachesMiB: number;
   /** File reads that fill the page cache. */
   reads: ReadSpec[];
+  /** A virtio-mem device beside the boot memory (then `maxMemoryMiB` is the boot memory); absent: none. */
+  memoryDevice?: MemoryDeviceSpec;
+  /** Moves away and back, in time order, alternating out and in, the first out. */
+  moves?: MoveSpec[];
+  /** Its definition pins its vCPUs (`<cputune><vcpupin>`, the pins given in `pin`): someone else owns its placement. */
+  definitionPins?: boolean;
+  /** Its memory is hugepage-backed (`<memoryBacking><hugepages/>`). The simulator still balloons it if asked. */
+  hugepages?: boolean;
 }
 
 export interface Scenario {
@@ -130,13 +175,17 @@ export class ScenarioError extends UsageError {
 type Path = FieldPath;
 
 const TOP_KEYS = ['name', 'description', 'controllers', 'interval', 'intervals', 'seed', 'stepMs', 'host', 'domains'] as const;
-const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'diskReadMiBps', 'otherLoad'] as const;
+const HOST_KEYS = ['name', 'pcpus', 'memoryMiB', 'overheadMiB', 'reserveMiB', 'balloonRateMiBps', 'diskReadMiBps', 'otherLoad', 'memoryDevice'] as const;
+const RATE_KEYS = ['plugMiBps', 'unplugMiBps'] as const;
+const DEVICE_KEYS = ['sizeMiB', 'blockMiB', 'requestedMiB', 'requests'] as const;
 const OTHER_LOAD_KEYS = ['pcpu', 'load', 'weight'] as const;
 const DOMAIN_KEYS = [
   'name', 'uuid', 'vcpus', 'memoryMiB', 'maxMemoryMiB', 'floorMiB', 'pin', 'start', 'stop',
-  'statsPeriod', 'statsStopAt', 'balloon', 'freePageReporting', 'guestKernel', 'allOnesStats', 'allOnesStatsAt', 'weight', 'dedicated', 'workload',
+  'statsPeriod', 'statsStopAt', 'balloon', 'freePageReporting', 'guestKernel', 'allOnesStats', 'allOnesStatsAt', 'weight', 'dedicated', 'workload', 'memoryDevice',
+  'moves', 'definitionPins', 'hugepages',
 ] as const;
 const GUEST_KERNEL_KEYS = ['reservedMiB', 'minFreeMiB', 'reserveMiB', 'lowWatermarkMiB'] as const;
+const MOVE_KEYS = ['migrateOut', 'migrateIn', 'job'] as const;
 const WORKLOAD_KEYS = ['cpu', 'usedMiB', 'cachesMiB', 'reads'] as const;
 const READ_KEYS = ['scan', 'hot', 'rate', 'at', 'every', 'until'] as const;
 /** Largest file a read may cover (the simulator keeps it in 1 MiB chunks). */
@@ -346,6 +395,12 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
     reads,
   };
   if (d.floorMiB !== undefined) spec.floorMiB = r.number(d.floorMiB, at('floorMiB'), 0, max);
+  if (d.moves !== undefined) spec.moves = readMoves(r, d.moves, at('moves'), startSeconds, stopSeconds);
+  if (d.definitionPins !== undefined) {
+    spec.definitionPins = r.boolean(d.definitionPins, at('definitionPins'));
+    if (spec.definitionPins && pin.every((p) => p === null)) r.fail(at('definitionPins'), 'the definition pins its vCPUs: give them in pin');
+  }
+  if (d.hugepages !== undefined) spec.hugepages = r.boolean(d.hugepages, at('hugepages'));
   if (d.freePageReporting !== undefined) spec.freePageReporting = r.boolean(d.freePageReporting, at('freePageReporting'));
   if (d.guestKernel !== undefined) {
     const k = r.object(d.guestKernel, at('guestKernel'), GUEST_KERNEL_KEYS, GUEST_KERNEL_KEYS);
@@ -357,7 +412,59 @@ function readDomain(r: FieldReader, value: unknown, path: Path, host: HostSpec):
     if (spec.allOnesStats === undefined) r.fail(at('allOnesStatsAt'), 'needs allOnesStats (how the all-ones reports reach a client)');
     spec.allOnesStatsSeconds = r.number(d.allOnesStatsAt, at('allOnesStatsAt'), 0, Infinity);
   }
+  if (d.memoryDevice !== undefined) spec.memoryDevice = readMemoryDevice(r, d.memoryDevice, at('memoryDevice'));
   return spec;
+}
+
+/** `domains[].memoryDevice`: { sizeMiB, blockMiB (default 2), requestedMiB (default 0) }, whole blocks throughout. */
+function readMemoryDevice(r: FieldReader, value: unknown, path: Path): MemoryDeviceSpec {
+  const o = r.object(value, path, DEVICE_KEYS, ['sizeMiB']);
+  const at = (key: string): Path => [...path, key];
+  const blockMiB = o.blockMiB === undefined ? DEFAULT_MEMORY_DEVICE_BLOCK_MIB : r.number(o.blockMiB, at('blockMiB'), 2, 1024 * 1024, { integer: true });
+  if ((blockMiB & (blockMiB - 1)) !== 0) r.fail(at('blockMiB'), `${blockMiB} is not a power of two (virtio-mem blocks are 2, 4, 8, ... MiB)`);
+  const sizeMiB = r.number(o.sizeMiB, at('sizeMiB'), blockMiB, 16 * 1024 * 1024, { integer: true });
+  if (sizeMiB % blockMiB !== 0) r.fail(at('sizeMiB'), `${sizeMiB} is not a multiple of the block (${blockMiB} MiB)`);
+  const requestedMiB = o.requestedMiB === undefined ? 0 : r.number(o.requestedMiB, at('requestedMiB'), 0, sizeMiB, { integer: true });
+  if (requestedMiB % blockMiB !== 0) r.fail(at('requestedMiB'), `${requestedMiB} is not a multiple of the block (${blockMiB} MiB)`);
+  const requests = o.requests === undefined ? [] : r.list(o.requests, at('requests')).map((p, i): [number, number] => {
+    const pair = r.list(p, [...path, 'requests', i]);
+    if (pair.length !== 2) r.fail([...path, 'requests', i], `expected a pair [seconds, MiB], got ${pair.length} entr${pair.length === 1 ? 'y' : 'ies'}`);
+    const mib = r.number(pair[1], [...path, 'requests', i, 1], 0, sizeMiB, { integer: true });
+    if (mib % blockMiB !== 0) r.fail([...path, 'requests', i, 1], `${mib} is not a multiple of the block (${blockMiB} MiB)`);
+    return [r.number(pair[0], [...path, 'requests', i, 0], 0, Infinity), mib];
+  });
+  for (let i = 1; i < requests.length; i++) {
+    if (requests[i]![0] <= requests[i - 1]![0]) r.fail([...path, 'requests', i, 0], `times must increase (${requests[i]![0]} after ${requests[i - 1]![0]})`);
+  }
+  return { sizeMiB, blockMiB, requestedMiB, requests };
+}
+
+/** `host.memoryDevice`: { plugMiBps, unplugMiBps }, each defaulting to DEFAULT_MEMORY_DEVICE_RATES. */
+function readRates(r: FieldReader, value: unknown): MemoryDeviceRates {
+  const o = r.object(value, ['host', 'memoryDevice'], RATE_KEYS);
+  const rate = (key: 'plugMiBps' | 'unplugMiBps'): number =>
+    o[key] === undefined ? DEFAULT_MEMORY_DEVICE_RATES[key] : r.number(o[key], ['host', 'memoryDevice', key], 0, 1e7, { exclusiveMin: true });
+  return { plugMiBps: rate('plugMiBps'), unplugMiBps: rate('unplugMiBps') };
+}
+
+/** A domain's moves: each `{ migrateOut: S }` or `{ migrateIn: S }` with an optional `job` (s); out and in alternate, out first, in time order, within its life. */
+function readMoves(r: FieldReader, value: unknown, path: Path, startSeconds: number, stopSeconds: number | null): MoveSpec[] {
+  const moves: MoveSpec[] = [];
+  let after = startSeconds;
+  r.list(value, path, 1).forEach((raw, i) => {
+    const at = [...path, i];
+    const o = r.object(raw, at, MOVE_KEYS);
+    const kinds = (['migrateOut', 'migrateIn'] as const).filter((k) => o[k] !== undefined);
+    if (kinds.length !== 1) r.fail(at, 'expected exactly one of migrateOut, migrateIn (seconds)');
+    const kind = kinds[0]!;
+    const expected = i % 2 === 0 ? 'migrateOut' : 'migrateIn';
+    if (kind !== expected) r.fail([...at, kind], `expected ${expected}: moves alternate, the first one out (the domain starts here)`);
+    const atSeconds = r.number(o[kind], [...at, kind], after, stopSeconds ?? Infinity, { exclusiveMin: true });
+    const jobSeconds = o.job === undefined ? 0 : r.number(o.job, [...at, 'job'], 0, 86400);
+    moves.push({ kind, atSeconds, jobSeconds });
+    after = atSeconds + jobSeconds;
+  });
+  return moves;
 }
 
 /** Parses and validates scenario text; `source` names it in error messages (usually the path). */
@@ -393,6 +500,7 @@ export function parseScenario(text: string, source: string): Scenario {
     otherLoad: [],
   };
   if (h.otherLoad !== undefined) host.otherLoad = readOtherLoad(r, h.otherLoad, host.pcpus);
+  if (h.memoryDevice !== undefined) host.memoryDevice = readRates(r, h.memoryDevice);
 
   const domains = r.list(top.domains, ['domains'], 1).map((d, i) => readDomain(r, d, ['domains', i], host));
   const seen = new Map<string, number>();
@@ -414,6 +522,24 @@ export function parseScenario(text: string, source: string): Scenario {
     stepMs: top.stepMs === undefined ? 100 : r.number(top.stepMs, ['stepMs'], 1, 60_000),
     host,
     domains,
+  };
+}
+
+/**
+ * The same scenario with every virtio-mem guest made balloon-only, as it would be without the device:
+ * booted at boot + the device's size (its new maximum) and ballooned to what it had at start (balloon +
+ * requested). The yardstick for "no worse than balloon-only" (#19). Scenarios without a device come
+ * back equal.
+ */
+export function balloonOnlyVariant(scenario: Scenario): Scenario {
+  return {
+    ...scenario,
+    name: `${scenario.name}-balloon-only`,
+    domains: scenario.domains.map((d) => {
+      if (!d.memoryDevice) return d;
+      const { memoryDevice: device, ...rest } = d;
+      return { ...rest, maxMemoryMiB: d.maxMemoryMiB + device.sizeMiB, memoryMiB: d.memoryMiB + device.requestedMiB };
+    }),
   };
 }
 

@@ -8,12 +8,13 @@ import type { Scenario } from './scenario.js';
 import type { ActionCounts, TruthInterval } from './truth.js';
 import { takeTruth } from './truth-record.js';
 import { sameCpuSet } from '../../ground/cpu-list.js';
+import { DomainGoneError } from '../../ground/errors.js';
 
 export { BALLOON_DRIVER_LOAD_SECONDS, SIM_EPOCH_SECONDS } from './physics.js';
 export type { SimOptions } from './physics.js';
 
 function notFound(name: string): Error {
-  return new Error(`Domain not found: no domain with matching name '${name}'`);
+  return new DomainGoneError(`Domain not found: no domain with matching name '${name}'`);
 }
 
 function noActions(): ActionCounts {
@@ -95,10 +96,25 @@ export class SimulatedHost implements Hypervisor {
         v.seenNs.fill(0);
         return { index, timeNs: Math.round(v.timeNs), delayNs: Math.round(v.delayNs), pcpu: v.lastPcpu, affinity: [...v.affinity] };
       });
-      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, blockReadBytes: Math.round(d.cache.diskReadBytes) };
+      // The simulator has no emulator threads: the domain's CPU time is its vCPUs' (as the served host answers).
+      const cpuTimeNs = vcpus.reduce((sum, v) => sum + v.timeNs, 0);
+      const obs: DomainObservation = { name: d.spec.name, uuid: d.spec.uuid, state: 'running', vcpus, id: d.id, blockReadBytes: Math.round(d.cache.diskReadBytes), cpuTimeNs };
+      if (d.job !== undefined) obs.job = d.job;
+      if (d.spec.definitionPins) obs.definitionPins = true;
+      if (d.spec.hugepages) obs.hugepages = true;
       // Like libvirt's cpu_shares read back: only a guest whose weight was set says so.
       if (d.spec.weight !== 1) obs.cpuWeight = d.spec.weight;
-      if (d.spec.balloon) obs.balloon = balloonOf(d);
+      if (d.spec.balloon) obs.balloon = balloonOf(d, this.world.balloonCeilingKiB(d));
+      if (d.device) {
+        obs.memoryDevice = {
+          bootKiB: d.spec.maxMemoryMiB * KIB_PER_MIB,
+          sizeKiB: d.device.sizeKiB,
+          blockKiB: d.device.blockKiB,
+          requestedKiB: d.device.requestedKiB,
+          currentKiB: d.device.pluggedKiB,
+          devices: 1,
+        };
+      }
       domains.push(obs);
     }
     return {
@@ -147,12 +163,29 @@ export class SimulatedHost implements Hypervisor {
       const d = this.find(domain);
       if (!d.spec.balloon) throw new Error(`operation failed: domain '${d.spec.name}' has no balloon device`);
       if (!Number.isInteger(targetKiB) || targetKiB <= 0) throw new Error(`invalid argument: memory size ${targetKiB} KiB must be a positive integer`);
-      const maxKiB = d.spec.maxMemoryMiB * KIB_PER_MIB;
+      const maxKiB = this.world.balloonCeilingKiB(d);
       if (targetKiB > maxKiB) {
         throw new Error(`invalid argument: cannot set memory higher than max memory (${targetKiB} KiB > ${maxKiB} KiB for domain '${d.spec.name}')`);
       }
+      // As on libvirt (LibvirtHost.setMemory): the balloon acts on the boot memory only.
+      if (d.device && targetKiB <= d.device.pluggedKiB) {
+        throw new Error(`invalid argument: a balloon target of ${targetKiB} KiB for '${d.spec.name}' is not above its ${d.device.pluggedKiB} KiB of plugged virtio-mem memory: the balloon acts on its boot memory; unplug instead`);
+      }
       this.actions.setMemoryCalls++;
       this.world.setBalloonTarget(d, targetKiB);
+    });
+  }
+
+  async resizeMemoryDevice(domain: DomainRef, requestedKiB: number): Promise<void> {
+    this.guard(() => {
+      const d = this.find(domain);
+      const dev = d.device;
+      if (!dev) throw new Error(`operation failed: domain '${d.spec.name}' has no virtio-mem device`);
+      if (!Number.isSafeInteger(requestedKiB) || requestedKiB < 0) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${d.spec.name}' must be a whole number of KiB ≥ 0`);
+      if (requestedKiB > dev.sizeKiB) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${d.spec.name}' is above its virtio-mem size of ${dev.sizeKiB} KiB`);
+      if (requestedKiB % dev.blockKiB !== 0) throw new Error(`invalid argument: requested size ${requestedKiB} KiB for '${d.spec.name}' is not a multiple of its virtio-mem block (${dev.blockKiB} KiB)`);
+      this.actions.resizeMemoryDeviceCalls = (this.actions.resizeMemoryDeviceCalls ?? 0) + 1;
+      this.world.setDeviceRequest(d, requestedKiB);
     });
   }
 
@@ -171,10 +204,10 @@ export class SimulatedHost implements Hypervisor {
   }
 }
 
-function balloonOf(d: DomainState): BalloonObservation {
+function balloonOf(d: DomainState, ceilingKiB: number): BalloonObservation {
   const b: BalloonObservation = {
     currentKiB: Math.round(d.actualKiB),
-    maximumKiB: d.spec.maxMemoryMiB * KIB_PER_MIB,
+    maximumKiB: ceilingKiB,
     rssKiB: Math.round(d.rssKiB),
   };
   if (d.spec.freePageReporting) b.freePageReporting = true;

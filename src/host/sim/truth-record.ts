@@ -44,7 +44,19 @@ export function takeTruth(world: SimPhysics, actions: ActionCounts): TruthInterv
       oomNs: d.truth.oomNs,
       statsPeriod: d.statsPeriod,
       cache: cacheTruth(d, toNs),
+      ...(d.device
+        ? {
+            memoryDevice: {
+              bootMiB: d.spec.maxMemoryMiB,
+              sizeMiB: d.device.sizeKiB / KIB_PER_MIB,
+              requestedMiB: d.device.requestedKiB / KIB_PER_MIB,
+              pluggedMiB: d.device.pluggedKiB / KIB_PER_MIB,
+              blockedUnplugs: d.device.blockedUnplugs,
+            },
+          }
+        : {}),
     });
+    if (d.device) d.device.blockedUnplugs = 0;
     d.truth = { runningNs: 0, peakDemandKiB: d.usedDemandKiB, minActualKiB: d.actualKiB, oomNs: 0, seen: d.running };
   }
   const free = world.hostFreeKiB();

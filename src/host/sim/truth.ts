@@ -39,6 +39,18 @@ export interface DomainTruth {
   statsPeriod: number;
   /** Its page cache (usedMiB above is the anonymous use, which cannot be dropped). */
   cache: CacheTruth;
+  /** Its virtio-mem device at the end of the interval; absent without one. */
+  memoryDevice?: DeviceTruth;
+}
+
+/** A guest's virtio-mem device (the balloon's actual above includes what is plugged). */
+export interface DeviceTruth {
+  bootMiB: number;
+  sizeMiB: number;
+  requestedMiB: number;
+  pluggedMiB: number;
+  /** Unplug attempts during the interval that stopped short (the guest could not free the memory). */
+  blockedUnplugs: number;
 }
 
 /** A guest's page cache: at the end of the interval, and what happened during it. */
@@ -75,7 +87,8 @@ export interface OomEvent {
 
 export interface LifecycleEvent {
   domain: string;
-  kind: 'start' | 'stop';
+  /** `migrate-out`: it left the host with its state (after its job); `migrate-in`: it arrived again, with a new id. */
+  kind: 'start' | 'stop' | 'migrate-out' | 'migrate-in';
   timeNs: number;
 }
 
@@ -87,6 +100,8 @@ export interface ActionCounts {
   setStatsPeriodCalls: number;
   /** Calls that threw (bad arguments, vanished domain). */
   rejectedCalls: number;
+  /** resizeMemoryDevice calls that were taken; absent when none (runs without virtio-mem read as before). */
+  resizeMemoryDeviceCalls?: number;
 }
 
 export interface TruthInterval {
