@@ -36,6 +36,9 @@ load can be changed while the guest runs.
       --no-free-page-reporting
                             balloon without free page reporting (default: on, so
                             memory a guest frees goes back to the host by itself)
+      --virtio-mem          boot each guest at --memory with a virtio-mem device for
+                            the rest of --max-memory (nothing plugged at boot), instead
+                            of booting at --max-memory with the balloon inflated
       --accel kvm|qemu      skip the KVM probe and use this domain type
       --timeout S           seconds a guest may take to come up (default 120)
   lab run SCENARIO [options]   play a scenario on real guests with its controllers:
@@ -63,8 +66,9 @@ load can be changed while the guest runs.
                             domains are invisible and untouchable), reached as for
                             \`virtbalance judge\` (LIBVIRT_DEFAULT_URI; as root, qemu:///system
                             in a private mount namespace); its changes are scored
-  lab status [--json]       every lab guest: state, vCPU time, balloon, page cache,
-                            read rate, workload, OOM kills
+  lab status [--json]       every lab guest: state, vCPU time, balloon, virtio-mem
+                            (boot, plugged, requested), page cache, read rate,
+                            workload, OOM kills
   lab down [--prefix P]     destroy and undefine every lab guest (or those named
                             P...), remove its files; other domains are never touched
   lab image [--rebuild]     build (or show) the cached guest image
@@ -137,6 +141,7 @@ async function up(argv: string[]): Promise<number> {
     accel: { type: 'string' },
     timeout: { type: 'string', default: '120' },
     'no-free-page-reporting': { type: 'boolean' },
+    'virtio-mem': { type: 'boolean' },
   }, 'lab up');
   if (values.help) return help();
   if (positionals.length !== 1) throw new UsageError('lab up: give the number of guests, e.g. `lab up 4`');
@@ -146,6 +151,10 @@ async function up(argv: string[]): Promise<number> {
   const maxMemoryMiB = positiveInteger(values['max-memory'], '--max-memory');
   if (maxMemoryMiB < memoryMiB) throw new UsageError(`--max-memory ${maxMemoryMiB} is below --memory ${memoryMiB}`);
   if (memoryMiB < 64) throw new UsageError(`--memory must be at least 64 MiB, got ${memoryMiB}`);
+  const virtioMem = values['virtio-mem'] === true;
+  if (virtioMem && !(maxMemoryMiB > memoryMiB && (maxMemoryMiB - memoryMiB) % 2 === 0)) {
+    throw new UsageError(`--virtio-mem: the device is --max-memory less --memory (${maxMemoryMiB} - ${memoryMiB} MiB), which must be a positive multiple of its 2 MiB block`);
+  }
   const accel = values.accel;
   if (accel !== undefined && accel !== 'kvm' && accel !== 'qemu') throw new UsageError(`--accel must be kvm or qemu, got '${accel}'`);
   const prefix = values.prefix;
@@ -153,12 +162,15 @@ async function up(argv: string[]): Promise<number> {
   const progress = consoleProgress('lab');
   const result = await withClient(values.connect, (client) => labUp(client, {
     count, vcpus: positiveInteger(values.vcpus, '--vcpus'), memoryMiB, maxMemoryMiB, prefix, uri: values.connect, diskMiB: wholeMiB(values.disk, '--disk'),
-    root: labRoot(), progress, accel: accel as DomainType | undefined, freePageReporting: !values['no-free-page-reporting'],
+    root: labRoot(), progress, accel: accel as DomainType | undefined, freePageReporting: !values['no-free-page-reporting'], virtioMem,
     cpuLoad: values.cpu !== undefined ? cpuLoads(values.cpu, '--cpu') : undefined,
     bootTimeoutSeconds: positiveNumber(values.timeout, '--timeout'), balloonSettleSeconds: 60,
   }));
   console.log(`${result.guests.length} guest${result.guests.length === 1 ? '' : 's'} up in ${result.bootSeconds.toFixed(1)} s (domain type ${result.accel.domainType}, image ${result.image.key}):`);
-  for (const g of result.guests) console.log(`  ${g.name}  console ${g.consoleLog}  workload ${g.workloadSocket}`);
+  for (const g of result.guests) {
+    const device = g.virtioMem ? `  virtio-mem ${g.virtioMem.sizeMiB} MiB beside ${g.memoryMiB} MiB boot memory` : '';
+    console.log(`  ${g.name}  console ${g.consoleLog}  workload ${g.workloadSocket}${device}`);
+  }
   return 0;
 }
 
@@ -172,16 +184,27 @@ function workloadSummary(w: WorkloadStatus): string {
   return parts.join(' ');
 }
 
+/**
+ * Boot, plugged and requested memory of a guest with virtio-mem (plugged out of the device's size),
+ * MiB; '-' for the other guests. libvirt's balloon figures beside them count plugged memory in.
+ */
+export function memoryDeviceCells(r: LabGuestStatus): [string, string, string] {
+  const d = r.memoryDevice;
+  if (!d) return ['-', '-', '-'];
+  return [mib(d.bootMiB), `${d.pluggedMiB === undefined ? '-' : mib(d.pluggedMiB)}/${mib(d.sizeMiB)}`, mib(d.requestedMiB)];
+}
+
 function printStatus(rows: LabGuestStatus[]): void {
   if (rows.length === 0) {
     console.log('no lab guests');
     return;
   }
-  const header = ['name', 'state', 'vcpus', 'vcpu-s', 'balloon MiB', 'unused', 'usable', 'cache', 'read MiB/s', 'disk read', 'workload', 'oom'];
+  const header = ['name', 'state', 'vcpus', 'vcpu-s', 'boot', 'plugged', 'requested', 'balloon MiB', 'unused', 'usable', 'cache', 'read MiB/s', 'disk read', 'workload', 'oom'];
   const lines = rows.map((r) => {
     const d = r.workload?.disk;
     return [
       r.name, r.state, String(r.vcpus), r.vcpuSeconds.toFixed(1),
+      ...memoryDeviceCells(r),
       r.balloon ? `${mib(r.balloon.currentMiB)}/${mib(r.balloon.maximumMiB)}` : '-',
       mib(r.balloon?.unusedMiB), mib(r.balloon?.usableMiB), mib(r.balloon?.diskCachesMiB),
       d ? `${d.readMiBps.toFixed(1)} (disk ${d.diskReadMiBps.toFixed(1)})` : '-',

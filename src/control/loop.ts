@@ -170,6 +170,13 @@ async function runOneInterval(
   for (const notice of tracked.notices) note(notice);
   sinks.observed?.(observation);
   entry.domains = observation.domains.map((d) => d.name);
+  const devices = observation.domains.filter((d) => d.memoryDevice);
+  if (devices.length > 0) {
+    entry.memoryDevices = Object.fromEntries(devices.map((d) => {
+      const m = d.memoryDevice!;
+      return [d.name, { bootKiB: m.bootKiB, sizeKiB: m.sizeKiB, requestedKiB: m.requestedKiB, pluggedKiB: m.currentKiB }];
+    }));
+  }
   // Counters of a domain that started anew (a new id) are not compared with those of its previous run.
   const previous = state.previous && tracked.restarted.size > 0
     ? { ...state.previous, domains: state.previous.domains.filter((d) => !tracked.restarted.has(domainKey(d))) }

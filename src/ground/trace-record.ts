@@ -190,6 +190,23 @@ export interface TraceInterval {
   oomKills?: { domain: string; process: string; pid: number }[];
   /** What the host cannot give its guests, for a fleet engine to act on (src/control/shortfall.ts); absent in older traces. */
   shortfall?: TraceShortfall;
+  /**
+   * Per domain with virtio-mem, as observed at the interval's start (the observation's
+   * `memoryDevice`), whichever controllers run; absent when no observed domain has a device.
+   */
+  memoryDevices?: Record<string, TraceMemoryDevice>;
+}
+
+/** A guest's virtio-mem device(s) as observed, KiB: what `/metrics` and the dashboard show. */
+export interface TraceMemoryDevice {
+  /** Memory it booted with, outside the device. */
+  bootKiB: number;
+  /** The most the device can plug. */
+  sizeKiB: number;
+  /** What the host asked it to plug. */
+  requestedKiB: number;
+  /** What it has plugged. */
+  pluggedKiB: number;
 }
 
 /** One guest whose move to another host would relieve a shortfall most: `amount` is how much of it (pCPUs or KiB). */

@@ -1,7 +1,8 @@
 // Domain XML of a lab guest: direct kernel boot, serial console to a file, a balloon with stats
 // every second and free page reporting, the workload channel, a read-only virtio disk (a sparse raw file the workload
 // program reads to fill the page cache) and no network. A metadata element marks it as a
-// lab guest so `lab down` never touches anything else.
+// lab guest so `lab down` never touches anything else. A guest may also have a virtio-mem device
+// (`virtioMem`): it boots small and the host plugs memory into it while it runs.
 
 export const LAB_XMLNS = 'https://virtbalance.dev/xmlns/lab/1';
 export const WORKLOAD_CHANNEL = 'org.virtbalance.workload';
@@ -47,7 +48,29 @@ export interface LabGuestSpec {
   freePageReporting?: boolean;
   /** Recorded in the metadata when given; a guest without it counts as `lab up`'s. */
   origin?: LabOrigin;
+  /**
+   * A virtio-mem device beside the boot memory (`maxMemoryMiB`, the `<memory>` and the one NUMA
+   * cell): `<maxMemory slots>` of boot + size, the device on node 0 and the kernel argument
+   * `memhp_default_state=online_movable` (plugged blocks online as movable memory, so they can be
+   * unplugged again). The guest's initramfs must load virtio_mem (LAB_MODULES does).
+   */
+  virtioMem?: LabVirtioMem;
 }
+
+/** A lab guest's virtio-mem device, MiB. */
+export interface LabVirtioMem {
+  /** The most it can plug. */
+  sizeMiB: number;
+  /** Its block: the unit of plugging (default 2 MiB, x86's smallest). */
+  blockMiB?: number;
+  /** What it plugs at boot (default 0). */
+  requestedMiB?: number;
+}
+
+/** The kernel argument a virtio-mem guest boots with: memory it plugs goes online as movable, so it can be unplugged. */
+export const VIRTIO_MEM_KERNEL_ARG = 'memhp_default_state=online_movable';
+/** Memory slots in `<maxMemory>` (libvirt wants some for any memory device; virtio-mem uses one). */
+export const VIRTIO_MEM_SLOTS = 2;
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
@@ -65,8 +88,10 @@ export function labDomainXml(spec: LabGuestSpec): string {
   if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1) throw new Error(`vcpus must be a positive integer, got ${spec.vcpus}`);
   if (!(spec.memoryMiB > 0)) throw new Error(`memory must be positive, got ${spec.memoryMiB} MiB`);
   if (spec.maxMemoryMiB < spec.memoryMiB) throw new Error(`max memory ${spec.maxMemoryMiB} MiB is below memory ${spec.memoryMiB} MiB`);
+  const vmem = spec.virtioMem === undefined ? undefined : checkVirtioMem(spec.virtioMem);
   const e = escapeXml;
-  const cmdline = ['console=ttyS0', 'quiet', 'panic=5', `vb.name=${spec.name}`, spec.cmdline ?? ''].filter(Boolean).join(' ');
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=5', vmem ? VIRTIO_MEM_KERNEL_ARG : '', `vb.name=${spec.name}`, spec.cmdline ?? ''].filter(Boolean).join(' ');
+  const bootMiB = Math.round(spec.maxMemoryMiB);
   return `<domain type='${spec.domainType}'>
   <name>${e(spec.name)}</name>
   <metadata>
@@ -74,8 +99,8 @@ export function labDomainXml(spec: LabGuestSpec): string {
       <vb:image>${e(spec.imageKey)}</vb:image>
       <vb:dir>${e(spec.dir)}</vb:dir>${spec.origin ? `\n      <vb:origin>${spec.origin}</vb:origin>` : ''}
     </vb:lab>
-  </metadata>
-  <memory unit='MiB'>${Math.round(spec.maxMemoryMiB)}</memory>
+  </metadata>${vmem ? `\n  <maxMemory slots='${VIRTIO_MEM_SLOTS}' unit='MiB'>${bootMiB + vmem.sizeMiB}</maxMemory>` : ''}
+  <memory unit='MiB'>${bootMiB}</memory>
   <currentMemory unit='MiB'>${Math.round(spec.memoryMiB)}</currentMemory>
   <vcpu placement='static'>${spec.vcpus}</vcpu>
   <os>
@@ -87,7 +112,12 @@ export function labDomainXml(spec: LabGuestSpec): string {
   <features>
     <acpi/>
     <apic/>
-  </features>
+  </features>${vmem ? `
+  <cpu>
+    <numa>
+      <cell id='0' cpus='0-${spec.vcpus - 1}' memory='${bootMiB}' unit='MiB'/>
+    </numa>
+  </cpu>` : ''}
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>
@@ -102,7 +132,7 @@ export function labDomainXml(spec: LabGuestSpec): string {
       <source mode='bind' path='${e(spec.workloadSocket)}'/>
       <target type='virtio' name='${WORKLOAD_CHANNEL}'/>
     </channel>
-${diskXml(spec)}${balloonXml(spec)}
+${diskXml(spec)}${vmem ? virtioMemXml(vmem) : ''}${balloonXml(spec)}
   </devices>
 </domain>
 `;
@@ -116,6 +146,29 @@ function diskXml(spec: LabGuestSpec): string {
       <target dev='vda' bus='virtio'/>
       <readonly/>
     </disk>
+`;
+}
+
+function checkVirtioMem(v: LabVirtioMem): Required<LabVirtioMem> {
+  const blockMiB = v.blockMiB ?? 2;
+  const requestedMiB = v.requestedMiB ?? 0;
+  if (!(Number.isInteger(blockMiB) && blockMiB >= 2 && (blockMiB & (blockMiB - 1)) === 0)) throw new Error(`virtio-mem block must be a power of two of at least 2 MiB, got ${blockMiB} MiB`);
+  if (!(Number.isInteger(v.sizeMiB) && v.sizeMiB > 0 && v.sizeMiB % blockMiB === 0)) throw new Error(`virtio-mem size must be a positive multiple of its ${blockMiB} MiB block, got ${v.sizeMiB} MiB`);
+  if (!(Number.isInteger(requestedMiB) && requestedMiB >= 0 && requestedMiB <= v.sizeMiB && requestedMiB % blockMiB === 0)) {
+    throw new Error(`virtio-mem requested size must be a multiple of its ${blockMiB} MiB block from 0 to its size ${v.sizeMiB} MiB, got ${requestedMiB} MiB`);
+  }
+  return { sizeMiB: v.sizeMiB, blockMiB, requestedMiB };
+}
+
+function virtioMemXml(v: Required<LabVirtioMem>): string {
+  return `    <memory model='virtio-mem'>
+      <target>
+        <size unit='MiB'>${v.sizeMiB}</size>
+        <node>0</node>
+        <block unit='MiB'>${v.blockMiB}</block>
+        <requested unit='MiB'>${v.requestedMiB}</requested>
+      </target>
+    </memory>
 `;
 }
 

@@ -5,6 +5,8 @@ import path from 'node:path';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { LibvirtError, LibvirtErrorCode } from '../libvirt/errors.js';
 import type { Domain, DomainHandle } from '../libvirt/protocol.js';
+import { MemoryDeviceXmlError, readVirtioMemDevices, type VirtioMemDevice } from '../libvirt/memory-devices.js';
+import { domainMemoryKiB } from '../host/libvirt-host.js';
 import { readLabMarker, type LabMarker } from './domain-xml.js';
 import { GUEST_FILE_NAMES } from './paths.js';
 
@@ -12,6 +14,10 @@ export interface LabGuestRecord {
   domain: Domain;
   marker: LabMarker;
   active: boolean;
+  /** Its virtio-mem devices as the (live, for a running guest) XML shows them; empty without. */
+  memoryDevices?: VirtioMemDevice[];
+  /** `<memory>`, KiB: boot memory plus every device's size (libvirt counts them in). */
+  memoryKiB?: number;
 }
 
 /** Every lab guest the connection can see, active or not, by name. */
@@ -26,7 +32,15 @@ export async function findLabGuests(client: LibvirtClient): Promise<LabGuestReco
       throw err;
     }
     const marker = readLabMarker(xml);
-    if (marker) found.push({ domain, marker, active: domain.id >= 0 });
+    if (!marker) continue;
+    let memoryDevices: VirtioMemDevice[] = [];
+    try {
+      memoryDevices = readVirtioMemDevices(xml);
+    } catch (err) {
+      if (!(err instanceof MemoryDeviceXmlError)) throw err;
+    }
+    const memoryKiB = domainMemoryKiB(xml);
+    found.push({ domain, marker, active: domain.id >= 0, memoryDevices, ...(memoryKiB !== undefined ? { memoryKiB } : {}) });
   }
   return found.sort((a, b) => a.domain.name.localeCompare(b.domain.name, undefined, { numeric: true }));
 }

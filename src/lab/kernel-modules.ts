@@ -9,7 +9,11 @@ import { gunzipSync } from 'node:zlib';
 
 const run = promisify(execFile);
 
-/** The modules a lab guest needs: PCI transport, balloon, the console driver for the workload channel, and the disk. */
+/**
+ * The modules a lab guest needs: PCI transport, balloon, the console driver for the workload
+ * channel, the disk, and virtio-mem last (after the virtio modules; a guest without such a device
+ * loads it and it stays idle).
+ */
 export const LAB_MODULES = [
   'virtio_ring',
   'virtio',
@@ -19,6 +23,7 @@ export const LAB_MODULES = [
   'virtio_balloon',
   'virtio_console',
   'virtio_blk',
+  'virtio_mem',
 ] as const;
 
 /** Kernel module names treat `-` and `_` alike (virtio-rng.ko is module virtio_rng). */

@@ -7,7 +7,7 @@ import { blockReadBytes } from '../host/libvirt-host.js';
 import { virtbalanceCommand } from '../app/invocation.js';
 import { chooseDomainType, type AccelChoice } from './accel.js';
 import { consoleTail, guestOomKills, readConsole, type OomKill } from './console-log.js';
-import { checkGuestName, labDomainXml, type DomainType, type LabOrigin } from './domain-xml.js';
+import { checkGuestName, labDomainXml, type DomainType, type LabOrigin, type LabVirtioMem } from './domain-xml.js';
 import { findLabGuests, removeGuest, type LabGuestRecord } from './guests.js';
 import { buildImage, type LabImage } from './image.js';
 import { MAX_UNIX_SOCKET_PATH, freeBytes, guestFiles, guestFilesIn, guestsDir, type GuestFiles } from './paths.js';
@@ -25,6 +25,11 @@ export interface LabGuestsAlike {
   diskMiB?: number;
   /** Free page reporting on every guest's balloon (default true). */
   freePageReporting?: boolean;
+  /**
+   * Every guest boots at `memoryMiB` with a virtio-mem device for the rest of `maxMemoryMiB`
+   * (nothing plugged), instead of booting at `maxMemoryMiB` with its balloon inflated to `memoryMiB`.
+   */
+  virtioMem?: boolean;
 }
 
 /** Guests of different shapes (a scenario's), by name. */
@@ -55,8 +60,12 @@ export interface LabUpCommon {
 export interface LabGuestRequest {
   name: string;
   vcpus: number;
+  /** Balloon size at start, MiB (with a virtio-mem device: of the boot memory; what is plugged at boot comes on top). */
   memoryMiB: number;
+  /** Boot memory (`<memory>`), MiB: the most a balloon-only guest can ever have. */
   maxMemoryMiB: number;
+  /** A virtio-mem device beside the boot memory (none when absent). */
+  virtioMem?: LabVirtioMem;
   /** false: no balloon device (default true). */
   balloon?: boolean;
   /** false: defined but not started; `startLabGuest` boots it later (default true). */
@@ -86,6 +95,8 @@ export interface LabGuest extends GuestFiles {
   statsFromBoot: boolean;
   /** Size of its disk, MiB; 0 = none. */
   diskMiB: number;
+  /** Its virtio-mem device, if it has one. */
+  virtioMem?: LabVirtioMem;
 }
 
 export interface LabUpResult {
@@ -129,8 +140,14 @@ export function guestRequests(opts: LabGuestsAlike | LabGuestList): LabGuestRequ
     if (dup) throw new LabError(`guest ${dup.name} is listed twice`);
     return opts.guests;
   }
+  if (opts.virtioMem && !(opts.maxMemoryMiB > opts.memoryMiB && (opts.maxMemoryMiB - opts.memoryMiB) % 2 === 0)) {
+    throw new LabError(`virtio-mem guests boot at ${opts.memoryMiB} MiB and plug up to ${opts.maxMemoryMiB} MiB: the difference must be a positive multiple of the 2 MiB block`);
+  }
   return guestNames(opts.prefix, opts.count).map((name) => ({
-    name, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, maxMemoryMiB: opts.maxMemoryMiB, diskMiB: opts.diskMiB,
+    name, vcpus: opts.vcpus, memoryMiB: opts.memoryMiB, diskMiB: opts.diskMiB,
+    ...(opts.virtioMem
+      ? { maxMemoryMiB: opts.memoryMiB, virtioMem: { sizeMiB: opts.maxMemoryMiB - opts.memoryMiB } }
+      : { maxMemoryMiB: opts.maxMemoryMiB }),
     ...(opts.freePageReporting !== undefined ? { freePageReporting: opts.freePageReporting } : {}),
   }));
 }
@@ -182,7 +199,7 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
   const guests: LabGuest[] = [];
   const t0 = Date.now();
   const starting = requests.filter((r) => r.start !== false);
-  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.balloon === false ? ', no balloon' : r.freePageReporting === false ? ', no free page reporting' : ', free page reporting'}${(r.diskMiB ?? DEFAULT_DISK_MIB) > 0 ? `, ${r.diskMiB ?? DEFAULT_DISK_MIB} MiB sparse disk` : ', no disk'}`))].join('; ');
+  const shapes = [...new Set(requests.map((r) => `${r.vcpus} vCPU, ${r.memoryMiB}/${r.maxMemoryMiB} MiB${r.virtioMem ? ` + virtio-mem ${r.virtioMem.sizeMiB} MiB (${r.virtioMem.requestedMiB ?? 0} plugged at boot)` : ''}${r.balloon === false ? ', no balloon' : r.freePageReporting === false ? ', no free page reporting' : ', free page reporting'}${(r.diskMiB ?? DEFAULT_DISK_MIB) > 0 ? `, ${r.diskMiB ?? DEFAULT_DISK_MIB} MiB sparse disk` : ', no disk'}`))].join('; ');
   const later = requests.length - starting.length;
   await opts.progress.step(`defining and starting ${starting.length} guest${starting.length === 1 ? '' : 's'}${later > 0 ? ` (and defining ${later} to start later)` : ''} (${shapes})`, async () => {
     for (const r of requests) {
@@ -197,12 +214,12 @@ export async function labUp(client: LibvirtClient, opts: LabUpOptions): Promise<
         kernel: image.kernel, initrd: image.initrd, consoleLog: files.consoleLog, workloadSocket: files.workloadSocket,
         imageKey: image.key, dir: files.dir, cmdline: opts.cpuLoad !== undefined ? `vb.${cpuCommand(opts.cpuLoad).replace(' ', '=')}` : undefined,
         balloon: r.balloon, statsPeriod: r.statsPeriod, freePageReporting: r.freePageReporting !== false, ...(diskMiB > 0 ? { disk: files.disk } : {}),
-        ...(opts.origin ? { origin: opts.origin } : {}),
+        ...(opts.origin ? { origin: opts.origin } : {}), ...(r.virtioMem ? { virtioMem: r.virtioMem } : {}),
       });
       const dom = await client.call('domainDefineXmlFlags', { xml, flags: 0 }).then((r) => r.dom);
       const start = r.start !== false;
       if (start) await client.call('domainCreateWithFlags', { dom, flags: 0 });
-      guests.push({ name: r.name, uuid: dom.uuid, started: start, ...(r.balloon === false ? {} : { memoryMiB: r.memoryMiB }), statsFromBoot: r.balloon !== false && r.statsPeriod !== 0, diskMiB, ...files });
+      guests.push({ name: r.name, uuid: dom.uuid, started: start, ...(r.balloon === false ? {} : { memoryMiB: r.memoryMiB }), statsFromBoot: r.balloon !== false && r.statsPeriod !== 0, diskMiB, ...(r.virtioMem ? { virtioMem: r.virtioMem } : {}), ...files });
     }
   });
 
@@ -292,11 +309,13 @@ async function waitForBalloons(client: LibvirtClient, guests: LabGuest[], opts: 
       ]);
       const settled = ballooned.filter((g, i) => {
         const limitKiB = g.memoryMiB! * 1024 * 1.01;
+        // All-domain stats' balloon.current counts what a virtio-mem device plugged; `actual` does not.
+        const pluggedKiB = (g.virtioMem?.requestedMiB ?? 0) * 1024;
         const params = records.find((r) => r.domain.uuid === g.uuid)?.params;
         const current = params ? paramNumber(params, 'balloon.current') : undefined;
         const s = stats[i]!;
         // Without a stats period from boot there is no fresh `unused` to wait for.
-        return s.actual !== undefined && s.actual <= limitKiB && current !== undefined && current <= limitKiB && (s.unused !== undefined || !g.statsFromBoot);
+        return s.actual !== undefined && s.actual <= limitKiB && current !== undefined && current <= limitKiB + pluggedKiB && (s.unused !== undefined || !g.statsFromBoot);
       }).length;
       if (settled === ballooned.length) return `${settled}/${ballooned.length} settled`;
       if (Date.now() - t0 > opts.balloonSettleSeconds * 1000) {
@@ -318,6 +337,11 @@ export interface LabGuestStatus {
   balloon?: { currentMiB: number; maximumMiB: number; unusedMiB?: number; usableMiB?: number; diskCachesMiB?: number; lastUpdate?: number };
   /** What the host saw the guest read from its disks (libvirt's block.N.rd.bytes, summed), MiB. */
   blockReadMiB?: number;
+  /**
+   * A guest with virtio-mem: its boot memory, the devices' size, what the host asked them to plug
+   * and what they have plugged (the live XML's `<current>`; absent while shut off), MiB.
+   */
+  memoryDevice?: { bootMiB: number; sizeMiB: number; requestedMiB: number; pluggedMiB?: number };
   workload?: WorkloadStatus;
   workloadError?: string;
   oomKills: OomKill[];
@@ -364,6 +388,15 @@ export async function labStatus(client: LibvirtClient): Promise<LabGuestStatus[]
       };
     }
     if (readBytes !== undefined) status.blockReadMiB = readBytes / 1048576;
+    const devices = g.memoryDevices ?? [];
+    if (devices.length > 0 && g.memoryKiB !== undefined) {
+      const sum = (f: (d: (typeof devices)[number]) => number) => devices.reduce((n, d) => n + f(d), 0);
+      const sizeKiB = sum((d) => d.sizeKiB);
+      status.memoryDevice = {
+        bootMiB: (g.memoryKiB - sizeKiB) / 1024, sizeMiB: sizeKiB / 1024, requestedMiB: sum((d) => d.requestedKiB) / 1024,
+        ...(g.active ? { pluggedMiB: sum((d) => d.currentKiB ?? 0) / 1024 } : {}),
+      };
+    }
     if (g.active) {
       try {
         status.workload = await new WorkloadController(() => files.workloadSocket, 2_000).status(g.domain);

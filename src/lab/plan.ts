@@ -6,7 +6,7 @@ import type { DomainSpec, Scenario } from '../host/sim/index.js';
 import { defaultMemoryOptions, type MemoryOptions } from '../memory/coordinator.js';
 import { cpuOptionsFor, memoryOptionsFor } from '../control/simulate.js';
 import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../cpu/options.js';
-import { checkGuestName } from './domain-xml.js';
+import { checkGuestName, type LabVirtioMem } from './domain-xml.js';
 import { DEFAULT_DISK_MIB } from './lab.js';
 import type { ScenarioRead } from './workload-player.js';
 
@@ -27,6 +27,8 @@ export interface LabGuestPlan {
   diskMiB: number;
   /** Free page reporting on its balloon (the run's choice, whatever the scenario says; a difference is a note). */
   freePageReporting: boolean;
+  /** Its virtio-mem device, as the scenario's `memoryDevice` says (size, block, requested at boot); none when absent. */
+  virtioMem?: Required<LabVirtioMem>;
 }
 
 export interface LabPlan {
@@ -76,6 +78,7 @@ export function planLabRun(scenario: Scenario, options: LabPlanOptions): LabPlan
       diskMiB: diskMiBFor(spec.reads),
       // As the scenario models it, unless the run says otherwise for every guest.
       freePageReporting: spec.balloon && (options.freePageReporting ?? spec.freePageReporting ?? false),
+      ...(spec.memoryDevice ? { virtioMem: { sizeMiB: spec.memoryDevice.sizeMiB, blockMiB: spec.memoryDevice.blockMiB, requestedMiB: spec.memoryDevice.requestedMiB } } : {}),
     };
   });
   return { scenario, hostPcpus, guests, notes: planNotes(scenario, guests, options) };
@@ -113,6 +116,14 @@ function planNotes(scenario: Scenario, guests: LabGuestPlan[], options: LabPlanO
   if (scenario.controllers.includes('memory')) {
     notes.push(`memory use is played by vb-workload on top of what each guest uses idle; the balloon moves at the real guest's speed, not the scenario's ${scenario.host.balloonRateMiBps} MiB/s`);
   }
+  const devices = guests.filter((g) => g.virtioMem);
+  if (devices.length > 0) {
+    const shapes = devices.map((g) => `${g.spec.name} ${g.maxMemoryMiB} MiB + ${g.virtioMem!.sizeMiB} MiB (${g.virtioMem!.requestedMiB} plugged at boot)`).join(', ');
+    const rates = scenario.host.memoryDevice ? `host.memoryDevice's ${scenario.host.memoryDevice.plugMiBps}/${scenario.host.memoryDevice.unplugMiBps} MiB/s` : "the simulator's default rates";
+    notes.push(`virtio-mem (${shapes}): real devices, with virtio_mem loaded and memhp_default_state=online_movable; they plug and unplug at the real guest's speed, not ${rates}`);
+  }
+  const requested = scenario.domains.filter((d) => (d.memoryDevice?.requests.length ?? 0) > 0).map((d) => d.name);
+  if (requested.length > 0) notes.push(`virtio-mem requests someone else makes (memoryDevice.requests of ${requested.join(', ')}) are not played on the lab guests`);
   const cached = scenario.domains.filter((d) => d.cachesMiB !== 0).map((d) => d.name);
   if (cached.length > 0) notes.push(`page cache given directly (cachesMiB of ${cached.join(', ')}) is not reproduced; only reads fill a lab guest's cache`);
   const readers = scenario.domains.filter((d) => d.reads.length > 0);

@@ -89,7 +89,7 @@ export async function labRun(client: LibvirtClient, opts: LabRunOptions): Promis
     const up = await labUp(client, {
       origin: 'run', uri: opts.uri, root: opts.root, progress,
       accel: opts.accel, bootTimeoutSeconds: opts.bootTimeoutSeconds, balloonSettleSeconds: 60,
-      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod, diskMiB: g.diskMiB, freePageReporting: g.freePageReporting })),
+      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, balloon: g.balloon, start: g.spec.startSeconds === 0, statsPeriod: g.spec.statsPeriod, diskMiB: g.diskMiB, freePageReporting: g.freePageReporting, ...(g.virtioMem ? { virtioMem: g.virtioMem } : {}) })),
       failureNote: opts.keep ? `guests left running (--keep) for a look; ${virtbalanceCommand()} lab down removes them` : 'guests removed (--keep leaves them for a look)',
     });
     interrupt.check();

@@ -108,6 +108,9 @@ class NodeExporterSeries {
 
 export type HypervisorCall = 'observe' | 'pin' | 'set-memory' | 'set-stats-period' | 'set-cpu-weight' | 'resize-memory-device' | 'close';
 
+/** The kinds of virtbalance_guest_memory_device_bytes, each a field `<kind>KiB` of TraceMemoryDevice. */
+export const MEMORY_DEVICE_KINDS = ['boot', 'size', 'requested', 'plugged'] as const;
+
 export class RunMetrics {
   readonly registry = new Registry();
   private readonly pcpuUsage: Gauge<'pcpu'>;
@@ -147,6 +150,7 @@ export class RunMetrics {
   private readonly guestAnon: Gauge<'domain'>;
   private readonly guestPageCache: Gauge<'domain' | 'kind'>;
   private readonly guestDiskRead: Gauge<'domain'>;
+  private readonly memoryDevice: Gauge<'domain' | 'kind'>;
   private readonly hostFree: Gauge;
   private readonly hostReserve: Gauge;
   private readonly domains: Gauge;
@@ -232,6 +236,11 @@ export class RunMetrics {
       ['domain', 'kind'],
     );
     this.guestDiskRead = gauge('virtbalance_guest_disk_read_bytes_per_second', 'Disk read rate of each guest at its last reading (a rise after a shrink is a refault).', ['domain']);
+    this.memoryDevice = gauge(
+      'virtbalance_guest_memory_device_bytes',
+      "Each guest's virtio-mem memory, by kind: boot (what it booted with, outside the device), size (the most the device can plug), requested (what the host asked it to plug), plugged (what it has plugged); only guests with a device.",
+      ['domain', 'kind'],
+    );
     this.hostFree = gauge('virtbalance_host_free_bytes', 'Memory the host can still give.');
     this.hostReserve = gauge('virtbalance_host_reserve_bytes', 'Host memory never given to guests.');
     this.domains = gauge('virtbalance_domains', 'Running domains seen in the last interval.');
@@ -339,6 +348,13 @@ export class RunMetrics {
       if (action.kind === 'set-cpu-weight') this.weightChanges.inc();
     }
     for (const failure of entry.failures) this.actionFailures.inc({ kind: failure.action.kind });
+    // Rebuilt every interval (a device's guest gone, its series go too); an interval whose observation failed keeps the last.
+    if (entry.domains.length > 0 || entry.memoryDevices) {
+      this.memoryDevice.reset();
+      for (const [domain, m] of Object.entries(entry.memoryDevices ?? {})) {
+        for (const kind of MEMORY_DEVICE_KINDS) this.memoryDevice.set({ domain, kind }, m[`${kind}KiB`] * KiB);
+      }
+    }
     this.recordTrials(entry);
     if (entry.shortfall) this.recordShortfall(entry.shortfall, entry.timeMs);
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readVirtioMemDevices } from '../../src/libvirt/memory-devices.js';
 import { labDomainXml, readLabMarker, readWorkloadSocket, WORKLOAD_CHANNEL, type LabGuestSpec } from '../../src/lab/domain-xml.js';
 
 const spec: LabGuestSpec = {
@@ -106,4 +107,37 @@ test('free page reporting: on by default and when asked, left out when turned of
   assert.match(labDomainXml({ ...spec, freePageReporting: true }), /freePageReporting='on'/);
   assert.doesNotMatch(labDomainXml({ ...spec, balloon: false }), /freePageReporting/);
   assert.equal(labDomainXml(spec).match(/freePageReporting/g)?.length, 1);
+});
+
+test('a virtio-mem guest: boot memory in <memory> and one NUMA cell, <maxMemory slots> for boot + device, the device on node 0, the kernel argument', () => {
+  const xml = labDomainXml({ ...spec, memoryMiB: 512, maxMemoryMiB: 512, virtioMem: { sizeMiB: 1536 } });
+  assert.equal(one(xml, /<memory unit='MiB'>(\d+)<\/memory>/), '512');
+  assert.equal(one(xml, /<currentMemory unit='MiB'>(\d+)<\/currentMemory>/), '512');
+  assert.match(xml, /<maxMemory slots='2' unit='MiB'>2048<\/maxMemory>/);
+  assert.match(one(xml, /<cpu>([\s\S]*?)<\/cpu>/), /<numa>\s*<cell id='0' cpus='0-1' memory='512' unit='MiB'\/>\s*<\/numa>/);
+  const device = one(xml, /<memory model='virtio-mem'>([\s\S]*?)<\/memory>/);
+  assert.match(device, /<size unit='MiB'>1536<\/size>\s*<node>0<\/node>\s*<block unit='MiB'>2<\/block>\s*<requested unit='MiB'>0<\/requested>/);
+  assert.match(one(xml, /<devices>([\s\S]*?)<\/devices>/), /<memory model='virtio-mem'>/, 'a device among the devices');
+  const cmdline = one(xml, /<cmdline>([^<]+)<\/cmdline>/);
+  assert.match(cmdline, /(^| )memhp_default_state=online_movable( |$)/);
+  assert.match(cmdline, /vb\.cpu=0\.5/, 'the workload arguments stay');
+  // libvirt's own reader finds exactly one device with these figures (as LibvirtHost reads it).
+  assert.deepEqual(readVirtioMemDevices(xml).map(({ xml: _x, ...d }) => d), [{ sizeKiB: 1536 * 1024, node: 0, blockKiB: 2048, requestedKiB: 0 }]);
+  const one4 = labDomainXml({ ...spec, vcpus: 1, maxMemoryMiB: 768, virtioMem: { sizeMiB: 1024, blockMiB: 4, requestedMiB: 256 } });
+  assert.match(one4, /<cell id='0' cpus='0-0' memory='768' unit='MiB'\/>/);
+  assert.match(one4, /<maxMemory slots='2' unit='MiB'>1792<\/maxMemory>/);
+  assert.match(one4, /<block unit='MiB'>4<\/block>\s*<requested unit='MiB'>256<\/requested>/);
+});
+
+test('a guest without virtio-mem has none of it: no <maxMemory>, NUMA cell, device or memhp argument', () => {
+  const xml = labDomainXml(spec);
+  assert.doesNotMatch(xml, /maxMemory|<numa>|virtio-mem|memhp_default_state/);
+});
+
+test('virtio-mem sizes the daemon would refuse are refused before it sees them', () => {
+  assert.throws(() => labDomainXml({ ...spec, virtioMem: { sizeMiB: 1023 } }), /size must be a positive multiple of its 2 MiB block, got 1023 MiB/);
+  assert.throws(() => labDomainXml({ ...spec, virtioMem: { sizeMiB: 0 } }), /positive multiple/);
+  assert.throws(() => labDomainXml({ ...spec, virtioMem: { sizeMiB: 1024, blockMiB: 3 } }), /power of two of at least 2 MiB, got 3 MiB/);
+  assert.throws(() => labDomainXml({ ...spec, virtioMem: { sizeMiB: 1024, requestedMiB: 1026 } }), /requested size .* from 0 to its size 1024 MiB, got 1026 MiB/);
+  assert.throws(() => labDomainXml({ ...spec, virtioMem: { sizeMiB: 1024, blockMiB: 4, requestedMiB: 2 } }), /multiple of its 4 MiB block/);
 });

@@ -65,6 +65,7 @@ const debian12: Record<string, string[]> = {
   virtio_balloon: ['virtio', 'virtio_ring'],
   virtio_console: ['virtio', 'virtio_ring'],
   virtio_blk: ['virtio', 'virtio_ring'],
+  virtio_mem: ['virtio', 'virtio_ring'],
 };
 
 function assertDependenciesFirst(order: string[], deps: Record<string, string[]>): void {
@@ -77,8 +78,9 @@ function assertDependenciesFirst(order: string[], deps: Record<string, string[]>
 test('ordering puts every module after its dependencies, even when asked in reverse', () => {
   const order = orderModules(['virtio_console', 'virtio_balloon', 'virtio_pci'], (n) => debian12[n]);
   assertDependenciesFirst(order, debian12);
-  assert.deepEqual(new Set(order), new Set(Object.keys(debian12).filter((m) => m !== 'virtio_blk')), 'pulls in transitive dependencies');
+  assert.deepEqual(new Set(order), new Set(Object.keys(debian12).filter((m) => m !== 'virtio_blk' && m !== 'virtio_mem')), 'pulls in transitive dependencies');
   assert.deepEqual(orderModules(LAB_MODULES, (n) => debian12[n]), [...LAB_MODULES], 'an already good order is kept');
+  assert.equal(LAB_MODULES.at(-1), 'virtio_mem', 'virtio_mem loads after the virtio modules');
 });
 
 test('ordering property: any dependency DAG and any request order give a valid, complete order', () => {

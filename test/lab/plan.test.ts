@@ -115,3 +115,19 @@ test('the shipped cache scenarios: reads are played on the guests\' disks, boot-
   assert.match(notes, /page cache given directly \(cachesMiB of vm2, vm3\) is not reproduced/);
   assert.doesNotMatch(notes, /overlap/);
 });
+
+test('virtio-mem scenarios: a domain with memoryDevice becomes a lab guest with that device; its rates and outside requests are said not to be reproduced', () => {
+  const one = planLabRun(loadScenario(path.join(SCENARIOS, 'vmem-1-grow-then-idle.yaml')), { prefix: 'aos_', hostPcpus: 2 });
+  assert.deepEqual(one.guests.map((g) => [g.name, g.memoryMiB, g.maxMemoryMiB, g.virtioMem]), [
+    ['aos_vm1', 512, 512, { sizeMiB: 3072, blockMiB: 2, requestedMiB: 0 }],
+    ['aos_vm2', 512, 2048, undefined],
+    ['aos_vm3', 512, 2048, undefined],
+  ]);
+  assert.match(one.notes.join('\n'), /virtio-mem \(vm1 512 MiB \+ 3072 MiB \(0 plugged at boot\)\): real devices, .* at the real guest's speed, not the simulator's default rates/);
+  assert.doesNotMatch(one.notes.join('\n'), /requests someone else makes/);
+  const two = planLabRun(loadScenario(path.join(SCENARIOS, 'vmem-2-partial-unplug.yaml')), { prefix: 'aos_', hostPcpus: 2 });
+  assert.match(two.notes.join('\n'), /virtio-mem requests someone else makes \(memoryDevice\.requests of vm1\) are not played/);
+  const plain = planLabRun(loadScenario(path.join(SCENARIOS, 'cache-2-hot.yaml')), { prefix: 'aos_', hostPcpus: 2 });
+  assert.ok(plain.guests.every((g) => g.virtioMem === undefined));
+  assert.doesNotMatch(plain.notes.join('\n'), /virtio-mem/);
+});

@@ -392,3 +392,38 @@ test('fleet series: UUIDs always; the libvirt exporter\'s and node_exporter\'s n
   assert.equal(sampleValue(f, 'virtbalance_shortfall_seconds', { resource: 'cpu' }), (entry!.timeMs - sf.cpuSinceMs!) / 1000);
   assert.equal(sampleValue(f, 'virtbalance_host_guest_memory_capacity_bytes'), sf.memoryCapacityKiB * 1024);
 });
+
+test('virtio-mem per guest: boot, size, requested and plugged follow each interval\'s observed devices; guests without one have none; a gone device\'s series go', async () => {
+  // vmem-2: an operator asks vm1's device for memory and later unplugs it (memoryDevice.requests).
+  const intervals = await intervalsOf('vmem-2-partial-unplug');
+  assert.ok(intervals.every((i) => i.memoryDevices && Object.keys(i.memoryDevices).join() === 'vm1'), 'every interval records vm1\'s device, only it');
+  const moved = intervals.filter((i, k) => k > 0 && i.memoryDevices!.vm1!.pluggedKiB !== intervals[k - 1]!.memoryDevices!.vm1!.pluggedKiB);
+  assert.ok(moved.length > 0, 'plugged memory moves in this scenario');
+  const m = new RunMetrics({ processMetrics: false });
+  for (const entry of intervals) {
+    m.recordInterval(entry, { dryRun: false });
+    const s = await scrape(m);
+    const d = entry.memoryDevices!.vm1!;
+    for (const [kind, kib] of [['boot', d.bootKiB], ['size', d.sizeKiB], ['requested', d.requestedKiB], ['plugged', d.pluggedKiB]] as const) {
+      assert.equal(sampleValue(s, 'virtbalance_guest_memory_device_bytes', { domain: 'vm1', kind }), kib * 1024, `interval ${entry.interval} ${kind}`);
+    }
+    assert.equal(s.filter((x) => x.name === 'virtbalance_guest_memory_device_bytes' && x.labels.domain !== 'vm1').length, 0, 'balloon-only guests have no series');
+  }
+  const first = intervals[0]!.memoryDevices!.vm1!;
+  assert.deepEqual([first.bootKiB, first.sizeKiB, first.requestedKiB], [512 * 1024, 2048 * 1024, 2048 * 1024]);
+  assert.equal(intervals.at(-1)!.memoryDevices!.vm1!.requestedKiB, 0, "the operator's request shows");
+  // vm1 gone (its device with it): the series go at the next interval.
+  const last = intervals.at(-1)!;
+  const { memoryDevices: _gone, ...without } = last;
+  m.recordInterval({ ...without, interval: last.interval + 1, domains: last.domains.filter((d) => d !== 'vm1') }, { dryRun: false });
+  assert.equal((await scrape(m)).filter((x) => x.name === 'virtbalance_guest_memory_device_bytes').length, 0);
+  assert.match(await m.text(), /# HELP virtbalance_guest_memory_device_bytes .*boot .*size .*requested .*plugged/);
+});
+
+test('a scenario without virtio-mem records no memoryDevices and no device series', async () => {
+  const intervals = await intervalsOf('memory-1-one-consumer', 5);
+  assert.ok(intervals.every((i) => i.memoryDevices === undefined));
+  const m = new RunMetrics({ processMetrics: false });
+  for (const entry of intervals) m.recordInterval(entry, { dryRun: false });
+  assert.equal((await scrape(m)).filter((x) => x.name === 'virtbalance_guest_memory_device_bytes').length, 0);
+});

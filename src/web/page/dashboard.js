@@ -262,9 +262,10 @@
     if (existing) return existing;
     const vals = h('span', { class: 'vals' });
     const cacheVals = h('div', { class: 'cache-vals', hidden: true });
+    const deviceVals = h('div', { class: 'device-vals', hidden: true });
     const chartEl = h('div', { class: 'mem-chart' });
     const card = h('div', { class: `mem-card${key === '#host' ? ' host' : ''}`, 'data-domain': key === '#host' ? undefined : key, style: key === '#host' ? {} : { '--vm': vmColor(key) } },
-      h('div', { class: 'mem-head' }, h('b', {}, title), vals), cacheVals, chartEl);
+      h('div', { class: 'mem-head' }, h('b', {}, title), vals), deviceVals, cacheVals, chartEl);
     const grid = $('mem-grid');
     if (key === '#host') grid.prepend(card); else grid.append(card);
     const plot = new uPlot({
@@ -277,7 +278,7 @@
       legend: { show: false },
       cursor: { points: { size: 5 } },
     }, [[], ...seriesSpec.map(() => [])], chartEl);
-    const entry = { plot, card, vals, cacheVals };
+    const entry = { plot, card, vals, cacheVals, deviceVals };
     charts.mem.set(key, entry);
     return entry;
   }
@@ -290,6 +291,8 @@
     const current = new Set((latest()?.memory?.guests ?? []).map((g) => g.domain));
     let yMax = 0;
     for (const e of rows) for (const g of e.memory.guests) yMax = Math.max(yMax, g.maximumKiB / 1024, g.actualKiB / 1024);
+    // A virtio-mem guest can grow to boot + the device's size: the common scale has room for it.
+    for (const e of rows) for (const d of Object.values(e.memoryDevices ?? {})) yMax = Math.max(yMax, (d.bootKiB + d.sizeKiB) / 1024);
     charts.memYMax = Math.ceil((yMax * 1.05) / 256) * 256;
 
     const host = memChart('#host', 'host free', [
@@ -315,6 +318,8 @@
         // anon + hot line, cold cache from there up to used (the two bands).
         { label: 'anon', stroke: color('--anon'), fill: color('--anon') + '40', width: 1.2 },
         { label: 'anon + hot cache', stroke: color('--hot'), width: 1 },
+        // A guest with virtio-mem: what it can have without its balloon, boot + plugged.
+        { label: 'boot + plugged', stroke: color('--plugged'), dash: [5, 3], width: 1.4 },
       ], 160, [
         { series: [7, 6], fill: color('--hot') + '66' },
         { series: [2, 7], fill: color('--cold') + '66' },
@@ -327,6 +332,7 @@
       m.plot.setData([
         x, pick((g) => g.actualKiB), pick((g) => g.usedKiB), pick((g) => g.unusedKiB), pick((g) => g.floorKiB), pick((g) => g.maximumKiB),
         pick((g) => g.anonKiB), pick((g) => (g.anonKiB === undefined || g.cacheKiB === undefined ? undefined : g.anonKiB + cacheHeld(g).hotKiB)),
+        rows.map((e) => { const dev = e.memoryDevices?.[d]; return dev ? (dev.bootKiB + dev.pluggedKiB) / 1024 : null; }),
       ]);
       m.card.classList.toggle('gone', !current.has(d));
       const g = lastMem?.guests.find((q) => q.domain === d);
@@ -335,8 +341,31 @@
         m.vals.append(h('em', { title: 'balloon actual' }, mib(g.actualKiB)), h('span', { title: 'used · unused' }, ` · ${mib(g.usedKiB)} used · ${mib(g.unusedKiB)} free`), g.fresh ? '' : h('span', { class: 'warn', title: 'balloon stats did not advance: the coordinator leaves this guest alone' }, ' · stale'));
       } else m.vals.append('gone');
       drawCacheVals(m.cacheVals, g);
+      drawDeviceVals(m.deviceVals, g ? rows[rows.length - 1]?.memoryDevices?.[d] : undefined);
     }
     $('cache-key').hidden = !rows.some((e) => e.memory.guests.some((g) => g.cacheKiB !== undefined));
+    $('device-key').hidden = !rows.some((e) => e.memoryDevices && Object.keys(e.memoryDevices).length > 0);
+  }
+
+  /** One line under a virtio-mem guest's title: boot, plugged of the device's size, and the request while it differs. */
+  function drawDeviceVals(el, dev) {
+    el.hidden = !dev;
+    if (!dev) { el.replaceChildren(); return; }
+    el.dataset.bootKib = String(dev.bootKiB);
+    el.dataset.sizeKib = String(dev.sizeKiB);
+    el.dataset.requestedKib = String(dev.requestedKiB);
+    el.dataset.pluggedKib = String(dev.pluggedKiB);
+    const moving = dev.requestedKiB > dev.pluggedKiB ? 'plugging' : dev.requestedKiB < dev.pluggedKiB ? 'unplugging' : '';
+    // One unit for all, named once at the end, so the line fits a narrow panel (as the cache line).
+    const gib = Math.max(dev.bootKiB, dev.sizeKiB) >= 10 * 1024 * 1024;
+    const num = (kib) => (gib ? (kib / 1048576).toFixed(1) : String(Math.round(kib / 1024)));
+    const unit = gib ? 'GiB' : 'MiB';
+    el.replaceChildren(
+      h('span', { class: 'plugged', title: 'virtio-mem: memory plugged into the guest / the most its device can plug' }, `plugged ${num(dev.pluggedKiB)}/${num(dev.sizeKiB)}`),
+      ` · boot ${num(dev.bootKiB)}`,
+      moving ? h('span', { class: 'requested', 'data-moving': moving, title: `requested: what the host asked the device to plug; the guest is ${moving} toward it, or stopped short` }, ` · asked ${num(dev.requestedKiB)}`) : '',
+      ` ${unit}`,
+    );
   }
 
   /** Hot and cold cache held; the coordinator's remembered hot size may exceed the cache while the guest reads it back. */
