@@ -17,6 +17,8 @@ import { mib } from '../ground/units.js';
 //     where it stopped: the request is set to what is plugged, and tried again only by the unplug
 //     rule above, at most once a minute; no unplug while the balloon holds memory it was squeezed of.
 
+/** A plug, with room on the host, adds at least this (one Linux memory block on x86). */
+export const PLUG_STEP_KIB = 128 * 1024;
 /** Memory unneeded for this long is unplugged ("a while"). */
 export const UNPLUG_AFTER_SECONDS = 60;
 /** At most one resize of a device this often, unless it grows. */
@@ -82,7 +84,10 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
   // Growth above boot + plugged: plug, the balloon deflating to boot + plugged with it.
   if (input.proposal && target > input.ceilingKiB) {
     delete state.unneededSinceNs;
-    const requestedKiB = Math.min(dev.sizeKiB, ceilBlock(target - dev.bootKiB, dev.blockKiB));
+    // With room on the host, at least one Linux memory block (128 MiB) at a time: a growth first seen
+    // at a low rate is a step ahead of the next reading.
+    const aheadKiB = input.hostShort ? 0 : Math.max(0, input.ceilingKiB + PLUG_STEP_KIB - target);
+    const requestedKiB = Math.min(dev.sizeKiB, ceilBlock(target + aheadKiB - dev.bootKiB, dev.blockKiB));
     if (requestedKiB > dev.requestedKiB) {
       resize(requestedKiB, `${input.proposal.reason.replace(/: [\d.]+ → [\d.]+ MiB$/, '')}; plugged, the target ${mib(target)} MiB being above boot + plugged ${mib(input.ceilingKiB)} MiB`);
     }

@@ -110,3 +110,10 @@ test('no unplug while an unplug is still under way', () => {
   const d = chooseLever(input({ plugged: 2000, requested: 1500, target: 800, nowNs: 500 * S }), { unneededSinceNs: 0 });
   assert.deepEqual(resizes(d.actions), []);
 });
+
+test('with room on the host a plug adds at least one 128 MiB memory block; when the host is short, only the target', () => {
+  const roomy = chooseLever(input({ plugged: 0, target: 530 }), {});
+  assert.equal(resizes(roomy.actions)[0]!.requestedKiB, 128 * MiB);
+  const short = chooseLever(input({ plugged: 0, target: 530, hostShort: true }), {});
+  assert.equal(resizes(short.actions)[0]!.requestedKiB, 18 * MiB);
+});
