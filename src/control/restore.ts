@@ -27,6 +27,8 @@ export interface DomainAtStart {
   /** Affinity per vCPU index. */
   pins: Map<number, number[]>;
   balloonKiB?: number;
+  /** For a guest with virtio-mem: what its balloon held (boot + plugged − actual) and what was plugged, at start. */
+  device?: { heldKiB: number; pluggedKiB: number };
 }
 
 export interface StartState {
@@ -40,6 +42,7 @@ export function captureStartState(obs: HostObservation): StartState {
       ref: { name: d.name, uuid: d.uuid },
       pins: new Map(d.vcpus.map((v) => [v.index, [...v.affinity].sort((a, b) => a - b)])),
       ...(d.balloon ? { balloonKiB: d.balloon.currentKiB } : {}),
+      ...(d.balloon && d.memoryDevice ? { device: { heldKiB: Math.max(0, d.balloon.maximumKiB - d.balloon.currentKiB), pluggedKiB: d.memoryDevice.currentKiB } } : {}),
     });
   }
   return { domains };
@@ -96,7 +99,14 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
     }
     if (!options.balloons || was.balloonKiB === undefined || !d.balloon) continue;
     const b = d.balloon;
-    const wanted = Math.min(was.balloonKiB, b.maximumKiB);
+    // virtio-mem: plugged memory is left as it is (unplugging under a running workload is not a
+    // restore); the balloon goes back to holding what it held at start, above what is plugged now.
+    if (d.memoryDevice) {
+      notes.push(`${d.name}: its ${mib(d.memoryDevice.currentKiB)} MiB of plugged virtio-mem memory left as it is (${mib(was.device?.pluggedKiB ?? 0)} MiB at start): unplugging under a running workload is not a restore`);
+    }
+    const wanted = d.memoryDevice
+      ? Math.max(d.memoryDevice.currentKiB + 1024, b.maximumKiB - (was.device?.heldKiB ?? 0))
+      : Math.min(was.balloonKiB, b.maximumKiB);
     if (Math.abs(wanted - b.currentKiB) < 1024) continue;
     if (wanted < b.currentKiB) {
       if (b.unusedKiB === undefined) {

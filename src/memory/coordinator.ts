@@ -1,6 +1,7 @@
 import type { DomainObservation, DomainState, HostObservation } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
-import type { Notice, SetMemoryAction, SetStatsPeriodAction } from '../ground/actions.js';
+import type { Notice, ResizeMemoryDeviceAction, SetMemoryAction, SetStatsPeriodAction } from '../ground/actions.js';
+import { chooseLever } from './lever.js';
 import { neededKiB, type GuestAssessment } from './assessment.js';
 import { lowestSafeKiB, safeTargetKiB } from './bounds.js';
 import { assessFreshness, markActedOn } from './freshness.js';
@@ -23,7 +24,7 @@ import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateK
 // from earlier intervals) to balloon actions, each with its reason. The rules live in the files
 // named after them; this file only runs them in order:
 //   stats-enabling → freshness → usage → cache (anon, hot, cold) → refaults → noise → growth →
-//   starvation / reclaim → reserve → sharing → bounds.
+//   starvation / reclaim → reserve → sharing → bounds → lever (virtio-mem guests only).
 
 export { defaultMemoryOptions, type MemoryOptions } from './options.js';
 export { initialMemoryState, type MemoryState } from './state.js';
@@ -49,7 +50,7 @@ export interface GuestMemoryView {
 }
 
 export interface MemoryDecision {
-  actions: (SetMemoryAction | SetStatsPeriodAction)[];
+  actions: (SetMemoryAction | SetStatsPeriodAction | ResizeMemoryDeviceAction)[];
   notices: Notice[];
   state: MemoryState;
   guests: GuestMemoryView[];
@@ -80,6 +81,7 @@ export function decideMemory(
   const commitments: Commitment[] = [];
   const staleAfterSeconds = staleAfterSecondsFor(options, intervalSeconds);
   const horizon = horizonSeconds(intervalSeconds, options.statsPeriodSeconds, options.balloonLagSeconds);
+  const devices = new Map<string, DomainObservation>();
 
   forgetGoneDomains(next, obs.domains);
   // With room on the host, a hot size learned is kept: testing it again would cost a refault for memory nobody wants.
@@ -164,7 +166,8 @@ export function decideMemory(
     assessed.push({
       ref: { name: domain.name, uuid: domain.uuid },
       actualKiB: balloon.currentKiB,
-      maximumKiB: balloon.maximumKiB,
+      // A virtio-mem guest may grow to boot + its device's size: plugging is the lever (lever.ts).
+      maximumKiB: domain.memoryDevice ? Math.max(balloon.maximumKiB, domain.memoryDevice.bootKiB + domain.memoryDevice.sizeKiB) : balloon.maximumKiB,
       // With MemAvailable: sized on anon + hot, and what it could still use is MemAvailable − hot.
       unusedKiB: cache ? cache.freeKiB + cache.cacheKiB - cache.hotKiB : balloon.unusedKiB,
       usedKiB: cache ? anonKiB + cache.hotKiB : usage.usedKiB,
@@ -185,6 +188,7 @@ export function decideMemory(
       settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
       ...(balloon.freePageReporting && { reportsFreePages: true }),
     });
+    if (domain.memoryDevice) devices.set(domainKey(domain), domain);
   }
 
   const reserveKiB = mibToKiB(options.reserveMiB);
@@ -271,7 +275,50 @@ export function decideMemory(
     }
   }
 
-  return { actions: [...statsActions, ...shrinks, ...grows], notices, state: next, guests, hostFreeKiB: obs.host.memoryFreeKiB };
+  const levers = devices.size === 0 ? [] : leverActions(assessed, devices, [...shrinks, ...grows], next, obs.timeNs, plan.short, options);
+  const balloonOnly = (a: SetMemoryAction) => !devices.has(domainKey(a.domain));
+  return { actions: [...statsActions, ...shrinks.filter(balloonOnly), ...grows.filter(balloonOnly), ...levers], notices, state: next, guests, hostFreeKiB: obs.host.memoryFreeKiB };
+}
+
+/** The one target decided for each virtio-mem guest, reached with the right lever (lever.ts). */
+function leverActions(
+  assessed: readonly GuestAssessment[],
+  devices: ReadonlyMap<string, DomainObservation>,
+  proposals: readonly SetMemoryAction[],
+  next: MemoryState,
+  nowNs: number,
+  hostShort: boolean,
+  options: MemoryOptions,
+): (SetMemoryAction | ResizeMemoryDeviceAction)[] {
+  const out: (SetMemoryAction | ResizeMemoryDeviceAction)[] = [];
+  for (const g of assessed) {
+    const key = domainKey(g.ref);
+    const domain = devices.get(key);
+    if (!domain?.memoryDevice || !domain.balloon) continue;
+    const guest = next.guests[key]!;
+    const proposal = proposals.find((a) => domainKey(a.domain) === key);
+    const d = chooseLever({
+      ref: g.ref,
+      nowNs,
+      device: domain.memoryDevice,
+      currentKiB: domain.balloon.currentKiB,
+      ceilingKiB: domain.balloon.maximumKiB,
+      ...(proposal && { proposal }),
+      vetoKiB: g.anonKiB + g.floorKiB,
+      hostShort,
+      minChangeKiB: mibToKiB(options.minChangeMiB),
+    }, guest.lever ?? {});
+    guest.lever = d.state;
+    out.push(...d.actions);
+    // What is pending is what was sent: a balloon target, or the target a plug is to reach; a
+    // proposal the lever held back is not pending (it would read as covering later growth).
+    const balloonTarget = d.actions.find((a): a is SetMemoryAction => a.kind === 'set-memory');
+    const plugs = d.actions.some((a) => a.kind === 'resize-memory-device' && a.requestedKiB > a.fromKiB);
+    if (proposal && plugs) guest.pendingTargetKiB = Math.max(proposal.targetKiB, balloonTarget?.targetKiB ?? 0);
+    else if (balloonTarget) guest.pendingTargetKiB = balloonTarget.targetKiB;
+    else if (proposal && guest.pendingTargetKiB === proposal.targetKiB) delete guest.pendingTargetKiB;
+  }
+  return out;
 }
 
 /** Builds a set-memory action through the safety clamp; undefined when the change is too small to be worth it. */

@@ -1,4 +1,5 @@
 import type { UsageSample } from './growth.js';
+import type { LeverState } from './lever.js';
 
 // What the coordinator remembers between intervals: plain data, safe to JSON-serialize.
 
@@ -48,6 +49,8 @@ export interface GuestMemoryState {
   cacheEpisode?: { firstNs: number; lastNs: number; fromKiB: number; cacheKiB: number; lowestKiB: number };
   /** A hot size learned from a burst still under way, and what it replaced (read-bursts.ts). */
   provisionalHot?: { burstStartNs: number; limitKiB: number; hotKiB?: number; learnedNs?: number };
+  /** For a guest with a virtio-mem device: which lever, and since when (lever.ts). */
+  lever?: LeverState;
 }
 
 /** A run of observations in which the guest read from disk faster than refaultMiBps. */
@@ -95,6 +98,7 @@ function cloneGuestState(guest: GuestMemoryState): GuestMemoryState {
   if (Array.isArray(guest.readBursts)) copy.readBursts = guest.readBursts.map((b) => ({ ...b }));
   if (isPlainObject(guest.cacheEpisode)) copy.cacheEpisode = { ...guest.cacheEpisode };
   if (isPlainObject(guest.provisionalHot)) copy.provisionalHot = { ...guest.provisionalHot };
+  if (isPlainObject(guest.lever)) copy.lever = { ...guest.lever };
   return copy;
 }
 

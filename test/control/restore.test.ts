@@ -123,3 +123,16 @@ test('on the simulated host: balloons go back to their start sizes except where 
     assert.ok(Math.abs(d.targetMiB - 512) <= 1, `${name} target ${d.targetMiB} MiB`);
   }
 });
+
+test('plan: a virtio-mem guest keeps what is plugged (said so); its balloon goes back to what it held at start, above plugged', () => {
+  const device = (plugged: number) => ({ bootKiB: 512 * MiB, sizeKiB: 3072 * MiB, blockKiB: 2 * MiB, requestedKiB: plugged * MiB, currentKiB: plugged * MiB, devices: 1 }) as NonNullable<DomainObservation['memoryDevice']>;
+  // At start: nothing plugged, the balloon holding 100 MiB of the 512 MiB boot memory.
+  const start = captureStartState(host(8000, [{ ...domain('v', [[0]], { current: 412, max: 512 }), memoryDevice: device(0) }]));
+  // Now: 1500 MiB plugged, the balloon deflated.
+  const now = host(6000, [{ ...domain('v', [[0]], { current: 2012, max: 2012, unused: 1000 }), memoryDevice: device(1500) }]);
+  const plan = planRestore(start, now, both);
+  assert.ok(plan.notes.some((n) => /1500 MiB of plugged virtio-mem memory left as it is/.test(n)), plan.notes.join('\n'));
+  assert.ok(plan.actions.every((a) => a.kind !== 'resize-memory-device'), 'nothing unplugged');
+  const [shrink] = plan.actions.filter((a): a is SetMemoryAction => a.kind === 'set-memory');
+  assert.equal(shrink!.targetKiB, 1912 * MiB, 'holds 100 MiB again, above the 1500 MiB plugged');
+});

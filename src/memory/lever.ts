@@ -1,0 +1,146 @@
+import type { DomainRef, MemoryDeviceObservation } from '../ground/hypervisor.js';
+import type { ResizeMemoryDeviceAction, SetMemoryAction } from '../ground/actions.js';
+import { mib } from '../ground/units.js';
+
+// Rule: one target, two levers. For a guest with a virtio-mem device the coordinator decides one
+// target for its usable memory (boot + plugged − balloon) exactly as for any other guest; this step
+// reaches it with the right lever:
+//   - growth above boot + plugged is plugged (the target rounded up to whole blocks, never above the
+//     device's size), the balloon deflating to boot + plugged together with it;
+//   - growth within boot + plugged is the balloon deflating, as for any guest;
+//   - shrinking unplugs what has stayed unneeded for UNPLUG_AFTER_SECONDS, in whole blocks, never
+//     below anonymous use + floor (the Neon veto: a guest cannot give up memory its anonymous pages
+//     live in), at most once every RETRY_SECONDS;
+//   - the balloon shrinks such a guest only for a squeeze when the host is short, or when nothing is
+//     plugged (the sub-block remainder on the boot memory), and never to or below what is plugged;
+//   - an unplug that stopped short (plugged stays above requested for STUCK_SECONDS) is accepted
+//     where it stopped: the request is set to what is plugged, and tried again only by the unplug
+//     rule above, at most once a minute; no unplug while the balloon holds memory it was squeezed of.
+
+/** A plug, with room on the host, adds at least this (one Linux memory block on x86). */
+export const PLUG_STEP_KIB = 128 * 1024;
+/** Memory unneeded for this long is unplugged ("a while"). */
+export const UNPLUG_AFTER_SECONDS = 60;
+/** At most one resize of a device this often, unless it grows. */
+export const RETRY_SECONDS = 60;
+/** An unplug short of its request for this long has stopped: accepted where it is. */
+export const STUCK_SECONDS = 60;
+
+export interface LeverState {
+  /** Since when part of what is plugged has been unneeded, host ns. */
+  unneededSinceNs?: number;
+  /** When we last asked for a new size, host ns. */
+  lastResizeNs?: number;
+  /** Since when plugged has stayed above requested, host ns. */
+  shortSinceNs?: number;
+}
+
+export interface LeverInput {
+  ref: DomainRef;
+  nowNs: number;
+  device: MemoryDeviceObservation;
+  /** Usable memory now (the balloon's current) and boot + plugged (its maximum), KiB. */
+  currentKiB: number;
+  ceilingKiB: number;
+  /** The coordinator's balloon target for it this interval, if any (the one target, in usable memory). */
+  proposal?: SetMemoryAction;
+  /** Anonymous use + floor: never unplugged below. */
+  vetoKiB: number;
+  /** The host is short: the balloon may squeeze. */
+  hostShort: boolean;
+  minChangeKiB: number;
+}
+
+export interface LeverDecision {
+  actions: (SetMemoryAction | ResizeMemoryDeviceAction)[];
+  state: LeverState;
+}
+
+export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
+  const { device: dev, ref, nowNs } = input;
+  const state: LeverState = { ...was };
+  const actions: (SetMemoryAction | ResizeMemoryDeviceAction)[] = [];
+  const heldKiB = Math.max(0, input.ceilingKiB - input.currentKiB);
+  const target = input.proposal?.targetKiB ?? input.currentKiB;
+  const since = (ns: number | undefined) => (ns === undefined ? Infinity : (nowNs - ns) / 1e9);
+  const resize = (requestedKiB: number, why: string) => {
+    actions.push({
+      kind: 'resize-memory-device',
+      domain: ref,
+      fromKiB: dev.requestedKiB,
+      requestedKiB,
+      reason: `${why}: virtio-mem ${mib(dev.requestedKiB)} → ${mib(requestedKiB)} MiB requested (${mib(dev.currentKiB)} MiB plugged, boot ${mib(dev.bootKiB)} MiB, block ${mib(dev.blockKiB)} MiB, size ${mib(dev.sizeKiB)} MiB)`,
+    });
+    state.lastResizeNs = nowNs;
+  };
+
+  // An unplug short of its request: accepted where it stopped, never fought.
+  if (dev.currentKiB > dev.requestedKiB) {
+    state.shortSinceNs ??= nowNs;
+  } else {
+    delete state.shortSinceNs;
+  }
+
+  // Growth above boot + plugged: plug, the balloon deflating to boot + plugged with it.
+  if (input.proposal && target > input.ceilingKiB) {
+    delete state.unneededSinceNs;
+    // With room on the host, at least one Linux memory block (128 MiB) at a time: a growth first seen
+    // at a low rate is a step ahead of the next reading.
+    const aheadKiB = input.hostShort ? 0 : Math.max(0, input.ceilingKiB + PLUG_STEP_KIB - target);
+    const requestedKiB = Math.min(dev.sizeKiB, ceilBlock(target + aheadKiB - dev.bootKiB, dev.blockKiB));
+    if (requestedKiB > dev.requestedKiB) {
+      resize(requestedKiB, `${input.proposal.reason.replace(/: [\d.]+ → [\d.]+ MiB$/, '')}; plugged, the target ${mib(target)} MiB being above boot + plugged ${mib(input.ceilingKiB)} MiB`);
+    }
+    if (heldKiB >= input.minChangeKiB) {
+      actions.push({ ...input.proposal, targetKiB: input.ceilingKiB, reason: `balloon deflated to boot + plugged while plugging: ${mib(input.currentKiB)} → ${mib(input.ceilingKiB)} MiB` });
+    }
+    return { actions, state };
+  }
+  // Growth within boot + plugged: the balloon gives it back.
+  if (input.proposal && target > input.currentKiB) {
+    delete state.unneededSinceNs;
+    actions.push(input.proposal);
+    return { actions, state };
+  }
+
+  // A squeeze when the host is short: the balloon, above what is plugged.
+  if (input.proposal && target < input.currentKiB && (input.hostShort || dev.currentKiB === 0)) {
+    const lowest = dev.currentKiB + input.minChangeKiB;
+    const targetKiB = Math.max(target, lowest);
+    if (input.currentKiB - targetKiB >= input.minChangeKiB) {
+      const tail = targetKiB > target ? ` (held above the ${mib(dev.currentKiB)} MiB plugged: unplugging does the rest)` : '';
+      actions.push({ ...input.proposal, targetKiB, reason: `${input.proposal.reason.replace(/ → [\d.]+ MiB$/, ` → ${mib(targetKiB)} MiB`)}${tail}` });
+    }
+  }
+
+  // Accept a stopped unplug where it is.
+  if (state.shortSinceNs !== undefined && since(state.shortSinceNs) >= STUCK_SECONDS && since(state.lastResizeNs) >= RETRY_SECONDS) {
+    resize(dev.currentKiB, `unplug stopped short for ${Math.round(since(state.shortSinceNs))} s (the guest cannot free more): accepted where it stopped`);
+    delete state.shortSinceNs;
+    return { actions, state };
+  }
+
+  // Shrinking: unplug what has stayed unneeded for a while, never below anonymous use + floor, and
+  // not while the balloon holds memory a squeeze took (it is wanted back first).
+  // No proposal this interval (e.g. waiting for a fresh reading): the clock runs on as it was.
+  if (!input.proposal) return { actions, state };
+  const keepKiB = Math.max(target, input.vetoKiB);
+  const requestedKiB = Math.min(dev.requestedKiB, ceilBlock(Math.max(0, keepKiB + heldKiB - dev.bootKiB), dev.blockKiB));
+  if (target >= input.currentKiB || dev.currentKiB - requestedKiB < Math.max(dev.blockKiB, input.minChangeKiB)) {
+    delete state.unneededSinceNs;
+    return { actions, state };
+  }
+  state.unneededSinceNs ??= nowNs;
+  if (since(state.unneededSinceNs) >= UNPLUG_AFTER_SECONDS && since(state.lastResizeNs) >= RETRY_SECONDS && dev.currentKiB <= dev.requestedKiB) {
+    resize(
+      requestedKiB,
+      `${mib(dev.currentKiB - requestedKiB)} MiB unneeded for ${Math.round(since(state.unneededSinceNs))} s: unplugged to keep ${mib(keepKiB)} MiB usable (target ${mib(target)} MiB, anonymous + floor ${mib(input.vetoKiB)} MiB)`,
+    );
+    delete state.unneededSinceNs;
+  }
+  return { actions, state };
+}
+
+function ceilBlock(kib: number, blockKiB: number): number {
+  return Math.ceil(kib / blockKiB) * blockKiB;
+}

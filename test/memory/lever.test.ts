@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chooseLever, RETRY_SECONDS, STUCK_SECONDS, UNPLUG_AFTER_SECONDS, type LeverInput } from '../../src/memory/lever.js';
+import type { ResizeMemoryDeviceAction, SetMemoryAction } from '../../src/ground/actions.js';
+
+const MiB = 1024;
+const S = 1e9;
+const ref = { name: 'vm1', uuid: 'u1' };
+
+/** vm1: 512 MiB boot, 3 GiB device of 2 MiB blocks, `plugged` plugged (and requested), balloon holding `held`. */
+function input(over: Partial<LeverInput> & { plugged?: number; requested?: number; held?: number; target?: number }): LeverInput {
+  const plugged = (over.plugged ?? 0) * MiB;
+  const requested = (over.requested ?? over.plugged ?? 0) * MiB;
+  const ceilingKiB = 512 * MiB + plugged;
+  const currentKiB = ceilingKiB - (over.held ?? 0) * MiB;
+  const proposal: SetMemoryAction | undefined = over.target === undefined
+    ? undefined
+    : { kind: 'set-memory', domain: ref, fromKiB: currentKiB, targetKiB: over.target * MiB, reason: `why: ${currentKiB / MiB} → ${over.target} MiB` };
+  return {
+    ref,
+    nowNs: 0,
+    device: { bootKiB: 512 * MiB, sizeKiB: 3072 * MiB, blockKiB: 2 * MiB, requestedKiB: requested, currentKiB: plugged, devices: 1 } as LeverInput['device'],
+    currentKiB,
+    ceilingKiB,
+    ...(proposal && { proposal }),
+    vetoKiB: 300 * MiB,
+    hostShort: false,
+    minChangeKiB: 4 * MiB,
+    ...over,
+  };
+}
+const resizes = (a: readonly { kind: string }[]) => a.filter((x): x is ResizeMemoryDeviceAction => x.kind === 'resize-memory-device');
+const balloons = (a: readonly { kind: string }[]) => a.filter((x): x is SetMemoryAction => x.kind === 'set-memory');
+
+test('growth above boot + plugged is plugged, rounded up to whole blocks, and the balloon deflates with it', () => {
+  const d = chooseLever(input({ plugged: 100, held: 50, target: 1001 }), {});
+  const [r] = resizes(d.actions);
+  assert.equal(r!.requestedKiB, 490 * MiB, '1001 − 512 = 489 MiB, rounded up to 2 MiB blocks');
+  assert.match(r!.reason, /plugged.*virtio-mem 100 → 490 MiB requested \(100 MiB plugged, boot 512 MiB, block 2 MiB, size 3072 MiB\)/);
+  const [b] = balloons(d.actions);
+  assert.equal(b!.targetKiB, 612 * MiB, 'deflated to boot + plugged');
+});
+
+test('never plugged above the device size', () => {
+  const d = chooseLever(input({ plugged: 3000, target: 5000 }), {});
+  assert.equal(resizes(d.actions)[0]!.requestedKiB, 3072 * MiB);
+});
+
+test('growth within boot + plugged is the balloon, as for any guest', () => {
+  const d = chooseLever(input({ plugged: 1000, held: 200, target: 1400 }), {});
+  assert.deepEqual(resizes(d.actions), []);
+  assert.equal(balloons(d.actions)[0]!.targetKiB, 1400 * MiB);
+});
+
+test('shrinking unplugs only what stayed unneeded for a while, never below anonymous use + floor', () => {
+  let state = chooseLever(input({ plugged: 2000, target: 800 }), {}).state;
+  assert.ok(state.unneededSinceNs !== undefined);
+  const early = chooseLever(input({ plugged: 2000, target: 800, nowNs: (UNPLUG_AFTER_SECONDS - 2) * S }), state);
+  assert.deepEqual(early.actions, [], 'neither lever before the while is up (no gradual balloon shrink of plugged memory)');
+  state = early.state;
+  const due = chooseLever(input({ plugged: 2000, target: 400, vetoKiB: 700 * MiB, nowNs: UNPLUG_AFTER_SECONDS * S }), state);
+  const [r] = resizes(due.actions);
+  assert.equal(r!.requestedKiB, 188 * MiB, 'keeps anon + floor 700 MiB: 700 − 512 = 188 MiB plugged');
+  assert.match(r!.reason, /unneeded for 60 s.*anonymous \+ floor 700 MiB/);
+  assert.deepEqual(balloons(due.actions), []);
+});
+
+test('a proposal that grows again resets the while', () => {
+  const s1 = chooseLever(input({ plugged: 2000, target: 800 }), {}).state;
+  const s2 = chooseLever(input({ plugged: 2000, held: 100, target: 2450, nowNs: 10 * S }), s1).state;
+  assert.equal(s2.unneededSinceNs, undefined);
+});
+
+test('when the host is short the balloon squeezes, never to or below what is plugged', () => {
+  const d = chooseLever(input({ plugged: 1000, target: 600, hostShort: true }), {});
+  const [b] = balloons(d.actions);
+  assert.equal(b!.targetKiB, 1004 * MiB, 'held just above the 1000 MiB plugged');
+  assert.match(b!.reason, /unplugging does the rest/);
+  const above = chooseLever(input({ plugged: 200, target: 600, hostShort: true }), {});
+  assert.equal(balloons(above.actions)[0]!.targetKiB, 600 * MiB);
+});
+
+test('with nothing plugged the balloon shrinks the boot memory as for any guest (the sub-block remainder)', () => {
+  const d = chooseLever(input({ plugged: 0, target: 400 }), {});
+  assert.equal(balloons(d.actions)[0]!.targetKiB, 400 * MiB);
+  assert.deepEqual(resizes(d.actions), []);
+});
+
+test('a partial unplug is accepted where it stopped and not fought: at most one resize a minute', () => {
+  // Requested 0, stuck at 1024 MiB plugged (the guest cannot free more).
+  const stuck = { plugged: 1024, requested: 0, target: 1400 };
+  let state = chooseLever(input({ ...stuck }), {}).state;
+  let t = 0;
+  const times: number[] = [];
+  for (; t <= 300; t += 2) {
+    const d = chooseLever(input({ ...stuck, nowNs: t * S }), state);
+    state = d.state;
+    for (const r of resizes(d.actions)) {
+      times.push(t);
+      assert.equal(r.requestedKiB, 1024 * MiB, 'request set to what is plugged');
+      assert.match(r.reason, /accepted where it stopped/);
+    }
+    assert.ok(balloons(d.actions).every((b) => b.targetKiB > 1024 * MiB), 'no balloon at or below plugged');
+  }
+  assert.ok(times.length >= 1 && times[0]! >= STUCK_SECONDS, `accepted after ${STUCK_SECONDS} s: ${times}`);
+  for (let k = 1; k < times.length; k++) assert.ok(times[k]! - times[k - 1]! >= RETRY_SECONDS);
+});
+
+test('no unplug while an unplug is still under way', () => {
+  const d = chooseLever(input({ plugged: 2000, requested: 1500, target: 800, nowNs: 500 * S }), { unneededSinceNs: 0 });
+  assert.deepEqual(resizes(d.actions), []);
+});
+
+test('with room on the host a plug adds at least one 128 MiB memory block; when the host is short, only the target', () => {
+  const roomy = chooseLever(input({ plugged: 0, target: 530 }), {});
+  assert.equal(resizes(roomy.actions)[0]!.requestedKiB, 128 * MiB);
+  const short = chooseLever(input({ plugged: 0, target: 530, hostShort: true }), {});
+  assert.equal(resizes(short.actions)[0]!.requestedKiB, 18 * MiB);
+});
