@@ -603,7 +603,12 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
     const tried = outcomeOf(trial.samples, m);
     epoch.outcomes[trial.to] = tried;
-    const verdict = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
+    const judged = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
+    // As good within the noise but measured lower than what it left: under fairness a change must earn its
+    // keep, so it goes back (the placement left was measured higher over as many intervals). Kept, it would
+    // also close the epoch to anything else: one trial, and no probe of the host's scheduler alone.
+    const lower = judged === 'same' && input.objective === 'fairness' && tried.worstFraction < trial.baseline.worstFraction;
+    const verdict: TrialVerdict = lower ? 'worse' : judged;
     if (verdict !== 'worse') {
       state.counts.kept++;
       epoch.climbing = verdict === 'better';
@@ -633,7 +638,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       actions: revert,
       state,
       event: { event: 'reverted', epoch: epoch.id, baseline: trial.baseline, measured: tried },
-      summary: `trial reverted (measured worse): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
+      summary: `trial reverted (measured ${lower ? 'lower, within the margin' : 'worse'}): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
       overridden: true,
       strategy: 'revert',
     };

@@ -93,6 +93,23 @@ test('a change measured better is kept, and the same proposal later changes noth
   assert.equal(run.placements.at(-1), JSON.stringify([[0], [1]]));
 });
 
+test('a trial as good within the margin but measured lower than what it left goes back; measured as high, it is kept', () => {
+  // Released both get 0.8 of a pCPU; pinned apart 0.79 (lower by less than trialMargin: "same" to the comparator).
+  const apart = (a: number[][]): boolean => a[0]!.length === 1 && a[1]!.length === 1 && a[0]![0] !== a[1]![0];
+  const proposeApart = (_: number, a: number[][]): PinAction[] => (a[0]!.length === 2 ? [pin(0, [0], a[0]!), pin(1, [1], a[1]!)] : []);
+  const lower = play(30, (a) => (apart(a) ? [0.79, 0.79] : [0.8, 0.8]), proposeApart);
+  assert.deepEqual(lower.events.slice(0, 5), ['started', 'measuring', 'measuring', 'measuring', 'reverted']);
+  assert.equal(lower.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  const changes = lower.placements.filter((p, k) => k > 0 && p !== lower.placements[k - 1]).length;
+  assert.equal(changes, 1, 'the revert, and no move after it (A → B → A)');
+  // As high (or higher within the margin): kept.
+  const same = play(30, (a) => (apart(a) ? [0.81, 0.81] : [0.8, 0.8]), proposeApart);
+  assert.deepEqual(same.events.slice(0, 5), ['started', 'measuring', 'measuring', 'measuring', 'kept']);
+  assert.equal(same.placements.at(-1), JSON.stringify([[0], [1]]));
+  // The balance objective keeps a balanced placement as good however it is measured within the margin.
+  assert.equal(judgeOutcomes(outcome(0.79), outcome(0.8), 'balance', 0.02, 10), 'same');
+});
+
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
   let state;
   let affinity = [[0, 1], [0, 1]];
