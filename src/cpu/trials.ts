@@ -506,6 +506,32 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
   // Still improving (bursty windows drifting apart after a move): judged once it has settled.
   const earlier = outcomeOf(state.recent.slice(0, n), m);
   if (now.worstFraction > earlier.worstFraction + options.trialMargin) return undefined;
+  return releaseAll(epoch, input, now);
+}
+
+/**
+ * A climb that ends short of fair: the model's last step was measured better, and it has taken no
+ * next step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), while the placement it reached is measured
+ * below 1 − trialMargin of fair share over that step's intervals. Then the host's scheduler alone is
+ * probed once, as the climb's last step: from everything on pCPU0 a climb can stop just short of
+ * what nothing pinned gives. Only at the last interval a next step could come (a proposal of the
+ * model's goes first: a probe that loses leaves the placement left once, and the climb ends there).
+ * Under fairness only (the drop-in's balance keeps its own rule).
+ */
+function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
+  const { m, interval } = input;
+  const n = options.trialIntervals;
+  if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || m.pcpus < 2 || state.recent.length < n) return undefined;
+  const since = interval - epoch.betterAt;
+  if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
+  const now = outcomeOf(state.recent.slice(-n), m);
+  if (nothingToGain(now, options)) return undefined;
+  return releaseAll(epoch, input, now);
+}
+
+/** The pins that hand every vCPU to every pCPU, and the placement they make; undefined when none is needed or it was measured in this epoch. */
+function releaseAll(epoch: Epoch, input: TrialInput, now: MeasuredOutcome): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
+  const { m } = input;
   const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
   const actions: PinAction[] = [];
   for (const v of m.vcpus) {
@@ -681,7 +707,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
   }
   // Then, once per epoch, the host's scheduler alone, when what the placement in force delivers is short of fair.
-  const probe = backingOff || epoch.left.includes(current) || epoch.probed || epoch.improved ? undefined : releaseProbe(state, epoch, input, options);
+  const probe = backingOff || epoch.left.includes(current) || epoch.probed ? undefined : epoch.improved ? probeAfterClimb(state, epoch, input, options) : releaseProbe(state, epoch, input, options);
   if (probe && !lostMove(state, current, probe.target, interval, options)) {
     epoch.probed = true;
     return startTrial(probe.actions, probe.target, probe.baseline, true);

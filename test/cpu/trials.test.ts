@@ -55,20 +55,22 @@ const input = (m: CpuMeasurement, interval: number, proposed: PinAction[], objec
 });
 
 /** Plays the trial loop: `usageAt(placement)` is what the host delivers under a placement; `propose(k)` the proposer's actions. */
-function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[]) {
-  let affinity = [[0, 1], [0, 1]];
+function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[], start: number[][] = [[0, 1], [0, 1]]) {
+  let affinity = start;
   let state;
   const events: string[] = [];
+  const timeline: string[] = [];
   const placements: string[] = [];
   for (let k = 1; k <= intervals; k++) {
     const m = measurement(affinity, usageAt(affinity));
     const d = judgeByTrials(state, input(m, k, propose(k, affinity)), options);
     state = d.state;
     if (d.event) events.push(d.event.event);
+    if (d.event && d.event.event !== 'measuring') timeline.push(`${k}:${d.event.event}`);
     for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
     placements.push(JSON.stringify(affinity));
   }
-  return { events, placements, state: state! };
+  return { events, timeline, placements, state: state! };
 }
 
 test('a change measured worse is reverted once, and the proposer is then held: never A → B → A → B', () => {
@@ -108,6 +110,20 @@ test('a trial as good within the margin but measured lower than what it left goe
   assert.equal(same.placements.at(-1), JSON.stringify([[0], [1]]));
   // The balance objective keeps a balanced placement as good however it is measured within the margin.
   assert.equal(judgeOutcomes(outcome(0.79), outcome(0.8), 'balance', 0.02, 10), 'same');
+});
+
+test('a climb that ends short of fair is followed by one probe of the host scheduler alone, at its last chance of a next step', () => {
+  // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's one step): 0.6; nothing pinned: 0.95.
+  const usageAt = (a: number[][]): number[] => (a[0]!.length === 2 ? [0.95, 0.95] : a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3]);
+  const propose = (k: number, a: number[][]): PinAction[] => (k === 1 ? [pin(1, [0, 1], a[1]!)] : []);
+  const run = play(30, usageAt, propose, [[0], [0]]);
+  assert.deepEqual(run.timeline, ['1:started', '5:kept', '8:started', '12:kept']);
+  assert.equal(run.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  assert.equal(run.state.counts.started, 2);
+  // Reached a placement measured fair within the margin: no probe.
+  const fair = play(30, (a) => (a[1]!.length === 2 ? [0.99, 0.99] : [0.3, 0.3]), propose, [[0], [0]]);
+  assert.equal(fair.state.counts.started, 1);
+  assert.equal(fair.placements.at(-1), JSON.stringify([[0], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
