@@ -509,7 +509,7 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
 }
 
 /**
- * A climb that ends short of fair: the model's last step was measured better, it has taken no next
+ * A climb that ends short of fair: the model took two steps or more in the epoch, the last measured better, it has taken no next
  * step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), and the
  * placement it reached is measured, over that step's intervals, below 1 − trialMargin of fair share or
  * with its pCPUs' usage spread beyond marginPoints (what nothing-to-gain holds the model on). Then the
@@ -521,7 +521,9 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
 function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
   const { m, interval } = input;
   const n = options.trialIntervals;
-  if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || m.pcpus < 2 || state.recent.length < n) return undefined;
+  // A climb: at least two steps of the model's in this epoch, the last measured better. After one step the
+  // model's first proposal was simply kept (cpu-12, cpu-13: a probe there lost and cost every vCPU two moves).
+  if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || (epoch.trials ?? 0) < 2 || m.pcpus < 2 || state.recent.length < n) return undefined;
   const since = interval - epoch.betterAt;
   if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
   const now = outcomeOf(state.recent.slice(-n), m);

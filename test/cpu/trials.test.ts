@@ -113,17 +113,23 @@ test('a trial as good within the margin but measured lower than what it left goe
 });
 
 test('a climb that ends short of fair is followed by one probe of the host scheduler alone, at its last chance of a next step', () => {
-  // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's one step): 0.6; nothing pinned: 0.95.
-  const usageAt = (a: number[][]): number[] => (a[0]!.length === 2 ? [0.95, 0.95] : a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3]);
-  const propose = (k: number, a: number[][]): PinAction[] => (k === 1 ? [pin(1, [0, 1], a[1]!)] : []);
-  const run = play(30, usageAt, propose, [[0], [0]]);
-  assert.deepEqual(run.timeline, ['1:started', '5:kept', '8:started', '12:kept']);
+  // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's first step): 0.6; then g0 onto pCPU1 (its second): 0.8; nothing pinned: 0.95.
+  const at = (fair: number) => (a: number[][]): number[] => {
+    if (a[0]!.length === 2) return [0.95, 0.95];
+    if (a[0]![0] === 1) return [fair, fair];
+    return a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3];
+  };
+  const climb = (k: number, a: number[][]): PinAction[] => (k === 1 ? [pin(1, [0, 1], a[1]!)] : k === 6 ? [pin(0, [1], a[0]!)] : []);
+  const run = play(30, at(0.8), climb, [[0], [0]]);
+  assert.deepEqual(run.timeline, ['1:started', '5:kept', '6:started', '10:kept', '13:started', '17:kept']);
   assert.equal(run.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
-  assert.equal(run.state.counts.started, 2);
   // Reached a placement measured fair within the margin: no probe.
-  const fair = play(30, (a) => (a[1]!.length === 2 ? [0.99, 0.99] : [0.3, 0.3]), propose, [[0], [0]]);
-  assert.equal(fair.state.counts.started, 1);
-  assert.equal(fair.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+  const fair = play(30, at(0.99), climb, [[0], [0]]);
+  assert.deepEqual(fair.timeline, ['1:started', '5:kept', '6:started', '10:kept']);
+  // One step kept is no climb: no probe either.
+  const one = play(30, at(0.8), (k, a) => (k === 1 ? [pin(1, [0, 1], a[1]!)] : []), [[0], [0]]);
+  assert.deepEqual(one.timeline, ['1:started', '5:kept']);
+  assert.equal(one.placements.at(-1), JSON.stringify([[0], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
