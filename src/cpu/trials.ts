@@ -634,10 +634,12 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const tried = outcomeOf(trial.samples, m);
     epoch.outcomes[trial.to] = tried;
     const judged = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
-    // As good within the noise but measured lower than what it left: under fairness a change must earn its
-    // keep, so it goes back (the placement left was measured higher over as many intervals). Kept, it would
-    // also close the epoch to anything else: one trial, and no probe of the host's scheduler alone.
-    const lower = judged === 'same' && input.objective === 'fairness' && tried.worstFraction < trial.baseline.worstFraction;
+    // As good within the noise but measured lower than what it left, and no more balanced (its usage spread
+    // not lower by more than marginPoints, the gain a move for balance alone is made for): under fairness a
+    // change must earn its keep, so it goes back (the placement left was measured higher over as many
+    // intervals). Kept, it would also close the epoch to anything else: one trial, and no probe.
+    const lower = judged === 'same' && input.objective === 'fairness' && tried.worstFraction < trial.baseline.worstFraction &&
+      tried.usageSpreadPoints >= trial.baseline.usageSpreadPoints - options.marginPoints;
     const verdict: TrialVerdict = lower ? 'worse' : judged;
     if (verdict !== 'worse') {
       state.counts.kept++;
