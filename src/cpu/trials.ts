@@ -443,26 +443,25 @@ function newEpoch(id: number, input: TrialInput, current: string | undefined, op
 }
 
 /**
- * A trial that cannot be measured better (judgeOutcomes) can only be kept as a needless move or
- * reverted: the placement in force already gives the worst guest its fair share within the margin
- * and its pCPUs' usage is balanced. (Under fairness a balanced host is still the goal beside a fair
- * one: a move for balance alone is tried, and kept when it costs no fairness.)
+ * Why a trial of the model's proposal could not be measured better (judgeOutcomes), so could only be
+ * kept as a needless move or reverted; undefined when it could. Two cases:
+ *   - the placement in force already gives the worst guest its fair share within the margin and its
+ *     pCPUs' usage is balanced (under fairness a balanced host is still the goal beside a fair one: a
+ *     move for balance alone is tried, and kept when it costs no fairness);
+ *   - under fairness, on a balanced host (where a trial is kept as better only beyond the margin), the
+ *     model does not expect the move to deliver more than that margin above what the placement in force
+ *     is measured to deliver, or, where it sees the placement in force as it is measured, not to be
+ *     fairer by its own figures too. Where the model overrates the placement in force, its comparison of
+ *     the two is no evidence either way.
  */
-function nothingToGain(baseline: MeasuredOutcome, options: CpuSchedulerOptions): boolean {
-  return baseline.worstFraction >= 1 - options.trialMargin && baseline.usageSpreadPoints <= options.marginPoints;
-}
-
-/**
- * Under fairness, on a balanced host, a trial is kept as better only beyond the margin (judgeOutcomes).
- * The model's proposal is worth a trial when it expects the move to deliver more than that margin above
- * what the placement in force is measured to deliver, and, where the model sees the placement in force
- * as it is measured, to be fairer by its own figures too. Where the model overrates the placement in
- * force, its comparison of the two is no evidence either way.
- */
-function worthMeasuring(input: TrialInput, baseline: MeasuredOutcome, options: CpuSchedulerOptions): boolean {
+function nothingToGain(input: TrialInput, baseline: MeasuredOutcome, options: CpuSchedulerOptions): string | undefined {
+  const balanced = baseline.usageSpreadPoints <= options.marginPoints;
+  if (balanced && baseline.worstFraction >= 1 - options.trialMargin) return `the placement in force delivers ${describeOutcome(baseline)}: no trial could be measured better`;
+  if (input.objective !== 'fairness' || !balanced) return undefined;
   const after = input.predictedWorstAfter ?? input.predictedWorst;
   const margin = marginBetween(baseline, baseline, options.trialMargin);
-  return after >= baseline.worstFraction + margin && (after > input.predictedWorst || modelOverrates(input, baseline, margin));
+  if (after >= baseline.worstFraction + margin && (after > input.predictedWorst || modelOverrates(input, baseline, margin))) return undefined;
+  return `the model expects the worst vCPU at ${fmtFraction(after)} of its fair share after (${fmtFraction(input.predictedWorst)} now, measured ${fmtFraction(baseline.worstFraction)}): less than a trial could tell apart`;
 }
 
 /** The model expects the placement in force to deliver more than it is measured to, beyond the margin. */
@@ -506,6 +505,35 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
   // Still improving (bursty windows drifting apart after a move): judged once it has settled.
   const earlier = outcomeOf(state.recent.slice(0, n), m);
   if (now.worstFraction > earlier.worstFraction + options.trialMargin) return undefined;
+  return releaseAll(epoch, input, now);
+}
+
+/**
+ * A climb that ends short of fair: the model took two steps or more in the epoch, the last measured better, it has taken no next
+ * step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), and the
+ * placement it reached is measured, over that step's intervals, below 1 − trialMargin of fair share or
+ * with its pCPUs' usage spread beyond marginPoints (what nothing-to-gain holds the model on). Then the
+ * host's scheduler alone is probed once, as the climb's last step: from everything on pCPU0 a climb can
+ * stop just short of what nothing pinned gives. Only at that last interval (a proposal of the model's
+ * goes first: a probe that loses leaves the placement left once, and the climb ends there). Under
+ * fairness only (the drop-in's balance keeps its own rule).
+ */
+function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
+  const { m, interval } = input;
+  const n = options.trialIntervals;
+  // A climb: at least two steps of the model's in this epoch, the last measured better. After one step the
+  // model's first proposal was simply kept (cpu-12, cpu-13: a probe there lost and cost every vCPU two moves).
+  if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || (epoch.trials ?? 0) < 2 || m.pcpus < 2 || state.recent.length < n) return undefined;
+  const since = interval - epoch.betterAt;
+  if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
+  const now = outcomeOf(state.recent.slice(-n), m);
+  if (now.worstFraction >= 1 - options.trialMargin && now.usageSpreadPoints <= options.marginPoints) return undefined;
+  return releaseAll(epoch, input, now);
+}
+
+/** The pins that hand every vCPU to every pCPU, and the placement they make; undefined when none is needed or it was measured in this epoch. */
+function releaseAll(epoch: Epoch, input: TrialInput, now: MeasuredOutcome): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
+  const { m } = input;
   const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
   const actions: PinAction[] = [];
   for (const v of m.vcpus) {
@@ -551,10 +579,12 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   // progress measures nothing it asked for.
   const measuredPlacement = placementSignature(input.keys, affinitiesAfter(m, input.keys, []));
   let changedElsewhere: string | undefined;
-  if (state.current !== undefined && state.current !== measuredPlacement && state.epoch && sameKeys(state.epoch.keys, input.keys)) {
-    changedElsewhere = 'the placement changed outside the trial loop (a pin failed or was changed by someone else)';
+  if (state.current !== measuredPlacement) {
+    if (state.current !== undefined && state.epoch && sameKeys(state.epoch.keys, input.keys)) {
+      changedElsewhere = 'the placement changed outside the trial loop (a pin failed or was changed by someone else)';
+    }
+    state = { ...state, current: measuredPlacement, recent: [] };
   }
-  if (state.current !== measuredPlacement) state = { ...state, current: measuredPlacement, recent: [] };
   const moved = changedElsewhere !== undefined
     ? { reason: changedElsewhere, at: true }
     : state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : { reason: 'first interval', at: true };
@@ -603,7 +633,14 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
     const tried = outcomeOf(trial.samples, m);
     epoch.outcomes[trial.to] = tried;
-    const verdict = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
+    const judged = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
+    // As good within the noise but measured lower than what it left, and no more balanced (its usage spread
+    // not lower by more than marginPoints, the gain a move for balance alone is made for): under fairness a
+    // change must earn its keep, so it goes back (the placement left was measured higher over as many
+    // intervals). Kept, it would also close the epoch to anything else: one trial, and no probe.
+    const lower = judged === 'same' && input.objective === 'fairness' && tried.worstFraction < trial.baseline.worstFraction &&
+      tried.usageSpreadPoints >= trial.baseline.usageSpreadPoints - options.marginPoints;
+    const verdict: TrialVerdict = lower ? 'worse' : judged;
     if (verdict !== 'worse') {
       state.counts.kept++;
       epoch.climbing = verdict === 'better';
@@ -633,7 +670,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       actions: revert,
       state,
       event: { event: 'reverted', epoch: epoch.id, baseline: trial.baseline, measured: tried },
-      summary: `trial reverted (measured worse): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
+      summary: `trial reverted (measured ${lower ? 'lower, within the margin' : 'worse'}): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
       overridden: true,
       strategy: 'revert',
     };
@@ -651,12 +688,10 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const baseline = outcomeOf(state.recent.length > 0 ? state.recent.slice(-options.trialIntervals) : [sample], m);
     const known = epoch.outcomes[target];
     const lostBefore = lostMove(state, current, target, interval, options);
+    let noGain: string | undefined;
     if (lostBefore) held = { rule: 'measured-worse-before', text: `this move was tried at interval ${lostBefore.at} and measured worse` };
     // Handing vCPUs back to the host's scheduler is exempt: what it gains is adapting, by itself, to guests that come and go.
-    else if (!input.releases && nothingToGain(baseline, options)) held = { rule: 'nothing-to-gain', text: `the placement in force delivers ${describeOutcome(baseline)}: no trial could be measured better` };
-    else if (!input.releases && input.objective === 'fairness' && baseline.usageSpreadPoints <= options.marginPoints && !worthMeasuring(input, baseline, options)) {
-      held = { rule: 'nothing-to-gain', text: `the model expects the worst vCPU at ${fmtFraction(input.predictedWorstAfter ?? input.predictedWorst)} of its fair share after (${fmtFraction(input.predictedWorst)} now, measured ${fmtFraction(baseline.worstFraction)}): less than a trial could tell apart` };
-    }
+    else if (!input.releases && (noGain = nothingToGain(input, baseline, options)) !== undefined) held = { rule: 'nothing-to-gain', text: noGain };
     else if (interval - epoch.startedAt >= options.trialWindowIntervals && !(epoch.climbing && epoch.betterAt !== undefined && interval - epoch.betterAt <= options.persistIntervals + options.trialSettleIntervals)) {
       held = { rule: 'epoch-settled', text: `demand epoch ${epoch.id} began at interval ${epoch.startedAt} and its demands have stayed within their bands since: settled, trials begin only in an epoch's first ${options.trialWindowIntervals} intervals` };
     }
@@ -676,7 +711,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
   }
   // Then, once per epoch, the host's scheduler alone, when what the placement in force delivers is short of fair.
-  const probe = backingOff || epoch.left.includes(current) || epoch.probed || epoch.improved ? undefined : releaseProbe(state, epoch, input, options);
+  const probe = backingOff || epoch.left.includes(current) || epoch.probed ? undefined : epoch.improved ? probeAfterClimb(state, epoch, input, options) : releaseProbe(state, epoch, input, options);
   if (probe && !lostMove(state, current, probe.target, interval, options)) {
     epoch.probed = true;
     return startTrial(probe.actions, probe.target, probe.baseline, true);

@@ -55,20 +55,22 @@ const input = (m: CpuMeasurement, interval: number, proposed: PinAction[], objec
 });
 
 /** Plays the trial loop: `usageAt(placement)` is what the host delivers under a placement; `propose(k)` the proposer's actions. */
-function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[]) {
-  let affinity = [[0, 1], [0, 1]];
+function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[], start: number[][] = [[0, 1], [0, 1]]) {
+  let affinity = start;
   let state;
   const events: string[] = [];
+  const timeline: string[] = [];
   const placements: string[] = [];
   for (let k = 1; k <= intervals; k++) {
     const m = measurement(affinity, usageAt(affinity));
     const d = judgeByTrials(state, input(m, k, propose(k, affinity)), options);
     state = d.state;
     if (d.event) events.push(d.event.event);
+    if (d.event && d.event.event !== 'measuring') timeline.push(`${k}:${d.event.event}`);
     for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
     placements.push(JSON.stringify(affinity));
   }
-  return { events, placements, state: state! };
+  return { events, timeline, placements, state: state! };
 }
 
 test('a change measured worse is reverted once, and the proposer is then held: never A → B → A → B', () => {
@@ -91,6 +93,43 @@ test('a change measured better is kept, and the same proposal later changes noth
   assert.ok(run.events.includes('kept'));
   assert.equal(run.state.counts.reverted, 0);
   assert.equal(run.placements.at(-1), JSON.stringify([[0], [1]]));
+});
+
+test('a trial as good within the margin but measured lower than what it left goes back; measured as high, it is kept', () => {
+  // Released both get 0.8 of a pCPU; pinned apart 0.79 (lower by less than trialMargin: "same" to the comparator).
+  const apart = (a: number[][]): boolean => a[0]!.length === 1 && a[1]!.length === 1 && a[0]![0] !== a[1]![0];
+  const proposeApart = (_: number, a: number[][]): PinAction[] => (a[0]!.length === 2 ? [pin(0, [0], a[0]!), pin(1, [1], a[1]!)] : []);
+  const lower = play(30, (a) => (apart(a) ? [0.79, 0.79] : [0.8, 0.8]), proposeApart);
+  assert.deepEqual(lower.events.slice(0, 5), ['started', 'measuring', 'measuring', 'measuring', 'reverted']);
+  assert.equal(lower.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  const changes = lower.placements.filter((p, k) => k > 0 && p !== lower.placements[k - 1]).length;
+  assert.equal(changes, 1, 'the revert, and no move after it (A → B → A)');
+  // As high (or higher within the margin): kept.
+  const same = play(30, (a) => (apart(a) ? [0.81, 0.81] : [0.8, 0.8]), proposeApart);
+  assert.deepEqual(same.events.slice(0, 5), ['started', 'measuring', 'measuring', 'measuring', 'kept']);
+  assert.equal(same.placements.at(-1), JSON.stringify([[0], [1]]));
+  // The balance objective keeps a balanced placement as good however it is measured within the margin.
+  assert.equal(judgeOutcomes(outcome(0.79), outcome(0.8), 'balance', 0.02, 10), 'same');
+});
+
+test('a climb that ends short of fair is followed by one probe of the host scheduler alone, at its last chance of a next step', () => {
+  // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's first step): 0.6; then g0 onto pCPU1 (its second): 0.8; nothing pinned: 0.95.
+  const at = (fair: number) => (a: number[][]): number[] => {
+    if (a[0]!.length === 2) return [0.95, 0.95];
+    if (a[0]![0] === 1) return [fair, fair];
+    return a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3];
+  };
+  const climb = (k: number, a: number[][]): PinAction[] => (k === 1 ? [pin(1, [0, 1], a[1]!)] : k === 6 ? [pin(0, [1], a[0]!)] : []);
+  const run = play(30, at(0.8), climb, [[0], [0]]);
+  assert.deepEqual(run.timeline, ['1:started', '5:kept', '6:started', '10:kept', '13:started', '17:kept']);
+  assert.equal(run.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  // Reached a placement measured fair within the margin: no probe.
+  const fair = play(30, at(0.99), climb, [[0], [0]]);
+  assert.deepEqual(fair.timeline, ['1:started', '5:kept', '6:started', '10:kept']);
+  // One step kept is no climb: no probe either.
+  const one = play(30, at(0.8), (k, a) => (k === 1 ? [pin(1, [0, 1], a[1]!)] : []), [[0], [0]]);
+  assert.deepEqual(one.timeline, ['1:started', '5:kept']);
+  assert.equal(one.placements.at(-1), JSON.stringify([[0], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
