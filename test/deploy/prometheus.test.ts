@@ -6,14 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { dashboardUrlOf, get, parsePrometheus, repoRoot, startCli, type CliRun } from '../web/helpers.js';
 import { grafanaQueries, metricNamesIn, substituteGrafanaVariables } from './promql.js';
-import { IN_CI } from './tools.js';
+import { IN_CI, freePort, until, type PromSeries } from './tools.js';
 
 const run = promisify(execFile);
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -42,37 +41,6 @@ interface Rule {
 }
 const rules = (parseYaml(readFileSync(rulesPath, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 const dashboard = JSON.parse(readFileSync(dashboardPath, 'utf8'));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-interface PromSeries {
-  metric: Record<string, string>;
-  value: [number, string];
-}
 
 describe('Prometheus scraping two agents', { skip: missing, timeout: 180_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'vb-prometheus-'));

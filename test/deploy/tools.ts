@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -18,4 +19,38 @@ export function requireTool(t: TestContext, path: string, aptPackage: string): s
     t.skip(why);
     return undefined;
   }
+}
+
+/** A TCP port free on 127.0.0.1 at the time of asking. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `probe` every `everyMs` until it returns a value; throws, with the last error, after `timeoutMs`. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** One series of a Prometheus instant-query answer. */
+export interface PromSeries {
+  metric: Record<string, string>;
+  value: [number, string];
 }

@@ -11,6 +11,7 @@ import type { VirtioMemDevice } from '../../src/libvirt/memory-devices.js';
 import type { Domain } from '../../src/libvirt/protocol.js';
 import { LibvirtError } from '../../src/libvirt/errors.js';
 import { connectOrSkip, IN_CI } from '../libvirt/daemon.js';
+import { throwawayVirtioMemXml } from '../libvirt/throwaway-virtio-mem.js';
 
 const MiB = 1024;
 const dev = (sizeMiB: number, blockMiB: number, requestedMiB: number, currentMiB?: number): VirtioMemDevice => ({
@@ -49,25 +50,6 @@ describe('virtio-mem figures (pure)', () => {
   });
 });
 
-function throwawayXml(name: string): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <maxMemory slots='2' unit='MiB'>1024</maxMemory>
-  <memory unit='MiB'>128</memory>
-  <currentMemory unit='MiB'>128</currentMemory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='network'/></os>
-  <cpu><numa><cell id='0' cpus='0' memory='128' unit='MiB'/></numa></cpu>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <memory model='virtio-mem'>
-      <target><size unit='MiB'>256</size><node>0</node><block unit='MiB'>2</block><requested unit='MiB'>0</requested></target>
-    </memory>
-    <memballoon model='virtio'/>
-  </devices>
-</domain>`;
-}
-
 describe('LibvirtHost on qemu:///system with a virtio-mem guest', () => {
   test('observation, bound, resize, and the live XML read only at first sight and while a request is under way', { timeout: 60_000 }, async (t) => {
     const c = await connectOrSkip(t, 'qemu:///system');
@@ -84,7 +66,7 @@ describe('LibvirtHost on qemu:///system with a virtio-mem guest', () => {
     const host = LibvirtHost.fromClient(c);
     try {
       try {
-        dom = (await c.call('domainDefineXmlFlags', { xml: throwawayXml(name), flags: 0 })).dom;
+        dom = (await c.call('domainDefineXmlFlags', { xml: throwawayVirtioMemXml(name, { balloon: true }), flags: 0 })).dom;
         await c.call('domainCreateWithFlags', { dom, flags: 0 });
       } catch (e) {
         if (!(e instanceof LibvirtError) || IN_CI) throw e;

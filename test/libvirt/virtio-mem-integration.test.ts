@@ -8,27 +8,9 @@ import { describe, test } from 'node:test';
 import type { Domain } from '../../src/libvirt/protocol.js';
 import { LibvirtError, LibvirtErrorCode } from '../../src/libvirt/errors.js';
 import { connectOrSkip, IN_CI } from './daemon.js';
+import { throwawayVirtioMemXml } from './throwaway-virtio-mem.js';
 
 const T = { timeout: 30_000 };
-
-function throwawayXml(name: string): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <maxMemory slots='2' unit='MiB'>1024</maxMemory>
-  <memory unit='MiB'>128</memory>
-  <currentMemory unit='MiB'>128</currentMemory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='network'/></os>
-  <cpu><numa><cell id='0' cpus='0' memory='128' unit='MiB'/></numa></cpu>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <memory model='virtio-mem'>
-      <target><size unit='MiB'>256</size><node>0</node><block unit='MiB'>2</block><requested unit='MiB'>0</requested></target>
-    </memory>
-    <memballoon model='none'/>
-  </devices>
-</domain>`;
-}
 
 describe('real libvirtd: virtio-mem devices and the update-device call', () => {
   test('test driver (test+unix:///default): the call is refused as unsupported, in one clear line', T, async (t) => {
@@ -58,7 +40,7 @@ describe('real libvirtd: virtio-mem devices and the update-device call', () => {
     let dom: Domain | undefined;
     try {
       try {
-        dom = (await c.call('domainDefineXmlFlags', { xml: throwawayXml(name), flags: 0 })).dom;
+        dom = (await c.call('domainDefineXmlFlags', { xml: throwawayVirtioMemXml(name), flags: 0 })).dom;
         await c.call('domainCreateWithFlags', { dom, flags: 0 });
       } catch (e) {
         if (!(e instanceof LibvirtError) || IN_CI) throw e;

@@ -14,26 +14,9 @@ import { LibvirtError, LibvirtErrorCode } from '../../src/libvirt/errors.js';
 import type { Domain } from '../../src/libvirt/protocol.js';
 import { startUpstreamServer } from '../../src/serve/upstream-server.js';
 import { connectOrSkip, IN_CI } from '../libvirt/daemon.js';
+import { throwawayVirtioMemXml } from '../libvirt/throwaway-virtio-mem.js';
 
 const MiB = 1024;
-
-function throwawayXml(name: string): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <maxMemory slots='2' unit='MiB'>1024</maxMemory>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='network'/></os>
-  <cpu><numa><cell id='0' cpus='0' memory='128' unit='MiB'/></numa></cpu>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <memory model='virtio-mem'>
-      <target><size unit='MiB'>256</size><node>0</node><block unit='MiB'>2</block><requested unit='MiB'>0</requested></target>
-    </memory>
-    <memballoon model='none'/>
-  </devices>
-</domain>`;
-}
 
 test('filtered upstream on qemu:///system: a virtio-mem update reaches the daemon and is recorded; any other device update is refused', { timeout: 60_000 }, async (t) => {
   const direct = await connectOrSkip(t, 'qemu:///system');
@@ -45,7 +28,7 @@ test('filtered upstream on qemu:///system: a virtio-mem update reaches the daemo
   let c: LibvirtClient | undefined;
   try {
     try {
-      dom = (await direct.call('domainDefineXmlFlags', { xml: throwawayXml(name), flags: 0 })).dom;
+      dom = (await direct.call('domainDefineXmlFlags', { xml: throwawayVirtioMemXml(name), flags: 0 })).dom;
       await direct.call('domainCreateWithFlags', { dom, flags: 0 });
     } catch (e) {
       if (!(e instanceof LibvirtError) || IN_CI) throw e;
