@@ -15,7 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import { dashboardUrlOf, get, parsePrometheus, repoRoot, startCli, type CliRun } from '../web/helpers.js';
 import { metricNamesIn } from './promql.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
-import { IN_CI, freePort, until, type PromSeries } from './tools.js';
+import { IN_CI, stopChildren, freePort, until, type PromSeries } from './tools.js';
 
 const run = promisify(execFile);
 const PROMTOOL = '/usr/bin/promtool';
@@ -143,15 +143,7 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
   });
 
   after(async () => {
-    const stops = [...hosts.map((h) => h.run.child), ...(prometheus ? [prometheus] : [])].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    );
-    await Promise.all(stops);
+    await stopChildren([...hosts.map((h) => h.run.child), ...(prometheus ? [prometheus] : [])]);
     rmSync(work, { recursive: true, force: true });
   });
 

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { dashboardUrlOf, get, parsePrometheus, repoRoot, startCli, type CliRun } from '../web/helpers.js';
 import { grafanaQueries, metricNamesIn, substituteGrafanaVariables } from './promql.js';
-import { IN_CI, freePort, until, type PromSeries } from './tools.js';
+import { IN_CI, stopChildren, freePort, until, type PromSeries } from './tools.js';
 
 const run = promisify(execFile);
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -101,15 +101,7 @@ describe('Prometheus scraping two agents', { skip: missing, timeout: 180_000 }, 
   });
 
   after(async () => {
-    const stops = [...agents.map((a) => a.run.child), ...(prometheus ? [prometheus] : [])].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    );
-    await Promise.all(stops);
+    await stopChildren([...agents.map((a) => a.run.child), ...(prometheus ? [prometheus] : [])]);
     rmSync(work, { recursive: true, force: true });
   });
 

@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,4 +54,18 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => Pro
 export interface PromSeries {
   metric: Record<string, string>;
   value: [number, string];
+}
+
+/** Stops each child with SIGTERM and waits for it to exit (those already gone at once). */
+export async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
 }
