@@ -89,7 +89,8 @@ describe('LibvirtHost on qemu:///system with a virtio-mem guest', () => {
       assert.equal(xmlReads, 2, 'read at first sight: stored, then live');
       await mine();
       await mine();
-      assert.equal(xmlReads, 2, 'a settled device (requested = current) is not read again every observation');
+      // Two more observations: at most one staggered refresh (one in MEMORY_DEVICE_REFRESH_OBSERVATIONS by the UUID), never one each.
+      assert.ok(xmlReads - 2 <= 1, `a settled device (requested = current) is not read again every observation (${xmlReads - 2} more reads in 2)`);
 
       await host.resizeMemoryDevice({ name, uuid: dom.uuid }, 64 * MiB);
       const readsAfterResize = xmlReads;
