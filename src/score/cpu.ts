@@ -110,14 +110,16 @@ function samePin(a: PinAction, b: PinAction): boolean {
   return a.domain.name === b.domain.name && a.vcpu === b.vcpu && sameCpuSet(a.pcpus, b.pcpus);
 }
 
-/** Pin actions that moved a vCPU (pcpus differ from where it was allowed before) and did not fail. */
+/** Pin actions that moved a vCPU (pcpus differ from where it was allowed before) and did not fail; one whose domain went away meanwhile (unapplied) is neither. */
 export function pinChanges(intervals: TraceInterval[]): { changes: PinChange[]; failed: number } {
   const changes: PinChange[] = [];
   let failed = 0;
   for (const entry of intervals) {
     const failedPins = entry.failures.map((f) => f.action).filter((a): a is PinAction => a.kind === 'pin');
+    const unappliedPins = (entry.unapplied ?? []).map((u) => u.action).filter((a): a is PinAction => a.kind === 'pin');
     for (const action of entry.actions) {
       if (action.kind !== 'pin' || sameCpuSet(action.pcpus, action.previous)) continue;
+      if (unappliedPins.some((u) => samePin(u, action))) continue;
       if (failedPins.some((f) => samePin(f, action))) {
         failed++;
         continue;

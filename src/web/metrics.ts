@@ -159,6 +159,7 @@ export class RunMetrics {
   private readonly pinsChanged: Counter;
   private readonly balloonChanges: Counter;
   private readonly actionFailures: Counter<'kind'>;
+  private readonly actionsUnapplied: Counter<'kind'>;
   private readonly tickDuration: Histogram;
   private readonly callDuration: Histogram<'call'>;
   private readonly callErrors: Counter<'call'>;
@@ -256,6 +257,7 @@ export class RunMetrics {
     this.balloonChanges = counter('virtbalance_balloon_changes_total', 'Balloon targets changed on the host (applied, not dry run).');
     this.weightChanges = counter('virtbalance_cpu_weight_changes_total', 'CPU weights (cpu_shares) set on the host (applied, not dry run).');
     this.actionFailures = counter('virtbalance_action_failures_total', 'Actions that failed when applied, by kind.', ['kind']);
+    this.actionsUnapplied = counter('virtbalance_actions_unapplied_total', 'Actions not applied because their domain went away meanwhile (a move, not a fault), by kind.', ['kind']);
     this.tickDuration = new Histogram({
       name: 'virtbalance_tick_duration_seconds',
       help: 'Wall time of one control interval: observe, decide, act, record.',
@@ -294,6 +296,7 @@ export class RunMetrics {
     for (const kind of ['pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) {
       this.decisions.inc({ kind }, 0);
       this.actionFailures.inc({ kind }, 0);
+      this.actionsUnapplied.inc({ kind }, 0);
     }
     for (const call of ['observe', 'pin', 'set-memory', 'set-stats-period', 'set-cpu-weight', 'resize-memory-device'] as const) this.callErrors.inc({ call }, 0);
     for (const outcome of TRIAL_OUTCOMES) this.trials.inc({ outcome }, 0);
@@ -339,15 +342,17 @@ export class RunMetrics {
     this.forgetGoneDomains(entry.domains);
     this.domains.set(entry.domains.length);
     if (options.tickSeconds !== undefined) this.tickDuration.observe(options.tickSeconds);
-    const failed = new Set<Action>(entry.failures.map((f) => f.action));
+    // Failed, or not applied because the domain moved away (unapplied): neither changed anything.
+    const notApplied = new Set<Action>([...entry.failures.map((f) => f.action), ...(entry.unapplied ?? []).map((u) => u.action)]);
     for (const action of entry.actions) {
       this.decisions.inc({ kind: action.kind });
-      if (options.dryRun || failed.has(action)) continue;
+      if (options.dryRun || notApplied.has(action)) continue;
       if (action.kind === 'pin') this.pinsChanged.inc();
       if (action.kind === 'set-memory') this.balloonChanges.inc();
       if (action.kind === 'set-cpu-weight') this.weightChanges.inc();
     }
     for (const failure of entry.failures) this.actionFailures.inc({ kind: failure.action.kind });
+    for (const u of entry.unapplied ?? []) this.actionsUnapplied.inc({ kind: u.action.kind });
     // Rebuilt every interval (a device's guest gone, its series go too); an interval whose observation failed keeps the last.
     if (entry.domains.length > 0 || entry.memoryDevices) {
       this.memoryDevice.reset();

@@ -77,6 +77,13 @@ test('pin changes after balance, no-op pins and failed pins', () => {
   assert.equal(cpu.pinChanges.total, 2);
   assert.equal(cpu.pinChanges.afterBalance, 2);
   assert.equal(cpu.pinChanges.failed, 1);
+  // A pin whose domain went away before it was made (a move) is neither a change nor a failure.
+  const gone = pin('vm7', 2, 3);
+  at2.actions.push(gone);
+  at2.unapplied = [{ action: { ...gone }, why: 'gone: vm7 went away' }];
+  const after = scoreTrace(lines).cpu!;
+  assert.equal(after.pinChanges.total, 2);
+  assert.equal(after.pinChanges.failed, 1);
 });
 
 test('equal pCPU usage hides a VM that gets a third of its fair share', () => {

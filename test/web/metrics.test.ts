@@ -89,6 +89,20 @@ test('dry run and failed actions are decisions, not changes; failures count by k
   assert.equal(sampleValue(s, 'virtbalance_decisions_total', { kind: 'pin' }), pins.length);
 });
 
+test('an action whose domain went away meanwhile (unapplied: a move) is a decision, not a change and not a failure', async () => {
+  const [, second] = await intervalsOf('cpu-2-all-on-pcpu0', 2);
+  const pins = second!.actions.filter((a) => a.kind === 'pin');
+  assert.ok(pins.length >= 2);
+  const moved: TraceInterval = { ...second!, unapplied: [{ action: pins[0]!, why: `gone: ${pins[0]!.domain.name} went away` }] };
+  const m = new RunMetrics({ processMetrics: false });
+  m.recordInterval(moved, { dryRun: false });
+  const s = await scrape(m);
+  assert.equal(sampleValue(s, 'virtbalance_pins_changed_total'), pins.length - 1);
+  assert.equal(sampleValue(s, 'virtbalance_actions_unapplied_total', { kind: 'pin' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_action_failures_total', { kind: 'pin' }), 0);
+  assert.equal(sampleValue(s, 'virtbalance_decisions_total', { kind: 'pin' }), pins.length);
+});
+
 test('hypervisor calls: durations by call, errors counted, connection gauge follows observe', async () => {
   const m = new RunMetrics({ processMetrics: false });
   m.recordCall('observe', 0.01, false);
