@@ -53,6 +53,8 @@ export class LibvirtHost implements Hypervisor {
   /** Each domain's definition (free page reporting, vCPU pins, hugepages, virtio-mem devices), read once
    *  per UUID and id; the virtio-mem devices again only while a request is under way (see needsReread). */
   private readonly definitions = new Map<string, Promise<Definition>>();
+  /** Each domain's key (UUID and id) as last observed: what a call naming only its UUID refers to. */
+  private readonly keyOfUuid = new Map<string, string>();
   /** Observations made, for the staggered refresh of settled virtio-mem devices. */
   private observations = 0;
   /** The driver does not answer job statistics: jobs are seen only in a paused domain's state reason on this connection. */
@@ -86,6 +88,8 @@ export class LibvirtHost implements Hypervisor {
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
     for (const key of this.definitions.keys()) if (!present.has(key)) this.definitions.delete(key);
+    this.keyOfUuid.clear();
+    for (const record of stats) this.keyOfUuid.set(record.domain.uuid, sharesKey(record.domain));
     const domains: DomainObservation[] = [];
     // Where the vCPU times came from (how many from each), and the vcpuinfo calls that carried some.
     const sources = { stats: 0, vcpuInfo: 0, vcpuInfoCalls: [] as Timed<unknown>[] };
@@ -271,12 +275,9 @@ export class LibvirtHost implements Hypervisor {
 
   /** The virtio-mem devices of a running domain as last read, when it has any. */
   private async knownDeviceMemory(domain: DomainRef): Promise<DeviceMemory | undefined> {
-    for (const [key, def] of this.definitions) {
-      if (!key.startsWith(`${domain.uuid}/`)) continue;
-      const memory = (await def.catch(() => undefined))?.memory;
-      if (memory) return memory;
-    }
-    return undefined;
+    const key = this.keyOfUuid.get(domain.uuid);
+    const def = key === undefined ? undefined : this.definitions.get(key);
+    return def === undefined ? undefined : (await def.catch(() => undefined))?.memory;
   }
 
   /** The job under way on a running domain (its operation), from the job statistics; undefined when none or not reported. */
