@@ -187,7 +187,8 @@ export class LibvirtHost implements Hypervisor {
 
   /** Weight w ↦ cpu_shares = w × 1024, libvirt's default for a QEMU guest (the host maps shares to the cgroup's CPU weight). */
   async setCpuWeight(domain: DomainRef, weight: number): Promise<void> {
-    for (const key of this.shares.keys()) if (key.startsWith(`${domain.uuid}/`)) this.shares.delete(key);
+    const key = this.keyOfUuid.get(domain.uuid);
+    if (key !== undefined) this.shares.delete(key);
     await this.live('setCpuShares', (flags) => this.client.setCpuShares(domain, weight * DEFAULT_CPU_SHARES, flags));
   }
 
