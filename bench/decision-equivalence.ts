@@ -6,10 +6,12 @@
 // built). Each case is a short run of intervals on one random host: multi-vCPU domains pinned,
 // unpinned or on pCPU sets, other load, weights, dedicated domains, and option variants; the
 // actions of one interval become the affinities of the next, each build carrying its own state.
+import { existsSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { decideCpu as decideHere, initialCpuSchedulerState, type CpuDecision, type CpuSchedulerState } from '../src/cpu/scheduler.js';
+import { decideCpu as decideHere } from '../src/cpu/decide.js';
+import { initialCpuSchedulerState, type CpuDecision, type CpuSchedulerState } from '../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions, type CpuSchedulerOptions } from '../src/cpu/options.js';
 import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';
 import * as placementHere from '../src/cpu/placement.js';
@@ -204,7 +206,9 @@ async function compareParts(referenceDist: string, cases: number): Promise<{ cal
 }
 
 export async function compareDecisions(referenceDist: string, cases: number): Promise<{ decisions: number; differ: number; acted: number; learned: number }> {
-  const reference = (await import(pathToFileURL(resolve(referenceDist, 'src/cpu/scheduler.js')).href)) as { decideCpu: Decide; initialCpuSchedulerState: () => CpuSchedulerState };
+  // decideCpu moved from scheduler.js to decide.js; a reference build may have either.
+  const load = async (file: string): Promise<Record<string, unknown>> => (existsSync(resolve(referenceDist, file)) ? ((await import(pathToFileURL(resolve(referenceDist, file)).href)) as Record<string, unknown>) : {});
+  const reference = { ...(await load('src/cpu/scheduler.js')), ...(await load('src/cpu/decide.js')) } as { decideCpu: Decide; initialCpuSchedulerState: () => CpuSchedulerState };
   let decisions = 0;
   let differ = 0;
   let acted = 0;

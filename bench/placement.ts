@@ -8,7 +8,8 @@
 // Run alone with `node dist/bench/placement.js`; VB_BENCH_ROUNDS scales the number of runs.
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { decideCpu, initialCpuSchedulerState } from '../src/cpu/scheduler.js';
+import { decideCpu } from '../src/cpu/decide.js';
+import { initialCpuSchedulerState } from '../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions } from '../src/cpu/options.js';
 import { makespanLowerBound, planPlacement, spreadOf, type PlacementItem } from '../src/cpu/placement.js';
 import { pcpuDemandOf, pcpuUsageOf, type CpuMeasurement, type VcpuLoad } from '../src/cpu/usage.js';

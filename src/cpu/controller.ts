@@ -1,7 +1,8 @@
 import type { Controller } from '../ground/controller.js';
 import type { TraceCpu } from '../ground/trace-record.js';
 import { defaultCpuSchedulerOptions, validateCpuSchedulerOptions, type CpuSchedulerOptions } from './options.js';
-import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState, type PredictedShares } from './scheduler.js';
+import { decideCpu } from './decide.js';
+import { initialCpuSchedulerState, type CpuSchedulerState, type PredictedShares } from './scheduler.js';
 import { measureCpu, vcpuKey, type CpuMeasurement } from './usage.js';
 import type { LearnedSharing } from './learned-sharing.js';
 import { PreviousByKey } from './vcpu-lists.js';

@@ -2,6 +2,7 @@ import type { Notice, PinAction } from '../ground/actions.js';
 import { domainKey } from '../ground/domain-identity.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 import type { CpuSchedulerOptions } from './options.js';
+import type { DedicatedGuestState, DedicatedState } from './dedicated-state.js';
 import type { CpuDecision, CpuSchedulerState, PlacementSummary, PredictedShares } from './scheduler.js';
 import { otherLoadFloor, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
 
@@ -15,20 +16,7 @@ import { otherLoadFloor, vcpuKey, type CpuMeasurement, type VcpuLoad } from './u
 // host, and the answer numbered back. A vCPU allowed on a dedicated pCPU is moved off it whatever
 // the balance verdict says.
 
-/** What is remembered of one dedicated domain between intervals (keyed by domainKey). */
-export interface DedicatedGuestState {
-  name: string;
-  /** Busy intervals in a row (reset by an idle one). */
-  busy: number;
-  /** Idle intervals in a row (reset by a busy one). */
-  idle: number;
-  /** Its pCPUs, one per vCPU in vCPU order, while they are dedicated; null otherwise. */
-  pcpus: number[] | null;
-  /** The last request could not be met (said once, until it can). */
-  refused?: boolean;
-}
-
-export type DedicatedState = Record<string, DedicatedGuestState>;
+export type { DedicatedGuestState, DedicatedState };
 
 type Decide = (m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions) => CpuDecision;
 

@@ -1,6 +1,6 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
-import { decideWithDedicated, dedicatedInPlay, type DedicatedState } from './dedicated.js';
+import type { DedicatedState } from './dedicated-state.js';
 import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
 import { clockBoundOf, learnSharing, predictLearnedShares, segregatedAssignment, type LearnedSharing } from './learned-sharing.js';
 import { predictSharesOf, shareFairness } from './fairness.js';
@@ -12,7 +12,7 @@ import { isVcpuKey, normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type 
 import { formatCpuList } from '../ground/cpu-list.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 import { groupedCandidates } from './groups.js';
-import { judgeByTrials, type TrialEvent, type TrialState } from './trials.js';
+import type { TrialEvent, TrialState } from './trials.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
@@ -309,45 +309,8 @@ function updateOtherLoad(previous: readonly VcpuHistory[] | undefined, measured:
 }
 
 
-/**
- * The vCPU scheduler's decision: the model proposes (proposeCpu), measurement decides (trials.ts):
- * every change is a trial, kept or reverted on what it delivered, at most one per demand epoch.
- * Dedicated pCPUs are granted by rule, not by trial.
- */
-export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
-  validateCpuSchedulerOptions(options);
-  if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, proposeCpu);
-  const proposal = proposeCpu(m, state, options);
-  if (options.trials === false || !proposal.proposal) return proposal;
-  const { keys, demands, sigmas, labels, other, otherSigmas, heldState } = proposal.proposal;
-  const otherPart = other ? { other, otherSigmas: otherSigmas ?? [] } : {};
-  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, ...otherPart, interval: proposal.state.intervals, proposed: proposal.actions, content: proposal.balanced, releases: proposal.strategy === 'release', predictedWorst: proposal.before.worstFractionOfFairShare, predictedWorstAfter: proposal.after.worstFractionOfFairShare, objective: proposal.objective }, options);
-  const { proposal: _, ...decision } = proposal;
-  const trialPart = judged.event ? { trial: judged.summary ? { ...judged.event, text: judged.summary } : judged.event } : {};
-  if (!judged.overridden) {
-    return { ...decision, ...trialPart, state: { ...decision.state, trials: judged.state }, summary: judged.summary ? `${decision.summary}; ${judged.summary}` : decision.summary };
-  }
-  // The proposal is not applied: the state is the one it would have had without acting, plus any revert or probe.
-  const reverted = judged.actions;
-  return {
-    ...decision,
-    ...trialPart,
-    actions: reverted,
-    state: {
-      ...heldState,
-      trials: judged.state,
-      ...(reverted.length > 0 ? { lastActionInterval: heldState.intervals, pinChanges: heldState.pinChanges + reverted.length } : {}),
-    },
-    after: decision.before,
-    bestSpreadPoints: decision.before.spreadPoints,
-    gainPoints: 0,
-    strategy: judged.strategy ?? 'none',
-    summary: `${judged.summary ?? 'held'}; proposed: ${decision.summary}`,
-  };
-}
-
 /** The model's proposal: what placement it predicts best, with the actions that reach it (no trial judging). Options validated by decideCpu. */
-function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
+export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
   const pcpus = Number.isInteger(m.pcpus) && m.pcpus > 0 ? m.pcpus : 0;
   const n = m.vcpus.length;
   const previous = new PreviousByKey(state.vcpuKeys, state.vcpus);

@@ -3,7 +3,8 @@
 // policy predicts with); a vCPU's measured demand is its true demand plus optional noise.
 import type { PinAction } from '../../src/ground/actions.js';
 import { predictShares, jainIndex } from '../../src/cpu/fairness.js';
-import { decideCpu, initialCpuSchedulerState, type CpuDecision } from '../../src/cpu/scheduler.js';
+import { decideCpu } from '../../src/cpu/decide.js';
+import { initialCpuSchedulerState, type CpuDecision } from '../../src/cpu/scheduler.js';
 import { type CpuSchedulerOptions } from '../../src/cpu/options.js';
 import { pcpuDemandOf, pcpuUsageOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from '../../src/cpu/usage.js';
 

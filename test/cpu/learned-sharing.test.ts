@@ -1,7 +1,8 @@
 // Predictions checked against what happened: learned clock-bound vCPUs and the two objectives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideCpu, initialCpuSchedulerState, predictedShareOf, type CpuDecision, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { decideCpu } from '../../src/cpu/decide.js';
+import { initialCpuSchedulerState, predictedShareOf, type CpuDecision, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions, parseCpuObjective, validateCpuSchedulerOptions, type CpuSchedulerOptions } from '../../src/cpu/options.js';
 import { cpuController } from '../../src/cpu/controller.js';
 import { learnSharing, predictLearnedShares } from '../../src/cpu/learned-sharing.js';

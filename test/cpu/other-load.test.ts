@@ -1,7 +1,8 @@
 // Other load: pCPU busy time that is not our guests' (host processes, QEMU threads, other tenants).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideCpu, initialCpuSchedulerState, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { decideCpu } from '../../src/cpu/decide.js';
+import { initialCpuSchedulerState, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { measureCpu, otherLoadOf, type CpuMeasurement, type VcpuLoad } from '../../src/cpu/usage.js';
 import { predictShares } from '../../src/cpu/fairness.js';

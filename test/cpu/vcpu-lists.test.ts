@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keptEntries, keptValues, PreviousByKey } from '../../src/cpu/vcpu-lists.js';
-import { decideCpu, initialCpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { decideCpu } from '../../src/cpu/decide.js';
+import { initialCpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { measurementOf, vms } from './fixtures.js';
 import fc from 'fast-check';

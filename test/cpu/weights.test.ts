@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { predictShares, waterFill, weightedWaterFill } from '../../src/cpu/fairness.js';
 import { fairSharesOf } from '../../src/cpu/sharing.js';
-import { decideCpu, initialCpuSchedulerState } from '../../src/cpu/scheduler.js';
+import { decideCpu } from '../../src/cpu/decide.js';
+import { initialCpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions } from '../../src/cpu/options.js';
 import { measurementOf, vms } from './fixtures.js';
 
