@@ -13,7 +13,8 @@ import { otherLoadFloor, vcpuKey, type CpuMeasurement, type VcpuLoad } from './u
 //
 // Everything else is placed by the ordinary scheduler on the remaining (shared) pCPUs: the
 // measurement is cut down to the shared pCPUs, renumbered 0..k−1, decided as if that were the whole
-// host, and the answer numbered back. A vCPU allowed on a dedicated pCPU is moved off it whatever
+// host, and the answer's pCPUs numbered back (its reasons already name the host's pCPUs:
+// `CpuMeasurement.pcpuIds`). A vCPU allowed on a dedicated pCPU is moved off it whatever
 // the balance verdict says.
 
 export type { DedicatedGuestState, DedicatedState };
@@ -34,20 +35,6 @@ const hostBusyOther = 0.25;
 export function aloneShare(demand: number, other: number | undefined): number {
   const taken = other === undefined || !(other >= otherLoadFloor) ? 0 : Math.min(1, other);
   return Math.min(demand, 1 - taken);
-}
-
-/** Numbers the shared scheduler's pCPU names in a reason back to the host's ("pCPU1", "pCPUs 0-2"). */
-export function renumberPcpuText(text: string, shared: readonly number[]): string {
-  const real = (i: number): number => shared[i] ?? i;
-  return text.replace(/pCPUs (\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)|pCPU(\d+)/g, (_all, list: string | undefined, one: string | undefined) => {
-    if (one !== undefined) return `pCPU${real(Number(one))}`;
-    const cpus: number[] = [];
-    for (const part of list!.split(',')) {
-      const [a, b] = part.split('-').map(Number) as [number, number | undefined];
-      for (let i = a; i <= (b ?? a); i++) cpus.push(real(i));
-    }
-    return `pCPUs ${formatCpuList(cpus.sort((x, y) => x - y))}`;
-  });
 }
 
 /** Busy/idle streaks and which domains hold, want or give back dedicated pCPUs this interval. */
@@ -185,7 +172,7 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     rest.push({ ...v, affinity: target.map((p) => compact.get(p)!), pcpu });
   }
   // Every per-pCPU array of the measurement (usage, demand, and any other per-pCPU reading) is cut to the shared pCPUs.
-  const restMeasurement: CpuMeasurement = { ...m, pcpus: shared.length, vcpus: rest };
+  const restMeasurement: CpuMeasurement = { ...m, pcpus: shared.length, vcpus: rest, pcpuIds: shared };
   for (const [key, value] of Object.entries(m)) {
     if (key === 'vcpus' || !Array.isArray(value) || value.length !== m.pcpus) continue;
     (restMeasurement as unknown as Record<string, unknown>)[key] = shared.map((p) => (value as number[])[p] ?? 0);
@@ -201,7 +188,7 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     decided.add(key);
     const original = byKey.get(key);
     const moved = forced.get(key);
-    const reason = renumberPcpuText(a.reason, shared) + (moved ? `; off ${offText(moved.v.affinity, owner)}` : '');
+    const reason = a.reason + (moved ? `; off ${offText(moved.v.affinity, owner)}` : '');
     actions.push({ ...a, pcpus: a.pcpus.map((p) => shared[p]!), previous: original?.affinity ?? a.previous, reason });
   }
   for (const [key, { v, target }] of forced) {
@@ -261,7 +248,7 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     before: expandSummary(inner.before, shared, m.pcpus, dedicatedLoad),
     after: expandSummary(inner.after, shared, m.pcpus, dedicatedLoad),
     measuredUsageSpreadPoints: inner.measuredUsageSpreadPoints,
-    summary: (holders.length > 0 ? `dedicated: ${holders.join('; ')}; shared pCPUs ${formatCpuList(shared)}: ` : '') + renumberPcpuText(inner.summary, shared),
+    summary: (holders.length > 0 ? `dedicated: ${holders.join('; ')}; shared pCPUs ${formatCpuList(shared)}: ` : '') + inner.summary,
   };
 }
 

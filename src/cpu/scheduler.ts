@@ -215,9 +215,12 @@ function demandLoadsOf(demands: readonly number[], where: readonly (readonly num
   return loads.values();
 }
 
-function describeWhere(affinity: readonly number[], pcpu: number | undefined): string {
-  if (affinity.length === 1) return `pCPU${affinity[0]}`;
-  return pcpu !== undefined ? `unpinned (on pCPU${pcpu})` : `pCPUs ${formatCpuList(affinity)}`;
+/** How a reason names pCPU `p` of the measurement: by the host's number (CpuMeasurement.pcpuIds). */
+type PcpuName = (p: number) => number;
+
+function describeWhere(affinity: readonly number[], pcpu: number | undefined, id: PcpuName): string {
+  if (affinity.length === 1) return `pCPU${id(affinity[0]!)}`;
+  return pcpu !== undefined ? `unpinned (on pCPU${id(pcpu)})` : `pCPUs ${formatCpuList(affinity.map(id))}`;
 }
 
 /** Shared plans whose worst fraction of fair share is within this of the best one count as equally fair; fewest pin changes wins. */
@@ -504,6 +507,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
   // Plans share one array per pCPU set: the end of a shared-set reason is the same for all its vCPUs, built once.
   const setTails = new Map<readonly number[], string>();
+  const id: PcpuName = (p) => m.pcpuIds?.[p] ?? p;
   const sharingText =
     `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
     `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
@@ -516,7 +520,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     let reason: string;
     if (strategy === 'segregate' || (strategy === 'groups' && target.length === 1)) {
       reason =
-        `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${target[0]}; learned clock-bound vCPUs kept apart from busy ones: ` +
+        `${who}: ${describeWhere(affinity, v.pcpu, id)} → pCPU${id(target[0]!)}; learned clock-bound vCPUs kept apart from busy ones: ` +
         `the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`;
     } else if (target.length > 1) {
       let tail = setTails.get(target);
@@ -524,16 +528,16 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
         strategy === 'groups'
           ? `learned clock-bound vCPUs grouped apart from the others: the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`
           : sharingText;
-      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target)}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${why}`));
-      reason = `${who}: ${describeWhere(affinity, v.pcpu)}${tail}`;
+      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target.map(id))}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${why}`));
+      reason = `${who}: ${describeWhere(affinity, v.pcpu, id)}${tail}`;
     } else {
       const to = target[0]!;
       const from = affinity.length === 1 ? affinity[0]! : v.pcpu;
       const loadsText =
         from !== undefined && from !== to
-          ? `pCPU${from} demand ${fmt(beforeLoads[from]!)} → ${fmt(afterLoads[from]!)}, pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`
-          : `pCPU${to} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
-      reason = `${who}: ${describeWhere(affinity, v.pcpu)} → pCPU${to}; ${loadsText}, ${spreadText}`;
+          ? `pCPU${id(from)} demand ${fmt(beforeLoads[from]!)} → ${fmt(afterLoads[from]!)}, pCPU${id(to)} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`
+          : `pCPU${id(to)} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
+      reason = `${who}: ${describeWhere(affinity, v.pcpu, id)} → pCPU${id(to)}; ${loadsText}, ${spreadText}`;
     }
     if (room.clockBound) reason += `; objective ${objective}`;
     actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason });

@@ -39,6 +39,9 @@ export interface CpuMeasurement {
   pcpuDemand: number[];
   /** Per pCPU, the fraction busy with anything but these vCPUs (otherLoadOf); undefined when the host does not report pCPU busy time. */
   pcpuOther?: number[];
+  /** The host's number of each pCPU, where the scheduler sees part of the host (the dedicated pool pass
+   *  hands it the shared pCPUs numbered from 0): reasons name pCPUs by these. */
+  pcpuIds?: readonly number[];
 }
 
 /** Domains whose vCPUs run and can be pinned live. */

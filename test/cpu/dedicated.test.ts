@@ -5,7 +5,6 @@ import { UsageError } from '../../src/ground/errors.js';
 import type { Notice } from '../../src/ground/actions.js';
 import { decideCpu } from '../../src/cpu/decide.js';
 import { initialCpuSchedulerState, predictedShareOf, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
-import { renumberPcpuText } from '../../src/cpu/dedicated.js';
 import { vcpuKey } from '../../src/cpu/usage.js';
 import { predictShares } from '../../src/cpu/fairness.js';
 import { cpuController } from '../../src/cpu/controller.js';
@@ -166,8 +165,6 @@ test('property: after every interval a granted guest holds its pCPUs alone, and 
 });
 
 test('reasons name the host pCPUs, not the shared part renumbered', () => {
-  assert.equal(renumberPcpuText('vm1 vCPU0: pCPU0 → pCPU1; pCPU0 demand 1.00 → 0.50, pCPUs 0-1, shared by 2 vCPUs', [0, 2, 3]), 'vm1 vCPU0: pCPU0 → pCPU2; pCPU0 demand 1.00 → 0.50, pCPUs 0,2, shared by 2 vCPUs');
-  assert.equal(renumberPcpuText('pCPUs 0-2 and pCPU2', [1, 2, 3]), 'pCPUs 1-3 and pCPU3');
   const pcpus = 4;
   const steps: string[] = [];
   let placement = guests(pcpus, { db: 1, a: 1, b: 1, c: 1, d: 1, e: 1, f: 1 });
@@ -184,6 +181,23 @@ test('reasons name the host pCPUs, not the shared part renumbered', () => {
     }
   }
   assert.ok(steps.some((r) => /dedicated/.test(r)));
+});
+
+test('with pCPU0 dedicated, the reasons of the shared scheduler name the host pCPUs 1-3, never the shared part renumbered from 0', () => {
+  const pcpus = 4;
+  // db holds pCPU0; the six others all sit on pCPU1 and are spread over pCPUs 1-3.
+  const placement: Vm[] = [{ name: 'db', vcpu: 0, demand: 1, affinity: [0], pcpu: 0 }, ...['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, vcpu: 0, demand: 1, affinity: [1], pcpu: 1 }))];
+  const state: CpuSchedulerState = { ...initialCpuSchedulerState(), dedicated: { 'uuid-db': { name: 'db', busy: 10, idle: 0, pcpus: [0] } } };
+  const d = decideCpu(measurementOf(pcpus, placement), state, options(['db'], { persistIntervals: 1 }));
+  assert.ok(d.actions.length > 0, 'the others are spread');
+  for (const a of d.actions) {
+    assert.ok(a.pcpus.every((p) => p >= 1), `${a.reason}: only shared pCPUs`);
+    const named = [...a.reason.matchAll(/pCPUs? ?(\d+)/g)].map((x) => Number(x[1]));
+    assert.ok(named.length > 0 && named.every((n) => n >= 1), `${a.reason} names only pCPUs 1-3`);
+    const to = /→ pCPU(\d+)/.exec(a.reason);
+    if (to && a.pcpus.length === 1) assert.equal(Number(to[1]), a.pcpus[0], a.reason);
+  }
+  assert.match(d.summary, /shared pCPUs 1-3/);
 });
 
 test('the controller passes notices on, forgets a gone guest, and keeps grants across a resynchronisation', () => {
