@@ -509,8 +509,8 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
 }
 
 /**
- * A climb that ends short of fair: the model took two steps or more in the epoch, the last measured better, it has taken no next
- * step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), and the
+ * A climb that ends short of fair: the model took two steps or more in the epoch, the last measured better within the
+ * epoch's first trialWindowIntervals, it has taken no next step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), and the
  * placement it reached is measured, over that step's intervals, below 1 − trialMargin of fair share or
  * with its pCPUs' usage spread beyond marginPoints (what nothing-to-gain holds the model on). Then the
  * host's scheduler alone is probed once, as the climb's last step: from everything on pCPU0 a climb can
@@ -526,6 +526,9 @@ function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, opt
   if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || (epoch.trials ?? 0) < 2 || m.pcpus < 2 || state.recent.length < n) return undefined;
   const since = interval - epoch.betterAt;
   if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
+  // A climb whose last step was judged after the epoch's trial window closed is not followed by a probe: the epoch
+  // has settled, and a probe that loses would move every vCPU twice more, late in it (mix-143: judged at 15, probed at 18, reverted at 22).
+  if (epoch.betterAt - epoch.startedAt >= options.trialWindowIntervals) return undefined;
   const now = outcomeOf(state.recent.slice(-n), m);
   if (now.worstFraction >= 1 - options.trialMargin && now.usageSpreadPoints <= options.marginPoints) return undefined;
   return releaseAll(epoch, input, now);

@@ -130,6 +130,10 @@ test('a climb that ends short of fair is followed by one probe of the host sched
   const one = play(30, at(0.8), (k, a) => (k === 1 ? [pin(1, [0, 1], a[1]!)] : []), [[0], [0]]);
   assert.deepEqual(one.timeline, ['1:started', '5:kept']);
   assert.equal(one.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+  // A climb whose last step is judged after the epoch's trial window (at 15, the epoch began at 1): no probe, the epoch has settled.
+  const late = play(30, at(0.8), (k, a) => (k === 6 ? [pin(1, [0, 1], a[1]!)] : k === 11 ? [pin(0, [1], a[0]!)] : []), [[0], [0]]);
+  assert.deepEqual(late.timeline, ['6:started', '10:kept', '11:started', '15:kept']);
+  assert.equal(late.placements.at(-1), JSON.stringify([[1], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
