@@ -13,9 +13,9 @@ import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from 
 // objective (judgeOutcomes). Measured worse: the moved vCPUs go back (one revert). Otherwise kept.
 //
 // Never oscillate. Everything is counted per *demand epoch*: an epoch ends when a watched level (each
-// vCPU's smoothed demand, each pCPU's smoothed other load) stays outside its noise band around what
-// it was measured at under the placement in force for epochPersistIntervals, when vCPUs come or go,
-// or when a configured weight changes. Within an epoch:
+// vCPU's smoothed demand, each pCPU's smoothed other load, summed over the pCPUs a vCPU floats over)
+// stays outside its noise band around what it was measured at under the placement in force for
+// epochPersistIntervals, when vCPUs come or go, or when a configured weight changes. Within an epoch:
 //   - one trial of the model's (and, if it loses, its revert); a change in what the model learned
 //     (a vCPU labelled or unlabelled clock-bound) allows one more, and a trial measured better lets
 //     the model climb one more step (at most maxTrialsPerEpoch);
@@ -345,9 +345,10 @@ function weightsText(m: CpuMeasurement): string {
 }
 
 /**
- * What an epoch watches, as one list of ranges: each vCPU's demand, then each pCPU's other load. Both
- * depend on the placement (a starved vCPU with a backlog, a host process crowded off its pCPU), so both
- * are compared with what was measured under the same placement. A level is a range because a reading
+ * What an epoch watches, as one list of ranges: each vCPU's demand, then each pCPU's other load, summed
+ * over the pCPUs it is read together with (otherLoadGroups). Both depend on the placement (a starved
+ * vCPU with a backlog, a host process crowded off its pCPU), so both are compared with what was
+ * measured under the same placement. A level is a range because a reading
  * can be censored: a vCPU runnable for (nearly) all of its window says only that it wanted at least
  * what it got. Beside noisy neighbours a work-bound vCPU reads so whenever its pCPU is briefly
  * overcommitted, and that is contention, not a new demand.
@@ -383,11 +384,32 @@ function levelsOf(input: TrialInput): Levels {
     low.push(censored || waited ? Math.min(d, raw.usage) : d);
     high.push(censored ? Math.max(d, 1) : waited ? Math.max(d, raw.demand) : d);
   });
-  for (const o of input.other ?? []) {
-    low.push(o);
-    high.push(o);
-  }
+  const other = input.other ?? [];
+  const group = otherLoadGroups(input.m, other.length);
+  other.forEach((_, p) => {
+    const together = other.reduce((sum, o, q) => (group[q] === group[p] ? sum + o : sum), 0);
+    low.push(together);
+    high.push(together);
+  });
   return { low, high };
+}
+
+/**
+ * Per pCPU, the group whose other load is read as one level: pCPUs linked by a vCPU allowed on several of
+ * them. How such a vCPU's time splits among its pCPUs is not reported (usage.ts otherLoadOf subtracts it
+ * where libvirt last saw it), so between them the other load moves with where the host ran the vCPU, not
+ * with what the other load does; only their sum is measured. mix-79: pCPU5, one of thirteen pCPUs a set of
+ * vCPUs floats over, read 0.05, 0.47, 0.00 under one placement while the thirteen read 3.41-3.48 together,
+ * and each swing began an epoch.
+ */
+function otherLoadGroups(m: CpuMeasurement, pcpus: number): number[] {
+  const group = Array.from({ length: pcpus }, (_, p) => p);
+  const root = (p: number): number => (group[p] === p ? p : (group[p] = root(group[p]!)));
+  for (const v of m.vcpus) {
+    const allowed = normalizeAffinity(v.affinity, m.pcpus).filter((p) => p < pcpus);
+    for (const p of allowed.slice(1)) group[root(p)] = root(allowed[0]!);
+  }
+  return group.map((_, p) => root(p));
 }
 
 /** How far apart two ranges of level i are (0 when they overlap). */
@@ -411,11 +433,15 @@ function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, 
   if (!reference) return undefined;
   const n = input.demands.length;
   const bands = bandsOf(input, options);
+  const group = otherLoadGroups(input.m, levels.low.length - n);
+  const members = (p: number): number[] => group.flatMap((g, q) => (g === group[p] ? [q] : []));
+  // The band is the wider of the epoch's first and the current noise estimate (σ is learned as readings come);
+  // a group of pCPUs read together takes the widest of its pCPUs'.
+  const bandOf = (i: number): number => (i < n ? [i] : members(i - n).map((q) => n + q)).reduce((b, k) => Math.max(b, epoch.bands[k]!, bands[k]!), 0);
   for (let i = 0; i < levels.low.length; i++) {
-    // The band is the wider of the epoch's first and the current noise estimate (σ is learned as readings come).
-    const band = Math.max(epoch.bands[i]!, bands[i]!);
+    const band = bandOf(i);
     if (levelGap(levels, reference, i) <= band) continue;
-    const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${i - n} other load`;
+    const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${members(i - n).join(',')} other load`;
     return { reason: `${what} ${levelText(reference, i)} → ${levelText(levels, i)} (band ±${band.toFixed(2)})`, at: false };
   }
   return undefined;
@@ -509,8 +535,8 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
 }
 
 /**
- * A climb that ends short of fair: the model took two steps or more in the epoch, the last measured better, it has taken no next
- * step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), and the
+ * A climb that ends short of fair: the model took two steps or more in the epoch, the last measured better within the
+ * epoch's first trialWindowIntervals, it has taken no next step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), and the
  * placement it reached is measured, over that step's intervals, below 1 − trialMargin of fair share or
  * with its pCPUs' usage spread beyond marginPoints (what nothing-to-gain holds the model on). Then the
  * host's scheduler alone is probed once, as the climb's last step: from everything on pCPU0 a climb can
@@ -526,6 +552,9 @@ function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, opt
   if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || (epoch.trials ?? 0) < 2 || m.pcpus < 2 || state.recent.length < n) return undefined;
   const since = interval - epoch.betterAt;
   if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
+  // A climb whose last step was judged after the epoch's trial window closed is not followed by a probe: the epoch
+  // has settled, and a probe that loses would move every vCPU twice more, late in it (mix-143: judged at 15, probed at 18, reverted at 22).
+  if (epoch.betterAt - epoch.startedAt >= options.trialWindowIntervals) return undefined;
   const now = outcomeOf(state.recent.slice(-n), m);
   if (now.worstFraction >= 1 - options.trialMargin && now.usageSpreadPoints <= options.marginPoints) return undefined;
   return releaseAll(epoch, input, now);

@@ -130,6 +130,10 @@ test('a climb that ends short of fair is followed by one probe of the host sched
   const one = play(30, at(0.8), (k, a) => (k === 1 ? [pin(1, [0, 1], a[1]!)] : []), [[0], [0]]);
   assert.deepEqual(one.timeline, ['1:started', '5:kept']);
   assert.equal(one.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+  // A climb whose last step is judged after the epoch's trial window (at 15, the epoch began at 1): no probe, the epoch has settled.
+  const late = play(30, at(0.8), (k, a) => (k === 6 ? [pin(1, [0, 1], a[1]!)] : k === 11 ? [pin(0, [1], a[0]!)] : []), [[0], [0]]);
+  assert.deepEqual(late.timeline, ['6:started', '10:kept', '11:started', '15:kept']);
+  assert.equal(late.placements.at(-1), JSON.stringify([[1], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
@@ -384,4 +388,19 @@ test('a vCPU that waited reads as a range, from what it got to time + delay: a b
   };
   assert.deepEqual(new Set(run(0.5)), new Set([1]), 'waiting alone: one epoch');
   assert.ok(run(0.85).at(-1)! > 1, 'receiving 0.85, beyond 0.5\'s band: a new epoch');
+});
+
+test('other load on pCPUs linked by a vCPU allowed on both is read as one level: where the host ran the vCPU is no new epoch', () => {
+  // 0.4 of other load, read on pCPU0 for ten intervals and on pCPU1 after (usage.ts subtracts a floating vCPU where it was last seen).
+  const epochs = (affinity: number[][]): number => {
+    let state;
+    for (let k = 1; k <= 20; k++) {
+      const m = measurement(affinity, [0.6, 0.6]);
+      const other = k <= 10 ? [0.4, 0] : [0, 0.4];
+      state = judgeByTrials(state, { ...input(m, k, []), other, otherSigmas: [0.01, 0.01], predictedWorst: 1 }, options).state;
+    }
+    return state!.counts.epochs;
+  };
+  assert.equal(epochs([[0, 1], [0, 1]]), 1, 'both vCPUs on both pCPUs: their sum is steady');
+  assert.ok(epochs([[0], [1]]) > 1, 'each vCPU pinned: a pCPU\'s other load is its own, and it moved');
 });
