@@ -13,11 +13,11 @@ import { paramNumber } from '../../src/libvirt/client.js';
 import { DomainAffect, DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
 import { blockReadBytes } from '../../src/host/libvirt-host.js';
-import { labRemove, labStatus, labUp, type LabGuest } from '../../src/lab/lab.js';
+import { labStatus, labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
-import { say, sleep, until, URI, claimLabDaemon } from './e2e-support.js';
+import { say, sleep, until, URI, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
 
 const TAG = 'cache-e2e';
 const NAME = `vblt${process.pid}c_1`;
@@ -96,12 +96,7 @@ describe('page cache on a real guest reading its disk', { timeout: 10 * 60_000 }
   });
 
   after(async () => {
-    try {
-      if (client && guest) await labRemove(client, [guest.name], consoleProgress(TAG));
-    } finally {
-      await unlock?.();
-      await client?.close();
-    }
+    await releaseLabDaemon(TAG, { client, unlock, labGuests: guest ? [guest.name] : [] });
   });
 
   test(`a ${SCAN_MIB} MiB scan fills the page cache: disk_caches rises, MemFree falls, the host sees the reads`, async (t) => {

@@ -14,12 +14,12 @@ import { openTarget } from '../../src/app/target.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
-import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
+import { labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { ScopedHypervisor } from '../../src/host/scoped-host.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
-import { say, sleep, URI, claimLabDaemon } from './e2e-support.js';
+import { say, sleep, URI, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
 import { writeFile } from 'node:fs/promises';
 
 const TAG = 'cache-policy-e2e';
@@ -173,12 +173,7 @@ describe('memory coordinator on real guests: a 1.5 GiB scan beside a 40 MiB/s co
   });
 
   after(async () => {
-    try {
-      if (client && guests.length > 0) await labRemove(client, guests.map((g) => g.name), consoleProgress(TAG));
-    } finally {
-      await unlock?.();
-      await client?.close();
-    }
+    await releaseLabDaemon(TAG, { client, unlock, labGuests: guests.map((g) => g.name) });
   });
 
   const decisions = (name: string) => `\ncoordinator on ${name}:\n${run!.entries.flatMap((e) => e.actions.filter((a) => a.domain.name === name).map((a) => `  #${e.interval} ${a.kind === 'set-memory' ? `${(a.fromKiB / MiB).toFixed(0)} → ${(a.targetKiB / MiB).toFixed(0)} MiB` : a.kind}: ${a.reason}`)).slice(-12).join('\n')}`;

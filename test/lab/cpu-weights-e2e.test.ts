@@ -8,13 +8,13 @@
 // Needs libvirtd with QEMU (scripts/libvirt-test-host.sh up); under CI=true its absence fails.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import type { Domain } from '../../src/libvirt/protocol.js';
 import { LAB_XMLNS } from '../../src/lab/domain-xml.js';
-import { OUR_GUESTS, runBin, say, until, URI, type Child, claimLabDaemon } from './e2e-support.js';
+import { OUR_GUESTS, runBin, say, until, URI, type Child, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
 
 const TAG = 'cpu-weights-e2e';
 const PREFIX = `vblt${process.pid}w_`;
@@ -57,20 +57,7 @@ describe('CPU weights on a real libvirtd: kept on guests as they appear, restore
   });
 
   after(async () => {
-    try {
-      for (const c of children) await c.stop();
-    } finally {
-      try {
-        for (const dom of defined) {
-          await client!.call('domainDestroy', { dom }).catch(() => undefined);
-          await client!.call('domainUndefine', { dom }).catch(() => undefined);
-        }
-      } finally {
-        if (dir) await rm(dir, { recursive: true, force: true });
-        await unlock?.();
-        await client?.close();
-      }
-    }
+    await releaseLabDaemon(TAG, { client, unlock, children, domains: defined, dir });
   });
 
   test('a guest started after the run gets its weight, again after a restart; out of scope and unconfigured guests keep theirs; --restore puts cpu_shares back', async (t) => {

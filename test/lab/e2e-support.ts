@@ -2,15 +2,18 @@
 // reason elsewhere), running beside domains not started by a test (someone's VMs: named once, and
 // left alone, since every controller a test starts is scoped to the test's own guests;
 // foreign-domain-e2e proves it), one lab test at a time per daemon (a lock file: CPU shares are measured, so two lab test files must not overlap even when
-// `node --test` runs files in parallel), removing guests left by killed runs, and running the
-// shipped CLI as a child process that is always stopped.
+// `node --test` runs files in parallel), removing guests left by killed runs, running the
+// shipped CLI as a child process that is always stopped, and tearing a test's lab down.
+import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { findLabGuests, removeGuest } from '../../src/lab/guests.js';
 import { labLock, processAlive } from '../../src/lab/lock.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { startCliChild, type CliChild } from '../../src/lab/cli-child.js';
-import { ListDomainsFlags } from '../../src/libvirt/protocol.js';
+import { ListDomainsFlags, type Domain } from '../../src/libvirt/protocol.js';
+import { labRemove } from '../../src/lab/lab.js';
+import { consoleProgress } from '../../src/lab/progress.js';
 
 export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 export const CI = process.env.CI === 'true';
@@ -81,6 +84,50 @@ export async function claimLabDaemon(tag: string): Promise<{ client?: LibvirtCli
 }
 
 export type Child = CliChild;
+
+/** What a lab test leaves behind, for `releaseLabDaemon`. */
+export interface LabLeftovers {
+  client?: LibvirtClient;
+  unlock?: () => Promise<void>;
+  /** CLI children to stop first (a controller must not act on guests being removed). */
+  children?: readonly Child[];
+  /** Lab guests, removed with their disks and consoles (labRemove). */
+  labGuests?: readonly string[];
+  /** Bare domains the test defined itself: destroyed and undefined. */
+  domains?: readonly Domain[];
+  /** A scratch directory. */
+  dir?: string;
+}
+
+/**
+ * A lab test's teardown, the mirror of claimLabDaemon: children stopped, guests and domains
+ * removed, the scratch directory deleted, then the lock released and the client closed. Every step
+ * runs even when one before it threw; the first error is thrown at the end.
+ */
+export async function releaseLabDaemon(tag: string, left: LabLeftovers): Promise<void> {
+  const { client } = left;
+  const steps: (() => Promise<unknown>)[] = [
+    ...(left.children ?? []).map((c) => () => c.stop()),
+    async () => { if (client && left.labGuests && left.labGuests.length > 0) await labRemove(client, [...left.labGuests], consoleProgress(tag)); },
+    ...(left.domains ?? []).map((dom) => async () => {
+      await client?.call('domainDestroy', { dom }).catch(() => undefined);
+      await client?.call('domainUndefine', { dom }).catch(() => undefined);
+    }),
+    async () => { if (left.dir) await rm(left.dir, { recursive: true, force: true }); },
+    async () => left.unlock?.(),
+    async () => client?.close(),
+  ];
+  let first: unknown;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
 
 /** Runs `virtbalance <args>` (the shipped bin) as a child process; `echo` also prints its lines with the test's tag. */
 export function runBin(args: string[], tag: string, echo = false): Child {

@@ -9,16 +9,16 @@
 // Needs libvirtd with real guests (scripts/libvirt-test-host.sh up); under CI=true its absence fails.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import type { TraceLine } from '../../src/ground/trace-record.js';
-import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
+import { labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
-import { connectOrSkip, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon } from './e2e-support.js';
+import { connectOrSkip, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
 
 const TAG = 'foreign-e2e';
 const PREFIX = `vblt${process.pid}f_`;
@@ -87,17 +87,7 @@ describe('a foreign domain beside the scoped controllers', { timeout: 10 * 60_00
   });
 
   after(async () => {
-    try {
-      for (const c of children) await c.stop();
-    } finally {
-      try {
-        if (client && guests.length > 0) await labRemove(client, guests.map((g) => g.name), consoleProgress(TAG));
-      } finally {
-        if (dir) await rm(dir, { recursive: true, force: true });
-        await unlock?.();
-        await client?.close();
-      }
-    }
+    await releaseLabDaemon(TAG, { client, unlock, children, labGuests: guests.map((g) => g.name), dir });
   });
 
   test('the lab tests run beside the foreign guest and name it', async (t) => {

@@ -10,14 +10,14 @@
 // CI=true its absence fails.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { MigrateFlags, type Domain } from '../../src/libvirt/protocol.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
 import { LAB_XMLNS } from '../../src/lab/domain-xml.js';
-import { OUR_GUESTS, runBin, say, sleep, until, URI, type Child, claimLabDaemon } from './e2e-support.js';
+import { OUR_GUESTS, runBin, say, sleep, until, URI, type Child, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
 
 const TAG = 'moves-e2e';
 const GUEST = `vblt${process.pid}m_guest`;
@@ -56,20 +56,7 @@ describe('a real guest suspended, held in a migration job, saved and restored wh
   });
 
   after(async () => {
-    try {
-      for (const c of children) await c.stop();
-    } finally {
-      try {
-        if (dom) {
-          await client!.call('domainDestroy', { dom }).catch(() => undefined);
-          await client!.call('domainUndefine', { dom }).catch(() => undefined);
-        }
-      } finally {
-        if (dir) await rm(dir, { recursive: true, force: true });
-        await unlock?.();
-        await client?.close();
-      }
-    }
+    await releaseLabDaemon(TAG, { client, unlock, children, ...(dom && { domains: [dom] }), dir });
   });
 
   test('no error, no action while paused or in a job, each move said once, managed again after', async (t) => {

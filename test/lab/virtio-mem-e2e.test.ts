@@ -11,12 +11,12 @@ import os from 'node:os';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { readVirtioMemDevices } from '../../src/libvirt/memory-devices.js';
 import { LibvirtHost } from '../../src/host/libvirt-host.js';
-import { labRemove, labStatus, labUp, type LabGuest, type LabGuestStatus } from '../../src/lab/lab.js';
+import { labStatus, labUp, type LabGuest, type LabGuestStatus } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { readConsole } from '../../src/lab/console-log.js';
 import { WorkloadController } from '../../src/lab/workload-channel.js';
-import { claimLabDaemon, say, sleep, URI } from './e2e-support.js';
+import { claimLabDaemon, releaseLabDaemon, say, sleep, URI } from './e2e-support.js';
 
 const TAG = 'virtio-mem-e2e';
 const NAME = `vblt${process.pid}v_vm1`;
@@ -72,12 +72,7 @@ describe('a virtio-mem lab guest on a real libvirtd: plug and unplug through Lib
   });
 
   after(async () => {
-    try {
-      if (client && guest) await labRemove(client, [guest.name], consoleProgress(TAG));
-    } finally {
-      await unlock?.();
-      await client?.close();
-    }
+    await releaseLabDaemon(TAG, { client, unlock, labGuests: guest ? [guest.name] : [] });
   });
 
   test('boots small with virtio_mem loaded; plugging 1 GiB grows MemTotal by it and <current> follows; unplugging takes it back', async (t) => {
