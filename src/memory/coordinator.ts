@@ -196,7 +196,7 @@ export function decideMemory(
   const growths: GrowthProposal[] = [];
   const others: GuestAssessment[] = [];
   for (const g of assessed) {
-    const verdict = withRefault(assessStarvation(g, options), g, options);
+    const verdict = withRefault(assessStarvation(g, options, devices.has(domainKey(g.ref))), g, options);
     const guest = next.guests[domainKey(g.ref)]!;
     if (verdict.kind === 'grow') {
       growths.push(verdict.proposal);

@@ -11,8 +11,11 @@ import { mib } from '../ground/units.js';
 //   - shrinking unplugs what has stayed unneeded for UNPLUG_AFTER_SECONDS, in whole blocks, never
 //     below anonymous use + floor (the Neon veto: a guest cannot give up memory its anonymous pages
 //     live in), at most once every RETRY_SECONDS;
+//   - an unplug under way toward less than anonymous use + floor (an operator's request, or ours
+//     overtaken by growth) is held there at once, never plugged up by this rule;
 //   - the balloon shrinks such a guest only for a squeeze when the host is short, or when nothing is
-//     plugged (the sub-block remainder on the boot memory), and never to or below what is plugged;
+//     plugged and the boot memory's excess has stayed unneeded for UNPLUG_AFTER_SECONDS, and never
+//     to or below what is plugged;
 //   - an unplug that stopped short (plugged stays above requested for STUCK_SECONDS) is accepted
 //     where it stopped: the request is set to what is plugged, and tried again only by the unplug
 //     rule above, at most once a minute; no unplug while the balloon holds memory it was squeezed of.
@@ -103,8 +106,19 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
     return { actions, state };
   }
 
+  // An unplug under way toward less than anonymous use + floor (an operator's request, or ours
+  // overtaken by growth): held there at once. What it would go on to take is memory the guest uses;
+  // waiting for it to stop short would leave the guest starved meanwhile.
+  if (dev.currentKiB > dev.requestedKiB) {
+    const holdKiB = Math.min(dev.currentKiB, ceilBlock(Math.max(0, input.vetoKiB + heldKiB - dev.bootKiB), dev.blockKiB));
+    if (holdKiB > dev.requestedKiB) {
+      resize(holdKiB, `the request would unplug below anonymous + floor ${mib(input.vetoKiB)} MiB: held there, ${mib(holdKiB)} MiB plugged (what it would go on to take is memory the guest uses)`);
+      return { actions, state };
+    }
+  }
+
   // A squeeze when the host is short: the balloon, above what is plugged.
-  if (input.proposal && target < input.currentKiB && (input.hostShort || dev.currentKiB === 0)) {
+  if (input.proposal && target < input.currentKiB && input.hostShort) {
     const lowest = dev.currentKiB + input.minChangeKiB;
     const targetKiB = Math.max(target, lowest);
     if (input.currentKiB - targetKiB >= input.minChangeKiB) {
@@ -124,6 +138,18 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
   // not while the balloon holds memory a squeeze took (it is wanted back first).
   // No proposal this interval (e.g. waiting for a fresh reading): the clock runs on as it was.
   if (!input.proposal) return { actions, state };
+  // Nothing plugged: the balloon takes the boot memory's excess, once it has stayed unneeded for the
+  // same while (a guest booted at its floor + a little that starts growing has that little to grow
+  // into while the first plug comes).
+  if (dev.currentKiB === 0) {
+    if (target >= input.currentKiB) {
+      delete state.unneededSinceNs;
+    } else {
+      state.unneededSinceNs ??= nowNs;
+      if (!input.hostShort && since(state.unneededSinceNs) >= UNPLUG_AFTER_SECONDS) actions.push(input.proposal);
+    }
+    return { actions, state };
+  }
   const keepKiB = Math.max(target, input.vetoKiB);
   const requestedKiB = Math.min(dev.requestedKiB, ceilBlock(Math.max(0, keepKiB + heldKiB - dev.bootKiB), dev.blockKiB));
   if (target >= input.currentKiB || dev.currentKiB - requestedKiB < Math.max(dev.blockKiB, input.minChangeKiB)) {

@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chooseLever, RETRY_SECONDS, STUCK_SECONDS, UNPLUG_AFTER_SECONDS, type LeverInput } from '../../src/memory/lever.js';
 import type { ResizeMemoryDeviceAction, SetMemoryAction } from '../../src/ground/actions.js';
+import { assessStarvation } from '../../src/memory/starvation.js';
+import { defaultMemoryOptions } from '../../src/memory/options.js';
+import type { GuestAssessment } from '../../src/memory/assessment.js';
 
 const MiB = 1024;
 const S = 1e9;
@@ -80,10 +83,30 @@ test('when the host is short the balloon squeezes, never to or below what is plu
   assert.equal(balloons(above.actions)[0]!.targetKiB, 600 * MiB);
 });
 
-test('with nothing plugged the balloon shrinks the boot memory as for any guest (the sub-block remainder)', () => {
-  const d = chooseLever(input({ plugged: 0, target: 400 }), {});
-  assert.equal(balloons(d.actions)[0]!.targetKiB, 400 * MiB);
-  assert.deepEqual(resizes(d.actions), []);
+test('with nothing plugged the balloon shrinks the boot memory once it has stayed unneeded for the while; at once when the host is short', () => {
+  const first = chooseLever(input({ plugged: 0, target: 400 }), {});
+  assert.deepEqual(first.actions, [], 'not at first sight: a guest booted at floor + a little keeps that little to grow into');
+  const early = chooseLever(input({ plugged: 0, target: 400, nowNs: (UNPLUG_AFTER_SECONDS - 2) * S }), first.state);
+  assert.deepEqual(early.actions, []);
+  const due = chooseLever(input({ plugged: 0, target: 400, nowNs: UNPLUG_AFTER_SECONDS * S }), early.state);
+  assert.equal(balloons(due.actions)[0]!.targetKiB, 400 * MiB);
+  assert.deepEqual(resizes(due.actions), []);
+  const grows = chooseLever(input({ plugged: 0, held: 100, target: 450, nowNs: (UNPLUG_AFTER_SECONDS + 2) * S }), due.state);
+  assert.equal(grows.state.unneededSinceNs, undefined, 'a growth resets the while');
+  const short = chooseLever(input({ plugged: 0, target: 400, hostShort: true }), {});
+  assert.equal(balloons(short.actions)[0]!.targetKiB, 400 * MiB, 'a squeeze does not wait');
+});
+
+test('an unplug under way below anonymous use + floor (an operator asked for 0) is held there at once', () => {
+  const d = chooseLever(input({ plugged: 2048, requested: 0, vetoKiB: 1700 * MiB }), {});
+  const [r] = resizes(d.actions);
+  assert.equal(r!.requestedKiB, 1188 * MiB, 'anon + floor 1700 MiB − boot 512 MiB');
+  assert.match(r!.reason, /below anonymous \+ floor 1700 MiB: held/);
+  assert.deepEqual(balloons(d.actions), []);
+  const under = chooseLever(input({ plugged: 1100, requested: 0, vetoKiB: 1700 * MiB }), {});
+  assert.equal(resizes(under.actions)[0]!.requestedKiB, 1100 * MiB, 'never a plug: at most what is plugged (the growth rule plugs the rest)');
+  const above = chooseLever(input({ plugged: 2048, requested: 1500, vetoKiB: 1700 * MiB }), {});
+  assert.deepEqual(resizes(above.actions), [], 'a request that leaves anon + floor usable goes on');
 });
 
 test('a partial unplug is accepted where it stopped and not fought: at most one resize a minute', () => {
@@ -116,4 +139,16 @@ test('with room on the host a plug adds at least one 128 MiB memory block; when 
   assert.equal(resizes(roomy.actions)[0]!.requestedKiB, 128 * MiB);
   const short = chooseLever(input({ plugged: 0, target: 530, hostShort: true }), {});
   assert.equal(resizes(short.actions)[0]!.requestedKiB, 18 * MiB);
+});
+
+test('a virtio-mem guest is grown (plugged) when its predicted unused memory falls below its whole floor, not half of it', () => {
+  const g: GuestAssessment = {
+    ref, actualKiB: 512 * MiB, maximumKiB: 3584 * MiB, unusedKiB: 201 * MiB, usedKiB: 311 * MiB, anonKiB: 291 * MiB,
+    floorKiB: 200 * MiB, minActualKiB: 200 * MiB, noiseAllowanceKiB: 0, noiseSigmaKiB: 0, growthKiBps: 11 * MiB, growthBasis: 'slope over 3 readings',
+    horizonSeconds: 4, committedKiB: 512 * MiB, weight: 1, reclaiming: false, wasteSeen: false, settled: true,
+  };
+  assert.equal(assessStarvation(g, defaultMemoryOptions).kind, 'fine', 'balloon-only: 201 − 44 MiB predicted is above the 100 MiB starvation threshold');
+  const v = assessStarvation(g, defaultMemoryOptions, true);
+  assert.equal(v.kind, 'grow');
+  assert.match(v.kind === 'grow' ? v.proposal.why : '', /< 200 MiB plug threshold \(its floor\)/);
 });
