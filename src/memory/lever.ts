@@ -8,13 +8,16 @@ import { mib } from '../ground/units.js';
 //   - growth above boot + plugged is plugged (the target rounded up to whole blocks, never above the
 //     device's size), the balloon deflating to boot + plugged together with it;
 //   - growth within boot + plugged is the balloon deflating, as for any guest;
-//   - shrinking unplugs what has stayed unneeded for UNPLUG_AFTER_SECONDS, in whole blocks, never
-//     below anonymous use + floor (the Neon veto: a guest cannot give up memory its anonymous pages
-//     live in), at most once every RETRY_SECONDS;
+//   - shrinking unplugs what has stayed unneeded for `unplugAfterSeconds` (30 s by default), in
+//     whole blocks, down to what the guest needs plus half the band between the plug threshold and
+//     the waste threshold (`unplugKeepKiB`: one unplug, not the balloon's halving steps, so what a
+//     program freed is back on the host within a minute), never below anonymous use + floor (the
+//     Neon veto: a guest cannot give up memory its anonymous pages live in), at most once every
+//     RETRY_SECONDS after the previous unplug (a plug in between does not delay it);
 //   - an unplug under way toward less than anonymous use + floor (an operator's request, or ours
 //     overtaken by growth) is held there at once, never plugged up by this rule;
 //   - the balloon shrinks such a guest only for a squeeze when the host is short, or when nothing is
-//     plugged and the boot memory's excess has stayed unneeded for UNPLUG_AFTER_SECONDS, and never
+//     plugged and the boot memory's excess has stayed unneeded for the same while, and never
 //     to or below what is plugged;
 //   - an unplug that stopped short (plugged stays above requested for STUCK_SECONDS) is accepted
 //     where it stopped: the request is set to what is plugged, and tried again only by the unplug
@@ -22,9 +25,9 @@ import { mib } from '../ground/units.js';
 
 /** A plug, with room on the host, adds at least this (one Linux memory block on x86). */
 export const PLUG_STEP_KIB = 128 * 1024;
-/** Memory unneeded for this long is unplugged ("a while"). */
-export const UNPLUG_AFTER_SECONDS = 60;
-/** At most one resize of a device this often, unless it grows. */
+/** Memory unneeded for this long is unplugged ("a while"): the default of `unplugAfterSeconds`. */
+export const UNPLUG_AFTER_SECONDS = 30;
+/** At most one unplug (or acceptance of a stopped one) of a device this often. */
 export const RETRY_SECONDS = 60;
 /** An unplug short of its request for this long has stopped: accepted where it is. */
 export const STUCK_SECONDS = 60;
@@ -34,6 +37,8 @@ export interface LeverState {
   unneededSinceNs?: number;
   /** When we last asked for a new size, host ns. */
   lastResizeNs?: number;
+  /** When we last asked for less (an unplug, or a stopped one accepted), host ns. */
+  lastUnplugNs?: number;
   /** Since when plugged has stayed above requested, host ns. */
   shortSinceNs?: number;
 }
@@ -49,6 +54,10 @@ export interface LeverInput {
   proposal?: SetMemoryAction;
   /** Anonymous use + floor: never unplugged below. */
   vetoKiB: number;
+  /** What an unplug keeps usable when the host has room (need + half the band above the plug threshold). */
+  unplugKeepKiB?: number;
+  /** Seconds a target below usable must last before it is unplugged (UNPLUG_AFTER_SECONDS by default). */
+  unplugAfterSeconds?: number;
   /** The host is short: the balloon may squeeze. */
   hostShort: boolean;
   minChangeKiB: number;
@@ -66,6 +75,7 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
   const heldKiB = Math.max(0, input.ceilingKiB - input.currentKiB);
   const target = input.proposal?.targetKiB ?? input.currentKiB;
   const since = (ns: number | undefined) => (ns === undefined ? Infinity : (nowNs - ns) / 1e9);
+  const unplugAfter = input.unplugAfterSeconds ?? UNPLUG_AFTER_SECONDS;
   const resize = (requestedKiB: number, why: string) => {
     actions.push({
       kind: 'resize-memory-device',
@@ -130,6 +140,7 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
   // Accept a stopped unplug where it is.
   if (state.shortSinceNs !== undefined && since(state.shortSinceNs) >= STUCK_SECONDS && since(state.lastResizeNs) >= RETRY_SECONDS) {
     resize(dev.currentKiB, `unplug stopped short for ${Math.round(since(state.shortSinceNs))} s (the guest cannot free more): accepted where it stopped`);
+    state.lastUnplugNs = nowNs;
     delete state.shortSinceNs;
     return { actions, state };
   }
@@ -146,22 +157,25 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
       delete state.unneededSinceNs;
     } else {
       state.unneededSinceNs ??= nowNs;
-      if (!input.hostShort && since(state.unneededSinceNs) >= UNPLUG_AFTER_SECONDS) actions.push(input.proposal);
+      if (!input.hostShort && since(state.unneededSinceNs) >= unplugAfter) actions.push(input.proposal);
     }
     return { actions, state };
   }
-  const keepKiB = Math.max(target, input.vetoKiB);
+  // Once the while is up the guest's use has stayed below the target that long: one unplug to what
+  // it needs (with half a band to spare), not the balloon's halving steps a minute apart.
+  const keepKiB = Math.max(Math.min(target, input.unplugKeepKiB ?? target), input.vetoKiB);
   const requestedKiB = Math.min(dev.requestedKiB, ceilBlock(Math.max(0, keepKiB + heldKiB - dev.bootKiB), dev.blockKiB));
   if (target >= input.currentKiB || dev.currentKiB - requestedKiB < Math.max(dev.blockKiB, input.minChangeKiB)) {
     delete state.unneededSinceNs;
     return { actions, state };
   }
   state.unneededSinceNs ??= nowNs;
-  if (since(state.unneededSinceNs) >= UNPLUG_AFTER_SECONDS && since(state.lastResizeNs) >= RETRY_SECONDS && dev.currentKiB <= dev.requestedKiB) {
+  if (since(state.unneededSinceNs) >= unplugAfter && since(state.lastUnplugNs) >= RETRY_SECONDS && dev.currentKiB <= dev.requestedKiB) {
     resize(
       requestedKiB,
-      `${mib(dev.currentKiB - requestedKiB)} MiB unneeded for ${Math.round(since(state.unneededSinceNs))} s: unplugged to keep ${mib(keepKiB)} MiB usable (target ${mib(target)} MiB, anonymous + floor ${mib(input.vetoKiB)} MiB)`,
+      `${mib(dev.currentKiB - requestedKiB)} MiB unneeded for ${Math.round(since(state.unneededSinceNs))} s: unplugged to keep ${mib(keepKiB)} MiB usable (target ${mib(target)} MiB${input.unplugKeepKiB !== undefined ? `, need + half a band ${mib(input.unplugKeepKiB)} MiB` : ''}, anonymous + floor ${mib(input.vetoKiB)} MiB)`,
     );
+    state.lastUnplugNs = nowNs;
     delete state.unneededSinceNs;
   }
   return { actions, state };

@@ -64,8 +64,32 @@ test('shrinking unplugs only what stayed unneeded for a while, never below anony
   const due = chooseLever(input({ plugged: 2000, target: 400, vetoKiB: 700 * MiB, nowNs: UNPLUG_AFTER_SECONDS * S }), state);
   const [r] = resizes(due.actions);
   assert.equal(r!.requestedKiB, 188 * MiB, 'keeps anon + floor 700 MiB: 700 − 512 = 188 MiB plugged');
-  assert.match(r!.reason, /unneeded for 60 s.*anonymous \+ floor 700 MiB/);
+  assert.match(r!.reason, new RegExp(`unneeded for ${UNPLUG_AFTER_SECONDS} s.*anonymous \\+ floor 700 MiB`));
   assert.deepEqual(balloons(due.actions), []);
+});
+
+test('once the while is up, one unplug down to what the guest needs (+ half a band), not the balloon\'s halving step', () => {
+  const s0 = chooseLever(input({ plugged: 2500, target: 1900, unplugKeepKiB: 390 * MiB }), {}).state;
+  const due = chooseLever(input({ plugged: 2500, target: 1900, unplugKeepKiB: 390 * MiB, nowNs: UNPLUG_AFTER_SECONDS * S }), s0);
+  const [r] = resizes(due.actions);
+  assert.equal(r!.requestedKiB, 0, 'keeps 390 MiB usable: all within the 512 MiB boot memory');
+  assert.match(r!.reason, /need \+ half a band 390 MiB/);
+  const later = chooseLever(input({ plugged: 2500, target: 1900, unplugKeepKiB: 390 * MiB, unplugAfterSeconds: 10, nowNs: 10 * S }), s0);
+  assert.equal(resizes(later.actions)[0]!.requestedKiB, 0, 'the while is an option (memory.unplugAfter)');
+  const short = chooseLever(input({ plugged: 2500, target: 2000, vetoKiB: 2300 * MiB, unplugKeepKiB: 390 * MiB, nowNs: UNPLUG_AFTER_SECONDS * S }), s0);
+  assert.equal(resizes(short.actions)[0]!.requestedKiB, 1788 * MiB, 'never below anonymous + floor 2300 MiB');
+});
+
+test('a plug does not delay the next unplug; an unplug delays the next one by RETRY_SECONDS', () => {
+  // Plugged at t=0 (growth), freed right after: the unplug comes after the while, not a minute after the plug.
+  const plug = chooseLever(input({ plugged: 2000, target: 2700 }), {});
+  assert.equal(resizes(plug.actions).length, 1);
+  let state = chooseLever(input({ plugged: 2700, target: 1800, unplugKeepKiB: 390 * MiB, nowNs: 2 * S }), plug.state).state;
+  const due = chooseLever(input({ plugged: 2700, target: 1800, unplugKeepKiB: 390 * MiB, nowNs: (2 + UNPLUG_AFTER_SECONDS) * S }), state);
+  assert.equal(resizes(due.actions)[0]!.requestedKiB, 0);
+  state = chooseLever(input({ plugged: 1000, target: 900, unplugKeepKiB: 390 * MiB, nowNs: (4 + UNPLUG_AFTER_SECONDS) * S }), due.state).state;
+  const again = chooseLever(input({ plugged: 1000, target: 900, unplugKeepKiB: 390 * MiB, nowNs: (4 + 2 * UNPLUG_AFTER_SECONDS) * S }), state);
+  assert.deepEqual(resizes(again.actions), [], `no second unplug within ${RETRY_SECONDS} s of the first`);
 });
 
 test('a proposal that grows again resets the while', () => {
