@@ -14,8 +14,10 @@ import { mib } from '../ground/units.js';
 //     program freed is back on the host within a minute), never below anonymous use + floor (the
 //     Neon veto: a guest cannot give up memory its anonymous pages live in), at most once every
 //     RETRY_SECONDS after the previous unplug (a plug in between does not delay it);
-//   - an unplug under way toward less than anonymous use + floor (an operator's request, or ours
-//     overtaken by growth) is held there at once, never plugged up by this rule;
+//   - an unplug someone else asked for (an operator) that goes below anonymous use + floor is held
+//     there at once, never plugged up by this rule;
+//   - when the host is short, what is plugged beyond the target is unplugged at once (the balloon
+//     cannot take plugged memory), leaving anonymous use + floor beside what the balloon will hold;
 //   - the balloon shrinks such a guest only for a squeeze when the host is short, or when nothing is
 //     plugged and the boot memory's excess has stayed unneeded for the same while, and never
 //     to or below what is plugged;
@@ -39,6 +41,8 @@ export interface LeverState {
   lastResizeNs?: number;
   /** When we last asked for less (an unplug, or a stopped one accepted), host ns. */
   lastUnplugNs?: number;
+  /** The size we last asked for, KiB: a different request is someone else's (an operator's). */
+  requestedKiB?: number;
   /** Since when plugged has stayed above requested, host ns. */
   shortSinceNs?: number;
 }
@@ -85,6 +89,7 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
       reason: `${why}: virtio-mem ${mib(dev.requestedKiB)} → ${mib(requestedKiB)} MiB requested (${mib(dev.currentKiB)} MiB plugged, boot ${mib(dev.bootKiB)} MiB, block ${mib(dev.blockKiB)} MiB, size ${mib(dev.sizeKiB)} MiB)`,
     });
     state.lastResizeNs = nowNs;
+    state.requestedKiB = requestedKiB;
   };
 
   // An unplug short of its request: accepted where it stopped, never fought.
@@ -116,11 +121,15 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
     return { actions, state };
   }
 
-  // An unplug under way toward less than anonymous use + floor (an operator's request, or ours
-  // overtaken by growth): held there at once. What it would go on to take is memory the guest uses;
-  // waiting for it to stop short would leave the guest starved meanwhile.
-  if (dev.currentKiB > dev.requestedKiB) {
-    const holdKiB = Math.min(dev.currentKiB, ceilBlock(Math.max(0, input.vetoKiB + heldKiB - dev.bootKiB), dev.blockKiB));
+  // Someone else's request (an operator's) that unplugs below anonymous use + floor: held there at
+  // once. What it would go on to take is memory the guest uses; waiting for it to stop short would
+  // leave the guest starved meanwhile. Never our own request: it kept anonymous + floor when it was
+  // made, and while an unplug is under way the figures disagree (on a real host libvirt's <current>
+  // lags the guest's MemTotal by a second or more, so plugged memory already gone still counts in
+  // the balloon's size and anonymous use reads high by it: the hold plugged back half of what our
+  // unplug had just given back). What the balloon holds is left out: the balloon can give it back.
+  if (dev.currentKiB > dev.requestedKiB && dev.requestedKiB !== state.requestedKiB) {
+    const holdKiB = Math.min(dev.currentKiB, ceilBlock(Math.max(0, input.vetoKiB - dev.bootKiB), dev.blockKiB));
     if (holdKiB > dev.requestedKiB) {
       resize(holdKiB, `the request would unplug below anonymous + floor ${mib(input.vetoKiB)} MiB: held there, ${mib(holdKiB)} MiB plugged (what it would go on to take is memory the guest uses)`);
       return { actions, state };
@@ -164,13 +173,17 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
   // Once the while is up the guest's use has stayed below the target that long: one unplug to what
   // it needs (with half a band to spare), not the balloon's halving steps a minute apart.
   const keepKiB = Math.max(Math.min(target, input.unplugKeepKiB ?? target), input.vetoKiB);
-  const requestedKiB = Math.min(dev.requestedKiB, ceilBlock(Math.max(0, keepKiB + heldKiB - dev.bootKiB), dev.blockKiB));
+  // What the balloon will hold once this interval's squeeze (if any) is done: an unplug in the same
+  // interval must leave the guest keepKiB beside it.
+  const squeeze = actions.find((a): a is SetMemoryAction => a.kind === 'set-memory');
+  const heldAfterKiB = squeeze ? Math.max(heldKiB, input.ceilingKiB - squeeze.targetKiB) : heldKiB;
+  const requestedKiB = Math.min(dev.requestedKiB, ceilBlock(Math.max(0, keepKiB + heldAfterKiB - dev.bootKiB), dev.blockKiB));
   if (target >= input.currentKiB || dev.currentKiB - requestedKiB < Math.max(dev.blockKiB, input.minChangeKiB)) {
     delete state.unneededSinceNs;
     return { actions, state };
   }
   state.unneededSinceNs ??= nowNs;
-  if (since(state.unneededSinceNs) >= unplugAfter && since(state.lastUnplugNs) >= RETRY_SECONDS && dev.currentKiB <= dev.requestedKiB) {
+  if ((input.hostShort || since(state.unneededSinceNs) >= unplugAfter) && since(state.lastUnplugNs) >= RETRY_SECONDS && dev.currentKiB <= dev.requestedKiB) {
     resize(
       requestedKiB,
       `${mib(dev.currentKiB - requestedKiB)} MiB unneeded for ${Math.round(since(state.unneededSinceNs))} s: unplugged to keep ${mib(keepKiB)} MiB usable (target ${mib(target)} MiB${input.unplugKeepKiB !== undefined ? `, need + half a band ${mib(input.unplugKeepKiB)} MiB` : ''}, anonymous + floor ${mib(input.vetoKiB)} MiB)`,

@@ -131,6 +131,10 @@ test('an unplug under way below anonymous use + floor (an operator asked for 0) 
   assert.equal(resizes(under.actions)[0]!.requestedKiB, 1100 * MiB, 'never a plug: at most what is plugged (the growth rule plugs the rest)');
   const above = chooseLever(input({ plugged: 2048, requested: 1500, vetoKiB: 1700 * MiB }), {});
   assert.deepEqual(resizes(above.actions), [], 'a request that leaves anon + floor usable goes on');
+  // Our own unplug under way, read with anonymous use high (libvirt's <current> lags the guest's
+  // MemTotal: plugged memory already gone still counts): not held, not plugged back.
+  const ours = chooseLever(input({ plugged: 2560, requested: 0, vetoKiB: 1508 * MiB, target: 1700 }), { requestedKiB: 0 });
+  assert.deepEqual(resizes(ours.actions), [], 'our own request is left to finish');
 });
 
 test('a partial unplug is accepted where it stopped and not fought: at most one resize a minute', () => {
@@ -175,4 +179,15 @@ test('a virtio-mem guest is grown (plugged) when its predicted unused memory fal
   const v = assessStarvation(g, defaultMemoryOptions, true);
   assert.equal(v.kind, 'grow');
   assert.match(v.kind === 'grow' ? v.proposal.why : '', /< 200 MiB plug threshold \(its floor\)/);
+});
+
+test('when the host is short, plugged memory a guest no longer needs is unplugged at once (the balloon cannot take it), beside the squeeze', () => {
+  // 1770 MiB plugged, the balloon already holding 282 MiB; the guest freed to anon 90 + floor 200.
+  const d = chooseLever(input({ plugged: 1770, held: 282, target: 290, vetoKiB: 290 * MiB, unplugKeepKiB: 340 * MiB, hostShort: true }), {});
+  const [b] = balloons(d.actions);
+  assert.equal(b!.targetKiB, 1774 * MiB, 'the squeeze, held just above what is plugged (+ the 4 MiB minimum change)');
+  const [r] = resizes(d.actions);
+  assert.equal(r!.requestedKiB, 286 * MiB, 'unplugged leaving anon + floor 290 MiB beside the 508 MiB the balloon will hold: 290 + 508 − 512');
+  const again = chooseLever(input({ plugged: 1000, requested: 274, held: 496, target: 290, vetoKiB: 290 * MiB, hostShort: true, nowNs: 10 * S }), d.state);
+  assert.deepEqual(resizes(again.actions), [], 'one unplug under way at a time, at most one a minute');
 });
