@@ -12,8 +12,9 @@
 // Needs libvirtd with real guests (scripts/libvirt-test-host.sh up); under CI=true its absence fails.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { paramNumber } from '../../src/libvirt/client.js';
 import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
@@ -47,6 +48,26 @@ let guest: LabGuest | undefined;
 let coordinator: Child | undefined;
 
 const mibOf = (kib: number) => kib / MiB;
+const TRACE = join(os.tmpdir(), `${NAME}-coordinator.jsonl`);
+
+/** The coordinator's resizes and balloon targets for the guest, from its trace: one line each. */
+function decisions(): string[] {
+  let text = '';
+  try {
+    text = readFileSync(TRACE, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const entry = JSON.parse(line) as { interval?: number; timeMs?: number; actions?: { kind: string; reason?: string; domain?: { name: string } }[] };
+    for (const a of entry.actions ?? []) {
+      if (a.domain?.name === NAME && (a.kind === 'resize-memory-device' || a.kind === 'set-memory')) out.push(`t=${((entry.timeMs ?? 0) / 1000).toFixed(0)} ${a.kind}: ${a.reason ?? ''}`);
+    }
+  }
+  return out;
+}
 
 /** VmRSS of a process, MiB. */
 function rssMiB(pid: number): number {
@@ -81,6 +102,7 @@ describe('the memory coordinator sizes a virtio-mem guest on a real libvirtd: pl
   after(async () => {
     try {
       if (coordinator) say(TAG, `memory_coordinator stopped (${await coordinator.stop()})`);
+      rmSync(TRACE, { force: true });
     } finally {
       try {
         if (client && guest) await labRemove(client, [guest.name], consoleProgress(TAG));
@@ -152,7 +174,7 @@ describe('the memory coordinator sizes a virtio-mem guest on a real libvirtd: pl
         await sleep(500);
       }
     };
-    const why = () => (coordinator ? `\ncoordinator output (last 30 lines):\n${coordinator.output.slice(-30).join('\n')}` : '');
+    const why = () => (coordinator ? `\ncoordinator's decisions (${TRACE}):\n${decisions().join('\n')}` : '');
 
     // 1. The yardstick: the whole device plugged before the program starts.
     const idle = await observe();
@@ -170,7 +192,7 @@ describe('the memory coordinator sizes a virtio-mem guest on a real libvirtd: pl
     say(TAG, `unplugged by hand again; QEMU RSS ${freshRss.toFixed(0)} MiB`);
 
     // 2. The coordinator: one guest, 1 s interval, every option at its default.
-    coordinator = runBin(['memory_coordinator', '1', '--connect', URI, '--only', NAME], TAG);
+    coordinator = runBin(['memory_coordinator', '1', '--connect', URI, '--only', NAME, '--trace', TRACE], TAG);
     // Its first readings: the statistics period set, the guest seen idle.
     await sleep(8_000);
     assert.equal(coordinator.process.exitCode, null, `memory_coordinator exited early${why()}`);
@@ -221,6 +243,7 @@ describe('the memory coordinator sizes a virtio-mem guest on a real libvirtd: pl
     say(TAG, `freed: usable below ${USABLE_BELOW_MIB} MiB ${belowS === undefined ? 'never (150 s)' : `after ${belowS.toFixed(1)} s`}; now ${fmt(end)}`);
     say(TAG, `QEMU RSS ${peakRss.toFixed(0)} → ${endRss.toFixed(0)} MiB: dropped ${dropMiB.toFixed(0)} MiB = ${(dropMiB / Math.max(1, unpluggedMiB) * 100).toFixed(0)} % of the ${unpluggedMiB.toFixed(0)} MiB unplugged (target ≥ ${RSS_SHARE * 100} %)`);
     say(TAG, `figures: time ratio ${ratio.toFixed(2)} (${coordS.toFixed(1)} / ${fullS.toFixed(1)} s), usable < ${USABLE_BELOW_MIB} MiB after ${belowS?.toFixed(1) ?? 'never'} s, RSS drop ${dropMiB.toFixed(0)} MiB of ${unpluggedMiB.toFixed(0)} MiB unplugged (${(dropMiB / Math.max(1, unpluggedMiB) * 100).toFixed(0)} %)`);
+    for (const d of decisions()) say(TAG, `  ${d}`);
     await noOom('after the free');
     assert.ok(belowS !== undefined && belowS <= USABLE_WITHIN_S, `usable memory below ${USABLE_BELOW_MIB} MiB ${belowS === undefined ? 'never' : `only after ${belowS.toFixed(1)} s`}\n${freedTrail.join('\n')}${why()}`);
     assert.ok(unpluggedMiB > 0, `something was unplugged\n${freedTrail.join('\n')}${why()}`);
