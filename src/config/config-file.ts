@@ -65,6 +65,8 @@ export interface RunConfig {
     refaultHorizonSeconds?: number;
     /** The host has room when its free memory is this far above the reserve (and no guest starved within the watch), MiB. */
     roomMiB?: number;
+    /** virtio-mem: memory that has stayed unneeded this long is unplugged, seconds. */
+    unplugAfterSeconds?: number;
   };
   vms: Record<string, VmConfig>;
 }
@@ -83,7 +85,7 @@ const TOP_KEYS = ['connect', 'interval', 'controllers', 'dryRun', 'restore', 'tr
 const CPU_KEYS = ['margin', 'persistIntervals', 'urgentGain', 'objective', 'trials', 'definitionPins'] as const;
 export const definitionPinsChoices = ['keep', 'manage'] as const;
 export type DefinitionPins = (typeof definitionPinsChoices)[number];
-const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory', 'refaultHorizon', 'roomMiB'] as const;
+const MEMORY_KEYS = ['floorMiB', 'reserveMiB', 'minActualMiB', 'statsPeriod', 'minChangeMiB', 'coldReclaimMiBps', 'refaultWatch', 'refaultMiBps', 'hotMemory', 'refaultHorizon', 'roomMiB', 'unplugAfter'] as const;
 const METRICS_KEYS = ['libvirtNames', 'nodeNames'] as const;
 const VM_KEYS = ['weight', 'floorMiB', 'cpuWeight', 'manage', 'dedicated'] as const;
 const DOMAIN_NAME = /^[^\s/][^/]*$/;
@@ -203,6 +205,7 @@ export function parseConfig(text: string, source: string): RunConfig {
       hotMemorySeconds: optional(memRaw.hotMemory, (v) => r.number(v, ['memory', 'hotMemory'], 0, WEEK_SECONDS)),
       refaultHorizonSeconds: optional(memRaw.refaultHorizon, (v) => r.number(v, ['memory', 'refaultHorizon'], 0, 86_400, { exclusiveMin: true })),
       roomMiB: optional(memRaw.roomMiB, (v) => r.number(v, ['memory', 'roomMiB'], 0, MAX_MIB)),
+      unplugAfterSeconds: optional(memRaw.unplugAfter, (v) => r.number(v, ['memory', 'unplugAfter'], 0, 86_400)),
     }),
     vms,
   });

@@ -7,10 +7,10 @@ import { lowestSafeKiB, safeTargetKiB } from './bounds.js';
 import { assessFreshness, markActedOn } from './freshness.js';
 import { addSample, estimateGrowth, horizonSeconds, type UsageSample } from './growth.js';
 import { floorKiBOf, staleAfterSecondsFor, weightOf, type MemoryOptions } from './options.js';
-import { assessReclaim } from './reclaim.js';
+import { assessReclaim, wasteThresholdKiB } from './reclaim.js';
 import { growthBudgetKiB, type Commitment } from './reserve.js';
 import { shareMemory } from './sharing.js';
-import { assessStarvation, type GrowthProposal, type GrowthVerdict } from './starvation.js';
+import { assessStarvation, plugThresholdKiB, type GrowthProposal, type GrowthVerdict } from './starvation.js';
 import { cloneMemoryState, newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from '../ground/units.js';
@@ -196,7 +196,7 @@ export function decideMemory(
   const growths: GrowthProposal[] = [];
   const others: GuestAssessment[] = [];
   for (const g of assessed) {
-    const verdict = withRefault(assessStarvation(g, options), g, options);
+    const verdict = withRefault(assessStarvation(g, options, devices.has(domainKey(g.ref))), g, options);
     const guest = next.guests[domainKey(g.ref)]!;
     if (verdict.kind === 'grow') {
       growths.push(verdict.proposal);
@@ -305,6 +305,8 @@ function leverActions(
       ceilingKiB: domain.balloon.maximumKiB,
       ...(proposal && { proposal }),
       vetoKiB: g.anonKiB + g.floorKiB,
+      unplugKeepKiB: Math.max(lowestSafeKiB(g), neededKiB(g)) + Math.max(0, wasteThresholdKiB(g, options) - plugThresholdKiB(g, options)) / 2,
+      unplugAfterSeconds: options.unplugAfterSeconds,
       hostShort,
       minChangeKiB: mibToKiB(options.minChangeMiB),
     }, guest.lever ?? {});

@@ -56,6 +56,8 @@ export interface MemoryOptions {
   refaultHorizonSeconds: number;
   /** The host has room when its free memory is this far above the reserve and no guest starved within the refault watch, MiB. */
   roomMiB: number;
+  /** virtio-mem: memory that has stayed unneeded this long is unplugged (lever.ts), seconds. */
+  unplugAfterSeconds: number;
 }
 
 export const defaultMemoryOptions: MemoryOptions = {
@@ -85,6 +87,7 @@ export const defaultMemoryOptions: MemoryOptions = {
   hotMemorySeconds: 1800,
   refaultHorizonSeconds: 600,
   roomMiB: 1024,
+  unplugAfterSeconds: 30,
 };
 
 export function floorKiBOf(domain: string, options: MemoryOptions): number {

@@ -41,8 +41,19 @@ export function starvationThresholdKiB(g: GuestAssessment, options: MemoryOption
   return g.floorKiB * options.starvationRatio;
 }
 
-export function assessStarvation(g: GuestAssessment, options: MemoryOptions): GrowthVerdict {
-  const thresholdKiB = starvationThresholdKiB(g, options);
+/**
+ * A guest with a virtio-mem device is grown one step earlier: when its unused memory predicted for
+ * the end of the horizon falls below its whole floor (not starvationRatio of it). What it gets
+ * beyond boot + plugged comes by plugging, in blocks and through the guest's driver, and its growth
+ * is often first seen at a rate its few readings understate: the plug starts ahead of the demand.
+ */
+export function plugThresholdKiB(g: GuestAssessment, options: MemoryOptions): number {
+  return Math.max(starvationThresholdKiB(g, options), g.floorKiB);
+}
+
+export function assessStarvation(g: GuestAssessment, options: MemoryOptions, plugs = false): GrowthVerdict {
+  const thresholdKiB = plugs ? plugThresholdKiB(g, options) : starvationThresholdKiB(g, options);
+  const label = plugs ? 'plug threshold (its floor)' : 'starvation threshold';
   const projectedKiB = g.unusedKiB - g.growthKiBps * g.horizonSeconds;
   if (projectedKiB >= thresholdKiB) return { kind: 'fine' };
   // A guest with page cache starves (in the anonymous sense) only when MemAvailable itself runs low;
@@ -51,8 +62,8 @@ export function assessStarvation(g: GuestAssessment, options: MemoryOptions): Gr
 
   const growing = g.growthKiBps > 0;
   const trigger = g.unusedKiB < thresholdKiB
-    ? `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold`
-    : `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB would fall to ${mib(projectedKiB)} MiB < ${mib(thresholdKiB)} MiB starvation threshold within ${g.horizonSeconds} s`;
+    ? `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB < ${mib(thresholdKiB)} MiB ${label}`
+    : `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB would fall to ${mib(projectedKiB)} MiB < ${mib(thresholdKiB)} MiB ${label} within ${g.horizonSeconds} s`;
   const rate = growing ? `, growing ${mibPerSecond(g.growthKiBps)} MiB/s (${g.growthBasis})` : '';
   const formula = (g.cache ? `anon ${mib(g.anonKiB)} + hot ${mib(g.cache.hotKiB)}` : `used ${mib(g.usedKiB)}`) + (g.noiseAllowanceKiB > 0 ? ` + noise ${mib(g.noiseAllowanceKiB)}` : '') + ` + floor ${mib(g.floorKiB)}` +
     (growing ? ` + ${mibPerSecond(g.growthKiBps)} MiB/s × ${g.horizonSeconds} s` : '') + ` = ${mib(neededKiB(g))} MiB`;

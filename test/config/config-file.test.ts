@@ -95,7 +95,7 @@ const BAD: Array<[string, string, RegExp]> = [
   ['memory:\n  refaultHorizon: 0\n', 'memory.refaultHorizon', /^c\.yaml:2: memory\.refaultHorizon: 0 is out of range \(must be > 0 and ≤ 86400/],
   ['memory:\n  refaultHorizon: 100000\n', 'memory.refaultHorizon', /^c\.yaml:2: memory\.refaultHorizon: 100000 is out of range/],
   ['memory:\n  refaultHorizon: 10m\n', 'memory.refaultHorizon', /^c\.yaml:2: memory\.refaultHorizon: expected a number, got "10m"/],
-  ['memory:\n  refaultHorizonSeconds: 600\n', 'memory.refaultHorizonSeconds', /unknown field 'refaultHorizonSeconds' \(allowed: .*refaultHorizon, roomMiB\)/],
+  ['memory:\n  refaultHorizonSeconds: 600\n', 'memory.refaultHorizonSeconds', /unknown field 'refaultHorizonSeconds' \(allowed: .*refaultHorizon, roomMiB, unplugAfter\)/],
   ['memory:\n  roomMiB: -1\n', 'memory.roomMiB', /^c\.yaml:2: memory\.roomMiB: -1 is out of range \(must be ≥ 0/],
   ['memory:\n  roomMiB: plenty\n', 'memory.roomMiB', /^c\.yaml:2: memory\.roomMiB: expected a number, got "plenty"/],
   ['vms:\n  web1:\n    weight: 0\n', 'vms.web1.weight', /^c\.yaml:3: vms\.web1\.weight: 0 is out of range \(must be > 0/],
@@ -264,6 +264,16 @@ test('vms.NAME.cpuWeight: read per guest and handed to the run as the weights to
   assert.equal(c.vms.db!.cpuWeight, 3);
   assert.deepEqual(resolveRunOptions({}, c).cpuWeights, { db: 3 });
   assert.equal(resolveRunOptions({}, parseConfig('vms:\n  web1: { weight: 2 }\n', 'c.yaml')).cpuWeights, undefined);
+});
+
+test('memory.unplugAfter: seconds 0-86400, reaching the memory coordinator as unplugAfterSeconds (default 30)', () => {
+  for (const v of [0, 20, 86_400]) {
+    const config = parseConfig(`memory:\n  unplugAfter: ${v}\n`, 'c.yaml');
+    assert.deepEqual(config.memory, { unplugAfterSeconds: v });
+    assert.equal(resolveRunOptions({}, config).memory!.unplugAfterSeconds, v);
+  }
+  assert.throws(() => parseConfig('memory:\n  unplugAfter: -1\n', 'c.yaml'), /memory\.unplugAfter/);
+  assert.equal(resolveRunOptions({}, parseConfig('', 'c.yaml')).memory!.unplugAfterSeconds, 30);
 });
 
 test('memory.refaultHorizon and memory.roomMiB: their edge values are taken and reach the memory coordinator', () => {

@@ -10,8 +10,8 @@ import { get, repoRoot } from './helpers.js';
 // at 512 MiB with its 2 GiB device plugged; at t=30 s an operator asks for 0 and the guest unplugs
 // what it can. vm1's memory card says plugged (of the device's size), boot and, while they differ,
 // the request; its chart draws boot + plugged; vm2, balloon-only, has no such line. The run stops at
-// interval 16 (t=32 s), while the unplug is under way: from interval 17 the coordinator plugs vm1
-// back up to its need, as the two-lever policy does for a guest that an unplug left short.
+// interval 16 (t=32 s), while the unplug is under way: the coordinator has held the request at
+// vm1's anonymous use + floor (1188 MiB plugged), which vm1 reaches at interval 17.
 
 const INTERVALS = 17;
 
