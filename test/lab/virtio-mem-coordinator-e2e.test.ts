@@ -22,13 +22,13 @@ import { paramNumber } from '../../src/libvirt/client.js';
 import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { readVirtioMemDevices } from '../../src/libvirt/memory-devices.js';
 import { LibvirtHost } from '../../src/host/libvirt-host.js';
-import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
+import { labUp, type LabGuest } from '../../src/lab/lab.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
 import { guestQemuPids } from '../../src/lab/host-processes.js';
 import { WorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
-import { claimLabDaemon, runBin, say, sleep, URI, type Child } from './e2e-support.js';
+import { claimLabDaemon, releaseLabDaemon, runBin, say, sleep, URI, type Child } from './e2e-support.js';
 
 const TAG = 'virtio-mem-coordinator-e2e';
 const NAME = `vblt${process.pid}w_vm1`;
@@ -102,17 +102,8 @@ describe('the memory coordinator sizes a virtio-mem guest on a real libvirtd: pl
   });
 
   after(async () => {
-    try {
-      if (coordinator) say(TAG, `memory_coordinator stopped (${await coordinator.stop()})`);
-      rmSync(TRACE, { force: true });
-    } finally {
-      try {
-        if (client && guest) await labRemove(client, [guest.name], consoleProgress(TAG));
-      } finally {
-        await unlock?.();
-        await client?.close();
-      }
-    }
+    rmSync(TRACE, { force: true });
+    await releaseLabDaemon(TAG, { client, unlock, children: coordinator ? [coordinator] : [], labGuests: guest ? [guest.name] : [] });
   });
 
   test(`reaches ${TARGET_MIB} MiB at ${RATE_MIBPS} MiB/s without an OOM within ${TIME_RATIO} × the pre-plugged time; after the free, usable < ${USABLE_BELOW_MIB} MiB within ${USABLE_WITHIN_S} s and QEMU's RSS drops by ≥ ${RSS_SHARE * 100} % of what was unplugged`, async (t) => {
