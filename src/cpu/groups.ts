@@ -25,7 +25,6 @@ export function groupedCandidates(
   homes: readonly (number | undefined)[],
   pcpus: number,
   other?: readonly number[],
-  join = false,
 ): number[][][] {
   if (pcpus < 2) return [];
   // A clock-bound vCPU asking much is almost busy: the group may hold only the k least demanding.
@@ -40,45 +39,20 @@ export function groupedCandidates(
     for (const i of byDemand.slice(0, k)) inGroup[i] = 1;
     out.push(...splitsFor(demands, inGroup, homes, pcpus, other));
   }
-  // A climb from a grouping in force (`join`: the clock-bound vCPUs already run apart from the rest):
-  // the whole clock-bound group joined by one of the rest, each of the least demanding few in turn. A
-  // vCPU asking little leaves the clock-bound ones most of their pCPUs and takes its load off the
-  // crowded side. Only from a grouping in force, so the trial that judges it measures it against the
-  // grouping and a loss goes back there: proposed first (from everything shared), the model, which
-  // cannot see the windows a not yet labelled bursty vCPU loses, overrated such groups and their trial
-  // took the place of the plain grouping's (docs/mixes.md). One at a time: two joining could swamp the group.
-  if (join && byDemand.length > 0) {
-    const rest = demands.map((_, i) => i).filter((i) => clockBound[i] !== 1).sort((a, b) => demands[a]! - demands[b]! || a - b);
-    if (rest.length >= 2) {
-      for (const j of rest.slice(0, subsetsTried)) {
-        const inGroup = new Uint8Array(demands.length);
-        for (const i of byDemand) inGroup[i] = 1;
-        inGroup[j] = 1;
-        // Placed where the clock-bound group runs now: only the one joining moves.
-        out.push(...splitsFor(demands, inGroup, homes, pcpus, other, clockBound));
-      }
-    }
-  }
   return out;
 }
 
 /** Every split of the pCPUs between the group (`inGroup`) and the rest, the group on the pCPUs with least other load, then where it runs. */
-function splitsFor(
-  demands: readonly number[],
-  inGroup: Uint8Array,
-  homes: readonly (number | undefined)[],
-  pcpus: number,
-  other?: readonly number[],
-  homedBy: Uint8Array = inGroup,
-): number[][][] {
+function splitsFor(demands: readonly number[], inGroup: Uint8Array, homes: readonly (number | undefined)[], pcpus: number, other?: readonly number[]): number[][][] {
   let groupDemand = 0;
   let restDemand = 0;
   const homed = new Float64Array(pcpus);
   for (let i = 0; i < demands.length; i++) {
-    if (inGroup[i] === 1) groupDemand += demands[i]!;
-    else restDemand += demands[i]!;
-    const h = homes[i];
-    if (homedBy[i] === 1 && h !== undefined && h >= 0 && h < pcpus) homed[h] = homed[h]! + demands[i]!;
+    if (inGroup[i] === 1) {
+      groupDemand += demands[i]!;
+      const h = homes[i];
+      if (h !== undefined && h >= 0 && h < pcpus) homed[h] = homed[h]! + demands[i]!;
+    } else restDemand += demands[i]!;
   }
   if (groupDemand === 0 || restDemand === 0) return [];
   // Other load is a busy neighbour that never waits: clock-bound vCPUs do worst beside it.
@@ -92,16 +66,4 @@ function splitsFor(
     const restSet = order.slice(k).sort((a, b) => a - b);
     return demands.map((_, i) => (inGroup[i] === 1 ? groupSet : restSet));
   });
-}
-
-/** Whether the clock-bound vCPUs and the rest may run on disjoint pCPU sets (each side non-empty): the grouping is in force. */
-export function clockBoundApart(affinities: readonly (readonly number[])[], clockBound: Uint8Array): boolean {
-  const groupSide = new Set<number>();
-  const restSide = new Set<number>();
-  affinities.forEach((a, i) => {
-    for (const p of a) (clockBound[i] === 1 ? groupSide : restSide).add(p);
-  });
-  if (groupSide.size === 0 || restSide.size === 0) return false;
-  for (const p of groupSide) if (restSide.has(p)) return false;
-  return true;
 }

@@ -11,7 +11,7 @@ import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js
 import { isVcpuKey, normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
-import { clockBoundApart, groupedCandidates } from './groups.js';
+import { groupedCandidates } from './groups.js';
 import type { TrialEvent, TrialState } from './trials.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
@@ -435,7 +435,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     let segregatedWhere: number[][] = segregatedAssignment(demands, room.clockBound, homes, pcpus, room.other).map((p) => [p]);
     let segregated = summarizePlacement(demands, segregatedWhere, room, fair);
     let segregateStrategy: CpuStrategy = 'segregate';
-    for (const groupedWhere of groupedCandidates(demands, room.clockBound, homes, pcpus, room.other, clockBoundApart(affinities, room.clockBound))) {
+    for (const groupedWhere of groupedCandidates(demands, room.clockBound, homes, pcpus, room.other)) {
       const grouped = summarizePlacement(demands, groupedWhere, room, fair);
       if (grouped.worstFractionOfFairShare > segregated.worstFractionOfFairShare + fairShareTolerance) {
         segregatedWhere = groupedWhere;
