@@ -21,10 +21,14 @@ import { detectRepeatedReads, endEpisodeIfGivenBack, recordEpisodeShrink, trackB
 import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
 
 // The memory coordinator's policy: one pure function from an observation (and what it remembered
-// from earlier intervals) to balloon actions, each with its reason. The rules live in the files
-// named after them; this file only runs them in order:
-//   stats-enabling → freshness → usage → cache (anon, hot, cold) → refaults → noise → growth →
-//   starvation / reclaim → reserve → sharing → bounds → lever (virtio-mem guests only).
+// from earlier intervals) to balloon and virtio-mem actions, each with its reason. The rules live in
+// the files named after them; this file only runs them, as five named steps:
+//   measure  stats-enabling → freshness → usage → cache (anon, hot, cold) → refaults → noise → growth
+//   need     starvation (who must grow), the rest left to reclaim
+//   budget   reserve → sharing (what the host can give, shared by weight)
+//   target   reclaim for the others, grows within the budget → bounds
+//   lever    virtio-mem guests only: the target reached by plugging, unplugging or the balloon
+// A new lever is one more step after target.
 
 export { defaultMemoryOptions, type MemoryOptions } from './options.js';
 export { initialMemoryState, type MemoryState } from './state.js';
@@ -74,132 +78,172 @@ export function decideMemory(
   intervalSeconds: number,
 ): MemoryDecision {
   const next: MemoryState = cloneMemoryState(state);
-  const statsActions: SetStatsPeriodAction[] = [];
+  forgetGoneDomains(next, obs.domains);
   const notices: Notice[] = [];
-  const guests: GuestMemoryView[] = [];
-  const assessed: GuestAssessment[] = [];
-  const commitments: Commitment[] = [];
+  const measured = measure(obs, next, options, intervalSeconds, notices);
+  const needs = need(measured.assessed, measured.devices, next, options, notices);
+  const budget = budgetFor(needs.growths, measured.commitments, obs, next, options);
+  const { shrinks, grows } = target(needs, budget, obs.timeNs, next, options, notices);
+  const levers = measured.devices.size === 0 ? [] : leverActions(measured.assessed, measured.devices, [...shrinks, ...grows], next, obs.timeNs, budget.plan.short, options);
+  const balloonOnly = (a: SetMemoryAction) => !measured.devices.has(domainKey(a.domain));
+  return {
+    actions: [...measured.statsActions, ...shrinks.filter(balloonOnly), ...grows.filter(balloonOnly), ...levers],
+    notices,
+    state: next,
+    guests: measured.views,
+    hostFreeKiB: obs.host.memoryFreeKiB,
+  };
+}
+
+/** Step 1, measure: every running guest's readings turned into what it uses, caches and grows by. */
+interface Measured {
+  assessed: GuestAssessment[];
+  commitments: Commitment[];
+  views: GuestMemoryView[];
+  statsActions: SetStatsPeriodAction[];
+  /** Guests with a virtio-mem device, by domainKey: their target is reached by the lever step. */
+  devices: Map<string, DomainObservation>;
+}
+
+function measure(obs: HostObservation, next: MemoryState, options: MemoryOptions, intervalSeconds: number, notices: Notice[]): Measured {
+  const out: Measured = { assessed: [], commitments: [], views: [], statsActions: [], devices: new Map() };
   const staleAfterSeconds = staleAfterSecondsFor(options, intervalSeconds);
   const horizon = horizonSeconds(intervalSeconds, options.statsPeriodSeconds, options.balloonLagSeconds);
-  const devices = new Map<string, DomainObservation>();
-
-  forgetGoneDomains(next, obs.domains);
   // With room on the host, a hot size learned is kept: testing it again would cost a refault for memory nobody wants.
   const hostHasRoom = obs.host.memoryFreeKiB - mibToKiB(options.reserveMiB) >= mibToKiB(options.roomMiB) &&
     !(next.anonShortAtNs !== undefined && obs.timeNs - next.anonShortAtNs < options.refaultWatchSeconds * 1e9);
-
   for (const domain of obs.domains) {
     if (!ACTIVE.has(domain.state)) continue;
     const guest = (next.guests[domainKey(domain)] ??= newGuestState());
-    trackReads(guest, readBytesOf(domain), obs.timeNs, options.refaultWatchSeconds);
-    trackBursts(guest, obs.timeNs, options.refaultMiBps, options.refaultHorizonSeconds);
-    const balloon = domain.balloon;
-    if (!balloon) {
-      if (!guest.reported.noBalloon) {
-        guest.reported.noBalloon = true;
-        notices.push({ domain: domain.name, message: 'no balloon device: its memory cannot be managed' });
-      }
-      continue;
-    }
-    // The observations a reading may date from: it is up to one stats period (as the guest really
-    // keeps it) old.
-    const periodSeconds = Math.max(options.statsPeriodSeconds, guest.readingSpacingSeconds ?? 0);
-    const lagObservations = Math.min(ACTUAL_HISTORY, Math.ceil(periodSeconds / intervalSeconds) + 1);
-    guest.recentActualKiB = [...guest.recentActualKiB, balloon.currentKiB].slice(-lagObservations);
-    if (guest.pendingTargetKiB !== undefined && Math.abs(balloon.currentKiB - guest.pendingTargetKiB) <= REACHED_TOLERANCE_KIB) {
-      delete guest.pendingTargetKiB;
-    }
-    const committedKiB = Math.max(balloon.currentKiB, guest.pendingTargetKiB ?? 0);
-    commitments.push({ actualKiB: balloon.currentKiB, committedKiB, ...(balloon.rssKiB !== undefined && { rssKiB: balloon.rssKiB }) });
-    const floorKiB = floorKiBOf(domain.name, options);
-    const view: GuestMemoryView = { domain: domain.name, actualKiB: balloon.currentKiB, maximumKiB: balloon.maximumKiB, floorKiB, fresh: false };
-    if (balloon.rssKiB !== undefined) view.rssKiB = balloon.rssKiB;
-    guests.push(view);
-
-    if (!hasStats(balloon) || isBootSnapshot(balloon, guest)) {
-      const outcome = enableStats(domain, guest, obs.timeNs, options);
-      if (outcome.action) statsActions.push(outcome.action);
-      if (outcome.notice) notices.push(outcome.notice);
-      continue;
-    }
-    const freshness = assessFreshness(guest, balloon.lastUpdate, obs.timeNs, staleAfterSeconds);
-    const speedUp = speedUpStats(domain, guest, obs.timeNs, options, intervalSeconds);
-    if (speedUp) statsActions.push(speedUp);
-    const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB, guest.memFreeOffsetKiB);
-    if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
-    if (usage.memFreeOffsetKiB) guest.memFreeOffsetKiB = usage.memFreeOffsetKiB;
-    const anonKiB = usage.anonKiB ?? usage.usedKiB;
-    if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
-    const readKiBps = readRateKiBps(guest);
-    if (usage.cacheKiB !== undefined && freshness.newReading) learnHotAfterRefault(guest, usage.cacheKiB, obs.timeNs, options.refaultWatchSeconds);
-    const hotKiB = rememberedHotKiB(guest, obs.timeNs, options.hotMemorySeconds, hostHasRoom);
-    const cache = usage.cacheKiB === undefined
-      ? undefined
-      : cacheView(usage.cacheKiB, hotKiB, balloon.unusedKiB, mibToKiB(options.coldReclaimMiBps) * intervalSeconds, readKiBps);
-    view.usedKiB = usage.usedKiB;
-    view.unusedKiB = balloon.unusedKiB;
-    view.fresh = !freshness.stopped;
-    if (cache) Object.assign(view, { anonKiB, cacheKiB: cache.cacheKiB, hotKiB: cache.hotKiB, ...(readKiBps !== undefined && { readKiBps }) });
-
-    if (freshness.stopped) {
-      const revive = reviveStats(domain, guest, obs.timeNs, options);
-      if (revive) statsActions.push(revive);
-      if (!guest.reported.statsStopped) {
-        guest.reported.statsStopped = true;
-        notices.push({
-          domain: domain.name,
-          message: `balloon statistics stopped (last-update unchanged for ${Math.round(freshness.ageSeconds)} s): leaving it at ${mib(balloon.currentKiB)} MiB`,
-        });
-      }
-      continue;
-    }
-    if (!freshness.actionable) continue;
-    endEpisodeIfGivenBack(guest, balloon.currentKiB);
-    const refault = cache ? detectRefault(guest, obs.timeNs, options.refaultMiBps) ?? detectRepeatedReads(guest, obs.timeNs) : undefined;
-    if (refault && cache) {
-      cache.hotKiB = refault.hotKiB;
-      cache.coldKiB = Math.max(0, cache.cacheKiB - refault.hotKiB);
-      view.hotKiB = refault.hotKiB;
-    }
-    const sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
-    const growth = estimateGrowth(guest.samples, mibToKiB(options.minGrowthMiBps), { sigmaKiB, sigmas: options.noiseSigmas });
-    assessed.push({
-      ref: { name: domain.name, uuid: domain.uuid },
-      actualKiB: balloon.currentKiB,
-      // A virtio-mem guest may grow to boot + its device's size: plugging is the lever (lever.ts).
-      maximumKiB: domain.memoryDevice ? Math.max(balloon.maximumKiB, domain.memoryDevice.bootKiB + domain.memoryDevice.sizeKiB) : balloon.maximumKiB,
-      // With MemAvailable: sized on anon + hot, and what it could still use is MemAvailable − hot.
-      unusedKiB: cache ? cache.freeKiB + cache.cacheKiB - cache.hotKiB : balloon.unusedKiB,
-      usedKiB: cache ? anonKiB + cache.hotKiB : usage.usedKiB,
-      anonKiB,
-      ...(cache && { cache }),
-      ...(refault && { refault }),
-      noiseAllowanceKiB: noiseAllowanceKiB(anonKiB, guest.levelKiB, sigmaKiB, options.noiseHeadroomSigmas),
-      noiseSigmaKiB: sigmaKiB,
-      floorKiB,
-      minActualKiB: mibToKiB(options.minActualMiB),
-      growthKiBps: growth.kibPerSecond,
-      growthBasis: growth.basis,
-      horizonSeconds: horizon,
-      committedKiB,
-      weight: weightOf(domain.name, options),
-      reclaiming: guest.reclaiming,
-      wasteSeen: guest.wasteSeen,
-      settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
-      ...(balloon.freePageReporting && { reportsFreePages: true }),
-    });
-    if (domain.memoryDevice) devices.set(domainKey(domain), domain);
+    measureGuest(domain, guest, { timeNs: obs.timeNs, options, intervalSeconds, staleAfterSeconds, horizon, hostHasRoom }, out, notices);
   }
+  return out;
+}
 
-  const reserveKiB = mibToKiB(options.reserveMiB);
-  const budgetKiB = growthBudgetKiB(obs.host.memoryFreeKiB, reserveKiB, commitments);
-  const growths: GrowthProposal[] = [];
-  const others: GuestAssessment[] = [];
+interface MeasureContext {
+  timeNs: number;
+  options: MemoryOptions;
+  intervalSeconds: number;
+  staleAfterSeconds: number;
+  horizon: number;
+  hostHasRoom: boolean;
+}
+
+function measureGuest(domain: DomainObservation, guest: GuestMemoryState, ctx: MeasureContext, out: Measured, notices: Notice[]): void {
+  const { timeNs, options, intervalSeconds } = ctx;
+  trackReads(guest, readBytesOf(domain), timeNs, options.refaultWatchSeconds);
+  trackBursts(guest, timeNs, options.refaultMiBps, options.refaultHorizonSeconds);
+  const balloon = domain.balloon;
+  if (!balloon) {
+    if (!guest.reported.noBalloon) {
+      guest.reported.noBalloon = true;
+      notices.push({ domain: domain.name, message: 'no balloon device: its memory cannot be managed' });
+    }
+    return;
+  }
+  // The observations a reading may date from: it is up to one stats period (as the guest really
+  // keeps it) old.
+  const periodSeconds = Math.max(options.statsPeriodSeconds, guest.readingSpacingSeconds ?? 0);
+  const lagObservations = Math.min(ACTUAL_HISTORY, Math.ceil(periodSeconds / intervalSeconds) + 1);
+  guest.recentActualKiB = [...guest.recentActualKiB, balloon.currentKiB].slice(-lagObservations);
+  if (guest.pendingTargetKiB !== undefined && Math.abs(balloon.currentKiB - guest.pendingTargetKiB) <= REACHED_TOLERANCE_KIB) {
+    delete guest.pendingTargetKiB;
+  }
+  const committedKiB = Math.max(balloon.currentKiB, guest.pendingTargetKiB ?? 0);
+  out.commitments.push({ actualKiB: balloon.currentKiB, committedKiB, ...(balloon.rssKiB !== undefined && { rssKiB: balloon.rssKiB }) });
+  const floorKiB = floorKiBOf(domain.name, options);
+  const view: GuestMemoryView = { domain: domain.name, actualKiB: balloon.currentKiB, maximumKiB: balloon.maximumKiB, floorKiB, fresh: false };
+  if (balloon.rssKiB !== undefined) view.rssKiB = balloon.rssKiB;
+  out.views.push(view);
+
+  if (!hasStats(balloon) || isBootSnapshot(balloon, guest)) {
+    const outcome = enableStats(domain, guest, timeNs, options);
+    if (outcome.action) out.statsActions.push(outcome.action);
+    if (outcome.notice) notices.push(outcome.notice);
+    return;
+  }
+  const freshness = assessFreshness(guest, balloon.lastUpdate, timeNs, ctx.staleAfterSeconds);
+  const speedUp = speedUpStats(domain, guest, timeNs, options, intervalSeconds);
+  if (speedUp) out.statsActions.push(speedUp);
+  const usage = measureUsage(balloon, guest.recentActualKiB, guest.reservedKiB, guest.memFreeOffsetKiB);
+  if (usage.reservedKiB !== undefined) guest.reservedKiB = usage.reservedKiB;
+  if (usage.memFreeOffsetKiB) guest.memFreeOffsetKiB = usage.memFreeOffsetKiB;
+  const anonKiB = usage.anonKiB ?? usage.usedKiB;
+  if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
+  const readKiBps = readRateKiBps(guest);
+  if (usage.cacheKiB !== undefined && freshness.newReading) learnHotAfterRefault(guest, usage.cacheKiB, timeNs, options.refaultWatchSeconds);
+  const hotKiB = rememberedHotKiB(guest, timeNs, options.hotMemorySeconds, ctx.hostHasRoom);
+  const cache = usage.cacheKiB === undefined
+    ? undefined
+    : cacheView(usage.cacheKiB, hotKiB, balloon.unusedKiB, mibToKiB(options.coldReclaimMiBps) * intervalSeconds, readKiBps);
+  view.usedKiB = usage.usedKiB;
+  view.unusedKiB = balloon.unusedKiB;
+  view.fresh = !freshness.stopped;
+  if (cache) Object.assign(view, { anonKiB, cacheKiB: cache.cacheKiB, hotKiB: cache.hotKiB, ...(readKiBps !== undefined && { readKiBps }) });
+
+  if (freshness.stopped) {
+    const revive = reviveStats(domain, guest, timeNs, options);
+    if (revive) out.statsActions.push(revive);
+    if (!guest.reported.statsStopped) {
+      guest.reported.statsStopped = true;
+      notices.push({
+        domain: domain.name,
+        message: `balloon statistics stopped (last-update unchanged for ${Math.round(freshness.ageSeconds)} s): leaving it at ${mib(balloon.currentKiB)} MiB`,
+      });
+    }
+    return;
+  }
+  if (!freshness.actionable) return;
+  endEpisodeIfGivenBack(guest, balloon.currentKiB);
+  const refault = cache ? detectRefault(guest, timeNs, options.refaultMiBps) ?? detectRepeatedReads(guest, timeNs) : undefined;
+  if (refault && cache) {
+    cache.hotKiB = refault.hotKiB;
+    cache.coldKiB = Math.max(0, cache.cacheKiB - refault.hotKiB);
+    view.hotKiB = refault.hotKiB;
+  }
+  const sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
+  const growth = estimateGrowth(guest.samples, mibToKiB(options.minGrowthMiBps), { sigmaKiB, sigmas: options.noiseSigmas });
+  out.assessed.push({
+    ref: { name: domain.name, uuid: domain.uuid },
+    actualKiB: balloon.currentKiB,
+    // A virtio-mem guest may grow to boot + its device's size: plugging is the lever (lever.ts).
+    maximumKiB: domain.memoryDevice ? Math.max(balloon.maximumKiB, domain.memoryDevice.bootKiB + domain.memoryDevice.sizeKiB) : balloon.maximumKiB,
+    // With MemAvailable: sized on anon + hot, and what it could still use is MemAvailable − hot.
+    unusedKiB: cache ? cache.freeKiB + cache.cacheKiB - cache.hotKiB : balloon.unusedKiB,
+    usedKiB: cache ? anonKiB + cache.hotKiB : usage.usedKiB,
+    anonKiB,
+    ...(cache && { cache }),
+    ...(refault && { refault }),
+    noiseAllowanceKiB: noiseAllowanceKiB(anonKiB, guest.levelKiB, sigmaKiB, options.noiseHeadroomSigmas),
+    noiseSigmaKiB: sigmaKiB,
+    floorKiB,
+    minActualKiB: mibToKiB(options.minActualMiB),
+    growthKiBps: growth.kibPerSecond,
+    growthBasis: growth.basis,
+    horizonSeconds: ctx.horizon,
+    committedKiB,
+    weight: weightOf(domain.name, options),
+    reclaiming: guest.reclaiming,
+    wasteSeen: guest.wasteSeen,
+    settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
+    ...(balloon.freePageReporting && { reportsFreePages: true }),
+  });
+  if (domain.memoryDevice) out.devices.set(domainKey(domain), domain);
+}
+
+/** Step 2, need: which guests must grow (starving, or short of their hot cache), and the others. */
+interface Needs {
+  growths: GrowthProposal[];
+  others: GuestAssessment[];
+}
+
+function need(assessed: readonly GuestAssessment[], devices: ReadonlyMap<string, DomainObservation>, next: MemoryState, options: MemoryOptions, notices: Notice[]): Needs {
+  const needs: Needs = { growths: [], others: [] };
   for (const g of assessed) {
     const verdict = withRefault(assessStarvation(g, options, devices.has(domainKey(g.ref))), g, options);
     const guest = next.guests[domainKey(g.ref)]!;
     if (verdict.kind === 'grow') {
-      growths.push(verdict.proposal);
+      needs.growths.push(verdict.proposal);
     } else if (verdict.kind === 'covered') {
       if (g.committedKiB >= g.maximumKiB && !guest.reported.atMaximum) {
         guest.reported.atMaximum = true;
@@ -207,10 +251,26 @@ export function decideMemory(
       }
     } else {
       guest.reported.atMaximum = false;
-      others.push(g);
+      needs.others.push(g);
     }
   }
+  return needs;
+}
 
+/** Step 3, budget: what the host can give above its reserve, shared among the guests that must grow. */
+interface Budget {
+  budgetKiB: number;
+  anonPlan: ReturnType<typeof shareMemory>;
+  hotPlan: ReturnType<typeof shareMemory>;
+  plan: { short: boolean; wantedKiB: number; grants: Map<string, number> };
+  /** Hot cache taken to feed a starving guest is not handed back yet. */
+  holdHot: boolean;
+  shortBecause: string;
+}
+
+function budgetFor(growths: readonly GrowthProposal[], commitments: readonly Commitment[], obs: HostObservation, next: MemoryState, options: MemoryOptions): Budget {
+  const reserveKiB = mibToKiB(options.reserveMiB);
+  const budgetKiB = growthBudgetKiB(obs.host.memoryFreeKiB, reserveKiB, commitments);
   // Guests whose anonymous memory is running out are served first; guests short of their hot cache
   // from what is left (when the host is short, the hot cache of others waits: sharing.ts).
   const request = (p: GrowthProposal) => ({ name: p.guest.ref.name, weight: p.guest.weight, currentKiB: p.guest.committedKiB, requestKiB: p.requestKiB });
@@ -229,8 +289,14 @@ export function decideMemory(
   const shortBecause = plan.short
     ? `host short: ${anonPlan.short ? 'starving guests' : 'guests short of their hot cache'} want ${mib(plan.wantedKiB)} MiB, host free ${mib(obs.host.memoryFreeKiB)} MiB allows ${mib(Math.max(0, budgetKiB))} MiB above its ${mib(reserveKiB)} MiB reserve`
     : '';
+  return { budgetKiB, anonPlan, hotPlan, plan, holdHot, shortBecause };
+}
 
-  const takeHot = anonPlan.short ? guestsGivingHotCache(others, anonPlan.wantedKiB - Math.max(0, budgetKiB)) : new Map<GuestAssessment, number>();
+/** Step 4, target: a balloon target for each guest, shrinks from the others and grows within the budget. */
+function target(needs: Needs, budget: Budget, nowNs: number, next: MemoryState, options: MemoryOptions, notices: Notice[]): { shrinks: SetMemoryAction[]; grows: SetMemoryAction[] } {
+  const { growths, others } = needs;
+  const { anonPlan, hotPlan, plan, holdHot, shortBecause } = budget;
+  const takeHot = anonPlan.short ? guestsGivingHotCache(others, anonPlan.wantedKiB - Math.max(0, budget.budgetKiB)) : new Map<GuestAssessment, number>();
   const shrinks: SetMemoryAction[] = [];
   for (const g of others) {
     const guest = next.guests[domainKey(g.ref)]!;
@@ -244,8 +310,8 @@ export function decideMemory(
       record(guest, action);
       // The guest must drop page cache to meet it: watch its reads for refaults.
       if (g.cache && dropsCache(action.targetKiB, g.anonKiB, g.cache.cacheKiB)) {
-        recordCacheShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB);
-        recordEpisodeShrink(guest, obs.timeNs, g.actualKiB, g.cache.cacheKiB, action.targetKiB);
+        recordCacheShrink(guest, nowNs, g.actualKiB, g.cache.cacheKiB);
+        recordEpisodeShrink(guest, nowNs, g.actualKiB, g.cache.cacheKiB, action.targetKiB);
       }
     } else {
       guest.reclaiming = false;
@@ -274,13 +340,10 @@ export function decideMemory(
       notices.push({ domain: p.guest.ref.name, message: `starving but not grown: ${why}` });
     }
   }
-
-  const levers = devices.size === 0 ? [] : leverActions(assessed, devices, [...shrinks, ...grows], next, obs.timeNs, plan.short, options);
-  const balloonOnly = (a: SetMemoryAction) => !devices.has(domainKey(a.domain));
-  return { actions: [...statsActions, ...shrinks.filter(balloonOnly), ...grows.filter(balloonOnly), ...levers], notices, state: next, guests, hostFreeKiB: obs.host.memoryFreeKiB };
+  return { shrinks, grows };
 }
 
-/** The one target decided for each virtio-mem guest, reached with the right lever (lever.ts). */
+/** Step 5, lever: the one target decided for each virtio-mem guest, reached with the right lever (lever.ts). */
 function leverActions(
   assessed: readonly GuestAssessment[],
   devices: ReadonlyMap<string, DomainObservation>,
