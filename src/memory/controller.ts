@@ -3,6 +3,7 @@ import type { HostObservation } from '../ground/hypervisor.js';
 import type { TraceMemory } from '../ground/trace-record.js';
 import { decideMemory, initialMemoryState, type MemoryState } from './coordinator.js';
 import { defaultMemoryOptions, validateMemoryOptions, type MemoryOptions } from './options.js';
+import { forgetGuests } from './state.js';
 
 // The memory coordinator as a controller: it decides on every observation (its growth and noise
 // estimates work from the guests' own statistics, not from the difference of two observations),
@@ -19,9 +20,6 @@ export const memoryController: Controller<MemoryOptions, MemoryState, HostObserv
     const d = decideMemory(observation, state, options, intervalSeconds);
     return { state: d.state, actions: d.actions, notices: d.notices, trace: { guests: d.guests, hostFreeKiB: d.hostFreeKiB, reserveKiB: options.reserveMiB * 1024 } };
   },
-  forget(state, domainKey) {
-    const { [domainKey]: _gone, ...guests } = state.guests;
-    return { ...state, guests };
-  },
+  forget: (state, domainKey) => forgetGuests(state, (key) => key === domainKey),
   resynchronise: (state) => state,
 };

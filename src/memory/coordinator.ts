@@ -11,7 +11,7 @@ import { assessReclaim, wasteThresholdKiB } from './reclaim.js';
 import { growthBudgetKiB, type Commitment } from './reserve.js';
 import { shareMemory } from './sharing.js';
 import { assessStarvation, plugThresholdKiB, type GrowthProposal, type GrowthVerdict } from './starvation.js';
-import { cloneMemoryState, newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
+import { cloneMemoryState, forgetGuests, newGuestState, type GuestMemoryState, type MemoryState } from './state.js';
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
@@ -77,8 +77,7 @@ export function decideMemory(
   options: MemoryOptions,
   intervalSeconds: number,
 ): MemoryDecision {
-  const next: MemoryState = cloneMemoryState(state);
-  forgetGoneDomains(next, obs.domains);
+  const next: MemoryState = cloneMemoryState(forgetGoneDomains(state, obs.domains));
   const notices: Notice[] = [];
   const measured = measure(obs, next, options, intervalSeconds, notices);
   const needs = need(measured.assessed, measured.devices, next, options, notices);
@@ -461,7 +460,7 @@ function totalWeight(growths: readonly GrowthProposal[]): number {
 }
 
 /** Domains gone from the host (or shut off) are forgotten, so a domain that comes back is new again. */
-function forgetGoneDomains(state: MemoryState, domains: readonly DomainObservation[]): void {
+function forgetGoneDomains(state: MemoryState, domains: readonly DomainObservation[]): MemoryState {
   const keep = new Set(domains.filter((d) => ACTIVE.has(d.state) || DORMANT.has(d.state)).map(domainKey));
-  for (const key of Object.keys(state.guests)) if (!keep.has(key)) delete state.guests[key];
+  return forgetGuests(state, (key) => !keep.has(key));
 }

@@ -1,4 +1,4 @@
-import type { GuestMemoryState } from './state.js';
+import type { NoticeMemory } from './notices.js';
 
 // Rule: never act twice on the same reading, and never act on a reading that has stopped.
 // A guest's `last-update` must have advanced since the reading the last action on that guest was
@@ -7,6 +7,17 @@ import type { GuestMemoryState } from './state.js';
 // either: its last reading was already acted on (or needed nothing), and a guest that stopped
 // reporting may be hung or rebooting, so memory given to it on old numbers may be memory wasted
 // while other guests need it.
+
+/** What this rule remembers of a guest. */
+export interface FreshnessMemory {
+  /** Last `last-update` seen, and the host time it was first seen. */
+  lastUpdate?: number;
+  lastUpdateSeenNs?: number;
+  /** Seconds between the last two distinct `last-update` values: how often readings really arrive. */
+  readingSpacingSeconds?: number;
+  /** `last-update` of the reading the last action on this guest was based on. */
+  actedOnUpdate?: number;
+}
 
 export interface Freshness {
   /** `last-update` changed since the previous observation: a new reading to learn from. */
@@ -21,7 +32,7 @@ export interface Freshness {
 
 /** Tracks `last-update` in `guest` and says whether this reading may be acted on. */
 export function assessFreshness(
-  guest: GuestMemoryState,
+  guest: FreshnessMemory & NoticeMemory,
   lastUpdate: number,
   nowNs: number,
   staleAfterSeconds: number,
@@ -40,6 +51,6 @@ export function assessFreshness(
 }
 
 /** Records that an action was based on the reading with this `last-update`. */
-export function markActedOn(guest: GuestMemoryState, lastUpdate: number): void {
+export function markActedOn(guest: FreshnessMemory & NoticeMemory, lastUpdate: number): void {
   guest.actedOnUpdate = lastUpdate;
 }

@@ -20,6 +20,16 @@ export function addSample(samples: readonly UsageSample[], sample: UsageSample, 
   return kept.slice(-Math.max(3, window));
 }
 
+/** What this rule remembers of a guest: fresh, self-consistent used-memory readings for the estimate. */
+export interface GrowthMemory {
+  samples: UsageSample[];
+}
+
+/** Gives `copy` (a shallow copy of a guest's state) its own copy of what this slice holds by reference. */
+export function copyGrowthMemory(copy: GrowthMemory): void {
+  if (Array.isArray(copy.samples)) copy.samples = copy.samples.map((s) => (typeof s === 'object' && s !== null ? { ...s } : s));
+}
+
 export interface GrowthEstimate {
   /** Growth of used memory, KiB/s, never negative (shrinking use is the reclaim rule's business). */
   kibPerSecond: number;

@@ -47,6 +47,16 @@ export interface LeverState {
   shortSinceNs?: number;
 }
 
+/** What this rule remembers of a guest with a virtio-mem device: which lever, and since when. */
+export interface LeverMemory {
+  lever?: LeverState;
+}
+
+/** Gives `copy` (a shallow copy of a guest's state) its own copy of what this slice holds by reference. */
+export function copyLeverMemory(copy: LeverMemory): void {
+  if (typeof copy.lever === 'object' && copy.lever !== null) copy.lever = { ...copy.lever };
+}
+
 export interface LeverInput {
   ref: DomainRef;
   nowNs: number;

@@ -29,6 +29,19 @@ const MIN_RESIDUALS = 8;
 /** A reading this many σ from the level is a change in use, not noise: the level restarts there. */
 const LEVEL_RESTART_SIGMAS = 4;
 
+/** What this rule remembers of a guest. */
+export interface NoiseMemory {
+  /** Second differences of successive self-consistent used readings, KiB, for the noise estimate. */
+  noiseResiduals: number[];
+  /** Smoothed used memory, KiB. */
+  levelKiB?: number;
+}
+
+/** Gives `copy` (a shallow copy of a guest's state) its own copy of what this slice holds by reference. */
+export function copyNoiseMemory(copy: NoiseMemory): void {
+  if (Array.isArray(copy.noiseResiduals)) copy.noiseResiduals = copy.noiseResiduals.slice();
+}
+
 /**
  * The noise residual of the newest of three successive readings (KiB, scaled to one reading's σ),
  * or undefined without three readings in time order.

@@ -1,6 +1,5 @@
 import { mib } from '../ground/units.js';
-import type { Refault } from './refaults.js';
-import type { GuestMemoryState, ReadBurst } from './state.js';
+import type { Refault, RefaultMemory } from './refaults.js';
 
 // Rule: refaults on any horizon (issue #18).
 //
@@ -23,6 +22,31 @@ import type { GuestMemoryState, ReadBurst } from './state.js';
 // apart from the host, which sees bytes read, not which).
 // The guest gets back the balloon before the episode; its hot size becomes the cache it held then.
 
+/** A run of observations in which the guest read from disk faster than refaultMiBps. */
+export interface ReadBurst {
+  startNs: number;
+  endNs: number;
+  kib: number;
+  /** The observation that found it over; absent while the guest is still reading. */
+  closedNs?: number;
+}
+
+/** What this rule remembers of a guest (beside the read rates, shrinks and hot size of refaults.ts). */
+export interface ReadBurstMemory {
+  /** Recent runs of disk reads, oldest first. */
+  readBursts?: ReadBurst[];
+  /** A hot size learned from a burst still under way, and what it replaced. */
+  provisionalHot?: { burstStartNs: number; limitKiB: number; hotKiB?: number; learnedNs?: number };
+}
+
+type Remembered = ReadBurstMemory & RefaultMemory;
+
+/** Gives `copy` (a shallow copy of a guest's state) its own copy of what this slice holds by reference. */
+export function copyReadBurstMemory(copy: ReadBurstMemory): void {
+  if (Array.isArray(copy.readBursts)) copy.readBursts = copy.readBursts.map((b) => ({ ...b }));
+  if (typeof copy.provisionalHot === 'object' && copy.provisionalHot !== null) copy.provisionalHot = { ...copy.provisionalHot };
+}
+
 /** Bursts remembered per guest: with the episode, about 20 numbers of state per guest. */
 export const MAX_BURSTS = 4;
 const REPEAT_FRACTION = 0.75;
@@ -30,7 +54,7 @@ const TAKEN_SLACK = 1.5;
 const SLACK_KIB = 64 * 1024;
 
 /** Folds the latest read rate into the guest's bursts. */
-export function trackBursts(guest: GuestMemoryState, nowNs: number, refaultMiBps: number, horizonSeconds: number): void {
+export function trackBursts(guest: Remembered, nowNs: number, refaultMiBps: number, horizonSeconds: number): void {
   const rates = guest.readRates ?? [];
   const horizonStartNs = nowNs - horizonSeconds * 1e9;
   let bursts = (guest.readBursts ?? []).filter((b) => b.endNs >= horizonStartNs);
@@ -53,7 +77,7 @@ export function trackBursts(guest: GuestMemoryState, nowNs: number, refaultMiBps
 }
 
 /** Remembers a shrink into the guest's page cache in its episode. */
-export function recordEpisodeShrink(guest: GuestMemoryState, nowNs: number, fromKiB: number, cacheKiB: number, targetKiB: number): void {
+export function recordEpisodeShrink(guest: Remembered, nowNs: number, fromKiB: number, cacheKiB: number, targetKiB: number): void {
   const episode = guest.cacheEpisode;
   guest.cacheEpisode = episode
     ? { ...episode, lastNs: nowNs, lowestKiB: Math.min(episode.lowestKiB, targetKiB) }
@@ -61,7 +85,7 @@ export function recordEpisodeShrink(guest: GuestMemoryState, nowNs: number, from
 }
 
 /** An episode the balloon has since been given back is over. */
-export function endEpisodeIfGivenBack(guest: GuestMemoryState, actualKiB: number): void {
+export function endEpisodeIfGivenBack(guest: Remembered, actualKiB: number): void {
   if (guest.cacheEpisode && actualKiB >= guest.cacheEpisode.fromKiB) delete guest.cacheEpisode;
 }
 
@@ -71,7 +95,7 @@ export function endEpisodeIfGivenBack(guest: GuestMemoryState, actualKiB: number
  * reads: the hot size is learned provisionally and withdrawn if the burst goes on to read more than
  * the episode took (trackBursts). When it fires the episode is over.
  */
-export function detectRepeatedReads(guest: GuestMemoryState, nowNs: number): Refault | undefined {
+export function detectRepeatedReads(guest: Remembered, nowNs: number): Refault | undefined {
   const episode = guest.cacheEpisode;
   const bursts = guest.readBursts ?? [];
   const burst = bursts[bursts.length - 1];
@@ -106,7 +130,7 @@ export function detectRepeatedReads(guest: GuestMemoryState, nowNs: number): Ref
 }
 
 /** A provisional hot size whose burst read more than the episode took was a scan: it is withdrawn. */
-function settleProvisional(guest: GuestMemoryState): void {
+function settleProvisional(guest: Remembered): void {
   const p = guest.provisionalHot;
   if (!p) return;
   const burst = (guest.readBursts ?? []).find((b) => b.startNs === p.burstStartNs);

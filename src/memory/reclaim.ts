@@ -27,6 +27,14 @@ import { cacheFigures } from './cache.js';
 // need at once, cold cache included; with `takeHotKiB` (the host is still short after that, lowest
 // weights first) its need leaves out that much of its hot cache too — never its anonymous use.
 
+/** What this rule remembers of a guest. */
+export interface ReclaimMemory {
+  /** Inside a reclaim run (entered above the waste threshold, left near used + floor). */
+  reclaiming: boolean;
+  /** The last fresh reading showed waste, not yet confirmed by a second one. */
+  wasteSeen: boolean;
+}
+
 export type ReclaimMode = 'gradual' | 'idle-tax';
 
 export interface ReclaimProposal {

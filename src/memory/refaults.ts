@@ -1,6 +1,5 @@
 import type { DomainObservation } from '../ground/hypervisor.js';
 import { mib, mibPerSecond } from '../ground/units.js';
-import type { GuestMemoryState } from './state.js';
 
 // Rule: notice when a shrink made a guest read back what it just dropped, and undo it.
 //
@@ -21,6 +20,29 @@ import type { GuestMemoryState } from './state.js';
 // pause, while a guest re-reading a set every few seconds reads nothing while its set is cached
 // and everything after a shrink cut into it. So the reads must have gone quiet (at most
 // refaultMiBps) since the shrink: a scan's rate jitters on real guests, and its rises are no refault.
+
+/** What this rule remembers of a guest. */
+export interface RefaultMemory {
+  /** Cumulative bytes the guest read from disk at the last observation, and when. */
+  readCounter?: { bytes: number; atNs: number };
+  /** Disk read rate over each recent observation interval, KiB/s, oldest first. */
+  readRates?: { atNs: number; fromNs?: number; kibps: number }[];
+  /** Recent shrinks that dropped page cache: the balloon and the cache before each. */
+  cacheShrinks?: { atNs: number; fromKiB: number; cacheKiB: number }[];
+  /** Shrinks into the page cache within the refault horizon, summarised (kept by read-bursts.ts). */
+  cacheEpisode?: { firstNs: number; lastNs: number; fromKiB: number; cacheKiB: number; lowestKiB: number };
+  /** Hot page cache learned from a refault, KiB, and when. */
+  hotKiB?: number;
+  hotLearnedNs?: number;
+}
+
+/** Gives `copy` (a shallow copy of a guest's state) its own copy of what this slice holds by reference. */
+export function copyRefaultMemory(copy: RefaultMemory): void {
+  if (typeof copy.readCounter === 'object' && copy.readCounter !== null) copy.readCounter = { ...copy.readCounter };
+  if (Array.isArray(copy.readRates)) copy.readRates = copy.readRates.map((r) => ({ ...r }));
+  if (Array.isArray(copy.cacheShrinks)) copy.cacheShrinks = copy.cacheShrinks.map((r) => ({ ...r }));
+  if (typeof copy.cacheEpisode === 'object' && copy.cacheEpisode !== null) copy.cacheEpisode = { ...copy.cacheEpisode };
+}
 
 const PAGE_BYTES = 4096;
 /**
@@ -43,7 +65,7 @@ export function readBytesOf(domain: DomainObservation): number | undefined {
 }
 
 /** Updates the guest's read rate from this observation's counter; keeps only what the watch needs. */
-export function trackReads(guest: GuestMemoryState, bytes: number | undefined, nowNs: number, watchSeconds: number): void {
+export function trackReads(guest: RefaultMemory, bytes: number | undefined, nowNs: number, watchSeconds: number): void {
   const keepFromNs = nowNs - watchSeconds * 2e9;
   guest.cacheShrinks = (guest.cacheShrinks ?? []).filter((s) => s.atNs >= nowNs - watchSeconds * 1e9);
   if (bytes === undefined) {
@@ -63,13 +85,13 @@ export function trackReads(guest: GuestMemoryState, bytes: number | undefined, n
 }
 
 /** The guest's latest read rate, KiB/s, when known. */
-export function readRateKiBps(guest: GuestMemoryState): number | undefined {
+export function readRateKiBps(guest: RefaultMemory): number | undefined {
   const rates = guest.readRates ?? [];
   return rates.length > 0 ? rates[rates.length - 1]!.kibps : undefined;
 }
 
 /** Remembers a shrink that makes the guest drop page cache. */
-export function recordCacheShrink(guest: GuestMemoryState, nowNs: number, fromKiB: number, cacheKiB: number): void {
+export function recordCacheShrink(guest: RefaultMemory, nowNs: number, fromKiB: number, cacheKiB: number): void {
   guest.cacheShrinks = [...(guest.cacheShrinks ?? []), { atNs: nowNs, fromKiB, cacheKiB }];
 }
 
@@ -87,7 +109,7 @@ export interface Refault {
  * Whether the guest's reads show that recent shrinks cut into cache it re-reads. When they do, the
  * watch is over (the shrinks are forgotten) and the hot size is learned into `guest`.
  */
-export function detectRefault(guest: GuestMemoryState, nowNs: number, refaultMiBps: number): Refault | undefined {
+export function detectRefault(guest: RefaultMemory, nowNs: number, refaultMiBps: number): Refault | undefined {
   const shrinks = guest.cacheShrinks ?? [];
   const rates = guest.readRates ?? [];
   if (shrinks.length === 0 || rates.length === 0) return undefined;
@@ -126,7 +148,7 @@ export function detectRefault(guest: GuestMemoryState, nowNs: number, refaultMiB
  * given: the cache it reaches then is hot too (the cache before the shrink may have been caught
  * halfway through a pass).
  */
-export function learnHotAfterRefault(guest: GuestMemoryState, cacheKiB: number, nowNs: number, watchSeconds: number): void {
+export function learnHotAfterRefault(guest: RefaultMemory, cacheKiB: number, nowNs: number, watchSeconds: number): void {
   if (guest.hotKiB === undefined || guest.hotLearnedNs === undefined) return;
   if (nowNs - guest.hotLearnedNs <= watchSeconds * 1e9) guest.hotKiB = Math.max(guest.hotKiB, cacheKiB);
 }
@@ -135,7 +157,7 @@ export function learnHotAfterRefault(guest: GuestMemoryState, cacheKiB: number, 
  * The hot cache still remembered, KiB: forgotten after hotMemorySeconds, to be learned afresh, unless
  * the host has room (then it is kept, its clock restarted).
  */
-export function rememberedHotKiB(guest: GuestMemoryState, nowNs: number, hotMemorySeconds: number, hostHasRoom = false): number {
+export function rememberedHotKiB(guest: RefaultMemory, nowNs: number, hotMemorySeconds: number, hostHasRoom = false): number {
   if (guest.hotKiB === undefined || guest.hotLearnedNs === undefined) return 0;
   if (hostHasRoom) guest.hotLearnedNs = Math.max(guest.hotLearnedNs, nowNs - hotMemorySeconds * 1e9);
   else if (nowNs - guest.hotLearnedNs > hotMemorySeconds * 1e9) {

@@ -1,7 +1,8 @@
 import type { DomainObservation, BalloonObservation } from '../ground/hypervisor.js';
 import type { Notice, SetStatsPeriodAction } from '../ground/actions.js';
 import type { MemoryOptions } from './options.js';
-import type { GuestMemoryState } from './state.js';
+import type { FreshnessMemory } from './freshness.js';
+import type { NoticeMemory } from './notices.js';
 
 // Rule: a guest's balloon statistics are off until someone sets a stats period. Ask once per guest,
 // again every statsRetrySeconds while they stay missing, and after statsRequestAttempts requests
@@ -10,6 +11,14 @@ import type { GuestMemoryState } from './state.js';
 // A guest whose statistics were enabled by someone else with a long period (readings further apart
 // than one interval + two of our periods) is asked for our period too: old readings make demand
 // seen late and reclaim slow. A frozen boot-time report (isBootSnapshot) counts as missing.
+
+/** What this rule remembers of a guest: stats-period requests made so far, and when the last one was made (host ns). */
+export interface StatsEnablingMemory {
+  statsRequests: number;
+  lastStatsRequestNs?: number;
+}
+
+type Remembered = StatsEnablingMemory & FreshnessMemory & NoticeMemory;
 
 export interface BalloonWithStats extends BalloonObservation {
   unusedKiB: number;
@@ -26,7 +35,7 @@ export function hasStats(balloon: BalloonObservation): balloon is BalloonWithSta
  * first reading of a guest (none accepted yet) that is not statistics but their absence. Later the
  * same sign is only the stats lag after a shrink, which the freshness and usage rules handle.
  */
-export function isBootSnapshot(balloon: BalloonWithStats, guest: GuestMemoryState): boolean {
+export function isBootSnapshot(balloon: BalloonWithStats, guest: Remembered): boolean {
   return guest.lastUpdate === undefined && balloon.unusedKiB > balloon.currentKiB;
 }
 
@@ -38,7 +47,7 @@ export interface StatsOutcome {
 /** Decides whether to (re)request balloon statistics for a guest whose statistics are missing. Updates `guest`. */
 export function enableStats(
   domain: DomainObservation,
-  guest: GuestMemoryState,
+  guest: Remembered,
   nowNs: number,
   options: MemoryOptions,
 ): StatsOutcome {
@@ -77,7 +86,7 @@ export function enableStats(
 }
 
 /** Spends one request of the guest's budget, when any is left and the last one is old enough. Updates `guest`. */
-function takeStatsRequest(guest: GuestMemoryState, nowNs: number, options: MemoryOptions): boolean {
+function takeStatsRequest(guest: Remembered, nowNs: number, options: MemoryOptions): boolean {
   if (guest.statsRequests >= options.statsRequestAttempts) return false;
   const sinceLastS = guest.lastStatsRequestNs === undefined ? Infinity : (nowNs - guest.lastStatsRequestNs) / 1e9;
   if (sinceLastS < options.statsRetrySeconds) return false;
@@ -91,7 +100,7 @@ function takeStatsRequest(guest: GuestMemoryState, nowNs: number, options: Memor
  * period someone set to 0, looks exactly like one whose driver hung. Asking is harmless (it changes
  * no memory) and brings the first two back; the shared request budget bounds it. Updates `guest`.
  */
-export function reviveStats(domain: DomainObservation, guest: GuestMemoryState, nowNs: number, options: MemoryOptions): SetStatsPeriodAction | undefined {
+export function reviveStats(domain: DomainObservation, guest: Remembered, nowNs: number, options: MemoryOptions): SetStatsPeriodAction | undefined {
   if (!takeStatsRequest(guest, nowNs, options)) return undefined;
   return {
     kind: 'set-stats-period',
@@ -104,7 +113,7 @@ export function reviveStats(domain: DomainObservation, guest: GuestMemoryState, 
 /** Asks for our stats period when a guest's readings arrive much more slowly than it. Updates `guest`. */
 export function speedUpStats(
   domain: DomainObservation,
-  guest: GuestMemoryState,
+  guest: Remembered,
   nowNs: number,
   options: MemoryOptions,
   intervalSeconds: number,

@@ -28,6 +28,14 @@ const SETTLED_TOLERANCE_KIB = mibToKiB(4);
 /** `available` further above `actual` than this is not tracking the balloon (deflate-on-OOM accounting). */
 const AVAILABLE_TOLERANCE_KIB = mibToKiB(64);
 
+/** What this rule remembers of a guest. */
+export interface UsageMemory {
+  /** actual − MemTotal (kernel reservation), learned while the balloon stood still. */
+  reservedKiB?: number;
+  /** MemFree − MemAvailable, the largest seen (the guest kernel's reserve, a lower bound). */
+  memFreeOffsetKiB?: number;
+}
+
 export interface Usage {
   /** What the guest uses, KiB, as (actual at the reading) − unused: never balloon below this + floor. */
   usedKiB: number;
