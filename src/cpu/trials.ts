@@ -372,7 +372,17 @@ const SATURATED_DEMAND = 0.95;
 /** A vCPU that waited this much of its window (delay) read its demand as a range: [what it received, time + delay]. */
 const WAITED = 0.05;
 
-function levelsOf(input: TrialInput): Levels {
+/** What an interval's input watches, computed once per input: its levels and, per pCPU, the pCPUs read together with it. */
+interface Watched {
+  levels: Levels;
+  together: number[][];
+}
+
+const watchedByInput = new WeakMap<TrialInput, Watched>();
+
+function watchedOf(input: TrialInput): Watched {
+  const known = watchedByInput.get(input);
+  if (known) return known;
   const low: number[] = [];
   const high: number[] = [];
   input.demands.forEach((d, i) => {
@@ -386,12 +396,25 @@ function levelsOf(input: TrialInput): Levels {
   });
   const other = input.other ?? [];
   const group = otherLoadGroups(input.m, other.length);
-  other.forEach((_, p) => {
-    const together = other.reduce((sum, o, q) => (group[q] === group[p] ? sum + o : sum), 0);
-    low.push(together);
-    high.push(together);
+  const sums = new Map<number, number>();
+  const members = new Map<number, number[]>();
+  other.forEach((o, p) => {
+    sums.set(group[p]!, (sums.get(group[p]!) ?? 0) + o);
+    const list = members.get(group[p]!);
+    if (list) list.push(p);
+    else members.set(group[p]!, [p]);
   });
-  return { low, high };
+  other.forEach((_, p) => {
+    low.push(sums.get(group[p]!)!);
+    high.push(sums.get(group[p]!)!);
+  });
+  const watched = { levels: { low, high }, together: other.map((_, p) => members.get(group[p]!)!) };
+  watchedByInput.set(input, watched);
+  return watched;
+}
+
+function levelsOf(input: TrialInput): Levels {
+  return watchedOf(input).levels;
 }
 
 /**
@@ -426,15 +449,14 @@ function levelText(l: Levels, i: number): string {
 function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): { reason: string; at: boolean } | undefined {
   if (!sameKeys(epoch.keys, input.keys)) return { reason: 'vCPUs came or went', at: true };
   if (weightsText(input.m) !== epoch.weights) return { reason: 'a CPU weight changed', at: true };
-  const levels = levelsOf(input);
+  const { levels, together } = watchedOf(input);
   if (levels.low.length !== epoch.bands.length) return { reason: 'other load appeared or went', at: true };
   if (settling) return undefined;
   const reference = current !== undefined ? epoch.levelsUnder[current] : undefined;
   if (!reference) return undefined;
   const n = input.demands.length;
   const bands = bandsOf(input, options);
-  const group = otherLoadGroups(input.m, levels.low.length - n);
-  const members = (p: number): number[] => group.flatMap((g, q) => (g === group[p] ? [q] : []));
+  const members = (p: number): number[] => together[p]!;
   // The band is the wider of the epoch's first and the current noise estimate (σ is learned as readings come);
   // a group of pCPUs read together takes the widest of its pCPUs'.
   const bandOf = (i: number): number => (i < n ? [i] : members(i - n).map((q) => n + q)).reduce((b, k) => Math.max(b, epoch.bands[k]!, bands[k]!), 0);

@@ -27,8 +27,6 @@ import { mib } from '../ground/units.js';
 
 /** A plug, with room on the host, adds at least this (one Linux memory block on x86). */
 export const PLUG_STEP_KIB = 128 * 1024;
-/** Memory unneeded for this long is unplugged ("a while"): the default of `unplugAfterSeconds`. */
-export const UNPLUG_AFTER_SECONDS = 30;
 /** At most one unplug (or acceptance of a stopped one) of a device this often. */
 export const RETRY_SECONDS = 60;
 /** An unplug short of its request for this long has stopped: accepted where it is. */
@@ -70,8 +68,8 @@ export interface LeverInput {
   vetoKiB: number;
   /** What an unplug keeps usable when the host has room (need + half the band above the plug threshold). */
   unplugKeepKiB?: number;
-  /** Seconds a target below usable must last before it is unplugged (UNPLUG_AFTER_SECONDS by default). */
-  unplugAfterSeconds?: number;
+  /** Seconds a target below usable must last before it is unplugged (the memory option of that name). */
+  unplugAfterSeconds: number;
   /** The host is short: the balloon may squeeze. */
   hostShort: boolean;
   minChangeKiB: number;
@@ -89,7 +87,7 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
   const heldKiB = Math.max(0, input.ceilingKiB - input.currentKiB);
   const target = input.proposal?.targetKiB ?? input.currentKiB;
   const since = (ns: number | undefined) => (ns === undefined ? Infinity : (nowNs - ns) / 1e9);
-  const unplugAfter = input.unplugAfterSeconds ?? UNPLUG_AFTER_SECONDS;
+  const unplugAfter = input.unplugAfterSeconds;
   const resize = (requestedKiB: number, why: string) => {
     actions.push({
       kind: 'resize-memory-device',

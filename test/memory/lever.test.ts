@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseLever, RETRY_SECONDS, STUCK_SECONDS, UNPLUG_AFTER_SECONDS, type LeverInput } from '../../src/memory/lever.js';
+import { chooseLever, RETRY_SECONDS, STUCK_SECONDS, type LeverInput } from '../../src/memory/lever.js';
 import type { ResizeMemoryDeviceAction, SetMemoryAction } from '../../src/ground/actions.js';
 import { assessStarvation } from '../../src/memory/starvation.js';
 import { defaultMemoryOptions } from '../../src/memory/options.js';
 import type { GuestAssessment } from '../../src/memory/assessment.js';
 
 const MiB = 1024;
+const UNPLUG_AFTER_SECONDS = defaultMemoryOptions.unplugAfterSeconds;
 const S = 1e9;
 const ref = { name: 'vm1', uuid: 'u1' };
 
@@ -29,6 +30,7 @@ function input(over: Partial<LeverInput> & { plugged?: number; requested?: numbe
     vetoKiB: 300 * MiB,
     hostShort: false,
     minChangeKiB: 4 * MiB,
+    unplugAfterSeconds: UNPLUG_AFTER_SECONDS,
     ...over,
   };
 }
