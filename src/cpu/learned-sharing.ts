@@ -357,7 +357,9 @@ export function segregatedAssignment(
   const byDemand = (a: number, b: number): number => demands[b]! - demands[a]! || a - b;
   clockBoundIdx.sort(byDemand);
   elasticIdx.sort(byDemand);
-  const pcpuOrder = Array.from({ length: pcpus }, (_, p) => p).sort((a, b) => homed[b]! - homed[a]! || a - b);
+  // Other load is a busy neighbour that never waits: clock-bound vCPUs open the pCPUs with least of it first (as groups.ts).
+  const otherBucket = (p: number): number => Math.round((other?.[p] ?? 0) * 20);
+  const pcpuOrder = Array.from({ length: pcpus }, (_, p) => p).sort((a, b) => otherBucket(a) - otherBucket(b) || homed[b]! - homed[a]! || a - b);
   const assignment = new Array<number>(n).fill(0);
   const taken = new Uint8Array(pcpus);
   const eps = 1e-9;
@@ -369,7 +371,10 @@ export function segregatedAssignment(
     const fits = (p: number): boolean => loads[p]! + d <= 1 + eps;
     const homeValid = home !== undefined && home >= 0 && home < pcpus;
     let chosen: number | undefined = homeValid && taken[home] === 1 && fits(home) ? home : pcpuOrder.find((p) => taken[p] === 1 && fits(p));
-    if (chosen === undefined) chosen = homeValid && fits(home) ? home : pcpuOrder.find((p) => taken[p] !== 1 && fits(p));
+    if (chosen === undefined) {
+      const opening = pcpuOrder.find((p) => taken[p] !== 1 && fits(p));
+      chosen = homeValid && fits(home) && taken[home] !== 1 && (opening === undefined || otherBucket(home) <= otherBucket(opening)) ? home : opening;
+    }
     if (chosen === undefined) chosen = pcpuOrder.reduce((best, p) => (loads[p]! < loads[best]! ? p : best), pcpuOrder[0]!);
     assignment[i] = chosen;
     loads[chosen] = loads[chosen]! + demands[i]!;

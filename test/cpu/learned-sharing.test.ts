@@ -5,7 +5,7 @@ import { decideCpu } from '../../src/cpu/decide.js';
 import { initialCpuSchedulerState, predictedShareOf, type CpuDecision, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { defaultCpuSchedulerOptions, parseCpuObjective, validateCpuSchedulerOptions, type CpuSchedulerOptions } from '../../src/cpu/options.js';
 import { cpuController } from '../../src/cpu/controller.js';
-import { learnSharing, predictLearnedShares } from '../../src/cpu/learned-sharing.js';
+import { learnSharing, predictLearnedShares, segregatedAssignment } from '../../src/cpu/learned-sharing.js';
 import { predictShares } from '../../src/cpu/fairness.js';
 import { fairSharesOf } from '../../src/cpu/sharing.js';
 import { pcpuDemandOf, pcpuUsageOf, vcpuKey, type CpuMeasurement, type VcpuLoad } from '../../src/cpu/usage.js';
@@ -252,4 +252,16 @@ test('objective: only fairness or balance', () => {
   assert.equal(parseCpuObjective('balance', 'x'), 'balance');
   assert.throws(() => parseCpuObjective('speed', '--objective'), /--objective: expected fairness or balance, got "speed"/);
   assert.throws(() => validateCpuSchedulerOptions({ ...defaultCpuSchedulerOptions, objective: 'fast' as never }), /objective/);
+});
+
+test('segregation opens the clock-bound pCPU where other load is least, not at a home beside a host process (mix-7s)', () => {
+  // Two clock-bound vCPUs (0.27, 0.14) run on pCPU0, where a host process takes half; two busy ones elsewhere.
+  const demands = [0.27, 0.14, 0.9, 0.9];
+  const clockBound = Uint8Array.from([1, 1, 0, 0]);
+  const homes = [0, 0, 1, 1];
+  const where = segregatedAssignment(demands, clockBound, homes, 2, [0.5, 0]);
+  assert.deepEqual(where.slice(0, 2), [1, 1], 'the clock-bound pair leaves the pCPU the host process holds');
+  assert.deepEqual(where.slice(2), [0, 0], 'the busy pair takes the other');
+  // With no other load their home is kept (no needless move).
+  assert.deepEqual(segregatedAssignment(demands, clockBound, homes, 2).slice(0, 2), [0, 0]);
 });
