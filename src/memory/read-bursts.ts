@@ -14,12 +14,14 @@ import type { Refault, RefaultMemory } from './refaults.js';
 // A burst that ends after the episode began is a refault when the reads repeat, that is when
 //   1. an earlier burst within the horizon, begun before the episode, read at least
 //      REPEAT_FRACTION of what this one read (the data could have been read before), and
-//   2. this burst read about what the episode took, at most TAKEN_SLACK × it + one watermark:
-//      data coming back, not new data.
+//   2. this burst read no more than the larger of TAKEN_SLACK × what the episode took and what
+//      such an earlier burst read, + one watermark: data coming back, not new data. (A sequential
+//      re-read of a set the shrinks left partly cached reads all of it again: its first pages, read
+//      back from disk, evict the cached rest, the least recently used, before it gets there.)
 // A one-off scan never repeats, so it never satisfies 1 however large the shrink; a scan of more
-// new data than was taken fails 2. Two scans of different files of about the size taken, minutes
-// apart, read as a set re-read on that period, and are answered as one (the cost of telling them
-// apart from the host, which sees bytes read, not which).
+// new data than was taken and than was read before fails 2. Two scans of different files of about
+// the same size, minutes apart, read as a set re-read on that period, and are answered as one (the
+// cost of telling them apart from the host, which sees bytes read, not which).
 // The guest gets back the balloon before the episode; its hot size becomes the cache it held then.
 
 /** A run of observations in which the guest read from disk faster than refaultMiBps. */
@@ -101,11 +103,14 @@ export function detectRepeatedReads(guest: Remembered, nowNs: number): Refault |
   const burst = bursts[bursts.length - 1];
   if (!episode || !burst || burst.endNs !== nowNs || burst.startNs < episode.firstNs) return undefined;
   const takenKiB = Math.max(0, episode.fromKiB - episode.lowestKiB);
-  const limitKiB = TAKEN_SLACK * takenKiB + SLACK_KIB;
-  if (burst.kib > limitKiB) return undefined;
   const earlier = bursts.slice(0, -1).filter((b) => b.startNs < episode.firstNs && b.kib >= REPEAT_FRACTION * burst.kib);
   if (earlier.length === 0) return undefined;
   const before = earlier[earlier.length - 1]!;
+  // Data coming back: about what was taken, or up to all that was read before. A sequential re-read
+  // of a set the shrinks left partly cached reads it all again: its first pages, read back from
+  // disk, evict the cached rest (the least recently used) before it gets there.
+  const limitKiB = Math.max(TAKEN_SLACK * takenKiB, ...earlier.map((b) => b.kib)) + SLACK_KIB;
+  if (burst.kib > limitKiB) return undefined;
   guest.provisionalHot = {
     burstStartNs: burst.startNs,
     limitKiB,
