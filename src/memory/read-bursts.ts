@@ -31,6 +31,10 @@ export interface ReadBurst {
   kib: number;
   /** The observation that found it over; absent while the guest is still reading. */
   closedNs?: number;
+  /** Its fastest observation, KiB/s (what a re-read of it may read within one interval). */
+  peakKiBps?: number;
+  /** The guest still held all it read when it ended: a re-read of it could stay cached (rereadMarginKiB). */
+  fits?: boolean;
 }
 
 /** What this rule remembers of a guest (beside the read rates, shrinks and hot size of refaults.ts). */
@@ -66,8 +70,8 @@ export function trackBursts(guest: Remembered, nowNs: number, refaultMiBps: numb
     if (latest.kibps > refaultMiBps * 1024) {
       const fromNs = latest.fromNs ?? nowNs;
       const kib = (latest.kibps * (nowNs - fromNs)) / 1e9;
-      if (last && last.closedNs === undefined) bursts = [...bursts.slice(0, -1), { ...last, endNs: nowNs, kib: last.kib + kib }];
-      else bursts = [...bursts, { startNs: fromNs, endNs: nowNs, kib }];
+      if (last && last.closedNs === undefined) bursts = [...bursts.slice(0, -1), { ...last, endNs: nowNs, kib: last.kib + kib, peakKiBps: Math.max(last.peakKiBps ?? 0, latest.kibps) }];
+      else bursts = [...bursts, { startNs: fromNs, endNs: nowNs, kib, peakKiBps: latest.kibps }];
     } else if (last && last.closedNs === undefined) {
       bursts = [...bursts.slice(0, -1), { ...last, closedNs: nowNs }];
     }
@@ -148,4 +152,30 @@ function settleProvisional(guest: Remembered): void {
   } else if (!burst || burst.closedNs !== undefined) {
     delete guest.provisionalHot;
   }
+}
+
+/**
+ * A burst found over is marked as fitting when the guest still held, as page cache, all it read
+ * (within one watermark: MemAvailable undercounts the cache by about that much on real kernels).
+ * Called with the first cache reading after it ended.
+ */
+export function markBurstFit(guest: ReadBurstMemory, cacheKiB: number): void {
+  const bursts = guest.readBursts ?? [];
+  const last = bursts[bursts.length - 1];
+  if (last && last.closedNs !== undefined && last.fits === undefined) bursts[bursts.length - 1] = { ...last, fits: cacheKiB + SLACK_KIB >= last.kib };
+}
+
+/**
+ * Room, KiB, the guest is left beside its anonymous use while a read that fitted in its cache is
+ * within the horizon: what it can read again in one interval at that read's fastest rate (at most
+ * the read's size). The coordinator sees a re-read one observation late; what the guest reads in
+ * that interval beyond the room it has evicts its own earlier pages (its least recently used) and
+ * is read again on the next pass. A read that did not fit would evict itself on a re-read anyway.
+ */
+export function rereadMarginKiB(guest: ReadBurstMemory, intervalSeconds: number): number {
+  let marginKiB = 0;
+  for (const b of guest.readBursts ?? []) {
+    if (b.fits) marginKiB = Math.max(marginKiB, Math.min(b.kib, (b.peakKiBps ?? 0) * intervalSeconds));
+  }
+  return marginKiB;
 }

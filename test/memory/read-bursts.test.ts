@@ -1,7 +1,7 @@
 // Refaults on a long horizon (read-bursts.ts): reads that repeat, after a shrink, about what it took.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectRepeatedReads, recordEpisodeShrink, trackBursts, MAX_BURSTS } from '../../src/memory/read-bursts.js';
+import { detectRepeatedReads, markBurstFit, recordEpisodeShrink, rereadMarginKiB, trackBursts, MAX_BURSTS } from '../../src/memory/read-bursts.js';
 import { trackReads } from '../../src/memory/refaults.js';
 import type { GuestMemoryState } from '../../src/memory/state.js';
 
@@ -88,4 +88,21 @@ test('a re-read of the whole set after shrinks that took less than it is still a
   const seen = run(g, 130, pass(120), partial);
   assert.deepEqual([...seen.keys()], [122]);
   assert.equal(g.hotKiB, 700 * MiB, 'kept: the pass read no more than the pass before it');
+});
+
+test('room for a re-read: one interval of a read that fitted in the cache at its fastest rate, at most its size; none for a read that did not fit', () => {
+  const fitted = guest();
+  run(fitted, 8, (t) => (t === 2 ? 400 : t === 4 ? 300 : 0));
+  markBurstFit(fitted, 700 * MiB);
+  assert.equal(rereadMarginKiB(fitted, 2), 400 * MiB, '200 MiB/s for 2 s');
+  assert.equal(rereadMarginKiB(fitted, 1), 200 * MiB);
+  assert.equal(rereadMarginKiB(fitted, 5), 700 * MiB, 'never more than was read');
+  const scanner = guest();
+  run(scanner, 20, (t) => (t >= 2 && t <= 16 ? 200 : 0));
+  markBurstFit(scanner, 400 * MiB);
+  assert.equal(rereadMarginKiB(scanner, 2), 0, '1.6 GiB read, 400 MiB of it cached: a re-read would evict itself anyway');
+  const reading = guest();
+  run(reading, 4, (t) => (t >= 2 ? 200 : 0));
+  markBurstFit(reading, 400 * MiB);
+  assert.equal(rereadMarginKiB(reading, 2), 0, 'not judged while the read goes on');
 });
