@@ -41,6 +41,8 @@ export interface GuestAssessment {
   settled: boolean;
   /** The guest hands freed memory back to the host by itself (free page reporting). */
   reportsFreePages?: boolean;
+  /** Room beside its anonymous use that gradual reclaim leaves it for a re-read of a recent read (read-bursts.ts). */
+  rereadMarginKiB?: number;
 }
 
 /** used + noise allowance + floor + growth over the horizon: what the guest should have, before bounds. */

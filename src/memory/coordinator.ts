@@ -17,7 +17,7 @@ import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
 import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 import { cacheFigures, cacheView } from './cache.js';
-import { detectRepeatedReads, endEpisodeIfGivenBack, recordEpisodeShrink, trackBursts } from './read-bursts.js';
+import { detectRepeatedReads, endEpisodeIfGivenBack, markBurstFit, recordEpisodeShrink, rereadMarginKiB, trackBursts } from './read-bursts.js';
 import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
 
 // The memory coordinator's policy: one pure function from an observation (and what it remembered
@@ -171,6 +171,7 @@ function measureGuest(domain: DomainObservation, guest: GuestMemoryState, ctx: M
   if (freshness.newReading) recordReading(guest, anonKiB, usage.sample, options);
   const readKiBps = readRateKiBps(guest);
   if (usage.cacheKiB !== undefined && freshness.newReading) learnHotAfterRefault(guest, usage.cacheKiB, timeNs, options.refaultWatchSeconds);
+  if (usage.cacheKiB !== undefined) markBurstFit(guest, usage.cacheKiB);
   const hotKiB = rememberedHotKiB(guest, timeNs, options.hotMemorySeconds, ctx.hostHasRoom);
   const cache = usage.cacheKiB === undefined
     ? undefined
@@ -226,6 +227,7 @@ function measureGuest(domain: DomainObservation, guest: GuestMemoryState, ctx: M
     wasteSeen: guest.wasteSeen,
     settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
     ...(balloon.freePageReporting && { reportsFreePages: true }),
+    ...(cache && { rereadMarginKiB: rereadMarginKiB(guest, intervalSeconds) }),
   });
   if (domain.memoryDevice) out.devices.set(domainKey(domain), domain);
 }

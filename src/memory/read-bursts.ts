@@ -14,12 +14,14 @@ import type { Refault, RefaultMemory } from './refaults.js';
 // A burst that ends after the episode began is a refault when the reads repeat, that is when
 //   1. an earlier burst within the horizon, begun before the episode, read at least
 //      REPEAT_FRACTION of what this one read (the data could have been read before), and
-//   2. this burst read about what the episode took, at most TAKEN_SLACK × it + one watermark:
-//      data coming back, not new data.
+//   2. this burst read no more than the larger of TAKEN_SLACK × what the episode took and what
+//      such an earlier burst read, + one watermark: data coming back, not new data. (A sequential
+//      re-read of a set the shrinks left partly cached reads all of it again: its first pages, read
+//      back from disk, evict the cached rest, the least recently used, before it gets there.)
 // A one-off scan never repeats, so it never satisfies 1 however large the shrink; a scan of more
-// new data than was taken fails 2. Two scans of different files of about the size taken, minutes
-// apart, read as a set re-read on that period, and are answered as one (the cost of telling them
-// apart from the host, which sees bytes read, not which).
+// new data than was taken and than was read before fails 2. Two scans of different files of about
+// the same size, minutes apart, read as a set re-read on that period, and are answered as one (the
+// cost of telling them apart from the host, which sees bytes read, not which).
 // The guest gets back the balloon before the episode; its hot size becomes the cache it held then.
 
 /** A run of observations in which the guest read from disk faster than refaultMiBps. */
@@ -29,6 +31,10 @@ export interface ReadBurst {
   kib: number;
   /** The observation that found it over; absent while the guest is still reading. */
   closedNs?: number;
+  /** Its fastest observation, KiB/s (what a re-read of it may read within one interval). */
+  peakKiBps?: number;
+  /** The guest still held all it read when it ended: a re-read of it could stay cached (rereadMarginKiB). */
+  fits?: boolean;
 }
 
 /** What this rule remembers of a guest (beside the read rates, shrinks and hot size of refaults.ts). */
@@ -64,8 +70,8 @@ export function trackBursts(guest: Remembered, nowNs: number, refaultMiBps: numb
     if (latest.kibps > refaultMiBps * 1024) {
       const fromNs = latest.fromNs ?? nowNs;
       const kib = (latest.kibps * (nowNs - fromNs)) / 1e9;
-      if (last && last.closedNs === undefined) bursts = [...bursts.slice(0, -1), { ...last, endNs: nowNs, kib: last.kib + kib }];
-      else bursts = [...bursts, { startNs: fromNs, endNs: nowNs, kib }];
+      if (last && last.closedNs === undefined) bursts = [...bursts.slice(0, -1), { ...last, endNs: nowNs, kib: last.kib + kib, peakKiBps: Math.max(last.peakKiBps ?? 0, latest.kibps) }];
+      else bursts = [...bursts, { startNs: fromNs, endNs: nowNs, kib, peakKiBps: latest.kibps }];
     } else if (last && last.closedNs === undefined) {
       bursts = [...bursts.slice(0, -1), { ...last, closedNs: nowNs }];
     }
@@ -101,11 +107,14 @@ export function detectRepeatedReads(guest: Remembered, nowNs: number): Refault |
   const burst = bursts[bursts.length - 1];
   if (!episode || !burst || burst.endNs !== nowNs || burst.startNs < episode.firstNs) return undefined;
   const takenKiB = Math.max(0, episode.fromKiB - episode.lowestKiB);
-  const limitKiB = TAKEN_SLACK * takenKiB + SLACK_KIB;
-  if (burst.kib > limitKiB) return undefined;
   const earlier = bursts.slice(0, -1).filter((b) => b.startNs < episode.firstNs && b.kib >= REPEAT_FRACTION * burst.kib);
   if (earlier.length === 0) return undefined;
   const before = earlier[earlier.length - 1]!;
+  // Data coming back: about what was taken, or up to all that was read before. A sequential re-read
+  // of a set the shrinks left partly cached reads it all again: its first pages, read back from
+  // disk, evict the cached rest (the least recently used) before it gets there.
+  const limitKiB = Math.max(TAKEN_SLACK * takenKiB, ...earlier.map((b) => b.kib)) + SLACK_KIB;
+  if (burst.kib > limitKiB) return undefined;
   guest.provisionalHot = {
     burstStartNs: burst.startNs,
     limitKiB,
@@ -143,4 +152,30 @@ function settleProvisional(guest: Remembered): void {
   } else if (!burst || burst.closedNs !== undefined) {
     delete guest.provisionalHot;
   }
+}
+
+/**
+ * A burst found over is marked as fitting when the guest still held, as page cache, all it read
+ * (within one watermark: MemAvailable undercounts the cache by about that much on real kernels).
+ * Called with the first cache reading after it ended.
+ */
+export function markBurstFit(guest: ReadBurstMemory, cacheKiB: number): void {
+  const bursts = guest.readBursts ?? [];
+  const last = bursts[bursts.length - 1];
+  if (last && last.closedNs !== undefined && last.fits === undefined) bursts[bursts.length - 1] = { ...last, fits: cacheKiB + SLACK_KIB >= last.kib };
+}
+
+/**
+ * Room, KiB, the guest is left beside its anonymous use while a read that fitted in its cache is
+ * within the horizon: what it can read again in one interval at that read's fastest rate (at most
+ * the read's size). The coordinator sees a re-read one observation late; what the guest reads in
+ * that interval beyond the room it has evicts its own earlier pages (its least recently used) and
+ * is read again on the next pass. A read that did not fit would evict itself on a re-read anyway.
+ */
+export function rereadMarginKiB(guest: ReadBurstMemory, intervalSeconds: number): number {
+  let marginKiB = 0;
+  for (const b of guest.readBursts ?? []) {
+    if (b.fits) marginKiB = Math.max(marginKiB, Math.min(b.kib, (b.peakKiBps ?? 0) * intervalSeconds));
+  }
+  return marginKiB;
 }

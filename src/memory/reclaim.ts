@@ -21,7 +21,11 @@ import { cacheFigures } from './cache.js';
 //
 // A guest with page cache (cache.ts) is sized on anon + hot, so its cold cache counts as waste like
 // free memory; but one step takes at most its free memory above the need plus coldStepKiB of cache
-// (coldReclaimMiBps): cache is taken back gradually, watched for refaults (refaults.ts).
+// (coldReclaimMiBps): cache is taken back gradually, watched for refaults (refaults.ts). While a
+// read it held whole is within the refault horizon, gradual reclaim also leaves it anon + the room
+// to read it again for one interval (rereadMarginKiB, read-bursts.ts): a re-read is seen one
+// observation late, and what the guest reads before then beyond its room it evicts itself and
+// reads again on the next pass. Idle-tax mode takes that room like any cold cache.
 //
 // Idle-tax mode (the host is short, sharing.ts): every guest that is not starving is brought to its
 // need at once, cold cache included; with `takeHotKiB` (the host is still short after that, lowest
@@ -58,7 +62,11 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   const takeHot = takeHotKiB > 0 && g.cache !== undefined;
   if (takeHot) g = { ...g, usedKiB: g.usedKiB - takeHotKiB, unusedKiB: g.unusedKiB + takeHotKiB };
   const plainNeedKiB = neededKiB(g);
-  const needKiB = Math.max(lowestSafeKiB(g), Math.min(g.maximumKiB, plainNeedKiB));
+  // While the host has enough, a guest that recently read data it could hold whole keeps room for
+  // one interval of reading it again (read-bursts.ts): the re-read is seen one observation late.
+  const marginKiB = mode === 'gradual' && g.cache ? g.rereadMarginKiB ?? 0 : 0;
+  const rereadNeedKiB = marginKiB > 0 ? g.anonKiB + g.noiseAllowanceKiB + g.growthKiBps * g.horizonSeconds + marginKiB : 0;
+  const needKiB = Math.max(lowestSafeKiB(g), Math.min(g.maximumKiB, Math.max(plainNeedKiB, rereadNeedKiB)));
   const excessKiB = g.actualKiB - needKiB;
   // Excess within one reading's noise is not worth a change: the next reading may ask for it back.
   const bandKiB = Math.max(options.minChangeMiB * 1024, g.noiseSigmaKiB);
@@ -69,7 +77,7 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
     (g.noiseAllowanceKiB > 0 ? ` + noise ${mib(g.noiseAllowanceKiB)}` : '') +
     ` + floor ${mib(g.floorKiB)}` +
     (g.growthKiBps > 0 ? ` + growth ${mib(g.growthKiBps * g.horizonSeconds)}` : '') +
-    (needKiB > plainNeedKiB ? `, at least ${mib(needKiB)}` : '');
+    (needKiB > plainNeedKiB ? (rereadNeedKiB >= needKiB ? `, at least anon ${mib(g.anonKiB)} + room to re-read a recent read ${mib(marginKiB)}` : `, at least ${mib(needKiB)}`) : '');
 
   const figures = g.cache ? ` [${cacheFigures(g.anonKiB, g.cache)}]` : '';
   if (mode === 'idle-tax') {

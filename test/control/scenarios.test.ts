@@ -319,8 +319,9 @@ test('cache-3-host-short: the consumer is fed from cold cache first, no OOM, res
 
 // Refaults on any horizon (#18): a hot set re-read every 60 or 120 s beside a growing neighbour on a
 // tight host. Pass 1 fills the cache, pass 2 is the first the coordinator can see come back (it
-// learns the set then), pass 3 reads back what pass 2 lost before the refault was seen; from
-// then on the set is kept: ≤ 10 % of it refaulted per minute (the issue's target), the neighbour fed.
+// learns the set then; the room left for a re-read keeps what pass 2 reads before the refault is
+// seen); from pass 3 on the set is kept: ≤ 10 % of it refaulted per minute (the issue's target),
+// the neighbour fed.
 function coordinatorRefaultsMiB(intervals: TraceInterval[], domain: string, fromSeconds: number, toSeconds: number, intervalSeconds: number): number {
   return intervals
     .filter((e) => e.interval * intervalSeconds >= fromSeconds && e.interval * intervalSeconds < toSeconds)
@@ -328,7 +329,7 @@ function coordinatorRefaultsMiB(intervals: TraceInterval[], domain: string, from
 }
 
 for (const name of ['cache-4-hot-every-60s', 'cache-5-hot-every-120s']) {
-  test(`${name}: the hot set is learned once and kept: ≤ 10 % of it refaulted per minute after the read-back pass, the neighbour never starved`, async () => {
+  test(`${name}: the hot set is learned once and kept: ≤ 10 % of it refaulted per minute after the first two passes, the neighbour never starved`, async () => {
     const { scenario, score, intervals } = await scenarioScore(name);
     assertMemorySafe(score, intervals, name);
     assert.equal(score.memory!.starvedIntervals, 0, 'the neighbour is fed');
@@ -337,11 +338,8 @@ for (const name of ['cache-4-hot-every-60s', 'cache-5-hot-every-120s']) {
     const period = read.kind === 'hot' ? read.everySeconds : 0;
     const passStart = (k: number): number => read.atSeconds + (k - 1) * period;
     const end = scenario.intervals * scenario.intervalSeconds;
-    assert.ok(end >= passStart(5), 'at least two passes after the read-back pass');
-    // The read-back pass: less than a third of the set (what pass 2 read in the interval before the
-    // refault was seen, beyond the cache the shrinks had left it).
-    assert.ok(coordinatorRefaultsMiB(intervals, 'vm1', passStart(3), passStart(4), scenario.intervalSeconds) <= read.sizeMiB / 3);
-    for (let from = passStart(4); from + 60 <= end; from += scenario.intervalSeconds) {
+    assert.ok(end >= passStart(4), 'at least two passes after the first two');
+    for (let from = passStart(3); from + 60 <= end; from += scenario.intervalSeconds) {
       const mib = coordinatorRefaultsMiB(intervals, 'vm1', from, from + 60, scenario.intervalSeconds);
       assert.ok(mib <= 0.1 * read.sizeMiB, `${mib.toFixed(0)} MiB refaulted in the minute from ${from} s`);
     }
@@ -361,7 +359,7 @@ test('cache-6-hot-roomy-host: with room on the host a re-read set, once learned,
   const period = read.kind === 'hot' ? read.everySeconds : 0;
   const end = scenario.intervals * scenario.intervalSeconds;
   assert.ok(end > options.hotMemorySeconds + 2 * period, 'runs past the age at which a hot size is normally tested again');
-  assert.equal(coordinatorRefaultsMiB(intervals, 'vm1', read.atSeconds + 3 * period, end, scenario.intervalSeconds), 0);
+  assert.equal(coordinatorRefaultsMiB(intervals, 'vm1', read.atSeconds + 2 * period, end, scenario.intervalSeconds), 0, 'none after the first two passes');
 });
 
 test('cpu-11-dedicated: the busy dedicated guest gets a pCPU nobody shares, the others share the rest evenly, it is given back after idling', async () => {

@@ -168,3 +168,18 @@ test('a load that stops on a noisy guest is still reclaimed within 10 intervals'
   assert.ok(actual <= 1.1 * (150 + 40 + 200), `after 10 intervals at ${actual.toFixed(0)} MiB`);
   assert.equal(world.oomEvents, 0);
 });
+
+test('room for a re-read: gradual reclaim leaves anon + the margin, idle-tax takes it', () => {
+  const o = defaultMemoryOptions;
+  // A guest with 150 MiB anon and 700 MiB of cold cache that it read whole, at 200 MiB/s.
+  const cache = { cacheKiB: 700 * MiB, hotKiB: 0, coldKiB: 700 * MiB, freeKiB: 0, coldStepKiB: 32 * MiB };
+  const g = assessment({ actualKiB: 600 * MiB, committedKiB: 600 * MiB, usedKiB: 150 * MiB, anonKiB: 150 * MiB, unusedKiB: 450 * MiB, cache, reclaiming: true, rereadMarginKiB: 400 * MiB });
+  const gradual = assessReclaim(g, o, 'gradual');
+  assert.ok(gradual.proposal, 'still 50 MiB above anon + 400 MiB');
+  assert.ok(gradual.proposal.targetKiB >= 550 * MiB, `target ${gradual.proposal.targetKiB / MiB} MiB`);
+  assert.match(gradual.proposal.why, /at least anon 150 \+ room to re-read a recent read 400 MiB\)/);
+  const settled = assessReclaim({ ...g, actualKiB: 560 * MiB, committedKiB: 560 * MiB }, o, 'gradual');
+  assert.equal(settled.proposal, undefined, 'within the band of anon + margin: left alone');
+  const short = assessReclaim(g, o, 'idle-tax', 'host short');
+  assert.equal(short.proposal?.targetKiB, 350 * MiB, 'the host short: anon + floor');
+});

@@ -1,7 +1,7 @@
 // Refaults on a long horizon (read-bursts.ts): reads that repeat, after a shrink, about what it took.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectRepeatedReads, recordEpisodeShrink, trackBursts, MAX_BURSTS } from '../../src/memory/read-bursts.js';
+import { detectRepeatedReads, markBurstFit, recordEpisodeShrink, rereadMarginKiB, trackBursts, MAX_BURSTS } from '../../src/memory/read-bursts.js';
 import { trackReads } from '../../src/memory/refaults.js';
 import type { GuestMemoryState } from '../../src/memory/state.js';
 
@@ -62,7 +62,7 @@ test('reads of more new data than the shrinks took are a scan: a provisional ref
   const reads = (t: number): number => (t === 2 ? 400 : t === 4 ? 300 : t > 200 && t <= 220 ? 200 : 0);
   const seen = run(g, 240, reads, shrinkRun);
   assert.equal(seen.size, 1, 'its first 200 MiB look like the set coming back');
-  assert.equal(g.hotKiB, undefined, 'withdrawn once it read more than 1.5 × what was taken');
+  assert.equal(g.hotKiB, undefined, 'withdrawn once it read more than was read before and 1.5 × what was taken');
 });
 
 test('reads with nothing read before the shrink are not a refault (nothing repeats)', () => {
@@ -76,4 +76,33 @@ test('the state per guest stays bounded: at most MAX_BURSTS bursts, none older t
   run(g, 3600, pass(30));
   assert.ok(g.readBursts!.length <= MAX_BURSTS);
   assert.ok(g.readBursts!.every((b) => b.endNs >= (3600 - HORIZON) * S));
+});
+
+test('a re-read of the whole set after shrinks that took less than it is still a refault: its first pages, read back, evict the cached rest', () => {
+  const g = guest();
+  // The shrinks take 300 MiB of the 700 MiB cache (928 → 628): the next pass reads all 700 MiB again,
+  // more than 1.5 × 300 + 64 MiB, but no more than was read before.
+  const partial: Record<number, [number, number, number]> = Object.fromEntries(
+    Array.from({ length: 10 }, (_, i) => [10 + 2 * i, [928 - 30 * i, 700, 928 - 30 * (i + 1)]]),
+  );
+  const seen = run(g, 130, pass(120), partial);
+  assert.deepEqual([...seen.keys()], [122]);
+  assert.equal(g.hotKiB, 700 * MiB, 'kept: the pass read no more than the pass before it');
+});
+
+test('room for a re-read: one interval of a read that fitted in the cache at its fastest rate, at most its size; none for a read that did not fit', () => {
+  const fitted = guest();
+  run(fitted, 8, (t) => (t === 2 ? 400 : t === 4 ? 300 : 0));
+  markBurstFit(fitted, 700 * MiB);
+  assert.equal(rereadMarginKiB(fitted, 2), 400 * MiB, '200 MiB/s for 2 s');
+  assert.equal(rereadMarginKiB(fitted, 1), 200 * MiB);
+  assert.equal(rereadMarginKiB(fitted, 5), 700 * MiB, 'never more than was read');
+  const scanner = guest();
+  run(scanner, 20, (t) => (t >= 2 && t <= 16 ? 200 : 0));
+  markBurstFit(scanner, 400 * MiB);
+  assert.equal(rereadMarginKiB(scanner, 2), 0, '1.6 GiB read, 400 MiB of it cached: a re-read would evict itself anyway');
+  const reading = guest();
+  run(reading, 4, (t) => (t >= 2 ? 200 : 0));
+  markBurstFit(reading, 400 * MiB);
+  assert.equal(rereadMarginKiB(reading, 2), 0, 'not judged while the read goes on');
 });
