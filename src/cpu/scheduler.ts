@@ -11,7 +11,7 @@ import { spreadOf } from './placement.js';
 import { demandLoadsOf, hostRoom, points, sameNormalized, summarizePlacement, withOther, type HostRoom, type PlacementSummary } from './placement-summary.js';
 import { fairSharesOf, worstFractionOfFairShare } from './sharing.js';
 import { isVcpuKey, normalizeAffinity, vcpuKey, type CpuMeasurement } from './usage.js';
-import { formatCpuList } from '../ground/cpu-list.js';
+import { renderPinReason, type PcpuLoadChange, type PinFrom, type PinWhy } from '../ground/pin-why.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 import type { TrialEvent, TrialState } from './trials.js';
 
@@ -116,10 +116,6 @@ const percent = (x: number): string => `${Math.round(x * 100)} %`;
 /** How a reason names pCPU `p` of the measurement: by the host's number (CpuMeasurement.pcpuIds). */
 type PcpuName = (p: number) => number;
 
-function describeWhere(affinity: readonly number[], pcpu: number | undefined, id: PcpuName): string {
-  if (affinity.length === 1) return `pCPU${id(affinity[0]!)}`;
-  return pcpu !== undefined ? `unpinned (on pCPU${id(pcpu)})` : `pCPUs ${formatCpuList(affinity.map(id))}`;
-}
 
 /** Predicted share of each kept vCPU (keptEntries' keys and `from`; shares in measurement order). */
 function predictionsOf(keys: string[], shares: readonly number[], from: readonly number[] | undefined, n: number): PredictedShares {
@@ -307,43 +303,42 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const setSizes = new Map<readonly number[], number>();
   for (const w of where) setSizes.set(w, (setSizes.get(w) ?? 0) + 1);
   const actions: PinAction[] = [];
-  const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
-  // Plans share one array per pCPU set: the end of a shared-set reason is the same for all its vCPUs, built once.
-  const setTails = new Map<readonly number[], string>();
+  // Why, as data (ground/pin-why.ts), in the host's pCPU numbers; the reason text is rendered from it.
   const id: PcpuName = (p) => m.pcpuIds?.[p] ?? p;
-  const sharingText =
-    `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
-    `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
+  const common = {
+    strategy,
+    spread: { before: before.spreadPoints, after: planned.spreadPoints },
+    ...(room.clockBound ? { objective } : {}),
+  };
+  const worst = { before: before.worstFractionOfFairShare, after: planned.worstFractionOfFairShare };
+  // Plans share one array per pCPU set: its pCPUs by the host's numbers are the same for all its vCPUs, made once.
+  const setIds = new Map<readonly number[], number[]>();
   for (let i = 0; i < n; i++) {
     const affinity = affinities[i]!;
     const target = where[i]!;
     if (sameNormalized(affinity, target)) continue;
     const v = m.vcpus[i]!;
-    const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(demands[i]!)})`;
-    let reason: string;
+    const from: PinFrom = { pcpus: affinity.map(id), ...(v.pcpu !== undefined ? { on: id(v.pcpu) } : {}) };
+    const figures = { ...common, demand: demands[i]! };
+    let why: PinWhy;
     if (strategy === 'segregate' || (strategy === 'groups' && target.length === 1)) {
-      reason =
-        `${who}: ${describeWhere(affinity, v.pcpu, id)} → pCPU${id(target[0]!)}; learned clock-bound vCPUs kept apart from busy ones: ` +
-        `the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`;
+      why = { rule: 'segregate', from, to: [id(target[0]!)], figures: { ...figures, worst } };
     } else if (target.length > 1) {
-      let tail = setTails.get(target);
-      const why =
+      let to = setIds.get(target);
+      if (to === undefined) setIds.set(target, (to = target.map(id)));
+      const sharedBy = setSizes.get(target) ?? 0;
+      why =
         strategy === 'groups'
-          ? `learned clock-bound vCPUs grouped apart from the others: the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`
-          : sharingText;
-      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target.map(id))}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${why}`));
-      reason = `${who}: ${describeWhere(affinity, v.pcpu, id)}${tail}`;
+          ? { rule: 'groups', from, to, figures: { ...figures, sharedBy, worst } }
+          : { rule: 'shared', from, to, figures: { ...figures, sharedBy, worst: { pinned: pinned.worstFractionOfFairShare, after: planned.worstFractionOfFairShare } } };
     } else {
       const to = target[0]!;
-      const from = affinity.length === 1 ? affinity[0]! : v.pcpu;
-      const loadsText =
-        from !== undefined && from !== to
-          ? `pCPU${id(from)} demand ${fmt(beforeLoads[from]!)} → ${fmt(afterLoads[from]!)}, pCPU${id(to)} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`
-          : `pCPU${id(to)} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
-      reason = `${who}: ${describeWhere(affinity, v.pcpu, id)} → pCPU${id(to)}; ${loadsText}, ${spreadText}`;
+      const was = affinity.length === 1 ? affinity[0]! : v.pcpu;
+      const loadOf = (p: number): PcpuLoadChange => ({ pcpu: id(p), before: beforeLoads[p]!, after: afterLoads[p]! });
+      const loads = was !== undefined && was !== to ? [loadOf(was), loadOf(to)] : [loadOf(to)];
+      why = { rule: 'pins', from, to: [id(to)], figures: { ...figures, loads } };
     }
-    if (room.clockBound) reason += `; objective ${objective}`;
-    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason });
+    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason: renderPinReason(v, why), why });
   }
 
   const after = planned;

@@ -1,4 +1,5 @@
 import type { DomainRef } from './hypervisor.js';
+import type { PinWhy } from './pin-why.js';
 
 // What the policies decide. Each action carries the reason a person reads in the log.
 
@@ -10,7 +11,10 @@ export interface PinAction {
   pcpus: number[];
   /** Where it was allowed before, for the record and for --restore. */
   previous: number[];
+  /** Why, in words: renderPinReason(why) when `why` is given (pin-why.ts). */
   reason: string;
+  /** Why, as data (rule, from, to, figures); absent on pins no policy decided (restore, a judged program's). */
+  why?: PinWhy;
 }
 
 export interface SetMemoryAction {
