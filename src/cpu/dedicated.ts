@@ -1,6 +1,6 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { domainKey } from '../ground/domain-identity.js';
-import { renderOff, renderPinReason, type OffDedicated, type PinWhy } from '../ground/pin-why.js';
+import { renderPinReason, type OffDedicated, type PinWhy } from '../ground/pin-why.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 import type { CpuSchedulerOptions } from './options.js';
 import type { DedicatedGuestState, DedicatedState } from './dedicated-state.js';
@@ -189,9 +189,9 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     decided.add(key);
     const original = byKey.get(key);
     const moved = forced.get(key);
-    // Moved off a dedicated pCPU too: said in its why (already in the host's pCPU numbers, pcpuIds).
+    // Moved off a dedicated pCPU too: said in its why (already in the host's pCPU numbers, pcpuIds), its reason rendered again from it.
     const why = moved && a.why ? ({ ...a.why, figures: { ...a.why.figures, off: offOf(moved.v.affinity, owner) } } as PinWhy) : a.why;
-    const reason = why && why !== a.why ? renderPinReason(a, why) : a.reason + (moved ? `; off ${renderOff(offOf(moved.v.affinity, owner))}` : '');
+    const reason = why && why !== a.why ? renderPinReason(a, why) : a.reason;
     actions.push({ ...a, pcpus: a.pcpus.map((p) => shared[p]!), previous: original?.affinity ?? a.previous, reason, ...(why ? { why } : {}) });
   }
   for (const [key, { v, target }] of forced) {

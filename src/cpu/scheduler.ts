@@ -21,7 +21,9 @@ export type { PlacementSummary } from './placement-summary.js';
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
 // balance.ts, smoothing and noise in noise.ts, the optimiser in placement.ts, predicted shares and
-// fairness in fairness.ts.
+// fairness in fairness.ts, what the model predicts of a placement in placement-summary.ts. The
+// proposal's candidate placements are made in candidates.ts and judged by the objective's comparator
+// in compare-candidates.ts; each pin says why as data (ground/pin-why.ts), its reason rendered from it.
 // Loads and spreads are in pCPUs inside the optimiser and in points (1 pCPU = 100 points) here.
 
 export interface CpuSchedulerState {

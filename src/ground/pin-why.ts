@@ -82,7 +82,7 @@ function fromText(from: PinFrom): string {
 /** A pCPU list as the dedicated pass says it. */
 const pcpuText = (pcpus: readonly number[]): string => (pcpus.length === 1 ? `pCPU${pcpus[0]!}` : `pCPUs ${formatCpuList(pcpus)}`);
 /** The pCPUs left because dedicated to others, in words. */
-export const renderOff = (off: readonly OffDedicated[]): string => off.map((o) => `pCPU${o.pcpu} (dedicated to ${o.owner})`).join(', ');
+const renderOff = (off: readonly OffDedicated[]): string => off.map((o) => `pCPU${o.pcpu} (dedicated to ${o.owner})`).join(', ');
 
 function proposalTail(f: ProposalFigures): string {
   return (f.objective !== undefined ? `; objective ${f.objective}` : '') + (f.off ? `; off ${renderOff(f.off)}` : '');
