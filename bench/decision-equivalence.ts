@@ -1,6 +1,7 @@
 // Same decisions as another build: runs this build's decideCpu and a reference build's on the same
 // seeded random measurements and fails on the first decision that differs in anything (actions,
-// reasons, summary, predicted shares, the whole next state; numbers compared exactly).
+// reasons, summary, predicted shares, the whole next state; numbers compared exactly), except a pin
+// action's `why` (its reason as data, which older builds lack: the reason text rendered from it is compared).
 //   node dist/bench/decision-equivalence.js REFERENCE_DIST [CASES]
 // REFERENCE_DIST is the dist/ of the build to compare with (for example a `git worktree` of main,
 // built). Each case is a short run of intervals on one random host: multi-vCPU domains pinned,
@@ -114,10 +115,24 @@ function measurementOf(c: HostCase, random: () => number): CpuMeasurement {
 }
 
 /**
- * A decision with the state's per-vCPU lists as records keyed by vCPU (builds differ in how they keep
- * them, vcpu-lists.ts; the contents must not).
+ * A value without the `why` of its pin actions (ground/pin-why.ts), wherever they are (actions, the
+ * trial's revert list in the state): a build before it has none, and its reason text, which is
+ * rendered from it, is still compared.
  */
-function comparable(decision: CpuDecision): unknown {
+function withoutWhy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutWhy);
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (key !== 'why' || (value as { kind?: unknown }).kind !== 'pin') out[key] = withoutWhy(v);
+  return out;
+}
+
+/**
+ * A decision with the state's per-vCPU lists as records keyed by vCPU (builds differ in how they keep
+ * them, vcpu-lists.ts; the contents must not), and pin actions without their `why` (withoutWhy).
+ */
+function comparable(given: CpuDecision): unknown {
+  const decision = withoutWhy(given) as CpuDecision;
   const state = decision.state as unknown as Record<string, unknown>;
   if (!Array.isArray(state.vcpuKeys)) return decision;
   const keys = state.vcpuKeys as string[];

@@ -2,6 +2,7 @@ import type { DomainRef, HostObservation, Hypervisor } from '../ground/hyperviso
 import { domainKey } from '../ground/domain-identity.js';
 import type { Action, PinAction, SetMemoryAction } from '../ground/actions.js';
 import { errorText } from '../ground/errors.js';
+import { renderRestoredWeight } from '../ground/weight-why.js';
 import { applyAction, type ControllersRestore } from './loop.js';
 import { sameCpuSet } from '../ground/cpu-list.js';
 import { mib, mibToKiB } from '../ground/units.js';
@@ -179,7 +180,7 @@ export async function restoreStartState(hypervisor: Hypervisor, start: StartStat
     try {
       await applyAction(hypervisor, action);
       applied++;
-      if (action.kind === 'set-cpu-weight') log(`restore: ${action.domain.name}: ${action.reason.replace(/^restore: /, '')}`);
+      if (action.kind === 'set-cpu-weight') log(`restore: ${action.domain.name}: ${action.why?.rule === 'restore' ? renderRestoredWeight(action.why) : action.reason}`);
     } catch (err) {
       failed++;
       log(`restore: ${action.domain.name}: ${restoredWhat(action)} not restored: ${errorText(err)}`);

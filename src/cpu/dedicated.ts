@@ -1,5 +1,6 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { domainKey } from '../ground/domain-identity.js';
+import { renderPinReason, type OffDedicated, type PinWhy } from '../ground/pin-why.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 import type { CpuSchedulerOptions } from './options.js';
 import type { DedicatedGuestState, DedicatedState } from './dedicated-state.js';
@@ -188,19 +189,15 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     decided.add(key);
     const original = byKey.get(key);
     const moved = forced.get(key);
-    const reason = a.reason + (moved ? `; off ${offText(moved.v.affinity, owner)}` : '');
-    actions.push({ ...a, pcpus: a.pcpus.map((p) => shared[p]!), previous: original?.affinity ?? a.previous, reason });
+    // Moved off a dedicated pCPU too: said in its why (already in the host's pCPU numbers, pcpuIds), its reason rendered again from it.
+    const why = moved && a.why ? ({ ...a.why, figures: { ...a.why.figures, off: offOf(moved.v.affinity, owner) } } as PinWhy) : a.why;
+    const reason = why && why !== a.why ? renderPinReason(a, why) : a.reason;
+    actions.push({ ...a, pcpus: a.pcpus.map((p) => shared[p]!), previous: original?.affinity ?? a.previous, reason, ...(why ? { why } : {}) });
   }
   for (const [key, { v, target }] of forced) {
     if (decided.has(key)) continue;
-    actions.push({
-      kind: 'pin',
-      domain: v.domain,
-      vcpu: v.vcpu,
-      pcpus: target,
-      previous: v.affinity,
-      reason: `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): ${pcpuText(v.affinity)} → ${pcpuText(target)}; off ${offText(v.affinity, owner)}`,
-    });
+    const why: PinWhy = { rule: 'off-dedicated', from: { pcpus: v.affinity }, to: target, figures: { demand: v.demand, off: offOf(v.affinity, owner) } };
+    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: v.affinity, reason: renderPinReason(v, why), why });
   }
   const dedicatedLoad = new Map<number, number>();
   const predicted: PredictedShares = { keys: [...(inner.state.predicted?.keys ?? [])], shares: [...(inner.state.predicted?.shares ?? [])] };
@@ -219,14 +216,8 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
       dedicatedLoad.set(p, v.demand);
       predict(vcpuKey(v.domain, v.vcpu), aloneShare(v.demand, options.countOtherLoad === false ? undefined : m.pcpuOther?.[p]));
       if (sameCpuSet(v.affinity, [p])) return;
-      actions.push({
-        kind: 'pin',
-        domain: v.domain,
-        vcpu: v.vcpu,
-        pcpus: [p],
-        previous: v.affinity,
-        reason: `${g.name} vCPU${v.vcpu} (demand ${fmt(v.demand)}): ${pcpuText(v.affinity)} → pCPU${p}, dedicated: busy for ${g.busy} intervals; no other vCPU may run there until it idles`,
-      });
+      const why: PinWhy = { rule: 'dedicated', from: { pcpus: v.affinity }, to: [p], figures: { demand: v.demand, busyIntervals: g.busy } };
+      actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: [p], previous: v.affinity, reason: renderPinReason({ domain: { name: g.name }, vcpu: v.vcpu }, why), why });
     });
   }
 
@@ -252,11 +243,7 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
   };
 }
 
-function pcpuText(pcpus: readonly number[]): string {
-  return pcpus.length === 1 ? `pCPU${pcpus[0]}` : `pCPUs ${formatCpuList(pcpus)}`;
-}
-
-function offText(affinity: readonly number[], owner: ReadonlyMap<number, string>): string {
-  const taken = affinity.filter((p) => owner.has(p));
-  return taken.map((p) => `pCPU${p} (dedicated to ${owner.get(p)})`).join(', ');
+/** The pCPUs of `affinity` dedicated to a guest, with the guest's name. */
+function offOf(affinity: readonly number[], owner: ReadonlyMap<number, string>): OffDedicated[] {
+  return affinity.filter((p) => owner.has(p)).map((p) => ({ pcpu: p, owner: owner.get(p)! }));
 }

@@ -1,23 +1,29 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
+import { groupsCandidates, pinsCandidate, segregateCandidate, sharedCandidates, type CandidateInput, type CpuStrategy } from './candidates.js';
+import { chooseCandidate, comparators, type CandidateSet } from './compare-candidates.js';
 import type { DedicatedState } from './dedicated-state.js';
 import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
-import { clockBoundOf, learnSharing, predictLearnedShares, segregatedAssignment, type LearnedSharing } from './learned-sharing.js';
-import { predictSharesOf, shareFairness } from './fairness.js';
+import { clockBoundOf, learnSharing, predictLearnedShares, type LearnedSharing } from './learned-sharing.js';
+import { predictSharesOf } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, rawSigma, updateHistory, type VcpuHistory } from './noise.js';
-import { PcpuSums } from './pcpu-sums.js';
-import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
-import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
-import { isVcpuKey, normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
-import { formatCpuList } from '../ground/cpu-list.js';
+import { spreadOf } from './placement.js';
+import { demandLoadsOf, hostRoom, points, sameNormalized, summarizePlacement, withOther, type HostRoom, type PlacementSummary } from './placement-summary.js';
+import { fairSharesOf, worstFractionOfFairShare } from './sharing.js';
+import { isVcpuKey, normalizeAffinity, vcpuKey, type CpuMeasurement } from './usage.js';
+import { renderPinReason, type PcpuLoadChange, type PinFrom, type PinWhy } from '../ground/pin-why.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
-import { groupedCandidates } from './groups.js';
 import type { TrialEvent, TrialState } from './trials.js';
+
+export type { CpuStrategy } from './candidates.js';
+export type { PlacementSummary } from './placement-summary.js';
 
 // The vCPU scheduler policy: one CpuMeasurement in, pin actions out (pure; the control loop applies them).
 // Rules live where they are named: measuring in usage.ts, the imbalance test and hysteresis in
 // balance.ts, smoothing and noise in noise.ts, the optimiser in placement.ts, predicted shares and
-// fairness in fairness.ts.
+// fairness in fairness.ts, what the model predicts of a placement in placement-summary.ts. The
+// proposal's candidate placements are made in candidates.ts and judged by the objective's comparator
+// in compare-candidates.ts; each pin says why as data (ground/pin-why.ts), its reason rendered from it.
 // Loads and spreads are in pCPUs inside the optimiser and in points (1 pCPU = 100 points) here.
 
 export interface CpuSchedulerState {
@@ -63,73 +69,9 @@ export function predictedShareOf(state: CpuSchedulerState, key: string): number 
   return j >= 0 ? state.predicted!.shares[j] : undefined;
 }
 
-/** What the host gives our vCPUs: per pCPU the other load it carries and the capacity left (1 − other); both undefined when there is none. */
-interface HostRoom {
-  pcpus: number;
-  other: number[] | undefined;
-  capacity: number[] | undefined;
-  /** Per vCPU, its CPU weight; undefined when all are 1. */
-  weights?: number[] | undefined;
-  /** Per vCPU, 1 when learned clock-bound (learned-sharing.ts); undefined when none is, and every prediction is water-filling. */
-  clockBound?: Uint8Array | undefined;
-}
-
-
-function hostRoom(pcpus: number, other: readonly number[] | undefined): HostRoom {
-  if (!other || other.length !== pcpus || other.every((o) => o < otherLoadFloor)) return { pcpus, other: undefined, capacity: undefined };
-  const clipped = other.map((o) => (o < otherLoadFloor ? 0 : Math.min(1, o)));
-  return { pcpus, other: clipped, capacity: clipped.map((o) => 1 - o) };
-}
-
-/**
- * Demand per pCPU on top of other load: a vCPU pinned to one pCPU adds there; one allowed on several
- * is poured onto the least loaded of them (the host's scheduler moves a runnable thread off a pCPU a
- * host process keeps busy), the most constrained first.
- */
-function loadsBesideOther(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom): number[] {
-  const levels = room.other!.slice();
-  const flexible = new Map<readonly number[], number>();
-  demands.forEach((d, i) => {
-    const set = where[i]!;
-    if (set.length === 1) levels[set[0]!] = levels[set[0]!]! + d;
-    else flexible.set(set, (flexible.get(set) ?? 0) + d);
-  });
-  const sets = [...flexible.entries()].sort((a, b) => a[0].length - b[0].length || b[1] - a[1]);
-  for (const [set, total] of sets) pourLevel(levels, set, total);
-  return levels;
-}
-
-function withOther(loads: number[], room: HostRoom): number[] {
-  if (room.other) for (let p = 0; p < loads.length; p++) loads[p] = loads[p]! + (room.other[p] ?? 0);
-  return loads;
-}
-
 export function initialCpuSchedulerState(): CpuSchedulerState {
   return { intervals: 0, streak: 0, waited: false, lastActionInterval: null, pinChanges: 0, vcpuKeys: [], vcpus: [] };
 }
-
-/** A placement as predicted by the model (fairness.ts): demand per pCPU and what it means. */
-export interface PlacementSummary {
-  demandLoads: number[];
-  /** max − min of demandLoads, points. */
-  spreadPoints: number;
-  /** Spread of predicted usage (min(1, demand load)), points. */
-  usageSpreadPoints: number;
-  /** Predicted Jain index of share/demand over non-idle vCPUs (equal fractions = 1, even if all are starved). */
-  fairness: number;
-  /** Predicted total share / total demand: how much of the demand the host serves. */
-  served: number;
-  /** Smallest predicted share / fair share (global max-min share of all pCPUs) over non-idle vCPUs. */
-  worstFractionOfFairShare: number;
-  /** Predicted share of each vCPU (fraction of a pCPU), in measurement order. */
-  shares: readonly number[];
-}
-
-/**
- * from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets;
- * release: every vCPU on all pCPUs; segregate: one pCPU per vCPU, learned clock-bound vCPUs kept apart from busy ones.
- */
-export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release' | 'segregate' | 'groups' | 'revert';
 
 export interface CpuDecision {
   actions: PinAction[];
@@ -169,115 +111,13 @@ export interface CpuDecision {
   };
 }
 
-const points = (pcpus: number): number => Math.round(pcpus * 10000) / 100;
 const fmt = (x: number): string => x.toFixed(2);
 const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
 const percent = (x: number): string => `${Math.round(x * 100)} %`;
 
-function summarize(demands: readonly number[], shares: readonly number[], fair: readonly number[], loads: number[]): PlacementSummary {
-  let totalDemand = 0;
-  let totalShare = 0;
-  for (let i = 0; i < demands.length; i++) totalDemand += demands[i]!;
-  for (let i = 0; i < shares.length; i++) totalShare += shares[i]!;
-  return {
-    demandLoads: loads,
-    spreadPoints: points(spreadOf(loads)),
-    usageSpreadPoints: points(spreadOf(loads.map((l) => Math.min(1, l)))),
-    fairness: shareFairness(demands, shares),
-    served: totalDemand > 0 ? totalShare / totalDemand : 1,
-    worstFractionOfFairShare: worstFractionOfFairShare(demands, shares, fair),
-    shares,
-  };
-}
-
-/** Demand per pCPU (other load included) when each vCPU's demand is spread evenly over its set (sets are disjoint: the host levels each). */
-function setLoads(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom): number[] {
-  if (room.other) return loadsBesideOther(demands, where, room);
-  const bySet = new Map<readonly number[], number>();
-  demands.forEach((d, i) => bySet.set(where[i]!, (bySet.get(where[i]!) ?? 0) + d));
-  const loads = new Array<number>(room.pcpus).fill(0);
-  for (const [set, total] of bySet) for (const p of set) loads[p] = (loads[p] ?? 0) + total / set.length;
-  return withOther(loads, room);
-}
-
-/** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
-function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
-  const waterFilled = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights, true);
-  const shares = room.clockBound ? predictLearnedShares(demands, where, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
-  if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
-  return summarize(demands, shares, fair, demandLoadsOf(demands, where, room.pcpus));
-}
-
-/** Demand per pCPU: each vCPU's demand spread evenly over the pCPUs it may use. */
-function demandLoadsOf(demands: readonly number[], where: readonly (readonly number[])[], pcpus: number): number[] {
-  const loads = new PcpuSums(pcpus);
-  for (let i = 0; i < demands.length; i++) loads.add(where[i]!, demands[i]! / where[i]!.length);
-  return loads.values();
-}
-
 /** How a reason names pCPU `p` of the measurement: by the host's number (CpuMeasurement.pcpuIds). */
 type PcpuName = (p: number) => number;
 
-function describeWhere(affinity: readonly number[], pcpu: number | undefined, id: PcpuName): string {
-  if (affinity.length === 1) return `pCPU${id(affinity[0]!)}`;
-  return pcpu !== undefined ? `unpinned (on pCPU${id(pcpu)})` : `pCPUs ${formatCpuList(affinity.map(id))}`;
-}
-
-/** Shared plans whose worst fraction of fair share is within this of the best one count as equally fair; fewest pin changes wins. */
-const fairShareTolerance = 0.02;
-
-/**
- * The shared alternatives to one-pCPU pins (sharing.ts): pCPUs merged where one-pCPU pins are unfair,
- * or every vCPU on every pCPU. Among those that raise the worst fraction of fair share by at least
- * `fairShareGain`, and are within `fairShareTolerance` of the fairest, the one with the fewest pin
- * changes wins. Release is exactly global max-min sharing, so once released an overcommitted host
- * needs no re-pin when its loads change phase.
- */
-function chooseSharedPlan(
-  affinities: readonly (readonly number[])[],
-  demands: readonly number[],
-  assignment: readonly number[],
-  room: HostRoom,
-  fair: readonly number[],
-  pinnedWorst: number,
-  options: CpuSchedulerOptions,
-): { where: number[][]; planned: PlacementSummary; strategy: CpuStrategy } | undefined {
-  const pcpus = room.pcpus;
-  const shared = sharePcpus(demands, assignment, pcpus, options.fairShareTarget, fair, room.capacity, room.weights);
-  const everywhere = Array.from({ length: pcpus }, (_, p) => p);
-  // Release is exactly global max-min sharing: its shares are the fair shares, its loads flat.
-  const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: affinities.map(() => everywhere), shares: fair }];
-  if (shared.sets.length > 1) plans.push({ where: shared.setOf.map((s) => shared.sets[s]!), shares: shared.shares });
-  if (room.clockBound) for (const plan of plans) plan.shares = predictLearnedShares(demands, plan.where, room.clockBound, plan.shares, pcpus, room.capacity, room.weights);
-  const candidates = plans
-    .map(({ where, shares }) => ({
-      where,
-      planned: summarize(demands, shares, fair, setLoads(demands, where, room)),
-      changes: changesTo(where, affinities),
-      strategy: (where.every((w) => w.length === pcpus) ? 'release' : 'share') as CpuStrategy,
-    }))
-    .filter((c) => c.planned.worstFractionOfFairShare - pinnedWorst >= options.fairShareGain);
-  if (candidates.length === 0) return undefined;
-  const fairest = Math.max(...candidates.map((c) => c.planned.worstFractionOfFairShare));
-  const near = candidates.filter((c) => c.planned.worstFractionOfFairShare >= fairest - fairShareTolerance);
-  near.sort((a, b) => a.changes - b.changes || b.planned.worstFractionOfFairShare - a.planned.worstFractionOfFairShare);
-  return near[0];
-}
-
-/** vCPUs whose affinity differs from the plan's. */
-function changesTo(where: readonly (readonly number[])[], affinities: readonly (readonly number[])[]): number {
-  let changes = 0;
-  for (let i = 0; i < where.length; i++) if (!sameNormalized(where[i]!, affinities[i]!)) changes++;
-  return changes;
-}
-
-/** Two normalised pCPU lists (sorted, unique: affinities and plans) name the same pCPUs; O(1) when their lengths differ. */
-function sameNormalized(a: readonly number[], b: readonly number[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
-  return true;
-}
 
 /** Predicted share of each kept vCPU (keptEntries' keys and `from`; shares in measurement order). */
 function predictionsOf(keys: string[], shares: readonly number[], from: readonly number[] | undefined, n: number): PredictedShares {
@@ -409,71 +249,32 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
   }
 
-  const items: PlacementItem[] = affinities.map((affinity, i) => ({
-    demand: demands[i]!,
-    home: affinity.length === 1 ? affinity[0] : m.vcpus[i]!.pcpu,
-    pinned: affinity.length === 1,
-  }));
-  const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100, room.other);
-  const pinnedWhere = best.assignment.map((p) => [p]);
-  // Keeping every vCPU on its single pCPU predicts exactly what `before` does.
-  const unchanged = affinities.every((affinity, i) => affinity.length === 1 && affinity[0] === best.assignment[i]);
-  const pinned = unchanged ? before : summarizePlacement(demands, pinnedWhere, room, fair);
+  // The candidates (candidates.ts), judged by the objective's comparator (compare-candidates.ts).
+  const homes = affinities.map((affinity, i) => (affinity.length === 1 ? affinity[0] : m.vcpus[i]!.pcpu));
+  const input: CandidateInput = { demands, affinities, homes, room, fair };
+  const pins = pinsCandidate(input, before, options);
+  const pinned = pins.predicted;
+  const candidates: CandidateSet = { pins };
   // One-pCPU pins that leave someone well short of its fair share: share pCPUs where that helps enough.
-  let where: number[][] = pinnedWhere;
-  let planned = pinned;
-  let strategy: CpuStrategy = best.strategy;
-  if (options.sharePcpusWhenUnfair && pinned.worstFractionOfFairShare < options.fairShareTarget) {
-    const choice = chooseSharedPlan(affinities, demands, best.assignment, room, fair, pinned.worstFractionOfFairShare, options);
-    if (choice) ({ where, planned, strategy } = choice);
-  }
-  // With vCPUs learned clock-bound, the placement that keeps them apart from busy ones competes, judged by the objective.
-  const fairnessFirst = room.clockBound !== undefined && objective === 'fairness';
-  if (room.clockBound) {
-    const homes = items.map((item) => item.home);
-    // Kept apart one pCPU each (segregate), or as groups on pCPU subsets (groups.ts): the fairest by the model competes.
-    let segregatedWhere: number[][] = segregatedAssignment(demands, room.clockBound, homes, pcpus, room.other).map((p) => [p]);
-    let segregated = summarizePlacement(demands, segregatedWhere, room, fair);
-    let segregateStrategy: CpuStrategy = 'segregate';
-    for (const groupedWhere of groupedCandidates(demands, room.clockBound, homes, pcpus, room.other)) {
-      const grouped = summarizePlacement(demands, groupedWhere, room, fair);
-      if (grouped.worstFractionOfFairShare > segregated.worstFractionOfFairShare + fairShareTolerance) {
-        segregatedWhere = groupedWhere;
-        segregated = grouped;
-        segregateStrategy = 'groups';
-      }
-    }
-    const fairer = segregated.worstFractionOfFairShare > planned.worstFractionOfFairShare + fairShareTolerance;
-    const asFair = Math.abs(segregated.worstFractionOfFairShare - planned.worstFractionOfFairShare) <= fairShareTolerance;
-    const better =
-      objective === 'fairness'
-        ? fairer || (asFair && segregated.usageSpreadPoints < planned.usageSpreadPoints - options.tolerancePoints)
-        : fairer && segregated.usageSpreadPoints <= planned.usageSpreadPoints + options.tolerancePoints;
-    if (better) {
-      where = segregatedWhere;
-      planned = segregated;
-      strategy = segregateStrategy;
-    }
-    if (fairnessFirst && planned.worstFractionOfFairShare < before.worstFractionOfFairShare - fairShareTolerance) {
-      return quiet(
-        `balanced for fairness: the best placement found (demand spread ${fmtPoints(planned.spreadPoints)} pts) would give the worst-served vCPU ` +
-          `${percent(planned.worstFractionOfFairShare)} of its fair share, ${percent(before.worstFractionOfFairShare)} now`,
-        before.spreadPoints,
-        0,
-        false,
-      );
-    }
+  if (options.sharePcpusWhenUnfair && pinned.worstFractionOfFairShare < options.fairShareTarget) candidates.shared = sharedCandidates(input, pins, options);
+  // With vCPUs learned clock-bound, the placements that keep them apart from busy ones compete.
+  if (room.clockBound) candidates.keptApart = { segregate: segregateCandidate(input, room.clockBound), groups: groupsCandidates(input, room.clockBound) };
+  const comparator = comparators[objective];
+  const learnedModel = room.clockBound !== undefined;
+  const { where, predicted: planned, strategy } = chooseCandidate(objective, candidates, options);
+  if (comparator.holds(planned, before, learnedModel)) {
+    return quiet(
+      `balanced for fairness: the best placement found (demand spread ${fmtPoints(planned.spreadPoints)} pts) would give the worst-served vCPU ` +
+        `${percent(planned.worstFractionOfFairShare)} of its fair share, ${percent(before.worstFractionOfFairShare)} now`,
+      before.spreadPoints,
+      0,
+      false,
+    );
   }
   const bestSpreadPoints = planned.spreadPoints;
   const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
-  // A fairness move may not widen the demand spread (its merged sets only average pCPU loads).
-  // Under the fairness objective with a learned model, fairness comes first: the spread may widen.
-  // Under the balance objective with a learned model, balance is the pCPUs' usage (what a grader reads): a placement
-  // whose predicted usage is as even counts as balanced however its demand is spread, and among those the fairer wins.
-  const asBalanced =
-    planned.spreadPoints <= before.spreadPoints ||
-    (room.clockBound !== undefined && planned.usageSpreadPoints <= before.usageSpreadPoints + options.tolerancePoints);
-  const unfair = fairnessGain >= options.fairShareGain && (fairnessFirst || asBalanced) && !fairEnough();
+  // Whether a fairness gain may move at all is the objective's (compare-candidates.ts).
+  const unfair = fairnessGain >= options.fairShareGain && comparator.mayMoveForFairness(planned, before, learnedModel, options) && !fairEnough();
   // Other load is noisy too: each pCPU's adds its own σ there.
   const otherSigmas = room.other ? otherLoad!.map((h) => demandSigma(h, options.demandSmoothing)) : [];
   const sigmaRms = otherSigmas.length === 0 ? loadSigmaRms(sigmas, affinities, pcpus) : loadSigmaRms([...sigmas, ...otherSigmas], [...affinities, ...otherSigmas.map((_, p) => [p])], pcpus);
@@ -504,43 +305,42 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const setSizes = new Map<readonly number[], number>();
   for (const w of where) setSizes.set(w, (setSizes.get(w) ?? 0) + 1);
   const actions: PinAction[] = [];
-  const spreadText = `spread ${fmtPoints(before.spreadPoints)} → ${fmtPoints(planned.spreadPoints)} pts`;
-  // Plans share one array per pCPU set: the end of a shared-set reason is the same for all its vCPUs, built once.
-  const setTails = new Map<readonly number[], string>();
+  // Why, as data (ground/pin-why.ts), in the host's pCPU numbers; the reason text is rendered from it.
   const id: PcpuName = (p) => m.pcpuIds?.[p] ?? p;
-  const sharingText =
-    `pinned one per pCPU the worst-served vCPU would get ${percent(pinned.worstFractionOfFairShare)} of its fair share, ` +
-    `sharing gives ${percent(planned.worstFractionOfFairShare)}; ${spreadText}`;
+  const common = {
+    strategy,
+    spread: { before: before.spreadPoints, after: planned.spreadPoints },
+    ...(room.clockBound ? { objective } : {}),
+  };
+  const worst = { before: before.worstFractionOfFairShare, after: planned.worstFractionOfFairShare };
+  // Plans share one array per pCPU set: its pCPUs by the host's numbers are the same for all its vCPUs, made once.
+  const setIds = new Map<readonly number[], number[]>();
   for (let i = 0; i < n; i++) {
     const affinity = affinities[i]!;
     const target = where[i]!;
     if (sameNormalized(affinity, target)) continue;
     const v = m.vcpus[i]!;
-    const who = `${v.domain.name} vCPU${v.vcpu} (demand ${fmt(demands[i]!)})`;
-    let reason: string;
+    const from: PinFrom = { pcpus: affinity.map(id), ...(v.pcpu !== undefined ? { on: id(v.pcpu) } : {}) };
+    const figures = { ...common, demand: demands[i]! };
+    let why: PinWhy;
     if (strategy === 'segregate' || (strategy === 'groups' && target.length === 1)) {
-      reason =
-        `${who}: ${describeWhere(affinity, v.pcpu, id)} → pCPU${id(target[0]!)}; learned clock-bound vCPUs kept apart from busy ones: ` +
-        `the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`;
+      why = { rule: 'segregate', from, to: [id(target[0]!)], figures: { ...figures, worst } };
     } else if (target.length > 1) {
-      let tail = setTails.get(target);
-      const why =
+      let to = setIds.get(target);
+      if (to === undefined) setIds.set(target, (to = target.map(id)));
+      const sharedBy = setSizes.get(target) ?? 0;
+      why =
         strategy === 'groups'
-          ? `learned clock-bound vCPUs grouped apart from the others: the worst-served vCPU gets ${percent(before.worstFractionOfFairShare)} of its fair share now, ${percent(planned.worstFractionOfFairShare)} after; ${spreadText}`
-          : sharingText;
-      if (tail === undefined) setTails.set(target, (tail = ` → pCPUs ${formatCpuList(target.map(id))}, shared by ${setSizes.get(target) ?? 0} vCPUs; ${why}`));
-      reason = `${who}: ${describeWhere(affinity, v.pcpu, id)}${tail}`;
+          ? { rule: 'groups', from, to, figures: { ...figures, sharedBy, worst } }
+          : { rule: 'shared', from, to, figures: { ...figures, sharedBy, worst: { pinned: pinned.worstFractionOfFairShare, after: planned.worstFractionOfFairShare } } };
     } else {
       const to = target[0]!;
-      const from = affinity.length === 1 ? affinity[0]! : v.pcpu;
-      const loadsText =
-        from !== undefined && from !== to
-          ? `pCPU${id(from)} demand ${fmt(beforeLoads[from]!)} → ${fmt(afterLoads[from]!)}, pCPU${id(to)} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`
-          : `pCPU${id(to)} demand ${fmt(beforeLoads[to]!)} → ${fmt(afterLoads[to]!)}`;
-      reason = `${who}: ${describeWhere(affinity, v.pcpu, id)} → pCPU${id(to)}; ${loadsText}, ${spreadText}`;
+      const was = affinity.length === 1 ? affinity[0]! : v.pcpu;
+      const loadOf = (p: number): PcpuLoadChange => ({ pcpu: id(p), before: beforeLoads[p]!, after: afterLoads[p]! });
+      const loads = was !== undefined && was !== to ? [loadOf(was), loadOf(to)] : [loadOf(to)];
+      why = { rule: 'pins', from, to: [id(to)], figures: { ...figures, loads } };
     }
-    if (room.clockBound) reason += `; objective ${objective}`;
-    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason });
+    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason: renderPinReason(v, why), why });
   }
 
   const after = planned;

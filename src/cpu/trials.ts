@@ -1,4 +1,5 @@
 import type { PinAction } from '../ground/actions.js';
+import { renderMeasured, renderPinReason, type PinWhy } from '../ground/pin-why.js';
 import type { TraceMeasuredOutcome, TraceTrial } from '../ground/trace-record.js';
 import type { CpuObjective, CpuSchedulerOptions } from './options.js';
 import { spreadOf } from './placement.js';
@@ -177,7 +178,8 @@ export interface TrialDecision {
 }
 
 const fmtFraction = (x: number): string => `${Math.round(x * 100)} %`;
-export const describeOutcome = (o: MeasuredOutcome): string => `worst ${fmtFraction(o.worstFraction)} of fair share, usage spread ${Math.round(o.usageSpreadPoints)} pts over ${o.samples} interval(s)`;
+/** A measured outcome in words, as pin reasons say it (ground/pin-why.ts). */
+export const describeOutcome = (o: MeasuredOutcome): string => renderMeasured(o);
 
 /** A short, stable name of a placement: a hash of every vCPU's key and allowed pCPUs. */
 export function placementSignature(keys: readonly string[], affinities: readonly (readonly number[])[]): string {
@@ -524,16 +526,10 @@ function lostMove(state: TrialState, from: string, to: string, interval: number,
 
 /** The pins that undo `actions` (each vCPU back to its previous pCPUs). */
 function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutcome; baseline: MeasuredOutcome }): PinAction[] {
-  return actions.map((a) => ({
-    kind: 'pin',
-    domain: a.domain,
-    vcpu: a.vcpu,
-    pcpus: a.previous,
-    previous: a.pcpus,
-    reason:
-      `${a.domain.name} vCPU${a.vcpu}: back to pCPUs ${a.previous.join(',')} (trial reverted): the tried placement delivered ${describeOutcome(outcome.tried)}, ` +
-      `the one before ${describeOutcome(outcome.baseline)}`,
-  }));
+  return actions.map((a) => {
+    const why: PinWhy = { rule: 'revert', from: { pcpus: a.pcpus }, to: a.previous, figures: { tried: outcome.tried, baseline: outcome.baseline } };
+    return { kind: 'pin', domain: a.domain, vcpu: a.vcpu, pcpus: a.previous, previous: a.pcpus, reason: renderPinReason(a, why), why };
+  });
 }
 
 /**
@@ -590,14 +586,8 @@ function releaseAll(epoch: Epoch, input: TrialInput, now: MeasuredOutcome): { ac
   for (const v of m.vcpus) {
     const affinity = normalizeAffinity(v.affinity, m.pcpus);
     if (affinity.length === m.pcpus) continue;
-    actions.push({
-      kind: 'pin',
-      domain: v.domain,
-      vcpu: v.vcpu,
-      pcpus: everywhere,
-      previous: affinity,
-      reason: `${v.domain.name} vCPU${v.vcpu}: pCPUs ${affinity.join(',')} → every pCPU (trial of the host scheduler alone): the placement in force delivered ${describeOutcome(now)}`,
-    });
+    const why: PinWhy = { rule: 'probe', from: { pcpus: affinity }, to: everywhere, figures: { delivered: now } };
+    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: everywhere, previous: affinity, reason: renderPinReason(v, why), why });
   }
   if (actions.length === 0) return undefined;
   const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, actions));

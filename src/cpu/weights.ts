@@ -2,6 +2,7 @@ import type { DomainRef, HostObservation } from '../ground/hypervisor.js';
 import type { Action, SetCpuWeightAction } from '../ground/actions.js';
 import type { ActionFailure, RestoreContribution } from '../ground/controller.js';
 import { domainKey } from '../ground/domain-identity.js';
+import { renderWeightReason, type WeightTrigger, type WeightWhy } from '../ground/weight-why.js';
 import type { CpuMeasurement } from './usage.js';
 
 // CPU weights (libvirt cpu_shares = weight × 1024) the vCPU scheduler keeps on the domains, as pure
@@ -64,7 +65,6 @@ export function initialWeightKeeping(): WeightKeeping {
 }
 
 const sameWeight = (a: number, b: number): boolean => Math.abs(a - b) * 1024 < 0.5;
-const shares = (w: number): number => Math.round(w * 1024);
 
 /** The weight that counts for fair shares: the configured one, else what it had before our first change, else what it has. */
 function fairWeight(kept: KeptWeight, configured: number | undefined, observed: number): number {
@@ -93,16 +93,16 @@ export function planWeights(keeping: WeightKeeping, observation: HostObservation
     // What it should hold: the configured weight; with a lever, the larger of the lever and the weight that counts; a released lever, the weight that counts.
     const floor = fairWeight(kept, configured, observed);
     const wanted = kept.lever ? Math.max(kept.lever.weight, floor) : kept.leverSet !== undefined ? floor : configured;
-    let why: string | undefined;
+    let trigger: WeightTrigger | undefined;
     if (!kept.present) {
       kept.handled = false;
-      why = kept.last === undefined ? 'first seen in scope' : 'running again after it was gone';
+      trigger = { event: kept.last === undefined ? 'first-seen' : 'running-again' };
     } else if (kept.cpuTimeNs !== undefined && cpuTimeNs < kept.cpuTimeNs) {
       kept.handled = false;
-      why = 'restarted (its vCPU time began again from zero)';
+      trigger = { event: 'restarted' };
     } else if (kept.wanted !== undefined && kept.last !== undefined && sameWeight(kept.last, kept.wanted) && !sameWeight(observed, kept.wanted)) {
       kept.handled = false;
-      why = `its cpu_shares went from ${shares(kept.wanted)} to ${shares(observed)} (restarted, or changed by someone else)`;
+      trigger = { event: 'changed-elsewhere', wanted: kept.wanted, observed };
     } else if (kept.handled && wanted !== undefined && (kept.wanted === undefined || !sameWeight(kept.wanted, wanted))) {
       // The policy asked for another lever (or released it): a new weight to deal with, once.
       kept.handled = false;
@@ -118,13 +118,13 @@ export function planWeights(keeping: WeightKeeping, observation: HostObservation
     else delete kept.leverSet;
     if (sameWeight(observed, wanted)) continue;
     kept.before ??= observed;
-    const change = `${d.name}: CPU weight ${fmt(observed)} → ${fmt(wanted)} (cpu_shares ${shares(observed)} → ${shares(wanted)})`;
-    let reason: string;
-    if (kept.lever && wanted > floor) reason = `${change}, lever (fair shares still count weight ${fmt(floor)}): ${kept.lever.reason}`;
-    else if (releasing) reason = `${change}, lever released: back to ${configured !== undefined ? `vms.${d.name}.cpuWeight` : 'the weight it had before'}`;
-    else if (configured !== undefined) reason = `${change}, vms.${d.name}.cpuWeight; ${why ?? (kept.lever ? 'configured (the lever asked no more)' : 'configured')}`;
-    else reason = `${change}, lever asked no more than its weight`;
-    actions.push({ kind: 'set-cpu-weight', domain: { name: d.name, uuid: d.uuid }, weight: wanted, previous: observed, reason });
+    const change = { from: observed, to: wanted };
+    let why: WeightWhy;
+    if (kept.lever && wanted > floor) why = { rule: 'lever', ...change, figures: { floor, lever: kept.lever.reason } };
+    else if (releasing) why = { rule: 'lever-released', ...change, figures: { configured: configured !== undefined } };
+    else if (configured !== undefined) why = { rule: 'configured', ...change, figures: { ...(trigger ? { trigger } : {}), leverAskedNoMore: kept.lever !== undefined } };
+    else why = { rule: 'lever-no-more', ...change, figures: {} };
+    actions.push({ kind: 'set-cpu-weight', domain: { name: d.name, uuid: d.uuid }, weight: wanted, previous: observed, reason: renderWeightReason(d.name, why), why });
   }
   for (const [key, kept] of Object.entries(domains)) {
     if (seen.has(key)) continue;
@@ -215,17 +215,8 @@ export function restoreChangedWeights(weights: readonly WeightedDomain[], now: H
     }
     const current = d.cpuWeight ?? 1;
     if (sameWeight(current, w.before)) continue;
-    actions.push({
-      kind: 'set-cpu-weight',
-      domain: { name: d.name, uuid: d.uuid },
-      weight: w.before,
-      previous: current,
-      reason: `restore: CPU weight ${current} → ${w.before} (cpu_shares ${Math.round(current * 1024)} → ${Math.round(w.before * 1024)}), as found before the run set it`,
-    });
+    const why: WeightWhy = { rule: 'restore', from: current, to: w.before, figures: {} };
+    actions.push({ kind: 'set-cpu-weight', domain: { name: d.name, uuid: d.uuid }, weight: w.before, previous: current, reason: renderWeightReason(d.name, why), why });
   }
   return { actions, notes };
-}
-
-function fmt(w: number): string {
-  return String(Math.round(w * 1000) / 1000);
 }

@@ -1,4 +1,6 @@
 import type { DomainRef } from './hypervisor.js';
+import type { PinWhy } from './pin-why.js';
+import type { WeightWhy } from './weight-why.js';
 
 // What the policies decide. Each action carries the reason a person reads in the log.
 
@@ -10,7 +12,10 @@ export interface PinAction {
   pcpus: number[];
   /** Where it was allowed before, for the record and for --restore. */
   previous: number[];
+  /** Why, in words: renderPinReason(why) when `why` is given (pin-why.ts). */
   reason: string;
+  /** Why, as data (rule, from, to, figures); absent on pins no policy decided (restore, a judged program's). */
+  why?: PinWhy;
 }
 
 export interface SetMemoryAction {
@@ -35,7 +40,10 @@ export interface SetCpuWeightAction {
   weight: number;
   /** The weight it had before (1: a default guest), for the record and for --restore. */
   previous: number;
+  /** Why, in words: renderWeightReason(why) when `why` is given (weight-why.ts). */
   reason: string;
+  /** Why, as data (rule, from, to, figures). */
+  why?: WeightWhy;
 }
 
 /** A new requested size for a guest's virtio-mem device(s) (`Hypervisor.resizeMemoryDevice`). */

@@ -687,7 +687,7 @@ for (const name of ['cpu-12-bursty-mix', 'cpu-13-bursty-grader']) {
     assert.deepEqual(intervals.at(-1)!.cpu!.vcpus.filter((v) => v.clockBound).map((v) => v.domain).sort(), bursty, 'the trace marks the learned vCPUs');
     const pins = intervals.flatMap((i) => i.actions).filter((a) => a.kind === 'pin');
     assert.ok(pins.length <= scenario.host.pcpus, `${pins.length} pin changes`);
-    assert.ok(pins.every((a) => /objective fairness/.test(a.reason)));
+    assert.ok(pins.every((a) => a.kind === 'pin' && a.why !== undefined && 'objective' in a.why.figures && a.why.figures.objective === 'fairness'));
     assert.equal(intervals.filter((i) => i.actions.length > 0).length, 1, 'one re-pin, then quiet');
     // The prediction error drops once learned.
     const errors = intervals.map((i) => i.cpu?.predictionError).filter((e): e is number => e !== undefined);

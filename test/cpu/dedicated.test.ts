@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UsageError } from '../../src/ground/errors.js';
 import type { Notice } from '../../src/ground/actions.js';
+import type { PinRule } from '../../src/ground/pin-why.js';
 import { decideCpu } from '../../src/cpu/decide.js';
 import { initialCpuSchedulerState, predictedShareOf, type CpuSchedulerState } from '../../src/cpu/scheduler.js';
 import { vcpuKey } from '../../src/cpu/usage.js';
@@ -166,7 +167,7 @@ test('property: after every interval a granted guest holds its pCPUs alone, and 
 
 test('reasons name the host pCPUs, not the shared part renumbered', () => {
   const pcpus = 4;
-  const steps: string[] = [];
+  const steps: PinRule[] = [];
   let placement = guests(pcpus, { db: 1, a: 1, b: 1, c: 1, d: 1, e: 1, f: 1 });
   let state = initialCpuSchedulerState();
   for (let i = 0; i < 5; i++) {
@@ -174,13 +175,13 @@ test('reasons name the host pCPUs, not the shared part renumbered', () => {
     state = d.state;
     placement = applyPins(placement, d.actions);
     for (const a of d.actions) {
-      // Every pCPU a reason says it moves to is the action's own target.
-      const to = /→ pCPU(\d+)/.exec(a.reason);
-      if (to && a.pcpus.length === 1) assert.equal(Number(to[1]), a.pcpus[0], a.reason);
-      steps.push(a.reason);
+      // The pCPUs a reason says it moves to are the action's own target.
+      assert.ok(a.why, a.reason);
+      assert.deepEqual(a.why.to, a.pcpus, a.reason);
+      steps.push(a.why.rule);
     }
   }
-  assert.ok(steps.some((r) => /dedicated/.test(r)));
+  assert.ok(steps.includes('dedicated'), steps.join(' '));
 });
 
 test('with pCPU0 dedicated, the reasons of the shared scheduler name the host pCPUs 1-3, never the shared part renumbered from 0', () => {
@@ -192,10 +193,11 @@ test('with pCPU0 dedicated, the reasons of the shared scheduler name the host pC
   assert.ok(d.actions.length > 0, 'the others are spread');
   for (const a of d.actions) {
     assert.ok(a.pcpus.every((p) => p >= 1), `${a.reason}: only shared pCPUs`);
-    const named = [...a.reason.matchAll(/pCPUs? ?(\d+)/g)].map((x) => Number(x[1]));
+    const why = a.why;
+    assert.ok(why, a.reason);
+    const named = [...why.from.pcpus, ...(why.from.on !== undefined ? [why.from.on] : []), ...why.to, ...(why.rule === 'pins' ? why.figures.loads.map((l) => l.pcpu) : [])];
     assert.ok(named.length > 0 && named.every((n) => n >= 1), `${a.reason} names only pCPUs 1-3`);
-    const to = /→ pCPU(\d+)/.exec(a.reason);
-    if (to && a.pcpus.length === 1) assert.equal(Number(to[1]), a.pcpus[0], a.reason);
+    assert.deepEqual(why.to, a.pcpus, a.reason);
   }
   assert.match(d.summary, /shared pCPUs 1-3/);
 });

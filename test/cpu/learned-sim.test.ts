@@ -51,7 +51,10 @@ test('run\'s objective (fairness): the bursty guests are learned clock-bound and
   assert.deepEqual(marked, ['bursty1', 'bursty2']);
   const pins = intervals.flatMap((i) => i.actions).filter((a) => a.kind === 'pin');
   assert.equal(pins.length, 2, 'one move each way, then quiet');
-  assert.match(pins[0]!.reason, /clock-bound.*objective fairness/);
+  // Why, as data: the learned clock-bound vCPUs kept apart (or grouped apart), under the fairness objective.
+  const why = pins[0]!.kind === 'pin' ? pins[0]!.why : undefined;
+  assert.ok(why && (why.rule === 'segregate' || why.rule === 'groups'), `rule ${why?.rule}`);
+  assert.equal(why.figures.objective, 'fairness');
   // The prediction error drops once the model is learned.
   const errors = intervals.map((i) => i.cpu?.predictionError).filter((e): e is number => e !== undefined);
   const before = errors[0]!;

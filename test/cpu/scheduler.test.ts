@@ -48,9 +48,13 @@ test('grader case 2: 8 busy VMs all on pCPU0 of 4: balanced within 3 intervals, 
   // Minimum number of changes: two may stay on pCPU0, six must move.
   assert.equal(run.decisions.flatMap((d) => d.actions).length, 6);
   assert.ok(worstGroupFairness(4, run.placements.at(-1)!) >= 0.98);
-  const reason = run.decisions[0]!.actions[0]!.reason;
-  assert.match(reason, /pCPU0 demand [78]\.\d\d → [12]\.\d\d, pCPU[123] demand 0\.00 → [12]\.\d\d/);
-  assert.match(reason, /spread \d+(\.\d)? → \d(\.\d)? pts/);
+  // Why, as data: off pCPU0 (7-8 → 1-2) onto an idle pCPU (0 → 1-2), the spread down to under 10 points.
+  const why = run.decisions[0]!.actions[0]!.why;
+  assert.ok(why?.rule === 'pins', `rule ${why?.rule}`);
+  const [off, onto] = why.figures.loads;
+  assert.ok(off && off.pcpu === 0 && off.before >= 7 && off.before < 9 && off.after >= 1 && off.after < 3, JSON.stringify(off));
+  assert.ok(onto && onto.pcpu >= 1 && onto.pcpu <= 3 && onto.before < 0.005 && onto.after >= 1 && onto.after < 3, JSON.stringify(onto));
+  assert.ok(why.figures.spread.after < 9.95 && why.figures.spread.before > why.figures.spread.after, JSON.stringify(why.figures.spread));
 });
 
 test('grader case 3 (property): 4 heavy + 4 light randomly pinned, ±2 points noise: balanced within 3 intervals, then stable, fair', () => {
@@ -203,7 +207,8 @@ test('when acting, unpinned vCPUs are pinned too (where they run when that is go
   assert.deepEqual(pinned.get('free'), [3]);
   assert.deepEqual(pinned.get('free2'), [2]);
   assert.ok(d.actions.every((a) => a.pcpus.length === 1));
-  assert.match(d.actions.find((a) => a.domain.name === 'free')!.reason, /unpinned \(on pCPU3\) → pCPU3/);
+  const why = d.actions.find((a) => a.domain.name === 'free')!.why;
+  assert.deepEqual(why && { rule: why.rule, from: why.from, to: why.to }, { rule: 'pins', from: { pcpus: [0, 1, 2, 3], on: 3 }, to: [3] });
 });
 
 for (const pcpus of [1, 2, 3, 4, 6, 256]) {
@@ -272,7 +277,8 @@ test('property: actions stay inside the host, lose no vCPU, and never raise the 
         assert.ok(!acted.has(key), `two actions for ${key}`);
         acted.add(key);
         assert.ok(a.pcpus.length >= 1 && a.pcpus.every((p) => Number.isInteger(p) && p >= 0 && p < pcpus), `pins ${a.pcpus}`);
-        assert.ok(a.reason.length > 0);
+        assert.ok(a.reason.length > 0 && a.why !== undefined);
+        assert.deepEqual(a.why.to, a.pcpus);
       }
       // Apply the actions and recompute the demand loads independently of the decision.
       const byKey = new Map(d.actions.map((a) => [vcpuKey(a.domain, a.vcpu), a.pcpus]));
@@ -313,5 +319,8 @@ test('a spread-balanced but unfair host (heavy paired with the biggest light) sh
   assert.equal(decision.strategy, 'share');
   assert.ok(decision.before.worstFractionOfFairShare < 0.9 && decision.after.worstFractionOfFairShare >= 0.95);
   assert.equal(decision.actions.length, 4);
-  for (const a of decision.actions) assert.match(a.reason, /shared by 4 vCPUs/);
+  for (const a of decision.actions) {
+    assert.ok(a.why?.rule === 'shared', `rule ${a.why?.rule}`);
+    assert.equal(a.why.figures.sharedBy, 4);
+  }
 });

@@ -70,7 +70,7 @@ test('levers: set above the configured weight, never below it; released back to 
   // Above it: set, saying it is a lever and which weight fair shares still count.
   k = step(requestLever(k.keeping, ref('db'), 6, 'its window ends by the clock'), obs(2e9, dom('db', 2, 3), dom('burst', 2)), { db: 3 });
   assert.deepEqual(summary(k.actions), ['db 3->6']);
-  assert.match(k.actions[0]!.reason, /^db: CPU weight 3 → 6 \(cpu_shares 3072 → 6144\), lever \(fair shares still count weight 3\): its window ends by the clock$/);
+  assert.deepEqual(k.actions[0]!.why, { rule: 'lever', from: 3, to: 6, figures: { floor: 3, lever: 'its window ends by the clock' } });
   // A lever on an unconfigured guest: from its own weight (1).
   k = step(requestLever(k.keeping, ref('burst'), 4, 'clock-bound'), obs(3e9, dom('db', 3, 6), dom('burst', 3)), { db: 3 });
   assert.deepEqual(summary(k.actions), ['burst 1->4']);
@@ -88,8 +88,8 @@ test('levers: set above the configured weight, never below it; released back to 
   // Released: back to the configured weight (db), to the weight it had before (burst).
   k = step(requestLever(requestLever(k.keeping, ref('db'), undefined), ref('burst'), undefined), obs(5e9, dom('db', 5, 6), dom('burst', 5, 4)), { db: 3 });
   assert.deepEqual(summary(k.actions), ['db 6->3', 'burst 4->1']);
-  assert.match(k.actions[0]!.reason, /lever released: back to vms\.db\.cpuWeight$/);
-  assert.match(k.actions[1]!.reason, /lever released: back to the weight it had before$/);
+  assert.deepEqual(k.actions[0]!.why, { rule: 'lever-released', from: 6, to: 3, figures: { configured: true } });
+  assert.deepEqual(k.actions[1]!.why, { rule: 'lever-released', from: 4, to: 1, figures: { configured: false } });
   k = step(k.keeping, obs(6e9, dom('db', 6, 3), dom('burst', 6)), { db: 3 });
   assert.deepEqual(summary(k.actions), []);
   assert.equal(withFairWeights(m, k.keeping, { db: 3 }), m, 'no lever in force: the measurement as observed');
