@@ -1,7 +1,9 @@
 // Prints, for the scenarios with a hot set re-read on a long period, the coordinator's refaults per
 // minute after the first two passes (issue #18's target: ≤ 10 % of the hot set), and whether the
 // neighbours were fed. Usage: npm run build && node scripts/refault-figures.mjs [scenario ...]
-// INTERVAL=1 runs them at another control interval (same duration).
+// INTERVAL=1 runs them at another control interval (same duration). REPORTING=on turns free page
+// reporting on for every guest (what the lab boots, and the bench's "ours + reporting" column);
+// REPORTING=off turns it off for every guest; unset, the scenario's own setting.
 import { join } from 'node:path';
 import { loadScenario } from '../dist/src/host/sim/index.js';
 import { simulateScenario } from '../dist/src/control/simulate.js';
@@ -15,7 +17,10 @@ console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const name of list) {
   const shipped = loadScenario(join(shippedScenariosDir, `${name}.yaml`));
   const interval = Number(process.env.INTERVAL ?? shipped.intervalSeconds);
-  const scenario = { ...shipped, intervalSeconds: interval, intervals: Math.round((shipped.intervals * shipped.intervalSeconds) / interval) };
+  const reporting = process.env.REPORTING;
+  if (reporting !== undefined && reporting !== 'on' && reporting !== 'off') throw new Error(`REPORTING must be on or off, not ${reporting}`);
+  const domains = reporting === undefined ? shipped.domains : shipped.domains.map((d) => ({ ...d, freePageReporting: reporting === 'on' }));
+  const scenario = { ...shipped, domains, intervalSeconds: interval, intervals: Math.round((shipped.intervals * shipped.intervalSeconds) / interval) };
   const lines = await simulateScenario(scenario);
   const intervals = lines.filter((l) => l.type === 'interval');
   const score = scoreTrace(lines);
@@ -30,5 +35,5 @@ for (const name of list) {
   const total = settled.reduce((s, e) => s + refaultAt(e), 0);
   const fromFourth = intervals.filter((e) => e.interval * scenario.intervalSeconds >= after + read.everySeconds).reduce((s, e) => s + refaultAt(e), 0);
   const m = score.memory;
-  console.log(`| ${name}${process.env.INTERVAL ? ` (interval ${interval} s)` : ''} | ${read.sizeMiB} | ${read.everySeconds} | ${total.toFixed(0)} | ${(100 * worst / read.sizeMiB).toFixed(1)} % | ${fromFourth.toFixed(0)} | ${(m.cache?.coldMiBSeconds ?? 0).toFixed(0)} | ${m.starvedIntervals} / ${m.intervals} | ${m.oom.total} | ${(m.host.minFreeKiB / 1024).toFixed(0)} MiB |`);
+  console.log(`| ${name}${process.env.INTERVAL ? ` (interval ${interval} s)` : ''}${reporting ? ` (reporting ${reporting})` : ''} | ${read.sizeMiB} | ${read.everySeconds} | ${total.toFixed(0)} | ${(100 * worst / read.sizeMiB).toFixed(1)} % | ${fromFourth.toFixed(0)} | ${(m.cache?.coldMiBSeconds ?? 0).toFixed(0)} | ${m.starvedIntervals} / ${m.intervals} | ${m.oom.total} | ${(m.host.minFreeKiB / 1024).toFixed(0)} MiB |`);
 }

@@ -19,8 +19,8 @@ import type { HostObservation, Hypervisor } from '../../src/ground/hypervisor.js
 
 const MiB = 1024;
 
-async function scenarioScore(name: string): Promise<{ scenario: Scenario; lines: TraceLine[]; score: Score; intervals: TraceInterval[] }> {
-  const scenario = loadScenario(join(shippedScenariosDir, `${name}.yaml`));
+async function scenarioScore(name: string, variant: (s: Scenario) => Scenario = (s) => s): Promise<{ scenario: Scenario; lines: TraceLine[]; score: Score; intervals: TraceInterval[] }> {
+  const scenario = variant(loadScenario(join(shippedScenariosDir, `${name}.yaml`)));
   const lines = await simulateScenario(scenario);
   const intervals = lines.filter((l): l is TraceInterval => l.type === 'interval');
   return { scenario, lines, score: scoreTrace(lines), intervals };
@@ -328,9 +328,19 @@ function coordinatorRefaultsMiB(intervals: TraceInterval[], domain: string, from
     .reduce((sum, e) => sum + (e.truth!.cache?.[domain]?.coordinatorRefaultMiB ?? 0), 0);
 }
 
-for (const name of ['cache-4-hot-every-60s', 'cache-5-hot-every-120s']) {
-  test(`${name}: the hot set is learned once and kept: ≤ 10 % of it refaulted per minute after the first two passes, the neighbour never starved`, async () => {
-    const { scenario, score, intervals } = await scenarioScore(name);
+// With free page reporting on for every guest (what the lab boots, the bench's "ours + reporting"):
+// the same target. Before the simulator gave the host back what reporting guests report, their
+// reported memory was counted twice against the reserve (not in host free, and again as untouched),
+// cache-5's refault was answered one interval late and its third pass refaulted 289 MiB (41 %).
+const withReporting = (s: Scenario): Scenario => ({ ...s, domains: s.domains.map((d) => ({ ...d, freePageReporting: true })) });
+for (const [name, variant, label] of [
+  ['cache-4-hot-every-60s', undefined, ''],
+  ['cache-5-hot-every-120s', undefined, ''],
+  ['cache-4-hot-every-60s', withReporting, ' (free page reporting on)'],
+  ['cache-5-hot-every-120s', withReporting, ' (free page reporting on)'],
+] as const) {
+  test(`${name}${label}: the hot set is learned once and kept: ≤ 10 % of it refaulted per minute after the first two passes, the neighbour never starved`, async () => {
+    const { scenario, score, intervals } = await scenarioScore(name, variant);
     assertMemorySafe(score, intervals, name);
     assert.equal(score.memory!.starvedIntervals, 0, 'the neighbour is fed');
     const read = scenario.domains.find((d) => d.name === 'vm1')!.reads[0]!;

@@ -660,11 +660,16 @@ export class SimPhysics {
     d.snapshot = statsAt(tNs, d, maxKiB, used, Math.min(d.cache.cachedKiB, maxKiB - used));
   }
 
-  /** total − overhead − Σ balloon actual of the running guests, KiB. */
+  /**
+   * total − overhead − what the running guests take, KiB: a guest's balloon actual (what it has
+   * not touched yet it will: its page cache fills it, and it never gives it back), except for a
+   * guest that reports free pages, which takes only what is resident: what it reports (and what it
+   * never touched) the host has back, as a real host's free memory shows (issue #18).
+   */
   hostFreeKiB(): number {
     const { memoryMiB, overheadMiB } = this.scenario.host;
     let free = (memoryMiB - overheadMiB) * KIB_PER_MIB;
-    for (const d of this.domains) if (d.running) free -= d.actualKiB;
+    for (const d of this.domains) if (d.running) free -= d.reporting ? Math.min(d.actualKiB, d.rssKiB) : d.actualKiB;
     return free;
   }
 }

@@ -58,3 +58,24 @@ test('memory touched again after being returned is resident again', async () => 
   assert.ok((await s.at(19)) < 250);
   assert.ok((await s.at(26)) > 1230);
 });
+
+// The host gets back what is reported (issue #18): a real host's free memory rises as the QEMU
+// process's resident set falls. Before, host free stayed `total − overhead − Σ actual`, and the
+// coordinator's reserve rule, which also counts actual − rss as promised but untouched, counted a
+// reporting guest's reported memory twice (cache-5 with reporting: a refault answered one interval
+// late, 289 MiB read back on the next pass).
+test('with reporting on, host free rises by what the guest reports; with it off it stays total − overhead − actual', async () => {
+  const hostFreeMiB = async (s: ReturnType<typeof run>) => (await s.run.hypervisor.observe()).host.memoryFreeKiB / MiB;
+  const on = run(true, TOUCH_AND_FREE);
+  const off = run(false, TOUCH_AND_FREE);
+  await on.at(29.9);
+  await off.at(29.9);
+  // 8192 MiB host, default overhead; vm1's balloon at 2048, 1375 MiB of it resident.
+  const onBefore = await hostFreeMiB(on);
+  const offBefore = await hostFreeMiB(off);
+  assert.equal(Math.round(onBefore - offBefore), 2048 - 1375, 'the never-touched part is the host\'s');
+  await on.at(40);
+  await off.at(40);
+  assert.equal(Math.round((await hostFreeMiB(on)) - onBefore), 1375 - 241, 'the reported 1134 MiB is back on the host');
+  assert.equal(Math.round(await hostFreeMiB(off)), Math.round(offBefore), 'without reporting nothing comes back');
+});
