@@ -1,4 +1,5 @@
 import type { DomainRef } from './hypervisor.js';
+import { mib } from './units.js';
 import type { PinWhy } from './pin-why.js';
 import type { WeightWhy } from './weight-why.js';
 
@@ -24,6 +25,13 @@ export interface SetMemoryAction {
   fromKiB: number;
   targetKiB: number;
   reason: string;
+  /** The rule's cause, before the sizes (`reason` is it + `: from → target MiB`): a later step re-renders from it, never from `reason`. */
+  cause?: string;
+}
+
+/** A balloon move's reason: its cause and the sizes, MiB. */
+export function setMemoryReason(cause: string, fromKiB: number, targetKiB: number): string {
+  return `${cause}: ${mib(fromKiB)} → ${mib(targetKiB)} MiB`;
 }
 
 export interface SetStatsPeriodAction {

@@ -1,6 +1,6 @@
 import type { DomainObservation, DomainState, HostObservation } from '../ground/hypervisor.js';
 import { domainKey } from '../ground/domain-identity.js';
-import type { Notice, ResizeMemoryDeviceAction, SetMemoryAction, SetStatsPeriodAction } from '../ground/actions.js';
+import { setMemoryReason, type Notice, type ResizeMemoryDeviceAction, type SetMemoryAction, type SetStatsPeriodAction } from '../ground/actions.js';
 import { chooseLever } from './lever.js';
 import { neededKiB, type GuestAssessment } from './assessment.js';
 import { lowestSafeKiB, safeTargetKiB } from './bounds.js';
@@ -397,7 +397,8 @@ function setMemory(g: GuestAssessment, proposedKiB: number, why: string, options
     domain: g.ref,
     fromKiB: g.actualKiB,
     targetKiB,
-    reason: `${why}: ${mib(g.actualKiB)} → ${mib(targetKiB)} MiB`,
+    reason: setMemoryReason(why, g.actualKiB, targetKiB),
+    cause: why,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { DomainRef, MemoryDeviceObservation } from '../ground/hypervisor.js';
-import type { ResizeMemoryDeviceAction, SetMemoryAction } from '../ground/actions.js';
+import { setMemoryReason, type ResizeMemoryDeviceAction, type SetMemoryAction } from '../ground/actions.js';
 import { mib } from '../ground/units.js';
 
 // Rule: one target, two levers. For a guest with a virtio-mem device the coordinator decides one
@@ -115,7 +115,7 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
     const aheadKiB = input.hostShort ? 0 : Math.max(0, input.ceilingKiB + PLUG_STEP_KIB - target);
     const requestedKiB = Math.min(dev.sizeKiB, ceilBlock(target + aheadKiB - dev.bootKiB, dev.blockKiB));
     if (requestedKiB > dev.requestedKiB) {
-      resize(requestedKiB, `${input.proposal.reason.replace(/: [\d.]+ → [\d.]+ MiB$/, '')}; plugged, the target ${mib(target)} MiB being above boot + plugged ${mib(input.ceilingKiB)} MiB`);
+      resize(requestedKiB, `${input.proposal.cause ?? 'grown'}; plugged, the target ${mib(target)} MiB being above boot + plugged ${mib(input.ceilingKiB)} MiB`);
     }
     if (heldKiB >= input.minChangeKiB) {
       actions.push({ ...input.proposal, targetKiB: input.ceilingKiB, reason: `balloon deflated to boot + plugged while plugging: ${mib(input.currentKiB)} → ${mib(input.ceilingKiB)} MiB` });
@@ -150,7 +150,7 @@ export function chooseLever(input: LeverInput, was: LeverState): LeverDecision {
     const targetKiB = Math.max(target, lowest);
     if (input.currentKiB - targetKiB >= input.minChangeKiB) {
       const tail = targetKiB > target ? ` (held above the ${mib(dev.currentKiB)} MiB plugged: unplugging does the rest)` : '';
-      actions.push({ ...input.proposal, targetKiB, reason: `${input.proposal.reason.replace(/ → [\d.]+ MiB$/, ` → ${mib(targetKiB)} MiB`)}${tail}` });
+      actions.push({ ...input.proposal, targetKiB, reason: `${setMemoryReason(input.proposal.cause ?? 'shrunk', input.proposal.fromKiB, targetKiB)}${tail}` });
     }
   }
 

@@ -19,7 +19,7 @@ function input(over: Partial<LeverInput> & { plugged?: number; requested?: numbe
   const currentKiB = ceilingKiB - (over.held ?? 0) * MiB;
   const proposal: SetMemoryAction | undefined = over.target === undefined
     ? undefined
-    : { kind: 'set-memory', domain: ref, fromKiB: currentKiB, targetKiB: over.target * MiB, reason: `why: ${currentKiB / MiB} → ${over.target} MiB` };
+    : { kind: 'set-memory', domain: ref, fromKiB: currentKiB, targetKiB: over.target * MiB, reason: `why: ${currentKiB / MiB} → ${over.target} MiB`, cause: 'why' };
   return {
     ref,
     nowNs: 0,
@@ -41,7 +41,7 @@ test('growth above boot + plugged is plugged, rounded up to whole blocks, and th
   const d = chooseLever(input({ plugged: 100, held: 50, target: 1001 }), {});
   const [r] = resizes(d.actions);
   assert.equal(r!.requestedKiB, 490 * MiB, '1001 − 512 = 489 MiB, rounded up to 2 MiB blocks');
-  assert.match(r!.reason, /plugged.*virtio-mem 100 → 490 MiB requested \(100 MiB plugged, boot 512 MiB, block 2 MiB, size 3072 MiB\)/);
+  assert.match(r!.reason, /^why; plugged.*virtio-mem 100 → 490 MiB requested \(100 MiB plugged, boot 512 MiB, block 2 MiB, size 3072 MiB\)/);
   const [b] = balloons(d.actions);
   assert.equal(b!.targetKiB, 612 * MiB, 'deflated to boot + plugged');
 });
@@ -104,7 +104,7 @@ test('when the host is short the balloon squeezes, never to or below what is plu
   const d = chooseLever(input({ plugged: 1000, target: 600, hostShort: true }), {});
   const [b] = balloons(d.actions);
   assert.equal(b!.targetKiB, 1004 * MiB, 'held just above the 1000 MiB plugged');
-  assert.match(b!.reason, /unplugging does the rest/);
+  assert.match(b!.reason, /^why: 1512 → 1004 MiB \(held above the 1000 MiB plugged: unplugging does the rest\)$/, 'the cause re-rendered with the held target');
   const above = chooseLever(input({ plugged: 200, target: 600, hostShort: true }), {});
   assert.equal(balloons(above.actions)[0]!.targetKiB, 600 * MiB);
 });
