@@ -7,6 +7,7 @@ import { predictSharesOf, shareFairness } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, rawSigma, updateHistory, type VcpuHistory } from './noise.js';
 import { PcpuSums } from './pcpu-sums.js';
 import { planPlacement, spreadOf, type PlacementItem } from './placement.js';
+import { awayFromOtherLoad } from './away-from-other.js';
 import { fairSharesOf, sharePcpus, worstFractionOfFairShare } from './sharing.js';
 import { isVcpuKey, normalizeAffinity, otherLoadFloor, pourLevel, vcpuKey, type CpuMeasurement } from './usage.js';
 import { formatCpuList } from '../ground/cpu-list.js';
@@ -414,7 +415,9 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     home: affinity.length === 1 ? affinity[0] : m.vcpus[i]!.pcpu,
     pinned: affinity.length === 1,
   }));
-  const { best } = planPlacement(items, pcpus, options.tolerancePoints / 100, room.other);
+  const planned0 = planPlacement(items, pcpus, options.tolerancePoints / 100, room.other).best;
+  // Blind to other load, as balanced a placement away from it is preferred (away-from-other.ts).
+  const best = options.countOtherLoad === false && otherLoad ? awayFromOtherLoad(items, planned0, pcpus, otherLoad.map((h) => h.demand)) : planned0;
   const pinnedWhere = best.assignment.map((p) => [p]);
   // Keeping every vCPU on its single pCPU predicts exactly what `before` does.
   const unchanged = affinities.every((affinity, i) => affinity.length === 1 && affinity[0] === best.assignment[i]);
