@@ -10,6 +10,7 @@
 import { groupedCandidates } from './groups.js';
 import { predictLearnedShares, segregatedAssignment } from './learned-sharing.js';
 import type { CpuSchedulerOptions } from './options.js';
+import { awayFromOtherLoad } from './away-from-other.js';
 import { planPlacement, type PlacementItem } from './placement.js';
 import { sameNormalized, setLoads, summarize, summarizePlacement, type HostRoom, type PlacementSummary } from './placement-summary.js';
 import { sharePcpus } from './sharing.js';
@@ -43,6 +44,8 @@ export interface CandidateInput {
   homes: readonly (number | undefined)[];
   room: HostRoom;
   fair: readonly number[];
+  /** Other load per pCPU that the objective does not count (the drop-in's): pins move away from it where that is as balanced. */
+  uncountedOther?: readonly number[];
 }
 
 /** vCPUs whose affinity differs from the plan's. */
@@ -56,7 +59,8 @@ export function changesTo(where: readonly (readonly number[])[], affinities: rea
 export function pinsCandidate(input: CandidateInput, current: PlacementSummary, options: CpuSchedulerOptions): Candidate {
   const { demands, affinities, homes, room, fair } = input;
   const items: PlacementItem[] = affinities.map((affinity, i) => ({ demand: demands[i]!, home: homes[i], pinned: affinity.length === 1 }));
-  const { best } = planPlacement(items, room.pcpus, options.tolerancePoints / 100, room.other);
+  const planned = planPlacement(items, room.pcpus, options.tolerancePoints / 100, room.other).best;
+  const best = input.uncountedOther ? awayFromOtherLoad(items, planned, room.pcpus, input.uncountedOther) : planned;
   const where = best.assignment.map((p) => [p]);
   // Keeping every vCPU on its single pCPU predicts exactly what the current placement does.
   const unchanged = affinities.every((affinity, i) => affinity.length === 1 && affinity[0] === best.assignment[i]);

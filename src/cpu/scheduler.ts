@@ -251,7 +251,9 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
 
   // The candidates (candidates.ts), judged by the objective's comparator (compare-candidates.ts).
   const homes = affinities.map((affinity, i) => (affinity.length === 1 ? affinity[0] : m.vcpus[i]!.pcpu));
-  const input: CandidateInput = { demands, affinities, homes, room, fair };
+  // Blind to other load (the drop-in), as balanced a placement away from it is still preferred (away-from-other.ts).
+  const uncountedOther = options.countOtherLoad === false && otherLoad ? otherLoad.map((h) => h.demand) : undefined;
+  const input: CandidateInput = { demands, affinities, homes, room, fair, ...(uncountedOther ? { uncountedOther } : {}) };
   const pins = pinsCandidate(input, before, options);
   const pinned = pins.predicted;
   const candidates: CandidateSet = { pins };

@@ -23,6 +23,11 @@ test('the comparator: fairness by the worst fraction beyond the margin; balance 
   assert.equal(judgeOutcomes(outcome(0.5, 2), outcome(0.9, 30), 'balance', 0.02, 10), 'better');
   assert.equal(judgeOutcomes(outcome(0.9, 30), outcome(0.5, 2), 'balance', 0.02, 10), 'worse');
   assert.equal(judgeOutcomes(outcome(0.7, 3), outcome(0.5, 1), 'balance', 0.02, 10), 'better');
+  // Between two unbalanced ones the less spread wins, unless the other is measured fairer: usage falls where vCPUs
+  // starve (mix-147: piled beside a host process, 61 pts and the worst guest at 5 %; spread out, 86 pts and 47 %).
+  assert.equal(judgeOutcomes(outcome(0.5, 40), outcome(0.5, 60), 'balance', 0.02, 10), 'better');
+  assert.equal(judgeOutcomes(outcome(0.47, 86), outcome(0.05, 61), 'balance', 0.02, 10), 'better');
+  assert.equal(judgeOutcomes(outcome(0.05, 61), outcome(0.47, 86), 'balance', 0.02, 10), 'worse');
 });
 
 test('a placement signature names the placement, not the order the host lists vCPUs in', () => {
