@@ -30,13 +30,28 @@ if (args[0] === '--lab') {
 }
 if (paths.length === 0) paths = [join(repo, 'dist', 'test')];
 
+// A hung test fails after 15 min (the longest takes under 3); a file that never exits (a child
+// process left alive) ends the whole run after RUN_LIMIT_MIN with one line, not at CI's own timeout.
+const TEST_LIMIT_MS = 15 * 60_000;
+const RUN_LIMIT_MIN = Number(process.env.VB_TEST_RUN_LIMIT_MIN ?? 60);
+if (!(RUN_LIMIT_MIN > 0)) {
+  console.error(`run-tests: VB_TEST_RUN_LIMIT_MIN must be a number of minutes above 0, not '${process.env.VB_TEST_RUN_LIMIT_MIN}'`);
+  process.exit(2);
+}
+
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
 const summary = join(repo, 'scripts', 'test-summary.mjs');
 const child = spawn(process.execPath, [
-  '--test', '--test-concurrency=1',
+  '--test', '--test-concurrency=1', `--test-timeout=${TEST_LIMIT_MS}`,
   `--test-reporter=${reporter}`, '--test-reporter-destination=stdout',
   `--test-reporter=${summary}`, '--test-reporter-destination=stdout',
   ...paths,
-], { stdio: 'inherit' });
+], { stdio: 'inherit', detached: true });
+const watchdog = setTimeout(() => {
+  console.error(`run-tests: the run exceeded ${RUN_LIMIT_MIN} min (VB_TEST_RUN_LIMIT_MIN); stopped it. The last test file named above did not end.`);
+  process.kill(-child.pid, 'SIGKILL'); // the runner and every test file and browser it started
+  process.exit(1);
+}, RUN_LIMIT_MIN * 60_000);
+watchdog.unref();
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.kill(-child.pid, sig));

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { dashboardUrlOf, startCli, type CliRun } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -29,9 +29,18 @@ export async function openHeadlessPage(t: TestContext): Promise<HeadlessPage | u
     return undefined;
   }
   const work = await mkdtemp(join(tmpdir(), 'vb-chromium-'));
-  t.after(() => rm(work, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1000 } });
-  t.after(() => context.close());
+  let context: BrowserContext | undefined;
+  // One hook, browser first: node runs a test's after-hooks in the order they were added and skips
+  // the rest when one throws, so removing the profile first raced Chromium still writing it
+  // (ENOTEMPTY), and the close never ran: the browser kept the test file alive until CI's timeout.
+  t.after(async () => {
+    try {
+      await context?.close();
+    } finally {
+      await rm(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    }
+  });
+  context = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1000 } });
   const page = context.pages()[0] ?? (await context.newPage());
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
