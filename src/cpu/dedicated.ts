@@ -6,6 +6,7 @@ import type { CpuSchedulerOptions } from './options.js';
 import type { DedicatedGuestState, DedicatedState } from './dedicated-state.js';
 import type { CpuDecision, CpuSchedulerState, PlacementSummary, PredictedShares } from './scheduler.js';
 import { otherLoadFloor, vcpuKey, type CpuMeasurement, type VcpuLoad } from './usage.js';
+import { fixed2 } from '../ground/figures-text.js';
 
 // Dedicated pCPUs on demand. A domain named in `options.dedicated` that has been busy (its vCPUs'
 // total demand ≥ dedicatedBusyDemand) for dedicatedBusyIntervals intervals gets one pCPU per vCPU
@@ -26,8 +27,6 @@ type Decide = (m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedule
 export function dedicatedInPlay(state: CpuSchedulerState, options: CpuSchedulerOptions): boolean {
   return (options.dedicated?.length ?? 0) > 0 || Object.keys(state.dedicated ?? {}).length > 0;
 }
-
-const fmt = (x: number): string => x.toFixed(2);
 
 /** A pCPU whose other load (host processes) is at least this is not given to a dedicated guest while a quieter one is free. */
 const hostBusyOther = 0.25;
@@ -75,7 +74,7 @@ function updateGuests(
     if (g.pcpus && g.idle >= options.dedicatedIdleIntervals) {
       notices.push({
         domain: g.name,
-        message: `${g.name}: idle for ${g.idle} intervals (demand ${fmt(demand)} < ${fmt(options.dedicatedBusyDemand)}), pCPU${g.pcpus.length > 1 ? 's' : ''} ${formatCpuList(g.pcpus)} given back`,
+        message: `${g.name}: idle for ${g.idle} intervals (demand ${fixed2(demand)} < ${fixed2(options.dedicatedBusyDemand)}), pCPU${g.pcpus.length > 1 ? 's' : ''} ${formatCpuList(g.pcpus)} given back`,
       });
       g.pcpus = null;
     }

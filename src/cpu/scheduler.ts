@@ -14,6 +14,7 @@ import { isVcpuKey, normalizeAffinity, vcpuKey, type CpuMeasurement } from './us
 import { renderPinReason, type PcpuLoadChange, type PinFrom, type PinWhy } from '../ground/pin-why.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 import type { TrialEvent, TrialState } from './trials.js';
+import { fixed2, oneDecimal, wholePercent } from '../ground/figures-text.js';
 
 export type { CpuStrategy } from './candidates.js';
 export type { PlacementSummary } from './placement-summary.js';
@@ -111,13 +112,8 @@ export interface CpuDecision {
   };
 }
 
-const fmt = (x: number): string => x.toFixed(2);
-const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
-const percent = (x: number): string => `${Math.round(x * 100)} %`;
-
 /** How a reason names pCPU `p` of the measurement: by the host's number (CpuMeasurement.pcpuIds). */
 type PcpuName = (p: number) => number;
-
 
 /** Predicted share of each kept vCPU (keptEntries' keys and `from`; shares in measurement order). */
 function predictionsOf(keys: string[], shares: readonly number[], from: readonly number[] | undefined, n: number): PredictedShares {
@@ -150,7 +146,6 @@ function updateOtherLoad(previous: readonly VcpuHistory[] | undefined, measured:
   if (!measured) return undefined;
   return measured.map((o, p) => updateHistory(previous?.length === measured.length ? previous[p] : undefined, o, options));
 }
-
 
 /** The model's proposal: what placement it predicts best, with the actions that reach it (no trial judging). Options validated by decideCpu. */
 export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options: CpuSchedulerOptions): CpuDecision {
@@ -246,7 +241,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   // The gain can never exceed the current spread; skip the search when even that is within the margin
   // and every vCPU gets close to its fair share.
   if (before.spreadPoints <= options.marginPoints && fairEnough()) {
-    return quiet(`balanced: demand spread ${fmtPoints(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
+    return quiet(`balanced: demand spread ${oneDecimal(before.spreadPoints)} pts ≤ margin ${options.marginPoints}`, before.spreadPoints, 0, false);
   }
 
   // The candidates (candidates.ts), judged by the objective's comparator (compare-candidates.ts).
@@ -266,8 +261,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const { where, predicted: planned, strategy } = chooseCandidate(objective, candidates, options);
   if (comparator.holds(planned, before, learnedModel)) {
     return quiet(
-      `balanced for fairness: the best placement found (demand spread ${fmtPoints(planned.spreadPoints)} pts) would give the worst-served vCPU ` +
-        `${percent(planned.worstFractionOfFairShare)} of its fair share, ${percent(before.worstFractionOfFairShare)} now`,
+      `balanced for fairness: the best placement found (demand spread ${oneDecimal(planned.spreadPoints)} pts) would give the worst-served vCPU ` +
+        `${wholePercent(planned.worstFractionOfFairShare)} of its fair share, ${wholePercent(before.worstFractionOfFairShare)} now`,
       before.spreadPoints,
       0,
       false,
@@ -293,9 +288,9 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     options,
   );
   const gainText =
-    `demand spread ${fmtPoints(before.spreadPoints)} pts, best placement ${fmtPoints(bestSpreadPoints)} pts ` +
-    `(gain ${fmtPoints(verdict.gainPoints)}, required ${fmtPoints(verdict.requiredGainPoints)})` +
-    (unfair ? `; worst-served vCPU at ${percent(before.worstFractionOfFairShare)} of its fair share, ${percent(planned.worstFractionOfFairShare)} after` : '');
+    `demand spread ${oneDecimal(before.spreadPoints)} pts, best placement ${oneDecimal(bestSpreadPoints)} pts ` +
+    `(gain ${oneDecimal(verdict.gainPoints)}, required ${oneDecimal(verdict.requiredGainPoints)})` +
+    (unfair ? `; worst-served vCPU at ${wholePercent(before.worstFractionOfFairShare)} of its fair share, ${wholePercent(planned.worstFractionOfFairShare)} after` : '');
   if (!verdict.outOfBalance) return quiet(`balanced: ${gainText}`, bestSpreadPoints, 0, false);
   if (verdict.settling) return quiet(`demand changed, waiting one interval for it to settle: ${gainText}`, bestSpreadPoints, verdict.streak, true, true);
   if (!verdict.act) {
@@ -372,8 +367,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
     proposal: proposalOf(heldStateOf(0, false)),
     summary:
-      `re-pinned ${actions.length} vCPU(s) by ${strategy}: ${gainText}; fairness ${fmt(before.fairness)} → ${fmt(after.fairness)}, ` +
-      `demand served ${fmt(before.served)} → ${fmt(after.served)}, worst fraction of fair share ${percent(before.worstFractionOfFairShare)} → ${percent(after.worstFractionOfFairShare)}; ` +
+      `re-pinned ${actions.length} vCPU(s) by ${strategy}: ${gainText}; fairness ${fixed2(before.fairness)} → ${fixed2(after.fairness)}, ` +
+      `demand served ${fixed2(before.served)} → ${fixed2(after.served)}, worst fraction of fair share ${wholePercent(before.worstFractionOfFairShare)} → ${wholePercent(after.worstFractionOfFairShare)}; ` +
       `objective ${objective}${learnedText}`,
   };
 }

@@ -1,5 +1,6 @@
 import type { PinAction } from '../ground/actions.js';
 import { renderMeasured, renderPinReason, type PinWhy } from '../ground/pin-why.js';
+import { wholePercent } from '../ground/figures-text.js';
 import type { TraceMeasuredOutcome, TraceTrial } from '../ground/trace-record.js';
 import type { CpuObjective, CpuSchedulerOptions } from './options.js';
 import { spreadOf } from './placement.js';
@@ -63,7 +64,7 @@ interface Epoch {
   keys: string[];
   /** Noise band of each vCPU's demand (fraction of a pCPU). */
   bands: number[];
-  /** Per placement signature, the levels measured under it: each vCPU's demand, then each pCPU's other load (levelsOf). */
+  /** Per placement signature, the levels measured under it: each vCPU's demand, then each pCPU's other load (watch). */
   levelsUnder: Record<string, Levels>;
   weights: string;
   /** The clock-bound labels the last trial was made under ('' before any trial). */
@@ -176,10 +177,6 @@ export interface TrialDecision {
   /** What the actions are when they are not the proposal's. */
   strategy?: 'revert' | 'release';
 }
-
-const fmtFraction = (x: number): string => `${Math.round(x * 100)} %`;
-/** A measured outcome in words, as pin reasons say it (ground/pin-why.ts). */
-export const describeOutcome = (o: MeasuredOutcome): string => renderMeasured(o);
 
 /** A short, stable name of a placement: a hash of every vCPU's key and allowed pCPUs. */
 export function placementSignature(keys: readonly string[], affinities: readonly (readonly number[])[]): string {
@@ -381,17 +378,13 @@ const SATURATED_DEMAND = 0.95;
 /** A vCPU that waited this much of its window (delay) read its demand as a range: [what it received, time + delay]. */
 const WAITED = 0.05;
 
-/** What an interval's input watches, computed once per input: its levels and, per pCPU, the pCPUs read together with it. */
+/** What an interval's input watches (computed once per interval, in judge): its levels and, per pCPU, the pCPUs read together with it. */
 interface Watched {
   levels: Levels;
   together: number[][];
 }
 
-const watchedByInput = new WeakMap<TrialInput, Watched>();
-
-function watchedOf(input: TrialInput): Watched {
-  const known = watchedByInput.get(input);
-  if (known) return known;
+function watch(input: TrialInput): Watched {
   const low: number[] = [];
   const high: number[] = [];
   input.demands.forEach((d, i) => {
@@ -417,13 +410,7 @@ function watchedOf(input: TrialInput): Watched {
     low.push(sums.get(group[p]!)!);
     high.push(sums.get(group[p]!)!);
   });
-  const watched = { levels: { low, high }, together: other.map((_, p) => members.get(group[p]!)!) };
-  watchedByInput.set(input, watched);
-  return watched;
-}
-
-function levelsOf(input: TrialInput): Levels {
-  return watchedOf(input).levels;
+  return { levels: { low, high }, together: other.map((_, p) => members.get(group[p]!)!) };
 }
 
 /**
@@ -455,24 +442,23 @@ function levelText(l: Levels, i: number): string {
 }
 
 /** Why the epoch may be over: `at` when at once (vCPUs, weights), else a level outside its band this interval; undefined while it lasts. */
-function epochEnd(epoch: Epoch, input: TrialInput, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): { reason: string; at: boolean } | undefined {
+function epochEnd(epoch: Epoch, input: TrialInput, watched: Watched, current: string | undefined, settling: boolean, options: CpuSchedulerOptions): { reason: string; at: boolean } | undefined {
   if (!sameKeys(epoch.keys, input.keys)) return { reason: 'vCPUs came or went', at: true };
   if (weightsText(input.m) !== epoch.weights) return { reason: 'a CPU weight changed', at: true };
-  const { levels, together } = watchedOf(input);
+  const { levels, together } = watched;
   if (levels.low.length !== epoch.bands.length) return { reason: 'other load appeared or went', at: true };
   if (settling) return undefined;
   const reference = current !== undefined ? epoch.levelsUnder[current] : undefined;
   if (!reference) return undefined;
   const n = input.demands.length;
   const bands = bandsOf(input, options);
-  const members = (p: number): number[] => together[p]!;
   // The band is the wider of the epoch's first and the current noise estimate (σ is learned as readings come);
   // a group of pCPUs read together takes the widest of its pCPUs'.
-  const bandOf = (i: number): number => (i < n ? [i] : members(i - n).map((q) => n + q)).reduce((b, k) => Math.max(b, epoch.bands[k]!, bands[k]!), 0);
+  const bandOf = (i: number): number => (i < n ? [i] : together[i - n]!.map((q) => n + q)).reduce((b, k) => Math.max(b, epoch.bands[k]!, bands[k]!), 0);
   for (let i = 0; i < levels.low.length; i++) {
     const band = bandOf(i);
     if (levelGap(levels, reference, i) <= band) continue;
-    const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${members(i - n).join(',')} other load`;
+    const what = i < n ? `${input.m.vcpus[i]!.domain.name} vCPU${input.m.vcpus[i]!.vcpu} demand` : `pCPU${together[i - n]!.join(',')} other load`;
     return { reason: `${what} ${levelText(reference, i)} → ${levelText(levels, i)} (band ±${band.toFixed(2)})`, at: false };
   }
   return undefined;
@@ -484,14 +470,14 @@ function bandsOf(input: TrialInput, options: CpuSchedulerOptions): number[] {
   return sigmas.map((sigma) => Math.max(options.epochBandFloor, options.epochBandSigmas * sigma));
 }
 
-function newEpoch(id: number, input: TrialInput, current: string | undefined, options: CpuSchedulerOptions): Epoch {
+function newEpoch(id: number, input: TrialInput, levels: Levels, current: string | undefined, options: CpuSchedulerOptions): Epoch {
   const bands = bandsOf(input, options);
   return {
     id,
     startedAt: input.interval,
     keys: [...input.keys],
     bands,
-    levelsUnder: current !== undefined ? { [current]: levelsOf(input) } : {},
+    levelsUnder: current !== undefined ? { [current]: levels } : {},
     weights: weightsText(input.m),
     trialLabels: undefined,
     left: [],
@@ -513,12 +499,12 @@ function newEpoch(id: number, input: TrialInput, current: string | undefined, op
  */
 function nothingToGain(input: TrialInput, baseline: MeasuredOutcome, options: CpuSchedulerOptions): string | undefined {
   const balanced = baseline.usageSpreadPoints <= options.marginPoints;
-  if (balanced && baseline.worstFraction >= 1 - options.trialMargin) return `the placement in force delivers ${describeOutcome(baseline)}: no trial could be measured better`;
+  if (balanced && baseline.worstFraction >= 1 - options.trialMargin) return `the placement in force delivers ${renderMeasured(baseline)}: no trial could be measured better`;
   if (input.objective !== 'fairness' || !balanced) return undefined;
   const after = input.predictedWorstAfter ?? input.predictedWorst;
   const margin = marginBetween(baseline, baseline, options.trialMargin);
   if (after >= baseline.worstFraction + margin && (after > input.predictedWorst || modelOverrates(input, baseline, margin))) return undefined;
-  return `the model expects the worst vCPU at ${fmtFraction(after)} of its fair share after (${fmtFraction(input.predictedWorst)} now, measured ${fmtFraction(baseline.worstFraction)}): less than a trial could tell apart`;
+  return `the model expects the worst vCPU at ${wholePercent(after)} of its fair share after (${wholePercent(input.predictedWorst)} now, measured ${wholePercent(baseline.worstFraction)}): less than a trial could tell apart`;
 }
 
 /** The model expects the placement in force to deliver more than it is measured to, beyond the margin. */
@@ -619,6 +605,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   // The host may list the same vCPUs in another order: everything below is in the epoch's order.
   const input = (state.epoch && inEpochOrder(state.epoch.keys, given)) ?? given;
   const { m, interval } = input;
+  const watched = watch(input);
   const proposed = input.proposed;
   const settleUntil = (state.changedAt ?? -Infinity) + options.trialSettleIntervals;
   const settling = interval <= settleUntil;
@@ -635,7 +622,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   }
   const moved = changedElsewhere !== undefined
     ? { reason: changedElsewhere, at: true }
-    : state.epoch ? epochEnd(state.epoch, input, state.current, settling, options) : { reason: 'first interval', at: true };
+    : state.epoch ? epochEnd(state.epoch, input, watched, state.current, settling, options) : { reason: 'first interval', at: true };
   // A level outside its band must stay out for epochPersistIntervals in a row: a backlog that swings a
   // work-bound vCPU between busy and its rate, interval by interval, is noise to a placement, not a new phase.
   const outside = moved && !moved.at ? (state.outside ?? 0) + 1 : 0;
@@ -648,7 +635,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       state.counts.abandoned++;
       state.abandoned = { at: input.interval, because: endedBecause, baseline: abandoned.baseline };
     }
-    state = { ...withoutTrial(state), recent: [], epoch: newEpoch((state.epoch?.id ?? 0) + 1, input, state.current, options) };
+    state = { ...withoutTrial(state), recent: [], epoch: newEpoch((state.epoch?.id ?? 0) + 1, input, watched.levels, state.current, options) };
     state.counts.epochs++;
   }
   // Copied, not changed in place: the state that came in stays as it was.
@@ -659,7 +646,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   // windows still drifting after a move) is as noisy as the level itself and, kept as the reference,
   // ended epochs on steady demands.
   const reference = state.current !== undefined && !settling && endedBecause === undefined && !moved ? epoch.levelsUnder[state.current] : undefined;
-  if (reference && reference.low.length === epoch.bands.length) epoch.levelsUnder[state.current!] = foldLevels(reference, levelsOf(input));
+  if (reference && reference.low.length === epoch.bands.length) epoch.levelsUnder[state.current!] = foldLevels(reference, watched.levels);
   const sample = sampleOf(m);
   const hold = (rule: NonNullable<TrialEvent['rule']>, summary: string): TrialDecision => {
     state.counts.held++;
@@ -673,7 +660,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (!settling) {
       trial.samples = [...trial.samples, sample];
       // Demands under the tried placement, from its first settled interval: later ones are compared with these.
-      epoch.levelsUnder[trial.to] ??= levelsOf(input);
+      epoch.levelsUnder[trial.to] ??= watched.levels;
     }
     if (trial.samples.length < options.trialIntervals) {
       const event: TrialEvent = { event: 'measuring', epoch: epoch.id, baseline: trial.baseline, progress: [trial.samples.length, options.trialIntervals] };
@@ -702,7 +689,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
         actions: [],
         state,
         event: { event: 'kept', epoch: epoch.id, baseline: trial.baseline, measured: tried },
-        summary: `trial kept (${verdict === 'better' ? 'better' : 'as good'}): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
+        summary: `trial kept (${verdict === 'better' ? 'better' : 'as good'}): ${renderMeasured(tried)}, before ${renderMeasured(trial.baseline)}`,
         overridden: proposed.length > 0,
       };
     }
@@ -718,7 +705,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       actions: revert,
       state,
       event: { event: 'reverted', epoch: epoch.id, baseline: trial.baseline, measured: tried },
-      summary: `trial reverted (measured ${lower ? 'lower, within the margin' : 'worse'}): ${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}`,
+      summary: `trial reverted (measured ${lower ? 'lower, within the margin' : 'worse'}): ${renderMeasured(tried)}, before ${renderMeasured(trial.baseline)}`,
       overridden: true,
       strategy: 'revert',
     };
@@ -749,7 +736,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       held = { rule: 'one-trial-per-epoch', text: `one trial per demand epoch (epoch ${epoch.id} began at interval ${epoch.startedAt}), more only while each was measured better` };
     }
     else if (known && judgeOutcomes(known, baseline, input.objective, options.trialMargin, options.marginPoints) !== 'better') {
-      held = { rule: 'measured-worse-before', text: `the proposed placement was measured before in this epoch (${describeOutcome(known)}; now ${describeOutcome(baseline)})` };
+      held = { rule: 'measured-worse-before', text: `the proposed placement was measured before in this epoch (${renderMeasured(known)}; now ${renderMeasured(baseline)})` };
     }
     if (!held) {
       epoch.trialLabels = input.labels;
@@ -801,7 +788,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     epoch.trialLabels = input.labels;
     epoch.climbing = false;
     epoch.trials = (epoch.trials ?? 0) + 1;
-    epoch.levelsUnder[trial.to] ??= levelsOf(input);
+    epoch.levelsUnder[trial.to] ??= watched.levels;
     const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
     state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [] }, current: target, changedAt: interval, recent: [], lost };
     return {
@@ -809,7 +796,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       state,
       event: { event: 'started', epoch: epoch.id, baseline: trial.baseline, measured: tried },
       summary:
-        `trial measured worse (${describeOutcome(tried)}, before ${describeOutcome(trial.baseline)}); the model has learned since it began and proposes ` +
+        `trial measured worse (${renderMeasured(tried)}, before ${renderMeasured(trial.baseline)}); the model has learned since it began and proposes ` +
         `another placement: tried instead of going back (epoch ${epoch.id})`,
       overridden: false,
     };
@@ -818,7 +805,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
     epoch.outcomes[current] ??= baseline;
     epoch.left.push(current);
-    epoch.levelsUnder[current] ??= levelsOf(input);
+    epoch.levelsUnder[current] ??= watched.levels;
     state.counts.started++;
     state = { ...state, trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [] }, current: target, changedAt: interval, recent: [] };
     return {
@@ -827,7 +814,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       event: { event: 'started', epoch: epoch.id, baseline },
       summary:
         `${abandonedText}trial started (epoch ${epoch.id})${probing ? ' of the host scheduler alone (every vCPU on every pCPU): the model proposes nothing it may try, and' : ':'} ` +
-        `the placement in force delivered ${describeOutcome(baseline)}`,
+        `the placement in force delivered ${renderMeasured(baseline)}`,
       overridden: probing,
       ...(probing ? { strategy: 'release' as const } : {}),
     };

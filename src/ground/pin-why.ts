@@ -3,6 +3,7 @@
 // prose of a pin's reason is made from it here, by renderPinReason, and nowhere else; no reason
 // text is parsed. pCPUs are the host's numbers (a dedicated pass renumbers the shared part back).
 import { formatCpuList } from './cpu-list.js';
+import { fixed2, oneDecimal, wholePercent } from './figures-text.js';
 
 /** Where a vCPU was allowed: its pCPUs, and the one it was seen on (when known). */
 export interface PinFrom {
@@ -66,12 +67,8 @@ export type PinWhy =
 
 export type PinRule = PinWhy['rule'];
 
-const fmt = (x: number): string => x.toFixed(2);
-const fmtPoints = (x: number): string => (Math.round(x * 10) / 10).toString();
-const percent = (x: number): string => `${Math.round(x * 100)} %`;
-
 /** A measured outcome in words (the trial loop's summaries say it the same way). */
-export const renderMeasured = (o: MeasuredFigures): string => `worst ${percent(o.worstFraction)} of fair share, usage spread ${Math.round(o.usageSpreadPoints)} pts over ${o.samples} interval(s)`;
+export const renderMeasured = (o: MeasuredFigures): string => `worst ${wholePercent(o.worstFraction)} of fair share, usage spread ${Math.round(o.usageSpreadPoints)} pts over ${o.samples} interval(s)`;
 
 /** Where it was, as the proposal says it: its one pCPU, or unpinned (and where seen), or its set. */
 function fromText(from: PinFrom): string {
@@ -94,29 +91,29 @@ export function renderPinReason(who: { domain: { name: string }; vcpu: number },
   switch (why.rule) {
     case 'pins': {
       const f = why.figures;
-      const loads = f.loads.map((l) => `pCPU${l.pcpu} demand ${fmt(l.before)} → ${fmt(l.after)}`).join(', ');
-      return `${name} (demand ${fmt(f.demand)}): ${fromText(why.from)} → pCPU${why.to[0]!}; ${loads}, ${spreadText(f.spread)}${proposalTail(f)}`;
+      const loads = f.loads.map((l) => `pCPU${l.pcpu} demand ${fixed2(l.before)} → ${fixed2(l.after)}`).join(', ');
+      return `${name} (demand ${fixed2(f.demand)}): ${fromText(why.from)} → pCPU${why.to[0]!}; ${loads}, ${spreadText(f.spread)}${proposalTail(f)}`;
     }
     case 'segregate': {
       const f = why.figures;
       return (
-        `${name} (demand ${fmt(f.demand)}): ${fromText(why.from)} → pCPU${why.to[0]!}; learned clock-bound vCPUs kept apart from busy ones: ` +
-        `the worst-served vCPU gets ${percent(f.worst.before)} of its fair share now, ${percent(f.worst.after)} after; ${spreadText(f.spread)}${proposalTail(f)}`
+        `${name} (demand ${fixed2(f.demand)}): ${fromText(why.from)} → pCPU${why.to[0]!}; learned clock-bound vCPUs kept apart from busy ones: ` +
+        `the worst-served vCPU gets ${wholePercent(f.worst.before)} of its fair share now, ${wholePercent(f.worst.after)} after; ${spreadText(f.spread)}${proposalTail(f)}`
       );
     }
     case 'groups': {
       const f = why.figures;
       return (
-        `${name} (demand ${fmt(f.demand)}): ${fromText(why.from)} → pCPUs ${formatCpuList(why.to)}, shared by ${f.sharedBy} vCPUs; ` +
-        `learned clock-bound vCPUs grouped apart from the others: the worst-served vCPU gets ${percent(f.worst.before)} of its fair share now, ${percent(f.worst.after)} after; ` +
+        `${name} (demand ${fixed2(f.demand)}): ${fromText(why.from)} → pCPUs ${formatCpuList(why.to)}, shared by ${f.sharedBy} vCPUs; ` +
+        `learned clock-bound vCPUs grouped apart from the others: the worst-served vCPU gets ${wholePercent(f.worst.before)} of its fair share now, ${wholePercent(f.worst.after)} after; ` +
         `${spreadText(f.spread)}${proposalTail(f)}`
       );
     }
     case 'shared': {
       const f = why.figures;
       return (
-        `${name} (demand ${fmt(f.demand)}): ${fromText(why.from)} → pCPUs ${formatCpuList(why.to)}, shared by ${f.sharedBy} vCPUs; ` +
-        `pinned one per pCPU the worst-served vCPU would get ${percent(f.worst.pinned)} of its fair share, sharing gives ${percent(f.worst.after)}; ` +
+        `${name} (demand ${fixed2(f.demand)}): ${fromText(why.from)} → pCPUs ${formatCpuList(why.to)}, shared by ${f.sharedBy} vCPUs; ` +
+        `pinned one per pCPU the worst-served vCPU would get ${wholePercent(f.worst.pinned)} of its fair share, sharing gives ${wholePercent(f.worst.after)}; ` +
         `${spreadText(f.spread)}${proposalTail(f)}`
       );
     }
@@ -125,10 +122,10 @@ export function renderPinReason(who: { domain: { name: string }; vcpu: number },
     case 'probe':
       return `${name}: pCPUs ${why.from.pcpus.join(',')} → every pCPU (trial of the host scheduler alone): the placement in force delivered ${renderMeasured(why.figures.delivered)}`;
     case 'dedicated':
-      return `${name} (demand ${fmt(why.figures.demand)}): ${pcpuText(why.from.pcpus)} → pCPU${why.to[0]!}, dedicated: busy for ${why.figures.busyIntervals} intervals; no other vCPU may run there until it idles`;
+      return `${name} (demand ${fixed2(why.figures.demand)}): ${pcpuText(why.from.pcpus)} → pCPU${why.to[0]!}, dedicated: busy for ${why.figures.busyIntervals} intervals; no other vCPU may run there until it idles`;
     case 'off-dedicated':
-      return `${name} (demand ${fmt(why.figures.demand)}): ${pcpuText(why.from.pcpus)} → ${pcpuText(why.to)}; off ${renderOff(why.figures.off)}`;
+      return `${name} (demand ${fixed2(why.figures.demand)}): ${pcpuText(why.from.pcpus)} → ${pcpuText(why.to)}; off ${renderOff(why.figures.off)}`;
   }
 }
 
-const spreadText = (s: Change): string => `spread ${fmtPoints(s.before)} → ${fmtPoints(s.after)} pts`;
+const spreadText = (s: Change): string => `spread ${oneDecimal(s.before)} → ${oneDecimal(s.after)} pts`;
