@@ -162,7 +162,7 @@ function settleProvisional(guest: Remembered): void {
 export function markBurstFit(guest: ReadBurstMemory, cacheKiB: number): void {
   const bursts = guest.readBursts ?? [];
   const last = bursts[bursts.length - 1];
-  if (last && last.closedNs !== undefined && last.fits === undefined) bursts[bursts.length - 1] = { ...last, fits: cacheKiB + SLACK_KIB >= last.kib };
+  if (last && last.closedNs !== undefined && last.fits === undefined) guest.readBursts = [...bursts.slice(0, -1), { ...last, fits: cacheKiB + SLACK_KIB >= last.kib }];
 }
 
 /**
