@@ -49,3 +49,27 @@ export function scoreHeld(intervals: TraceInterval[]): HeldScore | undefined {
   const guests = [...byGuest.values()].sort((a, b) => a.domain.localeCompare(b.domain, undefined, { numeric: true }));
   return { gibSeconds, peakKiB, guests };
 }
+
+/**
+ * The least host memory a policy could hold on a simulated run (GiB·s), from the simulator's truth:
+ * ∫ Σ (each guest's anonymous demand + its hot page cache) dt. A guest given less either runs short
+ * of memory or reads its hot set back from disk, whatever the policy, since the simulator's resident
+ * set is at least the pages the guest uses. Measured on a run that takes nothing from any guest (every
+ * guest at its maximum), its hot cache is the whole of what it re-reads. A bound, not a policy: it
+ * knows every demand in advance. Undefined on a trace without the truth (a real host).
+ */
+export function scoreNeededGiBSeconds(intervals: TraceInterval[]): number | undefined {
+  const records = intervals.filter((i) => i.truth !== undefined);
+  if (records.length === 0) return undefined;
+  let gibSeconds = 0;
+  for (let k = 0; k < records.length; k++) {
+    const here = records[k]!;
+    const next = records[k + 1];
+    const seconds = (next ? next.timeMs - here.timeMs : here.timeMs - (records[k - 1] ?? here).timeMs) / 1000;
+    const truth = here.truth!;
+    let sumKiB = 0;
+    for (const [domain, demandKiB] of Object.entries(truth.memoryDemandKiB)) sumKiB += demandKiB + (truth.cache?.[domain]?.hotMiB ?? 0) * 1024;
+    gibSeconds += (sumKiB / KIB_PER_GIB) * seconds;
+  }
+  return gibSeconds;
+}

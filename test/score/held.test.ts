@@ -4,6 +4,13 @@ import { parseTrace } from '../../src/score/read-trace.js';
 import { scoreTrace } from '../../src/score/score.js';
 import { formatScore } from '../../src/score/format.js';
 import type { TraceLine } from '../../src/ground/trace-record.js';
+import { join } from 'node:path';
+import { scoreNeededGiBSeconds } from '../../src/score/held.js';
+import { loadScenario } from '../../src/host/sim/index.js';
+import { shippedScenariosDir } from '../../src/app/target.js';
+import { runBaseline } from '../../bench/memory.js';
+import { nothingController } from '../../bench/baselines/nothing.js';
+import type { TraceInterval } from '../../src/ground/trace-record.js';
 import { guest, header, memoryInterval } from './fixtures.js';
 
 // Host memory held: the guests' resident set integrated over the trace, and its peaks.
@@ -54,4 +61,33 @@ test('a bad rssKiB is one line naming the field', () => {
   lines[1]!.memory.guests[0].rssKiB = 'lots';
   const text = lines.map((l) => JSON.stringify(l)).join('\n');
   assert.throws(() => parseTrace(text, 'run.jsonl'), /^.*run\.jsonl:2: memory\.guests\[0\]\.rssKiB must be a number, got "lots"$/);
+});
+
+test('the least any policy could hold is ∫ Σ (anonymous demand + hot cache) from the truth; none on a trace without it', () => {
+  const withTruth = (n: number, demandMiB: Record<string, number>, hotMiB: Record<string, number>): TraceLine => ({
+    ...memoryInterval(n, [guest('a', 2048, 500), guest('b', 2048, 500)]),
+    truth: {
+      vcpus: [],
+      memoryDemandKiB: Object.fromEntries(Object.entries(demandMiB).map(([d, m]) => [d, m * MIB])),
+      oomEvents: [],
+      cache: Object.fromEntries(Object.entries(hotMiB).map(([d, m]) => [d, { hotMiB: m, coldMiB: 0, coldMiBSeconds: 0, refaultMiB: 0, coordinatorRefaultMiB: 0, readStallSeconds: 0, droppedMiB: 0, diskReadMiB: 0 }])),
+    },
+  }) as TraceLine;
+  const lines = [withTruth(0, { a: 512, b: 256 }, { a: 256 }), withTruth(1, { a: 512, b: 768 }, {})].filter((l): l is TraceInterval => l.type === 'interval');
+  // 1 s at 0.75 + 0.25 GiB, then 1 s at 1.25 GiB (the last record stands for the spacing before it).
+  assert.equal(scoreNeededGiBSeconds(lines), 2.25);
+  assert.equal(scoreNeededGiBSeconds([memoryInterval(0, [guest('a', 2048, 500)])]), undefined);
+});
+
+test('on simulated memory and cache scenarios, the run that takes nothing holds at least the least any policy could hold', async () => {
+  for (const name of ['cache-4-hot-every-60s', 'cache-2-hot', 'memory-1-one-consumer']) {
+    const s = loadScenario(join(shippedScenariosDir, `${name}.yaml`));
+    const atMax = { ...s, domains: s.domains.map((d) => ({ ...d, memoryMiB: d.maxMemoryMiB, freePageReporting: true })) };
+    const lines = await runBaseline(atMax, nothingController, { floorsKiB: {}, reserveKiB: 0, minKiB: {}, intervalSeconds: s.intervalSeconds });
+    const needed = scoreNeededGiBSeconds(lines.filter((l): l is TraceInterval => l.type === 'interval'))!;
+    const held = scoreTrace(lines).memory!.held!.gibSeconds;
+    assert.ok(needed > 0, name);
+    // RSS is at least the pages in use: anonymous use plus the page cache, of which the hot part is a share.
+    assert.ok(held >= needed * 0.999, `${name}: held ${held.toFixed(1)} < needed ${needed.toFixed(1)} GiB·s`);
+  }
 });
