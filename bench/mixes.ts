@@ -201,5 +201,12 @@ if (!isMainThread && parentPort) {
     void compareMix(m.mix, { oracle: { budgetMs } }).then((c) => port.postMessage({ k: m.k, c }));
   });
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runMixBench(flags(process.argv.slice(2)));
+  let options: MixBenchOptions;
+  try {
+    options = flags(process.argv.slice(2));
+  } catch (err) {
+    console.error(`bench mixes: ${err instanceof Error ? err.message : String(err)} (flags: --count N --small N --seed N --small-only --budget-ms N --quiet --jobs N)`);
+    process.exit(2);
+  }
+  await runMixBench(options);
 }
