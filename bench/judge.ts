@@ -17,6 +17,7 @@ import { defaultMemoryOptions } from '../src/memory/options.js';
 import { loadScenario, type Scenario } from '../src/host/sim/index.js';
 import { scoreTrace, type Score } from '../src/score/index.js';
 import { namespaceAvailable } from '../src/serve/judged-program.js';
+import { refuseArguments } from './no-arguments.js';
 
 const run = promisify(execFile);
 // Faster than real time distorts programs that measure rates against their own clock (ours do: usage is
@@ -92,4 +93,7 @@ export async function runJudgeBench(): Promise<void> {
   log('done');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runJudgeBench();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  refuseArguments('judge', 'VB_BENCH_JUDGE_SPEED, VB_BENCH_ROUNDS');
+  await runJudgeBench();
+}

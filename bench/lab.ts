@@ -37,6 +37,7 @@ import { errorText } from '../src/ground/errors.js';
 import { planLabRun } from '../src/lab/plan.js';
 import { consoleProgress } from '../src/lab/progress.js';
 import { labWorkloadController, type WorkloadController } from '../src/lab/workload-channel.js';
+import { refuseArguments } from './no-arguments.js';
 
 const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 const ROUNDS = Math.max(1, Number(process.env.VB_LAB_BENCH_ROUNDS ?? 3));
@@ -368,6 +369,7 @@ async function busyCases(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  refuseArguments('lab', 'VB_LAB_BENCH_CASES, VB_LAB_BENCH_ROUNDS, VB_LAB_BENCH_WINDOW_S, VB_LAB_BENCH_KEEP_TRACES, …');
   await runLabBench().catch((err: unknown) => {
     log(`stopped: ${errorText(err)}`);
     process.exitCode = 1;

@@ -16,6 +16,7 @@ import { describeHostWindow } from '../src/lab/host-processes.js';
 import { pct, sleep, withLabBench, type BenchWindow } from '../src/lab/bench-session.js';
 import { consoleProgress } from '../src/lab/progress.js';
 import { labWorkloadController, type ProbeStatus } from '../src/lab/workload-channel.js';
+import { refuseArguments } from './no-arguments.js';
 
 const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
 const ROUNDS = Math.max(1, Number(process.env.VB_LATENCY_BENCH_ROUNDS ?? 2));
@@ -135,4 +136,7 @@ export async function runLatencyBench(): Promise<void> {
   });
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runLatencyBench();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  refuseArguments('latency', 'VB_LATENCY_BENCH_ROUNDS, VB_LATENCY_BENCH_WINDOW_S, VIRTBALANCE_TEST_URI');
+  await runLatencyBench();
+}

@@ -25,6 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { createSimulatedHost, parseScenario } from '../src/host/sim/index.js';
 import { traceTruth } from '../src/control/simulate.js';
 import { fairShares } from '../src/score/fairness.js';
+import { refuseArguments } from './no-arguments.js';
 
 const SEEDS = Math.max(1, Number(process.env.VB_BENCH_SEEDS ?? 3));
 const INTERVALS = Math.max(4, Number(process.env.VB_LEVERS_INTERVALS ?? 30));
@@ -232,4 +233,7 @@ function conclude(mix: Mix, cells: Cell[]): string {
   return `${mix.name}: ${verdict}${nothing.outcome.worst >= best.outcome.worst - 0.005 ? '' : `; nothing pinned ${f2(nothing.outcome.worst)}`}.`;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await runLeversBench();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  refuseArguments('levers', 'VB_LEVERS_INTERVALS');
+  await runLeversBench();
+}

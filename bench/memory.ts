@@ -36,6 +36,7 @@ import { nothingController } from './baselines/nothing.js';
 import { chromeosController } from './baselines/chromeos.js';
 import type { BaselineOptions } from './baselines/options.js';
 import type { BaselineState } from './baselines/common.js';
+import { refuseArguments } from './no-arguments.js';
 
 type Baseline = Controller<BaselineOptions & { intervalSeconds: number }, BaselineState, HostObservation, TraceMemory>;
 
@@ -208,4 +209,7 @@ export async function runMemoryBench(): Promise<void> {
   console.log('');
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await runMemoryBench();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  refuseArguments('memory', 'VB_MEMORY_BENCH_SCENARIOS');
+  await runMemoryBench();
+}

@@ -18,6 +18,7 @@ import { createSimulatedHost } from '../src/host/sim/index.js';
 import type { DomainSpec, Scenario } from '../src/host/sim/scenario.js';
 import type { Clock } from '../src/ground/hypervisor.js';
 import { runControlLoop } from '../src/control/loop.js';
+import { refuseArguments } from './no-arguments.js';
 
 const ROUNDS = Math.max(1, Number(process.env.VB_BENCH_ROUNDS ?? 3));
 
@@ -304,4 +305,7 @@ export async function runPlacementBench(): Promise<void> {
   log('done');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runPlacementBench();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  refuseArguments('placement');
+  await runPlacementBench();
+}
