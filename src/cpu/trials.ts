@@ -55,6 +55,8 @@ interface Trial {
   /** The pins that put the moved vCPUs back. */
   revert: PinAction[];
   samples: Sample[];
+  /** A probe of the host's scheduler alone (releaseProbe, probeAfterClimb), not a proposal of the model's. */
+  probe?: boolean;
 }
 
 interface Epoch {
@@ -110,6 +112,8 @@ export interface TrialState {
   abandoned?: { at: number; because: string; baseline: MeasuredOutcome };
   /** Trials measured worse (from → to placement, and when), remembered across epochs for lostTrialMemoryIntervals: never retried meanwhile. */
   lost?: { from: string; to: string; at: number }[];
+  /** What the host's scheduler alone (every vCPU on every pCPU) was last measured to deliver, when and as which placement (signature); kept for a model blind to other load only (blindToOther). */
+  hostAlone?: { at: number; signature: string; outcome: MeasuredOutcome };
 }
 
 /** How many trials started, were kept, reverted or abandoned, and how many proposals were held. */
@@ -532,13 +536,28 @@ function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutco
  * placement worth a look that needs no model: every vCPU on every pCPU. The caller allows it once
  * per epoch, not after a trial of the model's measured better. Not when it is in force already, or
  * was measured in this epoch. Returns the pins and the placement they make.
+ *
+ * A model blind to other load (blindToOther: the drop-in; probed after a trial measured better too) predicts every guest fair on a placement balanced by
+ * the vCPUs' demand, beside a host process or not, so there the measurement alone gates the probe: the placement
+ * in force measured short of fair *and* its pCPUs' usage spread beyond marginPoints (the model finds it balanced,
+ * the host does not: load it does not count), unless the host alone was measured (hostAlone, within
+ * lostTrialMemoryIntervals) to deliver no more than it does now. mix-135: demand-balanced, four vCPUs on pCPU2
+ * beside a host process holding half of it, measured 56 % and 50 pts; the host alone gives 98 %. mix-68 is left
+ * alone: its model's placement (85 %) beats what the host alone was measured to give at the start (66 %).
  */
 function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
   const { m } = input;
   const n = options.trialIntervals;
-  if (!input.content || input.predictedWorst >= options.fairShareFloor || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return undefined;
+  const blind = blindToOther(input, options);
+  if (!input.content || (!blind && input.predictedWorst >= options.fairShareFloor) || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return undefined;
   const now = outcomeOf(state.recent.slice(-n), m);
   if (now.worstFraction >= options.fairShareFloor) return undefined;
+  if (blind) {
+    if (now.usageSpreadPoints <= options.marginPoints) return undefined;
+    const alone = state.hostAlone;
+    if (alone && input.interval - alone.at < options.lostTrialMemoryIntervals && alone.outcome.worstFraction <= now.worstFraction + options.trialMargin &&
+      alone.signature === releasedSignature(input)) return undefined;
+  }
   // Still improving (bursty windows drifting apart after a move): judged once it has settled.
   const earlier = outcomeOf(state.recent.slice(0, n), m);
   if (now.worstFraction > earlier.worstFraction + options.trialMargin) return undefined;
@@ -569,6 +588,25 @@ function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, opt
   const now = outcomeOf(state.recent.slice(-n), m);
   if (now.worstFraction >= 1 - options.trialMargin && now.usageSpreadPoints <= options.marginPoints) return undefined;
   return releaseAll(epoch, input, now);
+}
+
+/**
+ * The drop-in's case: objective balance and other load not counted (countOtherLoad false). Its model cannot see what
+ * a host process does to the vCPUs beside it, so what the host's scheduler alone gives is learned by measurement.
+ */
+function blindToOther(input: TrialInput, options: CpuSchedulerOptions): boolean {
+  return options.countOtherLoad === false && input.objective === 'balance';
+}
+
+/** Every vCPU allowed on every pCPU. */
+function isReleased(m: CpuMeasurement): boolean {
+  return m.vcpus.every((v) => normalizeAffinity(v.affinity, m.pcpus).length === m.pcpus);
+}
+
+/** The signature of the placement that hands every vCPU to every pCPU (the host's scheduler alone). */
+function releasedSignature(input: TrialInput): string {
+  const everywhere = Array.from({ length: input.m.pcpus }, (_, p) => p);
+  return placementSignature(input.keys, input.keys.map(() => everywhere));
 }
 
 /** The pins that hand every vCPU to every pCPU, and the placement they make; undefined when none is needed or it was measured in this epoch. */
@@ -668,7 +706,12 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
     const tried = outcomeOf(trial.samples, m);
     epoch.outcomes[trial.to] = tried;
-    const judged = judgeOutcomes(tried, trial.baseline, input.objective, options.trialMargin, options.marginPoints);
+    const blind = blindToOther(input, options);
+    if (blind && trial.probe) state.hostAlone = { at: interval, signature: trial.to, outcome: tried };
+    // A probe for a model blind to other load is judged by fairness: a released placement's usage spread is the pour's
+    // (usage.ts pcpuUsageOf), 0 whatever the host does, so under balance it would beat any pinned placement however less
+    // fair (mix-68: 66 % released against 85 % pinned, 13 pts).
+    const judged = judgeOutcomes(tried, trial.baseline, blind && trial.probe ? 'fairness' : input.objective, options.trialMargin, options.marginPoints);
     // As good within the noise but measured lower than what it left, and no more balanced (its usage spread
     // not lower by more than marginPoints, the gain a move for balance alone is made for): under fairness a
     // change must earn its keep, so it goes back (the placement left was measured higher over as many
@@ -712,6 +755,9 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   }
 
   if (!settling) state.recent = [...state.recent, sample].slice(-2 * options.trialIntervals);
+  if (!settling && state.recent.length >= options.trialIntervals && blindToOther(input, options) && isReleased(m)) {
+    state.hostAlone = { at: interval, signature: state.current!, outcome: outcomeOf(state.recent.slice(-options.trialIntervals), m) };
+  }
   const abandonedText = abandoned ? `trial abandoned (${endedBecause}); ` : endedBecause !== undefined && epoch.id > 1 ? `new demand epoch ${epoch.id} (${endedBecause}); ` : '';
   const current = state.current!;
   // The model's proposal first, when the rules allow it to be tried.
@@ -746,7 +792,9 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
   }
   // Then, once per epoch, the host's scheduler alone, when what the placement in force delivers is short of fair.
-  const probe = backingOff || epoch.left.includes(current) || epoch.probed ? undefined : epoch.improved ? probeAfterClimb(state, epoch, input, options) : releaseProbe(state, epoch, input, options);
+  // A model blind to other load may be right by its own figures and still short where it cannot see: after a trial measured better too.
+  const probe = backingOff || epoch.left.includes(current) || epoch.probed ? undefined
+    : epoch.improved && !blindToOther(input, options) ? probeAfterClimb(state, epoch, input, options) : releaseProbe(state, epoch, input, options);
   if (probe && !lostMove(state, current, probe.target, interval, options)) {
     epoch.probed = true;
     return startTrial(probe.actions, probe.target, probe.baseline, true);
@@ -807,7 +855,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     epoch.left.push(current);
     epoch.levelsUnder[current] ??= watched.levels;
     state.counts.started++;
-    state = { ...state, trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [] }, current: target, changedAt: interval, recent: [] };
+    state = { ...state, trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [], ...(probing ? { probe: true } : {}) }, current: target, changedAt: interval, recent: [] };
     return {
       actions,
       state,

@@ -409,3 +409,35 @@ test('other load on pCPUs linked by a vCPU allowed on both is read as one level:
   assert.equal(epochs([[0, 1], [0, 1]]), 1, 'both vCPUs on both pCPUs: their sum is steady');
   assert.ok(epochs([[0], [1]]) > 1, 'each vCPU pinned: a pCPU\'s other load is its own, and it moved');
 });
+
+test('the drop-in (balance, other load not counted) probes the host scheduler alone where a host process makes its balanced placement unfair, and judges the probe by fairness', async () => {
+  const { pcpuUsageOf } = await import('../../src/cpu/usage.js');
+  const dropIn = { ...defaultCpuSchedulerOptions, countOtherLoad: false, objective: 'balance' as const };
+  // Two busy one-vCPU guests on two pCPUs, a host process holding half of pCPU1: pinned apart (balanced by demand,
+  // what the blind model keeps, content and predicting both fair) g1 gets 0.5 of its fair 0.75 and the usage spread
+  // reads 50 pts; `released` says what each gets with nothing pinned.
+  const run = (released: number): { timeline: string[]; last: string } => {
+    let affinity = [[0], [1]];
+    let state;
+    const timeline: string[] = [];
+    for (let k = 1; k <= 30; k++) {
+      const usage = affinity[0]!.length === 2 ? [released, released] : [1, 0.5];
+      const m = measurement(affinity, usage);
+      const measured: CpuMeasurement = { ...m, pcpuOther: [0, 0.5], pcpuUsage: pcpuUsageOf(m.vcpus, 2) };
+      const d = judgeByTrials(state, { ...input(measured, k, [], 'balance'), predictedWorst: 1, other: [0, 0.5], otherSigmas: [0.01, 0.01] }, dropIn);
+      state = d.state;
+      if (d.event && d.event.event !== 'measuring') timeline.push(`${k}:${d.event.event}`);
+      for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+    }
+    return { timeline, last: JSON.stringify(affinity) };
+  };
+  // The host alone shares the rest evenly (0.75 each, fair): the probe is kept.
+  const fairer = run(0.75);
+  assert.deepEqual(fairer.timeline, ['6:started', '10:kept']);
+  assert.equal(fairer.last, JSON.stringify([[0, 1], [0, 1]]));
+  // The host alone gives each 0.45 (60 % against 67 % pinned): its pour reads a usage spread of 0, balanced, yet the
+  // probe is measured less fair and goes back, and is not tried again.
+  const worse = run(0.45);
+  assert.deepEqual(worse.timeline, ['6:started', '10:reverted']);
+  assert.equal(worse.last, JSON.stringify([[0], [1]]));
+});
