@@ -13,11 +13,9 @@ import { paramNumber } from '../../src/libvirt/client.js';
 import { DomainAffect, DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
 import { blockReadBytes } from '../../src/host/libvirt-host.js';
-import { labStatus, labUp, type LabGuest } from '../../src/lab/lab.js';
-import { labRoot } from '../../src/lab/paths.js';
-import { consoleProgress } from '../../src/lab/progress.js';
+import { labStatus, type LabGuest } from '../../src/lab/lab.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
-import { say, sleep, until, URI, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
+import { say, sleep, until, URI, claimLabDaemon, releaseLabDaemon, upTestGuests } from './e2e-support.js';
 
 const TAG = 'cache-e2e';
 const NAME = `vblt${process.pid}c_1`;
@@ -86,10 +84,7 @@ describe('page cache on a real guest reading its disk', { timeout: 10 * 60_000 }
   before(async () => {
     ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: [{ name: NAME, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, diskMiB: 8192 }],
-    });
+    const up = await upTestGuests(client, TAG, [{ name: NAME, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, diskMiB: 8192 }]);
     guest = up.guests[0];
     firstPid = (await status()).pid;
     say(TAG, `${NAME} up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType})`);

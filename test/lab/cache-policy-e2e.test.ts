@@ -15,12 +15,10 @@ import { openTarget } from '../../src/app/target.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
 import { defaultMemoryOptions } from '../../src/memory/coordinator.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
-import { labUp, type LabGuest } from '../../src/lab/lab.js';
-import { labRoot } from '../../src/lab/paths.js';
-import { consoleProgress } from '../../src/lab/progress.js';
+import type { LabGuest } from '../../src/lab/lab.js';
 import { ScopedHypervisor } from '../../src/host/scoped-host.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
-import { say, sleep, URI, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
+import { say, sleep, URI, claimLabDaemon, releaseLabDaemon, upTestGuests } from './e2e-support.js';
 import { writeFile } from 'node:fs/promises';
 
 const TAG = 'cache-policy-e2e';
@@ -101,14 +99,11 @@ describe('memory coordinator on real guests: a 1.5 GiB scan beside a 40 MiB/s co
   before(async () => {
     ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: [
+    const up = await upTestGuests(client, TAG, [
         { name: SCANNER, vcpus: 1, memoryMiB: NOTHING_AT_MAX ? 2048 : 512, maxMemoryMiB: 2048, diskMiB: 8192, freePageReporting: REPORTING },
         { name: CONSUMER, vcpus: 1, memoryMiB: NOTHING_AT_MAX ? 2048 : 512, maxMemoryMiB: 2048, diskMiB: 0, freePageReporting: REPORTING },
         { name: TWIN, vcpus: 1, memoryMiB: NOTHING_AT_MAX ? 2048 : 512, maxMemoryMiB: 2048, diskMiB: 0, freePageReporting: REPORTING },
-      ],
-    });
+      ]);
     guests = up.guests;
     say(TAG, `guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType}, free page reporting ${REPORTING ? 'on' : 'off'})`);
 

@@ -12,7 +12,7 @@ import { labLock, processAlive } from '../../src/lab/lock.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { startCliChild, type CliChild } from '../../src/lab/cli-child.js';
 import { ListDomainsFlags, type Domain } from '../../src/libvirt/protocol.js';
-import { labRemove } from '../../src/lab/lab.js';
+import { labRemove, labUp, type LabGuestRequest, type LabUpResult } from '../../src/lab/lab.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 
 export const URI = process.env.VIRTBALANCE_TEST_URI ?? 'qemu:///system';
@@ -143,4 +143,9 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => Pro
     if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
     await sleep(everyMs);
   }
+}
+
+/** A lab test's own guests, booted as every lab test boots them: up to 120 s to answer, 30 s for the balloons to settle. */
+export function upTestGuests(client: LibvirtClient, tag: string, guests: LabGuestRequest[]): Promise<LabUpResult> {
+  return labUp(client, { uri: URI, root: labRoot(), progress: consoleProgress(tag), bootTimeoutSeconds: 120, balloonSettleSeconds: 30, guests });
 }

@@ -14,11 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import type { TraceLine } from '../../src/ground/trace-record.js';
-import { labUp, type LabGuest } from '../../src/lab/lab.js';
-import { labRoot } from '../../src/lab/paths.js';
-import { consoleProgress } from '../../src/lab/progress.js';
+import type { LabGuest } from '../../src/lab/lab.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
-import { connectOrSkip, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon, releaseLabDaemon } from './e2e-support.js';
+import { connectOrSkip, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon, releaseLabDaemon, upTestGuests } from './e2e-support.js';
 
 const TAG = 'foreign-e2e';
 const PREFIX = `vblt${process.pid}f_`;
@@ -68,14 +66,11 @@ describe('a foreign domain beside the scoped controllers', { timeout: 10 * 60_00
     ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
     dir = await mkdtemp(path.join(os.tmpdir(), 'vb-foreign-'));
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: [
+    const up = await upTestGuests(client, TAG, [
         { name: `${PREFIX}1`, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 1024, statsPeriod: 1 },
         { name: `${PREFIX}2`, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 1024, statsPeriod: 0 },
         { name: FOREIGN, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 1024, statsPeriod: 0 },
-      ],
-    });
+      ]);
     guests = up.guests;
     say(TAG, `${guests.length} guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType}); ${FOREIGN} plays someone else's VM`);
     const pcpus = (await client.nodeInfo()).cpus;

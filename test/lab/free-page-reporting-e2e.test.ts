@@ -10,11 +10,9 @@ import assert from 'node:assert/strict';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { paramNumber } from '../../src/libvirt/client.js';
 import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
-import { labUp, type LabGuest } from '../../src/lab/lab.js';
-import { labRoot } from '../../src/lab/paths.js';
-import { consoleProgress } from '../../src/lab/progress.js';
+import type { LabGuest } from '../../src/lab/lab.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
-import { claimLabDaemon, releaseLabDaemon, say, sleep, URI } from './e2e-support.js';
+import { claimLabDaemon, releaseLabDaemon, say, sleep, URI, upTestGuests } from './e2e-support.js';
 
 const TAG = 'fpr-e2e';
 const ON = `vblt${process.pid}r_on`;
@@ -51,13 +49,10 @@ describe('free page reporting on real guests: 1 GiB touched and freed, with and 
   before(async () => {
     ({ client, skip, unlock } = await claimLabDaemon(TAG));
     if (!client) return;
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: [
+    const up = await upTestGuests(client, TAG, [
         { name: ON, vcpus: 1, memoryMiB: 2048, maxMemoryMiB: 2048, diskMiB: 0, freePageReporting: true },
         { name: OFF, vcpus: 1, memoryMiB: 2048, maxMemoryMiB: 2048, diskMiB: 0, freePageReporting: false },
-      ],
-    });
+      ]);
     guests = up.guests;
     say(TAG, `guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType})`);
     const wl = labWorkloadController();

@@ -14,13 +14,12 @@ import { paramNumber } from '../../src/libvirt/client.js';
 import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
 import { loadScenario, type Scenario } from '../../src/host/sim/index.js';
 import { guestOomKills } from '../../src/lab/console-log.js';
-import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
-import { labRoot } from '../../src/lab/paths.js';
+import { labRemove, type LabGuest } from '../../src/lab/lab.js';
 import { planLabRun, type LabPlan } from '../../src/lab/plan.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController, type WorkloadStatus } from '../../src/lab/workload-channel.js';
 import { demandAt, WorkloadPlayer } from '../../src/lab/workload-player.js';
-import { OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon } from './e2e-support.js';
+import { OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon, upTestGuests } from './e2e-support.js';
 
 const TAG = 'memory-e2e';
 const PREFIX = `vblt${process.pid}m_`;
@@ -110,13 +109,10 @@ describe('memory_coordinator on real guests: one steady consumer, two idle, one 
     if (!client) return;
     scenario = loadScenario(SCENARIO);
     plan = planLabRun(scenario, { prefix: PREFIX, hostPcpus: (await client.nodeInfo()).cpus });
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: [
+    const up = await upTestGuests(client, TAG, [
         ...plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, statsPeriod: g.spec.statsPeriod, freePageReporting: g.freePageReporting })),
         { name: FRESH, vcpus: 1, memoryMiB: 512, maxMemoryMiB: 2048, statsPeriod: 0, freePageReporting: false },
-      ],
-    });
+      ]);
     guests = up.guests;
     say(TAG, `${guests.length} guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType})`);
 

@@ -12,12 +12,12 @@ import os from 'node:os';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { LabBench, pct, scratchDir } from '../../src/lab/bench-session.js';
 import { describeHostWindow } from '../../src/lab/host-processes.js';
-import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
+import { labRemove, type LabGuest } from '../../src/lab/lab.js';
 import { labNameOf, MIXES, mixFairShares, mixedRound, prepareMixed, type LabMix } from '../../src/lab/mixed-case.js';
 import { labRoot } from '../../src/lab/paths.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
-import { CI, connectOrSkip, labTestLock, removeStaleGuests, say, URI } from './e2e-support.js';
+import { CI, connectOrSkip, labTestLock, removeStaleGuests, say, URI, upTestGuests } from './e2e-support.js';
 
 const TAG = 'mixed-e2e';
 const PREFIX = `vblt${process.pid}m_`;
@@ -46,10 +46,7 @@ describe('the lab bench mixed case: harness on real guests', { timeout: 8 * 60_0
       return;
     }
     const names = mixed.mix.guests.map((g) => labNameOf(mixed, g.name));
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: names.map((name) => ({ name, vcpus: 1, memoryMiB: 256, maxMemoryMiB: 256, statsPeriod: 1, diskMiB: 0 })),
-    });
+    const up = await upTestGuests(client, TAG, names.map((name) => ({ name, vcpus: 1, memoryMiB: 256, maxMemoryMiB: 256, statsPeriod: 1, diskMiB: 0 })));
     guests = up.guests;
     bench = new LabBench(client, URI, guests, hostPcpus, PREFIX);
   });

@@ -9,13 +9,12 @@ import { fileURLToPath } from 'node:url';
 import type { LibvirtClient } from '../../src/libvirt/client.js';
 import { cpuWindow, sampleCpu } from '../../src/lab/cpu-window.js';
 import { loadScenario } from '../../src/host/sim/index.js';
-import { labRemove, labUp, type LabGuest } from '../../src/lab/lab.js';
-import { labRoot } from '../../src/lab/paths.js';
+import { labRemove, type LabGuest } from '../../src/lab/lab.js';
 import { planLabRun } from '../../src/lab/plan.js';
 import { consoleProgress } from '../../src/lab/progress.js';
 import { labWorkloadController } from '../../src/lab/workload-channel.js';
 import { WorkloadPlayer } from '../../src/lab/workload-player.js';
-import { CI, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon } from './e2e-support.js';
+import { CI, OUR_GUESTS, runBin, say, sleep, URI, type Child, claimLabDaemon, upTestGuests } from './e2e-support.js';
 
 const TAG = 'cpu-e2e';
 const PREFIX = `vblt${process.pid}c_`;
@@ -58,10 +57,7 @@ describe('vcpu_scheduler on real guests: four busy guests all on pCPU0 of two', 
     }
     const scenario = loadScenario(SCENARIO);
     const plan = planLabRun(scenario, { prefix: PREFIX, hostPcpus });
-    const up = await labUp(client, {
-      uri: URI, root: labRoot(), progress: consoleProgress(TAG), bootTimeoutSeconds: 120, balloonSettleSeconds: 30,
-      guests: plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, statsPeriod: g.spec.statsPeriod, diskMiB: 0 })),
-    });
+    const up = await upTestGuests(client, TAG, plan.guests.map((g) => ({ name: g.name, vcpus: g.vcpus, memoryMiB: g.memoryMiB, maxMemoryMiB: g.maxMemoryMiB, statsPeriod: g.spec.statsPeriod, diskMiB: 0 })));
     guests = up.guests;
     say(TAG, `${guests.length} guests up in ${up.bootSeconds.toFixed(1)} s (domain type ${up.accel.domainType})`);
     for (const g of plan.guests) {
