@@ -105,6 +105,23 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
 
   const within = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) <= 0.02 * Math.abs(want), `${what}: Prometheus says ${got}, the truth ${want} (more than 2 % apart)`);
 
+  /**
+   * Runs `check` again, once, a full window later when it misses. A rate over the window reads 30/29 of
+   * the truth for as long as one of its 30 scrapes sits in it a second off (a paced simulator that
+   * stalled and caught up, a delayed scrape): seen once in a dozen CI runs, 51.72 % for 50 %. A wrong
+   * query misses both times.
+   */
+  async function againAfterAWindow(what: string, check: () => Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (err) {
+      if (!(err instanceof assert.AssertionError)) throw err;
+      console.log(`# ${what}: ${err.message.split('\n')[0]}; read again after a full window`);
+      await new Promise((r) => setTimeout(r, (PERIOD_S + 2) * 1000));
+      await check();
+    }
+  }
+
   before(async () => {
     const ports = [await freePort(), await freePort()];
     const names = ['fleet-a', 'fleet-b'];
@@ -160,39 +177,45 @@ describe('a real Prometheus on two simulated hosts: Watcher\'s and the deschedul
     // A full window of scrapes after the guests' balloon statistics have settled.
     await new Promise((r) => setTimeout(r, Math.max(0, started + (PERIOD_S + 12) * 1000 - Date.now())));
     const figures: string[] = [];
-    for (const host of hosts) {
-      const t = truth(host);
-      const uuids = await query(`virtbalance_domain_info{fqdn="${host.fqdn}"}`);
-      assert.equal(uuids.length, host.scenario.domains.length, `${host.name}: every guest has its UUID`);
-      for (const d of host.scenario.domains) {
-        const uuid = uuids.find((u) => u.metric.domain === d.name)!.metric.uuid!;
-        const vcpus = d.vcpus ?? 1;
-        // As Watcher's Prometheus data source builds them (instance_cpu_usage, instance_ram_usage; aggregate mean).
-        const cpu = await query(`clamp_max((avg by (resource)(rate(ceilometer_cpu{resource='${uuid}'}[${PERIOD_S}s]))/10e+8) *(100/${vcpus}), 100)`);
-        const ram = await query(`avg_over_time(ceilometer_memory_usage{resource='${uuid}'}[${PERIOD_S}s])`);
-        assert.equal(cpu.length, 1, `${host.name}/${d.name}: one CPU answer`);
-        assert.equal(ram.length, 1, `${host.name}/${d.name}: one memory answer`);
-        assert.equal(ram[0]!.metric.fqdn, host.fqdn, 'the fqdn target label is kept');
-        within(Number(cpu[0]!.value[1]), t.cpuPercent.get(d.name)!, `${host.name}/${d.name} CPU %`);
-        within(Number(ram[0]!.value[1]), t.memoryMiB.get(d.name)!, `${host.name}/${d.name} memory MB`);
-        figures.push(`${host.name}/${d.name}: CPU ${Number(cpu[0]!.value[1]).toFixed(2)} % (truth ${t.cpuPercent.get(d.name)!.toFixed(2)}), memory ${Number(ram[0]!.value[1]).toFixed(1)} MB (truth ${t.memoryMiB.get(d.name)!.toFixed(1)})`);
+    await againAfterAWindow("Watcher's instance queries", async () => {
+      figures.length = 0;
+      for (const host of hosts) {
+        const t = truth(host);
+        const uuids = await query(`virtbalance_domain_info{fqdn="${host.fqdn}"}`);
+        assert.equal(uuids.length, host.scenario.domains.length, `${host.name}: every guest has its UUID`);
+        for (const d of host.scenario.domains) {
+          const uuid = uuids.find((u) => u.metric.domain === d.name)!.metric.uuid!;
+          const vcpus = d.vcpus ?? 1;
+          // As Watcher's Prometheus data source builds them (instance_cpu_usage, instance_ram_usage; aggregate mean).
+          const cpu = await query(`clamp_max((avg by (resource)(rate(ceilometer_cpu{resource='${uuid}'}[${PERIOD_S}s]))/10e+8) *(100/${vcpus}), 100)`);
+          const ram = await query(`avg_over_time(ceilometer_memory_usage{resource='${uuid}'}[${PERIOD_S}s])`);
+          assert.equal(cpu.length, 1, `${host.name}/${d.name}: one CPU answer`);
+          assert.equal(ram.length, 1, `${host.name}/${d.name}: one memory answer`);
+          assert.equal(ram[0]!.metric.fqdn, host.fqdn, 'the fqdn target label is kept');
+          within(Number(cpu[0]!.value[1]), t.cpuPercent.get(d.name)!, `${host.name}/${d.name} CPU %`);
+          within(Number(ram[0]!.value[1]), t.memoryMiB.get(d.name)!, `${host.name}/${d.name} memory MB`);
+          figures.push(`${host.name}/${d.name}: CPU ${Number(cpu[0]!.value[1]).toFixed(2)} % (truth ${t.cpuPercent.get(d.name)!.toFixed(2)}), memory ${Number(ram[0]!.value[1]).toFixed(1)} MB (truth ${t.memoryMiB.get(d.name)!.toFixed(1)})`);
+        }
       }
-    }
+    });
     console.log(`# ${figures.join('\n# ')}`);
   });
 
   it(`Watcher's host CPU and memory queries (node_exporter's names from --node-names, by fqdn, period ${PERIOD_S} s) read the truth within 2 %`, async () => {
     const figures: string[] = [];
-    for (const host of hosts) {
-      const t = truth(host);
-      const cpu = await query(`100 - (avg by (fqdn)(rate(node_cpu_seconds_total{mode='idle',fqdn='${host.fqdn}'}[${PERIOD_S}s])) * 100)`);
-      const ram = await query(`(node_memory_MemTotal_bytes{fqdn='${host.fqdn}'} - avg_over_time(node_memory_MemAvailable_bytes{fqdn='${host.fqdn}'}[${PERIOD_S}s])) / 1024`);
-      assert.equal(cpu.length, 1, `${host.name}: one host CPU answer`);
-      assert.equal(ram.length, 1, `${host.name}: one host memory answer`);
-      within(Number(cpu[0]!.value[1]), t.hostCpuPercent, `${host.name} host CPU %`);
-      within(Number(ram[0]!.value[1]), t.hostUsedKiB, `${host.name} host memory used (KB)`);
-      figures.push(`${host.name}: host CPU ${Number(cpu[0]!.value[1]).toFixed(2)} % (truth ${t.hostCpuPercent.toFixed(2)}), used ${Number(ram[0]!.value[1]).toFixed(0)} KB (truth ${t.hostUsedKiB.toFixed(0)})`);
-    }
+    await againAfterAWindow("Watcher's host queries", async () => {
+      figures.length = 0;
+      for (const host of hosts) {
+        const t = truth(host);
+        const cpu = await query(`100 - (avg by (fqdn)(rate(node_cpu_seconds_total{mode='idle',fqdn='${host.fqdn}'}[${PERIOD_S}s])) * 100)`);
+        const ram = await query(`(node_memory_MemTotal_bytes{fqdn='${host.fqdn}'} - avg_over_time(node_memory_MemAvailable_bytes{fqdn='${host.fqdn}'}[${PERIOD_S}s])) / 1024`);
+        assert.equal(cpu.length, 1, `${host.name}: one host CPU answer`);
+        assert.equal(ram.length, 1, `${host.name}: one host memory answer`);
+        within(Number(cpu[0]!.value[1]), t.hostCpuPercent, `${host.name} host CPU %`);
+        within(Number(ram[0]!.value[1]), t.hostUsedKiB, `${host.name} host memory used (KB)`);
+        figures.push(`${host.name}: host CPU ${Number(cpu[0]!.value[1]).toFixed(2)} % (truth ${t.hostCpuPercent.toFixed(2)}), used ${Number(ram[0]!.value[1]).toFixed(0)} KB (truth ${t.hostUsedKiB.toFixed(0)})`);
+      }
+    });
     console.log(`# ${figures.join('\n# ')}`);
   });
 
