@@ -24,6 +24,13 @@ export interface HeldScore {
 
 const KIB_PER_GIB = 1024 * 1024;
 
+/** How long record k's figures stand, s: until the next record; the last one for the spacing before it. */
+function secondsStood(records: readonly TraceInterval[], k: number): number {
+  const here = records[k]!;
+  const next = records[k + 1];
+  return (next ? next.timeMs - here.timeMs : here.timeMs - (records[k - 1] ?? here).timeMs) / 1000;
+}
+
 export function scoreHeld(intervals: TraceInterval[]): HeldScore | undefined {
   const records = intervals.filter((i) => i.memory?.guests.some((g) => g.rssKiB !== undefined));
   if (records.length === 0) return undefined;
@@ -32,8 +39,7 @@ export function scoreHeld(intervals: TraceInterval[]): HeldScore | undefined {
   let peakKiB = 0;
   for (let k = 0; k < records.length; k++) {
     const here = records[k]!;
-    const next = records[k + 1];
-    const seconds = (next ? next.timeMs - here.timeMs : here.timeMs - (records[k - 1] ?? here).timeMs) / 1000;
+    const seconds = secondsStood(records, k);
     let sumKiB = 0;
     for (const g of here.memory!.guests) {
       if (g.rssKiB === undefined) continue;
@@ -63,10 +69,8 @@ export function scoreNeededGiBSeconds(intervals: TraceInterval[]): number | unde
   if (records.length === 0) return undefined;
   let gibSeconds = 0;
   for (let k = 0; k < records.length; k++) {
-    const here = records[k]!;
-    const next = records[k + 1];
-    const seconds = (next ? next.timeMs - here.timeMs : here.timeMs - (records[k - 1] ?? here).timeMs) / 1000;
-    const truth = here.truth!;
+    const seconds = secondsStood(records, k);
+    const truth = records[k]!.truth!;
     let sumKiB = 0;
     for (const [domain, demandKiB] of Object.entries(truth.memoryDemandKiB)) sumKiB += demandKiB + (truth.cache?.[domain]?.hotMiB ?? 0) * 1024;
     gibSeconds += (sumKiB / KIB_PER_GIB) * seconds;
