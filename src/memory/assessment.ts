@@ -39,8 +39,12 @@ export interface GuestAssessment {
   wasteSeen: boolean;
   /** The balloon did not move over the observations this reading may date from. */
   settled: boolean;
+  /** The target its balloon is still moving to, from an earlier action. */
+  movingToKiB?: number;
   /** The guest hands freed memory back to the host by itself (free page reporting). */
   reportsFreePages?: boolean;
+  /** What the host holds for it: its QEMU process's resident set (libvirt's balloon.rss), when reported. */
+  residentKiB?: number;
   /** Room beside its anonymous use that gradual reclaim leaves it for a re-read of a recent read (read-bursts.ts). */
   rereadMarginKiB?: number;
 }

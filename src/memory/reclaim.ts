@@ -8,13 +8,14 @@ import { cacheFigures } from './cache.js';
 //
 // Gradual mode (the host has enough): a guest whose unused memory, less its noise allowance and
 // the growth predicted over the horizon, exceeds the waste threshold (wasteRatio × floor, 300 MiB by
-// default) starts a reclaim run. Each interval with a fresh reading it gives back reclaimFraction
-// (half) of its excess over what it needs
+// default) starts a reclaim run. Each interval with a fresh reading it gives back its excess over
+// what it needs
 //   need = used + noise allowance + floor + growth × horizon   (never below the absolute minimum)
+// all at once while the excess is beyond the waste threshold, reclaimFraction (half) of it below,
 // and the run ends once the excess is within the noise band (the larger of minChange and one σ of
-// the guest's noise, noise.ts). Halving the excess brings a 2 GiB guest with 1.7 GiB to spare
-// within 16 MiB of its need in 7 steps, yet a guest that starts consuming again never loses more
-// than half its margin to one decision. The run's memory (a Schmitt trigger: enter above the waste
+// the guest's noise, noise.ts). A 2 GiB guest with 1.7 GiB to spare is brought to its need in one
+// step (the need already holds its floor, noise allowance and predicted growth); the halving below
+// the threshold lets the run end on a later, settled reading rather than on the first. The run's memory (a Schmitt trigger: enter above the waste
 // threshold, leave near the need) is what makes idle guests end near their floor instead of
 // stopping at the waste threshold. On a noisy guest, waste that exceeds the threshold by less than
 // noiseSigmas·σ must show on two successive fresh readings before a run starts.
@@ -68,6 +69,7 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   const rereadNeedKiB = marginKiB > 0 ? g.anonKiB + g.noiseAllowanceKiB + g.growthKiBps * g.horizonSeconds + marginKiB : 0;
   const needKiB = Math.max(lowestSafeKiB(g), Math.min(g.maximumKiB, Math.max(plainNeedKiB, rereadNeedKiB)));
   const excessKiB = g.actualKiB - needKiB;
+  const thresholdKiB = wasteThresholdKiB(g, options);
   // Excess within one reading's noise is not worth a change: the next reading may ask for it back.
   const bandKiB = Math.max(options.minChangeMiB * 1024, g.noiseSigmaKiB);
   // While the balloon is still moving, `used` is an upper bound that hides the excess: a run ends
@@ -89,7 +91,6 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
     };
   }
 
-  const thresholdKiB = wasteThresholdKiB(g, options);
   // A run starts only when the guest would still waste memory after its noise allowance and the
   // growth predicted over the horizon: one whose use is growing keeps its margin for now.
   const projectedKiB = g.unusedKiB - g.noiseAllowanceKiB - g.growthKiBps * g.horizonSeconds;
@@ -101,9 +102,16 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   // threshold (1.5 floors) on the cold cache alone: on real guests MemAvailable undercounts the cache
   // (by a watermark, ~50 MiB on the lab guests) and the kernel keeps ~65 MiB free, so a 512 MiB lab
   // guest full of cold cache reads ~285 MiB of it and never started a run (issue #18).
+  //
+  // Reporting lags, though: the guest hands back about 256 MiB a pass every 2 s (measured on lab
+  // guests, docs/memory-coordinator.md), the balloon takes it at once. When the host still holds more
+  // of the guest beyond its need than the waste threshold (its resident set, not its balloon: memory
+  // already reported is the host's) and the excess is as large, the balloon takes it now.
   const coldKiB = g.cache?.coldKiB ?? 0;
   const headroomKiB = plainNeedKiB - g.usedKiB;
-  if (g.reportsFreePages && coldKiB - (g.reclaiming ? 0 : headroomKiB) < bandKiB) return { reclaiming: false, wasteSeen: false };
+  const unreportedKiB = g.residentKiB === undefined ? 0 : Math.min(g.residentKiB, g.actualKiB) - needKiB;
+  const reportingLags = g.reportsFreePages === true && unreportedKiB > thresholdKiB && excessKiB > thresholdKiB;
+  if (g.reportsFreePages && !reportingLags && coldKiB - (g.reclaiming ? 0 : headroomKiB) < bandKiB) return { reclaiming: false, wasteSeen: false };
   let confirmed = '';
   if (!g.reclaiming && !g.reportsFreePages) {
     if (projectedKiB <= thresholdKiB) return { reclaiming: false, wasteSeen: false };
@@ -113,21 +121,30 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
     if (!clear && !g.wasteSeen) return { reclaiming: false, wasteSeen: true };
     if (!clear) confirmed = ' on two readings';
   }
+  // An excess beyond the waste threshold (a consumer just stopped, a load was freed) is taken in one
+  // step: halving it would hold hundreds of MiB for several more intervals, and what the guest keeps
+  // (its need) already covers its noise and predicted growth. Smaller excesses are halved, so the run
+  // ends on a later, settled reading rather than on the first one.
   const halfKiB = options.reclaimFraction * excessKiB < bandKiB ? excessKiB : options.reclaimFraction * excessKiB;
-  const stepKiB = g.cache ? Math.min(halfKiB, freeAboveNeedKiB(g, options) + g.cache.coldStepKiB) : halfKiB;
+  const wholeOrHalfKiB = excessKiB > thresholdKiB ? excessKiB : halfKiB;
+  const stepKiB = g.cache ? Math.min(wholeOrHalfKiB, freeAboveNeedKiB(g, options) + g.cache.coldStepKiB) : wholeOrHalfKiB;
   if (stepKiB < options.minChangeMiB * 1024) return { reclaiming: true, wasteSeen: false };
+  // The balloon is already on its way there (a step taken whole, read again before it landed).
+  if (g.movingToKiB !== undefined && g.movingToKiB <= g.actualKiB - stepKiB + options.minChangeMiB * 1024) return { reclaiming: true, wasteSeen: false };
   const beyond = [
     g.noiseAllowanceKiB > 0 ? `its ${mib(g.noiseAllowanceKiB)} MiB noise allowance` : '',
     g.growthKiBps > 0 ? 'the predicted growth' : '',
   ].filter(Boolean).join(' and ');
   const start = g.reclaiming
     ? `reclaiming: ${unusedLabel(g)} ${mib(g.unusedKiB)} MiB`
-    : g.reportsFreePages
+    : reportingLags
+      ? `resident ${mib(unreportedKiB)} MiB beyond its need > ${mib(thresholdKiB)} MiB waste threshold (free page reporting returns it over seconds, the balloon at once)`
+      : g.reportsFreePages
       ? `cold cache ${mib(coldKiB)} MiB > its ${mib(headroomKiB)} MiB headroom (free pages are reported, page cache is not)`
       : beyond
       ? `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB, ${mib(projectedKiB)} MiB after ${beyond}, > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`
       : `${unusedLabel(g)} ${mib(g.unusedKiB)} MiB > ${mib(thresholdKiB)} MiB waste threshold${confirmed}`;
-  const share = stepKiB === excessKiB ? 'the last' : stepKiB < halfKiB ? `${mib(stepKiB)} MiB (free memory + cold cache at ${options.coldReclaimMiBps} MiB/s) of the` : `${Math.round(options.reclaimFraction * 100)} % of the`;
+  const share = stepKiB === excessKiB ? (excessKiB > thresholdKiB ? 'in one step all the' : 'the last') : stepKiB < wholeOrHalfKiB ? `${mib(stepKiB)} MiB (free memory + cold cache at ${options.coldReclaimMiBps} MiB/s) of the` : `${Math.round(options.reclaimFraction * 100)} % of the`;
   return {
     reclaiming: true,
     wasteSeen: false,
