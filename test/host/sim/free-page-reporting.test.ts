@@ -52,6 +52,18 @@ test('with reporting off (the default) the freed memory stays resident until a b
   }
 });
 
+test('a balloon takes the touched free pages first: its inflation comes off the resident set at once, down to what is in use (lab: 648 MiB taken, RSS 1259 → 611 MiB)', async () => {
+  const s = run(false, TOUCH_AND_FREE);
+  assert.equal(Math.round(await s.at(35)), 1375);
+  const vm1 = (await s.run.hypervisor.observe()).domains[0]!;
+  // 2048 → 1400: 648 MiB taken, all of it from the 1134 MiB the guest touched and freed.
+  await s.run.hypervisor.setMemory(vm1, 1400 * MiB);
+  assert.equal(Math.round(await s.at(45)), 1375 - 648);
+  // Then below what was ever free: never below what the guest uses.
+  await s.run.hypervisor.setMemory(vm1, 300 * MiB);
+  assert.equal(Math.round(await s.at(59)), 241);
+});
+
 test('page cache is never reported: a 500 MiB scan stays resident', async () => {
   const s = run(true, '{ usedMiB: 200, reads: [{ scan: 500, rate: 250, at: 5 }] }');
   assert.ok((await s.at(59)) >= 700 - 1, 'anonymous 200 + 500 of cache');
