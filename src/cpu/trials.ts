@@ -85,6 +85,8 @@ interface Epoch {
   redirected?: boolean;
   /** The interval the last trial of this epoch was measured better (a climb's next step follows it promptly or not at all once the epoch is settled). */
   betterAt?: number;
+  /** The interval the last trial of the model's in this epoch was kept (better or as good). */
+  keptAt?: number;
   /** Per placement, what it was measured to deliver in this epoch. */
   outcomes: Record<string, MeasuredOutcome>;
 }
@@ -565,8 +567,11 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
 }
 
 /**
- * A climb that ends short of fair: the model took two steps or more in the epoch, the last measured better within the
- * epoch's first trialWindowIntervals, it has taken no next step when its chance runs out (persistIntervals + trialSettleIntervals after that verdict), and the
+ * A climb that ends short of fair: the model took two steps or more in the epoch, one measured better, the last kept
+ * (better or as good) within the epoch's first trialWindowIntervals, it has taken no next step when its chance runs out
+ * (persistIntervals + trialSettleIntervals after that last verdict: a step kept as good ends a climb as surely as one
+ * kept better, and a chance counted from an earlier verdict falls while the last step is still measured; the lab's
+ * mix-2vcpu, kept better at 7, as good at 12, probed at 15), and the
  * placement it reached is measured, over that step's intervals, below 1 − trialMargin of fair share or
  * with its pCPUs' usage spread beyond marginPoints (what nothing-to-gain holds the model on). Then the
  * host's scheduler alone is probed once, as the climb's last step: from everything on pCPU0 a climb can
@@ -580,11 +585,13 @@ function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, opt
   // A climb: at least two steps of the model's in this epoch, the last measured better. After one step the
   // model's first proposal was simply kept (cpu-12, cpu-13: a probe there lost and cost every vCPU two moves).
   if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || (epoch.trials ?? 0) < 2 || m.pcpus < 2 || state.recent.length < n) return undefined;
-  const since = interval - epoch.betterAt;
+  // The climb's last step is its last kept trial (a step kept as good ends it as surely as one kept better).
+  const last = Math.max(epoch.betterAt, epoch.keptAt ?? epoch.betterAt);
+  const since = interval - last;
   if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
   // A climb whose last step was judged after the epoch's trial window closed is not followed by a probe: the epoch
   // has settled, and a probe that loses would move every vCPU twice more, late in it (mix-143: judged at 15, probed at 18, reverted at 22).
-  if (epoch.betterAt - epoch.startedAt >= options.trialWindowIntervals) return undefined;
+  if (last - epoch.startedAt > options.trialWindowIntervals) return undefined;
   const now = outcomeOf(state.recent.slice(-n), m);
   if (now.worstFraction >= 1 - options.trialMargin && now.usageSpreadPoints <= options.marginPoints) return undefined;
   return releaseAll(epoch, input, now);
@@ -722,6 +729,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (verdict !== 'worse') {
       state.counts.kept++;
       epoch.climbing = verdict === 'better';
+      if (!trial.probe) epoch.keptAt = interval;
       if (verdict === 'better') {
         epoch.improved = true;
         epoch.betterAt = interval;

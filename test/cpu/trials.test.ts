@@ -135,6 +135,12 @@ test('a climb that ends short of fair is followed by one probe of the host sched
   const one = play(30, at(0.8), (k, a) => (k === 1 ? [pin(1, [0, 1], a[1]!)] : []), [[0], [0]]);
   assert.deepEqual(one.timeline, ['1:started', '5:kept']);
   assert.equal(one.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+  // A climb whose second step is kept as good (not better) ends there just as surely: the probe follows that verdict,
+  // not the first step's (whose chance, at 8, fell while the second trial was measuring; the lab's mix-2vcpu).
+  const asGood = (a: number[][]): number[] => (a[0]!.length === 2 ? [0.95, 0.95] : a[0]![0] === 1 ? [0.61, 0.61] : a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3]);
+  const even = play(30, asGood, climb, [[0], [0]]);
+  assert.deepEqual(even.timeline, ['1:started', '5:kept', '6:started', '10:kept', '13:started', '17:kept']);
+  assert.equal(even.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
   // A climb whose last step is judged after the epoch's trial window (at 15, the epoch began at 1): no probe, the epoch has settled.
   const late = play(30, at(0.8), (k, a) => (k === 6 ? [pin(1, [0, 1], a[1]!)] : k === 11 ? [pin(0, [1], a[0]!)] : []), [[0], [0]]);
   assert.deepEqual(late.timeline, ['6:started', '10:kept', '11:started', '15:kept']);
