@@ -605,11 +605,6 @@ function blindToOther(input: TrialInput, options: CpuSchedulerOptions): boolean 
   return options.countOtherLoad === false && input.objective === 'balance';
 }
 
-/** Every vCPU allowed on every pCPU. */
-function isReleased(m: CpuMeasurement): boolean {
-  return m.vcpus.every((v) => normalizeAffinity(v.affinity, m.pcpus).length === m.pcpus);
-}
-
 /** The signature of the placement that hands every vCPU to every pCPU (the host's scheduler alone). */
 function releasedSignature(input: TrialInput): string {
   const everywhere = Array.from({ length: input.m.pcpus }, (_, p) => p);
@@ -763,7 +758,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   }
 
   if (!settling) state.recent = [...state.recent, sample].slice(-2 * options.trialIntervals);
-  if (!settling && state.recent.length >= options.trialIntervals && blindToOther(input, options) && isReleased(m)) {
+  if (!settling && state.recent.length >= options.trialIntervals && blindToOther(input, options) && state.current === releasedSignature(input)) {
     state.hostAlone = { at: interval, signature: state.current!, outcome: outcomeOf(state.recent.slice(-options.trialIntervals), m) };
   }
   const abandonedText = abandoned ? `trial abandoned (${endedBecause}); ` : endedBecause !== undefined && epoch.id > 1 ? `new demand epoch ${epoch.id} (${endedBecause}); ` : '';
