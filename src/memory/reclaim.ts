@@ -3,6 +3,7 @@ import { lowestSafeKiB } from './bounds.js';
 import type { MemoryOptions } from './options.js';
 import { mib } from '../ground/units.js';
 import { cacheFigures } from './cache.js';
+import { heldByHostKiB } from './resident.js';
 
 // Rule: take memory back from guests that waste it.
 //
@@ -15,9 +16,9 @@ import { cacheFigures } from './cache.js';
 // and the run ends once the excess is within the noise band (the larger of minChange and one σ of
 // the guest's noise, noise.ts). A 2 GiB guest with 1.7 GiB to spare is brought to its need in one
 // step (the need already holds its floor, noise allowance and predicted growth); the halving below
-// the threshold lets the run end on a later, settled reading rather than on the first. The run's memory (a Schmitt trigger: enter above the waste
-// threshold, leave near the need) is what makes idle guests end near their floor instead of
-// stopping at the waste threshold. On a noisy guest, waste that exceeds the threshold by less than
+// the threshold lets the run end on a later, settled reading rather than on the first. The run's
+// memory (a Schmitt trigger: enter above the waste threshold, leave near the need) is what makes
+// idle guests end near their floor instead of stopping at the waste threshold. On a noisy guest, waste that exceeds the threshold by less than
 // noiseSigmas·σ must show on two successive fresh readings before a run starts.
 //
 // A guest with page cache (cache.ts) is sized on anon + hot, so its cold cache counts as waste like
@@ -109,7 +110,7 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   // already reported is the host's) and the excess is as large, the balloon takes it now.
   const coldKiB = g.cache?.coldKiB ?? 0;
   const headroomKiB = plainNeedKiB - g.usedKiB;
-  const unreportedKiB = g.residentKiB === undefined ? 0 : Math.min(g.residentKiB, g.actualKiB) - needKiB;
+  const unreportedKiB = g.residentKiB === undefined ? 0 : heldByHostKiB(g.residentKiB, g.actualKiB) - needKiB;
   const reportingLags = g.reportsFreePages === true && unreportedKiB > thresholdKiB && excessKiB > thresholdKiB;
   if (g.reportsFreePages && !reportingLags && coldKiB - (g.reclaiming ? 0 : headroomKiB) < bandKiB) return { reclaiming: false, wasteSeen: false };
   let confirmed = '';

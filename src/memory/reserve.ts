@@ -6,6 +6,8 @@
 // moment (its page cache alone will), and host free does not show it yet. Shrinks are not counted:
 // they land over seconds and only show up as host free in a later interval.
 
+import { heldByHostKiB } from './resident.js';
+
 export interface Commitment {
   actualKiB: number;
   /** max(actual, pending larger target). */
@@ -15,8 +17,7 @@ export interface Commitment {
 }
 
 export function untouchedKiB(c: Commitment): number {
-  const resident = Math.min(c.rssKiB ?? c.actualKiB, c.actualKiB);
-  return Math.max(0, c.committedKiB - resident);
+  return Math.max(0, c.committedKiB - heldByHostKiB(c.rssKiB, c.actualKiB));
 }
 
 /** Memory the coordinator may hand out this interval, KiB (negative when the host is already short). */
