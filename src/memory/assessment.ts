@@ -45,6 +45,8 @@ export interface GuestAssessment {
   reportsFreePages?: boolean;
   /** What the host holds for it: its QEMU process's resident set (libvirt's balloon.rss), when reported. */
   residentKiB?: number;
+  /** Sized by a virtio-mem device (lever.ts unplugs its excess after a while), not by the balloon alone. */
+  hasMemoryDevice?: boolean;
   /** Room beside its anonymous use that gradual reclaim leaves it for a re-read of a recent read (read-bursts.ts). */
   rereadMarginKiB?: number;
 }

@@ -228,8 +228,8 @@ function measureGuest(domain: DomainObservation, guest: GuestMemoryState, ctx: M
     settled: Math.max(...guest.recentActualKiB) - Math.min(...guest.recentActualKiB) <= REACHED_TOLERANCE_KIB,
     ...(guest.pendingTargetKiB !== undefined && { movingToKiB: guest.pendingTargetKiB }),
     ...(balloon.freePageReporting && { reportsFreePages: true }),
-    // A virtio-mem guest's excess is unplugged after a while (lever.ts), not ballooned at once.
-    ...(balloon.rssKiB !== undefined && !domain.memoryDevice && { residentKiB: balloon.rssKiB }),
+    ...(balloon.rssKiB !== undefined && { residentKiB: balloon.rssKiB }),
+    ...(domain.memoryDevice && { hasMemoryDevice: true }),
     ...(cache && { rereadMarginKiB: rereadMarginKiB(guest, intervalSeconds) }),
   });
   if (domain.memoryDevice) out.devices.set(domainKey(domain), domain);

@@ -107,11 +107,12 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   // Reporting lags, though: the guest hands back about 256 MiB a pass every 2 s (measured on lab
   // guests, docs/memory-coordinator.md), the balloon takes it at once. When the host still holds more
   // of the guest beyond its need than the waste threshold (its resident set, not its balloon: memory
-  // already reported is the host's) and the excess is as large, the balloon takes it now.
+  // already reported is the host's) and the excess is as large, the balloon takes it now. Not on a
+  // virtio-mem guest: its excess is unplugged after a while (lever.ts), not ballooned at once.
   const coldKiB = g.cache?.coldKiB ?? 0;
   const headroomKiB = plainNeedKiB - g.usedKiB;
   const unreportedKiB = g.residentKiB === undefined ? 0 : heldByHostKiB(g.residentKiB, g.actualKiB) - needKiB;
-  const reportingLags = g.reportsFreePages === true && unreportedKiB > thresholdKiB && excessKiB > thresholdKiB;
+  const reportingLags = g.reportsFreePages === true && !g.hasMemoryDevice && unreportedKiB > thresholdKiB && excessKiB > thresholdKiB;
   if (g.reportsFreePages && !reportingLags && coldKiB - (g.reclaiming ? 0 : headroomKiB) < bandKiB) return { reclaiming: false, wasteSeen: false };
   let confirmed = '';
   if (!g.reclaiming && !g.reportsFreePages) {
