@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { decideMemory, defaultMemoryOptions, initialMemoryState, type MemoryState } from '../../src/memory/coordinator.js';
 import type { DomainObservation, HostObservation } from '../../src/ground/hypervisor.js';
 import type { SetMemoryAction } from '../../src/ground/actions.js';
+import { assessReclaim } from '../../src/memory/reclaim.js';
+import type { GuestAssessment } from '../../src/memory/assessment.js';
 
 const MiB = 1024;
 const INTERVAL = 2;
@@ -152,4 +154,18 @@ test('a 512 MiB reporting guest full of cold cache as real guests read it is shr
   // by; down to within 64 MiB of where the same guest without reporting ends.
   for (const t of on.targets) assert.ok(t >= KERNEL_MIB + INSIDE_MIB + 200 - (70 * 5 / 6 - 51), `target ${t} MiB`);
   assert.ok(Math.abs(on.endMiB - off.endMiB) <= 64, `ended at ${on.endMiB} MiB with reporting, ${off.endMiB} MiB without`);
+});
+
+test('a virtio-mem guest\'s resident excess is left to its unplug: the reporting-lag rule does not balloon it', () => {
+  // 1800 MiB, 150 used, 1790 still resident: a balloon guest is shrunk at once (above); a guest sized by
+  // a virtio-mem device is not, its excess is unplugged after a while (lever.ts).
+  const g: GuestAssessment = {
+    ref: { name: 'vm1', uuid: 'u' }, actualKiB: 1800 * MiB, maximumKiB: 2048 * MiB, unusedKiB: 1650 * MiB, usedKiB: 150 * MiB, anonKiB: 150 * MiB,
+    noiseAllowanceKiB: 0, noiseSigmaKiB: 0, floorKiB: 200 * MiB, minActualKiB: 200 * MiB, growthKiBps: 0, growthBasis: '', horizonSeconds: 4,
+    committedKiB: 1800 * MiB, weight: 1, reclaiming: false, wasteSeen: false, settled: true, reportsFreePages: true, residentKiB: 1790 * MiB,
+  };
+  const balloon = assessReclaim(g, defaultMemoryOptions, 'gradual');
+  assert.match(balloon.proposal?.why ?? '', /resident \d+ MiB beyond its need/);
+  const device = assessReclaim({ ...g, hasMemoryDevice: true }, defaultMemoryOptions, 'gradual');
+  assert.equal(device.proposal, undefined);
 });
