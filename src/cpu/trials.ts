@@ -24,7 +24,8 @@ import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from 
 //   - a placement already left is never left again (A → B → A is a trial and its revert;
 //     A → B → A → B cannot happen);
 //   - a placement measured worse than the one in force is never proposed again;
-//   - the host's scheduler alone may be probed once (releaseProbe);
+//   - the host's scheduler alone may be probed once (releaseProbe, probeAfterClimb, or instead of
+//     reverting a lost trial that left a placement short of fair: releaseInstead);
 //   - the model's trials begin only in the epoch's first trialWindowIntervals (later, only a climb's
 //     next step proposed at once): then the epoch is settled, and a proposal that appears only then
 //     rests on noise, not on a new demand.
@@ -114,7 +115,11 @@ export interface TrialState {
   abandoned?: { at: number; because: string; baseline: MeasuredOutcome };
   /** Trials measured worse (from → to placement, and when), remembered across epochs for lostTrialMemoryIntervals: never retried meanwhile. */
   lost?: { from: string; to: string; at: number }[];
-  /** What the host's scheduler alone (every vCPU on every pCPU) was last measured to deliver, when and as which placement (signature); kept for a model blind to other load only (blindToOther). */
+  /**
+   * What the host's scheduler alone (every vCPU on every pCPU) was last measured to deliver, when and as which placement (signature):
+   * for a model blind to other load (blindToOther) every interval it is in force; under fairness when a trial leaves it or a probe of it is
+   * measured (releaseInstead does not try it again where it gave no more than the placement to go back to).
+   */
   hostAlone?: { at: number; signature: string; outcome: MeasuredOutcome };
 }
 
@@ -709,7 +714,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const tried = outcomeOf(trial.samples, m);
     epoch.outcomes[trial.to] = tried;
     const blind = blindToOther(input, options);
-    if (blind && trial.probe) state.hostAlone = { at: interval, signature: trial.to, outcome: tried };
+    if (trial.probe && (blind || input.objective === 'fairness')) state.hostAlone = { at: interval, signature: trial.to, outcome: tried };
     // A probe for a model blind to other load is judged by fairness: a released placement's usage spread is the pour's
     // (usage.ts pcpuUsageOf), 0 whatever the host does, so under balance it would beat any pinned placement however less
     // fair (mix-68: 66 % released against 85 % pinned, 13 pts).
@@ -739,7 +744,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
         overridden: proposed.length > 0,
       };
     }
-    const redirected = redirect(trial, tried);
+    const redirected = redirect(trial, tried) ?? releaseInstead(trial, tried);
     if (redirected) return redirected;
     state.counts.reverted++;
     epoch.left.push(trial.to);
@@ -853,8 +858,60 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     };
   }
 
+  /**
+   * A trial of the model's measured worse, where the placement it left was measured below fairShareFloor: once per
+   * epoch, the host's scheduler alone is tried instead of going back (unless it was measured in this epoch), against
+   * the same baseline, and if it loses too the revert goes back to where the lost trial began. Each placement is still
+   * left at most once (A → B → released → A). The model's own next step lost; the host alone is the one placement left
+   * to try that needs no model. Under fairness only.
+   */
+  function releaseInstead(trial: Trial, tried: MeasuredOutcome): TrialDecision | undefined {
+    if (trial.probe || epoch.probed || input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || m.pcpus < 2) return undefined;
+    if (trial.baseline.worstFraction >= options.fairShareFloor) return undefined;
+    const target = releasedSignature(input);
+    if (target === trial.from || target === trial.to || epoch.left.includes(target) || epoch.outcomes[target] || lostMove(state, trial.from, target, interval, options)) return undefined;
+    // The host alone measured (in an earlier epoch, within lostTrialMemoryIntervals) no better than the placement to go back to: not again.
+    const alone = state.hostAlone;
+    if (alone && alone.signature === target && interval - alone.at < options.lostTrialMemoryIntervals && alone.outcome.worstFraction <= trial.baseline.worstFraction + options.trialMargin) return undefined;
+    const release = releaseAll(epoch, input, tried);
+    if (!release) return undefined;
+    // What undoes the release: every vCPU back to where the lost trial found it.
+    const index = new Map<string, number>();
+    input.keys.forEach((key, i) => index.set(key, i));
+    const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+    for (const a of trial.revert) {
+      const i = index.get(vcpuKey(a.domain, a.vcpu));
+      if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
+    }
+    const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
+    const undo: PinAction[] = [];
+    m.vcpus.forEach((v, i) => {
+      if (before[i]!.join(',') !== everywhere.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: everywhere, previous: before[i]!, reason: '' });
+    });
+    state.counts.reverted++;
+    state.counts.started++;
+    epoch.left.push(trial.to);
+    epoch.probed = true;
+    epoch.levelsUnder[trial.to] ??= watched.levels;
+    const wait = state.backoff ? Math.min(options.trialBackoffIntervals * 16, state.backoff.wait * 2) : options.trialBackoffIntervals;
+    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
+    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], probe: true }, current: target, changedAt: interval, recent: [], backoff: { until: interval + wait, wait }, lost };
+    return {
+      actions: release.actions,
+      state,
+      event: { event: 'started', epoch: epoch.id, baseline: trial.baseline, measured: tried },
+      summary:
+        `trial measured worse (${renderMeasured(tried)}, before ${renderMeasured(trial.baseline)}), and the placement it left short of fair: ` +
+        `the host scheduler alone (every vCPU on every pCPU) tried instead of going back (epoch ${epoch.id})`,
+      overridden: true,
+      strategy: 'release',
+    };
+  }
+
   function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
     epoch.outcomes[current] ??= baseline;
+    // What the host alone delivered, when a trial leaves it (under fairness: releaseInstead reads it).
+    if (input.objective === 'fairness' && current === releasedSignature(input)) state.hostAlone = { at: interval, signature: current, outcome: baseline };
     epoch.left.push(current);
     epoch.levelsUnder[current] ??= watched.levels;
     state.counts.started++;
