@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { parseScenario } from '../../src/host/sim/index.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { defaultCpuSchedulerOptions, type CpuObjective } from '../../src/cpu/options.js';
-import { judgeByTrials, judgeOutcomes, placementSignature, type MeasuredOutcome, type TrialInput } from '../../src/cpu/trials.js';
+import { initialTrialState, judgeByTrials, judgeOutcomes, placementSignature, type MeasuredOutcome, type TrialInput, type TrialState } from '../../src/cpu/trials.js';
 import type { PinAction } from '../../src/ground/actions.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
 import type { CpuMeasurement } from '../../src/cpu/usage.js';
@@ -60,9 +60,9 @@ const input = (m: CpuMeasurement, interval: number, proposed: PinAction[], objec
 });
 
 /** Plays the trial loop: `usageAt(placement)` is what the host delivers under a placement; `propose(k)` the proposer's actions. */
-function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[], start: number[][] = [[0, 1], [0, 1]]) {
+function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[], start: number[][] = [[0, 1], [0, 1]], initial?: TrialState) {
   let affinity = start;
-  let state;
+  let state = initial;
   const events: string[] = [];
   const timeline: string[] = [];
   const placements: string[] = [];
@@ -169,6 +169,12 @@ test('a climb whose next step is measured worse, from a placement short of fair,
   const fair = play(30, (a) => (a[0]!.length === 2 ? [0.95, 0.95] : a[0]![0] === 1 ? [0.4, 0.4] : a[1]!.length === 2 ? [0.92, 0.92] : [0.3, 0.3]), climb, [[0], [0]]);
   assert.deepEqual(fair.timeline.slice(0, 4), ['3:started', '7:kept', '10:started', '14:reverted']);
   assert.equal(fair.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+  // The host alone measured before (an earlier epoch) no better than the placement to go back to: the lost step simply goes back.
+  const measuredBefore = (worst: number): TrialState => ({ ...initialTrialState(), hostAlone: { at: 0, signature: placementSignature(keys, [[0, 1], [0, 1]]), outcome: outcome(worst) } });
+  const known = play(30, at(0.95), climb, [[0], [0]], measuredBefore(0.61));
+  assert.deepEqual(known.timeline.slice(0, 4), ['3:started', '7:kept', '10:started', '14:reverted']);
+  const knownBetter = play(30, at(0.95), climb, [[0], [0]], measuredBefore(0.9));
+  assert.deepEqual(knownBetter.timeline, ['3:started', '7:kept', '10:started', '14:started', '18:kept']);
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
