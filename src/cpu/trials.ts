@@ -590,8 +590,9 @@ function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, opt
   // A climb: at least two steps of the model's in this epoch, the last measured better. After one step the
   // model's first proposal was simply kept (cpu-12, cpu-13: a probe there lost and cost every vCPU two moves).
   if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || (epoch.trials ?? 0) < 2 || m.pcpus < 2 || state.recent.length < n) return undefined;
-  // The climb's last step is its last kept trial (a step kept as good ends it as surely as one kept better).
-  const last = Math.max(epoch.betterAt, epoch.keptAt ?? epoch.betterAt);
+  // The climb's last step is its last kept trial (a step kept as good ends it as surely as one kept better). keptAt is
+  // set with every betterAt of the model's; only a probe kept better sets betterAt alone, and after a probe there is no other.
+  const last = epoch.keptAt ?? epoch.betterAt;
   const since = interval - last;
   if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
   // A climb whose last step was judged after the epoch's trial window closed is not followed by a probe: the epoch
