@@ -860,8 +860,8 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   }
 
   /**
-   * A trial of the model's measured worse, where the placement it left was measured below fairShareFloor: once per
-   * epoch, the host's scheduler alone is tried instead of going back (unless it was measured in this epoch), against
+   * A trial of the model's measured worse, begun within the epoch's first trialWindowIntervals, where the placement it
+   * left was measured below fairShareFloor: once per epoch, the host's scheduler alone is tried instead of going back (unless it was measured in this epoch), against
    * the same baseline, and if it loses too the revert goes back to where the lost trial began. Each placement is still
    * left at most once (A → B → released → A). The model's own next step lost; the host alone is the one placement left
    * to try that needs no model. Under fairness only.
@@ -869,6 +869,10 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   function releaseInstead(trial: Trial, tried: MeasuredOutcome): TrialDecision | undefined {
     if (trial.probe || epoch.probed || input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || m.pcpus < 2) return undefined;
     if (trial.baseline.worstFraction >= options.fairShareFloor) return undefined;
+    // A lost step begun past the epoch's trial window (a climb's next step, proposed at once) is simply reverted: the epoch has
+    // settled, and a release that loses would move every vCPU twice more, late in it (mix-62: step begun at 13, the epoch at 1,
+    // lost at 17; released, 35 % against 73, reverted at 21).
+    if (trial.startedAt - epoch.startedAt >= options.trialWindowIntervals) return undefined;
     const target = releasedSignature(input);
     if (target === trial.from || target === trial.to || epoch.left.includes(target) || epoch.outcomes[target] || lostMove(state, trial.from, target, interval, options)) return undefined;
     // The host alone measured (in an earlier epoch, within lostTrialMemoryIntervals) no better than the placement to go back to: not again.

@@ -175,6 +175,11 @@ test('a climb whose next step is measured worse, from a placement short of fair,
   assert.deepEqual(known.timeline.slice(0, 4), ['3:started', '7:kept', '10:started', '14:reverted']);
   const knownBetter = play(30, at(0.95), climb, [[0], [0]], measuredBefore(0.9));
   assert.deepEqual(knownBetter.timeline, ['3:started', '7:kept', '10:started', '14:started', '18:kept']);
+  // A lost step begun past the epoch's trial window (the epoch began at 1; the climb's next step, proposed at once after
+  // the first was kept better at 10, begins at 13): simply reverted, the epoch has settled.
+  const late = play(30, at(0.95), (k, a) => (k === 6 ? [pin(1, [0, 1], a[1]!)] : k === 13 ? [pin(0, [1], a[0]!)] : []), [[0], [0]]);
+  assert.deepEqual(late.timeline.slice(0, 4), ['6:started', '10:kept', '13:started', '17:reverted']);
+  assert.equal(late.placements.at(-1), JSON.stringify([[0], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
