@@ -24,7 +24,8 @@ import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from 
 //   - a placement already left is never left again (A → B → A is a trial and its revert;
 //     A → B → A → B cannot happen);
 //   - a placement measured worse than the one in force is never proposed again;
-//   - the host's scheduler alone may be probed once (releaseProbe);
+//   - the host's scheduler alone may be probed once (releaseProbe, probeAfterClimb, or instead of
+//     reverting a lost trial that left a placement short of fair: releaseInstead);
 //   - the model's trials begin only in the epoch's first trialWindowIntervals (later, only a climb's
 //     next step proposed at once): then the epoch is settled, and a proposal that appears only then
 //     rests on noise, not on a new demand.
@@ -114,7 +115,11 @@ export interface TrialState {
   abandoned?: { at: number; because: string; baseline: MeasuredOutcome };
   /** Trials measured worse (from → to placement, and when), remembered across epochs for lostTrialMemoryIntervals: never retried meanwhile. */
   lost?: { from: string; to: string; at: number }[];
-  /** What the host's scheduler alone (every vCPU on every pCPU) was last measured to deliver, when and as which placement (signature); kept for a model blind to other load only (blindToOther). */
+  /**
+   * What the host's scheduler alone (every vCPU on every pCPU) was last measured to deliver, when and as which placement (signature):
+   * for a model blind to other load (blindToOther) every interval it is in force; under fairness when a trial leaves it or a probe of it is
+   * measured (releaseInstead does not try it again where it gave no more than the placement to go back to).
+   */
   hostAlone?: { at: number; signature: string; outcome: MeasuredOutcome };
 }
 
@@ -585,8 +590,9 @@ function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, opt
   // A climb: at least two steps of the model's in this epoch, the last measured better. After one step the
   // model's first proposal was simply kept (cpu-12, cpu-13: a probe there lost and cost every vCPU two moves).
   if (input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || epoch.betterAt === undefined || (epoch.trials ?? 0) < 2 || m.pcpus < 2 || state.recent.length < n) return undefined;
-  // The climb's last step is its last kept trial (a step kept as good ends it as surely as one kept better).
-  const last = Math.max(epoch.betterAt, epoch.keptAt ?? epoch.betterAt);
+  // The climb's last step is its last kept trial (a step kept as good ends it as surely as one kept better). keptAt is
+  // set with every betterAt of the model's; only a probe kept better sets betterAt alone, and after a probe there is no other.
+  const last = epoch.keptAt ?? epoch.betterAt;
   const since = interval - last;
   if (since !== options.persistIntervals + options.trialSettleIntervals) return undefined;
   // A climb whose last step was judged after the epoch's trial window closed is not followed by a probe: the epoch
@@ -709,7 +715,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const tried = outcomeOf(trial.samples, m);
     epoch.outcomes[trial.to] = tried;
     const blind = blindToOther(input, options);
-    if (blind && trial.probe) state.hostAlone = { at: interval, signature: trial.to, outcome: tried };
+    if (trial.probe && (blind || input.objective === 'fairness')) state.hostAlone = { at: interval, signature: trial.to, outcome: tried };
     // A probe for a model blind to other load is judged by fairness: a released placement's usage spread is the pour's
     // (usage.ts pcpuUsageOf), 0 whatever the host does, so under balance it would beat any pinned placement however less
     // fair (mix-68: 66 % released against 85 % pinned, 13 pts).
@@ -739,7 +745,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
         overridden: proposed.length > 0,
       };
     }
-    const redirected = redirect(trial, tried);
+    const redirected = redirect(trial, tried) ?? releaseInstead(trial, tried);
     if (redirected) return redirected;
     state.counts.reverted++;
     epoch.left.push(trial.to);
@@ -853,8 +859,64 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     };
   }
 
+  /**
+   * A trial of the model's measured worse, begun within the epoch's first trialWindowIntervals, where the placement it
+   * left was measured below fairShareFloor: once per epoch, the host's scheduler alone is tried instead of going back (unless it was measured in this epoch), against
+   * the same baseline, and if it loses too the revert goes back to where the lost trial began. Each placement is still
+   * left at most once (A → B → released → A). The model's own next step lost; the host alone is the one placement left
+   * to try that needs no model. Under fairness only.
+   */
+  function releaseInstead(trial: Trial, tried: MeasuredOutcome): TrialDecision | undefined {
+    if (trial.probe || epoch.probed || input.objective !== 'fairness' || !options.sharePcpusWhenUnfair || m.pcpus < 2) return undefined;
+    if (trial.baseline.worstFraction >= options.fairShareFloor) return undefined;
+    // A lost step begun past the epoch's trial window (a climb's next step, proposed at once) is simply reverted: the epoch has
+    // settled, and a release that loses would move every vCPU twice more, late in it (mix-62: step begun at 13, the epoch at 1,
+    // lost at 17; released, 35 % against 73, reverted at 21).
+    if (trial.startedAt - epoch.startedAt >= options.trialWindowIntervals) return undefined;
+    const target = releasedSignature(input);
+    if (target === trial.from || target === trial.to || epoch.left.includes(target) || epoch.outcomes[target] || lostMove(state, trial.from, target, interval, options)) return undefined;
+    // The host alone measured (in an earlier epoch, within lostTrialMemoryIntervals) no better than the placement to go back to: not again.
+    const alone = state.hostAlone;
+    if (alone && alone.signature === target && interval - alone.at < options.lostTrialMemoryIntervals && alone.outcome.worstFraction <= trial.baseline.worstFraction + options.trialMargin) return undefined;
+    const release = releaseAll(epoch, input, tried);
+    if (!release) return undefined;
+    // What undoes the release: every vCPU back to where the lost trial found it.
+    const index = new Map<string, number>();
+    input.keys.forEach((key, i) => index.set(key, i));
+    const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+    for (const a of trial.revert) {
+      const i = index.get(vcpuKey(a.domain, a.vcpu));
+      if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
+    }
+    const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
+    const undo: PinAction[] = [];
+    m.vcpus.forEach((v, i) => {
+      if (before[i]!.join(',') !== everywhere.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: everywhere, previous: before[i]!, reason: '' });
+    });
+    state.counts.reverted++;
+    state.counts.started++;
+    epoch.left.push(trial.to);
+    epoch.probed = true;
+    epoch.levelsUnder[trial.to] ??= watched.levels;
+    const wait = state.backoff ? Math.min(options.trialBackoffIntervals * 16, state.backoff.wait * 2) : options.trialBackoffIntervals;
+    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
+    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], probe: true }, current: target, changedAt: interval, recent: [], backoff: { until: interval + wait, wait }, lost };
+    return {
+      actions: release.actions,
+      state,
+      event: { event: 'started', epoch: epoch.id, baseline: trial.baseline, measured: tried },
+      summary:
+        `trial measured worse (${renderMeasured(tried)}, before ${renderMeasured(trial.baseline)}), and the placement it left short of fair: ` +
+        `the host scheduler alone (every vCPU on every pCPU) tried instead of going back (epoch ${epoch.id})`,
+      overridden: true,
+      strategy: 'release',
+    };
+  }
+
   function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
     epoch.outcomes[current] ??= baseline;
+    // What the host alone delivered, when a trial leaves it (under fairness: releaseInstead reads it).
+    if (input.objective === 'fairness' && current === releasedSignature(input)) state.hostAlone = { at: interval, signature: current, outcome: baseline };
     epoch.left.push(current);
     epoch.levelsUnder[current] ??= watched.levels;
     state.counts.started++;

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { parseScenario } from '../../src/host/sim/index.js';
 import { simulateScenario } from '../../src/control/simulate.js';
 import { defaultCpuSchedulerOptions, type CpuObjective } from '../../src/cpu/options.js';
-import { judgeByTrials, judgeOutcomes, placementSignature, type MeasuredOutcome, type TrialInput } from '../../src/cpu/trials.js';
+import { initialTrialState, judgeByTrials, judgeOutcomes, placementSignature, type MeasuredOutcome, type TrialInput, type TrialState } from '../../src/cpu/trials.js';
 import type { PinAction } from '../../src/ground/actions.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
 import type { CpuMeasurement } from '../../src/cpu/usage.js';
@@ -60,9 +60,9 @@ const input = (m: CpuMeasurement, interval: number, proposed: PinAction[], objec
 });
 
 /** Plays the trial loop: `usageAt(placement)` is what the host delivers under a placement; `propose(k)` the proposer's actions. */
-function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[], start: number[][] = [[0, 1], [0, 1]]) {
+function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[], start: number[][] = [[0, 1], [0, 1]], initial?: TrialState) {
   let affinity = start;
-  let state;
+  let state = initial;
   const events: string[] = [];
   const timeline: string[] = [];
   const placements: string[] = [];
@@ -145,6 +145,41 @@ test('a climb that ends short of fair is followed by one probe of the host sched
   const late = play(30, at(0.8), (k, a) => (k === 6 ? [pin(1, [0, 1], a[1]!)] : k === 11 ? [pin(0, [1], a[0]!)] : []), [[0], [0]]);
   assert.deepEqual(late.timeline, ['6:started', '10:kept', '11:started', '15:kept']);
   assert.equal(late.placements.at(-1), JSON.stringify([[1], [0, 1]]));
+});
+
+test('a climb whose next step is measured worse, from a placement short of fair, tries the host scheduler alone instead of going back (the lab\'s mix-2vcpu)', () => {
+  // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's first step, kept better at 7): 0.6; then g0 onto
+  // pCPU1 (its next step, at 10): 0.4, measured worse at 14; nothing pinned: 0.95.
+  const at = (released: number) => (a: number[][]): number[] => {
+    if (a[0]!.length === 2) return [released, released];
+    if (a[0]![0] === 1) return [0.4, 0.4];
+    return a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3];
+  };
+  const climb = (k: number, a: number[][]): PinAction[] => (k === 3 ? [pin(1, [0, 1], a[1]!)] : k === 10 ? [pin(0, [1], a[0]!)] : []);
+  const run = play(30, at(0.95), climb, [[0], [0]]);
+  assert.deepEqual(run.timeline, ['3:started', '7:kept', '10:started', '14:started', '18:kept']);
+  assert.equal(run.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  assert.equal(run.state.counts.reverted, 1, 'the lost step is counted reverted');
+  // The host alone measured worse than the placement the lost step left: back there, each placement left once (A → B → released → A).
+  const worse = play(30, at(0.5), climb, [[0], [0]]);
+  assert.deepEqual(worse.timeline, ['3:started', '7:kept', '10:started', '14:started', '18:reverted']);
+  assert.equal(worse.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+  assert.equal(new Set(worse.placements.filter((p, k) => k > 0 && p !== worse.placements[k - 1])).size, 3);
+  // The placement left measured fair: the lost step simply goes back.
+  const fair = play(30, (a) => (a[0]!.length === 2 ? [0.95, 0.95] : a[0]![0] === 1 ? [0.4, 0.4] : a[1]!.length === 2 ? [0.92, 0.92] : [0.3, 0.3]), climb, [[0], [0]]);
+  assert.deepEqual(fair.timeline.slice(0, 4), ['3:started', '7:kept', '10:started', '14:reverted']);
+  assert.equal(fair.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+  // The host alone measured before (an earlier epoch) no better than the placement to go back to: the lost step simply goes back.
+  const measuredBefore = (worst: number): TrialState => ({ ...initialTrialState(), hostAlone: { at: 0, signature: placementSignature(keys, [[0, 1], [0, 1]]), outcome: outcome(worst) } });
+  const known = play(30, at(0.95), climb, [[0], [0]], measuredBefore(0.61));
+  assert.deepEqual(known.timeline.slice(0, 4), ['3:started', '7:kept', '10:started', '14:reverted']);
+  const knownBetter = play(30, at(0.95), climb, [[0], [0]], measuredBefore(0.9));
+  assert.deepEqual(knownBetter.timeline, ['3:started', '7:kept', '10:started', '14:started', '18:kept']);
+  // A lost step begun past the epoch's trial window (the epoch began at 1; the climb's next step, proposed at once after
+  // the first was kept better at 10, begins at 13): simply reverted, the epoch has settled.
+  const late = play(30, at(0.95), (k, a) => (k === 6 ? [pin(1, [0, 1], a[1]!)] : k === 13 ? [pin(0, [1], a[0]!)] : []), [[0], [0]]);
+  assert.deepEqual(late.timeline.slice(0, 4), ['6:started', '10:kept', '13:started', '17:reverted']);
+  assert.equal(late.placements.at(-1), JSON.stringify([[0], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
