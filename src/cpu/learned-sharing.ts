@@ -328,6 +328,14 @@ export function predictLearnedShares(
 }
 
 /**
+ * A small elastic vCPU leaves a full home for a clock-bound pCPU only while that pCPU's demand stays
+ * at most this: the simulator's bursty vCPUs sharing a pCPU still lose a quarter of what they ask at
+ * 0.8 in all (mix-131: two unlabelled 0.13 bursty ones beside two clock-bound ones), next to nothing
+ * at 0.55 (mix-72: a constant 0.37 beside a bursty 0.17; mix-18s: 0.18 and 0.04 beside a bursty 0.21).
+ */
+const quietClockBoundLoad = 0.6;
+
+/**
  * One-pCPU pins that keep learned clock-bound vCPUs apart from busy elastic ones: the clock-bound
  * ones first-fit (largest first) onto pCPUs while their demands fit, starting with the pCPUs that
  * hold most of them already; the elastic ones sticky-LPT (largest first: home while it stays under
@@ -389,12 +397,16 @@ export function segregatedAssignment(
     total += loads[p]!;
   }
   for (const i of elasticIdx) total += demands[i]!;
-  // Sticky: a vCPU stays home while its pCPU stays under the even level (no needless moves).
+  // Sticky: a vCPU stays home while its pCPU stays under the even level (no needless moves), unless
+  // home and every other free pCPU are full and a small one fits beside the clock-bound ones with the
+  // pCPU still under quietClockBoundLoad (then the fallback below takes it there).
   const even = total / candidates.length;
+  const besideClockBound = (d: number): boolean =>
+    free.length > 0 && d < busyDemand && free.every((p) => loads[p]! + d > 1 + eps) && Array.from({ length: pcpus }, (_, p) => p).some((p) => taken[p] === 1 && loads[p]! + d <= quietClockBoundLoad + eps);
   for (const i of elasticIdx) {
     const d = demands[i]!;
     const home = homes[i];
-    if (home !== undefined && allowed[home] === 1 && loads[home]! + d <= even + eps) {
+    if (home !== undefined && allowed[home] === 1 && loads[home]! + d <= even + eps && !(loads[home]! + d > 1 + eps && besideClockBound(d))) {
       assignment[i] = home;
       loads[home] = loads[home]! + d;
       continue;

@@ -268,3 +268,20 @@ test('segregation opens the clock-bound pCPU where other load is least, not at a
   // With no other load their home is kept (no needless move).
   assert.deepEqual(segregatedAssignment(demands, clockBound, homes, 2).slice(0, 2), [0, 0]);
 });
+
+test('segregation moves a small vCPU off a full pCPU to the clock-bound one when it fits there uncontended (mix-18s)', () => {
+  // After segregation the bursty vCPU (0.21) is alone on pCPU0; three busy ones (reading 1.00) and two
+  // small ones (0.18, 0.04) share pCPU1, home for all five: the small ones stayed home though it is full.
+  const demands = [1, 0.21, 0.04, 1, 1, 0.18];
+  const clockBound = Uint8Array.from([0, 1, 0, 0, 0, 0]);
+  const homes = [1, 0, 1, 1, 1, 1];
+  const where = segregatedAssignment(demands, clockBound, homes, 2);
+  assert.deepEqual(where, [1, 0, 0, 1, 1, 0], 'the small ones join the clock-bound vCPU: nobody there waits, the busy three get a third each');
+  // A small one that would make the clock-bound pCPU contended stays home, and so does one that would
+  // fill it beyond 0.6 (bursty vCPUs sharing a pCPU lose part of what they ask well before it is full: mix-131).
+  assert.deepEqual(segregatedAssignment([1, 0.7, 0.4, 1], Uint8Array.from([0, 1, 0, 0]), [1, 0, 1, 1], 2), [1, 0, 1, 1]);
+  assert.deepEqual(segregatedAssignment([1, 0.55, 0.2, 1], Uint8Array.from([0, 1, 0, 0]), [1, 0, 1, 1], 2), [1, 0, 1, 1]);
+  assert.deepEqual(segregatedAssignment([1, 0.35, 0.2, 1], Uint8Array.from([0, 1, 0, 0]), [1, 0, 1, 1], 2), [1, 0, 0, 1]);
+  // With room at home (not full) nothing moves.
+  assert.deepEqual(segregatedAssignment([0.5, 0.21, 0.2], Uint8Array.from([0, 1, 0]), [1, 0, 1], 2), [1, 0, 1]);
+});
