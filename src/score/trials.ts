@@ -75,6 +75,13 @@ export class TrialCounter {
     t.epoch = trial.epoch;
     t.last = { interval: entry.interval, trial };
     if (trial.event === 'started') {
+      // A trial started with a measured figure replaces one measured worse (a redirect, or the host alone tried
+      // instead of going back): that one lost, as a revert would say.
+      if (trial.measured) {
+        outcomes.push('reverted');
+        t.reverted++;
+        t.lastOutcome = { interval: entry.interval, trial: { ...trial, event: 'reverted' } };
+      }
       outcomes.push('started');
       t.started++;
       t.openEpoch = trial.epoch;

@@ -28,14 +28,16 @@ test('monitor: a line for each trial started, kept, reverted or abandoned, with 
   assert.deepEqual(formatTrialMonitor(lone), ['  trial abandoned: demands changed before it was measured']);
 });
 
-test('monitor on a simulated run: the paired bursty guests\' trial starts, is reverted, and the lines sit between the pCPU lines and the pins', async () => {
+test('monitor on a simulated run: the paired bursty guests\' trial starts and loses, the host alone tried instead is reverted, and the lines sit between the pCPU lines and the pins', async () => {
   const lines = await simulateScenario(loadScenario(fixture('bursty-paired.yaml')), { cpu: { ...defaultCpuSchedulerOptions, objective: 'fairness' }, intervals: 10 });
   const text = intervalsOf(lines).flatMap((e) => formatInterval(e));
   const trialLines = text.filter((l) => l.startsWith('  trial '));
-  assert.equal(trialLines.length, 2, trialLines.join('\n'));
+  assert.equal(trialLines.length, 4, trialLines.join('\n'));
   assert.match(trialLines[0]!, /^ {2}trial started \(demand epoch 1\): the placement left delivered worst 8\d % of fair share$/);
-  assert.match(trialLines[1]!, /^ {2}trial reverted: worst 5\d % of fair share \(before 8\d %\), measured worse: the moved vCPUs go back$/);
-  const at = text.indexOf(trialLines[1]!);
+  assert.match(trialLines[1]!, /^ {2}trial measured worse: worst 5\d % of fair share \(before 8\d %\): another placement tried instead of going back$/);
+  assert.match(trialLines[2]!, /^ {2}trial started \(demand epoch 1\): the placement left delivered worst 8\d % of fair share$/);
+  assert.match(trialLines[3]!, /^ {2}trial reverted: worst 6\d % of fair share \(before 8\d %\), measured worse: the moved vCPUs go back$/);
+  const at = text.indexOf(trialLines[3]!);
   assert.match(text[at - 1]!, /^1 - usage: /);
   assert.match(text[at + 1]!, /^ {2}> pin .*\(trial reverted\)/);
 });

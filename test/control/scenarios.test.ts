@@ -9,6 +9,7 @@ import { scoreTrace, type Score } from '../../src/score/index.js';
 import type { TraceInterval, TraceLine } from '../../src/ground/trace-record.js';
 import { noisyVariantBase, noisyVariantOf, shippedScenariosDir } from '../../src/app/target.js';
 import { needlessPinChanges } from '../../src/score/cpu.js';
+import { tallyTrials } from '../../src/score/trials.js';
 import { createSimulatedHost } from '../../src/host/sim/index.js';
 import { fairShare } from '../../src/host/sim/fair-share.js';
 import { runControlLoop } from '../../src/control/loop.js';
@@ -577,7 +578,7 @@ test('cpu-8-host-process: beside a host process every guest gets its fair share 
   // No guest is ever pinned alone beside the process.
   assert.ok(intervals.flatMap((i) => i.actions).every((a) => a.kind !== 'pin' || a.pcpus.join() !== '1'));
   // Blind to other load and acting on predictions alone, it falls short; with trials (the default) what the
-  // guests then received is measured, the blind placement loses and is reverted.
+  // guests then received is measured, the blind placement loses and is left (reverted, or the host alone tried instead).
   const blindIntervals = await traceOn(scenario, blind, { ...defaultCpuSchedulerOptions, trials: false });
   const blindFractions = fractionsOfFairShare(scenario, blindIntervals);
   const worstBlind = Math.min(...blindFractions.slice(-5).flat());
@@ -585,7 +586,7 @@ test('cpu-8-host-process: beside a host process every guest gets its fair share 
   const blindTried = await traceOn(scenario, blind);
   const worstBlindTried = Math.min(...fractionsOfFairShare(scenario, blindTried).slice(-5).flat());
   assert.ok(worstBlindTried >= 0.98, `blind but judged by measurement, worst ${worstBlindTried}`);
-  assert.ok(blindTried.some((i) => i.cpu?.trial?.event === 'reverted'), 'the blind placement was measured worse and reverted');
+  assert.ok(tallyTrials(blindTried).reverted >= 1, 'the blind placement was measured worse and left');
   // Predictions checked: the trace puts each vCPU's predicted share beside what it received. Counting
   // the host process the model is right; blind to it, it predicts half a pCPU where a guest gets a fifth.
   const meanError = (list: TraceInterval[]): number => {

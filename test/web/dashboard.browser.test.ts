@@ -212,7 +212,8 @@ test('dashboard in headless Chromium: a trial in progress, then measured worse a
   const browser = await openHeadlessPage(t);
   if (!browser) return;
   const { page, problems } = browser;
-  // Busy with busy, bursty with bursty: the model's busy + bursty pairing is tried and measured worse (fairness objective).
+  // Busy with busy, bursty with bursty: the model's busy + bursty pairing is tried and measured worse (fairness objective);
+  // the host's scheduler alone is tried instead of going back (trials.ts releaseInstead), measured worse too, and reverted.
   const { run, url } = await showDashboard(t, page, ['run', '--cpu', '--sim', fixture('bursty-paired.yaml'), '--objective', 'fairness', '--http', '127.0.0.1:0', '--pace', '1', '--intervals', '12', '--quiet']);
 
   // Every state the card shows, until the revert.
@@ -234,7 +235,7 @@ test('dashboard in headless Chromium: a trial in progress, then measured worse a
   assert.ok(progress.length > 0, `no trial in progress seen: ${seen.join(' / ')}`);
   for (const p of progress) assert.match(p, /^in-progress\|trial in progress \((settling|\d of 3 measured)\), before: worst 8\d % of fair share$/);
   assert.ok(progress.some((p) => /\(2 of 3 measured\)/.test(p)), progress.join(' / '));
-  assert.match(seen.at(-1)!, /^reverted\|reverted: 5\d % vs 8\d %$/);
+  assert.match(seen.at(-1)!, /^reverted\|reverted: 6\d % vs 8\d %$/);
 
   const card = await page.evaluate(() => {
     const el = document.getElementById('cpu-trial')!;
@@ -250,29 +251,31 @@ test('dashboard in headless Chromium: a trial in progress, then measured worse a
     };
   });
   assert.equal(card.badge, 'REVERTED');
-  assert.match(card.when, /^worst fraction of fair share, tried vs before · #5$/);
-  assert.match(card.meta, /^demand epoch 1 · trials: 1 started, 0 kept, 1 reverted$/);
+  assert.match(card.when, /^worst fraction of fair share, tried vs before · #\d+$/);
+  assert.match(card.meta, /^demand epoch 1 · trials: 2 started, 0 kept, 2 reverted$/);
   assert.match(card.decision, /^#\d+ decision: /);
   // A reverted trial stands out: red edge (--bad #f85149), a red-tinted card, a light red text.
   assert.equal(card.border, 'rgb(248, 81, 73)');
   assert.notEqual(card.background, 'rgb(27, 35, 48)', 'not the plain card background');
   assert.equal(card.text, 'rgb(255, 161, 152)');
 
-  // The log: the trial started with its pins, then reverted with the pins back, newest first.
+  // The log, newest first: the trial started with its pins and lost; the host alone, tried instead, reverted with the pins back.
   const log = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#decision-log li[data-kind="trial"]')].map((li) => ({
     outcome: li.dataset.outcome, interval: Number(li.dataset.interval), badge: li.querySelector('.badge')!.textContent, what: li.querySelector('.what')!.textContent, why: li.querySelector('.why')!.textContent,
   })));
-  assert.deepEqual(log.map((l) => [l.outcome, l.interval, l.badge]), [['reverted', 5, 'REVERTED'], ['started', 1, 'TRIAL']]);
-  assert.match(log[0]!.what!, /^trial reverted: 5\d % vs 8\d %$/);
-  assert.match(log[0]!.why!, /^trial reverted \(measured worse\): worst 5\d % of fair share/);
-  assert.match(log[1]!.what!, /^trial started, epoch 1 · before 8\d %$/);
-  const revertRow = page.locator('#decision-log li[data-kind="trial"][data-outcome="reverted"]');
+  assert.deepEqual(log.map((l) => [l.outcome, l.interval, l.badge]), [['reverted', 9, 'REVERTED'], ['reverted', 5, 'REVERTED'], ['started', 5, 'TRIAL'], ['started', 1, 'TRIAL']]);
+  assert.match(log[0]!.what!, /^trial reverted: 6\d % vs 8\d %$/);
+  assert.match(log[0]!.why!, /^trial reverted \(measured worse\): worst 6\d % of fair share/);
+  assert.match(log[1]!.what!, /^trial measured worse: 5\d % vs 8\d %$/);
+  assert.match(log[1]!.why!, /^another placement tried instead of going back$/);
+  assert.match(log[3]!.what!, /^trial started, epoch 1 · before 8\d %$/);
+  const revertRow = page.locator('#decision-log li[data-kind="trial"][data-outcome="reverted"]').first();
   const next = revertRow.locator('xpath=following-sibling::li[1]');
-  assert.deepEqual([await next.getAttribute('data-kind'), await next.getAttribute('data-interval')], ['pin', '5'], 'the revert\'s pins follow it');
+  assert.deepEqual([await next.getAttribute('data-kind'), await next.getAttribute('data-interval')], ['pin', '9'], 'the revert\'s pins follow it');
   assert.match(await next.locator('.why').innerText(), /\(trial reverted\)/);
 
   const m = parsePrometheus((await get(`${url}metrics`)).body).samples;
-  assert.equal(sampleValue(m, 'virtbalance_cpu_trials_total', { outcome: 'reverted' }), 1);
+  assert.equal(sampleValue(m, 'virtbalance_cpu_trials_total', { outcome: 'reverted' }), 2);
   assert.equal(sampleValue(m, 'virtbalance_cpu_demand_epoch'), 1);
   await mkdir(join(repoRoot, 'artifacts'), { recursive: true });
   await page.screenshot({ path: join(repoRoot, 'artifacts', 'dashboard-trials.png'), fullPage: true });

@@ -341,18 +341,18 @@ test('trials: counters by outcome and by the rule that held a proposal, the dema
   assert.match(text, /# HELP virtbalance_cpu_trial_worst_fraction .*fair share/);
 });
 
-test('trials on a simulated run: the paired bursty guests\' trial is measured worse and reverted, as /metrics counts', async () => {
+test('trials on a simulated run: the paired bursty guests\' trial is measured worse, the host alone tried instead is too and reverted, as /metrics counts', async () => {
   const lines = await simulateScenario(loadScenario(fixture('bursty-paired.yaml')), { cpu: { ...defaultCpuSchedulerOptions, objective: 'fairness' }, intervals: 12 });
   const m = new RunMetrics({ processMetrics: false });
   for (const l of lines) if (l.type === 'interval') m.recordInterval(l, { dryRun: false });
   const s = await scrape(m);
-  assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'started' }), 1);
-  assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'reverted' }), 1);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'started' }), 2);
+  assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'reverted' }), 2);
   assert.equal(sampleValue(s, 'virtbalance_cpu_trials_total', { outcome: 'kept' }), 0);
   assert.equal(sampleValue(s, 'virtbalance_cpu_demand_epoch'), 1);
   const before = sampleValue(s, 'virtbalance_cpu_trial_worst_fraction', { placement: 'before' })!;
   const tried = sampleValue(s, 'virtbalance_cpu_trial_worst_fraction', { placement: 'tried' })!;
-  assert.ok(tried < before - 0.2, `tried ${tried} against before ${before}`);
+  assert.ok(tried < before - 0.1, `tried ${tried} against before ${before}`);
 });
 
 test('fleet series: UUIDs always; the libvirt exporter\'s and node_exporter\'s names only when asked; shortfall from the record', async () => {

@@ -139,12 +139,14 @@ test('report: the decision log lists each trial started, kept, reverted or aband
   assert.match(html, /1 trial reverted/);
 });
 
-test('report: a simulated run whose trial is measured worse shows it started and reverted', async () => {
+test('report: a simulated run whose trial is measured worse shows it started and lost, the host alone tried instead and reverted', async () => {
   const lines = await simulateScenario(loadScenario(fixture('bursty-paired.yaml')), { cpu: { ...defaultCpuSchedulerOptions, objective: 'fairness' }, intervals: 10 });
   const trials = decisionLog(lines.filter((l): l is TraceInterval => l.type === 'interval')).filter((r) => r.kind === 'trial');
-  assert.deepEqual(trials.map((r) => r.outcome), ['started', 'reverted']);
+  assert.deepEqual(trials.map((r) => r.outcome), ['started', 'reverted', 'started', 'reverted']);
   assert.match(trials[1]!.change, /^reverted: worst 5\d % vs 8\d % of fair share$/);
-  assert.match(renderReport(lines), /<dt>trials<\/dt><dd class="bad">1 started, 0 kept, 1 reverted \(pin changes by reverts: 2\)<\/dd>/);
+  assert.equal(trials[1]!.interval, trials[2]!.interval, 'the host alone is tried where the first trial lost, not after going back');
+  assert.match(trials[3]!.change, /^reverted: worst 6\d % vs 8\d % of fair share$/);
+  assert.match(renderReport(lines), /<dt>trials<\/dt><dd class="bad">2 started, 0 kept, 2 reverted \(pin changes by reverts: \d+\)<\/dd>/);
 });
 
 test('a virtio-mem resize is a plug or unplug row of the decision log, with from, to and the change in MiB', () => {

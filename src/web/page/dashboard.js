@@ -597,6 +597,10 @@
     if (tr?.event === 'abandoned' || tr?.abandoned) {
       items.push({ kind: 'trial', attrs: { 'data-outcome': 'abandoned' }, badge: 'ABANDONED', what: ['trial abandoned'], why: `demands changed before it was measured: ${why ?? 'a new demand epoch began'}` });
     }
+    // Started with a measured figure: it replaces a trial measured worse (trials.ts redirect, releaseInstead).
+    if (tr?.event === 'started' && tr.measured) {
+      items.push({ kind: 'trial', attrs: { 'data-outcome': 'reverted' }, badge: 'REVERTED', what: [`trial measured worse: ${fairPct(tr.measured)} vs ${fairPct(tr.baseline)}`], why: 'another placement tried instead of going back' });
+    }
     if (tr?.event === 'started') {
       items.push({ kind: 'trial', attrs: { 'data-outcome': 'started' }, badge: 'TRIAL', what: [`trial started, epoch ${tr.epoch}`, h('span', { class: 'arrow' }, ` · before ${fairPct(tr.baseline)}`)], why: tr.text ?? 'a placement change, to be measured' });
     } else if (tr?.event === 'kept' || tr?.event === 'reverted') {
