@@ -611,6 +611,27 @@ function blindToOther(input: TrialInput, options: CpuSchedulerOptions): boolean 
   return options.countOtherLoad === false && input.objective === 'balance';
 }
 
+/**
+ * What undoes a placement that replaced a lost trial (redirect, releaseInstead): every vCPU from `after` back to where
+ * the lost trial found it. Like a trial's own revert list, each action names the placement it undoes (pcpus) and where
+ * the revert sends the vCPU (previous).
+ */
+function undoToTrialStart(input: TrialInput, trial: Trial, after: readonly number[][]): PinAction[] {
+  const { m } = input;
+  const index = new Map<string, number>();
+  input.keys.forEach((key, i) => index.set(key, i));
+  const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+  for (const a of trial.revert) {
+    const i = index.get(vcpuKey(a.domain, a.vcpu));
+    if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
+  }
+  const undo: PinAction[] = [];
+  m.vcpus.forEach((v, i) => {
+    if (after[i]!.join(',') !== before[i]!.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: [...after[i]!], previous: before[i]!, reason: '' });
+  });
+  return undo;
+}
+
 /** The signature of the placement that hands every vCPU to every pCPU (the host's scheduler alone). */
 function releasedSignature(input: TrialInput): string {
   const everywhere = Array.from({ length: input.m.pcpus }, (_, p) => p);
@@ -826,18 +847,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const target = placementSignature(input.keys, after);
     if (target === trial.to || target === trial.from || epoch.left.includes(target) || epoch.outcomes[target] || lostMove(state, trial.from, target, interval, options)) return undefined;
     if ((input.predictedWorstAfter ?? input.predictedWorst) < trial.baseline.worstFraction + marginBetween(trial.baseline, trial.baseline, options.trialMargin)) return undefined;
-    // What undoes the new placement: every vCPU back to where the first trial found it.
-    const index = new Map<string, number>();
-    input.keys.forEach((key, i) => index.set(key, i));
-    const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
-    for (const a of trial.revert) {
-      const i = index.get(vcpuKey(a.domain, a.vcpu));
-      if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
-    }
-    const undo: PinAction[] = [];
-    m.vcpus.forEach((v, i) => {
-      if (after[i]!.join(',') !== before[i]!.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: after[i]!, previous: before[i]!, reason: '' });
-    });
+    const undo = undoToTrialStart(input, trial, after);
     state.counts.reverted++;
     state.counts.started++;
     epoch.left.push(trial.to);
@@ -880,19 +890,8 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (alone && alone.signature === target && interval - alone.at < options.lostTrialMemoryIntervals && alone.outcome.worstFraction <= trial.baseline.worstFraction + options.trialMargin) return undefined;
     const release = releaseAll(epoch, input, tried);
     if (!release) return undefined;
-    // What undoes the release: every vCPU back to where the lost trial found it.
-    const index = new Map<string, number>();
-    input.keys.forEach((key, i) => index.set(key, i));
-    const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
-    for (const a of trial.revert) {
-      const i = index.get(vcpuKey(a.domain, a.vcpu));
-      if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
-    }
     const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
-    const undo: PinAction[] = [];
-    m.vcpus.forEach((v, i) => {
-      if (before[i]!.join(',') !== everywhere.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: everywhere, previous: before[i]!, reason: '' });
-    });
+    const undo = undoToTrialStart(input, trial, m.vcpus.map(() => everywhere));
     state.counts.reverted++;
     state.counts.started++;
     epoch.left.push(trial.to);
