@@ -18,8 +18,9 @@ import { heldByHostKiB } from './resident.js';
 // step (the need already holds its floor, noise allowance and predicted growth); the halving below
 // the threshold lets the run end on a later, settled reading rather than on the first. The run's
 // memory (a Schmitt trigger: enter above the waste threshold, leave near the need) is what makes
-// idle guests end near their floor instead of stopping at the waste threshold. On a noisy guest, waste that exceeds the threshold by less than
-// noiseSigmas·σ must show on two successive fresh readings before a run starts.
+// idle guests end near their floor instead of stopping at the waste threshold. On a noisy guest,
+// waste that exceeds the threshold by less than noiseSigmas·σ must show on two successive fresh
+// readings before a run starts.
 //
 // A guest with page cache (cache.ts) is sized on anon + hot, so its cold cache counts as waste like
 // free memory; but one step takes at most its free memory above the need plus coldStepKiB of cache
