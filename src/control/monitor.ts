@@ -1,6 +1,6 @@
 import type { Action } from '../ground/actions.js';
 import type { TraceInterval } from '../ground/trace-record.js';
-import { abandonedBecause, fairPercent } from '../score/trials.js';
+import { abandonedBecause, fairPercent, replacesLostTrial } from '../score/trials.js';
 import { formatCpuList } from '../ground/cpu-list.js';
 import { sharedSplit } from './shared-split.js';
 
@@ -58,7 +58,7 @@ export function formatTrialMonitor(entry: TraceInterval): string[] {
   if (!trial) return lines;
   const before = fairPercent(trial.baseline?.worstFraction);
   const tried = fairPercent(trial.measured?.worstFraction);
-  if (trial.event === 'started' && trial.measured) lines.push(`  trial measured worse: worst ${tried} of fair share (before ${before}): another placement tried instead of going back`);
+  if (replacesLostTrial(trial)) lines.push(`  trial measured worse: worst ${tried} of fair share (before ${before}): another placement tried instead of going back`);
   if (trial.event === 'started') lines.push(`  trial started (demand epoch ${trial.epoch}): the placement left delivered worst ${before} of fair share`);
   else if (trial.event === 'kept') lines.push(`  trial kept: worst ${tried} of fair share (before ${before})`);
   else if (trial.event === 'reverted') lines.push(`  trial reverted: worst ${tried} of fair share (before ${before}), measured worse: the moved vCPUs go back`);

@@ -401,8 +401,9 @@ export function segregatedAssignment(
   // home and every other free pCPU are full and a small one fits beside the clock-bound ones with the
   // pCPU still under quietClockBoundLoad (then the fallback below takes it there).
   const even = total / candidates.length;
+  const clockBoundPcpus = Array.from({ length: pcpus }, (_, p) => p).filter((p) => taken[p] === 1);
   const besideClockBound = (d: number): boolean =>
-    free.length > 0 && d < busyDemand && free.every((p) => loads[p]! + d > 1 + eps) && Array.from({ length: pcpus }, (_, p) => p).some((p) => taken[p] === 1 && loads[p]! + d <= quietClockBoundLoad + eps);
+    free.length > 0 && d < busyDemand && free.every((p) => loads[p]! + d > 1 + eps) && clockBoundPcpus.some((p) => loads[p]! + d <= quietClockBoundLoad + eps);
   for (const i of elasticIdx) {
     const d = demands[i]!;
     const home = homes[i];

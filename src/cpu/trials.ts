@@ -768,12 +768,9 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     }
     const redirected = redirect(trial, tried) ?? releaseInstead(trial, tried);
     if (redirected) return redirected;
-    state.counts.reverted++;
-    epoch.left.push(trial.to);
+    const { lost, backoff } = recordLostTrial(trial);
     const revert = revertOf(trial.revert, { tried, baseline: trial.baseline });
-    const wait = state.backoff ? Math.min(options.trialBackoffIntervals * 16, state.backoff.wait * 2) : options.trialBackoffIntervals;
-    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
-    state = { ...withoutTrial(state), current: trial.from, changedAt: interval, recent: [], backoff: { until: interval + wait, wait }, lost };
+    state = { ...withoutTrial(state), current: trial.from, changedAt: interval, recent: [], backoff, lost };
     return {
       actions: revert,
       state,
@@ -848,15 +845,12 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (target === trial.to || target === trial.from || epoch.left.includes(target) || epoch.outcomes[target] || lostMove(state, trial.from, target, interval, options)) return undefined;
     if ((input.predictedWorstAfter ?? input.predictedWorst) < trial.baseline.worstFraction + marginBetween(trial.baseline, trial.baseline, options.trialMargin)) return undefined;
     const undo = undoToTrialStart(input, trial, after);
-    state.counts.reverted++;
+    const { lost } = recordLostTrial(trial);
     state.counts.started++;
-    epoch.left.push(trial.to);
     epoch.redirected = true;
     epoch.trialLabels = input.labels;
     epoch.climbing = false;
     epoch.trials = (epoch.trials ?? 0) + 1;
-    epoch.levelsUnder[trial.to] ??= watched.levels;
-    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
     state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [] }, current: target, changedAt: interval, recent: [], lost };
     return {
       actions: proposed,
@@ -892,14 +886,10 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     if (!release) return undefined;
     const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
     const undo = undoToTrialStart(input, trial, m.vcpus.map(() => everywhere));
-    state.counts.reverted++;
+    const { lost, backoff } = recordLostTrial(trial);
     state.counts.started++;
-    epoch.left.push(trial.to);
     epoch.probed = true;
-    epoch.levelsUnder[trial.to] ??= watched.levels;
-    const wait = state.backoff ? Math.min(options.trialBackoffIntervals * 16, state.backoff.wait * 2) : options.trialBackoffIntervals;
-    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
-    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], probe: true }, current: target, changedAt: interval, recent: [], backoff: { until: interval + wait, wait }, lost };
+    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], probe: true }, current: target, changedAt: interval, recent: [], backoff, lost };
     return {
       actions: release.actions,
       state,
@@ -910,6 +900,21 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       overridden: true,
       strategy: 'release',
     };
+  }
+
+  /**
+   * A trial measured worse, whatever follows it (its revert, or another placement tried instead): counted as reverted, its
+   * placement left for this epoch, the move remembered as lost for lostTrialMemoryIntervals, and the wait before the next
+   * trial (doubled after each loss in a row) for those that back off.
+   */
+  function recordLostTrial(trial: Trial): { lost: NonNullable<TrialState['lost']>; backoff: NonNullable<TrialState['backoff']> } {
+    state.counts.reverted++;
+    epoch.left.push(trial.to);
+    // Set from the trial's first settled sample already; kept here so the lost placement's levels never go missing.
+    epoch.levelsUnder[trial.to] ??= watched.levels;
+    const wait = state.backoff ? Math.min(options.trialBackoffIntervals * 16, state.backoff.wait * 2) : options.trialBackoffIntervals;
+    const lost = [...(state.lost ?? []).filter((l) => interval - l.at < options.lostTrialMemoryIntervals), { from: trial.from, to: trial.to, at: interval }].slice(-lostTrialsKept);
+    return { lost, backoff: { until: interval + wait, wait } };
   }
 
   function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {

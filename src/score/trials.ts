@@ -29,6 +29,15 @@ export function abandonedBecause(trial: TraceTrial | undefined): string | undefi
   return trial?.abandoned?.because;
 }
 
+/**
+ * A trial started in place of one measured worse (a redirect, or the host alone tried instead of going back): the
+ * `started` event carries what the lost one measured. That one lost, as a revert would say. (The dashboard's page
+ * script, run in the browser, keeps its own copy of this reading.)
+ */
+export function replacesLostTrial(trial: TraceTrial | undefined): boolean {
+  return trial?.event === 'started' && trial.measured !== undefined;
+}
+
 /** `55 %`: a fraction of fair share as the score, the monitor and the dashboard write it. */
 export const fairPercent = (fraction: number | undefined): string => (fraction === undefined || !Number.isFinite(fraction) ? '–' : `${Math.round(fraction * 100)} %`);
 
@@ -75,9 +84,7 @@ export class TrialCounter {
     t.epoch = trial.epoch;
     t.last = { interval: entry.interval, trial };
     if (trial.event === 'started') {
-      // A trial started with a measured figure replaces one measured worse (a redirect, or the host alone tried
-      // instead of going back): that one lost, as a revert would say.
-      if (trial.measured) {
+      if (replacesLostTrial(trial)) {
         outcomes.push('reverted');
         t.reverted++;
         t.lastOutcome = { interval: entry.interval, trial: { ...trial, event: 'reverted' } };
