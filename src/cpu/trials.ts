@@ -233,26 +233,43 @@ function sampleOf(m: CpuMeasurement): Sample {
  * bursty one. The worst such fraction, with `sd` the σ of the per-interval figure.
  */
 export function outcomeOf(samples: readonly Sample[], m: CpuMeasurement): MeasuredOutcome {
+  const { usage, demand, spread } = meansOf(samples);
+  const fractionsOf = guestFractionsFor(m);
+  const worstOf = (d: readonly number[], u: readonly number[]): number => Math.min(1, ...fractionsOf(d, u));
+  const each = samples.length > 1 ? samples.map((s) => worstOf(s.demand, s.usage)) : [];
+  const mean = each.reduce((a, b) => a + b, 0) / Math.max(1, each.length);
+  const sd = each.length > 1 ? Math.sqrt(each.reduce((a, x) => a + (x - mean) ** 2, 0) / (each.length - 1)) : 0;
+  return { worstFraction: worstOf(demand, usage), usageSpreadPoints: spread, samples: samples.length, sd };
+}
+
+/** Each guest's received share over its fair share (guests that want CPU), from the samples' mean demands and usage. */
+function guestFractionsOver(samples: readonly Sample[], m: CpuMeasurement): number[] {
+  const { usage, demand } = meansOf(samples);
+  return guestFractionsFor(m)(demand, usage);
+}
+
+/** The samples' mean usage and demand per vCPU, and mean usage spread. */
+function meansOf(samples: readonly Sample[]): { usage: number[]; demand: number[]; spread: number } {
   const n = samples[0]?.usage.length ?? 0;
   const usage = new Array<number>(n).fill(0);
   const demand = new Array<number>(n).fill(0);
   let spread = 0;
-  const capacity = m.pcpuOther?.some((o) => o >= otherLoadFloor) ? m.pcpuOther.map((o) => Math.max(0, 1 - (o < otherLoadFloor ? 0 : o))) : undefined;
-  const weights = weightsOf(m);
-  const guestOf = guestIndex(m);
-  const worstOf = (d: readonly number[], u: readonly number[]): number => worstGuestFraction(d, u, fairSharesOf(d, m.pcpus, capacity, weights), guestOf);
-  const each: number[] = [];
   for (const s of samples) {
     for (let i = 0; i < n; i++) {
       usage[i] = usage[i]! + s.usage[i]! / samples.length;
       demand[i] = demand[i]! + s.demand[i]! / samples.length;
     }
     spread += s.usageSpreadPoints / samples.length;
-    if (samples.length > 1) each.push(worstOf(s.demand, s.usage));
   }
-  const mean = each.reduce((a, b) => a + b, 0) / Math.max(1, each.length);
-  const sd = each.length > 1 ? Math.sqrt(each.reduce((a, x) => a + (x - mean) ** 2, 0) / (each.length - 1)) : 0;
-  return { worstFraction: worstOf(demand, usage), usageSpreadPoints: spread, samples: samples.length, sd };
+  return { usage, demand, spread };
+}
+
+/** The per-guest fractions of fair share on this host (its pCPUs, other load and configured weights), for any demands and usage. */
+function guestFractionsFor(m: CpuMeasurement): (demands: readonly number[], usage: readonly number[]) => number[] {
+  const capacity = m.pcpuOther?.some((o) => o >= otherLoadFloor) ? m.pcpuOther.map((o) => Math.max(0, 1 - (o < otherLoadFloor ? 0 : o))) : undefined;
+  const weights = weightsOf(m);
+  const guestOf = guestIndex(m);
+  return (d, u) => guestFractions(d, u, fairSharesOf(d, m.pcpus, capacity, weights), guestOf);
 }
 
 /** Per vCPU (measurement order), the index of its guest. */
@@ -266,8 +283,8 @@ function guestIndex(m: CpuMeasurement): number[] {
   });
 }
 
-/** Smallest guest received / guest fair share over guests that want CPU (1 when none does). */
-function worstGuestFraction(demands: readonly number[], usage: readonly number[], fair: readonly number[], guestOf: readonly number[]): number {
+/** Each guest's received / fair share, over guests that want CPU and are owed some (their smallest, capped at 1, is the worst guest's). */
+function guestFractions(demands: readonly number[], usage: readonly number[], fair: readonly number[], guestOf: readonly number[]): number[] {
   const received: number[] = [];
   const owed: number[] = [];
   const wanted: number[] = [];
@@ -277,9 +294,9 @@ function worstGuestFraction(demands: readonly number[], usage: readonly number[]
     owed[g] = (owed[g] ?? 0) + (fair[i] ?? 0);
     wanted[g] = (wanted[g] ?? 0) + demands[i]!;
   }
-  let worst = 1;
-  for (let g = 0; g < owed.length; g++) if ((wanted[g] ?? 0) >= idleDemand && (owed[g] ?? 0) > 1e-9) worst = Math.min(worst, received[g]! / owed[g]!);
-  return worst;
+  const fractions: number[] = [];
+  for (let g = 0; g < owed.length; g++) if ((wanted[g] ?? 0) >= idleDemand && (owed[g] ?? 0) > 1e-9) fractions.push(received[g]! / owed[g]!);
+  return fractions;
 }
 
 /** The margin two outcomes must differ by to differ: the option, or two standard errors of their difference when noisier. */
@@ -571,8 +588,12 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
   // Balanced usage and still short of fair, for the drop-in: only a shortfall as deep in both halves of its last readings,
   // and early in the epoch. A dip of some noisy vCPUs (mix-164: 84 % then 61 %, released at 22, 87 → 77 % over the
   // second half) or a placement settled since long (mix-152, probed at 20, lost) is no reason to move every vCPU.
+  // And a shortfall some guests pay for while others are served beyond it (the best guest more than 1 − fairShareFloor
+  // above the worst): where every guest falls short alike (four busy guests pinned two by two under emulation, each at
+  // 0.45 of a pCPU, 90 % of fair), the host's scheduler alone cannot share better, and the assignment's pins stay.
   if (blind && now.usageSpreadPoints <= options.marginPoints &&
-    (now.worstFraction < earlier.worstFraction - marginBetween(now, earlier, options.trialMargin) || input.interval - epoch.startedAt >= options.trialWindowIntervals)) return undefined;
+    (now.worstFraction < earlier.worstFraction - marginBetween(now, earlier, options.trialMargin) || input.interval - epoch.startedAt >= options.trialWindowIntervals ||
+      Math.max(...guestFractionsOver(state.recent.slice(-n), m)) - now.worstFraction <= 1 - options.fairShareFloor)) return undefined;
   return releaseAll(epoch, input, now);
 }
 
