@@ -233,19 +233,19 @@ function sampleOf(m: CpuMeasurement): Sample {
  * bursty one. The worst such fraction, with `sd` the σ of the per-interval figure.
  */
 export function outcomeOf(samples: readonly Sample[], m: CpuMeasurement): MeasuredOutcome {
-  const { usage, demand, spread } = meansOf(samples);
-  const fractionsOf = guestFractionsFor(m);
-  const worstOf = (d: readonly number[], u: readonly number[]): number => Math.min(1, ...fractionsOf(d, u));
-  const each = samples.length > 1 ? samples.map((s) => worstOf(s.demand, s.usage)) : [];
-  const mean = each.reduce((a, b) => a + b, 0) / Math.max(1, each.length);
-  const sd = each.length > 1 ? Math.sqrt(each.reduce((a, x) => a + (x - mean) ** 2, 0) / (each.length - 1)) : 0;
-  return { worstFraction: worstOf(demand, usage), usageSpreadPoints: spread, samples: samples.length, sd };
+  return measure(samples, m).outcome;
 }
 
-/** Each guest's received share over its fair share (guests that want CPU), from the samples' mean demands and usage. */
-function guestFractionsOver(samples: readonly Sample[], m: CpuMeasurement): number[] {
-  const { usage, demand } = meansOf(samples);
-  return guestFractionsFor(m)(demand, usage);
+/** outcomeOf, with each guest's fraction of fair share (guests that want CPU) from the samples' means beside it. */
+function measure(samples: readonly Sample[], m: CpuMeasurement): { outcome: MeasuredOutcome; fractions: number[] } {
+  const { usage, demand, spread } = meansOf(samples);
+  const fractionsOf = guestFractionsFor(m);
+  const worstOf = (fractions: readonly number[]): number => Math.min(1, ...fractions);
+  const each = samples.length > 1 ? samples.map((s) => worstOf(fractionsOf(s.demand, s.usage))) : [];
+  const mean = each.reduce((a, b) => a + b, 0) / Math.max(1, each.length);
+  const sd = each.length > 1 ? Math.sqrt(each.reduce((a, x) => a + (x - mean) ** 2, 0) / (each.length - 1)) : 0;
+  const fractions = fractionsOf(demand, usage);
+  return { outcome: { worstFraction: worstOf(fractions), usageSpreadPoints: spread, samples: samples.length, sd }, fractions };
 }
 
 /** The samples' mean usage and demand per vCPU, and mean usage spread. */
@@ -575,7 +575,8 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
   const n = options.trialIntervals;
   const blind = blindToOther(input, options);
   if (!input.content || (!blind && input.predictedWorst >= options.fairShareFloor) || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return undefined;
-  const now = outcomeOf(state.recent.slice(-n), m);
+  const measuredNow = measure(state.recent.slice(-n), m);
+  const now = measuredNow.outcome;
   if (now.worstFraction >= options.fairShareFloor) return undefined;
   if (blind) {
     const alone = state.hostAlone;
@@ -583,17 +584,20 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
       alone.signature === releasedSignature(input)) return undefined;
   }
   // Still improving (bursty windows drifting apart after a move): judged once it has settled.
-  const earlier = outcomeOf(state.recent.slice(0, n), m);
+  const measuredEarlier = measure(state.recent.slice(0, n), m);
+  const earlier = measuredEarlier.outcome;
   if (now.worstFraction > earlier.worstFraction + options.trialMargin) return undefined;
   // Balanced usage and still short of fair, for the drop-in: only a shortfall as deep in both halves of its last readings,
   // and early in the epoch. A dip of some noisy vCPUs (mix-164: 84 % then 61 %, released at 22, 87 → 77 % over the
   // second half) or a placement settled since long (mix-152, probed at 20, lost) is no reason to move every vCPU.
   // And a shortfall some guests pay for while others are served beyond it (the best guest more than 1 − fairShareFloor
-  // above the worst): where every guest falls short alike (four busy guests pinned two by two under emulation, each at
-  // 0.45 of a pCPU, 90 % of fair), the host's scheduler alone cannot share better, and the assignment's pins stay.
+  // above the worst, in both halves): where every guest falls short alike (four busy guests pinned two by two under
+  // emulation, each at 0.45 of a pCPU, 90 % of fair), the host's scheduler alone cannot share better, and the
+  // assignment's pins stay; three intervals of such guests can still read 13 points apart, the next three not.
+  const servedBeyond = ({ outcome, fractions }: { outcome: MeasuredOutcome; fractions: number[] }) => Math.max(...fractions) - outcome.worstFraction > 1 - options.fairShareFloor;
   if (blind && now.usageSpreadPoints <= options.marginPoints &&
     (now.worstFraction < earlier.worstFraction - marginBetween(now, earlier, options.trialMargin) || input.interval - epoch.startedAt >= options.trialWindowIntervals ||
-      Math.max(...guestFractionsOver(state.recent.slice(-n), m)) - now.worstFraction <= 1 - options.fairShareFloor)) return undefined;
+      !servedBeyond(measuredNow) || !servedBeyond(measuredEarlier))) return undefined;
   return releaseAll(epoch, input, now);
 }
 
