@@ -4,9 +4,8 @@ import { wholePercent } from '../ground/figures-text.js';
 import type { TraceMeasuredOutcome, TraceTrial } from '../ground/trace-record.js';
 import type { CpuObjective, CpuSchedulerOptions } from './options.js';
 import { spreadOf } from './placement.js';
-import { idleDemand } from './fairness.js';
-import { fairSharesOf } from './sharing.js';
-import { normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from './usage.js';
+import { fairSharesOf, guestFractions } from './sharing.js';
+import { guestIndexOf, normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasurement } from './usage.js';
 
 // Prediction proposes, measurement decides. The scheduler's model (scheduler.ts, learned-sharing.ts)
 // proposes a placement; this module makes each change a *trial*: after a settling interval it
@@ -268,35 +267,8 @@ function meansOf(samples: readonly Sample[]): { usage: number[]; demand: number[
 function guestFractionsFor(m: CpuMeasurement): (demands: readonly number[], usage: readonly number[]) => number[] {
   const capacity = m.pcpuOther?.some((o) => o >= otherLoadFloor) ? m.pcpuOther.map((o) => Math.max(0, 1 - (o < otherLoadFloor ? 0 : o))) : undefined;
   const weights = weightsOf(m);
-  const guestOf = guestIndex(m);
+  const guestOf = guestIndexOf(m.vcpus);
   return (d, u) => guestFractions(d, u, fairSharesOf(d, m.pcpus, capacity, weights), guestOf);
-}
-
-/** Per vCPU (measurement order), the index of its guest. */
-function guestIndex(m: CpuMeasurement): number[] {
-  const at = new Map<string, number>();
-  return m.vcpus.map((v) => {
-    const key = v.domain.uuid !== '' ? v.domain.uuid : `name:${v.domain.name}`;
-    let g = at.get(key);
-    if (g === undefined) at.set(key, (g = at.size));
-    return g;
-  });
-}
-
-/** Each guest's received / fair share, over guests that want CPU and are owed some (their smallest, capped at 1, is the worst guest's). */
-function guestFractions(demands: readonly number[], usage: readonly number[], fair: readonly number[], guestOf: readonly number[]): number[] {
-  const received: number[] = [];
-  const owed: number[] = [];
-  const wanted: number[] = [];
-  for (let i = 0; i < demands.length; i++) {
-    const g = guestOf[i]!;
-    received[g] = (received[g] ?? 0) + (usage[i] ?? 0);
-    owed[g] = (owed[g] ?? 0) + (fair[i] ?? 0);
-    wanted[g] = (wanted[g] ?? 0) + demands[i]!;
-  }
-  const fractions: number[] = [];
-  for (let g = 0; g < owed.length; g++) if ((wanted[g] ?? 0) >= idleDemand && (owed[g] ?? 0) > 1e-9) fractions.push(received[g]! / owed[g]!);
-  return fractions;
 }
 
 /** The margin two outcomes must differ by to differ: the option, or two standard errors of their difference when noisier. */
