@@ -464,6 +464,23 @@ function epochEnd(epoch: Epoch, input: TrialInput, watched: Watched, current: st
   return undefined;
 }
 
+/**
+ * Under fairness, the placement in force was measured in this epoch (a trial of it kept) and its last
+ * trialIntervals now deliver less than that, beyond the margin, and short of fair: a new phase whose
+ * levels hide inside their bands. A vCPU on a crowded pCPU reads as a range up to 1 (censored), and a
+ * reference that folds in every reading within the band drifts with a step: mix-88's g2/2, kept on a
+ * full pCPU at 0.25–1.00, stepped to 0.11 and the epoch went on, its placement measured 89 % then 76 %.
+ * Counted like a level outside its band (epochPersistIntervals in a row).
+ */
+function deliversLess(state: TrialState, input: TrialInput, settling: boolean, options: CpuSchedulerOptions): { reason: string; at: boolean } | undefined {
+  if (input.objective !== 'fairness' || settling || state.trial || state.current === undefined || !state.epoch) return undefined;
+  const known = state.epoch.outcomes[state.current];
+  if (!known || state.recent.length + 1 < options.trialIntervals) return undefined;
+  const now = outcomeOf([...state.recent, sampleOf(input.m)].slice(-options.trialIntervals), input.m);
+  if (now.worstFraction >= 1 - options.trialMargin || now.worstFraction >= known.worstFraction - marginBetween(known, now, options.trialMargin)) return undefined;
+  return { reason: `the placement in force delivers ${renderMeasured(now)}, measured ${renderMeasured(known)} before in this epoch`, at: false };
+}
+
 /** Each watched level's noise band now: max(epochBandFloor, epochBandSigmas × its raw σ). */
 function bandsOf(input: TrialInput, options: CpuSchedulerOptions): number[] {
   const sigmas = [...input.sigmas, ...(input.other ? input.otherSigmas ?? input.other.map(() => 0) : [])];
@@ -687,7 +704,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   }
   const moved = changedElsewhere !== undefined
     ? { reason: changedElsewhere, at: true }
-    : state.epoch ? epochEnd(state.epoch, input, watched, state.current, settling, options) : { reason: 'first interval', at: true };
+    : state.epoch ? epochEnd(state.epoch, input, watched, state.current, settling, options) ?? deliversLess(state, input, settling, options) : { reason: 'first interval', at: true };
   // A level outside its band must stay out for epochPersistIntervals in a row: a backlog that swings a
   // work-bound vCPU between busy and its rate, interval by interval, is noise to a placement, not a new phase.
   const outside = moved && !moved.at ? (state.outside ?? 0) + 1 : 0;
