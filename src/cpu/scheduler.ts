@@ -262,10 +262,11 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const comparator = comparators[objective];
   const learnedModel = room.clockBound !== undefined;
   let { where, predicted: planned, strategy } = chooseCandidate(objective, candidates, options);
-  // Under fairness on a small host with a multi-vCPU guest and a learned model, where the per-vCPU choice does
+  // Under fairness on a small host with a multi-vCPU guest and a learned model, on settled demands (one changed reading
+  // is no ground for a climb: mix-7s), where the per-vCPU choice does
   // not serve the worst guest better than the placement in force, the climb for the guests competes (guest-climb.ts).
   let guestWorst: { before: number; after: number } | undefined;
-  if (objective === 'fairness' && learnedModel && pcpus <= climbMaxPcpus && n <= climbMaxVcpus) {
+  if (objective === 'fairness' && learnedModel && !demandChanged && pcpus <= climbMaxPcpus && n <= climbMaxVcpus) {
     const guestOf = guestIndexOf(m.vcpus);
     if (guestOf.some((g, i) => guestOf.indexOf(g) !== i)) {
       const current = { predicted: before, worstGuest: worstGuestFraction(input, before, guestOf) };
