@@ -7,6 +7,7 @@
 //   shared     pCPUs merged into shared sets where one-pCPU pins are unfair (share), or every vCPU on every pCPU (release) (sharing.ts)
 //   segregate  one pCPU per vCPU, learned clock-bound vCPUs kept apart from busy ones (learned-sharing.ts)
 //   groups     clock-bound and other vCPUs as groups on pCPU subsets (groups.ts)
+//   guests     one pCPU per vCPU climbed for the worst-served guest, taken only where the per-vCPU choice does not serve it (guest-climb.ts)
 import { groupedCandidates } from './groups.js';
 import { predictLearnedShares, segregatedAssignment } from './learned-sharing.js';
 import type { CpuSchedulerOptions } from './options.js';
@@ -18,9 +19,9 @@ import { sharePcpus } from './sharing.js';
 /**
  * from-current, sticky-lpt, lpt: one pCPU per vCPU; share: some vCPUs pinned to shared pCPU sets;
  * release: every vCPU on all pCPUs; segregate: one pCPU per vCPU, learned clock-bound vCPUs kept apart from busy ones;
- * groups: learned clock-bound vCPUs grouped apart on pCPU subsets; none: no change; revert: the trial loop undid a change.
+ * groups: learned clock-bound vCPUs grouped apart on pCPU subsets; guests: one pCPU per vCPU climbed for the worst-served guest (guest-climb.ts); none: no change; revert: the trial loop undid a change.
  */
-export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release' | 'segregate' | 'groups' | 'revert';
+export type CpuStrategy = 'none' | 'from-current' | 'sticky-lpt' | 'lpt' | 'share' | 'release' | 'segregate' | 'groups' | 'guests' | 'revert';
 
 /** The strategies a candidate generator produces. */
 export type CandidateStrategy = Exclude<CpuStrategy, 'none' | 'revert'>;

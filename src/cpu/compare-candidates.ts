@@ -69,6 +69,28 @@ export function pickKeptApart(segregate: Candidate, groups: readonly Candidate[]
   return kept;
 }
 
+/** A placement's figures for the worst-served guest and vCPU (guest-climb.ts: worstGuestFraction). */
+export interface GuestFigures {
+  predicted: PlacementSummary;
+  /** The worst guest's predicted fraction of fair share. */
+  worstGuest: number;
+}
+
+/**
+ * Whether the climb for the worst-served guest (guest-climb.ts) replaces the objective's choice: only
+ * under fairness, where that choice (scored per vCPU) would serve the worst guest no better than the
+ * placement in force does, by the model's per-guest figures, while the climb serves it at least
+ * `fairShareGain` better than both, and serves the worst vCPU no worse than now (within the tolerance).
+ */
+export function takesGuestClimb(objective: CpuObjective, climb: GuestFigures, chosen: GuestFigures, current: GuestFigures, options: CpuSchedulerOptions): boolean {
+  return (
+    objective === 'fairness' &&
+    chosen.worstGuest < current.worstGuest + fairShareTolerance &&
+    climb.worstGuest >= Math.max(current.worstGuest, chosen.worstGuest) + options.fairShareGain &&
+    climb.predicted.worstFractionOfFairShare >= current.predicted.worstFractionOfFairShare - fairShareTolerance
+  );
+}
+
 /** The candidates of one proposal: the pins always; the shared plans when the pins are unfair; the kept-apart ones with a learned model. */
 export interface CandidateSet {
   pins: Candidate;

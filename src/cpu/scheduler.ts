@@ -1,7 +1,8 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
 import { groupsCandidates, pinsCandidate, segregateCandidate, sharedCandidates, type CandidateInput, type CpuStrategy } from './candidates.js';
-import { chooseCandidate, comparators, type CandidateSet } from './compare-candidates.js';
+import { chooseCandidate, comparators, fairShareTolerance, takesGuestClimb, type CandidateSet } from './compare-candidates.js';
+import { climbMaxPcpus, climbMaxVcpus, guestClimbCandidate, worstGuestFraction } from './guest-climb.js';
 import type { DedicatedState } from './dedicated-state.js';
 import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
 import { clockBoundOf, learnSharing, predictLearnedShares, type LearnedSharing } from './learned-sharing.js';
@@ -10,7 +11,7 @@ import { demandSigma, loadSigmaRms, noiseGainPoints, rawSigma, updateHistory, ty
 import { spreadOf } from './placement.js';
 import { demandLoadsOf, hostRoom, points, sameNormalized, summarizePlacement, withOther, type HostRoom, type PlacementSummary } from './placement-summary.js';
 import { fairSharesOf, worstFractionOfFairShare } from './sharing.js';
-import { isVcpuKey, normalizeAffinity, vcpuKey, type CpuMeasurement } from './usage.js';
+import { guestIndexOf, isVcpuKey, normalizeAffinity, vcpuKey, type CpuMeasurement } from './usage.js';
 import { renderPinReason, type PcpuLoadChange, type PinFrom, type PinWhy } from '../ground/pin-why.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 import type { TrialEvent, TrialState } from './trials.js';
@@ -109,6 +110,8 @@ export interface CpuDecision {
     other?: readonly number[];
     otherSigmas?: readonly number[];
     heldState: CpuSchedulerState;
+    /** The worst guest's predicted fraction of fair share now and after, when the proposal is the climb for the guests (guest-climb.ts): what the trial loop weighs it by. */
+    guestWorst?: { before: number; after: number };
   };
 }
 
@@ -258,7 +261,31 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   if (room.clockBound) candidates.keptApart = { segregate: segregateCandidate(input, room.clockBound), groups: groupsCandidates(input, room.clockBound) };
   const comparator = comparators[objective];
   const learnedModel = room.clockBound !== undefined;
-  const { where, predicted: planned, strategy } = chooseCandidate(objective, candidates, options);
+  let { where, predicted: planned, strategy } = chooseCandidate(objective, candidates, options);
+  // Under fairness on a small host with a multi-vCPU guest and a learned model, on settled demands (one changed reading
+  // is no ground for a climb: mix-7s), where the per-vCPU choice does
+  // not serve the worst guest better than the placement in force, the climb for the guests competes (guest-climb.ts).
+  let guestWorst: { before: number; after: number } | undefined;
+  if (objective === 'fairness' && learnedModel && !demandChanged && pcpus <= climbMaxPcpus && n <= climbMaxVcpus) {
+    const guestOf = guestIndexOf(m.vcpus);
+    if (guestOf.some((g, i) => guestOf.indexOf(g) !== i)) {
+      const current = { predicted: before, worstGuest: worstGuestFraction(input, before, guestOf) };
+      const chosen = { predicted: planned, worstGuest: worstGuestFraction(input, planned, guestOf) };
+      if (chosen.worstGuest < current.worstGuest + fairShareTolerance && current.worstGuest < 1 - options.fairShareGain) {
+        const starts = [pins.where.map((w) => w[0]!)];
+        if (candidates.keptApart) starts.push(candidates.keptApart.segregate.where.map((w) => w[0]!));
+        if (affinities.every((a) => a.length === 1)) starts.unshift(affinities.map((a) => a[0]!));
+        const climbed = guestClimbCandidate(input, guestOf, starts);
+        if (climbed) {
+          const climb = { predicted: climbed.candidate.predicted, worstGuest: climbed.guests[0] ?? 1 };
+          if (takesGuestClimb(objective, climb, chosen, current, options)) {
+            ({ where, predicted: planned, strategy } = climbed.candidate);
+            guestWorst = { before: current.worstGuest, after: climb.worstGuest };
+          }
+        }
+      }
+    }
+  }
   if (comparator.holds(planned, before, learnedModel)) {
     return quiet(
       `balanced for fairness: the best placement found (demand spread ${oneDecimal(planned.spreadPoints)} pts) would give the worst-served vCPU ` +
@@ -269,7 +296,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     );
   }
   const bestSpreadPoints = planned.spreadPoints;
-  const fairnessGain = planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
+  // The climb for the guests is judged by what it gains the worst guest.
+  const fairnessGain = guestWorst ? guestWorst.after - guestWorst.before : planned.worstFractionOfFairShare - before.worstFractionOfFairShare;
   // Whether a fairness gain may move at all is the objective's (compare-candidates.ts).
   const unfair = fairnessGain >= options.fairShareGain && comparator.mayMoveForFairness(planned, before, learnedModel, options) && !fairEnough();
   // Other load is noisy too: each pCPU's adds its own σ there.
@@ -320,7 +348,9 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     const from: PinFrom = { pcpus: affinity.map(id), ...(v.pcpu !== undefined ? { on: id(v.pcpu) } : {}) };
     const figures = { ...common, demand: demands[i]! };
     let why: PinWhy;
-    if (strategy === 'segregate' || (strategy === 'groups' && target.length === 1)) {
+    if (strategy === 'guests' && guestWorst) {
+      why = { rule: 'guests', from, to: [id(target[0]!)], figures: { ...figures, worstGuest: guestWorst } };
+    } else if (strategy === 'segregate' || (strategy === 'groups' && target.length === 1)) {
       why = { rule: 'segregate', from, to: [id(target[0]!)], figures: { ...figures, worst } };
     } else if (target.length > 1) {
       let to = setIds.get(target);
@@ -365,7 +395,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     strategy,
     objective,
     ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
-    proposal: proposalOf(heldStateOf(0, false)),
+    proposal: { ...proposalOf(heldStateOf(0, false)), ...(guestWorst ? { guestWorst } : {}) },
     summary:
       `re-pinned ${actions.length} vCPU(s) by ${strategy}: ${gainText}; fairness ${fixed2(before.fairness)} → ${fixed2(after.fairness)}, ` +
       `demand served ${fixed2(before.served)} → ${fixed2(after.served)}, worst fraction of fair share ${wholePercent(before.worstFractionOfFairShare)} → ${wholePercent(after.worstFractionOfFairShare)}; ` +

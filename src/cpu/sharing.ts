@@ -48,6 +48,26 @@ export function worstFractionOfFairShare(demands: readonly number[], shares: rea
   return worst;
 }
 
+/**
+ * Each guest's share over its fair share (its vCPUs' shares together over their fair shares together),
+ * over guests that want CPU and are owed some: what a guest is sold is the guest, and its busy vCPU may
+ * make up for its bursty one. `guestOf` maps each vCPU to its guest (usage.ts guestIndexOf).
+ */
+export function guestFractions(demands: readonly number[], shares: readonly number[], fair: readonly number[], guestOf: readonly number[]): number[] {
+  const received: number[] = [];
+  const owed: number[] = [];
+  const wanted: number[] = [];
+  for (let i = 0; i < demands.length; i++) {
+    const g = guestOf[i]!;
+    received[g] = (received[g] ?? 0) + (shares[i] ?? 0);
+    owed[g] = (owed[g] ?? 0) + (fair[i] ?? 0);
+    wanted[g] = (wanted[g] ?? 0) + demands[i]!;
+  }
+  const fractions: number[] = [];
+  for (let g = 0; g < owed.length; g++) if ((wanted[g] ?? 0) >= idleDemand && (owed[g] ?? 0) > 1e-9) fractions.push(received[g]! / owed[g]!);
+  return fractions;
+}
+
 interface Group {
   pcpus: number[];
   members: number[];

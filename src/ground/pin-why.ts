@@ -37,7 +37,7 @@ export interface MeasuredFigures {
 
 /** What the scheduler's proposal says of every pin it makes. `objective` only when some vCPU is learned clock-bound; `off` when a dedicated pass moved it off a dedicated pCPU too. */
 interface ProposalFigures {
-  /** The candidate that won (cpu/candidates.ts): from-current, sticky-lpt, lpt, share, release, segregate, groups. */
+  /** The candidate that won (cpu/candidates.ts): from-current, sticky-lpt, lpt, share, release, segregate, groups, guests. */
   strategy: string;
   /** The vCPU's smoothed demand, pCPUs. */
   demand: number;
@@ -54,6 +54,8 @@ export type PinWhy =
   | { rule: 'shared'; from: PinFrom; to: number[]; figures: ProposalFigures & { sharedBy: number; worst: { pinned: number; after: number } } }
   /** To one pCPU, learned clock-bound vCPUs kept apart from busy ones. */
   | { rule: 'segregate'; from: PinFrom; to: number[]; figures: ProposalFigures & { worst: Change } }
+  /** To one pCPU, by the climb for the worst-served guest (cpu/guest-climb.ts): its guest-level fraction of fair share now and after. */
+  | { rule: 'guests'; from: PinFrom; to: number[]; figures: ProposalFigures & { worstGuest: Change } }
   /** To a group's pCPU set, learned clock-bound vCPUs grouped apart from the others. */
   | { rule: 'groups'; from: PinFrom; to: number[]; figures: ProposalFigures & { sharedBy: number; worst: Change } }
   /** Back where it was: the trial was measured worse (trials.ts). */
@@ -99,6 +101,13 @@ export function renderPinReason(who: { domain: { name: string }; vcpu: number },
       return (
         `${name} (demand ${fixed2(f.demand)}): ${fromText(why.from)} → pCPU${why.to[0]!}; learned clock-bound vCPUs kept apart from busy ones: ` +
         `the worst-served vCPU gets ${wholePercent(f.worst.before)} of its fair share now, ${wholePercent(f.worst.after)} after; ${spreadText(f.spread)}${proposalTail(f)}`
+      );
+    }
+    case 'guests': {
+      const f = why.figures;
+      return (
+        `${name} (demand ${fixed2(f.demand)}): ${fromText(why.from)} → pCPU${why.to[0]!}; placed for the worst-served guest: ` +
+        `it gets ${wholePercent(f.worstGuest.before)} of its fair share now, ${wholePercent(f.worstGuest.after)} after; ${spreadText(f.spread)}${proposalTail(f)}`
       );
     }
     case 'groups': {

@@ -523,3 +523,38 @@ test('the drop-in probes the host scheduler alone where its balanced placement i
   assert.deepEqual(instead.timeline, ['3:started', '7:started', '11:kept']);
   assert.equal(instead.last, JSON.stringify([[0, 1], [0, 1]]));
 });
+
+test('a placement kept in an epoch that then delivers less, beyond the margin and 1 - fairShareFloor, with the model proposing another, ends the epoch even inside the bands (mix-88)', () => {
+  // Noisy readings (σ 0.15: bands ±0.45) hide the drop from the levels. Released each gets half; apart [0], [1] 0.9 each
+  // until interval 20, then 0.65 and 0.9; swapped apart [1], [0] 0.95 each. The model proposes apart while released,
+  // and (from 20) swapped while apart.
+  const run = (drop: boolean, proposeLate: boolean) => {
+    let state: TrialState | undefined;
+    let affinity = [[0, 1], [0, 1]];
+    const started: number[] = [];
+    const rules = new Set<string | undefined>();
+    for (let k = 1; k <= 30; k++) {
+      const apart = affinity[0]!.length === 1 && affinity[0]![0] === 0;
+      const usage = affinity[0]!.length === 2 ? [0.5, 0.5] : apart ? (drop && k >= 20 ? [0.65, 0.9] : [0.9, 0.9]) : [0.95, 0.95];
+      const m = measurement(affinity, usage);
+      const proposed = affinity[0]!.length === 2 ? [pin(0, [0], affinity[0]!), pin(1, [1], affinity[1]!)] : apart && proposeLate && k >= 20 ? [pin(0, [1], affinity[0]!), pin(1, [0], affinity[1]!)] : [];
+      const d = judgeByTrials(state, { ...input(m, k, proposed), sigmas: [0.15, 0.15] }, options);
+      state = d.state;
+      if (d.event?.event === 'started') started.push(k);
+      if (d.event?.event === 'held') rules.add(d.event.rule);
+      for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+    }
+    return { started, rules, epochs: state!.counts.epochs, affinity };
+  };
+  const dropped = run(true, true);
+  assert.equal(dropped.started.length, 2, `trials started at ${dropped.started.join(', ')}`);
+  assert.ok(dropped.started[1]! >= 20 && dropped.started[1]! <= 22, `the second trial at ${dropped.started[1]}`);
+  assert.equal(dropped.epochs, 2);
+  assert.deepEqual(dropped.affinity, [[1], [0]]);
+  // No drop: the late proposal is held, the epoch settled.
+  const steady = run(false, true);
+  assert.equal(steady.started.length, 1);
+  assert.ok(steady.rules.has('epoch-settled'));
+  // A drop with nothing proposed begins no epoch.
+  assert.equal(run(true, false).epochs, 1);
+});
