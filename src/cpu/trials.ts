@@ -576,12 +576,16 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
   const { m } = input;
   const n = options.trialIntervals;
   const blind = blindToOther(input, options);
-  if (!input.content || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return undefined;
+  // Twice trialIntervals of readings (the first half to tell a placement still improving); a probe where the model
+  // overrates the placement in force (staleHostAlone) needs one reading more than trialIntervals: it is wanted early in
+  // its epoch, judged and kept before the epoch settles (mix-69: epoch 2 at 16, probed at 19, kept at 23).
+  if (!input.content || !options.sharePcpusWhenUnfair || state.recent.length < n + 1 || m.pcpus < 2) return undefined;
   const measuredNow = measure(state.recent.slice(-n), m);
   const now = measuredNow.outcome;
   if (now.worstFraction >= options.fairShareFloor) return undefined;
   let stale = false;
   if (!blind && input.predictedWorst >= options.fairShareFloor && !(stale = staleHostAlone(state, epoch, input, now, options))) return undefined;
+  if (!stale && state.recent.length < 2 * n) return undefined;
   if (blind) {
     const alone = state.hostAlone;
     if (alone && input.interval - alone.at < options.lostTrialMemoryIntervals && alone.outcome.worstFraction <= now.worstFraction + options.trialMargin &&
