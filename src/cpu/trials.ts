@@ -57,6 +57,8 @@ interface Trial {
   samples: Sample[];
   /** A probe of the host's scheduler alone (releaseProbe, probeAfterClimb), not a proposal of the model's. */
   probe?: boolean;
+  /** A probe bought by a placement the model overrates that idles what it withholds (staleHostAlone): measured lower, it goes back whatever its usage spread. */
+  stale?: boolean;
 }
 
 interface Epoch {
@@ -568,14 +570,20 @@ function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutco
  * beside a host process holding half of it, measured 56 % and 50 pts; the host alone gives 98 %. mix-68 is left
  * alone: its model's placement (85 %) beats what the host alone was measured to give at the start (66 %).
  */
-function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
+function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome; stale?: boolean } | undefined {
   const { m } = input;
   const n = options.trialIntervals;
   const blind = blindToOther(input, options);
-  if (!input.content || (!blind && input.predictedWorst >= options.fairShareFloor) || !options.sharePcpusWhenUnfair || state.recent.length < 2 * n || m.pcpus < 2) return undefined;
+  // Twice trialIntervals of readings (the first half to tell a placement still improving); a probe where the model
+  // overrates the placement in force (staleHostAlone) needs one reading more than trialIntervals: it is wanted early in
+  // its epoch, judged and kept before the epoch settles (mix-69: epoch 2 at 16, probed at 19, kept at 23).
+  if (!input.content || !options.sharePcpusWhenUnfair || state.recent.length < n + 1 || m.pcpus < 2) return undefined;
   const measuredNow = measure(state.recent.slice(-n), m);
   const now = measuredNow.outcome;
   if (now.worstFraction >= options.fairShareFloor) return undefined;
+  let stale = false;
+  if (!blind && input.predictedWorst >= options.fairShareFloor && !(stale = staleHostAlone(state, epoch, input, now, options))) return undefined;
+  if (!stale && state.recent.length < 2 * n) return undefined;
   if (blind) {
     const alone = state.hostAlone;
     if (alone && input.interval - alone.at < options.lostTrialMemoryIntervals && alone.outcome.worstFraction <= now.worstFraction + options.trialMargin &&
@@ -596,8 +604,45 @@ function releaseProbe(state: TrialState, epoch: Epoch, input: TrialInput, option
   if (blind && now.usageSpreadPoints <= options.marginPoints &&
     (now.worstFraction < earlier.worstFraction - marginBetween(now, earlier, options.trialMargin) || input.interval - epoch.startedAt >= options.trialWindowIntervals ||
       !servedBeyond(measuredNow) || !servedBeyond(measuredEarlier))) return undefined;
-  return releaseAll(epoch, input, now);
+  const release = releaseAll(epoch, input, now);
+  return release && stale ? { ...release, stale } : release;
 }
+
+/**
+ * Where the model predicts the placement in force fair but it is measured short of fair beyond the margin (the model
+ * overrates it), the host alone is probed all the same in an epoch a demand step began, when the host alone was
+ * measured only before that step (state.hostAlone from an earlier epoch: under other demands, so no evidence for
+ * these), within the epoch's first trialWindowIntervals, and when the placement idles a large part of the demand it
+ * leaves unserved (idleBesideUnserved ≥ idleShareOfUnserved). mix-69: the released host measured 65 % in epoch 1
+ * (interval 7); the step begins epoch 2 at 16, the model predicts its placement at 97 % and it measures 85 %, with
+ * 0.52 pCPU idle (two pCPUs of clock-bound vCPUs at 74 %) beside 1.46 unserved (36 %); the host alone gives 89.5 %
+ * in the second half. Overrated placements on hosts overcommitted twice over idle 4-5 % of what they withhold
+ * (mix-151, mix-198, mix-110), where the host alone probed lost.
+ */
+function staleHostAlone(state: TrialState, epoch: Epoch, input: TrialInput, now: MeasuredOutcome, options: CpuSchedulerOptions): boolean {
+  const alone = state.hostAlone;
+  if (input.objective !== 'fairness' || epoch.id < 2 || alone === undefined || alone.at >= epoch.startedAt || alone.signature !== releasedSignature(input)) return false;
+  if (input.interval - epoch.startedAt >= options.trialWindowIntervals) return false;
+  if (!modelOverrates(input, now, marginBetween(now, now, options.trialMargin))) return false;
+  return idleBesideUnserved(state.recent.slice(-options.trialIntervals), input.m) >= idleShareOfUnserved;
+}
+
+/**
+ * The pCPU time a placement leaves idle (capacity beside other load, less what the vCPUs used), over the demand it
+ * leaves unserved (what the vCPUs wanted and did not get), both over `samples`. The host's scheduler alone idles
+ * no pCPU while a vCPU waits; a placement that idles a large part of what it withholds overcommits the pCPUs its
+ * short guests are pinned to, not the host.
+ */
+function idleBesideUnserved(samples: readonly Sample[], m: CpuMeasurement): number {
+  const { usage, demand } = meansOf(samples);
+  const capacity = (m.pcpuOther ?? []).reduce((a, o) => a - (o < otherLoadFloor ? 0 : Math.min(1, o)), m.pcpus);
+  const used = usage.reduce((a, u) => a + u, 0);
+  const unserved = demand.reduce((a, d, i) => a + Math.max(0, d - usage[i]!), 0);
+  return unserved > 1e-9 ? Math.max(0, capacity - used) / unserved : 0;
+}
+
+/** idleBesideUnserved from which a placement the model overrates is worth a probe of the host alone (staleHostAlone). */
+const idleShareOfUnserved = 0.25;
 
 /**
  * A climb that ends short of fair: the model took two steps or more in the epoch, one measured better, the last kept
@@ -774,7 +819,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     // change must earn its keep, so it goes back (the placement left was measured higher over as many
     // intervals). Kept, it would also close the epoch to anything else: one trial, and no probe.
     const lower = judged === 'same' && input.objective === 'fairness' && tried.worstFraction < trial.baseline.worstFraction &&
-      tried.usageSpreadPoints >= trial.baseline.usageSpreadPoints - options.marginPoints;
+      (trial.stale === true || tried.usageSpreadPoints >= trial.baseline.usageSpreadPoints - options.marginPoints);
     const verdict: TrialVerdict = lower ? 'worse' : judged;
     if (verdict !== 'worse') {
       state.counts.kept++;
@@ -852,7 +897,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     : epoch.improved && !blindToOther(input, options) ? probeAfterClimb(state, epoch, input, options) : releaseProbe(state, epoch, input, options);
   if (probe && !lostMove(state, current, probe.target, interval, options)) {
     epoch.probed = true;
-    return startTrial(probe.actions, probe.target, probe.baseline, true);
+    return startTrial(probe.actions, probe.target, probe.baseline, true, 'stale' in probe && probe.stale === true);
   }
   if (held) return hold(held.rule, `${abandonedText}held: ${held.text}`);
   if (abandoned) return { actions: [], state, event: { event: 'abandoned', epoch: epoch.id, baseline: abandoned.baseline }, summary: abandonedText.slice(0, -2), overridden: false };
@@ -949,14 +994,14 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     return { lost, backoff: { until: interval + wait, wait } };
   }
 
-  function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean): TrialDecision {
+  function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean, stale = false): TrialDecision {
     epoch.outcomes[current] ??= baseline;
     // What the host alone delivered, when a trial leaves it (under fairness: releaseInstead reads it).
     if (input.objective === 'fairness' && current === releasedSignature(input)) state.hostAlone = { at: interval, signature: current, outcome: baseline };
     epoch.left.push(current);
     epoch.levelsUnder[current] ??= watched.levels;
     state.counts.started++;
-    state = { ...state, trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [], ...(probing ? { probe: true } : {}) }, current: target, changedAt: interval, recent: [] };
+    state = { ...state, trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [], ...(probing ? { probe: true } : {}), ...(stale ? { stale: true } : {}) }, current: target, changedAt: interval, recent: [] };
     return {
       actions,
       state,
