@@ -524,11 +524,11 @@ test('the drop-in probes the host scheduler alone where its balanced placement i
   assert.equal(instead.last, JSON.stringify([[0, 1], [0, 1]]));
 });
 
-test('a placement kept in an epoch that then delivers less, beyond the margin and 1 - fairShareFloor, with the model proposing another, ends the epoch even inside the bands (mix-88)', () => {
+test('a placement kept in an epoch that then delivers less, beyond the margin and 1 - fairShareFloor, with the model proposing the climb for the worst-served guest, ends the epoch even inside the bands (mix-88)', () => {
   // Noisy readings (σ 0.15: bands ±0.45) hide the drop from the levels. Released each gets half; apart [0], [1] 0.9 each
   // until interval 20, then 0.65 and 0.9; swapped apart [1], [0] 0.95 each. The model proposes apart while released,
   // and (from 20) swapped while apart.
-  const run = (drop: boolean, proposeLate: boolean) => {
+  const run = (drop: boolean, proposeLate: boolean, lateForGuests = true) => {
     let state: TrialState | undefined;
     let affinity = [[0, 1], [0, 1]];
     const started: number[] = [];
@@ -538,7 +538,8 @@ test('a placement kept in an epoch that then delivers less, beyond the margin an
       const usage = affinity[0]!.length === 2 ? [0.5, 0.5] : apart ? (drop && k >= 20 ? [0.65, 0.9] : [0.9, 0.9]) : [0.95, 0.95];
       const m = measurement(affinity, usage);
       const proposed = affinity[0]!.length === 2 ? [pin(0, [0], affinity[0]!), pin(1, [1], affinity[1]!)] : apart && proposeLate && k >= 20 ? [pin(0, [1], affinity[0]!), pin(1, [0], affinity[1]!)] : [];
-      const d = judgeByTrials(state, { ...input(m, k, proposed), sigmas: [0.15, 0.15] }, options);
+      const late = apart && proposeLate && k >= 20;
+      const d = judgeByTrials(state, { ...input(m, k, proposed), sigmas: [0.15, 0.15], ...(late && lateForGuests ? { forGuests: true } : {}) }, options);
       state = d.state;
       if (d.event?.event === 'started') started.push(k);
       if (d.event?.event === 'held') rules.add(d.event.rule);
@@ -557,4 +558,7 @@ test('a placement kept in an epoch that then delivers less, beyond the margin an
   assert.ok(steady.rules.has('epoch-settled'));
   // A drop with nothing proposed begins no epoch.
   assert.equal(run(true, false).epochs, 1);
+  // Nor one where the proposal is not the climb for the worst-served guest: on real guests (the lab's mix-2vcpu) two
+  // intervals of a kept release read 60 % against its 74 %, noise, and a segregation proposed then moved every vCPU.
+  assert.equal(run(true, true, false).epochs, 1);
 });
