@@ -66,7 +66,6 @@ export function isVcpuKey(key: string, domain: DomainRef, vcpu: number): boolean
   );
 }
 
-/** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
 /** Per vCPU (in the given order), the index of its guest (by uuid, else by name), guests numbered as first seen. */
 export function guestIndexOf(vcpus: readonly { domain: DomainRef }[]): number[] {
   const at = new Map<string, number>();
@@ -78,6 +77,7 @@ export function guestIndexOf(vcpus: readonly { domain: DomainRef }[]): number[] 
   });
 }
 
+/** Keeps valid pCPU indices only, sorted and unique; an empty or wholly invalid affinity means "all pCPUs". */
 export function normalizeAffinity(affinity: number[], pcpus: number): number[] {
   // Affinities read back from the host are almost always normalised already: shared, not copied
   // (4,000 released vCPUs on 256 pCPUs would copy a million entries per interval). Nothing mutates them.
