@@ -268,9 +268,10 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   let guestWorst: { before: number; after: number } | undefined;
   if (objective === 'fairness' && learnedModel && !demandChanged && pcpus <= climbMaxPcpus && n <= climbMaxVcpus) {
     const guestOf = guestIndexOf(m.vcpus);
-    if (guestOf.some((g, i) => guestOf.indexOf(g) !== i)) {
+    if (new Set(guestOf).size < guestOf.length) {
       const current = { predicted: before, worstGuest: worstGuestFraction(input, before, guestOf) };
       const chosen = { predicted: planned, worstGuest: worstGuestFraction(input, planned, guestOf) };
+      // The climb is searched only where the choice does not serve the worst guest better (takesGuestClimb checks it again on its own).
       if (chosen.worstGuest < current.worstGuest + fairShareTolerance && current.worstGuest < 1 - options.fairShareGain) {
         const starts = [pins.where.map((w) => w[0]!)];
         if (candidates.keptApart) starts.push(candidates.keptApart.segregate.where.map((w) => w[0]!));

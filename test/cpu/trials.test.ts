@@ -488,7 +488,8 @@ test('the drop-in probes the host scheduler alone where its balanced placement i
   // Two one-vCPU guests pinned apart, both pCPUs busy (usage spread 0: balanced), yet g0 gets 0.5 of its fair 1 (the
   // bursty vCPUs of the lab's mixes lose their window beside busy ones). `released`: what each gets with nothing pinned.
   // `step`: the model's proposal at interval 3 (g0 onto pCPU1), measured fairer but unbalanced (spread 60 pts).
-  const run = (released: number, step: boolean, pinnedApart: number[] | ((k: number) => number[]) = [0.5, 1]): { timeline: string[]; last: string } => {
+  // `nextStep`: at the step's verdict the model has learned since (new labels) and proposes another step (g1 onto pCPU0).
+  const run = (released: number, step: boolean, pinnedApart: number[] | ((k: number) => number[]) = [0.5, 1], nextStep = false): { timeline: string[]; last: string } => {
     let affinity = [[0], [1]];
     let state;
     const timeline: string[] = [];
@@ -496,8 +497,8 @@ test('the drop-in probes the host scheduler alone where its balanced placement i
       const apart = affinity[0]![0] === 0 && affinity[0]!.length === 1;
       const usage = affinity[0]!.length === 2 ? [released, released] : apart ? (typeof pinnedApart === 'function' ? pinnedApart(k) : pinnedApart) : [0.7, 0.7];
       const m: CpuMeasurement = { ...measurement(affinity, usage), pcpuUsage: apart || affinity[0]!.length === 2 ? [1, 1] : [0.4, 1] };
-      const proposed = step && k === 3 && apart ? [pin(0, [1], affinity[0]!)] : [];
-      const d = judgeByTrials(state, { ...input(m, k, proposed, 'balance'), predictedWorst: 1 }, dropIn);
+      const proposed = step && k === 3 && apart ? [pin(0, [1], affinity[0]!)] : nextStep && k >= 7 && affinity[1]![0] === 1 && affinity[1]!.length === 1 ? [pin(1, [0], affinity[1]!)] : [];
+      const d = judgeByTrials(state, { ...input(m, k, proposed, 'balance'), predictedWorst: 1, ...(nextStep && k >= 7 ? { labels: 'u0/0' } : {}) }, dropIn);
       state = d.state;
       if (d.event && d.event.event !== 'measuring' && d.event.event !== 'held') timeline.push(`${k}:${d.event.event}`);
       for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
@@ -522,6 +523,11 @@ test('the drop-in probes the host scheduler alone where its balanced placement i
   const instead = run(0.9, true);
   assert.deepEqual(instead.timeline, ['3:started', '7:started', '11:kept']);
   assert.equal(instead.last, JSON.stringify([[0, 1], [0, 1]]));
+  // So too where the model, having learned since, proposes another step at that verdict: a step lost for balance while
+  // measured fairer says the model trades balance for fairness, and its next step would too (the lab's mix-2vcpu, round 3).
+  const beforeNextStep = run(0.9, true, [0.5, 1], true);
+  assert.deepEqual(beforeNextStep.timeline, ['3:started', '7:started', '11:kept']);
+  assert.equal(beforeNextStep.last, JSON.stringify([[0, 1], [0, 1]]));
 });
 
 test('a placement kept in an epoch that then delivers less, beyond the margin and 1 - fairShareFloor, with the model proposing the climb for the worst-served guest, ends the epoch even inside the bands (mix-88)', () => {
