@@ -128,6 +128,11 @@ test('a climb that ends short of fair is followed by one probe of the host sched
   const run = play(30, at(0.8), climb, [[0], [0]]);
   assert.deepEqual(run.timeline, ['1:started', '5:kept', '6:started', '10:kept', '13:started', '17:kept']);
   assert.equal(run.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  // The probe kept better ends the model's climb: its next proposal (g1 onto pCPU1 from nothing pinned, on the labels
+  // whose placement just lost to the host alone) is held, not tried (the lab's mix-2vcpu, round 5: 12 pin changes in the window).
+  const after = play(30, at(0.8), (k, a) => (a[0]!.length === 2 && a[1]!.length === 2 ? [pin(1, [1], a[1]!)] : climb(k, a)), [[0], [0]]);
+  assert.deepEqual(after.timeline.filter((e) => !e.endsWith(':held')), ['1:started', '5:kept', '6:started', '10:kept', '13:started', '17:kept']);
+  assert.equal(after.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
   // Reached a placement measured fair within the margin: no probe.
   const fair = play(30, at(0.99), climb, [[0], [0]]);
   assert.deepEqual(fair.timeline, ['1:started', '5:kept', '6:started', '10:kept']);
