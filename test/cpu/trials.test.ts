@@ -117,6 +117,29 @@ test('a trial as good within the margin but measured lower than what it left goe
   assert.equal(judgeOutcomes(outcome(0.79), outcome(0.8), 'balance', 0.02, 10), 'same');
 });
 
+test('a probe of the host alone measured lower by no more than trialMargin is a tie, and a tie goes to nothing pinned; lower by more within the noise, it goes back', () => {
+  // The climb of the probe test below (both on pCPU0, then g1 let onto both, then g0 onto pCPU1: 0.8), then the probe
+  // at 13. `released`: what nothing pinned gives at its k-th reading.
+  const climb = (k: number, a: number[][]): PinAction[] => (k === 1 ? [pin(1, [0, 1], a[1]!)] : k === 6 ? [pin(0, [1], a[0]!)] : []);
+  const withRelease = (released: (k: number) => number) => {
+    let readings = 0;
+    return (a: number[][]): number[] => {
+      if (a[0]!.length === 2) {
+        const r = released(readings++);
+        return [r, r];
+      }
+      return a[0]![0] === 1 ? [0.8, 0.8] : a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3];
+    };
+  };
+  const tie = play(30, withRelease(() => 0.79), climb, [[0], [0]]);
+  assert.deepEqual(tie.timeline.slice(-2), ['13:started', '17:kept']);
+  assert.equal(tie.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  // Readings of 0.70 and 0.80 in turn: 5 points lower on average, within the noise ("same"), beyond the tie: back.
+  const lower = play(30, withRelease((k) => (k % 2 === 0 ? 0.7 : 0.8)), climb, [[0], [0]]);
+  assert.deepEqual(lower.timeline.slice(-2), ['13:started', '17:reverted']);
+  assert.equal(lower.placements.at(-1), JSON.stringify([[1], [0, 1]]));
+});
+
 test('a climb that ends short of fair is followed by one probe of the host scheduler alone, at its last chance of a next step', () => {
   // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's first step): 0.6; then g0 onto pCPU1 (its second): 0.8; nothing pinned: 0.95.
   const at = (fair: number) => (a: number[][]): number[] => {
