@@ -22,8 +22,7 @@
 // mix-periods), VB_LAB_BENCH_MIXED_SETTLE (intervals before a mix's window, 12: a learned
 // segregation was seen to take 8-10), VB_LAB_BENCH_MIXED_START (spread, or random:SEED for seeded
 // random starting pins), VB_LAB_BENCH_MIXED_MODES (run,vcpu_scheduler,nothing,oracle), VB_LAB_BENCH_REFERENCE (oracle: the simulator oracle's placement, the default; hand: the hand-found one),
-// VB_LAB_BENCH_KEEP_TRACES (a directory), VB_LAB_BENCH_WARMUP_MAX_S (the longest wait before a mix's first
-// round for the just-booted guests' QEMU work to fall below 0.25 pCPU, 120).
+// VB_LAB_BENCH_KEEP_TRACES (a directory).
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -45,8 +44,6 @@ const ROUNDS = Math.max(1, Number(process.env.VB_LAB_BENCH_ROUNDS ?? 3));
 const WINDOW_S = Math.max(4, Number(process.env.VB_LAB_BENCH_WINDOW_S ?? 12));
 const CASES = new Set((process.env.VB_LAB_BENCH_CASES ?? 'quiet,host,mixed').split(',').map((c) => c.trim()).filter(Boolean));
 const MIXED_SETTLE = Math.max(1, Number(process.env.VB_LAB_BENCH_MIXED_SETTLE ?? 12));
-/** Longest wait, before a mix's first round, for its just-booted guests' QEMU work to quiet down (waitForQuietQemu). */
-const WARMUP_MAX_S = Math.max(0, Number(process.env.VB_LAB_BENCH_WARMUP_MAX_S ?? 120));
 /** `spread` (each mix's own start pins: busy and bursty mixed on both pCPUs) or `random:SEED` (a seeded random pinning). */
 const MIXED_START = process.env.VB_LAB_BENCH_MIXED_START ?? 'spread';
 /** Which mixed-case modes run (all by default), e.g. `run` alone while studying it. */
@@ -213,10 +210,6 @@ async function mixCase(bench: LabBench, workload: WorkloadController, mix: Mix):
   log(`${tag}: oracle = the simulator oracle's best static placement ${describePlacement(mix, reference)} pinned once, no controller`);
   log(`${tag}: run = virtbalance run --cpu ${runArgs.join(' ') || '(no --objective flag in this build: its default)'} --only '${bench.prefix}*'; vcpu_scheduler = vcpu_scheduler ${INTERVAL_S} --only '${bench.prefix}*'; window after ${MIXED_SETTLE} intervals`);
   const rounds: MixedRound[] = [];
-  // The first round would otherwise begin while the just-booted guests' QEMU threads still work (0.4-0.9 pCPU for about
-  // 40 s), which the controllers read as other load falling inside the window: a new demand epoch and its trial.
-  const warm = await bench.waitForQuietQemu(WARMUP_MAX_S);
-  log(`${tag}: guests' QEMU work outside their vCPUs ${warm.overhead.toFixed(2)} pCPU after ${warm.seconds.toFixed(0)} s${warm.quiet ? '' : ` (still above 0.25 after the ${WARMUP_MAX_S} s allowed: round 1 may see it fall)`}`);
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       // Rotate the order so no mode always follows the same one.

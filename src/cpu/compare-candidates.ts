@@ -76,6 +76,11 @@ export interface GuestFigures {
   worstGuest: number;
 }
 
+/** Whether the objective's choice serves the worst guest no better than the placement in force, by the model (within the tolerance). */
+export function servesWorstGuestNoBetter(chosen: Pick<GuestFigures, 'worstGuest'>, current: Pick<GuestFigures, 'worstGuest'>): boolean {
+  return chosen.worstGuest < current.worstGuest + fairShareTolerance;
+}
+
 /**
  * Whether the climb for the worst-served guest (guest-climb.ts) replaces the objective's choice: only
  * under fairness, where that choice (scored per vCPU) would serve the worst guest no better than the
@@ -85,7 +90,7 @@ export interface GuestFigures {
 export function takesGuestClimb(objective: CpuObjective, climb: GuestFigures, chosen: GuestFigures, current: GuestFigures, options: CpuSchedulerOptions): boolean {
   return (
     objective === 'fairness' &&
-    chosen.worstGuest < current.worstGuest + fairShareTolerance &&
+    servesWorstGuestNoBetter(chosen, current) &&
     climb.worstGuest >= Math.max(current.worstGuest, chosen.worstGuest) + options.fairShareGain &&
     climb.predicted.worstFractionOfFairShare >= current.predicted.worstFractionOfFairShare - fairShareTolerance
   );

@@ -1,7 +1,7 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { judgeBalance } from './balance.js';
 import { groupsCandidates, pinsCandidate, segregateCandidate, sharedCandidates, type CandidateInput, type CpuStrategy } from './candidates.js';
-import { chooseCandidate, comparators, fairShareTolerance, takesGuestClimb, type CandidateSet } from './compare-candidates.js';
+import { chooseCandidate, comparators, servesWorstGuestNoBetter, takesGuestClimb, type CandidateSet } from './compare-candidates.js';
 import { climbMaxPcpus, climbMaxVcpus, guestClimbCandidate, worstGuestFraction } from './guest-climb.js';
 import type { DedicatedState } from './dedicated-state.js';
 import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
@@ -271,8 +271,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     if (new Set(guestOf).size < guestOf.length) {
       const current = { predicted: before, worstGuest: worstGuestFraction(input, before, guestOf) };
       const chosen = { predicted: planned, worstGuest: worstGuestFraction(input, planned, guestOf) };
-      // The climb is searched only where the choice does not serve the worst guest better (takesGuestClimb checks it again on its own).
-      if (chosen.worstGuest < current.worstGuest + fairShareTolerance && current.worstGuest < 1 - options.fairShareGain) {
+      // The climb is searched only where it could be taken (takesGuestClimb): its cost is spared otherwise.
+      if (servesWorstGuestNoBetter(chosen, current) && current.worstGuest < 1 - options.fairShareGain) {
         const starts = [pins.where.map((w) => w[0]!)];
         if (candidates.keptApart) starts.push(candidates.keptApart.segregate.where.map((w) => w[0]!));
         if (affinities.every((a) => a.length === 1)) starts.unshift(affinities.map((a) => a[0]!));

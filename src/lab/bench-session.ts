@@ -134,23 +134,6 @@ export class LabBench {
     return { ...w, host };
   }
 
-  /**
-   * Waits, up to `maxSeconds`, until the guests' QEMU processes spend less than `belowPcpus` outside their vCPUs over
-   * two windows of `windowSeconds` in a row: just booted, their emulator and I/O threads take 0.4-0.9 pCPU for about
-   * 40 s, which a controller reads as other load and a first round measures as a host that changes under it.
-   * Returns the last window's overhead and the seconds waited.
-   */
-  async waitForQuietQemu(maxSeconds: number, belowPcpus = 0.25, windowSeconds = 4): Promise<{ overhead: number; seconds: number; quiet: boolean }> {
-    const started = Date.now();
-    let quietWindows = 0;
-    let overhead = Number.NaN;
-    while (quietWindows < 2 && (Date.now() - started) / 1000 + windowSeconds <= maxSeconds) {
-      overhead = (await this.measure(windowSeconds)).qemuOverhead;
-      quietWindows = overhead < belowPcpus ? quietWindows + 1 : 0;
-    }
-    return { overhead, seconds: (Date.now() - started) / 1000, quiet: quietWindows >= 2 };
-  }
-
   /** Measures `seconds` from now. */
   async measure(seconds: number): Promise<BenchWindow> {
     const first = await this.sample();
