@@ -55,7 +55,7 @@ interface Trial {
   /** The pins that put the moved vCPUs back. */
   revert: PinAction[];
   samples: Sample[];
-  /** A probe of the host's scheduler alone (releaseProbe, probeAfterClimb), not a proposal of the model's. */
+  /** A probe of the host's scheduler alone (releaseProbe, probeAfterClimb, releaseInstead), not a proposal of the model's. */
   probe?: boolean;
   /** A probe bought by a placement the model overrates that idles what it withholds (staleHostAlone): measured lower, it goes back whatever its usage spread. */
   stale?: boolean;
@@ -824,8 +824,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     // noiseless reading needs, is a tie, and a tie goes to nothing pinned: pins are ours and must be measured better to
     // stay (the lab's mix-2vcpu, two rounds: the host alone 60 % against 61 and 49 against 50, reverted both times;
     // nothing pinned read 67 and 65 % in those rounds' windows, the pins kept 54 % in the first).
-    const tieToHostAlone = trial.probe === true && trial.stale !== true && trial.to === releasedSignature(input) &&
-      tried.worstFraction >= trial.baseline.worstFraction - options.trialMargin;
+    const tieToHostAlone = trial.probe === true && trial.stale !== true && tried.worstFraction >= trial.baseline.worstFraction - options.trialMargin;
     const lower = judged === 'same' && input.objective === 'fairness' && !tieToHostAlone && tried.worstFraction < trial.baseline.worstFraction &&
       (trial.stale === true || tried.usageSpreadPoints >= trial.baseline.usageSpreadPoints - options.marginPoints);
     const verdict: TrialVerdict = lower ? 'worse' : judged;
@@ -856,7 +855,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     // The drop-in's step measured fairer but lost on balance: the model's next step would trade balance against
     // fairness the same way, so the host alone, which is balanced by construction, goes first (the lab's mix-2vcpu:
     // segregation 73 % against 60-64 %, lost on spread; the next step lost too and the round went back to 48-58 %).
-    const fairerLostOnBalance = blind && input.objective !== 'fairness' && tried.worstFraction > trial.baseline.worstFraction;
+    const fairerLostOnBalance = blind && tried.worstFraction > trial.baseline.worstFraction;
     const redirected = fairerLostOnBalance ? releaseInstead(trial, tried) ?? redirect(trial, tried) : redirect(trial, tried) ?? releaseInstead(trial, tried);
     if (redirected) return redirected;
     const { lost, backoff } = recordLostTrial(trial);
