@@ -11,8 +11,9 @@ import type { CpuMeasurement } from './usage.js';
 // Configured weights (`vms.NAME.cpuWeight`, the CPU option `weights`): a weight is set once per
 // *appearance* of a domain in the run's scope: when it is first seen, when it is seen again after it
 // was gone (stopped and started), and when its cpu_shares went back from what we set to something
-// else while it stayed, or its vCPU time began again (restarted between two observations: the host
-// starts a new cgroup; the time tells it even when it restarted right after our change). Within one
+// else while it stayed, or it started anew between two observations (the host starts a new cgroup): its
+// id changed or its vCPU time began again, which tell it even when it restarted right after our change
+// (a run short enough that the new one's time is already past the old one's needs the id). Within one
 // appearance it is never set twice: a weight the host does not keep is not set again, and one
 // someone changes by hand is set back once, not fought over every interval. The weight each domain
 // had before our first change is remembered for `--restore`. Only domains in the observation are
@@ -39,6 +40,8 @@ export interface KeptWeight {
   last?: number;
   /** Its vCPUs' time (Σ ns) at the last observation: less now means it started again in between. */
   cpuTimeNs?: number;
+  /** The host's id of its run at the last observation: another now means it started again in between. */
+  id?: number;
   /** Its weight before our first change. */
   before?: number;
   /** A change of ours took effect (so --restore puts `before` back). */
@@ -97,7 +100,7 @@ export function planWeights(keeping: WeightKeeping, observation: HostObservation
     if (!kept.present) {
       kept.handled = false;
       trigger = { event: kept.last === undefined ? 'first-seen' : 'running-again' };
-    } else if (kept.cpuTimeNs !== undefined && cpuTimeNs < kept.cpuTimeNs) {
+    } else if ((kept.id !== undefined && d.id !== undefined && d.id !== kept.id) || (kept.cpuTimeNs !== undefined && cpuTimeNs < kept.cpuTimeNs)) {
       kept.handled = false;
       trigger = { event: 'restarted' };
     } else if (kept.wanted !== undefined && kept.last !== undefined && sameWeight(kept.last, kept.wanted) && !sameWeight(observed, kept.wanted)) {
@@ -110,6 +113,8 @@ export function planWeights(keeping: WeightKeeping, observation: HostObservation
     kept.present = true;
     kept.last = observed;
     kept.cpuTimeNs = cpuTimeNs;
+    if (d.id !== undefined) kept.id = d.id;
+    else delete kept.id;
     if (wanted === undefined || kept.handled || (d.state !== 'running' && d.state !== 'blocked')) continue;
     kept.handled = true;
     kept.wanted = wanted;

@@ -68,6 +68,18 @@ test('weights: a domain restarted right after our change (before we saw the weig
   // Its time grows and the host keeps 1: not fought over within this appearance.
   assert.deepEqual(summary(keeper.plan(obs(timed(1.3e9)))), []);
   assert.deepEqual(summary(keeper.plan(obs(timed(2.3e9, 3)))), []);
+  // A run so short that the next one's vCPU time is already past it (CI: set at 1.5 s, destroyed, started, seen at
+  // 1.8 s): its new id tells the restart.
+  const k2 = new CpuWeightKeeper({ db: 3 });
+  const run = (id: number, timeNs: number, cpuWeight?: number): DomainObservation => ({ ...timed(timeNs, cpuWeight), id });
+  const set = k2.plan(obs(run(89, 1.5e9)));
+  assert.deepEqual(summary(set), ['db 1->3']);
+  k2.settle(set, [], false);
+  const restarted = k2.plan(obs(run(90, 1.8e9)));
+  assert.deepEqual(summary(restarted), ['db 1->3']);
+  assert.deepEqual(restarted[0]!.why?.rule === 'configured' && restarted[0]!.why.figures.trigger, { event: 'restarted' });
+  k2.settle(restarted, [], false);
+  assert.deepEqual(summary(k2.plan(obs(run(90, 2.8e9, 3)))), []);
 });
 
 test('weights: what each domain had before our first change is remembered; a failed or dry-run change is not; a change never made restores nothing', () => {
