@@ -15,7 +15,7 @@ import { cloneMemoryState, forgetGuests, newGuestState, type GuestMemoryState, t
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
-import { addResidual, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
+import { addResidual, changeBeyondNoiseKiB, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
 import { cacheFigures, cacheView } from './cache.js';
 import { detectRepeatedReads, endEpisodeIfGivenBack, markBurstFit, recordEpisodeShrink, rereadMarginKiB, trackBursts } from './read-bursts.js';
 import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
@@ -409,7 +409,8 @@ function setMemory(g: GuestAssessment, proposedKiB: number, why: string, options
 function recordReading(guest: GuestMemoryState, usedKiB: number, sample: UsageSample | undefined, options: MemoryOptions): void {
   if (sample) {
     guest.samples = addSample(guest.samples, sample, options.growthWindow);
-    const residual = noiseResidualKiB(guest.samples);
+    const change = changeBeyondNoiseKiB(noiseSigmaKiB(guest.noiseResiduals), mibToKiB(options.minChangeMiB), options.noiseSigmas);
+    const residual = noiseResidualKiB(guest.samples, change);
     if (residual !== undefined) guest.noiseResiduals = addResidual(guest.noiseResiduals, residual, options.noiseWindow);
   }
   guest.levelKiB = nextLevelKiB(guest.levelKiB, usedKiB, noiseSigmaKiB(guest.noiseResiduals), options.levelSmoothing);

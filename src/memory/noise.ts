@@ -11,6 +11,13 @@
 //    divided by that factor. The median absolute deviation of normal values is 0.6745 of their σ,
 //    so σ ≈ MAD / 0.6745. The median makes it robust: a consumer starting or stopping is one or two
 //    outlying values, and a steady ramp, however long, adds nothing at all.
+//    A triple whose ends lie further apart than noise moves them (u₃ − u₁ has σ·√2 for any spacing)
+//    shows a change in use, and its residual is left out: a consumer that allocates in jerks is
+//    growing unevenly, not noisy, and that unevenness ends with the growth. Left in, a jerky climb
+//    of 30 MiB/s on a real guest read as σ 27 MiB, and after it freed everything the guest was
+//    kept 2σ above its flat use until those readings left the window. For independent normal
+//    noise at even spacing u₃ − u₁ is independent of the second difference, so leaving triples
+//    out on it does not bias σ.
 //  - the level, an exponential average of used, which restarts at a reading more than
 //    LEVEL_RESTART_SIGMAS·σ away: a load that stops or starts is followed at once, not dragged.
 //
@@ -44,16 +51,27 @@ export function copyNoiseMemory(copy: NoiseMemory): void {
 
 /**
  * The noise residual of the newest of three successive readings (KiB, scaled to one reading's σ),
- * or undefined without three readings in time order.
+ * or undefined without three readings in time order, or when the first and last are more than
+ * `changeKiB` apart (a change in use, see changeBeyondNoiseKiB).
  */
-export function noiseResidualKiB(samples: readonly Pick<UsageSample, 'atSeconds' | 'usedKiB'>[]): number | undefined {
+export function noiseResidualKiB(samples: readonly Pick<UsageSample, 'atSeconds' | 'usedKiB'>[], changeKiB = Infinity): number | undefined {
   if (samples.length < 3) return undefined;
   const [a, b, c] = samples.slice(-3) as [UsageSample, UsageSample, UsageSample];
+  if (Math.abs(c.usedKiB - a.usedKiB) > changeKiB) return undefined;
   const before = b.atSeconds - a.atSeconds;
   const after = c.atSeconds - b.atSeconds;
   if (before <= 0 || after <= 0) return undefined;
   const r = after / before;
   return (c.usedKiB - b.usedKiB - r * (b.usedKiB - a.usedKiB)) / Math.sqrt(1 + (1 + r) ** 2 + r ** 2);
+}
+
+/**
+ * How far apart two readings can lie by noise alone: `sigmas` standard deviations of their
+ * difference (σ·√2), with σ never taken below `bandFloorKiB` (the smallest change worth a move),
+ * so a guest whose noise is not yet known, or is tiny, still keeps the wiggles of its quiet use.
+ */
+export function changeBeyondNoiseKiB(sigmaKiB: number, bandFloorKiB: number, sigmas: number): number {
+  return sigmas * Math.SQRT2 * Math.max(sigmaKiB, bandFloorKiB);
 }
 
 /** Appends one residual, keeping the last `window`. */
