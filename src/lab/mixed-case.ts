@@ -338,7 +338,9 @@ export async function mixedRound(bench: LabBench, workload: WorkloadController, 
   if (mode === 'nothing' || mode === 'oracle') {
     if (mode === 'nothing') await bench.pinAll(bench.all);
     else await applyPlacement(bench, lab, opts.reference ?? referencePlacement(mix));
-    await sleep(2_000);
+    // The window opens as long after the starting pins as a controller's does (its settling intervals): every mode is
+    // measured at the same time into its round, so modes differ by placement, not by when they were measured.
+    await sleep(Math.max(2_000, opts.settleIntervals * opts.intervalSeconds * 1000));
     window = await bench.measure(opts.windowSeconds);
     endPlacement = await bench.placement();
   } else {
