@@ -407,13 +407,16 @@ function setMemory(g: GuestAssessment, proposedKiB: number, why: string, options
 
 /** A fresh reading feeds the growth window, the noise estimate and the level of use. */
 function recordReading(guest: GuestMemoryState, usedKiB: number, sample: UsageSample | undefined, options: MemoryOptions): void {
+  let sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
   if (sample) {
     guest.samples = addSample(guest.samples, sample, options.growthWindow);
-    const change = changeBeyondNoiseKiB(noiseSigmaKiB(guest.noiseResiduals), mibToKiB(options.minChangeMiB), options.noiseSigmas);
-    const residual = noiseResidualKiB(guest.samples, change);
-    if (residual !== undefined) guest.noiseResiduals = addResidual(guest.noiseResiduals, residual, options.noiseWindow);
+    const residual = noiseResidualKiB(guest.samples, changeBeyondNoiseKiB(sigmaKiB, mibToKiB(options.minChangeMiB), options.noiseSigmas));
+    if (residual !== undefined) {
+      guest.noiseResiduals = addResidual(guest.noiseResiduals, residual, options.noiseWindow);
+      sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
+    }
   }
-  guest.levelKiB = nextLevelKiB(guest.levelKiB, usedKiB, noiseSigmaKiB(guest.noiseResiduals), options.levelSmoothing);
+  guest.levelKiB = nextLevelKiB(guest.levelKiB, usedKiB, sigmaKiB, options.levelSmoothing);
 }
 
 function record(guest: GuestMemoryState, action: SetMemoryAction): void {
