@@ -65,13 +65,18 @@ export function noiseResidualKiB(samples: readonly Pick<UsageSample, 'atSeconds'
   return (c.usedKiB - b.usedKiB - r * (b.usedKiB - a.usedKiB)) / Math.sqrt(1 + (1 + r) ** 2 + r ** 2);
 }
 
+/** A guest's noise band: one reading's σ, never below `minChangeKiB` (the smallest change worth a move). */
+export function noiseBandKiB(sigmaKiB: number, minChangeKiB: number): number {
+  return Math.max(minChangeKiB, sigmaKiB);
+}
+
 /**
  * How far apart two readings can lie by noise alone: `sigmas` standard deviations of their
- * difference (σ·√2), with σ never taken below `bandFloorKiB` (the smallest change worth a move),
- * so a guest whose noise is not yet known, or is tiny, still keeps the wiggles of its quiet use.
+ * difference (√2 × the noise band), so a guest whose noise is not yet known, or is tiny, still
+ * keeps the wiggles of its quiet use.
  */
-export function changeBeyondNoiseKiB(sigmaKiB: number, bandFloorKiB: number, sigmas: number): number {
-  return sigmas * Math.SQRT2 * Math.max(sigmaKiB, bandFloorKiB);
+export function changeBeyondNoiseKiB(sigmaKiB: number, minChangeKiB: number, sigmas: number): number {
+  return sigmas * Math.SQRT2 * noiseBandKiB(sigmaKiB, minChangeKiB);
 }
 
 /** Appends one residual, keeping the last `window`. */

@@ -4,6 +4,7 @@ import type { MemoryOptions } from './options.js';
 import { mib } from '../ground/units.js';
 import { cacheFigures } from './cache.js';
 import { heldByHostKiB } from './resident.js';
+import { noiseBandKiB } from './noise.js';
 
 // Rule: take memory back from guests that waste it.
 //
@@ -73,7 +74,7 @@ export function assessReclaim(g: GuestAssessment, options: MemoryOptions, mode: 
   const excessKiB = g.actualKiB - needKiB;
   const thresholdKiB = wasteThresholdKiB(g, options);
   // Excess within one reading's noise is not worth a change: the next reading may ask for it back.
-  const bandKiB = Math.max(options.minChangeMiB * 1024, g.noiseSigmaKiB);
+  const bandKiB = noiseBandKiB(g.noiseSigmaKiB, options.minChangeMiB * 1024);
   // While the balloon is still moving, `used` is an upper bound that hides the excess: a run ends
   // only on a reading taken with the balloon standing still.
   if (excessKiB < bandKiB) return { reclaiming: g.reclaiming && !g.settled, wasteSeen: false };
