@@ -140,7 +140,7 @@ test('a probe of the host alone measured lower by no more than trialMargin, or w
   assert.deepEqual(lower.timeline.slice(-2), ['13:started', '17:reverted']);
   assert.equal(lower.placements.at(-1), JSON.stringify([[1], [0, 1]]));
   // Readings of 0.68 and 0.80 in turn: 4 points lower, but a margin of 8 points, wider than fairShareGain: the
-  // trial cannot tell whether the pins earn their keep, and the host alone stays (the lab's mix-2vcpu, σ 10-30 points).
+  // trial cannot tell whether the pins earn their keep, and the host alone stays (the lab's mix-2vcpu: margins of 3-47 points).
   const unresolved = play(30, withRelease((k) => (k % 2 === 0 ? 0.68 : 0.8)), climb, [[0], [0]]);
   assert.deepEqual(unresolved.timeline.slice(-2), ['13:started', '17:kept']);
   assert.equal(unresolved.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
