@@ -312,6 +312,11 @@ export function judgeOutcomes(tried: MeasuredOutcome, baseline: MeasuredOutcome,
   return fairness;
 }
 
+/** Two outcomes judged the same within a margin wider than fairShareGain: the readings cannot tell whether a move for fairness gained what it is made for. */
+function unresolved(tried: MeasuredOutcome, baseline: MeasuredOutcome, options: CpuSchedulerOptions): boolean {
+  return marginBetween(tried, baseline, options.trialMargin) > options.fairShareGain;
+}
+
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -828,8 +833,8 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     // whether the pins it replaced earn their keep: a tie too (the lab's mix-2vcpu on emulated guests: the host alone
     // read 55 % against 59 % for the bench's starting pins at a margin of 6.8 points, went back, and those pins read
     // 54.5 % in the window, nothing pinned 60.3 %).
-    const unresolved = judged === 'same' && marginBetween(tried, trial.baseline, options.trialMargin) > options.fairShareGain;
-    const tieToHostAlone = trial.probe === true && trial.stale !== true && (unresolved || tried.worstFraction >= trial.baseline.worstFraction - options.trialMargin);
+    const tieToHostAlone = trial.probe === true && trial.stale !== true &&
+      ((judged === 'same' && unresolved(tried, trial.baseline, options)) || tried.worstFraction >= trial.baseline.worstFraction - options.trialMargin);
     const lower = judged === 'same' && input.objective === 'fairness' && !tieToHostAlone && tried.worstFraction < trial.baseline.worstFraction &&
       (trial.stale === true || tried.usageSpreadPoints >= trial.baseline.usageSpreadPoints - options.marginPoints);
     const verdict: TrialVerdict = lower ? 'worse' : judged;

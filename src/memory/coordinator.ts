@@ -15,7 +15,7 @@ import { cloneMemoryState, forgetGuests, newGuestState, type GuestMemoryState, t
 import { enableStats, hasStats, isBootSnapshot, reviveStats, speedUpStats } from './stats-enabling.js';
 import { mib, mibToKiB } from '../ground/units.js';
 import { measureUsage } from './usage.js';
-import { addResidual, changeBeyondNoiseKiB, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from './noise.js';
+import { nextLevelKiB, noiseAllowanceKiB, noiseSigmaKiB, residualsAfter } from './noise.js';
 import { cacheFigures, cacheView } from './cache.js';
 import { detectRepeatedReads, endEpisodeIfGivenBack, markBurstFit, recordEpisodeShrink, rereadMarginKiB, trackBursts } from './read-bursts.js';
 import { detectRefault, dropsCache, learnHotAfterRefault, readBytesOf, readRateKiBps, recordCacheShrink, rememberedHotKiB, trackReads } from './refaults.js';
@@ -410,9 +410,9 @@ function recordReading(guest: GuestMemoryState, usedKiB: number, sample: UsageSa
   let sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
   if (sample) {
     guest.samples = addSample(guest.samples, sample, options.growthWindow);
-    const residual = noiseResidualKiB(guest.samples, changeBeyondNoiseKiB(sigmaKiB, mibToKiB(options.minChangeMiB), options.noiseSigmas));
-    if (residual !== undefined) {
-      guest.noiseResiduals = addResidual(guest.noiseResiduals, residual, options.noiseWindow);
+    const residuals = residualsAfter(guest.noiseResiduals, guest.samples, mibToKiB(options.minChangeMiB), options.noiseSigmas, options.noiseWindow);
+    if (residuals !== guest.noiseResiduals) {
+      guest.noiseResiduals = residuals;
       sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
     }
   }

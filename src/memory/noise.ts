@@ -75,13 +75,22 @@ export function noiseBandKiB(sigmaKiB: number, minChangeKiB: number): number {
  * difference (√2 × the noise band), so a guest whose noise is not yet known, or is tiny, still
  * keeps the wiggles of its quiet use.
  */
-export function changeBeyondNoiseKiB(sigmaKiB: number, minChangeKiB: number, sigmas: number): number {
+function changeBeyondNoiseKiB(sigmaKiB: number, minChangeKiB: number, sigmas: number): number {
   return sigmas * Math.SQRT2 * noiseBandKiB(sigmaKiB, minChangeKiB);
 }
 
 /** Appends one residual, keeping the last `window`. */
-export function addResidual(residuals: readonly number[], residualKiB: number, window: number): number[] {
+function addResidual(residuals: readonly number[], residualKiB: number, window: number): number[] {
   return [...residuals, residualKiB].slice(-Math.max(MIN_RESIDUALS, window));
+}
+
+/**
+ * The residuals after a fresh reading (the newest of `samples`): its triple's residual added, unless the triple
+ * changed beyond what the noise measured so far could move it (changeBeyondNoiseKiB). The same array when nothing is added.
+ */
+export function residualsAfter(residuals: number[], samples: readonly Pick<UsageSample, 'atSeconds' | 'usedKiB'>[], minChangeKiB: number, sigmas: number, window: number): number[] {
+  const residual = noiseResidualKiB(samples, changeBeyondNoiseKiB(noiseSigmaKiB(residuals), minChangeKiB, sigmas));
+  return residual === undefined ? residuals : addResidual(residuals, residual, window);
 }
 
 /** σ of one used reading, KiB, from the residuals; 0 until there are enough. */

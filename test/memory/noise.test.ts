@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addResidual, changeBeyondNoiseKiB, nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB } from '../../src/memory/noise.js';
+import { nextLevelKiB, noiseAllowanceKiB, noiseResidualKiB, noiseSigmaKiB, residualsAfter } from '../../src/memory/noise.js';
 import { estimateGrowth, type UsageSample } from '../../src/memory/growth.js';
 import { assessReclaim } from '../../src/memory/reclaim.js';
 import type { GuestAssessment } from '../../src/memory/assessment.js';
@@ -25,10 +25,7 @@ const samplesOf = (usedMiB: (i: number) => number, n: number, spacing = 2): Usag
 function sigmaOf(samples: readonly UsageSample[]): number {
   const o = defaultMemoryOptions;
   let residuals: number[] = [];
-  for (let i = 3; i <= samples.length; i++) {
-    const r = noiseResidualKiB(samples.slice(0, i), changeBeyondNoiseKiB(noiseSigmaKiB(residuals), o.minChangeMiB * MiB, o.noiseSigmas));
-    if (r !== undefined) residuals = addResidual(residuals, r, defaultMemoryOptions.noiseWindow);
-  }
+  for (let i = 3; i <= samples.length; i++) residuals = residualsAfter(residuals, samples.slice(0, i), o.minChangeMiB * MiB, o.noiseSigmas, o.noiseWindow);
   return noiseSigmaKiB(residuals) / MiB;
 }
 
