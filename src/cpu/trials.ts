@@ -833,7 +833,11 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     // whether the pins it replaced earn their keep: a tie too (the lab's mix-2vcpu on emulated guests: the host alone
     // read 55 % against 59 % for the bench's starting pins at a margin of 6.8 points, went back, and those pins read
     // 54.5 % in the window, nothing pinned 60.3 %).
-    const tieToHostAlone = trial.probe === true && trial.stale !== true &&
+    // The model's own proposal to release every vCPU is the host alone as well (the lab's mix-3-3 on real guests: released
+    // at 1 against one interval of the bench's starting pins, 55 % against 56, went back; a lost trial's backoff then
+    // outlasted the epoch's trial window, and the model's segregation, proposed from 4 on, was never tried: 52 % all round).
+    const toHostAlone = trial.probe === true || trial.to === releasedSignature(input);
+    const tieToHostAlone = toHostAlone && trial.stale !== true &&
       ((judged === 'same' && unresolved(tried, trial.baseline, options)) || tried.worstFraction >= trial.baseline.worstFraction - options.trialMargin);
     const lower = judged === 'same' && input.objective === 'fairness' && !tieToHostAlone && tried.worstFraction < trial.baseline.worstFraction &&
       (trial.stale === true || tried.usageSpreadPoints >= trial.baseline.usageSpreadPoints - options.marginPoints);

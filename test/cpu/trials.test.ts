@@ -146,6 +146,18 @@ test('a probe of the host alone measured lower by no more than trialMargin, or w
   assert.equal(unresolved.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
 });
 
+test('the model\'s own release of every vCPU is the host alone too: measured lower by no more than trialMargin, it is a tie and stays (the lab\'s mix-3-3)', () => {
+  const released = (a: number[][]): boolean => a[0]!.length === 2 && a[1]!.length === 2;
+  const release = (k: number, a: number[][]): PinAction[] => (k === 4 && !released(a) ? [pin(0, [0, 1], a[0]!), pin(1, [0, 1], a[1]!)] : []);
+  const tie = play(20, (a) => (released(a) ? [0.55, 0.55] : [0.56, 0.56]), release, [[0], [1]]);
+  assert.deepEqual(tie.timeline, ['4:started', '8:kept']);
+  assert.equal(tie.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  // Lower by more than trialMargin, within little noise: back to the pins.
+  const lower = play(20, (a) => (released(a) ? [0.5, 0.5] : [0.56, 0.56]), release, [[0], [1]]);
+  assert.deepEqual(lower.timeline, ['4:started', '8:reverted']);
+  assert.equal(lower.placements.at(-1), JSON.stringify([[0], [1]]));
+});
+
 test('a climb that ends short of fair is followed by one probe of the host scheduler alone, at its last chance of a next step', () => {
   // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's first step): 0.6; then g0 onto pCPU1 (its second): 0.8; nothing pinned: 0.95.
   const at = (fair: number) => (a: number[][]): number[] => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -136,6 +137,40 @@ test('a request whose reply is lost is sent again (with a new id) until the over
   } finally {
     await refusing.close();
   }
+});
+
+test('a connection QEMU\'s channel socket cannot take yet (EAGAIN: its one pending connection taken) is tried again, not a failure', async (t) => {
+  // A listener that accepts nothing for 600 ms (a backlog of one, held by a connection of our own), then answers every
+  // request as the guest would: what QEMU's chardev does while its main loop is busy.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-chan-'));
+  const socket = path.join(dir, 'workload.sock');
+  const server = spawn('python3', ['-c', [
+    'import socket, sys, time',
+    's = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0); print("ready", flush=True); time.sleep(0.6)',
+    'while True:',
+    '    c, _ = s.accept(); line = c.makefile().readline()',
+    '    if line: c.sendall((line.split(" ")[0] + " ok pong\\n").encode())',
+    '    c.close()',
+  ].join('\n'), socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(async () => {
+    server.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+  // Fill the backlog so that the next connect is refused for now.
+  const held: net.Socket[] = [];
+  let refused = false;
+  for (let k = 0; k < 8 && !refused; k++) {
+    refused = await new Promise<boolean>((resolve) => {
+      const c = net.createConnection({ path: socket });
+      c.once('connect', () => { held.push(c); resolve(false); });
+      c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EAGAIN'));
+    });
+  }
+  assert.ok(refused, 'the listener refused a connection with EAGAIN');
+  await assert.rejects(workloadRequest(socket, 'ping', 300), (e: unknown) => e instanceof WorkloadError && e.again && /EAGAIN/.test(e.message));
+  setTimeout(() => held.forEach((c) => c.destroy()), 300);
+  assert.equal(await workloadRequestWithRetry(socket, 'ping', 5_000, 1_000), 'pong');
 });
 
 const DISK = 'cached_kib=3320 buffers_kib=314000 disk_mib=8192 scan_mib=300 scan_target_mib=1536 scan_phase=run hot_mib=64 hot_every_s=3.0 hot_passes=4 hot_pass_s=0.12 read_mib=556.0 read_mibps=48.7 disk_read_mib=365.0 disk_read_mibps=35.7';
