@@ -106,10 +106,13 @@ export interface WorkloadStatus {
 }
 
 export class WorkloadError extends Error {
-  /** Worth sending again: no answer in time, or QEMU's channel socket had its one pending connection taken (EAGAIN). */
-  readonly again: boolean;
+  /**
+   * Worth sending again: `unanswered` (no answer in time), or `busy` (QEMU's channel socket had its one pending
+   * connection taken: connect EAGAIN). Undefined for every other failure.
+   */
+  readonly again: 'unanswered' | 'busy' | undefined;
 
-  constructor(message: string, readonly socketPath: string, again = false) {
+  constructor(message: string, readonly socketPath: string, again?: 'unanswered' | 'busy') {
     super(message);
     this.name = 'WorkloadError';
     this.again = again;
@@ -134,7 +137,7 @@ export function workloadRequest(socketPath: string, command: string, timeoutMs =
       if (err) reject(err);
       else resolve(value!);
     };
-    const timer = setTimeout(() => finish(new WorkloadError(`no answer from the guest's workload program within ${timeoutMs} ms (${socketPath})`, socketPath, true)), timeoutMs);
+    const timer = setTimeout(() => finish(new WorkloadError(`no answer from the guest's workload program within ${timeoutMs} ms (${socketPath})`, socketPath, 'unanswered')), timeoutMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(`${id} ${command}\n`));
     socket.on('data', (chunk: string) => {
@@ -153,7 +156,7 @@ export function workloadRequest(socketPath: string, command: string, timeoutMs =
       const why = err.code === 'ENOENT' ? 'no such socket (is the guest running?)'
         : err.code === 'ECONNREFUSED' ? 'connection refused (is the guest running?)'
         : err.message;
-      finish(new WorkloadError(`cannot reach the workload channel ${socketPath}: ${why}`, socketPath, err.code === 'EAGAIN'));
+      finish(new WorkloadError(`cannot reach the workload channel ${socketPath}: ${why}`, socketPath, err.code === 'EAGAIN' ? 'busy' : undefined));
     });
     socket.on('close', () => finish(new WorkloadError(`the workload channel ${socketPath} closed before an answer`, socketPath)));
   });
@@ -308,10 +311,10 @@ export const ATTEMPT_TIMEOUT_MS = 1_500;
 
 /**
  * Sends a request and, when no reply comes within `attemptMs` (or QEMU's socket refuses the
- * connection for now, EAGAIN), sends it again, until `timeoutMs` has passed. Needed because a reply can be lost: each request is a new connection to QEMU's
- * socket, and the guest may still believe the previous client gone (the "host connected" control
- * message races the data), so its non-blocking write of the reply fails with EAGAIN and the
- * reply is dropped. Seen here on ~1 in 20-30 requests while the guest was busy allocating memory.
+ * connection for now, EAGAIN), sends it again, until `timeoutMs` has passed. Needed because a
+ * reply can be lost: each request is a new connection to QEMU's socket, and the guest may still
+ * believe the previous client gone (the "host connected" control message races the data), so
+ * its non-blocking write of the reply fails with EAGAIN and the reply is dropped. Seen here on ~1 in 20-30 requests while the guest was busy allocating memory.
  * Every command is idempotent (setting the same duty or memory schedule twice is harmless), and
  * the `#<id>` of each attempt keeps a late reply from being taken for a later one.
  */
@@ -324,12 +327,12 @@ export async function workloadRequestWithRetry(socketPath: string, command: stri
     try {
       return await workloadRequest(socketPath, command, Math.max(1, Math.min(attemptMs, left)));
     } catch (err) {
-      if (!(err instanceof WorkloadError && err.again)) throw err;
+      if (!(err instanceof WorkloadError && err.again !== undefined)) throw err;
       if (deadline - Date.now() <= 0) {
         throw new WorkloadError(`no answer from the guest's workload program within ${timeoutMs} ms (${attempts} attempt${attempts === 1 ? '' : 's'}, ${socketPath})`, socketPath);
       }
       // QEMU accepts one client per channel socket and queues one more: a refused connect is retried after a pause.
-      if (/EAGAIN/.test(err.message)) await new Promise((resolve) => setTimeout(resolve, Math.min(200, Math.max(0, deadline - Date.now()))));
+      if (err.again === 'busy') await new Promise((resolve) => setTimeout(resolve, Math.min(200, Math.max(0, deadline - Date.now()))));
     }
   }
 }

@@ -410,7 +410,7 @@ function recordReading(guest: GuestMemoryState, usedKiB: number, sample: UsageSa
   let sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);
   if (sample) {
     guest.samples = addSample(guest.samples, sample, options.growthWindow);
-    const residuals = residualsAfter(guest.noiseResiduals, guest.samples, mibToKiB(options.minChangeMiB), options.noiseSigmas, options.noiseWindow);
+    const residuals = residualsAfter(guest.noiseResiduals, sigmaKiB, guest.samples, mibToKiB(options.minChangeMiB), options.noiseSigmas, options.noiseWindow);
     if (residuals !== guest.noiseResiduals) {
       guest.noiseResiduals = residuals;
       sigmaKiB = noiseSigmaKiB(guest.noiseResiduals);

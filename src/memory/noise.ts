@@ -86,10 +86,11 @@ function addResidual(residuals: readonly number[], residualKiB: number, window: 
 
 /**
  * The residuals after a fresh reading (the newest of `samples`): its triple's residual added, unless the triple
- * changed beyond what the noise measured so far could move it (changeBeyondNoiseKiB). The same array when nothing is added.
+ * changed beyond what the noise measured so far (`sigmaKiB`, noiseSigmaKiB of `residuals`, which the caller has
+ * taken already) could move it (changeBeyondNoiseKiB). The same array when nothing is added.
  */
-export function residualsAfter(residuals: number[], samples: readonly Pick<UsageSample, 'atSeconds' | 'usedKiB'>[], minChangeKiB: number, sigmas: number, window: number): number[] {
-  const residual = noiseResidualKiB(samples, changeBeyondNoiseKiB(noiseSigmaKiB(residuals), minChangeKiB, sigmas));
+export function residualsAfter(residuals: number[], sigmaKiB: number, samples: readonly Pick<UsageSample, 'atSeconds' | 'usedKiB'>[], minChangeKiB: number, sigmas: number, window: number): number[] {
+  const residual = noiseResidualKiB(samples, changeBeyondNoiseKiB(sigmaKiB, minChangeKiB, sigmas));
   return residual === undefined ? residuals : addResidual(residuals, residual, window);
 }
 

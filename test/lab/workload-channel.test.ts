@@ -168,7 +168,7 @@ test('a connection QEMU\'s channel socket cannot take yet (EAGAIN: its one pendi
     });
   }
   assert.ok(refused, 'the listener refused a connection with EAGAIN');
-  await assert.rejects(workloadRequest(socket, 'ping', 300), (e: unknown) => e instanceof WorkloadError && e.again && /EAGAIN/.test(e.message));
+  await assert.rejects(workloadRequest(socket, 'ping', 300), (e: unknown) => e instanceof WorkloadError && e.again === 'busy' && /EAGAIN/.test(e.message));
   setTimeout(() => held.forEach((c) => c.destroy()), 300);
   assert.equal(await workloadRequestWithRetry(socket, 'ping', 5_000, 1_000), 'pong');
 });

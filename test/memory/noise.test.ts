@@ -25,7 +25,7 @@ const samplesOf = (usedMiB: (i: number) => number, n: number, spacing = 2): Usag
 function sigmaOf(samples: readonly UsageSample[]): number {
   const o = defaultMemoryOptions;
   let residuals: number[] = [];
-  for (let i = 3; i <= samples.length; i++) residuals = residualsAfter(residuals, samples.slice(0, i), o.minChangeMiB * MiB, o.noiseSigmas, o.noiseWindow);
+  for (let i = 3; i <= samples.length; i++) residuals = residualsAfter(residuals, noiseSigmaKiB(residuals), samples.slice(0, i), o.minChangeMiB * MiB, o.noiseSigmas, o.noiseWindow);
   return noiseSigmaKiB(residuals) / MiB;
 }
 
