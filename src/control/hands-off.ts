@@ -7,7 +7,7 @@ import type { ControllerKind } from './controllers.js';
 // the policies know nothing of it.
 //
 // - A domain with a job under way (a migration, a save, a dump, a snapshot) is left alone by every
-//   controller until the job ends.
+//   controller until the job ends; so is one whose QEMU does not answer (its changes would hang too).
 // - A domain whose definition pins its vCPUs (`<cputune><vcpupin>`, written by Nova, KubeVirt or an
 //   operator) is left to its pins by the vCPU scheduler, unless `manageDefinitionPins`.
 // - A hugepage-backed domain is not ballooned: the memory coordinator leaves it alone.
@@ -29,7 +29,7 @@ export function lastingReason(kind: ControllerKind, domain: DomainObservation, o
 
 /** Whether a controller of `kind` leaves this domain alone in this observation. */
 export function leavesAlone(kind: ControllerKind, domain: DomainObservation, options: HandsOffOptions): boolean {
-  return domain.job !== undefined || lastingReason(kind, domain, options) !== undefined;
+  return domain.job !== undefined || domain.unanswered === true || lastingReason(kind, domain, options) !== undefined;
 }
 
 /** The observation as a controller of `kind` sees it: without the domains it leaves alone (the same object when there are none). */

@@ -48,6 +48,7 @@ interface KnownDomain {
   state: DomainState;
   id?: number;
   job?: string;
+  unanswered?: boolean;
 }
 
 /** How many domains that moved away the loop remembers, to say "back" rather than "appeared" when they return. */
@@ -269,10 +270,13 @@ function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice
   const restarted = new Set<string>();
   const known = state.known;
   const now = new Map<string, KnownDomain>();
-  for (const d of obs.domains) now.set(domainKey(d), { name: d.name, state: d.state, id: d.id, job: d.job });
+  for (const d of obs.domains) now.set(domainKey(d), { name: d.name, state: d.state, id: d.id, job: d.job, unanswered: d.unanswered });
   state.known = now;
   if (!known) {
-    for (const d of obs.domains) if (d.job !== undefined) notices.push({ domain: d.name, message: jobStarted(d.job) });
+    for (const d of obs.domains) {
+      if (d.job !== undefined) notices.push({ domain: d.name, message: jobStarted(d.job) });
+      if (d.unanswered) notices.push({ domain: d.name, message: UNANSWERED });
+    }
     return { notices, restarted };
   }
   const previousKeyByName = new Map<string, string>();
@@ -295,6 +299,7 @@ function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice
         notices.push({ domain: d.name, message: `appeared (${d.state})` });
       }
       if (d.job !== undefined) notices.push({ domain: d.name, message: jobStarted(d.job) });
+      if (d.unanswered) notices.push({ domain: d.name, message: UNANSWERED });
       continue;
     }
     if (before.name !== d.name) notices.push({ domain: d.name, message: `renamed from ${before.name}` });
@@ -310,6 +315,12 @@ function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice
       notices.push({ domain: d.name, message: `${before.job} job ended: managed again, afresh` });
     } else if (d.job === undefined && before.state !== d.state) {
       notices.push({ domain: d.name, message: stateChange(before.state, d.state) });
+    }
+    if (d.unanswered && !before.unanswered) {
+      forget(state, key);
+      notices.push({ domain: d.name, message: UNANSWERED });
+    } else if (!d.unanswered && before.unanswered) {
+      notices.push({ domain: d.name, message: 'its QEMU answers again: managed again, afresh' });
     }
   }
   for (const [key, d] of known) {
@@ -333,6 +344,8 @@ function departed(state: LoopState, key: string, name: string): void {
   state.departed.set(key, name);
   if (state.departed.size > DEPARTED_MAX) state.departed.delete(state.departed.keys().next().value!);
 }
+
+const UNANSWERED = 'its QEMU does not answer (libvirt\'s state change lock stays held: a hung or starved guest): left alone (not pinned, not ballooned) until it answers';
 
 function jobStarted(job: string): string {
   return `${job} job under way: left alone (not pinned, not ballooned) until it ends`;

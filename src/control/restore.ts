@@ -89,6 +89,10 @@ export function planRestore(start: StartState, now: HostObservation, options: Re
       notes.push(`${d.name}: ${d.job} job under way, left as it is`);
       continue;
     }
+    if (d.unanswered) {
+      notes.push(`${d.name}: its QEMU does not answer, left as it is`);
+      continue;
+    }
     if (options.pins) {
       for (const v of d.vcpus) {
         const target = was.pins.get(v.index);

@@ -81,6 +81,9 @@ export interface DomainObservation extends DomainRef {
   /** A job under way on the domain (a migration, a save, a dump, a snapshot: `outgoing migration`,
    *  `save`, ...); undefined when none. While it runs the controllers leave the domain alone. */
   job?: string;
+  /** Its QEMU did not answer a query in time (a hung or very busy monitor: libvirt's state change lock
+   *  stayed held). Every controller leaves it alone until it answers: a change would wait on that lock too. */
+  unanswered?: boolean;
   /** Its definition pins its vCPUs (`<cputune><vcpupin>`): someone else owns its placement. */
   definitionPins?: boolean;
   /** Its memory is backed by hugepages (`<memoryBacking><hugepages/>`): a balloon frees nothing. */

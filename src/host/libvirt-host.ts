@@ -2,7 +2,7 @@ import { LibvirtError } from '../libvirt/errors.js';
 import { DomainGoneError } from '../ground/errors.js';
 import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, readVirtioMemDevices, stateName, type DomainStatsRecord, type VcpuInfo, type VirtioMemDevice } from '../libvirt/client.js';
 import { unitBytes } from '../libvirt/memory-devices.js';
-import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
+import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAllDomainStatsFlags, type TypedParamValue } from '../libvirt/protocol.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, MemoryDeviceObservation, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
@@ -19,6 +19,26 @@ import type { BalloonObservation, DomainObservation, DomainRef, HostObservation,
 export const DEFAULT_CPU_SHARES = 1024;
 
 const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.CpuTotal | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
+
+// A hung QEMU (stopped, wedged, starved) must not stall the host's observation. Without NOWAIT every
+// all-domain stats call waits up to 30 s for that domain's job (libvirt's state change lock) before
+// skipping it, every interval; with it, a busy domain's monitor figures (the balloon's guest stats
+// and rss) are skipped at once and the rest (state, vCPU times, balloon size) still comes. The one
+// call that took the job and waits on the monitor can still hang: an observation waits for it at
+// most `statsDeadlineMs`, then fails and the next one asks afresh.
+/** How long an observation waits for the all-domain stats by default, ms. */
+export const STATS_DEADLINE_MS = 5_000;
+/** Stats calls that outlived their deadline and are still unanswered, at most: then no more are sent until one returns. */
+const MAX_UNANSWERED_STATS_CALLS = 2;
+/** How long an observation waits for a domain's job statistics (they wait for its state change lock), ms. */
+const JOB_QUERY_DEADLINE_MS = 1_000;
+/** Monitor figures of the balloon group: absent when NOWAIT skipped a busy domain's monitor. */
+const MONITOR_BALLOON_PARAMS = /^balloon\.(?!current$|maximum$)/;
+
+export interface LibvirtHostOptions {
+  /** How long an observation waits for the all-domain stats before it fails, ms (default STATS_DEADLINE_MS). */
+  statsDeadlineMs?: number;
+}
 
 /**
  * A guest with virtio-mem whose devices look settled (requested = current) has its live XML read
@@ -61,26 +81,38 @@ export class LibvirtHost implements Hypervisor {
   private noJobStats = false;
   /** Calls whose live flag the driver refuses (they take "current" instead). */
   private readonly liveRefused = new Set<string>();
+  /** The stats call's flags: NOWAIT until the driver refuses it. */
+  private statsFlags: number = GetAllDomainStatsFlags.Active | GetAllDomainStatsFlags.NoWait;
+  /** Stats calls past their deadline that have not come back yet. */
+  private unansweredStatsCalls = 0;
+  /** Each domain's job query still in flight (key: UUID and id): none is sent again before it returns. */
+  private readonly jobQueries = new Map<string, Promise<JobAnswer>>();
+  /** Each domain's balloon monitor figures as last read (key: UUID and id), for an observation that skipped its monitor. */
+  private readonly lastMonitorBalloon = new Map<string, [string, TypedParamValue][]>();
+  private readonly statsDeadlineMs: number;
 
-  private constructor(readonly client: LibvirtClient, readonly uri: string) {}
-
-  static async connect(uri: string): Promise<LibvirtHost> {
-    return new LibvirtHost(await LibvirtClient.connect(uri), uri);
+  private constructor(readonly client: LibvirtClient, readonly uri: string, options: LibvirtHostOptions = {}) {
+    this.statsDeadlineMs = options.statsDeadlineMs ?? STATS_DEADLINE_MS;
   }
 
-  static fromClient(client: LibvirtClient): LibvirtHost {
-    return new LibvirtHost(client, client.uri);
+  static async connect(uri: string, options: LibvirtHostOptions = {}): Promise<LibvirtHost> {
+    return new LibvirtHost(await LibvirtClient.connect(uri), uri, options);
+  }
+
+  static fromClient(client: LibvirtClient, options: LibvirtHostOptions = {}): LibvirtHost {
+    return new LibvirtHost(client, client.uri, options);
   }
 
   async observe(): Promise<HostObservation> {
     const node = await this.client.cachedNodeInfo();
     const [statsCall, freeKiB, totalKiB, pcpuBusyNs] = await Promise.all([
-      timed(() => this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active)),
+      this.allDomainStats(),
       this.hostFreeKiB(),
       this.hostMemoryTotalKiB(),
       this.pcpuBusyNs(node.cpus),
     ]);
     const stats = statsCall.value;
+    for (const record of stats) this.carryMonitorBalloon(record);
     this.observations++;
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
@@ -88,6 +120,7 @@ export class LibvirtHost implements Hypervisor {
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
     for (const key of this.definitions.keys()) if (!present.has(key)) this.definitions.delete(key);
+    for (const key of this.lastMonitorBalloon.keys()) if (!present.has(key)) this.lastMonitorBalloon.delete(key);
     this.keyOfUuid.clear();
     for (const record of stats) this.keyOfUuid.set(record.domain.uuid, sharesKey(record.domain));
     const domains: DomainObservation[] = [];
@@ -106,8 +139,9 @@ export class LibvirtHost implements Hypervisor {
       if (detail.definition.memory) withMemoryDevice(observed, detail.definition.memory, detail.balloon !== undefined);
       if (detail.definition.vcpuPins) observed.definitionPins = true;
       if (detail.definition.hugepages) observed.hugepages = true;
-      const job = pausedForJob(record) ?? detail.job;
+      const job = pausedForJob(record) ?? (detail.job === UNANSWERED ? undefined : detail.job);
       if (job !== undefined) observed.job = job;
+      if (detail.job === UNANSWERED) observed.unanswered = true;
       // Only a weighted guest says so (1 is every guest's default).
       if (detail.cpuWeight !== undefined && detail.cpuWeight !== 1) observed.cpuWeight = detail.cpuWeight;
       domains.push(observed);
@@ -117,6 +151,56 @@ export class LibvirtHost implements Hypervisor {
       host: { hostname: this.hostname, pcpus: node.cpus, memoryTotalKiB: totalKiB ?? node.memoryKiB, memoryFreeKiB: freeKiB, ...(pcpuBusyNs ? { pcpuBusyNs } : {}) },
       domains,
     };
+  }
+
+  /**
+   * The all-domain stats, NOWAIT (see STATS_DEADLINE_MS), waited for at most `statsDeadlineMs`. A call
+   * past its deadline is left to come back on its own; while MAX_UNANSWERED_STATS_CALLS are out, none
+   * is sent (the daemon serves a client only so many calls at once).
+   */
+  private async allDomainStats(): Promise<Timed<DomainStatsRecord[]>> {
+    if (this.unansweredStatsCalls >= MAX_UNANSWERED_STATS_CALLS) {
+      throw new Error(`${this.unansweredStatsCalls} earlier statistics calls to ${this.uri} are still unanswered (a hung guest or daemon): none sent until one returns`);
+    }
+    const call = this.statsCall();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), this.statsDeadlineMs);
+    });
+    try {
+      const outcome = await Promise.race([call, late]);
+      if (outcome !== 'late') return outcome;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.unansweredStatsCalls++;
+    call.then(() => this.unansweredStatsCalls--, () => this.unansweredStatsCalls--);
+    throw new Error(`the all-domain statistics call to ${this.uri} did not return within ${(this.statsDeadlineMs / 1000).toFixed(1)} s (a guest's QEMU not answering?): the next observation asks again`);
+  }
+
+  private async statsCall(): Promise<Timed<DomainStatsRecord[]>> {
+    try {
+      return await timed(() => this.client.getAllDomainStats(STATS_GROUPS, this.statsFlags));
+    } catch (err) {
+      if (!(this.statsFlags & GetAllDomainStatsFlags.NoWait) || !refusesLiveFlag(err)) throw err;
+      // A daemon older than NOWAIT (libvirt 4.5): asked without it from now on.
+      this.statsFlags &= ~GetAllDomainStatsFlags.NoWait;
+      return timed(() => this.client.getAllDomainStats(STATS_GROUPS, this.statsFlags));
+    }
+  }
+
+  /**
+   * A record whose balloon monitor figures NOWAIT skipped (its domain's job was held: only the size
+   * came) gets the figures last read for it. Their unchanged `last-update` says no new reading came,
+   * so the memory coordinator neither acts on them nor takes their absence for stats never enabled.
+   */
+  private carryMonitorBalloon(record: DomainStatsRecord): void {
+    const key = sharesKey(record.domain);
+    const params = record.params;
+    if (!params.has('balloon.current')) return;
+    const monitor = [...params].filter(([name]) => MONITOR_BALLOON_PARAMS.test(name));
+    if (monitor.length > 0) this.lastMonitorBalloon.set(key, monitor);
+    else for (const [name, value] of this.lastMonitorBalloon.get(key) ?? []) params.set(name, value);
   }
 
   /**
@@ -145,7 +229,7 @@ export class LibvirtHost implements Hypervisor {
   private async domainDetails(
     record: DomainStatsRecord,
     pcpus: number,
-  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; definition: Definition; job?: string } | undefined> {
+  ): Promise<{ vcpus: Timed<VcpuInfo[]>; balloon?: BalloonObservation; cpuWeight?: number; definition: Definition; job: JobAnswer } | undefined> {
     const vcpus = this.placement(record, pcpus);
     const balloon = record.params.has('balloon.current') ? undefined : this.balloonFromMemoryStats(record);
     const cpuWeight = this.cpuWeight(record);
@@ -282,13 +366,36 @@ export class LibvirtHost implements Hypervisor {
   }
 
   /** The job under way on a running domain (its operation), from the job statistics; undefined when none or not reported. */
-  private async job(record: DomainStatsRecord): Promise<string | undefined> {
+  /**
+   * The job under way on the domain, or UNANSWERED: its query waits for the domain's state change lock,
+   * and one not back within JOB_QUERY_DEADLINE_MS (or still out from an earlier observation) means
+   * that lock is held, typically by a call waiting on a hung QEMU. One query per domain is out at a time.
+   */
+  private async job(record: DomainStatsRecord): Promise<JobAnswer> {
     if (this.noJobStats) return undefined;
+    const key = sharesKey(record.domain);
+    if (this.jobQueries.has(key)) return UNANSWERED;
+    const query = this.jobQuery(record.domain);
+    this.jobQueries.set(key, query);
+    query.finally(() => this.jobQueries.delete(key)).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<JobAnswer>((resolve) => {
+      timer = setTimeout(() => resolve(UNANSWERED), Math.min(JOB_QUERY_DEADLINE_MS, this.statsDeadlineMs));
+    });
     try {
-      const job = await this.client.domainJob(record.domain);
+      return await Promise.race([query, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async jobQuery(domain: DomainStatsRecord['domain']): Promise<JobAnswer> {
+    try {
+      const job = await this.client.domainJob(domain);
       return job.active ? job.operation : undefined;
     } catch (err) {
       if (err instanceof LibvirtError && err.code === ErrorCode.NoSupport) this.noJobStats = true;
+      else if (err instanceof LibvirtError && err.code === ErrorCode.OperationTimeout) return UNANSWERED;
       else if (!(err instanceof LibvirtError)) throw err;
       // A domain that went away meanwhile, or a daemon that refuses: no job known.
       return undefined;
@@ -391,6 +498,11 @@ export class LibvirtHost implements Hypervisor {
 }
 
 /** A call's result with the monotonic times (ns) it was sent and its reply came back. */
+/** A domain's job query did not come back in time. */
+const UNANSWERED = Symbol('unanswered');
+/** What a job query says: the job under way, none (undefined), or no answer in time. */
+type JobAnswer = string | undefined | typeof UNANSWERED;
+
 export interface Timed<T> {
   value: T;
   sentNs: number;

@@ -6,7 +6,7 @@
 import type { LibvirtClient } from '../libvirt/client.js';
 import { paramNumber } from '../libvirt/client.js';
 import type { DomainHandle } from '../libvirt/protocol.js';
-import { DomainStatsGroup } from '../libvirt/protocol.js';
+import { DomainStatsGroup, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
 
 export interface CpuSample {
   atNs: number;
@@ -42,7 +42,8 @@ export interface CpuWindow {
 
 export async function sampleCpu(client: LibvirtClient, guests: readonly DomainHandle[], hostPcpus: number): Promise<CpuSample> {
   const [records, ...node] = await Promise.all([
-    client.getAllDomainStats(DomainStatsGroup.Vcpu | DomainStatsGroup.CpuTotal, 0, [...guests]),
+    // NOWAIT: vCPU times need no monitor, so a guest whose QEMU hangs does not hold the window 30 s per sample.
+    client.getAllDomainStats(DomainStatsGroup.Vcpu | DomainStatsGroup.CpuTotal, GetAllDomainStatsFlags.NoWait, [...guests]),
     ...Array.from({ length: hostPcpus }, (_, cpu) => client.nodeCpuStats(cpu)),
   ]);
   const atNs = Number(process.hrtime.bigint());

@@ -77,6 +77,8 @@ export const ErrorCode = {
   NoDomain: 42,
   AuthFailed: 45,
   OperationInvalid: 55,
+  /** "Timed out during operation": e.g. a domain's state change lock held by a call waiting on a hung QEMU. */
+  OperationTimeout: 68,
 } as const;
 /** virErrorDomain: where an error comes from. */
 export const ErrorDomain = { None: 0, Dom: 6, Rpc: 7, Qemu: 10, Test: 12, Remote: 13, Domain: 20 } as const;

@@ -76,6 +76,35 @@ test('a domain that leaves and comes back between two observations (a new id): s
   for (const e of run.entries) for (const v of e.cpu?.vcpus ?? []) if (v.domain === 'vm1') assert.ok(v.usage >= 0 && v.usage <= 1.01, `usage ${v.usage} at ${seconds(e)} s`);
 });
 
+test('a guest whose QEMU does not answer (LibvirtHost marks it unanswered) is left alone by both controllers, said once; managed afresh when it answers', async () => {
+  // mixed-1-lifecycle: vm1 and vm2 start on pCPU 0, both ballooned; vm2 does not answer for its first 30 s.
+  const run = await runScenario(shipped('mixed-1-lifecycle'), {
+    intervals: 40,
+    wrap: (sim) => new Proxy(sim.hypervisor, {
+      get(target, prop) {
+        if (prop === 'observe') {
+          return async () => {
+            const observation = await target.observe();
+            if (sim.clock.nowMs() < 30_000) for (const d of observation.domains) if (d.name === 'vm2') d.unanswered = true;
+            return observation;
+          };
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }),
+  });
+  const before = run.entries.filter((e) => seconds(e) < 30);
+  const after = run.entries.filter((e) => seconds(e) >= 30);
+  assert.deepEqual(before.flatMap((e) => on(e, 'vm2')), [], 'an action reached vm2 while it did not answer');
+  assert.ok(before.some((e) => on(e, 'vm1').length > 0), 'vm1 is managed meanwhile');
+  assert.equal(count(run.logs, /^vm2: its QEMU does not answer .*left alone \(not pinned, not ballooned\) until it answers$/), 1, run.logs.join('\n'));
+  assert.equal(count(run.logs, /^vm2: its QEMU answers again: managed again, afresh$/), 1, run.logs.join('\n'));
+  assert.ok(after.some((e) => on(e, 'vm2').some((a) => a.kind === 'pin')), 'vm2 is re-pinned once it answers');
+  assert.deepEqual(run.entries.flatMap((e) => e.failures), []);
+  for (const e of before) assert.ok(!(e.cpu?.vcpus ?? []).some((v) => v.domain === 'vm2'), `vm2 measured at ${seconds(e)} s`);
+});
+
 test('scenario moves: out and in alternate, out first, in time order, within the domain\'s life; definitionPins needs pins', () => {
   const base = (moves: string, extra = '') => `name: t\ndescription: t\ncontrollers: [cpu]\ninterval: 2\nintervals: 10\nhost: { pcpus: 2, memoryMiB: 4096 }\ndomains:\n  - name: a\n    vcpus: 1\n    memoryMiB: 512\n${extra}    moves: ${moves}\n`;
   const ok = parseScenario(base('[{ migrateOut: 10, job: 5 }, { migrateIn: 20 }]'), 't.yaml');

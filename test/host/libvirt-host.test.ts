@@ -2,7 +2,7 @@
 // (the test driver's state lives as long as the connection holds it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -136,6 +136,70 @@ test('LibvirtHost on qemu:///system: a guest\'s disk reads arrive as blockReadBy
     await client.call('domainUndefine', { dom }).catch(() => undefined);
     await host.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('LibvirtHost on qemu:///system: a guest whose QEMU is stopped (SIGSTOP) does not stall observation: one waits out its deadline, the next come at once with the guest unanswered, and it answers again after SIGCONT', { timeout: 90_000 }, async (t) => {
+  const client = await connectOrSkip(t, 'qemu:///system');
+  if (!client) return;
+  const deadlineMs = 2_000;
+  const host = LibvirtHost.fromClient(client, { statsDeadlineMs: deadlineMs });
+  // Our own throw-away domain (vblt<pid>…: a test's own, test/lab/e2e-support.ts): it sits in its firmware.
+  const name = `vblt${process.pid}hung`;
+  const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os><devices><memballoon model='virtio'/></devices></domain>`;
+  const { dom } = await client.call('domainDefineXml', { xml });
+  let pid: number | undefined;
+  const timedObserve = async () => {
+    const start = Date.now();
+    try {
+      const observation = await host.observe();
+      return { ms: Date.now() - start, observation };
+    } catch (err) {
+      return { ms: Date.now() - start, error: (err as Error).message };
+    }
+  };
+  try {
+    await client.call('domainCreate', { dom });
+    const first = (await host.observe()).domains.find((d) => d.name === name);
+    assert.ok(first && !first.unanswered && first.balloon, 'our running domain is observed, answering, with its balloon');
+    pid = Number(readFileSync(`/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
+    assert.ok(pid > 1, `QEMU's pid from libvirt's pid file: ${pid}`);
+    process.kill(pid, 'SIGSTOP');
+    // The call that takes the domain's job waits on its monitor for ever: the observation gives up at its deadline.
+    const stuck = await timedObserve();
+    assert.ok(stuck.ms < deadlineMs + 1_500, `the first observation settled in ${stuck.ms} ms`);
+    if (stuck.error) assert.match(stuck.error, /did not return within 2\.0 s/);
+    // The balloon figures only its monitor gives (rss here) are the last read, carried over unchanged.
+    const lastRss = (stuck.observation?.domains.find((d) => d.name === name) ?? first).balloon!.rssKiB;
+    assert.ok(lastRss !== undefined && lastRss > 0, `QEMU's resident set was read before: ${lastRss}`);
+    // NOWAIT: the later ones skip the held domain's monitor at once; its job query waits at most 1 s.
+    for (let i = 0; i < 3; i++) {
+      const next = await timedObserve();
+      assert.equal(next.error, undefined, `observation ${i + 2} failed: ${next.error}`);
+      assert.ok(next.ms < 1_000 + 1_000, `observation ${i + 2} took ${next.ms} ms`);
+      const seen = next.observation!.domains.find((d) => d.name === name);
+      assert.ok(seen, 'the stopped guest is still observed');
+      assert.equal(seen.unanswered, true, 'the stopped guest is marked unanswered');
+      assert.equal(seen.balloon?.currentKiB, 64 * 1024, 'its balloon size still comes without its monitor');
+      assert.equal(seen.balloon?.rssKiB, lastRss, 'its resident set is the last read');
+    }
+    process.kill(pid, 'SIGCONT');
+    pid = undefined;
+    // The stuck calls come back once QEMU answers; the guest is then answering again.
+    const until = Date.now() + 45_000;
+    let answering = false;
+    while (!answering && Date.now() < until) {
+      const again = await timedObserve();
+      answering = again.observation?.domains.find((d) => d.name === name)?.unanswered === undefined && again.error === undefined;
+      if (!answering) await sleep(500);
+    }
+    assert.ok(answering, 'the guest answers again within 45 s of SIGCONT');
+  } finally {
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
+    await client.call('domainDestroy', { dom }).catch(() => undefined);
+    await client.call('domainUndefine', { dom }).catch(() => undefined);
+    await host.close();
   }
 });
 
