@@ -83,7 +83,7 @@ export function sharedCandidates(input: CandidateInput, pins: Candidate, options
   const everywhere = Array.from({ length: pcpus }, (_, p) => p);
   const plans: { where: number[][]; shares: readonly number[] }[] = [{ where: affinities.map(() => everywhere), shares: fair }];
   if (shared.sets.length > 1) plans.push({ where: shared.setOf.map((s) => shared.sets[s]!), shares: shared.shares });
-  if (room.clockBound) for (const plan of plans) plan.shares = predictLearnedShares(demands, plan.where, room.clockBound, plan.shares, pcpus, room.capacity, room.weights);
+  if (room.clockBound) for (const plan of plans) plan.shares = predictLearnedShares(demands, plan.where, room.clockBound, plan.shares, pcpus, room.capacity, room.weights, room.crowded);
   return plans.map(({ where, shares }) => ({
     strategy: where.every((w) => w.length === pcpus) ? 'release' : 'share',
     where,

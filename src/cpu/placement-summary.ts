@@ -17,6 +17,8 @@ export interface HostRoom {
   weights?: number[] | undefined;
   /** Per vCPU, 1 when learned clock-bound (learned-sharing.ts); undefined when none is, and every prediction is water-filling. */
   clockBound?: Uint8Array | undefined;
+  /** Per vCPU 1 when learned to share a crowded pCPU by runnable time (learned-sharing.ts, crowdedOf). */
+  crowded?: Uint8Array | undefined;
 }
 
 export function hostRoom(pcpus: number, other: readonly number[] | undefined): HostRoom {
@@ -97,7 +99,7 @@ export function setLoads(demands: readonly number[], where: readonly (readonly n
 /** Summary of a placement given each vCPU's allowed pCPUs; loads spread a vCPU's demand evenly over them, on top of other load. */
 export function summarizePlacement(demands: readonly number[], where: readonly (readonly number[])[], room: HostRoom, fair: readonly number[]): PlacementSummary {
   const waterFilled = predictSharesOf(demands, where, room.pcpus, room.capacity, room.weights, true);
-  const shares = room.clockBound ? predictLearnedShares(demands, where, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
+  const shares = room.clockBound ? predictLearnedShares(demands, where, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights, room.crowded) : waterFilled;
   if (room.other) return summarize(demands, shares, fair, loadsBesideOther(demands, where, room));
   return summarize(demands, shares, fair, demandLoadsOf(demands, where, room.pcpus));
 }

@@ -5,7 +5,7 @@ import { chooseCandidate, comparators, servesWorstGuestNoBetter, takesGuestClimb
 import { climbMaxPcpus, climbMaxVcpus, guestClimbCandidate, worstGuestFraction } from './guest-climb.js';
 import type { DedicatedState } from './dedicated-state.js';
 import { validateCpuSchedulerOptions, type CpuObjective, type CpuSchedulerOptions } from './options.js';
-import { clockBoundOf, learnSharing, predictLearnedShares, type LearnedSharing } from './learned-sharing.js';
+import { clockBoundOf, crowdedOf, learnSharing, predictLearnedShares, type LearnedSharing } from './learned-sharing.js';
 import { predictSharesOf } from './fairness.js';
 import { demandSigma, loadSigmaRms, noiseGainPoints, rawSigma, updateHistory, type VcpuHistory } from './noise.js';
 import { spreadOf } from './placement.js';
@@ -95,6 +95,8 @@ export interface CpuDecision {
   objective: CpuObjective;
   /** vCPUs (domain name/vCPU) learned clock-bound, whose predictions follow the clock-bound model; absent when none is. */
   clockBound?: string[];
+  /** Of those, the ones learned to share a crowded pCPU by runnable time (learned-sharing.ts, crowdedRate); absent when none is. */
+  crowded?: string[];
   /** One line for the log: why it acted or not. */
   summary: string;
   /** What it noticed without acting on it (e.g. dedicated pCPUs that cannot be given). */
@@ -140,7 +142,7 @@ const fairnessNoiseSigmas = 2;
 function optimisticWorstFraction(smoothed: readonly number[], affinities: readonly (readonly number[])[], sigmas: readonly number[], room: HostRoom): number {
   const demands = smoothed.map((d, i) => Math.max(0, d - fairnessNoiseSigmas * (sigmas[i] ?? 0)));
   const waterFilled = predictSharesOf(demands, affinities, room.pcpus, room.capacity, room.weights, true);
-  const shares = room.clockBound ? predictLearnedShares(demands, affinities, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights) : waterFilled;
+  const shares = room.clockBound ? predictLearnedShares(demands, affinities, room.clockBound, waterFilled, room.pcpus, room.capacity, room.weights, room.crowded) : waterFilled;
   return worstFractionOfFairShare(demands, shares, fairSharesOf(demands, room.pcpus, room.capacity, room.weights));
 }
 
@@ -184,9 +186,11 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   // What this interval says about how each vCPU shares (learned-sharing.ts); predictions use it from now on.
   const learned = learnSharing(m, keys, state.learned, room.capacity, affinities);
   room.clockBound = clockBoundOf(keys, learned);
+  room.crowded = crowdedOf(keys, learned);
   const objective: CpuObjective = options.objective ?? 'fairness';
   const clockBoundNames = room.clockBound && m.vcpus.filter((_, i) => room.clockBound![i] === 1).map((v) => `${v.domain.name}/${v.vcpu}`);
-  const learnedText = clockBoundNames ? `; learned clock-bound: ${clockBoundNames.join(', ')}` : '';
+  const crowdedNames = room.crowded && m.vcpus.filter((_, i) => room.crowded![i] === 1).map((v) => `${v.domain.name}/${v.vcpu}`);
+  const learnedText = (clockBoundNames ? `; learned clock-bound: ${clockBoundNames.join(', ')}` : '') + (crowdedNames ? `; crowded on one pCPU, shares by runnable time: ${crowdedNames.join(', ')}` : '');
   const demandChanged = vcpuHistories.some((h) => h.changed) || (room.other !== undefined && otherLoad!.some((h) => h.changed));
   const fair = fairSharesOf(demands, pcpus, room.capacity, room.weights);
   const beforeLoads = withOther(demandLoadsOf(demands, affinities, pcpus), room);
@@ -210,7 +214,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     demands,
     // Raw σ: a real change restarts smoothing from one reading, so the smoothed demand can move as far as a raw one.
     sigmas: vcpuHistories.map(rawSigma),
-    labels: room.clockBound ? keys.filter((_, i) => room.clockBound![i] === 1).join(' ') : '',
+    // A vCPU learned to share a crowded pCPU by runnable time is a label too: the model changed, its proposal may be tried.
+    labels: room.clockBound ? [...keys.filter((_, i) => room.clockBound![i] === 1), ...keys.filter((_, i) => room.crowded?.[i] === 1).map((k) => `${k} crowded`)].join(' ') : '',
     ...(otherLoad ? { other: otherLoad.map((h) => h.demand), otherSigmas: otherLoad.map(rawSigma) } : {}),
     heldState,
   });
@@ -230,6 +235,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
       strategy: 'none',
       objective,
       ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
+      ...(crowdedNames ? { crowded: crowdedNames } : {}),
       summary: `${summary}; objective ${objective}${learnedText}`,
     };
   };
@@ -396,6 +402,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     strategy,
     objective,
     ...(clockBoundNames ? { clockBound: clockBoundNames } : {}),
+    ...(crowdedNames ? { crowded: crowdedNames } : {}),
     proposal: { ...proposalOf(heldStateOf(0, false)), ...(guestWorst ? { guestWorst } : {}) },
     summary:
       `re-pinned ${actions.length} vCPU(s) by ${strategy}: ${gainText}; fairness ${fixed2(before.fairness)} → ${fixed2(after.fairness)}, ` +

@@ -251,6 +251,42 @@ test('learned predictions: clock-bound beside busy gets demand/(1 + busy per pCP
   assert.deepEqual(predictLearnedShares(demands, apart, flags, apartBase, 2), apartBase);
 });
 
+test('crowded sharing: clock-bound vCPUs on one pCPU with no busy neighbour, asking more than it has, are predicted by runnable time once learned so', () => {
+  // mix-3s held three clock-bound vCPUs of 0.31, 0.77 and 0.28 on one simulated pCPU: they received 0.16, 0.57 and 0.15.
+  const demands = [0.31, 0.77, 0.28, 1];
+  const where = [[0], [0], [0], [1]];
+  const clockBound = Uint8Array.from([1, 1, 1, 0]);
+  const base = predictShares(demands.map((demand, i) => ({ demand, pcpus: where[i]! })), 2);
+  const round = (xs: readonly number[]) => xs.map((x) => Math.round(x * 100) / 100);
+  assert.deepEqual(round(base), [0.31, 0.41, 0.28, 1], 'water-filling serves the small ones first');
+  assert.deepEqual(predictLearnedShares(demands, where, clockBound, base, 2), base, 'not learned: water-filling stands');
+  const crowded = Uint8Array.from([1, 0, 0, 0]);
+  assert.deepEqual(round(predictLearnedShares(demands, where, clockBound, base, 2, undefined, undefined, crowded)), [0.17, 0.57, 0.15, 1]);
+  // Asking no more than the pCPU has, or spread over a shared set: water-filling stands even when learned.
+  const fits = [0.15, 0.3, 0.4, 1];
+  const fitsBase = predictShares(fits.map((demand, i) => ({ demand, pcpus: where[i]! })), 2);
+  assert.deepEqual(predictLearnedShares(fits, where, clockBound, fitsBase, 2, undefined, undefined, crowded), fitsBase);
+
+  // Learned from what they received: three intervals closer to runnable-time sharing than to water-filling.
+  const keys = ['a', 'b', 'c', 'd'];
+  const measured = (usage: readonly number[]): CpuMeasurement => {
+    const vcpus: VcpuLoad[] = demands.map((demand, i) => ({ domain: { name: keys[i]!, uuid: `uuid-${keys[i]}` }, vcpu: 0, affinity: where[i]!, pcpu: where[i]![0]!, usage: usage[i]!, demand }));
+    return { elapsedNs: 1e9, pcpus: 2, vcpus, pcpuUsage: pcpuUsageOf(vcpus, 2), pcpuDemand: pcpuDemandOf(vcpus, 2) };
+  };
+  const labelled = Object.fromEntries(keys.slice(0, 3).map((k) => [k, { score: 0.9, evidence: 5, clockBound: true }]));
+  const learnFrom = (usage: readonly number[], intervals: number) => {
+    let learned = learnSharing(measured(usage), keys, labelled);
+    for (let k = 1; k < intervals; k++) learned = learnSharing(measured(usage), keys, learned);
+    return learned!;
+  };
+  const byRunnableTime = learnFrom([0.16, 0.57, 0.15, 1], 3);
+  assert.deepEqual(keys.slice(0, 3).map((k) => byRunnableTime[k]!.crowded), [true, true, true]);
+  assert.equal(byRunnableTime.d?.crowded ?? false, false, 'the busy one alone on its pCPU learns nothing');
+  assert.deepEqual(keys.slice(0, 3).map((k) => learnFrom([0.16, 0.57, 0.15, 1], 2)[k]!.crowded), [false, false, false], 'three intervals of evidence first');
+  const byWaterFilling = learnFrom([0.31, 0.41, 0.28, 1], 5);
+  assert.deepEqual(keys.slice(0, 3).map((k) => byWaterFilling[k]!.crowded), [false, false, false]);
+});
+
 test('objective: only fairness or balance', () => {
   assert.equal(parseCpuObjective('balance', 'x'), 'balance');
   assert.throws(() => parseCpuObjective('speed', '--objective'), /--objective: expected fairness or balance, got "speed"/);
