@@ -182,7 +182,7 @@ export class LibvirtHost implements Hypervisor {
     try {
       return await timed(() => this.client.getAllDomainStats(STATS_GROUPS, this.statsFlags));
     } catch (err) {
-      if (!(this.statsFlags & GetAllDomainStatsFlags.NoWait) || !refusesLiveFlag(err)) throw err;
+      if (!(this.statsFlags & GetAllDomainStatsFlags.NoWait) || !refusesFlags(err)) throw err;
       // A daemon older than NOWAIT (libvirt 4.5): asked without it from now on.
       this.statsFlags &= ~GetAllDomainStatsFlags.NoWait;
       return timed(() => this.client.getAllDomainStats(STATS_GROUPS, this.statsFlags));
@@ -455,7 +455,7 @@ export class LibvirtHost implements Hypervisor {
         await call(DomainAffect.Live);
         return;
       } catch (err) {
-        if (!refusesLiveFlag(err)) throw goneOr(err);
+        if (!refusesFlags(err)) throw goneOr(err);
         this.liveRefused.add(what);
       }
     }
@@ -688,8 +688,8 @@ export function pausedForJob(record: DomainStatsRecord): string | undefined {
   return reason !== undefined && JOB_PAUSE_REASONS.has(reason) ? reason : undefined;
 }
 
-/** The driver refuses the live flag for this call (the test driver's pinning: "unsupported flags (0x1)"). */
-function refusesLiveFlag(err: unknown): boolean {
+/** The driver refuses a flag of this call ("unsupported flags (0x1)": the test driver's pinning and its live flag, a daemon older than NOWAIT). */
+function refusesFlags(err: unknown): boolean {
   return err instanceof LibvirtError && err.code === ErrorCode.InvalidArg && /unsupported flags/.test(err.message);
 }
 

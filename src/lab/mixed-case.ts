@@ -10,6 +10,7 @@
 //   oracle          a fixed reference placement (referencePlacement) pinned once, no controller.
 // Each mix is also a simulator Scenario (mixScenario), so the same mix can go to the simulator's
 // oracle or a `sim` run.
+import { rmSync } from 'node:fs';
 import { fairSharesOf } from '../cpu/sharing.js';
 import { parseScenario, type ControllerKind, type Scenario } from '../host/sim/index.js';
 import { seededRandom } from '../host/sim/random.js';
@@ -345,6 +346,8 @@ export async function mixedRound(bench: LabBench, workload: WorkloadController, 
     endPlacement = await bench.placement();
   } else {
     const trace = `${opts.traceDir}/${mode}-round${round}.jsonl`;
+    // A trace left by an earlier bench in a kept directory would count as this run's intervals and open the window at once.
+    rmSync(trace, { force: true });
     const only = `${bench.prefix}*`;
     const args = mode === 'run'
       ? ['run', '--cpu', '--connect', bench.uri, '--interval', String(opts.intervalSeconds), '--only', only, '--trace', trace, '--quiet', ...(opts.runArgs ?? [])]

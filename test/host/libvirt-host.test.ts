@@ -6,10 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { countersTimeNs, definitionFacts, LibvirtHost, pausedForJob } from '../../src/host/libvirt-host.js';
+import { countersTimeNs, definitionFacts, LibvirtHost, pausedForJob, type LibvirtHostOptions } from '../../src/host/libvirt-host.js';
 import { DomainGoneError } from '../../src/ground/errors.js';
-import { DomainStatsGroup } from '../../src/libvirt/protocol.js';
-import { LibvirtServer, type Handler, type Handlers } from '../../src/libvirt/server.js';
+import { DomainStatsGroup, ErrorCode, GetAllDomainStatsFlags } from '../../src/libvirt/protocol.js';
+import { LibvirtServer, serverError, type Handler, type Handlers } from '../../src/libvirt/server.js';
 import { createSimulatedHost, loadScenario } from '../../src/host/sim/index.js';
 import { simProcedures } from '../../src/serve/sim-procedures.js';
 import { resolveScenarioPath } from '../../src/app/target.js';
@@ -316,7 +316,7 @@ const ms = (ns: number): string => `${(ns / 1e6).toFixed(1)} ms`;
  * A daemon of our own (the simulated host's procedures over our protocol server) whose handlers a
  * test may slow down, and a LibvirtHost connected to it.
  */
-async function servedHost(slow: (handlers: Handlers) => void): Promise<{ host: LibvirtHost; close(): Promise<void> }> {
+async function servedHost(slow: (handlers: Handlers) => void, options: LibvirtHostOptions = {}): Promise<{ host: LibvirtHost; close(): Promise<void> }> {
   const run = createSimulatedHost(loadScenario(resolveScenarioPath('cpu-2-all-on-pcpu0')));
   run.hypervisor.advance(3_000);
   const handlers = simProcedures(run.hypervisor);
@@ -324,7 +324,7 @@ async function servedHost(slow: (handlers: Handlers) => void): Promise<{ host: L
   const server = new LibvirtServer({ handlers });
   const dir = mkdtempSync(join(tmpdir(), 'vb-stamp-'));
   await server.listenUnix(join(dir, 'sock'));
-  const host = await LibvirtHost.connect(`qemu+unix:///system?socket=${join(dir, 'sock')}`);
+  const host = await LibvirtHost.connect(`qemu+unix:///system?socket=${join(dir, 'sock')}`, options);
   return {
     host,
     async close() {
@@ -340,6 +340,49 @@ function wrap<N extends keyof Handlers>(handlers: Handlers, name: N, around: (or
   const original = handlers[name] as unknown as (args: unknown, session: unknown) => unknown;
   (handlers as Record<string, unknown>)[name] = ((args: unknown, session: unknown) => around(() => original(args, session))) as unknown as Handler<N>;
 }
+
+test('LibvirtHost asks the all-domain stats with NOWAIT, and without it from then on when the daemon refuses the flag', { timeout: 20_000 }, async () => {
+  const flagsSeen: number[] = [];
+  const served = await servedHost((h) => {
+    const original = h.connectGetAllDomainStats!;
+    h.connectGetAllDomainStats = (async (args: { flags: number }, session: unknown) => {
+      flagsSeen.push(args.flags);
+      if (args.flags & GetAllDomainStatsFlags.NoWait) throw serverError(ErrorCode.InvalidArg, `unsupported flags (0x${args.flags.toString(16)}) in function qemuConnectGetAllDomainStats`);
+      return (original as unknown as (a: unknown, s: unknown) => unknown)(args, session);
+    }) as unknown as typeof original;
+  });
+  try {
+    assert.ok((await served.host.observe()).domains.length > 0);
+    assert.ok((await served.host.observe()).domains.length > 0);
+    assert.deepEqual(flagsSeen.map((f) => (f & GetAllDomainStatsFlags.NoWait) !== 0), [true, false, false], 'NOWAIT once, refused, then never again');
+  } finally {
+    await served.close();
+  }
+});
+
+test('LibvirtHost: an all-domain stats call past its deadline fails the observation; the next asks again; two such calls out and none is sent', { timeout: 20_000 }, async () => {
+  let calls = 0;
+  let hang = false;
+  const served = await servedHost((h) => {
+    wrap(h, 'connectGetAllDomainStats', async (original) => {
+      calls++;
+      if (hang) await new Promise(() => undefined);
+      return original();
+    });
+  }, { statsDeadlineMs: 300 });
+  try {
+    assert.ok((await served.host.observe()).domains.length > 0);
+    hang = true;
+    for (let i = 0; i < 2; i++) await assert.rejects(served.host.observe(), /did not return within 0\.3 s \(a guest's QEMU not answering\?\): the next observation asks again/);
+    const sent = calls;
+    const start = Date.now();
+    await assert.rejects(served.host.observe(), /2 earlier statistics calls to .* are still unanswered .*: none sent until one returns/);
+    assert.equal(calls, sent, 'no third call sent while two are out');
+    assert.ok(Date.now() - start < 250, 'and no wait for it');
+  } finally {
+    await served.close();
+  }
+});
 
 test('LibvirtHost stamps an observation when the stats call read the vCPU counters, not when slower calls beside and after it came back', { timeout: 20_000 }, async () => {
   let readNs = 0;
