@@ -346,20 +346,20 @@ function withCrowded(record: LearnedVcpu, before: LearnedVcpu | undefined, evide
 
 /** Per vCPU (measurement order) 1 when learned to share by runnable time when crowded; undefined when none is. */
 export function crowdedOf(keys: readonly string[], learned: LearnedSharing | undefined): Uint8Array | undefined {
-  if (learned === undefined) return undefined;
-  let flags: Uint8Array | undefined;
-  for (let i = 0; i < keys.length; i++) {
-    if (learned[keys[i]!]?.crowded) (flags ??= new Uint8Array(keys.length))[i] = 1;
-  }
-  return flags;
+  return flagsOf(keys, learned, (v) => v.crowded === true);
 }
 
 /** Per vCPU (measurement order) 1 when learned clock-bound; undefined when none is (predictions are then exactly water-filling). */
 export function clockBoundOf(keys: readonly string[], learned: LearnedSharing | undefined): Uint8Array | undefined {
+  return flagsOf(keys, learned, (v) => v.clockBound);
+}
+
+function flagsOf(keys: readonly string[], learned: LearnedSharing | undefined, has: (v: LearnedVcpu) => boolean): Uint8Array | undefined {
   if (learned === undefined) return undefined;
   let flags: Uint8Array | undefined;
   for (let i = 0; i < keys.length; i++) {
-    if (learned[keys[i]!]?.clockBound) (flags ??= new Uint8Array(keys.length))[i] = 1;
+    const v = learned[keys[i]!];
+    if (v !== undefined && has(v)) (flags ??= new Uint8Array(keys.length))[i] = 1;
   }
   return flags;
 }
