@@ -20,12 +20,14 @@ export const DEFAULT_CPU_SHARES = 1024;
 
 const STATS_GROUPS = DomainStatsGroup.State | DomainStatsGroup.CpuTotal | DomainStatsGroup.Vcpu | DomainStatsGroup.Balloon | DomainStatsGroup.Block;
 
-// A hung QEMU (stopped, wedged, starved) must not stall the host's observation. Without NOWAIT every
-// all-domain stats call waits up to 30 s for that domain's job (libvirt's state change lock) before
-// skipping it, every interval; with it, a busy domain's monitor figures (the balloon's guest stats
-// and rss) are skipped at once and the rest (state, vCPU times, balloon size) still comes. The one
-// call that took the job and waits on the monitor can still hang: an observation waits for it at
-// most `statsDeadlineMs`, then fails and the next one asks afresh.
+// A hung QEMU (stopped, wedged, starved) must not stall the host's observation. The call that takes
+// its job waits on its monitor for as long as it hangs, and every later all-domain stats call waits up
+// to 30 s for that job (libvirt's state change lock) before skipping the domain, every interval. So an
+// observation waits for the stats at most `statsDeadlineMs`, then fails; and while such a call is out,
+// the stats are asked with NOWAIT: a busy domain's monitor figures (the balloon's guest stats and rss)
+// are skipped at once and the rest (state, vCPU times, balloon size) still comes. Not always: NOWAIT
+// also skips a domain whose job another client holds for a moment (a monitoring agent's query of a
+// guest busy with I/O), and the memory coordinator would see fewer fresh readings for nothing.
 /** How long an observation waits for the all-domain stats by default, ms. */
 export const STATS_DEADLINE_MS = 5_000;
 /** Stats calls that outlived their deadline and are still unanswered, at most: then no more are sent until one returns. */
@@ -81,14 +83,16 @@ export class LibvirtHost implements Hypervisor {
   private noJobStats = false;
   /** Calls whose live flag the driver refuses (they take "current" instead). */
   private readonly liveRefused = new Set<string>();
-  /** The stats call's flags: NOWAIT until the driver refuses it. */
-  private statsFlags: number = GetAllDomainStatsFlags.Active | GetAllDomainStatsFlags.NoWait;
+  /** The driver refused NOWAIT: never asked again on this connection. */
+  private noWaitRefused = false;
   /** Stats calls past their deadline that have not come back yet. */
   private unansweredStatsCalls = 0;
   /** Each domain's job query still in flight (key: UUID and id): none is sent again before it returns. */
   private readonly jobQueries = new Map<string, Promise<JobAnswer>>();
   /** Each domain's balloon monitor figures as last read (key: UUID and id), for an observation that skipped its monitor. */
   private readonly lastMonitorBalloon = new Map<string, [string, TypedParamValue][]>();
+  /** Each domain's balloon query (after NOWAIT skipped its monitor) still in flight: none is sent again before it returns. */
+  private readonly balloonQueries = new Map<string, Promise<[string, TypedParamValue][]>>();
   private readonly statsDeadlineMs: number;
 
   private constructor(readonly client: LibvirtClient, readonly uri: string, options: LibvirtHostOptions = {}) {
@@ -112,10 +116,12 @@ export class LibvirtHost implements Hypervisor {
       this.pcpuBusyNs(node.cpus),
     ]);
     const stats = statsCall.value;
-    for (const record of stats) this.carryMonitorBalloon(record);
     this.observations++;
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
-    const details = await Promise.all(stats.map((record) => this.domainDetails(record, node.cpus)));
+    const [details] = await Promise.all([
+      Promise.all(stats.map((record) => this.domainDetails(record, node.cpus))),
+      Promise.all(stats.map((record) => this.monitorBalloon(record))),
+    ]);
     // Forget the weights of domains that are gone (a long run sees many come and go).
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
     for (const uuid of this.shares.keys()) if (!present.has(uuid)) this.shares.delete(uuid);
@@ -154,7 +160,7 @@ export class LibvirtHost implements Hypervisor {
   }
 
   /**
-   * The all-domain stats, NOWAIT (see STATS_DEADLINE_MS), waited for at most `statsDeadlineMs`. A call
+   * The all-domain stats (see STATS_DEADLINE_MS), waited for at most `statsDeadlineMs`. A call
    * past its deadline is left to come back on its own; while MAX_UNANSWERED_STATS_CALLS are out, none
    * is sent (the daemon serves a client only so many calls at once).
    */
@@ -163,42 +169,49 @@ export class LibvirtHost implements Hypervisor {
       throw new Error(`${this.unansweredStatsCalls} earlier statistics calls to ${this.uri} are still unanswered (a hung guest or daemon): none sent until one returns`);
     }
     const call = this.statsCall();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), this.statsDeadlineMs);
-    });
-    try {
-      const outcome = await Promise.race([call, late]);
-      if (outcome !== 'late') return outcome;
-    } finally {
-      clearTimeout(timer);
-    }
+    const outcome = await within(call, this.statsDeadlineMs, 'late' as const);
+    if (outcome !== 'late') return outcome;
     this.unansweredStatsCalls++;
     call.then(() => this.unansweredStatsCalls--, () => this.unansweredStatsCalls--);
     throw new Error(`the all-domain statistics call to ${this.uri} did not return within ${(this.statsDeadlineMs / 1000).toFixed(1)} s (a guest's QEMU not answering?): the next observation asks again`);
   }
 
+  /** The stats call: NOWAIT while an earlier one is still out (see STATS_DEADLINE_MS), unless the driver refused it. */
   private async statsCall(): Promise<Timed<DomainStatsRecord[]>> {
+    const noWait = this.unansweredStatsCalls > 0 && !this.noWaitRefused;
+    const flags = GetAllDomainStatsFlags.Active | (noWait ? GetAllDomainStatsFlags.NoWait : 0);
     try {
-      return await timed(() => this.client.getAllDomainStats(STATS_GROUPS, this.statsFlags));
+      return await timed(() => this.client.getAllDomainStats(STATS_GROUPS, flags));
     } catch (err) {
-      if (!(this.statsFlags & GetAllDomainStatsFlags.NoWait) || !refusesFlags(err)) throw err;
+      if (!noWait || !refusesFlags(err)) throw err;
       // A daemon older than NOWAIT (libvirt 4.5): asked without it from now on.
-      this.statsFlags &= ~GetAllDomainStatsFlags.NoWait;
-      return timed(() => this.client.getAllDomainStats(STATS_GROUPS, this.statsFlags));
+      this.noWaitRefused = true;
+      return timed(() => this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active));
     }
   }
 
   /**
-   * A record whose balloon monitor figures NOWAIT skipped (its domain's job was held: only the size
-   * came) gets the figures last read for it. Their unchanged `last-update` says no new reading came,
-   * so the memory coordinator neither acts on them nor takes their absence for stats never enabled.
+   * A record whose balloon monitor figures NOWAIT skipped (its domain's job was held, often only for a
+   * moment by another client's query: only the size came) asks for them once more, waiting for the job,
+   * at most JOB_QUERY_DEADLINE_MS (one such call per domain at a time). Not back by then, the record gets
+   * the figures last read for it: their unchanged `last-update` says no new reading came, so the memory
+   * coordinator neither acts on them nor takes their absence for stats never enabled.
    */
-  private carryMonitorBalloon(record: DomainStatsRecord): void {
+  private async monitorBalloon(record: DomainStatsRecord): Promise<void> {
     const key = sharesKey(record.domain);
     const params = record.params;
     if (!params.has('balloon.current')) return;
-    const monitor = [...params].filter(([name]) => MONITOR_BALLOON_PARAMS.test(name));
+    let monitor = [...params].filter(([name]) => MONITOR_BALLOON_PARAMS.test(name));
+    if (monitor.length === 0 && !this.balloonQueries.has(key)) {
+      const query = this.client.getAllDomainStats(DomainStatsGroup.Balloon, 0, [record.domain]).then(
+        ([again]) => (again ? [...again.params].filter(([name]) => MONITOR_BALLOON_PARAMS.test(name)) : []),
+        () => [],
+      );
+      this.balloonQueries.set(key, query);
+      void query.finally(() => this.balloonQueries.delete(key));
+      monitor = await within(query, Math.min(JOB_QUERY_DEADLINE_MS, this.statsDeadlineMs), []);
+      for (const [name, value] of monitor) params.set(name, value);
+    }
     if (monitor.length > 0) this.lastMonitorBalloon.set(key, monitor);
     else for (const [name, value] of this.lastMonitorBalloon.get(key) ?? []) params.set(name, value);
   }
@@ -378,15 +391,7 @@ export class LibvirtHost implements Hypervisor {
     const query = this.jobQuery(record.domain);
     this.jobQueries.set(key, query);
     query.finally(() => this.jobQueries.delete(key)).catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<JobAnswer>((resolve) => {
-      timer = setTimeout(() => resolve(UNANSWERED), Math.min(JOB_QUERY_DEADLINE_MS, this.statsDeadlineMs));
-    });
-    try {
-      return await Promise.race([query, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return within(query, Math.min(JOB_QUERY_DEADLINE_MS, this.statsDeadlineMs), UNANSWERED);
   }
 
   private async jobQuery(domain: DomainStatsRecord['domain']): Promise<JobAnswer> {
@@ -498,6 +503,19 @@ export class LibvirtHost implements Hypervisor {
 }
 
 /** A call's result with the monotonic times (ns) it was sent and its reply came back. */
+/** `promise`'s value if it settles within `ms`, else `late` (the promise goes on; it must handle its own rejection). */
+async function within<T, L>(promise: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<L>((resolve) => {
+    timer = setTimeout(() => resolve(late), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A domain's job query did not come back in time. */
 const UNANSWERED = Symbol('unanswered');
 /** What a job query says: the job under way, none (undefined), or no answer in time. */

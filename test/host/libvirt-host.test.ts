@@ -341,20 +341,77 @@ function wrap<N extends keyof Handlers>(handlers: Handlers, name: N, around: (or
   (handlers as Record<string, unknown>)[name] = ((args: unknown, session: unknown) => around(() => original(args, session))) as unknown as Handler<N>;
 }
 
-test('LibvirtHost asks the all-domain stats with NOWAIT, and without it from then on when the daemon refuses the flag', { timeout: 20_000 }, async () => {
-  const flagsSeen: number[] = [];
+test('LibvirtHost asks the all-domain stats with NOWAIT only while an earlier call is out past its deadline, and never again once the daemon refused it', { timeout: 20_000 }, async () => {
+  const flagsSeen: boolean[] = [];
+  let hangNext = false;
   const served = await servedHost((h) => {
     const original = h.connectGetAllDomainStats!;
     h.connectGetAllDomainStats = (async (args: { flags: number }, session: unknown) => {
-      flagsSeen.push(args.flags);
-      if (args.flags & GetAllDomainStatsFlags.NoWait) throw serverError(ErrorCode.InvalidArg, `unsupported flags (0x${args.flags.toString(16)}) in function qemuConnectGetAllDomainStats`);
+      const noWait = (args.flags & GetAllDomainStatsFlags.NoWait) !== 0;
+      flagsSeen.push(noWait);
+      if (hangNext) {
+        hangNext = false;
+        await new Promise(() => undefined);
+      }
+      if (noWait) throw serverError(ErrorCode.InvalidArg, `unsupported flags (0x${args.flags.toString(16)}) in function qemuConnectGetAllDomainStats`);
       return (original as unknown as (a: unknown, s: unknown) => unknown)(args, session);
     }) as unknown as typeof original;
-  });
+  }, { statsDeadlineMs: 300 });
   try {
     assert.ok((await served.host.observe()).domains.length > 0);
+    hangNext = true;
+    await assert.rejects(served.host.observe(), /did not return within/);
+    assert.ok((await served.host.observe()).domains.length > 0, 'refused NOWAIT: asked again without it');
     assert.ok((await served.host.observe()).domains.length > 0);
-    assert.deepEqual(flagsSeen.map((f) => (f & GetAllDomainStatsFlags.NoWait) !== 0), [true, false, false], 'NOWAIT once, refused, then never again');
+    assert.deepEqual(flagsSeen, [false, false, true, false, false], 'NOWAIT only while a call is out, refused once, then never again');
+  } finally {
+    await served.close();
+  }
+});
+
+test('LibvirtHost: a domain whose monitor figures NOWAIT skipped gets them from a second call that waits for its job; not back within 1 s, the last ones read', { timeout: 20_000 }, async () => {
+  let skip = false;
+  let hangNext = false;
+  let refetchHangs = false;
+  let refetches = 0;
+  const monitorFigure = /^balloon\.(?!current$|maximum$)/;
+  const served = await servedHost((h) => {
+    const original = h.connectGetAllDomainStats!;
+    h.connectGetAllDomainStats = (async (args: { flags: number; stats: number }, session: unknown) => {
+      const nowait = (args.flags & GetAllDomainStatsFlags.NoWait) !== 0;
+      if (hangNext) {
+        hangNext = false;
+        await new Promise(() => undefined);
+      }
+      if (!nowait && args.stats === DomainStatsGroup.Balloon) {
+        refetches++;
+        if (refetchHangs) await new Promise(() => undefined);
+      }
+      const reply = (await (original as unknown as (a: unknown, s: unknown) => Promise<{ value: { retStats: { params: { field: string }[] }[] } }>)(args, session));
+      // The domain's job held by someone else: NOWAIT leaves out what only its monitor gives.
+      if (nowait && skip) for (const r of reply.value.retStats) r.params = r.params.filter((p) => !monitorFigure.test(p.field));
+      return reply;
+    }) as unknown as typeof original;
+  }, { statsDeadlineMs: 300 });
+  try {
+    const first = await served.host.observe();
+    const n = first.domains.length;
+    const full = first.domains[0]!.balloon!;
+    assert.ok(full.unusedKiB !== undefined && full.lastUpdate !== undefined, 'the guest reports balloon statistics');
+    // One call out past its deadline: NOWAIT from now on, and the domains' jobs are held (their monitor figures skipped).
+    hangNext = true;
+    await assert.rejects(served.host.observe(), /did not return within/);
+    skip = true;
+    const refetched = (await served.host.observe()).domains[0]!.balloon!;
+    assert.equal(refetches, n, 'one second call per skipped domain');
+    assert.ok(refetched.unusedKiB !== undefined && refetched.lastUpdate !== undefined, 'its figures came from the second call');
+    refetchHangs = true;
+    const start = Date.now();
+    const carried = (await served.host.observe()).domains[0]!.balloon!;
+    assert.ok(Date.now() - start < 1_800, `waited ${Date.now() - start} ms for the second call`);
+    assert.deepEqual([carried.unusedKiB, carried.lastUpdate, carried.rssKiB], [refetched.unusedKiB, refetched.lastUpdate, refetched.rssKiB], 'the last figures read, unchanged');
+    await served.host.observe();
+    assert.equal(refetches, 2 * n, 'no further call for a domain while one is out');
   } finally {
     await served.close();
   }

@@ -107,7 +107,7 @@ describe('a real guest suspended, held in a migration job, saved and restored wh
     await client.restore(image);
     const restored = (await client.listAllDomains(1)).find((d) => d.name === GUEST)!;
     assert.notEqual(restored.id, before.id, 'restored with a new id');
-    // Paused while QEMU still loads the image: the stats (NOWAIT) do not wait for the restore's job, so the run may see that first.
+    // Paused while QEMU still loads the image: the run may see that first (a restore holds the domain's job; if an earlier stats call is out, NOWAIT does not wait for it).
     await until('the run sees it back', 30_000, async () => noticeAt(await intervals(trace), new RegExp(`^back \\((running|paused), id ${restored.id}: moved back, restored or restarted\\): starts afresh$`)));
     await until('managed again after the restore: statistics asked for anew', 30_000, async () => {
       const list = await intervals(trace);
