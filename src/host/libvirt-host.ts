@@ -2,7 +2,7 @@ import { LibvirtError } from '../libvirt/errors.js';
 import { DomainGoneError } from '../ground/errors.js';
 import { guestStatNumber, isNotReported, LibvirtClient, paramNumber, readVirtioMemDevices, stateName, type DomainStatsRecord, type VcpuInfo, type VirtioMemDevice } from '../libvirt/client.js';
 import { unitBytes } from '../libvirt/memory-devices.js';
-import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAllDomainStatsFlags, type TypedParamValue } from '../libvirt/protocol.js';
+import { DomainAffect, DomainStatsGroup, DOMAIN_PAUSED_REASONS, ErrorCode, GetAllDomainStatsFlags } from '../libvirt/protocol.js';
 import type { BalloonObservation, DomainObservation, DomainRef, HostObservation, Hypervisor, MemoryDeviceObservation, VcpuObservation } from '../ground/hypervisor.js';
 
 // The Hypervisor on a real libvirt daemon. One observation is one all-domain-stats round trip
@@ -89,10 +89,10 @@ export class LibvirtHost implements Hypervisor {
   private unansweredStatsCalls = 0;
   /** Each domain's job query still in flight (key: UUID and id): none is sent again before it returns. */
   private readonly jobQueries = new Map<string, Promise<JobAnswer>>();
-  /** Each domain's balloon monitor figures as last read (key: UUID and id), for an observation that skipped its monitor. */
-  private readonly lastMonitorBalloon = new Map<string, [string, TypedParamValue][]>();
+  /** Each domain's stats as last read with its balloon monitor figures (key: UUID and id), for an observation that skipped its monitor. */
+  private readonly lastMonitorBalloon = new Map<string, DomainStatsRecord['params']>();
   /** Each domain's balloon query (after NOWAIT skipped its monitor) still in flight: none is sent again before it returns. */
-  private readonly balloonQueries = new Map<string, Promise<[string, TypedParamValue][]>>();
+  private readonly balloonQueries = new Map<string, Promise<DomainStatsRecord['params'] | undefined>>();
   private readonly statsDeadlineMs: number;
 
   private constructor(readonly client: LibvirtClient, readonly uri: string, options: LibvirtHostOptions = {}) {
@@ -116,11 +116,12 @@ export class LibvirtHost implements Hypervisor {
       this.pcpuBusyNs(node.cpus),
     ]);
     const stats = statsCall.value;
+    const skippedMonitors = statsCall.noWait;
     this.observations++;
     this.hostname ??= (await this.client.call('connectGetHostname')).hostname;
     const [details] = await Promise.all([
       Promise.all(stats.map((record) => this.domainDetails(record, node.cpus))),
-      Promise.all(stats.map((record) => this.monitorBalloon(record))),
+      Promise.all(stats.map((record) => this.monitorBalloon(record, skippedMonitors))),
     ]);
     // Forget the weights of domains that are gone (a long run sees many come and go).
     const present = new Set(stats.map((record) => sharesKey(record.domain)));
@@ -164,7 +165,7 @@ export class LibvirtHost implements Hypervisor {
    * past its deadline is left to come back on its own; while MAX_UNANSWERED_STATS_CALLS are out, none
    * is sent (the daemon serves a client only so many calls at once).
    */
-  private async allDomainStats(): Promise<Timed<DomainStatsRecord[]>> {
+  private async allDomainStats(): Promise<StatsCall> {
     if (this.unansweredStatsCalls >= MAX_UNANSWERED_STATS_CALLS) {
       throw new Error(`${this.unansweredStatsCalls} earlier statistics calls to ${this.uri} are still unanswered (a hung guest or daemon): none sent until one returns`);
     }
@@ -177,43 +178,53 @@ export class LibvirtHost implements Hypervisor {
   }
 
   /** The stats call: NOWAIT while an earlier one is still out (see STATS_DEADLINE_MS), unless the driver refused it. */
-  private async statsCall(): Promise<Timed<DomainStatsRecord[]>> {
+  private async statsCall(): Promise<StatsCall> {
     const noWait = this.unansweredStatsCalls > 0 && !this.noWaitRefused;
     const flags = GetAllDomainStatsFlags.Active | (noWait ? GetAllDomainStatsFlags.NoWait : 0);
     try {
-      return await timed(() => this.client.getAllDomainStats(STATS_GROUPS, flags));
+      return { ...(await timed(() => this.client.getAllDomainStats(STATS_GROUPS, flags))), noWait };
     } catch (err) {
       if (!noWait || !refusesFlags(err)) throw err;
       // A daemon older than NOWAIT (libvirt 4.5): asked without it from now on.
       this.noWaitRefused = true;
-      return timed(() => this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active));
+      return { ...(await timed(() => this.client.getAllDomainStats(STATS_GROUPS, GetAllDomainStatsFlags.Active))), noWait: false };
     }
   }
 
   /**
-   * A record whose balloon monitor figures NOWAIT skipped (its domain's job was held, often only for a
-   * moment by another client's query: only the size came) asks for them once more, waiting for the job,
-   * at most JOB_QUERY_DEADLINE_MS (one such call per domain at a time). Not back by then, the record gets
-   * the figures last read for it: their unchanged `last-update` says no new reading came, so the memory
-   * coordinator neither acts on them nor takes their absence for stats never enabled.
+   * After a NOWAIT call, a record whose balloon monitor figures were skipped (its domain's job was held,
+   * often only for a moment by another client's query: only the size came) asks for them once more,
+   * waiting for the job (see oneQueryPerDomain). Not back by then, the record gets the figures last read
+   * for it: their unchanged `last-update` says no new reading came, so the memory coordinator neither
+   * acts on them nor takes their absence for stats never enabled. Without NOWAIT nothing is skipped.
    */
-  private async monitorBalloon(record: DomainStatsRecord): Promise<void> {
+  private async monitorBalloon(record: DomainStatsRecord, skippedMonitors: boolean): Promise<void> {
     const key = sharesKey(record.domain);
     const params = record.params;
     if (!params.has('balloon.current')) return;
-    let monitor = [...params].filter(([name]) => MONITOR_BALLOON_PARAMS.test(name));
-    if (monitor.length === 0 && !this.balloonQueries.has(key)) {
-      const query = this.client.getAllDomainStats(DomainStatsGroup.Balloon, 0, [record.domain]).then(
-        ([again]) => (again ? [...again.params].filter(([name]) => MONITOR_BALLOON_PARAMS.test(name)) : []),
-        () => [],
-      );
-      this.balloonQueries.set(key, query);
-      void query.finally(() => this.balloonQueries.delete(key));
-      monitor = await within(query, Math.min(JOB_QUERY_DEADLINE_MS, this.statsDeadlineMs), []);
-      for (const [name, value] of monitor) params.set(name, value);
+    if (!skippedMonitors || hasMonitorBalloon(params)) {
+      this.lastMonitorBalloon.set(key, params);
+      return;
     }
-    if (monitor.length > 0) this.lastMonitorBalloon.set(key, monitor);
-    else for (const [name, value] of this.lastMonitorBalloon.get(key) ?? []) params.set(name, value);
+    const again = await this.oneQueryPerDomain(this.balloonQueries, key, async () => {
+      const [fresh] = await this.client.getAllDomainStats(DomainStatsGroup.Balloon, 0, [record.domain]).catch(() => []);
+      return fresh !== undefined && hasMonitorBalloon(fresh.params) ? fresh.params : undefined;
+    }, undefined);
+    if (again !== undefined) this.lastMonitorBalloon.set(key, again);
+    for (const [name, value] of again ?? this.lastMonitorBalloon.get(key) ?? []) if (MONITOR_BALLOON_PARAMS.test(name)) params.set(name, value);
+  }
+
+  /**
+   * Starts `query` for the domain keyed `key` unless its earlier one is still out, and waits for it at
+   * most JOB_QUERY_DEADLINE_MS (both give `late`): a query that waits for the domain's job lock while a
+   * hung QEMU holds it is asked once, not once per observation.
+   */
+  private async oneQueryPerDomain<T, L>(queries: Map<string, Promise<T>>, key: string, query: () => Promise<T>, late: L): Promise<T | L> {
+    if (queries.has(key)) return late;
+    const started = query();
+    queries.set(key, started);
+    started.finally(() => queries.delete(key)).catch(() => undefined);
+    return within(started, Math.min(JOB_QUERY_DEADLINE_MS, this.statsDeadlineMs), late);
   }
 
   /**
@@ -378,7 +389,6 @@ export class LibvirtHost implements Hypervisor {
     return def === undefined ? undefined : (await def.catch(() => undefined))?.memory;
   }
 
-  /** The job under way on a running domain (its operation), from the job statistics; undefined when none or not reported. */
   /**
    * The job under way on the domain, or UNANSWERED: its query waits for the domain's state change lock,
    * and one not back within JOB_QUERY_DEADLINE_MS (or still out from an earlier observation) means
@@ -386,12 +396,7 @@ export class LibvirtHost implements Hypervisor {
    */
   private async job(record: DomainStatsRecord): Promise<JobAnswer> {
     if (this.noJobStats) return undefined;
-    const key = sharesKey(record.domain);
-    if (this.jobQueries.has(key)) return UNANSWERED;
-    const query = this.jobQuery(record.domain);
-    this.jobQueries.set(key, query);
-    query.finally(() => this.jobQueries.delete(key)).catch(() => undefined);
-    return within(query, Math.min(JOB_QUERY_DEADLINE_MS, this.statsDeadlineMs), UNANSWERED);
+    return this.oneQueryPerDomain(this.jobQueries, sharesKey(record.domain), () => this.jobQuery(record.domain), UNANSWERED);
   }
 
   private async jobQuery(domain: DomainStatsRecord['domain']): Promise<JobAnswer> {
@@ -520,6 +525,14 @@ async function within<T, L>(promise: Promise<T>, ms: number, late: L): Promise<T
 const UNANSWERED = Symbol('unanswered');
 /** What a job query says: the job under way, none (undefined), or no answer in time. */
 type JobAnswer = string | undefined | typeof UNANSWERED;
+
+/** The all-domain stats, and whether they were asked with NOWAIT (a busy domain's monitor figures may be missing). */
+type StatsCall = Timed<DomainStatsRecord[]> & { noWait: boolean };
+
+function hasMonitorBalloon(params: DomainStatsRecord['params']): boolean {
+  for (const name of params.keys()) if (MONITOR_BALLOON_PARAMS.test(name)) return true;
+  return false;
+}
 
 export interface Timed<T> {
   value: T;

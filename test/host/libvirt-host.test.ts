@@ -374,6 +374,7 @@ test('LibvirtHost: a domain whose monitor figures NOWAIT skipped gets them from 
   let hangNext = false;
   let refetchHangs = false;
   let refetches = 0;
+  let noMonitor = false;
   const monitorFigure = /^balloon\.(?!current$|maximum$)/;
   const served = await servedHost((h) => {
     const original = h.connectGetAllDomainStats!;
@@ -389,7 +390,7 @@ test('LibvirtHost: a domain whose monitor figures NOWAIT skipped gets them from 
       }
       const reply = (await (original as unknown as (a: unknown, s: unknown) => Promise<{ value: { retStats: { params: { field: string }[] }[] } }>)(args, session));
       // The domain's job held by someone else: NOWAIT leaves out what only its monitor gives.
-      if (nowait && skip) for (const r of reply.value.retStats) r.params = r.params.filter((p) => !monitorFigure.test(p.field));
+      if ((nowait && skip) || noMonitor) for (const r of reply.value.retStats) r.params = r.params.filter((p) => !monitorFigure.test(p.field));
       return reply;
     }) as unknown as typeof original;
   }, { statsDeadlineMs: 300 });
@@ -398,6 +399,12 @@ test('LibvirtHost: a domain whose monitor figures NOWAIT skipped gets them from 
     const n = first.domains.length;
     const full = first.domains[0]!.balloon!;
     assert.ok(full.unusedKiB !== undefined && full.lastUpdate !== undefined, 'the guest reports balloon statistics');
+    // Without NOWAIT no figure is skipped: a guest that stops reporting them is not asked again, nor given old ones.
+    noMonitor = true;
+    const unreported = (await served.host.observe()).domains[0]!.balloon!;
+    assert.equal(refetches, 0, 'no second call after a call without NOWAIT');
+    assert.equal(unreported.unusedKiB, undefined, 'no figures carried over without NOWAIT');
+    noMonitor = false;
     // One call out past its deadline: NOWAIT from now on, and the domains' jobs are held (their monitor figures skipped).
     hangNext = true;
     await assert.rejects(served.host.observe(), /did not return within/);
