@@ -257,21 +257,15 @@ export function learnSharing(
     if (contended[g] === 1 && v.demand >= idleDemand && v.demand < busyDemand) {
       const clockBoundShare = Math.min(largest[g]!, v.demand * rate(i, g));
       const waterFillShare = Math.min(v.demand, largest[g]!, (v.weight ?? 1) * level[g]!);
-      const separation = Math.abs(waterFillShare - clockBoundShare);
-      if (separation >= minSeparation) {
-        const closer = Math.abs(v.usage - waterFillShare) - Math.abs(v.usage - clockBoundShare);
-        evidence = Math.min(1, Math.max(0, 0.5 + closer / (2 * separation)));
-      }
+      evidence = evidenceFor(v.usage, waterFillShare, clockBoundShare);
     }
     if (evidence === undefined && before === undefined) continue;
     let record: LearnedVcpu;
     if (evidence !== undefined) {
-      const score = before ? before.score + learnRate * (evidence - before.score) : evidence;
-      const seen = (before?.evidence ?? 0) + 1;
-      const clockBound = before?.clockBound ? score >= unlearnAt : seen >= minEvidence && score >= learnAt;
+      const step = learnStep(before?.score, before?.evidence ?? 0, before?.clockBound === true, evidence);
       // A vCPU never suspected is remembered only once the clock-bound model explains it better.
-      if (before === undefined ? evidence < 0.5 : !clockBound && score < dropBelow) continue;
-      record = { score, evidence: seen, clockBound };
+      if (before === undefined ? evidence < 0.5 : !step.label && step.score < dropBelow) continue;
+      record = { score: step.score, evidence: step.seen, clockBound: step.label };
     } else {
       const score = before!.score * (1 - forgetRate);
       const clockBound = before!.clockBound && score >= unlearnAt;
@@ -309,33 +303,52 @@ function crowdedSharingEvidence(
     if (list) list.push(i);
     else members.set(g, [i]);
   }
-  const demands = vcpus.map((v) => v.demand);
-  const weights = vcpus.map((v) => v.weight ?? 1);
+  let all: { demands: number[]; weights: number[] } | undefined;
   for (const [g, list] of members) {
     if (!list.some((i) => labels[i] === 1)) continue;
+    const { demands, weights } = (all ??= { demands: vcpus.map((v) => v.demand), weights: vcpus.map((v) => v.weight ?? 1) });
     const level = fillLevel(Float64Array.from(list, (i) => Math.min(room[g]!, demands[i]!)), room[g]!, Float64Array.from(list, (i) => weights[i]!));
     for (const i of list) {
       const v = vcpus[i]!;
       if (labels[i] !== 1 || v.demand < idleDemand) continue;
       const waterFillShare = Math.min(v.demand, room[g]!, weights[i]! * level);
       const crowdedShare = Math.min(room[g]!, v.demand * crowdedRate(i, list, demands, 1, room[g]!, weights));
-      const separation = Math.abs(waterFillShare - crowdedShare);
-      if (separation < minSeparation) continue;
-      const closer = Math.abs(v.usage - waterFillShare) - Math.abs(v.usage - crowdedShare);
-      (evidence ??= new Float64Array(vcpus.length).fill(NaN))[i] = Math.min(1, Math.max(0, 0.5 + closer / (2 * separation)));
+      const found = evidenceFor(v.usage, waterFillShare, crowdedShare);
+      if (found !== undefined) (evidence ??= new Float64Array(vcpus.length).fill(NaN))[i] = found;
     }
   }
   return evidence;
 }
 
+/**
+ * Evidence in [0, 1] that a vCPU which received `received` follows `model` rather than water-filling
+ * (`waterFill`): 1 at or past the model, 0 at or past water-filling; undefined where the two differ by
+ * less than `minSeparation` (the interval tells them apart no better than noise).
+ */
+function evidenceFor(received: number, waterFill: number, model: number): number | undefined {
+  const separation = Math.abs(waterFill - model);
+  if (separation < minSeparation) return undefined;
+  const closer = Math.abs(received - waterFill) - Math.abs(received - model);
+  return Math.min(1, Math.max(0, 0.5 + closer / (2 * separation)));
+}
+
+/**
+ * One interval's evidence added to a label: the score's EWMA (the evidence itself the first time),
+ * the evidence seen, and the label with hysteresis (learned after `minEvidence` above `learnAt`,
+ * unlearned below `unlearnAt`).
+ */
+function learnStep(score: number | undefined, seen: number, label: boolean, evidence: number): { score: number; seen: number; label: boolean } {
+  const next = score === undefined ? evidence : score + learnRate * (evidence - score);
+  return { score: next, seen: seen + 1, label: label ? next >= unlearnAt : seen + 1 >= minEvidence && next >= learnAt };
+}
+
 /** Adds to `record` what is learned of its crowded sharing: this interval's evidence, else what was known. */
 function withCrowded(record: LearnedVcpu, before: LearnedVcpu | undefined, evidence: number | undefined): void {
   if (evidence !== undefined && !Number.isNaN(evidence)) {
-    const score = before?.crowdedScore === undefined ? evidence : before.crowdedScore + learnRate * (evidence - before.crowdedScore);
-    const seen = (before?.crowdedEvidence ?? 0) + 1;
-    record.crowdedScore = score;
-    record.crowdedEvidence = seen;
-    record.crowded = before?.crowded ? score >= unlearnAt : seen >= minEvidence && score >= learnAt;
+    const step = learnStep(before?.crowdedScore, before?.crowdedEvidence ?? 0, before?.crowded === true, evidence);
+    record.crowdedScore = step.score;
+    record.crowdedEvidence = step.seen;
+    record.crowded = step.label;
   } else if (before?.crowdedScore !== undefined) {
     record.crowdedScore = before.crowdedScore;
     record.crowdedEvidence = before.crowdedEvidence!;
