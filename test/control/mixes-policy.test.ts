@@ -64,3 +64,12 @@ test('the drop-in, blind to other load, keeps a spread that serves its guests ov
   assert.ok(c146.dropin.worstFraction >= c146.host.worstFraction - 0.01, `mix-146: drop-in ${pct(c146.dropin.worstFraction)} below the host alone ${pct(c146.host.worstFraction)}`);
   assert.equal(c146.dropin.pinChangesAfter, 0, 'mix-146: the drop-in\'s pin changes after interval 20');
 });
+
+test('the drop-in probes the host scheduler alone again after a demand step: the host alone measured under the earlier demands is no evidence for the new ones (#17 item 4)', async () => {
+  // mix-75 (16 vCPUs on 5, four step at 28 s): the drop-in released every vCPU in epoch 1 (31 % against 17 %),
+  // then balanced them; after the step (epoch 2, interval 20) its balanced placement delivered 32 %, and the
+  // earlier epoch's 31 % for the host alone kept it from probing: 32.8 % over the second half against the
+  // host alone's 37.0. Probed again, it is kept at 36 %.
+  const c = await compareMix(generateMix(75), { oracle: false, policies: ['host', 'dropin'] });
+  assert.ok(c.dropin.worstFraction >= c.host.worstFraction - 0.01, `mix-75: drop-in ${pct(c.dropin.worstFraction)} below the host alone ${pct(c.host.worstFraction)}`);
+});
