@@ -24,7 +24,7 @@
 // at least one learned clock-bound vCPU and at least one busy elastic one, each clock-bound vCPU
 // gets demand · c̄ · w / (w + Σ w_busy / m) (m pCPUs of mean capacity c̄: the host's run queues are
 // per pCPU, so each busy thread crowds one of them), and the elastic ones water-fill what is left.
-// A vCPU learned clock-bound held on one pCPU with no busy neighbour, asked more than it has, is judged
+// A vCPU learned clock-bound held on one pCPU with no busy neighbour is judged
 // the same way between water-filling and runnable-time sharing (crowdedRate: each neighbour runnable
 // its demand's fraction of the time); once one there is learned `crowded`, such a pCPU is predicted
 // by runnable-time sharing. Anywhere else the water-filling prediction stands unchanged.
@@ -40,7 +40,7 @@ export interface LearnedVcpu {
   evidence: number;
   /** Learned clock-bound: used by every share prediction. */
   clockBound: boolean;
-  /** The same learning for a clock-bound vCPU held on one pCPU with no busy neighbour and more asked than it has: 1 = it
+  /** The same learning for a clock-bound vCPU held on one pCPU with no busy neighbour: 1 = it
    *  received what runnable-time sharing (crowdedRate) says, 0 = what water-filling says. */
   crowdedScore?: number;
   crowdedEvidence?: number;
@@ -281,7 +281,7 @@ export function learnSharing(
 
 /**
  * Per vCPU, evidence (NaN: none) on how a labelled clock-bound vCPU shares a pCPU it is pinned to with no
- * busy neighbour where more is asked than the pCPU has: closer to runnable-time sharing (crowdedRate) → 1,
+ * busy neighbour: closer to runnable-time sharing (crowdedRate) → 1,
  * closer to water-filling → 0; only where the two differ by `minSeparation`.
  */
 function crowdedSharingEvidence(
@@ -298,7 +298,7 @@ function crowdedSharingEvidence(
   const members = new Map<number, number[]>();
   for (let i = 0; i < vcpus.length; i++) {
     const g = groupOf[i]!;
-    if (g >= pcpus || closed[g] !== 1 || busy[g]! > 0 || demand[g]! <= room[g]! + contentionMargin) continue;
+    if (g >= pcpus || closed[g] !== 1 || busy[g]! > 0) continue;
     const list = members.get(g);
     if (list) list.push(i);
     else members.set(g, [i]);
@@ -426,15 +426,11 @@ export function predictLearnedShares(
       largest = Math.max(largest, c);
     }
     let busy = 0;
-    let asked = 0;
-    for (const i of list) {
-      if (clockBound[i] !== 1 && demands[i]! >= busyDemand) busy += weights?.[i] ?? 1;
-      asked += Math.min(largest, demands[i]!);
-    }
+    for (const i of list) if (clockBound[i] !== 1 && demands[i]! >= busyDemand) busy += weights?.[i] ?? 1;
     if (set.length === 0) return;
-    // No busy neighbour: water-filling stands, unless the group is one pCPU asked more than it has and one of its
-    // clock-bound vCPUs was seen to share it by runnable time (learned `crowded`).
-    if (busy === 0 && (asked <= room + contentionMargin || set.length > 1 || !list.some((i) => crowded?.[i] === 1))) return;
+    // No busy neighbour: water-filling stands, unless the group is one pCPU and one of its clock-bound vCPUs was
+    // seen to share it by runnable time (learned `crowded`), whether or not it is asked more than it has.
+    if (busy === 0 && (set.length > 1 || !list.some((i) => crowded?.[i] === 1))) return;
     const meanCapacity = room / set.length;
     let clockBoundTotal = 0;
     for (const i of list) {

@@ -251,7 +251,7 @@ test('learned predictions: clock-bound beside busy gets demand/(1 + busy per pCP
   assert.deepEqual(predictLearnedShares(demands, apart, flags, apartBase, 2), apartBase);
 });
 
-test('crowded sharing: clock-bound vCPUs on one pCPU with no busy neighbour, asking more than it has, are predicted by runnable time once learned so', () => {
+test('crowded sharing: clock-bound vCPUs on one pCPU with no busy neighbour are predicted by runnable time once learned so', () => {
   // mix-3s held three clock-bound vCPUs of 0.31, 0.77 and 0.28 on one simulated pCPU: they received 0.16, 0.57 and 0.15.
   const demands = [0.31, 0.77, 0.28, 1];
   const where = [[0], [0], [0], [1]];
@@ -262,10 +262,16 @@ test('crowded sharing: clock-bound vCPUs on one pCPU with no busy neighbour, ask
   assert.deepEqual(predictLearnedShares(demands, where, clockBound, base, 2), base, 'not learned: water-filling stands');
   const crowded = Uint8Array.from([1, 0, 0, 0]);
   assert.deepEqual(round(predictLearnedShares(demands, where, clockBound, base, 2, undefined, undefined, crowded)), [0.17, 0.57, 0.15, 1]);
-  // Asking no more than the pCPU has, or spread over a shared set: water-filling stands even when learned.
-  const fits = [0.15, 0.3, 0.4, 1];
+  // Asking no more than the pCPU has, their windows still overlap by chance: each loses what it is runnable beside
+  // the others (mix-3s: 0.28 beside 0.37 and 0.32, 0.94 of the pCPU in all, received 0.16; water-filling says 0.28).
+  const fits = [0.37, 0.32, 0.28, 1];
   const fitsBase = predictShares(fits.map((demand, i) => ({ demand, pcpus: where[i]! })), 2);
-  assert.deepEqual(predictLearnedShares(fits, where, clockBound, fitsBase, 2, undefined, undefined, crowded), fitsBase);
+  assert.deepEqual(round(fitsBase), [0.37, 0.32, 0.28, 1]);
+  assert.deepEqual(round(predictLearnedShares(fits, where, clockBound, fitsBase, 2, undefined, undefined, crowded)), [0.27, 0.23, 0.19, 1]);
+  // Spread over a shared set of pCPUs: water-filling stands even when learned.
+  const overSet = [[0, 1], [0, 1], [0, 1], [2]];
+  const setBase = predictShares(demands.map((demand, i) => ({ demand, pcpus: overSet[i]! })), 3);
+  assert.deepEqual(predictLearnedShares(demands, overSet, clockBound, setBase, 3, undefined, undefined, crowded), setBase);
 
   // Learned from what they received: three intervals closer to runnable-time sharing than to water-filling.
   const keys = ['a', 'b', 'c', 'd'];
