@@ -229,7 +229,8 @@ async function mixCase(bench: LabBench, workload: WorkloadController, mix: Mix):
         }
         if (r === undefined) continue;
         rounds.push(r);
-        log(`${tag}, round ${round}, ${mode}: ${r.guests.map((g) => `${bench.short(g.name)} ${pct(g.received)}`).join(' ')}; worst ${pct(r.worst)} of fair share; ${hostNote(r.window)}; load average ${loadavg()}`);
+        const stalled = r.stalled.length > 0 ? `; QEMU stopped answering: ${r.stalled.map((d) => bench.short(d)).join(', ')} (the figure is the stall's too, not the placement's alone)` : '';
+        log(`${tag}, round ${round}, ${mode}: ${r.guests.map((g) => `${bench.short(g.name)} ${pct(g.received)}`).join(' ')}; worst ${pct(r.worst)} of fair share; ${hostNote(r.window)}; load average ${loadavg()}${stalled}`);
       }
     }
   } finally {
@@ -262,7 +263,7 @@ async function mixCase(bench: LabBench, workload: WorkloadController, mix: Mix):
     const worstVcpu = median(mine.map((r) => r.worstVcpu));
     const worstLeft = median(mine.map((r) => r.worstLeft));
     summary.modes.set(mode, { worst, worstVcpu, worstLeft, pinChanges: mine.map((r) => r.pinChangesInWindow), nonGuest: mine.map((r) => nonGuest(r.window)) });
-    log(`  worst guest's fraction of its fair share per round: ${mine.map((r) => pct(r.worst)).join(', ')}; median ${pct(worst)} (worst vCPU: median ${pct(worstVcpu)}; of what other work left: ${mine.map((r) => pct(r.worstLeft)).join(', ')}; median ${pct(worstLeft)})`);
+    log(`  worst guest's fraction of its fair share per round: ${mine.map((r) => `${pct(r.worst)}${r.stalled.length > 0 ? ' (a QEMU stalled)' : ''}`).join(', ')}; median ${pct(worst)} (worst vCPU: median ${pct(worstVcpu)}; of what other work left: ${mine.map((r) => pct(r.worstLeft)).join(', ')}; median ${pct(worstLeft)})`);
     log(`  non-guest processes per window: ${mine.map((r) => `${nonGuest(r.window).toFixed(2)} pCPU`).join(', ')}${mine.some((r) => nonGuest(r.window) > NOISY_PCPUS) ? ' (NOISY above ' + NOISY_PCPUS + ')' : ''}`);
     log(`  pin changes in the window: ${mine.map((r) => r.pinChangesInWindow).join(', ')}; placement at the end: ${mine.map((r) => r.endPlacement).join(' | ')}`);
     if (mode === 'run' || mode === 'vcpu_scheduler') {

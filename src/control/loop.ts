@@ -275,7 +275,7 @@ function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice
   if (!known) {
     for (const d of obs.domains) {
       if (d.job !== undefined) notices.push({ domain: d.name, message: jobStarted(d.job) });
-      if (d.unanswered) notices.push({ domain: d.name, message: UNANSWERED });
+      if (d.unanswered) notices.push({ domain: d.name, message: UNANSWERED_NOTICE });
     }
     return { notices, restarted };
   }
@@ -299,7 +299,7 @@ function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice
         notices.push({ domain: d.name, message: `appeared (${d.state})` });
       }
       if (d.job !== undefined) notices.push({ domain: d.name, message: jobStarted(d.job) });
-      if (d.unanswered) notices.push({ domain: d.name, message: UNANSWERED });
+      if (d.unanswered) notices.push({ domain: d.name, message: UNANSWERED_NOTICE });
       continue;
     }
     if (before.name !== d.name) notices.push({ domain: d.name, message: `renamed from ${before.name}` });
@@ -318,7 +318,7 @@ function trackDomains(state: LoopState, obs: HostObservation): { notices: Notice
     }
     if (d.unanswered && !before.unanswered) {
       forget(state, key);
-      notices.push({ domain: d.name, message: UNANSWERED });
+      notices.push({ domain: d.name, message: UNANSWERED_NOTICE });
     } else if (!d.unanswered && before.unanswered) {
       notices.push({ domain: d.name, message: 'its QEMU answers again: managed again, afresh' });
     }
@@ -345,7 +345,8 @@ function departed(state: LoopState, key: string, name: string): void {
   if (state.departed.size > DEPARTED_MAX) state.departed.delete(state.departed.keys().next().value!);
 }
 
-const UNANSWERED = 'its QEMU does not answer (libvirt\'s state change lock stays held: a hung or starved guest): left alone (not pinned, not ballooned) until it answers';
+/** The notice of a domain whose QEMU stopped answering (the lab marks rounds that had one). */
+export const UNANSWERED_NOTICE = 'its QEMU does not answer (libvirt\'s state change lock stays held: a hung or starved guest): left alone (not pinned, not ballooned) until it answers';
 
 function jobStarted(job: string): string {
   return `${job} job under way: left alone (not pinned, not ballooned) until it ends`;

@@ -12,6 +12,7 @@
 // oracle or a `sim` run.
 import { rmSync } from 'node:fs';
 import { fairSharesOf } from '../cpu/sharing.js';
+import { UNANSWERED_NOTICE } from '../control/loop.js';
 import { parseScenario, type ControllerKind, type Scenario } from '../host/sim/index.js';
 import { seededRandom } from '../host/sim/random.js';
 import type { TraceInterval } from '../ground/trace-record.js';
@@ -288,6 +289,8 @@ export interface MixedRound {
   tracedDomains?: string[];
   /** Notices the controller wrote to its trace, distinct. */
   notices: string[];
+  /** Domains the controller found with their QEMU not answering during the round (a stalled guest: its figure is the stall's too). */
+  stalled: string[];
   /** The controller's last output lines (when it failed or for the record). */
   tail: string[];
 }
@@ -334,6 +337,7 @@ export async function mixedRound(bench: LabBench, workload: WorkloadController, 
   let tracedDomains: string[] | undefined;
   let pinChangesInWindow = 0;
   let notices: string[] = [];
+  let stalled: string[] = [];
   let tail: string[] = [];
   let endPlacement: string;
   if (mode === 'nothing' || mode === 'oracle') {
@@ -369,7 +373,9 @@ export async function mixedRound(bench: LabBench, workload: WorkloadController, 
       pinChangesInWindow = inWindow.reduce((n, e) => n + e.actions.filter((a) => a.kind === 'pin').length, 0);
       traced = traceSummary(inWindow, mix.guests.flatMap((g) => g.vcpus.map((_, vcpu) => ({ domain: labNameOf(lab, g.name), vcpu }))));
       tracedDomains = [...new Set(inWindow.flatMap((e) => e.domains))].sort();
-      notices = [...new Set(readTraceIntervals(trace).flatMap((e) => e.notices.map((n) => n.message)))];
+      const all = readTraceIntervals(trace);
+      notices = [...new Set(all.flatMap((e) => e.notices.map((n) => n.message)))];
+      stalled = stalledDomains(all);
     } finally {
       await child.stop();
       tail = child.output.slice(-6);
@@ -381,8 +387,13 @@ export async function mixedRound(bench: LabBench, workload: WorkloadController, 
     worst: Math.min(...results.map((r) => r.fraction)),
     worstVcpu: Math.min(...results.flatMap((r) => r.vcpus.filter((v) => v.fair > 0).map((v) => v.fraction))),
     worstLeft: Math.min(...results.map((r) => r.fractionLeft)),
-    window, endPlacement, pinChangesInWindow, traced, tracedDomains, notices, tail,
+    window, endPlacement, pinChangesInWindow, traced, tracedDomains, notices, stalled, tail,
   };
+}
+
+/** The domains a controller's trace says stopped answering (their QEMU: libvirt's job lock held), each once, sorted. */
+export function stalledDomains(intervals: readonly Pick<TraceInterval, 'notices'>[]): string[] {
+  return [...new Set(intervals.flatMap((e) => e.notices.filter((n) => n.message === UNANSWERED_NOTICE && n.domain !== undefined).map((n) => n.domain!)))].sort();
 }
 
 /** Each guest's (and vCPU's) figures over a window against the fair shares. */

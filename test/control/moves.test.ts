@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { parseScenario } from '../../src/host/sim/scenario.js';
 import { runScenario, shipped } from '../hardening/harness.js';
 import type { TraceInterval } from '../../src/ground/trace-record.js';
+import { stalledDomains } from '../../src/lab/mixed-case.js';
 
 const count = (logs: string[], re: RegExp): number => logs.filter((l) => re.test(l)).length;
 const seconds = (e: TraceInterval): number => e.timeMs / 1000;
@@ -103,6 +104,9 @@ test('a guest whose QEMU does not answer (LibvirtHost marks it unanswered) is le
   assert.ok(after.some((e) => on(e, 'vm2').some((a) => a.kind === 'pin')), 'vm2 is re-pinned once it answers');
   assert.deepEqual(run.entries.flatMap((e) => e.failures), []);
   for (const e of before) assert.ok(!(e.cpu?.vcpus ?? []).some((v) => v.domain === 'vm2'), `vm2 measured at ${seconds(e)} s`);
+  // The lab bench marks a round whose trace says so (its figure is the stall's too).
+  assert.deepEqual(stalledDomains(run.entries), ['vm2']);
+  assert.deepEqual(stalledDomains(after), []);
 });
 
 test('scenario moves: out and in alternate, out first, in time order, within the domain\'s life; definitionPins needs pins', () => {
