@@ -218,9 +218,17 @@ describe('memory_coordinator on real guests: one steady consumer, two idle, one 
       const last = readings.at(-1)!;
       const used = last.actualMiB - last.unusedMiB!;
       const lowest = Math.min(...readings.map((x) => x.actualMiB));
-      say(TAG, `${n.slice(PREFIX.length)}: balloon from 512 down to ${lowest.toFixed(0)} MiB (used ${used.toFixed(0)} + floor ${FLOOR_MIB})`);
+      // Judged on what it used when it got there: the first reading at its lowest whose statistics were taken after
+      // it got there (they lag by a period). Its use may grow later (an idle guest: 101 → 130 MiB over a run); then
+      // the coordinator's promise is the starvation threshold, never crossed, not the floor again.
+      const reached = readings.findIndex((x) => x.actualMiB <= lowest + 1);
+      const then = readings.slice(reached).find((x) => x.lastUpdate !== undefined && x.lastUpdate > (readings[reached]!.lastUpdate ?? Infinity)) ?? readings[reached]!;
+      const usedThen = then.actualMiB - then.unusedMiB!;
+      say(TAG, `${n.slice(PREFIX.length)}: balloon from 512 down to ${lowest.toFixed(0)} MiB (used ${usedThen.toFixed(0)} then + floor ${FLOOR_MIB}; used ${used.toFixed(0)} at the end)`);
       assert.ok(last.actualMiB <= 1.1 * (used + FLOOR_MIB), `${n} ends at ${last.actualMiB.toFixed(0)} MiB, above 1.1 × (used ${used.toFixed(0)} + floor ${FLOOR_MIB})${why()}`);
-      assert.ok(lowest >= used + FLOOR_MIB * 0.9, `${n} went down to ${lowest.toFixed(0)} MiB, below used ${used.toFixed(0)} + floor${why()}`);
+      assert.ok(lowest >= usedThen + FLOOR_MIB * 0.9, `${n} went down to ${lowest.toFixed(0)} MiB, below used ${usedThen.toFixed(0)} (read ${then.t.toFixed(0)} s) + floor${why()}`);
+      const starving = readings.find((x) => x.unusedMiB! < STARVED_UNUSED_MIB && x.actualMiB < x.maximumMiB - 1);
+      assert.equal(starving, undefined, `${n} starved: ${starving ? fmt(starving) : ''}${why()}`);
     }
   });
 
