@@ -507,7 +507,6 @@ export class LibvirtHost implements Hypervisor {
   }
 }
 
-/** A call's result with the monotonic times (ns) it was sent and its reply came back. */
 /** `promise`'s value if it settles within `ms`, else `late` (the promise goes on; it must handle its own rejection). */
 async function within<T, L>(promise: Promise<T>, ms: number, late: L): Promise<T | L> {
   let timer: NodeJS.Timeout | undefined;
@@ -534,6 +533,7 @@ function hasMonitorBalloon(params: DomainStatsRecord['params']): boolean {
   return false;
 }
 
+/** A call's result with the monotonic times (ns) it was sent and its reply came back. */
 export interface Timed<T> {
   value: T;
   sentNs: number;
