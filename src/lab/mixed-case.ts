@@ -369,11 +369,11 @@ export async function mixedRound(bench: LabBench, workload: WorkloadController, 
       window = await bench.measure(opts.windowSeconds);
       endPlacement = await bench.placement();
       await child.stop();
-      const inWindow = readTraceIntervals(trace).slice(first);
+      const all = readTraceIntervals(trace);
+      const inWindow = all.slice(first);
       pinChangesInWindow = inWindow.reduce((n, e) => n + e.actions.filter((a) => a.kind === 'pin').length, 0);
       traced = traceSummary(inWindow, mix.guests.flatMap((g) => g.vcpus.map((_, vcpu) => ({ domain: labNameOf(lab, g.name), vcpu }))));
       tracedDomains = [...new Set(inWindow.flatMap((e) => e.domains))].sort();
-      const all = readTraceIntervals(trace);
       notices = [...new Set(all.flatMap((e) => e.notices.map((n) => n.message)))];
       stalled = stalledDomains(all);
     } finally {
