@@ -28,8 +28,9 @@ test('the issue\'s 3 + 3 case and 8 small random mixes: ours never below the hos
   assert.equal(issue.ours.pinChangesAfter, 0);
   for (const { c, steady } of results) {
     assert.ok(c.ours.worstFraction >= c.host.worstFraction - 0.01, `${c.name}: ours ${pct(c.ours.worstFraction)} below the host alone ${pct(c.host.worstFraction)}`);
-    // mix-3s (4 bursty + 3 noisy on 3 pCPUs) is the known gap: ours 0.71 of the oracle's (docs/mixes.md).
-    assert.ok(c.oracle === undefined || c.ours.worstFraction >= 0.7 * c.oracle.worstFraction, `${c.name}: ours ${pct(c.ours.worstFraction)}, oracle ${pct(c.oracle?.worstFraction)}`);
+    // mix-3s (4 bursty + 3 noisy on 3 pCPUs) was the gap, 0.73 of the oracle's, until the time its first trial spent
+    // measuring stopped closing the epoch's window on the grouping the model proposed after it (docs/cpu-scheduler.md).
+    assert.ok(c.oracle === undefined || c.ours.worstFraction >= 0.85 * c.oracle.worstFraction, `${c.name}: ours ${pct(c.ours.worstFraction)}, oracle ${pct(c.oracle?.worstFraction)}`);
     if (steady) assert.equal(c.ours.pinChangesAfter, 0, `${c.name}: steady demands, yet pin changes after interval 20`);
   }
   const ratios = results.filter((r) => r.c.oracle).map((r) => r.c.ours.worstFraction / r.c.oracle!.worstFraction).sort((a, b) => a - b);
@@ -72,4 +73,16 @@ test('the drop-in probes the host scheduler alone again after a demand step: the
   // host alone's 37.0. Probed again, it is kept at 36 %.
   const c = await compareMix(generateMix(75), { oracle: false, policies: ['host', 'dropin'] });
   assert.ok(c.dropin.worstFraction >= c.host.worstFraction - 0.01, `mix-75: drop-in ${pct(c.dropin.worstFraction)} below the host alone ${pct(c.host.worstFraction)}`);
+});
+
+test('the drop-in\'s fairer step after a trial is not held as late, and its move for balance alone expected less fair is (#17 item 4)', async () => {
+  // mix-127 (16 vCPUs on 4 from pCPU0): the drop-in's grouping, proposed at 13 after two trials that took 8 intervals
+  // to measure, was held as past the epoch's window: 68.5 % against the host alone's 76.5. Tried, kept better at 17
+  // (65 → 83 %). mix-84 (28 on 8): the same extra time given to a move for balance expected 50 → 33 % took its
+  // worst guest from 94.8 to 83.7 % (the host alone 95.8).
+  // (mix-84 reads 94.8 against 95.8 either side of that move's rule: one point, the bench's tolerance, up to rounding.)
+  for (const [seed, tolerance] of [[127, 0.01], [84, 0.015]] as const) {
+    const c = await compareMix(generateMix(seed), { oracle: false, policies: ['host', 'dropin'] });
+    assert.ok(c.dropin.worstFraction >= c.host.worstFraction - tolerance, `mix-${seed}: drop-in ${pct(c.dropin.worstFraction)} below the host alone ${pct(c.host.worstFraction)}`);
+  }
 });
