@@ -85,14 +85,17 @@ export function servesWorstGuestNoBetter(chosen: Pick<GuestFigures, 'worstGuest'
  * Whether the climb for the worst-served guest (guest-climb.ts) replaces the objective's choice: only
  * under fairness, where that choice (scored per vCPU) would serve the worst guest no better than the
  * placement in force does, by the model's per-guest figures, while the climb serves it at least
- * `fairShareGain` better than both, and serves the worst vCPU no worse than now (within the tolerance).
+ * `fairShareGain` better than both. Its worst vCPU may be predicted lower than now: that is the trade it is
+ * for (a guest's busy vCPU makes up for its small one), and the model's per-vCPU figure for a small vCPU
+ * beside a busy one is the one it gets most wrong. mix-12s: g4's 0.2 clock-bound vCPU beside its own busy one,
+ * predicted 65 → 50 %, moves the worst guest from 65 to 78 % (measured 78 %, the oracle's); mix-38s, 33 → 6 %
+ * predicted, measured 95 % for the worst guest against 79. The trial loop measures it per guest.
  */
 export function takesGuestClimb(objective: CpuObjective, climb: GuestFigures, chosen: GuestFigures, current: GuestFigures, options: CpuSchedulerOptions): boolean {
   return (
     objective === 'fairness' &&
     servesWorstGuestNoBetter(chosen, current) &&
-    climb.worstGuest >= Math.max(current.worstGuest, chosen.worstGuest) + options.fairShareGain &&
-    climb.predicted.worstFractionOfFairShare >= current.predicted.worstFractionOfFairShare - fairShareTolerance
+    climb.worstGuest >= Math.max(current.worstGuest, chosen.worstGuest) + options.fairShareGain
   );
 }
 

@@ -293,7 +293,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
       }
     }
   }
-  if (comparator.holds(planned, before, learnedModel)) {
+  // A climb taken for the guests is judged by its guest figures (takesGuestClimb), not held for the per-vCPU ones it trades.
+  if (!guestWorst && comparator.holds(planned, before, learnedModel)) {
     return quiet(
       `balanced for fairness: the best placement found (demand spread ${oneDecimal(planned.spreadPoints)} pts) would give the worst-served vCPU ` +
         `${wholePercent(planned.worstFractionOfFairShare)} of its fair share, ${wholePercent(before.worstFractionOfFairShare)} now`,

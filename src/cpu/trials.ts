@@ -694,10 +694,13 @@ function probeAfterClimb(state: TrialState, epoch: Epoch, input: TrialInput, opt
  * came in the epoch's first trial, the grouping it then proposed appeared at 13, just past the window, and was held
  * settled at 52 % where the oracle's placement gives 76; tried, it measured 72 %). A move for balance alone expected
  * less fair is not given the time (the drop-in's mix-84: 13 vCPUs moved at 15, expected 50 → 33 %, kept as good for
- * balance, and its worst guest fell from 95 to 84 % against the host alone's 96).
+ * balance, and its worst guest fell from 95 to 84 % against the host alone's 96), nor a climb for the worst guest
+ * (forGuests), which trades a vCPU's predicted share for its guest's (mix-35s: a climb at 15, past the window but
+ * for that time, measured 20 % against 71 and went back; its backoff then held the next epoch's first trial for 7
+ * intervals: 70.8 → 38.3 %).
  */
 function withinTrialWindow(epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): boolean {
-  const fairer = (input.predictedWorstAfter ?? input.predictedWorst) > input.predictedWorst;
+  const fairer = !input.forGuests && (input.predictedWorstAfter ?? input.predictedWorst) > input.predictedWorst;
   const spentInTrials = fairer ? Math.min(epoch.inTrials ?? 0, options.trialSettleIntervals + options.trialIntervals) : 0;
   return input.interval - epoch.startedAt - spentInTrials < options.trialWindowIntervals;
 }
