@@ -326,7 +326,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const gainText =
     `demand spread ${oneDecimal(before.spreadPoints)} pts, best placement ${oneDecimal(bestSpreadPoints)} pts ` +
     `(gain ${oneDecimal(verdict.gainPoints)}, required ${oneDecimal(verdict.requiredGainPoints)})` +
-    (unfair ? `; worst-served vCPU at ${wholePercent(before.worstFractionOfFairShare)} of its fair share, ${wholePercent(planned.worstFractionOfFairShare)} after` : '');
+    (unfair ? `; worst-served vCPU at ${wholePercent(before.worstFractionOfFairShare)} of its fair share, ${wholePercent(planned.worstFractionOfFairShare)} after` : '') +
+    (unfair && guestWorst ? `; worst-served guest at ${wholePercent(guestWorst.before)} of its fair share, ${wholePercent(guestWorst.after)} after (the climb for it)` : '');
   if (!verdict.outOfBalance) return quiet(`balanced: ${gainText}`, bestSpreadPoints, 0, false);
   if (verdict.settling) return quiet(`demand changed, waiting one interval for it to settle: ${gainText}`, bestSpreadPoints, verdict.streak, true, true);
   if (!verdict.act) {

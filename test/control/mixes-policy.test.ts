@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateMix, issueMix } from '../../src/host/sim/mixes.js';
-import { compareMix, type MixComparison } from '../../src/control/mix-compare.js';
+import { compareMix, oursCpuOptions, type MixComparison } from '../../src/control/mix-compare.js';
+import { simulateScenario } from '../../src/control/simulate.js';
 
 const pct = (x: number | undefined): string => (x === undefined ? '–' : (x * 100).toFixed(1).padStart(5));
 
@@ -98,5 +99,16 @@ test('the climb for the worst guest may predict a vCPU lower than now: the trade
   for (const seed of [46, 35]) {
     const c = await compareMix(generateMix(seed, { small: true }), { oracle: false, policies: ['host', 'ours'] });
     assert.ok(c.ours.worstFraction >= c.host.worstFraction + 0.05, `mix-${seed}s: ours ${pct(c.ours.worstFraction)}, the host alone ${pct(c.host.worstFraction)}`);
+  }
+});
+
+test('a climb for the worst guest says in its decision what it does for that guest, beside the vCPU figure it trades (mix-12s)', async () => {
+  const lines = await simulateScenario({ ...generateMix(12, { small: true }), controllers: ['cpu'] }, { cpu: oursCpuOptions });
+  const climbs = lines.flatMap((l) => (l.type === 'interval' && l.cpu?.decision?.startsWith('re-pinned') && l.cpu.decision.includes(' by guests:') ? [l.cpu.decision] : []));
+  assert.ok(climbs.length >= 1, 'no climb for the guests was made');
+  for (const text of climbs) {
+    const m = /worst-served vCPU at (\d+) % of its fair share, (\d+) % after; worst-served guest at (\d+) % of its fair share, (\d+) % after \(the climb for it\)/.exec(text);
+    assert.ok(m, text);
+    assert.ok(Number(m[4]) > Number(m[3]), `the guest figure rises: ${text}`);
   }
 });
