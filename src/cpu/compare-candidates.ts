@@ -69,15 +69,14 @@ export function pickKeptApart(segregate: Candidate, groups: readonly Candidate[]
   return kept;
 }
 
-/** A placement's figures for the worst-served guest and vCPU (guest-climb.ts: worstGuestFraction). */
+/** A placement's figure for the worst-served guest (guest-climb.ts: worstGuestFraction). */
 export interface GuestFigures {
-  predicted: PlacementSummary;
   /** The worst guest's predicted fraction of fair share. */
   worstGuest: number;
 }
 
 /** Whether the objective's choice serves the worst guest no better than the placement in force, by the model (within the tolerance). */
-export function servesWorstGuestNoBetter(chosen: Pick<GuestFigures, 'worstGuest'>, current: Pick<GuestFigures, 'worstGuest'>): boolean {
+export function servesWorstGuestNoBetter(chosen: GuestFigures, current: GuestFigures): boolean {
   return chosen.worstGuest < current.worstGuest + fairShareTolerance;
 }
 

@@ -275,8 +275,8 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   if (objective === 'fairness' && learnedModel && !demandChanged && pcpus <= climbMaxPcpus && n <= climbMaxVcpus) {
     const guestOf = guestIndexOf(m.vcpus);
     if (new Set(guestOf).size < guestOf.length) {
-      const current = { predicted: before, worstGuest: worstGuestFraction(input, before, guestOf) };
-      const chosen = { predicted: planned, worstGuest: worstGuestFraction(input, planned, guestOf) };
+      const current = { worstGuest: worstGuestFraction(input, before, guestOf) };
+      const chosen = { worstGuest: worstGuestFraction(input, planned, guestOf) };
       // The climb is searched only where it could be taken (takesGuestClimb): its cost is spared otherwise.
       if (servesWorstGuestNoBetter(chosen, current) && current.worstGuest < 1 - options.fairShareGain) {
         const starts = [pins.where.map((w) => w[0]!)];
@@ -284,7 +284,7 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
         if (affinities.every((a) => a.length === 1)) starts.unshift(affinities.map((a) => a[0]!));
         const climbed = guestClimbCandidate(input, guestOf, starts);
         if (climbed) {
-          const climb = { predicted: climbed.candidate.predicted, worstGuest: climbed.guests[0] ?? 1 };
+          const climb = { worstGuest: climbed.guests[0] ?? 1 };
           if (takesGuestClimb(objective, climb, chosen, current, options)) {
             ({ where, predicted: planned, strategy } = climbed.candidate);
             guestWorst = { before: current.worstGuest, after: climb.worstGuest };
@@ -326,8 +326,10 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const gainText =
     `demand spread ${oneDecimal(before.spreadPoints)} pts, best placement ${oneDecimal(bestSpreadPoints)} pts ` +
     `(gain ${oneDecimal(verdict.gainPoints)}, required ${oneDecimal(verdict.requiredGainPoints)})` +
-    (unfair ? `; worst-served vCPU at ${wholePercent(before.worstFractionOfFairShare)} of its fair share, ${wholePercent(planned.worstFractionOfFairShare)} after` : '') +
-    (unfair && guestWorst ? `; worst-served guest at ${wholePercent(guestWorst.before)} of its fair share, ${wholePercent(guestWorst.after)} after (the climb for it)` : '');
+    (unfair
+      ? `; worst-served vCPU at ${wholePercent(before.worstFractionOfFairShare)} of its fair share, ${wholePercent(planned.worstFractionOfFairShare)} after` +
+        (guestWorst ? `; worst-served guest at ${wholePercent(guestWorst.before)} of its fair share, ${wholePercent(guestWorst.after)} after (the climb for it)` : '')
+      : '');
   if (!verdict.outOfBalance) return quiet(`balanced: ${gainText}`, bestSpreadPoints, 0, false);
   if (verdict.settling) return quiet(`demand changed, waiting one interval for it to settle: ${gainText}`, bestSpreadPoints, verdict.streak, true, true);
   if (!verdict.act) {
