@@ -60,7 +60,14 @@ const input = (m: CpuMeasurement, interval: number, proposed: PinAction[], objec
 });
 
 /** Plays the trial loop: `usageAt(placement)` is what the host delivers under a placement; `propose(k)` the proposer's actions. */
-function play(intervals: number, usageAt: (affinity: number[][]) => number[], propose: (k: number, affinity: number[][]) => PinAction[], start: number[][] = [[0, 1], [0, 1]], initial?: TrialState) {
+function play(
+  intervals: number,
+  usageAt: (affinity: number[][]) => number[],
+  propose: (k: number, affinity: number[][]) => PinAction[],
+  start: number[][] = [[0, 1], [0, 1]],
+  initial?: TrialState,
+  predict?: (k: number) => { now: number; after: number },
+) {
   let affinity = start;
   let state = initial;
   const events: string[] = [];
@@ -68,7 +75,9 @@ function play(intervals: number, usageAt: (affinity: number[][]) => number[], pr
   const placements: string[] = [];
   for (let k = 1; k <= intervals; k++) {
     const m = measurement(affinity, usageAt(affinity));
-    const d = judgeByTrials(state, input(m, k, propose(k, affinity)), options);
+    const proposed = propose(k, affinity);
+    const figures = predict?.(k);
+    const d = judgeByTrials(state, { ...input(m, k, proposed), ...(figures && proposed.length > 0 ? { predictedWorst: figures.now, predictedWorstAfter: figures.after } : {}) }, options);
     state = d.state;
     if (d.event) events.push(d.event.event);
     if (d.event && d.event.event !== 'measuring') timeline.push(`${k}:${d.event.event}`);
@@ -226,6 +235,24 @@ test('a climb whose next step is measured worse, from a placement short of fair,
   const late = play(30, at(0.95), (k, a) => (k === 6 ? [pin(1, [0, 1], a[1]!)] : k === 13 ? [pin(0, [1], a[0]!)] : []), [[0], [0]]);
   assert.deepEqual(late.timeline.slice(0, 4), ['6:started', '10:kept', '13:started', '17:reverted']);
   assert.equal(late.placements.at(-1), JSON.stringify([[0], [0, 1]]));
+});
+
+test('a step the model overrated is followed by a probe of the host alone when its next step promises less than that error', () => {
+  // Both on pCPU0: 0.3 each; g1 let onto both pCPUs (the model's first step, predicted 0.95): 0.6, kept better at 5 but
+  // 35 points below its prediction; g0 onto pCPU1 (its next step, at 6): 0.5; nothing pinned: 0.9.
+  const at = (a: number[][]): number[] => (a[0]!.length === 2 ? [0.9, 0.9] : a[0]![0] === 1 ? [0.5, 0.5] : a[1]!.length === 2 ? [0.6, 0.6] : [0.3, 0.3]);
+  const climb = (k: number, a: number[][]): PinAction[] => (k === 1 ? [pin(1, [0, 1], a[1]!)] : k >= 6 && a[0]!.length === 1 && a[0]![0] === 0 ? [pin(0, [1], a[0]!)] : []);
+  // The next step promises 10 points (0.7 → 0.8), less than the 35 the model missed by: the host alone first, kept better, and the step never tried.
+  const small = play(30, at, climb, [[0], [0]], undefined, (k) => (k === 1 ? { now: 0.3, after: 0.95 } : { now: 0.7, after: 0.8 }));
+  assert.deepEqual(small.timeline.filter((e) => !e.endsWith(':held')), ['1:started', '5:kept', '6:started', '10:kept']);
+  assert.equal(small.placements.at(-1), JSON.stringify([[0, 1], [0, 1]]));
+  // It promises 40 points (0.5 → 0.9), more than the model's error: the model's step is tried (and, measured worse, the host alone instead).
+  const large = play(30, at, climb, [[0], [0]], undefined, (k) => (k === 1 ? { now: 0.3, after: 0.95 } : { now: 0.5, after: 0.9 }));
+  assert.deepEqual(large.timeline.slice(0, 3), ['1:started', '5:kept', '6:started']);
+  assert.equal(large.placements[5], JSON.stringify([[1], [0, 1]]));
+  // A first step measured as predicted (0.6 against 0.65): no probe, the model's next step is tried.
+  const right = play(30, at, climb, [[0], [0]], undefined, (k) => (k === 1 ? { now: 0.3, after: 0.65 } : { now: 0.7, after: 0.8 }));
+  assert.equal(right.placements[5], JSON.stringify([[1], [0, 1]]));
 });
 
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
