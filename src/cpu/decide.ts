@@ -16,9 +16,9 @@ export function decideCpu(m: CpuMeasurement, state: CpuSchedulerState, options: 
   if (dedicatedInPlay(state, options)) return decideWithDedicated(m, state, options, proposeCpu);
   const proposal = proposeCpu(m, state, options);
   if (options.trials === false || !proposal.proposal) return proposal;
-  const { keys, demands, sigmas, labels, other, otherSigmas, heldState, guestWorst } = proposal.proposal;
+  const { keys, demands, sigmas, labels, other, otherSigmas, heldState, guestWorst, waitedGain } = proposal.proposal;
   const otherPart = other ? { other, otherSigmas: otherSigmas ?? [] } : {};
-  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, ...otherPart, interval: proposal.state.intervals, proposed: proposal.actions, content: proposal.balanced, releases: proposal.strategy === 'release', predictedWorst: guestWorst?.before ?? proposal.before.worstFractionOfFairShare, predictedWorstAfter: guestWorst?.after ?? proposal.after.worstFractionOfFairShare, ...(guestWorst ? { forGuests: true } : {}), objective: proposal.objective }, options);
+  const judged = judgeByTrials(state.trials, { m, keys, demands, sigmas, labels, ...otherPart, interval: proposal.state.intervals, proposed: proposal.actions, content: proposal.balanced, releases: proposal.strategy === 'release', predictedWorst: guestWorst?.before ?? proposal.before.worstFractionOfFairShare, predictedWorstAfter: guestWorst?.after ?? proposal.after.worstFractionOfFairShare, ...(guestWorst ? { forGuests: true } : {}), ...(waitedGain !== undefined ? { waitedGain } : {}), objective: proposal.objective }, options);
   const { proposal: _, ...decision } = proposal;
   const trialPart = judged.event ? { trial: judged.summary ? { ...judged.event, text: judged.summary } : judged.event } : {};
   if (!judged.overridden) {

@@ -114,6 +114,8 @@ export interface CpuDecision {
     heldState: CpuSchedulerState;
     /** The worst guest's predicted fraction of fair share now and after, when the proposal is the climb for the guests (guest-climb.ts): what the trial loop weighs it by. */
     guestWorst?: { before: number; after: number };
+    /** While it waits to act (out of balance, not yet persistent or settled): what the placement it waits on would gain the worst (vCPU, or guest for the climb for the guests), predicted. */
+    waitedGain?: number;
   };
 }
 
@@ -219,12 +221,12 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     ...(otherLoad ? { other: otherLoad.map((h) => h.demand), otherSigmas: otherLoad.map(rawSigma) } : {}),
     heldState,
   });
-  const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false): CpuDecision => {
+  const quiet = (summary: string, bestSpreadPoints: number, streak: number, outOfBalance: boolean, waited = false, waitedGain?: number): CpuDecision => {
     const held = heldStateOf(streak, waited);
     return {
       actions: [],
       state: held,
-      ...(n > 0 && pcpus > 0 ? { proposal: proposalOf(held) } : {}),
+      ...(n > 0 && pcpus > 0 ? { proposal: { ...proposalOf(held), ...(waitedGain !== undefined ? { waitedGain } : {}) } } : {}),
       balanced: !outOfBalance,
       spreadPoints: before.spreadPoints,
       measuredUsageSpreadPoints,
@@ -331,9 +333,9 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
         (guestWorst ? `; worst-served guest at ${wholePercent(guestWorst.before)} of its fair share, ${wholePercent(guestWorst.after)} after (the climb for it)` : '')
       : '');
   if (!verdict.outOfBalance) return quiet(`balanced: ${gainText}`, bestSpreadPoints, 0, false);
-  if (verdict.settling) return quiet(`demand changed, waiting one interval for it to settle: ${gainText}`, bestSpreadPoints, verdict.streak, true, true);
+  if (verdict.settling) return quiet(`demand changed, waiting one interval for it to settle: ${gainText}`, bestSpreadPoints, verdict.streak, true, true, fairnessGain);
   if (!verdict.act) {
-    return quiet(`out of balance for ${verdict.streak} of ${options.persistIntervals} intervals, waiting: ${gainText}`, bestSpreadPoints, verdict.streak, true);
+    return quiet(`out of balance for ${verdict.streak} of ${options.persistIntervals} intervals, waiting: ${gainText}`, bestSpreadPoints, verdict.streak, true, false, fairnessGain);
   }
 
   const afterLoads = planned.demandLoads;

@@ -183,6 +183,8 @@ export interface TrialInput {
   predictedWorstAfter?: number;
   /** The proposal is the climb for the worst-served guest (guest-climb.ts): both predicted figures are its worst guest's. */
   forGuests?: boolean;
+  /** No proposal, but the proposer waits to act (out of balance): what the placement it waits on would gain the worst, predicted. */
+  waitedGain?: number;
   objective: CpuObjective;
 }
 
@@ -718,14 +720,21 @@ function overratedBy(trial: Trial, tried: MeasuredOutcome, objective: CpuObjecti
  * (mix-62: 43 vCPUs, a first step predicted 98 % measured 30; the probe led the epoch to 54 % against 73).
  */
 function probeAfterOverrated(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
-  if (epoch.overratedBy === undefined || input.content || !options.sharePcpusWhenUnfair || input.m.pcpus < 2 || input.m.pcpus > climbMaxPcpus || input.m.vcpus.length > climbMaxVcpus || state.recent.length < options.trialIntervals) return undefined;
+  if (epoch.overratedBy === undefined || epoch.keptAt === undefined || input.content || !options.sharePcpusWhenUnfair || input.m.pcpus < 2 || input.m.pcpus > climbMaxPcpus || input.m.vcpus.length > climbMaxVcpus || state.recent.length < options.trialIntervals) return undefined;
   // A next step that promises more than the model's error on the last one is the model's to try (cpu-13: segregation
   // predicted 83 % measured 60; the grouping next promised 50 → 84 % and measured 83; the host alone first cost its
   // guests two moves and the scenario's worst guest 1 point).
-  if ((input.predictedWorstAfter ?? input.predictedWorst) - input.predictedWorst >= epoch.overratedBy) return undefined;
+  // Only at the climb's chance of a next step: later, a step's error is no evidence about what the model proposes then.
+  if (input.interval - epoch.keptAt > options.persistIntervals + options.trialSettleIntervals) return undefined;
+  if (promisedGain(input) >= epoch.overratedBy) return undefined;
   const now = outcomeOf(state.recent.slice(-options.trialIntervals), input.m);
   if (now.worstFraction >= options.fairShareFloor) return undefined;
   return releaseAll(epoch, input, now);
+}
+
+/** What the model's next step (its proposal, or the one it waits to make) would gain the worst, predicted. */
+function promisedGain(input: TrialInput): number {
+  return input.proposed.length > 0 ? (input.predictedWorstAfter ?? input.predictedWorst) - input.predictedWorst : input.waitedGain ?? 0;
 }
 
 /**
@@ -963,7 +972,9 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
   const check = backingOff || epoch.probed || epoch.left.includes(current) ? undefined : probeAfterOverrated(state, epoch, input, options);
   if (check && !lostMove(state, current, check.target, interval, options)) {
     epoch.probed = true;
-    return startTrial(check.actions, check.target, check.baseline, true);
+    const promise = promisedGain(input);
+    return startTrial(check.actions, check.target, check.baseline, true, false,
+      `the model's last step measured ${wholePercent(epoch.overratedBy!)} below what it predicted, more than its next step promises (${wholePercent(promise)})`);
   }
   if (proposed.length > 0) {
     const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, proposed));
@@ -1096,7 +1107,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     return { lost, backoff: { until: interval + wait, wait } };
   }
 
-  function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean, stale = false): TrialDecision {
+  function startTrial(actions: PinAction[], target: string, baseline: MeasuredOutcome, probing: boolean, stale = false, because = 'the model proposes nothing it may try'): TrialDecision {
     epoch.outcomes[current] ??= baseline;
     // What the host alone delivered, when a trial leaves it (under fairness: releaseInstead reads it).
     if (input.objective === 'fairness' && current === releasedSignature(input)) state.hostAlone = { at: interval, signature: current, outcome: baseline };
@@ -1116,7 +1127,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       state,
       event: { event: 'started', epoch: epoch.id, baseline },
       summary:
-        `${abandonedText}trial started (epoch ${epoch.id})${probing ? ' of the host scheduler alone (every vCPU on every pCPU): the model proposes nothing it may try, and' : ':'} ` +
+        `${abandonedText}trial started (epoch ${epoch.id})${probing ? ` of the host scheduler alone (every vCPU on every pCPU): ${because}, and` : ':'} ` +
         `the placement in force delivered ${renderMeasured(baseline)}`,
       overridden: probing,
       ...(probing ? { strategy: 'release' as const } : {}),
