@@ -24,8 +24,9 @@ import { guestIndexOf, normalizeAffinity, otherLoadFloor, vcpuKey, type CpuMeasu
 //   - a placement already left is never left again (A → B → A is a trial and its revert;
 //     A → B → A → B cannot happen);
 //   - a placement measured worse than the one in force is never proposed again;
-//   - the host's scheduler alone may be probed once (releaseProbe, probeAfterClimb, or instead of
-//     reverting a lost trial that left a placement short of fair: releaseInstead);
+//   - the host's scheduler alone may be probed once (releaseProbe, probeAfterClimb, probeAfterOverrated
+//     before a step the model promises less from than it just missed by, or instead of reverting a lost
+//     trial that left a placement short of fair: releaseInstead);
 //   - the model's trials begin only in the epoch's first trialWindowIntervals, not counting up to one
 //     trial's length spent measuring one (later, only a climb's next step proposed at once): then the
 //     epoch is settled, and a proposal that appears only then rests on noise, not on a new demand.
@@ -711,21 +712,22 @@ function overratedBy(trial: Trial, tried: MeasuredOutcome, objective: CpuObjecti
 }
 
 /**
- * After a step the model overrated (overratedStep), the host's scheduler alone is probed before the model's next step,
- * once per epoch, when it was not measured in this epoch: the one placement worth a look that needs no model
- * (mix-31s: a re-pin predicted 100 % measured 81, kept against 50; the model's next step, predicted 85, measured 50 and
- * lost; the host alone then measured 86). Kept, it ends the climb; lost, the step stays and the epoch with it. On small
+ * After a step the model overrated (overratedBy), at the climb's chance of a next step, while that step (proposed or waited
+ * on) promises less than the model's error, the host's scheduler alone is probed first, once per epoch, when it was not
+ * measured in this epoch: the one placement worth a look that needs no model (mix-31s: a re-pin predicted 100 % measured
+ * 81, kept against 50; the model's next step, promising 75 → 85 %, measured 50 and lost before the host alone was tried;
+ * now released at 21 and kept, 85 against 81). Kept, it ends the climb; lost, the step stays and the epoch with it. On small
  * hosts only (where the climb for the worst guest runs: climbMaxPcpus, climbMaxVcpus): there few vCPUs share a pCPU
  * and the host alone competes; on crowded hosts it starves the bursty ones, and a probe moves every vCPU twice
  * (mix-62: 43 vCPUs, a first step predicted 98 % measured 30; the probe led the epoch to 54 % against 73).
  */
 function probeAfterOverrated(state: TrialState, epoch: Epoch, input: TrialInput, options: CpuSchedulerOptions): { actions: PinAction[]; target: string; baseline: MeasuredOutcome } | undefined {
   if (epoch.overratedBy === undefined || epoch.keptAt === undefined || input.content || !options.sharePcpusWhenUnfair || input.m.pcpus < 2 || input.m.pcpus > climbMaxPcpus || input.m.vcpus.length > climbMaxVcpus || state.recent.length < options.trialIntervals) return undefined;
+  // Only at the climb's chance of a next step: later, a step's error is no evidence about what the model proposes then.
+  if (input.interval - epoch.keptAt > options.persistIntervals + options.trialSettleIntervals) return undefined;
   // A next step that promises more than the model's error on the last one is the model's to try (cpu-13: segregation
   // predicted 83 % measured 60; the grouping next promised 50 → 84 % and measured 83; the host alone first cost its
   // guests two moves and the scenario's worst guest 1 point).
-  // Only at the climb's chance of a next step: later, a step's error is no evidence about what the model proposes then.
-  if (input.interval - epoch.keptAt > options.persistIntervals + options.trialSettleIntervals) return undefined;
   if (promisedGain(input) >= epoch.overratedBy) return undefined;
   const now = outcomeOf(state.recent.slice(-options.trialIntervals), input.m);
   if (now.worstFraction >= options.fairShareFloor) return undefined;
