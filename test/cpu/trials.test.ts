@@ -255,6 +255,31 @@ test('a step the model overrated is followed by a probe of the host alone when i
   assert.equal(right.placements[5], JSON.stringify([[1], [0, 1]]));
 });
 
+test('a trial judges both placements against the same demands: a backlog that inflates time + delay where a vCPU is starved does not inflate its fair share', () => {
+  // g0 wants 0.69 of a pCPU. Pinned beside g1 on pCPU0 (the placement in force) it gets 0.64 and its backlog keeps it
+  // runnable: time + delay reads 1.0. Moved (g1 onto pCPU1, the trial) it reads its 0.69 and gets `served`.
+  const runWith = (served: number): string[] => {
+    let affinity = [[0], [0]];
+    let state: TrialState | undefined;
+    const timeline: string[] = [];
+    for (let k = 1; k <= 12; k++) {
+      const moved = affinity[1]![0] === 1;
+      const m = measurement(affinity, moved ? [served, 0.3] : [0.64, 0.3], moved ? [0.69, 0.3] : [1, 0.3]);
+      const proposed = k === 4 && !moved ? [pin(1, [1], affinity[1]!)] : [];
+      const d = judgeByTrials(state, { ...input(m, k, proposed), demands: m.vcpus.map((v) => v.demand) }, options);
+      state = d.state;
+      if (d.event && d.event.event !== 'measuring' && d.event.event !== 'held') timeline.push(`${k}:${d.event.event}`);
+      for (const a of d.actions) affinity = affinity.map((set, i) => (i === Number(a.domain.name.slice(1)) ? a.pcpus : set));
+    }
+    return timeline;
+  };
+  // Served 0.60: by its own readings the move looks better (0.60 / 0.69 = 87 % against 0.64 / 1.0 = 64 %); against the
+  // same demand (0.69 on both sides) it gives g0 less (87 % against 93 %), and goes back.
+  assert.deepEqual(runWith(0.6), ['4:started', '8:reverted']);
+  // Served 0.69: better on either reading, kept.
+  assert.deepEqual(runWith(0.69), ['4:started', '8:kept']);
+});
+
 test('demand that leaves its noise band begins a new epoch, which allows a new trial', () => {
   let state;
   let affinity = [[0, 1], [0, 1]];
