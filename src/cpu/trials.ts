@@ -64,7 +64,7 @@ interface Trial {
   /** The model's worst fraction of fair share for the tried placement (a proposal of the model's). */
   predicted?: number;
   /** The readings the baseline was measured from: the verdict judges both placements against the same demands (judgedTogether). */
-  baselineSamples?: Sample[];
+  baselineSamples: Sample[];
 }
 
 interface Epoch {
@@ -282,11 +282,6 @@ function judgedTogether(baselineSamples: readonly Sample[], triedSamples: readon
   const scaled = (samples: readonly Sample[], means: readonly number[]): Sample[] =>
     samples.map((s) => ({ ...s, demand: s.demand.map((d, i) => (common[i] !== undefined && means[i]! > 1e-9 ? (d * common[i]!) / means[i]! : d)) }));
   return { baseline: outcomeOf(scaled(baselineSamples, a), m), tried: outcomeOf(scaled(triedSamples, b), m) };
-}
-
-/** A trial's baseline readings, carried to the trial that replaces it (redirect, releaseInstead) with its baseline. */
-function baselineSamplesOf(trial: Trial): { baselineSamples?: Sample[] } {
-  return trial.baselineSamples ? { baselineSamples: trial.baselineSamples } : {};
 }
 
 /** The samples' mean usage and demand per vCPU, and mean usage spread. */
@@ -916,9 +911,9 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
       const event: TrialEvent = { event: 'measuring', epoch: epoch.id, baseline: trial.baseline, progress: [trial.samples.length, options.trialIntervals] };
       return { actions: [], state, event, summary: `trial in progress (${trial.samples.length} of ${options.trialIntervals} intervals measured)`, overridden: proposed.length > 0 };
     }
-    const together = trial.baselineSamples ? judgedTogether(trial.baselineSamples, trial.samples, m, options.epochBandFloor) : undefined;
-    if (together) trial.baseline = together.baseline;
-    const tried = together ? together.tried : outcomeOf(trial.samples, m);
+    const together = judgedTogether(trial.baselineSamples, trial.samples, m, options.epochBandFloor);
+    trial.baseline = together.baseline;
+    const tried = together.tried;
     epoch.outcomes[trial.to] = tried;
     const blind = blindToOther(input, options);
     if (trial.probe && (blind || input.objective === 'fairness')) state.hostAlone = { at: interval, signature: trial.to, outcome: tried };
@@ -1069,7 +1064,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     epoch.trialLabels = input.labels;
     epoch.climbing = false;
     epoch.trials = (epoch.trials ?? 0) + 1;
-    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], ...baselineSamplesOf(trial) }, current: target, changedAt: interval, recent: [], lost };
+    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], baselineSamples: trial.baselineSamples }, current: target, changedAt: interval, recent: [], lost };
     return {
       actions: proposed,
       state,
@@ -1111,7 +1106,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const { lost, backoff } = recordLostTrial(trial);
     state.counts.started++;
     epoch.probed = true;
-    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], probe: true, ...baselineSamplesOf(trial) }, current: target, changedAt: interval, recent: [], backoff, lost };
+    state = { ...withoutTrial(state), trial: { from: trial.from, to: target, startedAt: interval, baseline: trial.baseline, revert: undo, samples: [], probe: true, baselineSamples: trial.baselineSamples }, current: target, changedAt: interval, recent: [], backoff, lost };
     return {
       actions: release.actions,
       state,
