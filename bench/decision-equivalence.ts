@@ -1,7 +1,8 @@
 // Same decisions as another build: runs this build's decideCpu and a reference build's on the same
 // seeded random measurements and fails on the first decision that differs in anything (actions,
 // reasons, summary, predicted shares, the whole next state; numbers compared exactly), except a pin
-// action's `why` (its reason as data, which older builds lack: the reason text rendered from it is compared).
+// action's `why` (its reason as data, which older builds lack: the reason text rendered from it is compared)
+// and the encoding of placement signatures (each named by the order it was first seen in).
 //   node dist/bench/decision-equivalence.js REFERENCE_DIST [CASES]
 // REFERENCE_DIST is the dist/ of the build to compare with (for example a `git worktree` of main,
 // built). Each case is a short run of intervals on one random host: multi-vCPU domains pinned,
@@ -142,6 +143,22 @@ function comparable(given: CpuDecision): unknown {
   return { ...decision, state: { ...rest, vcpus: asRecord(keys, state.vcpus as unknown[]), ...(predicted ? { predicted: asRecord(predicted.keys, predicted.shares) } : {}) } };
 }
 
+/** Placement signatures (trials.ts: 16 hex digits) are hashes whose encoding may change between builds: each is named by the order it was first seen in, per build and case. */
+const signaturePattern = /^[0-9a-f]{16}$/;
+
+function signaturesNamed(value: unknown, names: Map<string, string>): unknown {
+  const name = (signature: string): string => {
+    if (!signaturePattern.test(signature)) return signature;
+    let named = names.get(signature);
+    if (named === undefined) names.set(signature, (named = `placement#${names.size + 1}`));
+    return named;
+  };
+  if (typeof value === 'string') return name(value);
+  if (Array.isArray(value)) return value.map((v) => signaturesNamed(v, names));
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, v]) => [name(key), signaturesNamed(v, names)]));
+}
+
 /** The first path at which two values differ (numbers by Object.is), or undefined. */
 function firstDifference(a: unknown, b: unknown, path = 'decision'): string | undefined {
   if (isDeepStrictEqual(a, b)) return undefined;
@@ -234,13 +251,15 @@ export async function compareDecisions(referenceDist: string, cases: number): Pr
     let here = initialCpuSchedulerState();
     // Each build starts from its own initial state (they may keep different fields).
     let there = reference.initialCpuSchedulerState();
+    const namesHere = new Map<string, string>();
+    const namesThere = new Map<string, string>();
     const byName = new Map(c.vcpus.map((g) => [`${g.domain.name}/${g.vcpu}`, g]));
     for (let interval = 0; interval < c.intervals; interval++) {
       const m = measurementOf(c, random);
       const mine = decideHere(structuredClone(m), here, c.options);
       const theirs = reference.decideCpu(structuredClone(m), there, c.options);
       decisions++;
-      const difference = firstDifference(comparable(mine), comparable(theirs));
+      const difference = firstDifference(signaturesNamed(comparable(mine), namesHere), signaturesNamed(comparable(theirs), namesThere));
       if (difference) {
         differ++;
         if (differ <= 5) console.log(`[decision-equivalence] case ${seed} interval ${interval} (${c.vcpus.length} vCPUs on ${c.pcpus} pCPUs): ${difference.slice(0, 400)}`);

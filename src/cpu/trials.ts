@@ -204,34 +204,90 @@ export interface TrialDecision {
   strategy?: 'revert' | 'release';
 }
 
-/** A short, stable name of a placement: a hash of every vCPU's key and allowed pCPUs. */
-export function placementSignature(keys: readonly string[], affinities: readonly (readonly number[])[]): string {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  const mix = (code: number): void => {
-    h1 = Math.imul(h1 ^ code, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ code, 0x5bd1e995) >>> 0;
-  };
-  // Sorted by key so the order the host lists vCPUs in does not matter.
-  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b));
-  for (const i of order) {
-    const key = keys[i]!;
-    for (let k = 0; k < key.length; k++) mix(key.charCodeAt(k));
-    mix(0x3a);
-    for (const p of affinities[i]!) mix(p + 0x100);
-    mix(0x3b);
+/** Two 32-bit hashes of every key, kept per keys array (one per interval or epoch): a decision asks several signatures of the same keys. */
+const keyHashes = new WeakMap<readonly string[], Uint32Array>();
+
+function keyHashesOf(keys: readonly string[]): Uint32Array {
+  let hashes = keyHashes.get(keys);
+  if (hashes === undefined) {
+    hashes = new Uint32Array(2 * keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      let h1 = 0x811c9dc5;
+      let h2 = 0x01000193;
+      for (let k = 0; k < key.length; k++) {
+        const code = key.charCodeAt(k);
+        h1 = Math.imul(h1 ^ code, 0x01000193) >>> 0;
+        h2 = Math.imul(h2 ^ code, 0x5bd1e995) >>> 0;
+      }
+      hashes[2 * i] = h1;
+      hashes[2 * i + 1] = h2;
+    }
+    keyHashes.set(keys, hashes);
   }
-  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+  return hashes;
+}
+
+/** The final mix of a 32-bit hash (MurmurHash3's), so that sums of them do not cancel. */
+function avalanche(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A short, stable name of a placement: a hash of every vCPU's key and allowed pCPUs. Each vCPU is
+ * hashed alone and the hashes summed, so the order the host lists vCPUs in does not matter. The
+ * pCPUs (normalised: strictly increasing) go in as runs (first, last): a vCPU allowed on all of 256
+ * pCPUs costs as much as one pinned.
+ */
+export function placementSignature(keys: readonly string[], affinities: readonly (readonly number[])[]): string {
+  const hashes = keyHashesOf(keys);
+  let sum1 = 0;
+  let sum2 = 0;
+  for (let i = 0; i < keys.length; i++) {
+    let h1 = hashes[2 * i]!;
+    let h2 = hashes[2 * i + 1]!;
+    const pcpus = affinities[i]!;
+    const end = pcpus.length - 1;
+    for (let j = 0; j <= end; ) {
+      let last = j;
+      // Strictly increasing: the rest is one run when its ends are as far apart as its length.
+      if (pcpus[end]! - pcpus[j]! === end - j) last = end;
+      else while (last < end && pcpus[last + 1] === pcpus[last]! + 1) last++;
+      const first = pcpus[j]! + 0x100;
+      h1 = Math.imul(h1 ^ first, 0x01000193) >>> 0;
+      h2 = Math.imul(h2 ^ first, 0x5bd1e995) >>> 0;
+      const final = pcpus[last]! + 0x100;
+      h1 = Math.imul(h1 ^ final, 0x01000193) >>> 0;
+      h2 = Math.imul(h2 ^ final, 0x5bd1e995) >>> 0;
+      j = last + 1;
+    }
+    sum1 = (sum1 + avalanche(h1 ^ 0x3b)) >>> 0;
+    sum2 = (sum2 + avalanche(h2 ^ 0x3b)) >>> 0;
+  }
+  return sum1.toString(16).padStart(8, '0') + sum2.toString(16).padStart(8, '0');
 }
 
 /** Affinities after applying pin actions (matched by key) to the measured ones. */
 function affinitiesAfter(m: CpuMeasurement, keys: readonly string[], actions: readonly PinAction[]): number[][] {
   const affinities = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
   if (actions.length === 0) return affinities;
-  const index = new Map<string, number>();
-  keys.forEach((key, i) => index.set(key, i));
+  // Actions come in the measurement's order, naming its own domain objects: matched by walking both at once,
+  // and by key string (a map built only then) from the first action that is not next in that order.
+  let byKey: Map<string, number> | undefined;
+  let next = 0;
   for (const a of actions) {
-    const i = index.get(vcpuKey(a.domain, a.vcpu));
+    let i: number | undefined;
+    if (byKey === undefined) {
+      while (next < m.vcpus.length && !(m.vcpus[next]!.domain === a.domain && m.vcpus[next]!.vcpu === a.vcpu)) next++;
+      if (next < m.vcpus.length) i = next++;
+      else {
+        byKey = new Map();
+        keys.forEach((key, k) => byKey!.set(key, k));
+      }
+    }
+    if (byKey !== undefined) i = byKey.get(vcpuKey(a.domain, a.vcpu));
     if (i !== undefined) affinities[i] = normalizeAffinity(a.pcpus, m.pcpus);
   }
   return affinities;
@@ -809,10 +865,17 @@ function undoToTrialStart(input: TrialInput, trial: Trial, after: readonly numbe
   return undo;
 }
 
+/** releasedSignature per keys array: asked several times per decision. */
+const releasedSignatures = new WeakMap<readonly string[], { pcpus: number; signature: string }>();
+
 /** The signature of the placement that hands every vCPU to every pCPU (the host's scheduler alone). */
 function releasedSignature(input: TrialInput): string {
+  const known = releasedSignatures.get(input.keys);
+  if (known?.pcpus === input.m.pcpus) return known.signature;
   const everywhere = Array.from({ length: input.m.pcpus }, (_, p) => p);
-  return placementSignature(input.keys, input.keys.map(() => everywhere));
+  const signature = placementSignature(input.keys, input.keys.map(() => everywhere));
+  releasedSignatures.set(input.keys, { pcpus: input.m.pcpus, signature });
+  return signature;
 }
 
 /** The pins that hand every vCPU to every pCPU, and the placement they make; undefined when none is needed or it was measured in this epoch. */

@@ -36,7 +36,7 @@ export interface MeasuredFigures {
 }
 
 /** What the scheduler's proposal says of every pin it makes. `objective` only when some vCPU is learned clock-bound; `off` when a dedicated pass moved it off a dedicated pCPU too. */
-interface ProposalFigures {
+export interface ProposalFigures {
   /** The candidate that won (cpu/candidates.ts): from-current, sticky-lpt, lpt, share, release, segregate, groups, guests. */
   strategy: string;
   /** The vCPU's smoothed demand, pCPUs. */
