@@ -122,6 +122,8 @@ function measurementOf(c: HostCase, random: () => number): CpuMeasurement {
  */
 function withoutWhy(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutWhy);
+  // A pin action whose reason is rendered when read (ground/pin-why.ts pinAction) is compared as its JSON says it.
+  if (typeof value === 'object' && value !== null && !(value instanceof Date) && typeof (value as { toJSON?: unknown }).toJSON === 'function') return withoutWhy((value as { toJSON: () => unknown }).toJSON());
   if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) if (key !== 'why' || (value as { kind?: unknown }).kind !== 'pin') out[key] = withoutWhy(v);
@@ -139,6 +141,12 @@ function comparable(given: CpuDecision): unknown {
   const keys = state.vcpuKeys as string[];
   const asRecord = (names: string[], values: unknown[]): unknown => Object.fromEntries(names.map((key, j) => [key, values[j]]));
   const { vcpuKeys: _keys, ...rest } = state;
+  // A trial's revert list: older builds keep whole pin actions there, newer ones the moves (domain, vCPU, to, from).
+  const trials = rest.trials as { trial?: { revert?: Array<Record<string, unknown>> } } | undefined;
+  if (trials?.trial?.revert) {
+    const revert = trials.trial.revert.map(({ domain, vcpu, pcpus, previous }) => ({ domain, vcpu, pcpus, previous }));
+    rest.trials = { ...trials, trial: { ...trials.trial, revert } };
+  }
   const predicted = state.predicted as { keys: string[]; shares: number[] } | undefined;
   return { ...decision, state: { ...rest, vcpus: asRecord(keys, state.vcpus as unknown[]), ...(predicted ? { predicted: asRecord(predicted.keys, predicted.shares) } : {}) } };
 }

@@ -1,6 +1,6 @@
 import type { Notice, PinAction } from '../ground/actions.js';
 import { domainKey } from '../ground/domain-identity.js';
-import { renderPinReason, type OffDedicated, type PinWhy } from '../ground/pin-why.js';
+import { pinAction, renderPinReason, type OffDedicated, type PinWhy } from '../ground/pin-why.js';
 import { formatCpuList, sameCpuSet } from '../ground/cpu-list.js';
 import type { CpuSchedulerOptions } from './options.js';
 import type { DedicatedGuestState, DedicatedState } from './dedicated-state.js';
@@ -190,13 +190,14 @@ export function decideWithDedicated(m: CpuMeasurement, state: CpuSchedulerState,
     const moved = forced.get(key);
     // Moved off a dedicated pCPU too: said in its why (already in the host's pCPU numbers, pcpuIds), its reason rendered again from it.
     const why = moved && a.why ? ({ ...a.why, figures: { ...a.why.figures, off: offOf(moved.v.affinity, owner) } } as PinWhy) : a.why;
-    const reason = why && why !== a.why ? renderPinReason(a, why) : a.reason;
-    actions.push({ ...a, pcpus: a.pcpus.map((p) => shared[p]!), previous: original?.affinity ?? a.previous, reason, ...(why ? { why } : {}) });
+    const pcpus = a.pcpus.map((p) => shared[p]!);
+    const previous = original?.affinity ?? a.previous;
+    actions.push(why ? pinAction(a, pcpus, previous, why) : { ...a, pcpus, previous });
   }
   for (const [key, { v, target }] of forced) {
     if (decided.has(key)) continue;
     const why: PinWhy = { rule: 'off-dedicated', from: { pcpus: v.affinity }, to: target, figures: { demand: v.demand, off: offOf(v.affinity, owner) } };
-    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: v.affinity, reason: renderPinReason(v, why), why });
+    actions.push(pinAction(v, target, v.affinity, why));
   }
   const dedicatedLoad = new Map<number, number>();
   const predicted: PredictedShares = { keys: [...(inner.state.predicted?.keys ?? [])], shares: [...(inner.state.predicted?.shares ?? [])] };

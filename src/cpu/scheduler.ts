@@ -12,7 +12,7 @@ import { spreadOf } from './placement.js';
 import { demandLoadsOf, hostRoom, points, sameNormalized, summarizePlacement, withOther, type HostRoom, type PlacementSummary } from './placement-summary.js';
 import { fairSharesOf, worstFractionOfFairShare } from './sharing.js';
 import { guestIndexOf, isVcpuKey, normalizeAffinity, vcpuKey, type CpuMeasurement } from './usage.js';
-import { renderPinReason, type PcpuLoadChange, type PinFrom, type PinWhy, type ProposalFigures } from '../ground/pin-why.js';
+import { pinAction, type PcpuLoadChange, type PinFrom, type PinWhy, type ProposalFigures } from '../ground/pin-why.js';
 import { keptEntries, keptValues, PreviousByKey } from './vcpu-lists.js';
 import type { TrialEvent, TrialState } from './trials.js';
 import { fixed2, oneDecimal, wholePercent } from '../ground/figures-text.js';
@@ -345,6 +345,12 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
   const actions: PinAction[] = [];
   // Why, as data (ground/pin-why.ts), in the host's pCPU numbers; the reason text is rendered from it.
   const id: PcpuName = (p) => m.pcpuIds?.[p] ?? p;
+  // Without renumbering a pCPU list is its own host numbering: shared, not copied (4,000 pins hold thousands of lists).
+  const ids = (pcpus: number[]): number[] => (m.pcpuIds ? pcpus.map(id) : pcpus);
+  const toOne = (target: number[]): number[] => (target.length === 1 ? ids(target) : [id(target[0]!)]);
+  // One record per pCPU whose load changes, shared by every pin that names it.
+  const loadChanges = new Array<PcpuLoadChange | undefined>(pcpus);
+  const loadOf = (p: number): PcpuLoadChange => (loadChanges[p] ??= { pcpu: id(p), before: beforeLoads[p]!, after: afterLoads[p]! });
   const spread = { before: before.spreadPoints, after: planned.spreadPoints };
   // Built field by field, not spread from a common part: object spread is most of this loop's cost on 4,000 vCPUs.
   const figuresOf = <T extends object>(demand: number, rest: T): ProposalFigures & T =>
@@ -358,13 +364,13 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     const target = where[i]!;
     if (sameNormalized(affinity, target)) continue;
     const v = m.vcpus[i]!;
-    const from: PinFrom = v.pcpu !== undefined ? { pcpus: affinity.map(id), on: id(v.pcpu) } : { pcpus: affinity.map(id) };
+    const from: PinFrom = v.pcpu !== undefined ? { pcpus: ids(affinity), on: id(v.pcpu) } : { pcpus: ids(affinity) };
     const demand = demands[i]!;
     let why: PinWhy;
     if (strategy === 'guests' && guestWorst) {
-      why = { rule: 'guests', from, to: [id(target[0]!)], figures: figuresOf(demand, { worstGuest: guestWorst }) };
+      why = { rule: 'guests', from, to: toOne(target), figures: figuresOf(demand, { worstGuest: guestWorst }) };
     } else if (strategy === 'segregate' || (strategy === 'groups' && target.length === 1)) {
-      why = { rule: 'segregate', from, to: [id(target[0]!)], figures: figuresOf(demand, { worst }) };
+      why = { rule: 'segregate', from, to: toOne(target), figures: figuresOf(demand, { worst }) };
     } else if (target.length > 1) {
       let to = setIds.get(target);
       if (to === undefined) setIds.set(target, (to = target.map(id)));
@@ -376,11 +382,10 @@ export function proposeCpu(m: CpuMeasurement, state: CpuSchedulerState, options:
     } else {
       const to = target[0]!;
       const was = affinity.length === 1 ? affinity[0]! : v.pcpu;
-      const loadOf = (p: number): PcpuLoadChange => ({ pcpu: id(p), before: beforeLoads[p]!, after: afterLoads[p]! });
       const loads = was !== undefined && was !== to ? [loadOf(was), loadOf(to)] : [loadOf(to)];
-      why = { rule: 'pins', from, to: [id(to)], figures: figuresOf(demand, { loads }) };
+      why = { rule: 'pins', from, to: toOne(target), figures: figuresOf(demand, { loads }) };
     }
-    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: target, previous: affinity, reason: renderPinReason(v, why), why });
+    actions.push(pinAction(v, target, affinity, why));
   }
 
   const after = planned;

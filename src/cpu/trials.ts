@@ -1,5 +1,5 @@
 import type { PinAction } from '../ground/actions.js';
-import { renderMeasured, renderPinReason, type PinWhy } from '../ground/pin-why.js';
+import { pinAction, renderMeasured, type PinWhy } from '../ground/pin-why.js';
 import { wholePercent } from '../ground/figures-text.js';
 import type { TraceMeasuredOutcome, TraceTrial } from '../ground/trace-record.js';
 import type { CpuObjective, CpuSchedulerOptions } from './options.js';
@@ -47,6 +47,11 @@ interface Sample {
 
 export type TrialVerdict = 'better' | 'same' | 'worse';
 
+/** One vCPU's move: where it goes (pcpus) and where it was (previous). */
+type PinMove = Pick<PinAction, 'domain' | 'vcpu' | 'pcpus' | 'previous'>;
+
+const moveOf = ({ domain, vcpu, pcpus, previous }: PinMove): PinMove => ({ domain, vcpu, pcpus, previous });
+
 interface Trial {
   /** Signatures (placementSignature) of the placement left and of the one tried. */
   from: string;
@@ -54,8 +59,8 @@ interface Trial {
   /** Interval the change was made. */
   startedAt: number;
   baseline: MeasuredOutcome;
-  /** The pins that put the moved vCPUs back. */
-  revert: PinAction[];
+  /** What a revert undoes: per moved vCPU the pCPUs it was moved to and where it was (plain data, not the actions). */
+  revert: PinMove[];
   samples: Sample[];
   /** A probe of the host's scheduler alone (releaseProbe, probeAfterClimb, releaseInstead), not a proposal of the model's. */
   probe?: boolean;
@@ -644,11 +649,11 @@ function lostMove(state: TrialState, from: string, to: string, interval: number,
   return state.lost?.find((l) => l.from === from && l.to === to && interval - l.at < options.lostTrialMemoryIntervals);
 }
 
-/** The pins that undo `actions` (each vCPU back to its previous pCPUs). */
-function revertOf(actions: readonly PinAction[], outcome: { tried: MeasuredOutcome; baseline: MeasuredOutcome }): PinAction[] {
-  return actions.map((a) => {
+/** The pins that undo `moves` (each vCPU back to its previous pCPUs). */
+function revertOf(moves: readonly PinMove[], outcome: { tried: MeasuredOutcome; baseline: MeasuredOutcome }): PinAction[] {
+  return moves.map((a) => {
     const why: PinWhy = { rule: 'revert', from: { pcpus: a.pcpus }, to: a.previous, figures: { tried: outcome.tried, baseline: outcome.baseline } };
-    return { kind: 'pin', domain: a.domain, vcpu: a.vcpu, pcpus: a.previous, previous: a.pcpus, reason: renderPinReason(a, why), why };
+    return pinAction(a, a.previous, a.pcpus, why);
   });
 }
 
@@ -846,10 +851,10 @@ function blindToOther(input: TrialInput, options: CpuSchedulerOptions): boolean 
 
 /**
  * What undoes a placement that replaced a lost trial (redirect, releaseInstead): every vCPU from `after` back to where
- * the lost trial found it. Like a trial's own revert list, each action names the placement it undoes (pcpus) and where
+ * the lost trial found it. Like a trial's own revert list, each move names the placement it undoes (pcpus) and where
  * the revert sends the vCPU (previous).
  */
-function undoToTrialStart(input: TrialInput, trial: Trial, after: readonly number[][]): PinAction[] {
+function undoToTrialStart(input: TrialInput, trial: Trial, after: readonly number[][]): PinMove[] {
   const { m } = input;
   const index = new Map<string, number>();
   input.keys.forEach((key, i) => index.set(key, i));
@@ -858,9 +863,9 @@ function undoToTrialStart(input: TrialInput, trial: Trial, after: readonly numbe
     const i = index.get(vcpuKey(a.domain, a.vcpu));
     if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
   }
-  const undo: PinAction[] = [];
+  const undo: PinMove[] = [];
   m.vcpus.forEach((v, i) => {
-    if (after[i]!.join(',') !== before[i]!.join(',')) undo.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: [...after[i]!], previous: before[i]!, reason: '' });
+    if (after[i]!.join(',') !== before[i]!.join(',')) undo.push({ domain: v.domain, vcpu: v.vcpu, pcpus: [...after[i]!], previous: before[i]! });
   });
   return undo;
 }
@@ -887,7 +892,7 @@ function releaseAll(epoch: Epoch, input: TrialInput, now: MeasuredOutcome): { ac
     const affinity = normalizeAffinity(v.affinity, m.pcpus);
     if (affinity.length === m.pcpus) continue;
     const why: PinWhy = { rule: 'probe', from: { pcpus: affinity }, to: everywhere, figures: { delivered: now } };
-    actions.push({ kind: 'pin', domain: v.domain, vcpu: v.vcpu, pcpus: everywhere, previous: affinity, reason: renderPinReason(v, why), why });
+    actions.push(pinAction(v, everywhere, affinity, why));
   }
   if (actions.length === 0) return undefined;
   const target = placementSignature(input.keys, affinitiesAfter(m, input.keys, actions));
@@ -1208,7 +1213,7 @@ function judge(previous: TrialState | undefined, given: TrialInput, options: Cpu
     const baselineSamples = state.recent.length > 0 ? state.recent.slice(-options.trialIntervals) : [sample];
     state = {
       ...state,
-      trial: { from: current, to: target, startedAt: interval, baseline, revert: actions, samples: [], baselineSamples, ...(probing ? { probe: true } : {}), ...(stale ? { stale: true } : {}), ...(predicted !== undefined ? { predicted } : {}) },
+      trial: { from: current, to: target, startedAt: interval, baseline, revert: actions.map(moveOf), samples: [], baselineSamples, ...(probing ? { probe: true } : {}), ...(stale ? { stale: true } : {}), ...(predicted !== undefined ? { predicted } : {}) },
       current: target,
       changedAt: interval,
       recent: [],

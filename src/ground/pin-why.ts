@@ -2,6 +2,7 @@
 // cpu/dedicated.ts): the rule, where the vCPU was and goes, and the figures that justify it. The
 // prose of a pin's reason is made from it here, by renderPinReason, and nowhere else; no reason
 // text is parsed. pCPUs are the host's numbers (a dedicated pass renumbers the shared part back).
+import type { PinAction } from './actions.js';
 import { formatCpuList } from './cpu-list.js';
 import { fixed2, oneDecimal, wholePercent } from './figures-text.js';
 
@@ -135,6 +136,42 @@ export function renderPinReason(who: { domain: { name: string }; vcpu: number },
     case 'off-dedicated':
       return `${name} (demand ${fixed2(why.figures.demand)}): ${pcpuText(why.from.pcpus)} → ${pcpuText(why.to)}; off ${renderOff(why.figures.off)}`;
   }
+}
+
+/**
+ * A pin action whose reason text is rendered from `why` when first read (the log, the trace, the
+ * dashboard), not when decided: a decision that re-pins 4,000 vCPUs would otherwise make 4,000
+ * strings most runs never read (half its time on the placement bench, in garbage collection).
+ * `reason` is a getter of the class, so a copy by spread leaves it out: copy with pinAction;
+ * JSON (the trace) has it, through toJSON.
+ */
+class RenderedWhenRead implements PinAction {
+  readonly kind = 'pin';
+  #who: { domain: { name: string }; vcpu: number };
+  #text: string | undefined;
+
+  constructor(
+    who: { domain: PinAction['domain']; vcpu: number },
+    readonly domain: PinAction['domain'],
+    readonly vcpu: number,
+    readonly pcpus: number[],
+    readonly previous: number[],
+    readonly why: PinWhy,
+  ) {
+    this.#who = who;
+  }
+
+  get reason(): string {
+    return (this.#text ??= renderPinReason(this.#who, this.why));
+  }
+
+  toJSON(): PinAction {
+    return { kind: this.kind, domain: this.domain, vcpu: this.vcpu, pcpus: this.pcpus, previous: this.previous, reason: this.reason, why: this.why };
+  }
+}
+
+export function pinAction(who: { domain: PinAction['domain']; vcpu: number }, pcpus: number[], previous: number[], why: PinWhy): PinAction & { why: PinWhy } {
+  return new RenderedWhenRead(who, who.domain, who.vcpu, pcpus, previous, why);
 }
 
 const spreadText = (s: Change): string => `spread ${oneDecimal(s.before)} → ${oneDecimal(s.after)} pts`;
