@@ -274,9 +274,20 @@ export function placementSignature(keys: readonly string[], affinities: readonly
   return sum1.toString(16).padStart(8, '0') + sum2.toString(16).padStart(8, '0');
 }
 
+/** Every vCPU's measured affinity, normalised: kept per measurement, as a decision reads it several times (4,000 released vCPUs are a million entries to check). */
+const measuredAffinities = new WeakMap<readonly CpuMeasurement['vcpus'][number][], { pcpus: number; affinities: readonly number[][] }>();
+
+function measuredAffinitiesOf(m: CpuMeasurement): readonly number[][] {
+  const known = measuredAffinities.get(m.vcpus);
+  if (known?.pcpus === m.pcpus) return known.affinities;
+  const affinities = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+  measuredAffinities.set(m.vcpus, { pcpus: m.pcpus, affinities });
+  return affinities;
+}
+
 /** Affinities after applying pin actions (matched by key) to the measured ones. */
 function affinitiesAfter(m: CpuMeasurement, keys: readonly string[], actions: readonly PinAction[]): number[][] {
-  const affinities = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+  const affinities = measuredAffinitiesOf(m).slice();
   if (actions.length === 0) return affinities;
   // Actions come in the measurement's order, naming its own domain objects: matched by walking both at once,
   // and by key string (a map built only then) from the first action that is not next in that order.
@@ -526,10 +537,20 @@ function watch(input: TrialInput): Watched {
  */
 function otherLoadGroups(m: CpuMeasurement, pcpus: number): number[] {
   const group = Array.from({ length: pcpus }, (_, p) => p);
+  if (pcpus === 0) return group;
   const root = (p: number): number => (group[p] === p ? p : (group[p] = root(group[p]!)));
-  for (const v of m.vcpus) {
-    const allowed = normalizeAffinity(v.affinity, m.pcpus).filter((p) => p < pcpus);
-    for (const p of allowed.slice(1)) group[root(p)] = root(allowed[0]!);
+  // A run of pCPUs (first–last) links the same pCPUs for every vCPU allowed on it: joined once (4,000 released vCPUs, one run).
+  const runsJoined = new Set<number>();
+  for (const allowed of measuredAffinitiesOf(m)) {
+    const first = allowed[0]!;
+    if (allowed.length === 1 || first >= pcpus) continue;
+    const last = allowed[allowed.length - 1]!;
+    if (last - first === allowed.length - 1) {
+      const run = first * (m.pcpus + 1) + last;
+      if (runsJoined.has(run)) continue;
+      runsJoined.add(run);
+    }
+    for (let k = 1; k < allowed.length && allowed[k]! < pcpus; k++) group[root(allowed[k]!)] = root(first);
   }
   return group.map((_, p) => root(p));
 }
@@ -858,7 +879,7 @@ function undoToTrialStart(input: TrialInput, trial: Trial, after: readonly numbe
   const { m } = input;
   const index = new Map<string, number>();
   input.keys.forEach((key, i) => index.set(key, i));
-  const before = m.vcpus.map((v) => normalizeAffinity(v.affinity, m.pcpus));
+  const before = measuredAffinitiesOf(m).slice();
   for (const a of trial.revert) {
     const i = index.get(vcpuKey(a.domain, a.vcpu));
     if (i !== undefined) before[i] = normalizeAffinity(a.previous, m.pcpus);
@@ -888,8 +909,9 @@ function releaseAll(epoch: Epoch, input: TrialInput, now: MeasuredOutcome): { ac
   const { m } = input;
   const everywhere = Array.from({ length: m.pcpus }, (_, p) => p);
   const actions: PinAction[] = [];
-  for (const v of m.vcpus) {
-    const affinity = normalizeAffinity(v.affinity, m.pcpus);
+  const affinities = measuredAffinitiesOf(m);
+  for (const [i, v] of m.vcpus.entries()) {
+    const affinity = affinities[i]!;
     if (affinity.length === m.pcpus) continue;
     const why: PinWhy = { rule: 'probe', from: { pcpus: affinity }, to: everywhere, figures: { delivered: now } };
     actions.push(pinAction(v, everywhere, affinity, why));
