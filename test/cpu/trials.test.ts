@@ -35,6 +35,13 @@ test('a placement signature names the placement, not the order the host lists vC
   assert.equal(placementSignature(['y/0', 'x/0'], [[1], [0]]), a);
   assert.notEqual(placementSignature(['x/0', 'y/0'], [[1], [0]]), a);
   assert.notEqual(placementSignature(['x/0', 'y/0'], [[0, 1], [1]]), a);
+  // pCPUs go in as runs: a run, its ends alone and a gap in it are three placements.
+  const run = placementSignature(['x/0'], [[0, 1, 2, 3]]);
+  assert.notEqual(placementSignature(['x/0'], [[0, 3]]), run);
+  assert.notEqual(placementSignature(['x/0'], [[0, 1, 3]]), run);
+  assert.notEqual(placementSignature(['x/0'], [[0, 1, 2]]), run);
+  // The same placement asked again of a fresh keys array (hashes are kept per array) names it the same.
+  assert.equal(placementSignature(['x/0', 'y/0'].slice(), [[0], [1]]), a);
 });
 
 // Two one-vCPU guests on two pCPUs; `usage` says what each received in an interval.

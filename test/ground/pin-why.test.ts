@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderPinReason, type PinWhy } from '../../src/ground/pin-why.js';
+import { pinAction, renderPinReason, type PinWhy } from '../../src/ground/pin-why.js';
 
 // The one place pin reason prose is asserted: everywhere else tests read the why's data.
 const vm = { domain: { name: 'vm1' }, vcpu: 2 };
@@ -46,4 +46,17 @@ const cases: [PinWhy, string][] = [
 
 test('renderPinReason says each rule as the log always has', () => {
   for (const [why, text] of cases) assert.equal(renderPinReason(vm, why), text, why.rule);
+});
+
+test('a pin action made by pinAction says its reason when read, in the log, in JSON and in a copy made with pinAction', () => {
+  const [why, text] = cases[0]!;
+  const domain = { name: 'vm1', uuid: 'u-1' };
+  const action = pinAction({ domain, vcpu: 2 }, [3], [0], why);
+  assert.equal(action.reason, text);
+  assert.equal(action.reason, text, 'the same text when read again');
+  assert.deepEqual(JSON.parse(JSON.stringify(action)), { kind: 'pin', domain, vcpu: 2, pcpus: [3], previous: [0], reason: text, why: JSON.parse(JSON.stringify(why)) });
+  assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(action))), ['kind', 'domain', 'vcpu', 'pcpus', 'previous', 'reason', 'why'], 'the trace keeps the order it always had');
+  const copy = pinAction(action, action.pcpus, action.previous, action.why!);
+  assert.equal(copy.reason, text);
+  assert.equal(`${action.domain.name}: ${action.reason}`, `vm1: ${text}`);
 });
