@@ -147,22 +147,18 @@ export function renderPinReason(who: { domain: { name: string }; vcpu: number },
  */
 class RenderedWhenRead implements PinAction {
   readonly kind = 'pin';
-  #who: { domain: { name: string }; vcpu: number };
   #text: string | undefined;
 
   constructor(
-    who: { domain: PinAction['domain']; vcpu: number },
     readonly domain: PinAction['domain'],
     readonly vcpu: number,
     readonly pcpus: number[],
     readonly previous: number[],
     readonly why: PinWhy,
-  ) {
-    this.#who = who;
-  }
+  ) {}
 
   get reason(): string {
-    return (this.#text ??= renderPinReason(this.#who, this.why));
+    return (this.#text ??= renderPinReason(this, this.why));
   }
 
   toJSON(): PinAction {
@@ -171,7 +167,7 @@ class RenderedWhenRead implements PinAction {
 }
 
 export function pinAction(who: { domain: PinAction['domain']; vcpu: number }, pcpus: number[], previous: number[], why: PinWhy): PinAction & { why: PinWhy } {
-  return new RenderedWhenRead(who, who.domain, who.vcpu, pcpus, previous, why);
+  return new RenderedWhenRead(who.domain, who.vcpu, pcpus, previous, why);
 }
 
 const spreadText = (s: Change): string => `spread ${oneDecimal(s.before)} → ${oneDecimal(s.after)} pts`;
